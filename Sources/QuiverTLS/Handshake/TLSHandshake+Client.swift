@@ -1,0 +1,351 @@
+import QuiverCore
+import X509
+
+extension TLSHandshake {
+    // MARK: ClientHello
+
+    func clientSendHello(_ start: ClientStart) throws(TLSError) {
+        let config = configuration
+        var shares: [KeySharePrivate] = []
+        for group in config.keyShareGroups where config.groups.contains(group) {
+            guard let share = config.testClientKeyShare?(group) ?? KeySharePrivate.generate(group) else {
+                throw TLSError(.internalError, "cannot generate a \(group) key share")
+            }
+            shares.append(share)
+        }
+        guard !shares.isEmpty || !config.groups.isEmpty else { throw TLSError(.internalError, "no key-exchange groups configured") }
+        var ticket = start.ticket
+        let now = config.clock.millisecondsSinceEpoch()
+        if let t = ticket, !(t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
+            ticket = nil
+        }
+        let earlyData = start.attemptEarlyData && ticket.map { $0.maxEarlyDataSize > 0 && config.cipherSuites.contains($0.suite) } == true
+        clientRandom = config.random.bytes(32)
+        let context = ClientHelloContext(
+            keyShares: shares, sessionID: isQUIC ? [] : config.random.bytes(32), ticket: ticket,
+            offeredEarlyData: earlyData, helloRetry: nil, cookie: nil)
+        let hello = clientHelloBytes(context)
+        send(.initial, hello)
+        if earlyData, let t = ticket {
+            let early = EarlySecret(hash: t.suite.hash ?? .sha256, psk: t.psk)
+            let secret = early.clientEarlyTrafficSecret(transcript.hash(t.suite.hash ?? .sha256))
+            logSecret("CLIENT_EARLY_TRAFFIC_SECRET", secret)
+            emit(.installWriteSecret(.earlyData, TrafficSecret(suite: t.suite, secret: secret)))
+        }
+        state = .clientExpectServerHello(context)
+    }
+
+    /// Encodes a ClientHello for `context`, computing the PSK binder over the transcript so far.
+    func clientHelloBytes(_ context: ClientHelloContext) -> [UInt8] {
+        let config = configuration
+        var ext = Extensions()
+        if let name = serverName, SocketAddress(host: name, port: 0) == nil {
+            ext.append(.serverName) { ExtensionCodec.writeServerName(&$0, name) }
+        }
+        ext.append(.supportedGroups) { ExtensionCodec.writeUInt16List(&$0, config.groups.map(\.rawValue)) }
+        ext.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
+        ext.append(.signatureAlgorithmsCert) { ExtensionCodec.writeUInt16List(&$0, SignatureScheme.supportedInCertificates.map(\.rawValue)) }
+        if !config.alpn.isEmpty { ext.append(.applicationLayerProtocolNegotiation) { ExtensionCodec.writeALPN(&$0, config.alpn.map { Array($0.utf8) }) } }
+        ext.append(.supportedVersions) { $0.writeLengthPrefixed(1) { $0.writeUInt16(0x0304) } }
+        ext.append(.keyShare) { w in
+            w.writeLengthPrefixed(2) { w in
+                for share in context.keyShares {
+                    w.writeUInt16(share.group.rawValue)
+                    w.writeLengthPrefixedBytes(2, share.publicBytes)
+                }
+            }
+        }
+        ext.append(.pskKeyExchangeModes) { $0.writeLengthPrefixedBytes(1, [1]) }  // psk_dhe_ke
+        if let cookie = context.cookie { ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) } }
+        if context.offeredEarlyData && context.helloRetry == nil { ext.append(.earlyData, []) }
+        if let tp = localTransportParameters { ext.append(.quicTransportParameters, tp) }
+
+        var binderLength = 0
+        if let t = context.ticket, let hash = t.suite.hash {
+            binderLength = hash.length
+            let age = UInt32(truncatingIfNeeded: config.clock.millisecondsSinceEpoch() &- t.receivedAt) &+ t.ageAdd
+            ext.append(.preSharedKey) { w in
+                w.writeLengthPrefixed(2) { w in
+                    w.writeLengthPrefixedBytes(2, t.ticket)
+                    w.writeUInt32(age)
+                }
+                w.writeLengthPrefixed(2) { $0.writeLengthPrefixedBytes(1, [UInt8](repeating: 0, count: hash.length)) }
+            }
+        }
+        let suites = config.cipherSuites
+        var encoded = ClientHello(random: clientRandom, legacySessionID: context.sessionID, cipherSuites: suites, extensions: ext).encoded
+        if let t = context.ticket, let hash = t.suite.hash {
+            // RFC 8446 §4.2.11.2: the binder covers the ClientHello up to the binders list.
+            let truncated = Array(encoded[..<(encoded.count - (2 + 1 + binderLength))])
+            let binderKey = EarlySecret(hash: hash, psk: t.psk).resumptionBinderKey
+            let binder = hash.finishedVerifyData(baseKey: binderKey, transcriptHash: transcript.hash(hash, appending: truncated))
+            encoded.replaceSubrange((encoded.count - binderLength)..., with: binder)
+        }
+        return encoded
+    }
+
+    // MARK: Dispatch
+
+    func clientHandle(_ message: HandshakeMessage, at level: EncryptionLevel) throws(TLSError) {
+        switch (state, message.type) {
+        case (.clientExpectServerHello(let context), .serverHello):
+            try expect(level, .initial, message)
+            try clientReceiveServerHello(message, context)
+        case (.clientExpectEncryptedExtensions(let flight), .encryptedExtensions):
+            try expect(level, .handshake, message)
+            try clientReceiveEncryptedExtensions(message, flight)
+        case (.clientExpectCertificateOrRequest(var flight), .certificateRequest):
+            try expect(level, .handshake, message)
+            let (requestContext, ext) = try MessageCodec.certificateRequest(message.body)
+            guard requestContext.isEmpty else { throw TLSError(.illegalParameter, "non-empty certificate_request_context in the handshake") }
+            guard ext.contains(.signatureAlgorithms) else { throw TLSError(.missingExtension, "CertificateRequest without signature_algorithms") }
+            transcript.append(message.encoded)
+            flight.certificateRequestContext = requestContext
+            state = .clientExpectCertificate(flight)
+        case (.clientExpectCertificateOrRequest(let flight), .certificate), (.clientExpectCertificate(let flight), .certificate):
+            try expect(level, .handshake, message)
+            let (requestContext, chain) = try MessageCodec.certificate(message.body)
+            guard requestContext.isEmpty else { throw TLSError(.illegalParameter, "server Certificate with a request context") }
+            guard !chain.isEmpty else { throw TLSError(.decodeError, "the server sent an empty Certificate message") }
+            var next = flight
+            let leaf = try configuration.certificateVerifier.verify(chain: chain, serverName: serverName, purpose: .serverAuthentication, clock: configuration.clock)
+            peerCertificates = (try? CertificateChain(derEncoded: chain).certificates) ?? [leaf]
+            next.serverLeaf = leaf
+            transcript.append(message.encoded)
+            state = .clientExpectCertificateVerify(next)
+        case (.clientExpectCertificateVerify(let flight), .certificateVerify):
+            try expect(level, .handshake, message)
+            guard let leaf = flight.serverLeaf else { throw TLSError(.internalError, "no server certificate") }
+            try verifyCertificateVerify(message, leaf: leaf, server: true, hash: flight.keys.hash)
+            state = .clientExpectFinished(flight)
+        case (.clientExpectFinished(let flight), .finished):
+            try expect(level, .handshake, message)
+            try clientReceiveFinished(message, flight)
+        default:
+            throw TLSError(.unexpectedMessage, "unexpected \(message.type) at \(level)")
+        }
+    }
+
+    func expect(_ level: EncryptionLevel, _ wanted: EncryptionLevel, _ message: HandshakeMessage) throws(TLSError) {
+        guard level == wanted else { throw TLSError(.unexpectedMessage, "\(message.type) at \(level), expected \(wanted)") }
+        guard reassemblers[level.rawValue].isEmpty || message.type != .finished && message.type != .serverHello else {
+            // RFC 8446 §5.1: a key change must align with a record boundary.
+            throw TLSError(.unexpectedMessage, "data after \(message.type) before a key change")
+        }
+    }
+
+    // MARK: ServerHello / HelloRetryRequest
+
+    func clientReceiveServerHello(_ message: HandshakeMessage, _ context: ClientHelloContext) throws(TLSError) {
+        let hello = try ServerHello(body: message.body)
+        let config = configuration
+        guard let versionExt = hello.extensions[.supportedVersions] else {
+            let tail = Array(hello.random.suffix(8))
+            if tail == ServerHello.downgradeTLS12 || tail == ServerHello.downgradeTLS11 {
+                throw TLSError(.illegalParameter, "downgrade sentinel in ServerHello random")
+            }
+            throw TLSError(.protocolVersion, "the server does not support TLS 1.3")
+        }
+        guard versionExt == [0x03, 0x04] else { throw TLSError(.illegalParameter, "server selected a version other than TLS 1.3") }
+        guard hello.legacyVersion == 0x0303 else { throw TLSError(.illegalParameter, "ServerHello legacy_version is not 0x0303") }
+        guard hello.legacySessionIDEcho == context.sessionID else { throw TLSError(.illegalParameter, "legacy_session_id_echo does not match") }
+        guard config.cipherSuites.contains(hello.cipherSuite), let hash = hello.cipherSuite.hash else {
+            throw TLSError(.illegalParameter, "server selected cipher suite \(hello.cipherSuite), which was not offered")
+        }
+        if hello.isHelloRetryRequest {
+            try clientReceiveHelloRetry(message, hello, context, hash: hash)
+            return
+        }
+        for e in hello.extensions.items {
+            switch e.type {
+            case .supportedVersions, .keyShare: continue
+            case .preSharedKey where context.ticket != nil: continue
+            default: throw TLSError(.unsupportedExtension, "unexpected extension \(e.type.rawValue) in ServerHello")
+            }
+        }
+        if let retry = context.helloRetry, retry.cipherSuite != hello.cipherSuite {
+            throw TLSError(.illegalParameter, "ServerHello suite differs from HelloRetryRequest")
+        }
+        cipherSuite = hello.cipherSuite
+        // PSK acceptance.
+        var psk: [UInt8]?
+        if let selected = try hello.extensions.decode(.preSharedKey, { r throws(DecodeError) in try r.readUInt16() }) {
+            guard selected == 0, let t = context.ticket else { throw TLSError(.illegalParameter, "server selected PSK identity \(selected), which was not offered") }
+            guard t.suite.hash == hash else { throw TLSError(.illegalParameter, "server selected a suite whose hash does not match the PSK") }
+            psk = t.psk
+            isResumed = true
+        }
+        guard let keyShare = try hello.extensions.decode(.keyShare, { r throws(DecodeError) in
+            (NamedGroup(rawValue: try r.readUInt16()), try r.readLengthPrefixedBytes(2))
+        }) else {
+            throw TLSError(.missingExtension, "ServerHello without key_share (psk_ke is not offered)")
+        }
+        guard let mine = context.keyShares.first(where: { $0.group == keyShare.0 }) else {
+            throw TLSError(.illegalParameter, "server key share for \(keyShare.0), which was not offered")
+        }
+        group = mine.group
+        let shared = try mine.sharedSecret(withPeerShare: keyShare.1)
+        transcript.append(message.encoded)
+        let handshakeSecret = EarlySecret(hash: hash, psk: psk).handshakeSecret(sharedSecret: shared)
+        let th = transcript.hash(hash)
+        let keys = HandshakeKeys(
+            suite: hello.cipherSuite, hash: hash, handshakeSecret: handshakeSecret,
+            clientSecret: handshakeSecret.clientHandshakeTrafficSecret(th), serverSecret: handshakeSecret.serverHandshakeTrafficSecret(th))
+        logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", keys.clientSecret)
+        logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", keys.serverSecret)
+        emit(.installReadSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.serverSecret)))
+        if isQUIC { emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret))) }
+        state = .clientExpectEncryptedExtensions(ClientFlight(context: context, keys: keys, certificateRequestContext: nil, serverLeaf: nil))
+    }
+
+    func clientReceiveHelloRetry(_ message: HandshakeMessage, _ hello: ServerHello, _ context: ClientHelloContext, hash: TLSHash) throws(TLSError) {
+        guard context.helloRetry == nil else { throw TLSError(.unexpectedMessage, "second HelloRetryRequest") }
+        var selected: NamedGroup?
+        var cookie: [UInt8]?
+        for e in hello.extensions.items {
+            switch e.type {
+            case .supportedVersions: continue
+            case .keyShare:
+                selected = try hello.extensions.decode(.keyShare) { r throws(DecodeError) in NamedGroup(rawValue: try r.readUInt16()) }
+            case .cookie:
+                cookie = try hello.extensions.decode(.cookie) { r throws(DecodeError) in try r.readLengthPrefixedBytes(2) }
+                guard cookie?.isEmpty == false else { throw TLSError(.decodeError, "empty cookie") }
+            default: throw TLSError(.unsupportedExtension, "unexpected extension \(e.type.rawValue) in HelloRetryRequest")
+            }
+        }
+        // RFC 8446 §4.1.4: the HRR must change something, and may only ask for an offered group
+        // for which no share was sent.
+        if let group = selected {
+            guard configuration.groups.contains(group), !context.keyShares.contains(where: { $0.group == group }) else {
+                throw TLSError(.illegalParameter, "HelloRetryRequest asks for group \(group)")
+            }
+        } else if cookie == nil {
+            throw TLSError(.illegalParameter, "HelloRetryRequest would not change the ClientHello")
+        }
+        didHelloRetry = true
+        transcript.replaceWithMessageHash(hash)
+        transcript.append(message.encoded)
+        var next = context
+        next.helloRetry = hello
+        next.cookie = cookie
+        next.offeredEarlyData = false
+        if let group = selected {
+            guard let share = configuration.testClientKeyShare?(group) ?? KeySharePrivate.generate(group) else {
+                throw TLSError(.internalError, "cannot generate a \(group) key share")
+            }
+            next.keyShares = [share]
+        }
+        if let t = next.ticket, t.suite.hash != hash { next.ticket = nil }
+        if context.offeredEarlyData { earlyDataAccepted = false; emit(.earlyData(accepted: false)) }
+        send(.initial, clientHelloBytes(next))
+        state = .clientExpectServerHello(next)
+    }
+
+    // MARK: EncryptedExtensions … Finished
+
+    func clientReceiveEncryptedExtensions(_ message: HandshakeMessage, _ flight: ClientFlight) throws(TLSError) {
+        let ext = try MessageCodec.encryptedExtensions(message.body)
+        for e in ext.items {
+            switch e.type {
+            case .serverName:
+                guard e.data.isEmpty, serverName != nil else { throw TLSError(.illegalParameter, "unexpected server_name in EncryptedExtensions") }
+            case .applicationLayerProtocolNegotiation:
+                guard !configuration.alpn.isEmpty else { throw TLSError(.unsupportedExtension, "server sent ALPN, which was not offered") }
+                let names = try ext.decode(.applicationLayerProtocolNegotiation) { r throws(DecodeError) in try ExtensionCodec.readALPN(&r) } ?? []
+                guard names.count == 1, let name = String(validating: names[0], as: UTF8.self), configuration.alpn.contains(name) else {
+                    throw TLSError(.illegalParameter, "server selected an ALPN protocol that was not offered")
+                }
+                negotiatedALPN = name
+            case .earlyData:
+                guard flight.context.offeredEarlyData, isResumed, e.data.isEmpty else {
+                    throw TLSError(.illegalParameter, "unexpected early_data in EncryptedExtensions")
+                }
+            case .quicTransportParameters where isQUIC:
+                peerTransportParameters = e.data
+            case .supportedGroups, .recordSizeLimit:
+                continue
+            case .keyShare, .preSharedKey, .supportedVersions, .signatureAlgorithms, .cookie, .pskKeyExchangeModes, .signatureAlgorithmsCert:
+                throw TLSError(.illegalParameter, "extension \(e.type.rawValue) is not allowed in EncryptedExtensions")
+            default:
+                throw TLSError(.unsupportedExtension, "unsolicited extension \(e.type.rawValue) in EncryptedExtensions")
+            }
+        }
+        if isQUIC {
+            guard peerTransportParameters != nil else { throw TLSError(.missingExtension, "server sent no quic_transport_parameters") }
+            guard negotiatedALPN != nil else { throw TLSError(.noApplicationProtocol, "QUIC requires ALPN (RFC 9001 §8.1)") }
+        }
+        if flight.context.offeredEarlyData {
+            earlyDataAccepted = ext.contains(.earlyData)
+            emit(.earlyData(accepted: ext.contains(.earlyData)))
+        }
+        transcript.append(message.encoded)
+        state = isResumed ? .clientExpectFinished(flight) : .clientExpectCertificateOrRequest(flight)
+    }
+
+    func verifyCertificateVerify(_ message: HandshakeMessage, leaf: Certificate, server: Bool, hash: TLSHash) throws(TLSError) {
+        let (scheme, signature) = try MessageCodec.certificateVerify(message.body)
+        guard configuration.signatureSchemes.contains(scheme) else {
+            throw TLSError(.illegalParameter, "CertificateVerify uses \(scheme), which was not offered")
+        }
+        let content = Self.signedContent(server: server, transcriptHash: transcript.hash(hash))
+        try SignatureVerifier.verify(signature: signature, scheme: scheme, message: content, publicKey: leaf.publicKey)
+        transcript.append(message.encoded)
+    }
+
+    func clientReceiveFinished(_ message: HandshakeMessage, _ flight: ClientFlight) throws(TLSError) {
+        let keys = flight.keys
+        let expected = keys.hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(keys.hash))
+        guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "server Finished does not verify") }
+        transcript.append(message.encoded)
+        let master = keys.handshakeSecret.masterSecret
+        let th = transcript.hash(keys.hash)
+        let clientApp = TrafficSecret(suite: keys.suite, secret: master.clientApplicationTrafficSecret0(th))
+        let serverApp = TrafficSecret(suite: keys.suite, secret: master.serverApplicationTrafficSecret0(th))
+        exporterMasterSecret = master.exporterMasterSecret(th)
+        logSecret("CLIENT_TRAFFIC_SECRET_0", clientApp.secret)
+        logSecret("SERVER_TRAFFIC_SECRET_0", serverApp.secret)
+        logSecret("EXPORTER_SECRET", exporterMasterSecret ?? [])
+        emit(.installReadSecret(.application, serverApp))
+
+        if !isQUIC {
+            if earlyDataAccepted == true {
+                send(.earlyData, HandshakeMessage(type: .endOfEarlyData, body: []).encoded)
+            }
+            emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret)))
+        }
+        if let requestContext = flight.certificateRequestContext {
+            if let chain = configuration.certificateChain, let key = configuration.privateKey {
+                send(.handshake, MessageCodec.encodeCertificate(context: requestContext, chain: chain.derEncoded))
+                let scheme = key.signatureSchemes.first ?? .ecdsaSecp256r1SHA256
+                let signature = try key.sign(Self.signedContent(server: false, transcriptHash: transcript.hash(keys.hash)), scheme: scheme)
+                send(.handshake, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
+            } else {
+                send(.handshake, MessageCodec.encodeCertificate(context: requestContext, chain: []))
+            }
+        }
+        let verify = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
+        send(.handshake, HandshakeMessage(type: .finished, body: verify).encoded)
+        resumptionMasterSecret = master.resumptionMasterSecret(transcript.hash(keys.hash))
+        masterSecret = master
+        clientApplicationSecret = clientApp
+        serverApplicationSecret = serverApp
+        emit(.installWriteSecret(.application, clientApp))
+        isHandshakeComplete = true
+        state = .connected
+        emit(.handshakeComplete)
+    }
+
+    func clientReceiveTicket(_ body: [UInt8]) throws(TLSError) {
+        let nst = try MessageCodec.newSessionTicket(body)
+        guard let suite = cipherSuite, let hash = suite.hash, let rms = resumptionMasterSecret else { return }
+        if isQUIC, let max = nst.maxEarlyDataSize, max != 0xffff_ffff {
+            throw TLSError(.illegalParameter, "QUIC ticket max_early_data_size must be 0xffffffff (RFC 9001 §4.6.1)")
+        }
+        guard nst.lifetime > 0 else { return }
+        let ticket = SessionTicket(
+            suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nst.nonce), ticket: nst.ticket,
+            lifetime: nst.lifetime, ageAdd: nst.ageAdd, receivedAt: configuration.clock.millisecondsSinceEpoch(),
+            maxEarlyDataSize: nst.maxEarlyDataSize ?? 0, alpn: negotiatedALPN, serverName: serverName)
+        emit(.sessionTicket(ticket))
+    }
+}

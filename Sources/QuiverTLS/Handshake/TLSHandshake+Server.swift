@@ -1,0 +1,394 @@
+import QuiverCore
+import X509
+
+extension TLSHandshake {
+    func serverHandle(_ message: HandshakeMessage, at level: EncryptionLevel) throws(TLSError) {
+        switch (state, message.type) {
+        case (.serverExpectClientHello(let s), .clientHello):
+            try expect(level, .initial, message)
+            guard reassemblers[level.rawValue].isEmpty else { throw TLSError(.unexpectedMessage, "data after ClientHello") }
+            try serverReceiveClientHello(message, s)
+        case (.serverExpectEndOfEarlyData(let flight), .endOfEarlyData):
+            try expect(level, .earlyData, message)
+            guard message.body.isEmpty else { throw TLSError(.decodeError, "EndOfEarlyData with a body") }
+            transcript.append(message.encoded)
+            emit(.installReadSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret)))
+            state = flight.requestedCertificate ? .serverExpectCertificate(flight) : .serverExpectFinished(flight)
+        case (.serverExpectCertificate(var flight), .certificate):
+            try expect(level, .handshake, message)
+            let (context, chain) = try MessageCodec.certificate(message.body)
+            guard context.isEmpty else { throw TLSError(.illegalParameter, "client Certificate with a wrong request context") }
+            transcript.append(message.encoded)
+            if chain.isEmpty {
+                if configuration.clientAuthentication == .required {
+                    throw TLSError(.certificateRequired, "the client sent no certificate")
+                }
+                state = .serverExpectFinished(flight)
+            } else {
+                let leaf = try configuration.certificateVerifier.verify(chain: chain, serverName: nil, purpose: .clientAuthentication, clock: configuration.clock)
+                peerCertificates = (try? CertificateChain(derEncoded: chain).certificates) ?? [leaf]
+                flight.clientLeaf = leaf
+                state = .serverExpectCertificateVerify(flight)
+            }
+        case (.serverExpectCertificateVerify(let flight), .certificateVerify):
+            try expect(level, .handshake, message)
+            guard let leaf = flight.clientLeaf else { throw TLSError(.internalError, "no client certificate") }
+            try verifyCertificateVerify(message, leaf: leaf, server: false, hash: flight.keys.hash)
+            state = .serverExpectFinished(flight)
+        case (.serverExpectFinished(let flight), .finished):
+            try expect(level, .handshake, message)
+            try serverReceiveFinished(message, flight)
+        default:
+            throw TLSError(.unexpectedMessage, "unexpected \(message.type) at \(level)")
+        }
+    }
+
+    // MARK: ClientHello
+
+    private struct ClientOffer {
+        var hello: ClientHello
+        var versions: [UInt16]
+        var groups: [NamedGroup]
+        var schemes: [SignatureScheme]
+        var shares: [(NamedGroup, [UInt8])]
+        var alpn: [[UInt8]]?
+        var pskModes: [UInt8]
+        var psk: (identities: [(identity: [UInt8], obfuscatedAge: UInt32)], binders: [[UInt8]])?
+        var cookie: [UInt8]?
+        var earlyData: Bool
+        var transportParameters: [UInt8]?
+    }
+
+    private func parseOffer(_ message: HandshakeMessage) throws(TLSError) -> ClientOffer {
+        let hello = try ClientHello(body: message.body)
+        let ext = hello.extensions
+        guard let versions = try ext.decode(.supportedVersions, { r throws(DecodeError) in
+            var list = try r.readLengthPrefixed(1)
+            var out: [UInt16] = []
+            while !list.isAtEnd { out.append(try list.readUInt16()) }
+            return out
+        }), versions.contains(0x0304) else {
+            throw TLSError(.protocolVersion, "the client does not offer TLS 1.3")
+        }
+        if let index = ext.items.firstIndex(where: { $0.type == .preSharedKey }), index != ext.items.count - 1 {
+            throw TLSError(.illegalParameter, "pre_shared_key is not the last extension")
+        }
+        let offer = ClientOffer(
+            hello: hello, versions: versions,
+            groups: (try ext.decode(.supportedGroups) { r throws(DecodeError) in try ExtensionCodec.readUInt16List(&r) } ?? []).map(NamedGroup.init(rawValue:)),
+            schemes: (try ext.decode(.signatureAlgorithms) { r throws(DecodeError) in try ExtensionCodec.readUInt16List(&r) } ?? []).map(SignatureScheme.init(rawValue:)),
+            shares: try ext.decode(.keyShare) { r throws(DecodeError) in try ExtensionCodec.readClientKeyShares(&r) } ?? [],
+            alpn: try ext.decode(.applicationLayerProtocolNegotiation) { r throws(DecodeError) in try ExtensionCodec.readALPN(&r) },
+            pskModes: try ext.decode(.pskKeyExchangeModes) { r throws(DecodeError) in
+                let modes = try r.readLengthPrefixedBytes(1)
+                guard !modes.isEmpty else { throw DecodeError(.invalidValue, "empty psk_key_exchange_modes") }
+                return modes
+            } ?? [],
+            psk: try ext.decode(.preSharedKey) { r throws(DecodeError) in try ExtensionCodec.readOfferedPSKs(&r) },
+            cookie: try ext.decode(.cookie) { r throws(DecodeError) in try r.readLengthPrefixedBytes(2) },
+            earlyData: try ext.decode(.earlyData) { _ throws(DecodeError) in true } ?? false,
+            transportParameters: ext[.quicTransportParameters])
+        if let name = try ext.decode(.serverName, { r throws(DecodeError) in try ExtensionCodec.readServerName(&r) }) {
+            serverName = name
+        }
+        // RFC 8446 §4.2.8: every share must be for an offered group, each group once.
+        var seen = Set<UInt16>()
+        for (group, _) in offer.shares {
+            guard offer.groups.contains(group), seen.insert(group.rawValue).inserted else {
+                throw TLSError(.illegalParameter, "key share for \(group) is duplicated or not in supported_groups")
+            }
+        }
+        if offer.psk != nil && offer.pskModes.isEmpty {
+            throw TLSError(.missingExtension, "pre_shared_key without psk_key_exchange_modes")
+        }
+        return offer
+    }
+
+    func serverReceiveClientHello(_ message: HandshakeMessage, _ s: ServerExpectClientHello) throws(TLSError) {
+        let config = configuration
+        let offer = try parseOffer(message)
+        if isQUIC {
+            guard let tp = offer.transportParameters else { throw TLSError(.missingExtension, "the client sent no quic_transport_parameters") }
+            peerTransportParameters = tp
+            guard offer.hello.legacySessionID.isEmpty else { throw TLSError(.illegalParameter, "QUIC ClientHello with a legacy_session_id") }
+        }
+        middleboxCompatibility = !offer.hello.legacySessionID.isEmpty
+
+        // Cipher suite: our preference among the client's.
+        guard let suite = config.cipherSuites.first(where: { offer.hello.cipherSuites.contains($0) }), let hash = suite.hash else {
+            throw TLSError(.handshakeFailure, "no cipher suite in common")
+        }
+        if let retried = s.retried {
+            guard suite == retried.suite else { throw TLSError(.illegalParameter, "second ClientHello changed the cipher suite") }
+            guard offer.cookie == retried.cookie else { throw TLSError(.illegalParameter, "second ClientHello does not echo the cookie") }
+            guard offer.shares.count == 1, offer.shares[0].0 == retried.group else {
+                throw TLSError(.illegalParameter, "second ClientHello does not carry exactly the requested key share")
+            }
+            guard !offer.earlyData else { throw TLSError(.illegalParameter, "early_data after HelloRetryRequest") }
+        } else if offer.cookie != nil {
+            throw TLSError(.illegalParameter, "cookie in the first ClientHello")
+        }
+
+        // ALPN (RFC 7301 §3.2).
+        var alpn: String?
+        if let offered = offer.alpn, !config.alpn.isEmpty {
+            alpn = config.alpn.first { offered.contains(Array($0.utf8)) }
+            guard alpn != nil else { throw TLSError(.noApplicationProtocol, "no ALPN protocol in common (client offered \(offered.map { String(decoding: $0, as: UTF8.self) }))") }
+        }
+        if isQUIC && alpn == nil { throw TLSError(.noApplicationProtocol, "QUIC requires ALPN (RFC 9001 §8.1)") }
+
+        // Pre-shared key (resumption), only psk_dhe_ke.
+        var psk: (key: [UInt8], ticket: TicketContents, index: Int, obfuscatedAge: UInt32)?
+        if let offered = offer.psk, offer.pskModes.contains(1), let keys = config.sessionTicketKeys {
+            let now = config.clock.millisecondsSinceEpoch()
+            for (index, identity) in offered.identities.enumerated() {
+                guard let plain = keys.open(identity.identity, at: now), let contents = TicketContents(plain),
+                      contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
+                else { continue }
+                psk = (contents.psk, contents, index, identity.obfuscatedAge)
+                break
+            }
+            if let chosen = psk {
+                // Verify the binder over the ClientHello truncated before the binders.
+                let bindersLength = 2 + offered.binders.reduce(0) { $0 + 1 + $1.count }
+                let encoded = message.encoded
+                let truncated = Array(encoded[..<(encoded.count - bindersLength)])
+                let binderKey = EarlySecret(hash: hash, psk: chosen.key).resumptionBinderKey
+                let expected = hash.finishedVerifyData(baseKey: binderKey, transcriptHash: transcript.hash(hash, appending: truncated))
+                guard Self.constantTimeEqual(expected, offered.binders[chosen.index]) else {
+                    throw TLSError(.decryptError, "PSK binder does not verify")
+                }
+            }
+        }
+        if psk == nil {
+            guard !offer.groups.isEmpty, !offer.schemes.isEmpty, offer.hello.extensions.contains(.keyShare) else {
+                throw TLSError(.missingExtension, "ClientHello lacks supported_groups, signature_algorithms or key_share")
+            }
+        }
+
+        // Key exchange group: a share we like, else HelloRetryRequest for a group we like.
+        let shareGroup = config.groups.first { g in offer.shares.contains { $0.0 == g } }
+        guard let group = shareGroup else {
+            guard s.retried == nil, let wanted = config.groups.first(where: { offer.groups.contains($0) }) else {
+                throw TLSError(.handshakeFailure, "no key-exchange group in common")
+            }
+            try serverSendHelloRetry(message, suite: suite, group: wanted, sessionID: offer.hello.legacySessionID)
+            return
+        }
+        let clientShare = offer.shares.first { $0.0 == group }?.1 ?? []
+
+        // Signature scheme for CertificateVerify (not needed when resuming).
+        var scheme: SignatureScheme?
+        if psk == nil {
+            guard let key = config.privateKey, let chain = config.certificateChain, !chain.derEncoded.isEmpty else {
+                throw TLSError(.internalError, "the server has no certificate configured")
+            }
+            scheme = key.signatureSchemes.first { offer.schemes.contains($0) }
+            guard scheme != nil else { throw TLSError(.handshakeFailure, "no signature scheme in common with the server key") }
+        }
+
+        // 0-RTT decision (RFC 8446 §4.2.10, §8).
+        var acceptEarly = false
+        if offer.earlyData, let chosen = psk, chosen.index == 0, chosen.ticket.maxEarlyDataSize > 0, config.maxEarlyDataSize > 0,
+           chosen.ticket.suite == suite, chosen.ticket.alpn == (alpn ?? ""), s.retried == nil, let antiReplay = config.antiReplay {
+            let now = config.clock.millisecondsSinceEpoch()
+            let reportedAge = UInt64(chosen.obfuscatedAge &- chosen.ticket.ageAdd)
+            acceptEarly = antiReplay.admit(
+                id: chosen.ticket.uniqueID, expectedAge: now - chosen.ticket.issuedAt, reportedAge: reportedAge,
+                expiresAt: chosen.ticket.issuedAt + UInt64(config.ticketLifetime) * 1000, now: now)
+        }
+
+        // Commit to the handshake.
+        cipherSuite = suite
+        self.group = group
+        negotiatedALPN = alpn
+        isResumed = psk != nil
+        clientRandom = offer.hello.random
+        transcript.append(message.encoded)
+        let early = EarlySecret(hash: hash, psk: psk?.key)
+        if offer.earlyData {
+            earlyDataAccepted = acceptEarly
+            emit(.earlyData(accepted: acceptEarly))
+        }
+        if acceptEarly {
+            let secret = early.clientEarlyTrafficSecret(transcript.hash(hash))
+            logSecret("CLIENT_EARLY_TRAFFIC_SECRET", secret)
+            emit(.installReadSecret(.earlyData, TrafficSecret(suite: suite, secret: secret)))
+        }
+        let (serverShare, shared) = try KeySharePrivate.respond(to: group, clientShare: clientShare, ephemeral: config.testServerKeyShare?(group))
+        // Extension order as in RFC 8448's traces: pre_shared_key, key_share, supported_versions.
+        var ext = Extensions()
+        if let chosen = psk { ext.append(.preSharedKey) { $0.writeUInt16(UInt16(chosen.index)) } }
+        ext.append(.keyShare) { w in
+            w.writeUInt16(group.rawValue)
+            w.writeLengthPrefixedBytes(2, serverShare)
+        }
+        ext.append(.supportedVersions) { $0.writeUInt16(0x0304) }
+        let serverHello = ServerHello(random: config.random.bytes(32), legacySessionIDEcho: offer.hello.legacySessionID, cipherSuite: suite, extensions: ext)
+        send(.initial, serverHello.encoded)
+
+        let handshakeSecret = early.handshakeSecret(sharedSecret: shared)
+        let th = transcript.hash(hash)
+        let keys = HandshakeKeys(
+            suite: suite, hash: hash, handshakeSecret: handshakeSecret,
+            clientSecret: handshakeSecret.clientHandshakeTrafficSecret(th), serverSecret: handshakeSecret.serverHandshakeTrafficSecret(th))
+        logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", keys.clientSecret)
+        logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", keys.serverSecret)
+        emit(.installWriteSecret(.handshake, TrafficSecret(suite: suite, secret: keys.serverSecret)))
+        if isQUIC || !acceptEarly {
+            emit(.installReadSecret(.handshake, TrafficSecret(suite: suite, secret: keys.clientSecret)))
+        }
+
+        // EncryptedExtensions.
+        var ee = Extensions()
+        if serverName != nil { ee.append(.serverName, []) }
+        if let alpn { ee.append(.applicationLayerProtocolNegotiation) { ExtensionCodec.writeALPN(&$0, [Array(alpn.utf8)]) } }
+        if acceptEarly { ee.append(.earlyData, []) }
+        if let tp = localTransportParameters { ee.append(.quicTransportParameters, tp) }
+        send(.handshake, HandshakeMessage.encode(.encryptedExtensions) { ee.write(to: &$0) })
+
+        let requestCertificate = psk == nil && config.clientAuthentication != .none
+        if let scheme, let chain = config.certificateChain, let key = config.privateKey {
+            if requestCertificate {
+                var crExt = Extensions()
+                crExt.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
+                send(.handshake, MessageCodec.encodeCertificateRequest(context: [], extensions: crExt))
+            }
+            send(.handshake, MessageCodec.encodeCertificate(context: [], chain: chain.derEncoded))
+            let signature = try key.sign(Self.signedContent(server: true, transcriptHash: transcript.hash(hash)), scheme: scheme)
+            send(.handshake, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
+        }
+        let verify = hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(hash))
+        send(.handshake, HandshakeMessage(type: .finished, body: verify).encoded)
+
+        let master = handshakeSecret.masterSecret
+        let th2 = transcript.hash(hash)
+        let clientApp = TrafficSecret(suite: suite, secret: master.clientApplicationTrafficSecret0(th2))
+        let serverApp = TrafficSecret(suite: suite, secret: master.serverApplicationTrafficSecret0(th2))
+        exporterMasterSecret = master.exporterMasterSecret(th2)
+        logSecret("CLIENT_TRAFFIC_SECRET_0", clientApp.secret)
+        logSecret("SERVER_TRAFFIC_SECRET_0", serverApp.secret)
+        logSecret("EXPORTER_SECRET", exporterMasterSecret ?? [])
+        masterSecret = master
+        clientApplicationSecret = clientApp
+        serverApplicationSecret = serverApp
+        emit(.installWriteSecret(.application, serverApp))
+
+        let flight = ServerFlight(keys: keys, clientLeaf: nil, requestedCertificate: requestCertificate)
+        if acceptEarly && !isQUIC {
+            state = .serverExpectEndOfEarlyData(flight)
+        } else {
+            state = requestCertificate ? .serverExpectCertificate(flight) : .serverExpectFinished(flight)
+        }
+    }
+
+    private func serverSendHelloRetry(_ message: HandshakeMessage, suite: CipherSuite, group: NamedGroup, sessionID: [UInt8]) throws(TLSError) {
+        guard let hash = suite.hash else { throw TLSError(.internalError, "suite without hash") }
+        // The cookie binds the retry to this ClientHello: hash(CH1) ‖ HMAC(cookieKey, hash(CH1) ‖ group).
+        // A server that keeps no state could rebuild the transcript from it (RFC 8446 §4.2.2).
+        let chHash = hash.hash(message.encoded)
+        let cookie = chHash + TLSHash.sha256.hmac(key: configuration.cookieKey, chHash + [UInt8(group.rawValue >> 8), UInt8(truncatingIfNeeded: group.rawValue)])
+        transcript.append(message.encoded)
+        transcript.replaceWithMessageHash(hash)
+        var ext = Extensions()
+        ext.append(.keyShare) { $0.writeUInt16(group.rawValue) }
+        ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) }
+        ext.append(.supportedVersions) { $0.writeUInt16(0x0304) }
+        let hrr = ServerHello(random: ServerHello.helloRetryRequestRandom, legacySessionIDEcho: sessionID, cipherSuite: suite, extensions: ext)
+        send(.initial, hrr.encoded)
+        didHelloRetry = true
+        cipherSuite = suite
+        state = .serverExpectClientHello(ServerExpectClientHello(retried: (group, cookie, suite)))
+    }
+
+    // MARK: Finished and tickets
+
+    private func serverReceiveFinished(_ message: HandshakeMessage, _ flight: ServerFlight) throws(TLSError) {
+        let keys = flight.keys
+        let expected = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
+        guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "client Finished does not verify") }
+        transcript.append(message.encoded)
+        guard let master = masterSecret, let clientApp = clientApplicationSecret else { throw TLSError(.internalError, "no master secret") }
+        resumptionMasterSecret = master.resumptionMasterSecret(transcript.hash(keys.hash))
+        emit(.installReadSecret(.application, clientApp))
+        isHandshakeComplete = true
+        state = .connected
+        emit(.handshakeComplete)
+        issueTickets(count: configuration.ticketsPerConnection)
+    }
+
+    /// Sends `count` NewSessionTicket messages (server, after the handshake).
+    public func issueTickets(count: Int) {
+        let config = configuration
+        guard role == .server, isHandshakeComplete, let keys = config.sessionTicketKeys, let suite = cipherSuite,
+              let hash = suite.hash, let rms = resumptionMasterSecret, config.ticketLifetime > 0
+        else { return }
+        for _ in 0..<max(0, count) {
+            let nonce = config.random.bytes(8)
+            let ageBytes = config.random.bytes(4)
+            let ageAdd = UInt32(ageBytes[0]) << 24 | UInt32(ageBytes[1]) << 16 | UInt32(ageBytes[2]) << 8 | UInt32(ageBytes[3])
+            let now = config.clock.millisecondsSinceEpoch()
+            let early: UInt32 = config.maxEarlyDataSize > 0 ? (isQUIC ? 0xffff_ffff : config.maxEarlyDataSize) : 0
+            let contents = TicketContents(
+                suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce), issuedAt: now, ageAdd: ageAdd,
+                maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16))
+            let sealed = keys.seal(contents.encoded, at: now, random: config.random)
+            guard !sealed.isEmpty else { continue }
+            let nst = MessageCodec.NewSessionTicket(
+                lifetime: config.ticketLifetime, ageAdd: ageAdd, nonce: nonce, ticket: sealed, maxEarlyDataSize: early > 0 ? early : nil)
+            send(.application, nst.encoded, transcript: false)
+            emit(.ticketIssued)
+        }
+    }
+}
+
+/// What a sealed ticket carries (only the server reads it).
+struct TicketContents {
+    var suite: CipherSuite
+    var psk: [UInt8]
+    var issuedAt: UInt64
+    var ageAdd: UInt32
+    var maxEarlyDataSize: UInt32
+    var alpn: String
+    var uniqueID: [UInt8]
+
+    init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8]) {
+        self.suite = suite
+        self.psk = psk
+        self.issuedAt = issuedAt
+        self.ageAdd = ageAdd
+        self.maxEarlyDataSize = maxEarlyDataSize
+        self.alpn = alpn
+        self.uniqueID = uniqueID
+    }
+
+    init?(_ bytes: [UInt8]) {
+        var r = ByteReader(bytes)
+        do {
+            guard try r.readUInt8() == 1 else { return nil }
+            suite = CipherSuite(rawValue: try r.readUInt16())
+            psk = try r.readLengthPrefixedBytes(1)
+            issuedAt = try r.readUInt64()
+            ageAdd = try r.readUInt32()
+            maxEarlyDataSize = try r.readUInt32()
+            alpn = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
+            uniqueID = try r.readLengthPrefixedBytes(1)
+            try r.expectEnd()
+        } catch {
+            return nil
+        }
+    }
+
+    var encoded: [UInt8] {
+        var w = ByteWriter()
+        w.writeUInt8(1)
+        w.writeUInt16(suite.rawValue)
+        w.writeLengthPrefixedBytes(1, psk)
+        w.writeUInt64(issuedAt)
+        w.writeUInt32(ageAdd)
+        w.writeUInt32(maxEarlyDataSize)
+        w.writeLengthPrefixedBytes(1, Array(alpn.utf8))
+        w.writeLengthPrefixedBytes(1, uniqueID)
+        return w.bytes
+    }
+}

@@ -1,0 +1,231 @@
+import QuiverCore
+public import X509
+
+/// A TLS 1.3 handshake, client or server, with no I/O (RFC 8446).
+///
+/// Contract (the driving loop, as in quinn-proto's `Connection`):
+/// 1. A client calls ``start()`` once; a server waits for bytes.
+/// 2. Feed handshake bytes received at an ``EncryptionLevel`` with ``receive(_:at:)``
+///    (QUIC: CRYPTO frame data in order; TCP: the content of handshake records).
+/// 3. After every call, drain ``nextEvent()`` until `nil` and act on each ``TLSEvent`` in
+///    order: send bytes at a level, install secrets, note completion and tickets.
+/// 4. A thrown ``TLSError`` is fatal: send its alert (``TLSError/alert``) and stop. Every later
+///    call throws the same error.
+///
+/// Negotiated values (``negotiatedALPN``, ``serverName``, ``peerCertificates``…) are readable
+/// once the handshake has reached them. Not thread-safe: use from one thread at a time.
+public final class TLSHandshake {
+    /// Which side of the handshake this is.
+    public enum Role: Sendable { case client, server }
+
+    /// The role.
+    public let role: Role
+    let configuration: TLSConfiguration
+    /// `true` for QUIC (RFC 9001 §8): transport parameters required, no EndOfEarlyData,
+    /// no middlebox compatibility, KeyUpdate messages forbidden.
+    public let isQUIC: Bool
+    let localTransportParameters: [UInt8]?
+
+    var state: State
+    var events: [TLSEvent] = []
+    var eventIndex = 0
+    var failure: TLSError?
+    var transcript = Transcript()
+    var reassemblers = [HandshakeReassembler](repeating: HandshakeReassembler(), count: 4)
+
+    // Negotiated state, readable by the driver.
+    /// The cipher suite, once chosen.
+    public internal(set) var cipherSuite: CipherSuite?
+    /// The key-exchange group, once chosen.
+    public internal(set) var group: NamedGroup?
+    /// The ALPN protocol both sides agreed on.
+    public internal(set) var negotiatedALPN: String?
+    /// The server name: sent (client) or received (server) in `server_name`.
+    public internal(set) var serverName: String?
+    /// The peer's certificates (leaf first), once verified.
+    public internal(set) var peerCertificates: [Certificate] = []
+    /// The peer's QUIC transport parameters (opaque bytes), once received.
+    public internal(set) var peerTransportParameters: [UInt8]?
+    /// Whether the handshake resumed a session with a PSK.
+    public internal(set) var isResumed = false
+    /// Whether 0-RTT data was accepted (`nil` until known or when not attempted).
+    public internal(set) var earlyDataAccepted: Bool?
+    /// Whether a HelloRetryRequest was part of this handshake.
+    public internal(set) var didHelloRetry = false
+    /// `true` once both Finished messages are done.
+    public internal(set) var isHandshakeComplete = false
+    /// Whether the client sent a non-empty legacy_session_id (TLS over TCP middlebox
+    /// compatibility, RFC 8446 §D.4): the server then sends one change_cipher_spec record.
+    public internal(set) var middleboxCompatibility = false
+
+    // Secrets kept for later use.
+    var clientRandom: [UInt8] = []
+    var masterSecret: MasterSecret?
+    var clientApplicationSecret: TrafficSecret?
+    var serverApplicationSecret: TrafficSecret?
+    var resumptionMasterSecret: [UInt8]?
+    var exporterMasterSecret: [UInt8]?
+    var keyUpdatePending = false
+
+    /// Creates a client handshake.
+    /// - Parameters:
+    ///   - configuration: shared client settings.
+    ///   - serverName: the name to send in SNI and to verify the certificate against (a DNS
+    ///     name or an IP literal; IP literals are verified but not sent, RFC 6066 §3).
+    ///   - quicTransportParameters: our encoded transport parameters when running under QUIC.
+    ///   - resumption: a ticket to offer; 0-RTT is attempted when `attemptEarlyData` is set and
+    ///     the ticket allows it (see ``earlyDataAccepted``).
+    public init(client configuration: TLSConfiguration, serverName: String?, quicTransportParameters: [UInt8]? = nil,
+                resumption: SessionTicket? = nil, attemptEarlyData: Bool = false) {
+        role = .client
+        self.configuration = configuration
+        isQUIC = quicTransportParameters != nil
+        localTransportParameters = quicTransportParameters
+        self.serverName = serverName
+        state = .clientStart(ClientStart(ticket: resumption, attemptEarlyData: attemptEarlyData))
+    }
+
+    /// Creates a server handshake.
+    public init(server configuration: TLSConfiguration, quicTransportParameters: [UInt8]? = nil) {
+        role = .server
+        self.configuration = configuration
+        isQUIC = quicTransportParameters != nil
+        localTransportParameters = quicTransportParameters
+        state = .serverExpectClientHello(ServerExpectClientHello(retried: nil))
+    }
+
+    /// The next thing to do, or `nil` when there is nothing more for now.
+    public func nextEvent() -> TLSEvent? {
+        guard eventIndex < events.count else {
+            if !events.isEmpty { events.removeAll(keepingCapacity: true); eventIndex = 0 }
+            return nil
+        }
+        defer { eventIndex += 1 }
+        return events[eventIndex]
+    }
+
+    /// Client: produces the ClientHello. Call once.
+    public func start() throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            guard case .clientStart(let start) = state else { throw TLSError(.internalError, "start() called twice or on a server") }
+            try clientSendHello(start)
+        }
+    }
+
+    /// Feeds handshake bytes received at `level`.
+    public func receive(_ bytes: [UInt8], at level: EncryptionLevel) throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            reassemblers[level.rawValue].append(bytes)
+            while let message = try reassemblers[level.rawValue].next() {
+                try handle(message, at: level)
+            }
+        }
+    }
+
+    /// Initiates a KeyUpdate (TLS over TCP only; QUIC updates keys in packets, RFC 9001 §6).
+    /// - Parameter requestPeerUpdate: ask the peer to update its sending keys too.
+    public func updateKeys(requestPeerUpdate: Bool) throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            guard isHandshakeComplete, !isQUIC else { throw TLSError(.internalError, "KeyUpdate before the handshake completed or under QUIC") }
+            sendKeyUpdate(requestUpdate: requestPeerUpdate)
+        }
+    }
+
+    /// TLS-Exporter (RFC 8446 §7.5), available once the handshake is complete.
+    public func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]? {
+        guard let secret = exporterMasterSecret, let hash = cipherSuite?.hash else { return nil }
+        return hash.exporter(secret: secret, label: label, context: context, length: length)
+    }
+
+    /// The error that ended the handshake, if any.
+    public var error: TLSError? { failure }
+
+    func guarded(_ body: () throws(TLSError) -> Void) throws(TLSError) {
+        if let failure { throw failure }
+        do {
+            try body()
+        } catch {
+            failure = error
+            state = .failed
+            throw error
+        }
+    }
+
+    func emit(_ event: TLSEvent) { events.append(event) }
+
+    func send(_ level: EncryptionLevel, _ message: [UInt8], transcript include: Bool = true) {
+        if include { transcript.append(message) }
+        if case .send(let l, let pending)? = events.last, l == level, eventIndex < events.count {
+            events[events.count - 1] = .send(level, pending + message)
+        } else {
+            emit(.send(level, message))
+        }
+    }
+
+    func logSecret(_ label: String, _ secret: [UInt8]) {
+        guard let keyLog = configuration.keyLog else { return }
+        keyLog("\(label) \(hexString(clientRandom)) \(hexString(secret))")
+    }
+
+    /// Dispatches one complete message: post-handshake messages here, handshake states in the
+    /// role files. A message at the wrong level is `unexpected_message`.
+    func handle(_ message: HandshakeMessage, at level: EncryptionLevel) throws(TLSError) {
+        switch state {
+        case .connected:
+            guard level == .application else { throw TLSError(.unexpectedMessage, "\(message.type) at \(level) after the handshake") }
+            try handlePostHandshake(message)
+        case .failed:
+            throw failure ?? TLSError(.internalError, "handshake failed")
+        default:
+            if role == .client { try clientHandle(message, at: level) } else { try serverHandle(message, at: level) }
+        }
+    }
+
+    func handlePostHandshake(_ message: HandshakeMessage) throws(TLSError) {
+        switch message.type {
+        case .newSessionTicket where role == .client:
+            try clientReceiveTicket(message.body)
+        case .keyUpdate where !isQUIC:
+            let requested = try MessageCodec.keyUpdate(message.body)
+            let peerSecret = (role == .client ? serverApplicationSecret : clientApplicationSecret)
+            guard let next = peerSecret?.updated() else { throw TLSError(.internalError, "no application secret") }
+            if role == .client { serverApplicationSecret = next } else { clientApplicationSecret = next }
+            emit(.installReadSecret(.application, next))
+            if requested && !keyUpdatePending { sendKeyUpdate(requestUpdate: false) }
+            keyUpdatePending = false
+        default:
+            throw TLSError(.unexpectedMessage, "\(message.type) after the handshake")
+        }
+    }
+
+    func sendKeyUpdate(requestUpdate: Bool) {
+        send(.application, MessageCodec.encodeKeyUpdate(requestUpdate: requestUpdate), transcript: false)
+        let mine = role == .client ? clientApplicationSecret : serverApplicationSecret
+        guard let next = mine?.updated() else { return }
+        if role == .client { clientApplicationSecret = next } else { serverApplicationSecret = next }
+        emit(.installWriteSecret(.application, next))
+        if requestUpdate { keyUpdatePending = true }
+    }
+
+    /// The content signed in CertificateVerify (RFC 8446 §4.4.3).
+    static func signedContent(server: Bool, transcriptHash: [UInt8]) -> [UInt8] {
+        [UInt8](repeating: 0x20, count: 64) + Array((server ? "TLS 1.3, server CertificateVerify" : "TLS 1.3, client CertificateVerify").utf8)
+            + [0] + transcriptHash
+    }
+
+    /// Compares secrets without an early exit.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+}
+
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,80 @@
+import Crypto
+import QuiverCore
+
+/// The hash function of a cipher suite, with the HMAC and HKDF operations TLS 1.3 builds on
+/// (RFC 5869, RFC 8446 §7.1). One place for every keyed-hash computation in Quiver.
+public enum TLSHash: Sendable, Hashable {
+    case sha256, sha384
+
+    /// The hash output length in bytes.
+    public var length: Int { self == .sha256 ? 32 : 48 }
+
+    /// Hashes `data`.
+    public func hash(_ data: [UInt8]) -> [UInt8] {
+        switch self {
+        case .sha256: return Array(SHA256.hash(data: data))
+        case .sha384: return Array(SHA384.hash(data: data))
+        }
+    }
+
+    /// HMAC(key, data).
+    public func hmac(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
+        let k = SymmetricKey(data: key)
+        switch self {
+        case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: k))
+        case .sha384: return Array(HMAC<SHA384>.authenticationCode(for: data, using: k))
+        }
+    }
+
+    /// HKDF-Extract(salt, IKM) (RFC 5869 §2.2); an empty salt means `length` zero bytes.
+    public func extract(salt: [UInt8], ikm: [UInt8]) -> [UInt8] {
+        hmac(key: salt.isEmpty ? [UInt8](repeating: 0, count: length) : salt, ikm)
+    }
+
+    /// HKDF-Expand(PRK, info, L) (RFC 5869 §2.3).
+    public func expand(prk: [UInt8], info: [UInt8], length outputLength: Int) -> [UInt8] {
+        precondition(outputLength <= 255 * length, "HKDF output too long")
+        var output: [UInt8] = []
+        output.reserveCapacity(outputLength)
+        var previous: [UInt8] = []
+        var counter: UInt8 = 1
+        while output.count < outputLength {
+            previous = hmac(key: prk, previous + info + [counter])
+            output.append(contentsOf: previous)
+            counter &+= 1
+        }
+        return Array(output.prefix(outputLength))
+    }
+
+    /// HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1): the label is prefixed
+    /// with `"tls13 "`. QUIC uses the same function with its own labels (`"quic key"` …).
+    public func expandLabel(secret: [UInt8], label: String, context: [UInt8], length outputLength: Int) -> [UInt8] {
+        var info = ByteWriter(capacity: 10 + label.utf8.count + context.count)
+        info.writeUInt16(UInt16(outputLength))
+        info.writeLengthPrefixedBytes(1, Array("tls13 ".utf8) + Array(label.utf8))
+        info.writeLengthPrefixedBytes(1, context)
+        return expand(prk: secret, info: info.bytes, length: outputLength)
+    }
+
+    /// Derive-Secret(Secret, Label, Messages) with the transcript hash already computed.
+    public func deriveSecret(_ secret: [UInt8], label: String, transcriptHash: [UInt8]) -> [UInt8] {
+        expandLabel(secret: secret, label: label, context: transcriptHash, length: length)
+    }
+
+    /// The hash of the empty string (used by `Derive-Secret(., "derived", "")`).
+    public var emptyHash: [UInt8] { hash([]) }
+}
+
+extension CipherSuite {
+    /// The suite's hash, or `nil` for suites Quiver does not implement.
+    public var hash: TLSHash? {
+        switch self {
+        case .aes128GCMSHA256, .chacha20Poly1305SHA256: return .sha256
+        case .aes256GCMSHA384: return .sha384
+        default: return nil
+        }
+    }
+
+    /// The AEAD key length in bytes.
+    public var keyLength: Int { self == .aes128GCMSHA256 ? 16 : 32 }
+}

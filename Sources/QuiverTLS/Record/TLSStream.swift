@@ -1,0 +1,354 @@
+import QuiverCore
+
+/// TLS 1.3 over a byte stream (TCP or an in-memory pair), with no I/O: the record layer
+/// (RFC 8446 §5) wrapped around a ``TLSHandshake``.
+///
+/// Contract:
+/// - Feed every byte read from the transport to ``receive(_:)``; call ``receiveEOF()`` when the
+///   transport reports end of stream.
+/// - After every call, send ``takeOutgoing()`` to the transport (it may be empty).
+/// - Read decrypted application data with ``read(maxBytes:)``; ``isPeerClosed`` turns true after
+///   the peer's `close_notify` (a clean EOF).
+/// - ``write(_:)`` queues application data: before the handshake completes it is held (or sent
+///   as 0-RTT when a resumption allows it, and re-sent after the handshake if the server
+///   refuses it — no data is lost).
+/// - A thrown ``TLSError`` is fatal; the alert for it is already queued in ``takeOutgoing()``.
+///
+/// Limits enforced on input: records over 2^14 (+256 when protected) → `record_overflow`;
+/// more than 32 consecutive empty records or warning alerts → `unexpected_message`;
+/// handshake messages over 128 KiB → `unexpected_message`. Not thread-safe.
+public final class TLSStream {
+    /// The handshake driven by this stream (negotiated values are read from it).
+    public let handshake: TLSHandshake
+
+    /// Pads every protected record's content to a multiple of this many bytes (0: no padding).
+    public var paddingBlockSize = 0
+
+    private var inbound: [UInt8] = []
+    private var inboundStart = 0
+    private var outbound: [UInt8] = []
+    private var plaintext: [UInt8] = []
+    private var plaintextStart = 0
+    private var pendingWrites: [UInt8] = []
+    private var earlyDataSent: [UInt8] = []
+    private var events: [TLSEvent] = []
+
+    private var readKey: AEADKey?
+    private var readSequence: UInt64 = 0
+    private var readLevel: EncryptionLevel = .initial
+    private var writeKey: AEADKey?
+    private var writeSequence: UInt64 = 0
+    private var writeLevel: EncryptionLevel = .initial
+
+    private var sentChangeCipherSpec = false
+    private var emptyRecordRun = 0
+    private var warningAlertRun = 0
+    private var earlyDataReceived = 0
+    private var skippingRejectedEarlyData = false
+    private var skippedEarlyData = 0
+    private var failure: TLSError?
+
+    /// `true` once the peer's `close_notify` arrived: no more data will come.
+    public private(set) var isPeerClosed = false
+    /// `true` once we queued our `close_notify`.
+    public private(set) var isLocallyClosed = false
+
+    /// Keys are updated automatically after this many records under one key (AES-GCM's
+    /// safety margin, RFC 8446 §5.5, is 2^24.5 records).
+    public var keyUpdateRecordLimit: UInt64 = 1 << 23
+
+    static let maxPlaintext = 1 << 14
+    static let maxCiphertext = (1 << 14) + 256
+    static let maxEmptyRun = 32
+
+    /// Wraps a handshake; call ``start()`` next (clients).
+    public init(handshake: TLSHandshake) {
+        precondition(!handshake.isQUIC, "TLSStream is for TLS over byte streams; QUIC carries the handshake itself")
+        self.handshake = handshake
+    }
+
+    /// A client stream.
+    public convenience init(client configuration: TLSConfiguration, serverName: String?, resumption: SessionTicket? = nil, attemptEarlyData: Bool = false) {
+        self.init(handshake: TLSHandshake(client: configuration, serverName: serverName, resumption: resumption, attemptEarlyData: attemptEarlyData))
+    }
+
+    /// A server stream.
+    public convenience init(server configuration: TLSConfiguration) {
+        self.init(handshake: TLSHandshake(server: configuration))
+    }
+
+    /// Client: queues the ClientHello. Servers need not call it.
+    public func start() throws(TLSError) {
+        guard handshake.role == .client else { return }
+        try guarded { () throws(TLSError) in
+            try handshake.start()
+            try drainHandshake()
+        }
+    }
+
+    /// `true` once the handshake has completed.
+    public var isHandshakeComplete: Bool { handshake.isHandshakeComplete }
+
+    /// The error that ended this stream, if any.
+    public var error: TLSError? { failure }
+
+    /// The next notable event: `.handshakeComplete`, `.sessionTicket`, `.ticketIssued`,
+    /// `.earlyData(accepted:)` (bytes to send and keys are handled internally).
+    public func nextEvent() -> TLSEvent? { events.isEmpty ? nil : events.removeFirst() }
+
+    /// Bytes to send to the transport; empties the queue.
+    public func takeOutgoing() -> [UInt8] {
+        defer { outbound.removeAll(keepingCapacity: true) }
+        return outbound
+    }
+
+    /// `true` when ``takeOutgoing()`` has bytes.
+    public var hasOutgoing: Bool { !outbound.isEmpty }
+
+    /// Number of decrypted bytes waiting in ``read(maxBytes:)``.
+    public var readableBytes: Int { plaintext.count - plaintextStart }
+
+    /// Returns up to `maxBytes` decrypted application bytes (empty when none are buffered).
+    public func read(maxBytes: Int = .max) -> [UInt8] {
+        let n = min(maxBytes, plaintext.count - plaintextStart)
+        let out = Array(plaintext[plaintextStart..<(plaintextStart + n)])
+        plaintextStart += n
+        if plaintextStart == plaintext.count { plaintext.removeAll(keepingCapacity: true); plaintextStart = 0 }
+        return out
+    }
+
+    /// Queues application data (see the type's contract for data written before completion).
+    public func write(_ data: [UInt8]) throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            guard !isLocallyClosed else { throw TLSError(.internalError, "write after close") }
+            if handshake.isHandshakeComplete {
+                try writeRecords(type: 23, data)
+            } else if writeLevel == .earlyData {
+                earlyDataSent.append(contentsOf: data)
+                try writeRecords(type: 23, data)
+            } else {
+                pendingWrites.append(contentsOf: data)
+            }
+        }
+    }
+
+    /// Queues `close_notify`: we will send no more data. Reading continues until the peer closes.
+    public func close() {
+        guard !isLocallyClosed, failure == nil else { return }
+        try? flushPending()
+        try? writeRecords(type: 21, [1, AlertDescription.closeNotify.rawValue])
+        isLocallyClosed = true
+    }
+
+    /// Sends a KeyUpdate, optionally asking the peer to update too.
+    public func updateKeys(requestPeerUpdate: Bool) throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            try handshake.updateKeys(requestPeerUpdate: requestPeerUpdate)
+            try drainHandshake()
+        }
+    }
+
+    /// Feeds bytes read from the transport.
+    public func receive(_ bytes: [UInt8]) throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            inbound.append(contentsOf: bytes)
+            while try processRecord() {}
+            if inboundStart > 0 {
+                inbound.removeFirst(inboundStart)
+                inboundStart = 0
+            }
+        }
+    }
+
+    /// Reports the end of the transport's byte stream. Throws a truncation error unless the
+    /// peer's `close_notify` was received first.
+    public func receiveEOF() throws(TLSError) {
+        try guarded { () throws(TLSError) in
+            guard isPeerClosed else {
+                throw TLSError.truncated(handshake.isHandshakeComplete
+                    ? "the peer closed the connection without close_notify" : "the peer closed the connection during the handshake")
+            }
+        }
+    }
+
+    // MARK: Internals
+
+    private func guarded(_ body: () throws(TLSError) -> Void) throws(TLSError) {
+        if let failure { throw failure }
+        do {
+            try body()
+        } catch {
+            failure = error
+            if error.origin == .local && !isLocallyClosed {
+                try? writeRecords(type: 21, [2, error.alert.rawValue])
+                isLocallyClosed = true
+            }
+            throw error
+        }
+    }
+
+    /// Applies handshake events in order: bytes become records, secrets become keys.
+    private func drainHandshake() throws(TLSError) {
+        while let event = handshake.nextEvent() {
+            switch event {
+            case .send(let level, let bytes):
+                guard level == writeLevel else { throw TLSError(.internalError, "handshake bytes for \(level) while writing at \(writeLevel)") }
+                try writeRecords(type: 22, bytes)
+            case .installWriteSecret(let level, let secret):
+                if !sentChangeCipherSpec && (handshake.role == .client || handshake.middleboxCompatibility) && level != .application {
+                    // RFC 8446 §D.4: one dummy change_cipher_spec before the first protected record.
+                    outbound.append(contentsOf: [20, 3, 3, 0, 1, 1])
+                    sentChangeCipherSpec = true
+                }
+                writeKey = AEADKey(secret)
+                writeSequence = 0
+                writeLevel = level
+            case .installReadSecret(let level, let secret):
+                readKey = AEADKey(secret)
+                readSequence = 0
+                readLevel = level
+                if level == .handshake && handshake.role == .server && handshake.earlyDataAccepted == false {
+                    skippingRejectedEarlyData = true
+                }
+            case .earlyData(let accepted):
+                if handshake.role == .client {
+                    if accepted { earlyDataSent = [] } else { pendingWrites = earlyDataSent + pendingWrites; earlyDataSent = [] }
+                }
+                events.append(event)
+            case .handshakeComplete:
+                events.append(event)
+                try flushPending()
+            case .sessionTicket, .ticketIssued:
+                events.append(event)
+            }
+        }
+    }
+
+    private func flushPending() throws(TLSError) {
+        guard handshake.isHandshakeComplete, !pendingWrites.isEmpty else { return }
+        let data = pendingWrites
+        pendingWrites = []
+        try writeRecords(type: 23, data)
+    }
+
+    private func writeRecords(type: UInt8, _ data: [UInt8]) throws(TLSError) {
+        var offset = 0
+        repeat {
+            let end = min(data.count, offset + Self.maxPlaintext)
+            try writeRecord(type: type, Array(data[offset..<end]))
+            offset = end
+        } while offset < data.count
+    }
+
+    private func writeRecord(type: UInt8, _ content: [UInt8]) throws(TLSError) {
+        guard let key = writeKey else {
+            outbound.append(contentsOf: [type, 3, 3, UInt8(content.count >> 8), UInt8(truncatingIfNeeded: content.count)])
+            outbound.append(contentsOf: content)
+            return
+        }
+        var inner = content
+        inner.append(type)
+        if paddingBlockSize > 1 {
+            let padded = min(Self.maxPlaintext + 1, (inner.count + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
+            inner.append(contentsOf: repeatElement(0, count: padded - inner.count))
+        }
+        let length = inner.count + AEADKey.tagLength
+        let header: [UInt8] = [23, 3, 3, UInt8(length >> 8), UInt8(truncatingIfNeeded: length)]
+        outbound.append(contentsOf: header)
+        outbound.append(contentsOf: key.seal(inner, sequence: writeSequence, additionalData: header))
+        writeSequence += 1
+        if writeSequence >= keyUpdateRecordLimit && writeLevel == .application && handshake.isHandshakeComplete && type == 23 {
+            try handshake.updateKeys(requestPeerUpdate: false)
+            try drainHandshake()
+        }
+    }
+
+    /// Processes one complete record from `inbound`; `false` when more bytes are needed.
+    private func processRecord() throws(TLSError) -> Bool {
+        let available = inbound.count - inboundStart
+        guard available >= 5 else { return false }
+        let h = inboundStart
+        let type = inbound[h]
+        let length = Int(inbound[h + 3]) << 8 | Int(inbound[h + 4])
+        guard inbound[h + 1] == 3 else { throw TLSError(.decodeError, "record with version \(inbound[h + 1]).\(inbound[h + 2])") }
+        guard length <= Self.maxCiphertext else { throw TLSError(.recordOverflow, "record of \(length) bytes") }
+        guard available >= 5 + length else { return false }
+        let header = Array(inbound[h..<(h + 5)])
+        let body = Array(inbound[(h + 5)..<(h + 5 + length)])
+        inboundStart += 5 + length
+        guard !isPeerClosed else { throw TLSError(.unexpectedMessage, "record after close_notify") }
+
+        if type == 20 {
+            // RFC 8446 §5: a change_cipher_spec of one byte 0x01 is dropped during the handshake.
+            guard body == [1], !handshake.isHandshakeComplete else { throw TLSError(.unexpectedMessage, "change_cipher_spec record") }
+            return true
+        }
+        var contentType = type
+        var content = body
+        if let key = readKey {
+            guard type == 23 else { throw TLSError(.unexpectedMessage, "unprotected record of type \(type) after keys were installed") }
+            guard let inner = key.open(body, sequence: readSequence, additionalData: header) else {
+                if skippingRejectedEarlyData, skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) {
+                    skippedEarlyData += length  // RFC 8446 §4.2.10: skip 0-RTT records the server refused
+                    return true
+                }
+                throw TLSError(.badRecordMAC, "record authentication failed")
+            }
+            skippingRejectedEarlyData = false
+            readSequence += 1
+            guard inner.count <= Self.maxPlaintext + 1 else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
+            guard let last = inner.lastIndex(where: { $0 != 0 }) else { throw TLSError(.unexpectedMessage, "protected record without a content type") }
+            contentType = inner[last]
+            content = Array(inner[..<last])
+        } else {
+            guard length <= Self.maxPlaintext else { throw TLSError(.recordOverflow, "plaintext record over 2^14 bytes") }
+            if type == 23 && handshake.role == .server && !handshake.isHandshakeComplete {
+                // 0-RTT sent with a first ClientHello we answered with HelloRetryRequest.
+                guard skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) else {
+                    throw TLSError(.unexpectedMessage, "too much unreadable early data")
+                }
+                skippedEarlyData += length
+                return true
+            }
+        }
+
+        if content.isEmpty && contentType != 23 {
+            throw TLSError(.unexpectedMessage, "empty record of type \(contentType)")
+        }
+        if content.isEmpty {
+            emptyRecordRun += 1
+            guard emptyRecordRun <= Self.maxEmptyRun else { throw TLSError(.unexpectedMessage, "too many empty records") }
+            return true
+        }
+        emptyRecordRun = 0
+        switch contentType {
+        case 22:
+            try handshake.receive(content, at: readLevel)
+            try drainHandshake()
+        case 23:
+            if readLevel == .earlyData {
+                earlyDataReceived += content.count
+                guard earlyDataReceived <= Int(handshake.configuration.maxEarlyDataSize) else {
+                    throw TLSError(.unexpectedMessage, "more early data than max_early_data_size")
+                }
+            } else if readLevel != .application {
+                throw TLSError(.unexpectedMessage, "application data before the handshake completed")
+            }
+            plaintext.append(contentsOf: content)
+        case 21:
+            guard content.count == 2 else { throw TLSError(.decodeError, "alert of \(content.count) bytes") }
+            let alert = AlertDescription(rawValue: content[1])
+            if alert == .closeNotify {
+                isPeerClosed = true
+            } else if alert == .userCanceled {
+                warningAlertRun += 1
+                guard warningAlertRun <= Self.maxEmptyRun else { throw TLSError(.unexpectedMessage, "too many warning alerts") }
+            } else {
+                throw TLSError.received(alert)
+            }
+        default:
+            throw TLSError(.unexpectedMessage, "record of unknown type \(contentType)")
+        }
+        return true
+    }
+}

@@ -1,0 +1,86 @@
+public import QuiverCore
+
+/// How a server treats client certificates.
+public enum ClientAuthentication: Sendable, Hashable {
+    /// No CertificateRequest is sent.
+    case none
+    /// A certificate is requested; a client without one may continue.
+    case optional
+    /// A certificate is required; a client without one gets `certificate_required`.
+    case required
+}
+
+/// The settings of a TLS 1.3 client or server, shared by many connections.
+///
+/// Create one with ``client(serverName:alpn:verifier:)`` or
+/// ``server(chain:key:alpn:)``, adjust fields, then hand it to each ``TLSHandshake``.
+/// Defaults are the secure choice; every field has a reason in its comment.
+public struct TLSConfiguration: Sendable {
+    /// Cipher suites, in preference order (a server uses its own order).
+    public var cipherSuites: [CipherSuite] = CipherSuite.supported
+    /// Key-exchange groups, in preference order.
+    public var groups: [NamedGroup] = NamedGroup.supported
+    /// Client: the groups for which key shares are sent in the first ClientHello. Others
+    /// listed in ``groups`` are reachable through HelloRetryRequest.
+    public var keyShareGroups: [NamedGroup] = [.x25519]
+    /// Signature schemes accepted from the peer in CertificateVerify.
+    public var signatureSchemes: [SignatureScheme] = SignatureScheme.supported
+    /// ALPN protocol names, in preference order (empty: no ALPN).
+    public var alpn: [String] = []
+    /// Our certificate chain (required for servers; optional client certificate).
+    public var certificateChain: CertificateChain?
+    /// The private key of ``certificateChain``'s leaf.
+    public var privateKey: PrivateKey?
+    /// How the peer's certificates are checked (client: the server's; server: clients').
+    public var certificateVerifier: CertificateVerifier
+    /// Server: whether to ask for client certificates.
+    public var clientAuthentication: ClientAuthentication = .none
+    /// Server: the keys sealing session tickets; `nil` disables resumption.
+    public var sessionTicketKeys: SessionTicketKeys?
+    /// Server: how many tickets to send after each full handshake.
+    public var ticketsPerConnection: Int = 2
+    /// Server: ticket lifetime in seconds (at most 7 days, RFC 8446 §4.6.1).
+    public var ticketLifetime: UInt32 = 7200
+    /// Server: the largest amount of 0-RTT data accepted; 0 disables 0-RTT.
+    /// QUIC uses 0xffffffff as the "enabled" marker (RFC 9001 §4.6.1).
+    public var maxEarlyDataSize: UInt32 = 0
+    /// Server: the 0-RTT replay guard; 0-RTT is refused without one.
+    public var antiReplay: AntiReplay?
+    /// Server: the key authenticating HelloRetryRequest cookies.
+    public var cookieKey: [UInt8]
+    /// Receives NSS key-log lines (`SSLKEYLOGFILE` format) for debugging with Wireshark.
+    public var keyLog: (@Sendable (String) -> Void)?
+    /// Real time, for certificate validity and ticket ages.
+    public var clock: WallClock = .system
+    /// Randomness for randoms, session ids and ticket fields.
+    public var random: RandomSource = .system
+
+    init(verifier: CertificateVerifier) {
+        certificateVerifier = verifier
+        cookieKey = RandomSource.system.bytes(32)
+    }
+
+    /// A client configuration verifying servers with `verifier`.
+    public static func client(alpn: [String] = [], verifier: CertificateVerifier) -> TLSConfiguration {
+        var c = TLSConfiguration(verifier: verifier)
+        c.alpn = alpn
+        return c
+    }
+
+    /// A server configuration presenting `chain` signed with `key`. Tickets are enabled with a
+    /// fresh random ticket key; client certificates, if requested, are checked against the
+    /// system roots unless ``certificateVerifier`` is replaced.
+    public static func server(chain: CertificateChain, key: PrivateKey, alpn: [String] = []) -> TLSConfiguration {
+        let verifier = (try? CertificateVerifier.system()) ?? CertificateVerifier(trustRoots: [])
+        var c = TLSConfiguration(verifier: verifier)
+        c.certificateChain = chain
+        c.privateKey = key
+        c.alpn = alpn
+        c.sessionTicketKeys = SessionTicketKeys()
+        return c
+    }
+
+    // Test hooks: fixed ephemeral keys (RFC 8448 replays them).
+    var testClientKeyShare: (@Sendable (NamedGroup) -> KeySharePrivate?)?
+    var testServerKeyShare: (@Sendable (NamedGroup) -> KeySharePrivate?)?
+}
