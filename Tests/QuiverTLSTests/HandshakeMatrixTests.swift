@@ -170,6 +170,23 @@ struct HandshakeMatrixTests {
         #expect(pair.server.read() == Array("early".utf8))
     }
 
+    @Test("0-RTT refused by a HelloRetryRequest: early records skipped, data re-sent")
+    func zeroRTTWithRetry() throws {
+        let server = Self.earlyDataServer()
+        let first = StreamPair(client: Configs.client(), server: server).run()
+        let ticket = try #require(first.tickets.first)
+        var retrying = server
+        retrying.groups = [.secp256r1]
+        let pair = StreamPair(client: Configs.client(), server: retrying, resumption: ticket, earlyData: true)
+        try pair.start()
+        try pair.client.write(Array("zero".utf8))
+        pair.run()
+        #expect(pair.isEstablished, "\(String(describing: pair.clientError ?? pair.serverError))")
+        #expect(pair.server.handshake.didHelloRetry && pair.server.handshake.isResumed)
+        #expect(pair.client.handshake.earlyDataAccepted == false)
+        #expect(pair.server.read() == Array("zero".utf8))
+    }
+
     @Test("0-RTT replay: the same ticket carries early data only once")
     func zeroRTTReplay() throws {
         let server = Self.earlyDataServer()

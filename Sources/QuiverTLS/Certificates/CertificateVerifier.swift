@@ -278,7 +278,10 @@ private struct ChainPolicy: VerifierPolicy, Sendable {
                 return .failsToMeetPolicy(reason: Failure.expired.tag("certificate '\(subject)' expired at \(date)"))
             }
         }
-        if case .failsToMeetPolicy(let reason) = core.chainMeetsPolicyRequirements(chain: chain) {
+        // A one-certificate path is a trust root presented as the leaf (a pinned self-signed
+        // certificate, such as SelfSignedCertificate makes): trusted as is, without requiring
+        // CA:true of it, as Go and OpenSSL do. Longer paths get the full RFC 5280 checks.
+        if chain.count > 1, case .failsToMeetPolicy(let reason) = core.chainMeetsPolicyRequirements(chain: chain) {
             let text = reason.description
             return .failsToMeetPolicy(reason: Failure.other.tag(text))
         }

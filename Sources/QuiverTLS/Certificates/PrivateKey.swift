@@ -24,6 +24,7 @@ public struct PrivateKey: Sendable {
         /// Ed25519 (RFC 8032).
         case ed25519
 
+        /// A short name: `ECDSA P-256`, `ECDSA P-384`, `RSA-2048`, `Ed25519`.
         public var description: String {
             switch self {
             case .ecdsaP256: return "ECDSA P-256"

@@ -48,7 +48,8 @@ public enum SelfSignedCertificate {
     /// With `isCA` the certificate is a certificate authority (`CA:true`, key usage
     /// `keyCertSign`, `cRLSign` and `digitalSignature`, no subject alternative names), for building
     /// test chains: root → intermediate → leaf. Otherwise it is an end-entity certificate as
-    /// described in ``generate(names:algorithm:validityDays:clock:)``.
+    /// described in ``generate(names:algorithm:validityDays:clock:)``. The returned chain holds only
+    /// the new certificate: to serve a leaf, append its issuers' chains (`derEncoded`) after it.
     ///
     /// - Parameters:
     ///   - notBefore: Start of validity, in milliseconds since the Unix epoch (truncated to seconds).

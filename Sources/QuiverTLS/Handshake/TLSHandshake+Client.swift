@@ -194,7 +194,11 @@ extension TLSHandshake {
         logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", keys.clientSecret)
         logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", keys.serverSecret)
         emit(.installReadSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.serverSecret)))
-        if isQUIC { emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret))) }
+        // Over TCP a client sending 0-RTT keeps its early key until EndOfEarlyData; otherwise the
+        // handshake key is used at once (so an alert we send from here on is protected).
+        if isQUIC || !context.offeredEarlyData {
+            emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret)))
+        }
         state = .clientExpectEncryptedExtensions(ClientFlight(context: context, keys: keys, certificateRequestContext: nil, serverLeaf: nil))
     }
 
@@ -277,6 +281,9 @@ extension TLSHandshake {
         if flight.context.offeredEarlyData {
             earlyDataAccepted = ext.contains(.earlyData)
             emit(.earlyData(accepted: ext.contains(.earlyData)))
+            if !isQUIC && !ext.contains(.earlyData) {
+                emit(.installWriteSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret)))
+            }
         }
         transcript.append(message.encoded)
         state = isResumed ? .clientExpectFinished(flight) : .clientExpectCertificateOrRequest(flight)
@@ -307,10 +314,8 @@ extension TLSHandshake {
         logSecret("EXPORTER_SECRET", exporterMasterSecret ?? [])
         emit(.installReadSecret(.application, serverApp))
 
-        if !isQUIC {
-            if earlyDataAccepted == true {
-                send(.earlyData, HandshakeMessage(type: .endOfEarlyData, body: []).encoded)
-            }
+        if !isQUIC && earlyDataAccepted == true {
+            send(.earlyData, HandshakeMessage(type: .endOfEarlyData, body: []).encoded)
             emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret)))
         }
         if let requestContext = flight.certificateRequestContext {

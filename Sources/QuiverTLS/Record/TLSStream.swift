@@ -213,6 +213,12 @@ public final class TLSStream {
             case .earlyData(let accepted):
                 if handshake.role == .client {
                     if accepted { earlyDataSent = [] } else { pendingWrites = earlyDataSent + pendingWrites; earlyDataSent = [] }
+                    if !accepted && writeLevel == .earlyData {
+                        // Refused (HelloRetryRequest or EncryptedExtensions): back to plaintext
+                        // until the handshake key is installed.
+                        writeKey = nil
+                        writeLevel = .initial
+                    }
                 }
                 events.append(event)
             case .handshakeComplete:
