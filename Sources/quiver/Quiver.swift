@@ -1,6 +1,6 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
-import Logging
+public import Logging
 import QuiverCore
 import QuiverTLS
 import QuiverTLSSocket
@@ -15,11 +15,15 @@ struct QuiverCommand: ParsableCommand {
 
 /// Shared logger setup: stderr, `quiver: message`.
 enum Log {
-    static func make(_ label: String) -> Logger {
+    static func make(_ label: String, level: Logger.Level = .info) -> Logger {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        return Logger(label: label)
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
     }
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 enum KeyAlgorithm: String, ExpressibleByArgument, CaseIterable {
     case p256, p384, rsa2048, rsa3072, rsa4096, ed25519
@@ -52,9 +56,10 @@ struct Serve: ParsableCommand {
     @Option(help: "Accept up to this many bytes of 0-RTT data (0 disables).") var maxEarlyData: UInt32 = 0
     @Option(help: "Append TLS secrets in NSS key-log format (also via SSLKEYLOGFILE).") var keylog: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
 
     func run() throws {
-        let log = Log.make("quiver")
+        let log = Log.make("quiver", level: logLevel)
         let chain: CertificateChain
         let privateKey: PrivateKey
         if let cert, let key {
