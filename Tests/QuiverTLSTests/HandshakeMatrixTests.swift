@@ -121,7 +121,8 @@ struct HandshakeMatrixTests {
         var b = Configs.server()
         b.sessionTicketKeys = keys
         let first = StreamPair(client: Configs.client(), server: a).run()
-        let second = StreamPair(client: Configs.client(), server: b, resumption: try #require(first.tickets.first)).run()
+        let ticket: SessionTicket = try #require(first.tickets.first)
+        let second = StreamPair(client: Configs.client(), server: b, resumption: ticket).run()
         #expect(second.server.handshake.isResumed)
     }
 
@@ -151,6 +152,23 @@ struct HandshakeMatrixTests {
         #expect(pair.client.handshake.earlyDataAccepted == true)
         #expect(try pair.echo([4, 2]) == [4, 2])
         #expect(pair.server.read().isEmpty)
+    }
+
+    @Test("0-RTT: the client sends no more than max_early_data_size early; the rest follows the handshake")
+    func zeroRTTLimit() throws {
+        var server = Self.earlyDataServer()
+        server.maxEarlyDataSize = 1000
+        let first = StreamPair(client: Configs.client(), server: server).run()
+        let ticket = try #require(first.tickets.first)
+        let pair = StreamPair(client: Configs.client(), server: server, resumption: ticket, earlyData: true)
+        try pair.start()
+        let data = (0..<5000).map { UInt8(truncatingIfNeeded: $0) }
+        try pair.client.write(data)
+        try pair.server.receive(pair.client.takeOutgoing())
+        #expect(pair.server.read() == Array(data[..<1000]))
+        pair.run()
+        #expect(pair.isEstablished)
+        #expect(pair.server.read() == Array(data[1000...]))
     }
 
     @Test("0-RTT rejected: the client re-sends its early data as 1-RTT, nothing lost or doubled")

@@ -27,6 +27,7 @@ extension TLSHandshake {
         let hello = clientHelloBytes(context)
         send(.initial, hello)
         if earlyData, let t = ticket {
+            earlyDataLimit = t.maxEarlyDataSize
             let early = EarlySecret(hash: t.suite.hash ?? .sha256, psk: t.psk)
             let secret = early.clientEarlyTrafficSecret(transcript.hash(t.suite.hash ?? .sha256))
             logSecret("CLIENT_EARLY_TRAFFIC_SECRET", secret)

@@ -50,6 +50,8 @@ public final class TLSHandshake {
     public internal(set) var isResumed = false
     /// Whether 0-RTT data was accepted (`nil` until known or when not attempted).
     public internal(set) var earlyDataAccepted: Bool?
+    /// Client: how many bytes of 0-RTT data the ticket allows (0 when not attempting 0-RTT).
+    public internal(set) var earlyDataLimit: UInt32 = 0
     /// Whether a HelloRetryRequest was part of this handshake.
     public internal(set) var didHelloRetry = false
     /// `true` once both Finished messages are done.

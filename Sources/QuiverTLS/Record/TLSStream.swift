@@ -124,8 +124,14 @@ public final class TLSStream {
             if handshake.isHandshakeComplete {
                 try writeRecords(type: 23, data)
             } else if writeLevel == .earlyData {
-                earlyDataSent.append(contentsOf: data)
-                try writeRecords(type: 23, data)
+                // Within the ticket's max_early_data_size; the rest waits for the handshake.
+                let room = max(0, Int(handshake.earlyDataLimit) - earlyDataSent.count)
+                let early = Array(data.prefix(room))
+                if !early.isEmpty {
+                    earlyDataSent.append(contentsOf: early)
+                    try writeRecords(type: 23, early)
+                }
+                pendingWrites.append(contentsOf: data.dropFirst(room))
             } else {
                 pendingWrites.append(contentsOf: data)
             }
