@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "QuiverCore", targets: ["QuiverCore"]),
         .library(name: "QuiverTLS", targets: ["QuiverTLS"]),
+        .library(name: "QuiverQUIC", targets: ["QuiverQUIC"]),
         .library(name: "QuiverTLSSocket", targets: ["QuiverTLSSocket"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
@@ -37,6 +38,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "QuiverQUIC",
+            dependencies: [
+                "QuiverCore", "QuiverTLS",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "QuiverTLSSocket",
             dependencies: ["QuiverCore", "QuiverTLS"],
             swiftSettings: strict
@@ -51,6 +61,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
+        .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
         .testTarget(
             name: "QuiverTLSTests",
             dependencies: [

@@ -61,6 +61,9 @@ public struct ByteReader: Sendable {
         self.end = end
     }
 
+    /// Index of the next unread byte in the bytes the reader was created over.
+    @inlinable public var offset: Int { position }
+
     /// Number of bytes not yet read.
     @inlinable public var remaining: Int { end - position }
 
