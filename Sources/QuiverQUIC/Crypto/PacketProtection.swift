@@ -18,24 +18,52 @@ public struct HeaderProtectionKey: Sendable {
         backing = suite == .chacha20Poly1305SHA256 ? .chacha(SymmetricKey(data: key)) : .aes(SymmetricKey(data: key))
     }
 
-    /// The mask for `sample` (exactly 16 bytes).
-    public func mask(sample: ArraySlice<UInt8>) -> [UInt8] {
+    /// The 5-byte mask for `sample` (exactly 16 bytes), computed in stack memory.
+    public func mask(sample: ArraySlice<UInt8>) -> HeaderProtectionMask {
         precondition(sample.count == 16, "header protection sample must be 16 bytes")
         switch backing {
         case .aes(let key):
-            var block = Array(sample)
-            // Only fails for invalid key sizes, which init rules out.
-            try? AES.permute(&block, key: key)
-            return Array(block.prefix(5))
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { buffer in
+                var block = buffer
+                _ = block.initialize(from: sample)
+                // Only fails for invalid key sizes, which init rules out.
+                try? AES.permute(&block, key: key)
+                return HeaderProtectionMask(block[0], block[1], block[2], block[3], block[4])
+            }
         case .chacha(let key):
             let s = sample.startIndex
             guard let counter = try? Insecure.ChaCha20CTR.Counter(data: sample[s..<(s + 4)]),
                   let nonce = try? Insecure.ChaCha20CTR.Nonce(data: sample[(s + 4)..<(s + 16)]),
-                  let out = try? Insecure.ChaCha20CTR.encrypt([UInt8](repeating: 0, count: 5), using: key, counter: counter, nonce: nonce)
-            else { return [0, 0, 0, 0, 0] }
-            return Array(out)
+                  let out = try? Insecure.ChaCha20CTR.encrypt(HeaderProtectionMask.zeros, using: key, counter: counter, nonce: nonce),
+                  out.count == 5
+            else { return HeaderProtectionMask(0, 0, 0, 0, 0) }
+            let b = out.startIndex
+            return HeaderProtectionMask(out[b], out[b + 1], out[b + 2], out[b + 3], out[b + 4])
         }
     }
+}
+
+/// Five mask bytes: the first masks the header's low bits, the rest the packet number.
+public struct HeaderProtectionMask: Sendable, Hashable {
+    public var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8)
+
+    init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8) { bytes = (a, b, c, d, e) }
+
+    static let zeros = [UInt8](repeating: 0, count: 5)
+
+    /// Byte `i` (0–4).
+    public subscript(_ i: Int) -> UInt8 {
+        switch i {
+        case 0: return bytes.0
+        case 1: return bytes.1
+        case 2: return bytes.2
+        case 3: return bytes.3
+        default: return bytes.4
+        }
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { a.bytes == b.bytes }
+    public func hash(into h: inout Hasher) { h.combine(bytes.0); h.combine(bytes.1); h.combine(bytes.2); h.combine(bytes.3); h.combine(bytes.4) }
 }
 
 /// The keys protecting packets in one direction at one encryption level: the AEAD key and IV
@@ -99,11 +127,7 @@ public struct PacketKey: Sendable {
     /// exist (RFC 9001 §5.4.2); callers pad to guarantee it.
     public func protect(_ packet: inout [UInt8], packetNumberOffset: Int, packetNumber: UInt64) {
         let pnLength = Int(packet[0] & 0x03) + 1
-        let headerLength = packetNumberOffset + pnLength
-        let header = Array(packet[..<headerLength])
-        let sealed = aead.seal(Array(packet[headerLength...]), sequence: packetNumber, additionalData: header)
-        packet.removeSubrange(headerLength...)
-        packet.append(contentsOf: sealed)
+        aead.sealInPlace(&packet, payloadOffset: packetNumberOffset + pnLength, sequence: packetNumber)
         let sampleOffset = packetNumberOffset + 4
         precondition(sampleOffset + 16 <= packet.count, "packet too short to sample for header protection")
         let mask = headerProtection.mask(sample: packet[sampleOffset..<(sampleOffset + 16)])
@@ -126,20 +150,19 @@ public struct PacketKey: Sendable {
         let sampleOffset = packetNumberOffset + 4
         guard packetNumberOffset >= 1, sampleOffset + 16 <= packet.count else { return nil }
         let mask = headerProtection.mask(sample: packet[sampleOffset..<(sampleOffset + 16)])
-        var header = packet
-        header[0] ^= mask[0] & (packet[0] & 0x80 != 0 ? 0x0f : 0x1f)
-        let pnLength = Int(header[0] & 0x03) + 1
+        let first = packet[0] ^ (mask[0] & (packet[0] & 0x80 != 0 ? 0x0f : 0x1f))
+        let pnLength = Int(first & 0x03) + 1
+        let headerLength = packetNumberOffset + pnLength
+        var header = Array(packet[..<headerLength])
+        header[0] = first
         var truncated: UInt64 = 0
         for i in 0..<pnLength {
             header[packetNumberOffset + i] ^= mask[1 + i]
             truncated = truncated << 8 | UInt64(header[packetNumberOffset + i])
         }
-        let headerLength = packetNumberOffset + pnLength
         let pn = PacketNumber.decode(truncated: truncated, length: pnLength, largestReceived: largestReceived)
-        guard let payload = aead.open(Array(packet[headerLength...]), sequence: pn, additionalData: Array(header[..<headerLength])) else {
-            return nil
-        }
-        return UnprotectedPacket(firstByte: header[0], packetNumber: pn, header: Array(header[..<headerLength]), payload: payload)
+        guard let payload = aead.open(packet[headerLength...], sequence: pn, additionalData: header[...]) else { return nil }
+        return UnprotectedPacket(firstByte: first, packetNumber: pn, header: header, payload: payload)
     }
 }
 

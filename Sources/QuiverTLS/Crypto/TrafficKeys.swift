@@ -62,24 +62,41 @@ public struct AEADKey: Sendable {
         self.init(suite: secret.suite, key: key, iv: iv)
     }
 
+    /// Runs `body` with the per-record nonce (IV XOR sequence number) in stack memory.
     @inline(__always)
-    func nonce(_ sequence: UInt64) -> [UInt8] {
-        var n = iv
-        for i in 0..<8 { n[n.count - 1 - i] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(i))) }
-        return n
+    func withNonce<R>(_ sequence: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { buffer in
+            for i in 0..<12 { buffer[i] = iv[i] }
+            for i in 0..<8 { buffer[11 - i] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(i))) }
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
     }
 
     /// Seals `plaintext`; returns ciphertext followed by the tag.
     public func seal(_ plaintext: [UInt8], sequence: UInt64, additionalData: [UInt8]) -> [UInt8] {
-        let n = nonce(sequence)
+        var buffer = additionalData
+        buffer.append(contentsOf: plaintext)
+        sealInPlace(&buffer, payloadOffset: additionalData.count, sequence: sequence)
+        return Array(buffer[additionalData.count...])
+    }
+
+    /// Seals in place: `buffer[..<payloadOffset]` is the additional data (a record or packet
+    /// header) and stays; the plaintext after it is replaced by ciphertext and the tag appended.
+    public func sealInPlace(_ buffer: inout [UInt8], payloadOffset: Int, sequence: UInt64) {
         do {
-            switch backing {
-            case .aesGCM(let key):
-                let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: n), authenticating: additionalData)
-                return Array(box.ciphertext) + Array(box.tag)
-            case .chacha(let key):
-                let box = try ChaChaPoly.seal(plaintext, using: key, nonce: ChaChaPoly.Nonce(data: n), authenticating: additionalData)
-                return Array(box.ciphertext) + Array(box.tag)
+            try withNonce(sequence) { nonce in
+                switch backing {
+                case .aesGCM(let key):
+                    let box = try AES.GCM.seal(buffer[payloadOffset...], using: key, nonce: AES.GCM.Nonce(data: nonce),
+                                               authenticating: buffer[..<payloadOffset])
+                    buffer.replaceSubrange(payloadOffset..., with: box.ciphertext)
+                    buffer.append(contentsOf: box.tag)
+                case .chacha(let key):
+                    let box = try ChaChaPoly.seal(buffer[payloadOffset...], using: key, nonce: ChaChaPoly.Nonce(data: nonce),
+                                                  authenticating: buffer[..<payloadOffset])
+                    buffer.replaceSubrange(payloadOffset..., with: box.ciphertext)
+                    buffer.append(contentsOf: box.tag)
+                }
             }
         } catch {
             // Only reachable with a wrong-length nonce, which `init` rules out.
@@ -89,21 +106,25 @@ public struct AEADKey: Sendable {
 
     /// Opens `ciphertext` (with its trailing tag); `nil` when authentication fails.
     public func open(_ ciphertext: [UInt8], sequence: UInt64, additionalData: [UInt8]) -> [UInt8]? {
+        open(ciphertext[...], sequence: sequence, additionalData: additionalData[...])
+    }
+
+    /// Opens a ciphertext slice (tag last) authenticated with `additionalData`; `nil` when
+    /// authentication fails.
+    public func open(_ ciphertext: ArraySlice<UInt8>, sequence: UInt64, additionalData: ArraySlice<UInt8>) -> [UInt8]? {
         guard ciphertext.count >= Self.tagLength else { return nil }
-        let n = nonce(sequence)
-        let body = ciphertext[..<(ciphertext.count - Self.tagLength)]
-        let tag = ciphertext[(ciphertext.count - Self.tagLength)...]
-        do {
+        let split = ciphertext.endIndex - Self.tagLength
+        let body = ciphertext[..<split]
+        let tag = ciphertext[split...]
+        return try? withNonce(sequence) { nonce -> [UInt8] in
             switch backing {
             case .aesGCM(let key):
-                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: n), ciphertext: body, tag: tag)
+                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: body, tag: tag)
                 return Array(try AES.GCM.open(box, using: key, authenticating: additionalData))
             case .chacha(let key):
-                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: n), ciphertext: body, tag: tag)
+                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: body, tag: tag)
                 return Array(try ChaChaPoly.open(box, using: key, authenticating: additionalData))
             }
-        } catch {
-            return nil
         }
     }
 }

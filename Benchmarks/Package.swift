@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+// Benchmarks live in their own package so `swift build`/`swift test` of Quiver stay lean.
+// Run: swift run -c release --package-path Benchmarks quic-packet-bench
+import PackageDescription
+
+let package = Package(
+    name: "QuiverBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Quiver", path: ".."),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+    ],
+    targets: [
+        .target(name: "CMallocCounter"),
+        .executableTarget(
+            name: "quic-packet-bench",
+            dependencies: [
+                "CMallocCounter",
+                .product(name: "QuiverQUIC", package: "Quiver"),
+                .product(name: "QuiverTLS", package: "Quiver"),
+                .product(name: "QuiverCore", package: "Quiver"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
