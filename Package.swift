@@ -46,6 +46,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
         .target(
             name: "QuiverTLSSocket",
             dependencies: ["QuiverCore", "QuiverTLS"],
@@ -62,6 +63,7 @@ let package = Package(
         ),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
         .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
+        .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(
             name: "QuiverTLSTests",
             dependencies: [
