@@ -1,0 +1,98 @@
+public import QuiverCore
+
+/// What a sent frame carried, kept so that the connection can re-frame it if the packet is
+/// lost (RFC 9000 §13.3) or act on its acknowledgment — retransmit intent, not a copy of the
+/// bytes: stream and crypto data stay in their send buffers and are found again by offset.
+public enum SentFrameInfo: Hashable, Sendable {
+    /// CRYPTO data at `offset ..< offset + length` of the packet's encryption level (§19.6).
+    case crypto(offset: UInt64, length: Int)
+    /// STREAM data at `offset ..< offset + length` of stream `id`, with the FIN bit (§19.8).
+    case stream(id: StreamID, offset: UInt64, length: Int, fin: Bool)
+    /// An ACK frame whose largest acknowledged packet was `largest`; when the packet carrying
+    /// it is acknowledged, the receiver may forget ranges up to it (§13.2.4).
+    case ack(largest: UInt64)
+    /// A MAX_DATA frame (§19.9); resend the current value.
+    case maxData
+    /// A MAX_STREAM_DATA frame for a stream (§19.10); resend the current value.
+    case maxStreamData(StreamID)
+    /// A MAX_STREAMS frame (§19.11); resend the current value.
+    case maxStreams(bidirectional: Bool)
+    /// A RESET_STREAM frame (§19.4).
+    case resetStream(StreamID)
+    /// A STOP_SENDING frame (§19.5).
+    case stopSending(StreamID)
+    /// A NEW_CONNECTION_ID frame with this sequence number (§19.15).
+    case newConnectionID(sequence: UInt64)
+    /// A RETIRE_CONNECTION_ID frame with this sequence number (§19.16).
+    case retireConnectionID(sequence: UInt64)
+    /// A HANDSHAKE_DONE frame (§19.20).
+    case handshakeDone
+    /// A PING frame (§19.2); never retransmitted.
+    case ping
+    /// A NEW_TOKEN frame (§19.7).
+    case newToken
+    /// A DATAGRAM frame (RFC 9221 §5); never retransmitted.
+    case datagram
+    /// A PATH_CHALLENGE frame (§19.17); not retransmitted as is (§13.3).
+    case pathChallenge
+    /// A PATH_RESPONSE frame (§19.18); never retransmitted (§13.3).
+    case pathResponse
+    /// A DATA_BLOCKED frame (§19.12).
+    case dataBlocked
+    /// A STREAM_DATA_BLOCKED frame for a stream (§19.13).
+    case streamDataBlocked(StreamID)
+    /// A STREAMS_BLOCKED frame (§19.14).
+    case streamsBlocked(bidirectional: Bool)
+}
+
+/// A sent packet as loss recovery tracks it (RFC 9002 Appendix A.1.1), plus the frames it
+/// carried (``SentFrameInfo``).
+public struct SentPacket: Hashable, Sendable {
+    /// The packet number, `packet_number`.
+    public var packetNumber: UInt64
+    /// When the packet was sent, `time_sent`.
+    public var timeSent: Instant
+    /// The bytes sent, `sent_bytes`: QUIC header, payload and AEAD tag, without UDP or IP
+    /// overhead.
+    public var size: Int
+    /// Whether the packet is ack-eliciting, `ack_eliciting`: it contains a frame other than
+    /// ACK, PADDING and CONNECTION_CLOSE (RFC 9002 §2).
+    public var ackEliciting: Bool
+    /// Whether the packet counts toward bytes in flight, `in_flight`: it is ack-eliciting or
+    /// contains PADDING (RFC 9002 §2).
+    public var inFlight: Bool
+    /// What the packet carried, for re-framing on loss and for acting on its acknowledgment.
+    public var frames: [SentFrameInfo]
+
+    /// Creates a sent-packet record.
+    ///
+    /// - Parameters:
+    ///   - packetNumber: The full packet number.
+    ///   - size: The packet's size in bytes (non-negative).
+    ///   - ackEliciting: Whether the packet is ack-eliciting.
+    ///   - inFlight: Whether the packet counts toward bytes in flight; defaults to
+    ///     `ackEliciting`.
+    ///   - frames: What the packet carried.
+    ///   - timeSent: The send time; ``LossDetection/onPacketSent(_:space:now:)`` sets it to
+    ///     its `now`, so only direct users of ``SentPacketLog`` need to pass it.
+    /// - Precondition: `size >= 0`, and an ack-eliciting packet is in flight (RFC 9002 §2).
+    public init(
+        packetNumber: UInt64, size: Int, ackEliciting: Bool, inFlight: Bool? = nil,
+        frames: [SentFrameInfo] = [], timeSent: Instant = Instant(nanoseconds: 0)
+    ) {
+        let inFlight = inFlight ?? ackEliciting
+        precondition(size >= 0, "a packet's size cannot be negative")
+        precondition(!ackEliciting || inFlight, "ack-eliciting packets are always in flight (RFC 9002 §2)")
+        self.packetNumber = packetNumber
+        self.timeSent = timeSent
+        self.size = size
+        self.ackEliciting = ackEliciting
+        self.inFlight = inFlight
+        self.frames = frames
+    }
+
+    /// The packet as the congestion controller sees it (RFC 9002 Appendix B.5).
+    public var ackedInfo: AckedPacketInfo {
+        AckedPacketInfo(packetNumber: packetNumber, sentTime: timeSent, bytes: size)
+    }
+}
