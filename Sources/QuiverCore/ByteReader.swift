@@ -54,6 +54,15 @@ public struct ByteReader: Sendable {
         self.end = bytes.count
     }
 
+    /// Creates a reader over `bytes[start...]` without copying (`start` is clamped to the end).
+    /// ``offset`` stays relative to `bytes`.
+    @inlinable
+    public init(_ bytes: [UInt8], from start: Int) {
+        self.storage = bytes
+        self.position = max(0, min(start, bytes.count))
+        self.end = bytes.count
+    }
+
     @inlinable
     init(storage: [UInt8], position: Int, end: Int) {
         self.storage = storage

@@ -181,7 +181,8 @@ extension PacketHeader {
     ///   the datagram (RFC 9000 §12.2: errors before keys are not connection errors).
     public static func parse(_ datagram: [UInt8], at offset: Int = 0, shortHeaderConnectionIDLength: Int,
                              allowGreasedFixedBit: Bool = false) throws(QUICError) -> PacketHeader {
-        var r = ByteReader(Array(datagram[min(offset, datagram.count)...]))
+        var r = ByteReader(datagram, from: offset)
+        let start = r.offset
         do {
             let first = try r.readUInt8()
             if first & 0x80 == 0 {
@@ -219,7 +220,7 @@ extension PacketHeader {
                 token = try r.readBytes(Int(length))
             }
             let length = try r.readVarInt()
-            let pnOffset = r.offset
+            let pnOffset = r.offset - start
             guard length <= UInt64(r.remaining) else { throw QUICError(.protocolViolation, "Length field exceeds the datagram") }
             guard length >= 1 else { throw QUICError(.protocolViolation, "Length field too small") }
             return .long(LongHeader(
