@@ -91,7 +91,7 @@ public enum DropReason: Sendable, Hashable {
 public final class NetworkSimulator {
     /// The virtual time.
     public private(set) var now: Instant
-    private var rng: SeededRandom
+    private var rng: SplitMix64
     private var nodes: [any SimulatedNode] = []
     private var links: [LinkKey: Link] = [:]
     /// The link used for pairs without their own configuration.
@@ -117,7 +117,7 @@ public final class NetworkSimulator {
 
     /// Creates a simulator whose randomness derives from `seed`, starting at `start`.
     public init(seed: UInt64, start: Instant = Instant(nanoseconds: 1_000_000_000)) {
-        rng = SeededRandom(seed: seed)
+        rng = SplitMix64(seed: seed)
         now = start
     }
 
@@ -301,19 +301,4 @@ struct EventHeap {
         }
         return top
     }
-}
-
-/// SplitMix64: small, fast, seedable.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A uniform value in [0, 1).
-    public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

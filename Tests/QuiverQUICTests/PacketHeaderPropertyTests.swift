@@ -6,13 +6,13 @@ import Testing
 /// Random headers of every kind survive encode → parse with every field intact.
 @Suite("Packet header round trips")
 struct PacketHeaderPropertyTests {
-    static func randomBytes(_ count: Int, _ rng: inout SplitMix) -> [UInt8] {
+    static func randomBytes(_ count: Int, _ rng: inout SeededGenerator) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 
     @Test("long headers (Initial, 0-RTT, Handshake), v1 and v2, with payloads")
     func longHeaders() throws {
-        var rng = SplitMix(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         for _ in 0..<2000 {
             let version: QUICVersion = Bool.random(using: &rng) ? .v1 : .v2
             let type = [PacketType.initial, .zeroRTT, .handshake].randomElement(using: &rng)!
@@ -39,7 +39,7 @@ struct PacketHeaderPropertyTests {
 
     @Test("short headers with every CID length, spin and key-phase bits")
     func shortHeaders() throws {
-        var rng = SplitMix(seed: 8)
+        var rng = SeededGenerator(seed: 8)
         for _ in 0..<2000 {
             let dcid = ConnectionID(Self.randomBytes(Int.random(in: 0...20, using: &rng), &rng))!
             let spin = Bool.random(using: &rng)
@@ -57,7 +57,7 @@ struct PacketHeaderPropertyTests {
 
     @Test("Retry and Version Negotiation round trips")
     func retryAndVN() throws {
-        var rng = SplitMix(seed: 9)
+        var rng = SeededGenerator(seed: 9)
         for _ in 0..<500 {
             let version: QUICVersion = Bool.random(using: &rng) ? .v1 : .v2
             let dcid = ConnectionID(Self.randomBytes(Int.random(in: 0...20, using: &rng), &rng))!
@@ -76,7 +76,7 @@ struct PacketHeaderPropertyTests {
 
     @Test("coalesced datagrams split exactly at Length boundaries")
     func coalesced() throws {
-        var rng = SplitMix(seed: 10)
+        var rng = SeededGenerator(seed: 10)
         for _ in 0..<300 {
             var datagram: [UInt8] = []
             var expected: [Range<Int>] = []

@@ -217,7 +217,7 @@ struct PacketProtectionTests {
         for bytes in cases {
             #expect(throws: QUICError.self, "\(bytes)") { try PacketHeader.parse(bytes, shortHeaderConnectionIDLength: 8) }
         }
-        var rng = SplitMix(seed: 42)
+        var rng = SeededGenerator(seed: 42)
         for _ in 0..<5000 {
             let bytes = (0..<Int.random(in: 0..<80, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             _ = try? PacketHeader.parse(bytes, shortHeaderConnectionIDLength: Int.random(in: 0...20, using: &rng))
@@ -244,18 +244,5 @@ struct PacketProtectionTests {
         #expect(StatelessReset.matches(datagram: packet, tokens: [Array(repeating: 0, count: 16), token]))
         #expect(!StatelessReset.matches(datagram: Array(packet.dropLast()) + [0], tokens: [token]))
         #expect(!StatelessReset.matches(datagram: Array(token), tokens: [token]))
-    }
-}
-
-/// A deterministic generator for the header fuzz loop.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,18 +1,10 @@
-/// A deterministic SplitMix64 generator (Steele, Lea & Flood 2014) for property tests: the same
-/// seed always yields the same sequence, so a failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+import QuiverCore
 
-    init(seed: UInt64) { state = seed }
+/// The deterministic generator of the property tests (QuiverCore's SplitMix64): the same seed
+/// always yields the same sequence, so a failure can be replayed.
+typealias SeededGenerator = SplitMix64
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// Random bytes of the given length.
     mutating func bytes(_ count: Int) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
