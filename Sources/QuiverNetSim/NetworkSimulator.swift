@@ -1,10 +1,5 @@
 public import QuiverCore
 
-/// ECN codepoints on a datagram (RFC 3168).
-public enum ECNCodepoint: UInt8, Sendable, Hashable {
-    case notECT = 0, ect1 = 1, ect0 = 2, ce = 3
-}
-
 /// A datagram in flight between simulated nodes.
 public struct SimulatedDatagram: Sendable, Hashable {
     public var bytes: [UInt8]

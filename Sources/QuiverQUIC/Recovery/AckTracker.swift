@@ -15,18 +15,6 @@ public import QuiverCore
 /// out, ``onAckSent()``; ``onAckOfAck(largest:)`` when a packet carrying one of our ACK
 /// frames is acknowledged.
 public struct AckTracker: Sendable {
-    /// The ECN codepoint of a received packet's IP header (RFC 3168 §5), as the socket reports it.
-    public enum ECNCodepoint: UInt8, Hashable, Sendable {
-        /// Not ECN-capable transport.
-        case notECT = 0
-        /// ECN-capable transport, ECT(1).
-        case ect1 = 1
-        /// ECN-capable transport, ECT(0).
-        case ect0 = 2
-        /// Congestion experienced.
-        case ce = 3
-    }
-
     /// Our default `max_ack_delay`: 25 ms (RFC 9000 §18.2).
     public static let defaultMaxAckDelay: Duration = .milliseconds(25)
 
