@@ -63,6 +63,13 @@ let package = Package(
         ),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
         .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
+        .testTarget(
+            name: "QuiverConnectionTests",
+            dependencies: [
+                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim",
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(
             name: "QuiverTLSTests",

@@ -57,6 +57,11 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: data)
     }
 
+    /// Writes `count` zero bytes (QUIC PADDING frames, for example).
+    public mutating func writeZeros(_ count: Int) {
+        if count > 0 { bytes.append(contentsOf: repeatElement(0, count: count)) }
+    }
+
     /// Writes a `lengthBytes`-byte length followed by whatever `body` writes.
     ///
     /// - Precondition: the body's output fits in the length field. Callers writing peer-influenced

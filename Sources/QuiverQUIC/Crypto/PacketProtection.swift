@@ -147,6 +147,18 @@ public struct PacketKey: Sendable {
     ///   authenticated) and the payload; `nil` when the packet is too short or fails
     ///   authentication (such packets are dropped, RFC 9001 §5.5).
     public func unprotect(_ packet: [UInt8], packetNumberOffset: Int, largestReceived: UInt64?) -> UnprotectedPacket? {
+        guard let header = removeHeaderProtection(packet, packetNumberOffset: packetNumberOffset, largestReceived: largestReceived)
+        else { return nil }
+        return open(packet, header: header)
+    }
+
+    /// The first step of ``unprotect(_:packetNumberOffset:largestReceived:)``: removes header
+    /// protection only (RFC 9001 §5.4), so that the caller can pick the payload key by the key
+    /// phase bit (§6): header protection keys do not change with key updates.
+    ///
+    /// - Returns: the header with the first byte and packet number unmasked, and the full
+    ///   packet number; `nil` when the packet is too short to sample.
+    public func removeHeaderProtection(_ packet: [UInt8], packetNumberOffset: Int, largestReceived: UInt64?) -> ProtectedPayloadHeader? {
         let sampleOffset = packetNumberOffset + 4
         guard packetNumberOffset >= 1, sampleOffset + 16 <= packet.count else { return nil }
         let mask = headerProtection.mask(sample: packet[sampleOffset..<(sampleOffset + 16)])
@@ -161,9 +173,28 @@ public struct PacketKey: Sendable {
             truncated = truncated << 8 | UInt64(header[packetNumberOffset + i])
         }
         let pn = PacketNumber.decode(truncated: truncated, length: pnLength, largestReceived: largestReceived)
-        guard let payload = aead.open(packet[headerLength...], sequence: pn, additionalData: header[...]) else { return nil }
-        return UnprotectedPacket(firstByte: first, packetNumber: pn, header: header, payload: payload)
+        return ProtectedPayloadHeader(header: header, packetNumber: pn)
     }
+
+    /// The second step of ``unprotect(_:packetNumberOffset:largestReceived:)``: authenticates
+    /// and decrypts the payload with this key; `nil` when authentication fails.
+    public func open(_ packet: [UInt8], header: ProtectedPayloadHeader) -> UnprotectedPacket? {
+        guard let payload = aead.open(packet[header.header.count...], sequence: header.packetNumber, additionalData: header.header[...])
+        else { return nil }
+        return UnprotectedPacket(firstByte: header.header[0], packetNumber: header.packetNumber, header: header.header, payload: payload)
+    }
+}
+
+/// A packet header with header protection removed, its payload still encrypted.
+public struct ProtectedPayloadHeader: Sendable, Hashable {
+    /// The unmasked header, packet number included (the AEAD's associated data).
+    public var header: [UInt8]
+    /// The full packet number.
+    public var packetNumber: UInt64
+    /// The unmasked first byte.
+    public var firstByte: UInt8 { header[0] }
+    /// The key phase bit of a short header (RFC 9001 §6).
+    public var keyPhase: Bool { header[0] & 0x04 != 0 }
 }
 
 /// A packet after header protection is removed and the payload decrypted.

@@ -382,6 +382,11 @@ public struct LossDetection: Sendable {
         return removed
     }
 
+    /// Starts the RTT estimate over, for a new path (RFC 9000 §9.4).
+    public mutating func resetRTT(initialRTT: Duration) {
+        rtt.reset(initialRTT: initialRTT)
+    }
+
     // MARK: - Timer
 
     /// The loss detection timer, `loss_detection_timer` (RFC 9002 Appendix A.8

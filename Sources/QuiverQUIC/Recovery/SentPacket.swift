@@ -11,16 +11,16 @@ public enum SentFrameInfo: Hashable, Sendable {
     /// An ACK frame whose largest acknowledged packet was `largest`; when the packet carrying
     /// it is acknowledged, the receiver may forget ranges up to it (§13.2.4).
     case ack(largest: UInt64)
-    /// A MAX_DATA frame (§19.9); resend the current value.
-    case maxData
-    /// A MAX_STREAM_DATA frame for a stream (§19.10); resend the current value.
-    case maxStreamData(StreamID)
-    /// A MAX_STREAMS frame (§19.11); resend the current value.
-    case maxStreams(bidirectional: Bool)
+    /// A MAX_DATA frame (§19.9) with this limit; resent only while it is still the current one.
+    case maxData(UInt64)
+    /// A MAX_STREAM_DATA frame (§19.10); resent only while the limit is current.
+    case maxStreamData(StreamID, max: UInt64)
+    /// A MAX_STREAMS frame (§19.11); resent only while the limit is current.
+    case maxStreams(bidirectional: Bool, max: UInt64)
     /// A RESET_STREAM frame (§19.4).
-    case resetStream(StreamID)
+    case resetStream(StreamID, errorCode: UInt64, finalSize: UInt64)
     /// A STOP_SENDING frame (§19.5).
-    case stopSending(StreamID)
+    case stopSending(StreamID, errorCode: UInt64)
     /// A NEW_CONNECTION_ID frame with this sequence number (§19.15).
     case newConnectionID(sequence: UInt64)
     /// A RETIRE_CONNECTION_ID frame with this sequence number (§19.16).
@@ -37,12 +37,47 @@ public enum SentFrameInfo: Hashable, Sendable {
     case pathChallenge
     /// A PATH_RESPONSE frame (§19.18); never retransmitted (§13.3).
     case pathResponse
-    /// A DATA_BLOCKED frame (§19.12).
-    case dataBlocked
-    /// A STREAM_DATA_BLOCKED frame for a stream (§19.13).
-    case streamDataBlocked(StreamID)
-    /// A STREAMS_BLOCKED frame (§19.14).
-    case streamsBlocked(bidirectional: Bool)
+    /// A DATA_BLOCKED frame (§19.12) at this limit.
+    case dataBlocked(UInt64)
+    /// A STREAM_DATA_BLOCKED frame (§19.13) at this limit.
+    case streamDataBlocked(StreamID, limit: UInt64)
+    /// A STREAMS_BLOCKED frame (§19.14) at this limit.
+    case streamsBlocked(bidirectional: Bool, limit: UInt64)
+
+    /// The record of a stream-layer frame, as produced by ``StreamManager``: STREAM,
+    /// RESET_STREAM, STOP_SENDING, MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS and the *_BLOCKED
+    /// frames. `nil` for other frames.
+    public init?(streamFrame frame: Frame) {
+        switch frame {
+        case .stream(let id, let offset, let data, let fin): self = .stream(id: id, offset: offset, length: data.count, fin: fin)
+        case .resetStream(let id, let code, let size): self = .resetStream(id, errorCode: code, finalSize: size)
+        case .stopSending(let id, let code): self = .stopSending(id, errorCode: code)
+        case .maxData(let max): self = .maxData(max)
+        case .maxStreamData(let id, let max): self = .maxStreamData(id, max: max)
+        case .maxStreams(let bidirectional, let max): self = .maxStreams(bidirectional: bidirectional, max: max)
+        case .dataBlocked(let limit): self = .dataBlocked(limit)
+        case .streamDataBlocked(let id, let limit): self = .streamDataBlocked(id, limit: limit)
+        case .streamsBlocked(let bidirectional, let limit): self = .streamsBlocked(bidirectional: bidirectional, limit: limit)
+        default: return nil
+        }
+    }
+
+    /// The stream-layer control frame this records (everything ``init(streamFrame:)`` accepts
+    /// except STREAM, whose data stays in the send buffer), for ``StreamManager/onFrameLost(_:)``
+    /// and ``StreamManager/onFrameAcked(_:)``.
+    public var streamControlFrame: Frame? {
+        switch self {
+        case .resetStream(let id, let code, let size): return .resetStream(id: id, errorCode: code, finalSize: size)
+        case .stopSending(let id, let code): return .stopSending(id: id, errorCode: code)
+        case .maxData(let max): return .maxData(max)
+        case .maxStreamData(let id, let max): return .maxStreamData(id: id, max: max)
+        case .maxStreams(let bidirectional, let max): return .maxStreams(bidirectional: bidirectional, max: max)
+        case .dataBlocked(let limit): return .dataBlocked(limit)
+        case .streamDataBlocked(let id, let limit): return .streamDataBlocked(id: id, limit: limit)
+        case .streamsBlocked(let bidirectional, let limit): return .streamsBlocked(bidirectional: bidirectional, limit: limit)
+        default: return nil
+        }
+    }
 }
 
 /// A sent packet as loss recovery tracks it (RFC 9002 Appendix A.1.1), plus the frames it

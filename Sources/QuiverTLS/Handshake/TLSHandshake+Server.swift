@@ -110,6 +110,7 @@ extension TLSHandshake {
         if isQUIC {
             guard let tp = offer.transportParameters else { throw TLSError(.missingExtension, "the client sent no quic_transport_parameters") }
             peerTransportParameters = tp
+            if let provider = transportParametersProvider { localTransportParameters = try provider(tp) }
             guard offer.hello.legacySessionID.isEmpty else { throw TLSError(.illegalParameter, "QUIC ClientHello with a legacy_session_id") }
         }
         middleboxCompatibility = !offer.hello.legacySessionID.isEmpty

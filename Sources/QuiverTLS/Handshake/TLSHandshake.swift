@@ -24,7 +24,15 @@ public final class TLSHandshake {
     /// `true` for QUIC (RFC 9001 §8): transport parameters required, no EndOfEarlyData,
     /// no middlebox compatibility, KeyUpdate messages forbidden.
     public let isQUIC: Bool
-    let localTransportParameters: [UInt8]?
+    var localTransportParameters: [UInt8]?
+
+    /// Server under QUIC: called with the client's transport parameters as soon as the
+    /// ClientHello is parsed, before anything is sent; returns the transport parameters to send
+    /// in EncryptedExtensions (replacing those given at init). QUIC uses it to validate the
+    /// client's parameters and to choose a version by compatible version negotiation
+    /// (RFC 9368 §6), which the server's parameters must announce. A thrown error aborts the
+    /// handshake with that alert.
+    public var transportParametersProvider: ((_ clientParameters: [UInt8]) throws(TLSError) -> [UInt8])?
 
     var state: State
     var events: [TLSEvent] = []

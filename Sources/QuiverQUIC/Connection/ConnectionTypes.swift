@@ -1,0 +1,109 @@
+public import QuiverCore
+public import QuiverTLS
+
+/// A UDP datagram a connection wants sent.
+public struct OutgoingDatagram: Sendable, Hashable {
+    /// The UDP payload: one or more coalesced QUIC packets (RFC 9000 §12.2).
+    public var bytes: [UInt8]
+    /// Where to send it.
+    public var destination: SocketAddress
+    /// The ECN codepoint to mark it with.
+    public var ecn: ECNCodepoint
+
+    public init(bytes: [UInt8], destination: SocketAddress, ecn: ECNCodepoint = .notECT) {
+        self.bytes = bytes
+        self.destination = destination
+        self.ecn = ecn
+    }
+}
+
+/// Why and how a connection ended.
+public struct ConnectionCloseInfo: Sendable, Hashable, CustomStringConvertible {
+    /// Who ended it.
+    public enum Origin: Sendable, Hashable {
+        /// We closed it (``QUICConnection/close(errorCode:reason:)`` or a protocol error we found).
+        case local
+        /// The peer sent CONNECTION_CLOSE.
+        case peer
+        /// Nothing was heard for the idle timeout (RFC 9000 §10.1).
+        case idleTimeout
+        /// The peer sent a stateless reset (RFC 9000 §10.3).
+        case statelessReset
+        /// The server answered with Version Negotiation listing these versions; the client
+        /// may try again with one of them (RFC 9000 §6.2).
+        case versionNegotiation([QUICVersion])
+    }
+
+    /// Who ended it.
+    public var origin: Origin
+    /// The CONNECTION_CLOSE content (for idle timeouts and resets: NO_ERROR, empty reason).
+    public var frame: ConnectionClose
+
+    /// The reason phrase as text.
+    public var reason: String { String(decoding: frame.reason, as: UTF8.self) }
+
+    /// Whether this was an orderly close: NO_ERROR (transport) or application code 0, from
+    /// either side.
+    public var isClean: Bool { frame.errorCode == 0 && (origin == .local || origin == .peer) }
+
+    public var description: String {
+        let code = frame.isApplication ? "application error \(frame.errorCode)" : "\(TransportErrorCode(rawValue: frame.errorCode))"
+        return "\(origin): \(code)\(frame.reason.isEmpty ? "" : " (\(reason))")"
+    }
+}
+
+/// What a client keeps from a connection to resume a later one with 0-RTT (RFC 9000 §7.4.1):
+/// the TLS ticket and the server's transport parameters that limit 0-RTT data.
+public struct QUICResumptionTicket: Sendable {
+    /// The TLS session ticket.
+    public var ticket: SessionTicket
+    /// The server's transport parameters from the connection that issued the ticket.
+    public var transportParameters: TransportParameters
+
+    public init(ticket: SessionTicket, transportParameters: TransportParameters) {
+        self.ticket = ticket
+        self.transportParameters = transportParameters
+    }
+}
+
+/// Something the application should know, from ``QUICConnection/nextEvent()``.
+public enum QUICConnectionEvent: Sendable {
+    /// The handshake completed: streams and datagrams flow in 1-RTT packets.
+    case handshakeCompleted
+    /// The peer opened a stream.
+    case streamOpened(StreamID)
+    /// A stream has data, its end, or a reset to read. Reported again only after a read.
+    case streamReadable(StreamID)
+    /// The peer asked us to stop sending on a stream (STOP_SENDING): writes now fail.
+    case streamStopped(StreamID, errorCode: UInt64)
+    /// A DATAGRAM frame arrived (RFC 9221).
+    case datagramReceived([UInt8])
+    /// Client: a ticket for resuming (and 0-RTT).
+    case resumptionTicket(QUICResumptionTicket)
+    /// Client: the server sent an address validation token for a future connection (NEW_TOKEN).
+    case newToken([UInt8])
+    /// A connection ID of ours became valid: datagrams addressed to it belong here.
+    case connectionIDIssued(ConnectionID, resetToken: [UInt8])
+    /// A connection ID of ours was retired: forget its routing.
+    case connectionIDRetired(ConnectionID)
+    /// Client: whether the server accepted our 0-RTT data; refused data is sent again in
+    /// 1-RTT packets, nothing is lost.
+    case earlyDataAccepted(Bool)
+    /// The connection ended; ``QUICConnection/state`` is now closing, draining or closed.
+    case closed(ConnectionCloseInfo)
+}
+
+/// The life cycle of a connection (RFC 9000 §10).
+public enum QUICConnectionState: Sendable, Hashable {
+    /// Handshake in progress.
+    case handshaking
+    /// Handshake complete.
+    case established
+    /// We sent CONNECTION_CLOSE; we answer further packets with it until the closing period
+    /// ends (RFC 9000 §10.2.1).
+    case closing
+    /// The peer closed; we send nothing until the draining period ends (§10.2.2).
+    case draining
+    /// Nothing more will happen; the connection can be discarded.
+    case closed
+}

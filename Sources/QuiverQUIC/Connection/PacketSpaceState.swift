@@ -1,0 +1,104 @@
+import QuiverCore
+import QuiverTLS
+
+/// The state of one packet number space (RFC 9000 §12.3): received packet numbers to
+/// acknowledge, the next packet number, the CRYPTO stream of its encryption level and the
+/// packet keys. 0-RTT and 1-RTT share the Application Data space; their keys live in
+/// ``ApplicationKeys`` and ``QUICConnection``.
+struct PacketSpaceState {
+    /// Received packets and the ACK to send.
+    var ack: AckTracker
+    /// The next packet number to send; packet numbers never repeat (§12.3).
+    var nextPacketNumber: UInt64 = 0
+    /// Handshake bytes to send at this level (CRYPTO frames, §19.6).
+    var cryptoSend = SendBuffer()
+    /// Handshake bytes received at this level, reassembled.
+    var cryptoReceive: ReceiveBuffer
+    /// Initial / Handshake keys (1-RTT keys are in ``ApplicationKeys``).
+    var readKey: PacketKey?
+    var writeKey: PacketKey?
+    /// Keys discarded (RFC 9001 §4.9): nothing more is sent or accepted in this space.
+    var isDiscarded = false
+    /// Ack-eliciting probe packets to send now (PTO, RFC 9002 §6.2.4).
+    var probesDue = 0
+
+    /// How far ahead of the reading position CRYPTO data may reach before the connection
+    /// closes with CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5: at least 4096 bytes).
+    static let cryptoBufferLimit: UInt64 = 64 << 10
+
+    init(space: PacketNumberSpace, maxAckDelay: Duration) {
+        ack = AckTracker(space: space, maxAckDelay: maxAckDelay)
+        cryptoReceive = ReceiveBuffer(maxOffset: Self.cryptoBufferLimit, overflowCode: .cryptoBufferExceeded)
+    }
+
+    /// Takes the contiguous CRYPTO bytes received so far.
+    mutating func readCrypto() -> [UInt8] {
+        let bytes = cryptoReceive.read(maxBytes: cryptoReceive.readableBytes)
+        cryptoReceive.maxOffset = cryptoReceive.readOffset + Self.cryptoBufferLimit
+        return bytes
+    }
+}
+
+/// The 1-RTT packet keys and the key update state (RFC 9001 §6).
+///
+/// Header protection keys never change; the AEAD keys of phase n+1 derive from phase n with
+/// the "quic ku" label. After we initiate or accept an update the previous read key stays
+/// usable for packets that were delayed, until three PTOs pass (§6.5).
+struct ApplicationKeys {
+    var read: PacketKey
+    var write: PacketKey
+    /// The keys of the next phase, computed in advance so that a peer-initiated update can be
+    /// recognised by trial decryption (§6.3).
+    var nextRead: PacketKey
+    var nextWrite: PacketKey
+    /// The current key phase bit.
+    var phase = false
+    /// The previous phase's read key, while it may still be needed.
+    var previousRead: PacketKey?
+    /// When ``previousRead`` is dropped.
+    var previousReadExpiry: Instant?
+    /// The smallest packet number received in the current phase, once one is.
+    var firstReceivedInPhase: UInt64?
+    /// The first packet number we sent in the current phase.
+    var firstSentInPhase: UInt64?
+    /// Whether the peer acknowledged a packet we sent in the current phase.
+    var isCurrentPhaseAcknowledged = false
+    /// Packets we sent in the current phase (for the update interval and AEAD limits).
+    var packetsSentInPhase: UInt64 = 0
+    /// The number of key updates so far.
+    var updates = 0
+
+    init(read: PacketKey, write: PacketKey) {
+        self.read = read
+        self.write = write
+        nextRead = read.nextPhase()
+        nextWrite = write.nextPhase()
+    }
+
+    /// Moves to the next phase (§6.1, §6.2): new keys both ways, the old read key kept.
+    mutating func advance(now: Instant, previousKeyLifetime: Duration) {
+        previousRead = read
+        previousReadExpiry = now + previousKeyLifetime
+        read = nextRead
+        write = nextWrite
+        nextRead = read.nextPhase()
+        nextWrite = write.nextPhase()
+        phase.toggle()
+        firstReceivedInPhase = nil
+        firstSentInPhase = nil
+        isCurrentPhaseAcknowledged = false
+        packetsSentInPhase = 0
+        updates += 1
+    }
+
+    /// Picks the key for a packet with `keyPhase` and `packetNumber` (§6.3, §6.5): the
+    /// current key for the current phase; for the other phase, the previous key for packets
+    /// older than the current phase's first, else the next key (a peer-initiated update).
+    func candidate(keyPhase: Bool, packetNumber: UInt64) -> (key: PacketKey, isNext: Bool)? {
+        if keyPhase == phase { return (read, false) }
+        if let previous = previousRead, firstReceivedInPhase.map({ packetNumber < $0 }) ?? true {
+            return (previous, false)
+        }
+        return (nextRead, true)
+    }
+}

@@ -1,0 +1,102 @@
+public import QuiverCore
+public import QuiverTLS
+
+/// The settings of a QUIC connection: its TLS configuration, the transport parameters it
+/// announces (RFC 9000 §18.2), and the local behaviour of recovery, congestion control and
+/// key updates. One value can configure many connections.
+public struct QUICConfiguration: Sendable {
+    /// The TLS settings (certificates, verifier, ALPN — required by QUIC, RFC 9001 §8.1 —,
+    /// tickets, 0-RTT limits). Under QUIC a server accepting 0-RTT sends max_early_data_size
+    /// 0xffffffff (RFC 9001 §4.6.1) whenever ``TLSConfiguration/maxEarlyDataSize`` is non-zero.
+    public var tls: TLSConfiguration
+    /// The version of the client's first Initial packets.
+    public var version: QUICVersion = .v1
+    /// The versions this endpoint accepts, most preferred first. A server switches a client
+    /// to its most preferred version the client also supports by compatible version
+    /// negotiation (RFC 9368 §2.3; QUIC v1 and v2 are compatible, RFC 9369 §4).
+    public var supportedVersions: [QUICVersion] = [.v1, .v2]
+    /// The idle timeout we announce (max_idle_timeout); the effective one is the smaller of
+    /// both endpoints', at least three PTOs (RFC 9000 §10.1). `.zero` disables ours.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Connection-level receive window announced at first (initial_max_data).
+    public var initialMaxData: UInt64 = 1 << 20
+    /// Per-stream receive window announced at first (initial_max_stream_data_*).
+    public var initialMaxStreamData: UInt64 = 256 << 10
+    /// How many bidirectional streams the peer may have open at once (initial_max_streams_bidi).
+    public var maxIncomingBidirectionalStreams: UInt64 = 100
+    /// How many unidirectional streams the peer may have open at once (initial_max_streams_uni).
+    public var maxIncomingUnidirectionalStreams: UInt64 = 100
+    /// Window auto-tuning limits.
+    public var streamWindows = StreamManager.Configuration()
+    /// The largest DATAGRAM frame we accept (max_datagram_frame_size, RFC 9221 §3); `nil`
+    /// disables DATAGRAM frames.
+    public var maxDatagramFrameSize: UInt64?
+    /// How many connection IDs of ours the peer may hold (active_connection_id_limit, ≥ 2).
+    public var activeConnectionIDLimit: UInt64 = 4
+    /// The length of the connection IDs we issue (0–20; 8 by default). Used when
+    /// ``connectionIDGenerator`` is nil.
+    public var connectionIDLength = 8
+    /// Makes the connection IDs we issue; all must have the same length. `nil`: random bytes
+    /// of ``connectionIDLength``. An endpoint can embed a worker id here (QUIC-LB style).
+    public var connectionIDGenerator: (@Sendable () -> ConnectionID)?
+    /// The size of the UDP payloads we send (at least 1200, RFC 9000 §14); capped by the
+    /// peer's max_udp_payload_size.
+    public var maxDatagramSize = 1200
+    /// The congestion controller.
+    public var congestionAlgorithm: CongestionAlgorithm = .cubic
+    /// Whether sending is paced (RFC 9002 §7.7).
+    public var pacing = true
+    /// The ACK delay we allow ourselves (max_ack_delay).
+    public var maxAckDelay: Duration = .milliseconds(25)
+    /// ack_delay_exponent.
+    public var ackDelayExponent: UInt64 = 3
+    /// Announce disable_active_migration.
+    public var disableActiveMigration = false
+    /// Initiate a key update (RFC 9001 §6) after this many packets in one key phase. `nil`:
+    /// only as needed to stay below the AEAD confidentiality limit (§6.6).
+    public var keyUpdateInterval: UInt64?
+    /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
+    public var initialRTT: Duration = RTTEstimator.defaultInitialRTT
+    /// The key from which stateless reset tokens are derived (RFC 9000 §10.3.2); share it
+    /// between processes of one server so that any of them can reset a connection.
+    public var statelessResetKey: [UInt8]
+    /// Where connection IDs and PATH_CHALLENGE data come from.
+    public var random: RandomSource = .system
+
+    /// A configuration with default transport settings and a random stateless-reset key.
+    public init(tls: TLSConfiguration) {
+        self.tls = tls
+        self.random = tls.random
+        self.statelessResetKey = tls.random.bytes(32)
+    }
+
+    /// The transport parameters this configuration announces, before connection IDs.
+    var baseTransportParameters: TransportParameters {
+        var p = TransportParameters()
+        p.maxIdleTimeout = UInt64(max(idleTimeout, .zero).nanosecondsClamped / 1_000_000)
+        p.maxUDPPayloadSize = UInt64(max(maxDatagramSize, 1200))
+        p.initialMaxData = initialMaxData
+        p.initialMaxStreamDataBidiLocal = initialMaxStreamData
+        p.initialMaxStreamDataBidiRemote = initialMaxStreamData
+        p.initialMaxStreamDataUni = initialMaxStreamData
+        p.initialMaxStreamsBidi = maxIncomingBidirectionalStreams
+        p.initialMaxStreamsUni = maxIncomingUnidirectionalStreams
+        p.ackDelayExponent = ackDelayExponent
+        p.maxAckDelay = UInt64(maxAckDelay.nanosecondsClamped / 1_000_000)
+        p.disableActiveMigration = disableActiveMigration
+        p.activeConnectionIDLimit = max(activeConnectionIDLimit, 2)
+        p.maxDatagramFrameSize = maxDatagramFrameSize
+        return p
+    }
+
+    /// A fresh connection ID of ours.
+    func makeConnectionID() -> ConnectionID {
+        if let generator = connectionIDGenerator { return generator() }
+        return ConnectionID(unchecked: random.bytes(min(max(connectionIDLength, 0), ConnectionID.maxLength)))
+    }
+
+    /// The length of the connection IDs we issue.
+    var localConnectionIDLength: Int {
+        connectionIDGenerator.map { $0().count } ?? min(max(connectionIDLength, 0), ConnectionID.maxLength)
+    }
+}

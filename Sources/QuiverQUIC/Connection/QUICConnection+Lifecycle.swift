@@ -1,0 +1,398 @@
+public import QuiverCore
+import QuiverTLS
+
+extension QUICConnection {
+    // MARK: - Keys and TLS
+
+    func installInitialKeys(version: QUICVersion) {
+        let keys = PacketKey.initial(version: version, destinationConnectionID: initialSecretConnectionID.bytes)
+        initialKeys[version] = role == .client ? (keys.server, keys.client) : (keys.client, keys.server)
+        spaces[0].readKey = initialKeys[version]?.read
+        spaces[0].writeKey = initialKeys[version]?.write
+    }
+
+    /// Applies what the TLS handshake asks for (RFC 9001 §4).
+    func pumpTLS() throws(QUICError) {
+        while let event = tls.nextEvent() {
+            switch event {
+            case .send(let level, let bytes):
+                spaces[space(for: level).rawValue].cryptoSend.write(bytes)
+            case .installReadSecret(let level, let secret):
+                switch level {
+                case .initial: break
+                case .earlyData: zeroRTTRead = PacketKey(secret: secret, version: version)
+                case .handshake: spaces[1].readKey = PacketKey(secret: secret, version: version)
+                case .application:
+                    appReadSecret = secret
+                    makeApplicationKeys()
+                }
+            case .installWriteSecret(let level, let secret):
+                switch level {
+                case .initial: break
+                case .earlyData: zeroRTTWrite = PacketKey(secret: secret, version: version)
+                case .handshake:
+                    spaces[1].writeKey = PacketKey(secret: secret, version: version)
+                    recovery.hasHandshakeKeys = true
+                case .application:
+                    appWriteSecret = secret
+                    makeApplicationKeys()
+                }
+            case .handshakeComplete:
+                try onHandshakeComplete()
+            case .sessionTicket(let ticket):
+                if let parameters = peerTransportParameters {
+                    emit(.resumptionTicket(QUICResumptionTicket(ticket: ticket, transportParameters: parameters)))
+                }
+            case .ticketIssued:
+                break
+            case .earlyData(let accepted):
+                if role == .client {
+                    emit(.earlyDataAccepted(accepted))
+                    if !accepted { rejectEarlyData() }
+                }
+            }
+        }
+        if role == .client, peerTransportParameters == nil, let bytes = tls.peerTransportParameters {
+            try acceptServerTransportParameters(bytes)
+        }
+    }
+
+    private func space(for level: EncryptionLevel) -> PacketNumberSpace {
+        switch level {
+        case .initial: .initial
+        case .handshake: .handshake
+        case .earlyData, .application: .applicationData
+        }
+    }
+
+    private func makeApplicationKeys() {
+        guard appKeys == nil, let read = appReadSecret, let write = appWriteSecret else { return }
+        appKeys = ApplicationKeys(read: PacketKey(secret: read, version: version), write: PacketKey(secret: write, version: version))
+        // RFC 9001 §6.6: AES-GCM's confidentiality limit is 2^23 packets per key; update well before.
+        let limit: UInt64 = read.suite == .chacha20Poly1305SHA256 ? 1 << 40 : 1 << 22
+        keyUpdateThreshold = min(configuration.keyUpdateInterval ?? limit, limit)
+        appReadSecret = nil
+        appWriteSecret = nil
+    }
+
+    /// Client: the server refused 0-RTT. What 0-RTT packets carried is sent again in 1-RTT
+    /// packets (RFC 9001 §4.6.2); they are not losses for congestion control.
+    private func rejectEarlyData() {
+        earlyDataRejected = true
+        zeroRTTWrite = nil
+        for packet in recovery.discard(space: .applicationData) { requeue(packet.frames, space: .applicationData) }
+    }
+
+    // MARK: - Transport parameters
+
+    /// Server: validates the client's transport parameters (RFC 9000 §7.3, §18.2), chooses
+    /// the version (RFC 9368 §6) and returns ours.
+    func acceptClientTransportParameters(_ bytes: [UInt8]) throws(QUICError) -> [UInt8] {
+        let parameters = try TransportParameters(decoding: bytes, sentBy: .client)
+        guard parameters.initialSourceConnectionID == peerInitialSourceConnectionID else {
+            throw QUICError(.transportParameterError, "initial_source_connection_id does not match the Initial packet")
+        }
+        var ours = localParameters
+        if let info = parameters.versionInformation {
+            guard info.chosenVersion == originalVersion.rawValue else {
+                throw QUICError(.versionNegotiationError, "the client's chosen version differs from its Initial packets")
+            }
+            // Our most preferred version the client can use (v1 and v2 are compatible).
+            let offered = Set(info.availableVersions)
+            if let best = configuration.supportedVersions.first(where: { $0.isSupported && offered.contains($0.rawValue) }),
+               best != version {
+                version = best
+                installInitialKeys(version: best)
+            }
+        }
+        if configuration.supportedVersions.count > 1 || parameters.versionInformation != nil {
+            ours.versionInformation = .init(chosenVersion: version.rawValue,
+                                            availableVersions: configuration.supportedVersions.map(\.rawValue))
+        }
+        applyPeerTransportParameters(parameters)
+        return ours.encode()
+    }
+
+    /// Client: validates the server's transport parameters (RFC 9000 §7.3, RFC 9368 §4).
+    private func acceptServerTransportParameters(_ bytes: [UInt8]) throws(QUICError) {
+        let parameters = try TransportParameters(decoding: bytes, sentBy: .server)
+        guard parameters.initialSourceConnectionID == peerInitialSourceConnectionID else {
+            throw QUICError(.transportParameterError, "initial_source_connection_id does not match the server's packets")
+        }
+        guard parameters.originalDestinationConnectionID == originalDestinationConnectionID else {
+            throw QUICError(.transportParameterError, "original_destination_connection_id does not match")
+        }
+        guard parameters.retrySourceConnectionID == retrySourceConnectionID else {
+            throw QUICError(.transportParameterError, retrySourceConnectionID == nil
+                            ? "retry_source_connection_id without a Retry" : "retry_source_connection_id does not match the Retry")
+        }
+        if let info = parameters.versionInformation, info.chosenVersion != version.rawValue {
+            throw QUICError(.versionNegotiationError, "the server's chosen version is not the version in use")
+        }
+        if version != originalVersion, parameters.versionInformation == nil {
+            throw QUICError(.versionNegotiationError, "version changed without version_information")
+        }
+        if let resumption, tls.earlyDataAccepted == true {
+            // RFC 9000 §7.4.1: a server accepting 0-RTT must not reduce the remembered limits.
+            let old = resumption.transportParameters
+            guard parameters.initialMaxData >= old.initialMaxData,
+                  parameters.initialMaxStreamDataBidiLocal >= old.initialMaxStreamDataBidiLocal,
+                  parameters.initialMaxStreamDataBidiRemote >= old.initialMaxStreamDataBidiRemote,
+                  parameters.initialMaxStreamDataUni >= old.initialMaxStreamDataUni,
+                  parameters.initialMaxStreamsBidi >= old.initialMaxStreamsBidi,
+                  parameters.initialMaxStreamsUni >= old.initialMaxStreamsUni
+            else { throw QUICError(.protocolViolation, "0-RTT accepted with smaller limits than remembered") }
+        }
+        if let token = parameters.statelessResetToken { cids.setPeerResetToken(token) }
+        applyPeerTransportParameters(parameters)
+    }
+
+    private func applyPeerTransportParameters(_ parameters: TransportParameters) {
+        peerTransportParameters = parameters
+        streams.updatePeerParameters(parameters)
+        let local = configuration.idleTimeout > .zero ? configuration.idleTimeout : nil
+        let peer = parameters.maxIdleTimeout > 0 ? Duration.milliseconds(Int64(min(parameters.maxIdleTimeout, 1 << 40))) : nil
+        switch (local, peer) {
+        case (let a?, let b?): idleTimeout = min(a, b)
+        case (let a?, nil): idleTimeout = a
+        case (nil, let b?): idleTimeout = b
+        case (nil, nil): idleTimeout = nil
+        }
+        recovery.maxAckDelay = .milliseconds(Int64(parameters.maxAckDelay))
+        let size = min(configuration.maxDatagramSize, Int(min(parameters.maxUDPPayloadSize, 65527)))
+        if size >= 1200, size != congestion.maxDatagramSize {
+            congestion.setMaxDatagramSize(size)
+            pacer.setMaxDatagramSize(size)
+        }
+    }
+
+    /// The payload room of a 1-RTT packet in a full datagram.
+    var maxPayloadForShortPacket: Int { datagramSizeLimit - 1 - cids.activePeer.count - 4 - AEADKey.tagLength }
+
+    /// The largest datagram we send.
+    var datagramSizeLimit: Int {
+        let peer = Int(min(peerTransportParameters?.maxUDPPayloadSize ?? 65527, 65527))
+        return max(1200, min(configuration.maxDatagramSize, peer))
+    }
+
+    // MARK: - Handshake progress
+
+    private func onHandshakeComplete() throws(QUICError) {
+        guard !handshakeCompleteReported else { return }
+        handshakeCompleteReported = true
+        state = .established
+        if role == .client {
+            zeroRTTWrite = nil
+            guard peerTransportParameters != nil || tls.peerTransportParameters != nil else {
+                throw QUICError(.transportParameterError, "no transport parameters from the server")
+            }
+        } else {
+            // The server's handshake is confirmed when it completes (RFC 9001 §4.1.2).
+            handshakeDonePending = true
+            confirmHandshake()
+        }
+        emit(.handshakeCompleted)
+    }
+
+    /// The handshake is confirmed: Handshake keys are discarded (RFC 9001 §4.9.2), the
+    /// Application Data PTO is armed, and we issue connection IDs.
+    func confirmHandshake() {
+        guard !isHandshakeConfirmed else { return }
+        isHandshakeConfirmed = true
+        recovery.confirmHandshake()
+        discardSpace(.initial)
+        discardSpace(.handshake)
+        issueConnectionIDs()
+    }
+
+    func discardSpace(_ space: PacketNumberSpace) {
+        let index = space.rawValue
+        guard space != .applicationData, !spaces[index].isDiscarded else { return }
+        spaces[index].isDiscarded = true
+        spaces[index].readKey = nil
+        spaces[index].writeKey = nil
+        spaces[index].probesDue = 0
+        if space == .initial { initialKeys.removeAll() }
+        recovery.discard(space: space)
+    }
+
+    /// Issues connection IDs up to the peer's active_connection_id_limit (at most 8).
+    func issueConnectionIDs() {
+        guard isHandshakeConfirmed || (role == .client && handshakeCompleteReported),
+              localConnectionIDLength > 0, let limit = peerTransportParameters?.activeConnectionIDLimit else { return }
+        while cids.local.count < Int(min(limit, 8)) {
+            let id = configuration.makeConnectionID()
+            guard !cids.isLocal(id.bytes) else { continue }
+            let issued = cids.issueLocal(id, resetKey: configuration.statelessResetKey, announce: true)
+            emit(.connectionIDIssued(id, resetToken: issued.resetToken))
+        }
+    }
+
+    /// Starts a key update (RFC 9001 §6.1) when allowed: handshake confirmed, a packet of the
+    /// current phase acknowledged, and a packet of the peer received in it.
+    func initiateKeyUpdate() -> Bool {
+        guard isHandshakeConfirmed, state == .established, var keys = appKeys,
+              keys.isCurrentPhaseAcknowledged, keys.firstReceivedInPhase != nil || keys.updates == 0
+        else { return false }
+        keys.advance(now: now, previousKeyLifetime: recovery.probeTimeout(for: .applicationData) * 3)
+        appKeys = keys
+        return true
+    }
+
+    // MARK: - Paths
+
+    /// A non-probing packet arrived from a new address (RFC 9000 §9.3): the peer migrated or
+    /// its NAT rebound. We follow it, validate the new path with PATH_CHALLENGE and respect
+    /// the amplification limit there until it answers.
+    func migrate(to remote: SocketAddress, datagramSize: Int) {
+        guard role == .server, isHandshakeConfirmed else { return }
+        let portOnly = remote.addressBytes == path.remote.addressBytes
+        var newPath = Path(remote: remote, isValidated: false, bytesReceived: datagramSize)
+        var challenge = configuration.random.bytes(Frame.pathDataLength)
+        if challenge.allSatisfy({ $0 == 0 }) { challenge[0] = 1 }
+        newPath.challenge = challenge
+        newPath.challengePending = true
+        newPath.challengeDeadline = now + max(recovery.probeTimeout(for: .applicationData) * 3, .milliseconds(6 * Int64(configuration.initialRTT.nanosecondsClamped / 1_000_000)))
+        path = newPath
+        if !portOnly {
+            // A new network: congestion and RTT state start over (RFC 9000 §9.4).
+            congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
+            recovery.resetRTT(initialRTT: configuration.initialRTT)
+        }
+    }
+
+    // MARK: - Closing
+
+    /// Closes because of a protocol error we detected.
+    func closeWithError(_ error: QUICError) {
+        enterClosing(ConnectionClose(error), origin: .local)
+    }
+
+    func enterClosing(_ frame: ConnectionClose, origin: ConnectionCloseInfo.Origin) {
+        guard state == .handshaking || state == .established else { return }
+        let info = ConnectionCloseInfo(origin: origin, frame: frame)
+        closeInfo = info
+        closeFrame = frame
+        state = .closing
+        closeSendsPending = 1
+        closeDeadline = now + recovery.probeTimeout(for: .applicationData) * 3
+        emit(.closed(info))
+    }
+
+    func enterDraining(_ frame: ConnectionClose) {
+        guard state == .handshaking || state == .established else { return }
+        let info = ConnectionCloseInfo(origin: .peer, frame: frame)
+        closeInfo = info
+        state = .draining
+        closeDeadline = now + recovery.probeTimeout(for: .applicationData) * 3
+        emit(.closed(info))
+    }
+
+    // MARK: - Time
+
+    func advanceClock(_ time: Instant) {
+        if time > now { now = time }
+    }
+
+    /// When ``handleTimeout(at:)`` is next due; `nil` once the connection is closed.
+    public var nextDeadline: Instant? {
+        var deadline: Instant?
+        func consider(_ time: Instant?) {
+            if let time, deadline.map({ time < $0 }) ?? true { deadline = time }
+        }
+        switch state {
+        case .closed:
+            return nil
+        case .closing, .draining:
+            return closeDeadline
+        case .handshaking, .established:
+            break
+        }
+        consider(recovery.lossDetectionTimer?.deadline)
+        consider(idleDeadline)
+        for space in spaces where !space.isDiscarded { consider(space.ack.ackDeadline) }
+        consider(appKeys?.previousReadExpiry)
+        consider(zeroRTTReadExpiry)
+        consider(pacingDeadline)
+        consider(path.challengeDeadline)
+        return deadline
+    }
+
+    var idleDeadline: Instant? {
+        guard let idleTimeout else {
+            // Before the peer's parameters, our own timeout bounds the handshake.
+            return configuration.idleTimeout > .zero ? idleDeadlineBase + configuration.idleTimeout : nil
+        }
+        return idleDeadlineBase + max(idleTimeout, recovery.probeTimeout(for: .applicationData) * 3)
+    }
+
+    /// Handles the timers due at `now`: loss detection and PTO, idle timeout, the end of the
+    /// closing or draining period, key discards. ACK deadlines are served by ``transmit(at:)``.
+    public func handleTimeout(at now: Instant) {
+        advanceClock(now)
+        switch state {
+        case .closed:
+            return
+        case .closing, .draining:
+            if let deadline = closeDeadline, deadline <= now { state = .closed }
+            return
+        case .handshaking, .established:
+            break
+        }
+        if let deadline = idleDeadline, deadline <= now {
+            let info = ConnectionCloseInfo(origin: .idleTimeout, frame: .transport(.noError, reason: "idle timeout"))
+            closeInfo = info
+            state = .closed
+            emit(.closed(info))
+            return
+        }
+        if let expiry = appKeys?.previousReadExpiry, expiry <= now {
+            appKeys?.previousRead = nil
+            appKeys?.previousReadExpiry = nil
+        }
+        if let expiry = zeroRTTReadExpiry, expiry <= now {
+            zeroRTTRead = nil
+        }
+        if let deadline = pacingDeadline, deadline <= now { pacingDeadline = nil }
+        if let deadline = path.challengeDeadline, deadline <= now, !path.isValidated {
+            // The new path did not answer (RFC 9000 §8.2.4): give up on the connection.
+            closeWithError(QUICError(.noViablePath, "path validation failed"))
+            return
+        }
+        if let (deadline, _) = recovery.lossDetectionTimer, deadline <= now {
+            switch recovery.onLossDetectionTimeout(now: now) {
+            case .none:
+                break
+            case .lost(let loss):
+                onPacketsLost(loss)
+            case .probe(let space, let count, let antiDeadlock):
+                statistics.ptoCount += 1
+                onProbeTimeout(space: space, count: count, antiDeadlock: antiDeadlock)
+            }
+        }
+    }
+
+    /// A PTO fired (RFC 9002 §6.2.4): send probes. In the handshake spaces the unacknowledged
+    /// CRYPTO data is sent again in them, which recovers a lost flight in one round trip.
+    private func onProbeTimeout(space: PacketNumberSpace, count: Int, antiDeadlock: Bool) {
+        var target = space
+        if antiDeadlock, role == .client {
+            // RFC 9002 §6.2.2.1: a Handshake probe once we have Handshake keys, else Initial.
+            target = spaces[1].writeKey != nil ? .handshake : .initial
+        }
+        let index = target.rawValue
+        guard !spaces[index].isDiscarded else { return }
+        spaces[index].probesDue = max(spaces[index].probesDue, count)
+        if target != .applicationData {
+            for packet in recovery.sentPackets(in: target).outstandingPackets {
+                for case .crypto(let offset, let length) in packet.frames {
+                    spaces[index].cryptoSend.onLost(offset: offset, length: length)
+                }
+            }
+            // The client also probes its Initial space while the server may lack its flight.
+            if role == .client, target == .handshake, !spaces[0].isDiscarded, spaces[0].cryptoSend.unacknowledgedBytes > 0 {
+                spaces[0].probesDue = max(spaces[0].probesDue, 1)
+            }
+        }
+    }
+}

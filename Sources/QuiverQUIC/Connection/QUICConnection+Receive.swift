@@ -1,0 +1,427 @@
+public import QuiverCore
+import QuiverTLS
+
+extension QUICConnection {
+    /// Processes a received UDP datagram (RFC 9000 §12.2: it may hold several coalesced
+    /// packets). Packets that cannot be decrypted, duplicates and packets for other
+    /// connections are dropped; protocol violations close the connection.
+    ///
+    /// - Parameters:
+    ///   - datagram: the UDP payload.
+    ///   - remote: the address it came from.
+    ///   - ecn: the ECN codepoint of its IP packet.
+    ///   - now: the current time.
+    public func receive(_ datagram: [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+        advanceClock(now)
+        switch state {
+        case .closed, .draining:
+            return
+        case .closing:
+            // Answer with CONNECTION_CLOSE, less and less often (RFC 9000 §10.2.1).
+            closeReceivedDatagrams += 1
+            if closeReceivedDatagrams & (closeReceivedDatagrams - 1) == 0 { closeSendsPending = 1 }
+            return
+        case .handshaking, .established:
+            break
+        }
+        statistics.datagramsReceived += 1
+        statistics.bytesReceived += datagram.count
+        let fromCurrentPath = remote == path.remote
+        if fromCurrentPath { path.bytesReceived += datagram.count }
+        if role == .client && !fromCurrentPath {
+            statistics.packetsDropped += 1
+            return
+        }
+
+        var processedAny = false
+        var nonProbingFromNewPath = false
+        let packets = PacketHeader.split(datagram, shortHeaderConnectionIDLength: localConnectionIDLength)
+        for (range, header) in packets {
+            let packet = range.count == datagram.count ? datagram : Array(datagram[range])
+            do {
+                switch header {
+                case .versionNegotiation(let vn):
+                    handleVersionNegotiation(vn)
+                case .retry(let retry):
+                    handleRetry(retry, packet: packet)
+                case .unsupportedVersion:
+                    statistics.packetsDropped += 1
+                case .long(let long):
+                    if let result = try processLongPacket(packet, header: long, ecn: ecn, datagramSize: datagram.count) {
+                        processedAny = true
+                        nonProbingFromNewPath = nonProbingFromNewPath || (!fromCurrentPath && result)
+                    }
+                case .short(let short):
+                    if let result = try processShortPacket(packet, header: short, ecn: ecn) {
+                        processedAny = true
+                        nonProbingFromNewPath = nonProbingFromNewPath || (!fromCurrentPath && result)
+                    }
+                }
+            } catch {
+                closeWithError(error)
+                return
+            }
+            if state != .handshaking && state != .established { return }
+        }
+        if processedAny {
+            idleDeadlineBase = now
+            ackElicitingSentSinceReceive = false
+            if nonProbingFromNewPath { migrate(to: remote, datagramSize: datagram.count) }
+        } else if packets.isEmpty || isShortHeader(datagram) {
+            checkStatelessReset(datagram)
+        }
+        // A server that was blocked by the amplification limit may send again (RFC 9002 A.6).
+        recovery.isAtAntiAmplificationLimit = path.amplificationBudget == 0
+    }
+
+    private func isShortHeader(_ datagram: [UInt8]) -> Bool { datagram.first.map { $0 & 0x80 == 0 } ?? false }
+
+    /// A datagram that decrypts to nothing and ends with a peer's reset token ends the
+    /// connection (RFC 9000 §10.3.1).
+    private func checkStatelessReset(_ datagram: [UInt8]) {
+        guard datagram.count >= 21, StatelessReset.matches(datagram: datagram, tokens: cids.peerResetTokens) else { return }
+        closeInfo = ConnectionCloseInfo(origin: .statelessReset, frame: .transport(.noError))
+        state = .closed
+        emit(.closed(closeInfo!))
+    }
+
+    // MARK: - Long headers
+
+    /// Decrypts and processes an Initial, 0-RTT or Handshake packet.
+    ///
+    /// - Returns: whether it was processed and is non-probing; `nil` when it was dropped.
+    private func processLongPacket(_ packet: [UInt8], header: LongHeader, ecn: ECNCodepoint, datagramSize: Int) throws(QUICError) -> Bool? {
+        guard let space = PacketNumberSpace(header.type) else { return nil }
+        // Packets for our connection IDs only (a server also accepts the client's chosen DCID
+        // on Initial and 0-RTT packets until the handshake completes).
+        let dcid = header.destinationConnectionID.bytes
+        let acceptable = cids.isLocal(dcid)
+            || (role == .server && (header.type == .initial || header.type == .zeroRTT)
+                && (dcid == initialSecretConnectionID.bytes || dcid == originalDestinationConnectionID.bytes))
+        guard acceptable else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        if header.version != version {
+            guard role == .client, header.type == .initial, !hasReceivedPacket,
+                  configuration.supportedVersions.contains(header.version), localParameters.versionInformation != nil
+            else {
+                // A server accepts the client's original version for Initial packets still in flight.
+                guard role == .server, header.version == originalVersion, header.type == .initial else {
+                    statistics.packetsDropped += 1
+                    return nil
+                }
+                return try decryptAndProcess(packet, header: header, space: space, ecn: ecn)
+            }
+            // Compatible version negotiation (RFC 9368 §2.3): the server switched versions.
+            version = header.version
+            installInitialKeys(version: version)
+        }
+        if role == .client, !hasReceivedPacket, header.type == .initial || header.type == .handshake {
+            // The server's first packet sets the Destination Connection ID (RFC 9000 §7.2).
+            peerInitialSourceConnectionID = header.sourceConnectionID
+            cids.setInitialPeer(header.sourceConnectionID)
+        } else if role == .client, header.sourceConnectionID != peerInitialSourceConnectionID, header.type != .zeroRTT {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        return try decryptAndProcess(packet, header: header, space: space, ecn: ecn)
+    }
+
+    private func decryptAndProcess(_ packet: [UInt8], header: LongHeader, space: PacketNumberSpace, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
+        let key: PacketKey?
+        switch header.type {
+        case .initial: key = spaces[0].isDiscarded ? nil : initialKeys[header.version]?.read
+        case .handshake: key = spaces[1].readKey
+        case .zeroRTT: key = role == .server ? zeroRTTRead : nil
+        default: key = nil
+        }
+        guard let key else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        let largest = spaces[space.rawValue].ack.largestReceived
+        guard let opened = key.unprotect(packet, packetNumberOffset: header.packetNumberOffset, largestReceived: largest) else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        return try processPayload(opened, packetType: header.type, space: space, ecn: ecn, destination: header.destinationConnectionID.bytes)
+    }
+
+    // MARK: - Short headers
+
+    private func processShortPacket(_ packet: [UInt8], header: ShortHeader, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
+        guard var keys = appKeys, cids.isLocal(header.destinationConnectionID.bytes) else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        let space = spaces[PacketNumberSpace.applicationData.rawValue]
+        guard let unmasked = keys.read.removeHeaderProtection(packet, packetNumberOffset: header.packetNumberOffset,
+                                                              largestReceived: space.ack.largestReceived),
+              let (key, isNext) = keys.candidate(keyPhase: unmasked.keyPhase, packetNumber: unmasked.packetNumber)
+        else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        guard let opened = key.open(packet, header: unmasked) else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        if isNext {
+            // The peer updated its keys (RFC 9001 §6.2): we update ours in answer.
+            keys.advance(now: now, previousKeyLifetime: recovery.probeTimeout(for: .applicationData) * 3)
+        }
+        if unmasked.keyPhase == keys.phase {
+            keys.firstReceivedInPhase = min(keys.firstReceivedInPhase ?? unmasked.packetNumber, unmasked.packetNumber)
+        }
+        appKeys = keys
+        return try processPayload(opened, packetType: .oneRTT, space: .applicationData, ecn: ecn,
+                                  destination: header.destinationConnectionID.bytes)
+    }
+
+    // MARK: - Frames
+
+    /// Processes a decrypted packet's frames.
+    ///
+    /// - Returns: whether the packet is non-probing (RFC 9000 §9.1), or `nil` for a duplicate.
+    private func processPayload(_ packet: UnprotectedPacket, packetType: PacketType, space: PacketNumberSpace,
+                                ecn: ECNCodepoint, destination: [UInt8]) throws(QUICError) -> Bool? {
+        let index = space.rawValue
+        guard !spaces[index].ack.isDuplicate(packet.packetNumber) else {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        guard packet.reservedBits == 0 else {
+            throw QUICError(.protocolViolation, "reserved header bits are not zero")
+        }
+        let frames = try Frame.decodeAll(packet.payload, packetType: packetType)
+        guard !frames.isEmpty else { throw QUICError(.protocolViolation, "packet without frames") }
+        statistics.packetsReceived += 1
+        hasReceivedPacket = true
+
+        var ackEliciting = false
+        var nonProbing = false
+        for frame in frames {
+            switch frame {
+            case .padding, .ack, .connectionClose: break
+            default: ackEliciting = true
+            }
+            switch frame {
+            case .padding, .pathChallenge, .pathResponse, .newConnectionID: break
+            default: nonProbing = true
+            }
+            try handle(frame, space: space, destination: destination)
+            if state != .handshaking && state != .established { break }
+        }
+        spaces[index].ack.onPacketReceived(packet.packetNumber, ackEliciting: ackEliciting, ecn: ecn, now: now)
+
+        // A server validates the client's address on its first Handshake packet and then
+        // discards the Initial keys (RFC 9000 §8.1, RFC 9001 §4.9.1).
+        if role == .server, packetType == .handshake {
+            path.isValidated = true
+            recovery.isAtAntiAmplificationLimit = false
+            discardSpace(.initial)
+        }
+        if role == .server, packetType == .oneRTT, zeroRTTRead != nil, zeroRTTReadExpiry == nil {
+            zeroRTTReadExpiry = now + recovery.probeTimeout(for: .applicationData) * 3
+        }
+        return nonProbing
+    }
+
+    private func handle(_ frame: Frame, space: PacketNumberSpace, destination: [UInt8]) throws(QUICError) {
+        switch frame {
+        case .padding, .ping:
+            break
+        case .ack(let ack):
+            try handleAck(ack, space: space)
+        case .crypto(let offset, let data):
+            try handleCrypto(offset: offset, data: data, space: space)
+        case .newToken(let token):
+            guard role == .client else {
+                throw QUICError(.protocolViolation, "a client sent NEW_TOKEN", frameType: FrameType.newToken.rawValue)
+            }
+            emit(.newToken(token))
+        case .stream(let id, _, _, _), .resetStream(let id, _, _), .streamDataBlocked(let id, _):
+            try streams.handle(frame)
+            announceOpenedStreams()
+            if streams.contains(id), streams.receiveStream(id) != nil, readableNotified.insert(id).inserted {
+                emit(.streamReadable(id))
+            }
+        case .stopSending(let id, let code):
+            try streams.handle(frame)
+            announceOpenedStreams()
+            emit(.streamStopped(id, errorCode: code))
+        case .maxData, .maxStreamData, .maxStreams, .dataBlocked, .streamsBlocked:
+            try streams.handle(frame)
+            announceOpenedStreams()
+        case .newConnectionID(let sequence, let retirePriorTo, let id, let token):
+            try cids.addPeer(sequence: sequence, retirePriorTo: retirePriorTo, id: id, resetToken: token,
+                             limit: localParameters.activeConnectionIDLimit)
+        case .retireConnectionID(let sequence):
+            if let retired = try cids.retireLocal(sequence: sequence, packetDestination: destination) {
+                emit(.connectionIDRetired(retired))
+                issueConnectionIDs()
+            }
+        case .pathChallenge(let data):
+            if pendingPathResponses.count < 4 { pendingPathResponses.append(data) }
+        case .pathResponse(let data):
+            if let challenge = path.challenge, challenge == data {
+                path.isValidated = true
+                path.challenge = nil
+                path.challengePending = false
+                path.challengeDeadline = nil
+            }
+        case .connectionClose(let close):
+            enterDraining(close)
+        case .handshakeDone:
+            guard role == .client else {
+                throw QUICError(.protocolViolation, "a client sent HANDSHAKE_DONE", frameType: FrameType.handshakeDone.rawValue)
+            }
+            confirmHandshake()
+        case .datagram(let data):
+            guard let limit = localParameters.maxDatagramFrameSize, UInt64(frame.encodedLength) <= limit else {
+                throw QUICError(.protocolViolation, "unexpected or oversized DATAGRAM frame", frameType: frame.type.rawValue)
+            }
+            emit(.datagramReceived(data))
+        }
+    }
+
+    private func announceOpenedStreams() {
+        while let id = streams.acceptStream() { emit(.streamOpened(id)) }
+    }
+
+    private func handleCrypto(offset: UInt64, data: [UInt8], space: PacketNumberSpace) throws(QUICError) {
+        let index = space.rawValue
+        try spaces[index].cryptoReceive.insert(offset: offset, data: data, fin: false)
+        let bytes = spaces[index].readCrypto()
+        guard !bytes.isEmpty else { return }
+        let level: EncryptionLevel = switch space {
+        case .initial: .initial
+        case .handshake: .handshake
+        case .applicationData: .application
+        }
+        do {
+            try tls.receive(bytes, at: level)
+        } catch {
+            throw transportParameterError ?? QUICError(error)
+        }
+        try pumpTLS()
+    }
+
+    // MARK: - Acknowledgments
+
+    private func handleAck(_ ack: AckFrame, space: PacketNumberSpace) throws(QUICError) {
+        let exponent = peerTransportParameters?.ackDelayExponent ?? TransportParameters.defaultAckDelayExponent
+        let maxAckDelay = Duration.milliseconds(Int64(peerTransportParameters?.maxAckDelay ?? TransportParameters.defaultMaxAckDelay))
+        let outcome = try recovery.onAckReceived(ack, ackDelayExponent: exponent, space: space, now: now,
+                                                 handshakeConfirmed: isHandshakeConfirmed, maxAckDelay: maxAckDelay)
+        for packet in outcome.newlyAcked { onPacketAcked(packet, space: space) }
+        if !outcome.ackedInFlight.isEmpty {
+            congestion.onPacketsAcknowledged(outcome.ackedInFlight, now: now, rtt: recovery.rtt.snapshot,
+                                             bytesInFlight: recovery.bytesInFlight, isAppLimited: isApplicationLimited)
+        }
+        if outcome.ecnCEIncrease > 0, let sent = outcome.largestNewlyAckedSentTime {
+            congestion.onECNCongestion(sentTime: sent, now: now)
+        }
+        onPacketsLost(outcome.loss)
+        streams.roundTripTime = recovery.rtt.smoothedRTT
+    }
+
+    /// Whether the sender has less to send than the window allows (RFC 9002 §7.8).
+    var isApplicationLimited: Bool {
+        recovery.bytesInFlight + 2 * congestion.maxDatagramSize < congestion.congestionWindow
+            && !streams.hasStreamDataToSend
+    }
+
+    private func onPacketAcked(_ packet: SentPacket, space: PacketNumberSpace) {
+        let index = space.rawValue
+        for info in packet.frames {
+            switch info {
+            case .crypto(let offset, let length):
+                spaces[index].cryptoSend.onAcked(offset: offset, length: length)
+            case .stream(let id, let offset, let length, let fin):
+                streams.onStreamDataAcked(id, offset: offset, length: length, fin: fin)
+            case .ack(let largest):
+                spaces[index].ack.onAckOfAck(largest: largest)
+            default:
+                if let frame = info.streamControlFrame { streams.onFrameAcked(frame) }
+            }
+        }
+        if space == .applicationData, let first = appKeys?.firstSentInPhase, packet.packetNumber >= first {
+            appKeys?.isCurrentPhaseAcknowledged = true  // a further update becomes possible (RFC 9001 §6.1)
+        }
+    }
+
+    /// Re-frames what lost packets carried (RFC 9000 §13.3) and informs congestion control.
+    func onPacketsLost(_ loss: LossEvent) {
+        guard !loss.isEmpty else { return }
+        statistics.packetsLost += loss.packets.count
+        if let sent = loss.newestLostSentTime, loss.packets.contains(where: \.inFlight) {
+            congestion.onCongestionEvent(sentTime: sent, now: now, lostBytes: loss.lostBytes)
+        }
+        if loss.persistentCongestion { congestion.onPersistentCongestion() }
+        for packet in loss.packets { requeue(packet.frames, space: loss.space) }
+    }
+
+    /// Queues again the information of frames whose packet was lost or discarded.
+    func requeue(_ frames: [SentFrameInfo], space: PacketNumberSpace) {
+        let index = space.rawValue
+        for info in frames {
+            switch info {
+            case .crypto(let offset, let length):
+                spaces[index].cryptoSend.onLost(offset: offset, length: length)
+            case .stream(let id, let offset, let length, let fin):
+                streams.onStreamDataLost(id, offset: offset, length: length, fin: fin)
+            case .newConnectionID(let sequence):
+                if cids.localID(sequence: sequence) != nil, !cids.pendingNewConnectionIDs.contains(sequence) {
+                    cids.pendingNewConnectionIDs.append(sequence)
+                }
+            case .retireConnectionID(let sequence):
+                cids.pendingRetirements.append(sequence)
+            case .handshakeDone:
+                handshakeDonePending = true
+            case .newToken:
+                if pendingNewToken == nil, let token = lastNewToken { pendingNewToken = token }
+            case .pathChallenge:
+                if path.challenge != nil { path.challengePending = true }
+            default:
+                if let frame = info.streamControlFrame { streams.onFrameLost(frame) }
+            }
+        }
+    }
+
+    // MARK: - Retry and Version Negotiation (client)
+
+    private func handleRetry(_ retry: RetryPacket, packet: [UInt8]) {
+        guard role == .client, !hasReceivedPacket, retrySourceConnectionID == nil,
+              retry.destinationConnectionID == cids.local.first?.id,
+              RetryIntegrity.isValid(retryPacket: packet, originalDestinationConnectionID: originalDestinationConnectionID.bytes,
+                                     version: retry.version)
+        else {
+            statistics.packetsDropped += 1
+            return
+        }
+        // RFC 9000 §17.2.5.2: new DCID and token; Initial keys from the new DCID; everything
+        // sent in Initial packets is sent again (packet numbers continue).
+        retrySourceConnectionID = retry.sourceConnectionID
+        initialSecretConnectionID = retry.sourceConnectionID
+        initialToken = retry.token
+        cids.setInitialPeer(retry.sourceConnectionID)
+        installInitialKeys(version: version)
+        for packet in recovery.discard(space: .initial) { requeue(packet.frames, space: .initial) }
+        // 0-RTT packets sent so far used the old DCID; the server could not decrypt them.
+        for packet in recovery.discard(space: .applicationData) { requeue(packet.frames, space: .applicationData) }
+    }
+
+    private func handleVersionNegotiation(_ vn: VersionNegotiationPacket) {
+        // RFC 9000 §6.2: only before any other packet, only if it does not list our version.
+        guard role == .client, !hasReceivedPacket, vn.destinationConnectionID == cids.local.first?.id.bytes,
+              vn.sourceConnectionID == originalDestinationConnectionID.bytes, !vn.supportedVersions.contains(version)
+        else { return }
+        let info = ConnectionCloseInfo(origin: .versionNegotiation(vn.supportedVersions),
+                                       frame: .transport(.versionNegotiationError, reason: "server offers \(vn.supportedVersions)"))
+        closeInfo = info
+        state = .closed
+        emit(.closed(info))
+    }
+}

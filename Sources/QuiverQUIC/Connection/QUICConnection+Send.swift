@@ -1,0 +1,315 @@
+public import QuiverCore
+import QuiverTLS
+
+extension QUICConnection {
+    /// One packet being assembled.
+    private struct PacketPlan {
+        var space: PacketNumberSpace
+        var type: PacketType
+        var packetNumber: UInt64
+        var packetNumberLength: Int
+        var headerLength: Int
+        var payload = ByteWriter(capacity: 1200)
+        var infos: [SentFrameInfo] = []
+        var ackEliciting = false
+        var padded = false
+        var carriesAck = false
+        var pathFrames = false
+
+        var size: Int { headerLength + payload.count + AEADKey.tagLength }
+    }
+
+    /// The next datagram to send, or `nil` when nothing is due (flow, congestion, pacing or
+    /// the amplification limit may hold data back; ``nextDeadline`` says when to try again).
+    /// Call it until it returns `nil` after every ``receive(_:from:ecn:at:)``,
+    /// ``handleTimeout(at:)`` and application command.
+    public func transmit(at now: Instant) -> OutgoingDatagram? {
+        advanceClock(now)
+        switch state {
+        case .closed, .draining:
+            return nil
+        case .closing:
+            return transmitClose()
+        case .handshaking, .established:
+            break
+        }
+        if let keys = appKeys, keys.packetsSentInPhase >= keyUpdateThreshold { _ = initiateKeyUpdate() }
+
+        let limit = datagramSizeLimit
+        let budget = min(limit, path.amplificationBudget)
+        guard budget >= 64 else {
+            recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
+            return nil
+        }
+        let probing = spaces.contains { $0.probesDue > 0 }
+        var allowData = probing || recovery.bytesInFlight + limit <= congestion.congestionWindow
+        if allowData, !probing, configuration.pacing, hasDataToSend {
+            if let wait = pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTT: recovery.rtt.smoothedRTT),
+               wait > now {
+                pacingDeadline = wait
+                allowData = false
+            } else {
+                pacingDeadline = nil
+            }
+        }
+
+        var plans: [PacketPlan] = []
+        var used = 0
+        for space in PacketNumberSpace.allCases {
+            // A datagram with an Initial packet must reach 1200 bytes (RFC 9000 §14.1).
+            if space == .initial, budget < 1200 { continue }
+            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData) else { continue }
+            used += plan.size
+            plans.append(plan)
+            if budget - used < 64 { break }
+        }
+        guard !plans.isEmpty else { return nil }
+
+        // Padding (RFC 9000 §14.1, §8.2.1): datagrams with Initial packets (the client's all,
+        // the server's ack-eliciting ones) and path validation frames reach 1200 bytes.
+        let hasInitial = plans.contains { $0.type == .initial && (role == .client || $0.ackEliciting) }
+        let pathFrames = plans.contains { $0.pathFrames }
+        if hasInitial || pathFrames {
+            let target = min(1200, budget)
+            if used < target {
+                plans[plans.count - 1].payload.writeZeros(target - used)
+                plans[plans.count - 1].padded = true
+                used = target
+            }
+        }
+
+        var datagram: [UInt8] = []
+        datagram.reserveCapacity(used)
+        var sentAckEliciting = false
+        var sentHandshake = false
+        for plan in plans {
+            datagram += seal(plan)
+            sentAckEliciting = sentAckEliciting || plan.ackEliciting
+            sentHandshake = sentHandshake || plan.type == .handshake
+        }
+        statistics.datagramsSent += 1
+        statistics.bytesSent += datagram.count
+        path.bytesSent += datagram.count
+        if role == .server, !path.isValidated { recovery.isAtAntiAmplificationLimit = path.amplificationBudget == 0 }
+        if sentAckEliciting, !ackElicitingSentSinceReceive {
+            idleDeadlineBase = now
+            ackElicitingSentSinceReceive = true
+        }
+        // A client discards Initial keys when it first sends a Handshake packet (RFC 9001 §4.9.1).
+        if role == .client, sentHandshake { discardSpace(.initial) }
+        return OutgoingDatagram(bytes: datagram, destination: path.remote)
+    }
+
+    private var hasDataToSend: Bool {
+        streams.hasStreamDataToSend || !pendingDatagrams.isEmpty
+    }
+
+    /// The packet type and key for `space` now, if we can send in it.
+    private func sendKey(for space: PacketNumberSpace) -> (PacketType, PacketKey)? {
+        switch space {
+        case .initial:
+            return spaces[0].isDiscarded ? nil : spaces[0].writeKey.map { (.initial, $0) }
+        case .handshake:
+            return spaces[1].isDiscarded ? nil : spaces[1].writeKey.map { (.handshake, $0) }
+        case .applicationData:
+            if let keys = appKeys { return (.oneRTT, keys.write) }
+            if role == .client, let key = zeroRTTWrite { return (.zeroRTT, key) }
+            return nil
+        }
+    }
+
+    private func headerLength(type: PacketType, packetNumberLength: Int) -> Int {
+        let dcid = cids.activePeer.count
+        guard type != .oneRTT else { return 1 + dcid + packetNumberLength }
+        let scid = cids.local.first?.id.count ?? 0
+        var length = 1 + 4 + 1 + dcid + 1 + scid + 2 + packetNumberLength
+        if type == .initial { length += VarInt.encodedLength(UInt64(initialToken.count)) + initialToken.count }
+        return length
+    }
+
+    /// Chooses the frames of the next packet in `space`, within `room` bytes.
+    private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool) -> PacketPlan? {
+        guard let (type, _) = sendKey(for: space) else { return nil }
+        let index = space.rawValue
+        let number = spaces[index].nextPacketNumber
+        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
+        var plan = PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
+                              headerLength: headerLength(type: type, packetNumberLength: pnLength))
+        var remaining = room - plan.headerLength - AEADKey.tagLength
+        guard remaining >= 16 else { return nil }
+
+        // ACK (not in 0-RTT): reserve its room first.
+        var ack: AckFrame?
+        if type != .zeroRTT, spaces[index].ack.hasNewPackets,
+           let frame = spaces[index].ack.makeAckFrame(now: now, ackDelayExponent: configuration.ackDelayExponent) {
+            let length = Frame.ack(frame).encodedLength
+            if length <= remaining {
+                ack = frame
+                remaining -= length
+            }
+        }
+        let probe = spaces[index].probesDue > 0
+        var frames: [Frame] = []
+        func add(_ frame: Frame, _ info: SentFrameInfo?) {
+            remaining -= frame.encodedLength
+            frames.append(frame)
+            if let info { plan.infos.append(info) }
+            plan.ackEliciting = true
+        }
+
+        if allowData || probe {
+            // CRYPTO data, retransmissions first.
+            if type != .zeroRTT {
+                while remaining > 24,
+                      let range = spaces[index].cryptoSend.nextRange(maxLength: remaining - 1 - 8 - 2) {
+                    add(.crypto(offset: range.offset, data: range.data), .crypto(offset: range.offset, length: range.data.count))
+                }
+            }
+            if type == .oneRTT { addControlFrames(&plan, &remaining, &frames) }
+            if type == .oneRTT || type == .zeroRTT {
+                while let datagram = pendingDatagrams.first, Frame.datagram(data: datagram).encodedLength <= remaining {
+                    pendingDatagrams.removeFirst()
+                    add(.datagram(data: datagram), .datagram)
+                }
+                while remaining > 16, let frame = streams.nextStreamFrame(maxLength: remaining) {
+                    add(frame, SentFrameInfo(streamFrame: frame))
+                }
+            }
+            if probe, !plan.ackEliciting { add(.ping, .ping) }
+        }
+        guard plan.ackEliciting || (ack != nil && spaces[index].ack.isAckDue(at: now))
+        else { return nil }
+
+        if let ack {
+            Frame.ack(ack).encode(into: &plan.payload)
+            plan.infos.append(.ack(largest: ack.largestAcknowledged))
+            plan.carriesAck = true
+        }
+        for frame in frames { frame.encode(into: &plan.payload) }
+        // Header protection samples 16 bytes starting 4 bytes after the packet number
+        // (RFC 9001 §5.4.2): the packet number and payload together need at least 4 bytes.
+        if plan.packetNumberLength + plan.payload.count < 4 {
+            plan.payload.writeZeros(4 - plan.packetNumberLength - plan.payload.count)
+            plan.padded = true
+        }
+        return plan
+    }
+
+    /// Adds the 1-RTT control frames that fit: HANDSHAKE_DONE, path validation, connection
+    /// IDs, NEW_TOKEN and the stream layer's flow-control and reset frames.
+    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int, _ frames: inout [Frame]) {
+        func add(_ frame: Frame, _ info: SentFrameInfo?) -> Bool {
+            let length = frame.encodedLength
+            guard length <= remaining else { return false }
+            remaining -= length
+            frames.append(frame)
+            if let info { plan.infos.append(info) }
+            plan.ackEliciting = true
+            return true
+        }
+        if handshakeDonePending, add(.handshakeDone, .handshakeDone) { handshakeDonePending = false }
+        while let data = pendingPathResponses.first, add(.pathResponse(data), .pathResponse) {
+            pendingPathResponses.removeFirst()
+            plan.pathFrames = true
+        }
+        if path.challengePending, let data = path.challenge, add(.pathChallenge(data), .pathChallenge) {
+            path.challengePending = false
+            plan.pathFrames = true
+        }
+        while let sequence = cids.pendingNewConnectionIDs.first {
+            guard let issued = cids.localID(sequence: sequence) else {
+                cids.pendingNewConnectionIDs.removeFirst()
+                continue
+            }
+            let frame = Frame.newConnectionID(sequence: sequence, retirePriorTo: 0, connectionID: issued.id.bytes, resetToken: issued.resetToken)
+            guard add(frame, .newConnectionID(sequence: sequence)) else { break }
+            cids.pendingNewConnectionIDs.removeFirst()
+        }
+        while let sequence = cids.pendingRetirements.first, add(.retireConnectionID(sequence: sequence), .retireConnectionID(sequence: sequence)) {
+            cids.pendingRetirements.removeFirst()
+        }
+        if isHandshakeConfirmed, let token = pendingNewToken, add(.newToken(token), .newToken) {
+            lastNewToken = token
+            pendingNewToken = nil
+        }
+        pendingControl += streams.pendingFrames()
+        while let frame = pendingControl.first, add(frame, SentFrameInfo(streamFrame: frame)) {
+            pendingControl.removeFirst()
+        }
+    }
+
+    /// Encodes, protects and records one packet.
+    private func seal(_ plan: PacketPlan) -> [UInt8] {
+        guard let (_, key) = sendKey(for: plan.space) else { return [] }
+        var writer = ByteWriter(capacity: plan.size)
+        let pnOffset: Int
+        let index = plan.space.rawValue
+        if plan.type == .oneRTT {
+            let header = ShortHeader(destinationConnectionID: cids.activePeer)
+            pnOffset = header.encode(into: &writer, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
+                                     keyPhase: appKeys?.phase ?? false)
+        } else {
+            let header = LongHeader(type: plan.type, version: version, destinationConnectionID: cids.activePeer,
+                                    sourceConnectionID: cids.local.first?.id ?? .empty,
+                                    token: plan.type == .initial ? initialToken : [])
+            pnOffset = header.encode(into: &writer, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
+                                     payloadLength: plan.payload.count + AEADKey.tagLength)
+        }
+        writer.writeBytes(plan.payload.bytes)
+        var packet = writer.bytes
+        key.protect(&packet, packetNumberOffset: pnOffset, packetNumber: plan.packetNumber)
+
+        spaces[index].nextPacketNumber += 1
+        if plan.carriesAck { spaces[index].ack.onAckSent() }
+        if plan.ackEliciting, spaces[index].probesDue > 0 { spaces[index].probesDue -= 1 }
+        if plan.type == .oneRTT {
+            appKeys?.packetsSentInPhase += 1
+            if appKeys?.firstSentInPhase == nil { appKeys?.firstSentInPhase = plan.packetNumber }
+        }
+        let inFlight = plan.ackEliciting || plan.padded
+        recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: packet.count, ackEliciting: plan.ackEliciting,
+                                         inFlight: inFlight, frames: plan.infos), space: plan.space, now: now)
+        if inFlight {
+            congestion.onPacketSent(bytes: packet.count, now: now, bytesInFlight: recovery.bytesInFlight)
+            pacer.onSent(bytes: packet.count, now: now)
+        }
+        statistics.packetsSent += 1
+        return packet
+    }
+
+    // MARK: - Closing
+
+    /// CONNECTION_CLOSE in every space we can send in (RFC 9000 §10.2.3): an application
+    /// close becomes APPLICATION_ERROR without a reason in Initial and Handshake packets.
+    private func transmitClose() -> OutgoingDatagram? {
+        guard closeSendsPending > 0, let close = closeFrame else { return nil }
+        closeSendsPending -= 1
+        let budget = min(datagramSizeLimit, path.amplificationBudget)
+        var datagram: [UInt8] = []
+        for space in PacketNumberSpace.allCases {
+            guard let (type, _) = sendKey(for: space), type != .zeroRTT else { continue }
+            var frame = close
+            if type != .oneRTT, close.isApplication {
+                frame = .transport(.applicationError)
+            }
+            frame.reason = Array(frame.reason.prefix(128))
+            let index = space.rawValue
+            let number = spaces[index].nextPacketNumber
+            let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
+            var plan = PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
+                                  headerLength: headerLength(type: type, packetNumberLength: pnLength))
+            Frame.connectionClose(frame).encode(into: &plan.payload)
+            if plan.packetNumberLength + plan.payload.count < 4 { plan.payload.writeZeros(4 - plan.packetNumberLength - plan.payload.count) }
+            if type == .initial, role == .client, datagram.count + plan.size < 1200 {
+                plan.payload.writeZeros(1200 - datagram.count - plan.size)
+            }
+            guard datagram.count + plan.size <= budget else { break }
+            datagram += seal(plan)
+        }
+        guard !datagram.isEmpty else { return nil }
+        statistics.datagramsSent += 1
+        statistics.bytesSent += datagram.count
+        path.bytesSent += datagram.count
+        return OutgoingDatagram(bytes: datagram, destination: path.remote)
+    }
+}

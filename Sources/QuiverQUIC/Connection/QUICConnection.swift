@@ -1,0 +1,402 @@
+public import QuiverCore
+import QuiverTLS
+public import X509
+
+/// One QUIC connection, client or server (RFC 9000, 9001, 9002), as a sans-I/O state machine.
+///
+/// The connection owns no socket, thread or clock. Its driver (an endpoint, a test, the
+/// network simulator) feeds it datagrams with ``receive(_:from:ecn:at:)``, collects datagrams
+/// to send with ``transmit(at:)`` until it returns `nil`, calls ``handleTimeout(at:)`` once
+/// ``nextDeadline`` passes, and takes application events from ``nextEvent()``. Every input
+/// carries the current time, which must never go backwards.
+///
+/// ```swift
+/// let client = try QUICConnection(client: config, serverName: "example.com",
+///                                 remoteAddress: server, now: now)
+/// while let datagram = client.transmit(at: now) { socket.send(datagram) }
+/// ```
+///
+/// Streams: ``openStream(_:)``, ``write(_:to:)``, ``finish(_:)``, ``read(from:maxBytes:)``,
+/// ``reset(_:errorCode:)``, ``stopSending(_:errorCode:)``; the peer's streams are announced by
+/// ``QUICConnectionEvent/streamOpened(_:)``.
+///
+/// Thread safety: none. A connection is driven by one thread (or serial executor) at a time;
+/// the listener layer adds locking.
+public final class QUICConnection {
+    /// Our role.
+    public let role: Role
+    /// The configuration.
+    public let configuration: QUICConfiguration
+    /// Where the connection is in its life cycle.
+    public internal(set) var state: QUICConnectionState = .handshaking
+    /// The QUIC version in use (it may change once, by compatible version negotiation).
+    public internal(set) var version: QUICVersion
+    /// How the connection ended, once it has.
+    public internal(set) var closeInfo: ConnectionCloseInfo?
+    /// The peer's transport parameters, once received and validated.
+    public internal(set) var peerTransportParameters: TransportParameters?
+    /// Whether the handshake is confirmed (RFC 9001 §4.1.2).
+    public internal(set) var isHandshakeConfirmed = false
+    /// The peer's address on the current path.
+    public var remoteAddress: SocketAddress { path.remote }
+
+    /// The negotiated application protocol.
+    public var alpn: String? { tls.negotiatedALPN }
+    /// The server name the client asked for (SNI).
+    public var serverName: String? { tls.serverName }
+    /// The peer's certificate chain, leaf first (when it sent one).
+    public var peerCertificates: [Certificate] { tls.peerCertificates }
+    /// Whether the handshake resumed a session.
+    public var isResumed: Bool { tls.isResumed }
+    /// Whether 0-RTT data was accepted (`nil` when none was offered).
+    public var isEarlyDataAccepted: Bool? { tls.earlyDataAccepted }
+    /// The number of 1-RTT key updates so far (either side's).
+    public var keyUpdateCount: Int { appKeys?.updates ?? 0 }
+    /// Our connection IDs in use: datagrams addressed to any of them belong here.
+    public var localConnectionIDs: [ConnectionID] { cids.local.map(\.id) }
+    /// The smoothed RTT estimate.
+    public var smoothedRTT: Duration { recovery.rtt.smoothedRTT }
+    /// The congestion window in bytes.
+    public var congestionWindow: Int { congestion.congestionWindow }
+    /// Bytes sent and not yet acknowledged or declared lost.
+    public var bytesInFlight: Int { recovery.bytesInFlight }
+    /// Counters for tests and diagnostics.
+    public internal(set) var statistics = Statistics()
+
+    /// What a connection has done so far.
+    public struct Statistics: Sendable, Hashable {
+        public var datagramsSent = 0
+        public var datagramsReceived = 0
+        public var bytesSent = 0
+        public var bytesReceived = 0
+        public var packetsSent = 0
+        public var packetsReceived = 0
+        public var packetsLost = 0
+        /// Packets dropped undecryptable, duplicated or for another connection.
+        public var packetsDropped = 0
+        public var ptoCount = 0
+    }
+
+    // MARK: - Internal state
+
+    let tls: TLSHandshake
+    var spaces: [PacketSpaceState]
+    var appKeys: ApplicationKeys?
+    var appReadSecret: TrafficSecret?
+    var appWriteSecret: TrafficSecret?
+    var zeroRTTWrite: PacketKey?
+    var zeroRTTRead: PacketKey?
+    /// Initial keys per version (a server keeps the client's original version's keys after
+    /// switching by compatible version negotiation, RFC 9368 §6).
+    var initialKeys: [QUICVersion: (read: PacketKey, write: PacketKey)] = [:]
+    var recovery: LossDetection
+    var congestion: Congestion
+    var pacer: Pacer
+    var streams: StreamManager
+    var cids = ConnectionIDs()
+    var path: Path
+    let localConnectionIDLength: Int
+    let localParameters: TransportParameters
+
+    /// The first Destination Connection ID the client chose (RFC 9000 §7.3).
+    var originalDestinationConnectionID: ConnectionID
+    /// The connection ID the Initial keys derive from: the original one, or the Retry's.
+    var initialSecretConnectionID: ConnectionID
+    /// The Source Connection ID of the peer's first Initial packet (checked against its
+    /// initial_source_connection_id).
+    var peerInitialSourceConnectionID: ConnectionID?
+    /// The Retry's Source Connection ID, when the handshake went through a Retry.
+    var retrySourceConnectionID: ConnectionID?
+    /// Client: the token sent in Initial packets (from a Retry or NEW_TOKEN).
+    var initialToken: [UInt8]
+    /// The version of the client's first Initial.
+    let originalVersion: QUICVersion
+    var hasReceivedPacket = false
+    var handshakeCompleteReported = false
+    var handshakeDonePending = false
+    var pendingNewToken: [UInt8]?
+    var lastNewToken: [UInt8]?
+    var pendingControl: [Frame] = []
+    var pendingPathResponses: [[UInt8]] = []
+    var pendingDatagrams: [[UInt8]] = []
+    var readableNotified: Set<StreamID> = []
+    var transportParameterError: QUICError?
+    var resumption: QUICResumptionTicket?
+    var earlyDataRejected = false
+
+    var events: [QUICConnectionEvent] = []
+    var eventIndex = 0
+    var now: Instant
+
+    var idleTimeout: Duration?
+    var idleDeadlineBase: Instant
+    var ackElicitingSentSinceReceive = false
+    var closeFrame: ConnectionClose?
+    var closeDeadline: Instant?
+    var closeSendsPending = 0
+    var closeReceivedDatagrams = 0
+    var pacingDeadline: Instant?
+    var zeroRTTReadExpiry: Instant?
+    /// Packets we may send in one key phase before updating keys (RFC 9001 §6.6).
+    var keyUpdateThreshold: UInt64
+
+    /// A network path (RFC 9000 §9): the peer's address and its validation state.
+    struct Path {
+        var remote: SocketAddress
+        var isValidated: Bool
+        var bytesReceived = 0
+        var bytesSent = 0
+        /// PATH_CHALLENGE data awaiting a response.
+        var challenge: [UInt8]?
+        var challengePending = false
+        var challengeDeadline: Instant?
+
+        /// Bytes we may still send before the address is validated (RFC 9000 §8.1: three
+        /// times what we received).
+        var amplificationBudget: Int { isValidated ? Int.max : max(0, 3 * bytesReceived - bytesSent) }
+    }
+
+    // MARK: - Creation
+
+    /// Creates a client connection and queues its first Initial packet.
+    ///
+    /// - Parameters:
+    ///   - configuration: settings; its TLS configuration must list ALPN protocols.
+    ///   - serverName: the name for SNI and certificate verification.
+    ///   - remoteAddress: the server's address.
+    ///   - token: a NEW_TOKEN token from an earlier connection to this server, if any.
+    ///   - resumption: a ticket from an earlier connection; with `attemptEarlyData`, streams
+    ///     written before the handshake completes go out as 0-RTT.
+    ///   - now: the current time.
+    /// - Throws: ``QUICError`` when TLS cannot start (for example no ALPN configured).
+    public init(client configuration: QUICConfiguration, serverName: String?, remoteAddress: SocketAddress,
+                token: [UInt8] = [], resumption: QUICResumptionTicket? = nil, attemptEarlyData: Bool = false,
+                now: Instant) throws(QUICError) {
+        role = .client
+        self.configuration = configuration
+        self.now = now
+        version = configuration.version
+        originalVersion = configuration.version
+        let localLength = configuration.localConnectionIDLength
+        localConnectionIDLength = localLength
+        let dcid = ConnectionID(unchecked: configuration.random.bytes(max(8, localLength)))
+        originalDestinationConnectionID = dcid
+        initialSecretConnectionID = dcid
+        initialToken = token
+        self.resumption = resumption
+        path = Path(remote: remoteAddress, isValidated: true)
+        spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
+        recovery = LossDetection(role: .client, configuration: .init(initialRTT: configuration.initialRTT))
+        congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.maxDatagramSize)
+        pacer = Pacer(maxDatagramSize: configuration.maxDatagramSize)
+        idleDeadlineBase = now
+        keyUpdateThreshold = 0
+
+        let scid = configuration.makeConnectionID()
+        cids.issueLocal(scid, resetKey: configuration.statelessResetKey, announce: false)
+        cids.setInitialPeer(dcid)
+        var parameters = configuration.baseTransportParameters
+        parameters.initialSourceConnectionID = scid
+        if configuration.supportedVersions.count > 1 || configuration.supportedVersions.first != configuration.version {
+            let available = [configuration.version] + configuration.supportedVersions.filter { $0 != configuration.version }
+            parameters.versionInformation = .init(chosenVersion: configuration.version.rawValue, availableVersions: available.map(\.rawValue))
+        }
+        localParameters = parameters
+        // 0-RTT is limited by the parameters the server sent last time (RFC 9000 §7.4.1).
+        let remembered = resumption?.transportParameters ?? TransportParameters()
+        streams = StreamManager(role: .client, localParameters: parameters,
+                                peerParameters: attemptEarlyData ? remembered : TransportParameters(),
+                                configuration: configuration.streamWindows)
+        tls = TLSHandshake(client: configuration.tls, serverName: serverName, quicTransportParameters: parameters.encode(),
+                           resumption: resumption?.ticket, attemptEarlyData: attemptEarlyData)
+        keyUpdateThreshold = 0
+        installInitialKeys(version: version)
+        do {
+            try tls.start()
+            try pumpTLS()
+        } catch let error as TLSError {
+            throw QUICError(error)
+        } catch {
+            throw error as? QUICError ?? QUICError(.internalError, "\(error)")
+        }
+    }
+
+    /// Creates a server connection for a client's first Initial packet, then processes it.
+    ///
+    /// The endpoint has already checked that the datagram is at least 1200 bytes and that its
+    /// version is supported; address validation (Retry, tokens) is the endpoint's decision too.
+    ///
+    /// - Parameters:
+    ///   - configuration: settings; its TLS configuration needs a certificate and key.
+    ///   - datagram: the datagram with the client's Initial.
+    ///   - remoteAddress: where it came from.
+    ///   - originalDestinationConnectionID: after a Retry, the DCID of the client's very first
+    ///     Initial, recovered from the token; otherwise `nil` (this Initial's DCID is the original).
+    ///   - retrySourceConnectionID: after a Retry, the SCID of our Retry packet (this Initial's DCID).
+    ///   - addressValidated: whether the client's address is already validated (a valid token).
+    ///   - now: the current time.
+    /// - Throws: ``QUICError`` when the datagram does not start with a usable Initial packet;
+    ///   drop the datagram then.
+    public init(server configuration: QUICConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
+                originalDestinationConnectionID: ConnectionID? = nil, retrySourceConnectionID: ConnectionID? = nil,
+                addressValidated: Bool = false, now: Instant) throws(QUICError) {
+        role = .server
+        self.configuration = configuration
+        self.now = now
+        let header = try PacketHeader.parse(datagram, shortHeaderConnectionIDLength: 0)
+        guard case .long(let initial) = header, initial.type == .initial else {
+            throw QUICError(.protocolViolation, "a server connection starts with an Initial packet")
+        }
+        guard initial.destinationConnectionID.count >= 8 || retrySourceConnectionID != nil else {
+            throw QUICError(.protocolViolation, "the client's first Destination Connection ID is shorter than 8 bytes")
+        }
+        version = initial.version
+        originalVersion = initial.version
+        localConnectionIDLength = configuration.localConnectionIDLength
+        self.originalDestinationConnectionID = originalDestinationConnectionID ?? initial.destinationConnectionID
+        initialSecretConnectionID = initial.destinationConnectionID
+        self.retrySourceConnectionID = retrySourceConnectionID
+        peerInitialSourceConnectionID = initial.sourceConnectionID
+        initialToken = []
+        path = Path(remote: remoteAddress, isValidated: addressValidated)
+        spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
+        recovery = LossDetection(role: .server, configuration: .init(initialRTT: configuration.initialRTT))
+        congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.maxDatagramSize)
+        pacer = Pacer(maxDatagramSize: configuration.maxDatagramSize)
+        idleDeadlineBase = now
+        keyUpdateThreshold = 0
+
+        let scid = configuration.makeConnectionID()
+        let issued = cids.issueLocal(scid, resetKey: configuration.statelessResetKey, announce: false)
+        cids.setInitialPeer(initial.sourceConnectionID)
+        var parameters = configuration.baseTransportParameters
+        parameters.initialSourceConnectionID = scid
+        parameters.originalDestinationConnectionID = self.originalDestinationConnectionID
+        parameters.retrySourceConnectionID = retrySourceConnectionID
+        parameters.statelessResetToken = issued.resetToken
+        localParameters = parameters
+        streams = StreamManager(role: .server, localParameters: parameters, peerParameters: TransportParameters(),
+                                configuration: configuration.streamWindows)
+        tls = TLSHandshake(server: configuration.tls, quicTransportParameters: parameters.encode())
+        tls.transportParametersProvider = { [unowned self] (client: [UInt8]) throws(TLSError) -> [UInt8] in
+            do throws(QUICError) {
+                return try self.acceptClientTransportParameters(client)
+            } catch {
+                self.transportParameterError = error
+                throw TLSError(.illegalParameter, error.reason)
+            }
+        }
+        installInitialKeys(version: version)
+        emit(.connectionIDIssued(scid, resetToken: issued.resetToken))
+        receive(datagram, from: remoteAddress, at: now)
+        if state != .handshaking && state != .established, let info = closeInfo, info.origin == .local, !hasReceivedPacket {
+            throw QUICError(TransportErrorCode(rawValue: info.frame.errorCode), info.reason)
+        }
+    }
+
+    // MARK: - Events
+
+    /// The next event for the application, or `nil`.
+    public func nextEvent() -> QUICConnectionEvent? {
+        guard eventIndex < events.count else {
+            if !events.isEmpty { events.removeAll(keepingCapacity: true); eventIndex = 0 }
+            return nil
+        }
+        defer { eventIndex += 1 }
+        return events[eventIndex]
+    }
+
+    func emit(_ event: QUICConnectionEvent) { events.append(event) }
+
+    // MARK: - Streams
+
+    /// Opens a stream; `nil` when the peer's stream limit is reached (a STREAMS_BLOCKED frame
+    /// is then sent) or the connection is closing.
+    public func openStream(_ direction: StreamID.Direction = .bidirectional) -> StreamID? {
+        guard state == .handshaking || state == .established else { return nil }
+        return streams.openStream(direction)
+    }
+
+    /// Queues bytes on a stream.
+    public func write(_ bytes: [UInt8], to id: StreamID) throws(StreamError) {
+        try streams.write(bytes, to: id)
+    }
+
+    /// Ends the sending part of a stream after the bytes written so far.
+    public func finish(_ id: StreamID) throws(StreamError) {
+        try streams.finish(id)
+    }
+
+    /// Abandons the sending part of a stream (RESET_STREAM).
+    public func reset(_ id: StreamID, errorCode: UInt64) throws(StreamError) {
+        try streams.reset(id, errorCode: errorCode)
+    }
+
+    /// Abandons the receiving part of a stream (STOP_SENDING).
+    public func stopSending(_ id: StreamID, errorCode: UInt64) throws(StreamError) {
+        try streams.stopSending(id, errorCode: errorCode)
+        readableNotified.remove(id)
+    }
+
+    /// Reads up to `maxBytes` in-order bytes of a stream. Read until the result is empty:
+    /// ``QUICConnectionEvent/streamReadable(_:)`` is reported again only for data that
+    /// arrives after a read.
+    ///
+    /// - Returns: the bytes and whether the end of the stream was reached.
+    /// - Throws: ``StreamError/resetByPeer(errorCode:)`` when the peer reset the stream, or
+    ///   another ``StreamError`` for an unknown or send-only stream.
+    public func read(from id: StreamID, maxBytes: Int = .max) throws(StreamError) -> (bytes: [UInt8], fin: Bool) {
+        readableNotified.remove(id)
+        return try streams.read(from: id, maxBytes: maxBytes, at: now)
+    }
+
+    /// The bytes written to a stream and not yet acknowledged, for applications that bound
+    /// their buffering (write more when it falls).
+    public func bufferedBytes(on id: StreamID) -> UInt64 {
+        streams.sendStream(id)?.buffer.bufferedBytes ?? 0
+    }
+
+    /// Whether a stream is still open (not closed and forgotten).
+    public func isStreamOpen(_ id: StreamID) -> Bool { streams.contains(id) }
+
+    // MARK: - Datagrams (RFC 9221)
+
+    /// The largest DATAGRAM payload the peer accepts now; `nil` when it does not accept them.
+    public var maxDatagramPayloadSize: Int? {
+        guard let limit = peerTransportParameters?.maxDatagramFrameSize else { return nil }
+        let frameLimit = Int(min(limit, UInt64(Int.max))) - 1 - 8
+        return max(0, min(frameLimit, maxPayloadForShortPacket - 1 - 8))
+    }
+
+    /// Queues an unreliable datagram. At most 64 wait; older ones are dropped first.
+    ///
+    /// - Throws: ``QUICError`` (PROTOCOL_VIOLATION) when the peer does not accept DATAGRAM
+    ///   frames or the payload is too large.
+    public func sendDatagram(_ bytes: [UInt8]) throws(QUICError) {
+        guard let max = maxDatagramPayloadSize else { throw QUICError(.protocolViolation, "the peer does not accept DATAGRAM frames") }
+        guard bytes.count <= max else { throw QUICError(.protocolViolation, "datagram of \(bytes.count) bytes exceeds \(max)") }
+        if pendingDatagrams.count >= 64 { pendingDatagrams.removeFirst() }
+        pendingDatagrams.append(bytes)
+    }
+
+    // MARK: - Commands
+
+    /// Server: sends a NEW_TOKEN frame with this address validation token (RFC 9000 §8.1.3),
+    /// once the handshake is confirmed.
+    public func sendNewToken(_ token: [UInt8]) {
+        guard role == .server, !token.isEmpty else { return }
+        pendingNewToken = token
+    }
+
+    /// Initiates a key update now if the rules allow it (RFC 9001 §6.1): handshake confirmed
+    /// and a packet of the current phase acknowledged. Returns whether it did.
+    @discardableResult
+    public func updateKeys() -> Bool { initiateKeyUpdate() }
+
+    /// Closes the connection with an application error code (0 for an orderly close) and
+    /// reason (RFC 9000 §10.2). Streams stop at once; CONNECTION_CLOSE is sent by
+    /// ``transmit(at:)``.
+    public func close(errorCode: UInt64 = 0, reason: String = "") {
+        enterClosing(ConnectionClose.application(errorCode, reason: reason), origin: .local)
+    }
+}
