@@ -198,6 +198,9 @@ extension QUICConnection {
         guard !frames.isEmpty else { throw QUICError(.protocolViolation, "packet without frames") }
         statistics.packetsReceived += 1
         hasReceivedPacket = true
+        if let traceHandler {
+            traceHandler("\(now) \(role) received \(packetType) pn=\(packet.packetNumber) \(frames.map(\.type))")
+        }
 
         var ackEliciting = false
         var nonProbing = false

@@ -157,7 +157,11 @@ extension QUICConnection {
             plan.ackEliciting = true
         }
 
-        if allowData || probe {
+        // Handshake data is not held back by the congestion window: a window filled with
+        // 1-RTT packets the server cannot decrypt yet would otherwise block the client's
+        // retransmitted Finished while no PTO is armed (RFC 9002 §6.2.1 arms no Application
+        // Data PTO before confirmation).
+        if allowData || probe || space != .applicationData {
             // CRYPTO data, retransmissions first.
             if type != .zeroRTT {
                 while remaining > 24,
@@ -274,6 +278,9 @@ extension QUICConnection {
             pacer.onSent(bytes: packet.count, now: now)
         }
         statistics.packetsSent += 1
+        if let traceHandler {
+            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(packet.count) \(plan.infos)")
+        }
         return packet
     }
 

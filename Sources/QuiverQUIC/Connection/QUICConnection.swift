@@ -60,6 +60,10 @@ public final class QUICConnection {
     public var congestionWindow: Int { congestion.congestionWindow }
     /// Bytes sent and not yet acknowledged or declared lost.
     public var bytesInFlight: Int { recovery.bytesInFlight }
+    /// Diagnostics: called with a one-line description of every packet sent and received
+    /// (type, packet number, frames). `nil` (the default) costs nothing.
+    public var traceHandler: ((String) -> Void)?
+
     /// Counters for tests and diagnostics.
     public internal(set) var statistics = Statistics()
 

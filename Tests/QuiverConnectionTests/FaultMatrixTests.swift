@@ -1,0 +1,63 @@
+import Foundation
+import QuiverCore
+import QuiverNetSim
+@testable import QuiverQUIC
+import QuiverTLS
+import Testing
+
+/// Randomized faults: every seed picks loss, burst loss, reordering, duplication and
+/// corruption rates, then runs a handshake and transfers. The run must finish with exact data
+/// and without hanging. `QUIVER_SOAK_SEEDS=N` runs N seeds instead of the CI's 200.
+@Suite("Connection: randomized fault matrix")
+struct FaultMatrixTests {
+    static var seedCount: Int {
+        ProcessInfo.processInfo.environment["QUIVER_SOAK_SEEDS"].flatMap(Int.init) ?? 200
+    }
+
+    static func link(seed: UInt64) -> LinkConfiguration {
+        var rng = SplitMix64(seed: seed)
+        var link = LinkConfiguration()
+        link.latency = .milliseconds(Int64(1 + rng.next() % 80))
+        link.lossRate = rng.nextDouble() * 0.30
+        if rng.next() % 4 == 0 { link.burstLoss = (0.02, 0.5) }
+        link.reorderRate = rng.nextDouble() * 0.2
+        link.reorderDelay = .milliseconds(Int64(1 + rng.next() % 20))
+        link.duplicateRate = rng.nextDouble() * 0.1
+        link.corruptRate = rng.nextDouble() * 0.05
+        if rng.next() % 2 == 0 { link.bandwidth = 5_000_000 + rng.next() % 50_000_000 }
+        return link
+    }
+
+    @Test("200 seeds of loss, reordering, duplication and corruption")
+    func matrix() throws {
+        var failures: [String] = []
+        for seed in 0..<UInt64(Self.seedCount) {
+            let link = Self.link(seed: seed)
+            let sizes: [UInt64] = [UInt64(seed % 7) * 10_000, 30_000, 1]
+            let client = TransferClient(mode: .echo, sizes: sizes)
+            let scenario = try Scenario(seed: seed, link: link, app: client)
+            // Invariant (RFC 9000 §8.1): before the client's address is validated the server
+            // sends at most three times what it received.
+            var received = 0
+            var sent = 0
+            scenario.net.observers.append { [serverNode = scenario.serverNode] datagram, event, _ in
+                if datagram.destination == Addresses.server, event == .delivered { received += datagram.bytes.count }
+                guard let server = serverNode.connection, !server.path.isValidated else { return }
+                if datagram.source == Addresses.server, event == .sent {
+                    sent += datagram.bytes.count
+                    if sent > 3 * received { failures.append("seed \(seed): amplification \(sent) > 3 × \(received)") }
+                }
+            }
+            do {
+                try scenario.run(timeLimit: .seconds(300))
+            } catch {
+                failures.append("seed \(seed): \(error)")
+                continue
+            }
+            if !client.allCorrect {
+                failures.append("seed \(seed): loss \(link.lossRate) done \(client.isDone) errors \(client.errors) close \(String(describing: client.closeInfo)) state \(scenario.clientConnection.state)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) seeds failed:\n\(failures.prefix(20).joined(separator: "\n"))")
+    }
+}

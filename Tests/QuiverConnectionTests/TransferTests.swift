@@ -1,0 +1,40 @@
+import QuiverCore
+import QuiverNetSim
+import QuiverQUIC
+import QuiverTLS
+import Testing
+
+@Suite("Connection: transfers")
+struct TransferTests {
+    @Test("Echo on one stream, exact bytes", arguments: [0, 1, 1199, 1200, 65_536, 1_000_000] as [UInt64])
+    func echoSizes(size: UInt64) throws {
+        let client = TransferClient(mode: .echo, sizes: [size])
+        let scenario = try Scenario(seed: size, app: client)
+        try scenario.run(timeLimit: .seconds(60))
+        #expect(client.errors.isEmpty)
+        #expect(client.allCorrect)
+    }
+
+    @Test("100 concurrent streams echo")
+    func concurrentStreams() throws {
+        let client = TransferClient(mode: .echo, sizes: (0..<100).map { UInt64($0 * 997 % 20_000) })
+        let scenario = try Scenario(seed: 7, app: client)
+        try scenario.run(timeLimit: .seconds(60))
+        #expect(client.errors.isEmpty)
+        #expect(client.allCorrect)
+        #expect(client.transfers.count == 100)
+    }
+
+    @Test("Download of 5 MB on one stream and on 100 streams")
+    func download() throws {
+        for sizes in [[UInt64(5_000_000)], Array(repeating: UInt64(50_000), count: 100)] {
+            let client = TransferClient(mode: .download, sizes: sizes)
+            var link = LinkConfiguration()
+            link.bandwidth = 100_000_000
+            let scenario = try Scenario(seed: 3, link: link, app: client, server: SourceServer())
+            try scenario.run(timeLimit: .seconds(120))
+            #expect(client.errors.isEmpty)
+            #expect(client.allCorrect)
+        }
+    }
+}
