@@ -310,7 +310,10 @@ extension QUICConnection {
         }
         consider(recovery.lossDetectionTimer?.deadline)
         consider(idleDeadline)
-        for space in spaces where !space.isDiscarded { consider(space.ack.ackDeadline) }
+        // ACK deadlines count only where an ACK can be sent now: 0-RTT packets are
+        // acknowledged in 1-RTT packets, which a server sends once it has both 1-RTT keys.
+        for space in spaces where !space.isDiscarded && space.writeKey != nil { consider(space.ack.ackDeadline) }
+        if appKeys != nil { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
         consider(appKeys?.previousReadExpiry)
         consider(zeroRTTReadExpiry)
         consider(pacingDeadline)
@@ -373,7 +376,11 @@ extension QUICConnection {
     }
 
     /// A PTO fired (RFC 9002 §6.2.4): send probes. In the handshake spaces the unacknowledged
-    /// CRYPTO data is sent again in them, which recovers a lost flight in one round trip.
+    /// CRYPTO data is sent again in them, which recovers a lost flight in one round trip; in
+    /// the Application Data space everything outstanding is queued again (§6.2.4: "retransmit
+    /// previously sent data"), lowest offsets first, so that probes repair the oldest hole even
+    /// when the peer's acknowledgments are being lost; acknowledgments that arrive later cancel
+    /// the rest.
     private func onProbeTimeout(space: PacketNumberSpace, count: Int, antiDeadlock: Bool) {
         var target = space
         if antiDeadlock, role == .client {
@@ -392,6 +399,10 @@ extension QUICConnection {
             // The client also probes its Initial space while the server may lack its flight.
             if role == .client, target == .handshake, !spaces[0].isDiscarded, spaces[0].cryptoSend.unacknowledgedBytes > 0 {
                 spaces[0].probesDue = max(spaces[0].probesDue, 1)
+            }
+        } else {
+            for packet in recovery.sentPackets(in: target).outstandingPackets where packet.ackEliciting {
+                requeue(packet.frames.filter { if case .ack = $0 { false } else { true } }, space: target)
             }
         }
     }

@@ -38,7 +38,9 @@ final class ConnectionNode: SimulatedNode {
     private var previousAddresses: [SocketAddress] = []
     var connection: QUICConnection?
     let app: any ConnectionApp
-    private let makeServer: ((SimulatedDatagram, Instant) -> QUICConnection?)?
+    private let makeServer: ((ConnectionNode, SimulatedDatagram, Instant) -> QUICConnection?)?
+    /// Datagrams to send before the connection's (a stub server's Retry or Version Negotiation).
+    var outbox: [SimulatedDatagram] = []
     var received: [SimulatedDatagram] = []
     var onReceive: ((SimulatedDatagram) -> Void)?
 
@@ -49,7 +51,8 @@ final class ConnectionNode: SimulatedNode {
         self.makeServer = nil
     }
 
-    init(serverAt address: SocketAddress, app: any ConnectionApp, make: @escaping (SimulatedDatagram, Instant) -> QUICConnection?) {
+    init(serverAt address: SocketAddress, app: any ConnectionApp,
+         make: @escaping (ConnectionNode, SimulatedDatagram, Instant) -> QUICConnection?) {
         self.address = address
         self.app = app
         self.makeServer = make
@@ -68,13 +71,14 @@ final class ConnectionNode: SimulatedNode {
         onReceive?(datagram)
         if let connection {
             connection.receive(datagram.bytes, from: datagram.source, ecn: datagram.ecn, at: now)
-        } else if let makeServer, let created = makeServer(datagram, now) {
+        } else if let makeServer, let created = makeServer(self, datagram, now) {
             connection = created
         }
         if let connection { app.pump(connection) }
     }
 
     func nextTransmit(at now: Instant) -> SimulatedDatagram? {
+        if !outbox.isEmpty { return outbox.removeFirst() }
         guard let connection, let out = connection.transmit(at: now) else { return nil }
         return SimulatedDatagram(bytes: out.bytes, source: address, destination: out.destination, ecn: out.ecn)
     }
@@ -260,30 +264,25 @@ final class Scenario {
     let clientNode: ConnectionNode
     let serverNode: ConnectionNode
     let client: TransferClient
-    var serverConfiguration: QUICConfiguration
-    var serverConnections: [QUICConnection] = []
+    let serverConfiguration: QUICConfiguration
 
     init(seed: UInt64, link: LinkConfiguration = LinkConfiguration(), clientConfiguration: QUICConfiguration? = nil,
          serverConfiguration: QUICConfiguration? = nil, app client: TransferClient, server serverApp: any ConnectionApp = EchoServer(),
-         resumption: QUICResumptionTicket? = nil, earlyData: Bool = false, token: [UInt8] = []) throws {
+         resumption: QUICResumptionTicket? = nil, earlyData: Bool = false, token: [UInt8] = [],
+         serverFactory: ((QUICConfiguration, ConnectionNode, SimulatedDatagram, Instant) -> QUICConnection?)? = nil) throws {
         net = NetworkSimulator(seed: seed)
         net.defaultLink = link
-        var clientConfig = clientConfiguration ?? QUICConfiguration(tls: TestIdentity.clientTLS())
-        if clientConfiguration == nil { clientConfig.idleTimeout = .seconds(30) }
+        let clientConfig = clientConfiguration ?? QUICConfiguration(tls: TestIdentity.clientTLS())
         let serverConfig = serverConfiguration ?? QUICConfiguration(tls: TestIdentity.serverTLS())
         self.serverConfiguration = serverConfig
         self.client = client
         let connection = try QUICConnection(client: clientConfig, serverName: "localhost", remoteAddress: Addresses.server,
                                             token: token, resumption: resumption, attemptEarlyData: earlyData, now: net.now)
         clientNode = ConnectionNode(client: connection, address: Addresses.client, app: client)
-        var made: [QUICConnection] = []
-        serverNode = ConnectionNode(serverAt: Addresses.server, app: serverApp) { datagram, now in
-            guard datagram.bytes.count >= 1200,
-                  let connection = try? QUICConnection(server: serverConfig, datagram: datagram.bytes,
-                                                       remoteAddress: datagram.source, now: now)
-            else { return nil }
-            made.append(connection)
-            return connection
+        serverNode = ConnectionNode(serverAt: Addresses.server, app: serverApp) { node, datagram, now in
+            if let serverFactory { return serverFactory(serverConfig, node, datagram, now) }
+            guard datagram.bytes.count >= 1200 else { return nil }
+            return try? QUICConnection(server: serverConfig, datagram: datagram.bytes, remoteAddress: datagram.source, now: now)
         }
         net.attach(clientNode)
         net.attach(serverNode)

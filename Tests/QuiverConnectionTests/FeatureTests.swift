@@ -1,0 +1,291 @@
+import QuiverCore
+import QuiverNetSim
+@testable import QuiverQUIC
+import QuiverTLS
+import Testing
+
+@Suite("Connection: features")
+struct FeatureTests {
+    static func configurations(_ edit: (inout QUICConfiguration) -> Void = { _ in }) -> (client: QUICConfiguration, server: QUICConfiguration) {
+        var client = QUICConfiguration(tls: TestIdentity.clientTLS())
+        var server = QUICConfiguration(tls: TestIdentity.serverTLS())
+        edit(&client)
+        edit(&server)
+        return (client, server)
+    }
+
+    @Test("ChaCha20-Poly1305 only")
+    func chacha20() throws {
+        let (clientConfig, serverConfig) = Self.configurations { $0.tls.cipherSuites = [.chacha20Poly1305SHA256] }
+        let client = TransferClient(mode: .echo, sizes: [100_000])
+        let scenario = try Scenario(seed: 11, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.tls.cipherSuite == .chacha20Poly1305SHA256)
+    }
+
+    @Test("QUIC v2 from the first packet")
+    func version2() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        clientConfig.version = .v2
+        clientConfig.supportedVersions = [.v2]
+        let client = TransferClient(mode: .echo, sizes: [50_000])
+        let scenario = try Scenario(seed: 12, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        var longHeaderVersions: Set<UInt32> = []
+        scenario.net.observers.append { datagram, event, _ in
+            guard event == .sent, datagram.bytes[0] & 0x80 != 0 else { return }
+            longHeaderVersions.insert(datagram.bytes[1..<5].reduce(0) { $0 << 8 | UInt32($1) })
+        }
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.version == .v2)
+        #expect(scenario.serverConnection?.version == .v2)
+        #expect(longHeaderVersions == [QUICVersion.v2.rawValue])
+    }
+
+    @Test("Compatible version negotiation: a v1 client is switched to v2 (RFC 9368)")
+    func compatibleVersionNegotiation() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        clientConfig.version = .v1
+        clientConfig.supportedVersions = [.v1, .v2]
+        serverConfig.supportedVersions = [.v2, .v1]
+        let client = TransferClient(mode: .echo, sizes: [50_000])
+        let scenario = try Scenario(seed: 13, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.version == .v2)
+        #expect(scenario.serverConnection?.version == .v2)
+    }
+
+    @Test("A server without v2 keeps v1")
+    func noCommonUpgrade() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        clientConfig.supportedVersions = [.v1, .v2]
+        serverConfig.supportedVersions = [.v1]
+        let client = TransferClient(mode: .echo, sizes: [1000])
+        let scenario = try Scenario(seed: 14, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.version == .v1)
+    }
+
+    @Test("Version Negotiation: the client reports the server's versions")
+    func versionNegotiation() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        clientConfig.version = .v2
+        clientConfig.supportedVersions = [.v2]
+        let client = TransferClient(mode: .echo, sizes: [1])
+        let scenario = try Scenario(seed: 15, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client) { _, node, datagram, _ in
+            guard case .long(let header)? = try? PacketHeader.parse(datagram.bytes, shortHeaderConnectionIDLength: 0) else { return nil }
+            let vn = VersionNegotiationPacket(destinationConnectionID: header.sourceConnectionID.bytes,
+                                              sourceConnectionID: header.destinationConnectionID.bytes, supportedVersions: [.v1])
+            node.outbox.append(SimulatedDatagram(bytes: vn.encoded(unusedBits: 0x2a), source: Addresses.server, destination: datagram.source))
+            return nil
+        }
+        try scenario.run(timeLimit: .seconds(5))
+        guard case .versionNegotiation(let versions)? = client.closeInfo?.origin else {
+            Issue.record("expected a version negotiation close, got \(String(describing: client.closeInfo))")
+            return
+        }
+        #expect(versions == [.v1])
+        #expect(scenario.clientConnection.state == .closed)
+    }
+
+    @Test("Retry: the client follows it and the server's parameters prove it (RFC 9000 §8.1.2, §7.3)")
+    func retry() throws {
+        let (clientConfig, serverConfig) = Self.configurations()
+        let client = TransferClient(mode: .echo, sizes: [20_000])
+        let retrySCID = ConnectionID([9, 9, 9, 9, 9, 9, 9, 9])!
+        var retries = 0
+        let scenario = try Scenario(seed: 16, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client) { config, node, datagram, now in
+            guard case .long(let header)? = try? PacketHeader.parse(datagram.bytes, shortHeaderConnectionIDLength: 0),
+                  header.type == .initial, datagram.bytes.count >= 1200 else { return nil }
+            if header.token.isEmpty {
+                retries += 1
+                // The token carries the original DCID (a real endpoint seals it).
+                let retry = RetryPacket.make(version: header.version, destinationConnectionID: header.sourceConnectionID,
+                                             sourceConnectionID: retrySCID, token: [0x01] + header.destinationConnectionID.bytes,
+                                             originalDestinationConnectionID: header.destinationConnectionID.bytes)
+                node.outbox.append(SimulatedDatagram(bytes: retry, source: Addresses.server, destination: datagram.source))
+                return nil
+            }
+            #expect(header.destinationConnectionID == retrySCID)
+            return try? QUICConnection(server: config, datagram: datagram.bytes, remoteAddress: datagram.source,
+                                       originalDestinationConnectionID: ConnectionID(Array(header.token.dropFirst())),
+                                       retrySourceConnectionID: retrySCID, addressValidated: true, now: now)
+        }
+        try scenario.run()
+        #expect(retries == 1)
+        #expect(client.allCorrect)
+    }
+
+    @Test("Resumption and 0-RTT accepted, then refused without losing data")
+    func zeroRTT() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        serverConfig.tls.sessionTicketKeys = SessionTicketKeys(secret: Array(repeating: 7, count: 32))
+        serverConfig.tls.maxEarlyDataSize = 0xffff_ffff
+        serverConfig.tls.antiReplay = AntiReplay()
+        clientConfig.tls.clock = serverConfig.tls.clock
+
+        // First connection: collect a ticket.
+        let first = TransferClient(mode: .echo, sizes: [1000])
+        let scenario = try Scenario(seed: 17, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: first)
+        try scenario.run()
+        try scenario.net.run(until: { first.events.contains { if case .resumptionTicket = $0 { return true } else { return false } } },
+                             timeLimit: .seconds(5))
+        let ticket = first.events.compactMap { event -> QUICResumptionTicket? in
+            if case .resumptionTicket(let ticket) = event { return ticket } else { return nil }
+        }.first
+        let resumption = try #require(ticket)
+
+        for accept in [true, false] {
+            var server = serverConfig
+            if !accept { server.tls.maxEarlyDataSize = 0 }
+            let second = TransferClient(mode: .echo, sizes: [3000, 40_000])
+            second.openEarly = true
+            let resumed = try Scenario(seed: accept ? 18 : 19, clientConfiguration: clientConfig, serverConfiguration: server,
+                                       app: second, resumption: resumption, earlyData: true)
+            var zeroRTTPackets = 0
+            resumed.net.observers.append { datagram, event, _ in
+                // 0-RTT long headers: type bits 01 in v1.
+                if event == .sent, datagram.source == Addresses.client, datagram.bytes.count > 0,
+                   datagram.bytes[0] & 0xf0 == 0xd0 { zeroRTTPackets += 1 }
+            }
+            try resumed.run()
+            #expect(second.allCorrect)
+            #expect(resumed.clientConnection.isResumed)
+            #expect(resumed.clientConnection.isEarlyDataAccepted == accept)
+            #expect(zeroRTTPackets > 0)
+        }
+    }
+
+    @Test("Key updates, initiated by both sides, under loss")
+    func keyUpdate() throws {
+        let (clientConfig, serverConfig) = Self.configurations { $0.keyUpdateInterval = 40 }
+        let client = TransferClient(mode: .echo, sizes: [1_000_000])
+        var link = LinkConfiguration()
+        link.lossRate = 0.05
+        link.reorderRate = 0.05
+        let scenario = try Scenario(seed: 20, link: link, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.keyUpdateCount >= 5)
+        #expect(scenario.serverConnection?.keyUpdateCount == scenario.clientConnection.keyUpdateCount)
+    }
+
+    @Test("Idle timeout closes both sides silently (RFC 9000 §10.1)")
+    func idleTimeout() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        clientConfig.idleTimeout = .seconds(2)
+        serverConfig.idleTimeout = .seconds(5)
+        let client = TransferClient(mode: .echo, sizes: [100])
+        let scenario = try Scenario(seed: 21, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        let done = scenario.net.now
+        scenario.net.runToIdle(timeLimit: .seconds(60))
+        #expect(scenario.clientConnection.state == .closed)
+        #expect(scenario.serverConnection?.state == .closed)
+        #expect(scenario.clientConnection.closeInfo?.origin == .idleTimeout)
+        #expect(scenario.serverConnection?.closeInfo?.origin == .idleTimeout)
+        #expect(scenario.net.now - done < .seconds(3))
+    }
+
+    @Test("Application close: code and reason reach the peer, both sides end")
+    func applicationClose() throws {
+        let client = TransferClient(mode: .echo, sizes: [100])
+        let server = EchoServer()
+        let scenario = try Scenario(seed: 22, app: client, server: server)
+        try scenario.run()
+        scenario.clientConnection.close(errorCode: 42, reason: "bye")
+        scenario.net.runToIdle(timeLimit: .seconds(10))
+        let info = server.events.compactMap { event -> ConnectionCloseInfo? in
+            if case .closed(let info) = event { return info } else { return nil }
+        }.first
+        #expect(info?.origin == .peer)
+        #expect(info?.frame.errorCode == 42)
+        #expect(info?.frame.isApplication == true)
+        #expect(info?.reason == "bye")
+        #expect(scenario.clientConnection.state == .closed)
+        #expect(scenario.serverConnection?.state == .closed)
+    }
+
+    @Test("Close during the handshake uses APPLICATION_ERROR in Handshake packets (RFC 9000 §10.2.3)")
+    func closeDuringHandshake() throws {
+        let client = TransferClient(mode: .echo, sizes: [])
+        let server = EchoServer()
+        let scenario = try Scenario(seed: 23, app: client, server: server)
+        // Let the server's first flight arrive, then close before completing.
+        try scenario.net.run(until: { scenario.clientConnection.spaces[1].readKey != nil }, timeLimit: .seconds(5))
+        scenario.clientConnection.close(errorCode: 7, reason: "early")
+        scenario.net.runToIdle(timeLimit: .seconds(10))
+        let info = server.events.compactMap { event -> ConnectionCloseInfo? in
+            if case .closed(let info) = event { return info } else { return nil }
+        }.first
+        #expect(info?.origin == .peer)
+        #expect(info?.frame.transportErrorCode == .applicationError || info?.frame.errorCode == 7)
+    }
+
+    @Test("NAT rebinding in the middle of a transfer")
+    func natRebinding() throws {
+        let client = TransferClient(mode: .download, sizes: [3_000_000])
+        var link = LinkConfiguration()
+        link.bandwidth = 20_000_000
+        let scenario = try Scenario(seed: 24, link: link, app: client, server: SourceServer())
+        let start = scenario.net.now
+        try scenario.net.run(until: { scenario.net.now > start + .milliseconds(300) }, timeLimit: .seconds(5))
+        #expect(!client.isDone)
+        let newAddress = SocketAddress("10.0.0.1:6000")!
+        scenario.clientNode.rebind(to: newAddress)
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.serverConnection?.remoteAddress == newAddress)
+        #expect(scenario.serverConnection?.path.isValidated == true)
+    }
+
+    @Test("DATAGRAM frames both ways (RFC 9221)")
+    func datagrams() throws {
+        let (clientConfig, serverConfig) = Self.configurations { $0.maxDatagramFrameSize = 1200 }
+        let client = TransferClient(mode: .echo, sizes: [10])
+        let scenario = try Scenario(seed: 25, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        let connection = scenario.clientConnection
+        #expect(connection.maxDatagramPayloadSize ?? 0 > 1000)
+        for i in 0..<5 { try connection.sendDatagram([UInt8](repeating: UInt8(i), count: 100 + i)) }
+        scenario.net.runToIdle(timeLimit: .seconds(1))
+        let echoed = client.events.compactMap { event -> [UInt8]? in
+            if case .datagramReceived(let data) = event { return data } else { return nil }
+        }
+        #expect(echoed.count == 5)
+        #expect(echoed.map(\.count).sorted() == [100, 101, 102, 103, 104])
+    }
+
+    @Test("A stateless reset ends the client's connection (RFC 9000 §10.3)")
+    func statelessReset() throws {
+        let client = TransferClient(mode: .echo, sizes: [10])
+        let scenario = try Scenario(seed: 26, app: client)
+        try scenario.run()
+        let server = try #require(scenario.serverConnection)
+        let cid = try #require(server.localConnectionIDs.first)
+        let token = StatelessReset.token(key: scenario.serverConfiguration.statelessResetKey, connectionID: cid.bytes)
+        let reset = StatelessReset.packet(token: token, length: 60, random: .system)
+        scenario.clientConnection.receive(reset, from: Addresses.server, at: scenario.net.now)
+        #expect(scenario.clientConnection.closeInfo?.origin == .statelessReset)
+        #expect(scenario.clientConnection.state == .closed)
+    }
+
+    @Test("Every client datagram with an Initial packet has at least 1200 bytes")
+    func initialPadding() throws {
+        let client = TransferClient(mode: .echo, sizes: [10])
+        var link = LinkConfiguration()
+        link.lossRate = 0.2
+        let scenario = try Scenario(seed: 27, link: link, app: client)
+        var small: [Int] = []
+        scenario.net.observers.append { datagram, event, _ in
+            guard event == .sent, datagram.source == Addresses.client, datagram.bytes[0] & 0xb0 == 0x80 else { return }
+            if datagram.bytes.count < 1200 { small.append(datagram.bytes.count) }
+        }
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(small.isEmpty)
+    }
+}
