@@ -69,6 +69,7 @@ let package = Package(
                 "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim",
                 .product(name: "X509", package: "swift-certificates"),
             ],
+            exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(
