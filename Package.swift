@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "QuiverTLS", targets: ["QuiverTLS"]),
         .library(name: "QuiverQUIC", targets: ["QuiverQUIC"]),
         .library(name: "QuiverTLSSocket", targets: ["QuiverTLSSocket"]),
+        .library(name: "QuiverNetSim", targets: ["QuiverNetSim"]),
+        .library(name: "QuiverQUICSim", targets: ["QuiverQUICSim"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
     dependencies: [
@@ -47,6 +49,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
+        .target(name: "QuiverQUICSim", dependencies: ["QuiverCore", "QuiverQUIC", "QuiverNetSim"], swiftSettings: strict),
         .target(
             name: "QuiverTLSSocket",
             dependencies: ["QuiverCore", "QuiverTLS"],
@@ -66,7 +69,7 @@ let package = Package(
         .testTarget(
             name: "QuiverConnectionTests",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim",
+                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built

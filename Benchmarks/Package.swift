@@ -22,6 +22,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .executableTarget(
+            name: "quic-sim-bench",
+            dependencies: [
+                .product(name: "QuiverQUIC", package: "Quiver"),
+                .product(name: "QuiverQUICSim", package: "Quiver"),
+                .product(name: "QuiverNetSim", package: "Quiver"),
+                .product(name: "QuiverTLS", package: "Quiver"),
+                .product(name: "QuiverCore", package: "Quiver"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

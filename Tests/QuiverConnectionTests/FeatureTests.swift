@@ -1,6 +1,7 @@
 import QuiverCore
 import QuiverNetSim
 @testable import QuiverQUIC
+import QuiverQUICSim
 import QuiverTLS
 import Testing
 

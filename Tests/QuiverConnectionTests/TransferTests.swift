@@ -25,12 +25,13 @@ struct TransferTests {
         #expect(client.transfers.count == 100)
     }
 
-    @Test("Download of 5 MB on one stream and on 100 streams")
+    @Test("Download of 50 MB on one stream and on 100 streams")
     func download() throws {
-        for sizes in [[UInt64(5_000_000)], Array(repeating: UInt64(50_000), count: 100)] {
+        for sizes in [[UInt64(50_000_000)], Array(repeating: UInt64(500_000), count: 100)] {
             let client = TransferClient(mode: .download, sizes: sizes)
             var link = LinkConfiguration()
-            link.bandwidth = 100_000_000
+            link.bandwidth = 1_000_000_000
+            link.queueLimit = 1 << 20
             let scenario = try Scenario(seed: 3, link: link, app: client, server: SourceServer())
             try scenario.run(timeLimit: .seconds(120))
             #expect(client.errors.isEmpty)

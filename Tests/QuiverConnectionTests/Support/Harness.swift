@@ -1,6 +1,7 @@
 import QuiverCore
 import QuiverNetSim
 import QuiverQUIC
+import QuiverQUICSim
 import QuiverTLS
 import X509
 
@@ -26,81 +27,29 @@ enum Addresses {
     static let server = SocketAddress("10.0.0.2:4433")!
 }
 
-/// What an application does with a connection's events.
-protocol ConnectionApp: AnyObject {
-    func pump(_ connection: QUICConnection)
-}
-
-/// A ``QUICConnection`` on the simulated network, driven exactly as an endpoint would drive it.
-/// A server node creates its connection from the first datagram.
-final class ConnectionNode: SimulatedNode {
-    var address: SocketAddress
-    private var previousAddresses: [SocketAddress] = []
-    var connection: QUICConnection?
-    let app: any ConnectionApp
-    private let makeServer: ((ConnectionNode, SimulatedDatagram, Instant) -> QUICConnection?)?
-    /// Datagrams to send before the connection's (a stub server's Retry or Version Negotiation).
-    var outbox: [SimulatedDatagram] = []
-    var received: [SimulatedDatagram] = []
-    var onReceive: ((SimulatedDatagram) -> Void)?
-
-    init(client connection: QUICConnection, address: SocketAddress, app: any ConnectionApp) {
-        self.connection = connection
-        self.address = address
-        self.app = app
-        self.makeServer = nil
-    }
-
-    init(serverAt address: SocketAddress, app: any ConnectionApp,
-         make: @escaping (ConnectionNode, SimulatedDatagram, Instant) -> QUICConnection?) {
-        self.address = address
-        self.app = app
-        self.makeServer = make
-    }
-
-    /// Moves to a new address (a NAT rebinding): later datagrams leave from it; datagrams to
-    /// the old one are still delivered.
-    func rebind(to newAddress: SocketAddress) {
-        previousAddresses.append(address)
-        address = newAddress
-    }
-
-    var addresses: [SocketAddress] { [address] + previousAddresses }
-
-    func receive(_ datagram: SimulatedDatagram, at now: Instant) {
-        onReceive?(datagram)
-        if let connection {
-            connection.receive(datagram.bytes, from: datagram.source, ecn: datagram.ecn, at: now)
-        } else if let makeServer, let created = makeServer(self, datagram, now) {
-            connection = created
-        }
-        if let connection { app.pump(connection) }
-    }
-
-    func nextTransmit(at now: Instant) -> SimulatedDatagram? {
-        if !outbox.isEmpty { return outbox.removeFirst() }
-        guard let connection, let out = connection.transmit(at: now) else { return nil }
-        return SimulatedDatagram(bytes: out.bytes, source: address, destination: out.destination, ecn: out.ecn)
-    }
-
-    var nextDeadline: Instant? { connection?.nextDeadline }
-
-    func handleTimeout(at now: Instant) {
-        guard let connection else { return }
-        connection.handleTimeout(at: now)
-        app.pump(connection)
-    }
-}
-
-/// A deterministic byte pattern, different per stream, to check transfers byte for byte.
+/// A deterministic byte pattern, different per stream, to check transfers byte for byte: a
+/// fixed pseudo-random table of prime length read from a per-stream starting point, so that
+/// building and checking megabytes stays cheap in debug builds.
 enum Pattern {
-    static func byte(_ index: UInt64, seed: UInt64) -> UInt8 {
-        var x = (index &+ seed &* 0x9E37_79B9_7F4A_7C15) &* 0xBF58_476D_1CE4_E5B9
-        x ^= x >> 31
-        return UInt8(truncatingIfNeeded: x)
-    }
+    static let period = 65_521
+    static let table: [UInt8] = {
+        var rng = SplitMix64(seed: 0x5EED)
+        let once = (0..<period).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        return once + once  // any window of `period` bytes is one contiguous slice
+    }()
 
-    static func bytes(_ range: Range<UInt64>, seed: UInt64) -> [UInt8] { range.map { byte($0, seed: seed) } }
+    static func bytes(_ range: Range<UInt64>, seed: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(range.count)
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let start = Int((position &+ seed &* 7919) % UInt64(period))
+            let length = min(Int(range.upperBound - position), period)
+            out += table[start..<(start + length)]
+            position += UInt64(length)
+        }
+        return out
+    }
 }
 
 /// Server application: echoes every stream (and datagram) back, finishing when the peer does.
@@ -261,15 +210,15 @@ final class TransferClient: ConnectionApp {
 /// A client and a server on a simulated network.
 final class Scenario {
     let net: NetworkSimulator
-    let clientNode: ConnectionNode
-    let serverNode: ConnectionNode
+    let clientNode: SimulatedQUICNode
+    let serverNode: SimulatedQUICNode
     let client: TransferClient
     let serverConfiguration: QUICConfiguration
 
     init(seed: UInt64, link: LinkConfiguration = LinkConfiguration(), clientConfiguration: QUICConfiguration? = nil,
          serverConfiguration: QUICConfiguration? = nil, app client: TransferClient, server serverApp: any ConnectionApp = EchoServer(),
          resumption: QUICResumptionTicket? = nil, earlyData: Bool = false, token: [UInt8] = [],
-         serverFactory: ((QUICConfiguration, ConnectionNode, SimulatedDatagram, Instant) -> QUICConnection?)? = nil) throws {
+         serverFactory: ((QUICConfiguration, SimulatedQUICNode, SimulatedDatagram, Instant) -> QUICConnection?)? = nil) throws {
         net = NetworkSimulator(seed: seed)
         net.defaultLink = link
         let clientConfig = clientConfiguration ?? QUICConfiguration(tls: TestIdentity.clientTLS())
@@ -278,8 +227,8 @@ final class Scenario {
         self.client = client
         let connection = try QUICConnection(client: clientConfig, serverName: "localhost", remoteAddress: Addresses.server,
                                             token: token, resumption: resumption, attemptEarlyData: earlyData, now: net.now)
-        clientNode = ConnectionNode(client: connection, address: Addresses.client, app: client)
-        serverNode = ConnectionNode(serverAt: Addresses.server, app: serverApp) { node, datagram, now in
+        clientNode = SimulatedQUICNode(client: connection, address: Addresses.client, app: client)
+        serverNode = SimulatedQUICNode(serverAt: Addresses.server, app: serverApp) { node, datagram, now in
             if let serverFactory { return serverFactory(serverConfig, node, datagram, now) }
             guard datagram.bytes.count >= 1200 else { return nil }
             return try? QUICConnection(server: serverConfig, datagram: datagram.bytes, remoteAddress: datagram.source, now: now)
