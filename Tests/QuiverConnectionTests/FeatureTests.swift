@@ -289,4 +289,40 @@ struct FeatureTests {
         #expect(client.allCorrect)
         #expect(small.isEmpty)
     }
+
+    /// Sends a NEW_TOKEN once the handshake completes, then echoes.
+    final class TokenServer: ConnectionApp {
+        let echo = EchoServer()
+        func pump(_ connection: QUICConnection) {
+            if connection.isHandshakeConfirmed, !sent {
+                sent = true
+                connection.sendNewToken([0x51, 0x55, 0x49])
+            }
+            echo.pump(connection)
+        }
+        private var sent = false
+    }
+
+    @Test("NEW_TOKEN: the server issues one, the client's next Initial carries it (RFC 9000 §8.1.3)")
+    func newToken() throws {
+        let client = TransferClient(mode: .echo, sizes: [100])
+        let scenario = try Scenario(seed: 28, app: client, server: TokenServer())
+        try scenario.run()
+        scenario.net.runToIdle(timeLimit: .milliseconds(200))
+        let token = client.events.compactMap { event -> [UInt8]? in
+            if case .newToken(let token) = event { return token } else { return nil }
+        }.first
+        #expect(token == [0x51, 0x55, 0x49])
+
+        let second = TransferClient(mode: .echo, sizes: [100])
+        let next = try Scenario(seed: 29, app: second, token: token ?? [])
+        var tokens: [[UInt8]] = []
+        next.serverNode.onReceive = { datagram in
+            if case .long(let header)? = try? PacketHeader.parse(datagram.bytes, shortHeaderConnectionIDLength: 8),
+               header.type == .initial { tokens.append(header.token) }
+        }
+        try next.run()
+        #expect(second.allCorrect)
+        #expect(!tokens.isEmpty && tokens.allSatisfy { $0 == [0x51, 0x55, 0x49] })
+    }
 }
