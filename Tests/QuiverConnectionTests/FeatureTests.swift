@@ -325,4 +325,31 @@ struct FeatureTests {
         #expect(second.allCorrect)
         #expect(!tokens.isEmpty && tokens.allSatisfy { $0 == [0x51, 0x55, 0x49] })
     }
+
+    @Test("A client facing a silent server gives up at its idle timeout, with bounded retransmissions")
+    func unreachableServer() throws {
+        var (clientConfig, _) = Self.configurations()
+        clientConfig.idleTimeout = .seconds(10)
+        let client = TransferClient(mode: .echo, sizes: [1])
+        var link = LinkConfiguration()
+        link.lossRate = 1
+        let scenario = try Scenario(seed: 30, link: link, clientConfiguration: clientConfig, app: client)
+        let start = scenario.net.now
+        try scenario.run(timeLimit: .seconds(60))
+        #expect(client.closeInfo?.origin == .idleTimeout)
+        #expect(scenario.net.now - start <= .seconds(11))
+        #expect(scenario.clientConnection.statistics.datagramsSent < 20)
+    }
+
+    @Test("A server connection refuses a datagram without a decryptable Initial")
+    func serverRejectsGarbageInitial() throws {
+        let config = QUICConfiguration(tls: TestIdentity.serverTLS())
+        var datagram = [UInt8](repeating: 0, count: 1200)
+        datagram[0] = 0xc0
+        datagram[1...4] = [0, 0, 0, 1]
+        datagram[5] = 8
+        #expect(throws: QUICError.self) {
+            _ = try QUICConnection(server: config, datagram: datagram, remoteAddress: Addresses.client, now: Instant(nanoseconds: 1))
+        }
+    }
 }

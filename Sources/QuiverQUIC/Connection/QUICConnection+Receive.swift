@@ -102,48 +102,46 @@ extension QUICConnection {
             statistics.packetsDropped += 1
             return nil
         }
+        // Compatible version negotiation (RFC 9368 §2.3): the server's first Initial may use
+        // another version we offered. A server still accepts the client's original version
+        // for Initial packets in flight.
+        var switchesVersion = false
         if header.version != version {
-            guard role == .client, header.type == .initial, !hasReceivedPacket,
-                  configuration.supportedVersions.contains(header.version), localParameters.versionInformation != nil
-            else {
-                // A server accepts the client's original version for Initial packets still in flight.
-                guard role == .server, header.version == originalVersion, header.type == .initial else {
-                    statistics.packetsDropped += 1
-                    return nil
-                }
-                return try decryptAndProcess(packet, header: header, space: space, ecn: ecn)
+            if role == .client, header.type == .initial, !hasReceivedPacket,
+               configuration.supportedVersions.contains(header.version), localParameters.versionInformation != nil {
+                switchesVersion = true
+            } else if !(role == .server && header.version == originalVersion && header.type == .initial) {
+                statistics.packetsDropped += 1
+                return nil
             }
-            // Compatible version negotiation (RFC 9368 §2.3): the server switched versions.
-            version = header.version
-            installInitialKeys(version: version)
         }
-        if role == .client, !hasReceivedPacket, header.type == .initial || header.type == .handshake {
-            // The server's first packet sets the Destination Connection ID (RFC 9000 §7.2).
-            peerInitialSourceConnectionID = header.sourceConnectionID
-            cids.setInitialPeer(header.sourceConnectionID)
-        } else if role == .client, header.sourceConnectionID != peerInitialSourceConnectionID, header.type != .zeroRTT {
+        // After the server's first packet its Source Connection ID is fixed (RFC 9000 §7.2).
+        if role == .client, hasReceivedPacket, header.type != .zeroRTT, header.sourceConnectionID != peerInitialSourceConnectionID {
             statistics.packetsDropped += 1
             return nil
         }
-        return try decryptAndProcess(packet, header: header, space: space, ecn: ecn)
-    }
-
-    private func decryptAndProcess(_ packet: [UInt8], header: LongHeader, space: PacketNumberSpace, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
         let key: PacketKey?
         switch header.type {
+        case .initial where switchesVersion:
+            key = PacketKey.initial(version: header.version, destinationConnectionID: initialSecretConnectionID.bytes).server
         case .initial: key = spaces[0].isDiscarded ? nil : initialKeys[header.version]?.read
         case .handshake: key = spaces[1].readKey
         case .zeroRTT: key = role == .server ? zeroRTTRead : nil
         default: key = nil
         }
-        guard let key else {
+        let largest = spaces[space.rawValue].ack.largestReceived
+        guard let key, let opened = key.unprotect(packet, packetNumberOffset: header.packetNumberOffset, largestReceived: largest) else {
             statistics.packetsDropped += 1
             return nil
         }
-        let largest = spaces[space.rawValue].ack.largestReceived
-        guard let opened = key.unprotect(packet, packetNumberOffset: header.packetNumberOffset, largestReceived: largest) else {
-            statistics.packetsDropped += 1
-            return nil
+        // Only an authenticated packet may change the connection's version or peer ID.
+        if switchesVersion {
+            version = header.version
+            installInitialKeys(version: version)
+        }
+        if role == .client, !hasReceivedPacket {
+            peerInitialSourceConnectionID = header.sourceConnectionID
+            cids.setInitialPeer(header.sourceConnectionID)
         }
         return try processPayload(opened, packetType: header.type, space: space, ecn: ecn, destination: header.destinationConnectionID.bytes)
     }
@@ -285,7 +283,11 @@ extension QUICConnection {
             guard let limit = localParameters.maxDatagramFrameSize, UInt64(frame.encodedLength) <= limit else {
                 throw QUICError(.protocolViolation, "unexpected or oversized DATAGRAM frame", frameType: frame.type.rawValue)
             }
-            emit(.datagramReceived(data))
+            // Unreliable by design (RFC 9221 §5): beyond 256 unread datagrams new ones are dropped.
+            if queuedDatagramEvents < 256 {
+                queuedDatagramEvents += 1
+                emit(.datagramReceived(data))
+            }
         }
     }
 

@@ -129,6 +129,7 @@ public final class QUICConnection {
     var earlyDataRejected = false
 
     var events: [QUICConnectionEvent] = []
+    var queuedDatagramEvents = 0
     var eventIndex = 0
     var now: Instant
 
@@ -293,8 +294,8 @@ public final class QUICConnection {
         installInitialKeys(version: version)
         emit(.connectionIDIssued(scid, resetToken: issued.resetToken))
         receive(datagram, from: remoteAddress, at: now)
-        if state != .handshaking && state != .established, let info = closeInfo, info.origin == .local, !hasReceivedPacket {
-            throw QUICError(TransportErrorCode(rawValue: info.frame.errorCode), info.reason)
+        guard hasReceivedPacket else {
+            throw QUICError(.protocolViolation, "the datagram holds no Initial packet that decrypts")
         }
     }
 
@@ -307,6 +308,7 @@ public final class QUICConnection {
             return nil
         }
         defer { eventIndex += 1 }
+        if case .datagramReceived = events[eventIndex] { queuedDatagramEvents -= 1 }
         return events[eventIndex]
     }
 
