@@ -96,7 +96,7 @@ public struct QUICConfiguration: Sendable {
     }
 
     /// The length of the connection IDs we issue.
-    var localConnectionIDLength: Int {
+    public var localConnectionIDLength: Int {
         connectionIDGenerator.map { $0().count } ?? min(max(connectionIDLength, 0), ConnectionID.maxLength)
     }
 }

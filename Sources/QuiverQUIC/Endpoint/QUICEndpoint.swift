@@ -1,0 +1,297 @@
+public import QuiverCore
+
+/// A QUIC server endpoint, sans-I/O: it demultiplexes datagrams to connections by
+/// Destination Connection ID, creates connections from valid client Initials, and answers
+/// statelessly — Version Negotiation, Retry, stateless reset — when no connection applies
+/// (RFC 9000 §5.2, §6, §8.1, §10.3).
+///
+/// Driving it is the same loop as for one connection: ``receive(_:from:ecn:at:)``,
+/// ``handleTimeout(at:)`` when ``nextDeadline`` passes, ``transmit(at:)`` until `nil`, and
+/// ``accept()`` for connections whose handshake completed. The application reads each
+/// connection's events itself.
+///
+/// Memory is bounded: at most ``Configuration/maxPendingConnections`` handshakes at once
+/// (further Initials are dropped, counted in ``Statistics/initialsDropped``) and at most 256
+/// queued stateless answers.
+///
+/// Thread safety: none; one driver at a time.
+public final class QUICEndpoint {
+    /// When to ask clients to prove their address with a Retry round trip (RFC 9000 §8.1.2).
+    public enum RetryPolicy: Sendable, Hashable {
+        /// Never: the anti-amplification limit alone protects against reflection.
+        case never
+        /// For every Initial without a valid token.
+        case always
+        /// Once this many handshakes are pending (a sign of a flood).
+        case whenPendingExceeds(Int)
+    }
+
+    /// Endpoint settings.
+    public struct Configuration: Sendable {
+        /// The settings of each connection (server side).
+        public var connection: QUICConfiguration
+        /// When to send Retry.
+        public var retryPolicy: RetryPolicy = .whenPendingExceeds(128)
+        /// The secret address tokens are sealed with; share it between processes of one server.
+        public var tokenSecret: [UInt8]
+        /// How long a Retry token is accepted.
+        public var retryTokenLifetime: Duration = .seconds(10)
+        /// How long a NEW_TOKEN token is accepted.
+        public var newTokenLifetime: Duration = .seconds(24 * 3600)
+        /// Whether established connections receive a NEW_TOKEN for their next connection.
+        public var issueNewTokens = true
+        /// The most handshakes in progress at once.
+        public var maxPendingConnections = 1024
+        /// The wall clock tokens are dated with.
+        public var clock: WallClock = .system
+
+        /// A configuration with a random token secret.
+        public init(connection: QUICConfiguration) {
+            self.connection = connection
+            self.tokenSecret = connection.random.bytes(32)
+        }
+    }
+
+    /// Counters for tests and diagnostics.
+    public struct Statistics: Sendable, Hashable {
+        public var connectionsCreated = 0
+        public var retriesSent = 0
+        public var versionNegotiationsSent = 0
+        public var statelessResetsSent = 0
+        /// Initials dropped: too small, over the pending cap, or with an invalid Retry token.
+        public var initialsDropped = 0
+        /// Datagrams for no connection that got no answer.
+        public var datagramsDropped = 0
+    }
+
+    private struct Entry {
+        let connection: QUICConnection
+        let initialRoute: [UInt8]
+        var routes: [[UInt8]] = []
+        var isPending = true
+        var accepted = false
+        var tokenSent = false
+    }
+
+    /// The configuration.
+    public let configuration: Configuration
+    /// Counters.
+    public private(set) var statistics = Statistics()
+    private let tokens: AddressTokenSealer
+    private let connectionIDLength: Int
+    private var entries: [ObjectIdentifier: Entry] = [:]
+    private var routes: [[UInt8]: QUICConnection] = [:]
+    private var order: [QUICConnection] = []
+    private var nextTransmitIndex = 0
+    private var statelessQueue: [OutgoingDatagram] = []
+    private var acceptQueue: [QUICConnection] = []
+    private var pendingCount = 0
+
+    /// Creates an endpoint.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        tokens = AddressTokenSealer(secret: configuration.tokenSecret, clock: configuration.clock, random: configuration.connection.random)
+        connectionIDLength = configuration.connection.localConnectionIDLength
+    }
+
+    /// The connections alive (handshaking, established, closing or draining).
+    public var connectionCount: Int { entries.count }
+
+    /// The connections whose handshake is in progress.
+    public var pendingConnectionCount: Int { pendingCount }
+
+    /// The next connection whose handshake completed, once each.
+    public func accept() -> QUICConnection? {
+        acceptQueue.isEmpty ? nil : acceptQueue.removeFirst()
+    }
+
+    // MARK: - Input
+
+    /// Processes a datagram from `remote`.
+    public func receive(_ datagram: [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+        guard let header = try? PacketHeader.parse(datagram, shortHeaderConnectionIDLength: connectionIDLength) else {
+            statistics.datagramsDropped += 1
+            return
+        }
+        if let connection = routes[header.destinationConnectionID] {
+            connection.receive(datagram, from: remote, ecn: ecn, at: now)
+            synchronize(connection, now: now)
+            return
+        }
+        switch header {
+        case .unsupportedVersion:
+            // RFC 9000 §6.1: only for datagrams that could be a client's first (≥ 1200 bytes).
+            guard datagram.count >= 1200, let vn = VersionNegotiationPacket.response(to: header, supportedVersions: supportedVersions)
+            else { return drop() }
+            let unused = configuration.connection.random.bytes(1)[0] & 0x7f
+            enqueueStateless(vn.encoded(unusedBits: unused), to: remote)
+            statistics.versionNegotiationsSent += 1
+        case .long(let long) where long.type == .initial:
+            acceptInitial(datagram, header: long, from: remote, at: now)
+        case .short(let short):
+            sendStatelessReset(for: short.destinationConnectionID, triggeredBy: datagram.count, to: remote)
+        default:
+            drop()
+        }
+    }
+
+    private var supportedVersions: [QUICVersion] { configuration.connection.supportedVersions.filter(\.isSupported) }
+
+    private func drop() { statistics.datagramsDropped += 1 }
+
+    private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, at now: Instant) {
+        // RFC 9000 §14.1: a client's first datagram has at least 1200 bytes.
+        guard datagram.count >= 1200, supportedVersions.contains(header.version) else {
+            statistics.initialsDropped += 1
+            return
+        }
+        var validated = false
+        var original: ConnectionID?
+        var retrySource: ConnectionID?
+        if !header.token.isEmpty {
+            switch tokens.open(header.token, from: remote, retryLifetime: configuration.retryTokenLifetime,
+                               newTokenLifetime: configuration.newTokenLifetime) {
+            case .retry(let odcid, let rscid)?:
+                guard rscid == header.destinationConnectionID else {
+                    statistics.initialsDropped += 1
+                    return
+                }
+                validated = true
+                original = odcid
+                retrySource = rscid
+            case .newToken?:
+                validated = true
+            case nil:
+                break  // treated as no token (RFC 9000 §8.1.3)
+            }
+        }
+        if !validated, shouldRetry {
+            let scid = configuration.connection.makeConnectionID()
+            let token = tokens.retryToken(for: remote, originalDestinationConnectionID: header.destinationConnectionID,
+                                          retrySourceConnectionID: scid)
+            let retry = RetryPacket.make(version: header.version, destinationConnectionID: header.sourceConnectionID,
+                                         sourceConnectionID: scid, token: token,
+                                         originalDestinationConnectionID: header.destinationConnectionID.bytes)
+            enqueueStateless(retry, to: remote)
+            statistics.retriesSent += 1
+            return
+        }
+        guard pendingCount < configuration.maxPendingConnections else {
+            statistics.initialsDropped += 1
+            return
+        }
+        guard let connection = try? QUICConnection(
+            server: configuration.connection, datagram: datagram, remoteAddress: remote,
+            originalDestinationConnectionID: original, retrySourceConnectionID: retrySource,
+            addressValidated: validated, now: now)
+        else {
+            statistics.initialsDropped += 1
+            return
+        }
+        statistics.connectionsCreated += 1
+        pendingCount += 1
+        // The client keeps using its chosen DCID until it hears from us.
+        entries[ObjectIdentifier(connection)] = Entry(connection: connection, initialRoute: header.destinationConnectionID.bytes)
+        order.append(connection)
+        synchronize(connection, now: now)
+    }
+
+    private var shouldRetry: Bool {
+        switch configuration.retryPolicy {
+        case .never: false
+        case .always: true
+        case .whenPendingExceeds(let limit): pendingCount >= limit
+        }
+    }
+
+    /// RFC 9000 §10.3: a short-header packet for no connection gets a stateless reset, smaller
+    /// than the packet (so two endpoints cannot loop) and at least 21 bytes.
+    private func sendStatelessReset(for id: ConnectionID, triggeredBy size: Int, to remote: SocketAddress) {
+        guard size > 21, id.count > 0 else { return drop() }
+        let token = StatelessReset.token(key: configuration.connection.statelessResetKey, connectionID: id.bytes)
+        let length = min(size - 1, 43)
+        enqueueStateless(StatelessReset.packet(token: token, length: length, random: configuration.connection.random), to: remote)
+        statistics.statelessResetsSent += 1
+    }
+
+    private func enqueueStateless(_ bytes: [UInt8], to remote: SocketAddress) {
+        guard statelessQueue.count < 256 else { return drop() }
+        statelessQueue.append(OutgoingDatagram(bytes: bytes, destination: remote))
+    }
+
+    // MARK: - Bookkeeping
+
+    /// Updates routes, the pending count, the accept queue and NEW_TOKEN after a connection
+    /// changed; forgets it once closed.
+    private func synchronize(_ connection: QUICConnection, now: Instant) {
+        let key = ObjectIdentifier(connection)
+        guard var entry = entries[key] else { return }
+        if connection.state == .closed {
+            for route in entry.routes where routes[route] === connection { routes[route] = nil }
+            if entry.isPending { pendingCount -= 1 }
+            entries[key] = nil
+            order.removeAll { $0 === connection }
+            return
+        }
+        if entry.isPending, connection.state != .handshaking {
+            entry.isPending = false
+            pendingCount -= 1
+        }
+        // Our connection IDs route here, and during the handshake also the client's chosen
+        // DCID, which it uses until it hears from us.
+        var desired = connection.localConnectionIDs.map(\.bytes)
+        if entry.isPending { desired.append(entry.initialRoute) }
+        if desired != entry.routes {
+            for route in entry.routes where !desired.contains(route) && routes[route] === connection { routes[route] = nil }
+            for route in desired { routes[route] = connection }
+            entry.routes = desired
+        }
+        if connection.state == .established, !entry.accepted {
+            entry.accepted = true
+            acceptQueue.append(connection)
+        }
+        if configuration.issueNewTokens, connection.isHandshakeConfirmed, !entry.tokenSent {
+            entry.tokenSent = true
+            connection.sendNewToken(tokens.newToken(for: connection.remoteAddress))
+        }
+        entries[key] = entry
+    }
+
+    // MARK: - Output and timers
+
+    /// The next datagram to send: stateless answers first, then the connections in turn.
+    public func transmit(at now: Instant) -> OutgoingDatagram? {
+        if !statelessQueue.isEmpty { return statelessQueue.removeFirst() }
+        guard !order.isEmpty else { return nil }
+        for step in 0..<order.count {
+            let index = (nextTransmitIndex + step) % order.count
+            let connection = order[index]
+            if let datagram = connection.transmit(at: now) {
+                nextTransmitIndex = (index + 1) % order.count
+                synchronize(connection, now: now)
+                return datagram
+            }
+        }
+        return nil
+    }
+
+    /// The earliest deadline of any connection. (A scan of all connections; a timer heap is
+    /// planned with the listener layer.)
+    public var nextDeadline: Instant? {
+        order.lazy.compactMap(\.nextDeadline).min()
+    }
+
+    /// Fires the connections' timers due at `now` and forgets closed connections.
+    public func handleTimeout(at now: Instant) {
+        for connection in order {
+            if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
+        }
+        for connection in order where connection.state == .closed { synchronize(connection, now: now) }
+    }
+
+    /// Call after the application issued commands on a connection (writes, close…), so that
+    /// the endpoint notices state changes (closing) promptly.
+    public func connectionDidChange(_ connection: QUICConnection, at now: Instant) {
+        synchronize(connection, now: now)
+    }
+}

@@ -1,0 +1,175 @@
+import QuiverCore
+import QuiverNetSim
+@testable import QuiverQUIC
+import QuiverQUICSim
+import QuiverTLS
+import Testing
+
+/// Many clients against one ``QUICEndpoint`` on the simulated network.
+final class EndpointScenario {
+    let net: NetworkSimulator
+    let server: SimulatedEndpointNode
+    var clients: [(node: SimulatedQUICNode, app: TransferClient)] = []
+    let clientConfiguration: QUICConfiguration
+
+    init(seed: UInt64, link: LinkConfiguration = LinkConfiguration(), edit: (inout QUICEndpoint.Configuration) -> Void = { _ in }) {
+        net = NetworkSimulator(seed: seed)
+        net.defaultLink = link
+        var configuration = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: TestIdentity.serverTLS()))
+        edit(&configuration)
+        server = SimulatedEndpointNode(endpoint: QUICEndpoint(configuration: configuration), address: Addresses.server) { EchoServer() }
+        net.attach(server)
+        clientConfiguration = QUICConfiguration(tls: TestIdentity.clientTLS())
+    }
+
+    @discardableResult
+    func addClient(sizes: [UInt64], port: UInt16, token: [UInt8] = [], configuration: QUICConfiguration? = nil) throws -> TransferClient {
+        let app = TransferClient(mode: .echo, sizes: sizes)
+        let connection = try QUICConnection(client: configuration ?? clientConfiguration, serverName: "localhost",
+                                            remoteAddress: Addresses.server, token: token, now: net.now)
+        let node = SimulatedQUICNode(client: connection, address: SocketAddress(host: "10.0.1.\(port % 250 + 1)", port: port)!, app: app)
+        net.attach(node)
+        app.pump(connection)
+        clients.append((node, app))
+        return app
+    }
+
+    func run(timeLimit: Duration = .seconds(60)) throws {
+        try net.run(until: { [clients] in clients.allSatisfy { $0.app.isDone || $0.app.closeInfo != nil } }, timeLimit: timeLimit)
+    }
+}
+
+@Suite("Endpoint: demultiplexing, Retry, Version Negotiation, stateless reset, limits")
+struct EndpointTests {
+    @Test("50 clients echo through one endpoint")
+    func manyClients() throws {
+        let scenario = EndpointScenario(seed: 50)
+        for i in 0..<50 { try scenario.addClient(sizes: [UInt64(i * 1000), 5000], port: UInt16(5000 + i)) }
+        try scenario.run()
+        #expect(scenario.clients.allSatisfy { $0.app.allCorrect })
+        #expect(scenario.server.endpoint.statistics.connectionsCreated == 50)
+        #expect(scenario.server.accepted.count == 50)
+        #expect(scenario.server.endpoint.pendingConnectionCount == 0)
+    }
+
+    @Test("Retry always: every client proves its address first, then completes")
+    func retryAlways() throws {
+        let scenario = EndpointScenario(seed: 51) { $0.retryPolicy = .always }
+        for i in 0..<5 { try scenario.addClient(sizes: [2000], port: UInt16(6000 + i)) }
+        try scenario.run()
+        #expect(scenario.clients.allSatisfy { $0.app.allCorrect })
+        #expect(scenario.server.endpoint.statistics.retriesSent == 5)
+        #expect(scenario.server.accepted.allSatisfy { $0.path.isValidated })
+    }
+
+    @Test("A NEW_TOKEN token skips the Retry of the next connection")
+    func newTokenSkipsRetry() throws {
+        let scenario = EndpointScenario(seed: 52) { $0.retryPolicy = .always }
+        let first = try scenario.addClient(sizes: [100], port: 6100)
+        try scenario.run()
+        scenario.net.runToIdle(timeLimit: .milliseconds(300))
+        let token = try #require(first.events.compactMap { event -> [UInt8]? in
+            if case .newToken(let token) = event { return token } else { return nil }
+        }.first)
+        let retries = scenario.server.endpoint.statistics.retriesSent
+        // Same host, another port: NEW_TOKEN tokens are bound to the IP address only.
+        try scenario.addClient(sizes: [100], port: 6350, token: token)
+        try scenario.run()
+        #expect(scenario.clients.allSatisfy { $0.app.allCorrect })
+        #expect(scenario.server.endpoint.statistics.retriesSent == retries)
+    }
+
+    @Test("A forged or foreign token is ignored (and leads to a Retry under that policy)")
+    func forgedToken() throws {
+        let scenario = EndpointScenario(seed: 53) { $0.retryPolicy = .always }
+        try scenario.addClient(sizes: [100], port: 6200, token: [UInt8](repeating: 0xAB, count: 60))
+        try scenario.run()
+        #expect(scenario.clients[0].app.allCorrect)
+        #expect(scenario.server.endpoint.statistics.retriesSent == 1)
+    }
+
+    @Test("Version Negotiation for an unknown version, only for 1200-byte datagrams")
+    func versionNegotiation() throws {
+        let scenario = EndpointScenario(seed: 54)
+        var datagram = [UInt8](repeating: 0, count: 1200)
+        datagram[0] = 0xc0
+        datagram[1...4] = [0x1a, 0x2a, 0x3a, 0x4a]
+        datagram[5] = 8
+        datagram[6..<14] = [1, 2, 3, 4, 5, 6, 7, 8]
+        datagram[14] = 4
+        datagram[15..<19] = [9, 9, 9, 9]
+        let client = SocketAddress("10.0.9.9:7000")!
+        scenario.server.endpoint.receive(datagram, from: client, at: scenario.net.now)
+        scenario.server.endpoint.receive(Array(datagram.prefix(600)), from: client, at: scenario.net.now)
+        let answer = try #require(scenario.server.endpoint.transmit(at: scenario.net.now))
+        #expect(scenario.server.endpoint.transmit(at: scenario.net.now) == nil)
+        guard case .versionNegotiation(let vn)? = try? PacketHeader.parse(answer.bytes, shortHeaderConnectionIDLength: 0) else {
+            Issue.record("not a Version Negotiation packet")
+            return
+        }
+        #expect(vn.destinationConnectionID == [9, 9, 9, 9])
+        #expect(vn.sourceConnectionID == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(vn.supportedVersions.contains(.v1))
+        #expect(answer.destination == client)
+    }
+
+    @Test("After a server restart, a stateless reset ends the old connection (RFC 9000 §10.3)")
+    func statelessResetAfterRestart() throws {
+        let scenario = EndpointScenario(seed: 55)
+        let app = try scenario.addClient(sizes: [1000], port: 6300)
+        try scenario.run()
+        // Restart: a fresh endpoint with the same configuration (same reset key), no connections.
+        scenario.server.endpoint = QUICEndpoint(configuration: scenario.server.endpoint.configuration)
+        let connection = try #require(scenario.clients[0].node.connection)
+        let id = try #require(connection.openStream())
+        try connection.write([1, 2, 3], to: id)
+        try scenario.net.run(until: { app.closeInfo != nil }, timeLimit: .seconds(10))
+        #expect(app.closeInfo?.origin == .statelessReset)
+        #expect(scenario.server.endpoint.statistics.statelessResetsSent >= 1)
+    }
+
+    @Test("An Initial flood stays within the pending-connection cap")
+    func initialFlood() throws {
+        let scenario = EndpointScenario(seed: 56) {
+            $0.maxPendingConnections = 20
+            $0.retryPolicy = .never
+        }
+        // 300 real client first flights from distinct addresses, never followed up.
+        for i in 0..<300 {
+            let client = try QUICConnection(client: scenario.clientConfiguration, serverName: "localhost",
+                                            remoteAddress: Addresses.server, now: scenario.net.now)
+            let first = try #require(client.transmit(at: scenario.net.now))
+            scenario.server.endpoint.receive(first.bytes, from: SocketAddress(host: "10.1.\(i / 250).\(i % 250 + 1)", port: 9000)!,
+                                             at: scenario.net.now)
+        }
+        #expect(scenario.server.endpoint.pendingConnectionCount == 20)
+        #expect(scenario.server.endpoint.connectionCount == 20)
+        #expect(scenario.server.endpoint.statistics.initialsDropped == 280)
+        // The pending handshakes time out and free their slots.
+        while let _ = scenario.server.endpoint.transmit(at: scenario.net.now) {}
+        var now = scenario.net.now
+        for _ in 0..<200 {
+            guard let deadline = scenario.server.endpoint.nextDeadline else { break }
+            now = max(now, deadline)
+            scenario.server.endpoint.handleTimeout(at: now)
+            while let _ = scenario.server.endpoint.transmit(at: now) {}
+        }
+        #expect(scenario.server.endpoint.connectionCount == 0)
+        #expect(scenario.server.endpoint.pendingConnectionCount == 0)
+    }
+
+    @Test("Idle connections are forgotten; close codes reach the client")
+    func idleAndClose() throws {
+        let scenario = EndpointScenario(seed: 57) { $0.connection.idleTimeout = .seconds(3) }
+        let app = try scenario.addClient(sizes: [10], port: 6400)
+        try scenario.run()
+        let serverConnection = try #require(scenario.server.accepted.first)
+        serverConnection.close(errorCode: 77, reason: "maintenance")
+        scenario.server.endpoint.connectionDidChange(serverConnection, at: scenario.net.now)
+        scenario.net.runToIdle(timeLimit: .seconds(30))
+        #expect(app.closeInfo?.origin == .peer)
+        #expect(app.closeInfo?.frame.errorCode == 77)
+        #expect(app.closeInfo?.reason == "maintenance")
+        #expect(scenario.server.endpoint.connectionCount == 0)
+    }
+}
