@@ -240,10 +240,23 @@ public final class NetworkSimulator {
         }
     }
 
-    /// Steps until nothing is in flight and no node has a deadline before `limit`.
+    /// Steps until nothing is in flight and no node has a deadline within `timeLimit`; the
+    /// clock never passes `now + timeLimit`.
     public func runToIdle(timeLimit: Duration = .seconds(600)) {
         let deadline = now + timeLimit
-        while now < deadline, step() {}
+        while let next = nextEventTime, next <= deadline, step() {}
+    }
+
+    /// Processes every event up to `time`, then sets the clock to `time` (a quiet period).
+    public func advance(to time: Instant) {
+        while let next = nextEventTime, next <= time, step() {}
+        if time > now { now = time }
+    }
+
+    /// The time of the next delivery or node deadline, after collecting pending transmissions.
+    private var nextEventTime: Instant? {
+        pollTransmits()
+        return [queue.peek()?.time, nodes.compactMap(\.nextDeadline).min()].compactMap { $0 }.min()
     }
 }
 

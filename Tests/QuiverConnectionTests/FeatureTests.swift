@@ -352,4 +352,66 @@ struct FeatureTests {
             _ = try QUICConnection(server: config, datagram: datagram, remoteAddress: Addresses.client, now: Instant(nanoseconds: 1))
         }
     }
+
+    static func ticket(client clientConfig: QUICConfiguration, server serverConfig: QUICConfiguration, seed: UInt64) throws -> QUICResumptionTicket {
+        let first = TransferClient(mode: .echo, sizes: [1000])
+        let scenario = try Scenario(seed: seed, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: first)
+        try scenario.run()
+        try scenario.net.run(until: { first.events.contains { if case .resumptionTicket = $0 { return true } else { return false } } },
+                             timeLimit: .seconds(5))
+        let ticket = first.events.compactMap { event -> QUICResumptionTicket? in
+            if case .resumptionTicket(let ticket) = event { return ticket } else { return nil }
+        }.first
+        return try #require(ticket)
+    }
+
+    static func zeroRTTConfigurations() -> (client: QUICConfiguration, server: QUICConfiguration) {
+        var (clientConfig, serverConfig) = configurations()
+        serverConfig.tls.sessionTicketKeys = SessionTicketKeys(secret: Array(repeating: 9, count: 32))
+        serverConfig.tls.maxEarlyDataSize = 0xffff_ffff
+        serverConfig.tls.antiReplay = AntiReplay()
+        clientConfig.tls.clock = serverConfig.tls.clock
+        return (clientConfig, serverConfig)
+    }
+
+    @Test("0-RTT under compatible version negotiation: sent and accepted in the original version (RFC 9369 §4)")
+    func zeroRTTWithVersionUpgrade() throws {
+        var (clientConfig, serverConfig) = Self.zeroRTTConfigurations()
+        clientConfig.supportedVersions = [.v1, .v2]
+        serverConfig.supportedVersions = [.v1]
+        let ticket = try Self.ticket(client: clientConfig, server: serverConfig, seed: 31)
+        #expect(ticket.version == .v1)
+        serverConfig.supportedVersions = [.v2, .v1]
+        let client = TransferClient(mode: .echo, sizes: [2000])
+        client.openEarly = true
+        let scenario = try Scenario(seed: 32, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client,
+                                    resumption: ticket, earlyData: true)
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.version == .v2)
+        #expect(scenario.clientConnection.isEarlyDataAccepted == true)
+        // Every 0-RTT packet was decrypted: none was lost and repaired.
+        #expect(scenario.clientConnection.statistics.packetsLost == 0)
+        // Timers keep moving after the 0-RTT key is dropped: the connection idles out.
+        try scenario.net.run(until: { scenario.serverConnection?.state == .closed }, timeLimit: .seconds(120), stepLimit: 100_000)
+    }
+
+    @Test("A key update on an idle connection keeps later packets decryptable (RFC 9001 §6.5)")
+    func idleKeyUpdate() throws {
+        let client = TransferClient(mode: .echo, sizes: [100])
+        let server = EchoServer()
+        let scenario = try Scenario(seed: 33, app: client, server: server)
+        try scenario.run()
+        scenario.net.runToIdle(timeLimit: .milliseconds(500))
+        #expect(scenario.serverConnection?.updateKeys() == true)
+        // Nothing is sent for a while: the old keys must outlive this silence.
+        scenario.net.advance(to: scenario.net.now + .seconds(10))
+        let connection = scenario.clientConnection
+        let id = try #require(connection.openStream())
+        try connection.write([1, 2, 3], to: id)
+        try connection.finish(id)
+        try scenario.net.run(until: { server.events.contains { if case .streamOpened(let s) = $0 { return s == id } else { return false } } },
+                             timeLimit: .seconds(5))
+        #expect(connection.state == .established)
+    }
 }

@@ -75,8 +75,11 @@ struct ConnectionIDs {
         if let index = peer.firstIndex(where: { $0.sequence == 0 }) { peer[index].resetToken = token }
     }
 
-    /// The stateless reset tokens that end this connection (§10.3.1).
-    var peerResetTokens: [[UInt8]] { peer.map(\.resetToken).filter { $0.count == 16 } }
+    /// The stateless reset tokens that end this connection: only that of the connection ID
+    /// in use, never of IDs unused or retired (§10.3.1).
+    var peerResetTokens: [[UInt8]] {
+        peer.filter { $0.sequence == activePeerSequence && $0.resetToken.count == 16 }.map(\.resetToken)
+    }
 
     /// A NEW_CONNECTION_ID frame (§19.15, §5.1.2).
     ///
@@ -96,11 +99,11 @@ struct ConnectionIDs {
             peer.append(Issued(sequence: sequence, id: ConnectionID(unchecked: id), resetToken: resetToken))
         } else {
             // Already retired: retire it again (§19.15).
-            pendingRetirements.append(sequence)
+            try queueRetirement(sequence, limit: limit)
         }
         if retirePriorTo > peerRetirePriorTo {
             peerRetirePriorTo = retirePriorTo
-            for issued in peer where issued.sequence < retirePriorTo { pendingRetirements.append(issued.sequence) }
+            for issued in peer where issued.sequence < retirePriorTo { try queueRetirement(issued.sequence, limit: limit) }
             peer.removeAll { $0.sequence < retirePriorTo }
             retiredPeerBelow = max(retiredPeerBelow, retirePriorTo)
             if activePeerSequence < retirePriorTo, let next = peer.min(by: { $0.sequence < $1.sequence }) {
@@ -110,6 +113,17 @@ struct ConnectionIDs {
         guard UInt64(peer.count) <= limit else {
             throw QUICError(.connectionIDLimitError, "the peer issued more than \(limit) connection IDs", frameType: frameType)
         }
+    }
+
+    /// Queues RETIRE_CONNECTION_ID once per sequence; a peer that makes us owe more than
+    /// twice its limit of retirements is refused (§5.1.2).
+    private mutating func queueRetirement(_ sequence: UInt64, limit: UInt64) throws(QUICError) {
+        guard !pendingRetirements.contains(sequence) else { return }
+        guard UInt64(pendingRetirements.count) < 2 * max(limit, 2) else {
+            throw QUICError(.connectionIDLimitError, "too many connection IDs to retire",
+                            frameType: FrameType.newConnectionID.rawValue)
+        }
+        pendingRetirements.append(sequence)
     }
 
     /// Switches to an unused peer connection ID, retiring the current one (§9.5); false when

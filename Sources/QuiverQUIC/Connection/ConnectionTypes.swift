@@ -59,10 +59,14 @@ public struct QUICResumptionTicket: Sendable {
     public var ticket: SessionTicket
     /// The server's transport parameters from the connection that issued the ticket.
     public var transportParameters: TransportParameters
+    /// The QUIC version of that connection: 0-RTT is attempted only in the same version
+    /// (RFC 9369 §5).
+    public var version: QUICVersion
 
-    public init(ticket: SessionTicket, transportParameters: TransportParameters) {
+    public init(ticket: SessionTicket, transportParameters: TransportParameters, version: QUICVersion) {
         self.ticket = ticket
         self.transportParameters = transportParameters
+        self.version = version
     }
 }
 

@@ -75,10 +75,12 @@ struct ApplicationKeys {
         nextWrite = write.nextPhase()
     }
 
-    /// Moves to the next phase (§6.1, §6.2): new keys both ways, the old read key kept.
-    mutating func advance(now: Instant, previousKeyLifetime: Duration) {
+    /// Moves to the next phase (§6.1, §6.2): new keys both ways, the old read key kept until
+    /// three PTOs after the first packet of the new phase arrives (§6.5; see
+    /// ``noteReceived(packetNumber:now:previousKeyLifetime:)``).
+    mutating func advance() {
         previousRead = read
-        previousReadExpiry = now + previousKeyLifetime
+        previousReadExpiry = nil
         read = nextRead
         write = nextWrite
         nextRead = read.nextPhase()
@@ -89,6 +91,13 @@ struct ApplicationKeys {
         isCurrentPhaseAcknowledged = false
         packetsSentInPhase = 0
         updates += 1
+    }
+
+    /// Records a packet decrypted in the current phase; the first one starts the countdown
+    /// to dropping the previous phase's key.
+    mutating func noteReceived(packetNumber: UInt64, now: Instant, previousKeyLifetime: Duration) {
+        if firstReceivedInPhase == nil, previousRead != nil { previousReadExpiry = now + previousKeyLifetime }
+        firstReceivedInPhase = min(firstReceivedInPhase ?? packetNumber, packetNumber)
     }
 
     /// Picks the key for a packet with `keyPhase` and `packetNumber` (§6.3, §6.5): the

@@ -20,7 +20,7 @@ extension QUICConnection {
             case .installReadSecret(let level, let secret):
                 switch level {
                 case .initial: break
-                case .earlyData: zeroRTTRead = PacketKey(secret: secret, version: version)
+                case .earlyData: zeroRTTRead = PacketKey(secret: secret, version: originalVersion)
                 case .handshake: spaces[1].readKey = PacketKey(secret: secret, version: version)
                 case .application:
                     appReadSecret = secret
@@ -29,7 +29,7 @@ extension QUICConnection {
             case .installWriteSecret(let level, let secret):
                 switch level {
                 case .initial: break
-                case .earlyData: zeroRTTWrite = PacketKey(secret: secret, version: version)
+                case .earlyData: zeroRTTWrite = PacketKey(secret: secret, version: originalVersion)
                 case .handshake:
                     spaces[1].writeKey = PacketKey(secret: secret, version: version)
                     recovery.hasHandshakeKeys = true
@@ -41,7 +41,7 @@ extension QUICConnection {
                 try onHandshakeComplete()
             case .sessionTicket(let ticket):
                 if let parameters = peerTransportParameters {
-                    emit(.resumptionTicket(QUICResumptionTicket(ticket: ticket, transportParameters: parameters)))
+                    emit(.resumptionTicket(QUICResumptionTicket(ticket: ticket, transportParameters: parameters, version: version)))
                 }
             case .ticketIssued:
                 break
@@ -52,8 +52,13 @@ extension QUICConnection {
                 }
             }
         }
-        if role == .client, peerTransportParameters == nil, let bytes = tls.peerTransportParameters {
+        if role == .client, !serverParametersValidated, let bytes = tls.peerTransportParameters {
+            serverParametersValidated = true
             try acceptServerTransportParameters(bytes)
+        }
+        if let parameters = deferredPeerParameters, zeroRTTWrite == nil {
+            deferredPeerParameters = nil
+            applyPeerTransportParameters(parameters)
         }
     }
 
@@ -77,10 +82,31 @@ extension QUICConnection {
 
     /// Client: the server refused 0-RTT. What 0-RTT packets carried is sent again in 1-RTT
     /// packets (RFC 9001 §4.6.2); they are not losses for congestion control.
+    ///
+    /// All stream state is reset (RFC 9001 §4.6.2): the streams are opened again, in order and
+    /// with their data, once the server's new parameters allow; a stream beyond the new stream
+    /// limit waits for MAX_STREAMS.
     private func rejectEarlyData() {
         earlyDataRejected = true
         zeroRTTWrite = nil
-        for packet in recovery.discard(space: .applicationData) { requeue(packet.frames, space: .applicationData) }
+        recovery.discard(space: .applicationData)
+        for id in streams.streamIDs where id.initiator == .client {
+            guard let send = streams.sendStream(id)?.buffer else { continue }
+            earlyStreamReplay.append((id, send.retainedBytes.bytes, send.isFinished))
+        }
+        streams = StreamManager(role: .client, localParameters: localParameters, peerParameters: TransportParameters(),
+                                configuration: configuration.streamWindows)
+        pendingControl.removeAll()
+    }
+
+    /// Opens again, with the same IDs, the streams refused 0-RTT carried.
+    func replayEarlyStreams() {
+        while let first = earlyStreamReplay.first, let id = streams.openStream(first.id.direction) {
+            earlyStreamReplay.removeFirst()
+            assert(id == first.id, "replayed streams keep their IDs")
+            try? streams.write(first.bytes, to: id)
+            if first.fin { try? streams.finish(id) }
+        }
     }
 
     // MARK: - Transport parameters
@@ -140,11 +166,17 @@ extension QUICConnection {
                   parameters.initialMaxStreamDataBidiRemote >= old.initialMaxStreamDataBidiRemote,
                   parameters.initialMaxStreamDataUni >= old.initialMaxStreamDataUni,
                   parameters.initialMaxStreamsBidi >= old.initialMaxStreamsBidi,
-                  parameters.initialMaxStreamsUni >= old.initialMaxStreamsUni
+                  parameters.initialMaxStreamsUni >= old.initialMaxStreamsUni,
+                  parameters.activeConnectionIDLimit >= old.activeConnectionIDLimit,
+                  (parameters.maxDatagramFrameSize ?? 0) >= (old.maxDatagramFrameSize ?? 0)
             else { throw QUICError(.protocolViolation, "0-RTT accepted with smaller limits than remembered") }
         }
         if let token = parameters.statelessResetToken { cids.setPeerResetToken(token) }
-        applyPeerTransportParameters(parameters)
+        if zeroRTTWrite != nil {
+            deferredPeerParameters = parameters
+        } else {
+            applyPeerTransportParameters(parameters)
+        }
     }
 
     private func applyPeerTransportParameters(_ parameters: TransportParameters) {
@@ -172,7 +204,8 @@ extension QUICConnection {
     /// The largest datagram we send.
     var datagramSizeLimit: Int {
         let peer = Int(min(peerTransportParameters?.maxUDPPayloadSize ?? 65527, 65527))
-        return max(1200, min(configuration.maxDatagramSize, peer))
+        // Long headers use a 2-byte Length field (RFC 9000 §16: up to 16383).
+        return max(1200, min(configuration.maxDatagramSize, peer, 16383))
     }
 
     // MARK: - Handshake progress
@@ -220,7 +253,9 @@ extension QUICConnection {
     func issueConnectionIDs() {
         guard isHandshakeConfirmed || (role == .client && handshakeCompleteReported),
               localConnectionIDLength > 0, let limit = peerTransportParameters?.activeConnectionIDLimit else { return }
-        while cids.local.count < Int(min(limit, 8)) {
+        var attempts = 0
+        while cids.local.count < Int(min(limit, 8)), attempts < 32 {
+            attempts += 1
             let id = configuration.makeConnectionID()
             guard !cids.isLocal(id.bytes) else { continue }
             let issued = cids.issueLocal(id, resetKey: configuration.statelessResetKey, announce: true)
@@ -234,7 +269,7 @@ extension QUICConnection {
         guard isHandshakeConfirmed, state == .established, var keys = appKeys,
               keys.isCurrentPhaseAcknowledged, keys.firstReceivedInPhase != nil || keys.updates == 0
         else { return false }
-        keys.advance(now: now, previousKeyLifetime: recovery.probeTimeout(for: .applicationData) * 3)
+        keys.advance()
         appKeys = keys
         return true
     }
@@ -253,6 +288,7 @@ extension QUICConnection {
         newPath.challenge = challenge
         newPath.challengePending = true
         newPath.challengeDeadline = now + max(recovery.probeTimeout(for: .applicationData) * 3, .milliseconds(6 * Int64(configuration.initialRTT.nanosecondsClamped / 1_000_000)))
+        if path.isValidated { previousPath = path }
         path = newPath
         if !portOnly {
             // A new network: congestion and RTT state start over (RFC 9000 §9.4).
@@ -312,8 +348,12 @@ extension QUICConnection {
         consider(idleDeadline)
         // ACK deadlines count only where an ACK can be sent now: 0-RTT packets are
         // acknowledged in 1-RTT packets, which a server sends once it has both 1-RTT keys.
-        for space in spaces where !space.isDiscarded && space.writeKey != nil { consider(space.ack.ackDeadline) }
-        if appKeys != nil { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
+        // Nothing at all can be sent with less than 64 bytes of amplification budget: the
+        // next datagram from the peer, not a timer, unblocks us.
+        if path.amplificationBudget >= 64 {
+            for space in spaces where !space.isDiscarded && space.writeKey != nil { consider(space.ack.ackDeadline) }
+            if appKeys != nil { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
+        }
         consider(appKeys?.previousReadExpiry)
         consider(zeroRTTReadExpiry)
         consider(pacingDeadline)
@@ -355,12 +395,22 @@ extension QUICConnection {
         }
         if let expiry = zeroRTTReadExpiry, expiry <= now {
             zeroRTTRead = nil
+            zeroRTTReadExpiry = nil
         }
         if let deadline = pacingDeadline, deadline <= now { pacingDeadline = nil }
         if let deadline = path.challengeDeadline, deadline <= now, !path.isValidated {
-            // The new path did not answer (RFC 9000 §8.2.4): give up on the connection.
-            closeWithError(QUICError(.noViablePath, "path validation failed"))
-            return
+            // The new path did not answer (RFC 9000 §9.3.2): return to the last validated one,
+            // or, without one, end silently (nothing may be sent to an unvalidated address).
+            if let previous = previousPath {
+                path = previous
+                previousPath = nil
+            } else {
+                let info = ConnectionCloseInfo(origin: .local, frame: .transport(.noViablePath, reason: "path validation failed"))
+                closeInfo = info
+                state = .closed
+                emit(.closed(info))
+                return
+            }
         }
         if let (deadline, _) = recovery.lossDetectionTimer, deadline <= now {
             switch recovery.onLossDetectionTimeout(now: now) {

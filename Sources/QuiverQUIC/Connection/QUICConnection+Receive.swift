@@ -33,6 +33,8 @@ extension QUICConnection {
             return
         }
 
+        currentDatagram = (remote, datagram.count)
+        defer { currentDatagram = nil }
         var processedAny = false
         var nonProbingFromNewPath = false
         let packets = PacketHeader.split(datagram, shortHeaderConnectionIDLength: localConnectionIDLength)
@@ -102,18 +104,30 @@ extension QUICConnection {
             statistics.packetsDropped += 1
             return nil
         }
-        // Compatible version negotiation (RFC 9368 §2.3): the server's first Initial may use
-        // another version we offered. A server still accepts the client's original version
-        // for Initial packets in flight.
+        // Compatible version negotiation (RFC 9368 §2.3): the server may answer in another
+        // version we offered, possibly after acknowledging our first packets in the original
+        // one; we follow until its handshake flight arrives. A server still accepts the
+        // client's original version for Initial and 0-RTT packets (RFC 9369 §4: 0-RTT always
+        // uses the original version).
         var switchesVersion = false
         if header.version != version {
-            if role == .client, header.type == .initial, !hasReceivedPacket,
+            if role == .client, header.type == .initial, version == originalVersion, spaces[1].readKey == nil,
                configuration.supportedVersions.contains(header.version), localParameters.versionInformation != nil {
                 switchesVersion = true
-            } else if !(role == .server && header.version == originalVersion && header.type == .initial) {
+            } else if !(role == .server && header.version == originalVersion && (header.type == .initial || header.type == .zeroRTT)) {
                 statistics.packetsDropped += 1
                 return nil
             }
+        }
+        // RFC 9000 §17.2.2: a server's Initial carries no token.
+        if role == .client, header.type == .initial, !header.token.isEmpty {
+            statistics.packetsDropped += 1
+            return nil
+        }
+        // A server discards Initial packets in datagrams smaller than 1200 bytes (§14.1).
+        if role == .server, header.type == .initial, datagramSize < 1200 {
+            statistics.packetsDropped += 1
+            return nil
         }
         // After the server's first packet its Source Connection ID is fixed (RFC 9000 §7.2).
         if role == .client, hasReceivedPacket, header.type != .zeroRTT, header.sourceConnectionID != peerInitialSourceConnectionID {
@@ -163,18 +177,26 @@ extension QUICConnection {
         }
         guard let opened = key.open(packet, header: unmasked) else {
             statistics.packetsDropped += 1
+            // RFC 9001 §6.6: past the AEAD's integrity limit, forgeries could succeed.
+            authenticationFailures += 1
+            let limit: UInt64 = keys.read.secret.suite == .chacha20Poly1305SHA256 ? 1 << 36 : 1 << 52
+            if authenticationFailures >= limit { throw QUICError(.aeadLimitReached, "too many packets failed authentication") }
             return nil
         }
+        // Only the highest-numbered non-probing packet moves the path (RFC 9000 §9.3).
+        let isNewest = space.ack.largestReceived.map { unmasked.packetNumber > $0 } ?? true
         if isNext {
             // The peer updated its keys (RFC 9001 §6.2): we update ours in answer.
-            keys.advance(now: now, previousKeyLifetime: recovery.probeTimeout(for: .applicationData) * 3)
+            keys.advance()
         }
         if unmasked.keyPhase == keys.phase {
-            keys.firstReceivedInPhase = min(keys.firstReceivedInPhase ?? unmasked.packetNumber, unmasked.packetNumber)
+            keys.noteReceived(packetNumber: unmasked.packetNumber, now: now,
+                              previousKeyLifetime: recovery.probeTimeout(for: .applicationData) * 3)
         }
         appKeys = keys
-        return try processPayload(opened, packetType: .oneRTT, space: .applicationData, ecn: ecn,
-                                  destination: header.destinationConnectionID.bytes)
+        let nonProbing = try processPayload(opened, packetType: .oneRTT, space: .applicationData, ecn: ecn,
+                                            destination: header.destinationConnectionID.bytes)
+        return nonProbing.map { $0 && isNewest }
     }
 
     // MARK: - Frames
@@ -264,13 +286,16 @@ extension QUICConnection {
                 issueConnectionIDs()
             }
         case .pathChallenge(let data):
-            if pendingPathResponses.count < 4 { pendingPathResponses.append(data) }
+            if pendingPathResponses.count < 4, let source = currentDatagram {
+                pendingPathResponses.append((data, source.source, 3 * source.size))
+            }
         case .pathResponse(let data):
             if let challenge = path.challenge, challenge == data {
                 path.isValidated = true
                 path.challenge = nil
                 path.challengePending = false
                 path.challengeDeadline = nil
+                previousPath = nil
             }
         case .connectionClose(let close):
             enterDraining(close)
@@ -280,7 +305,7 @@ extension QUICConnection {
             }
             confirmHandshake()
         case .datagram(let data):
-            guard let limit = localParameters.maxDatagramFrameSize, UInt64(frame.encodedLength) <= limit else {
+            guard let limit = localParameters.maxDatagramFrameSize, limit > 0, UInt64(1 + data.count) <= limit else {
                 throw QUICError(.protocolViolation, "unexpected or oversized DATAGRAM frame", frameType: frame.type.rawValue)
             }
             // Unreliable by design (RFC 9221 §5): beyond 256 unread datagrams new ones are dropped.
@@ -382,7 +407,7 @@ extension QUICConnection {
                     cids.pendingNewConnectionIDs.append(sequence)
                 }
             case .retireConnectionID(let sequence):
-                cids.pendingRetirements.append(sequence)
+                if !cids.pendingRetirements.contains(sequence) { cids.pendingRetirements.append(sequence) }
             case .handshakeDone:
                 handshakeDonePending = true
             case .newToken:
@@ -400,6 +425,7 @@ extension QUICConnection {
     private func handleRetry(_ retry: RetryPacket, packet: [UInt8]) {
         guard role == .client, !hasReceivedPacket, retrySourceConnectionID == nil,
               retry.destinationConnectionID == cids.local.first?.id,
+              retry.sourceConnectionID != originalDestinationConnectionID,
               RetryIntegrity.isValid(retryPacket: packet, originalDestinationConnectionID: originalDestinationConnectionID.bytes,
                                      version: retry.version)
         else {
@@ -420,7 +446,7 @@ extension QUICConnection {
 
     private func handleVersionNegotiation(_ vn: VersionNegotiationPacket) {
         // RFC 9000 §6.2: only before any other packet, only if it does not list our version.
-        guard role == .client, !hasReceivedPacket, vn.destinationConnectionID == cids.local.first?.id.bytes,
+        guard role == .client, !hasReceivedPacket, retrySourceConnectionID == nil, vn.destinationConnectionID == cids.local.first?.id.bytes,
               vn.sourceConnectionID == originalDestinationConnectionID.bytes, !vn.supportedVersions.contains(version)
         else { return }
         let info = ConnectionCloseInfo(origin: .versionNegotiation(vn.supportedVersions),

@@ -34,6 +34,11 @@ extension QUICConnection {
             break
         }
         if let keys = appKeys, keys.packetsSentInPhase >= keyUpdateThreshold { _ = initiateKeyUpdate() }
+        if !earlyStreamReplay.isEmpty, peerTransportParameters != nil { replayEarlyStreams() }
+        if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote }) {
+            let response = pendingPathResponses.remove(at: index)
+            if let datagram = transmitPathResponse(response) { return datagram }
+        }
 
         let limit = datagramSizeLimit
         let budget = min(limit, path.amplificationBudget)
@@ -56,9 +61,10 @@ extension QUICConnection {
         var plans: [PacketPlan] = []
         var used = 0
         for space in PacketNumberSpace.allCases {
-            // A datagram with an Initial packet must reach 1200 bytes (RFC 9000 §14.1).
-            if space == .initial, budget < 1200 { continue }
-            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData) else { continue }
+            // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
+            // §14.1): below that budget a server can still acknowledge.
+            let ackOnly = space == .initial && budget < 1200
+            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly) else { continue }
             used += plan.size
             plans.append(plan)
             if budget - used < 64 { break }
@@ -128,7 +134,7 @@ extension QUICConnection {
     }
 
     /// Chooses the frames of the next packet in `space`, within `room` bytes.
-    private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool) -> PacketPlan? {
+    private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false) -> PacketPlan? {
         guard let (type, _) = sendKey(for: space) else { return nil }
         let index = space.rawValue
         let number = spaces[index].nextPacketNumber
@@ -161,7 +167,7 @@ extension QUICConnection {
         // 1-RTT packets the server cannot decrypt yet would otherwise block the client's
         // retransmitted Finished while no PTO is armed (RFC 9002 §6.2.1 arms no Application
         // Data PTO before confirmation).
-        if allowData || probe || space != .applicationData {
+        if !ackOnly, allowData || probe || space != .applicationData {
             // CRYPTO data, retransmissions first.
             if type != .zeroRTT {
                 while remaining > 24,
@@ -212,8 +218,9 @@ extension QUICConnection {
             return true
         }
         if handshakeDonePending, add(.handshakeDone, .handshakeDone) { handshakeDonePending = false }
-        while let data = pendingPathResponses.first, add(.pathResponse(data), .pathResponse) {
-            pendingPathResponses.removeFirst()
+        while let index = pendingPathResponses.firstIndex(where: { $0.to == path.remote }),
+              add(.pathResponse(pendingPathResponses[index].data), .pathResponse) {
+            pendingPathResponses.remove(at: index)
             plan.pathFrames = true
         }
         if path.challengePending, let data = path.challenge, add(.pathChallenge(data), .pathChallenge) {
@@ -253,7 +260,8 @@ extension QUICConnection {
             pnOffset = header.encode(into: &writer, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
                                      keyPhase: appKeys?.phase ?? false)
         } else {
-            let header = LongHeader(type: plan.type, version: version, destinationConnectionID: cids.activePeer,
+            let header = LongHeader(type: plan.type, version: plan.type == .zeroRTT ? originalVersion : version,
+                                    destinationConnectionID: cids.activePeer,
                                     sourceConnectionID: cids.local.first?.id ?? .empty,
                                     token: plan.type == .initial ? initialToken : [])
             pnOffset = header.encode(into: &writer, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
@@ -282,6 +290,27 @@ extension QUICConnection {
             traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(packet.count) \(plan.infos)")
         }
         return packet
+    }
+
+    /// A PATH_RESPONSE to an address other than the current path's, where the challenge came
+    /// from (RFC 9000 §8.2.2), padded to 1200 bytes if the 3× budget there allows.
+    private func transmitPathResponse(_ response: (data: [UInt8], to: SocketAddress, budget: Int)) -> OutgoingDatagram? {
+        guard appKeys != nil else { return nil }
+        let space = PacketNumberSpace.applicationData
+        let number = spaces[space.rawValue].nextPacketNumber
+        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
+        var plan = PacketPlan(space: space, type: .oneRTT, packetNumber: number, packetNumberLength: pnLength,
+                              headerLength: headerLength(type: .oneRTT, packetNumberLength: pnLength))
+        Frame.pathResponse(response.data).encode(into: &plan.payload)
+        plan.infos = [.pathResponse]
+        plan.ackEliciting = true
+        let target = min(1200, response.budget)
+        if plan.size < target { plan.payload.writeZeros(target - plan.size) }
+        guard plan.size <= max(target, 64) else { return nil }
+        let bytes = seal(plan)
+        statistics.datagramsSent += 1
+        statistics.bytesSent += bytes.count
+        return OutgoingDatagram(bytes: bytes, destination: response.to)
     }
 
     // MARK: - Closing

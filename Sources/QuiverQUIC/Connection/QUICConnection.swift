@@ -121,12 +121,28 @@ public final class QUICConnection {
     var pendingNewToken: [UInt8]?
     var lastNewToken: [UInt8]?
     var pendingControl: [Frame] = []
-    var pendingPathResponses: [[UInt8]] = []
+    /// PATH_RESPONSE data owed, with where the challenge came from (the response goes there,
+    /// RFC 9000 §8.2.2) and what we may send there before it is validated (3× received).
+    var pendingPathResponses: [(data: [UInt8], to: SocketAddress, budget: Int)] = []
+    /// The datagram being processed: its source and size.
+    var currentDatagram: (source: SocketAddress, size: Int)?
+    /// The last validated path, to return to if validating a new one fails (RFC 9000 §9.3.2).
+    var previousPath: Path?
+    /// 1-RTT packets that failed authentication (RFC 9001 §6.6 integrity limit).
+    var authenticationFailures: UInt64 = 0
     var pendingDatagrams: [[UInt8]] = []
     var readableNotified: Set<StreamID> = []
     var transportParameterError: QUICError?
     var resumption: QUICResumptionTicket?
     var earlyDataRejected = false
+    /// Client: streams written in refused 0-RTT, to open and write again under the server's
+    /// new limits (RFC 9001 §4.6.2 resets all stream state).
+    var earlyStreamReplay: [(id: StreamID, bytes: [UInt8], fin: Bool)] = []
+    /// Client: the server's validated parameters, applied once 0-RTT is over (RFC 9000
+    /// §7.4.1: 0-RTT keeps the remembered limits).
+    var deferredPeerParameters: TransportParameters?
+    /// Client: the server's transport parameters were received and validated.
+    var serverParametersValidated = false
 
     var events: [QUICConnectionEvent] = []
     var queuedDatagramEvents = 0
@@ -177,6 +193,8 @@ public final class QUICConnection {
     public init(client configuration: QUICConfiguration, serverName: String?, remoteAddress: SocketAddress,
                 token: [UInt8] = [], resumption: QUICResumptionTicket? = nil, attemptEarlyData: Bool = false,
                 now: Instant) throws(QUICError) {
+        // 0-RTT only in the version of the connection that issued the ticket (RFC 9369 §5).
+        let attemptEarlyData = attemptEarlyData && resumption?.version == configuration.version
         role = .client
         self.configuration = configuration
         self.now = now
@@ -187,7 +205,8 @@ public final class QUICConnection {
         let dcid = ConnectionID(unchecked: configuration.random.bytes(max(8, localLength)))
         originalDestinationConnectionID = dcid
         initialSecretConnectionID = dcid
-        initialToken = token
+        // A token that would not fit an Initial packet is ignored (no server issues those).
+        initialToken = token.count <= 512 ? token : []
         self.resumption = resumption
         path = Path(remote: remoteAddress, isValidated: true)
         spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
@@ -369,7 +388,7 @@ public final class QUICConnection {
 
     /// The largest DATAGRAM payload the peer accepts now; `nil` when it does not accept them.
     public var maxDatagramPayloadSize: Int? {
-        guard let limit = peerTransportParameters?.maxDatagramFrameSize else { return nil }
+        guard let limit = peerTransportParameters?.maxDatagramFrameSize, limit > 0 else { return nil }
         let frameLimit = Int(min(limit, UInt64(Int.max))) - 1 - 8
         return max(0, min(frameLimit, maxPayloadForShortPacket - 1 - 8))
     }

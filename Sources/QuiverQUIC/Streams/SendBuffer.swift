@@ -72,6 +72,10 @@ public struct SendBuffer: Sendable {
         nextOffset(newDataLimit: newDataLimit) != nil
     }
 
+    /// The bytes still held (not yet released after acknowledgment) and the offset of the
+    /// first; from offset 0 as long as nothing was acknowledged.
+    public var retainedBytes: (offset: UInt64, bytes: [UInt8]) { (storageOffset, storage) }
+
     // MARK: - Application side
 
     /// Appends application data.

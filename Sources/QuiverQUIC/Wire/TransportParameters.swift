@@ -289,7 +289,7 @@ public struct TransportParameters: Hashable, Sendable {
     private mutating func decodeParameters(_ bytes: [UInt8], sentBy sender: Role) throws(DecodeError) {
         var reader = ByteReader(bytes)
         var seenKnown: UInt32 = 0
-        var seenOther: [UInt64] = []
+        var seenOther: Set<UInt64> = []
         while !reader.isAtEnd {
             let id = try reader.readVarInt()
             let length = try reader.readVarInt()
@@ -302,8 +302,7 @@ public struct TransportParameters: Hashable, Sendable {
                 guard seenKnown & bit == 0 else { throw Self.invalid("duplicate transport parameter 0x\(String(id, radix: 16))") }
                 seenKnown |= bit
             } else {
-                guard !seenOther.contains(id) else { throw Self.invalid("duplicate transport parameter 0x\(String(id, radix: 16))") }
-                seenOther.append(id)
+                guard seenOther.insert(id).inserted else { throw Self.invalid("duplicate transport parameter 0x\(String(id, radix: 16))") }
                 continue  // unknown or reserved (RFC 9000 §18.1): ignored
             }
             try decodeKnown(id: id, value: value, sentBy: sender)
