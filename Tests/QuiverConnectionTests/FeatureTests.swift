@@ -414,4 +414,42 @@ struct FeatureTests {
                              timeLimit: .seconds(5))
         #expect(connection.state == .established)
     }
+
+    @Test("Keep-alive PINGs hold an idle connection open past its idle timeout")
+    func keepAlive() throws {
+        var (clientConfig, serverConfig) = Self.configurations { $0.idleTimeout = .seconds(2) }
+        clientConfig.keepAliveInterval = .milliseconds(700)
+        let client = TransferClient(mode: .echo, sizes: [10])
+        let scenario = try Scenario(seed: 34, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run()
+        scenario.net.advance(to: scenario.net.now + .seconds(20))
+        #expect(scenario.clientConnection.state == .established)
+        #expect(scenario.serverConnection?.state == .established)
+    }
+}
+
+@Suite("Connection: one fault kind at a time")
+struct FaultKindTests {
+    static let kinds: [(String, @Sendable (inout LinkConfiguration, Instant) -> Void)] = [
+        ("20 % loss", { link, _ in link.lossRate = 0.2 }),
+        ("burst loss", { link, _ in link.burstLoss = (0.05, 0.3) }),
+        ("reordering", { link, _ in link.reorderRate = 0.3; link.reorderDelay = .milliseconds(15) }),
+        ("duplication", { link, _ in link.duplicateRate = 0.3 }),
+        ("corruption", { link, _ in link.corruptRate = 0.1 }),
+        ("2 s blackhole mid-transfer", { link, start in link.blackholes = [(start + .milliseconds(150))..<(start + .milliseconds(2150))] }),
+        ("5 Mbit/s bottleneck, 30 kB queue", { link, _ in link.bandwidth = 5_000_000; link.queueLimit = 30_000 }),
+        ("200 ms one-way latency", { link, _ in link.latency = .milliseconds(200) }),
+    ]
+
+    @Test("Exact data under each fault", arguments: 0..<8)
+    func fault(index: Int) throws {
+        let (name, apply) = Self.kinds[index]
+        var link = LinkConfiguration()
+        apply(&link, Instant(nanoseconds: 1_000_000_000))
+        let client = TransferClient(mode: .echo, sizes: [300_000, 1000, 0])
+        let scenario = try Scenario(seed: UInt64(100 + index), link: link, app: client)
+        try scenario.run(timeLimit: .seconds(120))
+        #expect(client.allCorrect, "\(name)")
+        #expect(client.errors.isEmpty, "\(name)")
+    }
 }

@@ -55,6 +55,10 @@ public struct QUICConfiguration: Sendable {
     /// Initiate a key update (RFC 9001 §6) after this many packets in one key phase. `nil`:
     /// only as needed to stay below the AEAD confidentiality limit (§6.6).
     public var keyUpdateInterval: UInt64?
+    /// Send a PING after this much time without sending an ack-eliciting packet, to keep an
+    /// idle connection (and NAT bindings) alive; `nil` (the default) lets it idle out. Use a
+    /// value below half the idle timeout.
+    public var keepAliveInterval: Duration?
     /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
     public var initialRTT: Duration = RTTEstimator.defaultInitialRTT
     /// The key from which stateless reset tokens are derived (RFC 9000 §10.3.2); share it

@@ -358,7 +358,14 @@ extension QUICConnection {
         consider(zeroRTTReadExpiry)
         consider(pacingDeadline)
         consider(path.challengeDeadline)
+        consider(keepAliveDeadline)
         return deadline
+    }
+
+    /// When a keep-alive PING is due (established connections only).
+    var keepAliveDeadline: Instant? {
+        guard let interval = configuration.keepAliveInterval, state == .established, interval > .zero else { return nil }
+        return lastAckElicitingSent + interval
     }
 
     var idleDeadline: Instant? {
@@ -398,6 +405,12 @@ extension QUICConnection {
             zeroRTTReadExpiry = nil
         }
         if let deadline = pacingDeadline, deadline <= now { pacingDeadline = nil }
+        if let deadline = keepAliveDeadline, deadline <= now {
+            // A PING (RFC 9000 §10.1.2); the probe machinery sends it even when the window is full.
+            let index = PacketNumberSpace.applicationData.rawValue
+            spaces[index].probesDue = max(spaces[index].probesDue, 1)
+            lastAckElicitingSent = now
+        }
         if let deadline = path.challengeDeadline, deadline <= now, !path.isValidated {
             // The new path did not answer (RFC 9000 §9.3.2): return to the last validated one,
             // or, without one, end silently (nothing may be sent to an unvalidated address).

@@ -97,6 +97,7 @@ extension QUICConnection {
         statistics.bytesSent += datagram.count
         path.bytesSent += datagram.count
         if role == .server, !path.isValidated { recovery.isAtAntiAmplificationLimit = path.amplificationBudget == 0 }
+        if sentAckEliciting { lastAckElicitingSent = now }
         if sentAckEliciting, !ackElicitingSentSinceReceive {
             idleDeadlineBase = now
             ackElicitingSentSinceReceive = true

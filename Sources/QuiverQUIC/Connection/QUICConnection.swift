@@ -152,6 +152,8 @@ public final class QUICConnection {
     var idleTimeout: Duration?
     var idleDeadlineBase: Instant
     var ackElicitingSentSinceReceive = false
+    /// When we last sent an ack-eliciting packet (for keep-alive PINGs).
+    var lastAckElicitingSent: Instant
     var closeFrame: ConnectionClose?
     var closeDeadline: Instant?
     var closeSendsPending = 0
@@ -214,6 +216,7 @@ public final class QUICConnection {
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.maxDatagramSize)
         pacer = Pacer(maxDatagramSize: configuration.maxDatagramSize)
         idleDeadlineBase = now
+        lastAckElicitingSent = now
         keyUpdateThreshold = 0
 
         let scid = configuration.makeConnectionID()
@@ -288,6 +291,7 @@ public final class QUICConnection {
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.maxDatagramSize)
         pacer = Pacer(maxDatagramSize: configuration.maxDatagramSize)
         idleDeadlineBase = now
+        lastAckElicitingSent = now
         keyUpdateThreshold = 0
 
         let scid = configuration.makeConnectionID()
