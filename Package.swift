@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "QuiverTLSSocket", targets: ["QuiverTLSSocket"]),
         .library(name: "QuiverNetSim", targets: ["QuiverNetSim"]),
         .library(name: "QuiverQUICSim", targets: ["QuiverQUICSim"]),
+        .library(name: "QuiverUDP", targets: ["QuiverUDP"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
     dependencies: [
@@ -50,6 +51,8 @@ let package = Package(
         ),
         .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
         .target(name: "QuiverQUICSim", dependencies: ["QuiverCore", "QuiverQUIC", "QuiverNetSim"], swiftSettings: strict),
+        .target(name: "CQuiverUDP"),  // sendmmsg/recvmmsg and CMSG_* shims (Glibc lacks them)
+        .target(name: "QuiverUDP", dependencies: ["QuiverCore", "CQuiverUDP"], swiftSettings: strict),
         .target(
             name: "QuiverTLSSocket",
             dependencies: ["QuiverCore", "QuiverTLS"],
@@ -75,6 +78,7 @@ let package = Package(
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
+        .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),
         .testTarget(
             name: "QuiverTLSTests",
             dependencies: [

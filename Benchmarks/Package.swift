@@ -23,6 +23,14 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "udp-bench",
+            dependencies: [
+                "CMallocCounter",
+                .product(name: "QuiverUDP", package: "Quiver"),
+                .product(name: "QuiverCore", package: "Quiver"),
+            ]
+        ),
+        .executableTarget(
             name: "quic-sim-bench",
             dependencies: [
                 .product(name: "QuiverQUIC", package: "Quiver"),

@@ -1,0 +1,64 @@
+// The few Linux socket interfaces Swift's Glibc module leaves out (see
+// shared/design/TOOLCHAIN-NOTES.md): sendmmsg/recvmmsg and struct mmsghdr (glibc declares them
+// only under _GNU_SOURCE), struct in6_pktinfo, the CMSG_* macros, UDP_SEGMENT/UDP_GRO and the
+// extended error of IP_RECVERR. The wrappers are compiled with _GNU_SOURCE in shims.c, which also
+// checks at compile time that the structs below match the system's layout.
+#ifndef CQUIVER_UDP_H
+#define CQUIVER_UDP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+/// `SOL_UDP`, the level of UDP socket options and control messages.
+#define QUIVER_SOL_UDP 17
+/// `UDP_SEGMENT` (Linux 4.18): the GSO segment size, as a socket option or a control message.
+#define QUIVER_UDP_SEGMENT 103
+/// `UDP_GRO` (Linux 5.0): coalesce received datagrams; the segment size arrives as a control message.
+#define QUIVER_UDP_GRO 104
+/// `SO_EE_ORIGIN_LOCAL`, `SO_EE_ORIGIN_ICMP`, `SO_EE_ORIGIN_ICMP6` (linux/errqueue.h).
+#define QUIVER_SO_EE_ORIGIN_LOCAL 1
+#define QUIVER_SO_EE_ORIGIN_ICMP 2
+#define QUIVER_SO_EE_ORIGIN_ICMP6 3
+
+/// `struct mmsghdr`: one message of a `sendmmsg`/`recvmmsg` batch.
+struct quiver_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+/// `struct in6_pktinfo` (RFC 3542): the local address and interface of an IPv6 datagram.
+struct quiver_in6_pktinfo {
+    struct in6_addr ipi6_addr;
+    unsigned int ipi6_ifindex;
+};
+
+/// `struct sock_extended_err` (linux/errqueue.h): one entry of a socket's error queue.
+struct quiver_sock_extended_err {
+    uint32_t ee_errno;
+    uint8_t ee_origin;
+    uint8_t ee_type;
+    uint8_t ee_code;
+    uint8_t ee_pad;
+    uint32_t ee_info;
+    uint32_t ee_data;
+};
+
+/// `sendmmsg(2)`: the number of messages sent, or -1 with `errno` set.
+int quiver_sendmmsg(int fd, struct quiver_mmsghdr *messages, unsigned int count, int flags);
+/// `recvmmsg(2)` without a timeout: the number of messages received, or -1 with `errno` set.
+int quiver_recvmmsg(int fd, struct quiver_mmsghdr *messages, unsigned int count, int flags);
+
+/// `CMSG_SPACE(length)`: bytes a control message with `length` data bytes occupies.
+size_t quiver_cmsg_space(size_t length);
+/// `CMSG_LEN(length)`: the `cmsg_len` of a control message with `length` data bytes.
+size_t quiver_cmsg_len(size_t length);
+/// `CMSG_FIRSTHDR(message)`: the first control message, or NULL.
+struct cmsghdr *quiver_cmsg_firsthdr(struct msghdr *message);
+/// `CMSG_NXTHDR(message, header)`: the control message after `header`, or NULL.
+struct cmsghdr *quiver_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *header);
+/// `CMSG_DATA(header)`: the data of a control message.
+unsigned char *quiver_cmsg_data(struct cmsghdr *header);
+
+#endif
