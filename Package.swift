@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverTLSSocket",
+                "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "QuiverUDP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -9,7 +9,7 @@ import QuiverTLSSocket
 struct QuiverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quiver",
-        abstract: "Quiver: a pure-Swift TLS 1.3 (and, as it lands, QUIC) server stack.",
+        abstract: "Quiver: a pure-Swift TLS 1.3 and QUIC server stack.",
         subcommands: [Serve.self, Connect.self, Cert.self])
 }
 
@@ -42,12 +42,16 @@ enum KeyAlgorithm: String, ExpressibleByArgument, CaseIterable {
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the echo service over TLS 1.3/TCP (thread per connection).",
-        discussion: "With no certificate, a self-signed certificate for localhost is generated at start.")
+        abstract: "Run the echo service over TLS 1.3/TCP (thread per connection) and QUIC/UDP (one event loop).",
+        discussion: """
+            With neither --tls nor --quic both are served, on the same port number (TCP and UDP). \
+            With no certificate, a self-signed certificate for localhost is generated at start.
+            """)
 
-    @Flag(help: "Serve TLS 1.3 over TCP (the default and, for now, the only transport).") var tls = false
+    @Flag(help: "Serve TLS 1.3 over TCP.") var tls = false
+    @Flag(help: "Serve QUIC (v1 and v2) over UDP.") var quic = false
     @Option(help: "Address to bind (numeric; '::' is dual-stack).") var host = "::"
-    @Option(help: "TCP port.") var port: UInt16 = 4433
+    @Option(help: "TCP and UDP port.") var port: UInt16 = 4433
     @Option(help: "PEM certificate chain (leaf first).") var cert: String?
     @Option(help: "PEM private key for the chain.") var key: String?
     @Option(help: "ALPN protocol to accept (repeatable).") var alpn: [String] = ["echo"]
@@ -86,6 +90,27 @@ struct Serve: ParsableCommand {
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
 
         guard let address = SocketAddress(host: host, port: port) else { throw ValidationError("--host must be a numeric address") }
+        let serveTLS = tls || !quic
+        let serveQUIC = quic || !tls
+        if serveQUIC {
+            var alpnTLS = config
+            if alpnTLS.alpn.isEmpty { alpnTLS.alpn = ["echo"] }
+            let quicTLS = alpnTLS
+            let maxConnections = self.maxConnections
+            let quicAddress = address
+            guard serveTLS else {
+                try QUICEchoServer.run(address: quicAddress, tls: quicTLS, log: log, maxConnections: maxConnections)
+                return
+            }
+            let thread = Thread {
+                do {
+                    try QUICEchoServer.run(address: quicAddress, tls: quicTLS, log: log, maxConnections: maxConnections)
+                } catch {
+                    log.error("QUIC: \(error)")
+                }
+            }
+            thread.start()
+        }
         let listener = try Self.bind(address, log: log)
         log.notice("serving TLS 1.3 echo on \(listener.localAddress.map { "\($0)" } ?? "?") (ALPN \(alpn))")
         let shared = config
@@ -154,11 +179,13 @@ enum EchoWorker {
 
 struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Connect over TLS 1.3, copy stdin to the server and the server's data to stdout.",
-        discussion: "EOF on stdin sends close_notify; exits 0 when the server then closes cleanly.")
+        abstract: "Connect over TLS 1.3 or QUIC, copy stdin to the server and the server's data to stdout.",
+        discussion: "EOF on stdin ends our side (close_notify, or the stream's FIN); exits 0 when the server then closes cleanly.")
 
     @Argument(help: "HOST:PORT (IPv6 as [::1]:4433).") var target: String
     @Flag(help: "Use TLS 1.3 over TCP (the default).") var tls = false
+    @Flag(help: "Use QUIC over UDP (one bidirectional stream).") var quic = false
+    @Flag(help: "With --quic: start in QUIC v2 (default: v1, accepting an upgrade to v2).") var v2 = false
     @Option(help: "ALPN protocol to offer (repeatable).") var alpn: [String] = []
     @Option(help: "PEM trust roots instead of the system bundle.") var ca: String?
     @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
@@ -187,6 +214,13 @@ struct Connect: ParsableCommand {
             config.privateKey = try PrivateKey(pemFile: key)
         }
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
+        if quic {
+            if tls { throw ValidationError("--tls and --quic exclude each other") }
+            if config.alpn.isEmpty { config.alpn = ["echo"] }
+            let status = try QUICClient.run(host: host, port: port, serverName: serverName ?? host, tls: config, version: v2 ? .v2 : .v1)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let socket = try TCPSocket.connect(host: host, port: port)
         let connection = TLSSocket(socket: socket, stream: TLSStream(client: config, serverName: serverName ?? host))
         try connection.handshake()
