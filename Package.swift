@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(
             name: "QuiverConnectionTests",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim",
+                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built

@@ -149,6 +149,25 @@ final class ChildProcess: @unchecked Sendable {
         return find(current)
     }
 
+    /// Everything printed on stdout so far.
+    var standardOutput: [UInt8] { current.stdout }
+
+    /// The first stderr line containing `text`, waiting up to `timeout` seconds for it.
+    func waitForErrorLine(containing text: String, timeout: Double) -> String? {
+        func find(_ state: State) -> String? {
+            String(decoding: state.stderr, as: UTF8.self).split(separator: "\n").first { $0.contains(text) }.map(String.init)
+        }
+        _ = wait(timeout: timeout) { find($0) != nil || $0.status != nil }
+        return find(current)
+    }
+
+    /// Writes `bytes` to the process's stdin, then closes it (EOF).
+    func finishInput(_ bytes: [UInt8]) {
+        let handle = input.fileHandleForWriting
+        try? handle.write(contentsOf: Data(bytes))
+        try? handle.close()
+    }
+
     /// The exit status, waiting up to `timeout` seconds for the process to exit; nil if it has not.
     func waitForExit(timeout: Double) -> Int32? {
         _ = wait(timeout: timeout) { $0.status != nil }

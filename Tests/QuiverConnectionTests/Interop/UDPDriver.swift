@@ -16,7 +16,7 @@ struct InteropFailure: Error, CustomStringConvertible {
 }
 
 /// An IPv4 UDP socket bound to 127.0.0.1 on a port the kernel picks, closed at deinit.
-final class UDPSocket {
+final class LoopbackSocket {
     let descriptor: Int32
     /// The bound port (chosen by the kernel for port 0).
     let port: UInt16
@@ -131,14 +131,14 @@ final class TraceLog {
     }
 }
 
-/// Runs one ``QUICConnection`` over a ``UDPSocket`` on the calling thread.
+/// Runs one ``QUICConnection`` over a ``LoopbackSocket`` on the calling thread.
 ///
 /// Each turn: the application pumps the connection's events, everything ``QUICConnection/transmit(at:)``
 /// returns is sent, then the driver waits for a datagram or the connection's ``QUICConnection/nextDeadline``,
 /// feeds what arrived (``QUICConnection/receive(_:from:ecn:at:)``) and handles a passed deadline
 /// (``QUICConnection/handleTimeout(at:)``).
 final class UDPDriver {
-    let socket: UDPSocket
+    let socket: LoopbackSocket
     let trace = TraceLog()
     private(set) var datagramsSent = 0
     private(set) var datagramsReceived = 0
@@ -146,7 +146,7 @@ final class UDPDriver {
     /// Server role: the version field of the datagram the connection was created from.
     private(set) var firstDatagramVersion: UInt32?
 
-    init() throws(InteropFailure) { socket = try UDPSocket() }
+    init() throws(InteropFailure) { socket = try LoopbackSocket() }
 
     /// The port our socket is bound to on 127.0.0.1.
     var port: UInt16 { socket.port }
