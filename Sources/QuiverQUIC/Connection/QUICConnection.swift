@@ -236,11 +236,15 @@ public final class QUICConnection {
                                 configuration: configuration.streamWindows)
         tls = TLSHandshake(client: configuration.tls, serverName: serverName, quicTransportParameters: parameters.encode(),
                            resumption: resumption?.ticket, attemptEarlyData: attemptEarlyData)
-        keyUpdateThreshold = 0
         installInitialKeys(version: version)
         do {
             try tls.start()
             try pumpTLS()
+            if zeroRTTWrite == nil, attemptEarlyData {
+                // TLS did not offer early data (the ticket does not allow it): no remembered limits.
+                streams = StreamManager(role: .client, localParameters: parameters, peerParameters: TransportParameters(),
+                                        configuration: configuration.streamWindows)
+            }
         } catch let error as TLSError {
             throw QUICError(error)
         } catch {
