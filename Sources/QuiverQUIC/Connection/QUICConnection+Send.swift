@@ -90,6 +90,13 @@ extension QUICConnection {
         var sentHandshake = false
         for plan in plans {
             datagram += seal(plan)
+            // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
+            // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
+            if plan.space != .applicationData, spaces[plan.space.rawValue].probesDue > 0 {
+                for case .crypto(let offset, let length) in plan.infos {
+                    spaces[plan.space.rawValue].cryptoSend.onLost(offset: offset, length: length)
+                }
+            }
             sentAckEliciting = sentAckEliciting || plan.ackEliciting
             sentHandshake = sentHandshake || plan.type == .handshake
         }
