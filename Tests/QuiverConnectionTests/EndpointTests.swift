@@ -173,3 +173,18 @@ struct EndpointTests {
         #expect(scenario.server.endpoint.connectionCount == 0)
     }
 }
+
+@Suite("Worker connection IDs")
+struct WorkerConnectionIDTests {
+    @Test("Every connection ID a server issues carries its worker id")
+    func workerIDs() throws {
+        let scenario = EndpointScenario(seed: 58) {
+            $0.connection.connectionIDGenerator = WorkerConnectionIDs(workerID: 0x0102).generator()
+        }
+        try scenario.addClient(sizes: [1000], port: 6500)
+        try scenario.run()
+        let server = try #require(scenario.server.accepted.first)
+        #expect(server.localConnectionIDs.count > 1)
+        #expect(server.localConnectionIDs.allSatisfy { WorkerConnectionIDs.workerID(in: $0.bytes) == 0x0102 && $0.count == 8 })
+    }
+}
