@@ -188,3 +188,43 @@ struct WorkerConnectionIDTests {
         #expect(server.localConnectionIDs.allSatisfy { WorkerConnectionIDs.workerID(in: $0.bytes) == 0x0102 && $0.count == 8 })
     }
 }
+
+@Suite("Endpoint: 0-RTT before its Initial")
+struct EarlyDatagramTests {
+    @Test("0-RTT datagrams that overtake the Initial are kept and used")
+    func reorderedZeroRTT() throws {
+        let scenario = EndpointScenario(seed: 59) {
+            $0.connection.tls.sessionTicketKeys = SessionTicketKeys(secret: Array(repeating: 3, count: 32))
+            $0.connection.tls.maxEarlyDataSize = 0xffff_ffff
+            $0.connection.tls.antiReplay = AntiReplay()
+        }
+        var clientConfig = scenario.clientConfiguration
+        clientConfig.tls.clock = scenario.server.endpoint.configuration.connection.tls.clock
+        let first = try scenario.addClient(sizes: [100], port: 6600, configuration: clientConfig)
+        try scenario.run()
+        try scenario.net.run(until: { first.events.contains { if case .resumptionTicket = $0 { return true } else { return false } } },
+                             timeLimit: .seconds(5))
+        let ticket = try #require(first.events.compactMap { event -> QUICResumptionTicket? in
+            if case .resumptionTicket(let ticket) = event { return ticket } else { return nil }
+        }.first)
+
+        let app = TransferClient(mode: .echo, sizes: [6000])
+        app.openEarly = true
+        let connection = try QUICConnection(client: clientConfig, serverName: "localhost", remoteAddress: Addresses.server,
+                                            resumption: ticket, attemptEarlyData: true, now: scenario.net.now)
+        app.pump(connection)
+        var flight: [OutgoingDatagram] = []
+        while let datagram = connection.transmit(at: scenario.net.now) { flight.append(datagram) }
+        #expect(flight.count >= 3)
+        let address = SocketAddress("10.0.1.200:6601")!
+        for datagram in flight.reversed() {  // the 0-RTT datagrams arrive before the Initial
+            scenario.server.endpoint.receive(datagram.bytes, from: address, at: scenario.net.now)
+        }
+        let node = SimulatedQUICNode(client: connection, address: address, app: app)
+        scenario.net.attach(node)
+        try scenario.net.run(until: { app.isDone }, timeLimit: .seconds(10))
+        #expect(app.allCorrect)
+        #expect(connection.isEarlyDataAccepted == true)
+        #expect(connection.statistics.packetsLost == 0)
+    }
+}

@@ -86,6 +86,10 @@ public final class QUICEndpoint {
     private var statelessQueue: [OutgoingDatagram] = []
     private var acceptQueue: [QUICConnection] = []
     private var pendingCount = 0
+    /// 0-RTT datagrams that arrived before their connection's Initial (reordering), by DCID:
+    /// at most 256 in all, kept for one second.
+    private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
+    private var earlyDatagramCount = 0
 
     /// Creates an endpoint.
     public init(configuration: Configuration) {
@@ -128,6 +132,8 @@ public final class QUICEndpoint {
             statistics.versionNegotiationsSent += 1
         case .long(let long) where long.type == .initial:
             acceptInitial(datagram, header: long, from: remote, at: now)
+        case .long(let long) where long.type == .zeroRTT:
+            bufferEarly(datagram, header: long, from: remote, ecn: ecn, at: now)
         case .short(let short):
             sendStatelessReset(for: short.destinationConnectionID, triggeredBy: datagram.count, to: remote)
         default:
@@ -193,7 +199,25 @@ public final class QUICEndpoint {
         // The client keeps using its chosen DCID until it hears from us.
         entries[ObjectIdentifier(connection)] = Entry(connection: connection, initialRoute: header.destinationConnectionID.bytes)
         order.append(connection)
+        if let early = earlyDatagrams.removeValue(forKey: header.destinationConnectionID.bytes) {
+            earlyDatagramCount -= early.count
+            for item in early where item.source == remote { connection.receive(item.bytes, from: item.source, ecn: item.ecn, at: now) }
+        }
         synchronize(connection, now: now)
+    }
+
+    /// Keeps a 0-RTT datagram that overtook its Initial (RFC 9001 §4.6.1 allows servers to
+    /// buffer them), within a small global budget.
+    private func bufferEarly(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
+        let key = header.destinationConnectionID.bytes
+        for (id, items) in earlyDatagrams {
+            let kept = items.filter { now - $0.arrived < .seconds(1) }
+            earlyDatagramCount -= items.count - kept.count
+            earlyDatagrams[id] = kept.isEmpty ? nil : kept
+        }
+        guard earlyDatagramCount < 256, earlyDatagrams[key, default: []].count < 16 else { return drop() }
+        earlyDatagrams[key, default: []].append((datagram, remote, ecn, now))
+        earlyDatagramCount += 1
     }
 
     private var shouldRetry: Bool {
