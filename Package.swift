@@ -51,6 +51,7 @@ let package = Package(
         ),
         .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
         .target(name: "QuiverQUICSim", dependencies: ["QuiverCore", "QuiverQUIC", "QuiverNetSim"], swiftSettings: strict),
+        .target(name: "QuiverTestSupport", swiftSettings: strict),  // shared by the test targets only
         .target(name: "CQuiverUDP"),  // sendmmsg/recvmmsg and CMSG_* shims (Glibc lacks them)
         .target(name: "QuiverUDP", dependencies: ["QuiverCore", "CQuiverUDP"], swiftSettings: strict),
         .target(
@@ -72,7 +73,7 @@ let package = Package(
         .testTarget(
             name: "QuiverConnectionTests",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP",
+                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built
@@ -82,7 +83,7 @@ let package = Package(
         .testTarget(
             name: "QuiverTLSTests",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverTLSSocket",
+                "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -19,6 +19,7 @@ import Foundation
 import QuiverCore
 import QuiverQUIC
 import QuiverTLS
+import QuiverTestSupport
 import Testing
 
 @Suite("QUIC interop with aioquic", .serialized, AioquicPeer.requirement)
@@ -78,7 +79,7 @@ struct AioquicInteropTests {
     // MARK: - Cases
 
     private func ourClient(_ variant: Variant) throws {
-        let directory = try TemporaryFiles()
+        let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
         let peer = try AioquicPeer.start(["server", "--port", "0", "--cert", cert, "--key", key] + variant.peerFlags)
@@ -132,7 +133,7 @@ struct AioquicInteropTests {
     private func ourServer(_ variant: Variant) throws {
         var configuration = QUICConfiguration(tls: variant.tls(TestIdentity.serverTLS()))
         if variant.v2 { configuration.supportedVersions = [.v2, .v1] }
-        let directory = try TemporaryFiles()
+        let directory = try TemporaryDirectory()
         let ca = try directory.write("ca.pem", TestIdentity.p256.chain.pemRepresentation)
         let driver = try UDPDriver()
         let peer = try AioquicPeer.start(["client", "--port", "\(driver.port)", "--ca", ca,
@@ -175,21 +176,3 @@ struct AioquicInteropTests {
     }
 }
 
-/// A temporary directory for the PEM files handed to the peer, removed at deinit.
-final class TemporaryFiles {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "quiver-aioquic-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Writes `text` to `name` in the directory and returns the file's path.
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = path + "/" + name
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-}

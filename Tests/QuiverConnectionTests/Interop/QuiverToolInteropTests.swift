@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import QuiverCore
 import QuiverUDP
+import QuiverTestSupport
 import Testing
 
 /// The `quiver` command's QUIC mode against aioquic 1.7.2: `quiver serve --quic` with an
@@ -44,7 +45,7 @@ struct QuiverToolInteropTests {
     @Test("quiver connect --quic → aioquic server", arguments: [false, true])
     func connectToAioquic(v2: Bool) throws {
         let quiver = try #require(Self.quiver, "build the quiver executable (swift build)")
-        let directory = try TemporaryFiles()
+        let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
         let server = try AioquicPeer.start(["server", "--port", "0", "--cert", cert, "--key", key] + (v2 ? ["--v2"] : []))

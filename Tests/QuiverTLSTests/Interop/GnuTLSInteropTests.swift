@@ -3,6 +3,7 @@ import Foundation
 import QuiverCore
 import QuiverTLS
 import QuiverTLSSocket
+import QuiverTestSupport
 import Testing
 
 /// TLS 1.3 only, optionally narrowed to one cipher or group.

@@ -11,6 +11,7 @@ import Foundation
 import QuiverCore
 import QuiverTLS
 import QuiverTLSSocket
+import QuiverTestSupport
 import Testing
 
 // MARK: - Peers and the skip rule
@@ -244,24 +245,6 @@ final class PeerProcess: @unchecked Sendable {
 
 // MARK: - Files and credentials
 
-/// A temporary directory removed at deinit.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "quiver-interop-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Writes `text` to `name` in the directory and returns the file's path.
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = path + "/" + name
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-}
 
 /// A generated certificate and key (cached per algorithm and role: RSA generation is slow).
 struct TestIdentity: Sendable {

@@ -3,6 +3,7 @@ import Foundation
 import QuiverCore
 import QuiverTLS
 import QuiverTLSSocket
+import QuiverTestSupport
 import Testing
 
 /// Runs `openssl s_client` against an ``InteropServer``.

@@ -4,6 +4,7 @@ import Foundation
 import QuiverCore
 import QuiverTLS
 import QuiverTLSSocket
+import QuiverTestSupport
 import Testing
 
 /// Two connections: the second offers the first one's session. Each echoes random data and
