@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "QuiverNetSim", targets: ["QuiverNetSim"]),
         .library(name: "QuiverQUICSim", targets: ["QuiverQUICSim"]),
         .library(name: "QuiverUDP", targets: ["QuiverUDP"]),
+        .library(name: "Quiver", targets: ["Quiver"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
     dependencies: [
@@ -59,6 +60,15 @@ let package = Package(
             dependencies: ["QuiverCore", "QuiverTLS"],
             swiftSettings: strict
         ),
+        .target(name: "CQuiverPoll"),  // epoll and eventfd shims (Glibc lacks them)
+        .target(
+            name: "Quiver",
+            dependencies: [
+                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "CQuiverPoll",
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "quiver",
             dependencies: [
@@ -77,6 +87,10 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ],
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built
+            swiftSettings: strict),
+        .testTarget(
+            name: "QuiverTests",
+            dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket"],
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),

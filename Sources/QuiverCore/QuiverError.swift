@@ -7,7 +7,7 @@ public struct QuiverError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The category of failure. New codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Backing: Hashable, Sendable {
-            case tlsAlertReceived, tlsAlertSent, io, closed, configuration, certificate, timeout, protocolViolation
+            case tlsAlertReceived, tlsAlertSent, io, closed, configuration, certificate, timeout, protocolViolation, streamReset
         }
         let backing: Backing
         /// The peer sent a fatal TLS alert.
@@ -26,6 +26,9 @@ public struct QuiverError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let timeout = Code(backing: .timeout)
         /// The peer broke the protocol.
         public static let protocolViolation = Code(backing: .protocolViolation)
+        /// The stream was reset: the peer abandoned sending (RESET_STREAM) or asked us to stop
+        /// (STOP_SENDING), or we reset it ourselves; the error code is in the reason.
+        public static let streamReset = Code(backing: .streamReset)
 
         public var description: String { "\(backing)" }
     }

@@ -91,6 +91,12 @@ public final class QUICEndpoint {
     private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
     private var earlyDatagramCount = 0
 
+    /// Wraps every use the endpoint makes of a connection (`body` calls into it), so a caller
+    /// that guards each connection with its own lock can take that lock here — the listener
+    /// layer does, so that application threads work on different connections in parallel.
+    /// `nil` (the default) calls `body` directly.
+    public var connectionAccess: ((QUICConnection, () -> Void) -> Void)?
+
     /// Creates an endpoint.
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -118,8 +124,10 @@ public final class QUICEndpoint {
             return
         }
         if let connection = routes[header.destinationConnectionID] {
-            connection.receive(datagram, from: remote, ecn: ecn, at: now)
-            synchronize(connection, now: now)
+            access(connection) { connection in
+                connection.receive(datagram, from: remote, ecn: ecn, at: now)
+                synchronizeWithAccess(connection)
+            }
             return
         }
         switch header {
@@ -144,6 +152,14 @@ public final class QUICEndpoint {
     private var supportedVersions: [QUICVersion] { configuration.connection.supportedVersions.filter(\.isSupported) }
 
     private func drop() { statistics.datagramsDropped += 1 }
+
+    /// Runs `body` on `connection` through ``connectionAccess``.
+    private func access<Result>(_ connection: QUICConnection, _ body: (QUICConnection) -> Result) -> Result {
+        guard let hook = connectionAccess else { return body(connection) }
+        var result: Result?
+        hook(connection) { result = body(connection) }
+        return result!
+    }
 
     private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, at now: Instant) {
         // RFC 9000 §14.1: a client's first datagram has at least 1200 bytes.
@@ -201,7 +217,9 @@ public final class QUICEndpoint {
         order.append(connection)
         if let early = earlyDatagrams.removeValue(forKey: header.destinationConnectionID.bytes) {
             earlyDatagramCount -= early.count
-            for item in early where item.source == remote { connection.receive(item.bytes, from: item.source, ecn: item.ecn, at: now) }
+            access(connection) { connection in
+                for item in early where item.source == remote { connection.receive(item.bytes, from: item.source, ecn: item.ecn, at: now) }
+            }
         }
         synchronize(connection, now: now)
     }
@@ -248,6 +266,12 @@ public final class QUICEndpoint {
     /// Updates routes, the pending count, the accept queue and NEW_TOKEN after a connection
     /// changed; forgets it once closed.
     private func synchronize(_ connection: QUICConnection, now: Instant) {
+        guard entries[ObjectIdentifier(connection)] != nil else { return }
+        access(connection) { synchronizeWithAccess($0) }
+    }
+
+    /// ``synchronize(_:now:)`` for a caller already inside ``access(_:_:)``.
+    private func synchronizeWithAccess(_ connection: QUICConnection) {
         let key = ObjectIdentifier(connection)
         guard var entry = entries[key] else { return }
         if connection.state == .closed {
@@ -290,9 +314,13 @@ public final class QUICEndpoint {
         for step in 0..<order.count {
             let index = (nextTransmitIndex + step) % order.count
             let connection = order[index]
-            if let datagram = connection.transmit(at: now) {
+            let datagram: OutgoingDatagram? = access(connection) { connection in
+                guard let datagram = connection.transmit(at: now) else { return nil }
+                synchronizeWithAccess(connection)
+                return datagram
+            }
+            if let datagram {
                 nextTransmitIndex = (index + 1) % order.count
-                synchronize(connection, now: now)
                 return datagram
             }
         }
@@ -302,15 +330,17 @@ public final class QUICEndpoint {
     /// The earliest deadline of any connection. (A scan of all connections; a timer heap is
     /// planned with the listener layer.)
     public var nextDeadline: Instant? {
-        order.lazy.compactMap(\.nextDeadline).min()
+        order.lazy.compactMap { connection in self.access(connection) { $0.nextDeadline } }.min()
     }
 
     /// Fires the connections' timers due at `now` and forgets closed connections.
     public func handleTimeout(at now: Instant) {
         for connection in order {
-            if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
+            access(connection) { connection in
+                if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
+                if connection.state == .closed { synchronizeWithAccess(connection) }
+            }
         }
-        for connection in order where connection.state == .closed { synchronize(connection, now: now) }
     }
 
     /// Call after the application issued commands on a connection (writes, close…), so that

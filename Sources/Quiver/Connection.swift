@@ -1,0 +1,292 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import QuiverCore
+public import QuiverQUIC
+public import QuiverTLS
+import QuiverTLSSocket
+import QuiverUDP
+public import X509
+
+/// One secure connection — TLS over TCP or QUIC — as accepted from a ``Listener`` or made by
+/// ``connect(_:to:tls:serverName:options:)``.
+///
+/// Every connection has a **default stream**, so TLS-style code (read, write, finish) runs
+/// unchanged on QUIC: on a server it is the client's first bidirectional stream, on a client
+/// the first bidirectional stream, opened on first use. QUIC connections have more streams:
+/// ``acceptStream()`` / ``openStream(bidirectional:)``.
+///
+/// Every operation has a blocking form and a `try…` form that returns `nil` (or 0 bytes
+/// written) instead of blocking; neither throws for "would block". Errors are
+/// ``QuiverError``s: `.closed` (with the ``closeInfo``), `.streamReset`, TLS alerts.
+///
+/// **Thread safety.** A connection has its own lock: calls from any thread are safe, and calls
+/// on different connections never contend. One thread may read while another writes.
+public final class Connection: Sendable {
+    let session: any Session
+    /// A client connection owns its I/O core (a listener owns its connections' cores).
+    private let owner: Owner?
+
+    enum Owner {
+        case quic(QUICCore)
+        case tls(TLSCore)
+    }
+
+    init(session: any Session, owner: Owner?) {
+        self.session = session
+        self.owner = owner
+    }
+
+    deinit {
+        // An abandoned connection is closed (code 0) rather than left to its idle timeout.
+        session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
+        session.commandIssued()
+        switch owner {
+        case .quic(let core): core.close(code: 0, reason: "")
+        case .tls(let core): core.close(code: 0, reason: "")
+        case nil: break
+        }
+    }
+
+    // MARK: - Properties
+
+    /// The transport.
+    public var transport: Transport { session.isQUIC ? .quic : .tcp }
+    /// The peer's address (for an unaddressed attachment, the synthetic address that names it).
+    public var peerAddress: SocketAddress? { session.peerAddress }
+    /// The negotiated application protocol (ALPN).
+    public var alpn: String? { session.alpn }
+    /// The server name the client asked for (SNI).
+    public var serverName: String? { session.serverName }
+    /// The peer's certificate chain, leaf first (clients always see the server's).
+    public var peerCertificates: [Certificate] {
+        switch session {
+        case let quic as QUICSession: quic.peerCertificates
+        case let tls as TLSSession: tls.peerCertificates
+        default: []
+        }
+    }
+    /// How the connection ended, once it has.
+    public var closeInfo: CloseInfo? { session.monitor.withLock { session.closeInfoLocked } }
+    /// The default stream as a ``Stream``.
+    public var defaultStream: Stream { Stream(connection: self, key: nil) }
+
+    /// Waits until the handshake completes (accepted connections have completed it already).
+    /// - Throws: `.closed` when it failed.
+    public func waitForHandshake() throws(QuiverError) {
+        _ = try session.blocking { () throws(QuiverError) -> Bool? in
+            guard session.isReadyLocked else { return nil }
+            if let info = session.closeInfoLocked, !info.isClean { throw QuiverError(.closed, "handshake failed: \(info)") }
+            return true
+        }
+    }
+
+    // MARK: - Default stream
+
+    /// Reads up to `maxBytes`; waits for data. An empty result is the end of the stream.
+    public func read(maxBytes: Int = 1 << 16) throws(QuiverError) -> [UInt8] { try defaultStream.read(maxBytes: maxBytes) }
+    /// Reads into `buffer`; waits for data. Returns the count, 0 at the end of the stream.
+    public func read(into buffer: inout [UInt8]) throws(QuiverError) -> Int { try defaultStream.read(into: &buffer) }
+    /// Reads up to `maxBytes` if any are waiting: `nil` would block, empty is the end of stream.
+    public func tryRead(maxBytes: Int = 1 << 16) throws(QuiverError) -> [UInt8]? { try defaultStream.tryRead(maxBytes: maxBytes) }
+    /// Writes all of `bytes`, waiting while the send buffer is full.
+    public func write(_ bytes: some Collection<UInt8>) throws(QuiverError) { try defaultStream.write(bytes) }
+    /// Writes what fits now; returns the count (0 would block).
+    public func tryWrite(_ bytes: some Collection<UInt8>) throws(QuiverError) -> Int { try defaultStream.tryWrite(bytes) }
+    /// Ends our side of the default stream (QUIC FIN; TLS close_notify, a half-close).
+    public func finish() throws(QuiverError) { try defaultStream.finish() }
+
+    // MARK: - Streams
+
+    /// The next stream the peer opened; waits for one. Throws `.closed` when the connection ends.
+    public func acceptStream() throws(QuiverError) -> Stream {
+        let id = try session.blocking { () throws(QuiverError) in try session.acceptStreamLocked() }
+        return Stream(connection: self, key: id)
+    }
+
+    /// The next stream the peer opened, or `nil` (would block).
+    public func tryAcceptStream() throws(QuiverError) -> Stream? {
+        try session.once { () throws(QuiverError) in try session.acceptStreamLocked() }.map { Stream(connection: self, key: $0) }
+    }
+
+    /// Opens a stream, waiting while the peer's stream limit is reached (QUIC only).
+    public func openStream(bidirectional: Bool = true) throws(QuiverError) -> Stream {
+        let id = try session.blocking { () throws(QuiverError) in try session.openStreamLocked(bidirectional: bidirectional) }
+        return Stream(connection: self, key: id)
+    }
+
+    /// Opens a stream, or returns `nil` when the peer's stream limit is reached (would block).
+    public func tryOpenStream(bidirectional: Bool = true) throws(QuiverError) -> Stream? {
+        try session.once { () throws(QuiverError) in try session.openStreamLocked(bidirectional: bidirectional) }.map { Stream(connection: self, key: $0) }
+    }
+
+    // MARK: - Datagrams (QUIC, RFC 9221)
+
+    /// Sends an unreliable datagram (QUIC with DATAGRAM support negotiated).
+    public func sendDatagram(_ bytes: [UInt8]) throws(QuiverError) {
+        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "datagrams need QUIC") }
+        try quic.once { () throws(QuiverError) in try quic.sendDatagramLocked(bytes) }
+    }
+
+    /// The next datagram received, or `nil`.
+    public func tryReceiveDatagram() -> [UInt8]? {
+        guard let quic = session as? QUICSession else { return nil }
+        return quic.monitor.withLock { quic.receiveDatagramLocked() }
+    }
+
+    // MARK: - Shutdown
+
+    /// Ends the connection. `.flush` (the default) finishes the default stream, waits until
+    /// everything written was delivered and then closes with code 0; `.rapid` closes at once.
+    /// Returns when the close has been handed to the transport.
+    public func shutdown(_ mode: ShutdownMode = .flush) throws(QuiverError) {
+        switch mode {
+        case .flush:
+            _ = try? session.once { () throws(QuiverError) in try session.finishLocked(nil) }
+            _ = try session.blocking { () -> Bool? in
+                session.closeInfoLocked != nil || session.isFlushedLocked ? true : nil
+            }
+            session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
+        case .rapid(let code, let reason):
+            session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+        }
+        session.commandIssued()
+        switch owner {
+        case .quic(let core): core.close(code: 0, reason: "")
+        case .tls(let core): core.close(code: 0, reason: "")
+        case nil: break
+        }
+    }
+
+    /// Non-blocking shutdown: returns `false` while a `.flush` still waits for delivery (call
+    /// again later), `true` once the close was issued.
+    public func tryShutdown(_ mode: ShutdownMode = .flush) -> Bool {
+        if case .flush = mode {
+            let flushed = session.monitor.withLock { () -> Bool in
+                try? session.finishLocked(nil)
+                return session.closeInfoLocked != nil || session.isFlushedLocked
+            }
+            session.commandIssued()
+            guard flushed else { return false }
+        }
+        try? shutdown(mode == .flush ? .rapid(code: 0, reason: "") : mode)
+        return true
+    }
+
+    // MARK: - Clients
+
+    /// Connects to `host:port` (a name or numeric address) and completes the handshake.
+    ///
+    /// The connection gets its own UDP or TCP socket and its own driver (thread-assisted by
+    /// default); it is closed by ``shutdown(_:)`` or when the last reference goes away.
+    public static func connect(_ transport: Transport, to host: String, port: UInt16, tls: TLSConfiguration,
+                               serverName: String? = nil, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {
+        let name = serverName ?? (SocketAddress(host: host, port: port) == nil ? host : nil)
+        switch transport {
+        case .tcp:
+            let socket = try TCPSocket.connect(host: host, port: port)
+            let fd = dup(socket.descriptor)
+            socket.close()
+            guard fd >= 0 else { throw QuiverError(.io, "dup: \(String(cString: strerror(errno)))") }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) } }
+            return try connectTLS(transport: .socket(fd), peer: SocketAddress(storage: storage), tls: tls, serverName: name, options: options)
+        case .quic:
+            guard let remote = SocketAddress(host: host, port: port) ?? resolve(host, port) else {
+                throw QuiverError(.io, "cannot resolve \(host)")
+            }
+            let local = SocketAddress(host: remote.addressBytes.count == 4 ? "0.0.0.0" : "::", port: 0)!
+            return try connectQUIC(over: .udp(try UDPSocket(bindingTo: local)), remote: remote, tls: tls, serverName: name, options: options)
+        }
+    }
+
+    /// Connects over an attachment: a ``DatagramPair`` end or UDP socket (QUIC; `remote` is
+    /// the server's address, ignored on an unaddressed pair) or a ``StreamPair`` end (TLS).
+    public static func connect(over attachment: Attachment, remote: SocketAddress? = nil, tls: TLSConfiguration,
+                               serverName: String?, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {
+        switch attachment.kind {
+        case .stream(let end, let peer):
+            return try connectTLS(transport: .pair(end), peer: peer ?? remote, tls: tls, serverName: serverName, options: options)
+        case .udp, .datagrams:
+            let destination = attachment.isAddressed ? remote : Attachment.syntheticAddress(0)
+            guard let destination else { throw QuiverError(.configuration, "an addressed attachment needs the server's address") }
+            return try connectQUIC(over: attachment, remote: destination, tls: tls, serverName: serverName, options: options)
+        case .tcpListener:
+            throw QuiverError(.configuration, "cannot connect over a listening socket")
+        }
+    }
+
+    private static func connectTLS(transport: TLSSession.Transport, peer: SocketAddress?, tls: TLSConfiguration,
+                                   serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
+        let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
+        let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
+                           bufferLimit: options.sendBufferLimit, maxConnections: 1)
+        let session = try core.addSession(transport: transport, peer: peer, client: .some(serverName))
+        try driver.start(core)
+        let connection = Connection(session: session, owner: .tls(core))
+        if options.waitForHandshake { try connection.waitForHandshake() }
+        return connection
+    }
+
+    private static func connectQUIC(over attachment: Attachment, remote: SocketAddress, tls: TLSConfiguration,
+                                    serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
+        let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
+        var configuration = QUICConfiguration(tls: tls)
+        options.configureQUIC(&configuration)
+        let engine: QUICConnection
+        do throws(QUICError) {
+            engine = try QUICConnection(client: configuration, serverName: serverName, remoteAddress: remote, now: .now())
+        } catch {
+            throw QuiverError(.configuration, "\(error)")
+        }
+        let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
+        try core.addAttachment(attachment)
+        let session = core.setClient(engine)
+        try driver.start(core)
+        driver.wake()
+        let connection = Connection(session: session, owner: .quic(core))
+        if options.waitForHandshake { try connection.waitForHandshake() }
+        return connection
+    }
+
+    private static func resolve(_ host: String, _ port: UInt16) -> SocketAddress? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var storage = sockaddr_storage()
+        memcpy(&storage, first.pointee.ai_addr, Int(first.pointee.ai_addrlen))
+        return SocketAddress(storage: storage)
+    }
+
+    // MARK: - Application-driven clients
+
+    /// The descriptor to watch (application-driven client connections; `nil` otherwise).
+    public var pollDescriptor: Int32? { session.driver.isThreadAssisted ? nil : session.driver.poll.descriptor }
+    /// When ``handleEvents()`` must run even if nothing arrives (application-driven clients).
+    public var nextDeadline: Instant? { session.driver.core?.nextDeadline }
+    /// Processes what is ready without blocking (application-driven clients).
+    public func handleEvents() { session.driver.handleEventsNow() }
+}
+
+/// Settings of a client ``Connection``.
+public struct ClientOptions: Sendable {
+    /// Who runs the I/O (default: a background thread).
+    public var driver: DriverMode = .threadAssisted
+    /// Whether ``Connection/connect(_:to:port:tls:serverName:options:)`` returns only after
+    /// the handshake (default), or at once (then use ``Connection/waitForHandshake()``).
+    public var waitForHandshake = true
+    /// What the connection does with streams the server opens (QUIC).
+    public var incomingStreams: IncomingStreamPolicy = .accept
+    /// Bytes buffered per stream for sending before writes would block.
+    public var sendBufferLimit = 1 << 20
+    /// TLS: how long the handshake may take.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// QUIC: adjusts the connection configuration (version, idle timeout, …).
+    public var configureQUIC: @Sendable (inout QUICConfiguration) -> Void = { _ in }
+
+    public init() {}
+}

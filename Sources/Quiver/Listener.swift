@@ -1,0 +1,237 @@
+public import QuiverCore
+public import QuiverQUIC
+public import QuiverTLS
+import QuiverTLSSocket
+import QuiverUDP
+
+/// The transport a ``Listener`` or client ``Connection`` speaks.
+public enum Transport: Sendable, Hashable {
+    /// TLS 1.3 over TCP (or over ``StreamPair``s).
+    case tcp
+    /// QUIC over UDP (or over ``DatagramPair``s).
+    case quic
+}
+
+/// Who runs a listener's (or client connection's) I/O.
+public enum DriverMode: Sendable, Hashable {
+    /// A background I/O thread per listener reads the attachments, runs the timers and wakes
+    /// blocked callers. The default; blocking calls simply wait.
+    case threadAssisted
+    /// No threads: the application watches ``Listener/pollDescriptor`` and
+    /// ``Listener/nextDeadline`` and calls ``Listener/handleEvents()``. Blocking calls made in
+    /// this mode drive the listener themselves while they wait.
+    case applicationDriven
+}
+
+/// Accepts secure connections — TLS over TCP or QUIC — with the same code.
+///
+/// ```swift
+/// let listener = try Listener(.quic, tls: tls, bind: "[::]:4433")   // or .tcp
+/// let connection = try listener.accept()      // blocking; the handshake has completed
+/// while case let bytes = try connection.read(maxBytes: 4096), !bytes.isEmpty {
+///     try connection.write(bytes)             // the default stream
+/// }
+/// try connection.shutdown()
+/// ```
+///
+/// **Thread safety.** All members may be called from any thread. A listener's I/O state is
+/// guarded by one lock that only the driver and `accept` take; each ``Connection`` has its
+/// own lock, so reads and writes on different connections run in parallel. Blocking calls
+/// release every lock while they wait.
+///
+/// A listener stops (and closes its connections) at ``close(code:reason:)`` or when the last
+/// reference goes away.
+public final class Listener: Sendable {
+    /// Listener settings beyond the TLS configuration.
+    public struct Options: Sendable {
+        /// Who runs the I/O (default: a background thread).
+        public var driver: DriverMode = .threadAssisted
+        /// What accepted connections do with streams the peer opens (QUIC).
+        public var incomingStreams: IncomingStreamPolicy = .accept
+        /// Bytes a connection buffers per stream for sending before writes would block.
+        public var sendBufferLimit = 1 << 20
+        /// TLS: how long a handshake may take before the connection is dropped.
+        public var handshakeTimeout: Duration = .seconds(10)
+        /// TLS: the most TCP connections held at once; more are refused.
+        public var maxConnections = 10_000
+        /// QUIC: adjusts the endpoint configuration (Retry policy, token secret, pending
+        /// connection cap, idle timeout, connection ID generator …) built from the TLS
+        /// configuration.
+        public var configureQUIC: @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }
+
+        public init() {}
+    }
+
+    enum Core {
+        case quic(QUICCore)
+        case tls(TLSCore)
+    }
+
+    /// The transport.
+    public let transport: Transport
+    let core: Core
+    let driver: Driver
+    let options: Options
+
+    /// Creates a listener on attachments (at least one; more may be attached later).
+    public init(_ transport: Transport, tls: TLSConfiguration, attachments: [Attachment], options: Options = Options()) throws(QuiverError) {
+        self.transport = transport
+        self.options = options
+        driver = try Driver(threadAssisted: options.driver == .threadAssisted)
+        switch transport {
+        case .quic:
+            var configuration = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: tls))
+            options.configureQUIC(&configuration)
+            let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
+            core.setServer(QUICEndpoint(configuration: configuration))
+            for attachment in attachments { try core.addAttachment(attachment) }
+            self.core = .quic(core)
+            try driver.start(core)
+        case .tcp:
+            let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
+                               bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections)
+            for attachment in attachments { try core.addAttachment(attachment) }
+            self.core = .tls(core)
+            try driver.start(core)
+        }
+    }
+
+    /// Creates a listener on a new socket bound to `address` (`"[::]:4433"`, `"127.0.0.1:0"`…):
+    /// a UDP socket for QUIC, a listening TCP socket for TLS.
+    public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
+        guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
+        let attachment: Attachment = switch transport {
+        case .quic: .udp(try UDPSocket(bindingTo: socketAddress))
+        case .tcp: .tcpListener(try TCPSocket.listen(on: socketAddress))
+        }
+        try self.init(transport, tls: tls, attachments: [attachment], options: options)
+    }
+
+    deinit { close() }
+
+    /// Adds an attachment: another socket, or (TLS) a ``StreamPair`` end carrying one more
+    /// connection, or (QUIC) another ``DatagramPair`` end.
+    public func attach(_ attachment: Attachment) throws(QuiverError) {
+        switch core {
+        case .quic(let core): try core.lock.withLock { () throws(QuiverError) in try core.addAttachment(attachment) }
+        case .tls(let core): _ = try core.lock.withLock { () throws(QuiverError) in try core.addAttachment(attachment) }
+        }
+        driver.wake()
+    }
+
+    /// The local addresses of the socket attachments.
+    public var localAddresses: [SocketAddress] {
+        switch core {
+        case .quic(let core): core.localAddresses
+        case .tls(let core): core.localAddresses
+        }
+    }
+
+    // MARK: - Accepting
+
+    private var lock: Monitor {
+        switch core {
+        case .quic(let core): core.lock
+        case .tls(let core): core.lock
+        }
+    }
+
+    private func acceptLocked() throws(QuiverError) -> Connection? {
+        switch core {
+        case .quic(let core):
+            if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
+            return core.tryAcceptLocked().map { Connection(session: $0, owner: nil) }
+        case .tls(let core):
+            if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
+            return core.tryAcceptLocked().map { Connection(session: $0, owner: nil) }
+        }
+    }
+
+    /// The next connection whose handshake completed; waits for one.
+    /// - Throws: ``QuiverError`` `.closed` once the listener is closed.
+    public func accept() throws(QuiverError) -> Connection {
+        while true {
+            lock.lock()
+            let connection: Connection?
+            do throws(QuiverError) { connection = try acceptLocked() } catch {
+                lock.unlock()
+                throw error
+            }
+            if let connection {
+                lock.unlock()
+                return connection
+            }
+            if driver.isThreadAssisted {
+                lock.wait()
+                lock.unlock()
+            } else {
+                lock.unlock()
+                driver.driveOnce()
+            }
+        }
+    }
+
+    /// The next connection whose handshake completed, or `nil` when none is ready (would block).
+    public func tryAccept() throws(QuiverError) -> Connection? {
+        try lock.withLock { () throws(QuiverError) in try acceptLocked() }
+    }
+
+    // MARK: - Application-driven I/O
+
+    /// The descriptor to watch for readability (application-driven mode; `nil` when a thread
+    /// drives the listener): it becomes readable when an attachment has input, a socket can
+    /// take queued output, or a connection has a command to send.
+    public var pollDescriptor: Int32? { driver.isThreadAssisted ? nil : driver.poll.descriptor }
+
+    /// Whether to wait for ``pollDescriptor`` to become readable (always, in
+    /// application-driven mode).
+    public var wantsRead: Bool { !driver.isThreadAssisted }
+
+    /// Whether to wait for ``pollDescriptor`` to become writable: never — output readiness of
+    /// the attachments is folded into the descriptor's readability.
+    public var wantsWrite: Bool { false }
+
+    /// When ``handleEvents()`` must run even if the descriptor stays quiet (timers: loss
+    /// recovery, acknowledgements, idle and handshake timeouts).
+    public var nextDeadline: Instant? {
+        switch core {
+        case .quic(let core): core.nextDeadline
+        case .tls(let core): core.nextDeadline
+        }
+    }
+
+    /// Processes whatever is ready without blocking: input, due timers, output. Call it when
+    /// ``pollDescriptor`` is readable, when ``nextDeadline`` passes, and after moving data into
+    /// an in-memory attachment.
+    public func handleEvents() { driver.handleEventsNow() }
+
+    // MARK: - Closing
+
+    /// Closes every connection (QUIC CONNECTION_CLOSE / TLS close_notify for code 0), stops
+    /// the driver and releases the attachments. Blocked callers get `.closed`.
+    public func close(code: UInt64 = 0, reason: String = "") {
+        switch core {
+        case .quic(let core): core.close(code: code, reason: reason)
+        case .tls(let core): core.close(code: code, reason: reason)
+        }
+    }
+
+    // MARK: - Polling support
+
+    func readiness() -> PollEvents {
+        lock.withLock {
+            switch core {
+            case .quic(let core): core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : []
+            case .tls(let core): core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : []
+            }
+        }
+    }
+
+    func link(_ poller: Poller, key: Int, add: Bool) {
+        let links = switch core {
+        case .quic(let core): core.listenerLinks
+        case .tls(let core): core.listenerLinks
+        }
+        lock.withLock { add ? links.add(poller, key: key) : links.remove(poller, key: key) }
+    }
+}

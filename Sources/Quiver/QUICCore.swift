@@ -1,0 +1,310 @@
+import QuiverCore
+import QuiverQUIC
+import QuiverUDP
+import Synchronization
+
+/// The I/O side of a QUIC listener (an endpoint) or client (one connection): attachments,
+/// the engine and the accept queue, under one lock that application reads and writes never
+/// take (they take their connection's lock and then post the connection to ``inbox``).
+final class QUICCore: DriverCore, @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`).
+    enum Engine {
+        case server(QUICEndpoint)
+        case client(QUICSession)
+    }
+
+    struct Inbox {
+        var sessions: [QUICSession] = []
+        var arrivals: Set<Int> = []
+    }
+
+    let driver: Driver
+    let lock = Monitor()
+    let listenerLinks = PollLinks()
+    private var engine: Engine?
+    private var attachments: [Attachment] = []
+    private var sessions: [ObjectIdentifier: QUICSession] = [:]
+    private var acceptQueue: [QUICSession] = []
+    private var closedSessions: [ObjectIdentifier] = []
+    private(set) var isClosed = false
+    private let inbox = Mutex(Inbox())
+    /// Which attachment a remote address last arrived on (listeners with several addressed
+    /// attachments only).
+    private var routeByAddress: [SocketAddress: Int] = [:]
+    /// A datagram a full UDP socket could not take; sent first when it drains.
+    private var stalled: (attachment: Int, datagram: OutgoingDatagram)?
+    let policy: IncomingStreamPolicy
+    let sendBufferLimit: Int
+
+    init(driver: Driver, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
+        self.driver = driver
+        self.policy = policy
+        self.sendBufferLimit = sendBufferLimit
+    }
+
+    // MARK: - Set-up
+
+    func setServer(_ endpoint: QUICEndpoint) {
+        endpoint.connectionAccess = { [unowned self] connection, body in
+            session(for: connection).access { _ in body() }
+            if connection.state == .closed { closedSessions.append(ObjectIdentifier(connection)) }
+        }
+        engine = .server(endpoint)
+    }
+
+    func setClient(_ connection: QUICConnection) -> QUICSession {
+        let session = session(for: connection)
+        engine = .client(session)
+        return session
+    }
+
+    private func session(for connection: QUICConnection) -> QUICSession {
+        if let session = sessions[ObjectIdentifier(connection)] { return session }
+        let session = QUICSession(engine: connection, core: self, policy: policy, sendBufferLimit: sendBufferLimit)
+        sessions[ObjectIdentifier(connection)] = session
+        return session
+    }
+
+    /// Adds an attachment (lock held by the caller or before the driver starts).
+    func addAttachment(_ attachment: Attachment) throws(QuiverError) {
+        let index = attachments.count
+        switch attachment.kind {
+        case .udp(let socket):
+            try driver.poll.add(socket.pollDescriptor, tag: UInt64(index))
+        case .datagrams(let end, _):
+            end.setArrivalHandler { [weak self] in
+                guard let self else { return }
+                inbox.withLock { _ = $0.arrivals.insert(index) }
+                driver.wake()
+            }
+            inbox.withLock { _ = $0.arrivals.insert(index) }
+        case .tcpListener, .stream:
+            throw QuiverError(.configuration, "a QUIC listener takes UDP sockets or datagram pairs, not \(attachment)")
+        }
+        attachments.append(attachment)
+    }
+
+    var localAddresses: [SocketAddress] {
+        lock.withLock { attachments.compactMap(\.localAddress) }
+    }
+
+    // MARK: - Application side
+
+    /// Called by sessions after an application command (without their lock).
+    func sessionNeedsService(_ session: QUICSession) {
+        inbox.withLock { $0.sessions.append(session) }
+        driver.wake()
+    }
+
+    func tryAcceptLocked() -> QUICSession? {
+        acceptQueue.isEmpty ? nil : acceptQueue.removeFirst()
+    }
+
+    var hasPendingAcceptLocked: Bool { !acceptQueue.isEmpty }
+
+    // MARK: - DriverCore
+
+    var nextDeadline: Instant? {
+        lock.withLock {
+            guard !isClosed, let engine else { return nil }
+            switch engine {
+            case .server(let endpoint): return endpoint.nextDeadline
+            case .client(let session):
+                var deadline: Instant?
+                session.access { deadline = $0.nextDeadline }
+                return deadline
+            }
+        }
+    }
+
+    func handleEvents(_ ready: [EventPoll.Ready]) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed, let engine else { return }
+        let work = inbox.withLock { inbox -> Inbox in
+            let work = inbox
+            inbox = Inbox()
+            return work
+        }
+        receiveAll(engine, arrivals: work.arrivals)
+        let now = Instant.now()
+        switch engine {
+        case .server(let endpoint):
+            if let deadline = endpoint.nextDeadline, deadline <= now { endpoint.handleTimeout(at: now) }
+            for session in work.sessions { endpoint.connectionDidChange(session.engineForCore(), at: now) }
+            var accepted = false
+            while let connection = endpoint.accept() {
+                let session = session(for: connection)
+                acceptQueue.append(session)
+                accepted = true
+            }
+            if accepted {
+                lock.broadcast()
+                listenerLinks.signal()
+            }
+        case .client(let session):
+            session.access { connection in
+                if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
+            }
+        }
+        transmitAll(engine)
+        for key in closedSessions { sessions[key] = nil }
+        closedSessions.removeAll()
+    }
+
+    // MARK: - Input
+
+    private func receiveAll(_ engine: Engine, arrivals: Set<Int>) {
+        let now = Instant.now()
+        for index in attachments.indices {
+            switch attachments[index].kind {
+            case .udp(let socket):
+                receive(from: socket, index: index, engine: engine, now: now)
+            case .datagrams(let end, _):
+                guard arrivals.contains(index) else { continue }
+                var count = 0
+                while let datagram = end.receive() {
+                    let source = datagram.source ?? Attachment.syntheticAddress(index)
+                    deliver(datagram.bytes, from: source, ecn: .notECT, attachment: index, engine: engine, now: now)
+                    count += 1
+                    if count == 1024 {  // fairness: come back for the rest
+                        inbox.withLock { _ = $0.arrivals.insert(index) }
+                        driver.wake()
+                        break
+                    }
+                }
+            case .tcpListener, .stream:
+                break
+            }
+        }
+    }
+
+    private func receive(from socket: UDPSocket, index: Int, engine: Engine, now: Instant) {
+        for _ in 0..<16 {  // at most 16 batches per call, so timers and sends are not starved
+            guard let count = try? socket.receive(), count > 0 else { return }
+            for slot in 0..<socket.receivedCount {
+                let info = socket.received(slot)
+                guard !info.isTruncated else { continue }
+                let bytes = socket.withReceivedBytes(slot) { Array($0) }
+                if let segment = info.segmentSize, segment > 0, segment < bytes.count {
+                    var start = 0
+                    while start < bytes.count {
+                        let end = min(start + segment, bytes.count)
+                        deliver(Array(bytes[start..<end]), from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
+                        start = end
+                    }
+                } else {
+                    deliver(bytes, from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
+                }
+            }
+        }
+        driver.wake()  // more may be waiting: come back after timers and sends
+    }
+
+    private func deliver(_ bytes: [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
+        if attachments.count > 1, attachments[attachment].isAddressed {
+            if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }
+            routeByAddress[source] = attachment
+        }
+        switch engine {
+        case .server(let endpoint):
+            endpoint.receive(bytes, from: source, ecn: ecn, at: now)
+        case .client(let session):
+            session.access { $0.receive(bytes, from: source, ecn: ecn, at: now) }
+        }
+    }
+
+    // MARK: - Output
+
+    private func transmitAll(_ engine: Engine) {
+        if let stalled {
+            guard case .udp(let socket) = attachments[stalled.attachment].kind else { return }
+            guard (try? socket.flush())?.wouldBlock == false else { return }
+            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(stalled.attachment), output: false)
+            self.stalled = nil
+            guard send(stalled.datagram, via: stalled.attachment) else { return }
+        }
+        let now = Instant.now()
+        while true {
+            let datagram: OutgoingDatagram?
+            switch engine {
+            case .server(let endpoint):
+                datagram = endpoint.transmit(at: now)
+            case .client(let session):
+                var next: OutgoingDatagram?
+                session.access { next = $0.transmit(at: now) }
+                datagram = next
+            }
+            guard let datagram else { break }
+            guard send(datagram, via: attachment(for: datagram.destination)) else { break }
+        }
+        for attachment in attachments {
+            guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
+            _ = try? socket.flush()
+            socket.removeAllPeerErrors()  // ICMP errors concern one peer; QUIC's timers handle it
+        }
+    }
+
+    /// Sends or queues one datagram; `false` when a UDP socket is full (the datagram is kept
+    /// as ``stalled`` and output readiness watched).
+    private func send(_ datagram: OutgoingDatagram, via index: Int) -> Bool {
+        switch attachments[index].kind {
+        case .udp(let socket):
+            if socket.enqueue(datagram.bytes, to: datagram.destination, ecn: datagram.ecn) { return true }
+            _ = try? socket.flush()
+            socket.removeAllPeerErrors()
+            if socket.enqueue(datagram.bytes, to: datagram.destination, ecn: datagram.ecn) { return true }
+            stalled = (index, datagram)
+            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
+            return false
+        case .datagrams(let end, _):
+            if Attachment.syntheticIndex(datagram.destination) != nil {
+                end.send(datagram.bytes)
+            } else {
+                end.send(datagram.bytes, from: attachments[index].localAddress, to: datagram.destination)
+            }
+            return true
+        case .tcpListener, .stream:
+            return true
+        }
+    }
+
+    private func attachment(for destination: SocketAddress) -> Int {
+        if let index = Attachment.syntheticIndex(destination), index < attachments.count { return index }
+        if attachments.count == 1 { return 0 }
+        return routeByAddress[destination] ?? attachments.firstIndex(where: \.isAddressed) ?? 0
+    }
+
+    // MARK: - Closing
+
+    /// Closes every connection (CONNECTION_CLOSE with `code`, sent once), wakes every waiter
+    /// and stops the driver. The attachments are released.
+    func close(code: UInt64, reason: String) {
+        lock.lock()
+        guard !isClosed, let engine else {
+            isClosed = true
+            lock.unlock()
+            driver.stop()
+            return
+        }
+        for session in sessions.values {
+            session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+        }
+        if case .server(let endpoint) = engine {
+            for session in sessions.values { endpoint.connectionDidChange(session.engineForCore(), at: .now()) }
+        }
+        transmitAll(engine)
+        isClosed = true
+        let all = Array(sessions.values)
+        sessions.removeAll()
+        acceptQueue.removeAll()
+        lock.broadcast()
+        listenerLinks.signal()
+        lock.unlock()
+        driver.stop()
+        for session in all { session.monitor.withLock { session.changedLocked() } }
+        for attachment in attachments {
+            if case .datagrams(let end, _) = attachment.kind { end.setArrivalHandler(nil) }
+        }
+    }
+}

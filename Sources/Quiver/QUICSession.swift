@@ -1,0 +1,238 @@
+import QuiverCore
+import QuiverQUIC
+import X509
+
+/// One QUIC connection of a listener or client: the engine and what the application has not
+/// consumed yet, under the connection's own lock (``monitor``). The I/O side reaches the
+/// engine only through ``access(_:)``, so application threads working on different
+/// connections never contend.
+final class QUICSession: Session, @unchecked Sendable {
+    // @unchecked: everything mutable is guarded by `monitor`.
+    let monitor = Monitor()
+    let driver: Driver
+    let pollLinks = PollLinks()
+    private let engine: QUICConnection
+    private unowned(unsafe) let core: QUICCore
+    private let policy: IncomingStreamPolicy
+    private let sendBufferLimit: Int
+
+    private var handshakeComplete = false
+    private var closeInfo: CloseInfo?
+    private var defaultStream: StreamID?
+    private var incoming: [StreamID] = []
+    private var readable: Set<StreamID> = []
+    private var finishedReading: Set<StreamID> = []
+    private var datagrams: [[UInt8]] = []
+    /// Whether the accept queue already has this session.
+    var isQueuedForAccept = false
+
+    let peerAddress: SocketAddress?
+    var alpn: String? { monitor.withLock { engine.alpn } }
+    var serverName: String? { monitor.withLock { engine.serverName } }
+    var peerCertificates: [Certificate] { monitor.withLock { engine.peerCertificates } }
+    var isQUIC: Bool { true }
+    var isClient: Bool { engine.role == .client }
+
+    init(engine: QUICConnection, core: QUICCore, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
+        self.engine = engine
+        self.core = core
+        self.driver = core.driver
+        self.policy = policy
+        self.sendBufferLimit = sendBufferLimit
+        peerAddress = engine.remoteAddress
+    }
+
+    /// Runs an I/O-side operation on the engine under the lock, then takes in its events and
+    /// wakes whoever waits.
+    func access(_ body: (QUICConnection) -> Void) {
+        monitor.lock()
+        body(engine)
+        absorbEventsLocked()
+        monitor.unlock()
+    }
+
+    private func absorbEventsLocked() {
+        var changed = false
+        while let event = engine.nextEvent() {
+            changed = true
+            switch event {
+            case .handshakeCompleted:
+                handshakeComplete = true
+            case .streamOpened(let id):
+                opened(id)
+            case .streamReadable(let id):
+                readable.insert(id)
+            case .datagramReceived(let bytes):
+                if datagrams.count >= 64 { datagrams.removeFirst() }
+                datagrams.append(bytes)
+            case .closed(let info):
+                closeInfo = CloseInfo(info)
+            default:
+                break
+            }
+        }
+        if engine.state != .handshaking, engine.state != .established, closeInfo == nil {
+            closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: "")
+        }
+        // Acknowledgements free send buffer space without an event; waiters re-check.
+        _ = changed
+        changedLocked()
+    }
+
+    private func opened(_ id: StreamID) {
+        guard id.initiator != (isClient ? .client : .server) else { return }
+        if !isClient, defaultStream == nil, id.direction == .bidirectional, id.index == 0 {
+            defaultStream = id
+            return
+        }
+        switch policy {
+        case .accept:
+            incoming.append(id)
+        case .reject(let code):
+            try? engine.stopSending(id, errorCode: code)
+            if id.direction == .bidirectional { try? engine.reset(id, errorCode: code) }
+        }
+    }
+
+    // MARK: - Session
+
+    private func stream(_ key: StreamKey, opening: Bool) throws(QuiverError) -> StreamID? {
+        if let key { return StreamID(rawValue: key) }
+        if let defaultStream { return defaultStream }
+        guard isClient, opening else { return nil }
+        // The client's default stream is its first bidirectional stream, opened on first use.
+        guard let id = engine.openStream(.bidirectional) else {
+            if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
+            return nil
+        }
+        defaultStream = id
+        return id
+    }
+
+    private func closedError() -> QuiverError {
+        QuiverError(.closed, "connection closed: \(closeInfo.map { "\($0)" } ?? "")")
+    }
+
+    func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
+        guard let id = try stream(key, opening: handshakeComplete) else {
+            if closeInfo != nil { return [] }
+            return nil
+        }
+        if finishedReading.contains(id) { return [] }
+        let result: (bytes: [UInt8], fin: Bool)
+        do throws(StreamError) {
+            result = try engine.read(from: id, maxBytes: maxBytes)
+        } catch {
+            if case .unknownStream = error, closeInfo != nil { throw closedError() }
+            throw QuiverError(.streamReset, "\(id): \(error)")
+        }
+        if result.fin { finishedReading.insert(id) }
+        if result.bytes.isEmpty, !result.fin {
+            readable.remove(id)
+            if let closeInfo { throw QuiverError(.closed, "connection closed before the end of \(id): \(closeInfo)") }
+            return nil
+        }
+        return result.bytes
+    }
+
+    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int {
+        guard closeInfo == nil else { throw closedError() }
+        guard let id = try stream(key, opening: true) else { return 0 }
+        let room = sendBufferLimit - Int(clamping: engine.bufferedBytes(on: id))
+        let count = min(room, bytes.count)
+        guard count > 0 else { return 0 }
+        do throws(StreamError) {
+            try engine.write(Array(bytes.prefix(count)), to: id)
+        } catch {
+            throw QuiverError(.streamReset, "\(id): \(error)")
+        }
+        return count
+    }
+
+    func finishLocked(_ key: StreamKey) throws(QuiverError) {
+        guard closeInfo == nil else { throw closedError() }
+        guard let id = try stream(key, opening: true) else { return }
+        do throws(StreamError) { try engine.finish(id) } catch {
+            throw QuiverError(.streamReset, "\(id): \(error)")
+        }
+    }
+
+    func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
+        guard let id = try stream(key, opening: false) else { return }
+        try? engine.reset(id, errorCode: code)
+    }
+
+    func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
+        guard let id = try stream(key, opening: false) else { return }
+        try? engine.stopSending(id, errorCode: code)
+        finishedReading.insert(id)
+    }
+
+    func acceptStreamLocked() throws(QuiverError) -> UInt64? {
+        if !incoming.isEmpty { return incoming.removeFirst().rawValue }
+        if closeInfo != nil { throw closedError() }
+        return nil
+    }
+
+    func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64? {
+        guard closeInfo == nil else { throw closedError() }
+        return engine.openStream(bidirectional ? .bidirectional : .unidirectional)?.rawValue
+    }
+
+    func closeLocked(code: UInt64, reason: String) {
+        guard closeInfo == nil else { return }
+        engine.close(errorCode: code, reason: reason)
+        absorbEventsLocked()
+    }
+
+    var isFlushedLocked: Bool {
+        guard closeInfo == nil else { return true }
+        guard let defaultStream else { return true }
+        return engine.bufferedBytes(on: defaultStream) == 0 || !engine.isStreamOpen(defaultStream)
+    }
+
+    var closeInfoLocked: CloseInfo? { closeInfo }
+    var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
+
+    func readinessLocked(_ key: StreamKey) -> PollEvents {
+        var events: PollEvents = []
+        if closeInfo != nil { events.insert(.error) }
+        if !incoming.isEmpty { events.insert(.incomingStream) }
+        let id = key.map { StreamID(rawValue: $0) } ?? defaultStream
+        if let id {
+            if readable.contains(id) || finishedReading.contains(id) { events.insert(.readable) }
+            if handshakeComplete, closeInfo == nil, Int(clamping: engine.bufferedBytes(on: id)) < sendBufferLimit { events.insert(.writable) }
+        } else if isClient, handshakeComplete, closeInfo == nil {
+            events.insert(.writable)
+        }
+        return events
+    }
+
+    func commandIssued() { core.sessionNeedsService(self) }
+
+    // MARK: - QUIC extras
+
+    func sendDatagramLocked(_ bytes: [UInt8]) throws(QuiverError) {
+        guard closeInfo == nil else { throw closedError() }
+        do throws(QUICError) { try engine.sendDatagram(bytes) } catch {
+            throw QuiverError(.protocolViolation, "\(error)")
+        }
+    }
+
+    func receiveDatagramLocked() -> [UInt8]? { datagrams.isEmpty ? nil : datagrams.removeFirst() }
+
+    /// Lets the endpoint (or client driver) see state changes after a command.
+    func engineForCore() -> QUICConnection { engine }
+}
+
+extension CloseInfo {
+    init(_ info: ConnectionCloseInfo) {
+        let origin: Origin = switch info.origin {
+        case .local: .local
+        case .peer: .peer
+        case .idleTimeout: .timeout
+        case .statelessReset, .versionNegotiation: .transport
+        }
+        self.init(origin: origin, code: info.frame.errorCode, isApplicationCode: info.frame.isApplication, reason: info.reason)
+    }
+}

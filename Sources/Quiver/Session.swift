@@ -1,0 +1,163 @@
+import QuiverCore
+
+/// How a connection ended, for TLS and QUIC alike.
+public struct CloseInfo: Sendable, Hashable, CustomStringConvertible {
+    /// Who or what ended the connection.
+    public enum Origin: Sendable, Hashable {
+        /// This side closed it (``Connection/shutdown(_:)`` or a protocol error we detected).
+        case local
+        /// The peer closed it (QUIC CONNECTION_CLOSE, TLS close_notify or a fatal alert).
+        case peer
+        /// Nothing was heard for the idle timeout (QUIC) or the handshake timed out.
+        case timeout
+        /// The transport went away: a QUIC stateless reset, a TCP reset or end of stream
+        /// without close_notify (truncation).
+        case transport
+    }
+
+    /// Who or what ended the connection.
+    public var origin: Origin
+    /// The error code: a QUIC application or transport error code, or a TLS alert number
+    /// (0 for close_notify). 0 means no error.
+    public var code: UInt64
+    /// Whether ``code`` is an application error code (QUIC) rather than a transport one.
+    public var isApplicationCode: Bool
+    /// The reason phrase (QUIC) or a description.
+    public var reason: String
+
+    /// Whether the close was orderly: code 0 from either side.
+    public var isClean: Bool { code == 0 && (origin == .local || origin == .peer) }
+
+    public var description: String {
+        "\(origin): \(isApplicationCode ? "application" : "transport") code \(code)\(reason.isEmpty ? "" : " (\(reason))")"
+    }
+}
+
+/// How ``Connection/shutdown(_:)`` ends a connection.
+public enum ShutdownMode: Sendable, Hashable {
+    /// Finish the default stream, wait until everything written was delivered (QUIC: acknowledged;
+    /// TLS: handed to the kernel after close_notify), then close with code 0.
+    case flush
+    /// Close at once with this application error code and reason (QUIC CONNECTION_CLOSE; on TLS
+    /// a close_notify for code 0, otherwise the TCP connection is reset). Unsent data is lost.
+    case rapid(code: UInt64, reason: String)
+}
+
+/// What a ``Connection`` does with streams the peer opens.
+public enum IncomingStreamPolicy: Sendable, Hashable {
+    /// Queue them for ``Connection/acceptStream()`` (the default).
+    case accept
+    /// Refuse them with STOP_SENDING/RESET_STREAM and this application error code.
+    case reject(code: UInt64)
+}
+
+/// What can be ready on a pollable object.
+public struct PollEvents: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// A listener has a connection to accept.
+    public static let incomingConnection = PollEvents(rawValue: 1 << 0)
+    /// A connection has a peer-opened stream to accept.
+    public static let incomingStream = PollEvents(rawValue: 1 << 1)
+    /// A read would not block (data, end of stream or an error is waiting).
+    public static let readable = PollEvents(rawValue: 1 << 2)
+    /// A write would accept bytes.
+    public static let writable = PollEvents(rawValue: 1 << 3)
+    /// The object failed or closed: operations now complete with an error or end of stream.
+    public static let error = PollEvents(rawValue: 1 << 4)
+
+    public var description: String {
+        let names = [(PollEvents.incomingConnection, "incomingConnection"), (.incomingStream, "incomingStream"),
+                     (.readable, "readable"), (.writable, "writable"), (.error, "error")]
+        return "[" + names.filter { contains($0.0) }.map(\.1).joined(separator: ", ") + "]"
+    }
+}
+
+/// A stream of a session: `nil` is the connection's default stream.
+typealias StreamKey = UInt64?
+
+/// The transport-specific half of a ``Connection`` (QUIC or TLS). Every `…Locked` member is
+/// called with ``monitor`` held; "would block" is `nil` (or 0 bytes written), never an error.
+protocol Session: AnyObject, Sendable {
+    var monitor: Monitor { get }
+    var driver: Driver { get }
+    /// Registered pollers, guarded by ``monitor``.
+    var pollLinks: PollLinks { get }
+
+    func readLocked(_ stream: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]?
+    func writeLocked(_ stream: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int
+    func finishLocked(_ stream: StreamKey) throws(QuiverError)
+    func resetLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
+    func stopSendingLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
+    func acceptStreamLocked() throws(QuiverError) -> UInt64?
+    func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64?
+    func closeLocked(code: UInt64, reason: String)
+    /// Whether everything written has been delivered (for a flushing shutdown).
+    var isFlushedLocked: Bool { get }
+    var closeInfoLocked: CloseInfo? { get }
+    /// Whether the handshake completed (or the connection failed: then reads report it).
+    var isReadyLocked: Bool { get }
+    func readinessLocked(_ stream: StreamKey) -> PollEvents
+    /// Called after a command, outside the lock: lets the driver send what it produced.
+    func commandIssued()
+
+    var peerAddress: SocketAddress? { get }
+    var alpn: String? { get }
+    var serverName: String? { get }
+    var isQUIC: Bool { get }
+}
+
+extension Session {
+    /// Runs `attempt` under the lock until it produces a value: blocking. A thread-assisted
+    /// driver wakes the waiter; with an application-driven driver the waiting thread drives
+    /// the event loop itself.
+    func blocking<Value>(_ attempt: () throws(QuiverError) -> Value?) throws(QuiverError) -> Value {
+        while true {
+            monitor.lock()
+            let value: Value?
+            do throws(QuiverError) {
+                value = try attempt()
+            } catch {
+                monitor.unlock()
+                commandIssued()
+                throw error
+            }
+            if let value {
+                monitor.unlock()
+                commandIssued()
+                return value
+            }
+            if driver.isThreadAssisted {
+                monitor.wait()
+                monitor.unlock()
+            } else {
+                monitor.unlock()
+                commandIssued()
+                driver.driveOnce()
+            }
+        }
+    }
+
+    /// Runs `attempt` once under the lock: non-blocking.
+    func once<Value>(_ attempt: () throws(QuiverError) -> Value) throws(QuiverError) -> Value {
+        monitor.lock()
+        let value: Value
+        do throws(QuiverError) {
+            value = try attempt()
+        } catch {
+            monitor.unlock()
+            commandIssued()
+            throw error
+        }
+        monitor.unlock()
+        commandIssued()
+        return value
+    }
+
+    /// Wakes blocked callers and pollers after the session changed (lock held).
+    func changedLocked() {
+        monitor.broadcast()
+        pollLinks.signal()
+    }
+}

@@ -1,0 +1,75 @@
+public import QuiverCore
+
+/// One stream of a ``Connection``: the default stream, or (QUIC) one opened or accepted.
+///
+/// Blocking calls wait; `try…` calls return `nil` / 0 instead. Thread-safe like its connection.
+public final class Stream: Sendable {
+    /// The connection this stream belongs to.
+    public let connection: Connection
+    let key: StreamKey
+
+    init(connection: Connection, key: StreamKey) {
+        self.connection = connection
+        self.key = key
+    }
+
+    private var session: any Session { connection.session }
+
+    /// The QUIC stream ID (`nil` for the default stream until it exists, and on TLS).
+    public var id: UInt64? { key }
+
+    /// Reads up to `maxBytes`; waits for data. An empty result is the end of the stream.
+    /// - Throws: `.streamReset` when the peer reset the stream, `.closed` when the connection
+    ///   ended first.
+    public func read(maxBytes: Int = 1 << 16) throws(QuiverError) -> [UInt8] {
+        try session.blocking { () throws(QuiverError) in try session.readLocked(key, maxBytes: maxBytes) }
+    }
+
+    /// Reads into `buffer` (up to its count); waits for data. Returns the count, 0 at the end.
+    public func read(into buffer: inout [UInt8]) throws(QuiverError) -> Int {
+        let bytes = try read(maxBytes: buffer.count)
+        buffer.replaceSubrange(0..<bytes.count, with: bytes)
+        return bytes.count
+    }
+
+    /// Reads if data is waiting: `nil` would block; empty is the end of the stream.
+    public func tryRead(maxBytes: Int = 1 << 16) throws(QuiverError) -> [UInt8]? {
+        try session.once { () throws(QuiverError) in try session.readLocked(key, maxBytes: maxBytes) }
+    }
+
+    /// Writes all of `bytes`, waiting while the send buffer is full.
+    public func write(_ bytes: some Collection<UInt8>) throws(QuiverError) {
+        var remaining = ArraySlice(bytes)
+        while !remaining.isEmpty {
+            let count = try session.blocking { () throws(QuiverError) -> Int? in
+                let count = try session.writeLocked(key, remaining)
+                return count > 0 ? count : nil
+            }
+            remaining = remaining.dropFirst(count)
+        }
+    }
+
+    /// Writes what fits now and returns the count (0: would block).
+    public func tryWrite(_ bytes: some Collection<UInt8>) throws(QuiverError) -> Int {
+        let slice = ArraySlice(bytes)
+        return try session.once { () throws(QuiverError) in try session.writeLocked(key, slice) }
+    }
+
+    /// Ends our sending side after the bytes written (QUIC FIN; TLS close_notify).
+    public func finish() throws(QuiverError) {
+        try session.once { () throws(QuiverError) in try session.finishLocked(key) }
+    }
+
+    /// Abandons our sending side with an application error code (QUIC RESET_STREAM; on TLS
+    /// the connection is reset).
+    public func reset(code: UInt64) throws(QuiverError) {
+        try session.once { () throws(QuiverError) in try session.resetLocked(key, code: code) }
+    }
+
+    /// Asks the peer to stop sending, with an application error code (QUIC STOP_SENDING).
+    public func stopSending(code: UInt64) throws(QuiverError) {
+        try session.once { () throws(QuiverError) in try session.stopSendingLocked(key, code: code) }
+    }
+
+    func readiness() -> PollEvents { session.monitor.withLock { session.readinessLocked(key) } }
+}

@@ -1,0 +1,195 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import QuiverCore
+import QuiverTLS
+import QuiverTLSSocket
+import Synchronization
+
+/// The I/O side of a TLS listener (listening TCP sockets and/or stream pairs) or TLS client:
+/// accepts TCP connections, drives handshakes and moves bytes for connections whose socket is
+/// ready. Application reads and writes take only their connection's lock.
+final class TLSCore: DriverCore, @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`).
+    let driver: Driver
+    let lock = Monitor()
+    let listenerLinks = PollLinks()
+    private let configuration: TLSConfiguration
+    private let handshakeTimeout: Duration
+    private let bufferLimit: Int
+    private var listeners: [TCPSocket] = []
+    private var sessions: [UInt64: TLSSession] = [:]
+    private var handshaking: [UInt64: TLSSession] = [:]
+    private var acceptQueue: [TLSSession] = []
+    private var nextTag: UInt64 = 1 << 32
+    private(set) var isClosed = false
+    private let inbox = Mutex<[UInt64]>([])
+    /// Bounds the TCP connections a listener holds (handshaking plus established).
+    private let maxConnections: Int
+
+    init(driver: Driver, configuration: TLSConfiguration, handshakeTimeout: Duration, bufferLimit: Int, maxConnections: Int) {
+        self.driver = driver
+        self.configuration = configuration
+        self.handshakeTimeout = handshakeTimeout
+        self.bufferLimit = bufferLimit
+        self.maxConnections = maxConnections
+    }
+
+    func addAttachment(_ attachment: Attachment) throws(QuiverError) {
+        switch attachment.kind {
+        case .tcpListener(let socket):
+            _ = fcntl(socket.descriptor, F_SETFL, fcntl(socket.descriptor, F_GETFL) | O_NONBLOCK)
+            try driver.poll.add(socket.descriptor, tag: UInt64(listeners.count))
+            listeners.append(socket)
+        case .stream(let end, let peer):
+            _ = try addSession(transport: .pair(end), peer: peer, client: nil)
+        case .udp, .datagrams:
+            throw QuiverError(.configuration, "a TLS listener takes TCP listening sockets or stream pairs, not \(attachment)")
+        }
+    }
+
+    var localAddresses: [SocketAddress] { lock.withLock { listeners.compactMap(\.localAddress) } }
+
+    /// Creates a session on `transport`: a server one, or a client one when `client` names the
+    /// server. Lock held by the caller (or before the driver starts).
+    func addSession(transport: TLSSession.Transport, peer: SocketAddress?, client: String??) throws(QuiverError) -> TLSSession {
+        let stream = switch client {
+        case .some(let serverName): TLSStream(client: configuration, serverName: serverName)
+        case .none: TLSStream(server: configuration)
+        }
+        let tag = nextTag
+        nextTag += 1
+        let session = TLSSession(stream: stream, transport: transport, peer: peer, tag: tag, core: self, bufferLimit: bufferLimit)
+        switch transport {
+        case .socket(let fd):
+            try driver.poll.add(fd, tag: tag)
+        case .pair(let end):
+            end.setActivityHandler { [weak self] in self?.sessionNeedsService(tag: tag) }
+        }
+        sessions[tag] = session
+        handshaking[tag] = session
+        session.start()
+        inbox.withLock { $0.append(tag) }
+        driver.wake()
+        return session
+    }
+
+    // MARK: - Application side
+
+    func sessionNeedsService(_ session: TLSSession) { sessionNeedsService(tag: session.tag) }
+
+    private func sessionNeedsService(tag: UInt64) {
+        inbox.withLock { $0.append(tag) }
+        driver.wake()
+    }
+
+    func tryAcceptLocked() -> TLSSession? { acceptQueue.isEmpty ? nil : acceptQueue.removeFirst() }
+    var hasPendingAcceptLocked: Bool { !acceptQueue.isEmpty }
+
+    // MARK: - DriverCore
+
+    var nextDeadline: Instant? {
+        lock.withLock {
+            handshaking.values.lazy.map { $0.createdAt + self.handshakeTimeout }.min()
+        }
+    }
+
+    func handleEvents(_ ready: [EventPoll.Ready]) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed else { return }
+        var touched = Set(inbox.withLock { tags -> [UInt64] in
+            defer { tags.removeAll(keepingCapacity: true) }
+            return tags
+        })
+        for event in ready where event.tag != EventPoll.wakerTag {
+            if event.tag < 1 << 32 {
+                acceptTCP(on: Int(event.tag))
+            } else {
+                touched.insert(event.tag)
+            }
+        }
+        for tag in touched {
+            guard let session = sessions[tag] else { continue }
+            service(session)
+        }
+        let now = Instant.now()
+        for session in handshaking.values where now - session.createdAt >= handshakeTimeout {
+            session.expire()
+            service(session)
+        }
+    }
+
+    private func service(_ session: TLSSession) {
+        let finished = session.pump()
+        if handshaking[session.tag] != nil, session.monitor.withLock({ session.isReadyLocked }) {
+            handshaking[session.tag] = nil
+            if session.handshakeComplete, !session.isQueuedForAccept {
+                session.isQueuedForAccept = true
+                acceptQueue.append(session)
+                lock.broadcast()
+                listenerLinks.signal()
+            }
+        }
+        if finished { forget(session) }
+    }
+
+    private func forget(_ session: TLSSession) {
+        if let fd = session.descriptor { driver.poll.remove(fd) }
+        sessions[session.tag] = nil
+        handshaking[session.tag] = nil
+        session.releaseTransport()
+    }
+
+    private func acceptTCP(on index: Int) {
+        let listener = listeners[index]
+        for _ in 0..<64 {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.accept(listener.descriptor, $0, &length)
+                }
+            }
+            guard fd >= 0 else { return }  // EAGAIN, or a per-connection error: never fatal
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            guard sessions.count < maxConnections else {
+                Glibc.close(fd)
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            if (try? addSession(transport: .socket(fd), peer: SocketAddress(storage: storage), client: nil)) == nil {
+                Glibc.close(fd)
+            }
+        }
+        driver.wake()  // more may be waiting
+    }
+
+    // MARK: - Closing
+
+    /// Closes every connection (close_notify for code 0, otherwise abortively), wakes every
+    /// waiter and stops the driver; the listening sockets are closed.
+    func close(code: UInt64, reason: String) {
+        lock.lock()
+        guard !isClosed else {
+            lock.unlock()
+            return
+        }
+        isClosed = true
+        let all = Array(sessions.values)
+        sessions.removeAll()
+        handshaking.removeAll()
+        acceptQueue.removeAll()
+        lock.broadcast()
+        listenerLinks.signal()
+        lock.unlock()
+        driver.stop()
+        for session in all {
+            session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+            session.releaseTransport()
+        }
+        for listener in listeners { listener.close() }
+    }
+}

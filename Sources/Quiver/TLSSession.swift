@@ -1,0 +1,275 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import QuiverCore
+import QuiverTLS
+import X509
+
+/// One TLS-over-TCP (or over a ``StreamPair``) connection: the sans-I/O TLS stream, its
+/// transport and the encrypted bytes not yet written, under the connection's own lock.
+final class TLSSession: Session, @unchecked Sendable {
+    // @unchecked: everything mutable is guarded by `monitor`.
+    enum Transport {
+        case socket(Int32)
+        case pair(StreamPair.End)
+    }
+
+    let monitor = Monitor()
+    let driver: Driver
+    let pollLinks = PollLinks()
+    let tag: UInt64
+    let peerAddress: SocketAddress?
+    let createdAt = Instant.now()
+    private let stream: TLSStream
+    private let transport: Transport
+    private unowned(unsafe) let core: TLSCore
+    private let bufferLimit: Int
+    private var outgoing: [UInt8] = []
+    private var closeInfo: CloseInfo?
+    private var transportClosed = false
+    private var readPaused = false
+    private var wantsOutput = false
+    private(set) var handshakeComplete = false
+    var isQueuedForAccept = false
+
+    var isQUIC: Bool { false }
+    var alpn: String? { monitor.withLock { stream.handshake.negotiatedALPN } }
+    var serverName: String? { monitor.withLock { stream.handshake.serverName } }
+    var peerCertificates: [Certificate] { monitor.withLock { stream.handshake.peerCertificates } }
+
+    init(stream: TLSStream, transport: Transport, peer: SocketAddress?, tag: UInt64, core: TLSCore, bufferLimit: Int) {
+        self.stream = stream
+        self.transport = transport
+        self.peerAddress = peer
+        self.tag = tag
+        self.core = core
+        self.driver = core.driver
+        self.bufferLimit = bufferLimit
+    }
+
+    var descriptor: Int32? {
+        if case .socket(let fd) = transport { return fd }
+        return nil
+    }
+
+    // MARK: - I/O side
+
+    /// Starts the handshake (a client sends its ClientHello).
+    func start() {
+        monitor.withLock {
+            run { () throws(TLSError) in try stream.start() }
+            flushLocked()
+            changedLocked()
+        }
+    }
+
+    /// Reads what the transport has, feeds TLS, writes what TLS produced. Returns whether the
+    /// session is finished (closed and nothing left to write), so the core can forget it.
+    func pump() -> Bool {
+        monitor.lock()
+        defer { monitor.unlock() }
+        var reads = 0
+        while stream.error == nil, !transportClosed, !readPaused, reads < 16 {
+            reads += 1
+            guard let bytes = readTransport() else { break }
+            if bytes.isEmpty {
+                transportClosed = true
+                run { () throws(TLSError) in try stream.receiveEOF() }
+                if closeInfo == nil, stream.isPeerClosed, stream.isLocallyClosed {
+                    closeInfo = CloseInfo(origin: .peer, code: 0, isApplicationCode: false, reason: "")
+                }
+                break
+            }
+            run { () throws(TLSError) in try stream.receive(bytes) }
+            if stream.readableBytes >= bufferLimit { pauseReading(true) }
+        }
+        if !handshakeComplete, stream.isHandshakeComplete { handshakeComplete = true }
+        while stream.nextEvent() != nil {}
+        flushLocked()
+        changedLocked()
+        return closeInfo != nil && outgoing.isEmpty && transportClosed
+    }
+
+    /// Runs a TLS operation; a failure records the close reason (the alert is queued by TLS).
+    private func run(_ body: () throws(TLSError) -> Void) {
+        do throws(TLSError) {
+            try body()
+        } catch {
+            guard closeInfo == nil else { return }
+            let origin: CloseInfo.Origin = switch error.origin {
+            case .local: .local
+            case .peer: .peer
+            case .transport: .transport
+            }
+            closeInfo = CloseInfo(origin: origin, code: UInt64(error.alert.rawValue), isApplicationCode: false, reason: error.reason)
+        }
+    }
+
+    private func readTransport() -> [UInt8]? {
+        switch transport {
+        case .socket(let fd):
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count > 0 { return Array(buffer[..<count]) }
+            if count == 0 { return [] }
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return nil }
+            return []  // ECONNRESET and friends: the transport ended
+        case .pair(let end):
+            return end.read()
+        }
+    }
+
+    /// Moves TLS output to the transport without blocking; keeps the rest.
+    private func flushLocked() {
+        if stream.hasOutgoing { outgoing += stream.takeOutgoing() }
+        while !outgoing.isEmpty {
+            let written: Int
+            switch transport {
+            case .socket(let fd):
+                written = outgoing.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                if written < 0 {
+                    if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { break }
+                    outgoing.removeAll()  // the peer is gone; reads will report it
+                    transportClosed = true
+                    if closeInfo == nil { closeInfo = CloseInfo(origin: .transport, code: 0, isApplicationCode: false, reason: "send failed: \(String(cString: strerror(errno)))") }
+                    break
+                }
+            case .pair(let end):
+                written = end.write(outgoing)
+            }
+            guard written > 0 else { break }
+            outgoing.removeFirst(written)
+        }
+        let needOutput = !outgoing.isEmpty
+        // Once we closed or failed and everything is written, the transport is done with.
+        if !needOutput, !transportClosed, closeInfo != nil, closeInfo?.origin != .peer || stream.error != nil {
+            endTransportLocked()
+        }
+        if needOutput != wantsOutput, let fd = descriptor {
+            wantsOutput = needOutput
+            driver.poll.setInterest(fd, tag: tag, input: !readPaused, output: needOutput)
+        }
+    }
+
+    private func pauseReading(_ paused: Bool) {
+        guard paused != readPaused else { return }
+        readPaused = paused
+        if let fd = descriptor { driver.poll.setInterest(fd, tag: tag, input: !paused, output: wantsOutput) }
+    }
+
+    private func endTransportLocked() {
+        transportClosed = true
+        switch transport {
+        case .socket(let fd): shutdown(fd, Int32(SHUT_RDWR))
+        case .pair(let end): end.finish()
+        }
+    }
+
+    /// Releases the transport (core, once the session is finished or the listener closes).
+    func releaseTransport() {
+        monitor.withLock {
+            switch transport {
+            case .socket(let fd):
+                if fd >= 0 { Glibc.close(fd) }
+            case .pair(let end):
+                end.close()
+            }
+            transportClosed = true
+            if closeInfo == nil { closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: false, reason: "listener closed") }
+            changedLocked()
+        }
+    }
+
+    /// The handshake did not finish in time.
+    func expire() {
+        monitor.withLock {
+            guard closeInfo == nil else { return }
+            closeInfo = CloseInfo(origin: .timeout, code: 0, isApplicationCode: false, reason: "handshake timed out")
+            changedLocked()
+        }
+    }
+
+    // MARK: - Session
+
+    private func closedError() -> QuiverError {
+        QuiverError(.closed, "connection closed: \(closeInfo.map { "\($0)" } ?? "")")
+    }
+
+    func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
+        guard key == nil || key == 0 else { throw QuiverError(.configuration, "a TLS connection has only its default stream") }
+        if stream.readableBytes > 0 {
+            let bytes = stream.read(maxBytes: maxBytes)
+            if readPaused, stream.readableBytes < bufferLimit / 2 {
+                pauseReading(false)
+                if case .pair = transport { commandIssued() }
+            }
+            return bytes
+        }
+        if stream.isPeerClosed { return [] }
+        if let closeInfo {
+            if closeInfo.origin == .local, closeInfo.code == 0, transportClosed { return [] }
+            throw QuiverError(.closed, "connection closed: \(closeInfo)")
+        }
+        return nil
+    }
+
+    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int {
+        guard key == nil || key == 0 else { throw QuiverError(.configuration, "a TLS connection has only its default stream") }
+        if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
+        guard !stream.isLocallyClosed else { throw QuiverError(.closed, "the stream was finished") }
+        guard outgoing.count < bufferLimit, handshakeComplete else { return 0 }
+        let count = min(bytes.count, bufferLimit)
+        do throws(TLSError) { try stream.write(Array(bytes.prefix(count))) } catch {
+            run { () throws(TLSError) in throw error }
+            throw error.quiverError
+        }
+        flushLocked()
+        return count
+    }
+
+    func finishLocked(_ key: StreamKey) throws(QuiverError) {
+        if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
+        stream.close()  // close_notify: TLS 1.3 half-close (RFC 8446 §6.1)
+        flushLocked()
+    }
+
+    func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { closeLocked(code: code, reason: "reset") }
+    func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { pauseReading(true) }
+    func acceptStreamLocked() throws(QuiverError) -> UInt64? {
+        if closeInfo != nil { throw closedError() }
+        return nil
+    }
+    func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64? {
+        throw QuiverError(.configuration, "TLS over TCP carries one stream: use the connection's default stream")
+    }
+
+    func closeLocked(code: UInt64, reason: String) {
+        guard closeInfo == nil else { return }
+        if code == 0 {
+            stream.close()
+            flushLocked()
+        } else if let fd = descriptor {
+            // An abortive close: RST instead of FIN (SO_LINGER with a zero timeout).
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            outgoing.removeAll()
+        }
+        closeInfo = CloseInfo(origin: .local, code: code, isApplicationCode: true, reason: reason)
+        if outgoing.isEmpty { endTransportLocked() }
+        changedLocked()
+    }
+
+    var isFlushedLocked: Bool { outgoing.isEmpty && !stream.hasOutgoing }
+    var closeInfoLocked: CloseInfo? { closeInfo }
+    var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
+
+    func readinessLocked(_ key: StreamKey) -> PollEvents {
+        var events: PollEvents = []
+        if closeInfo != nil { events.insert(.error) }
+        if stream.readableBytes > 0 || stream.isPeerClosed || closeInfo != nil { events.insert(.readable) }
+        if handshakeComplete, closeInfo == nil, outgoing.count < bufferLimit { events.insert(.writable) }
+        return events
+    }
+
+    func commandIssued() { core.sessionNeedsService(self) }
+}

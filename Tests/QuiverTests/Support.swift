@@ -1,0 +1,92 @@
+import Foundation
+import Quiver
+import QuiverCore
+import QuiverTLS
+import Synchronization
+import Testing
+
+enum Identity {
+    static let p256: (chain: CertificateChain, key: PrivateKey) = {
+        do { return try SelfSignedCertificate.generate(names: ["localhost"], algorithm: .ecdsaP256) } catch {
+            preconditionFailure("test certificate generation failed: \(error)")
+        }
+    }()
+
+    static func server(alpn: [String] = ["echo"]) -> TLSConfiguration {
+        TLSConfiguration.server(chain: p256.chain, key: p256.key, alpn: alpn)
+    }
+
+    static func client(alpn: [String] = ["echo"]) -> TLSConfiguration {
+        TLSConfiguration.client(alpn: alpn, verifier: CertificateVerifier(trustRoots: [p256.chain.certificates[0]]))
+    }
+}
+
+/// Runs `body(i)` for `count` indices on `count` threads at once and waits for all; returns
+/// the errors thrown (with their index).
+func onThreads(_ count: Int, stackSize: Int = 1 << 20, _ body: @escaping @Sendable (Int) throws -> Void) -> [(Int, any Error)] {
+    let errors = Mutex<[(Int, any Error)]>([])
+    let group = DispatchGroup()
+    for index in 0..<count {
+        group.enter()
+        let thread = Thread {
+            defer { group.leave() }
+            do { try body(index) } catch { errors.withLock { $0.append((index, error)) } }
+        }
+        thread.stackSize = stackSize
+        thread.start()
+    }
+    group.wait()
+    return errors.withLock { $0 }
+}
+
+/// Deterministic pseudo-random payloads (SplitMix64), so failures reproduce.
+func payload(seed: UInt64, count: Int) -> [UInt8] {
+    var state = seed &+ 0x9e37_79b9_7f4a_7c15
+    var bytes = [UInt8](repeating: 0, count: count)
+    var index = 0
+    while index < count {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        z ^= z >> 31
+        for shift in stride(from: 0, to: 64, by: 8) where index < count {
+            bytes[index] = UInt8(truncatingIfNeeded: z >> UInt64(shift))
+            index += 1
+        }
+    }
+    return bytes
+}
+
+/// Blocking echo of one connection's default stream: everything read is written back; at the
+/// end of the stream our side is finished and the connection shut down with a flush.
+func serveEcho(_ connection: Connection) throws {
+    while true {
+        let bytes = try connection.read(maxBytes: 1 << 16)
+        if bytes.isEmpty { break }
+        try connection.write(bytes)
+    }
+    try connection.shutdown(.flush)
+}
+
+/// Sends `data` in `chunk`-sized writes, finishes, reads everything back; returns it.
+func echoRoundTrip(_ connection: Connection, _ data: [UInt8], chunk: Int = 16_384) throws -> [UInt8] {
+    // Write on another thread so a large payload cannot deadlock against the echo.
+    let writer = Thread {
+        var offset = 0
+        while offset < data.count {
+            let end = min(offset + chunk, data.count)
+            try? connection.write(data[offset..<end])
+            offset = end
+        }
+        try? connection.finish()
+    }
+    writer.start()
+    var received: [UInt8] = []
+    while true {
+        let bytes = try connection.read(maxBytes: 1 << 16)
+        if bytes.isEmpty { break }
+        received += bytes
+    }
+    return received
+}
