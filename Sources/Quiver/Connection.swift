@@ -42,7 +42,7 @@ public final class Connection: Sendable {
         session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
         session.commandIssued()
         switch owner {
-        case .quic(let core): core.close(code: 0, reason: "")
+        case .quic(let core): if !core.isLingering { core.close(code: 0, reason: "") }
         case .tls(let core): core.close(code: 0, reason: "")
         case nil: break
         }
@@ -152,7 +152,7 @@ public final class Connection: Sendable {
         }
         session.commandIssued()
         switch owner {
-        case .quic(let core): core.close(code: 0, reason: "")
+        case .quic(let core): core.lingerThenClose()
         case .tls(let core): core.close(code: 0, reason: "")
         case nil: break
         }
@@ -260,6 +260,12 @@ public final class Connection: Sendable {
         var storage = sockaddr_storage()
         memcpy(&storage, first.pointee.ai_addr, Int(first.pointee.ai_addrlen))
         return SocketAddress(storage: storage)
+    }
+
+    /// Diagnostics of a client connection's engine.
+    var debugDescription: String {
+        if case .quic(let core) = owner { return core.debugDescription }
+        return ""
     }
 
     // MARK: - Application-driven clients

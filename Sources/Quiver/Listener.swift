@@ -101,13 +101,23 @@ public final class Listener: Sendable {
     public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
         guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
         let attachment: Attachment = switch transport {
-        case .quic: .udp(try UDPSocket(bindingTo: socketAddress))
+        case .quic: .udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.serverSocketConfiguration))
         case .tcp: .tcpListener(try TCPSocket.listen(on: socketAddress))
         }
         try self.init(transport, tls: tls, attachments: [attachment], options: options)
     }
 
     deinit { close() }
+
+    /// Socket settings for a listener's own UDP socket: buffers large enough for bursts from
+    /// many peers (the kernel caps them at `net.core.rmem_max`/`wmem_max`).
+    static var serverSocketConfiguration: UDPSocket.Configuration {
+        var configuration = UDPSocket.Configuration()
+        configuration.receiveBufferSize = 4 << 20
+        configuration.sendBufferSize = 4 << 20
+        configuration.gso = false
+        return configuration
+    }
 
     /// Adds an attachment: another socket, or (TLS) a ``StreamPair`` end carrying one more
     /// connection, or (QUIC) another ``DatagramPair`` end.
@@ -213,6 +223,14 @@ public final class Listener: Sendable {
         switch core {
         case .quic(let core): core.close(code: code, reason: reason)
         case .tls(let core): core.close(code: code, reason: reason)
+        }
+    }
+
+    /// Counters of the listener's engine, for logs and diagnostics.
+    public var statisticsDescription: String {
+        switch core {
+        case .quic(let core): core.debugDescription
+        case .tls: ""
         }
     }
 

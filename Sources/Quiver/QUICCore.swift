@@ -27,6 +27,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var acceptQueue: [QUICSession] = []
     private var closedSessions: [ObjectIdentifier] = []
     private(set) var isClosed = false
+    /// A client after its shutdown: the driver runs on through the closing period (answering
+    /// the server's retransmissions with CONNECTION_CLOSE) and stops when the engine is done.
+    private(set) var isLingering = false
     private let inbox = Mutex(Inbox())
     /// Which attachment a remote address last arrived on (listeners with several addressed
     /// attachments only).
@@ -150,6 +153,25 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         transmitAll(engine)
         for key in closedSessions { sessions[key] = nil }
         closedSessions.removeAll()
+        if isLingering, case .client(let session) = engine {
+            var done = false
+            session.access { done = $0.state == .closed }
+            if done {
+                isClosed = true
+                driver.stop()
+            }
+        }
+    }
+
+    /// Client shutdown: keeps a thread-assisted driver running until the connection's closing
+    /// period ends (RFC 9000 §10.2.1), then stops; otherwise closes at once.
+    func lingerThenClose() {
+        let linger = lock.withLock { () -> Bool in
+            guard !isClosed, driver.isThreadAssisted, case .client = engine else { return false }
+            isLingering = true
+            return true
+        }
+        if linger { driver.wake() } else { close(code: 0, reason: "") }
     }
 
     // MARK: - Input
@@ -273,6 +295,27 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         if let index = Attachment.syntheticIndex(destination), index < attachments.count { return index }
         if attachments.count == 1 { return 0 }
         return routeByAddress[destination] ?? attachments.firstIndex(where: \.isAddressed) ?? 0
+    }
+
+    /// Counters for diagnostics.
+    var debugDescription: String {
+        lock.withLock {
+            if case .client(let session) = engine {
+                var text = ""
+                session.access { c in text = "client local=\(attachments.compactMap(\.localAddress)) remote=\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > .now() ? ($0 - .now()) : .zero)" } ?? "none") \(c.statistics)" }
+                return text
+            }
+            guard case .server(let endpoint) = engine else { return "" }
+            let now = Instant.now()
+            let details = sessions.values.prefix(4).map { session in
+                var text = ""
+                session.access { c in
+                    text = "[\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > now ? ($0 - now) : .zero)" } ?? "none") \(c.statistics)]"
+                }
+                return text
+            }.joined(separator: " ")
+            return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) acceptQueue=\(acceptQueue.count) \(details)"
+        }
     }
 
     // MARK: - Closing

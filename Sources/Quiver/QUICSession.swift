@@ -23,6 +23,9 @@ final class QUICSession: Session, @unchecked Sendable {
     private var readable: Set<StreamID> = []
     private var finishedReading: Set<StreamID> = []
     private var datagrams: [[UInt8]] = []
+    /// Client: ``finishLocked(_:)`` on the default stream before the server allowed it to be
+    /// opened (its stream limit arrives with the handshake); applied once it opens.
+    private var defaultFinishPending = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
 
@@ -70,6 +73,10 @@ final class QUICSession: Session, @unchecked Sendable {
             default:
                 break
             }
+        }
+        if defaultFinishPending, defaultStream == nil, let id = try? stream(nil, opening: true) {
+            try? engine.finish(id)
+            defaultFinishPending = false
         }
         if engine.state != .handshaking, engine.state != .established, closeInfo == nil {
             closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: "")
@@ -151,7 +158,10 @@ final class QUICSession: Session, @unchecked Sendable {
 
     func finishLocked(_ key: StreamKey) throws(QuiverError) {
         guard closeInfo == nil else { throw closedError() }
-        guard let id = try stream(key, opening: true) else { return }
+        guard let id = try stream(key, opening: true) else {
+            defaultFinishPending = key == nil && isClient
+            return
+        }
         do throws(StreamError) { try engine.finish(id) } catch {
             throw QuiverError(.streamReset, "\(id): \(error)")
         }
@@ -187,8 +197,9 @@ final class QUICSession: Session, @unchecked Sendable {
 
     var isFlushedLocked: Bool {
         guard closeInfo == nil else { return true }
+        if defaultFinishPending { return false }
         guard let defaultStream else { return true }
-        return engine.bufferedBytes(on: defaultStream) == 0 || !engine.isStreamOpen(defaultStream)
+        return engine.isSendComplete(on: defaultStream)
     }
 
     var closeInfoLocked: CloseInfo? { closeInfo }

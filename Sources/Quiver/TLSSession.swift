@@ -47,8 +47,12 @@ final class TLSSession: Session, @unchecked Sendable {
         self.bufferLimit = bufferLimit
     }
 
+    /// Set once the core closed the socket: its number may already belong to another
+    /// connection, so nothing may touch it again.
+    private var released = false
+
     var descriptor: Int32? {
-        if case .socket(let fd) = transport { return fd }
+        if case .socket(let fd) = transport, !released { return fd }
         return nil
     }
 
@@ -106,6 +110,7 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     private func readTransport() -> [UInt8]? {
+        guard !released else { return [] }
         switch transport {
         case .socket(let fd):
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -122,6 +127,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Moves TLS output to the transport without blocking; keeps the rest.
     private func flushLocked() {
         if stream.hasOutgoing { outgoing += stream.takeOutgoing() }
+        if released { outgoing.removeAll() }
         while !outgoing.isEmpty {
             let written: Int
             switch transport {
@@ -159,6 +165,7 @@ final class TLSSession: Session, @unchecked Sendable {
 
     private func endTransportLocked() {
         transportClosed = true
+        guard !released else { return }
         switch transport {
         case .socket(let fd): shutdown(fd, Int32(SHUT_RDWR))
         case .pair(let end): end.finish()
@@ -168,12 +175,14 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Releases the transport (core, once the session is finished or the listener closes).
     func releaseTransport() {
         monitor.withLock {
+            guard !released else { return }
             switch transport {
             case .socket(let fd):
-                if fd >= 0 { Glibc.close(fd) }
+                Glibc.close(fd)
             case .pair(let end):
                 end.close()
             }
+            released = true
             transportClosed = true
             if closeInfo == nil { closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: false, reason: "listener closed") }
             changedLocked()

@@ -389,6 +389,17 @@ public final class QUICConnection {
         streams.sendStream(id)?.buffer.bufferedBytes ?? 0
     }
 
+    /// Whether everything sent on a stream — the data and the FIN, or a reset — has reached the
+    /// peer: its sending part is in a terminal state (RFC 9000 §3.1) or gone. Applications
+    /// that close after writing wait for this, so the CONNECTION_CLOSE does not overtake data.
+    public func isSendComplete(on id: StreamID) -> Bool {
+        guard let stream = streams.sendStream(id) else { return true }
+        switch stream.state {
+        case .dataRecvd, .resetRecvd: return true
+        case .ready, .send, .dataSent, .resetSent: return false
+        }
+    }
+
     /// Whether a stream is still open (not closed and forgotten).
     public func isStreamOpen(_ id: StreamID) -> Bool { streams.contains(id) }
 

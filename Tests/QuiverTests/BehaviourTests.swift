@@ -1,0 +1,99 @@
+import Foundation
+import Quiver
+import QuiverCore
+import QuiverQUIC
+import QuiverUDP
+import Testing
+
+@Suite("Listener behaviour")
+struct BehaviourTests {
+    @Test("close codes and reasons reach the other side (QUIC)")
+    func closeCodes() throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        let client = try Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                            tls: Identity.client(), serverName: "localhost")
+        try client.write([1, 2, 3])
+        let server = try listener.accept()
+        #expect(try server.read(maxBytes: 3) == [1, 2, 3])
+        try client.shutdown(.rapid(code: 42, reason: "bye"))
+        // The server's blocked read ends with the peer's close.
+        #expect(throws: QuiverError.self) { _ = try server.read() }
+        let info = try #require(server.closeInfo)
+        #expect(info.origin == .peer && info.code == 42 && info.isApplicationCode && info.reason == "bye")
+        listener.close()
+    }
+
+    @Test("a Poller reports incoming connections on several listeners and readable connections", arguments: [Transport.quic, .tcp])
+    func poller(transport: Transport) throws {
+        let listeners = try (0..<3).map { _ in try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0") }
+        let poller = Poller()
+        for listener in listeners { poller.add(.listener(listener), interest: .incomingConnection) }
+        #expect(poller.wait(timeout: .milliseconds(10)).isEmpty)
+        let client = try Connection.connect(transport, to: "127.0.0.1", port: listeners[1].localAddresses[0].port,
+                                            tls: Identity.client(), serverName: "localhost")
+        let ready = poller.wait(timeout: .seconds(10))
+        #expect(ready.count == 1)
+        guard case .listener(let listener)? = ready.first?.item, listener === listeners[1] else {
+            Issue.record("expected listener 1 to be ready: \(ready.map(\.events))")
+            return
+        }
+        let server = try #require(try listener.tryAccept())
+        poller.add(.connection(server), interest: .readable)
+        try client.write(Array("ping".utf8))
+        var readable = false
+        for _ in 0..<100 where !readable {
+            readable = poller.wait(timeout: .seconds(10)).contains { if case .connection = $0.item { $0.events.contains(.readable) } else { false } }
+        }
+        #expect(readable)
+        #expect(try server.read(maxBytes: 4) == Array("ping".utf8))
+        try client.shutdown(.rapid(code: 0, reason: ""))
+        for listener in listeners { listener.close() }
+    }
+
+    @Test("a vanished client (ICMP port unreachable) does not disturb other connections")
+    func vanishedClient() throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        let serverAddress = listener.localAddresses[0]
+        // A client that sends its Initial and disappears: the server's answers (and their
+        // retransmissions) hit a closed port and come back as ICMP errors.
+        do {
+            let socket = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
+            let ghost = try QUICConnection(client: QUICConfiguration(tls: Identity.client()), serverName: "localhost",
+                                           remoteAddress: serverAddress, now: .now())
+            while let datagram = ghost.transmit(at: .now()) { socket.enqueue(datagram.bytes, to: datagram.destination) }
+            _ = try socket.flush()
+        }  // the socket closes here
+        let served = startEchoServer(listener, count: 3)
+        runBlockingClients(3) { _ in
+            try Connection.connect(.quic, to: "127.0.0.1", port: serverAddress.port, tls: Identity.client(), serverName: "localhost")
+        }
+        #expect(served.wait(timeout: .now() + 30) == .success)
+        listener.close()
+    }
+
+    @Test("Retry before every handshake still serves clients")
+    func retryAlways() throws {
+        var options = Listener.Options()
+        options.configureQUIC = { $0.retryPolicy = .always }
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        let served = startEchoServer(listener, count: 5)
+        runBlockingClients(5) { _ in
+            try Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port, tls: Identity.client(), serverName: "localhost")
+        }
+        #expect(served.wait(timeout: .now() + 30) == .success)
+        #expect(listener.statisticsDescription.contains("retriesSent: 5"))
+        listener.close()
+    }
+
+    @Test("a blocked accept ends with .closed when the listener closes")
+    func closeWakesAccept() throws {
+        let listener = try Listener(.tcp, tls: Identity.server(), bind: "127.0.0.1:0")
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            do { _ = try listener.accept() } catch { if (error as? QuiverError)?.code == .closed { done.signal() } }
+        }
+        thread.start()
+        listener.close()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+    }
+}
