@@ -115,7 +115,6 @@ public final class Listener: Sendable {
         var configuration = UDPSocket.Configuration()
         configuration.receiveBufferSize = 4 << 20
         configuration.sendBufferSize = 4 << 20
-        configuration.gso = false
         return configuration
     }
 

@@ -34,6 +34,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Which attachment a remote address last arrived on (listeners with several addressed
     /// attachments only).
     private var routeByAddress: [SocketAddress: Int] = [:]
+    /// Counters of what the UDP attachments reported (diagnostics).
+    private(set) var udpCounters = (sendFailures: 0, peerErrors: 0, receiveErrors: 0)
     /// A datagram a full UDP socket could not take; sent first when it drains.
     private var stalled: (attachment: Int, datagram: OutgoingDatagram)?
     let policy: IncomingStreamPolicy
@@ -203,7 +205,14 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     private func receive(from socket: UDPSocket, index: Int, engine: Engine, now: Instant) {
         for _ in 0..<16 {  // at most 16 batches per call, so timers and sends are not starved
-            guard let count = try? socket.receive(), count > 0 else { return }
+            let count: Int
+            do { count = try socket.receive() } catch {
+                udpCounters.receiveErrors += 1
+                return
+            }
+            udpCounters.peerErrors += socket.peerErrors.count
+            socket.removeAllPeerErrors()
+            guard count > 0 else { return }
             for slot in 0..<socket.receivedCount {
                 let info = socket.received(slot)
                 guard !info.isTruncated else { continue }
@@ -241,7 +250,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private func transmitAll(_ engine: Engine) {
         if let stalled {
             guard case .udp(let socket) = attachments[stalled.attachment].kind else { return }
-            guard (try? socket.flush())?.wouldBlock == false else { return }
+            guard flush(socket) else { return }
             driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(stalled.attachment), output: false)
             self.stalled = nil
             guard send(stalled.datagram, via: stalled.attachment) else { return }
@@ -262,8 +271,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         for attachment in attachments {
             guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
-            _ = try? socket.flush()
-            socket.removeAllPeerErrors()  // ICMP errors concern one peer; QUIC's timers handle it
+            flush(socket)
         }
     }
 
@@ -273,8 +281,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         switch attachments[index].kind {
         case .udp(let socket):
             if socket.enqueue(datagram.bytes, to: datagram.destination, ecn: datagram.ecn) { return true }
-            _ = try? socket.flush()
-            socket.removeAllPeerErrors()
+            flush(socket)
             if socket.enqueue(datagram.bytes, to: datagram.destination, ecn: datagram.ecn) { return true }
             stalled = (index, datagram)
             driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
@@ -291,6 +298,17 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
     }
 
+    /// Sends what is queued; per-peer failures and ICMP errors are counted and dropped (QUIC's
+    /// timers handle a peer that went away).
+    @discardableResult
+    private func flush(_ socket: UDPSocket) -> Bool {
+        let result = try? socket.flush()
+        udpCounters.sendFailures += socket.sendFailures.count
+        udpCounters.peerErrors += socket.peerErrors.count
+        socket.removeAllPeerErrors()
+        return result?.wouldBlock == false
+    }
+
     private func attachment(for destination: SocketAddress) -> Int {
         if let index = Attachment.syntheticIndex(destination), index < attachments.count { return index }
         if attachments.count == 1 { return 0 }
@@ -302,7 +320,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         lock.withLock {
             if case .client(let session) = engine {
                 var text = ""
-                session.access { c in text = "client local=\(attachments.compactMap(\.localAddress)) remote=\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > .now() ? ($0 - .now()) : .zero)" } ?? "none") \(c.statistics)" }
+                session.access { c in text = "client udp=\(udpCounters) local=\(attachments.compactMap(\.localAddress)) remote=\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > .now() ? ($0 - .now()) : .zero)" } ?? "none") \(c.statistics)" }
                 return text
             }
             guard case .server(let endpoint) = engine else { return "" }
@@ -314,7 +332,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 }
                 return text
             }.joined(separator: " ")
-            return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) acceptQueue=\(acceptQueue.count) \(details)"
+            return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) acceptQueue=\(acceptQueue.count) udp=\(udpCounters) \(details)"
         }
     }
 

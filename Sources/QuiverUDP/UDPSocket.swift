@@ -55,9 +55,10 @@ public final class UDPSocket {
     /// How a socket is made.
     public struct Configuration: Sendable {
         /// Set `SO_REUSEPORT`, so several sockets (processes, threads) can bind the same port and
-        /// the kernel spreads peers among them. `SO_REUSEADDR` is always set; note that on Linux
-        /// it alone already lets two UDP sockets that both set it bind one address, and then only
-        /// the last bound receives unicast datagrams.
+        /// the kernel spreads peers among them. `SO_REUSEADDR` is never set: on Linux it lets two
+        /// UDP sockets that both set it share one address (only the last bound then receives
+        /// unicast datagrams), and even makes binding port 0 hand out a port another such socket
+        /// already uses — which silently cut one client off in a 100-client test.
         public var reusePort: Bool
         /// For an IPv6 address: `IPV6_V6ONLY`. When `false` (the default) the socket is
         /// dual-stack — binding `[::]` also receives IPv4, whose peers appear as IPv4 addresses.
@@ -169,7 +170,6 @@ public final class UDPSocket {
 
         let ipv4 = family == AF_INET
         let dualStack = !ipv4 && !configuration.ipv6Only
-        guard Self.set(fd, SOL_SOCKET, SO_REUSEADDR, 1) else { throw QuiverError.udp("setsockopt SO_REUSEADDR", errno: errno) }
         if configuration.reusePort, !Self.set(fd, SOL_SOCKET, SO_REUSEPORT, 1) {
             throw QuiverError(.configuration, "SO_REUSEPORT refused: \(String(cString: strerror(errno)))")
         }
