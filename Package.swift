@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "QuiverUDP",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

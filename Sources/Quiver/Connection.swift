@@ -128,6 +128,16 @@ public final class Connection: Sendable {
         try quic.once { () throws(QuiverError) in try quic.sendDatagramLocked(bytes) }
     }
 
+    /// The next datagram received; waits for one. Throws `.closed` when the connection ends.
+    public func receiveDatagram() throws(QuiverError) -> [UInt8] {
+        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "datagrams need QUIC") }
+        return try quic.blocking { () throws(QuiverError) -> [UInt8]? in
+            if let datagram = quic.receiveDatagramLocked() { return datagram }
+            if let info = quic.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
+            return nil
+        }
+    }
+
     /// The next datagram received, or `nil`.
     public func tryReceiveDatagram() -> [UInt8]? {
         guard let quic = session as? QUICSession else { return nil }

@@ -2,6 +2,8 @@ public import ArgumentParser
 import Foundation
 public import Logging
 import QuiverCore
+import Quiver
+import QuiverQUIC
 import QuiverTLS
 import QuiverTLSSocket
 
@@ -42,7 +44,7 @@ enum KeyAlgorithm: String, ExpressibleByArgument, CaseIterable {
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the echo service over TLS 1.3/TCP (thread per connection) and QUIC/UDP (one event loop).",
+        abstract: "Run the echo service over TLS 1.3/TCP and QUIC/UDP (the Quiver listener API, thread per connection).",
         discussion: """
             With neither --tls nor --quic both are served, on the same port number (TCP and UDP). \
             With no certificate, a self-signed certificate for localhost is generated at start.
@@ -89,91 +91,43 @@ struct Serve: ParsableCommand {
         }
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
 
-        guard let address = SocketAddress(host: host, port: port) else { throw ValidationError("--host must be a numeric address") }
-        let serveTLS = tls || !quic
-        let serveQUIC = quic || !tls
-        if serveQUIC {
-            var alpnTLS = config
-            if alpnTLS.alpn.isEmpty { alpnTLS.alpn = ["echo"] }
-            let quicTLS = alpnTLS
-            let maxConnections = self.maxConnections
-            let quicAddress = address
-            guard serveTLS else {
-                try QUICEchoServer.run(address: quicAddress, tls: quicTLS, log: log, maxConnections: maxConnections)
-                return
-            }
-            let thread = Thread {
-                do {
-                    try QUICEchoServer.run(address: quicAddress, tls: quicTLS, log: log, maxConnections: maxConnections)
-                } catch {
-                    log.error("QUIC: \(error)")
-                }
-            }
-            thread.start()
+        guard SocketAddress(host: host, port: port) != nil else { throw ValidationError("--host must be a numeric address") }
+        var transports: [Transport] = []
+        if tls || !quic { transports.append(.tcp) }
+        if quic || !tls { transports.append(.quic) }
+        if config.alpn.isEmpty, transports.contains(.quic) { config.alpn = ["echo"] }  // QUIC needs ALPN
+        var options = Listener.Options()
+        options.configureQUIC = { $0.connection.maxDatagramFrameSize = 1200 }
+        let group = DispatchGroup()
+        var listeners: [Listener] = []
+        for transport in transports {
+            let listener = try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
+            let name = transport == .quic ? "QUIC echo on udp" : "TLS 1.3 echo on tcp"
+            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", ")) (ALPN \(config.alpn)\(transport == .quic ? ", v1 and v2" : ""))")
+            listeners.append(listener)
         }
-        let listener = try Self.bind(address, log: log)
-        log.notice("serving TLS 1.3 echo on \(listener.localAddress.map { "\($0)" } ?? "?") (ALPN \(alpn))")
-        let shared = config
-        var served = 0
-        while maxConnections.map({ served < $0 }) ?? true {
-            let (socket, peer) = try listener.accept()
-            served += 1
-            EchoWorker.start(socket: socket, peer: peer, config: shared, log: log)
+        let limit = maxConnections
+        for listener in listeners {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                EchoServer.run(listener, log: log, limit: limit, group: group)
+            }.start()
         }
-        EchoWorker.waitForAll()
+        group.wait()
+        for listener in listeners { listener.close() }
     }
 }
 
 extension Serve {
-    /// Binds `address`; a dual-stack `::` falls back to `0.0.0.0` where IPv6 is unavailable.
-    static func bind(_ address: SocketAddress, log: Logger) throws -> TCPSocket {
-        if let socket = try? TCPSocket.listen(on: address) { return socket }
-        guard address.host == "::", let v4 = SocketAddress(host: "0.0.0.0", port: address.port) else {
-            return try TCPSocket.listen(on: address)
-        }
-        log.info("IPv6 unavailable; binding \(v4)")
-        return try TCPSocket.listen(on: v4)
-    }
-}
-
-/// One thread per connection: handshake, then echo until the peer closes.
-enum EchoWorker {
-    private static let group = DispatchGroup()
-
-    static func start(socket: TCPSocket, peer: SocketAddress?, config: TLSConfiguration, log: Logger) {
-        group.enter()
-        let thread = Thread {
-            defer { group.leave() }
-            serve(socket: socket, peer: peer, config: config, log: log)
-        }
-        thread.start()
-    }
-
-    static func waitForAll() { group.wait() }
-
-    static func serve(socket: TCPSocket, peer: SocketAddress?, config: TLSConfiguration, log: Logger) {
-        let connection = TLSSocket(socket: socket, stream: TLSStream(server: config))
-        let who = peer.map { "\($0)" } ?? "?"
-        do {
-            try connection.handshake()
-            let info = connection.withStream { s in
-                "\(s.handshake.cipherSuite.map { "\($0)" } ?? "?") \(s.handshake.group.map { "\($0)" } ?? "psk")"
-                    + " alpn=\(s.handshake.negotiatedALPN ?? "-") sni=\(s.handshake.serverName ?? "-") resumed=\(s.handshake.isResumed)"
-            }
-            log.info("\(who): handshake complete: \(info)")
-            var total = 0
-            while true {
-                let data = try connection.read()
-                if data.isEmpty { break }
-                total += data.count
-                try connection.write(data)
-            }
-            connection.close()
-            log.info("\(who): closed cleanly after echoing \(total) bytes")
-        } catch {
-            log.warning("\(who): \(error)")
-        }
-        socket.close()
+    /// Listens on `host:port`; a dual-stack `::` falls back to `0.0.0.0` where IPv6 is unavailable.
+    static func listen(_ transport: Transport, tls: TLSConfiguration, host: String, port: UInt16,
+                       options: Listener.Options, log: Logger) throws -> Listener {
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        if host == "::", let listener = try? Listener(transport, tls: tls, bind: address, options: options) { return listener }
+        guard host == "::" else { return try Listener(transport, tls: tls, bind: address, options: options) }
+        log.info("IPv6 unavailable; binding 0.0.0.0:\(port)")
+        return try Listener(transport, tls: tls, bind: "0.0.0.0:\(port)", options: options)
     }
 }
 
@@ -214,36 +168,20 @@ struct Connect: ParsableCommand {
             config.privateKey = try PrivateKey(pemFile: key)
         }
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
+        if tls && quic { throw ValidationError("--tls and --quic exclude each other") }
+        var options = ClientOptions()
         if quic {
-            if tls { throw ValidationError("--tls and --quic exclude each other") }
             if config.alpn.isEmpty { config.alpn = ["echo"] }
-            let status = try QUICClient.run(host: host, port: port, serverName: serverName ?? host, tls: config, version: v2 ? .v2 : .v1)
-            if status != 0 { throw ExitCode(status) }
-            return
-        }
-        let socket = try TCPSocket.connect(host: host, port: port)
-        let connection = TLSSocket(socket: socket, stream: TLSStream(client: config, serverName: serverName ?? host))
-        try connection.handshake()
-        StdinPump.start(connection)
-        while true {
-            let data = try connection.read()
-            if data.isEmpty { break }
-            FileHandle.standardOutput.write(Data(data))
-        }
-    }
-}
-
-/// Copies stdin to the connection on a background thread; EOF sends close_notify.
-enum StdinPump {
-    static func start(_ connection: TLSSocket) {
-        Thread {
-            while true {
-                let data = FileHandle.standardInput.availableData
-                if data.isEmpty { break }
-                do { try connection.write(Array(data)) } catch { break }
+            let version: QUICVersion = v2 ? .v2 : .v1
+            options.configureQUIC = { configuration in
+                configuration.version = version
+                configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
             }
-            connection.close()
-        }.start()
+        }
+        let connection = try Connection.connect(quic ? .quic : .tcp, to: host, port: port, tls: config,
+                                                serverName: serverName ?? host, options: options)
+        let status = EchoClient.run(connection)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
