@@ -64,3 +64,119 @@ struct QuiverToolInteropTests {
         if v2 { #expect(server.waitForLine(startingWith: "CONNECTION", timeout: 5)?.contains("version=0x6b3343cf") == true, "\(server.transcript)") }
     }
 }
+
+/// A command-line peer found in PATH (openssl, python3): the same skip rule as aioquic —
+/// missing peers skip visibly unless `QUIVER_REQUIRE_PEERS=1`.
+enum ToolPeer {
+    static func find(_ name: String) -> String? {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+        return directories.map { String($0) + "/" + name }.first { access($0, X_OK) == 0 }
+    }
+
+    static func requirement(_ name: String) -> ConditionTrait {
+        .enabled(if: AioquicPeer.required || find(name) != nil,
+                 "interop peer not installed: \(name) (apt-get install); set QUIVER_REQUIRE_PEERS=1 to fail instead of skipping")
+    }
+
+    static func path(_ name: String) throws -> String {
+        guard let path = find(name) else { throw InteropFailure("\(name) not found in PATH") }
+        return path
+    }
+}
+
+/// The `quiver` command's TLS mode against OpenSSL and Python's `ssl` module.
+@Suite("quiver command over TLS with openssl and Python ssl", .serialized)
+struct QuiverToolTLSInteropTests {
+    /// Starts `quiver serve --tls` with the test certificate on a free port.
+    static func startServer(_ directory: TemporaryDirectory) throws -> (ChildProcess, UInt16, String) {
+        let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let socket = try TCPProbe.freePort()
+        let server = try ChildProcess(quiver, ["serve", "--tls", "--host", "127.0.0.1", "--port", "\(socket)", "--cert", cert, "--key", key])
+        #expect(server.waitForErrorLine(containing: "serving TLS 1.3 echo", timeout: 30) != nil, "\(server.transcript)")
+        return (server, socket, cert)
+    }
+
+    @Test("openssl s_client → quiver serve --tls", ToolPeer.requirement("openssl"))
+    func opensslClient() throws {
+        let directory = try TemporaryDirectory()
+        let (server, port, cert) = try Self.startServer(directory)
+        defer { server.kill() }
+        let client = try ChildProcess(try ToolPeer.path("openssl"), [
+            "s_client", "-connect", "127.0.0.1:\(port)", "-tls1_3", "-alpn", "echo", "-CAfile", cert,
+            "-servername", "localhost", "-verify_return_error", "-quiet"])
+        defer { client.kill() }
+        client.finishInput(Array("hello from openssl\n".utf8))
+        #expect(client.waitForLine(startingWith: "hello from openssl", timeout: 20) != nil, "\(client.transcript)\n\(server.transcript)")
+    }
+
+    @Test("Python ssl → quiver serve --tls (256 KiB echoed exactly, clean close_notify)", ToolPeer.requirement("python3"))
+    func pythonClient() throws {
+        let directory = try TemporaryDirectory()
+        let (server, port, cert) = try Self.startServer(directory)
+        defer { server.kill() }
+        let script = """
+            import os, socket, ssl, sys
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
+            context.set_alpn_protocols(["echo"])
+            payload = os.urandom(256 * 1024)
+            with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                    assert tls.version() == "TLSv1.3" and tls.selected_alpn_protocol() == "echo"
+                    tls.sendall(payload)
+                    echo = bytearray()
+                    while len(echo) < len(payload):
+                        chunk = tls.recv(65536)
+                        if not chunk: break
+                        echo += chunk
+                    assert bytes(echo) == payload, f"echo differs: {len(echo)} of {len(payload)} bytes"
+                    tls.unwrap()  # close_notify both ways
+            print("RESULT PASS", flush=True)
+            """
+        let client = try ChildProcess(try ToolPeer.path("python3"), ["-c", script, "\(port)", cert])
+        defer { client.kill() }
+        #expect(client.waitForExit(timeout: 30) == 0, "\(client.transcript)\n\(server.transcript)")
+        #expect(client.waitForLine(startingWith: "RESULT PASS", timeout: 1) != nil)
+    }
+
+    @Test("quiver connect --tls → openssl s_server", ToolPeer.requirement("openssl"))
+    func connectToOpenSSL() throws {
+        let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
+        let directory = try TemporaryDirectory()
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let port = try TCPProbe.freePort()
+        // -rev: s_server answers each line reversed, and closes cleanly on close_notify.
+        let server = try ChildProcess(try ToolPeer.path("openssl"), [
+            "s_server", "-tls1_3", "-cert", cert, "-key", key, "-accept", "127.0.0.1:\(port)", "-rev", "-naccept", "1"])
+        defer { server.kill() }
+        #expect(server.waitForLine(startingWith: "ACCEPT", timeout: 20) != nil, "\(server.transcript)")
+        let client = try ChildProcess(quiver, ["connect", "--tls", "127.0.0.1:\(port)", "--ca", cert, "--server-name", "localhost"])
+        defer { client.kill() }
+        client.finishInput(Array("hello quiver\nsecond line\n".utf8))
+        #expect(client.waitForExit(timeout: 20) == 0, "\(client.transcript)\n\(server.transcript)")
+        #expect(client.standardOutput == Array("reviuq olleh\nenil dnoces\n".utf8), "\(client.transcript)")
+    }
+}
+
+/// A TCP port that was free a moment ago.
+enum TCPProbe {
+    static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw InteropFailure("bind failed: \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}
