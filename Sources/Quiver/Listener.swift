@@ -225,11 +225,35 @@ public final class Listener: Sendable {
         }
     }
 
-    /// Counters of the listener's engine, for logs and diagnostics.
+    /// What a listener counts.
+    public struct Statistics: Sendable, Hashable {
+        /// Connections alive (handshaking, established or closing).
+        public var connections = 0
+        /// Connections whose handshake is in progress.
+        public var pendingConnections = 0
+        /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops).
+        public var quic: QUICEndpoint.Statistics?
+        /// QUIC: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
+        public var udpSendFailures = 0
+        /// QUIC: ICMP errors reported for peers (port unreachable and the like), dropped.
+        public var udpPeerErrors = 0
+        /// QUIC: failed receive calls.
+        public var udpReceiveErrors = 0
+    }
+
+    /// The listener's counters now.
+    public var statistics: Statistics {
+        switch core {
+        case .quic(let core): core.statistics
+        case .tls(let core): core.statistics
+        }
+    }
+
+    /// Counters and the state of the first few connections, for logs and diagnostics.
     public var statisticsDescription: String {
         switch core {
         case .quic(let core): core.debugDescription
-        case .tls: ""
+        case .tls: "\(statistics)"
         }
     }
 

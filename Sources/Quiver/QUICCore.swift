@@ -315,7 +315,23 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         return routeByAddress[destination] ?? attachments.firstIndex(where: \.isAddressed) ?? 0
     }
 
-    /// Counters for diagnostics.
+    /// Counters for ``Listener/statistics``.
+    var statistics: Listener.Statistics {
+        lock.withLock {
+            var statistics = Listener.Statistics()
+            if case .server(let endpoint) = engine {
+                statistics.connections = endpoint.connectionCount
+                statistics.pendingConnections = endpoint.pendingConnectionCount
+                statistics.quic = endpoint.statistics
+            }
+            statistics.udpSendFailures = udpCounters.sendFailures
+            statistics.udpPeerErrors = udpCounters.peerErrors
+            statistics.udpReceiveErrors = udpCounters.receiveErrors
+            return statistics
+        }
+    }
+
+    /// Counters and the first connections' state, for diagnostics.
     var debugDescription: String {
         lock.withLock {
             if case .client(let session) = engine {

@@ -83,6 +83,15 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         driver.wake()
     }
 
+    var statistics: Listener.Statistics {
+        lock.withLock {
+            var statistics = Listener.Statistics()
+            statistics.connections = sessions.count
+            statistics.pendingConnections = handshaking.count
+            return statistics
+        }
+    }
+
     func tryAcceptLocked() -> TLSSession? { acceptQueue.isEmpty ? nil : acceptQueue.removeFirst() }
     var hasPendingAcceptLocked: Bool { !acceptQueue.isEmpty }
 
