@@ -82,15 +82,14 @@ final class Driver: @unchecked Sendable {
         core.handleEvents(poll.wait(timeoutMilliseconds: 0))
     }
 
-    /// Stops and joins the I/O thread (not from the I/O thread itself), then closes the
-    /// descriptors.
+    /// Stops the I/O thread: joins it, or detaches it when called from the I/O thread itself.
+    /// The descriptors stay open until the driver is released (see ``EventPoll``).
     func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if let thread {
             poll.wake()
             if !pthread_equal(thread, pthread_self()).isTrue { pthread_join(thread, nil) } else { pthread_detach(thread) }
         }
-        poll.close()
     }
 
     var isStopped: Bool { stopping.load(ordering: .acquiring) }

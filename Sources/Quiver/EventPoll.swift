@@ -9,7 +9,7 @@ import QuiverCore
 /// ready), and what the thread-assisted driver sleeps on.
 final class EventPoll: @unchecked Sendable {
     // @unchecked: epoll_ctl, epoll_wait and eventfd writes are thread-safe system calls; the
-    // descriptors are immutable until `close`, which the owner calls once, last.
+    // descriptors are immutable and stay open until deinit.
     struct Ready {
         var tag: UInt64
         var readable: Bool
@@ -70,7 +70,10 @@ final class EventPoll: @unchecked Sendable {
     /// Makes `descriptor` readable (and a waiting `wait` return) from any thread.
     func wake() { quiver_eventfd_signal(waker) }
 
-    func close() {
+    /// The descriptors live as long as this object, never shorter: a late `wake()` from another
+    /// thread must not write into a descriptor number the process has since reused (a TLS
+    /// socket once received the eventfd's 8 bytes that way).
+    deinit {
         Glibc.close(waker)
         Glibc.close(descriptor)
     }

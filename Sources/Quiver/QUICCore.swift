@@ -160,6 +160,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             session.access { done = $0.state == .closed }
             if done {
                 isClosed = true
+                sessions.removeAll()
+                self.engine = nil  // the session holds this core: break the cycle
                 driver.stop()
             }
         }
@@ -375,6 +377,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         let all = Array(sessions.values)
         sessions.removeAll()
         acceptQueue.removeAll()
+        if case .client = engine { self.engine = nil }  // the session holds this core: break the cycle
         lock.broadcast()
         listenerLinks.signal()
         lock.unlock()

@@ -12,7 +12,9 @@ final class QUICSession: Session, @unchecked Sendable {
     let driver: Driver
     let pollLinks = PollLinks()
     private let engine: QUICConnection
-    private unowned(unsafe) let core: QUICCore
+    /// Strong: a connection may outlive its listener's other references. The core drops its
+    /// sessions when it closes, which breaks the cycle.
+    private let core: QUICCore
     private let policy: IncomingStreamPolicy
     private let sendBufferLimit: Int
 

@@ -22,7 +22,9 @@ final class TLSSession: Session, @unchecked Sendable {
     let createdAt = Instant.now()
     private let stream: TLSStream
     private let transport: Transport
-    private unowned(unsafe) let core: TLSCore
+    /// Strong: a connection may outlive its listener's other references. The core drops its
+    /// sessions when it closes, which breaks the cycle.
+    private let core: TLSCore
     private let bufferLimit: Int
     private var outgoing: [UInt8] = []
     private var closeInfo: CloseInfo?

@@ -71,6 +71,10 @@ public final class QUICEndpoint {
         var isPending = true
         var accepted = false
         var tokenSent = false
+        /// The connection's deadline when last looked at (the one the timer heap knows).
+        var deadline: Instant?
+        /// Whether the connection is in ``active`` (it may have something to send).
+        var isActive = false
     }
 
     /// The configuration.
@@ -81,8 +85,13 @@ public final class QUICEndpoint {
     private let connectionIDLength: Int
     private var entries: [ObjectIdentifier: Entry] = [:]
     private var routes: [[UInt8]: QUICConnection] = [:]
-    private var order: [QUICConnection] = []
-    private var nextTransmitIndex = 0
+    /// Connections that may have something to send, in round-robin order: those that received,
+    /// timed out or got an application command since ``transmit(at:)`` last found them idle.
+    /// Sending therefore costs in proportion to busy connections, not to all of them.
+    private var active: [QUICConnection] = []
+    private var activeHead = 0
+    /// Every connection's deadline, so timers cost O(log n) (stale entries are skipped).
+    private var timers = TimerHeap<ObjectIdentifier>()
     private var statelessQueue: [OutgoingDatagram] = []
     private var acceptQueue: [QUICConnection] = []
     private var pendingCount = 0
@@ -214,7 +223,6 @@ public final class QUICEndpoint {
         pendingCount += 1
         // The client keeps using its chosen DCID until it hears from us.
         entries[ObjectIdentifier(connection)] = Entry(connection: connection, initialRoute: header.destinationConnectionID.bytes)
-        order.append(connection)
         if let early = earlyDatagrams.removeValue(forKey: header.destinationConnectionID.bytes) {
             earlyDatagramCount -= early.count
             access(connection) { connection in
@@ -277,8 +285,7 @@ public final class QUICEndpoint {
         if connection.state == .closed {
             for route in entry.routes where routes[route] === connection { routes[route] = nil }
             if entry.isPending { pendingCount -= 1 }
-            entries[key] = nil
-            order.removeAll { $0 === connection }
+            entries[key] = nil  // its timer and active-queue entries are skipped from now on
             return
         }
         if entry.isPending, connection.state != .handshaking {
@@ -302,43 +309,79 @@ public final class QUICEndpoint {
             entry.tokenSent = true
             connection.sendNewToken(tokens.newToken(for: connection.remoteAddress))
         }
+        let deadline = connection.nextDeadline
+        if deadline != entry.deadline {
+            entry.deadline = deadline
+            if let deadline { timers.push(deadline, key) }
+            if timers.count > 64 + 4 * entries.count { compactTimers() }
+        }
+        if !entry.isActive {
+            entry.isActive = true
+            active.append(connection)
+        }
         entries[key] = entry
+    }
+
+    /// Drops timer entries that no longer match their connection's deadline.
+    private func compactTimers() {
+        timers.filter { entries[$0.key]?.deadline == $0.deadline }
     }
 
     // MARK: - Output and timers
 
-    /// The next datagram to send: stateless answers first, then the connections in turn.
+    /// The next datagram to send: stateless answers first, then the active connections in
+    /// turn (a connection that sends stays in the rotation; one with nothing to send leaves it
+    /// until something happens to it).
     public func transmit(at now: Instant) -> OutgoingDatagram? {
         if !statelessQueue.isEmpty { return statelessQueue.removeFirst() }
-        guard !order.isEmpty else { return nil }
-        for step in 0..<order.count {
-            let index = (nextTransmitIndex + step) % order.count
-            let connection = order[index]
+        while activeHead < active.count {
+            let connection = active[activeHead]
+            activeHead += 1
+            let key = ObjectIdentifier(connection)
+            guard entries[key] != nil else { continue }  // closed and forgotten
             let datagram: OutgoingDatagram? = access(connection) { connection in
-                guard let datagram = connection.transmit(at: now) else { return nil }
-                synchronizeWithAccess(connection)
+                let datagram = connection.transmit(at: now)
+                entries[key]?.isActive = false
+                synchronizeWithAccess(connection)  // re-queues it (at the back) while it is alive
+                if datagram == nil, entries[key]?.isActive == true {
+                    entries[key]?.isActive = false  // nothing to send: idle until touched again
+                    active.removeLast()
+                }
                 return datagram
             }
-            if let datagram {
-                nextTransmitIndex = (index + 1) % order.count
-                return datagram
+            if activeHead > 1024, activeHead * 2 > active.count {
+                active.removeFirst(activeHead)
+                activeHead = 0
             }
+            if let datagram { return datagram }
+        }
+        active.removeAll(keepingCapacity: true)
+        activeHead = 0
+        return nil
+    }
+
+    /// The earliest deadline of any connection (the top of the timer heap).
+    public var nextDeadline: Instant? {
+        while let top = timers.first {
+            if entries[top.key]?.deadline == top.deadline { return top.deadline }
+            timers.popFirst()  // stale: the connection's deadline moved or it is gone
         }
         return nil
     }
 
-    /// The earliest deadline of any connection. (A scan of all connections; a timer heap is
-    /// planned with the listener layer.)
-    public var nextDeadline: Instant? {
-        order.lazy.compactMap { connection in self.access(connection) { $0.nextDeadline } }.min()
-    }
-
-    /// Fires the connections' timers due at `now` and forgets closed connections.
+    /// Fires the timers due at `now` and forgets closed connections.
     public func handleTimeout(at now: Instant) {
-        for connection in order {
+        var due: [ObjectIdentifier] = []
+        while let top = timers.first, top.deadline <= now {
+            timers.popFirst()
+            if entries[top.key]?.deadline == top.deadline { due.append(top.key) }
+        }
+        for key in due {
+            guard let connection = entries[key]?.connection else { continue }
             access(connection) { connection in
                 if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
-                if connection.state == .closed { synchronizeWithAccess(connection) }
+                entries[key]?.deadline = nil  // its entry was popped: record the new deadline
+                synchronizeWithAccess(connection)
             }
         }
     }
