@@ -119,7 +119,17 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     private func closedError() -> QuiverError {
-        QuiverError(.closed, "connection closed: \(closeInfo.map { "\($0)" } ?? "")")
+        QuiverError(.closed, "connection closed: \(closeInfo.map { "\($0)" } ?? "")",
+                    applicationErrorCode: closeInfo.flatMap { $0.isApplicationCode ? $0.code : nil })
+    }
+
+    /// A stream error as a ``QuiverError`` carrying the application error code.
+    private func streamError(_ id: StreamID, _ error: StreamError) -> QuiverError {
+        let code: UInt64? = switch error {
+        case .reset(let code), .stopped(let code), .resetByPeer(let code), .readStopped(let code): code
+        default: nil
+        }
+        return QuiverError(.streamReset, "\(id): \(error)", applicationErrorCode: code)
     }
 
     func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
@@ -133,12 +143,12 @@ final class QUICSession: Session, @unchecked Sendable {
             result = try engine.read(from: id, maxBytes: maxBytes)
         } catch {
             if case .unknownStream = error, closeInfo != nil { throw closedError() }
-            throw QuiverError(.streamReset, "\(id): \(error)")
+            throw streamError(id, error)
         }
         if result.fin { finishedReading.insert(id) }
         if result.bytes.isEmpty, !result.fin {
             readable.remove(id)
-            if let closeInfo { throw QuiverError(.closed, "connection closed before the end of \(id): \(closeInfo)") }
+            if closeInfo != nil { throw closedError() }
             return nil
         }
         return result.bytes
@@ -153,7 +163,7 @@ final class QUICSession: Session, @unchecked Sendable {
         do throws(StreamError) {
             try engine.write(Array(bytes.prefix(count)), to: id)
         } catch {
-            throw QuiverError(.streamReset, "\(id): \(error)")
+            throw streamError(id, error)
         }
         return count
     }
@@ -165,7 +175,7 @@ final class QUICSession: Session, @unchecked Sendable {
             return
         }
         do throws(StreamError) { try engine.finish(id) } catch {
-            throw QuiverError(.streamReset, "\(id): \(error)")
+            throw streamError(id, error)
         }
     }
 
@@ -222,6 +232,41 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func commandIssued() { core.sessionNeedsService(self) }
+
+    func stateLocked(_ key: StreamKey) -> Stream.State {
+        guard let id = key.map({ StreamID(rawValue: $0) }) ?? defaultStream else {
+            return Stream.State(sending: closeInfo == nil ? .open : .closed, receiving: closeInfo == nil ? .open : .closed)
+        }
+        let sending: Stream.State.Sending
+        if let send = engine.sendStream(id) {
+            if let code = send.stopSendingErrorCode { sending = .stoppedByPeer(code: code) }
+            else if let code = send.resetErrorCode { sending = .reset(code: code) }
+            else {
+                switch send.state {
+                case .ready, .send: sending = .open
+                case .dataSent: sending = .finished
+                case .dataRecvd: sending = .delivered
+                case .resetSent, .resetRecvd: sending = .reset(code: 0)
+                }
+            }
+        } else {
+            sending = id.direction == .unidirectional && id.initiator != (isClient ? .client : .server) ? .none : .closed
+        }
+        let receiving: Stream.State.Receiving
+        let receive = engine.receiveStream(id)
+        if let code = receive?.stopSendingErrorCode {
+            receiving = .stopped(code: code)
+        } else if let code = receive?.resetErrorCode {
+            receiving = .resetByPeer(code: code)
+        } else if finishedReading.contains(id) {
+            receiving = .finished
+        } else if receive != nil {
+            receiving = .open
+        } else {
+            receiving = id.direction == .unidirectional && id.initiator == (isClient ? .client : .server) ? .none : .closed
+        }
+        return Stream.State(sending: sending, receiving: receiving)
+    }
 
     // MARK: - QUIC extras
 

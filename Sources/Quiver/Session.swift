@@ -99,6 +99,7 @@ protocol Session: AnyObject, Sendable {
     /// Whether the handshake completed (or the connection failed: then reads report it).
     var isReadyLocked: Bool { get }
     func readinessLocked(_ stream: StreamKey) -> PollEvents
+    func stateLocked(_ stream: StreamKey) -> Stream.State
     /// Called after a command, outside the lock: lets the driver send what it produced.
     func commandIssued()
 

@@ -18,6 +18,50 @@ public final class Stream: Sendable {
     /// The QUIC stream ID (`nil` for the default stream until it exists, and on TLS).
     public var id: UInt64? { key }
 
+    /// Where a stream's two directions are (RFC 9000 §3, simplified; TLS maps close_notify to
+    /// `finished`).
+    public struct State: Sendable, Hashable {
+        /// Our sending direction.
+        public enum Sending: Sendable, Hashable {
+            /// Writes are accepted.
+            case open
+            /// Finished (FIN / close_notify queued); not all delivered yet.
+            case finished
+            /// Finished and everything acknowledged (QUIC) or handed to the kernel (TLS).
+            case delivered
+            /// We reset it with this application error code.
+            case reset(code: UInt64)
+            /// The peer asked us to stop (STOP_SENDING) with this code; writes fail.
+            case stoppedByPeer(code: UInt64)
+            /// The stream or connection is closed and forgotten.
+            case closed
+            /// This stream has no sending direction (a peer's unidirectional stream).
+            case none
+        }
+
+        /// The peer's sending direction, as we receive it.
+        public enum Receiving: Sendable, Hashable {
+            /// Data may still arrive.
+            case open
+            /// The end of the stream was read.
+            case finished
+            /// The peer reset it with this application error code.
+            case resetByPeer(code: UInt64)
+            /// We asked the peer to stop (STOP_SENDING) with this code.
+            case stopped(code: UInt64)
+            /// The stream or connection is closed and forgotten.
+            case closed
+            /// This stream has no receiving direction (our unidirectional stream).
+            case none
+        }
+
+        public var sending: Sending
+        public var receiving: Receiving
+    }
+
+    /// The stream's state now.
+    public var state: State { session.monitor.withLock { session.stateLocked(key) } }
+
     /// Reads up to `maxBytes`; waits for data. An empty result is the end of the stream.
     /// - Throws: `.streamReset` when the peer reset the stream, `.closed` when the connection
     ///   ended first.

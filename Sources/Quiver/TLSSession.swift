@@ -283,4 +283,11 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     func commandIssued() { core.sessionNeedsService(self) }
+
+    func stateLocked(_ key: StreamKey) -> Stream.State {
+        let failed = closeInfo.map { !$0.isClean } ?? false
+        let sending: Stream.State.Sending = failed ? .closed : stream.isLocallyClosed ? (outgoing.isEmpty ? .delivered : .finished) : .open
+        let receiving: Stream.State.Receiving = stream.isPeerClosed ? .finished : failed || transportClosed ? .closed : .open
+        return Stream.State(sending: sending, receiving: receiving)
+    }
 }

@@ -41,11 +41,15 @@ public struct QuiverError: Error, Hashable, Sendable, CustomStringConvertible {
     public let file: String
     /// Where the error was raised.
     public let line: UInt
+    /// The application error code that came with it: of a stream reset or STOP_SENDING
+    /// (`.streamReset`) or of the peer's CONNECTION_CLOSE (`.closed`), when there is one.
+    public let applicationErrorCode: UInt64?
 
     /// Creates an error.
-    public init(_ code: Code, _ reason: String, file: String = #fileID, line: UInt = #line) {
+    public init(_ code: Code, _ reason: String, applicationErrorCode: UInt64? = nil, file: String = #fileID, line: UInt = #line) {
         self.code = code
         self.reason = reason
+        self.applicationErrorCode = applicationErrorCode
         self.file = file
         self.line = line
     }

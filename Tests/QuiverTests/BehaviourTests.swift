@@ -96,4 +96,75 @@ struct BehaviourTests {
         listener.close()
         #expect(done.wait(timeout: .now() + 10) == .success)
     }
+
+    @Test("QUIC streams: more streams, reset and STOP_SENDING carry their codes, states follow")
+    func streamCodes() throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        let client = try Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                            tls: Identity.client(), serverName: "localhost")
+        try client.write([0])  // the default stream
+        let server = try listener.accept()
+        #expect(try server.read(maxBytes: 1) == [0])
+
+        // A reset from the client reaches the server's read with its code.
+        let resetting = try client.openStream()
+        try resetting.write([1, 2, 3])
+        let accepted = try server.acceptStream()
+        #expect(accepted.id == resetting.id)
+        try resetting.reset(code: 9)
+        #expect(resetting.state.sending == .reset(code: 9))
+        var resetError: QuiverError?
+        do {
+            while true { _ = try accepted.read() }
+        } catch {
+            resetError = error
+        }
+        #expect(resetError?.code == .streamReset && resetError?.applicationErrorCode == 9, "\(String(describing: resetError))")
+
+        // STOP_SENDING from the server makes the client's writes fail with its code.
+        let stopped = try client.openStream()
+        try stopped.write([4])
+        let serverSide = try server.acceptStream()
+        #expect(try serverSide.read(maxBytes: 1) == [4])
+        try serverSide.stopSending(code: 7)
+        #expect(serverSide.state.receiving == .stopped(code: 7))
+        var stopError: QuiverError?
+        for _ in 0..<1000 where stopError == nil {
+            do { try stopped.write([5]) } catch { stopError = error }
+            if stopError == nil { usleep(1_000) }
+        }
+        #expect(stopError?.code == .streamReset && stopError?.applicationErrorCode == 7, "\(String(describing: stopError))")
+        #expect(stopped.state.sending == .stoppedByPeer(code: 7))
+
+        // A finished stream reads to its end and reports it.
+        let finished = try client.openStream()
+        try finished.write([6])
+        try finished.finish()
+        let serverFinished = try server.acceptStream()
+        #expect(try serverFinished.read() == [6])
+        #expect(try serverFinished.read() == [])
+        #expect(serverFinished.state.receiving == .finished)
+        try client.shutdown(.rapid(code: 0, reason: ""))
+        listener.close()
+    }
+
+    @Test("an incoming-stream policy of .reject refuses the peer's extra streams")
+    func rejectStreams() throws {
+        var options = Listener.Options()
+        options.incomingStreams = .reject(code: 5)
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        let client = try Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                            tls: Identity.client(), serverName: "localhost")
+        try client.write([1])
+        let server = try listener.accept()
+        #expect(try server.read(maxBytes: 1) == [1], "the default stream is not subject to the policy")
+        let extra = try client.openStream()
+        try extra.write([2])
+        var error: QuiverError?
+        do { _ = try extra.read() } catch let caught { error = caught }
+        #expect(error?.code == .streamReset && error?.applicationErrorCode == 5, "\(String(describing: error))")
+        #expect(try server.tryAcceptStream() == nil)
+        try client.shutdown(.rapid(code: 0, reason: ""))
+        listener.close()
+    }
 }
