@@ -91,7 +91,7 @@ public final class NetworkSimulator {
     private var links: [LinkKey: Link] = [:]
     /// The link used for pairs without their own configuration.
     public var defaultLink = LinkConfiguration()
-    private var queue = EventHeap()
+    private var queue = MinHeap<ScheduledDelivery>()
     private var sequence: UInt64 = 0
     /// Called for every datagram event; use it to assert invariants (amplification limits…).
     public var observers: [(SimulatedDatagram, NetworkEvent, Instant) -> Void] = []
@@ -207,12 +207,12 @@ public final class NetworkSimulator {
     @discardableResult
     public func step() -> Bool {
         pollTransmits()
-        let nextDelivery = queue.peek()?.time
+        let nextDelivery = queue.first?.time
         let nextDeadline = nodes.compactMap(\.nextDeadline).min()
         guard let next = [nextDelivery, nextDeadline].compactMap({ $0 }).min() else { return false }
         if next > now { now = next }
-        while let top = queue.peek(), top.time <= now {
-            _ = queue.pop()
+        while let top = queue.first, top.time <= now {
+            queue.popFirst()
             if let node = nodes.first(where: { $0.addresses.contains(top.datagram.destination) }) {
                 record(top.datagram, .delivered)
                 node.receive(top.datagram, at: now)
@@ -256,7 +256,7 @@ public final class NetworkSimulator {
     /// The time of the next delivery or node deadline, after collecting pending transmissions.
     private var nextEventTime: Instant? {
         pollTransmits()
-        return [queue.peek()?.time, nodes.compactMap(\.nextDeadline).min()].compactMap { $0 }.min()
+        return [queue.first?.time, nodes.compactMap(\.nextDeadline).min()].compactMap { $0 }.min()
     }
 }
 
@@ -266,47 +266,16 @@ public struct SimulationError: Error, Sendable, CustomStringConvertible {
     public var description: String { "simulation failed: \(reason)" }
 }
 
-struct ScheduledDelivery {
+struct ScheduledDelivery: Comparable {
     let time: Instant
     let sequence: UInt64
     let datagram: SimulatedDatagram
 
-    func precedes(_ other: ScheduledDelivery) -> Bool {
-        time < other.time || (time == other.time && sequence < other.sequence)
+    /// Ordered by (time, sequence): deterministic ties.
+    static func < (a: ScheduledDelivery, b: ScheduledDelivery) -> Bool {
+        a.time < b.time || (a.time == b.time && a.sequence < b.sequence)
     }
+
+    static func == (a: ScheduledDelivery, b: ScheduledDelivery) -> Bool { a.time == b.time && a.sequence == b.sequence }
 }
 
-/// A binary min-heap of deliveries ordered by (time, sequence): deterministic ties.
-struct EventHeap {
-    private var items: [ScheduledDelivery] = []
-
-    func peek() -> ScheduledDelivery? { items.first }
-
-    mutating func push(_ item: ScheduledDelivery) {
-        items.append(item)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].precedes(items[parent]) else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> ScheduledDelivery? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var smallest = i
-            if l < items.count && items[l].precedes(items[smallest]) { smallest = l }
-            if r < items.count && items[r].precedes(items[smallest]) { smallest = r }
-            if smallest == i { break }
-            items.swapAt(i, smallest)
-            i = smallest
-        }
-        return top
-    }
-}

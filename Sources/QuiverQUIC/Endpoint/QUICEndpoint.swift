@@ -64,6 +64,13 @@ public final class QUICEndpoint {
         public var datagramsDropped = 0
     }
 
+    /// A timer heap entry: valid while `deadline` is still the connection's cached deadline.
+    private struct Timer: Comparable {
+        let deadline: Instant
+        let key: ObjectIdentifier
+        static func < (a: Timer, b: Timer) -> Bool { (a.deadline, a.key) < (b.deadline, b.key) }
+    }
+
     private struct Entry {
         let connection: QUICConnection
         let initialRoute: [UInt8]
@@ -91,7 +98,7 @@ public final class QUICEndpoint {
     private var active: [QUICConnection] = []
     private var activeHead = 0
     /// Every connection's deadline, so timers cost O(log n) (stale entries are skipped).
-    private var timers = TimerHeap<ObjectIdentifier>()
+    private var timers = MinHeap<Timer>()
     private var statelessQueue: [OutgoingDatagram] = []
     private var acceptQueue: [QUICConnection] = []
     private var pendingCount = 0
@@ -312,7 +319,7 @@ public final class QUICEndpoint {
         let deadline = connection.nextDeadline
         if deadline != entry.deadline {
             entry.deadline = deadline
-            if let deadline { timers.push(deadline, key) }
+            if let deadline { timers.push(Timer(deadline: deadline, key: key)) }
             if timers.count > 64 + 4 * entries.count { compactTimers() }
         }
         if !entry.isActive {
