@@ -57,9 +57,7 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     private func absorbEventsLocked() {
-        var changed = false
         while let event = engine.nextEvent() {
-            changed = true
             switch event {
             case .handshakeCompleted:
                 handshakeComplete = true
@@ -83,8 +81,8 @@ final class QUICSession: Session, @unchecked Sendable {
         if engine.state != .handshaking, engine.state != .established, closeInfo == nil {
             closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: "")
         }
-        // Acknowledgements free send buffer space without an event; waiters re-check.
-        _ = changed
+        // Waiters and pollers re-check after every engine operation, events or not:
+        // acknowledgements free send-buffer space without one.
         changedLocked()
     }
 
