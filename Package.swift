@@ -78,12 +78,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The DDD demos (Demos/README.md).
+        .target(
+            name: "DemoSupport",
+            dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverUDP",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Demos/DemoSupport", swiftSettings: strict),
+        .executableTarget(name: "ddd-03-mt", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-03-mt", swiftSettings: strict),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
         .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
         .testTarget(
             name: "QuiverConnectionTests",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built

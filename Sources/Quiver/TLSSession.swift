@@ -89,6 +89,9 @@ final class TLSSession: Session, @unchecked Sendable {
             run { () throws(TLSError) in try stream.receive(bytes) }
             if stream.readableBytes >= bufferLimit { pauseReading(true) }
         }
+        // Stopped at the per-round limit with input possibly left: come back soon (an
+        // edge-triggered watcher of the poll descriptor would not be told again).
+        if reads == 16 { driver.wake() }
         if !handshakeComplete, stream.isHandshakeComplete { handshakeComplete = true }
         while stream.nextEvent() != nil {}
         flushLocked()

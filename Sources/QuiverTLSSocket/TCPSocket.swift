@@ -16,14 +16,19 @@ public final class TCPSocket: @unchecked Sendable {
 
     deinit { if !closed { _ = Glibc.close(descriptor) } }
 
-    /// Creates a listening socket bound to `address` (port 0 picks a free port).
-    public static func listen(on address: SocketAddress, backlog: Int32 = 128) throws(QuiverError) -> TCPSocket {
+    /// Creates a listening socket bound to `address` (port 0 picks a free port). With
+    /// `reusePort`, several sockets (workers) may listen on one port and the kernel spreads
+    /// connections among them (`SO_REUSEPORT`).
+    public static func listen(on address: SocketAddress, backlog: Int32 = 128, reusePort: Bool = false) throws(QuiverError) -> TCPSocket {
         let family = { if case .v4 = address { return AF_INET } else { return AF_INET6 } }()
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Self.error("socket") }
         let s = TCPSocket(descriptor: fd)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort, setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            throw Self.error("setsockopt SO_REUSEPORT")
+        }
         var (storage, length) = address.storage
         let rc = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         guard rc == 0 else { throw Self.error("bind \(address)") }

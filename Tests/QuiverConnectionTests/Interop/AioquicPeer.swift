@@ -174,6 +174,12 @@ final class ChildProcess: @unchecked Sendable {
         return current.status
     }
 
+    /// Sends `signal` (for example SIGINT) to the process.
+    func send(signal: Int32) { _ = Glibc.kill(process.processIdentifier, signal) }
+
+    /// Everything the process wrote to stderr so far.
+    var standardErrorText: String { String(decoding: current.stderr, as: UTF8.self) }
+
     /// Ends the process: closes its stdin, then SIGTERM, then SIGKILL after a second.
     func kill() {
         try? input.fileHandleForWriting.close()

@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Quiver
+import QuiverCore
+import QuiverTestSupport
+import QuiverTLS
+import QuiverUDP
+import Synchronization
+import Testing
+
+/// The DDD demos as processes (Demos/README.md): 20 concurrent clients — ours and an
+/// independent one (Python `ssl` for TLS, aioquic for QUIC) — send random payloads of 0 B to
+/// 1 MiB in random chunks over the demo's ports and check the exact echo; the log shows the
+/// connections spread over workers; SIGINT ends the demo with status 0 within 5 s.
+@Suite("DDD demos end to end", .serialized)
+struct DemoTests {
+    static func executable(_ name: String) -> String? {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent(name).path
+            if access(path, X_OK) == 0 { return path }
+        }
+        return nil
+    }
+
+    /// A base port whose next `count` ports are free for both TCP and UDP a moment ago.
+    static func freePorts(_ count: Int) throws -> UInt16 {
+        for _ in 0..<50 {
+            let base = try QuiverToolInteropTests.freePort()
+            guard Int(base) + count < 65_536 else { continue }
+            let ports = (0..<count).map { base + UInt16($0) }
+            let free = ports.allSatisfy { port in
+                guard let udp = try? UDPSocket(host: "127.0.0.1", port: port) else { return false }
+                udp.close()
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(fd) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = port.bigEndian
+                address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+                return withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                } == 0
+            }
+            if free { return base }
+        }
+        throw InteropFailure("no \(count) consecutive free ports")
+    }
+
+    static let pythonClient = """
+        import os, socket, ssl, sys
+        port, cafile, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+        context = ssl.create_default_context(cafile=cafile)
+        context.set_alpn_protocols(["echo"])
+        payload = os.urandom(size)
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                offset = 0
+                echo = bytearray()
+                tls.setblocking(True)
+                while offset < len(payload):
+                    chunk = payload[offset:offset + 1 + (offset * 7919) % 65536]
+                    tls.sendall(chunk)
+                    offset += len(chunk)
+                    while len(echo) < offset - 262144:  # keep the echo flowing
+                        echo += tls.recv(65536)
+                while len(echo) < len(payload):
+                    data = tls.recv(65536)
+                    if not data: break
+                    echo += data
+                assert bytes(echo) == payload, f"echo differs: {len(echo)} of {len(payload)} bytes"
+        print("RESULT PASS", flush=True)
+        """
+
+    @Test("ddd-03-mt: 20 concurrent clients on 3 ports, 5 worker threads, SIGINT", arguments: [Transport.tcp, .quic])
+    func multithreaded(transport: Transport) throws {
+        try runDemo("ddd-03-mt", transport: transport)
+    }
+
+    func runDemo(_ name: String, transport: Transport) throws {
+        let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
+        let directory = try TemporaryDirectory()
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let base = try Self.freePorts(3)
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + (transport == .quic ? ["--quic"] : []))
+        defer { demo.kill() }
+        try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
+
+        let python = try AioquicPeer.python3()  // both independent clients are Python
+        let failures = Mutex<[String]>([])
+        let clients = DispatchGroup()
+        for index in 0..<20 {
+            let port = base + UInt16(index % 3)
+            let size = index < 2 ? index * 17 : Int((UInt64(index) &* 2_654_435_761) % (1 << 20))
+            clients.enter()
+            Thread {
+                defer { clients.leave() }
+                do {
+                    if index % 2 == 0 {
+                        let connection = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(),
+                                                                serverName: "localhost")
+                        var rng = SplitMix64(seed: UInt64(index))
+                        let data = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                        let writer = Thread {
+                            var offset = 0
+                            var chunks = SplitMix64(seed: UInt64(index) + 1000)
+                            while offset < data.count {
+                                let end = min(data.count, offset + 1 + Int(chunks.next() % 65_536))
+                                try? connection.write(data[offset..<end])
+                                offset = end
+                            }
+                            try? connection.finish()
+                        }
+                        writer.start()
+                        var echoed: [UInt8] = []
+                        while case let bytes = try connection.read(), !bytes.isEmpty { echoed += bytes }
+                        if echoed != data { failures.withLock { $0.append("client \(index): \(echoed.count) of \(data.count) bytes, or different") } }
+                        try connection.shutdown()
+                    } else if transport == .tcp {
+                        let client = try ChildProcess(python, ["-c", Self.pythonClient, "\(port)", cert, "\(size)"])
+                        if client.waitForExit(timeout: 60) != 0 { failures.withLock { $0.append("python ssl client \(index): \(client.transcript)") } }
+                    } else {
+                        let client = try AioquicPeer.start(["client", "--port", "\(port)", "--ca", cert, "--sizes", "\(size)", "--timeout", "60"])
+                        if client.waitForExit(timeout: 70) != 0 { failures.withLock { $0.append("aioquic client \(index): \(client.transcript)") } }
+                    }
+                } catch {
+                    failures.withLock { $0.append("client \(index): \(error)") }
+                }
+            }.start()
+        }
+        #expect(clients.wait(timeout: .now() + 120) == .success, "clients did not finish")
+        let problems = failures.withLock { $0 }
+        #expect(problems.isEmpty, "\(problems.prefix(3).joined(separator: "\n"))\n\(demo.transcript)")
+
+        // The connections were spread over workers.
+        let log = demo.standardErrorText
+        let workers = Set(log.split(separator: "\n").compactMap { line -> Substring? in
+            guard line.contains(": connection from "), let range = line.range(of: "worker ") else { return nil }
+            return line[range.upperBound...].prefix { $0.isNumber }
+        })
+        #expect(workers.count >= 2, "connections handled by workers \(workers)\n\(log)")
+        #expect(log.components(separatedBy: ": connection from ").count - 1 == 20, "\(log)")
+
+        demo.send(signal: SIGINT)
+        #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
+        #expect(demo.waitForErrorLine(containing: "stopped", timeout: 1) != nil)
+    }
+}
