@@ -172,11 +172,11 @@ public final class Connection: Sendable {
     /// again later), `true` once the close was issued.
     public func tryShutdown(_ mode: ShutdownMode = .flush) -> Bool {
         if case .flush = mode {
-            let flushed = session.monitor.withLock { () -> Bool in
+            let (flushed, service) = session.monitor.withLock { () -> (Bool, Bool) in
                 try? session.finishLocked(nil)
-                return session.closeInfoLocked != nil || session.isFlushedLocked
+                return (session.closeInfoLocked != nil || session.isFlushedLocked, session.takeServiceRequestLocked())
             }
-            session.commandIssued()
+            if service { session.commandIssued() }
             guard flushed else { return false }
         }
         try? shutdown(mode == .flush ? .rapid(code: 0, reason: "") : mode)

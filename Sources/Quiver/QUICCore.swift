@@ -36,6 +36,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var routeByAddress: [SocketAddress: Int] = [:]
     /// Counters of what the UDP attachments reported (diagnostics).
     private(set) var udpCounters = (sendFailures: 0, peerErrors: 0, receiveErrors: 0)
+    /// Whether this round of ``handleEvents(_:)`` took in input or fired timers (for the
+    /// application-driven wake-up).
+    private var roundProgressed = false
     /// A datagram a full UDP socket could not take; sent first when it drains.
     private var stalled: (attachment: Int, datagram: OutgoingDatagram)?
     let policy: IncomingStreamPolicy
@@ -131,11 +134,15 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             inbox = Inbox()
             return work
         }
+        roundProgressed = false
         receiveAll(engine, arrivals: work.arrivals)
         let now = Instant.now()
         switch engine {
         case .server(let endpoint):
-            if let deadline = endpoint.nextDeadline, deadline <= now { endpoint.handleTimeout(at: now) }
+            if let deadline = endpoint.nextDeadline, deadline <= now {
+                endpoint.handleTimeout(at: now)
+                roundProgressed = true
+            }
             for session in work.sessions { endpoint.connectionDidChange(session.engineForCore(), at: now) }
             var accepted = false
             while let connection = endpoint.accept() {
@@ -149,10 +156,16 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
         case .client(let session):
             session.access { connection in
-                if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
+                if let deadline = connection.nextDeadline, deadline <= now {
+                    connection.handleTimeout(at: now)
+                    roundProgressed = true
+                }
             }
         }
         transmitAll(engine)
+        // An application-driven loop learns of new input only through the descriptor: input
+        // taken in now (perhaps in its last call of a round) must make it readable again.
+        if roundProgressed || !acceptQueue.isEmpty, !driver.isThreadAssisted { driver.wake() }
         for key in closedSessions { sessions[key] = nil }
         closedSessions.removeAll()
         if isLingering, case .client(let session) = engine {
@@ -235,6 +248,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     }
 
     private func deliver(_ bytes: [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
+        roundProgressed = true
         if attachments.count > 1, attachments[attachment].isAddressed {
             if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }
             routeByAddress[source] = attachment

@@ -24,10 +24,14 @@ final class QUICSession: Session, @unchecked Sendable {
     private var incoming: [StreamID] = []
     private var readable: Set<StreamID> = []
     private var finishedReading: Set<StreamID> = []
+    /// Streams we finished (a repeated finish is a no-op, not another command).
+    private var finishedSending: Set<StreamID> = []
     private var datagrams: [[UInt8]] = []
     /// Client: ``finishLocked(_:)`` on the default stream before the server allowed it to be
     /// opened (its stream limit arrives with the handshake); applied once it opens.
     private var defaultFinishPending = false
+    /// Set by commands that give the engine something to send; see ``takeServiceRequestLocked()``.
+    private var serviceRequested = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
 
@@ -76,6 +80,7 @@ final class QUICSession: Session, @unchecked Sendable {
         }
         if defaultFinishPending, defaultStream == nil, let id = try? stream(nil, opening: true) {
             try? engine.finish(id)
+            finishedSending.insert(id)
             defaultFinishPending = false
         }
         if engine.state != .handshaking, engine.state != .established, closeInfo == nil {
@@ -144,6 +149,7 @@ final class QUICSession: Session, @unchecked Sendable {
             throw streamError(id, error)
         }
         if result.fin { finishedReading.insert(id) }
+        if !result.bytes.isEmpty || result.fin { serviceRequested = true }  // flow-control credit to grant
         if result.bytes.isEmpty, !result.fin {
             readable.remove(id)
             if closeInfo != nil { throw closedError() }
@@ -163,29 +169,38 @@ final class QUICSession: Session, @unchecked Sendable {
         } catch {
             throw streamError(id, error)
         }
+        serviceRequested = true
         return count
     }
 
     func finishLocked(_ key: StreamKey) throws(QuiverError) {
         guard closeInfo == nil else { throw closedError() }
         guard let id = try stream(key, opening: true) else {
-            defaultFinishPending = key == nil && isClient
+            if !defaultFinishPending, key == nil, isClient {
+                defaultFinishPending = true
+                serviceRequested = true
+            }
             return
         }
+        guard !finishedSending.contains(id) else { return }
+        finishedSending.insert(id)
         do throws(StreamError) { try engine.finish(id) } catch {
             throw streamError(id, error)
         }
+        serviceRequested = true
     }
 
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
         guard let id = try stream(key, opening: false) else { return }
         try? engine.reset(id, errorCode: code)
+        serviceRequested = true
     }
 
     func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
         guard let id = try stream(key, opening: false) else { return }
         try? engine.stopSending(id, errorCode: code)
         finishedReading.insert(id)
+        serviceRequested = true
     }
 
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
@@ -203,6 +218,7 @@ final class QUICSession: Session, @unchecked Sendable {
         guard closeInfo == nil else { return }
         engine.close(errorCode: code, reason: reason)
         absorbEventsLocked()
+        serviceRequested = true
     }
 
     var isFlushedLocked: Bool {
@@ -230,6 +246,11 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func commandIssued() { core.sessionNeedsService(self) }
+
+    func takeServiceRequestLocked() -> Bool {
+        defer { serviceRequested = false }
+        return serviceRequested
+    }
 
     func stateLocked(_ key: StreamKey) -> Stream.State {
         guard let id = key.map({ StreamID(rawValue: $0) }) ?? defaultStream else {
@@ -273,6 +294,7 @@ final class QUICSession: Session, @unchecked Sendable {
         do throws(QUICError) { try engine.sendDatagram(bytes) } catch {
             throw QuiverError(.protocolViolation, "\(error)")
         }
+        serviceRequested = true
     }
 
     func receiveDatagramLocked() -> [UInt8]? { datagrams.isEmpty ? nil : datagrams.removeFirst() }

@@ -102,6 +102,8 @@ protocol Session: AnyObject, Sendable {
     func stateLocked(_ stream: StreamKey) -> Stream.State
     /// Called after a command, outside the lock: lets the driver send what it produced.
     func commandIssued()
+    /// Whether a command since the last call changed what the driver must send (and resets it).
+    func takeServiceRequestLocked() -> Bool
 
     var peerAddress: SocketAddress? { get }
     var alpn: String? { get }
@@ -112,48 +114,39 @@ protocol Session: AnyObject, Sendable {
 extension Session {
     /// Runs `attempt` under the lock until it produces a value: blocking. A thread-assisted
     /// driver wakes the waiter; with an application-driven driver the waiting thread drives
-    /// the event loop itself.
+    /// the event loop itself. The driver is told only when the attempt changed something it
+    /// must send (``takeServiceRequestLocked()``), so polling loops do not keep it busy.
     func blocking<Value>(_ attempt: () throws(QuiverError) -> Value?) throws(QuiverError) -> Value {
         while true {
             monitor.lock()
-            let value: Value?
-            do throws(QuiverError) {
-                value = try attempt()
-            } catch {
-                monitor.unlock()
-                commandIssued()
-                throw error
-            }
-            if let value {
-                monitor.unlock()
-                commandIssued()
-                return value
-            }
-            if driver.isThreadAssisted {
+            var value: Value?
+            var failure: QuiverError?
+            do throws(QuiverError) { value = try attempt() } catch { failure = error }
+            let service = takeServiceRequestLocked()
+            if value == nil, failure == nil, driver.isThreadAssisted, !service {
                 monitor.wait()
                 monitor.unlock()
-            } else {
-                monitor.unlock()
-                commandIssued()
-                driver.driveOnce()
+                continue
             }
+            monitor.unlock()
+            if service { commandIssued() }
+            if let failure { throw failure }
+            if let value { return value }
+            if !driver.isThreadAssisted { driver.driveOnce() }
         }
     }
 
     /// Runs `attempt` once under the lock: non-blocking.
     func once<Value>(_ attempt: () throws(QuiverError) -> Value) throws(QuiverError) -> Value {
         monitor.lock()
-        let value: Value
-        do throws(QuiverError) {
-            value = try attempt()
-        } catch {
-            monitor.unlock()
-            commandIssued()
-            throw error
-        }
+        var value: Value?
+        var failure: QuiverError?
+        do throws(QuiverError) { value = try attempt() } catch { failure = error }
+        let service = takeServiceRequestLocked()
         monitor.unlock()
-        commandIssued()
-        return value
+        if service { commandIssued() }
+        if let failure { throw failure }
+        return value!
     }
 
     /// Wakes blocked callers and pollers after the session changed (lock held).

@@ -118,19 +118,25 @@ final class TLSCore: DriverCore, @unchecked Sendable {
                 touched.insert(event.tag)
             }
         }
+        var progressed = false
         for tag in touched {
             guard let session = sessions[tag] else { continue }
-            service(session)
+            progressed = service(session) || progressed
         }
         let now = Instant.now()
         for session in handshaking.values where now - session.createdAt >= handshakeTimeout {
             session.expire()
-            service(session)
+            _ = service(session)
+            progressed = true
         }
+        // An application-driven loop learns of new input only through the descriptor: input
+        // taken in now (perhaps in its last call of a round) must make it readable again.
+        if progressed, !driver.isThreadAssisted { driver.wake() }
     }
 
-    private func service(_ session: TLSSession) {
-        let finished = session.pump()
+    /// Pumps a session and files it (accept queue, forgotten); returns whether input arrived.
+    private func service(_ session: TLSSession) -> Bool {
+        let (finished, progressed) = session.pump()
         if handshaking[session.tag] != nil, session.monitor.withLock({ session.isReadyLocked }) {
             handshaking[session.tag] = nil
             if session.handshakeComplete, !session.isQueuedForAccept {
@@ -141,6 +147,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             }
         }
         if finished { forget(session) }
+        return progressed
     }
 
     private func forget(_ session: TLSSession) {

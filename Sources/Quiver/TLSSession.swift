@@ -32,6 +32,8 @@ final class TLSSession: Session, @unchecked Sendable {
     private var readPaused = false
     private var wantsOutput = false
     private(set) var handshakeComplete = false
+    /// Set by commands the core must look at (see ``takeServiceRequestLocked()``).
+    private var serviceRequested = false
     var isQueuedForAccept = false
 
     var isQUIC: Bool { false }
@@ -70,14 +72,18 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     /// Reads what the transport has, feeds TLS, writes what TLS produced. Returns whether the
-    /// session is finished (closed and nothing left to write), so the core can forget it.
-    func pump() -> Bool {
+    /// session is finished (closed and nothing left to write), so the core can forget it, and
+    /// whether anything arrived (the application may have something to do).
+    func pump() -> (finished: Bool, progressed: Bool) {
         monitor.lock()
         defer { monitor.unlock() }
+        let wasClosed = closeInfo != nil
         var reads = 0
+        var progressed = false
         while stream.error == nil, !transportClosed, !readPaused, reads < 16 {
             reads += 1
             guard let bytes = readTransport() else { break }
+            progressed = true
             if bytes.isEmpty {
                 transportClosed = true
                 run { () throws(TLSError) in try stream.receiveEOF() }
@@ -96,7 +102,7 @@ final class TLSSession: Session, @unchecked Sendable {
         while stream.nextEvent() != nil {}
         flushLocked()
         changedLocked()
-        return closeInfo != nil && outgoing.isEmpty && transportClosed
+        return (closeInfo != nil && outgoing.isEmpty && transportClosed, progressed || (closeInfo != nil) != wasClosed)
     }
 
     /// Runs a TLS operation; a failure records the close reason (the alert is queued by TLS).
@@ -215,7 +221,7 @@ final class TLSSession: Session, @unchecked Sendable {
             let bytes = stream.read(maxBytes: maxBytes)
             if readPaused, stream.readableBytes < bufferLimit / 2 {
                 pauseReading(false)
-                if case .pair = transport { commandIssued() }
+                serviceRequested = true  // read the transport again
             }
             return bytes
         }
@@ -238,13 +244,16 @@ final class TLSSession: Session, @unchecked Sendable {
             throw error.quiverError
         }
         flushLocked()
+        if !outgoing.isEmpty { serviceRequested = true }
         return count
     }
 
     func finishLocked(_ key: StreamKey) throws(QuiverError) {
         if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
+        guard !stream.isLocallyClosed else { return }
         stream.close()  // close_notify: TLS 1.3 half-close (RFC 8446 §6.1)
         flushLocked()
+        serviceRequested = true
     }
 
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { closeLocked(code: code, reason: "reset") }
@@ -270,6 +279,7 @@ final class TLSSession: Session, @unchecked Sendable {
         }
         closeInfo = CloseInfo(origin: .local, code: code, isApplicationCode: true, reason: reason)
         if outgoing.isEmpty { endTransportLocked() }
+        serviceRequested = true  // the core forgets the session once the transport is done
         changedLocked()
     }
 
@@ -286,6 +296,11 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     func commandIssued() { core.sessionNeedsService(self) }
+
+    func takeServiceRequestLocked() -> Bool {
+        defer { serviceRequested = false }
+        return serviceRequested
+    }
 
     func stateLocked(_ key: StreamKey) -> Stream.State {
         let failed = closeInfo.map { !$0.isClean } ?? false
