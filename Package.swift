@@ -85,6 +85,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             path: "Demos/DemoSupport", swiftSettings: strict),
         .executableTarget(name: "ddd-03-mt", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-03-mt", swiftSettings: strict),
+        .executableTarget(name: "ddd-04-async", dependencies: ["DemoSupport", "Quiver", "QuiverCore"], path: "Demos/ddd-04-async", swiftSettings: strict),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
         .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
         .testTarget(

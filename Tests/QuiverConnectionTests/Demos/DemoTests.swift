@@ -79,6 +79,12 @@ struct DemoTests {
         try runDemo("ddd-03-mt", transport: transport)
     }
 
+    @Test("ddd-04-async: 20 concurrent clients on 3 ports, 3 isolated Dispatch event loops on SO_REUSEPORT, SIGINT",
+          arguments: [Transport.tcp, .quic])
+    func async(transport: Transport) throws {
+        try runDemo("ddd-04-async", transport: transport)
+    }
+
     func runDemo(_ name: String, transport: Transport) throws {
         let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
         let directory = try TemporaryDirectory()

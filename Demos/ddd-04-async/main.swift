@@ -1,0 +1,141 @@
+// ddd-04-async: isolated event-loop workers. Each worker owns one listener per port on a
+// SO_REUSEPORT socket (the kernel spreads clients over the workers), in application-driven
+// mode: a Dispatch read source on the listener's poll descriptor, a Dispatch timer re-armed to
+// the listener's next deadline after every round, and non-blocking accept/read/write with
+// backpressure (a stream is not read while its echo is still being written). A connection
+// stays on its worker for life. TLS → QUIC: `--quic` only changes `demo.transport`.
+import DemoSupport
+import Foundation
+import Quiver
+import QuiverCore
+
+let demo = Demo.start(name: "ddd-04-async", defaultWorkers: 3, defaultListeners: 3)
+let log = demo.log
+
+/// One stream being echoed without blocking.
+struct EchoStream {
+    let stream: Quiver.Stream
+    var pending: [UInt8] = []
+    var ended = false
+    var echoed = 0
+
+    /// Moves what it can until it would block; returns whether the stream is done (its end
+    /// echoed). Application-driven I/O is edge-style: what is ready must be consumed now, since
+    /// the descriptor reports only what arrives later.
+    mutating func step() -> Bool {
+        do {
+            while true {
+                var progressed = false
+                if pending.isEmpty, !ended, let bytes = try stream.tryRead() {  // backpressure: read only when flushed
+                    if bytes.isEmpty { ended = true } else { pending = bytes }
+                    progressed = true
+                }
+                if !pending.isEmpty {
+                    let written = try stream.tryWrite(pending)
+                    pending.removeFirst(written)
+                    echoed += written
+                    progressed = progressed || written > 0
+                }
+                if ended, pending.isEmpty {
+                    try? stream.finish()
+                    return true
+                }
+                if !progressed { return false }
+            }
+        } catch {
+            return true
+        }
+    }
+}
+
+/// One event-loop worker: its queue, listeners, connections, read sources and timer.
+final class Worker: @unchecked Sendable {
+    // @unchecked: everything mutable is touched only on `queue`.
+    let index: Int
+    let queue: DispatchQueue
+    private var listeners: [(listener: Listener, port: UInt16, source: any DispatchSourceRead)] = []
+    private var connections: [(connection: Connection, peer: String, port: UInt16, streams: [EchoStream], closing: Bool)] = []
+    private let timer: any DispatchSourceTimer
+    private var stopped = false
+
+    init(index: Int) throws {
+        self.index = index
+        queue = DispatchQueue(label: "worker-\(index)")
+        timer = DispatchSource.makeTimerSource(queue: queue)
+        var options = Listener.Options()
+        options.driver = .applicationDriven
+        for port in demo.ports {
+            let listener = try demo.listener(port: port, reusePort: true, options: options)
+            let source = DispatchSource.makeReadSource(fileDescriptor: listener.pollDescriptor!, queue: queue)
+            listeners.append((listener, port, source))
+        }
+        for entry in listeners {
+            entry.source.setEventHandler { [unowned self] in self.round() }
+            entry.source.resume()
+        }
+        timer.setEventHandler { [unowned self] in self.round() }
+        timer.resume()
+        queue.async { self.round() }
+    }
+
+    /// One round: I/O and timers of every listener, accept, echo, then re-arm the timer.
+    private func round() {
+        guard !stopped else { return }
+        for entry in listeners {
+            entry.listener.handleEvents()
+            while let connection = try? entry.listener.tryAccept() {
+                let peer = connection.peerAddress.map { "\($0)" } ?? "?"
+                log.info("worker \(index): connection from \(peer) on port \(entry.port)")
+                connections.append((connection, peer, entry.port, [EchoStream(stream: connection.defaultStream)], false))
+            }
+        }
+        for i in connections.indices.reversed() {
+            let connection = connections[i].connection
+            while let stream = try? connection.tryAcceptStream() { connections[i].streams.append(EchoStream(stream: stream)) }
+            var defaultDone = false
+            for s in connections[i].streams.indices.reversed() where connections[i].streams[s].step() {
+                if s == 0 { defaultDone = true } else { connections[i].streams.remove(at: s) }
+            }
+            // The default stream's end (or a failure) closes the connection, after delivery.
+            if defaultDone || connection.closeInfo != nil, connection.tryShutdown() {
+                let echoed = connections[i].streams.reduce(0) { $0 + $1.echoed }
+                log.info("worker \(index): \(connections[i].peer) done, \(echoed) bytes echoed, \(connection.closeInfo.map { "\($0)" } ?? "closed")")
+                connections.remove(at: i)
+            }
+        }
+        for entry in listeners { entry.listener.handleEvents() }  // send what the round produced
+        let next = listeners.compactMap(\.listener.nextDeadline).min()
+        let now = Instant.now()
+        timer.schedule(deadline: next.map { .now() + .nanoseconds(Int(max(0, ($0 - now).nanosecondsClamped))) } ?? .distantFuture)
+    }
+
+    /// Closes everything on the worker's queue and waits for it.
+    func stop() {
+        queue.sync {
+            stopped = true
+            timer.cancel()
+            for entry in listeners {
+                entry.source.cancel()
+                entry.listener.close()
+            }
+            connections.removeAll()
+        }
+    }
+}
+
+let workers: [Worker]
+do {
+    workers = try (1...demo.workers).map { try Worker(index: $0) }
+} catch {
+    log.error("cannot listen: \(error)")
+    exit(1)
+}
+let done = DispatchSemaphore(value: 0)
+demo.onInterrupt {
+    for worker in workers { worker.stop() }
+    done.signal()
+}
+log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) event-loop workers")
+done.wait()
+log.notice("stopped")
+exit(0)
