@@ -28,3 +28,20 @@ size_t quiver_cmsg_len(size_t length) { return CMSG_LEN(length); }
 struct cmsghdr *quiver_cmsg_firsthdr(struct msghdr *message) { return CMSG_FIRSTHDR(message); }
 struct cmsghdr *quiver_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *header) { return CMSG_NXTHDR(message, header); }
 unsigned char *quiver_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(header); }
+
+#include <linux/filter.h>
+
+int quiver_attach_cid_steering(int fd, unsigned int sockets, unsigned int short_offset, unsigned int long_offset) {
+    // Offsets are into the UDP payload: the kernel runs reuseport programs past the UDP header.
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                   // A = first byte
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 2, 0),        // long header? skip to 4
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, short_offset),        // A = worker id
+        BPF_STMT(BPF_RET | BPF_A, 0),                            // its socket
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, long_offset),         // A = a DCID byte the client chose
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, sockets),            // spread Initials over the group
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program);
+}

@@ -307,6 +307,35 @@ public final class UDPSocket {
         }
     }
 
+    /// Makes `count` sockets bound to `address` in one SO_REUSEPORT group, socket *i* being the
+    /// group's index *i*, and attaches a program that steers QUIC datagrams by connection ID:
+    /// short-header packets to the socket whose index is the worker id at
+    /// `WorkerConnectionIDs.datagramOffset` (2) of the datagram, Initials by a byte of the
+    /// client's DCID. Prefork servers make the group before forking and give worker *i* socket
+    /// *i* and connection IDs carrying worker id *i*: every packet of a connection then reaches
+    /// its worker, even after the client's address changes.
+    ///
+    /// - Throws: ``QuiverError`` `.configuration` when the kernel refuses the program (it needs
+    ///   Linux ≥ 4.5).
+    public static func steeringGroup(bindingTo address: SocketAddress, count: Int,
+                                     configuration: Configuration = Configuration()) throws(QuiverError) -> [UDPSocket] {
+        precondition(count > 0 && count <= 0xffff, "1…65535 sockets")
+        var configuration = configuration
+        configuration.reusePort = true
+        var sockets: [UDPSocket] = []
+        var bound = address
+        for _ in 0..<count {
+            let socket = try UDPSocket(bindingTo: bound, configuration: configuration)
+            bound = socket.localAddress  // port 0: the rest join the port the first one got
+            sockets.append(socket)
+        }
+        // Long header: flags (1) + version (4) + DCID length (1), then the DCID.
+        guard quiver_attach_cid_steering(sockets[0].fileDescriptor, UInt32(count), 2, 6) == 0 else {
+            throw QuiverError(.configuration, "SO_ATTACH_REUSEPORT_CBPF refused: \(String(cString: strerror(errno)))")
+        }
+        return sockets
+    }
+
     /// Forgets the collected ``peerErrors``.
     public func removeAllPeerErrors() { peerErrors.removeAll(keepingCapacity: true) }
 

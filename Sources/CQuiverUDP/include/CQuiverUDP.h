@@ -61,4 +61,12 @@ struct cmsghdr *quiver_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *heade
 /// `CMSG_DATA(header)`: the data of a control message.
 unsigned char *quiver_cmsg_data(struct cmsghdr *header);
 
+/// Attaches a classic BPF program to `fd`'s SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF) that
+/// picks the group's socket for each datagram by QUIC connection ID: a short-header packet goes
+/// to the socket whose index is the 16-bit big-endian value at `short_offset` (the worker id a
+/// server put in its connection IDs); a long-header packet (a client's Initial, whose DCID the
+/// client chose) to the socket `byte at long_offset % sockets`. An index out of range falls back
+/// to the kernel's hash. Returns 0, or -1 with errno set.
+int quiver_attach_cid_steering(int fd, unsigned int sockets, unsigned int short_offset, unsigned int long_offset);
+
 #endif

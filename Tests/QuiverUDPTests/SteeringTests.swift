@@ -1,0 +1,36 @@
+import QuiverCore
+import QuiverUDP
+import Testing
+
+@Suite("SO_REUSEPORT steering by QUIC connection ID")
+struct SteeringTests {
+    /// Which socket of the group received `datagram`, waiting up to a second.
+    func receiver(of datagram: [UInt8], group: [UDPSocket], from client: UDPSocket) throws -> Int? {
+        client.enqueue(datagram, to: group[0].localAddress)
+        _ = try client.flush()
+        for _ in 0..<1000 {
+            for (index, socket) in group.enumerated() where try socket.receive() > 0 {
+                return index
+            }
+            _ = try group[0].waitReadable(timeout: .milliseconds(1))  // a short pause between polls
+        }
+        return nil
+    }
+
+    @Test("short headers go to the socket named by the worker id; Initials by a DCID byte")
+    func steering() throws {
+        let group = try UDPSocket.steeringGroup(bindingTo: SocketAddress("127.0.0.1:0")!, count: 3)
+        #expect(Set(group.map(\.localAddress.port)).count == 1)
+        let client = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
+        for worker in [2, 0, 1, 2] {
+            // Short header: first byte 0b01xxxxxx, then the DCID whose bytes 1–2 are the worker id.
+            let datagram: [UInt8] = [0x41, 0x17, 0x00, UInt8(worker), 9, 9, 9, 9, 9, 9] + [UInt8](repeating: 0, count: 30)
+            #expect(try receiver(of: datagram, group: group, from: client) == worker)
+        }
+        for first in [UInt8(4), 5, 6] {
+            // Long header: flags, version, DCID length, DCID.
+            let datagram: [UInt8] = [0xc3, 0, 0, 0, 1, 8, first, 1, 2, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 1185)
+            #expect(try receiver(of: datagram, group: group, from: client) == Int(first) % 3)
+        }
+    }
+}
