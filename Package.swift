@@ -84,6 +84,9 @@ let package = Package(
             dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverUDP",
                            .product(name: "Logging", package: "swift-log")],
             path: "Demos/DemoSupport", swiftSettings: strict),
+        .executableTarget(
+            name: "ddd-02-prefork", dependencies: ["DemoSupport", "Quiver", "QuiverQUIC", "QuiverTLSSocket", "QuiverUDP"],
+            path: "Demos/ddd-02-prefork", swiftSettings: strict),
         .executableTarget(name: "ddd-03-mt", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-03-mt", swiftSettings: strict),
         .executableTarget(name: "ddd-04-async", dependencies: ["DemoSupport", "Quiver", "QuiverCore"], path: "Demos/ddd-04-async", swiftSettings: strict),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),

@@ -5,10 +5,10 @@ import Dispatch
 import Foundation
 public import Logging
 public import Quiver
-import QuiverCore
+public import QuiverCore
 public import QuiverTLS
 import QuiverTLSSocket
-import QuiverUDP
+public import QuiverUDP
 import Synchronization
 
 /// What every demo shares: OpenSSL-compatible arguments, the certificate, logging, the echo
@@ -85,16 +85,29 @@ public struct Demo: Sendable {
 
     /// A listener on `port`; with `reusePort`, its socket shares the port with other workers'.
     public func listener(port: UInt16, reusePort: Bool = false, options: Listener.Options = Listener.Options()) throws -> Listener {
-        let address = SocketAddress(host: "::", port: port).flatMap { try? probe($0) } ?? SocketAddress(host: "0.0.0.0", port: port)!
+        let address = bindAddress(port: port)
         switch transport {
         case .quic:
-            var configuration = UDPSocket.Configuration(reusePort: reusePort)
-            configuration.receiveBufferSize = 4 << 20
-            configuration.sendBufferSize = 4 << 20
+            var configuration = Demo.udpConfiguration
+            configuration.reusePort = reusePort
             return try Listener(.quic, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
         case .tcp:
             return try Listener(.tcp, tls: tls, attachments: [.tcpListener(try TCPSocket.listen(on: address, reusePort: reusePort))], options: options)
         }
+    }
+
+    /// The address to listen on: `[::]:port` (dual stack) where IPv6 is available, else
+    /// `0.0.0.0:port`.
+    public func bindAddress(port: UInt16) -> SocketAddress {
+        SocketAddress(host: "::", port: port).flatMap { try? probe($0) } ?? SocketAddress(host: "0.0.0.0", port: port)!
+    }
+
+    /// The UDP socket settings of the demos' QUIC listeners.
+    public static var udpConfiguration: UDPSocket.Configuration {
+        var configuration = UDPSocket.Configuration()
+        configuration.receiveBufferSize = 4 << 20
+        configuration.sendBufferSize = 4 << 20
+        return configuration
     }
 
     /// `address` when IPv6 is available here (dual stack), else nil.

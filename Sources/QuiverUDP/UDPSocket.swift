@@ -309,9 +309,10 @@ public final class UDPSocket {
 
     /// Makes `count` sockets bound to `address` in one SO_REUSEPORT group, socket *i* being the
     /// group's index *i*, and attaches a program that steers QUIC datagrams by connection ID:
-    /// short-header packets to the socket whose index is the worker id at
-    /// `WorkerConnectionIDs.datagramOffset` (2) of the datagram, Initials by a byte of the
-    /// client's DCID. Prefork servers make the group before forking and give worker *i* socket
+    /// to the socket whose index is the worker id in bytes 1–2 of the DCID (datagram offset 2 of
+    /// a short header, `WorkerConnectionIDs.datagramOffset`; offset 7 of a long header). A
+    /// client's first Initials, whose DCID it chose, land where that value or else the kernel's
+    /// 4-tuple hash puts them — the same socket for all of them. Prefork servers make the group before forking and give worker *i* socket
     /// *i* and connection IDs carrying worker id *i*: every packet of a connection then reaches
     /// its worker, even after the client's address changes.
     ///
@@ -330,7 +331,7 @@ public final class UDPSocket {
             sockets.append(socket)
         }
         // Long header: flags (1) + version (4) + DCID length (1), then the DCID.
-        guard quiver_attach_cid_steering(sockets[0].fileDescriptor, UInt32(count), 2, 6) == 0 else {
+        guard quiver_attach_cid_steering(sockets[0].fileDescriptor, 2, 7) == 0 else {
             throw QuiverError(.configuration, "SO_ATTACH_REUSEPORT_CBPF refused: \(String(cString: strerror(errno)))")
         }
         return sockets

@@ -17,7 +17,7 @@ struct SteeringTests {
         return nil
     }
 
-    @Test("short headers go to the socket named by the worker id; Initials by a DCID byte")
+    @Test("datagrams go to the socket named by the worker id in their DCID; other Initials stay on one socket")
     func steering() throws {
         let group = try UDPSocket.steeringGroup(bindingTo: SocketAddress("127.0.0.1:0")!, count: 3)
         #expect(Set(group.map(\.localAddress.port)).count == 1)
@@ -27,10 +27,15 @@ struct SteeringTests {
             let datagram: [UInt8] = [0x41, 0x17, 0x00, UInt8(worker), 9, 9, 9, 9, 9, 9] + [UInt8](repeating: 0, count: 30)
             #expect(try receiver(of: datagram, group: group, from: client) == worker)
         }
-        for first in [UInt8(4), 5, 6] {
-            // Long header: flags, version, DCID length, DCID.
-            let datagram: [UInt8] = [0xc3, 0, 0, 0, 1, 8, first, 1, 2, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 1185)
-            #expect(try receiver(of: datagram, group: group, from: client) == Int(first) % 3)
+        for worker in [UInt8(1), 2, 0] {
+            // Long header (a Handshake packet to the server's CID): flags, version, DCID length, DCID.
+            let datagram: [UInt8] = [0xe3, 0, 0, 0, 1, 8, 0x33, 0, worker, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 60)
+            #expect(try receiver(of: datagram, group: group, from: client) == Int(worker))
         }
+        // A client-chosen DCID out of range: the kernel's hash, the same socket every time.
+        let initial: [UInt8] = [0xc3, 0, 0, 0, 1, 8, 0x33, 0xfe, 0xdc, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 1185)
+        let first = try receiver(of: initial, group: group, from: client)
+        #expect(first != nil)
+        #expect(try receiver(of: initial, group: group, from: client) == first)
     }
 }

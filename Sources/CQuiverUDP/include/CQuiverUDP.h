@@ -62,11 +62,12 @@ struct cmsghdr *quiver_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *heade
 unsigned char *quiver_cmsg_data(struct cmsghdr *header);
 
 /// Attaches a classic BPF program to `fd`'s SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF) that
-/// picks the group's socket for each datagram by QUIC connection ID: a short-header packet goes
-/// to the socket whose index is the 16-bit big-endian value at `short_offset` (the worker id a
-/// server put in its connection IDs); a long-header packet (a client's Initial, whose DCID the
-/// client chose) to the socket `byte at long_offset % sockets`. An index out of range falls back
-/// to the kernel's hash. Returns 0, or -1 with errno set.
-int quiver_attach_cid_steering(int fd, unsigned int sockets, unsigned int short_offset, unsigned int long_offset);
+/// picks the group's socket for each datagram by QUIC connection ID: the 16-bit big-endian value
+/// at `short_offset` of a short-header packet, or at `long_offset` of a long-header one (the same
+/// DCID bytes), is the socket's index — the worker id a server puts in its connection IDs. A
+/// client's first Initials carry a DCID the client chose: a value out of the group's range makes
+/// the kernel fall back to its 4-tuple hash, which is stable for those packets. Returns 0, or -1
+/// with errno set.
+int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset);
 
 #endif

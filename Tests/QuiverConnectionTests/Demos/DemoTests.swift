@@ -74,6 +74,12 @@ struct DemoTests {
         print("RESULT PASS", flush=True)
         """
 
+    @Test("ddd-02-prefork: 20 concurrent clients on 3 ports, 5 worker processes (QUIC steered by CID), SIGINT reaps them",
+          arguments: [Transport.tcp, .quic])
+    func prefork(transport: Transport) throws {
+        try runDemo("ddd-02-prefork", transport: transport)
+    }
+
     @Test("ddd-03-mt: 20 concurrent clients on 3 ports, 5 worker threads, SIGINT", arguments: [Transport.tcp, .quic])
     func multithreaded(transport: Transport) throws {
         try runDemo("ddd-03-mt", transport: transport)
@@ -153,5 +159,11 @@ struct DemoTests {
         demo.send(signal: SIGINT)
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
         #expect(demo.waitForErrorLine(containing: "stopped", timeout: 1) != nil)
+        // Worker processes (prefork) were reaped: none is left.
+        let pids = Set(log.split(separator: "\n").compactMap { line -> Int32? in
+            guard let range = line.range(of: "(pid ") else { return nil }
+            return Int32(line[range.upperBound...].prefix { $0.isNumber })
+        })
+        for pid in pids { #expect(Glibc.kill(pid, 0) == -1 && errno == ESRCH, "worker process \(pid) is still there") }
     }
 }
