@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "DemoSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,12 +2,13 @@ import Foundation
 import Logging
 import Quiver
 import QuiverCore
-import Synchronization
+import DemoSupport
 
 /// The echo service of `quiver serve`, thread per connection on the `Quiver` listener API —
-/// the same code for TLS and QUIC. Every bidirectional stream's bytes come back on it and its
-/// end is echoed as its end; on QUIC, DATAGRAMs are echoed too. A TLS connection closes after
-/// its stream ends; a QUIC connection stays open for more streams until the client closes it.
+/// the same code for TLS and QUIC (the demos' `Echo`). Every bidirectional stream's bytes come
+/// back on it and its end is echoed as its end; on QUIC, DATAGRAMs are echoed too. A TLS
+/// connection closes after its stream ends; a QUIC connection stays open for more streams until
+/// the client closes it.
 enum EchoServer {
     /// Accepts on `listener` until it closes (or `limit` connections were served), serving each
     /// connection on its own threads.
@@ -27,43 +28,8 @@ enum EchoServer {
     static func serve(_ connection: Connection, log: Logger) {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
         log.info("\(who): \(connection.transport == .quic ? "QUIC" : "TLS") handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
-        let total = Atomic<Int>(0)
-        let streams = DispatchGroup()
-        if connection.transport == .quic {
-            // More streams, and datagrams, while the connection lives.
-            streams.enter()
-            Thread {
-                defer { streams.leave() }
-                while let stream = try? connection.acceptStream() {
-                    streams.enter()
-                    Thread {
-                        defer { streams.leave() }
-                        total.add(echo(stream), ordering: .relaxed)
-                    }.start()
-                }
-            }.start()
-            Thread {
-                while let datagram = try? connection.receiveDatagram() { try? connection.sendDatagram(datagram) }
-            }.start()
-        }
-        total.add(echo(connection.defaultStream), ordering: .relaxed)
-        if connection.transport == .tcp {
-            try? connection.shutdown()
-        }
-        streams.wait()  // QUIC: until the client closes (or the idle timeout)
-        let info = connection.closeInfo.map { "\($0)" } ?? "closed"
-        log.info("\(who): \(info) after echoing \(total.load(ordering: .relaxed)) bytes")
-    }
-
-    /// Echoes one stream until its end; returns the bytes echoed.
-    static func echo(_ stream: Quiver.Stream) -> Int {
-        var total = 0
-        while let bytes = try? stream.read(), !bytes.isEmpty {
-            guard (try? stream.write(bytes)) != nil else { return total }
-            total += bytes.count
-        }
-        try? stream.finish()
-        return total
+        let total = Echo.serve(connection, closingAfterDefaultStream: false, echoingDatagrams: true)
+        log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(total) bytes")
     }
 }
 
