@@ -84,6 +84,7 @@ let package = Package(
             dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverUDP",
                            .product(name: "Logging", package: "swift-log")],
             path: "Demos/DemoSupport", swiftSettings: strict),
+        .executableTarget(name: "ddd-01-fork", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-01-fork", swiftSettings: strict),
         .executableTarget(
             name: "ddd-02-prefork", dependencies: ["DemoSupport", "Quiver", "QuiverQUIC", "QuiverTLSSocket", "QuiverUDP"],
             path: "Demos/ddd-02-prefork", swiftSettings: strict),

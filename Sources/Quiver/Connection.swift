@@ -168,6 +168,15 @@ public final class Connection: Sendable {
         }
     }
 
+    /// Waits until the connection has ended completely — after ``shutdown(_:)``, a close by the
+    /// peer or a failure: QUIC's closing or draining period is over (RFC 9000 §10.2: our
+    /// CONNECTION_CLOSE was sent, and sent again to a peer that kept sending), TLS's socket is
+    /// closed. A process about to exit after its last connection (a forked child) calls it so
+    /// the close reaches the peer. It does not close the connection itself.
+    public func waitUntilClosed() {
+        _ = try? session.blocking { () -> Bool? in session.isTerminatedLocked ? true : nil }
+    }
+
     /// Non-blocking shutdown: returns `false` while a `.flush` still waits for delivery (call
     /// again later), `true` once the close was issued.
     public func tryShutdown(_ mode: ShutdownMode = .flush) -> Bool {

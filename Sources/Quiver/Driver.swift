@@ -93,6 +93,18 @@ final class Driver: @unchecked Sendable {
     }
 
     var isStopped: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Stops a driver whose I/O thread is not there to join — in a forked child, where only
+    /// the forking thread survives fork, or never started — and closes this process's copies
+    /// of its descriptors.
+    func abandonAfterFork() {
+        stopping.store(true, ordering: .releasing)
+        thread = nil
+        poll.closeAfterFork()
+    }
+
+    /// Whether ``abandonAfterFork()`` ran.
+    var isAbandoned: Bool { isStopped && poll.isAbandoned }
 }
 
 private extension Int32 {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CQuiverPoll
 import QuiverCore
+import Synchronization
 
 /// One epoll set and one eventfd "waker": the single descriptor an application-driven
 /// listener exposes (an epoll descriptor is itself pollable — readable when any member is
@@ -22,6 +23,8 @@ final class EventPoll: @unchecked Sendable {
 
     let descriptor: Int32
     private let waker: Int32
+    /// Set by ``closeAfterFork()``: the descriptors are gone and must not be touched.
+    private let abandoned = Atomic<Bool>(false)
 
     init() throws(QuiverError) {
         descriptor = quiver_epoll_create()
@@ -68,12 +71,26 @@ final class EventPoll: @unchecked Sendable {
     }
 
     /// Makes `descriptor` readable (and a waiting `wait` return) from any thread.
-    func wake() { quiver_eventfd_signal(waker) }
+    func wake() {
+        guard !abandoned.load(ordering: .acquiring) else { return }
+        quiver_eventfd_signal(waker)
+    }
+
+    var isAbandoned: Bool { abandoned.load(ordering: .acquiring) }
+
+    /// In a forked child that does not use this poll (its owner stays in the parent): closes
+    /// the inherited descriptors now; later calls touch nothing.
+    func closeAfterFork() {
+        guard !abandoned.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Glibc.close(waker)
+        Glibc.close(descriptor)
+    }
 
     /// The descriptors live as long as this object, never shorter: a late `wake()` from another
     /// thread must not write into a descriptor number the process has since reused (a TLS
     /// socket once received the eventfd's 8 bytes that way).
     deinit {
+        guard !abandoned.load(ordering: .acquiring) else { return }
         Glibc.close(waker)
         Glibc.close(descriptor)
     }

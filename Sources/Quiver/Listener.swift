@@ -185,12 +185,58 @@ public final class Listener: Sendable {
         try lock.withLock { () throws(QuiverError) in try acceptLocked() }
     }
 
+    // MARK: - Fork
+
+    /// Who returned from ``Listener/fork(handingOff:)``.
+    public enum ForkResult: Sendable {
+        /// The parent: the connection now belongs to the child process `child` (reap it with
+        /// `waitpid`); the parent's ``Connection`` object is retired (calls throw `.closed`).
+        case parent(child: Int32)
+        /// The child: the connection, running on its own I/O (a thread, unless the listener is
+        /// application-driven). The child's copy of the listener is dead — its descriptors are
+        /// closed, nothing in it runs — so the child serves this connection and exits.
+        case child(Connection)
+    }
+
+    /// Forks the process and hands `connection` — accepted from this listener — to the child:
+    /// the fork-per-connection server (`ddd-01-fork`), for TLS and QUIC alike.
+    ///
+    /// - TLS: the child takes over the TCP socket (and the TLS session state); the parent
+    ///   closes its copy.
+    /// - QUIC: before fork, a UDP socket is bound to the listener's address with
+    ///   `SO_REUSEPORT` and connected to the peer; the kernel delivers the peer's datagrams to
+    ///   the connected socket, which the child owns. The parent's endpoint forgets the
+    ///   connection and silently drops datagrams still arriving for its connection IDs for one
+    ///   idle timeout. The listener's UDP socket must have `SO_REUSEPORT`
+    ///   (``QuiverUDP/UDPSocket/Configuration/reusePort``), and the connection must have
+    ///   arrived on a UDP socket, not an in-memory pair. A client that migrates to a new
+    ///   address is not followed (the child's socket is connected to the old one): announce
+    ///   `disable_active_migration` (``Options/configureQUIC``).
+    ///
+    /// Fork safety: the fork happens with the listener's lock and the connection's lock held,
+    /// so the listener's I/O thread is waiting or polling, not inside an engine; in the child
+    /// only the calling thread exists, and nothing of the parent's listener runs there. Other
+    /// application threads of the parent do not exist in the child either — do not rely on
+    /// locks they may hold (a fork-per-connection server has none: it accepts and forks).
+    ///
+    /// - Throws: ``QuiverError`` in the parent, before anything changed: `.configuration` for a
+    ///   connection that is not this listener's or cannot move, `.closed` for a closed one,
+    ///   `.io` when the socket cannot be made or `fork` fails. In the child nothing is thrown;
+    ///   if its I/O thread cannot start, the connection is returned closed.
+    public func fork(handingOff connection: Connection) throws(QuiverError) -> ForkResult {
+        switch (core, connection.session) {
+        case (.quic(let core), let session as QUICSession): try core.fork(handingOff: session)
+        case (.tls(let core), let session as TLSSession): try core.fork(handingOff: session)
+        default: throw QuiverError(.configuration, "the connection is not this listener's")
+        }
+    }
+
     // MARK: - Application-driven I/O
 
     /// The descriptor to watch for readability (application-driven mode; `nil` when a thread
     /// drives the listener): it becomes readable when an attachment has input, a socket can
     /// take queued output, or a connection has a command to send.
-    public var pollDescriptor: Int32? { driver.isThreadAssisted ? nil : driver.poll.descriptor }
+    public var pollDescriptor: Int32? { driver.isThreadAssisted || driver.isAbandoned ? nil : driver.poll.descriptor }
 
     /// Whether to wait for ``pollDescriptor`` to become readable (always, in
     /// application-driven mode).

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import QuiverCore
 import QuiverQUIC
 import QuiverUDP
@@ -10,7 +13,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`).
     enum Engine {
         case server(QUICEndpoint)
-        case client(QUICSession)
+        /// One connection on its own attachment: a client, or a server connection a forked
+        /// child took over (``fork(handingOff:)``).
+        case single(QUICSession)
     }
 
     struct Inbox {
@@ -62,7 +67,17 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     func setClient(_ connection: QUICConnection) -> QUICSession {
         let session = session(for: connection)
-        engine = .client(session)
+        engine = .single(session)
+        return session
+    }
+
+    /// Takes over `other` (locked by the caller), a connection of another core, as this core's
+    /// single connection.
+    private func adopt(_ other: QUICSession) -> QUICSession {
+        let session = QUICSession(adopting: other, core: self)
+        sessions[ObjectIdentifier(session.engineForCore())] = session
+        engine = .single(session)
+        inbox.withLock { $0.sessions.append(session) }
         return session
     }
 
@@ -100,6 +115,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     /// Called by sessions after an application command (without their lock).
     func sessionNeedsService(_ session: QUICSession) {
+        guard !driver.isAbandoned else { return }  // a forked child's copy of a parent's listener
         inbox.withLock { $0.sessions.append(session) }
         driver.wake()
     }
@@ -117,7 +133,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             guard !isClosed, let engine else { return nil }
             switch engine {
             case .server(let endpoint): return endpoint.nextDeadline
-            case .client(let session):
+            case .single(let session):
                 var deadline: Instant?
                 session.access { deadline = $0.nextDeadline }
                 return deadline
@@ -154,7 +170,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 lock.broadcast()
                 listenerLinks.signal()
             }
-        case .client(let session):
+        case .single(let session):
             session.access { connection in
                 if let deadline = connection.nextDeadline, deadline <= now {
                     connection.handleTimeout(at: now)
@@ -168,7 +184,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         if roundProgressed || !acceptQueue.isEmpty, !driver.isThreadAssisted { driver.wake() }
         for key in closedSessions { sessions[key] = nil }
         closedSessions.removeAll()
-        if isLingering, case .client(let session) = engine {
+        if isLingering, case .single(let session) = engine {
             var done = false
             session.access { done = $0.state == .closed }
             if done {
@@ -184,7 +200,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// period ends (RFC 9000 §10.2.1), then stops; otherwise closes at once.
     func lingerThenClose() {
         let linger = lock.withLock { () -> Bool in
-            guard !isClosed, driver.isThreadAssisted, case .client = engine else { return false }
+            guard !isClosed, driver.isThreadAssisted, case .single = engine else { return false }
             isLingering = true
             return true
         }
@@ -256,7 +272,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         switch engine {
         case .server(let endpoint):
             endpoint.receive(bytes, from: source, ecn: ecn, at: now)
-        case .client(let session):
+        case .single(let session):
             session.access { $0.receive(bytes, from: source, ecn: ecn, at: now) }
         }
     }
@@ -277,7 +293,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             switch engine {
             case .server(let endpoint):
                 datagram = endpoint.transmit(at: now)
-            case .client(let session):
+            case .single(let session):
                 var next: OutgoingDatagram?
                 session.access { next = $0.transmit(at: now) }
                 datagram = next
@@ -350,9 +366,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Counters and the first connections' state, for diagnostics.
     var debugDescription: String {
         lock.withLock {
-            if case .client(let session) = engine {
+            if case .single(let session) = engine {
                 var text = ""
-                session.access { c in text = "client udp=\(udpCounters) local=\(attachments.compactMap(\.localAddress)) remote=\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > .now() ? ($0 - .now()) : .zero)" } ?? "none") \(c.statistics)" }
+                session.access { c in text = "single udp=\(udpCounters) local=\(attachments.compactMap(\.localAddress)) remote=\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > .now() ? ($0 - .now()) : .zero)" } ?? "none") \(c.statistics)" }
                 return text
             }
             guard case .server(let endpoint) = engine else { return "" }
@@ -366,6 +382,85 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }.joined(separator: " ")
             return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) acceptQueue=\(acceptQueue.count) udp=\(udpCounters) \(details)"
         }
+    }
+
+    // MARK: - Fork hand-off
+
+    /// Forks the process and hands `session` to the child (``Listener/fork(handingOff:)``).
+    ///
+    /// Before fork, with this core's lock and the connection's lock held (so the driver thread
+    /// is not inside the engine): a UDP socket is bound to the listener's address with
+    /// SO_REUSEPORT and connected to the peer — the kernel prefers a connected socket, so from
+    /// then on the peer's datagrams reach it — and the child's core and copy of the session
+    /// are made. The parent then closes that socket and releases the connection from its
+    /// endpoint; the child abandons its copy of this listener and runs the connection alone.
+    func fork(handingOff session: QUICSession) throws(QuiverError) -> Listener.ForkResult {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed, case .server(let endpoint) = engine else { throw QuiverError(.closed, "the listener is closed") }
+        let connection = session.engineForCore()
+        guard sessions[ObjectIdentifier(connection)] === session, let peer = session.peerAddress else {
+            throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
+        }
+        guard case .udp(let listening) = attachments[attachment(for: peer)].kind else {
+            throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
+        }
+        guard listening.reusesPort else {
+            throw QuiverError(.configuration, "a hand-off binds the child's socket to the listener's port: the listener's UDP socket needs SO_REUSEPORT")
+        }
+        var configuration = Listener.serverSocketConfiguration
+        configuration.reusePort = true
+        let socket = try UDPSocket(bindingTo: listening.localAddress, configuration: configuration)
+        try socket.connect(to: peer)
+        let childCore = QUICCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), policy: policy, sendBufferLimit: sendBufferLimit)
+        try childCore.addAttachment(.udp(socket))
+        session.monitor.lock()
+        defer { session.monitor.unlock() }
+        if let info = session.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
+        let childSession = childCore.adopt(session)
+        let pid = Glibc.fork()
+        if pid < 0 {
+            let failure = QuiverError(.io, "fork: \(String(cString: strerror(errno)))")
+            childCore.discard()
+            throw failure
+        }
+        if pid > 0 {
+            childCore.discard()  // the child's: close this process's copies of its descriptors
+            endpoint.release(connection, at: .now())
+            sessions[ObjectIdentifier(connection)] = nil
+            acceptQueue.removeAll { $0 === session }
+            session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
+            return .parent(child: pid)
+        }
+        // The child. Only this thread exists; the locks held are ours and released on return.
+        session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
+        discard()
+        do throws(QuiverError) {
+            try childCore.driver.start(childCore)
+        } catch {
+            childSession.monitor.withLock { childSession.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
+        }
+        childCore.driver.wake()
+        return .child(Connection(session: childSession, owner: .quic(childCore)))
+    }
+
+    /// Drops everything without sending anything and closes this process's copies of the
+    /// descriptors: in a forked child for its copy of the parent's listener (whose driver
+    /// thread does not exist there and whose connections live on in the parent; lock held),
+    /// and in the parent for the core it made for the child.
+    private func discard() {
+        isClosed = true
+        driver.abandonAfterFork()
+        for attachment in attachments {
+            switch attachment.kind {
+            case .udp(let socket): socket.close()
+            case .datagrams(let end, _): end.setArrivalHandler(nil)
+            case .tcpListener, .stream: break
+            }
+        }
+        engine = nil
+        sessions.removeAll()
+        acceptQueue.removeAll()
     }
 
     // MARK: - Closing
@@ -391,7 +486,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         let all = Array(sessions.values)
         sessions.removeAll()
         acceptQueue.removeAll()
-        if case .client = engine { self.engine = nil }  // the session holds this core: break the cycle
+        if case .single = engine { self.engine = nil }  // the session holds this core: break the cycle
         lock.broadcast()
         listenerLinks.signal()
         lock.unlock()

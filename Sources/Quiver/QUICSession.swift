@@ -34,6 +34,9 @@ final class QUICSession: Session, @unchecked Sendable {
     private var serviceRequested = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
+    /// Why this object no longer serves the connection: it was handed to a forked child (see
+    /// ``handOffLocked(_:wakeWaiters:)``). Every application call then fails with `.closed`.
+    private var handedOff: String?
 
     let peerAddress: SocketAddress?
     var alpn: String? { monitor.withLock { engine.alpn } }
@@ -49,6 +52,36 @@ final class QUICSession: Session, @unchecked Sendable {
         self.policy = policy
         self.sendBufferLimit = sendBufferLimit
         peerAddress = engine.remoteAddress
+    }
+
+    /// A copy of `other` (locked by the caller) for another core: a forked child's. Both share
+    /// the engine object, which from now on only the copy may use.
+    convenience init(adopting other: QUICSession, core: QUICCore) {
+        self.init(engine: other.engine, core: core, policy: other.policy, sendBufferLimit: other.sendBufferLimit)
+        handshakeComplete = other.handshakeComplete
+        closeInfo = other.closeInfo
+        defaultStream = other.defaultStream
+        incoming = other.incoming
+        readable = other.readable
+        finishedReading = other.finishedReading
+        finishedSending = other.finishedSending
+        datagrams = other.datagrams
+        defaultFinishPending = other.defaultFinishPending
+        serviceRequested = true  // the new driver looks at it first
+        isQueuedForAccept = other.isQueuedForAccept
+    }
+
+    /// Retires this object after a hand-off (lock held): the connection lives on elsewhere, so
+    /// reads must not return what the other process also reads, and a close must not reach the
+    /// engine. In a forked child (`wakeWaiters` false) no other thread exists to wake.
+    func handOffLocked(_ reason: String, wakeWaiters: Bool) {
+        handedOff = reason
+        if closeInfo == nil { closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: reason) }
+        if wakeWaiters { changedLocked() }
+    }
+
+    private func checkHandedOff() throws(QuiverError) {
+        if let handedOff { throw QuiverError(.closed, handedOff) }
     }
 
     /// Runs an I/O-side operation on the engine under the lock, then takes in its events and
@@ -136,6 +169,7 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
+        try checkHandedOff()
         guard let id = try stream(key, opening: handshakeComplete) else {
             if closeInfo != nil { return [] }
             return nil
@@ -159,6 +193,7 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int {
+        try checkHandedOff()
         guard closeInfo == nil else { throw closedError() }
         guard let id = try stream(key, opening: true) else { return 0 }
         let room = sendBufferLimit - Int(clamping: engine.bufferedBytes(on: id))
@@ -174,6 +209,7 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func finishLocked(_ key: StreamKey) throws(QuiverError) {
+        try checkHandedOff()
         guard closeInfo == nil else { throw closedError() }
         guard let id = try stream(key, opening: true) else {
             if !defaultFinishPending, key == nil, isClient {
@@ -191,12 +227,14 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
+        try checkHandedOff()
         guard let id = try stream(key, opening: false) else { return }
         try? engine.reset(id, errorCode: code)
         serviceRequested = true
     }
 
     func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
+        try checkHandedOff()
         guard let id = try stream(key, opening: false) else { return }
         try? engine.stopSending(id, errorCode: code)
         finishedReading.insert(id)
@@ -204,12 +242,14 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
+        try checkHandedOff()
         if !incoming.isEmpty { return incoming.removeFirst().rawValue }
         if closeInfo != nil { throw closedError() }
         return nil
     }
 
     func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64? {
+        try checkHandedOff()
         guard closeInfo == nil else { throw closedError() }
         return engine.openStream(bidirectional ? .bidirectional : .unidirectional)?.rawValue
     }
@@ -230,8 +270,10 @@ final class QUICSession: Session, @unchecked Sendable {
 
     var closeInfoLocked: CloseInfo? { closeInfo }
     var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
+    var isTerminatedLocked: Bool { handedOff != nil || engine.state == .closed || driver.isStopped }
 
     func readinessLocked(_ key: StreamKey) -> PollEvents {
+        if handedOff != nil { return [.error, .readable] }
         var events: PollEvents = []
         if closeInfo != nil { events.insert(.error) }
         if !incoming.isEmpty { events.insert(.incomingStream) }
@@ -253,6 +295,7 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func stateLocked(_ key: StreamKey) -> Stream.State {
+        if handedOff != nil { return Stream.State(sending: .closed, receiving: .closed) }
         guard let id = key.map({ StreamID(rawValue: $0) }) ?? defaultStream else {
             return Stream.State(sending: closeInfo == nil ? .open : .closed, receiving: closeInfo == nil ? .open : .closed)
         }
@@ -290,6 +333,7 @@ final class QUICSession: Session, @unchecked Sendable {
     // MARK: - QUIC extras
 
     func sendDatagramLocked(_ bytes: [UInt8]) throws(QuiverError) {
+        try checkHandedOff()
         guard closeInfo == nil else { throw closedError() }
         do throws(QUICError) { try engine.sendDatagram(bytes) } catch {
             throw QuiverError(.protocolViolation, "\(error)")
@@ -297,7 +341,7 @@ final class QUICSession: Session, @unchecked Sendable {
         serviceRequested = true
     }
 
-    func receiveDatagramLocked() -> [UInt8]? { datagrams.isEmpty ? nil : datagrams.removeFirst() }
+    func receiveDatagramLocked() -> [UInt8]? { handedOff != nil || datagrams.isEmpty ? nil : datagrams.removeFirst() }
 
     /// Lets the endpoint (or client driver) see state changes after a command.
     func engineForCore() -> QUICConnection { engine }

@@ -98,6 +98,9 @@ protocol Session: AnyObject, Sendable {
     var closeInfoLocked: CloseInfo? { get }
     /// Whether the handshake completed (or the connection failed: then reads report it).
     var isReadyLocked: Bool { get }
+    /// Whether the connection has ended completely — QUIC's closing or draining period is over,
+    /// TLS's transport is closed — or its driver stopped (nothing will run it any more).
+    var isTerminatedLocked: Bool { get }
     func readinessLocked(_ stream: StreamKey) -> PollEvents
     func stateLocked(_ stream: StreamKey) -> Stream.State
     /// Called after a command, outside the lock: lets the driver send what it produced.

@@ -79,6 +79,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     func sessionNeedsService(_ session: TLSSession) { sessionNeedsService(tag: session.tag) }
 
     private func sessionNeedsService(tag: UInt64) {
+        guard !driver.isAbandoned else { return }  // a forked child's copy of a parent's listener
         inbox.withLock { $0.append(tag) }
         driver.wake()
     }
@@ -181,6 +182,86 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             }
         }
         driver.wake()  // more may be waiting
+    }
+
+    // MARK: - Fork hand-off
+
+    /// Forks the process and hands `session` to the child (``Listener/fork(handingOff:)``).
+    ///
+    /// Before fork, with this core's lock and the connection's lock held (so the driver thread
+    /// is not inside the session): the child's core and copy of the session are made, its
+    /// poll watching the same socket. The parent then closes its copy of the socket and
+    /// forgets the connection; the child abandons its copy of this listener (closing every
+    /// inherited descriptor but the handed-off socket) and runs the connection alone.
+    func fork(handingOff session: TLSSession) throws(QuiverError) -> Listener.ForkResult {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed else { throw QuiverError(.closed, "the listener is closed") }
+        guard sessions[session.tag] === session else {
+            throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
+        }
+        let childCore = TLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), configuration: configuration,
+                                handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit, maxConnections: 1)
+        session.monitor.lock()
+        defer { session.monitor.unlock() }
+        guard let fd = session.descriptor else {
+            throw QuiverError(.configuration, "a hand-off needs a TCP socket (an in-memory pair cannot move to another process)")
+        }
+        if let info = session.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
+        let childSession = try childCore.adopt(session, descriptor: fd)
+        let pid = Glibc.fork()
+        if pid < 0 {
+            let failure = QuiverError(.io, "fork: \(String(cString: strerror(errno)))")
+            childSession.monitor.withLock { childSession.handOffLocked("fork failed", wakeWaiters: false) }
+            childCore.discard()
+            throw failure
+        }
+        if pid > 0 {
+            driver.poll.remove(fd)
+            childCore.discard()  // the child's: closes this process's copies of its descriptors (the socket too)
+            sessions[session.tag] = nil
+            handshaking[session.tag] = nil
+            acceptQueue.removeAll { $0 === session }
+            session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
+            return .parent(child: pid)
+        }
+        // The child. Only this thread exists; the locks held are ours and released on return.
+        session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
+        discard()
+        do throws(QuiverError) {
+            try childCore.driver.start(childCore)
+        } catch {
+            childSession.monitor.withLock { childSession.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
+        }
+        childCore.driver.wake()
+        return .child(Connection(session: childSession, owner: .tls(childCore)))
+    }
+
+    /// Takes over `other` (locked by the caller), a connection of another core, on `fd`.
+    private func adopt(_ other: TLSSession, descriptor fd: Int32) throws(QuiverError) -> TLSSession {
+        let tag = nextTag
+        nextTag += 1
+        let session = TLSSession(adopting: other, tag: tag, core: self)
+        try driver.poll.add(fd, tag: tag, output: other.wantsOutputLocked)
+        if other.readPausedLocked { driver.poll.setInterest(fd, tag: tag, input: false, output: other.wantsOutputLocked) }
+        sessions[tag] = session
+        inbox.withLock { $0.append(tag) }
+        return session
+    }
+
+    /// Drops everything without sending anything and closes this process's copies of the
+    /// descriptors — every connection's socket except a handed-off one, the listening
+    /// sockets, the poll: in a forked child for its copy of the parent's listener (whose
+    /// driver thread does not exist there and whose connections stay with the parent; lock
+    /// held), and in the parent for the core it made for the child.
+    private func discard() {
+        isClosed = true
+        driver.abandonAfterFork()
+        for session in sessions.values { session.closeDescriptorAfterFork() }
+        for listener in listeners { listener.close() }
+        sessions.removeAll()
+        handshaking.removeAll()
+        acceptQueue.removeAll()
     }
 
     // MARK: - Closing

@@ -35,6 +35,9 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Set by commands the core must look at (see ``takeServiceRequestLocked()``).
     private var serviceRequested = false
     var isQueuedForAccept = false
+    /// Why this object no longer serves the connection: it was handed to a forked child (see
+    /// ``handOffLocked(_:wakeWaiters:)``). Application calls then fail.
+    private var handedOff: String?
 
     var isQUIC: Bool { false }
     var alpn: String? { monitor.withLock { stream.handshake.negotiatedALPN } }
@@ -49,6 +52,50 @@ final class TLSSession: Session, @unchecked Sendable {
         self.core = core
         self.driver = core.driver
         self.bufferLimit = bufferLimit
+    }
+
+    /// A copy of `other` (locked by the caller) for another core, a forked child's, with a new
+    /// tag. Both share the TLS stream and the socket, which from now on only the copy may use.
+    convenience init(adopting other: TLSSession, tag: UInt64, core: TLSCore) {
+        self.init(stream: other.stream, transport: other.transport, peer: other.peerAddress, tag: tag, core: core, bufferLimit: other.bufferLimit)
+        outgoing = other.outgoing
+        closeInfo = other.closeInfo
+        transportClosed = other.transportClosed
+        readPaused = other.readPaused
+        handshakeComplete = other.handshakeComplete
+        isQueuedForAccept = other.isQueuedForAccept
+    }
+
+    /// Whether output waits for the socket (a new core registers the descriptor accordingly).
+    var wantsOutputLocked: Bool { !outgoing.isEmpty }
+    var readPausedLocked: Bool { readPaused }
+
+    /// Retires this object after a hand-off (lock held): the connection lives on in another
+    /// process (or in this process's copy), so nothing may read, write or close it here (the
+    /// descriptor is closed, in the parent, by discarding the core made for the child). In a
+    /// forked child no other thread exists to wake.
+    func handOffLocked(_ reason: String, wakeWaiters: Bool) {
+        handedOff = reason
+        released = true
+        transportClosed = true
+        outgoing.removeAll()
+        if closeInfo == nil { closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: reason) }
+        if wakeWaiters { changedLocked() }
+    }
+
+    /// In a forked child, for a connection that stays with the parent: closes the inherited
+    /// descriptor — without the lock, which a parent thread may have held at fork and which
+    /// no thread here will release — so the child does not keep the parent's TCP connection
+    /// open. Only the forking thread exists, so nothing races.
+    func closeDescriptorAfterFork() {
+        if case .socket(let fd) = transport, !released { Glibc.close(fd) }
+        released = true
+        transportClosed = true
+        if handedOff == nil { handedOff = "the connection stayed with the parent process" }
+    }
+
+    private func checkHandedOff() throws(QuiverError) {
+        if let handedOff { throw QuiverError(.closed, handedOff) }
     }
 
     /// Set once the core closed the socket: its number may already belong to another
@@ -216,6 +263,7 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
+        try checkHandedOff()
         guard key == nil || key == 0 else { throw QuiverError(.configuration, "a TLS connection has only its default stream") }
         if stream.readableBytes > 0 {
             let bytes = stream.read(maxBytes: maxBytes)
@@ -234,6 +282,7 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int {
+        try checkHandedOff()
         guard key == nil || key == 0 else { throw QuiverError(.configuration, "a TLS connection has only its default stream") }
         if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
         guard !stream.isLocallyClosed else { throw QuiverError(.closed, "the stream was finished") }
@@ -249,6 +298,7 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     func finishLocked(_ key: StreamKey) throws(QuiverError) {
+        try checkHandedOff()
         if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
         guard !stream.isLocallyClosed else { return }
         stream.close()  // close_notify: TLS 1.3 half-close (RFC 8446 §6.1)
@@ -259,6 +309,7 @@ final class TLSSession: Session, @unchecked Sendable {
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { closeLocked(code: code, reason: "reset") }
     func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { pauseReading(true) }
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
+        try checkHandedOff()
         if closeInfo != nil { throw closedError() }
         return nil
     }
@@ -286,8 +337,10 @@ final class TLSSession: Session, @unchecked Sendable {
     var isFlushedLocked: Bool { outgoing.isEmpty && !stream.hasOutgoing }
     var closeInfoLocked: CloseInfo? { closeInfo }
     var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
+    var isTerminatedLocked: Bool { transportClosed && outgoing.isEmpty || driver.isStopped }
 
     func readinessLocked(_ key: StreamKey) -> PollEvents {
+        if handedOff != nil { return [.error, .readable] }
         var events: PollEvents = []
         if closeInfo != nil { events.insert(.error) }
         if stream.readableBytes > 0 || stream.isPeerClosed || closeInfo != nil { events.insert(.readable) }
@@ -303,6 +356,7 @@ final class TLSSession: Session, @unchecked Sendable {
     }
 
     func stateLocked(_ key: StreamKey) -> Stream.State {
+        if handedOff != nil { return Stream.State(sending: .closed, receiving: .closed) }
         let failed = closeInfo.map { !$0.isClean } ?? false
         let sending: Stream.State.Sending = failed ? .closed : stream.isLocallyClosed ? (outgoing.isEmpty ? .delivered : .finished) : .open
         let receiving: Stream.State.Receiving = stream.isPeerClosed ? .finished : failed || transportClosed ? .closed : .open

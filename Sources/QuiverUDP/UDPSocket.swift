@@ -249,6 +249,13 @@ public final class UDPSocket {
         fileDescriptor = -1
     }
 
+    /// Whether the socket has SO_REUSEPORT (other sockets may bind its port).
+    public var reusesPort: Bool {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fileDescriptor, SOL_SOCKET, SO_REUSEPORT, &value, &length) == 0 && value != 0
+    }
+
     /// Connects the socket to `peer`: the kernel then delivers only that peer's datagrams. Sends
     /// still name their destination. (For a socket that serves one peer, as after a fork
     /// hand-over.)

@@ -128,6 +128,25 @@ struct EndpointTests {
         #expect(scenario.server.endpoint.statistics.statelessResetsSent >= 1)
     }
 
+    @Test("A released (handed-off) connection's datagrams are dropped silently, not answered with a stateless reset")
+    func releasedConnection() throws {
+        let scenario = EndpointScenario(seed: 57)
+        let app = try scenario.addClient(sizes: [1000], port: 6400)
+        try scenario.run()
+        let served = try #require(scenario.server.accepted.first)
+        #expect(scenario.server.endpoint.release(served, at: scenario.net.now))
+        #expect(!scenario.server.endpoint.release(served, at: scenario.net.now), "released once")
+        #expect(scenario.server.endpoint.connectionCount == 0)
+        let dropped = scenario.server.endpoint.statistics.datagramsDropped
+        let connection = try #require(scenario.clients[0].node.connection)
+        let id = try #require(connection.openStream())
+        try connection.write([1, 2, 3], to: id)
+        scenario.net.runToIdle(timeLimit: .seconds(2))
+        #expect(app.closeInfo == nil, "the client was not reset: \(String(describing: app.closeInfo))")
+        #expect(scenario.server.endpoint.statistics.statelessResetsSent == 0)
+        #expect(scenario.server.endpoint.statistics.datagramsDropped > dropped)
+    }
+
     @Test("An Initial flood stays within the pending-connection cap")
     func initialFlood() throws {
         let scenario = EndpointScenario(seed: 56) {

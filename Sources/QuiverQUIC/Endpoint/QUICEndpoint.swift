@@ -106,6 +106,10 @@ public final class QUICEndpoint {
     /// at most 256 in all, kept for one second.
     private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
     private var earlyDatagramCount = 0
+    /// Connection IDs of connections handed over to another endpoint (``release(_:at:)``),
+    /// with when to forget them: datagrams for them are dropped, not answered with a stateless
+    /// reset that would kill the connection in its new home.
+    private var releasedRoutes: [[UInt8]: Instant] = [:]
 
     /// Wraps every use the endpoint makes of a connection (`body` calls into it), so a caller
     /// that guards each connection with its own lock can take that lock here — the listener
@@ -145,6 +149,10 @@ public final class QUICEndpoint {
                 synchronizeWithAccess(connection)
             }
             return
+        }
+        if let until = releasedRoutes[header.destinationConnectionID] {
+            if until > now { return drop() }
+            releasedRoutes[header.destinationConnectionID] = nil
         }
         switch header {
         case .unsupportedVersion:
@@ -391,6 +399,29 @@ public final class QUICEndpoint {
                 synchronizeWithAccess(connection)
             }
         }
+    }
+
+    /// Hands `connection` over to another endpoint (in practice: a forked child process that
+    /// continues it on its own socket). The endpoint forgets it without closing it; datagrams
+    /// that still arrive for its connection IDs are dropped silently for one idle timeout rather
+    /// than answered with a stateless reset. Returns `false` for a connection it does not hold.
+    ///
+    /// Connection IDs the new home issues later are unknown here: a peer that migrates to an
+    /// address whose packets reach this endpoint would get a stateless reset, so servers that
+    /// hand connections over should announce `disable_active_migration`.
+    @discardableResult
+    public func release(_ connection: QUICConnection, at now: Instant) -> Bool {
+        let key = ObjectIdentifier(connection)
+        guard let entry = entries.removeValue(forKey: key) else { return false }
+        if entry.isPending { pendingCount -= 1 }
+        acceptQueue.removeAll { $0 === connection }
+        let until = now + configuration.connection.idleTimeout
+        if releasedRoutes.count >= 4096 { releasedRoutes = releasedRoutes.filter { $0.value > now } }
+        for route in entry.routes + connection.localConnectionIDs.map(\.bytes) {
+            if routes[route] === connection { routes[route] = nil }
+            if releasedRoutes.count < 4096 { releasedRoutes[route] = until }
+        }
+        return true  // its timer and active-queue entries are skipped from now on
     }
 
     /// Call after the application issued commands on a connection (writes, close…), so that

@@ -74,6 +74,53 @@ struct DemoTests {
         print("RESULT PASS", flush=True)
         """
 
+    @Test("ddd-01-fork: 20 concurrent clients, each served by its own child process (QUIC re-homed on a connected socket), SIGINT reaps them",
+          arguments: [Transport.tcp, .quic])
+    func fork(transport: Transport) throws {
+        try runDemo("ddd-01-fork", transport: transport, ports: 1, servedBy: "child ", distinctServers: 20)
+    }
+
+    @Test("ddd-01-fork over QUIC: two concurrent clients are served at the same time by two different child processes")
+    func forkTwoClients() throws {
+        let demoPath = try #require(Self.executable("ddd-01-fork"), "build the demos (swift build)")
+        let directory = try TemporaryDirectory()
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let port = try Self.freePorts(1)
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(port)", "--quic"])
+        defer { demo.kill() }
+        try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
+        let clients = try (0..<2).map { _ in
+            try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        }
+        // Both connections echo while both are open: each child serves its own.
+        for round in 0..<3 {
+            for (index, client) in clients.enumerated() {
+                let message = Array("round \(round) client \(index)".utf8)
+                try client.write(message)
+                var echoed: [UInt8] = []
+                while echoed.count < message.count { echoed += try client.read() }
+                #expect(echoed == message)
+            }
+        }
+        let children = demo.standardErrorText.split(separator: "\n").compactMap { line -> Int32? in
+            guard line.contains(": serving "), let range = line.range(of: "child ") else { return nil }
+            return Int32(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(Set(children).count == 2, "\(demo.transcript)")
+        for child in children { #expect(Glibc.kill(child, 0) == 0, "child \(child) serves an open connection") }
+        for client in clients {
+            try client.finish()
+            while !(try client.read()).isEmpty {}
+            try client.shutdown()
+            #expect(client.closeInfo?.isClean == true, "\(String(describing: client.closeInfo))")
+        }
+        #expect(demo.waitForErrorLine(containing: "bytes echoed", timeout: 5) != nil)
+        demo.send(signal: SIGINT)
+        #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
+        for child in children { #expect(Glibc.kill(child, 0) == -1 && errno == ESRCH, "child \(child) was reaped") }
+    }
+
     @Test("ddd-02-prefork: 20 concurrent clients on 3 ports, 5 worker processes (QUIC steered by CID), SIGINT reaps them",
           arguments: [Transport.tcp, .quic])
     func prefork(transport: Transport) throws {
@@ -91,12 +138,16 @@ struct DemoTests {
         try runDemo("ddd-04-async", transport: transport)
     }
 
-    func runDemo(_ name: String, transport: Transport) throws {
+    /// Runs demo `name` on `ports` ports with 20 concurrent clients; the log names what served
+    /// each connection (`<servedBy>N: connection from …`, for example `worker 2` or `child
+    /// 4711`), and at least `distinctServers` different ones must appear. Process ids in the log
+    /// (`(pid N)`, or the children of `servedBy: "child "`) must all be gone after SIGINT.
+    func runDemo(_ name: String, transport: Transport, ports: Int = 3, servedBy label: String = "worker ", distinctServers: Int = 2) throws {
         let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
-        let base = try Self.freePorts(3)
+        let base = try Self.freePorts(ports)
         let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + (transport == .quic ? ["--quic"] : []))
         defer { demo.kill() }
         try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
@@ -105,7 +156,7 @@ struct DemoTests {
         let failures = Mutex<[String]>([])
         let clients = DispatchGroup()
         for index in 0..<20 {
-            let port = base + UInt16(index % 3)
+            let port = base + UInt16(index % ports)
             let size = index < 2 ? index * 17 : Int((UInt64(index) &* 2_654_435_761) % (1 << 20))
             clients.enter()
             Thread {
@@ -150,21 +201,23 @@ struct DemoTests {
         // The connections were spread over workers.
         let log = demo.standardErrorText
         let workers = Set(log.split(separator: "\n").compactMap { line -> Substring? in
-            guard line.contains(": connection from "), let range = line.range(of: "worker ") else { return nil }
+            guard line.contains(": connection from "), let range = line.range(of: label) else { return nil }
             return line[range.upperBound...].prefix { $0.isNumber }
         })
-        #expect(workers.count >= 2, "connections handled by workers \(workers)\n\(log)")
+        #expect(workers.count >= distinctServers, "connections handled by \(label)\(workers)\n\(log)")
         #expect(log.components(separatedBy: ": connection from ").count - 1 == 20, "\(log)")
 
         demo.send(signal: SIGINT)
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
         #expect(demo.waitForErrorLine(containing: "stopped", timeout: 1) != nil)
-        // Worker processes (prefork) were reaped: none is left.
+        // Worker or child processes were reaped: none is left.
+        let processLabel = label == "child " ? label : "(pid "
         let pids = Set(log.split(separator: "\n").compactMap { line -> Int32? in
-            guard let range = line.range(of: "(pid ") else { return nil }
+            guard let range = line.range(of: processLabel) else { return nil }
             return Int32(line[range.upperBound...].prefix { $0.isNumber })
         })
-        for pid in pids { #expect(Glibc.kill(pid, 0) == -1 && errno == ESRCH, "worker process \(pid) is still there") }
+        #expect(label != "child " || pids.count >= distinctServers, "\(pids)")
+        for pid in pids { #expect(Glibc.kill(pid, 0) == -1 && errno == ESRCH, "process \(pid) is still there") }
     }
 
     @Test("ddd-02-prefork over QUIC: a client whose source port changes mid-connection stays with its worker")
