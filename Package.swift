@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "QuiverQUICSim", targets: ["QuiverQUICSim"]),
         .library(name: "QuiverUDP", targets: ["QuiverUDP"]),
         .library(name: "Quiver", targets: ["Quiver"]),
+        .library(name: "QuiverHTTP3", targets: ["QuiverHTTP3"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
     dependencies: [
@@ -69,10 +70,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "QuiverHTTP3", dependencies: ["Quiver", "QuiverCore"], swiftSettings: strict),
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "DemoSupport",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "QuiverHTTP3", "DemoSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -102,7 +104,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "QuiverTests",
-            dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket"],
+            dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverHTTP3"],
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),

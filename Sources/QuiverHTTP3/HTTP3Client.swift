@@ -1,0 +1,70 @@
+import Foundation
+public import Quiver
+public import QuiverCore
+
+/// An HTTP/3 client over one QUIC ``Connection`` (ALPN `h3`): any number of threads may send
+/// requests at once, each on its own stream.
+public final class HTTP3Client: Sendable {
+    private let session: HTTP3Session
+
+    /// Starts HTTP/3 on `connection`: opens the control and QPACK streams and reads the
+    /// server's on a background thread.
+    public init(_ connection: Connection) throws(QuiverError) {
+        session = try HTTP3Session(connection: connection, isServer: false)
+        let session = session
+        Thread { session.acceptStreams(request: nil) }.start()
+    }
+
+    /// The connection.
+    public var connection: Connection { session.connection }
+
+    /// Sends `request` and waits for the response. With `onBody`, the body is handed over in
+    /// pieces as it arrives (and not kept in the response); otherwise it is collected.
+    ///
+    /// - Throws: ``HTTP3Error`` for a malformed response (the stream is reset; a connection
+    ///   error also closes the connection) or a request refused by GOAWAY, ``QuiverError`` when
+    ///   the stream or connection fails.
+    public func send(_ request: HTTP3Request, onBody: (([UInt8]) -> Void)? = nil) throws -> HTTP3Response {
+        if let goaway = session.goaway { throw HTTP3Error(.requestRejected, "the server sent GOAWAY(\(goaway))") }
+        let stream = try connection.openStream()
+        var head = HTTP3Frame.headers(QPACK.encode(request.fields)).encoded
+        if !request.body.isEmpty { head += HTTP3Frame.data(request.body).encoded }
+        try stream.write(head)
+        try stream.finish()
+        var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
+        do throws(MessageReader.Failure) {
+            var response: HTTP3Response
+            repeat {  // informational (1xx) responses precede the final one (RFC 9114 §4.1)
+                guard let fields = try reader.fieldSection() else {
+                    throw .stream(HTTP3Error(.requestIncomplete, "the response stream ended without a response"))
+                }
+                do throws(HTTP3Error) { response = try FieldRules.response(fields) } catch { throw .stream(error) }
+            } while (100..<200).contains(response.status)
+            var body: [UInt8] = []
+            response.trailers = try reader.body { (bytes: [UInt8]) throws(MessageReader.Failure) in
+                if let onBody { onBody(bytes) } else { body += bytes }
+            }
+            response.body = body
+            return response
+        } catch {
+            switch error {
+            case .connection(let failure):
+                session.fail(failure)
+                throw failure
+            case .stream(let failure):
+                HTTP3Server.resetStream(stream, failure)
+                throw failure
+            case .transport(let failure):
+                throw failure
+            }
+        }
+    }
+
+    /// A GET for `path` on `authority`.
+    public func get(_ path: String, authority: String, onBody: (([UInt8]) -> Void)? = nil) throws -> HTTP3Response {
+        try send(HTTP3Request(authority: authority, path: path), onBody: onBody)
+    }
+
+    /// Closes the connection with H3_NO_ERROR after a GOAWAY.
+    public func close() { session.close() }
+}

@@ -1,0 +1,107 @@
+import Foundation
+public import Quiver
+public import QuiverCore
+
+/// Writes one HTTP/3 response on a request stream: HEADERS, DATA frames, the end.
+public final class HTTP3ResponseWriter {
+    private let stream: Quiver.Stream
+    private(set) var headWritten = false
+    private(set) var finished = false
+
+    init(stream: Quiver.Stream) { self.stream = stream }
+
+    /// Sends the status and header fields (once, before any body).
+    public func writeHead(status: Int, headers: [HTTPField] = []) throws(QuiverError) {
+        precondition(!headWritten, "the response head was written already")
+        headWritten = true
+        try stream.write(HTTP3Frame.headers(QPACK.encode([HTTPField(":status", String(status))] + headers)).encoded)
+    }
+
+    /// Sends body bytes as one DATA frame (waits while the stream's send buffer is full).
+    public func write(_ bytes: [UInt8]) throws(QuiverError) {
+        if !headWritten { try writeHead(status: 200) }
+        guard !bytes.isEmpty else { return }
+        try stream.write(HTTP3Frame.header(HTTP3Frame.Kind.data, bytes.count) + bytes)
+    }
+
+    /// Ends the response, with trailer fields if any.
+    public func finish(trailers: [HTTPField] = []) throws(QuiverError) {
+        guard !finished else { return }
+        if !headWritten { try writeHead(status: 200) }
+        finished = true
+        if !trailers.isEmpty { try stream.write(HTTP3Frame.headers(QPACK.encode(trailers)).encoded) }
+        try stream.finish()
+    }
+}
+
+/// An HTTP/3 server for one connection (RFC 9114): requests are read on their own threads and
+/// answered by a handler; blocking, like the listener API's other servers.
+public enum HTTP3Server {
+    /// Answers a request: write the response with the writer (a handler that writes nothing
+    /// sends an empty 200; one that throws resets the stream with H3_INTERNAL_ERROR).
+    public typealias Handler = @Sendable (HTTP3Request, HTTP3ResponseWriter) throws -> Void
+
+    /// Settings of ``serve(_:maxRequestBody:handler:)``.
+    public static let defaultMaxRequestBody = 16 << 20
+
+    /// Serves `connection` (ALPN `h3`) until it ends. Each request's body is read whole (at
+    /// most `maxRequestBody` bytes, else the stream is reset with H3_EXCESSIVE_LOAD) before the
+    /// handler runs.
+    public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) {
+        let session: HTTP3Session
+        do throws(QuiverError) {
+            session = try HTTP3Session(connection: connection, isServer: true)
+        } catch {
+            return
+        }
+        let request: @Sendable (Quiver.Stream) -> Void = { stream in
+            respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
+        }
+        // The client's first bidirectional stream is the connection's default stream.
+        session.threads.enter()
+        Thread {
+            defer { session.threads.leave() }
+            request(connection.defaultStream)
+        }.start()
+        session.acceptStreams(request: request)
+        session.threads.wait()
+    }
+
+    private static func respond(on stream: Quiver.Stream, session: HTTP3Session, maxRequestBody: Int, handler: Handler) {
+        var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
+        do throws(MessageReader.Failure) {
+            guard let fields = try reader.fieldSection() else {
+                return resetStream(stream, HTTP3Error(.requestIncomplete, "the request stream ended without a request"))
+            }
+            var request: HTTP3Request
+            do throws(HTTP3Error) { request = try FieldRules.request(fields) } catch { throw .stream(error) }
+            var body: [UInt8] = []
+            _ = try reader.body { (bytes: [UInt8]) throws(MessageReader.Failure) in
+                guard body.count + bytes.count <= maxRequestBody else {
+                    throw .stream(HTTP3Error(.excessiveLoad, "request body over \(maxRequestBody) bytes"))
+                }
+                body += bytes
+            }
+            request.body = body
+            let writer = HTTP3ResponseWriter(stream: stream)
+            do {
+                try handler(request, writer)
+                try writer.finish()
+            } catch {
+                resetStream(stream, HTTP3Error(.internalError, "\(error)"))
+            }
+        } catch {
+            switch error {
+            case .connection(let failure): session.fail(failure)
+            case .stream(let failure): resetStream(stream, failure)
+            case .transport: break  // the stream or connection is gone
+            }
+        }
+    }
+
+    /// A stream error: RESET_STREAM and STOP_SENDING with the code (RFC 9114 §8).
+    static func resetStream(_ stream: Quiver.Stream, _ error: HTTP3Error) {
+        try? stream.stopSending(code: error.code.rawValue)
+        try? stream.reset(code: error.code.rawValue)
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Quiver
+import QuiverCore
+import Synchronization
+
+/// What both roles of an HTTP/3 connection share (RFC 9114 §6.2): our control stream (with
+/// SETTINGS), our QPACK encoder and decoder streams, and the reading of the peer's
+/// unidirectional streams, each on its own thread. Connection errors close the connection
+/// with their HTTP/3 error code.
+final class HTTP3Session: Sendable {
+    /// Unidirectional stream types (§6.2, RFC 9204 §4.2).
+    enum StreamType {
+        static let control: UInt64 = 0x00
+        static let push: UInt64 = 0x01
+        static let encoder: UInt64 = 0x02
+        static let decoder: UInt64 = 0x03
+    }
+
+    private struct State {
+        var peerStreams: Set<UInt64> = []  // critical stream types seen
+        var peerSettings: [HTTP3Setting]?
+        var goaway: UInt64?
+        var failed = false
+    }
+
+    let connection: Connection
+    let isServer: Bool
+    /// The largest field section we accept (announced as SETTINGS_MAX_FIELD_SECTION_SIZE).
+    let maxFieldSectionSize: Int
+    private let control: Quiver.Stream
+    private let state = Mutex(State())
+    /// Streams that read the peer's unidirectional streams and serve requests.
+    let threads = DispatchGroup()
+
+    /// Opens our control stream with SETTINGS and our QPACK streams.
+    init(connection: Connection, isServer: Bool, maxFieldSectionSize: Int = 1 << 16) throws(QuiverError) {
+        self.connection = connection
+        self.isServer = isServer
+        self.maxFieldSectionSize = maxFieldSectionSize
+        control = try connection.openStream(bidirectional: false)
+        // QPACK_MAX_TABLE_CAPACITY and QPACK_BLOCKED_STREAMS stay at their default, 0.
+        let settings = HTTP3Frame.settings([HTTP3Setting(HTTP3Setting.maxFieldSectionSize, UInt64(maxFieldSectionSize))])
+        try control.write([UInt8(StreamType.control)] + settings.encoded)
+        for type in [StreamType.encoder, StreamType.decoder] {
+            try connection.openStream(bidirectional: false).write([UInt8(type)])
+        }
+    }
+
+    /// The peer's GOAWAY identifier, once received.
+    var goaway: UInt64? { state.withLock { $0.goaway } }
+
+    /// Closes the connection with `error` (once).
+    func fail(_ error: HTTP3Error) {
+        guard !state.withLock({ state in
+            defer { state.failed = true }
+            return state.failed
+        }) else { return }
+        try? connection.shutdown(.rapid(code: error.code.rawValue, reason: error.reason))
+    }
+
+    /// Ends the connection cleanly: GOAWAY (server: no request beyond those seen), then
+    /// CONNECTION_CLOSE with H3_NO_ERROR.
+    func close(lastStreamID: UInt64 = 0) {
+        _ = try? control.write(HTTP3Frame.goaway(lastStreamID).encoded)
+        guard !state.withLock({ state in
+            defer { state.failed = true }
+            return state.failed
+        }) else { return }
+        try? connection.shutdown(.rapid(code: HTTP3Error.Code.noError.rawValue, reason: ""))
+    }
+
+    /// Accepts the peer's streams until the connection ends: unidirectional ones are read here,
+    /// bidirectional ones handed to `request` (server) or refused (client), each on a thread.
+    func acceptStreams(request: (@Sendable (Quiver.Stream) -> Void)?) {
+        while let stream = try? connection.acceptStream() {
+            let isUnidirectional = (stream.id ?? 0) & 0x2 != 0
+            threads.enter()
+            if isUnidirectional {
+                Thread { [self] in
+                    defer { threads.leave() }
+                    readPeerStream(stream)
+                }.start()
+            } else if let request {
+                Thread {
+                    defer { self.threads.leave() }
+                    request(stream)
+                }.start()
+            } else {
+                threads.leave()
+                fail(HTTP3Error(.streamCreationError, "server-initiated bidirectional stream \(stream.id ?? 0)"))
+            }
+        }
+    }
+
+    /// Reads one of the peer's unidirectional streams to its end.
+    private func readPeerStream(_ stream: Quiver.Stream) {
+        var buffer: [UInt8] = []
+        var type: UInt64?
+        var consumed = 0
+        while type == nil {
+            guard let bytes = try? stream.read(), !bytes.isEmpty else { return }  // ended before its type: ignore
+            buffer += bytes
+            var reader = ByteReader(buffer)
+            if let value = try? reader.readVarInt() {
+                type = value
+                consumed = reader.offset
+            }
+        }
+        let rest = Array(buffer[consumed...])
+        switch type! {
+        case StreamType.control:
+            guard claim(StreamType.control) else { return fail(HTTP3Error(.streamCreationError, "a second control stream")) }
+            readControl(stream, rest)
+        case StreamType.encoder, StreamType.decoder:
+            guard claim(type!) else { return fail(HTTP3Error(.streamCreationError, "a second QPACK stream of type \(type!)")) }
+            readQPACK(stream, rest, encoder: type == StreamType.encoder)
+        case StreamType.push:
+            // A client never sends push streams; a server may push only after MAX_PUSH_ID, which we never send.
+            fail(isServer ? HTTP3Error(.streamCreationError, "a push stream from a client")
+                          : HTTP3Error(.idError, "a push stream, but no MAX_PUSH_ID was sent"))
+        default:
+            // Reserved or unknown stream types are ignored (§6.2, §9).
+            try? stream.stopSending(code: HTTP3Error.Code.streamCreationError.rawValue)
+        }
+    }
+
+    private func claim(_ type: UInt64) -> Bool { state.withLock { $0.peerStreams.insert(type).inserted } }
+
+    private func readControl(_ stream: Quiver.Stream, _ initial: [UInt8]) {
+        var frames = HTTP3FrameReader()
+        frames.append(initial)
+        var first = true
+        while true {
+            do throws(HTTP3Error) {
+                while let frame = try frames.next() {
+                    if first, case .settings = frame {} else if first {
+                        throw HTTP3Error(.missingSettings, "the control stream began with \(frame)")
+                    }
+                    switch frame {
+                    case .settings(let settings):
+                        guard first else { throw HTTP3Error(.frameUnexpected, "a second SETTINGS frame") }
+                        state.withLock { $0.peerSettings = settings }
+                    case .goaway(let id):
+                        if !isServer, id % 4 != 0 { throw HTTP3Error(.idError, "GOAWAY with stream ID \(id)") }
+                        let previous = state.withLock { state in
+                            defer { state.goaway = id }
+                            return state.goaway
+                        }
+                        if let previous, id > previous { throw HTTP3Error(.idError, "GOAWAY identifier grew from \(previous) to \(id)") }
+                    case .maxPushID:
+                        if !isServer { throw HTTP3Error(.frameUnexpected, "MAX_PUSH_ID from a server") }
+                    case .cancelPush, .unknown:
+                        break
+                    case .data, .headers, .pushPromise:
+                        throw HTTP3Error(.frameUnexpected, "\(frame) on the control stream")
+                    }
+                    first = false
+                }
+            } catch {
+                return fail(error)
+            }
+            guard let bytes = try? stream.read() else { return }  // the connection ended
+            if bytes.isEmpty { return fail(HTTP3Error(.closedCriticalStream, "the peer closed its control stream")) }
+            frames.append(bytes)
+        }
+    }
+
+    private func readQPACK(_ stream: Quiver.Stream, _ initial: [UInt8], encoder: Bool) {
+        var pending = initial
+        while true {
+            do throws(HTTP3Error) {
+                let used = encoder ? try QPACK.checkEncoderInstructions(pending) : try QPACK.checkDecoderInstructions(pending)
+                pending.removeFirst(used)
+            } catch {
+                return fail(error)
+            }
+            guard pending.count < 64 else { return fail(HTTP3Error(.excessiveLoad, "an unfinished QPACK instruction")) }
+            guard let bytes = try? stream.read() else { return }
+            if bytes.isEmpty { return fail(HTTP3Error(.closedCriticalStream, "the peer closed a QPACK stream")) }
+            pending += bytes
+        }
+    }
+}
