@@ -144,6 +144,31 @@ public final class Connection: Sendable {
         return quic.monitor.withLock { quic.receiveDatagramLocked() }
     }
 
+    // MARK: - QUIC: resumption, 0-RTT, key update
+
+    /// Client: the newest ticket the server issued for resuming a later connection (and
+    /// sending 0-RTT data there); pass it as ``ClientOptions/resumption``. `nil` until one
+    /// arrives (after the handshake), and on TLS.
+    public var resumptionTicket: QUICResumptionTicket? {
+        guard let quic = session as? QUICSession else { return nil }
+        return quic.monitor.withLock { quic.resumptionTicketLocked }
+    }
+
+    /// Whether the handshake resumed an earlier session (QUIC; a PSK from a ticket).
+    public var isResumed: Bool { (session as? QUICSession)?.isResumed ?? false }
+
+    /// Whether 0-RTT data was accepted — a client's by the server, or on a server the client's
+    /// (QUIC; `nil` until decided, or when none was offered). A client's refused data is sent
+    /// again after the handshake: nothing is lost.
+    public var earlyDataAccepted: Bool? { (session as? QUICSession)?.isEarlyDataAccepted }
+
+    /// Starts a QUIC key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
+    /// the handshake is confirmed or while the previous update is unacknowledged.
+    public func updateKeys() throws(QuiverError) -> Bool {
+        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "key updates are a QUIC feature (TLS has KeyUpdate messages, sent automatically)") }
+        return try quic.once { () throws(QuiverError) in try quic.updateKeysLocked() }
+    }
+
     // MARK: - Shutdown
 
     /// Ends the connection. `.flush` (the default) finishes the default stream, waits until
@@ -256,7 +281,8 @@ public final class Connection: Sendable {
         options.configureQUIC(&configuration)
         let engine: QUICConnection
         do throws(QUICError) {
-            engine = try QUICConnection(client: configuration, serverName: serverName, remoteAddress: remote, now: .now())
+            engine = try QUICConnection(client: configuration, serverName: serverName, remoteAddress: remote,
+                                        resumption: options.resumption, attemptEarlyData: options.earlyData, now: .now())
         } catch {
             throw QuiverError(.configuration, "\(error)")
         }
@@ -310,6 +336,13 @@ public struct ClientOptions: Sendable {
     public var sendBufferLimit = 1 << 20
     /// TLS: how long the handshake may take.
     public var handshakeTimeout: Duration = .seconds(10)
+    /// QUIC: a ticket from an earlier connection to the same server
+    /// (``Connection/resumptionTicket``): the handshake resumes the session (no certificate).
+    public var resumption: QUICResumptionTicket?
+    /// QUIC, with ``resumption``: send what is written before the handshake completes as 0-RTT
+    /// data (set ``waitForHandshake`` to `false` to write at once). 0-RTT data can be replayed
+    /// by an attacker: use it only for idempotent requests.
+    public var earlyData = false
     /// QUIC: adjusts the connection configuration (version, idle timeout, …).
     public var configureQUIC: @Sendable (inout QUICConfiguration) -> Void = { _ in }
 

@@ -34,12 +34,16 @@ final class QUICSession: Session, @unchecked Sendable {
     private var serviceRequested = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
+    /// Client: the newest ticket for resuming a later connection.
+    private(set) var resumptionTicketLocked: QUICResumptionTicket?
     /// Why this object no longer serves the connection: it was handed to a forked child (see
     /// ``handOffLocked(_:wakeWaiters:)``). Every application call then fails with `.closed`.
     private var handedOff: String?
 
     let peerAddress: SocketAddress?
     var alpn: String? { monitor.withLock { engine.alpn } }
+    var isResumed: Bool { monitor.withLock { engine.isResumed } }
+    var isEarlyDataAccepted: Bool? { monitor.withLock { engine.isEarlyDataAccepted } }
     var serverName: String? { monitor.withLock { engine.serverName } }
     var peerCertificates: [Certificate] { monitor.withLock { engine.peerCertificates } }
     var isQUIC: Bool { true }
@@ -66,6 +70,7 @@ final class QUICSession: Session, @unchecked Sendable {
         finishedReading = other.finishedReading
         finishedSending = other.finishedSending
         datagrams = other.datagrams
+        resumptionTicketLocked = other.resumptionTicketLocked
         defaultFinishPending = other.defaultFinishPending
         serviceRequested = true  // the new driver looks at it first
         isQueuedForAccept = other.isQueuedForAccept
@@ -107,6 +112,8 @@ final class QUICSession: Session, @unchecked Sendable {
                 datagrams.append(bytes)
             case .closed(let info):
                 closeInfo = CloseInfo(info)
+            case .resumptionTicket(let ticket):
+                resumptionTicketLocked = ticket
             default:
                 break
             }
@@ -339,6 +346,15 @@ final class QUICSession: Session, @unchecked Sendable {
             throw QuiverError(.protocolViolation, "\(error)")
         }
         serviceRequested = true
+    }
+
+    /// Starts a key update (RFC 9001 §6); `false` while the previous one is unconfirmed.
+    func updateKeysLocked() throws(QuiverError) -> Bool {
+        try checkHandedOff()
+        guard closeInfo == nil else { throw closedError() }
+        guard handshakeComplete, engine.updateKeys() else { return false }
+        serviceRequested = true
+        return true
     }
 
     func receiveDatagramLocked() -> [UInt8]? { handedOff != nil || datagrams.isEmpty ? nil : datagrams.removeFirst() }

@@ -68,6 +68,34 @@ public struct QUICResumptionTicket: Sendable {
         self.transportParameters = transportParameters
         self.version = version
     }
+
+    /// A byte form for keeping the ticket across processes (`quiver get --resume FILE`); it
+    /// contains the resumption secret: store it like a key.
+    public var serialized: [UInt8] {
+        var writer = ByteWriter()
+        writer.writeUInt8(1)
+        writer.writeUInt32(version.rawValue)
+        writer.writeLengthPrefixedBytes(2, ticket.serialized)
+        writer.writeLengthPrefixedBytes(2, transportParameters.encode())
+        return writer.bytes
+    }
+
+    /// Restores a ticket from ``serialized``.
+    public init(serialized bytes: [UInt8]) throws(QUICError) {
+        do {
+            var reader = ByteReader(bytes)
+            guard try reader.readUInt8() == 1 else { throw DecodeError(.invalidValue, "unknown resumption ticket format") }
+            version = QUICVersion(rawValue: try reader.readUInt32())
+            ticket = try SessionTicket(serialized: try reader.readLengthPrefixedBytes(2))
+            let parameters = try reader.readLengthPrefixedBytes(2)
+            try reader.expectEnd("resumption ticket")
+            transportParameters = try TransportParameters(decoding: parameters, sentBy: .server)
+        } catch let error as QUICError {
+            throw error
+        } catch {
+            throw QUICError(.internalError, "not a resumption ticket: \(error)")
+        }
+    }
 }
 
 /// Something the application should know, from ``QUICConnection/nextEvent()``.
