@@ -100,7 +100,7 @@ let package = Package(
                 "Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
                 .product(name: "X509", package: "swift-certificates"),
             ],
-            exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built
+            exclude: ["Interop/aioquic_peer.py", "Interop/aioquic_h3_peer.py", "Interop/__pycache__"],  // run by the aioquic interop tests, not built
             swiftSettings: strict),
         .testTarget(
             name: "QuiverTests",

@@ -154,6 +154,9 @@ public final class Connection: Sendable {
         return quic.monitor.withLock { quic.resumptionTicketLocked }
     }
 
+    /// The QUIC version in use (after compatible version negotiation, RFC 9368); `nil` on TLS.
+    public var quicVersion: QUICVersion? { (session as? QUICSession)?.version }
+
     /// Whether the handshake resumed an earlier session (QUIC; a PSK from a ticket).
     public var isResumed: Bool { (session as? QUICSession)?.isResumed ?? false }
 

@@ -43,6 +43,7 @@ final class QUICSession: Session, @unchecked Sendable {
     let peerAddress: SocketAddress?
     var alpn: String? { monitor.withLock { engine.alpn } }
     var isResumed: Bool { monitor.withLock { engine.isResumed } }
+    var version: QUICVersion { monitor.withLock { engine.version } }
     var isEarlyDataAccepted: Bool? { monitor.withLock { engine.isEarlyDataAccepted } }
     var serverName: String? { monitor.withLock { engine.serverName } }
     var peerCertificates: [Certificate] { monitor.withLock { engine.peerCertificates } }

@@ -12,6 +12,9 @@ enum FileServer {
         var options = Listener.Options()
         options.configureQUIC = { configuration in
             if retry { configuration.retryPolicy = .always }
+            // A client that offers v2 in its version_information is moved to it (compatible
+            // version negotiation, RFC 9368 §6; the interop runner's "v2" case).
+            configuration.connection.supportedVersions = [.v2, .v1]
         }
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")
@@ -31,7 +34,7 @@ enum FileServer {
 
     static func serve(_ connection: Connection, root: String, log: Logger) {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
-        log.info("\(who): connected, alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
+        log.info("\(who): connected, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
         if connection.alpn == "hq-interop" {
             HQInterop.serve(connection) { path in
                 let body = ResponseBody.file(root: root, path: path)

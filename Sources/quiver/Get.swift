@@ -96,7 +96,7 @@ struct Get: ParsableCommand {
                 failures.withLock { $0.append("no session ticket arrived to save in \(resume)") }
             }
         }
-        FileHandle.standardError.write(Data("quiver: \(parsed.count) fetched, offered version \(version), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
+        FileHandle.standardError.write(Data("quiver: \(parsed.count) fetched, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
         if let client { client.close() } else { try? connection.shutdown(.rapid(code: 0, reason: "")) }
         connection.waitUntilClosed()
         let problems = failures.withLock { $0 }

@@ -234,7 +234,7 @@ struct DemoTests {
         // A NAT in between: the client talks to `front`; the server sees `back[0]`, then, once
         // `rebound` is set, `back[1]` — a new source port, as after a NAT rebinding.
         let server = SocketAddress(host: "127.0.0.1", port: base)!
-        let relay = try Relay(server: server)
+        let relay = try UDPRelay(server: server)
         let connection = try Connection.connect(.quic, to: "127.0.0.1", port: relay.port, tls: TestIdentity.clientTLS(), serverName: "localhost")
         var rng = SplitMix64(seed: 4242)
         let data = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -263,63 +263,5 @@ struct DemoTests {
         #expect(log.components(separatedBy: ": connection from ").count - 1 == 1, "one worker, one connection\n\(log)")
         demo.send(signal: SIGINT)
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
-    }
-}
-
-/// A UDP relay standing for a NAT: datagrams from the client go to the server from one of two
-/// back sockets, switched by ``rebind()``; the server's answers (to either) go back to the client.
-final class Relay: @unchecked Sendable {
-    // @unchecked: the sockets are used only by the relay thread; flags are atomics.
-    private let front: UDPSocket
-    private let back: [UDPSocket]
-    private let server: SocketAddress
-    private let rebound = Atomic<Bool>(false)
-    private let stopping = Atomic<Bool>(false)
-    private let reboundCount = Atomic<Int>(0)
-    private let done = DispatchSemaphore(value: 0)
-    let port: UInt16
-
-    init(server: SocketAddress) throws {
-        self.server = server
-        front = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
-        back = [try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!), try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)]
-        port = front.localAddress.port
-        Thread { [self] in run() }.start()
-    }
-
-    func rebind() { rebound.store(true, ordering: .releasing) }
-    var reboundDatagrams: Int { reboundCount.load(ordering: .relaxed) }
-
-    func stop() {
-        stopping.store(true, ordering: .releasing)
-        done.wait()
-    }
-
-    private func run() {
-        defer { done.signal() }
-        var client: SocketAddress?
-        while !stopping.load(ordering: .acquiring) {
-            var fds = ([front] + back).map { pollfd(fd: $0.pollDescriptor, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), 20)
-            while (try? front.receive()) ?? 0 > 0 {
-                for index in 0..<front.receivedCount {
-                    client = front.received(index).source
-                    let bytes = front.withReceivedBytes(index) { Array($0) }
-                    let out = back[rebound.load(ordering: .acquiring) ? 1 : 0]
-                    if rebound.load(ordering: .acquiring) { reboundCount.add(1, ordering: .relaxed) }
-                    out.enqueue(bytes, to: server)
-                    _ = try? out.flush()
-                }
-            }
-            for socket in back {
-                while (try? socket.receive()) ?? 0 > 0 {
-                    for index in 0..<socket.receivedCount {
-                        guard let client else { continue }
-                        front.enqueue(socket.withReceivedBytes(index) { Array($0) }, to: client)
-                    }
-                    _ = try? front.flush()
-                }
-            }
-        }
     }
 }

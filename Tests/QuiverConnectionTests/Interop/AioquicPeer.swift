@@ -18,6 +18,9 @@ enum AioquicPeer {
     /// The script, found next to this source file.
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("aioquic_peer.py").path
 
+    /// The HTTP/3 and hq-interop peer of the interop matrix (HTTP3InteropTests.swift).
+    static let h3Script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("aioquic_h3_peer.py").path
+
     /// The interpreter's path, or why the peer is unusable (checked once per test process).
     static let availability: Result<String, InteropFailure> = {
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
@@ -60,6 +63,12 @@ enum AioquicPeer {
     static func start(_ arguments: [String]) throws -> ChildProcess {
         let qlog = ProcessInfo.processInfo.environment["QUIVER_AIOQUIC_QLOG"].map { ["--qlog", $0] } ?? []
         return try ChildProcess(try python3(), ["-u", script] + arguments + qlog)
+    }
+
+    /// Starts `aioquic_h3_peer.py` with `arguments` (the mode first).
+    static func startH3(_ arguments: [String]) throws -> ChildProcess {
+        let qlog = ProcessInfo.processInfo.environment["QUIVER_AIOQUIC_QLOG"].map { ["--qlog", $0] } ?? []
+        return try ChildProcess(try python3(), ["-u", h3Script] + arguments + qlog)
     }
 }
 

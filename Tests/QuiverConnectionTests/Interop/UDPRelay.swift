@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import QuiverCore
+import QuiverUDP
+import Synchronization
+
+/// A UDP relay between one client at a time and a server, standing for the network: it can
+/// lose datagrams at random (seeded), hold back the client's datagrams after the first few
+/// (to watch a server's anti-amplification limit), switch its server-side source port like a
+/// NAT rebinding, and it counts what passes, including Retry packets the server sends.
+///
+/// The client talks to ``port``; the server sees the relay's back sockets.
+final class UDPRelay: @unchecked Sendable {
+    // @unchecked: the sockets and RNG are used only by the relay thread; the rest is atomic.
+    struct Configuration: Sendable {
+        /// Probability of dropping a datagram towards the server / towards the client.
+        var lossToServer = 0.0
+        var lossToClient = 0.0
+        /// Forward only this many client datagrams until ``releaseClient()`` (then all).
+        var clientDatagramsBeforeHold: Int?
+        var seed: UInt64 = 1
+    }
+
+    private let front: UDPSocket
+    private let back: [UDPSocket]
+    private let server: SocketAddress
+    private let configuration: Configuration
+    private let rebound = Atomic<Bool>(false)
+    private let held = Atomic<Bool>(true)
+    private let stopping = Atomic<Bool>(false)
+    private let reboundCount = Atomic<Int>(0)
+    private let counters = Mutex(Counters())
+    private let done = DispatchSemaphore(value: 0)
+    let port: UInt16
+
+    /// What passed (forwarded bytes and datagrams) and what was dropped.
+    struct Counters: Sendable {
+        var bytesToServer = 0
+        var bytesToClient = 0
+        var datagramsToServer = 0
+        var datagramsToClient = 0
+        var dropped = 0
+        /// QUIC Retry packets seen from the server (long header, v1 type 3 or v2 type 0).
+        var retries = 0
+    }
+
+    init(server: SocketAddress, configuration: Configuration = Configuration()) throws {
+        self.server = server
+        self.configuration = configuration
+        var socketConfiguration = UDPSocket.Configuration()
+        socketConfiguration.gro = false  // datagrams are forwarded one by one, as they came
+        let local = SocketAddress("127.0.0.1:0")!
+        front = try UDPSocket(bindingTo: local, configuration: socketConfiguration)
+        back = [try UDPSocket(bindingTo: local, configuration: socketConfiguration), try UDPSocket(bindingTo: local, configuration: socketConfiguration)]
+        port = front.localAddress.port
+        Thread { [self] in run() }.start()
+    }
+
+    deinit { stop() }
+
+    /// From now on the client's datagrams reach the server from another source port.
+    func rebind() { rebound.store(true, ordering: .releasing) }
+    var reboundDatagrams: Int { reboundCount.load(ordering: .relaxed) }
+    /// Forwards the client's datagrams again after ``Configuration/clientDatagramsBeforeHold``.
+    func releaseClient() { held.store(false, ordering: .releasing) }
+    var counts: Counters { counters.withLock { $0 } }
+
+    func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        done.wait()
+    }
+
+    private func run() {
+        defer { done.signal() }
+        var client: SocketAddress?
+        var rng = SplitMix64(seed: configuration.seed)
+        func lose(_ probability: Double) -> Bool {
+            probability > 0 && Double(rng.next() >> 11) / Double(1 << 53) < probability
+        }
+        var fromClient = 0
+        while !stopping.load(ordering: .acquiring) {
+            var fds = ([front] + back).map { pollfd(fd: $0.pollDescriptor, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), 20)
+            while (try? front.receive()) ?? 0 > 0 {
+                for index in 0..<front.receivedCount {
+                    client = front.received(index).source
+                    let bytes = front.withReceivedBytes(index) { Array($0) }
+                    fromClient += 1
+                    if let limit = configuration.clientDatagramsBeforeHold, fromClient > limit, held.load(ordering: .acquiring) {
+                        counters.withLock { $0.dropped += 1 }
+                        continue
+                    }
+                    if lose(configuration.lossToServer) {
+                        counters.withLock { $0.dropped += 1 }
+                        continue
+                    }
+                    let out = back[rebound.load(ordering: .acquiring) ? 1 : 0]
+                    if rebound.load(ordering: .acquiring) { reboundCount.add(1, ordering: .relaxed) }
+                    counters.withLock {
+                        $0.bytesToServer += bytes.count
+                        $0.datagramsToServer += 1
+                    }
+                    out.enqueue(bytes, to: server)
+                    _ = try? out.flush()
+                }
+            }
+            for socket in back {
+                while (try? socket.receive()) ?? 0 > 0 {
+                    for index in 0..<socket.receivedCount {
+                        guard let client else { continue }
+                        let bytes = socket.withReceivedBytes(index) { Array($0) }
+                        if bytes.count > 5, bytes[0] & 0x80 != 0 {
+                            let version = bytes[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                            let type = (bytes[0] >> 4) & 0x3
+                            if (version == 1 && type == 3) || (version == 0x6b33_43cf && type == 0) { counters.withLock { $0.retries += 1 } }
+                        }
+                        if lose(configuration.lossToClient) {
+                            counters.withLock { $0.dropped += 1 }
+                            continue
+                        }
+                        counters.withLock {
+                            $0.bytesToClient += bytes.count
+                            $0.datagramsToClient += 1
+                        }
+                        front.enqueue(bytes, to: client)
+                    }
+                    _ = try? front.flush()
+                }
+            }
+        }
+    }
+}
