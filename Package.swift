@@ -113,7 +113,10 @@ let package = Package(
             name: "QuiverConnectionTests",
             dependencies: [
                 "Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
+                "QuiverNIO",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["Interop/aioquic_peer.py"],  // run by the aioquic interop tests, not built
             swiftSettings: strict),

@@ -91,13 +91,13 @@ struct DemoTests {
         try runDemo("ddd-04-async", transport: transport)
     }
 
-    func runDemo(_ name: String, transport: Transport) throws {
+    func runDemo(_ name: String, transport: Transport, extraArguments: [String] = []) throws {
         let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
         let base = try Self.freePorts(3)
-        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + (transport == .quic ? ["--quic"] : []))
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + (transport == .quic ? ["--quic"] : []) + extraArguments)
         defer { demo.kill() }
         try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
 
