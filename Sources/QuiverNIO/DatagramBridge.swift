@@ -157,7 +157,7 @@ public final class DatagramBridge: ChannelInboundHandler {
             if case .v6 = local { mapsToIPv6 = true }
         }
         if case .addressed = addressing {
-            let pair = DatagramPair(addressed: true)
+            let pair = DatagramPair(addressed: true, capacity: 4096)  // one round's sends to every peer
             self.pair = pair
             watch(pair.second, slot: 0)
             do {
@@ -170,6 +170,7 @@ public final class DatagramBridge: ChannelInboundHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
+        guard !loop.isClosed else { return }  // the listener is gone
         guard let source = QuiverCore.SocketAddress(envelope.remoteAddress) else {
             statistics.datagramsDropped += 1
             return

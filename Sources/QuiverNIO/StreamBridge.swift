@@ -93,6 +93,10 @@ public final class StreamBridge: ChannelInboundHandler {
 
     private func start(context: ChannelHandlerContext) {
         guard pair == nil, !closed else { return }
+        guard !loop.isClosed else {  // the listener is gone: refuse the connection
+            context.close(promise: nil)
+            return
+        }
         let pair = StreamPair(capacity: capacity)
         self.pair = pair
         let peer = reportingPeer ? context.channel.remoteAddress.flatMap { QuiverCore.SocketAddress($0) } : nil
