@@ -25,9 +25,10 @@ import Synchronization
 /// options.driver = .applicationDriven
 /// let listener = try Listener(.quic, tls: tls, attachments: [], options: options)
 /// let loop = ListenerLoop(listener: listener, eventLoop: eventLoop)
-/// let bridge = DatagramBridge(loop: loop, addressing: .addressed)
-/// // DatagramBootstrap(group: eventLoop).channelInitializer { bridge.install(on: $0) } …
-/// eventLoop.execute { loop.setRoundHandler { listener in /* tryAccept, tryRead, tryWrite */ } }
+/// try eventLoop.submit { loop.setRoundHandler { listener in /* tryAccept, tryRead, tryWrite */ } }.wait()
+/// let channel = try loop.bind(to: address, reusePort: true).wait()   // a UDP channel with a DatagramBridge
+/// // or by hand: DatagramBootstrap(group: eventLoop)
+/// //     .channelInitializer { DatagramBridge.install(on: $0, loop: loop) }.bind(to: address)
 /// ```
 public final class ListenerLoop: Sendable {
     /// The listener; its driver mode must be `.applicationDriven`.

@@ -91,7 +91,9 @@ struct DemoTests {
         try runDemo("ddd-04-async", transport: transport)
     }
 
-    func runDemo(_ name: String, transport: Transport, extraArguments: [String] = []) throws {
+    /// Runs the demo through the checks above; returns its log.
+    @discardableResult
+    func runDemo(_ name: String, transport: Transport, extraArguments: [String] = []) throws -> String {
         let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
@@ -165,6 +167,7 @@ struct DemoTests {
             return Int32(line[range.upperBound...].prefix { $0.isNumber })
         })
         for pid in pids { #expect(Glibc.kill(pid, 0) == -1 && errno == ESRCH, "worker process \(pid) is still there") }
+        return log
     }
 
     @Test("ddd-02-prefork over QUIC: a client whose source port changes mid-connection stays with its worker")

@@ -20,13 +20,19 @@ extension DemoTests {
     @Test("ddd-05-async-nonpollable: 20 concurrent clients on 3 ports, 3 SwiftNIO event loops owning SO_REUSEPORT sockets, listeners on addressed memory pairs, SIGINT",
           arguments: [Transport.tcp, .quic])
     func nonpollable(transport: Transport) throws {
-        try runDemo("ddd-05-async-nonpollable", transport: transport)
+        let log = try runDemo("ddd-05-async-nonpollable", transport: transport)
+        // Addressed pairs: the listener sees the clients' real addresses.
+        #expect(log.components(separatedBy: ": connection from 127.0.0.1:").count - 1 == 20, "\(log)")
     }
 
     @Test("ddd-05-async-nonpollable --unaddressed (demo 06): the same over unaddressed pairs, QUIC routed per remote address by the bridge",
           arguments: [Transport.tcp, .quic])
     func nonpollableUnaddressed(transport: Transport) throws {
-        try runDemo("ddd-05-async-nonpollable", transport: transport, extraArguments: ["--unaddressed"])
+        let log = try runDemo("ddd-05-async-nonpollable", transport: transport, extraArguments: ["--unaddressed"])
+        // Unaddressed pairs: QUIC peers are named by their pair's synthetic address, TLS peers
+        // by none.
+        let marker = transport == .quic ? ": connection from [fd71:7569:7665:7200:" : ": connection from an unaddressed peer"
+        #expect(log.components(separatedBy: marker).count - 1 == 20, "\(log)")
     }
 }
 
