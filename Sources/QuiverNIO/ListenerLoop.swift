@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import NIOCore
 public import Quiver
 import QuiverCore
@@ -17,8 +22,12 @@ import Synchronization
 ///
 /// Application-driven listeners are edge-style: a round reports only what arrived since the
 /// last one, so the round handler must service connections until their `try…` calls would
-/// block. Commands given to the listener's connections from *other* threads are noticed at
-/// the next round; call ``requestRound()`` after them.
+/// block. The bridge never waits on the listener's `pollDescriptor`, but after each round it
+/// checks it without blocking: readable means the listener asks to be called again (input
+/// taken in during the round's last `handleEvents()`, a per-round limit reached), and another
+/// round is queued (at most ``maxFollowUpRounds`` in a row, so a handler that never accepts
+/// cannot make the loop spin). Commands given to the listener's connections from *other*
+/// threads are noticed at the next round; call ``requestRound()`` after them.
 ///
 /// ```swift
 /// var options = Listener.Options()
@@ -43,7 +52,11 @@ public final class ListenerLoop: Sendable {
         var inRound = false
         var roundAgain = false
         var closed = false
+        var followUps = 0
     }
+
+    /// The most rounds queued in a row because the listener's descriptor was still readable.
+    public static let maxFollowUpRounds = 16
 
     private let state: NIOLoopBoundBox<State>
     /// A round is already queued on the loop (coalesces ``requestRound()``).
@@ -88,6 +101,19 @@ public final class ListenerLoop: Sendable {
         } while state.value.roundAgain && !state.value.closed
         state.value.inRound = false
         armTimer()
+        if !state.value.closed, state.value.followUps < Self.maxFollowUpRounds, listenerAsksForService {
+            state.value.followUps += 1
+            requestRound()
+        } else {
+            state.value.followUps = 0
+        }
+    }
+
+    /// Whether the listener's descriptor is readable now (checked without waiting).
+    private var listenerAsksForService: Bool {
+        guard let descriptor = listener.pollDescriptor else { return false }
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) > 0 && entry.revents & Int16(POLLIN) != 0
     }
 
     /// Asks for a round on the loop soon; from any thread. Requests made before the round
