@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "QuiverUDP", targets: ["QuiverUDP"]),
         .library(name: "Quiver", targets: ["Quiver"]),
         .library(name: "QuiverHTTP3", targets: ["QuiverHTTP3"]),
+        .library(name: "QuiverNIO", targets: ["QuiverNIO"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
     dependencies: [
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         .target(name: "QuiverCore", swiftSettings: strict),
@@ -71,6 +73,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "QuiverHTTP3", dependencies: ["Quiver", "QuiverCore"], swiftSettings: strict),
+        // The bridge between SwiftNIO channels (which own the sockets) and listeners on memory pairs.
+        .target(
+            name: "QuiverNIO",
+            dependencies: [
+                "Quiver", "QuiverCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "quiver",
             dependencies: [
@@ -92,13 +104,22 @@ let package = Package(
             path: "Demos/ddd-02-prefork", swiftSettings: strict),
         .executableTarget(name: "ddd-03-mt", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-03-mt", swiftSettings: strict),
         .executableTarget(name: "ddd-04-async", dependencies: ["DemoSupport", "Quiver", "QuiverCore"], path: "Demos/ddd-04-async", swiftSettings: strict),
+        .executableTarget(
+            name: "ddd-05-async-nonpollable",
+            dependencies: ["DemoSupport", "Quiver", "QuiverCore", "QuiverNIO",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Demos/ddd-05-async-nonpollable", swiftSettings: strict),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
         .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
         .testTarget(
             name: "QuiverConnectionTests",
             dependencies: [
                 "Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
+                "QuiverNIO",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["Interop/aioquic_peer.py", "Interop/aioquic_h3_peer.py", "Interop/__pycache__"],  // run by the aioquic interop tests, not built
             swiftSettings: strict),

@@ -84,7 +84,7 @@ public struct Attachment: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
-    /// The address an unaddressed attachment's peer is known by: `fd71:7569:7665:72::<index>`
+    /// The address an unaddressed attachment's peer is known by: `fd71:7569:7665:7200::<index>`
     /// port 0 (a unique-local address no real peer uses), so the QUIC engine — which needs a
     /// peer address for address validation and path checks — sees one stable peer per
     /// attachment. Retry tokens are then bound to the attachment rather than a network address.

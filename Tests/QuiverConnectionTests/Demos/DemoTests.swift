@@ -142,13 +142,16 @@ struct DemoTests {
     /// each connection (`<servedBy>N: connection from …`, for example `worker 2` or `child
     /// 4711`), and at least `distinctServers` different ones must appear. Process ids in the log
     /// (`(pid N)`, or the children of `servedBy: "child "`) must all be gone after SIGINT.
-    func runDemo(_ name: String, transport: Transport, ports: Int = 3, servedBy label: String = "worker ", distinctServers: Int = 2) throws {
+    /// Returns the demo's log.
+    @discardableResult
+    func runDemo(_ name: String, transport: Transport, extraArguments: [String] = [], ports: Int = 3, servedBy label: String = "worker ",
+                 distinctServers: Int = 2) throws -> String {
         let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
         let base = try Self.freePorts(ports)
-        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + (transport == .quic ? ["--quic"] : []))
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + (transport == .quic ? ["--quic"] : []) + extraArguments)
         defer { demo.kill() }
         try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
 
@@ -218,6 +221,7 @@ struct DemoTests {
         })
         #expect(label != "child " || pids.count >= distinctServers, "\(pids)")
         for pid in pids { #expect(Glibc.kill(pid, 0) == -1 && errno == ESRCH, "process \(pid) is still there") }
+        return log
     }
 
     @Test("ddd-02-prefork over QUIC: a client whose source port changes mid-connection stays with its worker")
