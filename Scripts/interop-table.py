@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 CASES = ["handshake", "transfer", "multiplexing", "chacha20", "retry", "resumption", "zerortt",
-         "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit"]
+         "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "hqinterop"]
 COLUMNS = [("server", "ngtcp2"), ("server", "aioquic"), ("client", "ngtcp2"), ("client", "aioquic")]
 MARK = {"passed": "✅", "unsupported": "➖ unsupported by peer", "not applicable": "n/a", "failed": "❌"}
 

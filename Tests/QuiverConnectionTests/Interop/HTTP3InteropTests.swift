@@ -18,6 +18,9 @@ import Testing
 enum InteropCase: String, CaseIterable, Sendable {
     case handshake, transfer, multiplexing, chacha20, retry, resumption, zerortt, keyupdate, v2
     case transferloss, handshakeloss, amplificationlimit
+    /// Not a runner case name: the runner's transfer (1 MiB + 5 MiB) over hq-interop, which the
+    /// runner itself uses for most cases.
+    case hqinterop
 }
 
 /// The independent implementations.
@@ -383,6 +386,19 @@ struct HTTP3InteropTests {
                 try expectDownloads(try runPeerClient(peer, port: relay.port, paths: paths, fixture: fixture, timeout: 60), peer, paths, fixture)
             }
             return "5 connections through 30 % loss each way (\(relay.counts.dropped) datagrams dropped)"
+        case .hqinterop:
+            if peer == .ngtcp2 {
+                let help = try ChildProcess(try NgtcpPeer.paths().client, ["--help"])
+                _ = help.waitForExit(timeout: 10)
+                guard !(String(decoding: help.standardOutput, as: UTF8.self) + help.standardErrorText).contains("alpn") else {
+                    throw InteropCellFailure("gtlsclient may select an ALPN now: run the case")
+                }
+                throw Unsupported(evidence: "Debian's gtlsclient speaks HTTP/3 only: no option selects another ALPN (its --help has none)")
+            }
+            let paths = try fixture.makeFiles([1 << 20, 5 << 20])
+            try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture, flags: ["--hq"]), peer, paths, fixture)
+            guard connections().first?.contains("alpn hq-interop") == true else { throw InteropCellFailure("not hq-interop: \(connections())") }
+            return "1 MiB + 5 MiB files over hq-interop, identical (SHA-256)"
         case .amplificationlimit:
             // The client's datagrams after its first are held back: until then the server may
             // send at most three times what it received (RFC 9000 §8.1).
@@ -487,6 +503,18 @@ struct HTTP3InteropTests {
                 try expectQuiverDownloads(try runQuiverGet(port: relay.port, paths: paths, fixture: fixture), paths, fixture, server: server)
             }
             return "5 connections through 30 % loss each way (\(relay.counts.dropped) datagrams dropped)"
+        case .hqinterop:
+            let paths = try fixture.makeFiles([1 << 20, 5 << 20])
+            let get = try runQuiverGet(port: port, paths: paths, fixture: fixture, flags: ["--hq"])
+            if peer == .ngtcp2 {
+                // 0x178: CRYPTO_ERROR carrying TLS alert 120, no_application_protocol.
+                guard get.waitForExit(timeout: 1) != 0, get.standardErrorText.contains("transport code 376") else {
+                    throw InteropCellFailure("gtlsserver was expected to refuse ALPN hq-interop\n\(get.transcript)")
+                }
+                throw Unsupported(evidence: "gtlsserver refuses ALPN hq-interop with TLS alert no_application_protocol (QUIC error 0x178): Debian's example server speaks HTTP/3 only")
+            }
+            try expectQuiverDownloads(get, paths, fixture, server: server)
+            return "1 MiB + 5 MiB files over hq-interop, identical (SHA-256)"
         case .amplificationlimit:
             preconditionFailure("handled above")
         }
