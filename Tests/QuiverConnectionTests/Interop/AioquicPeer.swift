@@ -81,6 +81,8 @@ final class ChildProcess: @unchecked Sendable {
         var stdout: [UInt8] = []
         var stderr: [UInt8] = []
         var status: Int32?
+        /// Output pipes not yet at end of file: after exit, their last bytes may still be on the way.
+        var openOutputs = 2
     }
 
     private let process = Process()
@@ -119,7 +121,10 @@ final class ChildProcess: @unchecked Sendable {
         Thread { [weak self] in
             while true {
                 let data = handle.availableData
-                if data.isEmpty { return }
+                if data.isEmpty {
+                    self?.update { $0.openOutputs -= 1 }
+                    return
+                }
                 self?.update { append(&$0, data) }
             }
         }.start()
@@ -177,9 +182,10 @@ final class ChildProcess: @unchecked Sendable {
         try? handle.close()
     }
 
-    /// The exit status, waiting up to `timeout` seconds for the process to exit; nil if it has not.
+    /// The exit status, waiting up to `timeout` seconds for the process to exit (and for its
+    /// output to be collected to the end); nil if it has not exited.
     func waitForExit(timeout: Double) -> Int32? {
-        _ = wait(timeout: timeout) { $0.status != nil }
+        _ = wait(timeout: timeout) { $0.status != nil && $0.openOutputs == 0 }
         return current.status
     }
 
