@@ -90,8 +90,13 @@ struct Get: ParsableCommand {
         }
         fetches.wait()
         if let resume {
+            // A server's NewSessionTicket may trail the responses to small requests.
+            let deadline = Date().addingTimeInterval(2)
+            while connection.resumptionTicket == nil, connection.closeInfo == nil, Date() < deadline { usleep(20_000) }
             if let ticket = connection.resumptionTicket {
                 _ = FileManager.default.createFile(atPath: resume, contents: Data(ticket.serialized), attributes: [.posixPermissions: 0o600])
+            } else if options.resumption != nil {
+                FileHandle.standardError.write(Data("quiver: no new session ticket arrived; \(resume) keeps the one used\n".utf8))
             } else {
                 failures.withLock { $0.append("no session ticket arrived to save in \(resume)") }
             }
