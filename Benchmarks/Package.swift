@@ -40,6 +40,16 @@ let package = Package(
                 .product(name: "QuiverCore", package: "Quiver"),
             ]
         ),
+        .executableTarget(
+            name: "quiver-bench",
+            dependencies: [
+                .product(name: "Quiver", package: "Quiver"),
+                .product(name: "QuiverQUIC", package: "Quiver"),
+                .product(name: "QuiverTLS", package: "Quiver"),
+                .product(name: "QuiverUDP", package: "Quiver"),
+                .product(name: "QuiverCore", package: "Quiver"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,199 @@
+// Helpers of Benchmarks/run.py, the benchmark entry point (each prints one RESULT line):
+//
+//   quiver-bench tls-www --port P --root DIR --cert C --key K
+//       A TLS 1.3 file server on the Quiver listener API answering `GET /name HTTP/1.0` the way
+//       `openssl s_server -WWW` does, so the same `openssl s_client` downloads from both.
+//   quiver-bench echo-latency (--quic | --tls) --port P [--count N] [--size S] [--alpn A]
+//       Round trips of S-byte messages on one connection (Quiver's client): p50/p99.
+//   quiver-bench idle-clients --port P [--count N] [--hold S]
+//       Opens N QUIC connections (h3 ALPN) from one UDP socket with the sans-I/O engine, keeps
+//       them alive S seconds (PINGs), and says when all are established — for the server's
+//       memory per idle connection.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Quiver
+import QuiverCore
+import QuiverQUIC
+import QuiverTLS
+import QuiverUDP
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("quiver-bench: \(message)\n".utf8))
+    exit(1)
+}
+
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+let arguments = Array(CommandLine.arguments.dropFirst(2))
+
+func option(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+func flag(_ name: String) -> Bool { arguments.contains(name) }
+
+let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisablesPeerAuthentication)
+
+/// Runs the mode named by the first argument.
+@MainActor func main() {
+    let port = option("--port").flatMap(UInt16.init) ?? 0
+    guard let mode = CommandLine.arguments.dropFirst().first else { fail("usage: quiver-bench tls-www|echo-latency|idle-clients …") }
+    switch mode {
+    case "tls-www":
+        guard let root = option("--root"), let cert = option("--cert"), let key = option("--key") else { fail("tls-www needs --root --cert --key") }
+        do {
+            let tls = TLSConfiguration.server(chain: try CertificateChain(pemFile: cert), key: try PrivateKey(pemFile: key))
+            let listener = try Listener(.tcp, tls: tls, bind: "127.0.0.1:\(port)")
+            say("READY \(listener.localAddresses[0].port)")
+            while let connection = try? listener.accept() {
+                Thread {
+                    var request: [UInt8] = []
+                    while !request.suffix(4).elementsEqual([13, 10, 13, 10]), request.count < 8192 {
+                        guard let bytes = try? connection.read(), !bytes.isEmpty else { return }
+                        request += bytes
+                    }
+                    let line = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self).split(separator: " ")
+                    guard line.count >= 2, line[0] == "GET", !line[1].contains(".."),
+                          let handle = FileHandle(forReadingAtPath: root + "/" + line[1].drop { $0 == "/" }) else {
+                        try? connection.write(Array("HTTP/1.0 404 Not Found\r\n\r\n".utf8))
+                        try? connection.shutdown()
+                        return
+                    }
+                    try? connection.write(Array("HTTP/1.0 200 ok\r\nContent-type: text/plain\r\n\r\n".utf8))
+                    while case let data = handle.readData(ofLength: 1 << 16), !data.isEmpty {
+                        guard (try? connection.write(Array(data))) != nil else { break }
+                    }
+                    try? connection.shutdown()
+                }.start()
+            }
+        } catch {
+            fail("\(error)")
+        }
+
+    case "echo-latency":
+        let count = option("--count").flatMap(Int.init) ?? 5000
+        let size = option("--size").flatMap(Int.init) ?? 64
+        let alpn = option("--alpn") ?? "echo"
+        let transport: Transport = flag("--quic") ? .quic : .tcp
+        do {
+            let connection = try Connection.connect(transport, to: "127.0.0.1", port: port,
+                                                    tls: .client(alpn: [alpn], verifier: insecure), serverName: "localhost")
+            // A line (for servers that echo lines, such as `openssl s_server -rev`): size − 1 bytes and "\n".
+            let message = [UInt8](repeating: UInt8(ascii: "q"), count: size - 1) + [10]
+            var samples: [UInt64] = []
+            samples.reserveCapacity(count)
+            for round in 0..<(count + 200) {  // the first 200 warm up
+                let start = DispatchTime.now().uptimeNanoseconds
+                try connection.write(message)
+                var received = 0
+                while received < size {
+                    let bytes = try connection.read()
+                    guard !bytes.isEmpty else { fail("the server ended the stream") }
+                    received += bytes.count
+                }
+                if round >= 200 { samples.append(DispatchTime.now().uptimeNanoseconds - start) }
+            }
+            try? connection.shutdown(.rapid(code: 0, reason: ""))
+            samples.sort()
+            func percentile(_ p: Double) -> Double { Double(samples[min(samples.count - 1, Int(Double(samples.count) * p))]) / 1000 }
+            say(String(format: "RESULT p50_us=%.1f p99_us=%.1f mean_us=%.1f count=%d", percentile(0.5), percentile(0.99),
+                       Double(samples.reduce(0, +)) / Double(samples.count) / 1000, samples.count))
+        } catch {
+            fail("\(error)")
+        }
+
+    case "idle-clients":
+        let count = option("--count").flatMap(Int.init) ?? 10_000
+        let hold = option("--hold").flatMap(Double.init) ?? 5
+        runIdleClients(port: port, count: count, hold: hold)
+
+    default:
+        fail("unknown mode \(mode)")
+    }
+}
+
+main()
+
+/// N client connections on one socket, routed by the connection IDs we chose.
+func runIdleClients(port: UInt16, count: Int, hold: Double) {
+    let server = SocketAddress(host: "127.0.0.1", port: port)!
+    var configuration = QUICConfiguration(tls: .client(alpn: ["h3"], verifier: insecure))
+    configuration.keepAliveInterval = .seconds(5)
+    configuration.idleTimeout = .seconds(60)
+    var socketConfiguration = UDPSocket.Configuration()
+    socketConfiguration.receiveBufferSize = 16 << 20
+    socketConfiguration.sendBufferSize = 16 << 20
+    socketConfiguration.gro = false
+    let socket: UDPSocket
+    do { socket = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!, configuration: socketConfiguration) } catch { fail("\(error)") }
+    var connections: [QUICConnection] = []
+    var routes: [[UInt8]: Int] = [:]
+    var established = 0
+    var counted = Set<Int>()
+    let started = Date()
+    var holdUntil: Date?
+
+    func route(_ index: Int) {
+        for id in connections[index].localConnectionIDs { routes[id.bytes] = index }
+    }
+    func flush(_ index: Int, now: Instant) {
+        while let datagram = connections[index].transmit(at: now) {
+            if !socket.enqueue(datagram.bytes, to: server) {
+                _ = try? socket.flush()
+                _ = socket.enqueue(datagram.bytes, to: server)
+            }
+        }
+    }
+
+    while true {
+        let now = Instant.now()
+        // Open connections in waves, so handshakes are not all in flight at once.
+        while connections.count < count, connections.count - established < 200 {
+            do {
+                let connection = try QUICConnection(client: configuration, serverName: "localhost", remoteAddress: server, now: now)
+                connections.append(connection)
+                route(connections.count - 1)
+                flush(connections.count - 1, now: now)
+            } catch {
+                fail("\(error)")
+            }
+        }
+        _ = try? socket.flush()
+        _ = try? socket.waitReadable(timeout: .milliseconds(5))
+        while (try? socket.receive()) ?? 0 > 0 {
+            for slot in 0..<socket.receivedCount {
+                let bytes = socket.withReceivedBytes(slot) { Array($0) }
+                guard let header = try? PacketHeader.parse(bytes, shortHeaderConnectionIDLength: configuration.localConnectionIDLength),
+                      let index = routes[header.destinationConnectionID] else { continue }
+                connections[index].receive(bytes, from: server, at: .now())
+                route(index)
+                flush(index, now: .now())
+                if !counted.contains(index), connections[index].state == .established {
+                    counted.insert(index)
+                    established += 1
+                }
+            }
+        }
+        let later = Instant.now()
+        for index in connections.indices {
+            if let deadline = connections[index].nextDeadline, deadline <= later {
+                connections[index].handleTimeout(at: later)
+                flush(index, now: later)
+            }
+        }
+        _ = try? socket.flush()
+        if holdUntil == nil, established == count {
+            say(String(format: "ESTABLISHED %d in %.1f s", count, Date().timeIntervalSince(started)))
+            holdUntil = Date().addingTimeInterval(hold)
+        }
+        if let holdUntil, Date() >= holdUntil {
+            let alive = connections.filter { $0.state == .established }.count
+            say("RESULT established=\(count) alive=\(alive)")
+            exit(0)
+        }
+        if Date().timeIntervalSince(started) > 300 { fail("only \(established) of \(count) connections established in 300 s") }
+    }
+}

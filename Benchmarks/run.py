@@ -1,0 +1,534 @@
+#!/usr/bin/env python3
+"""Quiver's benchmarks side by side with ngtcp2, aioquic and OpenSSL, in one run.
+
+Every figure is measured against a peer in the same run on the same machine, and the result
+is the ratio: absolute numbers on a shared 2-core machine are noisy. Prints a markdown table,
+writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.md.
+
+  QUIC bulk      a download of --bulk-mb from a file in /dev/shm: gtlsclient → Quiver
+                 (`quiver serve --http3`) vs gtlsclient → gtlsserver (same client, so the
+                 servers are compared); also Quiver → Quiver and aioquic → Quiver for reference.
+  TLS bulk       the same file over TLS 1.3/TCP: `openssl s_client` → Quiver (`quiver-bench
+                 tls-www`) vs → `openssl s_server -WWW`.
+  Handshakes     two client loops (gtlsclient, one small request per connection) for --seconds
+                 against Quiver and gtlsserver: handshakes/s and server CPU per handshake, full
+                 and resumed.
+  Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
+                 server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
+  Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
+                 idle-clients), Quiver vs gtlsserver.
+  Efficiency     server CPU time per byte in the bulk runs (hardware cycle counters are not
+                 available in this VM: `perf stat` reports them unsupported), instructions per
+                 byte under valgrind for a --valgrind-mb download, and heap allocations per
+                 datagram in steady state (an LD_PRELOAD malloc counter).
+
+Usage: python3 Benchmarks/run.py [--quick] [--write-docs] [--no-build]
+Needs: swift, openssl, gtlsclient/gtlsserver (apt-get install ngtcp2-client ngtcp2-server),
+python3 with aioquic 1.7.2, valgrind and gcc for the efficiency figures.
+"""
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUIVER = os.path.join(ROOT, ".build", "release", "quiver")
+BENCH = os.path.join(ROOT, "Benchmarks", ".build", "release", "quiver-bench")
+AIOQUIC_H3 = os.path.join(ROOT, "Tests", "QuiverConnectionTests", "Interop", "aioquic_h3_peer.py")
+AIOQUIC_ECHO = os.path.join(ROOT, "Tests", "QuiverConnectionTests", "Interop", "aioquic_peer.py")
+TICKS = os.sysconf("SC_CLK_TCK")
+ROWS = []  # (section, metric, quiver, peer, ratio, better, note)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        port = tcp.getsockname()[1]
+        udp.bind(("127.0.0.1", port))
+        return port
+
+
+def cpu_seconds(pid):
+    """user+sys CPU seconds of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    """A server process; `ready` is a regex its output (stdout or stderr) must show first."""
+
+    def __init__(self, command, ready, cwd=None, env=None):
+        self.command = command
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        cwd=cwd, env=env)
+        self.output = []
+        self.ready = threading.Event()
+        pattern = re.compile(ready)
+
+        def collect():
+            for raw in self.process.stdout:
+                line = raw.decode(errors="replace")
+                if len(self.output) < 2000:
+                    self.output.append(line)
+                if pattern.search(line):
+                    self.ready.set()
+        threading.Thread(target=collect, daemon=True).start()
+        if not self.ready.wait(60):
+            self.stop()
+            raise RuntimeError(f"{command[0]} did not start:\n{''.join(self.output[-20:])}")
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def quiver_http3(work, cert, key, port, env=None):
+    """`quiver serve --http3` on `port`, serving `work`."""
+    return Server([QUIVER, "serve", "--http3", "--host", "127.0.0.1", "--port", str(port), "--root", work,
+                   "--cert", cert, "--key", key, "--log-level", "notice"], r"serving", env=env)
+
+
+def run(command, timeout=600, stdin=None, cwd=None):
+    started = time.monotonic()
+    result = subprocess.run(command, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, cwd=cwd)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])}… failed ({result.returncode}): {result.stderr.decode(errors='replace')[-800:]}")
+    return elapsed
+
+
+def median_of(runs, body):
+    values = [body() for _ in range(runs)]
+    return statistics.median(values)
+
+
+def row(section, metric, quiver, peer, higher_is_better, unit, note=""):
+    if quiver is None or peer is None or peer == 0 or quiver == 0:
+        ratio = None
+    else:
+        ratio = quiver / peer if higher_is_better else peer / quiver
+    ROWS.append((section, metric, quiver, peer, ratio, unit, note))
+    shown = f"{ratio:.2f}×" if ratio else "–"
+    log(f"  {metric}: Quiver {fmt(quiver)} {unit}, peer {fmt(peer)} {unit} → {shown} ({'higher' if higher_is_better else 'lower'} is better)")
+
+
+def fmt(value):
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+# MARK: - Sections
+
+
+def quic_bulk(work, cert, key, megabytes, runs):
+    log(f"QUIC bulk: {megabytes} MB download")
+    size = megabytes * 1_000_000
+    with open(os.path.join(work, "bulk"), "wb") as f:
+        f.write(os.urandom(size))
+    results = {}
+    for name in ("quiver", "ngtcp2"):
+        port = free_port()
+        if name == "quiver":
+            server = quiver_http3(work, cert, key, port)
+        else:
+            server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root")
+        try:
+            def once():
+                before = cpu_seconds(server.pid)
+                wall = run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump", "--max-data=64M",
+                            "--max-stream-data-bidi-local=64M", "127.0.0.1", str(port), f"https://localhost:{port}/bulk"])
+                return wall, cpu_seconds(server.pid) - before
+            samples = [once() for _ in range(runs)]
+            results[name] = (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
+        finally:
+            server.stop()
+    q, n = results["quiver"], results["ngtcp2"]
+    row("QUIC bulk", f"{megabytes} MB download, gtlsclient → server (MB/s)", megabytes / q[0], megabytes / n[0], True, "MB/s",
+        "same client; vs gtlsserver")
+    row("QUIC bulk", "server CPU per MB (ms)", q[1] * 1000 / megabytes, n[1] * 1000 / megabytes, False, "ms/MB")
+    # References: Quiver's own client, and aioquic's, against Quiver's server.
+    port = free_port()
+    server = quiver_http3(work, cert, key, port)
+    try:
+        out = tempfile.mkdtemp(dir="/dev/shm")
+        wall = median_of(runs, lambda: run([QUIVER, "get", "--insecure", "--out", out, f"https://127.0.0.1:{port}/bulk"]))
+        shutil.rmtree(out, ignore_errors=True)
+        small = max(1, megabytes // 10)
+        with open(os.path.join(work, "small"), "wb") as f:
+            f.write(os.urandom(small * 1_000_000))
+        aio = median_of(1, lambda: run([sys.executable, AIOQUIC_H3, "client", "--port", str(port), "--insecure", "--timeout", "300", "/small"]))
+        row("QUIC bulk", f"{megabytes} MB, Quiver client → Quiver server (MB/s)", megabytes / wall, megabytes / q[0], True, "MB/s",
+            "reference: peer column is gtlsclient → Quiver")
+        row("QUIC bulk", f"{small} MB, aioquic client → Quiver server (MB/s)", small / aio, None, True, "MB/s", "reference (Python client)")
+    finally:
+        server.stop()
+    return results
+
+
+def tls_bulk(work, cert, key, megabytes, runs):
+    log(f"TLS bulk: {megabytes} MB download over TLS 1.3/TCP")
+    results = {}
+    request = b"GET /bulk HTTP/1.0\r\n\r\n"
+    for name in ("quiver", "openssl"):
+        port = free_port()
+        if name == "quiver":
+            server = Server([BENCH, "tls-www", "--port", str(port), "--root", work, "--cert", cert, "--key", key], r"READY")
+        else:
+            server = Server(["openssl", "s_server", "-WWW", "-tls1_3", "-accept", str(port), "-cert", cert, "-key", key],
+                            r"ACCEPT", cwd=work)
+        try:
+            def once():
+                before = cpu_seconds(server.pid)
+                wall = run(["openssl", "s_client", "-quiet", "-tls1_3", "-connect", f"127.0.0.1:{port}"], stdin=request)
+                return wall, cpu_seconds(server.pid) - before
+            samples = [once() for _ in range(runs)]
+            results[name] = (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
+        finally:
+            server.stop()
+    q, o = results["quiver"], results["openssl"]
+    row("TLS bulk", f"{megabytes} MB download, openssl s_client → server (MB/s)", megabytes / q[0], megabytes / o[0], True, "MB/s",
+        "same client; vs openssl s_server -WWW")
+    row("TLS bulk", "server CPU per MB (ms)", q[1] * 1000 / megabytes, o[1] * 1000 / megabytes, False, "ms/MB")
+
+
+def handshakes(work, cert, key, seconds):
+    log(f"Handshakes: two gtlsclient loops for {seconds} s per server, full and resumed")
+    with open(os.path.join(work, "tiny"), "wb") as f:
+        f.write(b"x")
+    for resumed in (False, True):
+        results = {}
+        for name in ("quiver", "ngtcp2"):
+            port = free_port()
+            if name == "quiver":
+                server = quiver_http3(work, cert, key, port)
+            else:
+                server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root")
+            counts = [0, 0]
+            failures = [0, 0]
+            deadline = time.monotonic() + seconds
+            before = cpu_seconds(server.pid)
+
+            def loop(index):
+                session = os.path.join(work, f"session-{name}-{index}")
+                tp = os.path.join(work, f"tp-{name}-{index}")
+                extra = ["--session-file", session, "--tp-file", tp, "--disable-early-data"] if resumed else []
+                if resumed:  # a first connection makes the ticket
+                    subprocess.run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump"] + extra +
+                                   ["127.0.0.1", str(port), f"https://localhost:{port}/tiny"], capture_output=True, timeout=30)
+                while time.monotonic() < deadline:
+                    code = subprocess.run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump"] + extra +
+                                          ["127.0.0.1", str(port), f"https://localhost:{port}/tiny"], capture_output=True, timeout=30).returncode
+                    if code == 0:
+                        counts[index] += 1
+                    else:
+                        failures[index] += 1
+            started = time.monotonic()
+            threads = [threading.Thread(target=loop, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.monotonic() - started
+            cpu = cpu_seconds(server.pid) - before
+            server.stop()
+            done = sum(counts)
+            results[name] = (done / elapsed, cpu * 1000 / max(done, 1), sum(failures))
+        kind = "resumed" if resumed else "full"
+        q, n = results["quiver"], results["ngtcp2"]
+        row("Handshakes", f"{kind} handshakes/s (2 gtlsclient loops)", q[0], n[0], True, "1/s",
+            f"client-bound: process start dominates; failures Quiver {q[2]}, ngtcp2 {n[2]}")
+        row("Handshakes", f"server CPU per {kind} handshake (ms)", q[1], n[1], False, "ms")
+
+
+def latency(work, cert, key, count):
+    log(f"Latency: {count} echo round trips of 64 bytes")
+    results = {}
+    port = free_port()
+    quiver = Server([QUIVER, "serve", "--host", "127.0.0.1", "--port", str(port), "--cert", cert, "--key", key,
+                     "--log-level", "notice"], r"serving QUIC")
+
+    def measure(arguments):
+        output = subprocess.run([BENCH, "echo-latency", "--count", str(count)] + arguments, capture_output=True, timeout=300)
+        match = re.search(rb"p50_us=([\d.]+) p99_us=([\d.]+)", output.stdout)
+        if not match:
+            raise RuntimeError(f"echo-latency failed: {output.stderr.decode(errors='replace')[-500:]}")
+        return float(match.group(1)), float(match.group(2))
+    try:
+        results["quic-quiver"] = measure(["--quic", "--port", str(port)])
+        results["tls-quiver"] = measure(["--tls", "--port", str(port)])
+    finally:
+        quiver.stop()
+    aio = Server([sys.executable, "-u", AIOQUIC_ECHO, "server", "--port", "0", "--cert", cert, "--key", key], r"READY")
+    try:
+        aio_port = int(next(line for line in aio.output if line.startswith("READY")).split()[1])
+        results["quic-aioquic"] = measure(["--quic", "--port", str(aio_port)])
+    finally:
+        aio.stop()
+    port = free_port()
+    ossl = Server(["openssl", "s_server", "-rev", "-tls1_3", "-accept", str(port), "-cert", cert, "-key", key], r"ACCEPT")
+    try:
+        results["tls-openssl"] = measure(["--tls", "--port", str(port)])
+    finally:
+        ossl.stop()
+    for transport, peer in (("quic", "aioquic"), ("tls", "openssl")):
+        q, p = results[f"{transport}-quiver"], results[f"{transport}-{peer}"]
+        label = "QUIC" if transport == "quic" else "TLS"
+        row("Latency", f"{label} echo p50 (µs)", q[0], p[0], False, "µs", f"vs {peer} echo server, Quiver's client")
+        row("Latency", f"{label} echo p99 (µs)", q[1], p[1], False, "µs")
+
+
+def memory(work, cert, key, connections):
+    log(f"Memory: {connections} idle QUIC connections")
+    results = {}
+    for name in ("quiver", "ngtcp2"):
+        port = free_port()
+        if name == "quiver":
+            server = quiver_http3(work, cert, key, port)
+        else:
+            server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root")
+        try:
+            subprocess.run([BENCH, "idle-clients", "--port", str(port), "--count", "10", "--hold", "0"], capture_output=True, timeout=60)
+            time.sleep(0.5)
+            base = rss_kib(server.pid)
+            client = subprocess.Popen([BENCH, "idle-clients", "--port", str(port), "--count", str(connections), "--hold", "3"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            peak = base
+            for raw in client.stdout:
+                if raw.startswith(b"ESTABLISHED"):
+                    time.sleep(1)
+                    peak = rss_kib(server.pid)
+            client.wait(60)
+            if client.returncode != 0:
+                raise RuntimeError(f"idle-clients failed against {name}: {client.stderr.read().decode(errors='replace')[-500:]}")
+            results[name] = (peak - base) / connections
+        finally:
+            server.stop()
+    row("Memory", f"server RSS per idle QUIC connection, {connections} open (KiB)", results["quiver"], results["ngtcp2"], False, "KiB",
+        "target ≤ 16 KiB")
+
+
+MALLOC_COUNTER = r"""
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+static atomic_ulong count;
+void *malloc(size_t n) { atomic_fetch_add_explicit(&count, 1, memory_order_relaxed); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { atomic_fetch_add_explicit(&count, 1, memory_order_relaxed); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { atomic_fetch_add_explicit(&count, 1, memory_order_relaxed); return __libc_realloc(p, n); }
+static void report(int sig) {
+    (void)sig;
+    char text[32]; int i = 31; unsigned long v = atomic_load(&count); text[i--] = '\n';
+    do { text[i--] = '0' + v % 10; v /= 10; } while (v && i >= 0);
+    const char *path = getenv("MALLOC_COUNT_FILE");
+    if (!path) return;
+    int fd = open(path, 01 | 0100 | 01000, 0644);  /* O_WRONLY|O_CREAT|O_TRUNC */
+    if (fd >= 0) { write(fd, text + i + 1, 31 - i); close(fd); }
+}
+__attribute__((constructor)) static void install(void) { signal(SIGUSR2, report); }
+"""
+
+
+def efficiency(work, cert, key, megabytes, valgrind_mb):
+    log("Efficiency: allocations per datagram; instructions per byte under valgrind")
+    # Heap allocations per datagram in a steady-state download, both servers.
+    source = os.path.join(work, "malloc_count.c")
+    library = os.path.join(work, "malloc_count.so")
+    with open(source, "w") as f:
+        f.write(MALLOC_COUNTER.replace("#include <unistd.h>", "#include <unistd.h>\n#include <fcntl.h>"))
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", library, source], check=True)
+    size = megabytes * 1_000_000
+    allocations = {}
+    for name in ("quiver", "ngtcp2"):
+        port = free_port()
+        counter_file = os.path.join(work, f"mallocs-{name}")
+        env = dict(os.environ, LD_PRELOAD=library, MALLOC_COUNT_FILE=counter_file)
+        if name == "quiver":
+            server = quiver_http3(work, cert, key, port, env=env)
+        else:
+            server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root", env=env)
+        try:
+            def count():
+                os.kill(server.pid, signal.SIGUSR2)
+                time.sleep(0.2)
+                with open(counter_file) as f:
+                    return int(f.read().strip() or 0)
+            run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump", "127.0.0.1", str(port), f"https://localhost:{port}/tiny"])
+            before = count()
+            run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump", "--max-data=64M", "--max-stream-data-bidi-local=64M",
+                 "127.0.0.1", str(port), f"https://localhost:{port}/bulk"])
+            allocations[name] = (count() - before) / (size / 1200)
+        finally:
+            server.stop()
+    row("Efficiency", "heap allocations per 1200-byte datagram sent (download)", allocations["quiver"], allocations["ngtcp2"], False,
+        "allocs", "LD_PRELOAD malloc/calloc/realloc counter; datagrams estimated as bytes/1200")
+    if valgrind_mb <= 0 or not shutil.which("valgrind"):
+        return
+    # Instructions per byte: callgrind's total for a download minus an idle run's.
+    with open(os.path.join(work, "vbulk"), "wb") as f:
+        f.write(os.urandom(valgrind_mb * 1_000_000))
+    instructions = {}
+    # Valgrind 3.19 cannot read the DWARF 5 debug information of Swift 6 binaries: use a stripped copy.
+    stripped = os.path.join(work, "quiver-stripped")
+    subprocess.run(["strip", "-o", stripped, QUIVER], check=True)
+    for name in ("quiver", "ngtcp2"):
+        totals = []
+        for path in (None, "/vbulk"):
+            port = free_port()
+            command = ([stripped, "serve", "--http3", "--host", "127.0.0.1", "--port", str(port), "--root", work, "--cert", cert,
+                        "--key", key, "--log-level", "notice"] if name == "quiver"
+                       else ["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert])
+            server = Server(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + command, r"serving|Using document root")
+            paths = ["/tiny"] + ([path] if path else [])
+            try:
+                run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump", "--timeout=120s", "--max-data=64M",
+                     "--max-stream-data-bidi-local=64M", "127.0.0.1", str(port)] + [f"https://localhost:{port}{p}" for p in paths], timeout=900)
+            finally:
+                server.process.send_signal(signal.SIGINT)
+                try:
+                    server.process.wait(120)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+                time.sleep(0.5)
+            text = "".join(server.output)
+            match = re.search(r"Collected : (\d+)", text) or re.search(r"refs:\s+([\d,]+)", text)
+            totals.append(int(match.group(1).replace(",", "")) if match else None)
+        if None not in totals:
+            instructions[name] = (totals[1] - totals[0]) / (valgrind_mb * 1_000_000)
+    row("Efficiency", f"server instructions per byte ({valgrind_mb} MB download, callgrind)", instructions.get("quiver"),
+        instructions.get("ngtcp2"), False, "instr/B", "valgrind: run minus an idle run")
+
+
+# MARK: - Output
+
+
+def markdown():
+    lines = ["| Section | Metric | Quiver | Peer | Quiver vs peer | Note |", "|---|---|---|---|---|---|"]
+    for section, metric, quiver, peer, ratio, unit, note in ROWS:
+        lines.append(f"| {section} | {metric} | {fmt(quiver)} | {fmt(peer)} | {f'{ratio:.2f}×' if ratio else '–'} | {note} |")
+    return "\n".join(lines)
+
+
+def svg(path):
+    bars = [(f"{section}: {metric}", ratio) for section, metric, _, _, ratio, _, _ in ROWS if ratio]
+    width, left, bar, gap = 900, 430, 18, 8
+    height = 60 + len(bars) * (bar + gap)
+    scale = (width - left - 60) / max([2.0] + [r for _, r in bars])
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-size="14">Quiver vs peer (same run, same machine): > 1 means Quiver is better</text>']
+    x1 = left + scale
+    out.append(f'<line x1="{x1}" y1="30" x2="{x1}" y2="{height - 10}" stroke="#888" stroke-dasharray="4,3"/>')
+    out.append(f'<text x="{x1 + 3}" y="42" fill="#666">1×</text>')
+    for index, (label, ratio) in enumerate(bars):
+        y = 50 + index * (bar + gap)
+        color = "#2a7" if ratio >= 1 else "#d64"
+        escaped = label.replace("&", "&amp;").replace("<", "&lt;")
+        out.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escaped[:70]}</text>')
+        out.append(f'<rect x="{left}" y="{y}" width="{ratio * scale:.1f}" height="{bar}" fill="{color}"/>')
+        out.append(f'<text x="{left + ratio * scale + 4:.1f}" y="{y + 13}">{ratio:.2f}×</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()
+    return (f"{os.cpu_count()} × {model}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // (1 << 30)} GiB, "
+            f"Linux {platform.release()}, {swift[0] if swift else 'swift ?'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--bulk-mb", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="handshake loop duration per server")
+    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--latency-count", type=int, default=5000)
+    parser.add_argument("--valgrind-mb", type=int, default=8)
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--write-docs", action="store_true", help="write docs/PERFORMANCE.md and docs/performance.svg")
+    args = parser.parse_args()
+    if args.quick:
+        args.bulk_mb, args.runs, args.seconds, args.connections, args.latency_count, args.valgrind_mb = 20, 1, 3, 500, 500, 2
+    for tool in ("gtlsclient", "gtlsserver", "openssl"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found (apt-get install ngtcp2-client ngtcp2-server openssl)")
+    if not args.no_build:
+        log("building (release)…")
+        subprocess.run(["swift", "build", "-c", "release", "--product", "quiver"], cwd=ROOT, check=True)
+        subprocess.run(["swift", "build", "-c", "release", "--product", "quiver-bench"], cwd=os.path.join(ROOT, "Benchmarks"), check=True)
+    work = tempfile.mkdtemp(prefix="quiver-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    try:
+        subprocess.run([QUIVER, "cert", "--out", work], check=True, capture_output=True)
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        quic_bulk(work, cert, key, args.bulk_mb, args.runs)
+        tls_bulk(work, cert, key, args.bulk_mb, args.runs)
+        handshakes(work, cert, key, args.seconds)
+        latency(work, cert, key, args.latency_count)
+        memory(work, cert, key, args.connections)
+        efficiency(work, cert, key, max(1, args.bulk_mb // 4), args.valgrind_mb)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    table = markdown()
+    print(table)
+    chart = os.path.join(ROOT, "docs", "performance.svg") if args.write_docs else os.path.join(tempfile.gettempdir(), "quiver-performance.svg")
+    svg(chart)
+    log(f"chart: {chart}")
+    if args.write_docs:
+        with open(os.path.join(ROOT, "docs", "PERFORMANCE.md"), "w") as f:
+            f.write("# Performance\n\n")
+            f.write("Generated by `python3 Benchmarks/run.py --write-docs` (see its header for the method); every figure is "
+                    "measured against a peer in the same run and the ratio is the result.\n\n")
+            f.write(f"Machine: {machine()}. Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                    f"bulk {args.bulk_mb} MB × {args.runs} runs (median), handshake loops {args.seconds} s, "
+                    f"{args.connections} idle connections.\n\n")
+            f.write(table + "\n\n![Quiver vs peer](performance.svg)\n")
+
+
+if __name__ == "__main__":
+    main()
