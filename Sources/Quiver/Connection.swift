@@ -74,7 +74,7 @@ public final class Connection: Sendable {
     /// Waits until the handshake completes (accepted connections have completed it already).
     /// - Throws: `.closed` when it failed.
     public func waitForHandshake() throws(QuiverError) {
-        _ = try session.blocking { () throws(QuiverError) -> Bool? in
+        _ = try session.blocking(wake: .events) { () throws(QuiverError) -> Bool? in
             guard session.isReadyLocked else { return nil }
             if let info = session.closeInfoLocked, !info.isClean { throw QuiverError(.closed, "handshake failed: \(info)") }
             return true
@@ -100,7 +100,7 @@ public final class Connection: Sendable {
 
     /// The next stream the peer opened; waits for one. Throws `.closed` when the connection ends.
     public func acceptStream() throws(QuiverError) -> Stream {
-        let id = try session.blocking { () throws(QuiverError) in try session.acceptStreamLocked() }
+        let id = try session.blocking(wake: .events) { () throws(QuiverError) in try session.acceptStreamLocked() }
         return Stream(connection: self, key: id)
     }
 
@@ -131,7 +131,7 @@ public final class Connection: Sendable {
     /// The next datagram received; waits for one. Throws `.closed` when the connection ends.
     public func receiveDatagram() throws(QuiverError) -> [UInt8] {
         guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "datagrams need QUIC") }
-        return try quic.blocking { () throws(QuiverError) -> [UInt8]? in
+        return try quic.blocking(wake: .events) { () throws(QuiverError) -> [UInt8]? in
             if let datagram = quic.receiveDatagramLocked() { return datagram }
             if let info = quic.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
             return nil

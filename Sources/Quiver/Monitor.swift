@@ -3,29 +3,48 @@ import Glibc
 #endif
 import QuiverCore
 
-/// A mutex with a condition variable: the lock under which one connection's (or one listener's)
-/// state lives, and the place where blocked callers wait for it to change.
+/// A mutex with two condition variables: the lock under which one connection's (or one
+/// listener's) state lives, and the places where blocked callers wait for it to change.
+///
+/// Waiters say what they wait for (``Wake``): callers whose condition can change on any engine
+/// operation (send-buffer space freed by an acknowledgement, a stream limit raised, a closing
+/// period ending) are woken by ``broadcastProgress()`` as well as by ``broadcast()``; callers
+/// whose condition changes only with an engine event (data or a stream arrived, the handshake
+/// completed, the connection closed) only by ``broadcast()``. A busy connection makes progress on
+/// every packet; waking its idle readers each time would be a thundering herd.
 ///
 /// `pthread_mutex_t`/`pthread_cond_t` must not move, so they live in allocated memory.
 final class Monitor: @unchecked Sendable {
     // @unchecked: the pthread objects are the synchronisation; all other state is guarded by them.
+    /// What a waiter waits for.
+    enum Wake {
+        /// Any change, including engine progress without events.
+        case progress
+        /// Events and state changes only.
+        case events
+    }
+
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let progressCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let eventCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines are `Instant`s
-        pthread_cond_init(condition, &attributes)
+        pthread_cond_init(progressCondition, &attributes)
+        pthread_cond_init(eventCondition, &attributes)
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(condition)
+        pthread_cond_destroy(progressCondition)
+        pthread_cond_destroy(eventCondition)
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
-        condition.deallocate()
+        progressCondition.deallocate()
+        eventCondition.deallocate()
     }
 
     func lock() { pthread_mutex_lock(mutex) }
@@ -38,9 +57,10 @@ final class Monitor: @unchecked Sendable {
         return try body()
     }
 
-    /// Waits (the lock held) until signalled or `deadline` passes; spurious wake-ups happen, so
-    /// callers re-check their condition.
-    func wait(until deadline: Instant? = nil) {
+    /// Waits (the lock held) until woken for `wake` or `deadline` passes; spurious wake-ups
+    /// happen, so callers re-check their condition.
+    func wait(until deadline: Instant? = nil, for wake: Wake = .progress) {
+        let condition = wake == .progress ? progressCondition : eventCondition
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return
@@ -51,5 +71,11 @@ final class Monitor: @unchecked Sendable {
     }
 
     /// Wakes every waiter.
-    func broadcast() { pthread_cond_broadcast(condition) }
+    func broadcast() {
+        pthread_cond_broadcast(progressCondition)
+        pthread_cond_broadcast(eventCondition)
+    }
+
+    /// Wakes the waiters for progress only.
+    func broadcastProgress() { pthread_cond_broadcast(progressCondition) }
 }

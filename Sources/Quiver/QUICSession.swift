@@ -100,7 +100,9 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     private func absorbEventsLocked() {
+        var changed = false
         while let event = engine.nextEvent() {
+            changed = true
             switch event {
             case .handshakeCompleted:
                 handshakeComplete = true
@@ -126,10 +128,11 @@ final class QUICSession: Session, @unchecked Sendable {
         }
         if engine.state != .handshaking, engine.state != .established, closeInfo == nil {
             closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: "")
+            changed = true
         }
-        // Waiters and pollers re-check after every engine operation, events or not:
-        // acknowledgements free send-buffer space without one.
-        changedLocked()
+        // Events wake everyone; otherwise only the callers waiting for progress (send-buffer
+        // space freed by acknowledgements, stream limits, delivery, the closing period) re-check.
+        if changed { changedLocked() } else { progressedLocked() }
     }
 
     private func opened(_ id: StreamID) {

@@ -119,7 +119,11 @@ extension Session {
     /// driver wakes the waiter; with an application-driven driver the waiting thread drives
     /// the event loop itself. The driver is told only when the attempt changed something it
     /// must send (``takeServiceRequestLocked()``), so polling loops do not keep it busy.
-    func blocking<Value>(_ attempt: () throws(QuiverError) -> Value?) throws(QuiverError) -> Value {
+    ///
+    /// `wake` says what can make the attempt succeed (``Monitor/Wake``): `.events` for reads,
+    /// accepts and datagrams, which only engine events change; `.progress` (the default) for the
+    /// rest — writes waiting for acknowledged space, stream limits, delivery, the closing period.
+    func blocking<Value>(wake: Monitor.Wake = .progress, _ attempt: () throws(QuiverError) -> Value?) throws(QuiverError) -> Value {
         while true {
             monitor.lock()
             var value: Value?
@@ -127,7 +131,7 @@ extension Session {
             do throws(QuiverError) { value = try attempt() } catch { failure = error }
             let service = takeServiceRequestLocked()
             if value == nil, failure == nil, driver.isThreadAssisted, !service {
-                monitor.wait()
+                monitor.wait(for: wake)
                 monitor.unlock()
                 continue
             }
@@ -155,6 +159,13 @@ extension Session {
     /// Wakes blocked callers and pollers after the session changed (lock held).
     func changedLocked() {
         monitor.broadcast()
+        pollLinks.signal()
+    }
+
+    /// Wakes the callers waiting for progress, and the pollers, after an engine operation that
+    /// produced no event (lock held).
+    func progressedLocked() {
+        monitor.broadcastProgress()
         pollLinks.signal()
     }
 }

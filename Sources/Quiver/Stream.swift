@@ -66,7 +66,7 @@ public final class Stream: Sendable {
     /// - Throws: `.streamReset` when the peer reset the stream, `.closed` when the connection
     ///   ended first.
     public func read(maxBytes: Int = 1 << 16) throws(QuiverError) -> [UInt8] {
-        try session.blocking { () throws(QuiverError) in try session.readLocked(key, maxBytes: maxBytes) }
+        try session.blocking(wake: .events) { () throws(QuiverError) in try session.readLocked(key, maxBytes: maxBytes) }
     }
 
     /// Reads into `buffer` (up to its count); waits for data. Returns the count, 0 at the end.
