@@ -119,6 +119,13 @@ def quiver_http3(work, cert, key, port, env=None):
                    "--cert", cert, "--key", key, "--log-level", "notice"], r"serving", env=env)
 
 
+def http3_server(name, work, cert, key, port, env=None):
+    """The HTTP/3 file server `name` ("quiver" or "ngtcp2", i.e. gtlsserver) on `port`."""
+    if name == "quiver":
+        return quiver_http3(work, cert, key, port, env=env)
+    return Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root", env=env)
+
+
 def run(command, timeout=600, stdin=None, cwd=None):
     started = time.monotonic()
     result = subprocess.run(command, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, cwd=cwd)
@@ -162,10 +169,7 @@ def quic_bulk(work, cert, key, megabytes, runs):
     results = {}
     for name in ("quiver", "ngtcp2"):
         port = free_port()
-        if name == "quiver":
-            server = quiver_http3(work, cert, key, port)
-        else:
-            server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root")
+        server = http3_server(name, work, cert, key, port)
         try:
             def once():
                 before = cpu_seconds(server.pid)
@@ -233,10 +237,7 @@ def handshakes(work, cert, key, seconds):
         results = {}
         for name in ("quiver", "ngtcp2"):
             port = free_port()
-            if name == "quiver":
-                server = quiver_http3(work, cert, key, port)
-            else:
-                server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root")
+            server = http3_server(name, work, cert, key, port)
             counts = [0, 0]
             failures = [0, 0]
             deadline = time.monotonic() + seconds
@@ -316,10 +317,7 @@ def memory(work, cert, key, connections):
     results = {}
     for name in ("quiver", "ngtcp2"):
         port = free_port()
-        if name == "quiver":
-            server = quiver_http3(work, cert, key, port)
-        else:
-            server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root")
+        server = http3_server(name, work, cert, key, port)
         try:
             subprocess.run([BENCH, "idle-clients", "--port", str(port), "--count", "10", "--hold", "0"], capture_output=True, timeout=60)
             time.sleep(0.5)
@@ -381,10 +379,7 @@ def efficiency(work, cert, key, megabytes, valgrind_mb):
         port = free_port()
         counter_file = os.path.join(work, f"mallocs-{name}")
         env = dict(os.environ, LD_PRELOAD=library, MALLOC_COUNT_FILE=counter_file)
-        if name == "quiver":
-            server = quiver_http3(work, cert, key, port, env=env)
-        else:
-            server = Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root", env=env)
+        server = http3_server(name, work, cert, key, port, env=env)
         try:
             def count():
                 os.kill(server.pid, signal.SIGUSR2)

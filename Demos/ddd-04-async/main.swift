@@ -12,42 +12,6 @@ import QuiverCore
 let demo = Demo.start(name: "ddd-04-async", defaultWorkers: 3, defaultListeners: 3)
 let log = demo.log
 
-/// One stream being echoed without blocking.
-struct EchoStream {
-    let stream: Quiver.Stream
-    var pending: [UInt8] = []
-    var ended = false
-    var echoed = 0
-
-    /// Moves what it can until it would block; returns whether the stream is done (its end
-    /// echoed). Application-driven I/O is edge-style: what is ready must be consumed now, since
-    /// the descriptor reports only what arrives later.
-    mutating func step() -> Bool {
-        do {
-            while true {
-                var progressed = false
-                if pending.isEmpty, !ended, let bytes = try stream.tryRead() {  // backpressure: read only when flushed
-                    if bytes.isEmpty { ended = true } else { pending = bytes }
-                    progressed = true
-                }
-                if !pending.isEmpty {
-                    let written = try stream.tryWrite(pending)
-                    pending.removeFirst(written)
-                    echoed += written
-                    progressed = progressed || written > 0
-                }
-                if ended, pending.isEmpty {
-                    try? stream.finish()
-                    return true
-                }
-                if !progressed { return false }
-            }
-        } catch {
-            return true
-        }
-    }
-}
-
 /// One event-loop worker: its queue, listeners, connections, read sources and timer.
 final class Worker: @unchecked Sendable {
     // @unchecked: everything mutable is touched only on `queue`.

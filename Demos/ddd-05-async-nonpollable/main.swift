@@ -37,41 +37,6 @@ let demo = Demo.start(name: "ddd-05-async-nonpollable", defaultWorkers: 3, defau
 let log = demo.log
 let unaddressed = demo.flags.contains("--unaddressed")
 
-/// One stream being echoed without blocking (as in ddd-04).
-struct EchoStream {
-    let stream: Quiver.Stream
-    var pending: [UInt8] = []
-    var ended = false
-    var echoed = 0
-
-    /// Moves what it can until it would block; returns whether the stream is done (its end
-    /// echoed). Application-driven I/O is edge-style: what is ready must be consumed now.
-    mutating func step() -> Bool {
-        do {
-            while true {
-                var progressed = false
-                if pending.isEmpty, !ended, let bytes = try stream.tryRead() {  // backpressure: read only when flushed
-                    if bytes.isEmpty { ended = true } else { pending = bytes }
-                    progressed = true
-                }
-                if !pending.isEmpty {
-                    let written = try stream.tryWrite(pending)
-                    pending.removeFirst(written)
-                    echoed += written
-                    progressed = progressed || written > 0
-                }
-                if ended, pending.isEmpty {
-                    try? stream.finish()
-                    return true
-                }
-                if !progressed { return false }
-            }
-        } catch {
-            return true
-        }
-    }
-}
-
 /// The application's side of one port on one worker: its connections, served after every
 /// round of the port's listener. Touched only on the worker's event loop.
 final class PortService {

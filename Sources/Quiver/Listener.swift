@@ -231,6 +231,18 @@ public final class Listener: Sendable {
         }
     }
 
+    /// After a fork, in the child: starts the I/O of the handed-off connection's own core — or,
+    /// when no thread can start, returns the connection closed — and wakes it.
+    static func startInChild(_ session: any Session, core: any DriverCore, owner: Connection.Owner) -> ForkResult {
+        do throws(QuiverError) {
+            try session.driver.start(core)
+        } catch {
+            session.monitor.withLock { session.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
+        }
+        session.driver.wake()
+        return .child(Connection(session: session, owner: owner))
+    }
+
     // MARK: - Application-driven I/O
 
     /// The descriptor to watch for readability (application-driven mode; `nil` when a thread

@@ -435,13 +435,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         // The child. Only this thread exists; the locks held are ours and released on return.
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        do throws(QuiverError) {
-            try childCore.driver.start(childCore)
-        } catch {
-            childSession.monitor.withLock { childSession.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
-        }
-        childCore.driver.wake()
-        return .child(Connection(session: childSession, owner: .quic(childCore)))
+        return Listener.startInChild(childSession, core: childCore, owner: .quic(childCore))
     }
 
     /// Drops everything without sending anything and closes this process's copies of the

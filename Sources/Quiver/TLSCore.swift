@@ -228,13 +228,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         // The child. Only this thread exists; the locks held are ours and released on return.
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        do throws(QuiverError) {
-            try childCore.driver.start(childCore)
-        } catch {
-            childSession.monitor.withLock { childSession.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
-        }
-        childCore.driver.wake()
-        return .child(Connection(session: childSession, owner: .tls(childCore)))
+        return Listener.startInChild(childSession, core: childCore, owner: .tls(childCore))
     }
 
     /// Takes over `other` (locked by the caller), a connection of another core, on `fd`.
