@@ -18,7 +18,7 @@ final class Worker: @unchecked Sendable {
     let index: Int
     let queue: DispatchQueue
     private var listeners: [(listener: Listener, port: UInt16, source: any DispatchSourceRead)] = []
-    private var connections: [(connection: Connection, peer: String, port: UInt16, streams: [EchoStream], closing: Bool)] = []
+    private var connections: [EchoConnection] = []
     private let timer: any DispatchSourceTimer
     private var stopped = false
 
@@ -50,22 +50,12 @@ final class Worker: @unchecked Sendable {
             while let connection = try? entry.listener.tryAccept() {
                 let peer = connection.peerAddress.map { "\($0)" } ?? "?"
                 log.info("worker \(index): connection from \(peer) on port \(entry.port)")
-                connections.append((connection, peer, entry.port, [EchoStream(stream: connection.defaultStream)], false))
+                connections.append(EchoConnection(connection, peer: peer))
             }
         }
-        for i in connections.indices.reversed() {
-            let connection = connections[i].connection
-            while let stream = try? connection.tryAcceptStream() { connections[i].streams.append(EchoStream(stream: stream)) }
-            var defaultDone = false
-            for s in connections[i].streams.indices.reversed() where connections[i].streams[s].step() {
-                if s == 0 { defaultDone = true } else { connections[i].streams.remove(at: s) }
-            }
-            // The default stream's end (or a failure) closes the connection, after delivery.
-            if defaultDone || connection.closeInfo != nil, connection.tryShutdown() {
-                let echoed = connections[i].streams.reduce(0) { $0 + $1.echoed }
-                log.info("worker \(index): \(connections[i].peer) done, \(echoed) bytes echoed, \(connection.closeInfo.map { "\($0)" } ?? "closed")")
-                connections.remove(at: i)
-            }
+        for i in connections.indices.reversed() where connections[i].step() {
+            let done = connections.remove(at: i)
+            log.info("worker \(index): \(done.peer) done, \(done.echoed) bytes echoed, \(done.connection.closeInfo.map { "\($0)" } ?? "closed")")
         }
         for entry in listeners { entry.listener.handleEvents() }  // send what the round produced
         let next = listeners.compactMap(\.listener.nextDeadline).min()

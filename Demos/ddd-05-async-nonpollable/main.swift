@@ -42,7 +42,7 @@ let unaddressed = demo.flags.contains("--unaddressed")
 final class PortService {
     let worker: Int
     let port: UInt16
-    private var connections: [(connection: Connection, peer: String, streams: [EchoStream])] = []
+    private var connections: [EchoConnection] = []
 
     init(worker: Int, port: UInt16) {
         self.worker = worker
@@ -54,21 +54,11 @@ final class PortService {
         while let connection = try? listener.tryAccept() {
             let peer = connection.peerAddress.map { "\($0)" } ?? "an unaddressed peer"
             log.info("worker \(worker): connection from \(peer) on port \(port)")
-            connections.append((connection, peer, [EchoStream(stream: connection.defaultStream)]))
+            connections.append(EchoConnection(connection, peer: peer))
         }
-        for i in connections.indices.reversed() {
-            let connection = connections[i].connection
-            while let stream = try? connection.tryAcceptStream() { connections[i].streams.append(EchoStream(stream: stream)) }
-            var defaultDone = false
-            for s in connections[i].streams.indices.reversed() where connections[i].streams[s].step() {
-                if s == 0 { defaultDone = true } else { connections[i].streams.remove(at: s) }
-            }
-            // The default stream's end (or a failure) closes the connection, after delivery.
-            if defaultDone || connection.closeInfo != nil, connection.tryShutdown() {
-                let echoed = connections[i].streams.reduce(0) { $0 + $1.echoed }
-                log.info("worker \(worker): \(connections[i].peer) done, \(echoed) bytes echoed, \(connection.closeInfo.map { "\($0)" } ?? "closed")")
-                connections.remove(at: i)
-            }
+        for i in connections.indices.reversed() where connections[i].step() {
+            let done = connections.remove(at: i)
+            log.info("worker \(worker): \(done.peer) done, \(done.echoed) bytes echoed, \(done.connection.closeInfo.map { "\($0)" } ?? "closed")")
         }
     }
 }

@@ -39,3 +39,33 @@ public struct EchoStream {
         }
     }
 }
+
+/// One connection echoed without blocking, for the event-loop demos: each client-opened stream
+/// (the default stream first) is an ``EchoStream``; the default stream's end — or a failure —
+/// closes the connection once everything was delivered.
+public struct EchoConnection {
+    public let connection: Connection
+    /// The peer, as logged.
+    public let peer: String
+    private var streams: [EchoStream]
+
+    public init(_ connection: Connection, peer: String) {
+        self.connection = connection
+        self.peer = peer
+        streams = [EchoStream(stream: connection.defaultStream)]
+    }
+
+    /// Bytes echoed on all streams so far.
+    public var echoed: Int { streams.reduce(0) { $0 + $1.echoed } }
+
+    /// Accepts new streams and moves what it can until everything would block; returns whether
+    /// the connection is done (shut down).
+    public mutating func step() -> Bool {
+        while let stream = try? connection.tryAcceptStream() { streams.append(EchoStream(stream: stream)) }
+        var defaultDone = false
+        for index in streams.indices.reversed() where streams[index].step() {
+            if index == 0 { defaultDone = true } else { streams.remove(at: index) }
+        }
+        return (defaultDone || connection.closeInfo != nil) && connection.tryShutdown()
+    }
+}
