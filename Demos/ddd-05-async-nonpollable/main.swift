@@ -12,7 +12,7 @@
 // `--unaddressed` (the design's demo 06): the pairs carry no addresses. For QUIC the bridge
 // routes by itself: one pair per remote address (source IP and port), each attached to the
 // worker's listener, and what the listener sends into a pair goes to that pair's remote
-// address; the listener knows the peer only by the synthetic address `fd71:7569:7665:72::<n>`
+// address; the listener knows the peer only by the synthetic address `fd71:7569:7665:7200::<n>`
 // port 0 that names the pair, and that is what the log shows. At most 1024 pairs per
 // channel; a pair is handed to a new remote address only after 15 s without traffic, otherwise
 // the new address is refused. For TLS the connections simply have no peer address.

@@ -20,7 +20,7 @@ import Synchronization
 /// - ``Addressing/unaddressed(_:)``: the pairs carry no addresses, so the bridge routes: one
 ///   pair per remote address (each attached to the listener with `listener.attach(.datagrams(end))`),
 ///   and what the listener sends into a pair goes to that pair's remote address. The listener
-///   knows each pair's peer only by the synthetic address `fd71:7569:7665:72::<attachment
+///   knows each pair's peer only by the synthetic address `fd71:7569:7665:7200::<attachment
 ///   index>` port 0. Memory is bounded: at most ``Routing/maxPeers`` pairs are ever made; when
 ///   all are routed, the least recently active route is taken over by the new remote address
 ///   if it has been idle for ``Routing/reuseAfter``, otherwise the new address's datagram is
