@@ -32,10 +32,12 @@ let package = Package(
     ],
     targets: [
         .target(name: "QuiverCore", swiftSettings: strict),
+        // Context-reusing AEAD and AES/ChaCha20 blocks over the BoringSSL swift-crypto links in.
+        .target(name: "CQuiverCrypto", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "QuiverTLS",
             dependencies: [
-                "QuiverCore",
+                "QuiverCore", "CQuiverCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -47,9 +49,8 @@ let package = Package(
         .target(
             name: "QuiverQUIC",
             dependencies: [
-                "QuiverCore", "QuiverTLS",
+                "QuiverCore", "QuiverTLS", "CQuiverCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -111,7 +112,14 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio")],
             path: "Demos/ddd-05-async-nonpollable", swiftSettings: strict),
         .testTarget(name: "QuiverCoreTests", dependencies: ["QuiverCore"], swiftSettings: strict),
-        .testTarget(name: "QuiverQUICTests", dependencies: ["QuiverCore", "QuiverTLS", "QuiverQUIC"], swiftSettings: strict),
+        .testTarget(
+            name: "QuiverQUICTests",
+            dependencies: [
+                "QuiverCore", "QuiverTLS", "QuiverQUIC",
+                .product(name: "Crypto", package: "swift-crypto"),  // the oracle for the packet crypto
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "QuiverConnectionTests",
             dependencies: [

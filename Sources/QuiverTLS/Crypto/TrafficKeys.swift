@@ -1,3 +1,4 @@
+import CQuiverCrypto
 import Crypto
 import QuiverCore
 
@@ -37,23 +38,26 @@ public struct TrafficSecret: Sendable, Hashable, CustomStringConvertible {
 /// An AEAD key and IV with TLS 1.3's per-record nonce (RFC 8446 §5.3): the 64-bit sequence
 /// number, left-padded, XORed into the IV. Used by the TCP record layer and by QUIC packet
 /// protection (where the sequence number is the packet number).
+///
+/// The key schedule is expanded once, at creation, into a BoringSSL context (see
+/// `CQuiverCrypto`): sealing or opening a packet costs the cipher work only, not the key set-up
+/// that swift-crypto's one-shot API repeats per call.
 public struct AEADKey: Sendable {
-    enum Backing: Sendable {
-        case aesGCM(SymmetricKey)
-        case chacha(SymmetricKey)
-    }
-
-    let backing: Backing
-    let iv: [UInt8]
+    let context: AEADContext
+    /// The IV as two big-endian words: bytes 0–3 and bytes 4–11 (the part the sequence
+    /// number is XORed into).
+    let ivHigh: UInt32
+    let ivLow: UInt64
 
     /// The authentication tag length (16 for all TLS 1.3 suites).
     public static let tagLength = 16
 
-    /// Creates a key for `suite` from raw key and IV bytes.
+    /// Creates a key for `suite` from raw key and IV (12 bytes).
     public init(suite: CipherSuite, key: [UInt8], iv: [UInt8]) {
-        let k = SymmetricKey(data: key)
-        backing = suite == .chacha20Poly1305SHA256 ? .chacha(k) : .aesGCM(k)
-        self.iv = iv
+        precondition(iv.count == 12, "TLS 1.3 AEAD IVs are 12 bytes")
+        context = AEADContext(suite: suite, key: key)
+        ivHigh = iv[0..<4].reduce(0) { $0 << 8 | UInt32($1) }
+        ivLow = iv[4..<12].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Derives the record key and IV from a traffic secret.
@@ -64,12 +68,10 @@ public struct AEADKey: Sendable {
 
     /// Runs `body` with the per-record nonce (IV XOR sequence number) in stack memory.
     @inline(__always)
-    func withNonce<R>(_ sequence: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { buffer in
-            for i in 0..<12 { buffer[i] = iv[i] }
-            for i in 0..<8 { buffer[11 - i] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(i))) }
-            return try body(UnsafeRawBufferPointer(buffer))
-        }
+    func withNonce<R>(_ sequence: UInt64, _ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
+        let low = ivLow ^ sequence
+        var nonce = (ivHigh.bigEndian, UInt32(truncatingIfNeeded: low >> 32).bigEndian, UInt32(truncatingIfNeeded: low).bigEndian)
+        return try withUnsafeBytes(of: &nonce) { try body($0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
     }
 
     /// Seals `plaintext`; returns ciphertext followed by the tag.
@@ -83,25 +85,24 @@ public struct AEADKey: Sendable {
     /// Seals in place: `buffer[..<payloadOffset]` is the additional data (a record or packet
     /// header) and stays; the plaintext after it is replaced by ciphertext and the tag appended.
     public func sealInPlace(_ buffer: inout [UInt8], payloadOffset: Int, sequence: UInt64) {
-        do {
-            try withNonce(sequence) { nonce in
-                switch backing {
-                case .aesGCM(let key):
-                    let box = try AES.GCM.seal(buffer[payloadOffset...], using: key, nonce: AES.GCM.Nonce(data: nonce),
-                                               authenticating: buffer[..<payloadOffset])
-                    buffer.replaceSubrange(payloadOffset..., with: box.ciphertext)
-                    buffer.append(contentsOf: box.tag)
-                case .chacha(let key):
-                    let box = try ChaChaPoly.seal(buffer[payloadOffset...], using: key, nonce: ChaChaPoly.Nonce(data: nonce),
-                                                  authenticating: buffer[..<payloadOffset])
-                    buffer.replaceSubrange(payloadOffset..., with: box.ciphertext)
-                    buffer.append(contentsOf: box.tag)
-                }
-            }
-        } catch {
-            // Only reachable with a wrong-length nonce, which `init` rules out.
-            preconditionFailure("AEAD seal failed: \(error)")
+        let length = buffer.count - payloadOffset
+        buffer.append(contentsOf: repeatElement(0, count: Self.tagLength))
+        buffer.withUnsafeMutableBytes { bytes in
+            seal(bytes, payloadOffset: payloadOffset, length: length, sequence: sequence)
         }
+    }
+
+    /// Seals in place in raw memory: `buffer[..<payloadOffset]` is the additional data, the
+    /// `length` bytes after it the plaintext, replaced by ciphertext; the tag is written after
+    /// them, so `buffer` must hold `payloadOffset + length + 16` bytes.
+    public func seal(_ buffer: UnsafeMutableRawBufferPointer, payloadOffset: Int, length: Int, sequence: UInt64) {
+        precondition(payloadOffset >= 0 && length >= 0 && payloadOffset + length + Self.tagLength <= buffer.count, "AEAD seal outside the buffer")
+        let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let sealed = withNonce(sequence) { nonce in
+            quiver_aead_seal(context.pointer, nonce, base + payloadOffset, length, base, payloadOffset)
+        }
+        // BoringSSL fails a seal only on wrong lengths or more than 2^36 bytes, which callers rule out.
+        precondition(sealed == 1, "AEAD seal failed")
     }
 
     /// Opens `ciphertext` (with its trailing tag); `nil` when authentication fails.
@@ -113,18 +114,48 @@ public struct AEADKey: Sendable {
     /// authentication fails.
     public func open(_ ciphertext: ArraySlice<UInt8>, sequence: UInt64, additionalData: ArraySlice<UInt8>) -> [UInt8]? {
         guard ciphertext.count >= Self.tagLength else { return nil }
-        let split = ciphertext.endIndex - Self.tagLength
-        let body = ciphertext[..<split]
-        let tag = ciphertext[split...]
-        return try? withNonce(sequence) { nonce -> [UInt8] in
-            switch backing {
-            case .aesGCM(let key):
-                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: body, tag: tag)
-                return Array(try AES.GCM.open(box, using: key, authenticating: additionalData))
-            case .chacha(let key):
-                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: body, tag: tag)
-                return Array(try ChaChaPoly.open(box, using: key, authenticating: additionalData))
+        var authentic = false
+        let plaintext = [UInt8](unsafeUninitializedCapacity: ciphertext.count - Self.tagLength) { output, count in
+            authentic = ciphertext.withUnsafeBytes { input in
+                additionalData.withUnsafeBytes { ad in
+                    open(input, into: UnsafeMutableRawBufferPointer(output), sequence: sequence, additionalData: ad)
+                }
+            }
+            count = authentic ? output.count : 0
+        }
+        return authentic ? plaintext : nil
+    }
+
+    /// Opens `input` (ciphertext, then the tag) into `output` (which may start at the same
+    /// address and needs `input.count - 16` bytes); `false` when authentication fails.
+    public func open(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, sequence: UInt64,
+                     additionalData: UnsafeRawBufferPointer) -> Bool {
+        guard input.count >= Self.tagLength, output.count >= input.count - Self.tagLength else { return false }
+        let empty: UInt8 = 0
+        return withUnsafePointer(to: empty) { placeholder in
+            withNonce(sequence) { nonce in
+                quiver_aead_open(
+                    context.pointer, nonce, input.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? placeholder, input.count,
+                    output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafeMutablePointer(mutating: placeholder),
+                    additionalData.baseAddress?.assumingMemoryBound(to: UInt8.self), additionalData.count) == 1
             }
         }
     }
+}
+
+/// Owns one BoringSSL AEAD context. The context is read-only after creation (BoringSSL's seal
+/// and open take it `const`), so sharing it between threads is safe.
+final class AEADContext: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(suite: CipherSuite, key: [UInt8]) {
+        let algorithm = suite == .chacha20Poly1305SHA256
+            ? QUIVER_AEAD_CHACHA20_POLY1305 : key.count == 32 ? QUIVER_AEAD_AES_256_GCM : QUIVER_AEAD_AES_128_GCM
+        guard let pointer = quiver_aead_new(algorithm, key, key.count) else {
+            preconditionFailure("AEAD key of \(key.count) bytes does not fit \(suite)")
+        }
+        self.pointer = pointer
+    }
+
+    deinit { quiver_aead_free(pointer) }
 }
