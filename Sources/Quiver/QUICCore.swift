@@ -44,8 +44,12 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Whether this round of ``handleEvents(_:)`` took in input or fired timers (for the
     /// application-driven wake-up).
     private var roundProgressed = false
-    /// A datagram a full UDP socket could not take; sent first when it drains.
-    private var stalled: (attachment: Int, datagram: OutgoingDatagram)?
+    /// Datagrams taken from the engine and not yet handed to an attachment: one burst, or
+    /// what is left of it while a full UDP socket (``stalledAttachment``) drains.
+    private var outbox: [OutgoingDatagram] = []
+    private var outboxHead = 0
+    /// The UDP attachment whose full send queue holds up ``outbox`` (output readiness watched).
+    private var stalledAttachment: Int?
     let policy: IncomingStreamPolicy
     let sendBufferLimit: Int
 
@@ -279,27 +283,37 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     // MARK: - Output
 
+    /// The most datagrams taken from one connection under one lock hold: few enough that a
+    /// writer thread is not kept waiting long, enough to fill a GSO train.
+    static let burst = 32
+    /// The most bytes in one GSO train: a train is one UDP datagram to the kernel, whose
+    /// length field (with the UDP and IP headers) must fit 16 bits.
+    static let maxTrainBytes = 65_000
+
     private func transmitAll(_ engine: Engine) {
-        if let stalled {
-            guard case .udp(let socket) = attachments[stalled.attachment].kind else { return }
-            guard flush(socket) else { return }
-            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(stalled.attachment), output: false)
-            self.stalled = nil
-            guard send(stalled.datagram, via: stalled.attachment) else { return }
+        if let index = stalledAttachment {
+            guard case .udp(let socket) = attachments[index].kind, flush(socket) else { return }
+            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
+            stalledAttachment = nil
         }
         let now = Instant.now()
         while true {
-            let datagram: OutgoingDatagram?
-            switch engine {
-            case .server(let endpoint):
-                datagram = endpoint.transmit(at: now)
-            case .single(let session):
-                var next: OutgoingDatagram?
-                session.access { next = $0.transmit(at: now) }
-                datagram = next
+            if outboxHead == outbox.count {
+                outbox.removeAll(keepingCapacity: true)
+                outboxHead = 0
+                switch engine {
+                case .server(let endpoint):
+                    endpoint.transmit(at: now, burst: Self.burst, into: &outbox)
+                case .single(let session):
+                    var burst: [OutgoingDatagram] = []
+                    session.access { connection in
+                        while burst.count < Self.burst, let datagram = connection.transmit(at: now) { burst.append(datagram) }
+                    }
+                    outbox = burst
+                }
+                if outbox.isEmpty { break }
             }
-            guard let datagram else { break }
-            guard send(datagram, via: attachment(for: datagram.destination)) else { break }
+            guard sendOutbox() else { break }
         }
         for attachment in attachments {
             guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
@@ -307,27 +321,61 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
     }
 
-    /// Sends or queues one datagram; `false` when a UDP socket is full (the datagram is kept
-    /// as ``stalled`` and output readiness watched).
-    private func send(_ datagram: OutgoingDatagram, via index: Int) -> Bool {
-        switch attachments[index].kind {
-        case .udp(let socket):
-            if socket.enqueue(datagram.bytes, to: datagram.destination, ecn: datagram.ecn) { return true }
-            flush(socket)
-            if socket.enqueue(datagram.bytes, to: datagram.destination, ecn: datagram.ecn) { return true }
-            stalled = (index, datagram)
-            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
-            return false
-        case .datagrams(let end, _):
-            if Attachment.syntheticIndex(datagram.destination) != nil {
-                end.send(datagram.bytes)
-            } else {
-                end.send(datagram.bytes, from: attachments[index].localAddress, to: datagram.destination)
+    /// Hands ``outbox`` to the attachments: runs of equal-sized datagrams for one destination
+    /// (the last may be shorter) go to a UDP socket as one GSO train. `false` when a UDP socket
+    /// is full: the rest stays in ``outbox`` and the socket's output readiness is watched.
+    private func sendOutbox() -> Bool {
+        while outboxHead < outbox.count {
+            let first = outbox[outboxHead]
+            let index = attachment(for: first.destination)
+            switch attachments[index].kind {
+            case .udp(let socket):
+                let size = first.bytes.count
+                var end = outboxHead + 1
+                var total = size
+                let maxSegments = min(UDPSocket.maxGSOSegments, socket.batchSize)
+                let maxBytes = min(Self.maxTrainBytes, socket.sendQueueCapacity)
+                while end < outbox.count, end - outboxHead < maxSegments, outbox[end - 1].bytes.count == size {
+                    let next = outbox[end]
+                    guard next.destination == first.destination, next.ecn == first.ecn, next.bytes.count <= size,
+                          total + next.bytes.count <= maxBytes else { break }
+                    total += next.bytes.count
+                    end += 1
+                }
+                let start = outboxHead
+                func enqueue() -> Bool {
+                    socket.enqueue(to: first.destination, ecn: first.ecn, segmentSize: end - start > 1 ? size : nil, capacity: total) { buffer in
+                        var offset = 0
+                        for i in start..<end {
+                            outbox[i].bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]).copyMemory(from: $0) }
+                            offset += outbox[i].bytes.count
+                        }
+                        return offset
+                    }
+                }
+                var queued = enqueue()
+                if !queued {  // full: send what is queued, then try again
+                    flush(socket)
+                    queued = enqueue()
+                }
+                guard queued else {
+                    stalledAttachment = index
+                    driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
+                    return false
+                }
+                outboxHead = end
+            case .datagrams(let end, _):
+                if Attachment.syntheticIndex(first.destination) != nil {
+                    end.send(first.bytes)
+                } else {
+                    end.send(first.bytes, from: attachments[index].localAddress, to: first.destination)
+                }
+                outboxHead += 1
+            case .tcpListener, .stream:
+                outboxHead += 1
             }
-            return true
-        case .tcpListener, .stream:
-            return true
         }
+        return true
     }
 
     /// Sends what is queued; per-peer failures and ICMP errors are counted and dropped (QUIC's

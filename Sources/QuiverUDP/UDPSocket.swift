@@ -124,6 +124,8 @@ public final class UDPSocket {
     public let isDualStack: Bool
     /// Messages per `recvmmsg`/`sendmmsg` call.
     public let batchSize: Int
+    /// The bytes the send queue holds (``Configuration/sendQueueCapacity``).
+    public var sendQueueCapacity: Int { sendBuffers.byteCapacity }
     /// Whether a datagram enqueued with a segment size goes out as one GSO send. Turns `false`
     /// if the kernel later refuses GSO for this socket's route (`EIO`); later sends are split.
     public internal(set) var supportsGSO: Bool
