@@ -3,15 +3,17 @@ import Glibc
 #endif
 import QuiverCore
 
-/// A mutex with two condition variables: the lock under which one connection's (or one
+/// A mutex with three condition variables: the lock under which one connection's (or one
 /// listener's) state lives, and the places where blocked callers wait for it to change.
 ///
 /// Waiters say what they wait for (``Wake``): callers whose condition can change on any engine
-/// operation (send-buffer space freed by an acknowledgement, a stream limit raised, a closing
-/// period ending) are woken by ``broadcastProgress()`` as well as by ``broadcast()``; callers
-/// whose condition changes only with an engine event (data or a stream arrived, the handshake
-/// completed, the connection closed) only by ``broadcast()``. A busy connection makes progress on
-/// every packet; waking its idle readers each time would be a thundering herd.
+/// operation (a stream limit raised, delivery, a closing period ending) are woken by
+/// ``broadcastProgress()`` as well as by ``broadcast()``; writers waiting for send-buffer space
+/// by ``broadcastRoom()``, which the session sends only once enough space is free for them;
+/// callers whose condition changes only with an engine event (data or a stream arrived, the
+/// handshake completed, the connection closed) only by ``broadcast()``. A busy connection makes
+/// progress on every packet; waking its idle readers, or a writer for a few freed bytes, each
+/// time would be a thundering herd.
 ///
 /// `pthread_mutex_t`/`pthread_cond_t` must not move, so they live in allocated memory.
 final class Monitor: @unchecked Sendable {
@@ -22,11 +24,14 @@ final class Monitor: @unchecked Sendable {
         case progress
         /// Events and state changes only.
         case events
+        /// Send-buffer space (``broadcastRoom()``), events and state changes.
+        case room
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let progressCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let eventCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let roomCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -35,16 +40,19 @@ final class Monitor: @unchecked Sendable {
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines are `Instant`s
         pthread_cond_init(progressCondition, &attributes)
         pthread_cond_init(eventCondition, &attributes)
+        pthread_cond_init(roomCondition, &attributes)
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
         pthread_cond_destroy(progressCondition)
         pthread_cond_destroy(eventCondition)
+        pthread_cond_destroy(roomCondition)
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
         progressCondition.deallocate()
         eventCondition.deallocate()
+        roomCondition.deallocate()
     }
 
     func lock() { pthread_mutex_lock(mutex) }
@@ -60,7 +68,11 @@ final class Monitor: @unchecked Sendable {
     /// Waits (the lock held) until woken for `wake` or `deadline` passes; spurious wake-ups
     /// happen, so callers re-check their condition.
     func wait(until deadline: Instant? = nil, for wake: Wake = .progress) {
-        let condition = wake == .progress ? progressCondition : eventCondition
+        let condition = switch wake {
+        case .progress: progressCondition
+        case .events: eventCondition
+        case .room: roomCondition
+        }
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return
@@ -74,8 +86,12 @@ final class Monitor: @unchecked Sendable {
     func broadcast() {
         pthread_cond_broadcast(progressCondition)
         pthread_cond_broadcast(eventCondition)
+        pthread_cond_broadcast(roomCondition)
     }
 
     /// Wakes the waiters for progress only.
     func broadcastProgress() { pthread_cond_broadcast(progressCondition) }
+
+    /// Wakes the writers waiting for send-buffer space.
+    func broadcastRoom() { pthread_cond_broadcast(roomCondition) }
 }

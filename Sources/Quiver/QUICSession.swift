@@ -27,6 +27,10 @@ final class QUICSession: Session, @unchecked Sendable {
     /// Streams we finished (a repeated finish is a no-op, not another command).
     private var finishedSending: Set<StreamID> = []
     private var datagrams: [[UInt8]] = []
+    /// Streams with a writer blocked on a full send buffer.
+    private var roomWaiters: Set<StreamID> = []
+    /// Whether a blocked writer waits for its stream to open (the peer's stream limit).
+    private var writerWaitsForStream = false
     /// Client: ``finishLocked(_:)`` on the default stream before the server allowed it to be
     /// opened (its stream limit arrives with the handshake); applied once it opens.
     private var defaultFinishPending = false
@@ -132,7 +136,28 @@ final class QUICSession: Session, @unchecked Sendable {
         }
         // Events wake everyone; otherwise only the callers waiting for progress (send-buffer
         // space freed by acknowledgements, stream limits, delivery, the closing period) re-check.
-        if changed { changedLocked() } else { progressedLocked() }
+        if changed {
+            forgetRoomWaitersLocked()
+            changedLocked()
+        } else {
+            progressedLocked()
+            if hasRoomForWaitersLocked() {
+                forgetRoomWaitersLocked()  // the woken writers register again if still short
+                monitor.broadcastRoom()
+            }
+        }
+    }
+
+    /// Whether a blocked writer's stream now has send-buffer space. (Waiting for a larger share
+    /// to free up saves wake-ups but starves the connection: on a short path the buffer, not
+    /// the congestion window, bounds what is in flight.)
+    private func hasRoomForWaitersLocked() -> Bool {
+        writerWaitsForStream || roomWaiters.contains { sendBufferLimit > Int(clamping: engine.bufferedBytes(on: $0)) }
+    }
+
+    private func forgetRoomWaitersLocked() {
+        roomWaiters.removeAll()
+        writerWaitsForStream = false
     }
 
     private func opened(_ id: StreamID) {
@@ -203,13 +228,19 @@ final class QUICSession: Session, @unchecked Sendable {
         return result.bytes
     }
 
-    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int {
+    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>, blocking: Bool) throws(QuiverError) -> Int {
         try checkHandedOff()
         guard closeInfo == nil else { throw closedError() }
-        guard let id = try stream(key, opening: true) else { return 0 }
+        guard let id = try stream(key, opening: true) else {
+            if blocking { writerWaitsForStream = true }  // the peer's stream limit: any progress may lift it
+            return 0
+        }
         let room = sendBufferLimit - Int(clamping: engine.bufferedBytes(on: id))
         let count = min(room, bytes.count)
-        guard count > 0 else { return 0 }
+        guard count > 0 else {
+            if blocking { roomWaiters.insert(id) }
+            return 0
+        }
         do throws(StreamError) {
             try engine.write(Array(bytes.prefix(count)), to: id)
         } catch {

@@ -86,7 +86,9 @@ protocol Session: AnyObject, Sendable {
     var pollLinks: PollLinks { get }
 
     func readLocked(_ stream: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]?
-    func writeLocked(_ stream: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int
+    /// Writes what fits; when nothing does, a `blocking` writer is woken by
+    /// ``Monitor/broadcastRoom()`` once there is space.
+    func writeLocked(_ stream: StreamKey, _ bytes: ArraySlice<UInt8>, blocking: Bool) throws(QuiverError) -> Int
     func finishLocked(_ stream: StreamKey) throws(QuiverError)
     func resetLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
     func stopSendingLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
@@ -121,8 +123,9 @@ extension Session {
     /// must send (``takeServiceRequestLocked()``), so polling loops do not keep it busy.
     ///
     /// `wake` says what can make the attempt succeed (``Monitor/Wake``): `.events` for reads,
-    /// accepts and datagrams, which only engine events change; `.progress` (the default) for the
-    /// rest — writes waiting for acknowledged space, stream limits, delivery, the closing period.
+    /// accepts and datagrams, which only engine events change; `.room` for writes waiting for
+    /// acknowledged space; `.progress` (the default) for the rest — stream limits, delivery, the
+    /// closing period.
     func blocking<Value>(wake: Monitor.Wake = .progress, _ attempt: () throws(QuiverError) -> Value?) throws(QuiverError) -> Value {
         while true {
             monitor.lock()

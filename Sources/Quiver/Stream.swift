@@ -85,8 +85,8 @@ public final class Stream: Sendable {
     public func write(_ bytes: some Collection<UInt8>) throws(QuiverError) {
         var remaining = ArraySlice(bytes)
         while !remaining.isEmpty {
-            let count = try session.blocking { () throws(QuiverError) -> Int? in
-                let count = try session.writeLocked(key, remaining)
+            let count = try session.blocking(wake: .room) { () throws(QuiverError) -> Int? in
+                let count = try session.writeLocked(key, remaining, blocking: true)
                 return count > 0 ? count : nil
             }
             remaining = remaining.dropFirst(count)
@@ -96,7 +96,7 @@ public final class Stream: Sendable {
     /// Writes what fits now and returns the count (0: would block).
     public func tryWrite(_ bytes: some Collection<UInt8>) throws(QuiverError) -> Int {
         let slice = ArraySlice(bytes)
-        return try session.once { () throws(QuiverError) in try session.writeLocked(key, slice) }
+        return try session.once { () throws(QuiverError) in try session.writeLocked(key, slice, blocking: false) }
     }
 
     /// Ends our sending side after the bytes written (QUIC FIN; TLS close_notify).

@@ -281,7 +281,7 @@ final class TLSSession: Session, @unchecked Sendable {
         return nil
     }
 
-    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>) throws(QuiverError) -> Int {
+    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>, blocking: Bool) throws(QuiverError) -> Int {
         try checkHandedOff()
         guard key == nil || key == 0 else { throw QuiverError(.configuration, "a TLS connection has only its default stream") }
         if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
