@@ -39,9 +39,22 @@ public struct QUICConfiguration: Sendable {
     /// Makes the connection IDs we issue; all must have the same length. `nil`: random bytes
     /// of ``connectionIDLength``. An endpoint can embed a worker id here (QUIC-LB style).
     public var connectionIDGenerator: (@Sendable () -> ConnectionID)?
-    /// The size of the UDP payloads we send (at least 1200, RFC 9000 §14); capped by the
-    /// peer's max_udp_payload_size.
-    public var maxDatagramSize = 1200
+    /// The largest UDP payload we send (at least 1200, RFC 9000 §14), capped by the peer's
+    /// max_udp_payload_size; also the max_udp_payload_size we announce. With
+    /// ``pathMTUDiscovery`` a connection starts at 1200 bytes and grows only to sizes a probe
+    /// proved; without it, it sends this size from the start (right only where the path MTU is
+    /// known to allow it). The default, 1452, fits a 1500-byte MTU under IPv6 and IPv4.
+    public var maxDatagramSize = 1452
+    /// Datagram packetization layer path MTU discovery (RFC 9000 §14.3, RFC 8899): once the
+    /// handshake is confirmed and the connection has data to send, PING+PADDING probes search
+    /// (binary, from ``maxDatagramSize`` down) for the largest datagram the path carries; a
+    /// size counts as failed after 3 lost probes, and lost probes are not taken as congestion.
+    /// The search starts again on a new path. Sockets must not fragment (Quiver's UDP sockets
+    /// set `IP_PMTUDISC_PROBE`), or a probe proves nothing.
+    public var pathMTUDiscovery = true
+
+    /// The datagram size a new path starts with.
+    var initialDatagramSize: Int { pathMTUDiscovery ? 1200 : max(1200, maxDatagramSize) }
     /// The congestion controller.
     public var congestionAlgorithm: CongestionAlgorithm = .cubic
     /// Whether sending is paced (RFC 9002 §7.7).

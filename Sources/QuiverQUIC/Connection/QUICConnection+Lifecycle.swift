@@ -191,8 +191,13 @@ extension QUICConnection {
         case (nil, nil): idleTimeout = nil
         }
         recovery.maxAckDelay = .milliseconds(Int64(parameters.maxAckDelay))
-        let size = min(configuration.maxDatagramSize, Int(min(parameters.maxUDPPayloadSize, 65527)))
-        if size >= 1200, size != congestion.maxDatagramSize {
+        datagramSizeChanged()
+    }
+
+    /// Tells congestion control and pacing the current datagram size limit.
+    func datagramSizeChanged() {
+        let size = datagramSizeLimit
+        if size != congestion.maxDatagramSize {
             congestion.setMaxDatagramSize(size)
             pacer.setMaxDatagramSize(size)
         }
@@ -201,8 +206,15 @@ extension QUICConnection {
     /// The payload room of a 1-RTT packet in a full datagram.
     var maxPayloadForShortPacket: Int { datagramSizeLimit - 1 - cids.activePeer.count - 4 - AEADKey.tagLength }
 
-    /// The largest datagram we send.
+    /// The largest datagram we send now: what path MTU discovery proved, within
+    /// ``datagramSizeCeiling``.
     var datagramSizeLimit: Int {
+        configuration.pathMTUDiscovery ? min(path.mtu, datagramSizeCeiling) : datagramSizeCeiling
+    }
+
+    /// The largest datagram we may ever send on this connection: our configured maximum
+    /// within the peer's max_udp_payload_size.
+    var datagramSizeCeiling: Int {
         let peer = Int(min(peerTransportParameters?.maxUDPPayloadSize ?? 65527, 65527))
         // Long headers use a 2-byte Length field (RFC 9000 §16: up to 16383).
         return max(1200, min(configuration.maxDatagramSize, peer, 16383))
@@ -295,6 +307,7 @@ extension QUICConnection {
             congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
             recovery.resetRTT(initialRTT: configuration.initialRTT)
         }
+        datagramSizeChanged()  // the new path's MTU is not known yet
     }
 
     // MARK: - Closing
@@ -417,6 +430,7 @@ extension QUICConnection {
             if let previous = previousPath {
                 path = previous
                 previousPath = nil
+                datagramSizeChanged()
             } else {
                 let info = ConnectionCloseInfo(origin: .local, frame: .transport(.noViablePath, reason: "path validation failed"))
                 closeInfo = info

@@ -373,6 +373,9 @@ extension QUICConnection {
                 streams.onStreamDataAcked(id, offset: offset, length: length, fin: fin)
             case .ack(let largest):
                 spaces[index].ack.onAckOfAck(largest: largest)
+            case .pmtuProbe(let size):
+                path.mtuProbeAcknowledged(size)
+                datagramSizeChanged()
             default:
                 if let frame = info.streamControlFrame { streams.onFrameAcked(frame) }
             }
@@ -386,8 +389,10 @@ extension QUICConnection {
     func onPacketsLost(_ loss: LossEvent) {
         guard !loss.isEmpty else { return }
         statistics.packetsLost += loss.packets.count
-        if let sent = loss.newestLostSentTime, loss.packets.contains(where: \.inFlight) {
-            congestion.onCongestionEvent(sentTime: sent, now: now, lostBytes: loss.lostBytes)
+        var congestive = loss
+        if loss.packets.contains(where: \.isPMTUProbe) { congestive.packets.removeAll(where: \.isPMTUProbe) }  // RFC 9000 §14.4
+        if let sent = congestive.newestLostSentTime, congestive.packets.contains(where: \.inFlight) {
+            congestion.onCongestionEvent(sentTime: sent, now: now, lostBytes: congestive.lostBytes)
         }
         if loss.persistentCongestion { congestion.onPersistentCongestion() }
         for packet in loss.packets { requeue(packet.frames, space: loss.space) }
@@ -414,6 +419,8 @@ extension QUICConnection {
                 if pendingNewToken == nil, let token = lastNewToken { pendingNewToken = token }
             case .pathChallenge:
                 if path.challenge != nil { path.challengePending = true }
+            case .pmtuProbe(let size):
+                path.mtuProbeLost(size)
             default:
                 if let frame = info.streamControlFrame { streams.onFrameLost(frame) }
             }

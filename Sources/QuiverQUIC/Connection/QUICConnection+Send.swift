@@ -58,6 +58,10 @@ extension QUICConnection {
             }
         }
 
+        if allowData, hasDataToSend, let probe = pathMTUProbeDue(), let datagram = transmitPathMTUProbe(size: probe) {
+            return datagram
+        }
+
         var plans: [PacketPlan] = []
         var used = 0
         for space in PacketNumberSpace.allCases {
@@ -319,6 +323,41 @@ extension QUICConnection {
         statistics.datagramsSent += 1
         statistics.bytesSent += bytes.count
         return OutgoingDatagram(bytes: bytes, destination: response.to)
+    }
+
+    // MARK: - Path MTU discovery
+
+    /// The size of the path MTU probe to send now, if one is due (RFC 9000 §14.3): after the
+    /// handshake is confirmed, on a validated path, one probe at a time, within the window.
+    private func pathMTUProbeDue() -> Int? {
+        guard configuration.pathMTUDiscovery, isHandshakeConfirmed, appKeys != nil, path.isValidated, path.mtuProbe == nil,
+              let size = path.nextMTUProbe(ceiling: datagramSizeCeiling),
+              recovery.bytesInFlight + size <= congestion.congestionWindow
+        else { return nil }
+        return size
+    }
+
+    /// A datagram of exactly `size` bytes holding one 1-RTT packet with PING and PADDING
+    /// (RFC 9000 §14.4).
+    private func transmitPathMTUProbe(size: Int) -> OutgoingDatagram? {
+        let space = PacketNumberSpace.applicationData
+        let number = spaces[space.rawValue].nextPacketNumber
+        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
+        var plan = PacketPlan(space: space, type: .oneRTT, packetNumber: number, packetNumberLength: pnLength,
+                              headerLength: headerLength(type: .oneRTT, packetNumberLength: pnLength))
+        Frame.ping.encode(into: &plan.payload)
+        guard plan.size < size else { return nil }
+        plan.payload.writeZeros(size - plan.size)
+        plan.infos = [.pmtuProbe(size: size)]
+        plan.ackEliciting = true
+        plan.padded = true
+        path.mtuProbe = size
+        let bytes = seal(plan)
+        statistics.datagramsSent += 1
+        statistics.bytesSent += bytes.count
+        path.bytesSent += bytes.count
+        lastAckElicitingSent = now
+        return OutgoingDatagram(bytes: bytes, destination: path.remote)
     }
 
     // MARK: - Closing

@@ -174,9 +174,46 @@ public final class QUICConnection {
         var challengePending = false
         var challengeDeadline: Instant?
 
+        /// Path MTU discovery (RFC 8899 §5.3, a binary search down from the ceiling): the
+        /// largest datagram size proved on this path, the size of the probe in flight, the lost
+        /// probes of that size so far, and the smallest size found not to pass.
+        var mtu = 1200
+        var mtuProbe: Int?
+        var mtuProbeLosses = 0
+        var mtuFailed: Int?
+
         /// Bytes we may still send before the address is validated (RFC 9000 §8.1: three
         /// times what we received).
         var amplificationBudget: Int { isValidated ? Int.max : max(0, 3 * bytesReceived - bytesSent) }
+
+        /// The size to probe next below `ceiling`, or `nil` when the search is over: the
+        /// ceiling itself first, then halfway between the proved and the failed size until
+        /// they are within 32 bytes.
+        func nextMTUProbe(ceiling: Int) -> Int? {
+            guard let failed = mtuFailed else { return ceiling > mtu ? ceiling : nil }
+            let upper = min(failed, ceiling + 1)
+            return upper - mtu > 32 ? (mtu + upper) / 2 : nil
+        }
+
+        /// A probe of `size` was acknowledged: the path carries it.
+        mutating func mtuProbeAcknowledged(_ size: Int) {
+            mtu = max(mtu, size)
+            if mtuProbe == size {
+                mtuProbe = nil
+                mtuProbeLosses = 0
+            }
+        }
+
+        /// A probe of `size` was lost; three losses of one size fail it (MAX_PROBES, RFC 8899 §5.1.2).
+        mutating func mtuProbeLost(_ size: Int) {
+            guard mtuProbe == size else { return }
+            mtuProbe = nil
+            mtuProbeLosses += 1
+            if mtuProbeLosses >= 3 {
+                mtuFailed = min(mtuFailed ?? .max, size)
+                mtuProbeLosses = 0
+            }
+        }
     }
 
     // MARK: - Creation
@@ -213,8 +250,8 @@ public final class QUICConnection {
         path = Path(remote: remoteAddress, isValidated: true)
         spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .client, configuration: .init(initialRTT: configuration.initialRTT))
-        congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.maxDatagramSize)
-        pacer = Pacer(maxDatagramSize: configuration.maxDatagramSize)
+        congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
+        pacer = Pacer(maxDatagramSize: configuration.initialDatagramSize)
         idleDeadlineBase = now
         lastAckElicitingSent = now
         keyUpdateThreshold = 0
@@ -292,8 +329,8 @@ public final class QUICConnection {
         path = Path(remote: remoteAddress, isValidated: addressValidated)
         spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .server, configuration: .init(initialRTT: configuration.initialRTT))
-        congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.maxDatagramSize)
-        pacer = Pacer(maxDatagramSize: configuration.maxDatagramSize)
+        congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
+        pacer = Pacer(maxDatagramSize: configuration.initialDatagramSize)
         idleDeadlineBase = now
         lastAckElicitingSent = now
         keyUpdateThreshold = 0

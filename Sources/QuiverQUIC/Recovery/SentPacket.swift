@@ -43,6 +43,9 @@ public enum SentFrameInfo: Hashable, Sendable {
     case streamDataBlocked(StreamID, limit: UInt64)
     /// A STREAMS_BLOCKED frame (§19.14) at this limit.
     case streamsBlocked(bidirectional: Bool, limit: UInt64)
+    /// A path MTU probe of this datagram size (PING and PADDING, §14.4); never retransmitted,
+    /// and its loss is not a congestion signal.
+    case pmtuProbe(size: Int)
 
     /// The record of a stream-layer frame, as produced by ``StreamManager``: STREAM,
     /// RESET_STREAM, STOP_SENDING, MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS and the *_BLOCKED
@@ -98,6 +101,12 @@ public struct SentPacket: Hashable, Sendable {
     public var inFlight: Bool
     /// What the packet carried, for re-framing on loss and for acting on its acknowledgment.
     public var frames: [SentFrameInfo]
+
+    /// Whether this is a path MTU probe (its loss says nothing about congestion).
+    public var isPMTUProbe: Bool {
+        if case .pmtuProbe = frames.first { return true }
+        return false
+    }
 
     /// Creates a sent-packet record.
     ///
