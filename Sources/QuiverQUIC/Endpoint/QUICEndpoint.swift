@@ -84,38 +84,40 @@ public final class QUICEndpoint {
         var isActive = false
     }
 
+    // Stored state is `@exclusivity(unchecked)`, as in ``QUICConnection``: one owner at a time.
+
     /// The configuration.
     public let configuration: Configuration
     /// Counters.
-    public private(set) var statistics = Statistics()
+    @exclusivity(unchecked) public private(set) var statistics = Statistics()
     private let tokens: AddressTokenSealer
     private let connectionIDLength: Int
-    private var entries: [ObjectIdentifier: Entry] = [:]
-    private var routes: [[UInt8]: QUICConnection] = [:]
+    @exclusivity(unchecked) private var entries: [ObjectIdentifier: Entry] = [:]
+    @exclusivity(unchecked) private var routes: [[UInt8]: QUICConnection] = [:]
     /// Connections that may have something to send, in round-robin order: those that received,
     /// timed out or got an application command since ``transmit(at:)`` last found them idle.
     /// Sending therefore costs in proportion to busy connections, not to all of them.
-    private var active: [QUICConnection] = []
-    private var activeHead = 0
+    @exclusivity(unchecked) private var active: [QUICConnection] = []
+    @exclusivity(unchecked) private var activeHead = 0
     /// Every connection's deadline, so timers cost O(log n) (stale entries are skipped).
-    private var timers = MinHeap<Timer>()
-    private var statelessQueue: [OutgoingDatagram] = []
-    private var acceptQueue: [QUICConnection] = []
-    private var pendingCount = 0
+    @exclusivity(unchecked) private var timers = MinHeap<Timer>()
+    @exclusivity(unchecked) private var statelessQueue: [OutgoingDatagram] = []
+    @exclusivity(unchecked) private var acceptQueue: [QUICConnection] = []
+    @exclusivity(unchecked) private var pendingCount = 0
     /// 0-RTT datagrams that arrived before their connection's Initial (reordering), by DCID:
     /// at most 256 in all, kept for one second.
-    private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
-    private var earlyDatagramCount = 0
+    @exclusivity(unchecked) private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
+    @exclusivity(unchecked) private var earlyDatagramCount = 0
     /// Connection IDs of connections handed over to another endpoint (``release(_:at:)``),
     /// with when to forget them: datagrams for them are dropped, not answered with a stateless
     /// reset that would kill the connection in its new home.
-    private var releasedRoutes: [[UInt8]: Instant] = [:]
+    @exclusivity(unchecked) private var releasedRoutes: [[UInt8]: Instant] = [:]
 
     /// Wraps every use the endpoint makes of a connection (`body` calls into it), so a caller
     /// that guards each connection with its own lock can take that lock here — the listener
     /// layer does, so that application threads work on different connections in parallel.
     /// `nil` (the default) calls `body` directly.
-    public var connectionAccess: ((QUICConnection, () -> Void) -> Void)?
+    @exclusivity(unchecked) public var connectionAccess: ((QUICConnection, () -> Void) -> Void)?
 
     /// Creates an endpoint.
     public init(configuration: Configuration) {
