@@ -50,9 +50,15 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var outboxHead = 0
     /// The UDP attachment whose full send queue holds up ``outbox`` (output readiness watched).
     private var stalledAttachment: Int?
-    /// Whether ``handleEvents(_:)`` is running (lock held): sessions then defer waking their
-    /// writers to its end (``deferRoomWake(_:)``).
-    private(set) var isInRound = false
+    /// The thread running ``handleEvents(_:)``, while it runs: sessions it touches defer waking
+    /// their writers to the end of the round (``deferRoomWake(_:)``).
+    private var roundThread: pthread_t?
+
+    /// Whether the calling thread is the one running this core's I/O round.
+    var isInRoundOnThisThread: Bool {
+        guard let roundThread else { return false }
+        return pthread_equal(roundThread, pthread_self()) != 0
+    }
     private var deferredRoomWakes: [QUICSession] = []
 
     /// Wakes `session`'s blocked writers at the end of this I/O round (lock held).
@@ -164,7 +170,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             return work
         }
         roundProgressed = false
-        isInRound = true
+        roundThread = pthread_self()
         receiveAll(engine, arrivals: work.arrivals)
         let now = Instant.now()
         switch engine {
@@ -193,7 +199,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
         }
         transmitAll(engine)
-        isInRound = false
+        roundThread = nil
         for session in deferredRoomWakes { session.wakeDeferredWriters() }
         deferredRoomWakes.removeAll(keepingCapacity: true)
         // An application-driven loop learns of new input only through the descriptor: input
