@@ -136,8 +136,8 @@ final class QUICSession: Session, @unchecked Sendable {
             closeInfo = CloseInfo(origin: .local, code: 0, isApplicationCode: true, reason: "")
             changed = true
         }
-        // Events wake everyone; otherwise the callers waiting for progress (stream limits,
-        // delivery, the closing period) re-check, and blocked writers once their stream has space.
+        // Events wake everyone; otherwise only the callers waiting for progress (send-buffer
+        // space freed by acknowledgements, stream limits, delivery, the closing period) re-check.
         // Inside the core's I/O round, readers and writers are woken when the round ends: woken
         // now they would only block on this lock, which the round takes again for the next
         // datagram (and a reader would take one packet's data per wake-up).
