@@ -51,7 +51,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// The UDP attachment whose full send queue holds up ``outbox`` (output readiness watched).
     private var stalledAttachment: Int?
     /// The thread running ``handleEvents(_:)``, while it runs: sessions it touches defer waking
-    /// their readers and writers to the end of the round (``deferWake(_:)``).
+    /// their writers to the end of the round (``deferRoomWake(_:)``).
     private var roundThread: pthread_t?
 
     /// Whether the calling thread is the one running this core's I/O round.
@@ -59,11 +59,11 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         guard let roundThread else { return false }
         return pthread_equal(roundThread, pthread_self()) != 0
     }
-    private var deferredWakes: [QUICSession] = []
+    private var deferredRoomWakes: [QUICSession] = []
 
-    /// Has `session` wake its waiters at the end of this I/O round (lock held).
-    func deferWake(_ session: QUICSession) {
-        deferredWakes.append(session)
+    /// Wakes `session`'s blocked writers at the end of this I/O round (lock held).
+    func deferRoomWake(_ session: QUICSession) {
+        deferredRoomWakes.append(session)
     }
     let policy: IncomingStreamPolicy
     let sendBufferLimit: Int
@@ -200,8 +200,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         transmitAll(engine)
         roundThread = nil
-        for session in deferredWakes { session.wakeDeferred() }
-        deferredWakes.removeAll(keepingCapacity: true)
+        for session in deferredRoomWakes { session.wakeDeferredWriters() }
+        deferredRoomWakes.removeAll(keepingCapacity: true)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if roundProgressed || !acceptQueue.isEmpty, !driver.isThreadAssisted { driver.wake() }

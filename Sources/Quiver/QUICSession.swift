@@ -31,8 +31,8 @@ final class QUICSession: Session, @unchecked Sendable {
     private var roomWaiters: Set<StreamID> = []
     /// Whether a blocked writer waits for its stream to open (the peer's stream limit).
     private var writerWaitsForStream = false
-    /// The wake-up owed at the end of the core's I/O round.
-    private var deferredWake = DeferredWake.nobody
+    /// Whether writers are to be woken at the end of the core's I/O round.
+    private var roomWakeDeferred = false
     /// Client: ``finishLocked(_:)`` on the default stream before the server allowed it to be
     /// opened (its stream limit arrives with the handshake); applied once it opens.
     private var defaultFinishPending = false
@@ -138,33 +138,25 @@ final class QUICSession: Session, @unchecked Sendable {
         }
         // Events wake everyone; otherwise only the callers waiting for progress (send-buffer
         // space freed by acknowledgements, stream limits, delivery, the closing period) re-check.
-        // Inside the core's I/O round, readers and writers are woken when the round ends: woken
-        // now they would only block on this lock, which the round takes again for the next
-        // datagram (and a reader would take one packet's data per wake-up).
         if changed {
             forgetRoomWaitersLocked()
-            if !wakeAtEndOfRound(.everyone) { changedLocked() }
+            changedLocked()
         } else {
             progressedLocked()
             if hasRoomForWaitersLocked() {
                 forgetRoomWaitersLocked()  // the woken writers register again if still short
-                if !wakeAtEndOfRound(.writers) { monitor.broadcastRoom() }
+                if core.isInRoundOnThisThread {
+                    // Woken now, a writer would only block on this lock, which the I/O thread
+                    // keeps for the rest of its round: wake it when the round ends.
+                    if !roomWakeDeferred {
+                        roomWakeDeferred = true
+                        core.deferRoomWake(self)
+                    }
+                } else {
+                    monitor.broadcastRoom()
+                }
             }
         }
-    }
-
-    /// Who is to be woken when the core's I/O round ends.
-    enum DeferredWake: Comparable {
-        case nobody, writers, everyone
-    }
-
-    /// Defers a wake-up to the end of the I/O round when called on the round's thread; `false`
-    /// (wake now) otherwise.
-    private func wakeAtEndOfRound(_ wake: DeferredWake) -> Bool {
-        guard core.isInRoundOnThisThread else { return false }
-        if deferredWake == .nobody { core.deferWake(self) }
-        deferredWake = max(deferredWake, wake)
-        return true
     }
 
     /// Whether a blocked writer's stream now has send-buffer space. (Waiting for a larger share
@@ -174,15 +166,12 @@ final class QUICSession: Session, @unchecked Sendable {
         writerWaitsForStream || roomWaiters.contains { sendBufferLimit > Int(clamping: engine.bufferedBytes(on: $0)) }
     }
 
-    /// Wakes whoever a wake-up deferred to the end of an I/O round is owed to.
-    func wakeDeferred() {
+    /// Wakes the writers whose wake-up was deferred to the end of an I/O round.
+    func wakeDeferredWriters() {
         monitor.withLock {
-            switch deferredWake {
-            case .nobody: break
-            case .writers: monitor.broadcastRoom()
-            case .everyone: changedLocked()
-            }
-            deferredWake = .nobody
+            guard roomWakeDeferred else { return }
+            roomWakeDeferred = false
+            monitor.broadcastRoom()
         }
     }
 
