@@ -50,15 +50,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var outboxHead = 0
     /// The UDP attachment whose full send queue holds up ``outbox`` (output readiness watched).
     private var stalledAttachment: Int?
-    /// The thread running ``handleEvents(_:)``, while it runs: sessions it touches defer waking
-    /// their writers to the end of the round (``deferRoomWake(_:)``).
-    private var roundThread: pthread_t?
-
-    /// Whether the calling thread is the one running this core's I/O round.
-    var isInRoundOnThisThread: Bool {
-        guard let roundThread else { return false }
-        return pthread_equal(roundThread, pthread_self()) != 0
-    }
+    /// Whether ``handleEvents(_:)`` is running (lock held): sessions then defer waking their
+    /// writers to its end (``deferRoomWake(_:)``).
+    private(set) var isInRound = false
     private var deferredRoomWakes: [QUICSession] = []
 
     /// Wakes `session`'s blocked writers at the end of this I/O round (lock held).
@@ -170,7 +164,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             return work
         }
         roundProgressed = false
-        roundThread = pthread_self()
+        isInRound = true
         receiveAll(engine, arrivals: work.arrivals)
         let now = Instant.now()
         switch engine {
@@ -199,7 +193,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
         }
         transmitAll(engine)
-        roundThread = nil
+        isInRound = false
         for session in deferredRoomWakes { session.wakeDeferredWriters() }
         deferredRoomWakes.removeAll(keepingCapacity: true)
         // An application-driven loop learns of new input only through the descriptor: input

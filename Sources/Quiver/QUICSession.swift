@@ -145,7 +145,7 @@ final class QUICSession: Session, @unchecked Sendable {
             progressedLocked()
             if hasRoomForWaitersLocked() {
                 forgetRoomWaitersLocked()  // the woken writers register again if still short
-                if core.isInRoundOnThisThread {
+                if core.isInRound {
                     // Woken now, a writer would only block on this lock, which the I/O thread
                     // keeps for the rest of its round: wake it when the round ends.
                     if !roomWakeDeferred {
