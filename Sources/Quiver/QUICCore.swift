@@ -50,15 +50,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var outboxHead = 0
     /// The UDP attachment whose full send queue holds up ``outbox`` (output readiness watched).
     private var stalledAttachment: Int?
-    /// Whether ``handleEvents(_:)`` is running (lock held): sessions then defer waking their
-    /// writers to its end (``deferRoomWake(_:)``).
-    private(set) var isInRound = false
-    private var deferredRoomWakes: [QUICSession] = []
-
-    /// Wakes `session`'s blocked writers at the end of this I/O round (lock held).
-    func deferRoomWake(_ session: QUICSession) {
-        deferredRoomWakes.append(session)
-    }
     let policy: IncomingStreamPolicy
     let sendBufferLimit: Int
 
@@ -164,7 +155,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             return work
         }
         roundProgressed = false
-        isInRound = true
         receiveAll(engine, arrivals: work.arrivals)
         let now = Instant.now()
         switch engine {
@@ -193,9 +183,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
         }
         transmitAll(engine)
-        isInRound = false
-        for session in deferredRoomWakes { session.wakeDeferredWriters() }
-        deferredRoomWakes.removeAll(keepingCapacity: true)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if roundProgressed || !acceptQueue.isEmpty, !driver.isThreadAssisted { driver.wake() }

@@ -31,8 +31,6 @@ final class QUICSession: Session, @unchecked Sendable {
     private var roomWaiters: Set<StreamID> = []
     /// Whether a blocked writer waits for its stream to open (the peer's stream limit).
     private var writerWaitsForStream = false
-    /// Whether writers are to be woken at the end of the core's I/O round.
-    private var roomWakeDeferred = false
     /// Client: ``finishLocked(_:)`` on the default stream before the server allowed it to be
     /// opened (its stream limit arrives with the handshake); applied once it opens.
     private var defaultFinishPending = false
@@ -145,16 +143,7 @@ final class QUICSession: Session, @unchecked Sendable {
             progressedLocked()
             if hasRoomForWaitersLocked() {
                 forgetRoomWaitersLocked()  // the woken writers register again if still short
-                if core.isInRound {
-                    // Woken now, a writer would only block on this lock, which the I/O thread
-                    // keeps for the rest of its round: wake it when the round ends.
-                    if !roomWakeDeferred {
-                        roomWakeDeferred = true
-                        core.deferRoomWake(self)
-                    }
-                } else {
-                    monitor.broadcastRoom()
-                }
+                monitor.broadcastRoom()
             }
         }
     }
@@ -164,15 +153,6 @@ final class QUICSession: Session, @unchecked Sendable {
     /// the congestion window, bounds what is in flight.)
     private func hasRoomForWaitersLocked() -> Bool {
         writerWaitsForStream || roomWaiters.contains { sendBufferLimit > Int(clamping: engine.bufferedBytes(on: $0)) }
-    }
-
-    /// Wakes the writers whose wake-up was deferred to the end of an I/O round.
-    func wakeDeferredWriters() {
-        monitor.withLock {
-            guard roomWakeDeferred else { return }
-            roomWakeDeferred = false
-            monitor.broadcastRoom()
-        }
     }
 
     private func forgetRoomWaitersLocked() {
