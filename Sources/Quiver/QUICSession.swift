@@ -405,6 +405,7 @@ extension CloseInfo {
         case .peer: .peer
         case .idleTimeout: .timeout
         case .statelessReset, .versionNegotiation: .transport
+        case .unreachable: .unreachable
         }
         self.init(origin: origin, code: info.frame.errorCode, isApplicationCode: info.frame.isApplication, reason: info.reason)
     }

@@ -13,6 +13,10 @@ public struct CloseInfo: Sendable, Hashable, CustomStringConvertible {
         /// The transport went away: a QUIC stateless reset, a TCP reset or end of stream
         /// without close_notify (truncation).
         case transport
+        /// The peer could not be reached: QUIC's equivalent of a refused TCP connection (an
+        /// ICMP port or host unreachable before the server answered); ``CloseInfo/reason``
+        /// says which.
+        case unreachable
     }
 
     /// Who or what ended the connection.

@@ -24,6 +24,9 @@ public final class SimulatedQUICNode: SimulatedNode {
     public var outbox: [SimulatedDatagram] = []
     /// Called with every datagram delivered to the node, before the connection sees it.
     public var onReceive: ((SimulatedDatagram) -> Void)?
+    /// Replaces each datagram delivered to the node before the connection sees it (`nil` drops
+    /// it): a misbehaving peer stack or middlebox, for tests.
+    public var rewrite: ((SimulatedDatagram) -> SimulatedDatagram?)?
 
     /// A client node around an existing connection.
     public init(client connection: QUICConnection, address: SocketAddress, app: any ConnectionApp) {
@@ -52,6 +55,11 @@ public final class SimulatedQUICNode: SimulatedNode {
     public var addresses: [SocketAddress] { [address] + previousAddresses }
 
     public func receive(_ datagram: SimulatedDatagram, at now: Instant) {
+        var datagram = datagram
+        if let rewrite {
+            guard let rewritten = rewrite(datagram) else { return }
+            datagram = rewritten
+        }
         onReceive?(datagram)
         if let connection {
             connection.receive(datagram.bytes, from: datagram.source, ecn: datagram.ecn, at: now)

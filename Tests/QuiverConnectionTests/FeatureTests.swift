@@ -58,6 +58,58 @@ struct FeatureTests {
         #expect(scenario.serverConnection?.version == .v2)
     }
 
+    /// Seen with an independent client: it acknowledged the server's first v2 Initial but did
+    /// not take the ServerHello in it, and sent its ClientHello again. The server must repeat
+    /// its Initial CRYPTO data (RFC 9002 §6.2.3) — a PTO never comes for acknowledged data.
+    @Test("Compatible version negotiation completes when the client ignores the CRYPTO frames of the first v2 Initial")
+    func repeatedClientHelloAfterUpgrade() throws {
+        var (clientConfig, serverConfig) = Self.configurations()
+        clientConfig.version = .v1
+        clientConfig.supportedVersions = [.v1, .v2]
+        serverConfig.supportedVersions = [.v2, .v1]
+        let client = TransferClient(mode: .echo, sizes: [1000])
+        let scenario = try Scenario(seed: 16, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        let serverInitialKey = PacketKey.initial(version: .v2, destinationConnectionID: scenario.clientConnection.originalDestinationConnectionID.bytes).server
+        var stripped = 0
+        scenario.clientNode.rewrite = { datagram in
+            guard stripped == 0, let bytes = Self.strippingCrypto(datagram.bytes, key: serverInitialKey) else { return datagram }
+            stripped += 1
+            var copy = datagram
+            copy.bytes = bytes
+            return copy
+        }
+        try scenario.run(timeLimit: .seconds(10))
+        #expect(stripped == 1)
+        #expect(client.allCorrect)
+        #expect(scenario.clientConnection.version == .v2)
+        // Repaired within a few round trips, not by a timer.
+        #expect(scenario.clientConnection.statistics.datagramsSent < 12)
+    }
+
+    /// The datagram with its first v2 Initial packet's CRYPTO frames turned into PADDING (the
+    /// packet still decrypts and is acknowledged); `nil` when it has no such packet.
+    static func strippingCrypto(_ datagram: [UInt8], key: PacketKey) -> [UInt8]? {
+        guard case .long(let header)? = try? PacketHeader.parse(datagram, shortHeaderConnectionIDLength: 8),
+              header.version == .v2, header.type == .initial,
+              let packet = key.unprotect(Array(datagram[..<header.packetLength]), packetNumberOffset: header.packetNumberOffset, largestReceived: nil)
+        else { return nil }
+        var payload = packet.payload
+        var reader = ByteReader(payload)
+        var found = false
+        while !reader.isAtEnd {
+            let start = reader.offset
+            guard let frame = try? Frame.decode(from: &reader) else { return nil }
+            if case .crypto = frame {
+                for i in start..<reader.offset { payload[i] = 0 }
+                found = true
+            }
+        }
+        guard found else { return nil }
+        var rebuilt = packet.header + payload
+        key.protect(&rebuilt, packetNumberOffset: header.packetNumberOffset, packetNumber: packet.packetNumber)
+        return rebuilt + datagram[header.packetLength...]
+    }
+
     @Test("A server without v2 keeps v1")
     func noCommonUpgrade() throws {
         var (clientConfig, serverConfig) = Self.configurations()
@@ -189,6 +241,30 @@ struct FeatureTests {
         #expect(scenario.clientConnection.closeInfo?.origin == .idleTimeout)
         #expect(scenario.serverConnection?.closeInfo?.origin == .idleTimeout)
         #expect(scenario.net.now - done < .seconds(3))
+    }
+
+    /// RFC 9000 §10.1: the idle period is at least three *current* PTOs, not three backed-off
+    /// ones. Were the backoff counted, each unanswered probe would push the deadline out
+    /// further than it waited, and a vanished peer would hold the connection forever.
+    @Test("A peer that vanishes mid-transfer is declared gone at the idle timeout, in both roles",
+          arguments: [Addresses.server, Addresses.client])
+    func vanishedPeer(silent: SocketAddress) throws {
+        let (clientConfig, serverConfig) = Self.configurations { $0.idleTimeout = .seconds(5) }
+        let client = TransferClient(mode: .download, sizes: [1 << 30])
+        let scenario = try Scenario(seed: 31, clientConfiguration: clientConfig, serverConfiguration: serverConfig,
+                                    app: client, server: SourceServer())
+        try scenario.net.run(until: { client.transfers.values.contains { $0.received > 1_000_000 } }, timeLimit: .seconds(30))
+        // From now on nothing `silent` sends arrives: data is in flight both ways and the
+        // other side keeps probing into the void.
+        let vanished = scenario.net.now
+        var link = LinkConfiguration()
+        link.blackholes = [vanished..<(vanished + .seconds(3600))]
+        let other = silent == Addresses.server ? Addresses.client : Addresses.server
+        scenario.net.setLink(from: silent, to: other, link)
+        let survivor = silent == Addresses.server ? scenario.clientConnection : scenario.serverConnection!
+        try scenario.net.run(until: { survivor.state == .closed }, timeLimit: .seconds(60))
+        #expect(survivor.closeInfo?.origin == .idleTimeout)
+        #expect(scenario.net.now - vanished <= .seconds(6))
     }
 
     @Test("Application close: code and reason reach the peer, both sides end")
@@ -394,6 +470,43 @@ struct FeatureTests {
         #expect(scenario.clientConnection.statistics.packetsLost == 0)
         // Timers keep moving after the 0-RTT key is dropped: the connection idles out.
         try scenario.net.run(until: { scenario.serverConnection?.state == .closed }, timeLimit: .seconds(120), stepLimit: 100_000)
+    }
+
+    /// The README's flow against our own server: a v1 client is upgraded to v2, so its ticket is
+    /// a v2 ticket; the next connection must start in v2 to resume and send 0-RTT with it.
+    @Test("A ticket from an upgraded connection resumes with 0-RTT in its own version (RFC 9369 §5)")
+    func zeroRTTAfterVersionUpgrade() throws {
+        var (clientConfig, serverConfig) = Self.zeroRTTConfigurations()
+        clientConfig.version = .v1
+        clientConfig.supportedVersions = [.v1, .v2]
+        serverConfig.supportedVersions = [.v2, .v1]
+        let ticket = try Self.ticket(client: clientConfig, server: serverConfig, seed: 33)
+        #expect(ticket.version == .v2)
+        let client = TransferClient(mode: .echo, sizes: [2000])
+        client.openEarly = true
+        let scenario = try Scenario(seed: 34, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client,
+                                    resumption: ticket, earlyData: true)
+        var firstVersion: UInt32?
+        scenario.serverNode.onReceive = { datagram in
+            if firstVersion == nil, case .long(let header)? = try? PacketHeader.parse(datagram.bytes, shortHeaderConnectionIDLength: 8) {
+                firstVersion = header.version.rawValue
+            }
+        }
+        try scenario.run()
+        #expect(client.allCorrect)
+        #expect(firstVersion == QUICVersion.v2.rawValue)
+        #expect(scenario.clientConnection.isResumed)
+        #expect(scenario.clientConnection.isEarlyDataAccepted == true)
+
+        // A client that no longer supports the ticket's version does not use the ticket.
+        clientConfig.supportedVersions = [.v1]
+        let fresh = TransferClient(mode: .echo, sizes: [100])
+        let full = try Scenario(seed: 35, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: fresh,
+                                resumption: ticket, earlyData: true)
+        try full.run()
+        #expect(fresh.allCorrect)
+        #expect(full.clientConnection.version == .v1)
+        #expect(!full.clientConnection.isResumed)
     }
 
     @Test("A key update on an idle connection keeps later packets decryptable (RFC 9001 §6.5)")

@@ -32,6 +32,10 @@ public struct ConnectionCloseInfo: Sendable, Hashable, CustomStringConvertible {
         /// The server answered with Version Negotiation listing these versions; the client
         /// may try again with one of them (RFC 9000 §6.2).
         case versionNegotiation([QUICVersion])
+        /// Client: the network reported the server unreachable (an ICMP port or host
+        /// unreachable) before anything was heard from it; see
+        /// ``QUICConnection/peerUnreachable(_:reason:at:)``.
+        case unreachable
     }
 
     /// Who ended it.

@@ -9,7 +9,8 @@ public struct QUICConfiguration: Sendable {
     /// tickets, 0-RTT limits). Under QUIC a server accepting 0-RTT sends max_early_data_size
     /// 0xffffffff (RFC 9001 §4.6.1) whenever ``TLSConfiguration/maxEarlyDataSize`` is non-zero.
     public var tls: TLSConfiguration
-    /// The version of the client's first Initial packets.
+    /// The version of the client's first Initial packets (a client resuming with a ticket of
+    /// another supported version starts in the ticket's version, RFC 9369 §5).
     public var version: QUICVersion = .v1
     /// The versions this endpoint accepts, most preferred first. A server switches a client
     /// to its most preferred version the client also supports by compatible version

@@ -17,6 +17,7 @@ extension QUICConnection {
             switch event {
             case .send(let level, let bytes):
                 spaces[space(for: level).rawValue].cryptoSend.write(bytes)
+                if role == .server, level == .initial { initialCryptoSent += bytes }
             case .installReadSecret(let level, let secret):
                 switch level {
                 case .initial: break
@@ -257,7 +258,11 @@ extension QUICConnection {
         spaces[index].readKey = nil
         spaces[index].writeKey = nil
         spaces[index].probesDue = 0
-        if space == .initial { initialKeys.removeAll() }
+        if space == .initial {
+            initialKeys.removeAll()
+            initialCryptoSent = []
+            initialCryptoRepeat = nil
+        }
         recovery.discard(space: space)
     }
 
@@ -381,12 +386,18 @@ extension QUICConnection {
         return lastAckElicitingSent + interval
     }
 
+    /// When the connection idles out: the negotiated idle timeout after the last packet
+    /// received (or the first ack-eliciting one sent since), but at least three current PTOs
+    /// (RFC 9000 §10.1). The PTO here is the period without backoff: with the backoff, every
+    /// unanswered probe would move the deadline further out than it had waited, and a peer
+    /// that vanished would never be declared gone (quinn and ngtcp2 count it the same way).
     var idleDeadline: Instant? {
         guard let idleTimeout else {
             // Before the peer's parameters, our own timeout bounds the handshake.
             return configuration.idleTimeout > .zero ? idleDeadlineBase + configuration.idleTimeout : nil
         }
-        return idleDeadlineBase + max(idleTimeout, recovery.probeTimeout(for: .applicationData) * 3)
+        let probePeriod = recovery.rtt.probeTimeout(maxAckDelay: recovery.maxAckDelay)
+        return idleDeadlineBase + max(idleTimeout, probePeriod * 3)
     }
 
     /// Handles the timers due at `now`: loss detection and PTO, idle timeout, the end of the

@@ -253,8 +253,12 @@ extension QUICConnection {
 
     private func handle(_ frame: Frame, space: PacketNumberSpace, destination: [UInt8]) throws(QUICError) {
         switch frame {
-        case .padding, .ping:
+        case .padding:
             break
+        case .ping:
+            // A client probing in the Initial space has no Handshake keys (RFC 9002
+            // §6.2.2.1), so it lacks our ServerHello: repeat it if it was acknowledged.
+            if role == .server, space == .initial { repeatInitialCrypto() }
         case .ack(let ack):
             try handleAck(ack, space: space)
         case .crypto(let offset, let data):
@@ -316,12 +320,32 @@ extension QUICConnection {
         }
     }
 
+    /// The client sent its Initial CRYPTO data again, or probes in the Initial space: it lacks
+    /// our ServerHello, perhaps even though it acknowledged the packet that carried it (a
+    /// client that ignored the CRYPTO frames of a packet in the negotiated version, say).
+    /// Repeat our Initial CRYPTO data now rather than at a PTO, which never comes for
+    /// acknowledged data — a limited number of times per connection and within the
+    /// amplification limit (RFC 9002 §6.2.3).
+    private func repeatInitialCrypto() {
+        guard !spaces[PacketNumberSpace.initial.rawValue].isDiscarded, !initialCryptoSent.isEmpty,
+              initialCryptoRepeat == nil, initialCryptoRepeats < Self.maxInitialCryptoRepeats
+        else { return }
+        initialCryptoRepeats += 1
+        initialCryptoRepeat = 0..<initialCryptoSent.count
+    }
+
+    /// How often a server repeats its Initial CRYPTO data for duplicates (RFC 9002 §6.2.3).
+    static let maxInitialCryptoRepeats = 3
+
     private func announceOpenedStreams() {
         while let id = streams.acceptStream() { emit(.streamOpened(id)) }
     }
 
     private func handleCrypto(offset: UInt64, data: [UInt8], space: PacketNumberSpace) throws(QUICError) {
         let index = space.rawValue
+        if role == .server, space == .initial, !data.isEmpty, offset + UInt64(data.count) <= spaces[index].cryptoReceive.readOffset {
+            repeatInitialCrypto()
+        }
         try spaces[index].cryptoReceive.insert(offset: offset, data: data, fin: false)
         let bytes = spaces[index].readCrypto()
         guard !bytes.isEmpty else { return }

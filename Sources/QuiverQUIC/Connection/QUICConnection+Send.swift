@@ -181,6 +181,15 @@ extension QUICConnection {
         // Data PTO before confirmation).
         if !ackOnly, allowData || probe || space != .applicationData {
             // CRYPTO data, retransmissions first.
+            if type == .initial, let range = initialCryptoRepeat {
+                // A repeat of our Initial CRYPTO data (RFC 9002 §6.2.3), before anything new.
+                let length = min(range.count, remaining - 1 - 8 - 2)
+                if remaining > 24, length > 0 {
+                    let data = Array(initialCryptoSent[range.lowerBound..<(range.lowerBound + length)])
+                    add(.crypto(offset: UInt64(range.lowerBound), data: data), .crypto(offset: UInt64(range.lowerBound), length: length))
+                    initialCryptoRepeat = length == range.count ? nil : (range.lowerBound + length)..<range.upperBound
+                }
+            }
             if type != .zeroRTT {
                 while remaining > 24,
                       let range = spaces[index].cryptoSend.nextRange(maxLength: remaining - 1 - 8 - 2) {

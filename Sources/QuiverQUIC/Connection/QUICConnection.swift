@@ -154,6 +154,13 @@ public final class QUICConnection {
     @exclusivity(unchecked) var eventIndex = 0
     @exclusivity(unchecked) var now: Instant
 
+    /// Server: the CRYPTO bytes sent at the Initial level (the ServerHello), kept after they
+    /// are acknowledged so that they can be repeated when the client's Initial CRYPTO data
+    /// arrives again (RFC 9002 §6.2.3), and what is left of such a repeat to send.
+    @exclusivity(unchecked) var initialCryptoSent: [UInt8] = []
+    @exclusivity(unchecked) var initialCryptoRepeat: Range<Int>?
+    @exclusivity(unchecked) var initialCryptoRepeats = 0
+
     @exclusivity(unchecked) var idleTimeout: Duration?
     @exclusivity(unchecked) var idleDeadlineBase: Instant
     @exclusivity(unchecked) var ackElicitingSentSinceReceive = false
@@ -231,19 +238,29 @@ public final class QUICConnection {
     ///   - remoteAddress: the server's address.
     ///   - token: a NEW_TOKEN token from an earlier connection to this server, if any.
     ///   - resumption: a ticket from an earlier connection; with `attemptEarlyData`, streams
-    ///     written before the handshake completes go out as 0-RTT.
+    ///     written before the handshake completes go out as 0-RTT. The connection starts in the
+    ///     ticket's QUIC version if it is one of `configuration.supportedVersions`; a ticket of
+    ///     another version is not used (RFC 9369 §5).
     ///   - now: the current time.
     /// - Throws: ``QUICError`` when TLS cannot start (for example no ALPN configured).
     public init(client configuration: QUICConfiguration, serverName: String?, remoteAddress: SocketAddress,
                 token: [UInt8] = [], resumption: QUICResumptionTicket? = nil, attemptEarlyData: Bool = false,
                 now: Instant) throws(QUICError) {
-        // 0-RTT only in the version of the connection that issued the ticket (RFC 9369 §5).
-        let attemptEarlyData = attemptEarlyData && resumption?.version == configuration.version
+        // A ticket belongs to the version of the connection that issued it, which after
+        // compatible version negotiation is the negotiated one (RFC 9369 §5): a client
+        // resuming starts in that version when it supports it (so a v1 client upgraded to v2
+        // resumes, and sends 0-RTT, in v2), and otherwise does not use the ticket at all.
+        var resumption = resumption
+        var startVersion = configuration.version
+        if let ticketVersion = resumption?.version, ticketVersion != startVersion {
+            if configuration.supportedVersions.contains(ticketVersion) { startVersion = ticketVersion } else { resumption = nil }
+        }
+        let attemptEarlyData = attemptEarlyData && resumption != nil
         role = .client
         self.configuration = configuration
         self.now = now
-        version = configuration.version
-        originalVersion = configuration.version
+        version = startVersion
+        originalVersion = startVersion
         let localLength = configuration.localConnectionIDLength
         localConnectionIDLength = localLength
         let dcid = ConnectionID(unchecked: configuration.random.bytes(max(8, localLength)))
@@ -266,9 +283,9 @@ public final class QUICConnection {
         cids.setInitialPeer(dcid)
         var parameters = configuration.baseTransportParameters
         parameters.initialSourceConnectionID = scid
-        if configuration.supportedVersions.count > 1 || configuration.supportedVersions.first != configuration.version {
-            let available = [configuration.version] + configuration.supportedVersions.filter { $0 != configuration.version }
-            parameters.versionInformation = .init(chosenVersion: configuration.version.rawValue, availableVersions: available.map(\.rawValue))
+        if configuration.supportedVersions.count > 1 || configuration.supportedVersions.first != startVersion {
+            let available = [startVersion] + configuration.supportedVersions.filter { $0 != startVersion }
+            parameters.versionInformation = .init(chosenVersion: startVersion.rawValue, availableVersions: available.map(\.rawValue))
         }
         localParameters = parameters
         // 0-RTT is limited by the parameters the server sent last time (RFC 9000 §7.4.1).
@@ -490,6 +507,25 @@ public final class QUICConnection {
     /// Closes the connection with an application error code (0 for an orderly close) and
     /// reason (RFC 9000 §10.2). Streams stop at once; CONNECTION_CLOSE is sent by
     /// ``transmit(at:)``.
+    /// Client: the network reports that datagrams to `address` cannot be delivered (the
+    /// kernel's `ECONNREFUSED` for an ICMP port unreachable, or a host or network
+    /// unreachable). ICMP is unauthenticated (RFC 9000 §14.2.1, §21.1), so it is believed only
+    /// for the server's address and only before any packet from the server was processed: then
+    /// it can only cut short a handshake that would otherwise wait for the idle timeout, the
+    /// way TCP reports a refused connection at once. Otherwise the report is ignored.
+    ///
+    /// - Returns: whether the connection closed (with origin ``ConnectionCloseInfo/Origin/unreachable``).
+    @discardableResult
+    public func peerUnreachable(_ address: SocketAddress, reason: String, at now: Instant) -> Bool {
+        advanceClock(now)
+        guard role == .client, state == .handshaking, !hasReceivedPacket, address == path.remote else { return false }
+        let info = ConnectionCloseInfo(origin: .unreachable, frame: .transport(.noError, reason: reason))
+        closeInfo = info
+        state = .closed
+        emit(.closed(info))
+        return true
+    }
+
     public func close(errorCode: UInt64 = 0, reason: String = "") {
         enterClosing(ConnectionClose.application(errorCode, reason: reason), origin: .local)
     }
