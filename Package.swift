@@ -70,6 +70,7 @@ let package = Package(
             dependencies: [
                 "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "CQuiverPoll",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -133,7 +134,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "QuiverTests",
-            dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverHTTP3"],
+            dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverHTTP3",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),

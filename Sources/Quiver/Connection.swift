@@ -76,7 +76,11 @@ public final class Connection: Sendable {
     public func waitForHandshake() throws(QuiverError) {
         _ = try session.blocking(wake: .events) { () throws(QuiverError) -> Bool? in
             guard session.isReadyLocked else { return nil }
-            if let info = session.closeInfoLocked, !info.isClean { throw QuiverError(.closed, "handshake failed: \(info)") }
+            if let info = session.closeInfoLocked, !info.isClean {
+                // As TCP reports a refused connection: "connect ADDRESS failed: Connection refused (errno 111)".
+                if info.origin == .unreachable { throw QuiverError(.io, info.reason) }
+                throw QuiverError(.closed, "handshake failed: \(info)")
+            }
             return true
         }
     }

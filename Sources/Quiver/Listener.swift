@@ -1,3 +1,4 @@
+public import Logging
 public import QuiverCore
 public import QuiverQUIC
 public import QuiverTLS
@@ -58,6 +59,10 @@ public final class Listener: Sendable {
         /// connection cap, idle timeout, connection ID generator …) built from the TLS
         /// configuration.
         public var configureQUIC: @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }
+        /// Where failed and abandoned handshakes are logged (at `info`, with the peer's address
+        /// and the reason, rate-limited). The default logs nothing; pass your application's
+        /// logger to see them.
+        public var logger = Logger(label: "quiver.listener", factory: { _ in SwiftLogNoOpLogHandler() })
 
         public init() {}
     }
@@ -84,12 +89,14 @@ public final class Listener: Sendable {
             options.configureQUIC(&configuration)
             let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
             core.setServer(QUICEndpoint(configuration: configuration))
+            core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
             self.core = .quic(core)
             try driver.start(core)
         case .tcp:
             let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
                                bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections)
+            core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
             self.core = .tls(core)
             try driver.start(core)

@@ -27,6 +27,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     let lock = Monitor()
     let listenerLinks = PollLinks()
     private var engine: Engine?
+    /// A listener's log of failed handshakes (set before the driver starts).
+    var handshakeLog: HandshakeFailureLog?
     private var attachments: [Attachment] = []
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
     private var acceptQueue: [QUICSession] = []
@@ -164,6 +166,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 roundProgressed = true
             }
             for session in work.sessions { endpoint.connectionDidChange(session.engineForCore(), at: now) }
+            while let failure = endpoint.nextFailedHandshake() {
+                handshakeLog?.record(.quic, peer: failure.remote, reason: "\(failure.closeInfo)", at: now)
+            }
             var accepted = false
             while let connection = endpoint.accept() {
                 let session = session(for: connection)
@@ -245,8 +250,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 udpCounters.receiveErrors += 1
                 return
             }
-            udpCounters.peerErrors += socket.peerErrors.count
-            socket.removeAllPeerErrors()
+            takePeerErrors(socket, now: now)
             guard count > 0 else { return }
             for slot in 0..<socket.receivedCount {
                 let info = socket.received(slot)
@@ -384,9 +388,28 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private func flush(_ socket: UDPSocket) -> Bool {
         let result = try? socket.flush()
         udpCounters.sendFailures += socket.sendFailures.count
-        udpCounters.peerErrors += socket.peerErrors.count
-        socket.removeAllPeerErrors()
+        takePeerErrors(socket, now: .now())
         return result?.wouldBlock == false
+    }
+
+    /// Takes the socket's ICMP reports: they are counted, and a client's connection hears of
+    /// an unreachable server (which ends it only before the server answered, as a refused TCP
+    /// connection does; ``QUICConnection/peerUnreachable(_:reason:at:)``).
+    private func takePeerErrors(_ socket: UDPSocket, now: Instant) {
+        let reports = socket.peerErrors
+        guard !reports.isEmpty else { return }
+        udpCounters.peerErrors += reports.count
+        socket.removeAllPeerErrors()
+        guard case .single(let session)? = engine else { return }
+        for report in reports {
+            let code = report.error.code
+            guard code == .connectionRefused || code == .hostUnreachable || code == .networkUnreachable else { continue }
+            let errno = report.error.errno
+            let reason = "connect \(report.peer) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+            session.access { connection in
+                if connection.peerUnreachable(report.peer, reason: reason, at: now) { roundProgressed = true }
+            }
+        }
     }
 
     private func attachment(for destination: SocketAddress) -> Int {

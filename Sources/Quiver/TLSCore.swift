@@ -16,6 +16,8 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     let listenerLinks = PollLinks()
     private let configuration: TLSConfiguration
     private let handshakeTimeout: Duration
+    /// A listener's log of failed handshakes (set before the driver starts).
+    var handshakeLog: HandshakeFailureLog?
     private let bufferLimit: Int
     private var listeners: [TCPSocket] = []
     private var sessions: [UInt64: TLSSession] = [:]
@@ -140,6 +142,9 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         let (finished, progressed) = session.pump()
         if handshaking[session.tag] != nil, session.monitor.withLock({ session.isReadyLocked }) {
             handshaking[session.tag] = nil
+            if !session.handshakeComplete, let info = session.monitor.withLock({ session.closeInfoLocked }) {
+                handshakeLog?.record(.tcp, peer: session.peerAddress, reason: "\(info)", at: .now())
+            }
             if session.handshakeComplete, !session.isQueuedForAccept {
                 session.isQueuedForAccept = true
                 acceptQueue.append(session)

@@ -2,6 +2,7 @@ import Foundation
 import Quiver
 import QuiverCore
 import QuiverQUIC
+import QuiverTLSSocket
 import QuiverUDP
 import Testing
 
@@ -21,6 +22,24 @@ struct BehaviourTests {
         let info = try #require(server.closeInfo)
         #expect(info.origin == .peer && info.code == 42 && info.isApplicationCode && info.reason == "bye")
         listener.close()
+    }
+
+    /// TCP reports a closed port at once; QUIC used to wait out its idle timeout. The kernel's
+    /// ECONNREFUSED (an ICMP port unreachable) ends the handshake with the same message.
+    @Test("QUIC to a closed port fails at once with \"Connection refused\", like TCP", arguments: [Transport.quic, .tcp])
+    func closedPort(transport: Transport) throws {
+        let probe = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
+        let tcp = try TCPSocket.listen(on: SocketAddress("127.0.0.1:0")!)
+        let port = transport == .quic ? probe.localAddress.port : try #require(tcp.localAddress).port
+        probe.close()
+        tcp.close()
+        var options = ClientOptions()
+        options.configureQUIC = { $0.idleTimeout = .seconds(20) }  // far beyond a refusal's round trip
+        let error = try #require(throws: QuiverError.self) {
+            _ = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost", options: options)
+        }
+        #expect(error.code == .io)
+        #expect(error.reason == "connect 127.0.0.1:\(port) failed: Connection refused (errno 111)")
     }
 
     @Test("a Poller reports incoming connections on several listeners and readable connections", arguments: [Transport.quic, .tcp])

@@ -62,7 +62,23 @@ public final class QUICEndpoint {
         public var initialsDropped = 0
         /// Datagrams for no connection that got no answer.
         public var datagramsDropped = 0
+        /// Connections that closed before their handshake completed (a TLS alert, a protocol
+        /// error, the client going silent), as reported by ``QUICEndpoint/nextFailedHandshake()``.
+        public var handshakesFailed = 0
     }
+
+    /// A connection that closed before its handshake completed: who and why.
+    public struct FailedHandshake: Sendable, Hashable {
+        /// The client's address.
+        public var remote: SocketAddress
+        /// How the connection ended (``ConnectionCloseInfo/Origin/idleTimeout`` for a client
+        /// that went silent).
+        public var closeInfo: ConnectionCloseInfo
+    }
+
+    /// At most this many failed handshakes wait for ``nextFailedHandshake()``; more are only
+    /// counted, so a flood of bad handshakes keeps memory bounded.
+    public static let failedHandshakeQueueLimit = 64
 
     /// A timer heap entry: valid while `deadline` is still the connection's cached deadline.
     private struct Timer: Comparable {
@@ -104,6 +120,7 @@ public final class QUICEndpoint {
     @exclusivity(unchecked) private var statelessQueue: [OutgoingDatagram] = []
     @exclusivity(unchecked) private var acceptQueue: [QUICConnection] = []
     @exclusivity(unchecked) private var pendingCount = 0
+    @exclusivity(unchecked) private var failedHandshakes: [FailedHandshake] = []
     /// 0-RTT datagrams that arrived before their connection's Initial (reordering), by DCID:
     /// at most 256 in all, kept for one second.
     @exclusivity(unchecked) private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
@@ -131,6 +148,13 @@ public final class QUICEndpoint {
 
     /// The connections whose handshake is in progress.
     public var pendingConnectionCount: Int { pendingCount }
+
+    /// The oldest connection that closed before its handshake completed and was not yet
+    /// reported, for logging; `nil` when there is none. Up to ``failedHandshakeQueueLimit``
+    /// wait; every one is counted in ``Statistics/handshakesFailed``.
+    public func nextFailedHandshake() -> FailedHandshake? {
+        failedHandshakes.isEmpty ? nil : failedHandshakes.removeFirst()
+    }
 
     /// The next connection whose handshake completed, once each.
     public func accept() -> QUICConnection? {
@@ -301,13 +325,18 @@ public final class QUICEndpoint {
         guard var entry = entries[key] else { return }
         if connection.state == .closed {
             for route in entry.routes where routes[route] === connection { routes[route] = nil }
-            if entry.isPending { pendingCount -= 1 }
+            if entry.isPending {
+                pendingCount -= 1
+                recordFailedHandshake(connection)
+            }
             entries[key] = nil  // its timer and active-queue entries are skipped from now on
             return
         }
         if entry.isPending, connection.state != .handshaking {
             entry.isPending = false
             pendingCount -= 1
+            // Closing or draining before the handshake completed: it failed.
+            if connection.state != .established { recordFailedHandshake(connection) }
         }
         // Our connection IDs route here, and during the handshake also the client's chosen
         // DCID, which it uses until it hears from us.
@@ -424,6 +453,13 @@ public final class QUICEndpoint {
                 entries[key]?.deadline = nil  // its entry was popped: record the new deadline
                 synchronizeWithAccess(connection)
             }
+        }
+    }
+
+    private func recordFailedHandshake(_ connection: QUICConnection) {
+        statistics.handshakesFailed += 1
+        if failedHandshakes.count < Self.failedHandshakeQueueLimit, let info = connection.closeInfo {
+            failedHandshakes.append(FailedHandshake(remote: connection.remoteAddress, closeInfo: info))
         }
     }
 

@@ -1,0 +1,81 @@
+import Dispatch
+import Logging
+@testable import Quiver
+import QuiverCore
+import Synchronization
+import Testing
+
+/// A log handler that keeps what it is given.
+final class CapturingLog: Sendable {
+    struct Line: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    let lines = Mutex<[Line]>([])
+    private let arrived = DispatchSemaphore(value: 0)
+
+    /// Waits until a line is logged (`false` after `timeout` seconds without one).
+    func waitForLine(timeout: Double) -> Bool {
+        arrived.wait(timeout: .now() + timeout) == .success
+    }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(sink: self) }
+    }
+
+    struct Handler: LogHandler {
+        let sink: CapturingLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let flattened = (event.metadata ?? [:]).mapValues { "\($0)" }
+            sink.lines.withLock { $0.append(Line(level: event.level, message: "\(event.message)", metadata: flattened)) }
+            sink.arrived.signal()
+        }
+    }
+}
+
+@Suite("Failed handshakes are logged")
+struct HandshakeLogTests {
+    @Test("a failed handshake is logged with the peer and the reason", arguments: [Transport.quic, .tcp])
+    func logged(transport: Transport) throws {
+        let log = CapturingLog()
+        var options = Listener.Options()
+        options.logger = log.logger
+        let listener = try Listener(transport, tls: Identity.server(alpn: ["echo"]), bind: "127.0.0.1:0", options: options)
+        defer { listener.close() }
+        #expect(throws: QuiverError.self) {
+            _ = try Connection.connect(transport, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                       tls: Identity.client(alpn: ["other"]), serverName: "localhost")
+        }
+        // The client has its answer; the server logs once its side of the handshake has ended.
+        #expect(log.waitForLine(timeout: 10))
+        let line = try #require(log.lines.withLock { $0.first })
+        #expect(line.message.hasPrefix("handshake failed:"))
+        #expect(line.message.contains("ALPN"))
+        #expect(line.metadata["peer"]?.hasPrefix("127.0.0.1:") == true)
+        #expect(line.metadata["transport"] == "\(transport)")
+    }
+
+    @Test("a flood of failures is rate-limited, and what was left out is counted")
+    func rateLimited() {
+        let log = CapturingLog()
+        var failures = HandshakeFailureLog(logger: log.logger)
+        let start = Instant(nanoseconds: 1_000_000_000)
+        for _ in 0..<1000 { failures.record(.quic, peer: nil, reason: "x", at: start) }
+        #expect(log.lines.withLock { $0.count } == HandshakeFailureLog.burst)
+        // One second later: perSecond more lines; the first says how many were left out.
+        for _ in 0..<1000 { failures.record(.quic, peer: nil, reason: "x", at: start + .seconds(1)) }
+        let lines = log.lines.withLock { $0 }
+        #expect(lines.count == HandshakeFailureLog.burst + HandshakeFailureLog.perSecond)
+        #expect(lines[HandshakeFailureLog.burst].metadata["suppressed"] == "\(1000 - HandshakeFailureLog.burst)")
+    }
+}
