@@ -17,7 +17,7 @@ import Glibc
 #endif
 import Foundation
 import QuiverCore
-import QuiverQUIC
+@testable import QuiverQUIC
 import QuiverTLS
 import QuiverTestSupport
 import Testing
@@ -76,6 +76,16 @@ struct AioquicInteropTests {
     @Test("aioquic client → our server, QUIC v2 by compatible version negotiation")
     func aioquicToServerV2() throws { try ourServer(.version2) }
 
+    /// Issue 17 item 8 with a real client: a relay drops the server's first (v2) Initial, the
+    /// client sends its ClientHello again, and the server answers that duplicate with its
+    /// ServerHello at once (RFC 9002 §6.2.3) rather than at its next PTO.
+    @Test("aioquic client → our server, QUIC v2 by compatible version negotiation, the server's first Initial lost")
+    func aioquicToServerV2InitialLost() throws {
+        let (relay, connection) = try ourServer(.version2, relay: UDPRelay.Configuration(serverInitialsToDrop: 1))
+        #expect(relay?.counts.serverInitialsDropped == 1)
+        #expect((connection?.initialCryptoRepeats ?? 0) >= 1, "the server did not repeat its ServerHello for the duplicate ClientHello")
+    }
+
     // MARK: - Cases
 
     private func ourClient(_ variant: Variant) throws {
@@ -130,13 +140,17 @@ struct AioquicInteropTests {
         #expect(closed?.hasPrefix("CLOSED error_code=0 ") == true, "aioquic did not see our orderly close\n\(context())")
     }
 
-    private func ourServer(_ variant: Variant) throws {
+    /// Runs the aioquic client against our server (through a relay when `relay` is given) and
+    /// checks the echo; returns the relay and our connection for further checks.
+    @discardableResult
+    private func ourServer(_ variant: Variant, relay relayConfiguration: UDPRelay.Configuration? = nil) throws -> (UDPRelay?, QUICConnection?) {
         var configuration = QUICConfiguration(tls: variant.tls(TestIdentity.serverTLS()))
         if variant.v2 { configuration.supportedVersions = [.v2, .v1] }
         let directory = try TemporaryDirectory()
         let ca = try directory.write("ca.pem", TestIdentity.p256.chain.pemRepresentation)
         let driver = try UDPDriver()
-        let peer = try AioquicPeer.start(["client", "--port", "\(driver.port)", "--ca", ca,
+        let relay = try relayConfiguration.map { try UDPRelay(server: SocketAddress(host: "127.0.0.1", port: driver.port)!, configuration: $0) }
+        let peer = try AioquicPeer.start(["client", "--port", "\(relay?.port ?? driver.port)", "--ca", ca,
                                           "--sizes"] + Self.sizes.map { "\($0)" } + variant.peerFlags)
         defer { peer.kill() }
 
@@ -149,7 +163,7 @@ struct AioquicInteropTests {
             try driver.run(connection, app: server, deadline: deadline) { $0.closeInfo != nil }
         } catch {
             Issue.record("\(error)\n\(peer.transcript)")
-            return
+            return (relay, nil)
         }
         let status = peer.waitForExit(timeout: 10)
         let result = peer.waitForLine(startingWith: "RESULT ", timeout: 1)
@@ -168,6 +182,7 @@ struct AioquicInteropTests {
         }
         #expect(connection.closeInfo?.origin == .peer && connection.closeInfo?.isClean == true,
                 "close: \(connection.closeInfo.map { "\($0)" } ?? "none")\n\(context())")
+        return (relay, connection)
     }
 
     private func hex(_ value: UInt32) -> String {

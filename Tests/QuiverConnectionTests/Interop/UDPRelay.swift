@@ -20,6 +20,8 @@ final class UDPRelay: @unchecked Sendable {
         var lossToClient = 0.0
         /// Forward only this many client datagrams until ``releaseClient()`` (then all).
         var clientDatagramsBeforeHold: Int?
+        /// Drop the server's first datagrams that begin with an Initial packet (v1 or v2).
+        var serverInitialsToDrop = 0
         var seed: UInt64 = 1
     }
 
@@ -44,6 +46,8 @@ final class UDPRelay: @unchecked Sendable {
         var dropped = 0
         /// QUIC Retry packets seen from the server (long header, v1 type 3 or v2 type 0).
         var retries = 0
+        /// Server datagrams dropped for ``Configuration/serverInitialsToDrop``.
+        var serverInitialsDropped = 0
     }
 
     init(server: SocketAddress, configuration: Configuration = Configuration()) throws {
@@ -115,6 +119,14 @@ final class UDPRelay: @unchecked Sendable {
                             let version = bytes[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
                             let type = (bytes[0] >> 4) & 0x3
                             if (version == 1 && type == 3) || (version == 0x6b33_43cf && type == 0) { counters.withLock { $0.retries += 1 } }
+                            let initial = (version == 1 && type == 0) || (version == 0x6b33_43cf && type == 1)
+                            if initial, counters.withLock({ $0.serverInitialsDropped }) < configuration.serverInitialsToDrop {
+                                counters.withLock {
+                                    $0.serverInitialsDropped += 1
+                                    $0.dropped += 1
+                                }
+                                continue
+                            }
                         }
                         if lose(configuration.lossToClient) {
                             counters.withLock { $0.dropped += 1 }
