@@ -16,10 +16,16 @@ public final class TCPSocket: @unchecked Sendable {
 
     deinit { if !closed { _ = Glibc.close(descriptor) } }
 
+    /// The listen backlog by default: as long a queue of connections waiting for `accept` as the
+    /// system allows (Linux caps the value at `net.core.somaxconn`, 4096 by default). With the
+    /// old default of 128 a burst of 2 000 connections overflowed it and half were never
+    /// accepted.
+    public static let maximumBacklog = Int32.max
+
     /// Creates a listening socket bound to `address` (port 0 picks a free port). With
     /// `reusePort`, several sockets (workers) may listen on one port and the kernel spreads
     /// connections among them (`SO_REUSEPORT`).
-    public static func listen(on address: SocketAddress, backlog: Int32 = 128, reusePort: Bool = false) throws(QuiverError) -> TCPSocket {
+    public static func listen(on address: SocketAddress, backlog: Int32 = maximumBacklog, reusePort: Bool = false) throws(QuiverError) -> TCPSocket {
         let family = { if case .v4 = address { return AF_INET } else { return AF_INET6 } }()
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Self.error("socket") }

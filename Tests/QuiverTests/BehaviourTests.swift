@@ -42,6 +42,27 @@ struct BehaviourTests {
         #expect(error.reason == "connect 127.0.0.1:\(port) failed: Connection refused (errno 111)")
     }
 
+    /// A burst of 2 000 connections used to overflow a backlog of 128. `ss` shows a listening
+    /// socket's backlog as its Send-Q (iproute2, installed by `.ci/run`).
+    @Test("a TCP listener's backlog is the system maximum (net.core.somaxconn)")
+    func listenBacklog() throws {
+        let listener = try Listener(.tcp, tls: Identity.server(), bind: "127.0.0.1:0")
+        defer { listener.close() }
+        let port = listener.localAddresses[0].port
+        let somaxconn = try String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let ss = Process()
+        ss.executableURL = URL(fileURLWithPath: ["/usr/bin/ss", "/bin/ss"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/ss")
+        ss.arguments = ["-ltnH", "sport = :\(port)"]
+        let pipe = Pipe()
+        ss.standardOutput = pipe
+        try ss.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ss.waitUntilExit()
+        // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+        let columns = output.split(whereSeparator: \.isWhitespace)
+        #expect(columns.count >= 3 && columns[2] == Substring(somaxconn), "ss: \(output)")
+    }
+
     @Test("a Poller reports incoming connections on several listeners and readable connections", arguments: [Transport.quic, .tcp])
     func poller(transport: Transport) throws {
         let listeners = try (0..<3).map { _ in try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0") }
