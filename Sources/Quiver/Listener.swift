@@ -53,6 +53,12 @@ public final class Listener: Sendable {
         public var sendBufferLimit = 1 << 20
         /// TLS: how long a handshake may take before the connection is dropped.
         public var handshakeTimeout: Duration = .seconds(10)
+        /// How long an established connection may stay silent before it is closed; `nil`
+        /// never closes it. QUIC: the `max_idle_timeout` announced (the smaller of both
+        /// sides' applies, RFC 9000 §10.1; ``configureQUIC`` may still change it). TLS: no byte
+        /// moved either way for this long — the connection is closed with a close_notify and
+        /// ``CloseInfo/Origin/timeout``, between 1 and 1.25 times this after its last byte.
+        public var idleTimeout: Duration? = .seconds(30)
         /// TLS: the most TCP connections held at once; more are refused.
         public var maxConnections = 10_000
         /// QUIC: adjusts the endpoint configuration (Retry policy, token secret, pending
@@ -86,6 +92,7 @@ public final class Listener: Sendable {
         switch transport {
         case .quic:
             var configuration = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: tls))
+            configuration.connection.idleTimeout = options.idleTimeout ?? .zero
             options.configureQUIC(&configuration)
             let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
             core.setServer(QUICEndpoint(configuration: configuration))
@@ -95,7 +102,7 @@ public final class Listener: Sendable {
             try driver.start(core)
         case .tcp:
             let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
-                               bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections)
+                               bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections, idleTimeout: options.idleTimeout)
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
             self.core = .tls(core)
@@ -145,14 +152,14 @@ public final class Listener: Sendable {
 
     // MARK: - Accepting
 
-    private var lock: Monitor {
+    var lock: Monitor {
         switch core {
         case .quic(let core): core.lock
         case .tls(let core): core.lock
         }
     }
 
-    private func acceptLocked() throws(QuiverError) -> Connection? {
+    func acceptLocked() throws(QuiverError) -> Connection? {
         switch core {
         case .quic(let core):
             if core.isClosed { throw QuiverError(.closed, "the listener is closed") }

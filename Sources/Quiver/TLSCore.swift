@@ -28,13 +28,21 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     private let inbox = Mutex<[UInt64]>([])
     /// Bounds the TCP connections a listener holds (handshaking plus established).
     private let maxConnections: Int
+    /// Established connections with nothing moving for this long are closed (`nil`: never).
+    private let idleTimeout: Duration?
+    /// When established sessions are next checked for idleness: every quarter of the idle
+    /// timeout, so a connection ends between 1 and 1.25 idle timeouts after its last byte
+    /// (a sweep costs one comparison per connection, not a timer per connection).
+    private var nextIdleSweep: Instant?
 
-    init(driver: Driver, configuration: TLSConfiguration, handshakeTimeout: Duration, bufferLimit: Int, maxConnections: Int) {
+    init(driver: Driver, configuration: TLSConfiguration, handshakeTimeout: Duration, bufferLimit: Int, maxConnections: Int,
+         idleTimeout: Duration? = nil) {
         self.driver = driver
         self.configuration = configuration
         self.handshakeTimeout = handshakeTimeout
         self.bufferLimit = bufferLimit
         self.maxConnections = maxConnections
+        self.idleTimeout = idleTimeout.flatMap { $0 > .zero ? $0 : nil }
     }
 
     func addAttachment(_ attachment: Attachment) throws(QuiverError) {
@@ -70,6 +78,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
         sessions[tag] = session
         handshaking[tag] = session
+        scheduleIdleSweep()
         session.start()
         inbox.withLock { $0.append(tag) }
         driver.wake()
@@ -102,8 +111,16 @@ final class TLSCore: DriverCore, @unchecked Sendable {
 
     var nextDeadline: Instant? {
         lock.withLock {
-            handshaking.values.lazy.map { $0.createdAt + self.handshakeTimeout }.min()
+            let handshakeDeadline = handshaking.values.lazy.map { $0.createdAt + self.handshakeTimeout }.min()
+            guard let sweep = nextIdleSweep else { return handshakeDeadline }
+            return handshakeDeadline.map { min($0, sweep) } ?? sweep
         }
+    }
+
+    /// Arms the idle sweep when the first session arrives.
+    private func scheduleIdleSweep() {
+        guard let idleTimeout, nextIdleSweep == nil else { return }
+        nextIdleSweep = Instant.now() + idleTimeout / 4
     }
 
     func handleEvents(_ ready: [EventPoll.Ready]) {
@@ -128,9 +145,17 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
         let now = Instant.now()
         for session in handshaking.values where now - session.createdAt >= handshakeTimeout {
-            session.expire()
+            session.expire(idle: false)
             _ = service(session)
             progressed = true
+        }
+        if let idleTimeout, let sweep = nextIdleSweep, sweep <= now {
+            for session in sessions.values where handshaking[session.tag] == nil && session.idleTime(at: now) >= idleTimeout {
+                session.expire(idle: true)
+                _ = service(session)
+                progressed = true
+            }
+            nextIdleSweep = sessions.isEmpty ? nil : now + idleTimeout / 4
         }
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
@@ -206,7 +231,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
         let childCore = TLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), configuration: configuration,
-                                handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit, maxConnections: 1)
+                                handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit, maxConnections: 1, idleTimeout: idleTimeout)
         session.monitor.lock()
         defer { session.monitor.unlock() }
         guard let fd = session.descriptor else {
@@ -244,6 +269,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         try driver.poll.add(fd, tag: tag, output: other.wantsOutputLocked)
         if other.readPausedLocked { driver.poll.setInterest(fd, tag: tag, input: false, output: other.wantsOutputLocked) }
         sessions[tag] = session
+        scheduleIdleSweep()
         inbox.withLock { $0.append(tag) }
         return session
     }

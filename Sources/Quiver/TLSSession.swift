@@ -101,6 +101,8 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Set once the core closed the socket: its number may already belong to another
     /// connection, so nothing may touch it again.
     private var released = false
+    /// When bytes last moved on the transport, either way (for the idle timeout).
+    private var lastActivity = Instant.now()
 
     var descriptor: Int32? {
         if case .socket(let fd) = transport, !released { return fd }
@@ -131,6 +133,7 @@ final class TLSSession: Session, @unchecked Sendable {
             reads += 1
             guard let bytes = readTransport() else { break }
             progressed = true
+            lastActivity = .now()
             if bytes.isEmpty {
                 transportClosed = true
                 run { () throws(TLSError) in try stream.receiveEOF() }
@@ -203,6 +206,7 @@ final class TLSSession: Session, @unchecked Sendable {
             }
             guard written > 0 else { break }
             outgoing.removeFirst(written)
+            lastActivity = .now()
         }
         let needOutput = !outgoing.isEmpty
         // Once we closed or failed and everything is written, the transport is done with.
@@ -247,13 +251,25 @@ final class TLSSession: Session, @unchecked Sendable {
         }
     }
 
-    /// The handshake did not finish in time.
-    func expire() {
+    /// The handshake did not finish in time, or (`idle`) nothing moved on the established
+    /// connection for the listener's idle timeout: the connection ends with origin
+    /// ``CloseInfo/Origin/timeout`` — an idle one after a close_notify.
+    func expire(idle: Bool) {
         monitor.withLock {
             guard closeInfo == nil else { return }
-            closeInfo = CloseInfo(origin: .timeout, code: 0, isApplicationCode: false, reason: "handshake timed out")
+            if idle {
+                stream.close()
+                flushLocked()
+            }
+            closeInfo = CloseInfo(origin: .timeout, code: 0, isApplicationCode: false, reason: idle ? "idle timeout" : "handshake timed out")
+            if outgoing.isEmpty { endTransportLocked() }
             changedLocked()
         }
+    }
+
+    /// How long no byte has moved on the transport, either way.
+    func idleTime(at now: Instant) -> Duration {
+        monitor.withLock { now - lastActivity }
     }
 
     // MARK: - Session

@@ -42,6 +42,25 @@ struct BehaviourTests {
         #expect(error.reason == "connect 127.0.0.1:\(port) failed: Connection refused (errno 111)")
     }
 
+    /// A TLS connection nobody uses is closed at the listener's idle timeout, with a
+    /// close_notify the client reads as the end of the stream; the server side reports a timeout.
+    @Test("an idle TLS connection is closed at the idle timeout, the client sees close_notify")
+    func tlsIdleTimeout() throws {
+        var options = Listener.Options()
+        options.idleTimeout = .milliseconds(200)
+        let listener = try Listener(.tcp, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        defer { listener.close() }
+        let client = try Connection.connect(.tcp, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                            tls: Identity.client(), serverName: "localhost")
+        let server = try listener.accept()
+        try client.write([7])
+        #expect(try server.read(maxBytes: 1) == [7])
+        // Blocks until the server gives up on the silent connection.
+        #expect(try client.read() == [])
+        #expect(server.closeInfo?.origin == .timeout)
+        #expect(server.closeInfo?.reason == "idle timeout")
+    }
+
     /// A burst of 2 000 connections used to overflow a backlog of 128. `ss` shows a listening
     /// socket's backlog as its Send-Q (iproute2, installed by `.ci/run`).
     @Test("a TCP listener's backlog is the system maximum (net.core.somaxconn)")
