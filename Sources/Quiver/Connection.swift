@@ -74,15 +74,18 @@ public final class Connection: Sendable {
     /// Waits until the handshake completes (accepted connections have completed it already).
     /// - Throws: `.closed` when it failed.
     public func waitForHandshake() throws(QuiverError) {
-        _ = try session.blocking(wake: .events) { () throws(QuiverError) -> Bool? in
-            guard session.isReadyLocked else { return nil }
-            if let info = session.closeInfoLocked, !info.isClean {
-                // As TCP reports a refused connection: "connect ADDRESS failed: Connection refused (errno 111)".
-                if info.origin == .unreachable { throw QuiverError(.io, info.reason) }
-                throw QuiverError(.closed, "handshake failed: \(info)")
-            }
-            return true
+        _ = try session.blocking(wake: .events) { () throws(QuiverError) in try handshakeOutcomeLocked() }
+    }
+
+    /// `true` once the handshake completed, `nil` while it runs; throws when it failed.
+    func handshakeOutcomeLocked() throws(QuiverError) -> Bool? {
+        guard session.isReadyLocked else { return nil }
+        if let info = session.closeInfoLocked, !info.isClean {
+            // As TCP reports a refused connection: "connect ADDRESS failed: Connection refused (errno 111)".
+            if info.origin == .unreachable { throw QuiverError(.io, info.reason) }
+            throw QuiverError(.closed, "handshake failed: \(info)")
         }
+        return true
     }
 
     // MARK: - Default stream
@@ -182,15 +185,23 @@ public final class Connection: Sendable {
     /// everything written was delivered and then closes with code 0; `.rapid` closes at once.
     /// Returns when the close has been handed to the transport.
     public func shutdown(_ mode: ShutdownMode = .flush) throws(QuiverError) {
-        switch mode {
-        case .flush:
+        if case .flush = mode {
             _ = try? session.once { () throws(QuiverError) in try session.finishLocked(nil) }
-            _ = try session.blocking { () -> Bool? in
-                session.closeInfoLocked != nil || session.isFlushedLocked ? true : nil
-            }
-            session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
-        case .rapid(let code, let reason):
-            session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+            _ = try session.blocking { () -> Bool? in isFlushedOrClosedLocked }
+        }
+        close(mode)
+    }
+
+    /// For a flushing shutdown: `true` once everything written was delivered (or the
+    /// connection ended), `nil` before.
+    var isFlushedOrClosedLocked: Bool? { session.closeInfoLocked != nil || session.isFlushedLocked ? true : nil }
+
+    /// The end of ``shutdown(_:)`` once a `.flush` has waited for delivery: closes the
+    /// connection, and a client's own I/O core after its closing period.
+    func close(_ mode: ShutdownMode) {
+        switch mode {
+        case .flush: session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
+        case .rapid(let code, let reason): session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
         }
         session.commandIssued()
         switch owner {
@@ -232,6 +243,12 @@ public final class Connection: Sendable {
     /// default); it is closed by ``shutdown(_:)`` or when the last reference goes away.
     public static func connect(_ transport: Transport, to host: String, port: UInt16, tls: TLSConfiguration,
                                serverName: String? = nil, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {
+        try open(transport, to: host, port: port, tls: tls, serverName: serverName, options: options)
+    }
+
+    /// ``connect(_:to:port:tls:serverName:options:)`` under a name the async overload can call.
+    static func open(_ transport: Transport, to host: String, port: UInt16, tls: TLSConfiguration,
+                     serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let name = serverName ?? (SocketAddress(host: host, port: port) == nil ? host : nil)
         switch transport {
         case .tcp:

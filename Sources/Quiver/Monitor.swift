@@ -15,6 +15,10 @@ import QuiverCore
 /// progress on every packet; waking its idle readers, or a writer for a few freed bytes, each
 /// time would be a thundering herd.
 ///
+/// Tasks wait here too: an `async` call that would block registers its continuation
+/// (``suspend(for:_:)``) and the broadcast that would wake a thread waiting for the same
+/// thing resumes it — so async callers hold no thread while they wait.
+///
 /// `pthread_mutex_t`/`pthread_cond_t` must not move, so they live in allocated memory.
 final class Monitor: @unchecked Sendable {
     // @unchecked: the pthread objects are the synchronisation; all other state is guarded by them.
@@ -32,6 +36,15 @@ final class Monitor: @unchecked Sendable {
     private let progressCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let eventCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let roomCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    /// A suspended task: what it waits for and how to resume it (guarded by the mutex).
+    private struct Waiter {
+        let token: UInt64
+        let wake: Wake
+        let continuation: UnsafeContinuation<Void, Never>
+    }
+    private var waiters: [Waiter] = []
+    private var nextToken: UInt64 = 0
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -82,16 +95,90 @@ final class Monitor: @unchecked Sendable {
         _ = pthread_cond_timedwait(condition, mutex, &time)
     }
 
-    /// Wakes every waiter.
+    /// Wakes every waiter (lock held).
     func broadcast() {
         pthread_cond_broadcast(progressCondition)
         pthread_cond_broadcast(eventCondition)
         pthread_cond_broadcast(roomCondition)
+        resumeWaiters { _ in true }
     }
 
-    /// Wakes the waiters for progress only.
-    func broadcastProgress() { pthread_cond_broadcast(progressCondition) }
+    /// Wakes the waiters for progress only (lock held).
+    func broadcastProgress() {
+        pthread_cond_broadcast(progressCondition)
+        resumeWaiters { $0 == .progress }
+    }
 
-    /// Wakes the writers waiting for send-buffer space.
-    func broadcastRoom() { pthread_cond_broadcast(roomCondition) }
+    /// Wakes the writers waiting for send-buffer space (lock held).
+    func broadcastRoom() {
+        pthread_cond_broadcast(roomCondition)
+        resumeWaiters { $0 == .room }
+    }
+
+    // MARK: - Tasks
+
+    /// A number naming one suspension, for ``cancel(_:)`` (lock held).
+    func makeToken() -> UInt64 {
+        nextToken += 1
+        return nextToken
+    }
+
+    /// Suspends the calling task (lock held) until a broadcast for `wake` or ``cancel(_:)`` of
+    /// `token`. Register in the same lock hold in which the caller found it must wait, so no
+    /// broadcast can fall between the check and the registration.
+    func suspend(for wake: Wake, token: UInt64, _ continuation: UnsafeContinuation<Void, Never>) {
+        waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
+    }
+
+    /// Resumes the task suspended with `token`, if it still is (its task was cancelled).
+    func cancel(_ token: UInt64) {
+        lock()
+        let index = waiters.firstIndex { $0.token == token }
+        let waiter = index.map { waiters.remove(at: $0) }
+        unlock()
+        waiter?.continuation.resume()
+    }
+
+    /// Runs `attempt` under the lock until it yields a value, suspending the task between
+    /// tries until woken for `wake`. `attempt` also says whether the caller must tell the
+    /// driver about a command (then it is not suspended: the driver's answer may be what it
+    /// waits for), which `afterAttempt` does outside the lock.
+    func awaiting<Value>(wake: Wake, _ attempt: () throws(QuiverError) -> (Value?, Bool),
+                         afterAttempt: (Bool) -> Void) async throws -> Value {
+        while true {
+            try Task.checkCancellation()
+            var value: Value?
+            var failure: QuiverError?
+            var service = false
+            let token = withLock { makeToken() }
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                    lock()
+                    do throws(QuiverError) { (value, service) = try attempt() } catch { failure = error }
+                    // Cancelled before we registered: the handler found nothing to resume.
+                    if value == nil, failure == nil, !service, !Task.isCancelled {
+                        suspend(for: wake, token: token, continuation)
+                        unlock()
+                    } else {
+                        unlock()
+                        continuation.resume()
+                    }
+                }
+            } onCancel: {
+                cancel(token)
+            }
+            afterAttempt(service)
+            if let failure { throw failure }
+            if let value { return value }
+        }
+    }
+
+    private func resumeWaiters(_ matching: (Wake) -> Bool) {
+        guard !waiters.isEmpty else { return }
+        var kept: [Waiter] = []
+        for waiter in waiters {
+            if matching(waiter.wake) { waiter.continuation.resume() } else { kept.append(waiter) }
+        }
+        waiters = kept
+    }
 }

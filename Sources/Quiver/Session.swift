@@ -150,6 +150,24 @@ extension Session {
         }
     }
 
+    /// ``blocking(wake:_:)`` for tasks: the task is suspended, not the thread, and resumed by
+    /// the broadcast that would wake a blocked thread. Cancelling the task ends the wait with
+    /// `CancellationError` (the connection itself is untouched).
+    ///
+    /// - Throws: `CancellationError`, or the attempt's ``QuiverError``; `.configuration` on an
+    ///   application-driven connection (its caller drives it; there is no thread to wake a task).
+    func awaiting<Value>(wake: Monitor.Wake = .progress, _ attempt: () throws(QuiverError) -> Value?) async throws -> Value {
+        guard driver.isThreadAssisted else {
+            throw QuiverError(.configuration, "async calls need the thread-assisted driver; an application-driven connection is driven by its caller's try… calls")
+        }
+        return try await monitor.awaiting(wake: wake) { () throws(QuiverError) -> (Value?, Bool) in
+            let value = try attempt()
+            return (value, takeServiceRequestLocked())
+        } afterAttempt: { service in
+            if service { commandIssued() }
+        }
+    }
+
     /// Runs `attempt` once under the lock: non-blocking.
     func once<Value>(_ attempt: () throws(QuiverError) -> Value) throws(QuiverError) -> Value {
         monitor.lock()

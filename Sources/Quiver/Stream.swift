@@ -13,7 +13,7 @@ public final class Stream: Sendable {
         self.key = key
     }
 
-    private var session: any Session { connection.session }
+    var session: any Session { connection.session }
 
     /// The QUIC stream ID (`nil` for the default stream until it exists, and on TLS).
     public var id: UInt64? { key }
