@@ -138,6 +138,12 @@ struct DemoTests {
         try runDemo("ddd-04-async", transport: transport)
     }
 
+    @Test("ddd-04b-async-await: 20 concurrent clients on 3 ports, a task per connection and per stream, SIGINT",
+          arguments: [Transport.tcp, .quic])
+    func asyncAwait(transport: Transport) throws {
+        try runDemo("ddd-04b-async-await", transport: transport, servedBy: "listener ", distinctServers: 3)
+    }
+
     /// Runs demo `name` on `ports` ports with 20 concurrent clients; the log names what served
     /// each connection (`<servedBy>N: connection from …`, for example `worker 2` or `child
     /// 4711`), and at least `distinctServers` different ones must appear. Process ids in the log
