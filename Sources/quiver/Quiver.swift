@@ -210,7 +210,7 @@ struct Cert: ParsableCommand {
         let (chain, key) = try SelfSignedCertificate.generate(names: name, algorithm: algorithm.algorithm, validityDays: days)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try chain.pemRepresentation.write(toFile: out + "/cert.pem", atomically: true, encoding: .utf8)
-        try key.pemRepresentation.write(toFile: out + "/key.pem", atomically: true, encoding: .utf8)
+        try PrivateFile.write(Array(key.pemRepresentation.utf8), to: out + "/key.pem")
         FileHandle.standardError.write(Data("wrote \(out)/cert.pem and \(out)/key.pem for \(name)\n".utf8))
     }
 }
