@@ -9,9 +9,13 @@ import QuiverTLSSocket
 
 @main
 struct QuiverCommand: ParsableCommand {
+    /// The version `quiver --version` prints: the one place it is written.
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "quiver",
         abstract: "Quiver: a pure-Swift TLS 1.3 and QUIC server stack.",
+        version: version,
         subcommands: [Serve.self, Connect.self, Get.self, Cert.self])
 }
 

@@ -49,4 +49,14 @@ struct QuiverCommandTests {
             #expect(process.standardErrorText.contains(text), "expected “\(text)”\n\(process.transcript)", sourceLocation: sourceLocation)
         }
     }
+
+    // MARK: - Item 23: --version
+
+    @Test("quiver --version prints a version")
+    func version() throws {
+        let process = try run(["--version"])
+        #expect(process.waitForExit(timeout: 1) == 0, "\(process.transcript)")
+        let text = String(decoding: process.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text.split(separator: ".").count == 3 && text.split(separator: ".").allSatisfy { Int($0) != nil }, "\(process.transcript)")
+    }
 }
