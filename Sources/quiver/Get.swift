@@ -31,16 +31,11 @@ struct Get: ParsableCommand {
     func run() throws {
         if http3 && hq { throw ValidationError("--http3 and --hq exclude each other") }
         guard !urls.isEmpty else { throw ValidationError("give at least one URL") }
-        let parsed = try urls.map { text -> URLComponents in
-            guard let url = URLComponents(string: text), url.scheme == "https", url.host != nil else {
-                throw ValidationError("not an https URL: \(text)")
-            }
-            return url
-        }
-        let host = parsed[0].host!.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        let port = UInt16(parsed[0].port ?? 443)
-        guard parsed.allSatisfy({ $0.host == parsed[0].host && ($0.port ?? 443) == parsed[0].port ?? 443 }) else {
-            throw ValidationError("all URLs must name the same host and port")
+        let parsed = try urls.map { (text: String) throws(CommandError) in try Addresses.fetchURL(text) }
+        let host = parsed[0].host
+        let port = parsed[0].port
+        guard parsed.allSatisfy({ $0.host == host && $0.port == port }) else {
+            throw CommandError("all URLs must name the same host and port")
         }
         let verifier: CertificateVerifier = insecure ? .insecureNoVerification(.iUnderstandThisDisablesPeerAuthentication)
             : try ca.map { try CertificateVerifier(trustRootsPEMFile: $0) } ?? CertificateVerifier.system()
@@ -64,20 +59,19 @@ struct Get: ParsableCommand {
         }
         let connection = try Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
         if keyUpdate { try updateKeys(connection) }
-        let authority = parsed[0].port.map { "\(parsed[0].host!):\($0)" } ?? parsed[0].host!
         let client = hq ? nil : try HTTP3Client(connection)
         let failures = Mutex<[String]>([])
         let output = Mutex<Void>(())
         let fetches = DispatchGroup()
         for url in parsed {
-            let path = url.percentEncodedPath.isEmpty ? "/" : url.percentEncodedPath + (url.percentEncodedQuery.map { "?\($0)" } ?? "")
+            let path = url.path
             fetches.enter()
             Thread {
                 defer { fetches.leave() }
                 do {
                     var body: [UInt8] = []
                     if let client {
-                        let response = try client.get(path, authority: authority) { body += $0 }
+                        let response = try client.get(path, authority: url.authority) { body += $0 }
                         guard response.status == 200 else { throw QuiverError(.protocolViolation, "status \(response.status)") }
                     } else {
                         try HQInterop.get(path, on: connection) { body += $0 }
