@@ -21,7 +21,7 @@ struct Get: ParsableCommand {
     @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
     @Option(help: "Server name for SNI and verification (default: the URL's host).") var serverName: String?
     @Flag(help: "Offer only TLS_CHACHA20_POLY1305_SHA256.") var chacha20 = false
-    @Flag(help: "Start in QUIC v2 (default: v1, accepting an upgrade to v2).") var v2 = false
+    @Flag(help: "Start in QUIC v2 (default: start in v1 and offer v2, which quiver serve upgrades to; resuming, the ticket's version).") var v2 = false
     @Option(help: "Write each body to this directory (named by the path's last component) instead of stdout.") var out: String?
     @Option(help: "Resume with the ticket in this file if it exists, and save the newest ticket to it.") var resume: String?
     @Flag(help: "With --resume: send the requests as 0-RTT data.") var zeroRTT = false
@@ -43,11 +43,6 @@ struct Get: ParsableCommand {
         if chacha20 { tls.cipherSuites = [.chacha20Poly1305SHA256] }
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
-        let version: QUICVersion = v2 ? .v2 : .v1
-        options.configureQUIC = { configuration in
-            configuration.version = version
-            configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
-        }
         if let resume, let data = FileManager.default.contents(atPath: resume) {
             options.resumption = try QUICResumptionTicket(serialized: Array(data))
             if zeroRTT {
@@ -56,6 +51,13 @@ struct Get: ParsableCommand {
             }
         } else if zeroRTT {
             throw ValidationError("--zero-rtt needs a ticket: --resume FILE from an earlier run")
+        }
+        // A resumed connection starts in the version its ticket came from: 0-RTT is only sent
+        // in that version (RFC 9369 §5), and a server that moved us to v2 gave a v2 ticket.
+        let version: QUICVersion = v2 ? .v2 : options.resumption?.version ?? .v1
+        options.configureQUIC = { configuration in
+            configuration.version = version
+            configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
         }
         let connection = try Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
         if keyUpdate { try updateKeys(connection) }
