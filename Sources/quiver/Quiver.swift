@@ -24,7 +24,7 @@ struct QuiverCommand: ParsableCommand {
 /// negotiation, RFC 9368 §6); a client offering only v1 stays on v1.
 enum QUICVersions {
     static let server: [QUICVersion] = [.v2, .v1]
-    static let help = "v1 and v2; a client that offers v2 is upgraded to it (compatible version negotiation)"
+    static let help = "v1 and v2; a client that offers v2 is upgraded to it by compatible version negotiation"
 }
 
 /// Shared logger setup: stderr, `quiver: message`.
