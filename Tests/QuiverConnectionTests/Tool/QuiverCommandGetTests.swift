@@ -31,6 +31,18 @@ extension QuiverCommandTests {
 
     // MARK: - Item 22: get streams bodies
 
+    @Test("get without --out: the bodies on stdout one after another, in the order of the URLs")
+    func getToStandardOutput() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--http3", "--root", fixture.root], fixture: fixture)
+        defer { server.kill() }
+        let sizes = [70_000, 5, 200_000]
+        let get = try run(["get", "--ca", fixture.cert, "--server-name", "localhost"] + sizes.map { "https://127.0.0.1:\(port)/\($0)" })
+        #expect(get.waitForExit(timeout: 1) == 0, "\(get.transcript)")
+        #expect(get.standardOutput == sizes.flatMap { ResponseBodyPattern.bytes(0..<$0) }, "\(get.standardOutput.count) bytes")
+        #expect(get.standardErrorText.contains("3 of 3 fetched"), "\(get.transcript)")
+    }
+
     @Test("get streams a large body to its file: byte-correct, and its peak memory stays far below the body's size")
     func getStreams() throws {
         let fixture = try InteropFixture()
