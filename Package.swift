@@ -131,7 +131,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            exclude: ["Interop/aioquic_peer.py", "Interop/aioquic_h3_peer.py", "Interop/__pycache__"],  // run by the aioquic interop tests, not built
+            exclude: ["Interop/aioquic_peer.py", "Interop/aioquic_h3_peer.py"],  // run by the aioquic interop tests, not built
             swiftSettings: strict),
         .testTarget(
             name: "QuiverTests",

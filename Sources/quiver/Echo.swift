@@ -27,7 +27,8 @@ enum EchoServer {
 
     static func serve(_ connection: Connection, log: Logger) {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
-        log.info("\(who): \(connection.transport == .quic ? "QUIC" : "TLS") handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
+        let transport = connection.transport == .quic ? connection.quicVersion.map { "\($0)" } ?? "QUIC" : "TLS"
+        log.info("\(who): \(transport) handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
         let total = Echo.serve(connection, closingAfterDefaultStream: false, echoingDatagrams: true)
         log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(total) bytes")
     }

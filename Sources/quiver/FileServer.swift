@@ -12,9 +12,8 @@ enum FileServer {
         var options = Listener.Options()
         options.configureQUIC = { configuration in
             if retry { configuration.retryPolicy = .always }
-            // A client that offers v2 in its version_information is moved to it (compatible
-            // version negotiation, RFC 9368 §6; the interop runner's "v2" case).
-            configuration.connection.supportedVersions = [.v2, .v1]
+            // The interop runner's "v2" case: a client offering v2 is moved to it.
+            configuration.connection.supportedVersions = QUICVersions.server
         }
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")

@@ -12,7 +12,11 @@ import Synchronization
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fetch one or more https:// URLs over one QUIC connection (HTTP/3, or hq-interop with --hq).",
-        discussion: "All URLs must name the same host and port; they are fetched concurrently. Exits 0 when every fetch succeeded.")
+        discussion: """
+            All URLs must name the same host and port. With --out they are fetched concurrently, each body \
+            written to its file as it arrives; without, one after another to stdout. Each failed fetch \
+            (an HTTP status other than 200 is one) is reported on stderr; exits 0 only when every fetch succeeded.
+            """)
 
     @Argument(help: "URLs (https://host:port/path).") var urls: [String]
     @Flag(help: "Use HTTP/3 (ALPN h3, the default).") var http3 = false
@@ -21,8 +25,8 @@ struct Get: ParsableCommand {
     @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
     @Option(help: "Server name for SNI and verification (default: the URL's host).") var serverName: String?
     @Flag(help: "Offer only TLS_CHACHA20_POLY1305_SHA256.") var chacha20 = false
-    @Flag(help: "Start in QUIC v2 (default: v1, accepting an upgrade to v2).") var v2 = false
-    @Option(help: "Write each body to this directory (named by the path's last component) instead of stdout.") var out: String?
+    @Flag(help: "Start in QUIC v2 (default: start in v1 and offer v2, which quiver serve upgrades to; resuming, the ticket's version).") var v2 = false
+    @Option(help: "Write each body to this directory (named by the path's last component) instead of stdout; a failed fetch leaves no file.") var out: String?
     @Option(help: "Resume with the ticket in this file if it exists, and save the newest ticket to it.") var resume: String?
     @Flag(help: "With --resume: send the requests as 0-RTT data.") var zeroRTT = false
     @Flag(help: "Update the keys once the handshake is confirmed, before fetching.") var keyUpdate = false
@@ -31,16 +35,11 @@ struct Get: ParsableCommand {
     func run() throws {
         if http3 && hq { throw ValidationError("--http3 and --hq exclude each other") }
         guard !urls.isEmpty else { throw ValidationError("give at least one URL") }
-        let parsed = try urls.map { text -> URLComponents in
-            guard let url = URLComponents(string: text), url.scheme == "https", url.host != nil else {
-                throw ValidationError("not an https URL: \(text)")
-            }
-            return url
-        }
-        let host = parsed[0].host!.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        let port = UInt16(parsed[0].port ?? 443)
-        guard parsed.allSatisfy({ $0.host == parsed[0].host && ($0.port ?? 443) == parsed[0].port ?? 443 }) else {
-            throw ValidationError("all URLs must name the same host and port")
+        let parsed = try urls.map { (text: String) throws(CommandError) in try Addresses.fetchURL(text) }
+        let host = parsed[0].host
+        let port = parsed[0].port
+        guard parsed.allSatisfy({ $0.host == host && $0.port == port }) else {
+            throw CommandError("all URLs must name the same host and port")
         }
         let verifier: CertificateVerifier = insecure ? .insecureNoVerification(.iUnderstandThisDisablesPeerAuthentication)
             : try ca.map { try CertificateVerifier(trustRootsPEMFile: $0) } ?? CertificateVerifier.system()
@@ -48,11 +47,6 @@ struct Get: ParsableCommand {
         if chacha20 { tls.cipherSuites = [.chacha20Poly1305SHA256] }
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
-        let version: QUICVersion = v2 ? .v2 : .v1
-        options.configureQUIC = { configuration in
-            configuration.version = version
-            configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
-        }
         if let resume, let data = FileManager.default.contents(atPath: resume) {
             options.resumption = try QUICResumptionTicket(serialized: Array(data))
             if zeroRTT {
@@ -62,33 +56,52 @@ struct Get: ParsableCommand {
         } else if zeroRTT {
             throw ValidationError("--zero-rtt needs a ticket: --resume FILE from an earlier run")
         }
+        // A resumed connection starts in the version its ticket came from: 0-RTT is only sent
+        // in that version (RFC 9369 §5), and a server that moved us to v2 gave a v2 ticket.
+        let version: QUICVersion = v2 ? .v2 : options.resumption?.version ?? .v1
+        options.configureQUIC = { configuration in
+            configuration.version = version
+            configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
+        }
         let connection = try Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
         if keyUpdate { try updateKeys(connection) }
-        let authority = parsed[0].port.map { "\(parsed[0].host!):\($0)" } ?? parsed[0].host!
         let client = hq ? nil : try HTTP3Client(connection)
         let failures = Mutex<[String]>([])
-        let output = Mutex<Void>(())
-        let fetches = DispatchGroup()
-        for url in parsed {
-            let path = url.percentEncodedPath.isEmpty ? "/" : url.percentEncodedPath + (url.percentEncodedQuery.map { "?\($0)" } ?? "")
-            fetches.enter()
-            Thread {
-                defer { fetches.leave() }
+        let fetched = Atomic<Int>(0)
+        let fetch: @Sendable (Addresses.FetchURL) -> Void = { [out] url in
+            do {
+                let sink = try BodySink(out: out, path: url.path)
                 do {
-                    var body: [UInt8] = []
                     if let client {
-                        let response = try client.get(path, authority: authority) { body += $0 }
-                        guard response.status == 200 else { throw QuiverError(.protocolViolation, "status \(response.status)") }
+                        let response = try client.get(url.path, authority: url.authority) { sink.write($0) }
+                        guard response.status == 200 else { throw HTTPStatusError(status: response.status) }
                     } else {
-                        try HQInterop.get(path, on: connection) { body += $0 }
+                        try HQInterop.get(url.path, on: connection) { sink.write($0) }
                     }
-                    try deliver(body, path: path, output: output)
+                    try sink.finish()
                 } catch {
-                    failures.withLock { $0.append("\(path): \(error)") }
+                    sink.discard()
+                    throw error
                 }
-            }.start()
+                fetched.add(1, ordering: .relaxed)
+            } catch {
+                failures.withLock { $0.append("\(url.path): \(error)") }
+                FileHandle.standardError.write(Data("quiver: \(url.path): \(error)\n".utf8))
+            }
         }
-        fetches.wait()
+        if out == nil {
+            for url in parsed { fetch(url) }  // one body after another on stdout
+        } else {
+            let fetches = DispatchGroup()
+            for url in parsed {
+                fetches.enter()
+                Thread {
+                    defer { fetches.leave() }
+                    fetch(url)
+                }.start()
+            }
+            fetches.wait()
+        }
         if let resume {
             // A server's NewSessionTicket may trail the responses to small requests.
             let deadline = Date().addingTimeInterval(2)
@@ -99,14 +112,13 @@ struct Get: ParsableCommand {
                 FileHandle.standardError.write(Data("quiver: no new session ticket arrived; \(resume) keeps the one used\n".utf8))
             } else {
                 failures.withLock { $0.append("no session ticket arrived to save in \(resume)") }
+                FileHandle.standardError.write(Data("quiver: no session ticket arrived to save in \(resume)\n".utf8))
             }
         }
-        FileHandle.standardError.write(Data("quiver: \(parsed.count) fetched, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
+        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
         if let client { client.close() } else { try? connection.shutdown(.rapid(code: 0, reason: "")) }
         connection.waitUntilClosed()
-        let problems = failures.withLock { $0 }
-        for problem in problems { FileHandle.standardError.write(Data("quiver: \(problem)\n".utf8)) }
-        if !problems.isEmpty { throw ExitCode(1) }
+        if !failures.withLock({ $0.isEmpty }) { throw ExitCode(1) }
     }
 
     /// Starts a key update as soon as the handshake is confirmed (HANDSHAKE_DONE), waiting at
@@ -119,17 +131,79 @@ struct Get: ParsableCommand {
             usleep(5_000)
         }
     }
+}
 
-    /// Writes a body to `--out` (or stdout, one fetch at a time).
-    private func deliver(_ body: [UInt8], path: String, output: borrowing Mutex<Void>) throws {
+/// A response whose status is not 200: the fetch failed, and this says how.
+struct HTTPStatusError: Error, CustomStringConvertible {
+    let status: Int
+    var description: String {
+        let reason = [400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+                      500: "Internal Server Error", 503: "Service Unavailable"][status]
+        return "HTTP status \(status)\(reason.map { " (\($0))" } ?? "")"
+    }
+}
+
+/// Where one body goes as it arrives: a file in `--out` (named by the path's last component,
+/// created at the first byte or at the end of an empty body), or stdout. Nothing is kept in
+/// memory beyond the piece being written. Used by one fetch at a time.
+final class BodySink {
+    private let path: String?
+    private var descriptor: Int32 = -1
+    private var failure: CommandError?
+
+    /// A sink for the body of `path`: into `out` when given, else stdout.
+    init(out: String?, path: String) throws {
         guard let out else {
-            output.withLock { _ in FileHandle.standardOutput.write(Data(body)) }
+            self.path = nil
+            descriptor = STDOUT_FILENO
             return
         }
         let name = path.split(separator: "?").first?.split(separator: "/").last.map(String.init) ?? "index.html"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: out + "/" + name, contents: Data(body)) else {
-            throw QuiverError(.io, "cannot write \(out)/\(name)")
+        self.path = out + "/" + name
+    }
+
+    deinit { if path != nil, descriptor >= 0 { close(descriptor) } }
+
+    /// Writes a piece of the body; after a failure the rest is dropped and ``finish()`` throws.
+    func write(_ bytes: [UInt8]) {
+        guard failure == nil, open() else { return }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                failure = CommandError("cannot write \(path ?? "stdout"): \(String(cString: strerror(errno)))")
+                return
+            }
+            written += count
         }
+    }
+
+    /// Ends a complete body: its file exists (even if empty) and everything was written.
+    func finish() throws {
+        _ = open()
+        if let failure { throw failure }
+        if let path, descriptor >= 0 {
+            let closed = close(descriptor)
+            descriptor = -1
+            if closed != 0 { throw CommandError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Ends a failed fetch: its partial file is removed.
+    func discard() {
+        guard let path, descriptor >= 0 else { return }
+        close(descriptor)
+        descriptor = -1
+        unlink(path)
+    }
+
+    /// Creates the file at the first write; false (with ``failure`` set) if it cannot be.
+    private func open() -> Bool {
+        guard descriptor < 0, let path else { return failure == nil }
+        descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if descriptor < 0 { failure = CommandError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        return descriptor >= 0
     }
 }

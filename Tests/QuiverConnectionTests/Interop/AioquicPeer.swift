@@ -81,6 +81,8 @@ final class ChildProcess: @unchecked Sendable {
         var stdout: [UInt8] = []
         var stderr: [UInt8] = []
         var status: Int32?
+        /// Whether the process was ended by a signal (`status` is then the signal's number).
+        var signaled = false
         /// Output pipes not yet at end of file: after exit, their last bytes may still be on the way.
         var openOutputs = 2
     }
@@ -101,7 +103,10 @@ final class ChildProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = errors
         process.terminationHandler = { [weak self] process in
-            self?.update { $0.status = process.terminationStatus }
+            self?.update {
+                $0.signaled = process.terminationReason == .uncaughtSignal
+                $0.status = process.terminationStatus
+            }
         }
         try process.run()
         collect(output.fileHandleForReading) { $0.stdout += $1 }
@@ -189,6 +194,9 @@ final class ChildProcess: @unchecked Sendable {
         return current.status
     }
 
+    /// Whether the process ended by a signal (a trap, a crash, or a kill) rather than by exiting.
+    var wasSignaled: Bool { current.signaled }
+
     /// Sends `signal` (for example SIGINT) to the process.
     func send(signal: Int32) { _ = Glibc.kill(process.processIdentifier, signal) }
 
@@ -210,7 +218,7 @@ final class ChildProcess: @unchecked Sendable {
         let state = current
         return """
             $ \(commandLine)
-            [exit: \(state.status.map(String.init) ?? "running")]
+            [exit: \(state.status.map { state.signaled ? "signal \($0)" : String($0) } ?? "running")]
             [stdout]
             \(String(decoding: state.stdout.suffix(6000), as: UTF8.self))
             [stderr]

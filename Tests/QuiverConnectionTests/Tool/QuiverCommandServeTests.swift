@@ -1,0 +1,59 @@
+// quiver serve: a missing --root (issue 17, item 18), --max-early-data with --http3 (item 9),
+// one QUIC version policy for echo and --http3 (item 10).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Quiver
+import QuiverTestSupport
+import Testing
+
+extension QuiverCommandTests {
+    // MARK: - Item 18: a missing --root
+
+    @Test("serve --http3 refuses a --root that does not exist or is not a directory")
+    func missingRoot() throws {
+        let fixture = try InteropFixture()
+        expectOneLineError(try run(["serve", "--http3", "--root", fixture.root + "/missing", "--port", "0"]), containing: "no such directory")
+        expectOneLineError(try run(["serve", "--http3", "--root", fixture.cert, "--port", "0"]), containing: "not a directory")
+    }
+
+    // MARK: - Item 9: --max-early-data in --http3 mode
+
+    @Test("serve --http3 accepts 0-RTT by default and refuses it with --max-early-data 0", arguments: [false, true])
+    func http3EarlyData(disabled: Bool) throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--http3", "--root", fixture.root] + (disabled ? ["--max-early-data", "0"] : []), fixture: fixture)
+        defer { server.kill() }
+        let ticket = fixture.directory.path + "/ticket"
+        let arguments = ["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out, "--resume", ticket]
+        let first = try run(arguments + ["https://127.0.0.1:\(port)/100"])
+        #expect(first.waitForExit(timeout: 1) == 0, "\(first.transcript)")
+        let second = try run(arguments + ["--zero-rtt", "https://127.0.0.1:\(port)/200"])
+        #expect(second.waitForExit(timeout: 1) == 0, "\(second.transcript)\n\(server.transcript)")
+        let summary = second.waitForErrorLine(containing: "fetched", timeout: 1) ?? ""
+        #expect(summary.contains("resumed true"), "\(second.transcript)")
+        if disabled {
+            #expect(!summary.contains("0-RTT accepted"), "\(second.transcript)")
+            #expect(!server.standardErrorText.contains("0-RTT accepted"), "\(server.transcript)")
+        } else {
+            #expect(summary.contains("0-RTT accepted"), "\(second.transcript)")
+        }
+    }
+
+    // MARK: - Item 10: one QUIC version policy
+
+    @Test("The echo server upgrades a client offering v2 to QUIC v2, as --http3 does, and says so in --help")
+    func echoUpgradesToV2() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--quic"], fixture: fixture)
+        defer { server.kill() }
+        let client = try run(["connect", "--quic", "--ca", fixture.cert, "--server-name", "localhost", "127.0.0.1:\(port)"],
+                             input: Array("hello v2\n".utf8))
+        #expect(client.waitForExit(timeout: 1) == 0, "\(client.transcript)")
+        #expect(client.standardOutput == Array("hello v2\n".utf8), "\(client.transcript)")
+        #expect(server.waitForErrorLine(containing: "handshake complete", timeout: 5)?.contains("QUICv2") == true, "\(server.transcript)")
+        let help = try run(["serve", "--help"])
+        #expect(String(decoding: help.standardOutput, as: UTF8.self).contains("upgraded"), "\(help.transcript)")
+    }
+}
