@@ -12,8 +12,8 @@ public enum ClientAuthentication: Sendable, Hashable {
 
 /// The settings of a TLS 1.3 client or server, shared by many connections.
 ///
-/// Create one with ``client(serverName:alpn:verifier:)`` or
-/// ``server(chain:key:alpn:)``, adjust fields, then hand it to each ``TLSHandshake``.
+/// Create one with ``client(alpn:verifier:)``, ``server(chain:key:alpn:)`` or
+/// ``server(certificateChainFile:privateKeyFile:alpn:)``, adjust fields, then hand it to each ``TLSHandshake``.
 /// Defaults are the secure choice; every field has a reason in its comment.
 public struct TLSConfiguration: Sendable {
     /// Cipher suites, in preference order (a server uses its own order).
@@ -70,14 +70,38 @@ public struct TLSConfiguration: Sendable {
     /// A server configuration presenting `chain` signed with `key`. Tickets are enabled with a
     /// fresh random ticket key; client certificates, if requested, are checked against the
     /// system roots unless ``certificateVerifier`` is replaced.
-    public static func server(chain: CertificateChain, key: PrivateKey, alpn: [String] = []) -> TLSConfiguration {
+    ///
+    /// - Throws: ``QuiverError`` with code `.certificate` when `key` is not the private key of
+    ///   the chain's leaf certificate (refused here rather than failing every client later).
+    public static func server(chain: CertificateChain, key: PrivateKey, alpn: [String] = []) throws(QuiverError) -> TLSConfiguration {
+        server(try CertifiedKey(chain: chain, key: key), alpn: alpn)
+    }
+
+    /// A server configuration presenting a chain and key already checked to belong together.
+    /// See ``server(chain:key:alpn:)``.
+    public static func server(_ certifiedKey: CertifiedKey, alpn: [String] = []) -> TLSConfiguration {
         let verifier = (try? CertificateVerifier.system()) ?? CertificateVerifier(trustRoots: [])
         var c = TLSConfiguration(verifier: verifier)
-        c.certificateChain = chain
-        c.privateKey = key
+        c.certificateChain = certifiedKey.chain
+        c.privateKey = certifiedKey.key
         c.alpn = alpn
         c.sessionTicketKeys = SessionTicketKeys()
         return c
+    }
+
+    /// A server configuration loading its chain and key from PEM files (see
+    /// ``CertifiedKey/init(certificateChainFile:privateKeyFile:)``).
+    ///
+    /// ```swift
+    /// let config = try TLSConfiguration.server(
+    ///     certificateChainFile: "/etc/quiver/fullchain.pem", privateKeyFile: "/etc/quiver/key.pem", alpn: ["h2"])
+    /// ```
+    ///
+    /// - Throws: ``QuiverError`` with code `.configuration` when a file cannot be read, or
+    ///   `.certificate` when a file does not parse or the key does not match the certificate
+    ///   (the reason then names both files).
+    public static func server(certificateChainFile: String, privateKeyFile: String, alpn: [String] = []) throws(QuiverError) -> TLSConfiguration {
+        server(try CertifiedKey(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile), alpn: alpn)
     }
 
     // Test hooks: fixed ephemeral keys (RFC 8448 replays them).

@@ -97,7 +97,7 @@ struct GnuTLSClientInteropTests {
 
     @Test("HelloRetryRequest: gnutls-cli shares X25519 and P-384, server only takes P-256", Peer.requires(.gnutlsCLI))
     func helloRetryRequest() throws {
-        var configuration = TLSConfiguration.server(chain: identity.chain, key: identity.key)
+        var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)
         configuration.groups = [.secp256r1]
         let priority = gnutlsPriority() + ":-GROUP-ALL:+GROUP-X25519:+GROUP-SECP384R1:+GROUP-SECP256R1"
         let report = try echo(configuration, priority: priority)
@@ -109,7 +109,7 @@ struct GnuTLSClientInteropTests {
     func clientCertificate() throws {
         let clientIdentity = try TestIdentity.localhost(.ecdsaP256, role: "client")
         let files = try clientIdentity.write(to: directory, as: "client")
-        var configuration = TLSConfiguration.server(chain: identity.chain, key: identity.key)
+        var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)
         configuration.clientAuthentication = .required
         configuration.certificateVerifier = clientIdentity.verifier
         let report = try echo(configuration, ["--x509certfile", files.cert, "--x509keyfile", files.key])

@@ -52,9 +52,9 @@ struct OpenSSLClientInteropTests {
         caFile = try identity.write(to: directory, as: "server").cert
     }
 
-    private func serverConfiguration(_ identity: TestIdentity? = nil) -> TLSConfiguration {
+    private func serverConfiguration(_ identity: TestIdentity? = nil) throws -> TLSConfiguration {
         let identity = identity ?? self.identity
-        return .server(chain: identity.chain, key: identity.key)
+        return try .server(chain: identity.chain, key: identity.key)
     }
 
     /// One s_client connection echoing random binary data; returns our server's report and
@@ -117,7 +117,7 @@ struct OpenSSLClientInteropTests {
 
     @Test("HelloRetryRequest: client shares X25519, server only takes P-384", Peer.requires(.openssl))
     func helloRetryRequest() throws {
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.groups = [.secp384r1]
         let (report, summary) = try echoOnce(configuration, ["-groups", "X25519:P-384"])
         #expect(report.didHelloRetry)
@@ -174,7 +174,7 @@ struct OpenSSLClientInteropTests {
 
     @Test("0-RTT: s_client -sess_in -early_data is accepted", Peer.requires(.openssl))
     func earlyData() throws {
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.maxEarlyDataSize = 16384
         configuration.antiReplay = AntiReplay()
         let server = try InteropServer(configuration)
@@ -254,7 +254,7 @@ struct OpenSSLClientInteropTests {
     func clientCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let clientIdentity = try TestIdentity.localhost(algorithm, role: "client")
         let files = try clientIdentity.write(to: directory, as: "client")
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.clientAuthentication = .required
         configuration.certificateVerifier = clientIdentity.verifier
         let (report, _) = try echoOnce(configuration, ["-cert", files.cert, "-key", files.key])
@@ -264,7 +264,7 @@ struct OpenSSLClientInteropTests {
     @Test("Client certificate required but not sent: certificate_required", Peer.requires(.openssl))
     func clientCertificateMissing() throws {
         let clientIdentity = try TestIdentity.localhost(.ecdsaP256, role: "client")
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.clientAuthentication = .required
         configuration.certificateVerifier = clientIdentity.verifier
         let server = try InteropServer(configuration)

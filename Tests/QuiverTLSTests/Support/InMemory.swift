@@ -38,7 +38,9 @@ enum TestPKI {
 
 enum Configs {
     static func server(_ identity: TestPKI.Identity = TestPKI.p256, alpn: [String] = ["echo"]) -> TLSConfiguration {
-        TLSConfiguration.server(chain: identity.chain, key: identity.key, alpn: alpn)
+        do { return try TLSConfiguration.server(chain: identity.chain, key: identity.key, alpn: alpn) } catch {
+            preconditionFailure("test server configuration: \(error)")
+        }
     }
 
     static func client(trusting identity: TestPKI.Identity = TestPKI.p256, alpn: [String] = ["echo"]) -> TLSConfiguration {
