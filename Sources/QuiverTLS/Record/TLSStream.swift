@@ -200,11 +200,16 @@ public final class TLSStream {
             case .send(let level, let bytes):
                 guard level == writeLevel else { throw TLSError(.internalError, "handshake bytes for \(level) while writing at \(writeLevel)") }
                 try writeRecords(type: 22, bytes)
+                if level == .initial && handshake.role == .server && handshake.middleboxCompatibility {
+                    // RFC 8446 §D.4: the server's one dummy change_cipher_spec goes right after its
+                    // first handshake message, the ServerHello or a HelloRetryRequest.
+                    sendChangeCipherSpecOnce()
+                }
             case .installWriteSecret(let level, let secret):
-                if !sentChangeCipherSpec && (handshake.role == .client || handshake.middleboxCompatibility) && level != .application {
-                    // RFC 8446 §D.4: one dummy change_cipher_spec before the first protected record.
-                    outbound.append(contentsOf: [20, 3, 3, 0, 1, 1])
-                    sentChangeCipherSpec = true
+                if handshake.role == .client && level != .application {
+                    // RFC 8446 §D.4: the client's one dummy change_cipher_spec goes before its
+                    // first protected record.
+                    sendChangeCipherSpecOnce()
                 }
                 writeKey = AEADKey(secret)
                 writeSequence = 0
@@ -234,6 +239,12 @@ public final class TLSStream {
                 events.append(event)
             }
         }
+    }
+
+    private func sendChangeCipherSpecOnce() {
+        guard !sentChangeCipherSpec else { return }
+        outbound.append(contentsOf: [20, 3, 3, 0, 1, 1])
+        sentChangeCipherSpec = true
     }
 
     private func flushPending() throws(TLSError) {

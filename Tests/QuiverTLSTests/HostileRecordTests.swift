@@ -1,0 +1,94 @@
+import QuiverCore
+import Testing
+
+@testable import QuiverTLS
+
+/// Records crafted by a hostile or broken client against a ``TLSStream`` server (issue 17, from
+/// a TLS conformance suite run against the TCP server).
+@Suite("Hostile records against the server")
+struct HostileRecordTests {
+    /// Splits a record stream into (content type, body) pairs.
+    static func records(_ bytes: [UInt8]) -> [(type: UInt8, body: [UInt8])] {
+        var out: [(type: UInt8, body: [UInt8])] = []
+        var i = 0
+        while i + 5 <= bytes.count {
+            let length = Int(bytes[i + 3]) << 8 | Int(bytes[i + 4])
+            out.append((bytes[i], Array(bytes[(i + 5)..<min(bytes.count, i + 5 + length)])))
+            i += 5 + length
+        }
+        return out
+    }
+
+    static func record(_ type: UInt8, _ body: [UInt8]) -> [UInt8] {
+        [type, 3, 3, UInt8(body.count >> 8), UInt8(truncatingIfNeeded: body.count)] + body
+    }
+
+    /// A server that has answered a client's first flight, and what it logged.
+    struct AnsweredServer {
+        let server: TLSStream
+        let client: TLSStream
+        let keyLog: LineCollector
+        let clientFlight: [UInt8]
+
+        init(client clientConfig: TLSConfiguration = Configs.client()) throws {
+            let log = LineCollector()
+            var config = Configs.server()
+            config.keyLog = { log.append($0) }
+            keyLog = log
+            server = TLSStream(server: config)
+            client = TLSStream(client: clientConfig, serverName: "localhost")
+            try client.start()
+            clientFlight = client.takeOutgoing()
+            try server.receive(clientFlight)
+        }
+
+        /// A record protected with the client's handshake traffic key (as the client would send).
+        func clientHandshakeRecord(content: [UInt8], type: UInt8, sequence: UInt64 = 0) throws -> [UInt8] {
+            let line = try #require(keyLog.lines.first { $0.hasPrefix("CLIENT_HANDSHAKE_TRAFFIC_SECRET ") })
+            let hex = Array(line.split(separator: " ")[2].utf8)
+            let secret = stride(from: 0, to: hex.count, by: 2).map { i -> UInt8 in
+                UInt8(String(decoding: hex[i..<(i + 2)], as: UTF8.self), radix: 16) ?? 0
+            }
+            let suite = try #require(server.handshake.cipherSuite)
+            let key = AEADKey(TrafficSecret(suite: suite, secret: secret))
+            let inner = content + [type]
+            let header: [UInt8] = [23, 3, 3, UInt8((inner.count + AEADKey.tagLength) >> 8), UInt8(truncatingIfNeeded: inner.count + AEADKey.tagLength)]
+            return header + key.seal(inner, sequence: sequence, additionalData: header)
+        }
+    }
+
+    // MARK: 1. change_cipher_spec after HelloRetryRequest
+
+    @Test("compatibility mode: change_cipher_spec right after a HelloRetryRequest, not again after the ServerHello")
+    func changeCipherSpecAfterHelloRetry() throws {
+        var clientConfig = Configs.client()
+        clientConfig.keyShareGroups = [.x25519]
+        var serverConfig = Configs.server()
+        serverConfig.groups = [.secp384r1]
+        let client = TLSStream(client: clientConfig, serverName: "localhost")
+        let server = TLSStream(server: serverConfig)
+        try client.start()
+        let hello = client.takeOutgoing()
+        #expect(try ClientHello(body: Array(Self.records(hello)[0].body.dropFirst(4))).legacySessionID.count == 32)
+        try server.receive(hello)
+        let retry = server.takeOutgoing()
+        let retryRecords = Self.records(retry)
+        #expect(retryRecords.map(\.type) == [22, 20], "HelloRetryRequest then change_cipher_spec")
+        #expect(server.handshake.didHelloRetry)
+        #expect(retryRecords.last?.body == [1])
+
+        try client.receive(retry)
+        try server.receive(client.takeOutgoing())
+        let flight = Self.records(server.takeOutgoing())
+        #expect(flight.first?.type == 22, "the ServerHello")
+        #expect(!flight.contains { $0.type == 20 }, "only one change_cipher_spec per connection")
+    }
+
+    @Test("compatibility mode without a retry: change_cipher_spec right after the ServerHello")
+    func changeCipherSpecAfterServerHello() throws {
+        let answered = try AnsweredServer()
+        let types = Self.records(answered.server.takeOutgoing()).map(\.type)
+        #expect(Array(types.prefix(2)) == [22, 20])
+        #expect(types.dropFirst(2).allSatisfy { $0 == 23 })
+    }
+}
