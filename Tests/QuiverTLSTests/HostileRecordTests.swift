@@ -91,4 +91,55 @@ struct HostileRecordTests {
         #expect(Array(types.prefix(2)) == [22, 20])
         #expect(types.dropFirst(2).allSatisfy { $0 == 23 })
     }
+
+    // MARK: 2. Application data under the handshake keys
+
+    @Test("application data under the handshake keys before the client's Finished → unexpected_message", arguments: [0, 1, 18])
+    func applicationDataBeforeFinished(length: Int) throws {
+        let answered = try AnsweredServer()
+        _ = answered.server.takeOutgoing()
+        let record = try answered.clientHandshakeRecord(content: Array(repeating: 0x61, count: length), type: 23)
+        #expect(throws: TLSError.self) { try answered.server.receive(record) }
+        #expect(answered.server.error?.alert == .unexpectedMessage)
+        #expect(answered.server.error?.origin == .local)
+        #expect(!answered.server.isHandshakeComplete)
+    }
+
+    // MARK: 3. Unprotected application data around the ClientHello
+
+    @Test("unprotected application data before the ClientHello → unexpected_message", arguments: [0, 1, 100, 16_384])
+    func applicationDataBeforeClientHello(length: Int) {
+        let server = TLSStream(server: Configs.server())
+        #expect(throws: TLSError.self) { try server.receive(Self.record(23, Array(repeating: 0x41, count: length))) }
+        #expect(server.error?.alert == .unexpectedMessage)
+        #expect(Self.records(server.takeOutgoing()).map(\.body) == [[2, 10]], "a plaintext unexpected_message alert")
+    }
+
+    @Test("unprotected application data between ClientHello fragments → unexpected_message", arguments: [0, 5, 16_384])
+    func applicationDataInsideClientHello(length: Int) throws {
+        let hello = try NegativeTests.clientHello()
+        let server = TLSStream(server: Configs.server())
+        try server.receive(Self.record(22, Array(hello[..<40])))
+        #expect(throws: TLSError.self) {
+            try server.receive(Self.record(23, Array(repeating: 0x41, count: length)))
+            try server.receive(Self.record(22, Array(hello[40...])))
+        }
+        #expect(server.error?.alert == .unexpectedMessage)
+        #expect(server.handshake.cipherSuite == nil, "the ClientHello was never processed")
+    }
+
+    @Test("unprotected application data after a HelloRetryRequest, with no 0-RTT offered → unexpected_message")
+    func applicationDataAfterRetryWithoutEarlyData() throws {
+        var clientConfig = Configs.client()
+        clientConfig.keyShareGroups = [.x25519]
+        var serverConfig = Configs.server()
+        serverConfig.groups = [.secp384r1]
+        let client = TLSStream(client: clientConfig, serverName: "localhost")
+        let server = TLSStream(server: serverConfig)
+        try client.start()
+        try server.receive(client.takeOutgoing())
+        #expect(server.handshake.didHelloRetry)
+        #expect(throws: TLSError.self) { try server.receive(Self.record(23, Array(repeating: 0x41, count: 64))) }
+        #expect(server.error?.alert == .unexpectedMessage)
+    }
 }

@@ -173,6 +173,12 @@ extension TLSHandshake {
             guard s.retried == nil, let wanted = config.groups.first(where: { offer.groups.contains($0) }) else {
                 throw TLSError(.handshakeFailure, "no key-exchange group in common")
             }
+            if offer.earlyData {
+                // RFC 8446 §4.2.10: a HelloRetryRequest refuses 0-RTT; the record layer may skip
+                // the early records the client sent after its first ClientHello.
+                earlyDataAccepted = false
+                emit(.earlyData(accepted: false))
+            }
             try serverSendHelloRetry(message, suite: suite, group: wanted, sessionID: offer.hello.legacySessionID)
             return
         }

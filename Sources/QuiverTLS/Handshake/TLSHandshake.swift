@@ -132,6 +132,12 @@ public final class TLSHandshake {
         }
     }
 
+    /// Whether part of a handshake message received at `level` waits for the rest (a record
+    /// layer must not accept other record types in between, RFC 8446 §5.1).
+    func hasPartialMessage(at level: EncryptionLevel) -> Bool {
+        !reassemblers[level.rawValue].isEmpty
+    }
+
     /// Initiates a KeyUpdate (TLS over TCP only; QUIC updates keys in packets, RFC 9001 §6).
     /// - Parameter requestPeerUpdate: ask the peer to update its sending keys too.
     public func updateKeys(requestPeerUpdate: Bool) throws(TLSError) {

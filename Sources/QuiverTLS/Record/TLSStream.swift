@@ -325,8 +325,11 @@ public final class TLSStream {
             content = Array(inner[..<last])
         } else {
             guard length <= Self.maxPlaintext else { throw TLSError(.recordOverflow, "plaintext record over 2^14 bytes") }
-            if type == 23 && handshake.role == .server && !handshake.isHandshakeComplete {
-                // 0-RTT sent with a first ClientHello we answered with HelloRetryRequest.
+            if type == 23 && handshake.role == .server && handshake.earlyDataAccepted == false && !handshake.hasPartialMessage(at: readLevel) {
+                // 0-RTT the client offered with a first ClientHello we answered with
+                // HelloRetryRequest (RFC 8446 §4.2.10). Any other unprotected application data
+                // is refused below: before the ClientHello, between its fragments, or when no
+                // 0-RTT was offered.
                 guard skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) else {
                     throw TLSError(.unexpectedMessage, "too much unreadable early data")
                 }
@@ -337,6 +340,15 @@ public final class TLSStream {
 
         if content.isEmpty && contentType != 23 {
             throw TLSError(.unexpectedMessage, "empty record of type \(contentType)")
+        }
+        if contentType == 23 && readLevel != .application && readLevel != .earlyData {
+            // Empty or not: application data has no place before the handshake keys give way to
+            // the application keys (RFC 8446 §5.1, §2).
+            throw TLSError(.unexpectedMessage, "application data before the handshake completed")
+        }
+        if contentType == 23 && handshake.hasPartialMessage(at: readLevel) {
+            // RFC 8446 §5.1: handshake messages must not be interleaved with other record types.
+            throw TLSError(.unexpectedMessage, "application data inside a fragmented handshake message")
         }
         if content.isEmpty {
             emptyRecordRun += 1
@@ -354,8 +366,6 @@ public final class TLSStream {
                 guard earlyDataReceived <= Int(handshake.configuration.maxEarlyDataSize) else {
                     throw TLSError(.unexpectedMessage, "more early data than max_early_data_size")
                 }
-            } else if readLevel != .application {
-                throw TLSError(.unexpectedMessage, "application data before the handshake completed")
             }
             plaintext.append(contentsOf: content)
         case 21:
