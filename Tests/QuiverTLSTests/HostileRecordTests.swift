@@ -142,4 +142,37 @@ struct HostileRecordTests {
         #expect(throws: TLSError.self) { try server.receive(Self.record(23, Array(repeating: 0x41, count: 64))) }
         #expect(server.error?.alert == .unexpectedMessage)
     }
+
+    // MARK: 4. Finished of the wrong length
+
+    @Test("client Finished of the wrong length → decode_error", arguments: [0, 1, 31, 33, 48, 64, 65, 1000, 70_000, 200_000])
+    func finishedLength(length: Int) {
+        let pair = HandshakePair(client: Configs.client(), server: Configs.server())
+        pair.tamperClient = { level, bytes in
+            guard level == .handshake else { return bytes }
+            return NegativeTests.rewrite(bytes, .finished) { message in
+                let body = Array(message.dropFirst(4))
+                let resized = length <= body.count ? Array(body.prefix(length)) : body + Array(repeating: 0, count: length - body.count)
+                message = HandshakeMessage(type: .finished, body: resized).encoded
+            }
+        }
+        pair.run()
+        #expect(pair.serverError?.alert == .decodeError, "\(length)-byte Finished: \(String(describing: pair.serverError))")
+        #expect(!pair.server.isHandshakeComplete)
+    }
+
+    @Test("server Finished of the wrong length → decode_error at the client", arguments: [0, 31, 33, 100])
+    func serverFinishedLength(length: Int) {
+        let pair = HandshakePair(client: Configs.client(), server: Configs.server())
+        pair.tamperServer = { level, bytes in
+            guard level == .handshake else { return bytes }
+            return NegativeTests.rewrite(bytes, .finished) { message in
+                let body = Array(message.dropFirst(4))
+                let resized = length <= body.count ? Array(body.prefix(length)) : body + Array(repeating: 0, count: length - body.count)
+                message = HandshakeMessage(type: .finished, body: resized).encoded
+            }
+        }
+        pair.run()
+        #expect(pair.clientError?.alert == .decodeError, "\(length)-byte Finished: \(String(describing: pair.clientError))")
+    }
 }

@@ -302,6 +302,9 @@ extension TLSHandshake {
 
     func clientReceiveFinished(_ message: HandshakeMessage, _ flight: ClientFlight) throws(TLSError) {
         let keys = flight.keys
+        guard message.body.count == keys.hash.length else {
+            throw TLSError(.decodeError, "server Finished of \(message.body.count) bytes, expected \(keys.hash.length)")
+        }
         let expected = keys.hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(keys.hash))
         guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "server Finished does not verify") }
         transcript.append(message.encoded)

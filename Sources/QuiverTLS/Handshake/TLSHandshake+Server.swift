@@ -312,6 +312,10 @@ extension TLSHandshake {
 
     private func serverReceiveFinished(_ message: HandshakeMessage, _ flight: ServerFlight) throws(TLSError) {
         let keys = flight.keys
+        // RFC 8446 §4.4.4: verify_data is exactly Hash.length bytes; any other length is malformed.
+        guard message.body.count == keys.hash.length else {
+            throw TLSError(.decodeError, "client Finished of \(message.body.count) bytes, expected \(keys.hash.length)")
+        }
         let expected = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
         guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "client Finished does not verify") }
         transcript.append(message.encoded)
