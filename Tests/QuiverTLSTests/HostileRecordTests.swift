@@ -175,4 +175,32 @@ struct HostileRecordTests {
         pair.run()
         #expect(pair.clientError?.alert == .decodeError, "\(length)-byte Finished: \(String(describing: pair.clientError))")
     }
+
+    // MARK: 5. The client's unprotected alert after our flight
+
+    @Test("an unprotected fatal alert after the server's flight ends the stream without an alert of ours",
+          arguments: [AlertDescription.handshakeFailure, .decodeError, .illegalParameter])
+    func unprotectedAlertAfterFlight(alert: AlertDescription) throws {
+        let answered = try AnsweredServer()
+        _ = answered.server.takeOutgoing()
+        #expect(throws: TLSError.self) { try answered.server.receive(Self.record(21, [2, alert.rawValue])) }
+        #expect(answered.server.error?.alert == alert)
+        #expect(answered.server.error?.origin == .peer)
+        #expect(!answered.server.hasOutgoing, "no alert in answer to an alert")
+    }
+
+    @Test("an unprotected malformed alert after the server's flight → decode_error")
+    func unprotectedMalformedAlert() throws {
+        let answered = try AnsweredServer()
+        #expect(throws: TLSError.self) { try answered.server.receive(Self.record(21, [2, 40, 0])) }
+        #expect(answered.server.error?.alert == .decodeError)
+    }
+
+    @Test("after the handshake an unprotected alert is still unexpected_message")
+    func unprotectedAlertAfterHandshake() {
+        let pair = StreamPair(client: Configs.client(), server: Configs.server()).run()
+        #expect(pair.isEstablished)
+        #expect(throws: TLSError.self) { try pair.server.receive(Self.record(21, [2, 40])) }
+        #expect(pair.server.error?.alert == .unexpectedMessage)
+    }
 }

@@ -308,7 +308,11 @@ public final class TLSStream {
         }
         var contentType = type
         var content = body
-        if let key = readKey {
+        // RFC 8446 §5: a peer that could not use our flight (a client that failed on the
+        // ServerHello) reports it with an unprotected alert. It is read as an alert, so a fatal
+        // one ends the stream without an alert of ours.
+        let unprotectedAlert = type == 21 && !handshake.isHandshakeComplete
+        if let key = readKey, !unprotectedAlert {
             guard type == 23 else { throw TLSError(.unexpectedMessage, "unprotected record of type \(type) after keys were installed") }
             guard let inner = key.open(body, sequence: readSequence, additionalData: header) else {
                 if skippingRejectedEarlyData, skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) {
