@@ -81,13 +81,13 @@ struct GnuTLSClientInteropTests {
         #expect(report.cipherSuite == suite)
     }
 
-    @Test(Peer.requires(.gnutlsCLI), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1])
+    @Test(Peer.requires(.gnutlsCLI), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1, .secp521r1])
     func group(_ group: NamedGroup) throws {
         let report = try echo(.server(chain: identity.chain, key: identity.key), priority: gnutlsPriority(nil, group))
         #expect(report.group == group)
     }
 
-    @Test(Peer.requires(.gnutlsCLI), arguments: [PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP384, .ed25519])
+    @Test(Peer.requires(.gnutlsCLI), arguments: [PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP384, .ecdsaP521, .ed25519])
     func serverCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(algorithm)
         let caFile = try identity.write(to: directory, as: "server-\(algorithm)").cert

@@ -542,6 +542,7 @@ extension NamedGroup {
         case .x25519: return "X25519"
         case .secp256r1: return "P-256"
         case .secp384r1: return "P-384"
+        case .secp521r1: return "P-521"
         default: return "\(self)"
         }
     }
@@ -552,6 +553,7 @@ extension NamedGroup {
         case .x25519: return "GROUP-X25519"
         case .secp256r1: return "GROUP-SECP256R1"
         case .secp384r1: return "GROUP-SECP384R1"
+        case .secp521r1: return "GROUP-SECP521R1"
         default: return "\(self)"
         }
     }

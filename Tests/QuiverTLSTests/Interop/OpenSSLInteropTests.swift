@@ -89,17 +89,17 @@ struct OpenSSLClientInteropTests {
         #expect(summary.contains("Ciphersuite: \(suite.ianaName)"))
     }
 
-    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1])
+    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1, .secp521r1])
     func group(_ group: NamedGroup) throws {
         let (report, summary) = try echoOnce(serverConfiguration(), ["-groups", group.opensslName])
         #expect(report.group == group)
         #expect(!report.didHelloRetry)
-        let expected = group == .x25519 ? "Server Temp Key: X25519" : group == .secp256r1 ? "prime256v1" : "secp384r1"
+        let expected = group == .x25519 ? "Server Temp Key: X25519" : group == .secp256r1 ? "prime256v1" : "\(group)"
         #expect(summary.contains(expected))
     }
 
     @Test(Peer.requires(.openssl), arguments: [
-        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ed25519,
+        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519,
     ])
     func serverCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(algorithm)
@@ -354,7 +354,7 @@ struct OpenSSLServerInteropTests {
         #expect(try server.process.waitForExit() == 0)
     }
 
-    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1])
+    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1, .secp521r1])
     func group(_ group: NamedGroup) throws {
         let server = try SServer(identity, directory: directory, ["-groups", group.opensslName])
         defer { server.process.kill() }
@@ -367,7 +367,7 @@ struct OpenSSLServerInteropTests {
     }
 
     @Test(Peer.requires(.openssl), arguments: [
-        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ed25519,
+        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519,
     ])
     func serverCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(algorithm)
