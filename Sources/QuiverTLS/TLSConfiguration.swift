@@ -48,6 +48,14 @@ public struct TLSConfiguration: Sendable {
     public var antiReplay: AntiReplay?
     /// Server: the key authenticating HelloRetryRequest cookies.
     public var cookieKey: [UInt8]
+    /// The largest protected-record plaintext we accept, content type byte and padding
+    /// included (RFC 8449 `record_size_limit`; 64...16385, values outside are clamped).
+    ///
+    /// A server announces it in EncryptedExtensions to a client that sent the extension, and
+    /// then refuses larger records with `record_overflow`. A client sends the extension only when
+    /// the limit is below the default 16385 (2^14 + 1), so a default ClientHello is unchanged.
+    /// Either side always honours the limit its peer announces.
+    public var recordSizeLimit: Int = RecordSizeLimit.maximum
     /// Receives NSS key-log lines (`SSLKEYLOGFILE` format) for debugging with Wireshark.
     public var keyLog: (@Sendable (String) -> Void)?
     /// Real time, for certificate validity and ticket ages.

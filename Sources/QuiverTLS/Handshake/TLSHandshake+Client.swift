@@ -60,6 +60,9 @@ extension TLSHandshake {
         if let cookie = context.cookie { ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) } }
         if context.offeredEarlyData && context.helloRetry == nil { ext.append(.earlyData, []) }
         if let tp = localTransportParameters { ext.append(.quicTransportParameters, tp) }
+        if !isQUIC && RecordSizeLimit.local(config.recordSizeLimit) < RecordSizeLimit.maximum {
+            ext.append(.recordSizeLimit) { $0.writeUInt16(UInt16(RecordSizeLimit.local(config.recordSizeLimit))) }
+        }
 
         var binderLength = 0
         if let t = context.ticket, let hash = t.suite.hash {
@@ -267,7 +270,14 @@ extension TLSHandshake {
                 }
             case .quicTransportParameters where isQUIC:
                 peerTransportParameters = e.data
-            case .supportedGroups, .recordSizeLimit:
+            case .recordSizeLimit:
+                let offered = RecordSizeLimit.local(configuration.recordSizeLimit)
+                guard !isQUIC, offered < RecordSizeLimit.maximum else {
+                    throw TLSError(.unsupportedExtension, "record_size_limit in EncryptedExtensions, which was not offered")
+                }
+                peerRecordSizeLimit = try RecordSizeLimit.peerValue(ext)
+                localRecordSizeLimit = offered
+            case .supportedGroups:
                 continue
             case .keyShare, .preSharedKey, .supportedVersions, .signatureAlgorithms, .cookie, .pskKeyExchangeModes, .signatureAlgorithmsCert:
                 throw TLSError(.illegalParameter, "extension \(e.type.rawValue) is not allowed in EncryptedExtensions")

@@ -91,6 +91,8 @@ extension TLSHandshake {
         if let name = try ext.decode(.serverName, { r throws(DecodeError) in try ExtensionCodec.readServerName(&r) }) {
             serverName = name
         }
+        // RFC 8449: not used by QUIC, which has no records (RFC 9001 §8).
+        if !isQUIC { peerRecordSizeLimit = try RecordSizeLimit.peerValue(ext) }
         // RFC 8446 §4.2.8: every share must be for an offered group, each group once.
         var seen = Set<UInt16>()
         for (group, _) in offer.shares {
@@ -251,6 +253,11 @@ extension TLSHandshake {
         if serverName != nil { ee.append(.serverName, []) }
         if let alpn { ee.append(.applicationLayerProtocolNegotiation) { ExtensionCodec.writeALPN(&$0, [Array(alpn.utf8)]) } }
         if acceptEarly { ee.append(.earlyData, []) }
+        if peerRecordSizeLimit != nil {
+            let limit = RecordSizeLimit.local(config.recordSizeLimit)
+            ee.append(.recordSizeLimit) { $0.writeUInt16(UInt16(limit)) }
+            localRecordSizeLimit = limit
+        }
         if let tp = localTransportParameters { ee.append(.quicTransportParameters, tp) }
         send(.handshake, HandshakeMessage.encode(.encryptedExtensions) { ee.write(to: &$0) })
 

@@ -64,6 +64,12 @@ public final class TLSHandshake {
     public internal(set) var didHelloRetry = false
     /// `true` once both Finished messages are done.
     public internal(set) var isHandshakeComplete = false
+    /// The peer's `record_size_limit` (RFC 8449): the largest protected-record plaintext it
+    /// accepts, content type and padding included; `nil` when the peer sent none.
+    public internal(set) var peerRecordSizeLimit: Int?
+    /// Our `record_size_limit` once both sides exchanged the extension: the peer's protected
+    /// records (after 0-RTT) larger than this are `record_overflow`.
+    public internal(set) var localRecordSizeLimit: Int?
     /// Whether the client sent a non-empty legacy_session_id (TLS over TCP middlebox
     /// compatibility, RFC 8446 §D.4): the server then sends one change_cipher_spec record.
     public internal(set) var middleboxCompatibility = false

@@ -254,10 +254,17 @@ public final class TLSStream {
         try writeRecords(type: 23, data)
     }
 
+    /// The largest protected-record plaintext (content, type byte and padding) we may send:
+    /// 2^14 + 1, or less when the peer announced a `record_size_limit` (RFC 8449).
+    private var protectedPlaintextLimit: Int {
+        min(Self.maxPlaintext + 1, handshake.peerRecordSizeLimit ?? Self.maxPlaintext + 1)
+    }
+
     private func writeRecords(type: UInt8, _ data: [UInt8]) throws(TLSError) {
+        let chunk = writeKey == nil ? Self.maxPlaintext : protectedPlaintextLimit - 1
         var offset = 0
         repeat {
-            let end = min(data.count, offset + Self.maxPlaintext)
+            let end = min(data.count, offset + chunk)
             try writeRecord(type: type, Array(data[offset..<end]))
             offset = end
         } while offset < data.count
@@ -272,7 +279,7 @@ public final class TLSStream {
         var inner = content
         inner.append(type)
         if paddingBlockSize > 1 {
-            let padded = min(Self.maxPlaintext + 1, (inner.count + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
+            let padded = min(protectedPlaintextLimit, (inner.count + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
             inner.append(contentsOf: repeatElement(0, count: padded - inner.count))
         }
         let length = inner.count + AEADKey.tagLength
@@ -324,6 +331,11 @@ public final class TLSStream {
             skippingRejectedEarlyData = false
             readSequence += 1
             guard inner.count <= Self.maxPlaintext + 1 else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
+            if let limit = handshake.localRecordSizeLimit, readLevel != .earlyData, inner.count > limit {
+                // RFC 8449 §4: records over the limit we announced (0-RTT was sent before the
+                // client could know it).
+                throw TLSError(.recordOverflow, "protected record plaintext of \(inner.count) bytes over our record_size_limit \(limit)")
+            }
             guard let last = inner.lastIndex(where: { $0 != 0 }) else { throw TLSError(.unexpectedMessage, "protected record without a content type") }
             contentType = inner[last]
             content = Array(inner[..<last])

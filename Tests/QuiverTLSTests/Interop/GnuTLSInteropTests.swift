@@ -95,6 +95,14 @@ struct GnuTLSClientInteropTests {
         #expect(report.handshakeCompleted)
     }
 
+    @Test("record_size_limit with gnutls-cli --recordsize=512: negotiated, handshake and echo complete", Peer.requires(.gnutlsCLI))
+    func recordSizeLimit() throws {
+        let report = try echo(.server(chain: identity.chain, key: identity.key), ["--recordsize=512"])
+        let limit = try #require(report.peerRecordSizeLimit)
+        #expect(limit >= 512 && limit <= 513)
+        #expect(report.handshakeCompleted)
+    }
+
     @Test("HelloRetryRequest: gnutls-cli shares X25519 and P-384, server only takes P-256", Peer.requires(.gnutlsCLI))
     func helloRetryRequest() throws {
         var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)

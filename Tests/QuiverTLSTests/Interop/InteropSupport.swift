@@ -338,6 +338,8 @@ struct ServerConnectionReport: Sendable {
     var didHelloRetry = false
     var peerCertificates = 0
     var handshakeCompleted = false
+    /// The client's record_size_limit, if it sent one.
+    var peerRecordSizeLimit: Int?
     /// Every application byte received (and echoed).
     var received: [UInt8] = []
     /// The peer closed with close_notify and we answered with ours.
@@ -413,6 +415,7 @@ final class InteropServer: @unchecked Sendable {
             report.didHelloRetry = h.didHelloRetry
             report.peerCertificates = h.peerCertificates.count
             report.handshakeCompleted = h.isHandshakeComplete
+            report.peerRecordSizeLimit = h.peerRecordSizeLimit
         }
         do {
             try connection.handshake()
