@@ -31,6 +31,25 @@ public struct TLSConfiguration: Sendable {
     public var certificateChain: CertificateChain?
     /// The private key of ``certificateChain``'s leaf.
     public var privateKey: PrivateKey?
+    /// Server: further certificate chains with their keys, chosen by the `server_name` the
+    /// client sends (SNI, RFC 6066 §3); ``certificateChain`` and ``privateKey`` remain the
+    /// default for clients that send no name or a name none of these covers.
+    ///
+    /// A name matches a certificate's subjectAltName DNS names case-insensitively, exactly or
+    /// by a wildcard (`*.example.com` covers `www.example.com`, not `example.com` nor
+    /// `a.b.example.com`). Exact matches are preferred to wildcards, then list order decides;
+    /// among equally good candidates, and then the default, the first whose key can sign with
+    /// a scheme the client offers is used (so an ECDSA and an RSA certificate for one name can
+    /// serve clients of either kind).
+    ///
+    /// ```swift
+    /// var config = TLSConfiguration.server(try CertifiedKey(certificateChainFile: "default.pem", privateKeyFile: "default.key"))
+    /// config.sniCertificates = [
+    ///     try CertifiedKey(certificateChainFile: "example.com.pem", privateKeyFile: "example.com.key"),
+    ///     try CertifiedKey(certificateChainFile: "wildcard.example.org.pem", privateKeyFile: "wildcard.example.org.key"),
+    /// ]
+    /// ```
+    public var sniCertificates: [CertifiedKey] = []
     /// How the peer's certificates are checked (client: the server's; server: clients').
     public var certificateVerifier: CertificateVerifier
     /// Server: whether to ask for client certificates.

@@ -1,4 +1,5 @@
 public import QuiverCore
+import X509
 
 /// A certificate chain together with the private key of its leaf, checked to belong together.
 ///
@@ -15,6 +16,9 @@ public struct CertifiedKey: Sendable {
     public let chain: CertificateChain
     /// The private key of the chain's leaf certificate.
     public let key: PrivateKey
+    /// The DNS names of the leaf's subjectAltName extension, lowercased (wildcards such as
+    /// `*.example.com` as written): the names this certificate is chosen for by SNI.
+    public let dnsNames: [String]
 
     /// Pairs `chain` with `key`.
     ///
@@ -28,6 +32,7 @@ public struct CertifiedKey: Sendable {
         }
         self.chain = chain
         self.key = key
+        dnsNames = Self.dnsNames(of: leaf)
     }
 
     /// Loads a PEM certificate chain (leaf first) and the PEM private key of its leaf.
@@ -45,6 +50,35 @@ public struct CertifiedKey: Sendable {
         }
         self.chain = chain
         self.key = key
+        dnsNames = Self.dnsNames(of: leaf)
+    }
+
+    /// How well this certificate's names match `serverName` (case-insensitive): an exact
+    /// name, a wildcard (`*.example.com` covers exactly one further label, as in
+    /// `www.example.com`, not `example.com` or `a.b.example.com`), or not at all.
+    func match(_ serverName: String) -> NameMatch {
+        var name = serverName.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        guard !name.isEmpty else { return .noMatch }
+        if dnsNames.contains(name) { return .exact }
+        guard let dot = name.firstIndex(of: "."), dot != name.startIndex else { return .noMatch }
+        let wildcard = "*" + name[dot...]
+        return dnsNames.contains(wildcard) ? .wildcard : .noMatch
+    }
+
+    /// The result of ``match(_:)``, best first.
+    enum NameMatch {
+        case exact, wildcard, noMatch
+    }
+
+    private static func dnsNames(of leaf: X509.Certificate) -> [String] {
+        guard let names = try? leaf.extensions.subjectAlternativeNames else { return [] }
+        return names.compactMap { name in
+            guard case .dnsName(let dns) = name else { return nil }
+            var lowered = dns.lowercased()
+            if lowered.hasSuffix(".") { lowered.removeLast() }
+            return lowered
+        }
     }
 
     private static func describe(_ chain: CertificateChain) -> String {

@@ -186,14 +186,22 @@ extension TLSHandshake {
         }
         let clientShare = offer.shares.first { $0.0 == group }?.1 ?? []
 
-        // Signature scheme for CertificateVerify (not needed when resuming).
-        var scheme: SignatureScheme?
+        // Certificate (by SNI) and signature scheme for CertificateVerify (not needed when resuming).
+        var certificate: (chain: CertificateChain, key: PrivateKey, scheme: SignatureScheme)?
         if psk == nil {
-            guard let key = config.privateKey, let chain = config.certificateChain, !chain.derEncoded.isEmpty else {
+            let candidates = serverCertificateCandidates()
+            guard !candidates.isEmpty else {
+                // Only SNI certificates, none for this name (RFC 6066 §3).
+                if !configuration.sniCertificates.isEmpty { throw TLSError(.unrecognizedName, "no certificate for server name \(serverName ?? "(none)")") }
                 throw TLSError(.internalError, "the server has no certificate configured")
             }
-            scheme = key.signatureSchemes.first { offer.schemes.contains($0) }
-            guard scheme != nil else { throw TLSError(.handshakeFailure, "no signature scheme in common with the server key") }
+            for (chain, key) in candidates {
+                if let scheme = key.signatureSchemes.first(where: { offer.schemes.contains($0) }) {
+                    certificate = (chain, key, scheme)
+                    break
+                }
+            }
+            guard certificate != nil else { throw TLSError(.handshakeFailure, "no signature scheme in common with the server key") }
         }
 
         // 0-RTT decision (RFC 8446 §4.2.10, §8).
@@ -262,7 +270,7 @@ extension TLSHandshake {
         send(.handshake, HandshakeMessage.encode(.encryptedExtensions) { ee.write(to: &$0) })
 
         let requestCertificate = psk == nil && config.clientAuthentication != .none
-        if let scheme, let chain = config.certificateChain, let key = config.privateKey {
+        if let (chain, key, scheme) = certificate {
             if requestCertificate {
                 var crExt = Extensions()
                 crExt.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
@@ -294,6 +302,23 @@ extension TLSHandshake {
         } else {
             state = requestCertificate ? .serverExpectCertificate(flight) : .serverExpectFinished(flight)
         }
+    }
+
+    /// The certificates that may answer this ClientHello, best first: those whose names match
+    /// the client's server_name exactly, then by wildcard (each in configuration order), then
+    /// the default (``TLSConfiguration/sniCertificates``).
+    private func serverCertificateCandidates() -> [(CertificateChain, PrivateKey)] {
+        var candidates: [(CertificateChain, PrivateKey)] = []
+        if let name = serverName {
+            let ranked = configuration.sniCertificates.map { ($0, $0.match(name)) }.filter { $0.1 != .noMatch }
+            for tier in [CertifiedKey.NameMatch.exact, .wildcard] {
+                candidates += ranked.filter { $0.1 == tier }.map { ($0.0.chain, $0.0.key) }
+            }
+        }
+        if let chain = configuration.certificateChain, let key = configuration.privateKey, !chain.derEncoded.isEmpty {
+            candidates.append((chain, key))
+        }
+        return candidates
     }
 
     private func serverSendHelloRetry(_ message: HandshakeMessage, suite: CipherSuite, group: NamedGroup, sessionID: [UInt8]) throws(TLSError) {

@@ -125,6 +125,21 @@ struct OpenSSLClientInteropTests {
         #expect(summary.contains("Server Temp Key: ECDH, secp384r1"))
     }
 
+    @Test("SNI: s_client -servername gets the certificate for that name, verified against it", Peer.requires(.openssl),
+          arguments: ["alpha.example", "ALPHA.example", "a.wild.example", "localhost"])
+    func sniCertificate(_ name: String) throws {
+        let alpha = try SelfSignedCertificate.generate(names: ["alpha.example"])
+        let wild = try SelfSignedCertificate.generate(names: ["*.wild.example"], algorithm: .ecdsaP384)
+        var configuration = try serverConfiguration()
+        configuration.sniCertificates = [try CertifiedKey(chain: wild.chain, key: wild.key), try CertifiedKey(chain: alpha.chain, key: alpha.key)]
+        let bundle = try directory.write(
+            "sni-\(name).pem", identity.chain.pemRepresentation + alpha.chain.pemRepresentation + wild.chain.pemRepresentation)
+        let (report, summary) = try echoOnce(configuration, caFile: bundle, ["-servername", name, "-verify_hostname", name])
+        #expect(report.serverName == name)
+        let expected = name == "localhost" ? "CN = localhost" : name.hasPrefix("a.wild") ? "CN = *.wild.example" : "CN = alpha.example"
+        #expect(summary.contains("Peer certificate: \(expected)"), "\(summary)")
+    }
+
     @Test(Peer.requires(.openssl))
     func alpn() throws {
         let server = try InteropServer(.server(chain: identity.chain, key: identity.key, alpn: ["h2", "echo"]))
