@@ -14,9 +14,9 @@ extension TLSHandshake {
             transcript.append(message.encoded)
             emit(.installReadSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret)))
             state = flight.requestedCertificate ? .serverExpectCertificate(flight) : .serverExpectFinished(flight)
-        case (.serverExpectCertificate(var flight), .certificate):
+        case (.serverExpectCertificate(var flight), .certificate), (.serverExpectCertificate(var flight), .compressedCertificate):
             try expect(level, .handshake, message)
-            let (context, chain) = try MessageCodec.certificate(message.body)
+            let (context, chain) = try MessageCodec.certificate(try certificateBody(message))
             guard context.isEmpty else { throw TLSError(.illegalParameter, "client Certificate with a wrong request context") }
             transcript.append(message.encoded)
             if chain.isEmpty {
@@ -93,6 +93,7 @@ extension TLSHandshake {
         }
         // RFC 8449: not used by QUIC, which has no records (RFC 9001 §8).
         if !isQUIC { peerRecordSizeLimit = try RecordSizeLimit.peerValue(ext) }
+        peerCertificateCompression = try CertificateCompression.peerAlgorithms(ext)
         // RFC 8446 §4.2.8: every share must be for an offered group, each group once.
         var seen = Set<UInt16>()
         for (group, _) in offer.shares {
@@ -274,9 +275,10 @@ extension TLSHandshake {
             if requestCertificate {
                 var crExt = Extensions()
                 crExt.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
+                CertificateCompression.offer(config.certificateCompressionAlgorithms, into: &crExt)
                 send(.handshake, MessageCodec.encodeCertificateRequest(context: [], extensions: crExt))
             }
-            send(.handshake, MessageCodec.encodeCertificate(context: [], chain: chain.derEncoded))
+            sendCertificate(context: [], chain: chain.derEncoded)
             let signature = try key.sign(Self.signedContent(server: true, transcriptHash: transcript.hash(hash)), scheme: scheme)
             send(.handshake, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
         }

@@ -12,6 +12,7 @@ public struct ExtensionType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let signatureAlgorithms = ExtensionType(rawValue: 13)
     public static let applicationLayerProtocolNegotiation = ExtensionType(rawValue: 16)
     public static let padding = ExtensionType(rawValue: 21)
+    public static let compressCertificate = ExtensionType(rawValue: 27)
     public static let recordSizeLimit = ExtensionType(rawValue: 28)
     public static let preSharedKey = ExtensionType(rawValue: 41)
     public static let earlyData = ExtensionType(rawValue: 42)

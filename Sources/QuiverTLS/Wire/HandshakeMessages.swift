@@ -15,6 +15,7 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let certificateVerify = HandshakeType(rawValue: 15)
     public static let finished = HandshakeType(rawValue: 20)
     public static let keyUpdate = HandshakeType(rawValue: 24)
+    public static let compressedCertificate = HandshakeType(rawValue: 25)
     public static let messageHash = HandshakeType(rawValue: 254)
 
     public var description: String {
@@ -29,6 +30,7 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
         case .certificateVerify: return "CertificateVerify"
         case .finished: return "Finished"
         case .keyUpdate: return "KeyUpdate"
+        case .compressedCertificate: return "CompressedCertificate"
         default: return "HandshakeType(\(rawValue))"
         }
     }

@@ -340,6 +340,8 @@ struct ServerConnectionReport: Sendable {
     var handshakeCompleted = false
     /// The client's record_size_limit, if it sent one.
     var peerRecordSizeLimit: Int?
+    /// The algorithm our Certificate was compressed with (RFC 8879), if it was.
+    var sentCertificateCompression: CertificateCompressionAlgorithm?
     /// Every application byte received (and echoed).
     var received: [UInt8] = []
     /// The peer closed with close_notify and we answered with ours.
@@ -416,6 +418,7 @@ final class InteropServer: @unchecked Sendable {
             report.peerCertificates = h.peerCertificates.count
             report.handshakeCompleted = h.isHandshakeComplete
             report.peerRecordSizeLimit = h.peerRecordSizeLimit
+            report.sentCertificateCompression = h.sentCertificateCompression
         }
         do {
             try connection.handshake()

@@ -125,6 +125,28 @@ struct OpenSSLClientInteropTests {
         #expect(summary.contains("Server Temp Key: ECDH, secp384r1"))
     }
 
+    /// Whether this `openssl s_client` offers certificate compression (`-cert_comp`, OpenSSL 3.2+).
+    static let clientHasCertificateCompression: Bool = {
+        guard let path = Peer.openssl.path else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["s_client", "-help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return false }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: output, as: UTF8.self).contains("-cert_comp")
+    }()
+
+    @Test("Certificate compression: s_client -cert_comp gets our zlib CompressedCertificate",
+          .enabled(if: clientHasCertificateCompression, "this openssl has no -cert_comp (OpenSSL 3.2+ has)"))
+    func certificateCompression() throws {
+        let (report, _) = try echoOnce(try serverConfiguration(), ["-cert_comp"])
+        #expect(report.sentCertificateCompression == .zlib)
+    }
+
     @Test("SNI: s_client -servername gets the certificate for that name, verified against it", Peer.requires(.openssl),
           arguments: ["alpha.example", "ALPHA.example", "a.wild.example", "localhost"])
     func sniCertificate(_ name: String) throws {
