@@ -14,9 +14,13 @@ import QuiverCore
 ///   refuses it — no data is lost).
 /// - A thrown ``TLSError`` is fatal; the alert for it is already queued in ``takeOutgoing()``.
 ///
-/// Limits enforced on input: records over 2^14 (+256 when protected) → `record_overflow`;
-/// more than 32 consecutive empty records or warning alerts → `unexpected_message`;
-/// handshake messages over 128 KiB → `unexpected_message`. Not thread-safe.
+/// Limits enforced on input: records over 2^14 (+256 when protected), or over the
+/// `record_size_limit` we announced (RFC 8449) → `record_overflow`; more than 32 consecutive
+/// empty records or warning alerts → `unexpected_message`; handshake messages over 128 KiB →
+/// `unexpected_message`. Application data before the application keys, or inside a fragmented
+/// handshake message, is `unexpected_message`; the only records skipped unread are a server's
+/// refused 0-RTT (RFC 8446 §4.2.10). Records we send respect the peer's `record_size_limit`.
+/// Not thread-safe.
 public final class TLSStream {
     /// The handshake driven by this stream (negotiated values are read from it).
     public let handshake: TLSHandshake
