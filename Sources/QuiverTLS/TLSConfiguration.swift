@@ -89,6 +89,9 @@ public struct TLSConfiguration: Sendable {
     /// Randomness for randoms, session ids and ticket fields.
     public var random: RandomSource = .system
 
+    /// Certificates compressed once for all handshakes of this configuration (and its copies).
+    let certificateCompressionCache = CertificateCompressionCache()
+
     init(verifier: CertificateVerifier) {
         certificateVerifier = verifier
         cookieKey = RandomSource.system.bytes(32)

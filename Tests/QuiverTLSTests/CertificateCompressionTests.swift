@@ -41,6 +41,28 @@ struct CertificateCompressionTests {
         #expect(matched.client.peerCertificates.first == TestPKI.rsa2048.certificate)
     }
 
+    @Test("a configuration compresses its chain once for all handshakes")
+    func cached() throws {
+        let server = Configs.server()
+        var messages: [[UInt8]] = []
+        for _ in 0..<3 {
+            let pair = HandshakePair(client: Configs.client(), server: server)
+            pair.tamperServer = { level, bytes in
+                if level == .handshake { messages += NegativeTests.messages(bytes).filter { $0.0 == .compressedCertificate }.map(\.1) }
+                return bytes
+            }
+            pair.run()
+            #expect(pair.client.isHandshakeComplete && pair.client.receivedCertificateCompression == .zlib)
+        }
+        #expect(messages.count == 3 && Set(messages).count == 1)
+        #expect(server.certificateCompressionCache.count == 1)
+        let cache = CertificateCompressionCache()
+        for i in 0..<(CertificateCompressionCache.capacity + 5) {
+            _ = cache.compressed([UInt8(truncatingIfNeeded: i)], algorithm: .zlib) { CertificateCompression.zlibCompress([UInt8(truncatingIfNeeded: i)]) }
+        }
+        #expect(cache.count <= CertificateCompressionCache.capacity)
+    }
+
     @Test("the CompressedCertificate is shorter than the Certificate it replaces, and is the zlib of its body")
     func wireFormat() throws {
         let chain = TestPKI.rsa2048.chain.derEncoded

@@ -246,7 +246,8 @@ public final class TLSHandshake {
     func sendCertificate(context: [UInt8], chain: [[UInt8]]) {
         let (message, algorithm) = CertificateCompression.message(
             MessageCodec.encodeCertificate(context: context, chain: chain),
-            configured: chain.isEmpty ? [] : configuration.certificateCompressionAlgorithms, peer: peerCertificateCompression)
+            configured: chain.isEmpty ? [] : configuration.certificateCompressionAlgorithms, peer: peerCertificateCompression,
+            cache: configuration.certificateCompressionCache)
         sentCertificateCompression = algorithm
         send(.handshake, message)
     }

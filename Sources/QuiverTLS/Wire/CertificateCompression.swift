@@ -1,5 +1,6 @@
 import CQuiverZlib
 import QuiverCore
+import Synchronization
 
 /// A certificate compression algorithm (RFC 8879 §3). Quiver implements zlib; the others are
 /// named so they print and round-trip.
@@ -55,13 +56,15 @@ enum CertificateCompression {
     /// with the first of our `configured` algorithms the peer offered, or `certificate` itself
     /// (and `nil`) when there is none.
     static func message(
-        _ certificate: [UInt8], configured: [CertificateCompressionAlgorithm], peer: [CertificateCompressionAlgorithm]?
+        _ certificate: [UInt8], configured: [CertificateCompressionAlgorithm], peer: [CertificateCompressionAlgorithm]?,
+        cache: CertificateCompressionCache? = nil
     ) -> (message: [UInt8], algorithm: CertificateCompressionAlgorithm?) {
         guard let peer, let algorithm = configured.first(where: { peer.contains($0) && CertificateCompressionAlgorithm.supported.contains($0) }) else {
             return (certificate, nil)
         }
         let body = Array(certificate.dropFirst(4))
-        guard let compressed = zlibCompress(body) else { return (certificate, nil) }
+        let compressed = cache.map { $0.compressed(body, algorithm: algorithm) { zlibCompress(body) } } ?? zlibCompress(body)
+        guard let compressed else { return (certificate, nil) }
         let message = HandshakeMessage.encode(.compressedCertificate) { w in
             w.writeUInt16(algorithm.rawValue)
             w.writeUInt24(UInt32(body.count))
@@ -131,5 +134,33 @@ enum CertificateCompression {
         }
         guard status == Z_OK, Int(outputLength) == exactLength, Int(inputLength) == input.count else { return nil }
         return output
+    }
+}
+
+/// Compressed Certificate bodies, shared by the handshakes of one configuration: a server
+/// sends the same chain to every client, so it compresses it once. Bounded: emptied when it
+/// would exceed ``capacity`` entries (a configuration has a few chains).
+final class CertificateCompressionCache: Sendable {
+    private struct Key: Hashable {
+        var algorithm: CertificateCompressionAlgorithm
+        var body: [UInt8]
+    }
+
+    static let capacity = 32
+    private let entries = Mutex<[Key: [UInt8]]>([:])
+
+    /// The number of cached bodies.
+    var count: Int { entries.withLock { $0.count } }
+
+    /// The compressed form of `body`, computed by `compress` (outside the lock) when not cached.
+    func compressed(_ body: [UInt8], algorithm: CertificateCompressionAlgorithm, _ compress: () -> [UInt8]?) -> [UInt8]? {
+        let key = Key(algorithm: algorithm, body: body)
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        guard let value = compress() else { return nil }
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll() }
+            entries[key] = value
+        }
+        return value
     }
 }
