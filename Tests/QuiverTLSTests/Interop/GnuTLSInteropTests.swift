@@ -18,10 +18,10 @@ private func gnutlsPriority(_ suite: CipherSuite? = nil, _ group: NamedGroup? = 
 private struct GnuTLSClient {
     let process: PeerProcess
 
-    init(port: UInt16, caFile: String, priority: String = gnutlsPriority(), _ extra: [String] = []) throws {
+    init(port: UInt16, caFile: String, priority: String = gnutlsPriority(), serverName: String = "localhost", _ extra: [String] = []) throws {
         process = try PeerProcess(try Peer.gnutlsCLI.executable(), [
             "-p", "\(port)", "--x509cafile", caFile, "--priority", priority,
-            "--sni-hostname", "localhost", "--verify-hostname", "localhost",
+            "--sni-hostname", serverName, "--verify-hostname", serverName,
         ] + extra + ["127.0.0.1"])
     }
 
@@ -101,6 +101,25 @@ struct GnuTLSClientInteropTests {
         let limit = try #require(report.peerRecordSizeLimit)
         #expect(limit >= 512 && limit <= 513)
         #expect(report.handshakeCompleted)
+    }
+
+    @Test("SNI: gnutls-cli --sni-hostname gets and verifies the certificate for that name", Peer.requires(.gnutlsCLI),
+          arguments: ["alpha.example", "b.wild.example", "localhost"])
+    func sniCertificate(_ name: String) throws {
+        let alpha = try SelfSignedCertificate.generate(names: ["alpha.example"], algorithm: .ed25519)
+        let wild = try SelfSignedCertificate.generate(names: ["*.wild.example"])
+        var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)
+        configuration.sniCertificates = [try CertifiedKey(chain: alpha.chain, key: alpha.key), try CertifiedKey(chain: wild.chain, key: wild.key)]
+        let bundle = try directory.write(
+            "sni-\(name).pem", identity.chain.pemRepresentation + alpha.chain.pemRepresentation + wild.chain.pemRepresentation)
+        let server = try InteropServer(configuration)
+        let client = try GnuTLSClient(port: server.port, caFile: bundle, serverName: name)
+        defer { client.process.kill() }
+        try client.echoLine()
+        let report = try server.waitForConnections(1)[0]
+        #expect(report.serverName == name)
+        let subject = name == "localhost" ? "CN=localhost" : name.hasSuffix("wild.example") ? "CN=*.wild.example" : "CN=alpha.example"
+        #expect(client.process.stdoutText.contains("subject `\(subject)'"), "\(client.process.stdoutText)")
     }
 
     @Test("HelloRetryRequest: gnutls-cli shares X25519 and P-384, server only takes P-256", Peer.requires(.gnutlsCLI))
