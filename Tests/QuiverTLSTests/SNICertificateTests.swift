@@ -85,6 +85,22 @@ struct SNICertificateTests {
         #expect(Self.presented("alpha.example", server: server)?.peerCertificates.first == Self.alpha.certificate)
     }
 
+    @Test("a ticket resumes only under the server name it was issued for")
+    func ticketBoundToName() throws {
+        let server = Self.server([Self.alpha, Self.wildcard])
+        let all = [Self.fallback, Self.alpha, Self.wildcard]
+        let client = TLSConfiguration.client(alpn: ["echo"], verifier: CertificateVerifier(trustRoots: all.map(\.certificate)))
+        let first = StreamPair(client: client, server: server, serverName: "alpha.example").run()
+        let ticket = try #require(first.tickets.first)
+        let same = StreamPair(client: client, server: server, serverName: "ALPHA.example", resumption: ticket).run()
+        #expect(same.isEstablished && same.server.handshake.isResumed)
+        let other = StreamPair(client: client, server: server, serverName: "a.wild.example", resumption: ticket).run()
+        #expect(other.isEstablished && !other.server.handshake.isResumed)
+        #expect(other.client.handshake.peerCertificates.first == Self.wildcard.certificate)
+        let none = StreamPair(client: client, server: server, serverName: nil, resumption: ticket).run()
+        #expect(!none.server.handshake.isResumed)
+    }
+
     @Test("only SNI certificates and an unknown name → unrecognized_name")
     func unrecognizedName() {
         let client = TLSConfiguration.client(alpn: ["echo"], verifier: CertificateVerifier(trustRoots: [Self.alpha.certificate]))

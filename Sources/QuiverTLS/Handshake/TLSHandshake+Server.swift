@@ -146,8 +146,11 @@ extension TLSHandshake {
         if let offered = offer.psk, offer.pskModes.contains(1), let keys = config.sessionTicketKeys {
             let now = config.clock.millisecondsSinceEpoch()
             for (index, identity) in offered.identities.enumerated() {
+                // A ticket resumes only under the server_name it was issued for: with certificates
+                // chosen by SNI, a session must not carry over to a name whose certificate it
+                // never saw (as rustls does).
                 guard let plain = keys.open(identity.identity, at: now), let contents = TicketContents(plain),
-                      contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
+                      contents.serverName == Self.ticketServerName(serverName), contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
                 else { continue }
                 psk = (contents.psk, contents, index, identity.obfuscatedAge)
                 break
@@ -362,6 +365,13 @@ extension TLSHandshake {
         issueTickets(count: configuration.ticketsPerConnection)
     }
 
+    /// The server name a ticket is bound to: the client's server_name, lowercased ("" without one).
+    static func ticketServerName(_ name: String?) -> String {
+        var lowered = (name ?? "").lowercased()
+        if lowered.hasSuffix(".") { lowered.removeLast() }
+        return lowered
+    }
+
     /// Sends `count` NewSessionTicket messages (server, after the handshake).
     public func issueTickets(count: Int) {
         let config = configuration
@@ -376,7 +386,8 @@ extension TLSHandshake {
             let early: UInt32 = config.maxEarlyDataSize > 0 ? (isQUIC ? 0xffff_ffff : config.maxEarlyDataSize) : 0
             let contents = TicketContents(
                 suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce), issuedAt: now, ageAdd: ageAdd,
-                maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16))
+                maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16),
+                serverName: Self.ticketServerName(serverName))
             let sealed = keys.seal(contents.encoded, at: now, random: config.random)
             guard !sealed.isEmpty else { continue }
             let nst = MessageCodec.NewSessionTicket(
@@ -396,8 +407,15 @@ struct TicketContents {
     var maxEarlyDataSize: UInt32
     var alpn: String
     var uniqueID: [UInt8]
+    /// The client's server_name when the ticket was issued (lowercased, "" without one).
+    var serverName: String
 
-    init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8]) {
+    /// The format version (1 had no server name; such tickets no longer open, so their clients
+    /// make a full handshake).
+    static let version: UInt8 = 2
+
+    init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8],
+         serverName: String) {
         self.suite = suite
         self.psk = psk
         self.issuedAt = issuedAt
@@ -405,12 +423,13 @@ struct TicketContents {
         self.maxEarlyDataSize = maxEarlyDataSize
         self.alpn = alpn
         self.uniqueID = uniqueID
+        self.serverName = serverName
     }
 
     init?(_ bytes: [UInt8]) {
         var r = ByteReader(bytes)
         do {
-            guard try r.readUInt8() == 1 else { return nil }
+            guard try r.readUInt8() == Self.version else { return nil }
             suite = CipherSuite(rawValue: try r.readUInt16())
             psk = try r.readLengthPrefixedBytes(1)
             issuedAt = try r.readUInt64()
@@ -418,6 +437,7 @@ struct TicketContents {
             maxEarlyDataSize = try r.readUInt32()
             alpn = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
             uniqueID = try r.readLengthPrefixedBytes(1)
+            serverName = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
             try r.expectEnd()
         } catch {
             return nil
@@ -426,7 +446,7 @@ struct TicketContents {
 
     var encoded: [UInt8] {
         var w = ByteWriter()
-        w.writeUInt8(1)
+        w.writeUInt8(Self.version)
         w.writeUInt16(suite.rawValue)
         w.writeLengthPrefixedBytes(1, psk)
         w.writeUInt64(issuedAt)
@@ -434,6 +454,7 @@ struct TicketContents {
         w.writeUInt32(maxEarlyDataSize)
         w.writeLengthPrefixedBytes(1, Array(alpn.utf8))
         w.writeLengthPrefixedBytes(1, uniqueID)
+        w.writeLengthPrefixedBytes(1, Array(serverName.utf8.prefix(255)))
         return w.bytes
     }
 }
