@@ -143,6 +143,25 @@ struct HostileRecordTests {
         #expect(server.error?.alert == .unexpectedMessage)
     }
 
+    @Test("0-RTT refused by a HelloRetryRequest: early records before the second ClientHello are skipped, undecryptable ones after it are bad_record_mac")
+    func undecryptableAfterRetry() throws {
+        let server = HandshakeMatrixTests.earlyDataServer()
+        let first = StreamPair(client: Configs.client(), server: server).run()
+        let ticket = try #require(first.tickets.first)
+        var retrying = server
+        retrying.groups = [.secp256r1]
+        let pair = StreamPair(client: Configs.client(), server: retrying, resumption: ticket, earlyData: true)
+        try pair.start()
+        try pair.client.write(Array("zero".utf8))
+        try pair.server.receive(pair.client.takeOutgoing())  // ClientHello, 0-RTT record: skipped
+        #expect(pair.server.handshake.didHelloRetry && pair.server.error == nil)
+        try pair.client.receive(pair.server.takeOutgoing())
+        try pair.server.receive(pair.client.takeOutgoing())  // second ClientHello
+        #expect(pair.server.handshake.cipherSuite != nil && pair.server.error == nil)
+        #expect(throws: TLSError.self) { try pair.server.receive(Self.record(23, Array(repeating: 0x5a, count: 40))) }
+        #expect(pair.server.error?.alert == .badRecordMAC)
+    }
+
     // MARK: 4. Finished of the wrong length
 
     @Test("client Finished of the wrong length → decode_error", arguments: [0, 1, 31, 33, 48, 64, 65, 1000, 70_000, 200_000])

@@ -222,7 +222,9 @@ public final class TLSStream {
                 readKey = AEADKey(secret)
                 readSequence = 0
                 readLevel = level
-                if level == .handshake && handshake.role == .server && handshake.earlyDataAccepted == false {
+                if level == .handshake && handshake.role == .server && handshake.earlyDataAccepted == false && !handshake.didHelloRetry {
+                    // Refused in the ServerHello: the client's 0-RTT records may still follow.
+                    // (After a HelloRetryRequest they all came before the second ClientHello.)
                     skippingRejectedEarlyData = true
                 }
             case .earlyData(let accepted):
