@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "QuiverCore", swiftSettings: strict),
         // Context-reusing AEAD and AES/ChaCha20 blocks over the BoringSSL swift-crypto links in.
         .target(name: "CQuiverCrypto", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The system zlib, for certificate compression (RFC 8879); Debian: zlib1g-dev.
+        .systemLibrary(name: "CQuiverZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "QuiverTLS",
             dependencies: [
-                "QuiverCore", "CQuiverCrypto",
+                "QuiverCore", "CQuiverCrypto", "CQuiverZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -67,11 +67,11 @@ public struct Demo: Sendable {
         var tls: TLSConfiguration
         do {
             if positional.count == 2 {
-                tls = .server(chain: try CertificateChain(pemFile: positional[0]), key: try PrivateKey(pemFile: positional[1]), alpn: ["echo"])
+                tls = try .server(certificateChainFile: positional[0], privateKeyFile: positional[1], alpn: ["echo"])
             } else {
                 let (chain, key) = try SelfSignedCertificate.generate(names: ["localhost"])
                 log.notice("no certificate given: generated a self-signed certificate for localhost")
-                tls = .server(chain: chain, key: key, alpn: ["echo"])
+                tls = try .server(chain: chain, key: key, alpn: ["echo"])
             }
         } catch {
             usage("\(error)")

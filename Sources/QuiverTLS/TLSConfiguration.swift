@@ -12,8 +12,8 @@ public enum ClientAuthentication: Sendable, Hashable {
 
 /// The settings of a TLS 1.3 client or server, shared by many connections.
 ///
-/// Create one with ``client(serverName:alpn:verifier:)`` or
-/// ``server(chain:key:alpn:)``, adjust fields, then hand it to each ``TLSHandshake``.
+/// Create one with ``client(alpn:verifier:)``, ``server(chain:key:alpn:)`` or
+/// ``server(certificateChainFile:privateKeyFile:alpn:)``, adjust fields, then hand it to each ``TLSHandshake``.
 /// Defaults are the secure choice; every field has a reason in its comment.
 public struct TLSConfiguration: Sendable {
     /// Cipher suites, in preference order (a server uses its own order).
@@ -31,6 +31,25 @@ public struct TLSConfiguration: Sendable {
     public var certificateChain: CertificateChain?
     /// The private key of ``certificateChain``'s leaf.
     public var privateKey: PrivateKey?
+    /// Server: further certificate chains with their keys, chosen by the `server_name` the
+    /// client sends (SNI, RFC 6066 §3); ``certificateChain`` and ``privateKey`` remain the
+    /// default for clients that send no name or a name none of these covers.
+    ///
+    /// A name matches a certificate's subjectAltName DNS names case-insensitively, exactly or
+    /// by a wildcard (`*.example.com` covers `www.example.com`, not `example.com` nor
+    /// `a.b.example.com`). Exact matches are preferred to wildcards, then list order decides;
+    /// among equally good candidates, and then the default, the first whose key can sign with
+    /// a scheme the client offers is used (so an ECDSA and an RSA certificate for one name can
+    /// serve clients of either kind).
+    ///
+    /// ```swift
+    /// var config = TLSConfiguration.server(try CertifiedKey(certificateChainFile: "default.pem", privateKeyFile: "default.key"))
+    /// config.sniCertificates = [
+    ///     try CertifiedKey(certificateChainFile: "example.com.pem", privateKeyFile: "example.com.key"),
+    ///     try CertifiedKey(certificateChainFile: "wildcard.example.org.pem", privateKeyFile: "wildcard.example.org.key"),
+    /// ]
+    /// ```
+    public var sniCertificates: [CertifiedKey] = []
     /// How the peer's certificates are checked (client: the server's; server: clients').
     public var certificateVerifier: CertificateVerifier
     /// Server: whether to ask for client certificates.
@@ -48,12 +67,30 @@ public struct TLSConfiguration: Sendable {
     public var antiReplay: AntiReplay?
     /// Server: the key authenticating HelloRetryRequest cookies.
     public var cookieKey: [UInt8]
+    /// Certificate compression algorithms (RFC 8879), in preference order; Quiver implements
+    /// ``CertificateCompressionAlgorithm/zlib``. A client offers them in its ClientHello and a
+    /// server requesting client certificates in its CertificateRequest; a peer that offered
+    /// one of them gets our Certificate compressed. Received CompressedCertificate messages
+    /// are decompressed into at most the size an uncompressed Certificate may have (128 KiB).
+    /// Empty: no compression either way.
+    public var certificateCompressionAlgorithms: [CertificateCompressionAlgorithm] = [.zlib]
+    /// The largest protected-record plaintext we accept, content type byte and padding
+    /// included (RFC 8449 `record_size_limit`; 64...16385, values outside are clamped).
+    ///
+    /// A server announces it in EncryptedExtensions to a client that sent the extension, and
+    /// then refuses larger records with `record_overflow`. A client sends the extension only when
+    /// the limit is below the default 16385 (2^14 + 1), so a default ClientHello is unchanged.
+    /// Either side always honours the limit its peer announces.
+    public var recordSizeLimit: Int = RecordSizeLimit.maximum
     /// Receives NSS key-log lines (`SSLKEYLOGFILE` format) for debugging with Wireshark.
     public var keyLog: (@Sendable (String) -> Void)?
     /// Real time, for certificate validity and ticket ages.
     public var clock: WallClock = .system
     /// Randomness for randoms, session ids and ticket fields.
     public var random: RandomSource = .system
+
+    /// Certificates compressed once for all handshakes of this configuration (and its copies).
+    let certificateCompressionCache = CertificateCompressionCache()
 
     init(verifier: CertificateVerifier) {
         certificateVerifier = verifier
@@ -70,14 +107,38 @@ public struct TLSConfiguration: Sendable {
     /// A server configuration presenting `chain` signed with `key`. Tickets are enabled with a
     /// fresh random ticket key; client certificates, if requested, are checked against the
     /// system roots unless ``certificateVerifier`` is replaced.
-    public static func server(chain: CertificateChain, key: PrivateKey, alpn: [String] = []) -> TLSConfiguration {
+    ///
+    /// - Throws: ``QuiverError`` with code `.certificate` when `key` is not the private key of
+    ///   the chain's leaf certificate (refused here rather than failing every client later).
+    public static func server(chain: CertificateChain, key: PrivateKey, alpn: [String] = []) throws(QuiverError) -> TLSConfiguration {
+        server(try CertifiedKey(chain: chain, key: key), alpn: alpn)
+    }
+
+    /// A server configuration presenting a chain and key already checked to belong together.
+    /// See ``server(chain:key:alpn:)``.
+    public static func server(_ certifiedKey: CertifiedKey, alpn: [String] = []) -> TLSConfiguration {
         let verifier = (try? CertificateVerifier.system()) ?? CertificateVerifier(trustRoots: [])
         var c = TLSConfiguration(verifier: verifier)
-        c.certificateChain = chain
-        c.privateKey = key
+        c.certificateChain = certifiedKey.chain
+        c.privateKey = certifiedKey.key
         c.alpn = alpn
         c.sessionTicketKeys = SessionTicketKeys()
         return c
+    }
+
+    /// A server configuration loading its chain and key from PEM files (see
+    /// ``CertifiedKey/init(certificateChainFile:privateKeyFile:)``).
+    ///
+    /// ```swift
+    /// let config = try TLSConfiguration.server(
+    ///     certificateChainFile: "/etc/quiver/fullchain.pem", privateKeyFile: "/etc/quiver/key.pem", alpn: ["h2"])
+    /// ```
+    ///
+    /// - Throws: ``QuiverError`` with code `.configuration` when a file cannot be read, or
+    ///   `.certificate` when a file does not parse or the key does not match the certificate
+    ///   (the reason then names both files).
+    public static func server(certificateChainFile: String, privateKeyFile: String, alpn: [String] = []) throws(QuiverError) -> TLSConfiguration {
+        server(try CertifiedKey(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile), alpn: alpn)
     }
 
     // Test hooks: fixed ephemeral keys (RFC 8448 replays them).

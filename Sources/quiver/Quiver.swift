@@ -94,18 +94,18 @@ struct Serve: ParsableCommand {
             throw ValidationError("--root and --retry go with --http3")
         }
         let log = Log.make("quiver", level: logLevel)
-        let chain: CertificateChain
-        let privateKey: PrivateKey
+        let certifiedKey: CertifiedKey
         if let cert, let key {
-            chain = try CertificateChain(pemFile: cert)
-            privateKey = try PrivateKey(pemFile: key)
+            // Throws when the key is not the certificate's (the error names both files).
+            certifiedKey = try CertifiedKey(certificateChainFile: cert, privateKeyFile: key)
         } else if cert != nil || key != nil {
             throw ValidationError("--cert and --key go together")
         } else {
-            (chain, privateKey) = try SelfSignedCertificate.generate(names: ["localhost"])
+            let (chain, privateKey) = try SelfSignedCertificate.generate(names: ["localhost"])
+            certifiedKey = try CertifiedKey(chain: chain, key: privateKey)
             log.notice("no certificate given: generated a self-signed certificate for localhost (clients need --insecure or this certificate as CA)")
         }
-        var config = TLSConfiguration.server(chain: chain, key: privateKey, alpn: http3 ? ["h3", "hq-interop"] : alpn)
+        var config = TLSConfiguration.server(certifiedKey, alpn: http3 ? ["h3", "hq-interop"] : alpn)
         switch clientAuth {
         case "none": config.clientAuthentication = .none
         case "optional": config.clientAuthentication = .optional

@@ -6,7 +6,7 @@ import Testing
 @Suite("Client ↔ server in memory")
 struct HandshakeMatrixTests {
     static let schemes: [SignatureScheme] = [
-        .ecdsaSecp256r1SHA256, .ecdsaSecp384r1SHA384, .ed25519, .rsaPSSRSAESHA256, .rsaPSSRSAESHA384, .rsaPSSRSAESHA512,
+        .ecdsaSecp256r1SHA256, .ecdsaSecp384r1SHA384, .ecdsaSecp521r1SHA512, .ed25519, .rsaPSSRSAESHA256, .rsaPSSRSAESHA384, .rsaPSSRSAESHA512,
     ]
 
     @Test("every suite × group × signature scheme", arguments: CipherSuite.supported, NamedGroup.supported)

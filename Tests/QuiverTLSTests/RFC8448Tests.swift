@@ -113,7 +113,7 @@ struct RFC8448Tests {
     func simpleServerReplay() throws {
         typealias V = RFC8448.Simple
         let (chain, key) = try SelfSignedCertificate.generate(names: ["server"])
-        var config = TLSConfiguration.server(chain: chain, key: key)
+        var config = try TLSConfiguration.server(chain: chain, key: key)
         let serverRandom = hex(V.serverRandom)
         config.random = RandomSource { buffer in
             // The first randomness the server draws is its ServerHello random.

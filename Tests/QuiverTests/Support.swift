@@ -13,7 +13,9 @@ enum Identity {
     }()
 
     static func server(alpn: [String] = ["echo"]) -> TLSConfiguration {
-        TLSConfiguration.server(chain: p256.chain, key: p256.key, alpn: alpn)
+        do { return try TLSConfiguration.server(chain: p256.chain, key: p256.key, alpn: alpn) } catch {
+            preconditionFailure("test server configuration: \(error)")
+        }
     }
 
     static func client(alpn: [String] = ["echo"]) -> TLSConfiguration {

@@ -82,7 +82,7 @@ let megabytes = arguments.first ?? 50
 let streamCount = arguments.dropFirst().first ?? 1
 let total = UInt64(megabytes) * 1_000_000
 let (chain, key) = try SelfSignedCertificate.generate(names: ["localhost"], algorithm: .ecdsaP256)
-let serverConfig = QUICConfiguration(tls: .server(chain: chain, key: key, alpn: ["bench"]))
+let serverConfig = QUICConfiguration(tls: try .server(chain: chain, key: key, alpn: ["bench"]))
 let clientConfig = QUICConfiguration(tls: .client(alpn: ["bench"], verifier: CertificateVerifier(trustRoots: [chain.certificates[0]])))
 
 let net = NetworkSimulator(seed: 1)

@@ -45,7 +45,7 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "tls-www":
         guard let root = option("--root"), let cert = option("--cert"), let key = option("--key") else { fail("tls-www needs --root --cert --key") }
         do {
-            let tls = TLSConfiguration.server(chain: try CertificateChain(pemFile: cert), key: try PrivateKey(pemFile: key))
+            let tls = try TLSConfiguration.server(certificateChainFile: cert, privateKeyFile: key)
             let listener = try Listener(.tcp, tls: tls, bind: "127.0.0.1:\(port)")
             say("READY \(listener.localAddresses[0].port)")
             while let connection = try? listener.accept() {

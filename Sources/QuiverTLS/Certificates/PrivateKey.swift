@@ -5,7 +5,7 @@ public import QuiverCore
 import SwiftASN1
 public import X509
 
-/// A private key usable for TLS 1.3 CertificateVerify: ECDSA P-256, ECDSA P-384, RSA (2048 bits
+/// A private key usable for TLS 1.3 CertificateVerify: ECDSA P-256, P-384 or P-521, RSA (2048 bits
 /// or more; signing with RSA-PSS) or Ed25519.
 ///
 /// ```swift
@@ -19,16 +19,19 @@ public struct PrivateKey: Sendable {
         case ecdsaP256
         /// ECDSA on NIST P-384 (secp384r1).
         case ecdsaP384
+        /// ECDSA on NIST P-521 (secp521r1).
+        case ecdsaP521
         /// RSA with a modulus of `bits` bits (at least 2048).
         case rsa(bits: Int)
         /// Ed25519 (RFC 8032).
         case ed25519
 
-        /// A short name: `ECDSA P-256`, `ECDSA P-384`, `RSA-2048`, `Ed25519`.
+        /// A short name: `ECDSA P-256`, `ECDSA P-384`, `ECDSA P-521`, `RSA-2048`, `Ed25519`.
         public var description: String {
             switch self {
             case .ecdsaP256: return "ECDSA P-256"
             case .ecdsaP384: return "ECDSA P-384"
+            case .ecdsaP521: return "ECDSA P-521"
             case .rsa(let bits): return "RSA-\(bits)"
             case .ed25519: return "Ed25519"
             }
@@ -38,6 +41,7 @@ public struct PrivateKey: Sendable {
     enum Backing: Sendable {
         case p256(P256.Signing.PrivateKey)
         case p384(P384.Signing.PrivateKey)
+        case p521(P521.Signing.PrivateKey)
         case rsa(_RSA.Signing.PrivateKey)
         case ed25519(Curve25519.Signing.PrivateKey)
     }
@@ -56,6 +60,7 @@ public struct PrivateKey: Sendable {
         switch backing {
         case .p256: return .ecdsaP256
         case .p384: return .ecdsaP384
+        case .p521: return .ecdsaP521
         case .rsa(let key): return .rsa(bits: key.keySizeInBits)
         case .ed25519: return .ed25519
         }
@@ -65,7 +70,7 @@ public struct PrivateKey: Sendable {
     /// (`RSA PRIVATE KEY`). Encrypted keys are not supported.
     ///
     /// - Throws: ``QuiverError`` with code `.certificate` when the text is not a supported,
-    ///   unencrypted key, when the curve is not P-256 or P-384, or when an RSA key is shorter
+    ///   unencrypted key, when the curve is not P-256, P-384 or P-521, or when an RSA key is shorter
     ///   than 2048 bits.
     public init(pem: String) throws(QuiverError) {
         let documents: [PEMDocument]
@@ -117,6 +122,7 @@ public struct PrivateKey: Sendable {
         switch algorithm {
         case .ecdsaP256: return PrivateKey(backing: .p256(P256.Signing.PrivateKey()))
         case .ecdsaP384: return PrivateKey(backing: .p384(P384.Signing.PrivateKey()))
+        case .ecdsaP521: return PrivateKey(backing: .p521(P521.Signing.PrivateKey()))
         case .ed25519: return PrivateKey(backing: .ed25519(Curve25519.Signing.PrivateKey()))
         case .rsa(let bits):
             guard bits >= minimumRSABits, bits <= maximumRSABits, bits % 128 == 0 else {
@@ -142,6 +148,7 @@ public struct PrivateKey: Sendable {
         switch backing {
         case .p256(let key): return Array(key.derRepresentation)
         case .p384(let key): return Array(key.derRepresentation)
+        case .p521(let key): return Array(key.derRepresentation)
         case .rsa(let key): return Array(key.pkcs8DERRepresentation)
         case .ed25519(let key):
             // PrivateKeyInfo { 0, { id-Ed25519 }, OCTET STRING { OCTET STRING (32 bytes) } } (RFC 8410 §7).
@@ -152,12 +159,14 @@ public struct PrivateKey: Sendable {
 
     /// Schemes this key can produce for TLS 1.3 CertificateVerify, in preference order.
     ///
-    /// P-256 → `ecdsa_secp256r1_sha256`; P-384 → `ecdsa_secp384r1_sha384`; RSA →
+    /// P-256 → `ecdsa_secp256r1_sha256`; P-384 → `ecdsa_secp384r1_sha384`; P-521 →
+    /// `ecdsa_secp521r1_sha512`; RSA →
     /// `rsa_pss_rsae_sha256`, `rsa_pss_rsae_sha384`, `rsa_pss_rsae_sha512`; Ed25519 → `ed25519`.
     public var signatureSchemes: [SignatureScheme] {
         switch backing {
         case .p256: return [.ecdsaSecp256r1SHA256]
         case .p384: return [.ecdsaSecp384r1SHA384]
+        case .p521: return [.ecdsaSecp521r1SHA512]
         case .rsa: return [.rsaPSSRSAESHA256, .rsaPSSRSAESHA384, .rsaPSSRSAESHA512]
         case .ed25519: return [.ed25519]
         }
@@ -181,6 +190,8 @@ public struct PrivateKey: Sendable {
                 return Array(try key.signature(for: SHA256.hash(data: message)).derRepresentation)
             case .p384(let key):
                 return Array(try key.signature(for: SHA384.hash(data: message)).derRepresentation)
+            case .p521(let key):
+                return Array(try key.signature(for: SHA512.hash(data: message)).derRepresentation)
             case .ed25519(let key):
                 return Array(try key.signature(for: message))
             case .rsa(let key):
@@ -208,6 +219,7 @@ public struct PrivateKey: Sendable {
         switch backing {
         case .p256(let key): return .init(key)
         case .p384(let key): return .init(key)
+        case .p521(let key): return .init(key)
         case .rsa(let key): return .init(key)
         case .ed25519(let key): return .init(key)
         }
@@ -218,6 +230,7 @@ public struct PrivateKey: Sendable {
         switch backing {
         case .p256: return .ecdsaWithSHA256
         case .p384: return .ecdsaWithSHA384
+        case .p521: return .ecdsaWithSHA512
         case .rsa: return .sha256WithRSAEncryption
         case .ed25519: return .ed25519
         }
@@ -282,9 +295,9 @@ extension PrivateKey {
                 .certificate,
                 "RSASSA-PSS-restricted RSA keys (OID 1.2.840.113549.1.1.10) are not supported; use a plain rsaEncryption key")
         case .quiverEd448:
-            throw QuiverError(.certificate, "Ed448 keys are not supported; use Ed25519, ECDSA P-256/P-384 or RSA")
+            throw QuiverError(.certificate, "Ed448 keys are not supported; use Ed25519, ECDSA P-256/P-384/P-521 or RSA")
         default:
-            throw QuiverError(.certificate, "unsupported private key algorithm \(algorithm); use ECDSA P-256/P-384, RSA or Ed25519")
+            throw QuiverError(.certificate, "unsupported private key algorithm \(algorithm); use ECDSA P-256/P-384/P-521, RSA or Ed25519")
         }
     }
 
@@ -317,33 +330,33 @@ extension PrivateKey {
             throw QuiverError(.certificate, "the EC private key names two different curves (\(outerCurve), \(innerCurve))")
         }
         let curve = outerCurve ?? innerCurve
-        let isP256: Bool
+        let length: Int
         switch curve {
-        case .some(ASN1ObjectIdentifier.NamedCurves.secp256r1): isP256 = true
-        case .some(ASN1ObjectIdentifier.NamedCurves.secp384r1): isP256 = false
-        case .some(.quiverP521):
-            throw QuiverError(.certificate, "P-521 keys are not supported; use ECDSA P-256 or P-384")
+        case .some(ASN1ObjectIdentifier.NamedCurves.secp256r1): length = 32
+        case .some(ASN1ObjectIdentifier.NamedCurves.secp384r1): length = 48
+        case .some(.quiverP521): length = 66
         case .some(let other):
-            throw QuiverError(.certificate, "unsupported elliptic curve \(other); use P-256 or P-384")
+            throw QuiverError(.certificate, "unsupported elliptic curve \(other); use P-256, P-384 or P-521")
         case .none:
             // No curve named anywhere: infer it from the scalar's length.
             switch scalar.count {
-            case 32: isP256 = true
-            case 48: isP256 = false
-            default: throw QuiverError(.certificate, "the EC private key names no curve and its size fits neither P-256 nor P-384")
+            case 32, 48, 66: length = scalar.count
+            default: throw QuiverError(.certificate, "the EC private key names no curve and its size fits neither P-256, P-384 nor P-521")
             }
         }
-        let length = isP256 ? 32 : 48
         guard scalar.count <= length else {
             throw QuiverError(.certificate, "the EC private key scalar is \(scalar.count) bytes, longer than the curve allows")
         }
         let padded = [UInt8](repeating: 0, count: length - scalar.count) + scalar
+        let name = length == 32 ? "P-256" : length == 48 ? "P-384" : "P-521"
         do {
-            return isP256
-                ? .p256(try P256.Signing.PrivateKey(rawRepresentation: padded))
-                : .p384(try P384.Signing.PrivateKey(rawRepresentation: padded))
+            switch length {
+            case 32: return .p256(try P256.Signing.PrivateKey(rawRepresentation: padded))
+            case 48: return .p384(try P384.Signing.PrivateKey(rawRepresentation: padded))
+            default: return .p521(try P521.Signing.PrivateKey(rawRepresentation: padded))
+            }
         } catch {
-            throw QuiverError(.certificate, "the EC private key is not a valid \(isP256 ? "P-256" : "P-384") key: \(error)")
+            throw QuiverError(.certificate, "the EC private key is not a valid \(name) key: \(error)")
         }
     }
 

@@ -6,7 +6,7 @@ public import X509
 /// Checks a TLS 1.3 CertificateVerify signature with a certificate's public key.
 ///
 /// Only the schemes in ``SignatureScheme/supported`` are accepted, each with the key type it
-/// names: ECDSA P-256 with SHA-256 and P-384 with SHA-384 (DER-encoded signatures), Ed25519, and
+/// names: ECDSA P-256 with SHA-256, P-384 with SHA-384 and P-521 with SHA-512 (DER-encoded signatures), Ed25519, and
 /// RSA-PSS (MGF1, salt as long as the hash) with SHA-256/384/512 for `rsaEncryption` keys.
 public enum SignatureVerifier {
     /// Verifies `signature` over `message`, the full TLS 1.3 signed content (RFC 8446 §4.4.3).
@@ -35,6 +35,12 @@ public enum SignatureVerifier {
                 throw malformed(scheme)
             }
             valid = key.isValidSignature(parsed, for: SHA384.hash(data: message))
+        case .ecdsaSecp521r1SHA512:
+            guard let key = P521.Signing.PublicKey(publicKey) else { throw mismatch(scheme, publicKey) }
+            guard let parsed = try? P521.Signing.ECDSASignature(derRepresentation: signature) else {
+                throw malformed(scheme)
+            }
+            valid = key.isValidSignature(parsed, for: SHA512.hash(data: message))
         case .ed25519:
             guard let key = Curve25519.Signing.PublicKey(publicKey) else { throw mismatch(scheme, publicKey) }
             guard signature.count == 64 else { throw malformed(scheme) }

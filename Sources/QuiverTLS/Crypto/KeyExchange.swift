@@ -12,6 +12,7 @@ struct KeySharePrivate: Sendable {
         case x25519(Curve25519.KeyAgreement.PrivateKey)
         case p256(P256.KeyAgreement.PrivateKey)
         case p384(P384.KeyAgreement.PrivateKey)
+        case p521(P521.KeyAgreement.PrivateKey)
         case x25519MLKEM768(MLKEM768.PrivateKey, Curve25519.KeyAgreement.PrivateKey)
     }
 
@@ -24,6 +25,7 @@ struct KeySharePrivate: Sendable {
         case .x25519: return KeySharePrivate(group: group, backing: .x25519(.init()))
         case .secp256r1: return KeySharePrivate(group: group, backing: .p256(.init()))
         case .secp384r1: return KeySharePrivate(group: group, backing: .p384(.init()))
+        case .secp521r1: return KeySharePrivate(group: group, backing: .p521(.init()))
         case .x25519MLKEM768:
             guard let kem = try? MLKEM768.PrivateKey() else { return nil }
             return KeySharePrivate(group: group, backing: .x25519MLKEM768(kem, .init()))
@@ -43,6 +45,7 @@ struct KeySharePrivate: Sendable {
         case .x25519(let k): return Array(k.publicKey.rawRepresentation)
         case .p256(let k): return Array(k.publicKey.x963Representation)
         case .p384(let k): return Array(k.publicKey.x963Representation)
+        case .p521(let k): return Array(k.publicKey.x963Representation)
         case .x25519MLKEM768(let kem, let x): return Array(kem.publicKey.rawRepresentation) + Array(x.publicKey.rawRepresentation)
         }
     }
@@ -58,6 +61,11 @@ struct KeySharePrivate: Sendable {
                 return try k.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
             case .p384(let k):
                 let peer = try P384.KeyAgreement.PublicKey(x963Representation: share)
+                return try k.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
+            case .p521(let k):
+                // Uncompressed points only (RFC 8446 §4.2.8.2); the x-coordinate is the secret,
+                // 66 bytes with leading zeros kept.
+                let peer = try P521.KeyAgreement.PublicKey(x963Representation: share)
                 return try k.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
             case .x25519MLKEM768(let kem, let x):
                 guard share.count == 1088 + 32 else { throw TLSError(.illegalParameter, "X25519MLKEM768 server share has \(share.count) bytes, expected 1120") }

@@ -46,6 +46,7 @@ extension TLSHandshake {
         ext.append(.supportedGroups) { ExtensionCodec.writeUInt16List(&$0, config.groups.map(\.rawValue)) }
         ext.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
         ext.append(.signatureAlgorithmsCert) { ExtensionCodec.writeUInt16List(&$0, SignatureScheme.supportedInCertificates.map(\.rawValue)) }
+        CertificateCompression.offer(config.certificateCompressionAlgorithms, into: &ext)
         if !config.alpn.isEmpty { ext.append(.applicationLayerProtocolNegotiation) { ExtensionCodec.writeALPN(&$0, config.alpn.map { Array($0.utf8) }) } }
         ext.append(.supportedVersions) { $0.writeLengthPrefixed(1) { $0.writeUInt16(0x0304) } }
         ext.append(.keyShare) { w in
@@ -60,6 +61,9 @@ extension TLSHandshake {
         if let cookie = context.cookie { ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) } }
         if context.offeredEarlyData && context.helloRetry == nil { ext.append(.earlyData, []) }
         if let tp = localTransportParameters { ext.append(.quicTransportParameters, tp) }
+        if !isQUIC && RecordSizeLimit.local(config.recordSizeLimit) < RecordSizeLimit.maximum {
+            ext.append(.recordSizeLimit) { $0.writeUInt16(UInt16(RecordSizeLimit.local(config.recordSizeLimit))) }
+        }
 
         var binderLength = 0
         if let t = context.ticket, let hash = t.suite.hash {
@@ -100,12 +104,14 @@ extension TLSHandshake {
             let (requestContext, ext) = try MessageCodec.certificateRequest(message.body)
             guard requestContext.isEmpty else { throw TLSError(.illegalParameter, "non-empty certificate_request_context in the handshake") }
             guard ext.contains(.signatureAlgorithms) else { throw TLSError(.missingExtension, "CertificateRequest without signature_algorithms") }
+            peerCertificateCompression = try CertificateCompression.peerAlgorithms(ext)
             transcript.append(message.encoded)
             flight.certificateRequestContext = requestContext
             state = .clientExpectCertificate(flight)
-        case (.clientExpectCertificateOrRequest(let flight), .certificate), (.clientExpectCertificate(let flight), .certificate):
+        case (.clientExpectCertificateOrRequest(let flight), .certificate), (.clientExpectCertificate(let flight), .certificate),
+             (.clientExpectCertificateOrRequest(let flight), .compressedCertificate), (.clientExpectCertificate(let flight), .compressedCertificate):
             try expect(level, .handshake, message)
-            let (requestContext, chain) = try MessageCodec.certificate(message.body)
+            let (requestContext, chain) = try MessageCodec.certificate(try certificateBody(message))
             guard requestContext.isEmpty else { throw TLSError(.illegalParameter, "server Certificate with a request context") }
             guard !chain.isEmpty else { throw TLSError(.decodeError, "the server sent an empty Certificate message") }
             var next = flight
@@ -267,7 +273,14 @@ extension TLSHandshake {
                 }
             case .quicTransportParameters where isQUIC:
                 peerTransportParameters = e.data
-            case .supportedGroups, .recordSizeLimit:
+            case .recordSizeLimit:
+                let offered = RecordSizeLimit.local(configuration.recordSizeLimit)
+                guard !isQUIC, offered < RecordSizeLimit.maximum else {
+                    throw TLSError(.unsupportedExtension, "record_size_limit in EncryptedExtensions, which was not offered")
+                }
+                peerRecordSizeLimit = try RecordSizeLimit.peerValue(ext)
+                localRecordSizeLimit = offered
+            case .supportedGroups:
                 continue
             case .keyShare, .preSharedKey, .supportedVersions, .signatureAlgorithms, .cookie, .pskKeyExchangeModes, .signatureAlgorithmsCert:
                 throw TLSError(.illegalParameter, "extension \(e.type.rawValue) is not allowed in EncryptedExtensions")
@@ -302,6 +315,9 @@ extension TLSHandshake {
 
     func clientReceiveFinished(_ message: HandshakeMessage, _ flight: ClientFlight) throws(TLSError) {
         let keys = flight.keys
+        guard message.body.count == keys.hash.length else {
+            throw TLSError(.decodeError, "server Finished of \(message.body.count) bytes, expected \(keys.hash.length)")
+        }
         let expected = keys.hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(keys.hash))
         guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "server Finished does not verify") }
         transcript.append(message.encoded)
@@ -321,12 +337,12 @@ extension TLSHandshake {
         }
         if let requestContext = flight.certificateRequestContext {
             if let chain = configuration.certificateChain, let key = configuration.privateKey {
-                send(.handshake, MessageCodec.encodeCertificate(context: requestContext, chain: chain.derEncoded))
+                sendCertificate(context: requestContext, chain: chain.derEncoded)
                 let scheme = key.signatureSchemes.first ?? .ecdsaSecp256r1SHA256
                 let signature = try key.sign(Self.signedContent(server: false, transcriptHash: transcript.hash(keys.hash)), scheme: scheme)
                 send(.handshake, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
             } else {
-                send(.handshake, MessageCodec.encodeCertificate(context: requestContext, chain: []))
+                sendCertificate(context: requestContext, chain: [])
             }
         }
         let verify = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))

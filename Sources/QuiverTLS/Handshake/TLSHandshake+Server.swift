@@ -14,9 +14,9 @@ extension TLSHandshake {
             transcript.append(message.encoded)
             emit(.installReadSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret)))
             state = flight.requestedCertificate ? .serverExpectCertificate(flight) : .serverExpectFinished(flight)
-        case (.serverExpectCertificate(var flight), .certificate):
+        case (.serverExpectCertificate(var flight), .certificate), (.serverExpectCertificate(var flight), .compressedCertificate):
             try expect(level, .handshake, message)
-            let (context, chain) = try MessageCodec.certificate(message.body)
+            let (context, chain) = try MessageCodec.certificate(try certificateBody(message))
             guard context.isEmpty else { throw TLSError(.illegalParameter, "client Certificate with a wrong request context") }
             transcript.append(message.encoded)
             if chain.isEmpty {
@@ -91,6 +91,9 @@ extension TLSHandshake {
         if let name = try ext.decode(.serverName, { r throws(DecodeError) in try ExtensionCodec.readServerName(&r) }) {
             serverName = name
         }
+        // RFC 8449: not used by QUIC, which has no records (RFC 9001 §8).
+        if !isQUIC { peerRecordSizeLimit = try RecordSizeLimit.peerValue(ext) }
+        peerCertificateCompression = try CertificateCompression.peerAlgorithms(ext)
         // RFC 8446 §4.2.8: every share must be for an offered group, each group once.
         var seen = Set<UInt16>()
         for (group, _) in offer.shares {
@@ -143,8 +146,11 @@ extension TLSHandshake {
         if let offered = offer.psk, offer.pskModes.contains(1), let keys = config.sessionTicketKeys {
             let now = config.clock.millisecondsSinceEpoch()
             for (index, identity) in offered.identities.enumerated() {
+                // A ticket resumes only under the server_name it was issued for: with certificates
+                // chosen by SNI, a session must not carry over to a name whose certificate it
+                // never saw (as rustls does).
                 guard let plain = keys.open(identity.identity, at: now), let contents = TicketContents(plain),
-                      contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
+                      contents.serverName == Self.ticketServerName(serverName), contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
                 else { continue }
                 psk = (contents.psk, contents, index, identity.obfuscatedAge)
                 break
@@ -173,19 +179,33 @@ extension TLSHandshake {
             guard s.retried == nil, let wanted = config.groups.first(where: { offer.groups.contains($0) }) else {
                 throw TLSError(.handshakeFailure, "no key-exchange group in common")
             }
+            if offer.earlyData {
+                // RFC 8446 §4.2.10: a HelloRetryRequest refuses 0-RTT; the record layer may skip
+                // the early records the client sent after its first ClientHello.
+                earlyDataAccepted = false
+                emit(.earlyData(accepted: false))
+            }
             try serverSendHelloRetry(message, suite: suite, group: wanted, sessionID: offer.hello.legacySessionID)
             return
         }
         let clientShare = offer.shares.first { $0.0 == group }?.1 ?? []
 
-        // Signature scheme for CertificateVerify (not needed when resuming).
-        var scheme: SignatureScheme?
+        // Certificate (by SNI) and signature scheme for CertificateVerify (not needed when resuming).
+        var certificate: (chain: CertificateChain, key: PrivateKey, scheme: SignatureScheme)?
         if psk == nil {
-            guard let key = config.privateKey, let chain = config.certificateChain, !chain.derEncoded.isEmpty else {
+            let candidates = serverCertificateCandidates()
+            guard !candidates.isEmpty else {
+                // Only SNI certificates, none for this name (RFC 6066 §3).
+                if !configuration.sniCertificates.isEmpty { throw TLSError(.unrecognizedName, "no certificate for server name \(serverName ?? "(none)")") }
                 throw TLSError(.internalError, "the server has no certificate configured")
             }
-            scheme = key.signatureSchemes.first { offer.schemes.contains($0) }
-            guard scheme != nil else { throw TLSError(.handshakeFailure, "no signature scheme in common with the server key") }
+            for (chain, key) in candidates {
+                if let scheme = key.signatureSchemes.first(where: { offer.schemes.contains($0) }) {
+                    certificate = (chain, key, scheme)
+                    break
+                }
+            }
+            guard certificate != nil else { throw TLSError(.handshakeFailure, "no signature scheme in common with the server key") }
         }
 
         // 0-RTT decision (RFC 8446 §4.2.10, §8).
@@ -245,17 +265,23 @@ extension TLSHandshake {
         if serverName != nil { ee.append(.serverName, []) }
         if let alpn { ee.append(.applicationLayerProtocolNegotiation) { ExtensionCodec.writeALPN(&$0, [Array(alpn.utf8)]) } }
         if acceptEarly { ee.append(.earlyData, []) }
+        if peerRecordSizeLimit != nil {
+            let limit = RecordSizeLimit.local(config.recordSizeLimit)
+            ee.append(.recordSizeLimit) { $0.writeUInt16(UInt16(limit)) }
+            localRecordSizeLimit = limit
+        }
         if let tp = localTransportParameters { ee.append(.quicTransportParameters, tp) }
         send(.handshake, HandshakeMessage.encode(.encryptedExtensions) { ee.write(to: &$0) })
 
         let requestCertificate = psk == nil && config.clientAuthentication != .none
-        if let scheme, let chain = config.certificateChain, let key = config.privateKey {
+        if let (chain, key, scheme) = certificate {
             if requestCertificate {
                 var crExt = Extensions()
                 crExt.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
+                CertificateCompression.offer(config.certificateCompressionAlgorithms, into: &crExt)
                 send(.handshake, MessageCodec.encodeCertificateRequest(context: [], extensions: crExt))
             }
-            send(.handshake, MessageCodec.encodeCertificate(context: [], chain: chain.derEncoded))
+            sendCertificate(context: [], chain: chain.derEncoded)
             let signature = try key.sign(Self.signedContent(server: true, transcriptHash: transcript.hash(hash)), scheme: scheme)
             send(.handshake, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
         }
@@ -283,6 +309,23 @@ extension TLSHandshake {
         }
     }
 
+    /// The certificates that may answer this ClientHello, best first: those whose names match
+    /// the client's server_name exactly, then by wildcard (each in configuration order), then
+    /// the default (``TLSConfiguration/sniCertificates``).
+    private func serverCertificateCandidates() -> [(CertificateChain, PrivateKey)] {
+        var candidates: [(CertificateChain, PrivateKey)] = []
+        if let name = serverName {
+            let ranked = configuration.sniCertificates.map { ($0, $0.match(name)) }.filter { $0.1 != .noMatch }
+            for tier in [CertifiedKey.NameMatch.exact, .wildcard] {
+                candidates += ranked.filter { $0.1 == tier }.map { ($0.0.chain, $0.0.key) }
+            }
+        }
+        if let chain = configuration.certificateChain, let key = configuration.privateKey, !chain.derEncoded.isEmpty {
+            candidates.append((chain, key))
+        }
+        return candidates
+    }
+
     private func serverSendHelloRetry(_ message: HandshakeMessage, suite: CipherSuite, group: NamedGroup, sessionID: [UInt8]) throws(TLSError) {
         guard let hash = suite.hash else { throw TLSError(.internalError, "suite without hash") }
         // The cookie binds the retry to this ClientHello: hash(CH1) ‖ HMAC(cookieKey, hash(CH1) ‖ group).
@@ -306,6 +349,10 @@ extension TLSHandshake {
 
     private func serverReceiveFinished(_ message: HandshakeMessage, _ flight: ServerFlight) throws(TLSError) {
         let keys = flight.keys
+        // RFC 8446 §4.4.4: verify_data is exactly Hash.length bytes; any other length is malformed.
+        guard message.body.count == keys.hash.length else {
+            throw TLSError(.decodeError, "client Finished of \(message.body.count) bytes, expected \(keys.hash.length)")
+        }
         let expected = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
         guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "client Finished does not verify") }
         transcript.append(message.encoded)
@@ -316,6 +363,13 @@ extension TLSHandshake {
         state = .connected
         emit(.handshakeComplete)
         issueTickets(count: configuration.ticketsPerConnection)
+    }
+
+    /// The server name a ticket is bound to: the client's server_name, lowercased ("" without one).
+    static func ticketServerName(_ name: String?) -> String {
+        var lowered = (name ?? "").lowercased()
+        if lowered.hasSuffix(".") { lowered.removeLast() }
+        return lowered
     }
 
     /// Sends `count` NewSessionTicket messages (server, after the handshake).
@@ -332,7 +386,8 @@ extension TLSHandshake {
             let early: UInt32 = config.maxEarlyDataSize > 0 ? (isQUIC ? 0xffff_ffff : config.maxEarlyDataSize) : 0
             let contents = TicketContents(
                 suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce), issuedAt: now, ageAdd: ageAdd,
-                maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16))
+                maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16),
+                serverName: Self.ticketServerName(serverName))
             let sealed = keys.seal(contents.encoded, at: now, random: config.random)
             guard !sealed.isEmpty else { continue }
             let nst = MessageCodec.NewSessionTicket(
@@ -352,8 +407,15 @@ struct TicketContents {
     var maxEarlyDataSize: UInt32
     var alpn: String
     var uniqueID: [UInt8]
+    /// The client's server_name when the ticket was issued (lowercased, "" without one).
+    var serverName: String
 
-    init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8]) {
+    /// The format version (1 had no server name; such tickets no longer open, so their clients
+    /// make a full handshake).
+    static let version: UInt8 = 2
+
+    init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8],
+         serverName: String) {
         self.suite = suite
         self.psk = psk
         self.issuedAt = issuedAt
@@ -361,12 +423,13 @@ struct TicketContents {
         self.maxEarlyDataSize = maxEarlyDataSize
         self.alpn = alpn
         self.uniqueID = uniqueID
+        self.serverName = serverName
     }
 
     init?(_ bytes: [UInt8]) {
         var r = ByteReader(bytes)
         do {
-            guard try r.readUInt8() == 1 else { return nil }
+            guard try r.readUInt8() == Self.version else { return nil }
             suite = CipherSuite(rawValue: try r.readUInt16())
             psk = try r.readLengthPrefixedBytes(1)
             issuedAt = try r.readUInt64()
@@ -374,6 +437,7 @@ struct TicketContents {
             maxEarlyDataSize = try r.readUInt32()
             alpn = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
             uniqueID = try r.readLengthPrefixedBytes(1)
+            serverName = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
             try r.expectEnd()
         } catch {
             return nil
@@ -382,7 +446,7 @@ struct TicketContents {
 
     var encoded: [UInt8] {
         var w = ByteWriter()
-        w.writeUInt8(1)
+        w.writeUInt8(Self.version)
         w.writeUInt16(suite.rawValue)
         w.writeLengthPrefixedBytes(1, psk)
         w.writeUInt64(issuedAt)
@@ -390,6 +454,7 @@ struct TicketContents {
         w.writeUInt32(maxEarlyDataSize)
         w.writeLengthPrefixedBytes(1, Array(alpn.utf8))
         w.writeLengthPrefixedBytes(1, uniqueID)
+        w.writeLengthPrefixedBytes(1, Array(serverName.utf8.prefix(255)))
         return w.bytes
     }
 }

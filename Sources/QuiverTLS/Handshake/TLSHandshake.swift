@@ -64,6 +64,18 @@ public final class TLSHandshake {
     public internal(set) var didHelloRetry = false
     /// `true` once both Finished messages are done.
     public internal(set) var isHandshakeComplete = false
+    /// The algorithm our Certificate was compressed with (RFC 8879), when it was.
+    public internal(set) var sentCertificateCompression: CertificateCompressionAlgorithm?
+    /// The algorithm the peer's Certificate arrived compressed with (RFC 8879), when it did.
+    public internal(set) var receivedCertificateCompression: CertificateCompressionAlgorithm?
+    /// The certificate compression algorithms the peer offered (`compress_certificate`).
+    var peerCertificateCompression: [CertificateCompressionAlgorithm]?
+    /// The peer's `record_size_limit` (RFC 8449): the largest protected-record plaintext it
+    /// accepts, content type and padding included; `nil` when the peer sent none.
+    public internal(set) var peerRecordSizeLimit: Int?
+    /// Our `record_size_limit` once both sides exchanged the extension: the peer's protected
+    /// records (after 0-RTT) larger than this are `record_overflow`.
+    public internal(set) var localRecordSizeLimit: Int?
     /// Whether the client sent a non-empty legacy_session_id (TLS over TCP middlebox
     /// compatibility, RFC 8446 §D.4): the server then sends one change_cipher_spec record.
     public internal(set) var middleboxCompatibility = false
@@ -130,6 +142,12 @@ public final class TLSHandshake {
                 try handle(message, at: level)
             }
         }
+    }
+
+    /// Whether part of a handshake message received at `level` waits for the rest (a record
+    /// layer must not accept other record types in between, RFC 8446 §5.1).
+    func hasPartialMessage(at level: EncryptionLevel) -> Bool {
+        !reassemblers[level.rawValue].isEmpty
     }
 
     /// Initiates a KeyUpdate (TLS over TCP only; QUIC updates keys in packets, RFC 9001 §6).
@@ -221,6 +239,28 @@ public final class TLSHandshake {
     static func signedContent(server: Bool, transcriptHash: [UInt8]) -> [UInt8] {
         [UInt8](repeating: 0x20, count: 64) + Array((server ? "TLS 1.3, server CertificateVerify" : "TLS 1.3, client CertificateVerify").utf8)
             + [0] + transcriptHash
+    }
+
+    /// Our Certificate message, compressed when the peer offered an algorithm we use (RFC 8879)
+    /// and there is a chain to compress.
+    func sendCertificate(context: [UInt8], chain: [[UInt8]]) {
+        let (message, algorithm) = CertificateCompression.message(
+            MessageCodec.encodeCertificate(context: context, chain: chain),
+            configured: chain.isEmpty ? [] : configuration.certificateCompressionAlgorithms, peer: peerCertificateCompression,
+            cache: configuration.certificateCompressionCache)
+        sentCertificateCompression = algorithm
+        send(.handshake, message)
+    }
+
+    /// The body of the peer's Certificate, or of its CompressedCertificate decompressed (only
+    /// when we offered compression: otherwise that message is unexpected).
+    func certificateBody(_ message: HandshakeMessage) throws(TLSError) -> [UInt8] {
+        guard message.type == .compressedCertificate else { return message.body }
+        let offered = configuration.certificateCompressionAlgorithms.filter { CertificateCompressionAlgorithm.supported.contains($0) }
+        guard !offered.isEmpty else { throw TLSError(.unexpectedMessage, "CompressedCertificate, but no compression was offered") }
+        let body = try CertificateCompression.decompress(message.body, offered: offered, limit: HandshakeReassembler.maximumMessageSize)
+        receivedCertificateCompression = CertificateCompressionAlgorithm(rawValue: UInt16(message.body[0]) << 8 | UInt16(message.body[1]))
+        return body
     }
 
     /// Compares secrets without an early exit.

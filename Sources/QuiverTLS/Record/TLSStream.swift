@@ -14,9 +14,13 @@ import QuiverCore
 ///   refuses it — no data is lost).
 /// - A thrown ``TLSError`` is fatal; the alert for it is already queued in ``takeOutgoing()``.
 ///
-/// Limits enforced on input: records over 2^14 (+256 when protected) → `record_overflow`;
-/// more than 32 consecutive empty records or warning alerts → `unexpected_message`;
-/// handshake messages over 128 KiB → `unexpected_message`. Not thread-safe.
+/// Limits enforced on input: records over 2^14 (+256 when protected), or over the
+/// `record_size_limit` we announced (RFC 8449) → `record_overflow`; more than 32 consecutive
+/// empty records or warning alerts → `unexpected_message`; handshake messages over 128 KiB →
+/// `unexpected_message`. Application data before the application keys, or inside a fragmented
+/// handshake message, is `unexpected_message`; the only records skipped unread are a server's
+/// refused 0-RTT (RFC 8446 §4.2.10). Records we send respect the peer's `record_size_limit`.
+/// Not thread-safe.
 public final class TLSStream {
     /// The handshake driven by this stream (negotiated values are read from it).
     public let handshake: TLSHandshake
@@ -200,11 +204,16 @@ public final class TLSStream {
             case .send(let level, let bytes):
                 guard level == writeLevel else { throw TLSError(.internalError, "handshake bytes for \(level) while writing at \(writeLevel)") }
                 try writeRecords(type: 22, bytes)
+                if level == .initial && handshake.role == .server && handshake.middleboxCompatibility {
+                    // RFC 8446 §D.4: the server's one dummy change_cipher_spec goes right after its
+                    // first handshake message, the ServerHello or a HelloRetryRequest.
+                    sendChangeCipherSpecOnce()
+                }
             case .installWriteSecret(let level, let secret):
-                if !sentChangeCipherSpec && (handshake.role == .client || handshake.middleboxCompatibility) && level != .application {
-                    // RFC 8446 §D.4: one dummy change_cipher_spec before the first protected record.
-                    outbound.append(contentsOf: [20, 3, 3, 0, 1, 1])
-                    sentChangeCipherSpec = true
+                if handshake.role == .client && level != .application {
+                    // RFC 8446 §D.4: the client's one dummy change_cipher_spec goes before its
+                    // first protected record.
+                    sendChangeCipherSpecOnce()
                 }
                 writeKey = AEADKey(secret)
                 writeSequence = 0
@@ -213,7 +222,9 @@ public final class TLSStream {
                 readKey = AEADKey(secret)
                 readSequence = 0
                 readLevel = level
-                if level == .handshake && handshake.role == .server && handshake.earlyDataAccepted == false {
+                if level == .handshake && handshake.role == .server && handshake.earlyDataAccepted == false && !handshake.didHelloRetry {
+                    // Refused in the ServerHello: the client's 0-RTT records may still follow.
+                    // (After a HelloRetryRequest they all came before the second ClientHello.)
                     skippingRejectedEarlyData = true
                 }
             case .earlyData(let accepted):
@@ -236,6 +247,12 @@ public final class TLSStream {
         }
     }
 
+    private func sendChangeCipherSpecOnce() {
+        guard !sentChangeCipherSpec else { return }
+        outbound.append(contentsOf: [20, 3, 3, 0, 1, 1])
+        sentChangeCipherSpec = true
+    }
+
     private func flushPending() throws(TLSError) {
         guard handshake.isHandshakeComplete, !pendingWrites.isEmpty else { return }
         let data = pendingWrites
@@ -243,10 +260,17 @@ public final class TLSStream {
         try writeRecords(type: 23, data)
     }
 
+    /// The largest protected-record plaintext (content, type byte and padding) we may send:
+    /// 2^14 + 1, or less when the peer announced a `record_size_limit` (RFC 8449).
+    private var protectedPlaintextLimit: Int {
+        min(Self.maxPlaintext + 1, handshake.peerRecordSizeLimit ?? Self.maxPlaintext + 1)
+    }
+
     private func writeRecords(type: UInt8, _ data: [UInt8]) throws(TLSError) {
+        let chunk = writeKey == nil ? Self.maxPlaintext : protectedPlaintextLimit - 1
         var offset = 0
         repeat {
-            let end = min(data.count, offset + Self.maxPlaintext)
+            let end = min(data.count, offset + chunk)
             try writeRecord(type: type, Array(data[offset..<end]))
             offset = end
         } while offset < data.count
@@ -261,7 +285,7 @@ public final class TLSStream {
         var inner = content
         inner.append(type)
         if paddingBlockSize > 1 {
-            let padded = min(Self.maxPlaintext + 1, (inner.count + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
+            let padded = min(protectedPlaintextLimit, (inner.count + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
             inner.append(contentsOf: repeatElement(0, count: padded - inner.count))
         }
         let length = inner.count + AEADKey.tagLength
@@ -297,7 +321,11 @@ public final class TLSStream {
         }
         var contentType = type
         var content = body
-        if let key = readKey {
+        // RFC 8446 §5: a peer that could not use our flight (a client that failed on the
+        // ServerHello) reports it with an unprotected alert. It is read as an alert, so a fatal
+        // one ends the stream without an alert of ours.
+        let unprotectedAlert = type == 21 && !handshake.isHandshakeComplete
+        if let key = readKey, !unprotectedAlert {
             guard type == 23 else { throw TLSError(.unexpectedMessage, "unprotected record of type \(type) after keys were installed") }
             guard let inner = key.open(body, sequence: readSequence, additionalData: header) else {
                 if skippingRejectedEarlyData, skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) {
@@ -309,13 +337,21 @@ public final class TLSStream {
             skippingRejectedEarlyData = false
             readSequence += 1
             guard inner.count <= Self.maxPlaintext + 1 else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
+            if let limit = handshake.localRecordSizeLimit, readLevel != .earlyData, inner.count > limit {
+                // RFC 8449 §4: records over the limit we announced (0-RTT was sent before the
+                // client could know it).
+                throw TLSError(.recordOverflow, "protected record plaintext of \(inner.count) bytes over our record_size_limit \(limit)")
+            }
             guard let last = inner.lastIndex(where: { $0 != 0 }) else { throw TLSError(.unexpectedMessage, "protected record without a content type") }
             contentType = inner[last]
             content = Array(inner[..<last])
         } else {
             guard length <= Self.maxPlaintext else { throw TLSError(.recordOverflow, "plaintext record over 2^14 bytes") }
-            if type == 23 && handshake.role == .server && !handshake.isHandshakeComplete {
-                // 0-RTT sent with a first ClientHello we answered with HelloRetryRequest.
+            if type == 23 && handshake.role == .server && handshake.earlyDataAccepted == false && !handshake.hasPartialMessage(at: readLevel) {
+                // 0-RTT the client offered with a first ClientHello we answered with
+                // HelloRetryRequest (RFC 8446 §4.2.10). Any other unprotected application data
+                // is refused below: before the ClientHello, between its fragments, or when no
+                // 0-RTT was offered.
                 guard skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) else {
                     throw TLSError(.unexpectedMessage, "too much unreadable early data")
                 }
@@ -326,6 +362,15 @@ public final class TLSStream {
 
         if content.isEmpty && contentType != 23 {
             throw TLSError(.unexpectedMessage, "empty record of type \(contentType)")
+        }
+        if contentType == 23 && readLevel != .application && readLevel != .earlyData {
+            // Empty or not: application data has no place before the handshake keys give way to
+            // the application keys (RFC 8446 §5.1, §2).
+            throw TLSError(.unexpectedMessage, "application data before the handshake completed")
+        }
+        if contentType == 23 && handshake.hasPartialMessage(at: readLevel) {
+            // RFC 8446 §5.1: handshake messages must not be interleaved with other record types.
+            throw TLSError(.unexpectedMessage, "application data inside a fragmented handshake message")
         }
         if content.isEmpty {
             emptyRecordRun += 1
@@ -343,8 +388,6 @@ public final class TLSStream {
                 guard earlyDataReceived <= Int(handshake.configuration.maxEarlyDataSize) else {
                     throw TLSError(.unexpectedMessage, "more early data than max_early_data_size")
                 }
-            } else if readLevel != .application {
-                throw TLSError(.unexpectedMessage, "application data before the handshake completed")
             }
             plaintext.append(contentsOf: content)
         case 21:

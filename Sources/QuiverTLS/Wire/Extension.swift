@@ -12,6 +12,7 @@ public struct ExtensionType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let signatureAlgorithms = ExtensionType(rawValue: 13)
     public static let applicationLayerProtocolNegotiation = ExtensionType(rawValue: 16)
     public static let padding = ExtensionType(rawValue: 21)
+    public static let compressCertificate = ExtensionType(rawValue: 27)
     public static let recordSizeLimit = ExtensionType(rawValue: 28)
     public static let preSharedKey = ExtensionType(rawValue: 41)
     public static let earlyData = ExtensionType(rawValue: 42)
@@ -96,6 +97,26 @@ struct Extensions: Hashable, Sendable {
             throw TLSError.decode(error, in: "extension \(type.rawValue)")
         }
     }
+}
+
+/// The `record_size_limit` bounds (RFC 8449 §4) for TLS 1.3, where the limit counts the
+/// content type byte and padding of a protected record's plaintext.
+enum RecordSizeLimit {
+    /// The smallest value a peer may announce; below it is `illegal_parameter`.
+    static let minimum = 64
+    /// 2^14 + 1: the largest plaintext of a TLS 1.3 protected record.
+    static let maximum = (1 << 14) + 1
+
+    /// Reads a peer's value: below 64 is `illegal_parameter`; above 2^14 + 1 means no more than
+    /// the protocol allows (RFC 8449 §4: larger values are capped, not refused).
+    static func peerValue(_ extensions: Extensions) throws(TLSError) -> Int? {
+        guard let value = try extensions.decode(.recordSizeLimit, { r throws(DecodeError) in Int(try r.readUInt16()) }) else { return nil }
+        guard value >= minimum else { throw TLSError(.illegalParameter, "record_size_limit \(value) is below 64") }
+        return min(value, maximum)
+    }
+
+    /// Our configured value, clamped into the range the extension allows.
+    static func local(_ configured: Int) -> Int { max(minimum, min(maximum, configured)) }
 }
 
 /// Codecs for the extension bodies Quiver understands, one place each.

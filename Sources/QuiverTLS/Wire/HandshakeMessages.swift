@@ -15,6 +15,7 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let certificateVerify = HandshakeType(rawValue: 15)
     public static let finished = HandshakeType(rawValue: 20)
     public static let keyUpdate = HandshakeType(rawValue: 24)
+    public static let compressedCertificate = HandshakeType(rawValue: 25)
     public static let messageHash = HandshakeType(rawValue: 254)
 
     public var description: String {
@@ -29,6 +30,7 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
         case .certificateVerify: return "CertificateVerify"
         case .finished: return "Finished"
         case .keyUpdate: return "KeyUpdate"
+        case .compressedCertificate: return "CompressedCertificate"
         default: return "HandshakeType(\(rawValue))"
         }
     }
@@ -62,6 +64,8 @@ struct HandshakeMessage: Sendable {
 struct HandshakeReassembler: Sendable {
     /// The largest handshake message accepted (certificate chains are the largest).
     static let maximumMessageSize = 1 << 17
+    /// The largest Finished body (verify_data is one hash output, at most SHA-512's 64 bytes).
+    static let maximumFinishedSize = 64
     private var buffer: [UInt8] = []
 
     var isEmpty: Bool { buffer.isEmpty }
@@ -72,6 +76,11 @@ struct HandshakeReassembler: Sendable {
     mutating func next() throws(TLSError) -> HandshakeMessage? {
         guard buffer.count >= 4 else { return nil }
         let length = Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
+        // No hash is longer than 64 bytes: a longer Finished is malformed whatever its size
+        // (RFC 8446 §4.4.4), refused before it is buffered.
+        guard buffer[0] != HandshakeType.finished.rawValue || length <= Self.maximumFinishedSize else {
+            throw TLSError(.decodeError, "Finished of \(length) bytes")
+        }
         guard length <= Self.maximumMessageSize else {
             throw TLSError(.unexpectedMessage, "handshake message of \(length) bytes exceeds the \(Self.maximumMessageSize)-byte limit")
         }

@@ -36,7 +36,7 @@ public struct NamedGroup: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let x25519MLKEM768 = NamedGroup(rawValue: 0x11EC)
 
     /// The groups Quiver implements, in its default preference order.
-    public static let supported: [NamedGroup] = [.x25519, .secp256r1, .secp384r1, .x25519MLKEM768]
+    public static let supported: [NamedGroup] = [.x25519, .secp256r1, .secp384r1, .secp521r1, .x25519MLKEM768]
 
     public var description: String {
         switch self {
@@ -73,7 +73,7 @@ public struct SignatureScheme: RawRepresentable, Hashable, Sendable, CustomStrin
 
     /// Schemes Quiver can produce and check in CertificateVerify, in preference order.
     public static let supported: [SignatureScheme] = [
-        .ecdsaSecp256r1SHA256, .ecdsaSecp384r1SHA384, .ed25519,
+        .ecdsaSecp256r1SHA256, .ecdsaSecp384r1SHA384, .ecdsaSecp521r1SHA512, .ed25519,
         .rsaPSSRSAESHA256, .rsaPSSRSAESHA384, .rsaPSSRSAESHA512,
     ]
 

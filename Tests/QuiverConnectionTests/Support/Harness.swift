@@ -14,7 +14,9 @@ enum TestIdentity {
     }()
 
     static func serverTLS(alpn: [String] = ["echo"]) -> TLSConfiguration {
-        TLSConfiguration.server(chain: p256.chain, key: p256.key, alpn: alpn)
+        do { return try TLSConfiguration.server(chain: p256.chain, key: p256.key, alpn: alpn) } catch {
+            preconditionFailure("test server configuration: \(error)")
+        }
     }
 
     static func clientTLS(alpn: [String] = ["echo"]) -> TLSConfiguration {

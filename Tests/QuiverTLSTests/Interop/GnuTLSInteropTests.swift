@@ -18,10 +18,10 @@ private func gnutlsPriority(_ suite: CipherSuite? = nil, _ group: NamedGroup? = 
 private struct GnuTLSClient {
     let process: PeerProcess
 
-    init(port: UInt16, caFile: String, priority: String = gnutlsPriority(), _ extra: [String] = []) throws {
+    init(port: UInt16, caFile: String, priority: String = gnutlsPriority(), serverName: String = "localhost", _ extra: [String] = []) throws {
         process = try PeerProcess(try Peer.gnutlsCLI.executable(), [
             "-p", "\(port)", "--x509cafile", caFile, "--priority", priority,
-            "--sni-hostname", "localhost", "--verify-hostname", "localhost",
+            "--sni-hostname", serverName, "--verify-hostname", serverName,
         ] + extra + ["127.0.0.1"])
     }
 
@@ -81,13 +81,13 @@ struct GnuTLSClientInteropTests {
         #expect(report.cipherSuite == suite)
     }
 
-    @Test(Peer.requires(.gnutlsCLI), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1])
+    @Test(Peer.requires(.gnutlsCLI), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1, .secp521r1])
     func group(_ group: NamedGroup) throws {
         let report = try echo(.server(chain: identity.chain, key: identity.key), priority: gnutlsPriority(nil, group))
         #expect(report.group == group)
     }
 
-    @Test(Peer.requires(.gnutlsCLI), arguments: [PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP384, .ed25519])
+    @Test(Peer.requires(.gnutlsCLI), arguments: [PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP384, .ecdsaP521, .ed25519])
     func serverCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(algorithm)
         let caFile = try identity.write(to: directory, as: "server-\(algorithm)").cert
@@ -95,9 +95,36 @@ struct GnuTLSClientInteropTests {
         #expect(report.handshakeCompleted)
     }
 
+    @Test("record_size_limit with gnutls-cli --recordsize=512: negotiated, handshake and echo complete", Peer.requires(.gnutlsCLI))
+    func recordSizeLimit() throws {
+        let report = try echo(.server(chain: identity.chain, key: identity.key), ["--recordsize=512"])
+        let limit = try #require(report.peerRecordSizeLimit)
+        #expect(limit >= 512 && limit <= 513)
+        #expect(report.handshakeCompleted)
+    }
+
+    @Test("SNI: gnutls-cli --sni-hostname gets and verifies the certificate for that name", Peer.requires(.gnutlsCLI),
+          arguments: ["alpha.example", "b.wild.example", "localhost"])
+    func sniCertificate(_ name: String) throws {
+        let alpha = try SelfSignedCertificate.generate(names: ["alpha.example"], algorithm: .ed25519)
+        let wild = try SelfSignedCertificate.generate(names: ["*.wild.example"])
+        var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)
+        configuration.sniCertificates = [try CertifiedKey(chain: alpha.chain, key: alpha.key), try CertifiedKey(chain: wild.chain, key: wild.key)]
+        let bundle = try directory.write(
+            "sni-\(name).pem", identity.chain.pemRepresentation + alpha.chain.pemRepresentation + wild.chain.pemRepresentation)
+        let server = try InteropServer(configuration)
+        let client = try GnuTLSClient(port: server.port, caFile: bundle, serverName: name)
+        defer { client.process.kill() }
+        try client.echoLine()
+        let report = try server.waitForConnections(1)[0]
+        #expect(report.serverName == name)
+        let subject = name == "localhost" ? "CN=localhost" : name.hasSuffix("wild.example") ? "CN=*.wild.example" : "CN=alpha.example"
+        #expect(client.process.stdoutText.contains("subject `\(subject)'"), "\(client.process.stdoutText)")
+    }
+
     @Test("HelloRetryRequest: gnutls-cli shares X25519 and P-384, server only takes P-256", Peer.requires(.gnutlsCLI))
     func helloRetryRequest() throws {
-        var configuration = TLSConfiguration.server(chain: identity.chain, key: identity.key)
+        var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)
         configuration.groups = [.secp256r1]
         let priority = gnutlsPriority() + ":-GROUP-ALL:+GROUP-X25519:+GROUP-SECP384R1:+GROUP-SECP256R1"
         let report = try echo(configuration, priority: priority)
@@ -109,7 +136,7 @@ struct GnuTLSClientInteropTests {
     func clientCertificate() throws {
         let clientIdentity = try TestIdentity.localhost(.ecdsaP256, role: "client")
         let files = try clientIdentity.write(to: directory, as: "client")
-        var configuration = TLSConfiguration.server(chain: identity.chain, key: identity.key)
+        var configuration = try TLSConfiguration.server(chain: identity.chain, key: identity.key)
         configuration.clientAuthentication = .required
         configuration.certificateVerifier = clientIdentity.verifier
         let report = try echo(configuration, ["--x509certfile", files.cert, "--x509keyfile", files.key])

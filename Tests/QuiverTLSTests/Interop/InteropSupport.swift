@@ -338,6 +338,10 @@ struct ServerConnectionReport: Sendable {
     var didHelloRetry = false
     var peerCertificates = 0
     var handshakeCompleted = false
+    /// The client's record_size_limit, if it sent one.
+    var peerRecordSizeLimit: Int?
+    /// The algorithm our Certificate was compressed with (RFC 8879), if it was.
+    var sentCertificateCompression: CertificateCompressionAlgorithm?
     /// Every application byte received (and echoed).
     var received: [UInt8] = []
     /// The peer closed with close_notify and we answered with ours.
@@ -413,6 +417,8 @@ final class InteropServer: @unchecked Sendable {
             report.didHelloRetry = h.didHelloRetry
             report.peerCertificates = h.peerCertificates.count
             report.handshakeCompleted = h.isHandshakeComplete
+            report.peerRecordSizeLimit = h.peerRecordSizeLimit
+            report.sentCertificateCompression = h.sentCertificateCompression
         }
         do {
             try connection.handshake()
@@ -542,6 +548,7 @@ extension NamedGroup {
         case .x25519: return "X25519"
         case .secp256r1: return "P-256"
         case .secp384r1: return "P-384"
+        case .secp521r1: return "P-521"
         default: return "\(self)"
         }
     }
@@ -552,6 +559,7 @@ extension NamedGroup {
         case .x25519: return "GROUP-X25519"
         case .secp256r1: return "GROUP-SECP256R1"
         case .secp384r1: return "GROUP-SECP384R1"
+        case .secp521r1: return "GROUP-SECP521R1"
         default: return "\(self)"
         }
     }

@@ -52,9 +52,9 @@ struct OpenSSLClientInteropTests {
         caFile = try identity.write(to: directory, as: "server").cert
     }
 
-    private func serverConfiguration(_ identity: TestIdentity? = nil) -> TLSConfiguration {
+    private func serverConfiguration(_ identity: TestIdentity? = nil) throws -> TLSConfiguration {
         let identity = identity ?? self.identity
-        return .server(chain: identity.chain, key: identity.key)
+        return try .server(chain: identity.chain, key: identity.key)
     }
 
     /// One s_client connection echoing random binary data; returns our server's report and
@@ -89,17 +89,17 @@ struct OpenSSLClientInteropTests {
         #expect(summary.contains("Ciphersuite: \(suite.ianaName)"))
     }
 
-    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1])
+    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1, .secp521r1])
     func group(_ group: NamedGroup) throws {
         let (report, summary) = try echoOnce(serverConfiguration(), ["-groups", group.opensslName])
         #expect(report.group == group)
         #expect(!report.didHelloRetry)
-        let expected = group == .x25519 ? "Server Temp Key: X25519" : group == .secp256r1 ? "prime256v1" : "secp384r1"
+        let expected = group == .x25519 ? "Server Temp Key: X25519" : group == .secp256r1 ? "prime256v1" : "\(group)"
         #expect(summary.contains(expected))
     }
 
     @Test(Peer.requires(.openssl), arguments: [
-        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ed25519,
+        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519,
     ])
     func serverCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(algorithm)
@@ -117,12 +117,49 @@ struct OpenSSLClientInteropTests {
 
     @Test("HelloRetryRequest: client shares X25519, server only takes P-384", Peer.requires(.openssl))
     func helloRetryRequest() throws {
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.groups = [.secp384r1]
         let (report, summary) = try echoOnce(configuration, ["-groups", "X25519:P-384"])
         #expect(report.didHelloRetry)
         #expect(report.group == .secp384r1)
         #expect(summary.contains("Server Temp Key: ECDH, secp384r1"))
+    }
+
+    /// Whether this `openssl s_client` offers certificate compression (`-cert_comp`, OpenSSL 3.2+).
+    static let clientHasCertificateCompression: Bool = {
+        guard let path = Peer.openssl.path else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["s_client", "-help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return false }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: output, as: UTF8.self).contains("-cert_comp")
+    }()
+
+    @Test("Certificate compression: s_client -cert_comp gets our zlib CompressedCertificate",
+          .enabled(if: clientHasCertificateCompression, "this openssl has no -cert_comp (OpenSSL 3.2+ has)"))
+    func certificateCompression() throws {
+        let (report, _) = try echoOnce(try serverConfiguration(), ["-cert_comp"])
+        #expect(report.sentCertificateCompression == .zlib)
+    }
+
+    @Test("SNI: s_client -servername gets the certificate for that name, verified against it", Peer.requires(.openssl),
+          arguments: ["alpha.example", "ALPHA.example", "a.wild.example", "localhost"])
+    func sniCertificate(_ name: String) throws {
+        let alpha = try SelfSignedCertificate.generate(names: ["alpha.example"])
+        let wild = try SelfSignedCertificate.generate(names: ["*.wild.example"], algorithm: .ecdsaP384)
+        var configuration = try serverConfiguration()
+        configuration.sniCertificates = [try CertifiedKey(chain: wild.chain, key: wild.key), try CertifiedKey(chain: alpha.chain, key: alpha.key)]
+        let bundle = try directory.write(
+            "sni-\(name).pem", identity.chain.pemRepresentation + alpha.chain.pemRepresentation + wild.chain.pemRepresentation)
+        let (report, summary) = try echoOnce(configuration, caFile: bundle, ["-servername", name, "-verify_hostname", name])
+        #expect(report.serverName == name)
+        let expected = name == "localhost" ? "CN = localhost" : name.hasPrefix("a.wild") ? "CN = *.wild.example" : "CN = alpha.example"
+        #expect(summary.contains("Peer certificate: \(expected)"), "\(summary)")
     }
 
     @Test(Peer.requires(.openssl))
@@ -174,7 +211,7 @@ struct OpenSSLClientInteropTests {
 
     @Test("0-RTT: s_client -sess_in -early_data is accepted", Peer.requires(.openssl))
     func earlyData() throws {
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.maxEarlyDataSize = 16384
         configuration.antiReplay = AntiReplay()
         let server = try InteropServer(configuration)
@@ -254,7 +291,7 @@ struct OpenSSLClientInteropTests {
     func clientCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let clientIdentity = try TestIdentity.localhost(algorithm, role: "client")
         let files = try clientIdentity.write(to: directory, as: "client")
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.clientAuthentication = .required
         configuration.certificateVerifier = clientIdentity.verifier
         let (report, _) = try echoOnce(configuration, ["-cert", files.cert, "-key", files.key])
@@ -264,7 +301,7 @@ struct OpenSSLClientInteropTests {
     @Test("Client certificate required but not sent: certificate_required", Peer.requires(.openssl))
     func clientCertificateMissing() throws {
         let clientIdentity = try TestIdentity.localhost(.ecdsaP256, role: "client")
-        var configuration = serverConfiguration()
+        var configuration = try serverConfiguration()
         configuration.clientAuthentication = .required
         configuration.certificateVerifier = clientIdentity.verifier
         let server = try InteropServer(configuration)
@@ -354,7 +391,7 @@ struct OpenSSLServerInteropTests {
         #expect(try server.process.waitForExit() == 0)
     }
 
-    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1])
+    @Test(Peer.requires(.openssl), arguments: [NamedGroup.x25519, .secp256r1, .secp384r1, .secp521r1])
     func group(_ group: NamedGroup) throws {
         let server = try SServer(identity, directory: directory, ["-groups", group.opensslName])
         defer { server.process.kill() }
@@ -367,7 +404,7 @@ struct OpenSSLServerInteropTests {
     }
 
     @Test(Peer.requires(.openssl), arguments: [
-        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ed25519,
+        PrivateKey.Algorithm.rsa(bits: 2048), .ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519,
     ])
     func serverCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(algorithm)

@@ -13,6 +13,7 @@ enum TestPKI {
 
     static let p256 = make(.ecdsaP256)
     static let p384 = make(.ecdsaP384)
+    static let p521 = make(.ecdsaP521)
     static let ed25519 = make(.ed25519)
     static let rsa2048 = make(.rsa(bits: 2048))
     static let clientP256 = make(.ecdsaP256, names: ["client.example"])
@@ -29,6 +30,7 @@ enum TestPKI {
     static func identity(for scheme: SignatureScheme) -> Identity {
         switch scheme {
         case .ecdsaSecp384r1SHA384: return p384
+        case .ecdsaSecp521r1SHA512: return p521
         case .ed25519: return ed25519
         case .rsaPSSRSAESHA256, .rsaPSSRSAESHA384, .rsaPSSRSAESHA512: return rsa2048
         default: return p256
@@ -38,7 +40,9 @@ enum TestPKI {
 
 enum Configs {
     static func server(_ identity: TestPKI.Identity = TestPKI.p256, alpn: [String] = ["echo"]) -> TLSConfiguration {
-        TLSConfiguration.server(chain: identity.chain, key: identity.key, alpn: alpn)
+        do { return try TLSConfiguration.server(chain: identity.chain, key: identity.key, alpn: alpn) } catch {
+            preconditionFailure("test server configuration: \(error)")
+        }
     }
 
     static func client(trusting identity: TestPKI.Identity = TestPKI.p256, alpn: [String] = ["echo"]) -> TLSConfiguration {
