@@ -130,6 +130,12 @@ extension Connection {
         close(mode)
     }
 
+    /// Suspends until the connection has ended completely (see the blocking
+    /// ``waitUntilClosed()``).
+    public func waitUntilClosed() async {
+        _ = try? await session.awaiting { () -> Bool? in session.isTerminatedLocked ? true : nil }
+    }
+
     /// Runs `body` with the connection, then ends it: a flushing shutdown when `body`
     /// returns, a rapid close with `errorCode` when it throws (its task was cancelled, say) —
     /// so nothing outlives the scope, as with SwiftNIO's `NIOAsyncChannel.executeThenClose`.

@@ -1,6 +1,5 @@
-import Foundation
 public import Quiver
-public import QuiverCore
+import QuiverCore
 
 /// hq-interop: HTTP/0.9 over QUIC, the QUIC interop runner's file transfer protocol (ALPN
 /// `hq-interop`). A request is `GET /path\r\n` on a client bidirectional stream, ended with FIN;
@@ -11,14 +10,13 @@ public enum HQInterop {
     /// The application error code of a stream reset for a failed request.
     public static let requestFailed: UInt64 = 0x1
 
-    /// Serves `connection` until it ends: `body(path)` gives the response's source, or `nil`
-    /// for "not found".
-    public static func serve(_ connection: Connection, body: @escaping @Sendable (String) -> ResponseBody?) {
-        let threads = DispatchGroup()
-        let respond: @Sendable (Quiver.Stream) -> Void = { stream in
+    /// Serves `connection` until it ends, each request in a child task: `body(path)` gives the
+    /// response's source, or `nil` for "not found".
+    public static func serve(_ connection: Connection, body: @escaping @Sendable (String) -> ResponseBody?) async {
+        let respond: @Sendable (Quiver.Stream) async -> Void = { stream in
             var request: [UInt8] = []
             while request.count <= maxRequestLine {
-                guard let bytes = try? stream.read() else { return }
+                guard let bytes = try? await stream.read() else { return }
                 if bytes.isEmpty { break }
                 request += bytes
             }
@@ -27,29 +25,22 @@ public enum HQInterop {
                 return
             }
             do {
-                try source.write { (piece: [UInt8]) throws(QuiverError) in try stream.write(piece) }
+                try await source.write { piece in try await stream.write(piece) }
                 try stream.finish()
             } catch {
                 try? stream.reset(code: requestFailed)
             }
         }
-        threads.enter()
-        Thread {
-            defer { threads.leave() }
-            respond(connection.defaultStream)
-        }.start()
-        while let stream = try? connection.acceptStream() {
-            guard (stream.id ?? 0) & 0x2 == 0 else {  // hq-interop has no unidirectional streams
-                try? stream.stopSending(code: requestFailed)
-                continue
+        await withDiscardingTaskGroup { group in
+            group.addTask { await respond(connection.defaultStream) }
+            while let stream = try? await connection.acceptStream() {
+                guard (stream.id ?? 0) & 0x2 == 0 else {  // hq-interop has no unidirectional streams
+                    try? stream.stopSending(code: requestFailed)
+                    continue
+                }
+                group.addTask { await respond(stream) }
             }
-            threads.enter()
-            Thread {
-                defer { threads.leave() }
-                respond(stream)
-            }.start()
         }
-        threads.wait()
     }
 
     /// The path of `GET /path` (with or without CRLF).
@@ -64,14 +55,10 @@ public enum HQInterop {
     /// Fetches `path`: sends the request on a new stream and reads the response to its end,
     /// handing it over in pieces.
     /// - Throws: ``QuiverError`` (`.streamReset` when the server refused the request).
-    public static func get(_ path: String, on connection: Connection, onBody: ([UInt8]) -> Void) throws(QuiverError) {
-        let stream = try connection.openStream()
-        try stream.write(Array("GET \(path)\r\n".utf8))
+    public static func get(_ path: String, on connection: Connection, onBody: ([UInt8]) async -> Void) async throws {
+        let stream = try await connection.openStream()
+        try await stream.write(Array("GET \(path)\r\n".utf8))
         try stream.finish()
-        while true {
-            let bytes = try stream.read()
-            if bytes.isEmpty { return }
-            onBody(bytes)
-        }
+        for try await chunk in stream.inbound { await onBody(chunk) }
     }
 }

@@ -1,19 +1,22 @@
-import Foundation
 public import Quiver
 public import QuiverCore
 
-/// An HTTP/3 client over one QUIC ``Connection`` (ALPN `h3`): any number of threads may send
+/// An HTTP/3 client over one QUIC ``Connection`` (ALPN `h3`): any number of tasks may send
 /// requests at once, each on its own stream.
 public final class HTTP3Client: Sendable {
     private let session: HTTP3Session
+    /// Reads the server's control and QPACK streams until the connection ends.
+    private let peerStreams: Task<Void, Never>
 
     /// Starts HTTP/3 on `connection`: opens the control and QPACK streams and reads the
-    /// server's on a background thread.
+    /// server's in a task.
     public init(_ connection: Connection) throws(QuiverError) {
         session = try HTTP3Session(connection: connection, isServer: false)
         let session = session
-        Thread { session.acceptStreams(request: nil) }.start()
+        peerStreams = Task { await session.acceptStreams(request: nil) }
     }
+
+    deinit { peerStreams.cancel() }
 
     /// The connection.
     public var connection: Connection { session.connection }
@@ -24,25 +27,25 @@ public final class HTTP3Client: Sendable {
     /// - Throws: ``HTTP3Error`` for a malformed response (the stream is reset; a connection
     ///   error also closes the connection) or a request refused by GOAWAY, ``QuiverError`` when
     ///   the stream or connection fails.
-    public func send(_ request: HTTP3Request, onBody: (([UInt8]) -> Void)? = nil) throws -> HTTP3Response {
+    public func send(_ request: HTTP3Request, onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
         if let goaway = session.goaway { throw HTTP3Error(.requestRejected, "the server sent GOAWAY(\(goaway))") }
-        let stream = try connection.openStream()
+        let stream = try await connection.openStream()
         var head = HTTP3Frame.headers(QPACK.encode(request.fields)).encoded
         if !request.body.isEmpty { head += HTTP3Frame.data(request.body).encoded }
-        try stream.write(head)
+        try await stream.write(head)
         try stream.finish()
         var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
         do throws(MessageReader.Failure) {
             var response: HTTP3Response
             repeat {  // informational (1xx) responses precede the final one (RFC 9114 §4.1)
-                guard let fields = try reader.fieldSection() else {
+                guard let fields = try await reader.fieldSection() else {
                     throw .stream(HTTP3Error(.requestIncomplete, "the response stream ended without a response"))
                 }
                 do throws(HTTP3Error) { response = try FieldRules.response(fields) } catch { throw .stream(error) }
             } while (100..<200).contains(response.status)
             var body: [UInt8] = []
-            response.trailers = try reader.body { (bytes: [UInt8]) throws(MessageReader.Failure) in
-                if let onBody { onBody(bytes) } else { body += bytes }
+            response.trailers = try await reader.body { (bytes: [UInt8]) throws(MessageReader.Failure) in
+                if let onBody { await onBody(bytes) } else { body += bytes }
             }
             response.body = body
             return response
@@ -56,15 +59,19 @@ public final class HTTP3Client: Sendable {
                 throw failure
             case .transport(let failure):
                 throw failure
+            case .cancelled:
+                HTTP3Server.resetStream(stream, HTTP3Error(.requestCancelled, "cancelled"))
+                throw CancellationError()
             }
         }
     }
 
     /// A GET for `path` on `authority`.
-    public func get(_ path: String, authority: String, onBody: (([UInt8]) -> Void)? = nil) throws -> HTTP3Response {
-        try send(HTTP3Request(authority: authority, path: path), onBody: onBody)
+    public func get(_ path: String, authority: String, onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
+        try await send(HTTP3Request(authority: authority, path: path), onBody: onBody)
     }
 
-    /// Closes the connection with H3_NO_ERROR after a GOAWAY.
+    /// Closes the connection with H3_NO_ERROR after a GOAWAY; the task reading the server's
+    /// streams ends with it.
     public func close() { session.close() }
 }

@@ -55,6 +55,8 @@ struct MessageReader {
         case stream(HTTP3Error)
         /// The stream or connection failed underneath.
         case transport(QuiverError)
+        /// The reading task was cancelled.
+        case cancelled
     }
 
     let stream: Quiver.Stream
@@ -67,8 +69,8 @@ struct MessageReader {
         self.maxFieldSectionSize = maxFieldSectionSize
     }
 
-    /// The next frame; `nil` at the end of the stream.
-    mutating func nextFrame() throws(Failure) -> HTTP3Frame? {
+    /// The next frame; `nil` at the end of the stream. Suspends while the stream has no data.
+    mutating func nextFrame() async throws(Failure) -> HTTP3Frame? {
         while true {
             do throws(HTTP3Error) {
                 if let frame = try frames.next() { return frame }
@@ -80,14 +82,20 @@ struct MessageReader {
                 return nil
             }
             let bytes: [UInt8]
-            do throws(QuiverError) { bytes = try stream.read() } catch { throw .transport(error) }
+            do {
+                bytes = try await stream.read()
+            } catch let error as QuiverError {
+                throw .transport(error)
+            } catch {
+                throw .cancelled
+            }
             if bytes.isEmpty { ended = true } else { frames.append(bytes) }
         }
     }
 
     /// Reads a field section (skipping unknown frames); `nil` at the end of the stream.
-    mutating func fieldSection() throws(Failure) -> [HTTPField]? {
-        while let frame = try nextFrame() {
+    mutating func fieldSection() async throws(Failure) -> [HTTPField]? {
+        while let frame = try await nextFrame() {
             switch frame {
             case .headers(let section):
                 do throws(HTTP3Error) { return try QPACK.decode(section, maxSize: maxFieldSectionSize) } catch {
@@ -107,13 +115,13 @@ struct MessageReader {
 
     /// Reads the body to the end of the stream, handing each piece to `body`; returns the
     /// trailers (empty if none).
-    mutating func body(_ body: ([UInt8]) throws(Failure) -> Void) throws(Failure) -> [HTTPField] {
+    mutating func body(_ body: ([UInt8]) async throws(Failure) -> Void) async throws(Failure) -> [HTTPField] {
         var trailers: [HTTPField]?
-        while let frame = try nextFrame() {
+        while let frame = try await nextFrame() {
             switch frame {
             case .data(let bytes):
                 guard trailers == nil else { throw .connection(HTTP3Error(.frameUnexpected, "DATA after trailers")) }
-                if !bytes.isEmpty { try body(bytes) }
+                if !bytes.isEmpty { try await body(bytes) }
             case .headers(let section):
                 guard trailers == nil else { throw .connection(HTTP3Error(.frameUnexpected, "HEADERS after trailers")) }
                 do throws(HTTP3Error) { trailers = try QPACK.decode(section, maxSize: maxFieldSectionSize) } catch {

@@ -1,12 +1,11 @@
-import Foundation
 import Quiver
 import QuiverCore
 import Synchronization
 
 /// What both roles of an HTTP/3 connection share (RFC 9114 §6.2): our control stream (with
 /// SETTINGS), our QPACK encoder and decoder streams, and the reading of the peer's
-/// unidirectional streams, each on its own thread. Connection errors close the connection
-/// with their HTTP/3 error code.
+/// unidirectional streams, each in a task of its own (suspended, not holding a thread, while
+/// it waits). Connection errors close the connection with their HTTP/3 error code.
 final class HTTP3Session: Sendable {
     /// Unidirectional stream types (§6.2, RFC 9204 §4.2).
     enum StreamType {
@@ -29,8 +28,6 @@ final class HTTP3Session: Sendable {
     let maxFieldSectionSize: Int
     private let control: Quiver.Stream
     private let state = Mutex(State())
-    /// Streams that read the peer's unidirectional streams and serve requests.
-    let threads = DispatchGroup()
 
     /// Opens our control stream with SETTINGS and our QPACK streams.
     init(connection: Connection, isServer: Bool, maxFieldSectionSize: Int = 1 << 16) throws(QuiverError) {
@@ -70,35 +67,29 @@ final class HTTP3Session: Sendable {
     }
 
     /// Accepts the peer's streams until the connection ends: unidirectional ones are read here,
-    /// bidirectional ones handed to `request` (server) or refused (client), each on a thread.
-    func acceptStreams(request: (@Sendable (Quiver.Stream) -> Void)?) {
-        while let stream = try? connection.acceptStream() {
-            let isUnidirectional = (stream.id ?? 0) & 0x2 != 0
-            threads.enter()
-            if isUnidirectional {
-                Thread { [self] in
-                    defer { threads.leave() }
-                    readPeerStream(stream)
-                }.start()
-            } else if let request {
-                Thread {
-                    defer { self.threads.leave() }
-                    request(stream)
-                }.start()
-            } else {
-                threads.leave()
-                fail(HTTP3Error(.streamCreationError, "server-initiated bidirectional stream \(stream.id ?? 0)"))
+    /// bidirectional ones handed to `request` (server) or refused (client), each in a child
+    /// task, all of which end before this returns.
+    func acceptStreams(request: (@Sendable (Quiver.Stream) async -> Void)?) async {
+        await withDiscardingTaskGroup { group in
+            while let stream = try? await connection.acceptStream() {
+                if (stream.id ?? 0) & 0x2 != 0 {
+                    group.addTask { await self.readPeerStream(stream) }
+                } else if let request {
+                    group.addTask { await request(stream) }
+                } else {
+                    fail(HTTP3Error(.streamCreationError, "server-initiated bidirectional stream \(stream.id ?? 0)"))
+                }
             }
         }
     }
 
     /// Reads one of the peer's unidirectional streams to its end.
-    private func readPeerStream(_ stream: Quiver.Stream) {
+    private func readPeerStream(_ stream: Quiver.Stream) async {
         var buffer: [UInt8] = []
         var type: UInt64?
         var consumed = 0
         while type == nil {
-            guard let bytes = try? stream.read(), !bytes.isEmpty else { return }  // ended before its type: ignore
+            guard let bytes = try? await stream.read(), !bytes.isEmpty else { return }  // ended before its type: ignore
             buffer += bytes
             var reader = ByteReader(buffer)
             if let value = try? reader.readVarInt() {
@@ -110,10 +101,10 @@ final class HTTP3Session: Sendable {
         switch type! {
         case StreamType.control:
             guard claim(StreamType.control) else { return fail(HTTP3Error(.streamCreationError, "a second control stream")) }
-            readControl(stream, rest)
+            await readControl(stream, rest)
         case StreamType.encoder, StreamType.decoder:
             guard claim(type!) else { return fail(HTTP3Error(.streamCreationError, "a second QPACK stream of type \(type!)")) }
-            readQPACK(stream, rest, encoder: type == StreamType.encoder)
+            await readQPACK(stream, rest, encoder: type == StreamType.encoder)
         case StreamType.push:
             // A client never sends push streams; a server may push only after MAX_PUSH_ID, which we never send.
             fail(isServer ? HTTP3Error(.streamCreationError, "a push stream from a client")
@@ -126,7 +117,7 @@ final class HTTP3Session: Sendable {
 
     private func claim(_ type: UInt64) -> Bool { state.withLock { $0.peerStreams.insert(type).inserted } }
 
-    private func readControl(_ stream: Quiver.Stream, _ initial: [UInt8]) {
+    private func readControl(_ stream: Quiver.Stream, _ initial: [UInt8]) async {
         var frames = HTTP3FrameReader()
         frames.append(initial)
         var first = true
@@ -159,13 +150,13 @@ final class HTTP3Session: Sendable {
             } catch {
                 return fail(error)
             }
-            guard let bytes = try? stream.read() else { return }  // the connection ended
+            guard let bytes = try? await stream.read() else { return }  // the connection ended
             if bytes.isEmpty { return fail(HTTP3Error(.closedCriticalStream, "the peer closed its control stream")) }
             frames.append(bytes)
         }
     }
 
-    private func readQPACK(_ stream: Quiver.Stream, _ initial: [UInt8], encoder: Bool) {
+    private func readQPACK(_ stream: Quiver.Stream, _ initial: [UInt8], encoder: Bool) async {
         var pending = initial
         while true {
             do throws(HTTP3Error) {
@@ -175,7 +166,7 @@ final class HTTP3Session: Sendable {
                 return fail(error)
             }
             guard pending.count < 64 else { return fail(HTTP3Error(.excessiveLoad, "an unfinished QPACK instruction")) }
-            guard let bytes = try? stream.read() else { return }
+            guard let bytes = try? await stream.read() else { return }
             if bytes.isEmpty { return fail(HTTP3Error(.closedCriticalStream, "the peer closed a QPACK stream")) }
             pending += bytes
         }

@@ -4,32 +4,30 @@ import Quiver
 import QuiverCore
 import DemoSupport
 
-/// The echo service of `quiver serve`, thread per connection on the `Quiver` listener API —
-/// the same code for TLS and QUIC (the demos' `Echo`). Every bidirectional stream's bytes come
-/// back on it and its end is echoed as its end; on QUIC, DATAGRAMs are echoed too. A TLS
-/// connection closes after its stream ends; a QUIC connection stays open for more streams until
-/// the client closes it.
+/// The echo service of `quiver serve` on the `Quiver` async API, a task per connection and
+/// per stream — the same code for TLS and QUIC (the demos' `AsyncEcho`). Every bidirectional
+/// stream's bytes come back on it and its end is echoed as its end; on QUIC, DATAGRAMs are
+/// echoed too. A TLS connection closes after its stream ends; a QUIC connection stays open for
+/// more streams until the client closes it.
 enum EchoServer {
     /// Accepts on `listener` until it closes (or `limit` connections were served), serving each
-    /// connection on its own threads.
-    static func run(_ listener: Listener, log: Logger, limit: Int?, group: DispatchGroup) {
+    /// connection in a child task; returns when they have all ended.
+    static func run(_ listener: Listener, log: Logger, limit: Int?) async {
         var served = 0
-        while limit.map({ served < $0 }) ?? true {
-            guard let connection = try? listener.accept() else { return }
-            served += 1
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                serve(connection, log: log)
-            }.start()
+        await withDiscardingTaskGroup { group in
+            while limit.map({ served < $0 }) ?? true {
+                guard let connection = try? await listener.accept() else { return }
+                served += 1
+                group.addTask { await serve(connection, log: log) }
+            }
         }
     }
 
-    static func serve(_ connection: Connection, log: Logger) {
+    static func serve(_ connection: Connection, log: Logger) async {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
         let transport = connection.transport == .quic ? connection.quicVersion.map { "\($0)" } ?? "QUIC" : "TLS"
         log.info("\(who): \(transport) handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
-        let total = Echo.serve(connection, closingAfterDefaultStream: false, echoingDatagrams: true)
+        let total = await AsyncEcho.serve(connection, closingAfterDefaultStream: false, echoingDatagrams: true)
         log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(total) bytes")
     }
 }

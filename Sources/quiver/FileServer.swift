@@ -5,10 +5,10 @@ import QuiverCore
 import QuiverHTTP3
 import QuiverTLS
 
-/// `quiver serve --http3`: files over HTTP/3 (ALPN `h3`) and hq-interop, a thread per
+/// `quiver serve --http3`: files over HTTP/3 (ALPN `h3`) and hq-interop, a task per
 /// connection and per request.
 enum FileServer {
-    static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, limit: Int?, log: Logger) throws {
+    static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, limit: Int?, log: Logger) async throws {
         var options = Listener.Options()
         options.configureQUIC = { configuration in
             if retry { configuration.retryPolicy = .always }
@@ -17,40 +17,36 @@ enum FileServer {
         }
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")
-        let connections = DispatchGroup()
         var served = 0
-        while limit.map({ served < $0 }) ?? true, let connection = try? listener.accept() {
-            served += 1
-            connections.enter()
-            Thread {
-                defer { connections.leave() }
-                serve(connection, root: root, log: log)
-            }.start()
+        await withDiscardingTaskGroup { group in
+            while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
+                served += 1
+                group.addTask { await serve(connection, root: root, log: log) }
+            }
         }
-        connections.wait()
         listener.close()
     }
 
-    static func serve(_ connection: Connection, root: String, log: Logger) {
+    static func serve(_ connection: Connection, root: String, log: Logger) async {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
         log.info("\(who): connected, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
         if connection.alpn == "hq-interop" {
-            HQInterop.serve(connection) { path in
+            await HQInterop.serve(connection) { path in
                 let body = ResponseBody.file(root: root, path: path)
                 log.info("\(who): GET \(path) → \(body.map { "\($0.count) bytes" } ?? "not found")")
                 return body
             }
         } else {
-            HTTP3Server.serve(connection) { request, response in
+            await HTTP3Server.serve(connection) { request, response in
                 guard request.method == "GET" || request.method == "HEAD", let body = ResponseBody.file(root: root, path: request.path) else {
                     log.info("\(who): \(request.method) \(request.path) → 404")
-                    try response.writeHead(status: request.method == "GET" || request.method == "HEAD" ? 404 : 405)
+                    try await response.writeHead(status: request.method == "GET" || request.method == "HEAD" ? 404 : 405)
                     return
                 }
                 log.info("\(who): \(request.method) \(request.path) → 200, \(body.count) bytes")
-                try response.writeHead(status: 200, headers: [HTTPField("content-length", "\(body.count)")])
+                try await response.writeHead(status: 200, headers: [HTTPField("content-length", "\(body.count)")])
                 if request.method == "GET" {
-                    try body.write { (piece: [UInt8]) throws(QuiverError) in try response.write(piece) }
+                    try await body.write { piece in try await response.write(piece) }
                 }
             }
         }

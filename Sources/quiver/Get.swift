@@ -9,7 +9,7 @@ import QuiverTLSSocket
 import Synchronization
 
 /// `quiver get`: fetches URLs over one QUIC connection with HTTP/3 or hq-interop.
-struct Get: ParsableCommand {
+struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fetch one or more https:// URLs over one QUIC connection (HTTP/3, or hq-interop with --hq).",
         discussion: """
@@ -32,7 +32,7 @@ struct Get: ParsableCommand {
     @Flag(help: "Update the keys once the handshake is confirmed, before fetching.") var keyUpdate = false
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
 
-    func run() throws {
+    func run() async throws {
         if http3 && hq { throw ValidationError("--http3 and --hq exclude each other") }
         guard !urls.isEmpty else { throw ValidationError("give at least one URL") }
         let parsed = try urls.map { (text: String) throws(CommandError) in try Addresses.fetchURL(text) }
@@ -63,20 +63,20 @@ struct Get: ParsableCommand {
             configuration.version = version
             configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
         }
-        let connection = try Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
-        if keyUpdate { try updateKeys(connection) }
+        let connection = try await Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
+        if keyUpdate { try await updateKeys(connection) }
         let client = hq ? nil : try HTTP3Client(connection)
         let failures = Mutex<[String]>([])
         let fetched = Atomic<Int>(0)
-        let fetch: @Sendable (Addresses.FetchURL) -> Void = { [out] url in
+        let fetch: @Sendable (Addresses.FetchURL) async -> Void = { [out] url in
             do {
                 let sink = try BodySink(out: out, path: url.path)
                 do {
                     if let client {
-                        let response = try client.get(url.path, authority: url.authority) { sink.write($0) }
+                        let response = try await client.get(url.path, authority: url.authority) { sink.write($0) }
                         guard response.status == 200 else { throw HTTPStatusError(status: response.status) }
                     } else {
-                        try HQInterop.get(url.path, on: connection) { sink.write($0) }
+                        try await HQInterop.get(url.path, on: connection) { sink.write($0) }
                     }
                     try sink.finish()
                 } catch {
@@ -90,22 +90,16 @@ struct Get: ParsableCommand {
             }
         }
         if out == nil {
-            for url in parsed { fetch(url) }  // one body after another on stdout
+            for url in parsed { await fetch(url) }  // one body after another on stdout
         } else {
-            let fetches = DispatchGroup()
-            for url in parsed {
-                fetches.enter()
-                Thread {
-                    defer { fetches.leave() }
-                    fetch(url)
-                }.start()
+            await withDiscardingTaskGroup { fetches in
+                for url in parsed { fetches.addTask { await fetch(url) } }
             }
-            fetches.wait()
         }
         if let resume {
             // A server's NewSessionTicket may trail the responses to small requests.
             let deadline = Date().addingTimeInterval(2)
-            while connection.resumptionTicket == nil, connection.closeInfo == nil, Date() < deadline { usleep(20_000) }
+            while connection.resumptionTicket == nil, connection.closeInfo == nil, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
             if let ticket = connection.resumptionTicket {
                 _ = FileManager.default.createFile(atPath: resume, contents: Data(ticket.serialized), attributes: [.posixPermissions: 0o600])
             } else if options.resumption != nil {
@@ -116,19 +110,19 @@ struct Get: ParsableCommand {
             }
         }
         FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
-        if let client { client.close() } else { try? connection.shutdown(.rapid(code: 0, reason: "")) }
-        connection.waitUntilClosed()
+        if let client { client.close() } else { try? await connection.shutdown(.rapid(code: 0, reason: "")) }
+        await connection.waitUntilClosed()
         if !failures.withLock({ $0.isEmpty }) { throw ExitCode(1) }
     }
 
     /// Starts a key update as soon as the handshake is confirmed (HANDSHAKE_DONE), waiting at
     /// most five seconds for that.
-    private func updateKeys(_ connection: Connection) throws {
-        try connection.waitForHandshake()
+    private func updateKeys(_ connection: Connection) async throws {
+        try await connection.waitForHandshake()
         let deadline = Date().addingTimeInterval(5)
         while !(try connection.updateKeys()) {
             guard Date() < deadline else { throw QuiverError(.timeout, "the handshake was not confirmed: no key update") }
-            usleep(5_000)
+            try await Task.sleep(for: .milliseconds(5))
         }
     }
 }

@@ -8,7 +8,7 @@ import QuiverTLS
 import QuiverTLSSocket
 
 @main
-struct QuiverCommand: ParsableCommand {
+struct QuiverCommand: AsyncParsableCommand {
     /// The version `quiver --version` prints: the one place it is written.
     static let version = "0.1.0"
 
@@ -54,9 +54,9 @@ enum KeyAlgorithm: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the echo service over TLS 1.3/TCP and QUIC/UDP (the Quiver listener API, thread per connection).",
+        abstract: "Run the echo service over TLS 1.3/TCP and QUIC/UDP (the Quiver listener API, a task per connection and per stream).",
         discussion: """
             With neither --tls nor --quic both are served, on the same port number (TCP and UDP). \
             With no certificate, a self-signed certificate for localhost is generated at start. \
@@ -80,7 +80,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
 
-    func run() throws {
+    func run() async throws {
         let port = try Addresses.port(self.port, allowZero: true, what: "--port")
         var host = self.host
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -123,8 +123,8 @@ struct Serve: ParsableCommand {
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
 
         if http3 {
-            return try FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
-                                      retry: retry, limit: maxConnections, log: log)
+            return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
+                                            retry: retry, limit: maxConnections, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic { transports.append(.tcp) }
@@ -135,7 +135,6 @@ struct Serve: ParsableCommand {
             configuration.connection.maxDatagramFrameSize = 1200
             configuration.connection.supportedVersions = QUICVersions.server
         }
-        let group = DispatchGroup()
         var listeners: [Listener] = []
         for transport in transports {
             let listener = try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
@@ -144,14 +143,11 @@ struct Serve: ParsableCommand {
             listeners.append(listener)
         }
         let limit = maxConnections
-        for listener in listeners {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                EchoServer.run(listener, log: log, limit: limit, group: group)
-            }.start()
+        await withDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask { await EchoServer.run(listener, log: log, limit: limit) }
+            }
         }
-        group.wait()
         for listener in listeners { listener.close() }
     }
 }

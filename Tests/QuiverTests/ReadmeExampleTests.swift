@@ -10,7 +10,7 @@ import Testing
 private func readmeExample() throws -> Never {
     // README: begin
     let (chain, key) = try SelfSignedCertificate.generate(names: ["localhost"])
-    let tls = TLSConfiguration.server(chain: chain, key: key, alpn: ["echo"])
+    let tls = try TLSConfiguration.server(chain: chain, key: key, alpn: ["echo"])
     let listener = try Listener(.quic, tls: tls, bind: "[::]:4433")      // or .tcp: the only change
     while true {
         let connection = try listener.accept()              // blocking; the handshake has completed
@@ -27,7 +27,7 @@ struct ReadmeExampleTests {
     @Test("The names a server needs come with import Quiver")
     func namesInScope() throws {
         let (chain, key): (CertificateChain, PrivateKey) = try SelfSignedCertificate.generate(names: ["localhost"])
-        var tls: TLSConfiguration = .server(chain: chain, key: key, alpn: ["echo"])
+        var tls: TLSConfiguration = try .server(chain: chain, key: key, alpn: ["echo"])
         tls.clientAuthentication = ClientAuthentication.none
         let verifier: CertificateVerifier = .insecureNoVerification(.iUnderstandThisDisablesPeerAuthentication)
         _ = TLSConfiguration.client(alpn: ["echo"], verifier: verifier)

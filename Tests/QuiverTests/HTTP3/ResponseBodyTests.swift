@@ -32,22 +32,22 @@ struct ResponseBodyTests {
         func link(_ path: String, to target: String) throws { try FileManager.default.createSymbolicLink(atPath: base + path, withDestinationPath: target) }
     }
 
-    private func bytes(_ body: ResponseBody) throws -> [UInt8] {
+    private func bytes(_ body: ResponseBody) async throws -> [UInt8] {
         var collected: [UInt8] = []
-        try body.write(chunk: 4) { (piece: [UInt8]) throws(QuiverError) in collected += piece }
+        try await body.write(chunk: 4) { piece in collected += piece }
         return collected
     }
 
     @Test("A regular file is served with its length and bytes")
-    func regularFile() throws {
+    func regularFile() async throws {
         let tree = try Tree()
         let body = try #require(ResponseBody.file(root: tree.root, path: "/index.html"))
         #expect(body.count == 11)
-        #expect(try bytes(body) == Array("hello world".utf8))
+        #expect(try await bytes(body) == Array("hello world".utf8))
     }
 
     @Test("Links that leave the root are not followed: absolute, relative, to a sibling sharing the root's prefix, to /etc/passwd")
-    func linksOutside() throws {
+    func linksOutside() async throws {
         let tree = try Tree()
         try tree.link("/www/absolute", to: tree.base + "/outside")
         try tree.link("/www/relative", to: "../outside")
@@ -60,24 +60,24 @@ struct ResponseBodyTests {
     }
 
     @Test("A link inside the root is served with the target's length, not the link's")
-    func linkInside() throws {
+    func linkInside() async throws {
         let tree = try Tree()
         try tree.write("/www/sub/long.txt", String(repeating: "x", count: 5000))
         try tree.link("/www/short", to: "sub/long.txt")  // the link itself is 12 bytes long
         let body = try #require(ResponseBody.file(root: tree.root, path: "/short"))
         #expect(body.count == 5000)
-        #expect(try bytes(body) == [UInt8](repeating: UInt8(ascii: "x"), count: 5000))
+        #expect(try await bytes(body) == [UInt8](repeating: UInt8(ascii: "x"), count: 5000))
     }
 
     @Test("A root that is itself reached through a link still serves its files")
-    func rootThroughLink() throws {
+    func rootThroughLink() async throws {
         let tree = try Tree()
         try tree.link("/alias", to: "www")
         #expect(ResponseBody.file(root: tree.base + "/alias", path: "/index.html")?.count == 11)
     }
 
     @Test("Directories, FIFOs, dangling links and dot segments are not found; /N without a file is generated")
-    func notFiles() throws {
+    func notFiles() async throws {
         let tree = try Tree()
         #expect(mkfifo(tree.root + "/fifo", 0o600) == 0)
         try tree.link("/www/dangling", to: "nowhere")
@@ -86,16 +86,16 @@ struct ResponseBodyTests {
             #expect(ResponseBody.file(root: tree.root, path: path) == nil, "\(path) was served")
         }
         let generated = try #require(ResponseBody.file(root: tree.root, path: "/30"))
-        #expect(try bytes(generated) == ResponseBody.generatedBytes(0..<30))
+        #expect(try await bytes(generated) == ResponseBody.generatedBytes(0..<30))
         #expect(ResponseBody.file(root: tree.base + "/missing", path: "/index.html") == nil)
     }
 
     @Test("The length announced is the one of the file opened, and exactly that many bytes are written")
-    func lengthFromOpenedFile() throws {
+    func lengthFromOpenedFile() async throws {
         let tree = try Tree()
         let body = try #require(ResponseBody.file(root: tree.root, path: "/index.html"))
         try tree.write("/www/index.html", "hello world, and more")  // replaced after opening
         #expect(body.count == 11)
-        #expect(try bytes(body).count == 11)
+        #expect(try await bytes(body).count == 11)
     }
 }
