@@ -153,11 +153,13 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
-    /// Listens on `host:port`. A dual-stack `::` falls back to `0.0.0.0` only where IPv6 is
-    /// unavailable (`EAFNOSUPPORT`, `EADDRNOTAVAIL`); any other failure — a port in use, above
-    /// all — is a one-line ``CommandError`` saying so.
+    /// Listens on `host:port`, logging failed handshakes to `log`. A dual-stack `::` falls back
+    /// to `0.0.0.0` only where IPv6 is unavailable (`EAFNOSUPPORT`, `EADDRNOTAVAIL`); any other
+    /// failure — a port in use, above all — is a one-line ``CommandError`` saying so.
     static func listen(_ transport: Transport, tls: TLSConfiguration, host: String, port: UInt16,
                        options: Listener.Options, log: Logger) throws -> Listener {
+        var options = options
+        options.logger = log
         func bind(_ host: String) throws -> Listener {
             let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             do {
