@@ -9,7 +9,7 @@ import QuiverTLSSocket
 import Synchronization
 
 /// `quiver get`: fetches URLs over one QUIC connection with HTTP/3 or hq-interop.
-struct Get: AsyncParsableCommand {
+struct Get: ParsableCommand, Sendable {
     static let configuration = CommandConfiguration(
         abstract: "Fetch one or more https:// URLs over one QUIC connection (HTTP/3, or hq-interop with --hq).",
         discussion: """
@@ -32,7 +32,11 @@ struct Get: AsyncParsableCommand {
     @Flag(help: "Update the keys once the handshake is confirmed, before fetching.") var keyUpdate = false
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
 
-    func run() async throws {
+    func run() throws {
+        try AsyncCommand.run { try await fetch() }
+    }
+
+    private func fetch() async throws {
         if http3 && hq { throw ValidationError("--http3 and --hq exclude each other") }
         guard !urls.isEmpty else { throw ValidationError("give at least one URL") }
         let parsed = try urls.map { (text: String) throws(CommandError) in try Addresses.fetchURL(text) }

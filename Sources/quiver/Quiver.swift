@@ -8,7 +8,7 @@ import QuiverTLS
 import QuiverTLSSocket
 
 @main
-struct QuiverCommand: AsyncParsableCommand {
+struct QuiverCommand: ParsableCommand {
     /// The version `quiver --version` prints: the one place it is written.
     static let version = "0.1.0"
 
@@ -54,7 +54,7 @@ enum KeyAlgorithm: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-struct Serve: AsyncParsableCommand {
+struct Serve: ParsableCommand, Sendable {
     static let configuration = CommandConfiguration(
         abstract: "Run the echo service over TLS 1.3/TCP and QUIC/UDP (the Quiver listener API, a task per connection and per stream).",
         discussion: """
@@ -80,7 +80,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
 
-    func run() async throws {
+    func run() throws {
+        try AsyncCommand.run { try await serve() }
+    }
+
+    private func serve() async throws {
         let port = try Addresses.port(self.port, allowZero: true, what: "--port")
         var host = self.host
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
