@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import QuiverCore
+import Synchronization
 
 /// A mutex with three condition variables: the lock under which one connection's (or one
 /// listener's) state lives, and the places where blocked callers wait for it to change.
@@ -16,7 +17,7 @@ import QuiverCore
 /// time would be a thundering herd.
 ///
 /// Tasks wait here too: an `async` call that would block registers its continuation
-/// (``suspend(for:_:)``) and the broadcast that would wake a thread waiting for the same
+/// (``awaiting(wake:_:afterAttempt:)``) and the broadcast that would wake a thread waiting for the same
 /// thing resumes it — so async callers hold no thread while they wait.
 ///
 /// `pthread_mutex_t`/`pthread_cond_t` must not move, so they live in allocated memory.
@@ -44,7 +45,7 @@ final class Monitor: @unchecked Sendable {
         let continuation: UnsafeContinuation<Void, Never>
     }
     private var waiters: [Waiter] = []
-    private var nextToken: UInt64 = 0
+    private let tokens = Atomic<UInt64>(0)
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -117,21 +118,8 @@ final class Monitor: @unchecked Sendable {
 
     // MARK: - Tasks
 
-    /// A number naming one suspension, for ``cancel(_:)`` (lock held).
-    func makeToken() -> UInt64 {
-        nextToken += 1
-        return nextToken
-    }
-
-    /// Suspends the calling task (lock held) until a broadcast for `wake` or ``cancel(_:)`` of
-    /// `token`. Register in the same lock hold in which the caller found it must wait, so no
-    /// broadcast can fall between the check and the registration.
-    func suspend(for wake: Wake, token: UInt64, _ continuation: UnsafeContinuation<Void, Never>) {
-        waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
-    }
-
     /// Resumes the task suspended with `token`, if it still is (its task was cancelled).
-    func cancel(_ token: UInt64) {
+    private func cancel(_ token: UInt64) {
         lock()
         let index = waiters.firstIndex { $0.token == token }
         let waiter = index.map { waiters.remove(at: $0) }
@@ -150,14 +138,15 @@ final class Monitor: @unchecked Sendable {
             var value: Value?
             var failure: QuiverError?
             var service = false
-            let token = withLock { makeToken() }
+            let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                     lock()
                     do throws(QuiverError) { (value, service) = try attempt() } catch { failure = error }
-                    // Cancelled before we registered: the handler found nothing to resume.
+                    // Registered in the lock hold that found it must wait: no broadcast falls in
+                    // between. Cancelled before registering: the handler found nothing to resume.
                     if value == nil, failure == nil, !service, !Task.isCancelled {
-                        suspend(for: wake, token: token, continuation)
+                        waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
                         unlock()
                     } else {
                         unlock()

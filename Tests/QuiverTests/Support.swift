@@ -92,3 +92,52 @@ func echoRoundTrip(_ connection: Connection, _ data: [UInt8], chunk: Int = 16_38
     }
     return received
 }
+
+/// A task executor on threads of its own, for the tests whose progress needs tasks to run (the
+/// async API, the async HTTP/3 server).
+///
+/// Swift Testing runs this target's many synchronous tests on the cooperative pool, which has
+/// one thread per core — two here — and a blocking test keeps its thread for as long as it
+/// waits (the interop matrix, minutes). With both threads held, a suspended task resumed by a
+/// listener's I/O thread cannot run: in CI an async client's handshake completed, but its task
+/// resumed only after the connection had idled out 30 s later. Tests that need tasks to
+/// progress run them here (`withTaskExecutorPreference`, `Task(executorPreference:)`; child
+/// tasks inherit the preference), so no blocking test can starve them.
+final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs` is guarded by `condition`.
+    static let shared = DedicatedExecutor(threads: 4)
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init(threads: Int) {
+        for _ in 0..<threads {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.name = "test-executor"
+            thread.start()
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
+
+/// Runs `body` (and the child tasks it starts) on ``DedicatedExecutor``.
+func onDedicatedThreads<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+    try await withTaskExecutorPreference(DedicatedExecutor.shared, operation: body)
+}
