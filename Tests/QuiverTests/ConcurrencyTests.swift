@@ -93,7 +93,7 @@ struct ConcurrencyTests {
             try Connection.connect(over: .datagrams(clientPairs[index].first, localAddress: clientAddresses[index]),
                                    remote: serverAddress, tls: Identity.client(), serverName: "localhost")
         }
-        #expect(served.wait(timeout: .now() + 30) == .success)
+        #expect(served.wait(timeout: .now() + 30) == .success, "\(listener.statisticsDescription)")
         listener.close()
     }
 
@@ -105,7 +105,9 @@ struct ConcurrencyTests {
         runBlockingClients(Self.clients) { index in
             try Connection.connect(over: .datagrams(pairs[index].second), tls: Identity.client(), serverName: "localhost")
         }
-        #expect(served.wait(timeout: .now() + 30) == .success)
+        // A stall (issue 15) shows here: say what the listener holds, and what each pair dropped.
+        #expect(served.wait(timeout: .now() + 30) == .success,
+                "\(listener.statisticsDescription)\ndropped at the listener's ends: \(pairs.map(\.first.droppedCount)), at the clients': \(pairs.map(\.second.droppedCount))")
         listener.close()
     }
 
