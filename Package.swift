@@ -36,10 +36,11 @@ let package = Package(
         .target(name: "CQuiverCrypto", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The system zlib, for certificate compression (RFC 8879); Debian: zlib1g-dev.
         .systemLibrary(name: "CQuiverZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CQuiverBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"]), .brew(["brotli"])]),
         .target(
             name: "QuiverTLS",
             dependencies: [
-                "QuiverCore", "CQuiverCrypto", "CQuiverZlib",
+                "QuiverCore", "CQuiverCrypto", "CQuiverZlib", "CQuiverBrotli",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -68,12 +68,13 @@ public struct TLSConfiguration: Sendable {
     /// Server: the key authenticating HelloRetryRequest cookies.
     public var cookieKey: [UInt8]
     /// Certificate compression algorithms (RFC 8879), in preference order; Quiver implements
-    /// ``CertificateCompressionAlgorithm/zlib``. A client offers them in its ClientHello and a
+    /// ``CertificateCompressionAlgorithm/zlib`` and ``CertificateCompressionAlgorithm/brotli``
+    /// (zlib first by default: every peer that compresses has it). A client offers them in its ClientHello and a
     /// server requesting client certificates in its CertificateRequest; a peer that offered
     /// one of them gets our Certificate compressed. Received CompressedCertificate messages
     /// are decompressed into at most the size an uncompressed Certificate may have (128 KiB).
     /// Empty: no compression either way.
-    public var certificateCompressionAlgorithms: [CertificateCompressionAlgorithm] = [.zlib]
+    public var certificateCompressionAlgorithms: [CertificateCompressionAlgorithm] = [.zlib, .brotli]
     /// The largest protected-record plaintext we accept, content type byte and padding
     /// included (RFC 8449 `record_size_limit`; 64...16385, values outside are clamped).
     ///

@@ -3,7 +3,7 @@ import Testing
 
 @testable import QuiverTLS
 
-/// Certificate compression (RFC 8879) with zlib.
+/// Certificate compression (RFC 8879) with zlib and Brotli.
 @Suite("Certificate compression")
 struct CertificateCompressionTests {
     /// The handshake message types a side sent at the handshake level.
@@ -91,18 +91,18 @@ struct CertificateCompressionTests {
         #expect(log.server.contains(.certificate) && !log.server.contains(.compressedCertificate))
         #expect(plain.server.sentCertificateCompression == nil)
 
-        // brotli only (our client cannot offer it; rewrite the ClientHello's extension).
-        let brotli = HandshakePair(client: Configs.client(), server: Configs.server())
-        brotli.tamperClient = { level, bytes in
+        // zstd only (our client cannot offer it; rewrite the ClientHello's extension).
+        let zstd = HandshakePair(client: Configs.client(), server: Configs.server())
+        zstd.tamperClient = { level, bytes in
             guard level == .initial, var hello = try? ClientHello(body: Array(bytes[4...])) else { return bytes }
             if let index = hello.extensions.items.firstIndex(where: { $0.type == .compressCertificate }) {
-                hello.extensions.items[index].data = [2, 0, 2]
+                hello.extensions.items[index].data = [2, 0, 3]
             }
             return hello.encoded
         }
-        let brotliLog = Self.logged(brotli)
-        brotli.run()
-        #expect(brotliLog.server.contains(.certificate) && !brotliLog.server.contains(.compressedCertificate))
+        let zstdLog = Self.logged(zstd)
+        zstd.run()
+        #expect(zstdLog.server.contains(.certificate) && !zstdLog.server.contains(.compressedCertificate))
     }
 
     @Test("client certificates are compressed when the server's CertificateRequest offers zlib")
@@ -199,7 +199,10 @@ struct CertificateCompressionTests {
 
     @Test("an algorithm we did not offer → illegal_parameter; malformed → decode_error")
     func badFields() {
-        #expect(Self.clientError { body in Self.body(algorithm: 2, length: Self.fields(body).0, data: Self.fields(body).1) }?.alert == .illegalParameter)
+        var zlibOnly = Configs.client()
+        zlibOnly.certificateCompressionAlgorithms = [.zlib]
+        #expect(Self.clientError({ body in Self.body(algorithm: 2, length: Self.fields(body).0, data: Self.fields(body).1) }, client: zlibOnly)?.alert == .illegalParameter)
+        #expect(Self.clientError { body in Self.body(algorithm: 3, length: Self.fields(body).0, data: Self.fields(body).1) }?.alert == .illegalParameter)
         #expect(Self.clientError { _ in Self.body(length: 100, data: []) }?.alert == .decodeError)
         #expect(Self.clientError { body in body + [0] }?.alert == .decodeError)
         #expect(Self.clientError { body in Array(body.prefix(6)) }?.alert == .decodeError)
@@ -228,5 +231,59 @@ struct CertificateCompressionTests {
         hello.extensions.items.removeAll { $0.type == .compressCertificate }
         hello.extensions.items.insert(Extension(type: .compressCertificate, data: data), at: 0)
         #expect(NegativeTests.serverError(for: hello.encoded)?.alert == .decodeError)
+    }
+
+    // MARK: - Brotli (RFC 7932)
+
+    @Test("a server preferring Brotli compresses with it for a client offering it; the client decompresses it")
+    func brotliHandshake() throws {
+        var server = Configs.server(TestPKI.rsa2048)
+        server.certificateCompressionAlgorithms = [.brotli, .zlib]
+        let pair = HandshakePair(client: Configs.client(trusting: TestPKI.rsa2048), server: server)
+        let log = Self.logged(pair)
+        pair.run()
+        #expect(pair.client.isHandshakeComplete && pair.server.isHandshakeComplete)
+        #expect(log.server.contains(.compressedCertificate) && !log.server.contains(.certificate))
+        #expect(pair.server.sentCertificateCompression == .brotli)
+        #expect(pair.client.receivedCertificateCompression == .brotli)
+        #expect(pair.client.peerCertificates.first == TestPKI.rsa2048.certificate)
+    }
+
+    @Test("Brotli decoding takes exactly the announced length: more, less, truncated, corrupt, trailing → nil")
+    func brotliExactLength() throws {
+        let body = MessageCodec.encodeCertificate(context: [], chain: TestPKI.rsa2048.chain.derEncoded).dropFirst(4).map { $0 }
+        let compressed = try #require(CertificateCompression.brotliCompress(body))
+        #expect(compressed.count < body.count)
+        #expect(CertificateCompression.brotliDecompress(compressed, exactLength: body.count) == body)
+        #expect(CertificateCompression.brotliDecompress(compressed, exactLength: body.count - 1) == nil)
+        #expect(CertificateCompression.brotliDecompress(compressed, exactLength: body.count + 1) == nil)
+        #expect(CertificateCompression.brotliDecompress(Array(compressed.dropLast(3)), exactLength: body.count) == nil)
+        #expect(CertificateCompression.brotliDecompress(compressed + [0, 0, 0], exactLength: body.count) == nil)
+        var flipped = compressed
+        flipped[flipped.count / 2] ^= 0x55
+        #expect(CertificateCompression.brotliDecompress(flipped, exactLength: body.count) != body)
+        // A bomb: 16 MiB of zeros in a few bytes; decoding stops at the announced length.
+        let bomb = try #require(CertificateCompression.brotliCompress([UInt8](repeating: 0, count: 16 << 20)))
+        #expect(bomb.count < 1024)
+        #expect(CertificateCompression.brotliDecompress(bomb, exactLength: 1000) == nil)
+    }
+
+    @Test("a Brotli CompressedCertificate whose length or data is wrong → bad_certificate")
+    func brotliBadCertificate() throws {
+        var server = Configs.server()
+        server.certificateCompressionAlgorithms = [.brotli]
+        for delta in [-1, 1] {
+            let pair = HandshakePair(client: Configs.client(), server: server)
+            pair.tamperServer = { level, bytes in
+                guard level == .handshake else { return bytes }
+                return NegativeTests.rewrite(bytes, .compressedCertificate) { message in
+                    let (length, data) = Self.fields(Array(message[4...]))
+                    message = HandshakeMessage(type: .compressedCertificate, body: Self.body(algorithm: 2, length: length + delta, data: data)).encoded
+                }
+            }
+            pair.run()
+            #expect(!pair.client.isHandshakeComplete)
+            #expect(pair.clientError?.alert == .badCertificate, "\(String(describing: pair.clientError))")
+        }
     }
 }

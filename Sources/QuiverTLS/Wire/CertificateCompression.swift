@@ -1,22 +1,23 @@
+import CQuiverBrotli
 import CQuiverZlib
 import QuiverCore
 import Synchronization
 
-/// A certificate compression algorithm (RFC 8879 §3). Quiver implements zlib; the others are
-/// named so they print and round-trip.
+/// A certificate compression algorithm (RFC 8879 §3). Quiver implements zlib and Brotli (the
+/// system libraries); zstd is named so that it prints and round-trips.
 public struct CertificateCompressionAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// zlib (RFC 1950).
     public static let zlib = CertificateCompressionAlgorithm(rawValue: 1)
-    /// Brotli (RFC 7932); not implemented.
+    /// Brotli (RFC 7932).
     public static let brotli = CertificateCompressionAlgorithm(rawValue: 2)
     /// Zstandard (RFC 8478); not implemented.
     public static let zstd = CertificateCompressionAlgorithm(rawValue: 3)
 
     /// The algorithms Quiver implements.
-    public static let supported: [CertificateCompressionAlgorithm] = [.zlib]
+    public static let supported: [CertificateCompressionAlgorithm] = [.zlib, .brotli]
 
     public var description: String {
         switch self {
@@ -63,7 +64,7 @@ enum CertificateCompression {
             return (certificate, nil)
         }
         let body = Array(certificate.dropFirst(4))
-        let compressed = cache.map { $0.compressed(body, algorithm: algorithm) { zlibCompress(body) } } ?? zlibCompress(body)
+        let compressed = cache.map { $0.compressed(body, algorithm: algorithm) { compress(body, algorithm) } } ?? compress(body, algorithm)
         guard let compressed else { return (certificate, nil) }
         let message = HandshakeMessage.encode(.compressedCertificate) { w in
             w.writeUInt16(algorithm.rawValue)
@@ -101,10 +102,16 @@ enum CertificateCompression {
         guard length > 0, length <= limit else {
             throw TLSError(.badCertificate, "CompressedCertificate announces \(length) bytes (limit \(limit))")
         }
-        guard let plain = zlibDecompress(data, exactLength: length) else {
+        let decompressed = algorithm == .brotli ? brotliDecompress(data, exactLength: length) : zlibDecompress(data, exactLength: length)
+        guard let plain = decompressed else {
             throw TLSError(.badCertificate, "CompressedCertificate does not decompress to its \(length) announced bytes")
         }
         return plain
+    }
+
+    /// `input` compressed with `algorithm` (one of ``CertificateCompressionAlgorithm/supported``).
+    static func compress(_ input: [UInt8], _ algorithm: CertificateCompressionAlgorithm) -> [UInt8]? {
+        algorithm == .brotli ? brotliCompress(input) : zlibCompress(input)
     }
 
     static func zlibCompress(_ input: [UInt8]) -> [UInt8]? {
@@ -133,6 +140,44 @@ enum CertificateCompression {
             }
         }
         guard status == Z_OK, Int(outputLength) == exactLength, Int(inputLength) == input.count else { return nil }
+        return output
+    }
+
+    /// Brotli at its best quality: a chain is compressed once per configuration (the cache).
+    static func brotliCompress(_ input: [UInt8]) -> [UInt8]? {
+        var outputLength = BrotliEncoderMaxCompressedSize(input.count)
+        guard outputLength > 0 else { return nil }
+        var output = [UInt8](repeating: 0, count: outputLength)
+        let status = output.withUnsafeMutableBufferPointer { out in
+            input.withUnsafeBufferPointer { source in
+                BrotliEncoderCompress(BROTLI_MAX_QUALITY, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC,
+                                      source.count, source.baseAddress, &outputLength, out.baseAddress)
+            }
+        }
+        guard status == BROTLI_TRUE else { return nil }
+        output.removeSubrange(outputLength...)
+        return output
+    }
+
+    /// Decodes a Brotli stream into a buffer of exactly `exactLength` bytes, with the same
+    /// rules as ``zlibDecompress(_:exactLength:)``: more output, less output, a truncated or
+    /// corrupt stream or bytes after its end all give `nil`, and memory stays bounded by
+    /// `exactLength` (the decoder writes only into that buffer).
+    static func brotliDecompress(_ input: [UInt8], exactLength: Int) -> [UInt8]? {
+        guard let decoder = BrotliDecoderCreateInstance(nil, nil, nil) else { return nil }
+        defer { BrotliDecoderDestroyInstance(decoder) }
+        var output = [UInt8](repeating: 0, count: exactLength)
+        let (result, inputLeft, outputLeft) = output.withUnsafeMutableBufferPointer { out in
+            input.withUnsafeBufferPointer { source in
+                var availableIn = source.count
+                var nextIn = source.baseAddress
+                var availableOut = out.count
+                var nextOut = out.baseAddress
+                let result = BrotliDecoderDecompressStream(decoder, &availableIn, &nextIn, &availableOut, &nextOut, nil)
+                return (result, availableIn, availableOut)
+            }
+        }
+        guard result == BROTLI_DECODER_RESULT_SUCCESS, inputLeft == 0, outputLeft == 0 else { return nil }
         return output
     }
 }
