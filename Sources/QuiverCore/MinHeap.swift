@@ -42,6 +42,9 @@ public struct MinHeap<Element: Comparable> {
         return top
     }
 
+    /// The elements in no particular order (for checks; the heap order is internal).
+    public var unorderedElements: [Element] { items }
+
     /// Keeps only the elements `keep` accepts, in O(n log n).
     @inlinable
     public mutating func filter(_ keep: (Element) -> Bool) {

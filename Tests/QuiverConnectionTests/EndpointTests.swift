@@ -52,6 +52,26 @@ struct EndpointTests {
         #expect(scenario.server.endpoint.pendingConnectionCount == 0)
     }
 
+    /// The datagram-pair stall of issue 15: compacting the timer heap inside a
+    /// connection's bookkeeping compared against its deadline as stored *before* the update,
+    /// so the entry just pushed for its new deadline was dropped as stale. That connection was
+    /// never timed out again: no pacing, ACK, PTO or idle timer — under load, one connection of
+    /// a hundred stalled for good. The invariant is checked after every simulator step.
+    @Test("Every connection's deadline stays in the timer heap through compactions")
+    func timerHeapKeepsEveryDeadline() throws {
+        let scenario = EndpointScenario(seed: 58)
+        for i in 0..<2 { try scenario.addClient(sizes: [2_000_000], port: UInt16(7000 + i)) }
+        var steps = 0
+        var violation: Int?
+        while scenario.net.step() {
+            steps += 1
+            if violation == nil, !scenario.server.endpoint.isEveryDeadlineScheduled { violation = steps }
+            if scenario.clients.allSatisfy({ $0.app.isDone || $0.app.closeInfo != nil }) || steps > 2_000_000 { break }
+        }
+        #expect(violation == nil, "a connection's deadline left the timer heap at step \(violation ?? 0)")
+        #expect(scenario.clients.allSatisfy { $0.app.allCorrect })
+    }
+
     @Test("Retry always: every client proves its address first, then completes")
     func retryAlways() throws {
         let scenario = EndpointScenario(seed: 51) { $0.retryPolicy = .always }

@@ -359,13 +359,25 @@ public final class QUICEndpoint {
         if deadline != entry.deadline {
             entry.deadline = deadline
             if let deadline { timers.push(Timer(deadline: deadline, key: key)) }
-            if timers.count > 64 + 4 * entries.count { compactTimers() }
         }
         if !entry.isActive {
             entry.isActive = true
             active.append(connection)
         }
         entries[key] = entry
+        // Only now: compaction keeps the entries that match the *stored* deadlines, and before
+        // the line above this connection's was still the old one — its new timer would go.
+        if timers.count > 64 + 4 * entries.count { compactTimers() }
+    }
+
+    /// Whether every connection's remembered deadline has its entry in the timer heap: the
+    /// invariant the heap's lazy deletion relies on (a connection without one is never timed
+    /// out again). For tests.
+    var isEveryDeadlineScheduled: Bool {
+        let scheduled = timers.unorderedElements
+        return entries.allSatisfy { key, entry in
+            entry.deadline.map { deadline in scheduled.contains { $0.key == key && $0.deadline == deadline } } ?? true
+        }
     }
 
     /// Drops timer entries that no longer match their connection's deadline.
