@@ -10,9 +10,11 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  servers are compared); also Quiver → Quiver and aioquic → Quiver for reference.
   TLS bulk       the same file over TLS 1.3/TCP: `openssl s_client` → Quiver (`quiver-bench
                  tls-www`) vs → `openssl s_server -WWW`.
-  Handshakes     two client loops (gtlsclient, one small request per connection) for --seconds
-                 against Quiver and gtlsserver: handshakes/s and server CPU per handshake, full
-                 and resumed.
+  Handshakes     one load-generator process (`quiver-bench handshake-load`, Quiver's sans-I/O
+                 client) keeps --concurrency QUIC handshakes in flight for --seconds against
+                 Quiver and gtlsserver: handshakes/s and server CPU per handshake, full and
+                 resumed; TLS 1.3 full handshakes the same way (`tls-handshake-load`) against
+                 `quiver serve --tls` and `openssl s_server -rev`.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -229,50 +231,53 @@ def tls_bulk(work, cert, key, megabytes, runs):
     row("TLS bulk", "server CPU per MB (ms)", q[1] * 1000 / megabytes, o[1] * 1000 / megabytes, False, "ms/MB")
 
 
-def handshakes(work, cert, key, seconds):
-    log(f"Handshakes: two gtlsclient loops for {seconds} s per server, full and resumed")
-    with open(os.path.join(work, "tiny"), "wb") as f:
-        f.write(b"x")
+def load(server, arguments):
+    """Runs a `quiver-bench` handshake load against `server`; (handshakes/s, server ms per handshake, failures)."""
+    before = cpu_seconds(server.pid)
+    output = subprocess.run([BENCH] + arguments, capture_output=True, timeout=600)
+    cpu = cpu_seconds(server.pid) - before
+    match = re.search(rb"handshakes=(\d+) failed=(\d+) resumed=(\d+) seconds=([\d.]+)", output.stdout)
+    if not match:
+        raise RuntimeError(f"{arguments[0]} failed: {output.stderr.decode(errors='replace')[-500:]}")
+    done, failed, seconds = int(match.group(1)), int(match.group(2)), float(match.group(4))
+    return done / seconds, cpu * 1000 / max(done, 1), failed
+
+
+def handshakes(work, cert, key, seconds, concurrency):
+    log(f"Handshakes: {concurrency} in flight from one process for {seconds} s per server (QUIC full and resumed, TLS full)")
     for resumed in (False, True):
         results = {}
         for name in ("quiver", "ngtcp2"):
             port = free_port()
             server = http3_server(name, work, cert, key, port)
-            counts = [0, 0]
-            failures = [0, 0]
-            deadline = time.monotonic() + seconds
-            before = cpu_seconds(server.pid)
-
-            def loop(index):
-                session = os.path.join(work, f"session-{name}-{index}")
-                tp = os.path.join(work, f"tp-{name}-{index}")
-                extra = ["--session-file", session, "--tp-file", tp, "--disable-early-data"] if resumed else []
-                if resumed:  # a first connection makes the ticket
-                    subprocess.run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump"] + extra +
-                                   ["127.0.0.1", str(port), f"https://localhost:{port}/tiny"], capture_output=True, timeout=30)
-                while time.monotonic() < deadline:
-                    code = subprocess.run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump"] + extra +
-                                          ["127.0.0.1", str(port), f"https://localhost:{port}/tiny"], capture_output=True, timeout=30).returncode
-                    if code == 0:
-                        counts[index] += 1
-                    else:
-                        failures[index] += 1
-            started = time.monotonic()
-            threads = [threading.Thread(target=loop, args=(i,)) for i in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.monotonic() - started
-            cpu = cpu_seconds(server.pid) - before
-            server.stop()
-            done = sum(counts)
-            results[name] = (done / elapsed, cpu * 1000 / max(done, 1), sum(failures))
+            try:
+                results[name] = load(server, ["handshake-load", "--port", str(port), "--seconds", str(seconds),
+                                              "--concurrency", str(concurrency)] + (["--resume"] if resumed else []))
+            finally:
+                server.stop()
         kind = "resumed" if resumed else "full"
         q, n = results["quiver"], results["ngtcp2"]
-        row("Handshakes", f"{kind} handshakes/s (2 gtlsclient loops)", q[0], n[0], True, "1/s",
-            f"client-bound: process start dominates; failures Quiver {q[2]}, ngtcp2 {n[2]}")
-        row("Handshakes", f"server CPU per {kind} handshake (ms)", q[1], n[1], False, "ms")
+        row("Handshakes", f"QUIC {kind} handshakes/s ({concurrency} in flight)", q[0], n[0], True, "1/s",
+            f"quiver-bench handshake-load, vs gtlsserver; failures Quiver {q[2]}, ngtcp2 {n[2]}")
+        row("Handshakes", f"server CPU per QUIC {kind} handshake (ms)", q[1], n[1], False, "ms", "target ≤ 1.0× gtlsserver's")
+    results = {}
+    threads = max(2, concurrency // 2)
+    for name in ("quiver", "openssl"):
+        port = free_port()
+        if name == "quiver":
+            server = Server([QUIVER, "serve", "--tls", "--host", "127.0.0.1", "--port", str(port), "--cert", cert, "--key", key,
+                             "--log-level", "notice"], r"serving")
+        else:
+            server = Server(["openssl", "s_server", "-rev", "-tls1_3", "-accept", str(port), "-cert", cert, "-key", key], r"ACCEPT")
+        try:
+            results[name] = load(server, ["tls-handshake-load", "--port", str(port), "--seconds", str(seconds),
+                                          "--concurrency", str(threads)])
+        finally:
+            server.stop()
+    q, o = results["quiver"], results["openssl"]
+    row("Handshakes", f"TLS full handshakes/s ({threads} client threads)", q[0], o[0], True, "1/s",
+        f"quiver-bench tls-handshake-load: connect, a line echoed, close; vs openssl s_server -rev; failures Quiver {q[2]}, openssl {o[2]}")
+    row("Handshakes", "server CPU per TLS full handshake (ms)", q[1], o[1], False, "ms")
 
 
 def latency(work, cert, key, count):
@@ -484,13 +489,17 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--bulk-mb", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=10, help="handshake loop duration per server")
+    parser.add_argument("--seconds", type=int, default=10, help="handshake load duration per server")
+    parser.add_argument("--concurrency", type=int, default=16, help="QUIC handshakes in flight in the handshake load")
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--latency-count", type=int, default=5000)
     parser.add_argument("--valgrind-mb", type=int, default=8)
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,latency,memory,efficiency")
     parser.add_argument("--write-docs", action="store_true", help="write docs/PERFORMANCE.md and docs/performance.svg")
     args = parser.parse_args()
+    if args.only and args.write_docs:
+        sys.exit("--write-docs needs every section: drop --only")
     if args.quick:
         args.bulk_mb, args.runs, args.seconds, args.connections, args.latency_count, args.valgrind_mb = 20, 1, 3, 500, 500, 2
     for tool in ("gtlsclient", "gtlsserver", "openssl"):
@@ -504,12 +513,20 @@ def main():
     try:
         subprocess.run([QUIVER, "cert", "--out", work], check=True, capture_output=True)
         cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-        quic_bulk(work, cert, key, args.bulk_mb, args.runs)
-        tls_bulk(work, cert, key, args.bulk_mb, args.runs)
-        handshakes(work, cert, key, args.seconds)
-        latency(work, cert, key, args.latency_count)
-        memory(work, cert, key, args.connections)
-        efficiency(work, cert, key, max(1, args.bulk_mb // 4), args.valgrind_mb)
+        sections = [
+            ("bulk", lambda: quic_bulk(work, cert, key, args.bulk_mb, args.runs)),
+            ("tls", lambda: tls_bulk(work, cert, key, args.bulk_mb, args.runs)),
+            ("handshakes", lambda: handshakes(work, cert, key, args.seconds, args.concurrency)),
+            ("latency", lambda: latency(work, cert, key, args.latency_count)),
+            ("memory", lambda: memory(work, cert, key, args.connections)),
+            ("efficiency", lambda: efficiency(work, cert, key, max(1, args.bulk_mb // 4), args.valgrind_mb)),
+        ]
+        chosen = set(filter(None, args.only.split(",")))
+        if unknown := chosen - {name for name, _ in sections}:
+            sys.exit(f"unknown sections: {', '.join(sorted(unknown))}")
+        for name, section in sections:
+            if not chosen or name in chosen:
+                section()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     table = markdown()
@@ -531,7 +548,7 @@ def main():
             f.write("Generated by `python3 Benchmarks/run.py --write-docs` (see its header for the method); every figure is "
                     "measured against a peer in the same run and the ratio is the result.\n\n")
             f.write(f"Machine: {machine()}. Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                    f"bulk {args.bulk_mb} MB × {args.runs} runs (median), handshake loops {args.seconds} s, "
+                    f"bulk {args.bulk_mb} MB × {args.runs} runs (median), handshake load {args.seconds} s with {args.concurrency} in flight, "
                     f"{args.connections} idle connections.\n\n")
             f.write(table + "\n\n![Quiver vs peer](performance.svg)\n" + analysis)
 

@@ -36,6 +36,28 @@ extension Listener {
     /// }
     /// ```
     public var connections: IncomingConnections { IncomingConnections(listener: self) }
+
+    /// The listener's event loop as a task executor (`nil` for an application-driven listener).
+    /// Tasks that prefer it run on the listener's I/O thread between rounds of event handling:
+    /// a connection's engine, its sockets and the code reading and writing it share one
+    /// thread, so resuming a task after input or after room to write crosses no thread.
+    /// Prefer it for the tasks that serve the listener's connections (child tasks inherit the
+    /// preference):
+    ///
+    /// ```swift
+    /// await withTaskExecutorPreference(listener.taskExecutor) {
+    ///     await withDiscardingTaskGroup { group in
+    ///         for try await connection in listener.connections {
+    ///             group.addTask { await serve(connection) }
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// All of the listener's connections then share one core. Code on this executor must not
+    /// block: a blocking Quiver call that would wait throws `.configuration` there, and any
+    /// other long computation delays every connection of the listener.
+    public var taskExecutor: (any TaskExecutor)? { driver.isThreadAssisted ? driver : nil }
 }
 
 /// A listener's connections, in the order their handshakes completed (``Listener/connections``).
@@ -62,6 +84,10 @@ public struct IncomingConnections: AsyncSequence, Sendable {
 // MARK: - Connection
 
 extension Connection {
+    /// The event loop that drives this connection as a task executor (its listener's, or a
+    /// client connection's own; `nil` when application-driven) — see ``Listener/taskExecutor``.
+    public var taskExecutor: (any TaskExecutor)? { session.driver.isThreadAssisted ? session.driver : nil }
+
     /// Connects to `host:port` and completes the handshake, suspending the task while it runs
     /// (name resolution and the TCP connect itself still block briefly).
     public static func connect(_ transport: Transport, to host: String, port: UInt16, tls: TLSConfiguration,

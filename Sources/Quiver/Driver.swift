@@ -15,16 +15,31 @@ protocol DriverCore: AnyObject, Sendable {
 
 /// Runs a ``DriverCore``: either on a background thread (thread-assisted) or when the
 /// application calls (application-driven).
-final class Driver: @unchecked Sendable {
-    // @unchecked: `core` and `thread` are set once before use; `stopping` is atomic.
+///
+/// A thread-assisted driver is also a `TaskExecutor` (``Listener/taskExecutor``): tasks that
+/// prefer it run on the I/O thread between rounds of event handling, so a connection's engine,
+/// its I/O and the application code using it share one thread — a resumed read or a write
+/// crosses no thread and takes its locks uncontended, and a wake-up from the loop itself is a
+/// flag, not an eventfd write.
+final class Driver: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `core` and `thread` are set once before use; `stopping`, `loopThread` and
+    // `wakePending` are atomic; `jobs` is a Mutex.
     let isThreadAssisted: Bool
     let poll: EventPoll
     private(set) weak var core: (any DriverCore)?
     private var thread: pthread_t?
     private let stopping = Atomic<Bool>(false)
+    /// The I/O thread's `pthread_self()` while it runs (0 before and after).
+    private let loopThread = Atomic<UInt>(0)
+    /// A wake-up asked for on the I/O thread itself: the next round polls without waiting.
+    private let wakePending = Atomic<Bool>(false)
+    /// Jobs of tasks that prefer this executor; `nil` when no loop runs them (an
+    /// application-driven driver, or after the loop ended): they go to the global executor.
+    private let jobs: Mutex<[UnownedJob]?>
 
     init(threadAssisted: Bool) throws(QuiverError) {
         isThreadAssisted = threadAssisted
+        jobs = Mutex(threadAssisted ? [] : nil)
         poll = try EventPoll()
     }
 
@@ -57,15 +72,63 @@ final class Driver: @unchecked Sendable {
     }
 
     private func run(_ core: any DriverCore) {
+        loopThread.store(UInt(pthread_self()), ordering: .releasing)
+        var queued: [UnownedJob] = []
         while !stopping.load(ordering: .acquiring) {
-            let ready = poll.wait(timeoutMilliseconds: EventPoll.timeout(until: core.nextDeadline, now: .now()))
+            let busy = wakePending.exchange(false, ordering: .acquiringAndReleasing) || jobs.withLock { !($0?.isEmpty ?? true) }
+            let timeout = busy ? 0 : EventPoll.timeout(until: core.nextDeadline, now: .now())
+            let ready = poll.wait(timeoutMilliseconds: timeout)
             guard !stopping.load(ordering: .acquiring) else { break }
             core.handleEvents(ready)
+            // The jobs queued so far (the tasks those events resumed, among others); the ones
+            // they queue run after the next round of events, so I/O is never starved.
+            jobs.withLock { swap(&queued, &$0!) }
+            for job in queued { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            queued.removeAll(keepingCapacity: true)
         }
+        loopThread.store(0, ordering: .releasing)
+        releaseJobs()
     }
 
-    /// Wakes the I/O thread (or makes the application's poll descriptor readable).
-    func wake() { poll.wake() }
+    /// Sends the queued jobs, and every later one, to the global executor: no loop runs them.
+    private func releaseJobs() {
+        let left = jobs.withLock { jobs in
+            defer { jobs = nil }
+            return jobs ?? []
+        }
+        for job in left { globalConcurrentExecutor.enqueue(job) }
+    }
+
+    /// Runs `job` on the I/O thread (the global executor when the driver is not running
+    /// one, or no longer).
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let accepted = jobs.withLock { jobs -> Bool in
+            guard jobs != nil else { return false }
+            jobs!.append(job)
+            return true
+        }
+        guard accepted else { return globalConcurrentExecutor.enqueue(job) }
+        if !isOnLoopThread { poll.wake() }
+    }
+
+    /// Whether the caller runs on the I/O thread (in event handling or a task on this executor).
+    var isOnLoopThread: Bool {
+        let loop = loopThread.load(ordering: .acquiring)
+        return loop != 0 && loop == UInt(pthread_self())
+    }
+
+    /// What a blocking call that would wait on the I/O thread throws: a task running on this
+    /// executor would wait for the very thread it holds.
+    static var wouldBlockLoop: QuiverError {
+        QuiverError(.configuration, "a blocking call on the listener's event loop (a task on its taskExecutor) would wait for itself: use the async overload")
+    }
+
+    /// Wakes the I/O thread (or makes the application's poll descriptor readable); on the I/O
+    /// thread itself it only makes the next round poll without waiting.
+    func wake() {
+        if isOnLoopThread { wakePending.store(true, ordering: .releasing) } else { poll.wake() }
+    }
 
     /// For blocking calls on an application-driven driver: wait for the descriptor or the next
     /// deadline (at most 100 ms, so a command from another thread is never missed long), then
@@ -86,10 +149,9 @@ final class Driver: @unchecked Sendable {
     /// The descriptors stay open until the driver is released (see ``EventPoll``).
     func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if let thread {
-            poll.wake()
-            if !pthread_equal(thread, pthread_self()).isTrue { pthread_join(thread, nil) } else { pthread_detach(thread) }
-        }
+        guard let thread else { return releaseJobs() }
+        poll.wake()
+        if !pthread_equal(thread, pthread_self()).isTrue { pthread_join(thread, nil) } else { pthread_detach(thread) }
     }
 
     var isStopped: Bool { stopping.load(ordering: .acquiring) }
@@ -100,6 +162,7 @@ final class Driver: @unchecked Sendable {
     func abandonAfterFork() {
         stopping.store(true, ordering: .releasing)
         thread = nil
+        releaseJobs()
         poll.closeAfterFork()
     }
 

@@ -185,6 +185,10 @@ public final class Listener: Sendable {
                 return connection
             }
             if driver.isThreadAssisted {
+                if driver.isOnLoopThread {
+                    lock.unlock()
+                    throw Driver.wouldBlockLoop
+                }
                 lock.wait()
                 lock.unlock()
             } else {

@@ -138,6 +138,10 @@ extension Session {
             do throws(QuiverError) { value = try attempt() } catch { failure = error }
             let service = takeServiceRequestLocked()
             if value == nil, failure == nil, driver.isThreadAssisted, !service {
+                if driver.isOnLoopThread {
+                    monitor.unlock()
+                    throw Driver.wouldBlockLoop
+                }
                 monitor.wait(for: wake)
                 monitor.unlock()
                 continue

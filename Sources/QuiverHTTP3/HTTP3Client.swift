@@ -13,7 +13,8 @@ public final class HTTP3Client: Sendable {
     public init(_ connection: Connection) throws(QuiverError) {
         session = try HTTP3Session(connection: connection, isServer: false)
         let session = session
-        peerStreams = Task { await session.acceptStreams(request: nil) }
+        // On the connection's event loop, like the requests of a client that prefers it.
+        peerStreams = Task(executorPreference: connection.taskExecutor) { await session.acceptStreams(request: nil) }
     }
 
     deinit { peerStreams.cancel() }

@@ -17,11 +17,15 @@ enum FileServer {
         }
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")
-        var served = 0
-        await withDiscardingTaskGroup { group in
-            while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
-                served += 1
-                group.addTask { await serve(connection, root: root, log: log) }
+        // The connections' tasks run on the listener's event loop: no thread hand-off per read,
+        // write or wake-up.
+        await withTaskExecutorPreference(listener.taskExecutor) {
+            var served = 0
+            await withDiscardingTaskGroup { group in
+                while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
+                    served += 1
+                    group.addTask { await serve(connection, root: root, log: log) }
+                }
             }
         }
         listener.close()

@@ -97,7 +97,7 @@ struct Get: ParsableCommand, Sendable {
             for url in parsed { await fetch(url) }  // one body after another on stdout
         } else {
             await withDiscardingTaskGroup { fetches in
-                for url in parsed { fetches.addTask { await fetch(url) } }
+                for url in parsed { fetches.addTask(executorPreference: connection.taskExecutor) { await fetch(url) } }
             }
         }
         if let resume {

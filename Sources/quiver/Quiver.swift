@@ -149,7 +149,8 @@ struct Serve: ParsableCommand, Sendable {
         let limit = maxConnections
         await withDiscardingTaskGroup { group in
             for listener in listeners {
-                group.addTask { await EchoServer.run(listener, log: log, limit: limit) }
+                // Each listener's connections are served on its event loop.
+                group.addTask(executorPreference: listener.taskExecutor) { await EchoServer.run(listener, log: log, limit: limit) }
             }
         }
         for listener in listeners { listener.close() }

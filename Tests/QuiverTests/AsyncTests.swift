@@ -127,4 +127,86 @@ struct AsyncTests {
             #expect(error?.code == .configuration)
         }
     }
+
+    // MARK: - Tasks on the event loop (`taskExecutor`)
+
+    @Test("20 clients echo 2 MB each with every task on its listener's or connection's event loop, TLS and QUIC",
+          arguments: [Transport.quic, .tcp])
+    func echoOnEventLoops(transport: Transport) async throws {
+        try await onDedicatedThreads {
+            let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
+            let port = listener.localAddresses[0].port
+            let server = Task(executorPreference: listener.taskExecutor) { try await Self.serve(listener) }
+            try await withThrowingTaskGroup { clients in
+                for index in 0..<20 {
+                    clients.addTask {
+                        let connection = try await Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
+                        try await withTaskExecutorPreference(connection.taskExecutor) {
+                            let payload = Self.pattern(2_000_000, seed: index)
+                            let writer = Task(executorPreference: connection.taskExecutor) {
+                                try await connection.write(payload)
+                                try connection.finish()
+                            }
+                            var received: [UInt8] = []
+                            for try await chunk in connection.inbound { received += chunk }
+                            try await writer.value
+                            #expect(received == payload)
+                            try await connection.shutdown()
+                        }
+                    }
+                }
+                try await clients.waitForAll()
+            }
+            listener.close()
+            try await server.value
+        }
+    }
+
+    @Test("a blocking call from a task on the event loop throws instead of waiting for its own thread", arguments: [Transport.quic, .tcp])
+    func blockingOnEventLoop(transport: Transport) async throws {
+        try await onDedicatedThreads {
+            let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
+            defer { listener.close() }
+            let executor = try #require(listener.taskExecutor)
+            // Nothing to accept: the blocking accept would wait for the loop it runs on.
+            let acceptError = await #expect(throws: QuiverError.self) {
+                try await withTaskExecutorPreference(executor) { _ = try listener.accept() }
+            }
+            #expect(acceptError?.code == .configuration)
+            let client = try await Connection.connect(transport, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                                      tls: Identity.client(), serverName: "localhost")
+            try await client.write([1])
+            let server = try await listener.accept()
+            #expect(try await server.read(maxBytes: 1) == [1])
+            let readError = await #expect(throws: QuiverError.self) {
+                try await withTaskExecutorPreference(executor) { _ = try server.read() }  // nothing more: would wait
+            }
+            #expect(readError?.code == .configuration)
+            // The async overloads wait on the loop as usual.
+            let echo = Task(executorPreference: executor) { try await server.read() }
+            try await client.write([2])
+            let received = try await echo.value
+            #expect(received == [2])
+        }
+    }
+
+    @Test("tasks on a closed listener's event loop are resumed and run to their end")
+    func tasksOutliveTheirLoop() async throws {
+        try await onDedicatedThreads {
+            let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+            let waiter = Task(executorPreference: listener.taskExecutor) { () async throws -> Int in
+                var steps = 0
+                for try await _ in listener.connections { steps += 100 }  // ends when the listener closes
+                // The loop's thread is gone by now: these suspensions resume elsewhere.
+                for _ in 0..<3 {
+                    try? await Task.sleep(for: .milliseconds(1))
+                    await Task.yield()
+                    steps += 1
+                }
+                return steps
+            }
+            listener.close()
+            #expect(try await waiter.value == 3)
+        }
+    }
 }

@@ -5,14 +5,25 @@
 //       `openssl s_server -WWW` does, so the same `openssl s_client` downloads from both.
 //   quiver-bench echo-latency (--quic | --tls) --port P [--count N] [--size S] [--alpn A]
 //       Round trips of S-byte messages on one connection (Quiver's client): p50/p99.
+//   quiver-bench tls-handshake-load --port P [--seconds S] [--concurrency C]
+//       TLS 1.3 over TCP: C threads each connect (Quiver's client), send a line, read the
+//       reply and close, for S seconds — for echo servers (`quiver serve`, `openssl s_server
+//       -rev`).
 //   quiver-bench idle-clients --port P [--count N] [--hold S]
 //       Opens N QUIC connections (h3 ALPN) from one UDP socket with the sans-I/O engine, keeps
 //       them alive S seconds (PINGs), and says when all are established — for the server's
 //       memory per idle connection.
+//   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
+//       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
+//       engine for S seconds: each connection waits for the server's session ticket (so the
+//       server has finished its side), closes with code 0 and is replaced. With --resume every
+//       connection after the first resumes with the newest ticket (no 0-RTT). The same load for
+//       any server, so server CPU per handshake compares the servers, not process start-up.
 #if canImport(Glibc)
 import Glibc
 #endif
 import Foundation
+import Synchronization
 import Quiver
 import QuiverCore
 import QuiverQUIC
@@ -110,6 +121,14 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
         let hold = option("--hold").flatMap(Double.init) ?? 5
         runIdleClients(port: port, count: count, hold: hold)
 
+    case "tls-handshake-load":
+        runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
+                            concurrency: option("--concurrency").flatMap(Int.init) ?? 8)
+
+    case "handshake-load":
+        runHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
+                         concurrency: option("--concurrency").flatMap(Int.init) ?? 16, resume: flag("--resume"))
+
     default:
         fail("unknown mode \(mode)")
     }
@@ -196,4 +215,153 @@ func runIdleClients(port: UInt16, count: Int, hold: Double) {
         }
         if Date().timeIntervalSince(started) > 300 { fail("only \(established) of \(count) connections established in 300 s") }
     }
+}
+
+/// Handshakes back to back, `concurrency` at a time, on one socket; prints how many completed.
+func runHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int, resume: Bool) {
+    let server = SocketAddress(host: "127.0.0.1", port: port)!
+    var configuration = QUICConfiguration(tls: .client(alpn: ["h3"], verifier: insecure))
+    configuration.idleTimeout = .seconds(5)
+    var socketConfiguration = UDPSocket.Configuration()
+    socketConfiguration.receiveBufferSize = 8 << 20
+    socketConfiguration.sendBufferSize = 8 << 20
+    socketConfiguration.gro = false
+    let socket: UDPSocket
+    do { socket = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!, configuration: socketConfiguration) } catch { fail("\(error)") }
+    struct Attempt { var connection: QUICConnection; var started: Instant }
+    var attempts: [Int: Attempt] = [:]
+    var routes: [[UInt8]: Int] = [:]
+    var nextKey = 0
+    var ticket: QUICResumptionTicket?
+    var completed = 0, failed = 0, resumed = 0
+    let giveUp = Duration.seconds(3)
+
+    func flush(_ key: Int, now: Instant) {
+        guard let attempt = attempts[key] else { return }
+        while let datagram = attempt.connection.transmit(at: now) {
+            if !socket.enqueue(datagram.bytes, to: server) {
+                _ = try? socket.flush()
+                _ = socket.enqueue(datagram.bytes, to: server)
+            }
+        }
+    }
+    func retire(_ key: Int) {
+        guard let attempt = attempts.removeValue(forKey: key) else { return }
+        for id in attempt.connection.localConnectionIDs { routes[id.bytes] = nil }
+    }
+    /// Reads the connection's events; true when it is finished with (done or failed).
+    func examine(_ key: Int, now: Instant) -> Bool {
+        guard let attempt = attempts[key] else { return true }
+        let connection = attempt.connection
+        for id in connection.localConnectionIDs { routes[id.bytes] = key }
+        var gotTicket = false
+        while let event = connection.nextEvent() {
+            switch event {
+            case .resumptionTicket(let fresh):
+                ticket = fresh
+                gotTicket = true
+            case .closed:
+                failed += 1
+                return true
+            default:
+                break
+            }
+        }
+        if gotTicket, connection.state == .established {
+            completed += 1
+            if connection.isResumed { resumed += 1 }
+            connection.close(errorCode: 0)
+            flush(key, now: now)
+            return true
+        }
+        if now - attempt.started > giveUp {
+            failed += 1
+            return true
+        }
+        return false
+    }
+
+    let started = Instant.now()
+    let end = started + .milliseconds(Int64(seconds * 1000))
+    while true {
+        let now = Instant.now()
+        if now >= end { break }
+        while attempts.count < concurrency {
+            do {
+                let connection = try QUICConnection(client: configuration, serverName: "localhost", remoteAddress: server,
+                                                    resumption: resume ? ticket : nil, now: now)
+                attempts[nextKey] = Attempt(connection: connection, started: now)
+                for id in connection.localConnectionIDs { routes[id.bytes] = nextKey }
+                flush(nextKey, now: now)
+                nextKey += 1
+            } catch {
+                fail("\(error)")
+            }
+            // The first resumed connection needs a ticket: one connection at a time until then.
+            if resume, ticket == nil { break }
+        }
+        _ = try? socket.flush()
+        _ = try? socket.waitReadable(timeout: .milliseconds(2))
+        while (try? socket.receive()) ?? 0 > 0 {
+            for slot in 0..<socket.receivedCount {
+                let bytes = socket.withReceivedBytes(slot) { Array($0) }
+                guard let header = try? PacketHeader.parse(bytes, shortHeaderConnectionIDLength: configuration.localConnectionIDLength),
+                      let key = routes[header.destinationConnectionID], let attempt = attempts[key] else { continue }
+                let at = Instant.now()
+                attempt.connection.receive(bytes, from: server, at: at)
+                flush(key, now: at)
+                if examine(key, now: at) { retire(key) }
+            }
+        }
+        let later = Instant.now()
+        for (key, attempt) in attempts {
+            if let deadline = attempt.connection.nextDeadline, deadline <= later {
+                attempt.connection.handleTimeout(at: later)
+                flush(key, now: later)
+            }
+            if examine(key, now: later) { retire(key) }
+        }
+        _ = try? socket.flush()
+    }
+    let elapsed = Instant.now() - started
+    let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    // A few connections may start before the first ticket is usable; more than 1 % is a failure.
+    if resume, resumed * 100 < completed * 99 { fail("only \(resumed) of \(completed) handshakes resumed") }
+    say(String(format: "RESULT handshakes=%d failed=%d resumed=%d seconds=%.2f", completed, failed, resumed, secondsTaken))
+}
+
+/// Full TLS handshakes back to back from `concurrency` threads; prints how many completed.
+func runTLSHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int) {
+    let counts = Mutex<(completed: Int, failed: Int)>((0, 0))
+    let started = Instant.now()
+    let end = started + .milliseconds(Int64(seconds * 1000))
+    let tls = TLSConfiguration.client(alpn: [], verifier: insecure)
+    let finished = DispatchGroup()
+    for _ in 0..<concurrency {
+        finished.enter()
+        Thread {
+            defer { finished.leave() }
+            while Instant.now() < end {
+                do {
+                    let connection = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: tls, serverName: "localhost")
+                    try connection.write(Array("q\n".utf8))
+                    var received = 0
+                    while received < 2 {
+                        let bytes = try connection.read()
+                        if bytes.isEmpty { throw QuiverError(.closed, "the server ended the stream") }
+                        received += bytes.count
+                    }
+                    try? connection.shutdown(.rapid(code: 0, reason: ""))
+                    counts.withLock { $0.completed += 1 }
+                } catch {
+                    counts.withLock { $0.failed += 1 }
+                }
+            }
+        }.start()
+    }
+    finished.wait()
+    let elapsed = Instant.now() - started
+    let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let (completed, failed) = counts.withLock { $0 }
+    say(String(format: "RESULT handshakes=%d failed=%d resumed=0 seconds=%.2f", completed, failed, secondsTaken))
 }
