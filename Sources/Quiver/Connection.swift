@@ -116,6 +116,19 @@ public final class Connection: Sendable {
         try session.once { () throws(QuiverError) in try session.acceptStreamLocked() }.map { Stream(connection: self, key: $0) }
     }
 
+    /// Makes every stream of this QUIC connection an ordinary one, for protocols that have no
+    /// default stream (HTTP/3, hq-interop): a server's peer-opened stream 0 is offered to
+    /// ``acceptStream()`` like the others (at once, if it has arrived already), a client opens
+    /// all its streams with ``openStream(bidirectional:)``, and the default stream's calls
+    /// (``read(maxBytes:)``, ``write(_:)``, ``finish()``, ``defaultStream`` …) throw
+    /// `.configuration`. A server that waits for requests this way needs no task parked on a
+    /// stream the client may never open. Call it before using the default stream.
+    /// - Throws: `.configuration` on TLS (its one stream is the default stream), or on a
+    ///   client whose default stream is in use already.
+    public func disableDefaultStream() throws(QuiverError) {
+        try session.once { () throws(QuiverError) in try session.disableDefaultStreamLocked() }
+    }
+
     /// Opens a stream, waiting while the peer's stream limit is reached (QUIC only).
     public func openStream(bidirectional: Bool = true) throws(QuiverError) -> Stream {
         let id = try session.blocking { () throws(QuiverError) in try session.openStreamLocked(bidirectional: bidirectional) }

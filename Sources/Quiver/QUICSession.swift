@@ -21,6 +21,9 @@ final class QUICSession: Session, @unchecked Sendable {
     private var handshakeComplete = false
     private var closeInfo: CloseInfo?
     private var defaultStream: StreamID?
+    /// Set by ``disableDefaultStreamLocked()``: every peer stream is offered to accept and the
+    /// default stream cannot be used.
+    private var defaultStreamDisabled = false
     private var incoming: [StreamID] = []
     private var readable: Set<StreamID> = []
     private var finishedReading: Set<StreamID> = []
@@ -70,6 +73,7 @@ final class QUICSession: Session, @unchecked Sendable {
         handshakeComplete = other.handshakeComplete
         closeInfo = other.closeInfo
         defaultStream = other.defaultStream
+        defaultStreamDisabled = other.defaultStreamDisabled
         incoming = other.incoming
         readable = other.readable
         finishedReading = other.finishedReading
@@ -162,7 +166,7 @@ final class QUICSession: Session, @unchecked Sendable {
 
     private func opened(_ id: StreamID) {
         guard id.initiator != (isClient ? .client : .server) else { return }
-        if !isClient, defaultStream == nil, id.direction == .bidirectional, id.index == 0 {
+        if !isClient, !defaultStreamDisabled, defaultStream == nil, id.direction == .bidirectional, id.index == 0 {
             defaultStream = id
             return
         }
@@ -179,6 +183,9 @@ final class QUICSession: Session, @unchecked Sendable {
 
     private func stream(_ key: StreamKey, opening: Bool) throws(QuiverError) -> StreamID? {
         if let key { return StreamID(rawValue: key) }
+        if defaultStreamDisabled {
+            throw QuiverError(.configuration, "this connection has no default stream (disableDefaultStream): use its streams")
+        }
         if let defaultStream { return defaultStream }
         guard isClient, opening else { return nil }
         // The client's default stream is its first bidirectional stream, opened on first use.
@@ -281,6 +288,20 @@ final class QUICSession: Session, @unchecked Sendable {
         try? engine.stopSending(id, errorCode: code)
         finishedReading.insert(id)
         serviceRequested = true
+    }
+
+    func disableDefaultStreamLocked() throws(QuiverError) {
+        try checkHandedOff()
+        guard !defaultStreamDisabled else { return }
+        if isClient, defaultStream != nil || defaultFinishPending {
+            throw QuiverError(.configuration, "the default stream is in use already")
+        }
+        defaultStreamDisabled = true
+        guard let id = defaultStream else { return }
+        // The peer's stream 0 arrived already: it is the first stream to accept.
+        defaultStream = nil
+        incoming.insert(id, at: 0)
+        changedLocked()
     }
 
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {

@@ -97,6 +97,8 @@ protocol Session: AnyObject, Sendable {
     func resetLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
     func stopSendingLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
     func acceptStreamLocked() throws(QuiverError) -> UInt64?
+    /// ``Connection/disableDefaultStream()``.
+    func disableDefaultStreamLocked() throws(QuiverError)
     func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64?
     func closeLocked(code: UInt64, reason: String)
     /// Whether everything written has been delivered (for a flushing shutdown).

@@ -324,6 +324,9 @@ final class TLSSession: Session, @unchecked Sendable {
 
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { closeLocked(code: code, reason: "reset") }
     func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { pauseReading(true) }
+    func disableDefaultStreamLocked() throws(QuiverError) {
+        throw QuiverError(.configuration, "TLS over TCP carries one stream, the default stream")
+    }
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
         try checkHandedOff()
         if closeInfo != nil { throw closedError() }

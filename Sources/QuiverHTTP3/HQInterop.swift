@@ -31,8 +31,9 @@ public enum HQInterop {
                 try? stream.reset(code: requestFailed)
             }
         }
+        // Every request stream, the first one included, comes from acceptStream.
+        guard (try? connection.disableDefaultStream()) != nil else { return }
         await withDiscardingTaskGroup { group in
-            group.addTask { await respond(connection.defaultStream) }
             while let stream = try? await connection.acceptStream() {
                 guard (stream.id ?? 0) & 0x2 == 0 else {  // hq-interop has no unidirectional streams
                     try? stream.stopSending(code: requestFailed)

@@ -52,16 +52,15 @@ public enum HTTP3Server {
     public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) async {
         let session: HTTP3Session
         do throws(QuiverError) {
+            // Every request stream, the first one included, comes from acceptStream: an idle
+            // connection keeps no task waiting on a stream 0 that may never come.
+            try connection.disableDefaultStream()
             session = try HTTP3Session(connection: connection, isServer: true)
         } catch {
             return
         }
-        await withDiscardingTaskGroup { group in
-            // The client's first bidirectional stream is the connection's default stream.
-            group.addTask { await respond(on: connection.defaultStream, session: session, maxRequestBody: maxRequestBody, handler: handler) }
-            await session.acceptStreams { stream in
-                await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
-            }
+        await session.acceptStreams { stream in
+            await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
         }
     }
 
