@@ -4,6 +4,12 @@ import QuiverCore
 /// and those the peer issued for us to use, with sequence numbers, stateless reset tokens and
 /// retirement.
 struct ConnectionIDs {
+    /// The most connection IDs we keep issued at once (the peer's active_connection_id_limit
+    /// may lower it, never below 2, RFC 9000 §18.2): one in use and three spare for migration
+    /// and NAT rebinding, as quic-go does. Every one costs an endpoint routing entry, a
+    /// stateless reset token and a NEW_CONNECTION_ID frame, per connection.
+    static let maximumIssued = 4
+
     struct Issued {
         var sequence: UInt64
         var id: ConnectionID

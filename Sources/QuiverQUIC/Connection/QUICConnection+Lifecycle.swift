@@ -271,7 +271,7 @@ extension QUICConnection {
         guard isHandshakeConfirmed || (role == .client && handshakeCompleteReported),
               localConnectionIDLength > 0, let limit = peerTransportParameters?.activeConnectionIDLimit else { return }
         var attempts = 0
-        while cids.local.count < Int(min(limit, 8)), attempts < 32 {
+        while cids.local.count < Int(min(limit, UInt64(ConnectionIDs.maximumIssued))), attempts < 32 {
             attempts += 1
             let id = configuration.makeConnectionID()
             guard !cids.isLocal(id.bytes) else { continue }

@@ -348,12 +348,12 @@ extension TLSHandshake {
         let verify = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
         send(.handshake, HandshakeMessage(type: .finished, body: verify).encoded)
         resumptionMasterSecret = master.resumptionMasterSecret(transcript.hash(keys.hash))
-        masterSecret = master
         clientApplicationSecret = clientApp
         serverApplicationSecret = serverApp
         emit(.installWriteSecret(.application, clientApp))
         isHandshakeComplete = true
         state = .connected
+        releaseHandshakeSecrets()
         emit(.handshakeComplete)
     }
 

@@ -361,6 +361,7 @@ extension TLSHandshake {
         emit(.installReadSecret(.application, clientApp))
         isHandshakeComplete = true
         state = .connected
+        releaseHandshakeSecrets()
         emit(.handshakeComplete)
         issueTickets(count: configuration.ticketsPerConnection)
     }

@@ -119,7 +119,7 @@ public final class TLSHandshake {
     /// The next thing to do, or `nil` when there is nothing more for now.
     public func nextEvent() -> TLSEvent? {
         guard eventIndex < events.count else {
-            if !events.isEmpty { events.removeAll(keepingCapacity: true); eventIndex = 0 }
+            if !events.isEmpty { events.removeAll(keepingCapacity: !isHandshakeComplete); eventIndex = 0 }
             return nil
         }
         defer { eventIndex += 1 }
@@ -207,6 +207,14 @@ public final class TLSHandshake {
         default:
             if role == .client { try clientHandle(message, at: level) } else { try serverHandle(message, at: level) }
         }
+    }
+
+    /// Once both Finished messages are done: the transcript and the master secret served
+    /// their last purpose (the resumption master secret), so an established connection keeps
+    /// neither — less memory per connection, and no secret held longer than needed.
+    func releaseHandshakeSecrets() {
+        transcript = Transcript()
+        masterSecret = nil
     }
 
     func handlePostHandshake(_ message: HandshakeMessage) throws(TLSError) {

@@ -86,7 +86,8 @@ struct HandshakeReassembler: Sendable {
         }
         guard buffer.count >= 4 + length else { return nil }
         let message = HandshakeMessage(type: HandshakeType(rawValue: buffer[0]), body: Array(buffer[4..<(4 + length)]))
-        buffer.removeFirst(4 + length)
+        // A buffer emptied gives its storage back: a connection keeps none after its handshake.
+        if buffer.count == 4 + length { buffer = [] } else { buffer.removeFirst(4 + length) }
         return message
     }
 }
