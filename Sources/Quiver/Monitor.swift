@@ -138,6 +138,17 @@ final class Monitor: @unchecked Sendable {
             var value: Value?
             var failure: QuiverError?
             var service = false
+            // An attempt that can finish now (data to read, room to write) needs no suspension:
+            // the task keeps running, with no trip through its executor's queue.
+            lock()
+            do throws(QuiverError) { (value, service) = try attempt() } catch { failure = error }
+            unlock()
+            if value != nil || failure != nil || service {
+                afterAttempt(service)
+                if let failure { throw failure }
+                if let value { return value }
+                continue
+            }
             let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
