@@ -59,7 +59,9 @@ public final class Listener: Sendable {
         /// moved either way for this long — the connection is closed with a close_notify and
         /// ``CloseInfo/Origin/timeout``, between 1 and 1.25 times this after its last byte.
         public var idleTimeout: Duration? = .seconds(30)
-        /// TLS: the most TCP connections held at once; more are refused.
+        /// The most connections held at once, handshaking or established; more are refused —
+        /// QUIC: with CONNECTION_CLOSE (CONNECTION_REFUSED) in an Initial packet, keeping no
+        /// state; TLS: the TCP connection is accepted and closed at once.
         public var maxConnections = 10_000
         /// QUIC: adjusts the endpoint configuration (Retry policy, token secret, pending
         /// connection cap, idle timeout, connection ID generator …) built from the TLS
@@ -93,6 +95,7 @@ public final class Listener: Sendable {
         case .quic:
             var configuration = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: tls))
             configuration.connection.idleTimeout = options.idleTimeout ?? .zero
+            configuration.maxConnections = options.maxConnections
             options.configureQUIC(&configuration)
             let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
             core.setServer(QUICEndpoint(configuration: configuration))

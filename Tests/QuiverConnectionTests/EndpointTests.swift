@@ -197,6 +197,53 @@ struct EndpointTests {
         #expect(scenario.server.endpoint.pendingConnectionCount == 0)
     }
 
+    @Test("Beyond maxConnections a client is refused at once with CONNECTION_REFUSED, and the server keeps no state for it")
+    func connectionLimit() throws {
+        let scenario = EndpointScenario(seed: 58) {
+            $0.maxConnections = 3
+            $0.retryPolicy = .never
+        }
+        // Three clients fill the server; they stay connected (long idle timeout).
+        let admitted = try (0..<3).map { try scenario.addClient(sizes: [1000], port: UInt16(6500 + $0)) }
+        try scenario.run()
+        #expect(admitted.allSatisfy { $0.allCorrect })
+        #expect(scenario.server.endpoint.connectionCount == 3)
+        // The fourth gets an Initial CONNECTION_CLOSE (transport error 0x02) from the server
+        // in its first round trip — not silence until its handshake times out.
+        let refused = try scenario.addClient(sizes: [1000], port: 6600)
+        let started = scenario.net.now
+        try scenario.net.run(until: { refused.closeInfo != nil }, timeLimit: .seconds(5))
+        let close = try #require(refused.closeInfo)
+        #expect(close.origin == .peer)
+        #expect(!close.frame.isApplication)
+        #expect(close.frame.errorCode == TransportErrorCode.connectionRefused.rawValue)
+        #expect(scenario.net.now - started < .seconds(1))
+        #expect(scenario.server.endpoint.connectionCount == 3)
+        #expect(scenario.server.endpoint.statistics.connectionsRefused == 1)
+        #expect(scenario.server.endpoint.statistics.connectionsCreated == 3)
+    }
+
+    @Test("The refusal is an Initial the client's keys open: CONNECTION_CLOSE (CONNECTION_REFUSED), far smaller than the Initial")
+    func refusalPacket() throws {
+        for version in [QUICVersion.v1, .v2] {
+            var configuration = QUICConfiguration(tls: TestIdentity.clientTLS())
+            configuration.version = version
+            let start = Instant(nanoseconds: 0)
+            let client = try QUICConnection(client: configuration, serverName: "localhost", remoteAddress: Addresses.server, now: start)
+            let first = try #require(client.transmit(at: start)).bytes
+            guard case .long(let header) = try PacketHeader.parse(first, shortHeaderConnectionIDLength: 8) else {
+                Issue.record("a client's first packet has a long header")
+                return
+            }
+            let refusal = QUICEndpoint.refusal(answering: header, sourceConnectionID: try #require(ConnectionID([9, 9, 9, 9, 9, 9, 9, 9])))
+            #expect(refusal.count < first.count / 10)
+            client.receive(refusal, from: Addresses.server, at: start + .milliseconds(1))
+            let close = try #require(client.closeInfo)
+            #expect(close.origin == .peer)
+            #expect(close.frame.errorCode == TransportErrorCode.connectionRefused.rawValue)
+        }
+    }
+
     @Test("Idle connections are forgotten; close codes reach the client")
     func idleAndClose() throws {
         let scenario = EndpointScenario(seed: 57) { $0.connection.idleTimeout = .seconds(3) }

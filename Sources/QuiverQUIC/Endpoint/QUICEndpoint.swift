@@ -1,4 +1,5 @@
 public import QuiverCore
+import QuiverTLS
 
 /// A QUIC server endpoint, sans-I/O: it demultiplexes datagrams to connections by
 /// Destination Connection ID, creates connections from valid client Initials, and answers
@@ -40,8 +41,14 @@ public final class QUICEndpoint {
         public var newTokenLifetime: Duration = .seconds(24 * 3600)
         /// Whether established connections receive a NEW_TOKEN for their next connection.
         public var issueNewTokens = true
-        /// The most handshakes in progress at once.
+        /// The most handshakes in progress at once; Initials beyond it are dropped (the client
+        /// retries them).
         public var maxPendingConnections = 1024
+        /// The most connections held at once, handshaking or established (closing ones count
+        /// until they are gone). A client beyond it is refused with an Initial packet carrying
+        /// CONNECTION_CLOSE with CONNECTION_REFUSED (RFC 9000 §5.2.2), at once and without
+        /// keeping any state for it.
+        public var maxConnections = 10_000
         /// The wall clock tokens are dated with.
         public var clock: WallClock = .system
 
@@ -60,6 +67,9 @@ public final class QUICEndpoint {
         public var statelessResetsSent = 0
         /// Initials dropped: too small, over the pending cap, or with an invalid Retry token.
         public var initialsDropped = 0
+        /// Clients refused with CONNECTION_REFUSED because ``Configuration/maxConnections``
+        /// connections were held.
+        public var connectionsRefused = 0
         /// Datagrams for no connection that got no answer.
         public var datagramsDropped = 0
         /// Connections that closed before their handshake completed (a TLS alert, a protocol
@@ -217,6 +227,11 @@ public final class QUICEndpoint {
             statistics.initialsDropped += 1
             return
         }
+        guard entries.count < configuration.maxConnections else {
+            enqueueStateless(Self.refusal(answering: header, sourceConnectionID: configuration.connection.makeConnectionID()), to: remote)
+            statistics.connectionsRefused += 1
+            return
+        }
         var validated = false
         var original: ConnectionID?
         var retrySource: ConnectionID?
@@ -271,6 +286,26 @@ public final class QUICEndpoint {
             }
         }
         synchronize(connection, now: now)
+    }
+
+    /// An Initial packet that refuses the connection a client's Initial (`header`) asked for:
+    /// CONNECTION_CLOSE with CONNECTION_REFUSED (RFC 9000 §5.2.2), protected with the Initial
+    /// keys the client's Destination Connection ID derives (RFC 9001 §5.2), addressed to the
+    /// client's Source Connection ID. Much smaller than the 1200-byte Initial it answers, so
+    /// it amplifies nothing.
+    static func refusal(answering header: LongHeader, sourceConnectionID: ConnectionID) -> [UInt8] {
+        let keys = PacketKey.initial(version: header.version, destinationConnectionID: header.destinationConnectionID.bytes)
+        var payload = ByteWriter()
+        Frame.connectionClose(.transport(.connectionRefused, reason: "server at its connection limit")).encode(into: &payload)
+        let reply = LongHeader(type: .initial, version: header.version, destinationConnectionID: header.sourceConnectionID,
+                               sourceConnectionID: sourceConnectionID)
+        var writer = ByteWriter()
+        let packetNumberOffset = reply.encode(into: &writer, packetNumber: 0, packetNumberLength: 1,
+                                              payloadLength: payload.bytes.count + AEADKey.tagLength)
+        writer.writeBytes(payload.bytes)
+        var packet = writer.bytes
+        keys.server.protect(&packet, packetNumberOffset: packetNumberOffset, packetNumber: 0)
+        return packet
     }
 
     /// Keeps a 0-RTT datagram that overtook its Initial (RFC 9001 §4.6.1 allows servers to

@@ -3,7 +3,11 @@ import X509
 /// The handshake's state: one case per "expecting message X" point, each carrying exactly
 /// what the next step needs (rustls-style). Transitions live in `TLSHandshake+Client.swift`
 /// and `TLSHandshake+Server.swift`; anything else arriving is `unexpected_message`.
-enum State {
+///
+/// `indirect`: the payloads (keys, flights, offers) live in their own allocation for the few
+/// steps of the handshake, so a connected handshake object — one per established connection —
+/// does not carry 800 bytes of inline room for them.
+indirect enum State {
     case clientStart(ClientStart)
     case clientExpectServerHello(ClientHelloContext)
     case clientExpectEncryptedExtensions(ClientFlight)
