@@ -135,20 +135,17 @@ final class Monitor: @unchecked Sendable {
                          afterAttempt: (Bool) -> Void) async throws -> Value {
         while true {
             try Task.checkCancellation()
+            // An attempt that can finish now (data to read, room to write) needs no suspension:
+            // the task keeps running, with no trip through its executor's queue. (A synchronous
+            // helper, so the async frame every waiting task keeps does not grow.)
+            switch attemptNow(attempt, afterAttempt: afterAttempt) {
+            case .done(let outcome): return try outcome.get()
+            case .again: continue
+            case .wait: break
+            }
             var value: Value?
             var failure: QuiverError?
             var service = false
-            // An attempt that can finish now (data to read, room to write) needs no suspension:
-            // the task keeps running, with no trip through its executor's queue.
-            lock()
-            do throws(QuiverError) { (value, service) = try attempt() } catch { failure = error }
-            unlock()
-            if value != nil || failure != nil || service {
-                afterAttempt(service)
-                if let failure { throw failure }
-                if let value { return value }
-                continue
-            }
             let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
@@ -170,6 +167,35 @@ final class Monitor: @unchecked Sendable {
             afterAttempt(service)
             if let failure { throw failure }
             if let value { return value }
+        }
+    }
+
+    private enum Attempt<Value> {
+        case done(Result<Value, QuiverError>)
+        case again
+        case wait
+    }
+
+    /// One attempt under the lock, for ``awaiting(wake:_:afterAttempt:)``'s path that does not
+    /// suspend.
+    private func attemptNow<Value>(_ attempt: () throws(QuiverError) -> (Value?, Bool),
+                                   afterAttempt: (Bool) -> Void) -> Attempt<Value> {
+        lock()
+        let outcome: Result<(Value?, Bool), QuiverError>
+        do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
+        unlock()
+        switch outcome {
+        case .failure(let error):
+            afterAttempt(false)
+            return .done(.failure(error))
+        case .success((let value?, let service)):
+            afterAttempt(service)
+            return .done(.success(value))
+        case .success((nil, true)):
+            afterAttempt(true)
+            return .again
+        case .success((nil, false)):
+            return .wait
         }
     }
 

@@ -114,8 +114,9 @@ public enum QUICConnectionEvent: Sendable {
     case streamStopped(StreamID, errorCode: UInt64)
     /// A DATAGRAM frame arrived (RFC 9221).
     case datagramReceived([UInt8])
-    /// Client: a ticket for resuming (and 0-RTT).
-    case resumptionTicket(QUICResumptionTicket)
+    /// Client: a ticket for resuming (and 0-RTT). (Indirect: a ticket carries the server's
+    /// transport parameters, and every event queued would otherwise be that large.)
+    indirect case resumptionTicket(QUICResumptionTicket)
     /// Client: the server sent an address validation token for a future connection (NEW_TOKEN).
     case newToken([UInt8])
     /// A connection ID of ours became valid: datagrams addressed to it belong here.
@@ -126,7 +127,7 @@ public enum QUICConnectionEvent: Sendable {
     /// 1-RTT packets, nothing is lost.
     case earlyDataAccepted(Bool)
     /// The connection ended; ``QUICConnection/state`` is now closing, draining or closed.
-    case closed(ConnectionCloseInfo)
+    indirect case closed(ConnectionCloseInfo)
 }
 
 /// The life cycle of a connection (RFC 9000 §10).

@@ -47,10 +47,11 @@ struct PacketSpaceState {
 struct ApplicationKeys {
     var read: PacketKey
     var write: PacketKey
-    /// The keys of the next phase, computed in advance so that a peer-initiated update can be
-    /// recognised by trial decryption (§6.3).
+    /// The read key of the next phase, computed in advance so that a peer-initiated update is
+    /// recognised by trial decryption with no timing signal (§6.3). The next write key is
+    /// derived only when the phase advances: sending reveals the phase anyway, and an idle
+    /// connection keeps one AEAD context fewer.
     var nextRead: PacketKey
-    var nextWrite: PacketKey
     /// The current key phase bit.
     var phase = false
     /// The previous phase's read key, while it may still be needed.
@@ -72,7 +73,6 @@ struct ApplicationKeys {
         self.read = read
         self.write = write
         nextRead = read.nextPhase()
-        nextWrite = write.nextPhase()
     }
 
     /// Moves to the next phase (§6.1, §6.2): new keys both ways, the old read key kept until
@@ -82,9 +82,8 @@ struct ApplicationKeys {
         previousRead = read
         previousReadExpiry = nil
         read = nextRead
-        write = nextWrite
+        write = write.nextPhase()
         nextRead = read.nextPhase()
-        nextWrite = write.nextPhase()
         phase.toggle()
         firstReceivedInPhase = nil
         firstSentInPhase = nil

@@ -118,3 +118,10 @@ public struct QUICConfiguration: Sendable {
         connectionIDGenerator.map { $0().count } ?? min(max(connectionIDLength, 0), ConnectionID.maxLength)
     }
 }
+
+/// One ``QUICConfiguration`` shared by reference: an endpoint's connections all read the same
+/// copy instead of carrying half a kilobyte each.
+final class SharedConfiguration: Sendable {
+    let value: QUICConfiguration
+    init(_ value: QUICConfiguration) { self.value = value }
+}

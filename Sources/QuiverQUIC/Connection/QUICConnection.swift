@@ -31,7 +31,10 @@ public final class QUICConnection {
     /// Our role.
     public let role: Role
     /// The configuration.
-    public let configuration: QUICConfiguration
+    public var configuration: QUICConfiguration { _read { yield settings.value } }
+    /// The configuration, shared by every connection an endpoint makes (one copy, not one per
+    /// connection).
+    private let settings: SharedConfiguration
     /// Where the connection is in its life cycle.
     @exclusivity(unchecked) public internal(set) var state: QUICConnectionState = .handshaking
     /// The QUIC version in use (it may change once, by compatible version negotiation).
@@ -257,7 +260,7 @@ public final class QUICConnection {
         }
         let attemptEarlyData = attemptEarlyData && resumption != nil
         role = .client
-        self.configuration = configuration
+        settings = SharedConfiguration(configuration)
         self.now = now
         version = startVersion
         originalVersion = startVersion
@@ -327,11 +330,22 @@ public final class QUICConnection {
     ///   - now: the current time.
     /// - Throws: ``QUICError`` when the datagram does not start with a usable Initial packet;
     ///   drop the datagram then.
-    public init(server configuration: QUICConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
-                originalDestinationConnectionID: ConnectionID? = nil, retrySourceConnectionID: ConnectionID? = nil,
-                addressValidated: Bool = false, now: Instant) throws(QUICError) {
+    public convenience init(server configuration: QUICConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
+                            originalDestinationConnectionID: ConnectionID? = nil, retrySourceConnectionID: ConnectionID? = nil,
+                            addressValidated: Bool = false, now: Instant) throws(QUICError) {
+        try self.init(server: SharedConfiguration(configuration), datagram: datagram, remoteAddress: remoteAddress,
+                      originalDestinationConnectionID: originalDestinationConnectionID, retrySourceConnectionID: retrySourceConnectionID,
+                      addressValidated: addressValidated, now: now)
+    }
+
+    /// ``init(server:datagram:remoteAddress:originalDestinationConnectionID:retrySourceConnectionID:addressValidated:now:)``
+    /// with a configuration its endpoint shares among its connections.
+    init(server settings: SharedConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
+         originalDestinationConnectionID: ConnectionID?, retrySourceConnectionID: ConnectionID?,
+         addressValidated: Bool, now: Instant) throws(QUICError) {
+        let configuration = settings.value
         role = .server
-        self.configuration = configuration
+        self.settings = settings
         self.now = now
         let header = try PacketHeader.parse(datagram, shortHeaderConnectionIDLength: 0)
         guard case .long(let initial) = header, initial.type == .initial else {
@@ -390,7 +404,9 @@ public final class QUICConnection {
     /// The next event for the application, or `nil`.
     public func nextEvent() -> QUICConnectionEvent? {
         guard eventIndex < events.count else {
-            if !events.isEmpty { events.removeAll(keepingCapacity: true); eventIndex = 0 }
+            // A busy connection reuses its queue; one that queued a burst (its handshake) gives
+            // the room back, so an idle connection keeps none.
+            if !events.isEmpty { events.removeAll(keepingCapacity: events.capacity <= 4); eventIndex = 0 }
             return nil
         }
         defer { eventIndex += 1 }
