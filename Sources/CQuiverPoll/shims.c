@@ -38,3 +38,10 @@ void quiver_eventfd_drain(int fd) {
     uint64_t value;
     while (read(fd, &value, sizeof value) == sizeof value) {}
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+void quiver_heap_trim(void) { malloc_trim(0); }
+#else
+void quiver_heap_trim(void) {}
+#endif

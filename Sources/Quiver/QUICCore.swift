@@ -33,6 +33,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
     private var acceptQueue: [QUICSession] = []
     private var closedSessions: [ObjectIdentifier] = []
+    private var heapTrimmer = HeapTrimmer()
     private(set) var isClosed = false
     /// A client after its shutdown: the driver runs on through the closing period (answering
     /// the server's retransmissions with CONNECTION_CLOSE) and stops when the engine is done.
@@ -191,8 +192,11 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if roundProgressed || !acceptQueue.isEmpty, !driver.isThreadAssisted { driver.wake() }
-        for key in closedSessions { sessions[key] = nil }
-        closedSessions.removeAll()
+        if !closedSessions.isEmpty {
+            for key in closedSessions { sessions[key] = nil }
+            closedSessions.removeAll()
+            heapTrimmer.connectionsRemaining(sessions.count)
+        }
         if isLingering, case .single(let session) = engine {
             var done = false
             session.access { done = $0.state == .closed }

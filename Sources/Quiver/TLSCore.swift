@@ -28,6 +28,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     private let inbox = Mutex<[UInt64]>([])
     /// Bounds the TCP connections a listener holds (handshaking plus established).
     private let maxConnections: Int
+    private var heapTrimmer = HeapTrimmer()
     /// Established connections with nothing moving for this long are closed (`nil`: never).
     private let idleTimeout: Duration?
     /// When established sessions are next checked for idleness: every quarter of the idle
@@ -186,6 +187,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         sessions[session.tag] = nil
         handshaking[session.tag] = nil
         session.releaseTransport()
+        heapTrimmer.connectionsRemaining(sessions.count)
     }
 
     private func acceptTCP(on index: Int) {

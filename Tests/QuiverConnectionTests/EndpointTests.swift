@@ -244,6 +244,36 @@ struct EndpointTests {
         }
     }
 
+    @Test("After a flood has timed out, the connection and routing tables give their room back")
+    func tablesShrinkAfterFlood() throws {
+        let scenario = EndpointScenario(seed: 59) {
+            $0.maxPendingConnections = 2000
+            $0.retryPolicy = .never
+        }
+        for i in 0..<600 {
+            let client = try QUICConnection(client: scenario.clientConfiguration, serverName: "localhost",
+                                            remoteAddress: Addresses.server, now: scenario.net.now)
+            let first = try #require(client.transmit(at: scenario.net.now))
+            scenario.server.endpoint.receive(first.bytes, from: SocketAddress(host: "10.2.\(i / 250).\(i % 250 + 1)", port: 9000)!,
+                                             at: scenario.net.now)
+        }
+        #expect(scenario.server.endpoint.connectionCount == 600)
+        let flooded = scenario.server.endpoint.tableCapacities
+        #expect(flooded.entries >= 600)
+        while let _ = scenario.server.endpoint.transmit(at: scenario.net.now) {}
+        var now = scenario.net.now
+        for _ in 0..<1000 {
+            guard let deadline = scenario.server.endpoint.nextDeadline else { break }
+            now = max(now, deadline)
+            scenario.server.endpoint.handleTimeout(at: now)
+            while let _ = scenario.server.endpoint.transmit(at: now) {}
+        }
+        #expect(scenario.server.endpoint.connectionCount == 0)
+        let after = scenario.server.endpoint.tableCapacities
+        #expect(after.entries < flooded.entries / 4)
+        #expect(after.routes < flooded.routes / 4)
+    }
+
     @Test("Idle connections are forgotten; close codes reach the client")
     func idleAndClose() throws {
         let scenario = EndpointScenario(seed: 57) { $0.connection.idleTimeout = .seconds(3) }

@@ -79,3 +79,38 @@ struct HandshakeLogTests {
         #expect(lines[HandshakeFailureLog.burst].metadata["suppressed"] == "\(1000 - HandshakeFailureLog.burst)")
     }
 }
+
+/// When the heap is given back: a few times per flood of ended connections, never per connection.
+@Suite("Heap trimming after connections end")
+struct HeapTrimmerTests {
+    @Test("2000 connections ending one by one trim about a dozen times, the last at zero; small counts never")
+    func flood() {
+        var trims: [Int] = []
+        var count = 2000
+        var trimmer = HeapTrimmer(trim: { trims.append(count) })
+        trimmer.connectionsRemaining(2000)
+        while count > 0 {
+            count -= 1
+            trimmer.connectionsRemaining(count)
+        }
+        #expect(trims.first == 1000)
+        #expect(trims.last == 0)
+        #expect(trims.count <= 12)
+
+        trims.removeAll()
+        var small = HeapTrimmer(trim: { trims.append(count) })
+        for open in [10, 5, 0, 3, 0] {
+            count = open
+            small.connectionsRemaining(open)
+        }
+        #expect(trims.isEmpty)
+    }
+
+    @Test("connections coming and going around a steady count do not trim")
+    func steady() {
+        var trims = 0
+        var trimmer = HeapTrimmer(trim: { trims += 1 })
+        for round in 0..<10_000 { trimmer.connectionsRemaining(500 + round % 50) }
+        #expect(trims == 0)
+    }
+}

@@ -9,10 +9,11 @@
 //       TLS 1.3 over TCP: C threads each connect (Quiver's client), send a line, read the
 //       reply and close, for S seconds — for echo servers (`quiver serve`, `openssl s_server
 //       -rev`).
-//   quiver-bench idle-clients --port P [--count N] [--hold S]
+//   quiver-bench idle-clients --port P [--count N] [--hold S] [--close]
 //       Opens N QUIC connections (h3 ALPN) from one UDP socket with the sans-I/O engine, keeps
 //       them alive S seconds (PINGs), and says when all are established — for the server's
-//       memory per idle connection.
+//       memory per idle connection. With --close they end with CONNECTION_CLOSE (else they
+//       just go silent, and the server idles them out).
 //   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
 //       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
 //       engine for S seconds: each connection waits for the server's session ticket (so the
@@ -119,7 +120,7 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "idle-clients":
         let count = option("--count").flatMap(Int.init) ?? 10_000
         let hold = option("--hold").flatMap(Double.init) ?? 5
-        runIdleClients(port: port, count: count, hold: hold)
+        runIdleClients(port: port, count: count, hold: hold, close: flag("--close"))
 
     case "tls-handshake-load":
         runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
@@ -137,7 +138,7 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
 main()
 
 /// N client connections on one socket, routed by the connection IDs we chose.
-func runIdleClients(port: UInt16, count: Int, hold: Double) {
+func runIdleClients(port: UInt16, count: Int, hold: Double, close: Bool) {
     let server = SocketAddress(host: "127.0.0.1", port: port)!
     var configuration = QUICConfiguration(tls: .client(alpn: ["h3"], verifier: insecure))
     configuration.keepAliveInterval = .seconds(5)
@@ -210,6 +211,14 @@ func runIdleClients(port: UInt16, count: Int, hold: Double) {
         }
         if let holdUntil, Date() >= holdUntil {
             let alive = connections.filter { $0.state == .established }.count
+            if close {
+                let now = Instant.now()
+                for index in connections.indices {
+                    connections[index].close(errorCode: 0)
+                    flush(index, now: now)
+                }
+                _ = try? socket.flush()
+            }
             say("RESULT established=\(count) alive=\(alive)")
             exit(0)
         }

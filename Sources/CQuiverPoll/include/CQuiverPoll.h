@@ -29,4 +29,8 @@ void quiver_eventfd_signal(int fd);
 /// Resets an eventfd counter (reads it until empty).
 void quiver_eventfd_drain(int fd);
 
+/// Returns the allocator's free memory to the system (glibc `malloc_trim(0)`; a no-op where
+/// there is none).
+void quiver_heap_trim(void);
+
 #endif

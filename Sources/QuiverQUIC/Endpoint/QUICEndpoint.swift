@@ -114,6 +114,8 @@ public final class QUICEndpoint {
 
     /// The configuration.
     public let configuration: Configuration
+    /// `configuration.connection`, shared by every connection made here.
+    private let connectionSettings: SharedConfiguration
     /// Counters.
     @exclusivity(unchecked) public private(set) var statistics = Statistics()
     private let tokens: AddressTokenSealer
@@ -149,6 +151,7 @@ public final class QUICEndpoint {
     /// Creates an endpoint.
     public init(configuration: Configuration) {
         self.configuration = configuration
+        connectionSettings = SharedConfiguration(configuration.connection)
         tokens = AddressTokenSealer(secret: configuration.tokenSecret, clock: configuration.clock, random: configuration.connection.random)
         connectionIDLength = configuration.connection.localConnectionIDLength
     }
@@ -268,7 +271,7 @@ public final class QUICEndpoint {
             return
         }
         guard let connection = try? QUICConnection(
-            server: configuration.connection, datagram: datagram, remoteAddress: remote,
+            server: connectionSettings, datagram: datagram, remoteAddress: remote,
             originalDestinationConnectionID: original, retrySourceConnectionID: retrySource,
             addressValidated: validated, now: now)
         else {
@@ -354,6 +357,20 @@ public final class QUICEndpoint {
         access(connection) { synchronizeWithAccess($0) }
     }
 
+    /// The capacities of the connection and routing tables (for tests).
+    var tableCapacities: (entries: Int, routes: Int) { (entries.capacity, routes.capacity) }
+
+    /// A dictionary keeps its capacity when entries go: after a flood has ended, the tables are
+    /// copied into ones sized for what is left, so their memory is given back too.
+    private func shrinkTablesIfSparse() {
+        if entries.capacity > 256, entries.count * 8 < entries.capacity {
+            entries = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.value) })
+        }
+        if routes.capacity > 1024, routes.count * 8 < routes.capacity {
+            routes = Dictionary(uniqueKeysWithValues: routes.map { ($0.key, $0.value) })
+        }
+    }
+
     /// ``synchronize(_:now:)`` for a caller already inside ``access(_:_:)``.
     private func synchronizeWithAccess(_ connection: QUICConnection) {
         let key = ObjectIdentifier(connection)
@@ -365,6 +382,7 @@ public final class QUICEndpoint {
                 recordFailedHandshake(connection)
             }
             entries[key] = nil  // its timer and active-queue entries are skipped from now on
+            shrinkTablesIfSparse()
             return
         }
         if entry.isPending, connection.state != .handshaking {
