@@ -1,9 +1,10 @@
 // ddd-04b-async-await: Swift concurrency instead of threads or hand-written event loops. Each
 // listener's connections are an AsyncSequence; each connection is a child task of its
 // listener's task, and each QUIC stream a child task of its connection's (AsyncEcho). No
-// thread is created or blocked per connection: tasks suspend while they wait, on Swift's
-// cooperative pool, and the listeners' I/O threads resume them. SIGINT closes the listeners,
-// which ends their sequences and connections, and with them every task.
+// thread is created or blocked per connection: tasks suspend while they wait, and each
+// listener's tasks run on that listener's event loop (`listener.taskExecutor`), the thread
+// that does its I/O, so a read or write resumed by input crosses no thread. SIGINT closes the
+// listeners, which ends their sequences and connections, and with them every task.
 // TLS → QUIC: `--quic` only changes `demo.transport`; the code below is the same for both.
 import DemoSupport
 import Glibc
@@ -23,7 +24,7 @@ enum Server {
         log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with one task per connection")
         await withDiscardingTaskGroup { group in
             for (index, listener) in listeners.enumerated() {
-                group.addTask {
+                group.addTask(executorPreference: listener.taskExecutor) {
                     await withDiscardingTaskGroup { connections in
                         do {
                             for try await connection in listener.connections {
