@@ -321,6 +321,7 @@ def latency(work, cert, key, count):
 def memory(work, cert, key, connections):
     log(f"Memory: {connections} idle QUIC connections")
     results = {}
+    threads = {}
     for name in ("quiver", "ngtcp2"):
         port = free_port()
         server = http3_server(name, work, cert, key, port)
@@ -335,6 +336,7 @@ def memory(work, cert, key, connections):
                 if raw.startswith(b"ESTABLISHED"):
                     time.sleep(1)
                     peak = rss_kib(server.pid)
+                    threads[name] = len(os.listdir(f"/proc/{server.pid}/task"))
             client.wait(60)
             if client.returncode != 0:
                 raise RuntimeError(f"idle-clients failed against {name}: {client.stderr.read().decode(errors='replace')[-500:]}")
@@ -343,6 +345,8 @@ def memory(work, cert, key, connections):
             server.stop()
     row("Memory", f"server RSS per idle QUIC connection, {connections} open (KiB)", results["quiver"], results["ngtcp2"], False, "KiB",
         "target ≤ 16 KiB")
+    row("Memory", f"server threads with {connections} connections open", threads.get("quiver"), threads.get("ngtcp2"), False, "",
+        f"target ≤ 2 × cores + 4 = {2 * (os.cpu_count() or 1) + 4}")
 
 
 def flood_memory(work, cert, key, connections, wait):
