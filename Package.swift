@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "QuiverHTTP3", "DemoSupport",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "QuiverHTTP3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
