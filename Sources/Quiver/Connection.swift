@@ -2,7 +2,7 @@
 import Glibc
 #endif
 public import QuiverCore
-public import QuiverQUIC
+import QuiverQUIC
 public import QuiverTLS
 import QuiverTLSSocket
 import QuiverUDP
@@ -156,9 +156,9 @@ public final class Connection: Sendable {
     /// Client: the newest ticket the server issued for resuming a later connection (and
     /// sending 0-RTT data there); pass it as ``ClientOptions/resumption``. `nil` until one
     /// arrives (after the handshake), and on TLS.
-    public var resumptionTicket: QUICResumptionTicket? {
+    public var resumptionTicket: ResumptionTicket? {
         guard let quic = session as? QUICSession else { return nil }
-        return quic.monitor.withLock { quic.resumptionTicketLocked }
+        return quic.monitor.withLock { quic.resumptionTicketLocked.map(ResumptionTicket.init) }
     }
 
     /// The QUIC version in use (after compatible version negotiation, RFC 9368); `nil` on TLS.
@@ -301,12 +301,10 @@ public final class Connection: Sendable {
     private static func connectQUIC(over attachment: Attachment, remote: SocketAddress, tls: TLSConfiguration,
                                     serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
-        var configuration = QUICConfiguration(tls: tls)
-        options.configureQUIC(&configuration)
         let engine: QUICConnection
         do throws(QUICError) {
-            engine = try QUICConnection(client: configuration, serverName: serverName, remoteAddress: remote,
-                                        resumption: options.resumption, attemptEarlyData: options.earlyData, now: .now())
+            engine = try QUICConnection(client: options.quicConfiguration(tls: tls), serverName: serverName, remoteAddress: remote,
+                                        resumption: options.resumption?.engine, attemptEarlyData: options.earlyData, now: .now())
         } catch {
             throw QuiverError(.configuration, "\(error)")
         }
@@ -345,30 +343,4 @@ public final class Connection: Sendable {
     public var nextDeadline: Instant? { session.driver.core?.nextDeadline }
     /// Processes what is ready without blocking (application-driven clients).
     public func handleEvents() { session.driver.handleEventsNow() }
-}
-
-/// Settings of a client ``Connection``.
-public struct ClientOptions: Sendable {
-    /// Who runs the I/O (default: a background thread).
-    public var driver: DriverMode = .threadAssisted
-    /// Whether ``Connection/connect(_:to:port:tls:serverName:options:)`` returns only after
-    /// the handshake (default), or at once (then use ``Connection/waitForHandshake()``).
-    public var waitForHandshake = true
-    /// What the connection does with streams the server opens (QUIC).
-    public var incomingStreams: IncomingStreamPolicy = .accept
-    /// Bytes buffered per stream for sending before writes would block.
-    public var sendBufferLimit = 1 << 20
-    /// TLS: how long the handshake may take.
-    public var handshakeTimeout: Duration = .seconds(10)
-    /// QUIC: a ticket from an earlier connection to the same server
-    /// (``Connection/resumptionTicket``): the handshake resumes the session (no certificate).
-    public var resumption: QUICResumptionTicket?
-    /// QUIC, with ``resumption``: send what is written before the handshake completes as 0-RTT
-    /// data (set ``waitForHandshake`` to `false` to write at once). 0-RTT data can be replayed
-    /// by an attacker: use it only for idempotent requests.
-    public var earlyData = false
-    /// QUIC: adjusts the connection configuration (version, idle timeout, …).
-    public var configureQUIC: @Sendable (inout QUICConfiguration) -> Void = { _ in }
-
-    public init() {}
 }

@@ -1,6 +1,6 @@
-public import Logging
+import Logging
 public import QuiverCore
-public import QuiverQUIC
+import QuiverQUIC
 public import QuiverTLS
 import QuiverTLSSocket
 import QuiverUDP
@@ -43,36 +43,6 @@ public enum DriverMode: Sendable, Hashable {
 /// A listener stops (and closes its connections) at ``close(code:reason:)`` or when the last
 /// reference goes away.
 public final class Listener: Sendable {
-    /// Listener settings beyond the TLS configuration.
-    public struct Options: Sendable {
-        /// Who runs the I/O (default: a background thread).
-        public var driver: DriverMode = .threadAssisted
-        /// What accepted connections do with streams the peer opens (QUIC).
-        public var incomingStreams: IncomingStreamPolicy = .accept
-        /// Bytes a connection buffers per stream for sending before writes would block.
-        public var sendBufferLimit = 1 << 20
-        /// TLS: how long a handshake may take before the connection is dropped.
-        public var handshakeTimeout: Duration = .seconds(10)
-        /// How long an established connection may stay silent before it is closed; `nil`
-        /// never closes it. QUIC: the `max_idle_timeout` announced (the smaller of both
-        /// sides' applies, RFC 9000 §10.1; ``configureQUIC`` may still change it). TLS: no byte
-        /// moved either way for this long — the connection is closed with a close_notify and
-        /// ``CloseInfo/Origin/timeout``, between 1 and 1.25 times this after its last byte.
-        public var idleTimeout: Duration? = .seconds(30)
-        /// TLS: the most TCP connections held at once; more are refused.
-        public var maxConnections = 10_000
-        /// QUIC: adjusts the endpoint configuration (Retry policy, token secret, pending
-        /// connection cap, idle timeout, connection ID generator …) built from the TLS
-        /// configuration.
-        public var configureQUIC: @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }
-        /// Where failed and abandoned handshakes are logged (at `info`, with the peer's address
-        /// and the reason, rate-limited). The default logs nothing; pass your application's
-        /// logger to see them.
-        public var logger = Logger(label: "quiver.listener", factory: { _ in SwiftLogNoOpLogHandler() })
-
-        public init() {}
-    }
-
     enum Core {
         case quic(QUICCore)
         case tls(TLSCore)
@@ -91,11 +61,8 @@ public final class Listener: Sendable {
         driver = try Driver(threadAssisted: options.driver == .threadAssisted)
         switch transport {
         case .quic:
-            var configuration = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: tls))
-            configuration.connection.idleTimeout = options.idleTimeout ?? .zero
-            options.configureQUIC(&configuration)
             let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
-            core.setServer(QUICEndpoint(configuration: configuration))
+            core.setServer(QUICEndpoint(configuration: options.endpointConfiguration(tls: tls)))
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
             self.core = .quic(core)
@@ -225,7 +192,7 @@ public final class Listener: Sendable {
     ///   (``QuiverUDP/UDPSocket/Configuration/reusePort``), and the connection must have
     ///   arrived on a UDP socket, not an in-memory pair. A client that migrates to a new
     ///   address is not followed (the child's socket is connected to the old one): announce
-    ///   `disable_active_migration` (``Options/configureQUIC``).
+    ///   `disable_active_migration` (``Options/disableActiveMigration``).
     ///
     /// Fork safety: the fork happens with the listener's lock and the connection's lock held,
     /// so the listener's I/O thread is waiting or polling, not inside an engine; in the child
@@ -303,14 +270,34 @@ public final class Listener: Sendable {
         public var connections = 0
         /// Connections whose handshake is in progress.
         public var pendingConnections = 0
-        /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops).
-        public var quic: QUICEndpoint.Statistics?
+        /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops);
+        /// `nil` on TLS.
+        public var quic: QUIC?
         /// QUIC: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
         public var udpSendFailures = 0
         /// QUIC: ICMP errors reported for peers (port unreachable and the like), dropped.
         public var udpPeerErrors = 0
         /// QUIC: failed receive calls.
         public var udpReceiveErrors = 0
+
+        /// What a QUIC listener's endpoint counts.
+        public struct QUIC: Sendable, Hashable {
+            /// Connections created from client Initials.
+            public var connectionsCreated = 0
+            /// Retry packets sent (address validation, RFC 9000 §8.1.2).
+            public var retriesSent = 0
+            /// Version Negotiation packets sent (RFC 9000 §6).
+            public var versionNegotiationsSent = 0
+            /// Stateless resets sent (RFC 9000 §10.3).
+            public var statelessResetsSent = 0
+            /// Initials dropped: too small, over the pending-connection cap, or with an invalid
+            /// Retry token.
+            public var initialsDropped = 0
+            /// Datagrams for no connection that got no answer.
+            public var datagramsDropped = 0
+            /// Connections that closed before their handshake completed.
+            public var handshakesFailed = 0
+        }
     }
 
     /// The listener's counters now.

@@ -425,7 +425,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             if case .server(let endpoint) = engine {
                 statistics.connections = endpoint.connectionCount
                 statistics.pendingConnections = endpoint.pendingConnectionCount
-                statistics.quic = endpoint.statistics
+                statistics.quic = Listener.Statistics.QUIC(endpoint.statistics)
             }
             statistics.udpSendFailures = udpCounters.sendFailures
             statistics.udpPeerErrors = udpCounters.peerErrors
@@ -560,5 +560,14 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         for attachment in attachments {
             if case .datagrams(let end, _) = attachment.kind { end.setArrivalHandler(nil) }
         }
+    }
+}
+
+extension Listener.Statistics.QUIC {
+    init(_ endpoint: QUICEndpoint.Statistics) {
+        self.init(connectionsCreated: endpoint.connectionsCreated, retriesSent: endpoint.retriesSent,
+                  versionNegotiationsSent: endpoint.versionNegotiationsSent, statelessResetsSent: endpoint.statelessResetsSent,
+                  initialsDropped: endpoint.initialsDropped, datagramsDropped: endpoint.datagramsDropped,
+                  handshakesFailed: endpoint.handshakesFailed)
     }
 }

@@ -10,11 +10,8 @@ import QuiverTLS
 enum FileServer {
     static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, limit: Int?, log: Logger) async throws {
         var options = Listener.Options()
-        options.configureQUIC = { configuration in
-            if retry { configuration.retryPolicy = .always }
-            // The interop runner's "v2" case: a client offering v2 is moved to it.
-            configuration.connection.supportedVersions = QUICVersions.server
-        }
+        if retry { options.retryPolicy = .always }
+        options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")
         var served = 0

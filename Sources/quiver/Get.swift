@@ -3,7 +3,6 @@ import Foundation
 import Quiver
 import QuiverCore
 import QuiverHTTP3
-import QuiverQUIC
 import QuiverTLS
 import QuiverTLSSocket
 import Synchronization
@@ -52,7 +51,7 @@ struct Get: ParsableCommand, Sendable {
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
         if let resume, let data = FileManager.default.contents(atPath: resume) {
-            options.resumption = try QUICResumptionTicket(serialized: Array(data))
+            options.resumption = try ResumptionTicket(serialized: Array(data))
             if zeroRTT {
                 options.earlyData = true
                 options.waitForHandshake = false  // write at once: the requests go out as 0-RTT
@@ -62,11 +61,8 @@ struct Get: ParsableCommand, Sendable {
         }
         // A resumed connection starts in the version its ticket came from: 0-RTT is only sent
         // in that version (RFC 9369 §5), and a server that moved us to v2 gave a v2 ticket.
-        let version: QUICVersion = v2 ? .v2 : options.resumption?.version ?? .v1
-        options.configureQUIC = { configuration in
-            configuration.version = version
-            configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
-        }
+        let version: QUICVersion = v2 ? .v2 : options.resumption?.quicVersion ?? .v1
+        options.quicVersions = version == .v1 ? [.v1, .v2] : [version]
         let connection = try await Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
         if keyUpdate { try await updateKeys(connection) }
         let client = hq ? nil : try HTTP3Client(connection)

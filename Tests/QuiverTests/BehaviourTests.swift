@@ -1,5 +1,5 @@
 import Foundation
-import Quiver
+@_spi(QUICEngine) import Quiver
 import QuiverCore
 import QuiverQUIC
 import QuiverTLSSocket
@@ -133,7 +133,7 @@ struct BehaviourTests {
     @Test("Retry before every handshake still serves clients")
     func retryAlways() throws {
         var options = Listener.Options()
-        options.configureQUIC = { $0.retryPolicy = .always }
+        options.retryPolicy = .always
         let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
         let served = startEchoServer(listener, count: 5)
         runBlockingClients(5) { _ in
