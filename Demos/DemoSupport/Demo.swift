@@ -165,9 +165,9 @@ public enum Echo {
                     }.start()
                 }
             }.start()
-            if echoingDatagrams {
+            if echoingDatagrams, let quic = connection.quic {
                 Thread {
-                    while let datagram = try? connection.receiveDatagram() { try? connection.sendDatagram(datagram) }
+                    while let datagram = try? quic.receiveDatagram() { try? quic.sendDatagram(datagram) }
                 }.start()
             }
         }

@@ -17,7 +17,7 @@ public struct ClientOptions: Sendable {
     /// TLS: how long the handshake may take.
     public var handshakeTimeout: Duration = .seconds(10)
     /// QUIC: a ticket from an earlier connection to the same server
-    /// (``Connection/resumptionTicket``): the handshake resumes the session (no certificate).
+    /// (``Connection/QUIC/resumptionTicket``): the handshake resumes the session (no certificate).
     public var resumption: ResumptionTicket?
     /// QUIC, with ``resumption``: send what is written before the handshake completes as 0-RTT
     /// data (set ``waitForHandshake`` to `false` to write at once). 0-RTT data can be replayed
@@ -29,6 +29,10 @@ public struct ClientOptions: Sendable {
     /// (RFC 9368), by which the server may move the connection to one of them.
     public var quicVersions: [QUICVersion] = [QUICDefaults.connection.version]
         + QUICDefaults.connection.supportedVersions.filter { $0 != QUICDefaults.connection.version }
+    /// QUIC: the largest DATAGRAM frame accepted from the server (max_datagram_frame_size,
+    /// RFC 9221 §3); `nil` (the default) does not offer DATAGRAM frames. Sending them needs the
+    /// server's offer (``Listener/Options/maxDatagramFrameSize``), not this.
+    public var maxDatagramFrameSize: Int?
 
     /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the options
     /// above were applied. Not API: the engine's types change with the engine.
@@ -45,6 +49,7 @@ extension ClientOptions {
             configuration.version = first
             configuration.supportedVersions = quicVersions
         }
+        configuration.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
         configureQUIC(&configuration)
         return configuration
     }

@@ -64,7 +64,8 @@ extension Listener {
         /// (initial_max_streams_uni; default 100).
         public var maxIncomingUnidirectionalStreams = Int(QUICDefaults.connection.maxIncomingUnidirectionalStreams)
         /// QUIC: the largest DATAGRAM frame accepted (max_datagram_frame_size, RFC 9221 §3);
-        /// `nil` (the default) does not offer DATAGRAM frames, and sending one then fails.
+        /// `nil` (the default) does not offer DATAGRAM frames, and a client sending one then
+        /// fails (``Connection/QUIC/sendDatagram(_:)``).
         public var maxDatagramFrameSize: Int?
         /// QUIC: announce disable_active_migration (RFC 9000 §18.2): clients must not move to
         /// a new address. A forked child's socket is connected to the client's address

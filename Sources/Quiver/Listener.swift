@@ -43,14 +43,10 @@ public enum DriverMode: Sendable, Hashable {
 /// A listener stops (and closes its connections) at ``close(code:reason:)`` or when the last
 /// reference goes away.
 public final class Listener: Sendable {
-    enum Core {
-        case quic(QUICCore)
-        case tls(TLSCore)
-    }
-
     /// The transport.
     public let transport: Transport
-    let core: Core
+    /// The transport's I/O half: everything below asks it, not the transport.
+    let core: any TransportCore
     let driver: Driver
     let options: Options
 
@@ -65,14 +61,14 @@ public final class Listener: Sendable {
             core.setServer(QUICEndpoint(configuration: options.endpointConfiguration(tls: tls)))
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
-            self.core = .quic(core)
+            self.core = core
             try driver.start(core)
         case .tcp:
             let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
                                bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections, idleTimeout: options.idleTimeout)
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
-            self.core = .tls(core)
+            self.core = core
             try driver.start(core)
         }
     }
@@ -102,39 +98,20 @@ public final class Listener: Sendable {
     /// Adds an attachment: another socket, or (TLS) a ``StreamPair`` end carrying one more
     /// connection, or (QUIC) another ``DatagramPair`` end.
     public func attach(_ attachment: Attachment) throws(QuiverError) {
-        switch core {
-        case .quic(let core): try core.lock.withLock { () throws(QuiverError) in try core.addAttachment(attachment) }
-        case .tls(let core): _ = try core.lock.withLock { () throws(QuiverError) in try core.addAttachment(attachment) }
-        }
+        try core.lock.withLock { () throws(QuiverError) in try core.attachLocked(attachment) }
         driver.wake()
     }
 
     /// The local addresses of the socket attachments.
-    public var localAddresses: [SocketAddress] {
-        switch core {
-        case .quic(let core): core.localAddresses
-        case .tls(let core): core.localAddresses
-        }
-    }
+    public var localAddresses: [SocketAddress] { core.localAddresses }
 
     // MARK: - Accepting
 
-    var lock: Monitor {
-        switch core {
-        case .quic(let core): core.lock
-        case .tls(let core): core.lock
-        }
-    }
+    var lock: Monitor { core.lock }
 
     func acceptLocked() throws(QuiverError) -> Connection? {
-        switch core {
-        case .quic(let core):
-            if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
-            return core.tryAcceptLocked().map { Connection(session: $0, owner: nil) }
-        case .tls(let core):
-            if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
-            return core.tryAcceptLocked().map { Connection(session: $0, owner: nil) }
-        }
+        if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
+        return core.nextAcceptedLocked().map { Connection(session: $0, owner: nil) }
     }
 
     /// The next connection whose handshake completed; waits for one.
@@ -205,23 +182,19 @@ public final class Listener: Sendable {
     ///   `.io` when the socket cannot be made or `fork` fails. In the child nothing is thrown;
     ///   if its I/O thread cannot start, the connection is returned closed.
     public func fork(handingOff connection: Connection) throws(QuiverError) -> ForkResult {
-        switch (core, connection.session) {
-        case (.quic(let core), let session as QUICSession): try core.fork(handingOff: session)
-        case (.tls(let core), let session as TLSSession): try core.fork(handingOff: session)
-        default: throw QuiverError(.configuration, "the connection is not this listener's")
-        }
+        try core.fork(handingOff: connection.session)
     }
 
     /// After a fork, in the child: starts the I/O of the handed-off connection's own core — or,
     /// when no thread can start, returns the connection closed — and wakes it.
-    static func startInChild(_ session: any Session, core: any DriverCore, owner: Connection.Owner) -> ForkResult {
+    static func startInChild(_ session: any Session, core: any TransportCore) -> ForkResult {
         do throws(QuiverError) {
             try session.driver.start(core)
         } catch {
             session.monitor.withLock { session.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
         }
         session.driver.wake()
-        return .child(Connection(session: session, owner: owner))
+        return .child(Connection(session: session, owner: core))
     }
 
     // MARK: - Application-driven I/O
@@ -241,12 +214,7 @@ public final class Listener: Sendable {
 
     /// When ``handleEvents()`` must run even if the descriptor stays quiet (timers: loss
     /// recovery, acknowledgements, idle and handshake timeouts).
-    public var nextDeadline: Instant? {
-        switch core {
-        case .quic(let core): core.nextDeadline
-        case .tls(let core): core.nextDeadline
-        }
-    }
+    public var nextDeadline: Instant? { core.nextDeadline }
 
     /// Processes whatever is ready without blocking: input, due timers, output. Call it when
     /// ``pollDescriptor`` is readable, when ``nextDeadline`` passes, and after moving data into
@@ -257,12 +225,7 @@ public final class Listener: Sendable {
 
     /// Closes every connection (QUIC CONNECTION_CLOSE / TLS close_notify for code 0), stops
     /// the driver and releases the attachments. Blocked callers get `.closed`.
-    public func close(code: UInt64 = 0, reason: String = "") {
-        switch core {
-        case .quic(let core): core.close(code: code, reason: reason)
-        case .tls(let core): core.close(code: code, reason: reason)
-        }
-    }
+    public func close(code: UInt64 = 0, reason: String = "") { core.close(code: code, reason: reason) }
 
     /// What a listener counts.
     public struct Statistics: Sendable, Hashable {
@@ -301,37 +264,19 @@ public final class Listener: Sendable {
     }
 
     /// The listener's counters now.
-    public var statistics: Statistics {
-        switch core {
-        case .quic(let core): core.statistics
-        case .tls(let core): core.statistics
-        }
-    }
+    public var statistics: Statistics { core.statistics }
 
     /// Counters and the state of the first few connections, for logs and diagnostics.
-    public var statisticsDescription: String {
-        switch core {
-        case .quic(let core): core.debugDescription
-        case .tls: "\(statistics)"
-        }
-    }
+    public var statisticsDescription: String { core.debugDescription }
 
     // MARK: - Polling support
 
     func readiness() -> PollEvents {
-        lock.withLock {
-            switch core {
-            case .quic(let core): core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : []
-            case .tls(let core): core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : []
-            }
-        }
+        lock.withLock { core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : [] }
     }
 
     func link(_ poller: Poller, key: Int, add: Bool) {
-        let links = switch core {
-        case .quic(let core): core.listenerLinks
-        case .tls(let core): core.listenerLinks
-        }
+        let links = core.listenerLinks
         lock.withLock { add ? links.add(poller, key: key) : links.remove(poller, key: key) }
     }
 }

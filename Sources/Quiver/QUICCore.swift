@@ -506,7 +506,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         // The child. Only this thread exists; the locks held are ours and released on return.
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        return Listener.startInChild(childSession, core: childCore, owner: .quic(childCore))
+        return Listener.startInChild(childSession, core: childCore)
     }
 
     /// Drops everything without sending anything and closes this process's copies of the

@@ -5,7 +5,7 @@ import QuiverQUIC
 /// handshake then needs no certificate, and data written before it completes can go as 0-RTT
 /// (RFC 9000 §7.4.1, RFC 9001 §4.6).
 ///
-/// Get one from a connection (``Connection/resumptionTicket``), keep it — in memory, or as
+/// Get one from a connection (``Connection/QUIC/resumptionTicket``), keep it — in memory, or as
 /// ``serialized`` bytes across processes — and pass it as ``ClientOptions/resumption`` when
 /// connecting to the same server again.
 public struct ResumptionTicket: Sendable {

@@ -1,4 +1,5 @@
 import QuiverCore
+import X509
 
 /// How a connection ended, for TLS and QUIC alike.
 public struct CloseInfo: Sendable, Hashable, CustomStringConvertible {
@@ -117,7 +118,9 @@ protocol Session: AnyObject, Sendable {
     var peerAddress: SocketAddress? { get }
     var alpn: String? { get }
     var serverName: String? { get }
-    var isQUIC: Bool { get }
+    var peerCertificates: [Certificate] { get }
+    /// The QUIC session, for QUIC-only features (``Connection/quic``); `nil` on TLS.
+    var quic: QUICSession? { get }
 }
 
 extension Session {

@@ -39,7 +39,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// ``handOffLocked(_:wakeWaiters:)``). Application calls then fail.
     private var handedOff: String?
 
-    var isQUIC: Bool { false }
+    var quic: QUICSession? { nil }
     var alpn: String? { monitor.withLock { stream.handshake.negotiatedALPN } }
     var serverName: String? { monitor.withLock { stream.handshake.serverName } }
     var peerCertificates: [Certificate] { monitor.withLock { stream.handshake.peerCertificates } }

@@ -27,11 +27,12 @@ enum EchoServer {
     /// the client opens and the DATAGRAMs in child tasks, which end with the connection.
     static func serve(_ connection: Connection, log: Logger) async {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
-        let transport = connection.transport == .quic ? connection.quicVersion.map { "\($0)" } ?? "QUIC" : "TLS"
+        let quic = connection.quic
+        let transport = quic.map { "\($0.version)" } ?? "TLS"
         log.info("\(who): \(transport) handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
         let echoed = ByteCount()
         await withDiscardingTaskGroup { group in
-            if connection.transport == .quic {
+            if let quic {
                 group.addTask {
                     // Until the connection ends (the sequence finishes, or throws).
                     try? await withThrowingDiscardingTaskGroup { streams in
@@ -42,12 +43,12 @@ enum EchoServer {
                 }
                 group.addTask {
                     do {
-                        for try await datagram in connection.datagrams { try? connection.sendDatagram(datagram) }
+                        for try await datagram in quic.datagrams { try? quic.sendDatagram(datagram) }
                     } catch {}  // the connection failed: nothing more to echo
                 }
             }
             echoed.add(await echo(connection.defaultStream))
-            if connection.transport == .tcp { try? await connection.shutdown() }  // TLS has no other stream
+            if quic == nil { try? await connection.shutdown() }  // TLS has no other stream
         }
         log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(echoed.value) bytes")
     }

@@ -26,7 +26,8 @@ enum FileServer {
 
     static func serve(_ connection: Connection, root: String, log: Logger) async {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
-        log.info("\(who): connected, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
+        let quic = connection.quic
+        log.info("\(who): connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
         if connection.alpn == "hq-interop" {
             await HQInterop.serve(connection) { path in
                 let body = ResponseBody.file(root: root, path: path)

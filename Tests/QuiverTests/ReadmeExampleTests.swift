@@ -64,6 +64,9 @@ struct ReadmeExampleTests {
         listener.close()
         var client = ClientOptions()
         client.quicVersions = [.v1, .v2]
+        client.maxDatagramFrameSize = 1200
+        let view: KeyPath<Connection, Connection.QUIC?> = \.quic
+        _ = view
         #expect(throws: QuiverError.self) { client.resumption = try ResumptionTicket(serialized: [0]) }
     }
 

@@ -1,0 +1,70 @@
+import QuiverCore
+
+/// The I/O half of a listener or client connection, one per transport (``QUICCore``,
+/// ``TLSCore``): what ``Listener`` and ``Connection`` ask of it, so that neither switches over
+/// the transport. The driver runs it through ``DriverCore``; `…Locked` members are called with
+/// ``lock`` held.
+protocol TransportCore: DriverCore {
+    /// Guards the core's state; waiters on it are woken when a connection is queued for
+    /// accepting or the core closes.
+    var lock: Monitor { get }
+    /// The pollers registered on the listener, signalled under ``lock``.
+    var listenerLinks: PollLinks { get }
+    /// Whether the core has closed (read under ``lock``).
+    var isClosed: Bool { get }
+    /// The local addresses of the socket attachments.
+    var localAddresses: [SocketAddress] { get }
+
+    /// Adds an attachment (lock held, or before the driver starts).
+    func attachLocked(_ attachment: Attachment) throws(QuiverError)
+    /// Whether a connection whose handshake completed waits to be accepted.
+    var hasPendingAcceptLocked: Bool { get }
+    /// The next connection whose handshake completed, if any.
+    func nextAcceptedLocked() -> (any Session)?
+
+    /// The listener's counters.
+    var statistics: Listener.Statistics { get }
+    /// Counters and connection state, for diagnostics.
+    var debugDescription: String { get }
+
+    /// Forks the process and hands `session` — one of this core's connections — to the child
+    /// (``Listener/fork(handingOff:)``).
+    func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult
+    /// Closes every connection (with `code`), wakes every waiter and stops the driver.
+    func close(code: UInt64, reason: String)
+    /// A client's shutdown: the core closes once its connection's closing period is over
+    /// (QUIC, thread-assisted), or at once.
+    func lingerThenClose()
+    /// A client connection object went away: the core closes, unless it lingers after a
+    /// shutdown already.
+    func closeUnlessLingering()
+}
+
+extension QUICCore: TransportCore {
+    func attachLocked(_ attachment: Attachment) throws(QuiverError) { try addAttachment(attachment) }
+    func nextAcceptedLocked() -> (any Session)? { tryAcceptLocked() }
+
+    func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult {
+        guard let session = session.quic else { throw QuiverError(.configuration, "the connection is not this listener's") }
+        return try fork(handingOff: session)
+    }
+
+    func closeUnlessLingering() {
+        if !isLingering { close(code: 0, reason: "") }
+    }
+}
+
+extension TLSCore: TransportCore {
+    func attachLocked(_ attachment: Attachment) throws(QuiverError) { try addAttachment(attachment) }
+    func nextAcceptedLocked() -> (any Session)? { tryAcceptLocked() }
+    var debugDescription: String { "\(statistics)" }
+
+    func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult {
+        guard let session = session as? TLSSession else { throw QuiverError(.configuration, "the connection is not this listener's") }
+        return try fork(handingOff: session)
+    }
+
+    /// TLS has no closing period: the close_notify is sent at once.
+    func lingerThenClose() { close(code: 0, reason: "") }
+    func closeUnlessLingering() { close(code: 0, reason: "") }
+}
