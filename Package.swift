@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverQUIC", "QuiverHTTP3", "DemoSupport",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverHTTP3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,7 +105,7 @@ let package = Package(
             path: "Demos/DemoSupport", swiftSettings: strict),
         .executableTarget(name: "ddd-01-fork", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-01-fork", swiftSettings: strict),
         .executableTarget(
-            name: "ddd-02-prefork", dependencies: ["DemoSupport", "Quiver", "QuiverQUIC", "QuiverTLSSocket", "QuiverUDP"],
+            name: "ddd-02-prefork", dependencies: ["DemoSupport", "Quiver", "QuiverTLSSocket", "QuiverUDP"],
             path: "Demos/ddd-02-prefork", swiftSettings: strict),
         .executableTarget(name: "ddd-03-mt", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-03-mt", swiftSettings: strict),
         .executableTarget(name: "ddd-04-async", dependencies: ["DemoSupport", "Quiver", "QuiverCore"], path: "Demos/ddd-04-async", swiftSettings: strict),

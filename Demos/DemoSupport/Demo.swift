@@ -138,19 +138,14 @@ public struct Demo: Sendable {
     nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
 }
 
-/// The echo service of every demo (and of `quiver serve`), blocking: each client-opened
-/// bidirectional stream is echoed (on TLS, the one stream), its end echoed as its end.
+/// The echo service of every demo, blocking: each client-opened bidirectional stream is echoed
+/// (on TLS, the one stream), its end echoed as its end; when the client ends the default
+/// stream, ours is finished and the connection closed (TLS close_notify / QUIC CONNECTION_CLOSE
+/// code 0, after delivery).
 public enum Echo {
     /// Serves `connection` to its end; returns the bytes echoed.
-    ///
-    /// - Parameters:
-    ///   - closingAfterDefaultStream: when the client ends the default stream, finish ours and
-    ///     close the connection (TLS close_notify / QUIC CONNECTION_CLOSE code 0, after
-    ///     delivery) — the demos' behaviour. Otherwise a QUIC connection stays open for more
-    ///     streams until the client closes it (TLS always closes: it has one stream).
-    ///   - echoingDatagrams: also echo QUIC DATAGRAMs.
     @discardableResult
-    public static func serve(_ connection: Connection, closingAfterDefaultStream: Bool = true, echoingDatagrams: Bool = false) -> Int {
+    public static func serve(_ connection: Connection) -> Int {
         let total = Atomic<Int>(0)
         let streams = DispatchGroup()
         if connection.transport == .quic {
@@ -165,14 +160,9 @@ public enum Echo {
                     }.start()
                 }
             }.start()
-            if echoingDatagrams {
-                Thread {
-                    while let datagram = try? connection.receiveDatagram() { try? connection.sendDatagram(datagram) }
-                }.start()
-            }
         }
         total.add(echo(connection.defaultStream), ordering: .relaxed)
-        if closingAfterDefaultStream || connection.transport == .tcp { try? connection.shutdown() }
+        try? connection.shutdown()
         streams.wait()  // until the connection ends
         return total.load(ordering: .relaxed)
     }

@@ -59,7 +59,7 @@ func serveChild(_ connection: Connection) -> Never {
 let listener: Listener
 do {
     var options = Listener.Options()
-    options.configureQUIC = { $0.connection.disableActiveMigration = true }  // the child's socket is connected
+    options.disableActiveMigration = true  // the child's socket is connected
     listener = try demo.listener(port: demo.port, reusePort: true, options: options)
 } catch {
     log.error("cannot listen: \(error)")

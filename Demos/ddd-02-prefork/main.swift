@@ -12,7 +12,6 @@ import Glibc
 import DemoSupport
 import Foundation
 import Quiver
-import QuiverQUIC
 import QuiverTLSSocket
 import QuiverUDP
 
@@ -38,11 +37,7 @@ func runWorker(_ worker: Int, _ sockets: Sockets) -> Never {
             }
         case .quic(let groups):
             var options = Listener.Options()
-            let ids = WorkerConnectionIDs(workerID: UInt16(worker))
-            options.configureQUIC = { configuration in
-                configuration.connection.connectionIDLength = ids.length
-                configuration.connection.connectionIDGenerator = ids.generator()
-            }
+            options.workerID = UInt16(worker)  // in every connection ID: the steering program's key
             for (index, group) in groups.enumerated() {
                 for (other, socket) in group.enumerated() where other != worker { socket.close() }  // not ours
                 listeners.append((try Listener(.quic, tls: demo.tls, attachments: [.udp(group[worker])], options: options), demo.ports[index]))

@@ -74,7 +74,7 @@ final class Worker: Sendable {
         self.eventLoop = eventLoop
         var options = Listener.Options()
         options.driver = .applicationDriven
-        if unaddressed { options.configureQUIC = { $0.issueNewTokens = false } }
+        if unaddressed { options.issueNewTokens = false }
         var ports: [(loop: ListenerLoop, channel: any Channel)] = []
         for port in demo.ports {
             let listener = try Listener(demo.transport, tls: demo.tls, attachments: [], options: options)

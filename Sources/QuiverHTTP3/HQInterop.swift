@@ -32,7 +32,7 @@ public enum HQInterop {
             }
         }
         // Every request stream, the first one included, comes from acceptStream.
-        guard (try? connection.disableDefaultStream()) != nil else { return }
+        guard (try? connection.quic?.disableDefaultStream()) != nil else { return }
         await withDiscardingTaskGroup { group in
             while let stream = try? await connection.acceptStream() {
                 guard (stream.id ?? 0) & 0x2 == 0 else {  // hq-interop has no unidirectional streams

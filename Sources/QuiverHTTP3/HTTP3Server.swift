@@ -54,7 +54,8 @@ public enum HTTP3Server {
         do throws(QuiverError) {
             // Every request stream, the first one included, comes from acceptStream: an idle
             // connection keeps no task waiting on a stream 0 that may never come.
-            try connection.disableDefaultStream()
+            guard let quic = connection.quic else { return }
+            try quic.disableDefaultStream()
             session = try HTTP3Session(connection: connection, isServer: true)
         } catch {
             return

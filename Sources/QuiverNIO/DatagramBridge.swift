@@ -35,7 +35,7 @@ import Synchronization
 /// (longer than the endpoint's Retry token lifetime, 10 s by default), a Retry token cannot be
 /// replayed from another address through a reused pair. NEW_TOKEN tokens (valid for a day) are
 /// bound to the synthetic address as well, so with unaddressed pairs turn them off
-/// (`QUICEndpoint.Configuration.issueNewTokens = false`). A client that changes address gets
+/// (`Listener.Options.issueNewTokens = false`). A client that changes address gets
 /// a new route, which the QUIC connection sees as a migration (path validation).
 ///
 /// Install it in the channel initializer (``install(on:)`` or `syncOperations.addHandler`);

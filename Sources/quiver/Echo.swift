@@ -2,13 +2,13 @@ import Foundation
 import Logging
 import Quiver
 import QuiverCore
-import DemoSupport
+import Synchronization
 
 /// The echo service of `quiver serve` on the `Quiver` async API, a task per connection and
-/// per stream — the same code for TLS and QUIC (the demos' `AsyncEcho`). Every bidirectional
-/// stream's bytes come back on it and its end is echoed as its end; on QUIC, DATAGRAMs are
-/// echoed too. A TLS connection closes after its stream ends; a QUIC connection stays open for
-/// more streams until the client closes it.
+/// per stream — the same code for TLS and QUIC. Every bidirectional stream's bytes come back on
+/// it and its end is echoed as its end; on QUIC, DATAGRAMs are echoed too. A TLS connection
+/// closes after its stream ends; a QUIC connection stays open for more streams until the client
+/// closes it (unlike the demos' echo, which closes after the default stream).
 enum EchoServer {
     /// Accepts on `listener` until it closes (or `limit` connections were served), serving each
     /// connection in a child task; returns when they have all ended.
@@ -23,12 +23,54 @@ enum EchoServer {
         }
     }
 
+    /// Serves `connection` until it ends: the default stream in this task; on QUIC, each stream
+    /// the client opens and the DATAGRAMs in child tasks, which end with the connection.
     static func serve(_ connection: Connection, log: Logger) async {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
-        let transport = connection.transport == .quic ? connection.quicVersion.map { "\($0)" } ?? "QUIC" : "TLS"
+        let quic = connection.quic
+        let transport = quic.map { "\($0.version)" } ?? "TLS"
         log.info("\(who): \(transport) handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
-        let total = await AsyncEcho.serve(connection, closingAfterDefaultStream: false, echoingDatagrams: true)
-        log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(total) bytes")
+        let echoed = ByteCount()
+        await withDiscardingTaskGroup { group in
+            if let quic {
+                group.addTask {
+                    // Until the connection ends (the sequence finishes, or throws).
+                    try? await withThrowingDiscardingTaskGroup { streams in
+                        for try await stream in connection.inboundStreams {
+                            streams.addTask { echoed.add(await echo(stream)) }
+                        }
+                    }
+                }
+                group.addTask {
+                    do {
+                        for try await datagram in quic.datagrams { try? quic.sendDatagram(datagram) }
+                    } catch {}  // the connection failed: nothing more to echo
+                }
+            }
+            echoed.add(await echo(connection.defaultStream))
+            if quic == nil { try? await connection.shutdown() }  // TLS has no other stream
+        }
+        log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(echoed.value) bytes")
+    }
+
+    /// Echoes one stream until its end (or the connection's); returns the bytes echoed.
+    private static func echo(_ stream: Quiver.Stream) async -> Int {
+        var count = 0
+        do {
+            for try await chunk in stream.inbound {
+                try await stream.write(chunk)
+                count += chunk.count
+            }
+            try stream.finish()
+        } catch {}  // the stream was reset or the connection ended
+        return count
+    }
+
+    /// The bytes echoed on one connection, added to by its streams' tasks.
+    private final class ByteCount: Sendable {
+        private let total = Atomic<Int>(0)
+        func add(_ bytes: Int) { total.add(bytes, ordering: .relaxed) }
+        var value: Int { total.load(ordering: .relaxed) }
     }
 }
 

@@ -10,11 +10,8 @@ import QuiverTLS
 enum FileServer {
     static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, limit: Int?, log: Logger) async throws {
         var options = Listener.Options()
-        options.configureQUIC = { configuration in
-            if retry { configuration.retryPolicy = .always }
-            // The interop runner's "v2" case: a client offering v2 is moved to it.
-            configuration.connection.supportedVersions = QUICVersions.server
-        }
+        if retry { options.retryPolicy = .always }
+        options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")
         // The connections' tasks run on the listener's event loop: no thread hand-off per read,
@@ -33,7 +30,8 @@ enum FileServer {
 
     static func serve(_ connection: Connection, root: String, log: Logger) async {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
-        log.info("\(who): connected, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
+        let quic = connection.quic
+        log.info("\(who): connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
         if connection.alpn == "hq-interop" {
             await HQInterop.serve(connection) { path in
                 let body = ResponseBody.file(root: root, path: path)

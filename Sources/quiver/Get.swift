@@ -3,7 +3,6 @@ import Foundation
 import Quiver
 import QuiverCore
 import QuiverHTTP3
-import QuiverQUIC
 import QuiverTLS
 import QuiverTLSSocket
 import Synchronization
@@ -52,7 +51,7 @@ struct Get: ParsableCommand, Sendable {
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
         if let resume, let data = FileManager.default.contents(atPath: resume) {
-            options.resumption = try QUICResumptionTicket(serialized: Array(data))
+            options.resumption = try ResumptionTicket(serialized: Array(data))
             if zeroRTT {
                 options.earlyData = true
                 options.waitForHandshake = false  // write at once: the requests go out as 0-RTT
@@ -62,13 +61,11 @@ struct Get: ParsableCommand, Sendable {
         }
         // A resumed connection starts in the version its ticket came from: 0-RTT is only sent
         // in that version (RFC 9369 §5), and a server that moved us to v2 gave a v2 ticket.
-        let version: QUICVersion = v2 ? .v2 : options.resumption?.version ?? .v1
-        options.configureQUIC = { configuration in
-            configuration.version = version
-            configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
-        }
+        let version: QUICVersion = v2 ? .v2 : options.resumption?.quicVersion ?? .v1
+        options.quicVersions = version == .v1 ? [.v1, .v2] : [version]
         let connection = try await Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
-        if keyUpdate { try await updateKeys(connection) }
+        guard let quic = connection.quic else { throw QuiverError(.configuration, "not a QUIC connection") }
+        if keyUpdate { try await updateKeys(quic) }
         let client = hq ? nil : try HTTP3Client(connection)
         let failures = Mutex<[String]>([])
         let fetched = Atomic<Int>(0)
@@ -103,8 +100,8 @@ struct Get: ParsableCommand, Sendable {
         if let resume {
             // A server's NewSessionTicket may trail the responses to small requests.
             let deadline = Date().addingTimeInterval(2)
-            while connection.resumptionTicket == nil, connection.closeInfo == nil, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-            if let ticket = connection.resumptionTicket {
+            while quic.resumptionTicket == nil, connection.closeInfo == nil, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            if let ticket = quic.resumptionTicket {
                 _ = FileManager.default.createFile(atPath: resume, contents: Data(ticket.serialized), attributes: [.posixPermissions: 0o600])
             } else if options.resumption != nil {
                 FileHandle.standardError.write(Data("quiver: no new session ticket arrived; \(resume) keeps the one used\n".utf8))
@@ -113,7 +110,7 @@ struct Get: ParsableCommand, Sendable {
                 FileHandle.standardError.write(Data("quiver: no session ticket arrived to save in \(resume)\n".utf8))
             }
         }
-        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(connection.quicVersion.map { "\($0)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(connection.isResumed), 0-RTT \(connection.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
+        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\n".utf8))
         if let client { client.close() } else { try? await connection.shutdown(.rapid(code: 0, reason: "")) }
         await connection.waitUntilClosed()
         if !failures.withLock({ $0.isEmpty }) { throw ExitCode(1) }
@@ -121,10 +118,10 @@ struct Get: ParsableCommand, Sendable {
 
     /// Starts a key update as soon as the handshake is confirmed (HANDSHAKE_DONE), waiting at
     /// most five seconds for that.
-    private func updateKeys(_ connection: Connection) async throws {
-        try await connection.waitForHandshake()
+    private func updateKeys(_ quic: Connection.QUIC) async throws {
+        try await quic.connection.waitForHandshake()
         let deadline = Date().addingTimeInterval(5)
-        while !(try connection.updateKeys()) {
+        while !(try quic.updateKeys()) {
             guard Date() < deadline else { throw QuiverError(.timeout, "the handshake was not confirmed: no key update") }
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -3,7 +3,6 @@ import Foundation
 public import Logging
 import QuiverCore
 import Quiver
-import QuiverQUIC
 import QuiverTLS
 import QuiverTLSSocket
 
@@ -135,10 +134,8 @@ struct Serve: ParsableCommand, Sendable {
         if quic || !tls { transports.append(.quic) }
         if config.alpn.isEmpty, transports.contains(.quic) { config.alpn = ["echo"] }  // QUIC needs ALPN
         var options = Listener.Options()
-        options.configureQUIC = { configuration in
-            configuration.connection.maxDatagramFrameSize = 1200
-            configuration.connection.supportedVersions = QUICVersions.server
-        }
+        options.maxDatagramFrameSize = 1200
+        options.quicVersions = QUICVersions.server
         var listeners: [Listener] = []
         for transport in transports {
             let listener = try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
@@ -234,11 +231,7 @@ struct Connect: ParsableCommand {
         var options = ClientOptions()
         if quic {
             if config.alpn.isEmpty { config.alpn = ["echo"] }
-            let version: QUICVersion = v2 ? .v2 : .v1
-            options.configureQUIC = { configuration in
-                configuration.version = version
-                configuration.supportedVersions = version == .v1 ? [.v1, .v2] : [version]
-            }
+            options.quicVersions = v2 ? [.v2] : [.v1, .v2]
         }
         let connection = try Connection.connect(quic ? .quic : .tcp, to: host, port: port, tls: config,
                                                 serverName: serverName ?? host, options: options)

@@ -1,5 +1,5 @@
 import Foundation
-import Quiver
+@_spi(QUICEngine) import Quiver
 import QuiverCore
 import QuiverQUIC
 import QuiverTLSSocket
@@ -40,6 +40,37 @@ struct BehaviourTests {
         }
         #expect(error.code == .io)
         #expect(error.reason == "connect 127.0.0.1:\(port) failed: Connection refused (errno 111)")
+    }
+
+    /// What only QUIC has is on `connection.quic`; a TLS connection has no such view.
+    @Test("connection.quic: DATAGRAMs both ways, the negotiated version, no resumption; nil on TLS")
+    func quicView() throws {
+        var options = Listener.Options()
+        options.maxDatagramFrameSize = 1200
+        options.quicVersions = [.v2, .v1]
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        var clientOptions = ClientOptions()
+        clientOptions.maxDatagramFrameSize = 1200
+        let client = try Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port, tls: Identity.client(),
+                                            serverName: "localhost", options: clientOptions)
+        let served = try listener.accept()
+        let clientQUIC = try #require(client.quic), servedQUIC = try #require(served.quic)
+        #expect(clientQUIC.connection === client)
+        try clientQUIC.sendDatagram([1, 2, 3])
+        #expect(try servedQUIC.receiveDatagram() == [1, 2, 3])
+        try servedQUIC.sendDatagram([4])
+        #expect(try clientQUIC.receiveDatagram() == [4])
+        #expect(servedQUIC.tryReceiveDatagram() == nil)
+        #expect(clientQUIC.version == .v2 && servedQUIC.version == .v2, "the client offered v2, the server prefers it")
+        #expect(!clientQUIC.isResumed && clientQUIC.earlyDataAccepted == nil)
+        try client.shutdown(.rapid(code: 0, reason: ""))
+        listener.close()
+
+        let tls = try Listener(.tcp, tls: Identity.server(), bind: "127.0.0.1:0")
+        let tlsClient = try Connection.connect(.tcp, to: "127.0.0.1", port: tls.localAddresses[0].port, tls: Identity.client(), serverName: "localhost")
+        #expect(tlsClient.quic == nil && tlsClient.transport == .tcp)
+        #expect(try tls.accept().quic == nil)
+        tls.close()
     }
 
     /// A TLS connection nobody uses is closed at the listener's idle timeout, with a
@@ -133,7 +164,7 @@ struct BehaviourTests {
     @Test("Retry before every handshake still serves clients")
     func retryAlways() throws {
         var options = Listener.Options()
-        options.configureQUIC = { $0.retryPolicy = .always }
+        options.retryPolicy = .always
         let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
         let served = startEchoServer(listener, count: 5)
         runBlockingClients(5) { _ in

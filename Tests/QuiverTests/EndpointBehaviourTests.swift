@@ -1,5 +1,5 @@
 import Foundation
-import Quiver
+@_spi(QUICEngine) import Quiver
 import QuiverCore
 import QuiverQUIC
 import QuiverUDP
@@ -51,7 +51,7 @@ struct EndpointBehaviourTests {
         let serverAddress = SocketAddress("192.0.2.1:443")!, clientAddress = SocketAddress("198.51.100.7:5000")!
         var options = Listener.Options()
         let key = [UInt8](repeating: 7, count: 32)
-        options.configureQUIC = { $0.connection.statelessResetKey = key }
+        options.statelessResetKey = key
         let before = DatagramPair(addressed: true), after = DatagramPair(addressed: true), client = DatagramPair(addressed: true)
         let first = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(before.first, localAddress: serverAddress)], options: options)
         let second = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(after.first, localAddress: serverAddress)], options: options)
@@ -88,10 +88,8 @@ struct EndpointBehaviourTests {
     @Test("an Initial flood beyond the pending-connection cap is dropped; memory stays bounded")
     func initialFlood() throws {
         var options = Listener.Options()
-        options.configureQUIC = {
-            $0.maxPendingConnections = 20
-            $0.retryPolicy = .never
-        }
+        options.retryPolicy = .never
+        options.configureQUIC = { $0.maxPendingConnections = 20 }  // an engine limit: through the SPI
         let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
         let socket = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
         let configuration = QUICConfiguration(tls: Identity.client())
@@ -116,7 +114,7 @@ struct EndpointBehaviourTests {
     @Test("idle connections time out on both sides")
     func idleTimeout() throws {
         var options = Listener.Options()
-        options.configureQUIC = { $0.connection.idleTimeout = .milliseconds(300) }
+        options.idleTimeout = .milliseconds(300)
         let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
         let client = try Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port, tls: Identity.client(), serverName: "localhost")
         try client.write([42])

@@ -25,11 +25,9 @@ struct LimitTests {
             let accepted = [try await listener.accept(), try await listener.accept()]
             for connection in accepted { #expect(try await connection.read() == [1]) }
 
-            let clock = ContinuousClock()
-            let started = clock.now
+            // Refused by the server, not left to time out (the simulated EndpointTests check that
+            // the refusal comes within one round trip).
             let error = await #expect(throws: QuiverError.self) { _ = try await connect() }
-            // Refused in a round trip, not left to time out.
-            #expect(clock.now - started < .seconds(5))
             if transport == .quic {
                 #expect("\(error.map { "\($0)" } ?? "")".contains("transport code 2 (server at its connection limit)"))
                 #expect(listener.statistics.quic?.connectionsRefused == 1)

@@ -40,6 +40,36 @@ struct ReadmeExampleTests {
         listener.close()
     }
 
+    /// The QUIC settings a server or client sets, and what it reads back, need no engine
+    /// import: `import QuiverQUIC` is for tests, benchmarks and the engine's own users.
+    @Test("The QUIC options, counters and tickets come with import Quiver")
+    func quicNamesInScope() throws {
+        var options = Listener.Options()
+        options.quicVersions = [QUICVersion.v2, .v1]
+        options.retryPolicy = Listener.RetryPolicy.whenPendingExceeds(64)
+        options.issueNewTokens = false
+        options.maxDatagramSize = 1350
+        options.pathMTUDiscovery = false
+        options.congestionControl = Listener.CongestionControl.newReno
+        options.maxIncomingBidirectionalStreams = 10
+        options.maxIncomingUnidirectionalStreams = 3
+        options.maxDatagramFrameSize = 1200
+        options.disableActiveMigration = true
+        options.workerID = 7
+        options.statelessResetKey = [UInt8](repeating: 1, count: 32)
+        let (chain, key) = try SelfSignedCertificate.generate(names: ["localhost"])
+        let listener = try Listener(.quic, tls: try .server(chain: chain, key: key, alpn: ["echo"]), bind: "127.0.0.1:0", options: options)
+        let counters: Listener.Statistics.QUIC? = listener.statistics.quic
+        #expect(counters?.retriesSent == 0)
+        listener.close()
+        var client = ClientOptions()
+        client.quicVersions = [.v1, .v2]
+        client.maxDatagramFrameSize = 1200
+        let view: KeyPath<Connection, Connection.QUIC?> = \.quic
+        _ = view
+        #expect(throws: QuiverError.self) { client.resumption = try ResumptionTicket(serialized: [0]) }
+    }
+
     @Test("The README shows this file's example, line for line")
     func readmeMatches() throws {
         let here = URL(fileURLWithPath: #filePath)

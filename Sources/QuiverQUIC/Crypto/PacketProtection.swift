@@ -1,5 +1,5 @@
 import CQuiverCrypto
-import QuiverCore
+public import QuiverCore
 public import QuiverTLS
 
 /// Header protection (RFC 9001 §5.4): a 5-byte mask from a 16-byte ciphertext sample, with

@@ -7,7 +7,6 @@ import NIOPosix
 import Quiver
 import QuiverCore
 import QuiverNIO
-import QuiverQUIC
 import QuiverTestSupport
 import QuiverUDP
 import Synchronization
@@ -89,12 +88,12 @@ struct NIOBridgeTests {
         let echo: NIOLoopBound<LoopEcho>
 
         init(_ transport: Transport, addressed: Bool, routing: DatagramBridge.Routing = DatagramBridge.Routing(),
-             configureQUIC: @escaping @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }) throws {
+             retryPolicy: Listener.RetryPolicy? = nil) throws {
             group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let eventLoop = group.next()
             var options = Listener.Options()
             options.driver = .applicationDriven
-            options.configureQUIC = configureQUIC
+            if let retryPolicy { options.retryPolicy = retryPolicy }
             let listener = try Listener(transport, tls: TestIdentity.serverTLS(), attachments: [], options: options)
             let loop = ListenerLoop(listener: listener, eventLoop: eventLoop)
             self.loop = loop
@@ -182,7 +181,7 @@ struct NIOBridgeTests {
 
     @Test("unaddressed QUIC: a Retry round trip validates through the route (the token names the pair)")
     func unaddressedRetry() throws {
-        let server = try Server(.quic, addressed: false) { $0.retryPolicy = .always }
+        let server = try Server(.quic, addressed: false, retryPolicy: .always)
         defer { try? server.stop() }
         try Self.echo(.quic, port: server.port, size: 50_000, seed: 11)
         #expect(server.loop.listener.statistics.quic?.retriesSent == 1)

@@ -1,6 +1,6 @@
 // What a fresh clone of the repository gives a new user (issue 17, item 23 and the licence of
 // item 17): a manifest whose excludes exist, documents that stand on their own, examples that
-// end, a licence.
+// end, a licence; and a tool that does not lean on the demos.
 import Foundation
 import Testing
 
@@ -51,6 +51,19 @@ struct RepositoryTests {
             where line.contains("../shared") || line.contains("shared/design") {
                 Issue.record("\(document):\(number + 1) points outside the repository: \(line)")
             }
+        }
+    }
+
+    @Test("The quiver tool does not build on demo code (Demos/ are self-contained examples)")
+    func toolIndependentOfDemos() throws {
+        let manifest = try text("Package.swift")
+        let tool = try #require(manifest.range(of: "name: \"quiver\"")).upperBound
+        let dependencies = manifest[tool...].prefix { $0 != "]" }
+        #expect(!dependencies.contains("Demo"), "the quiver target depends on \(dependencies)")
+        let sources = try FileManager.default.contentsOfDirectory(atPath: Self.root + "/Sources/quiver").filter { $0.hasSuffix(".swift") }
+        #expect(!sources.isEmpty)
+        for file in sources {
+            #expect(!(try text("Sources/quiver/" + file)).contains("import DemoSupport"), "Sources/quiver/\(file) imports demo code")
         }
     }
 

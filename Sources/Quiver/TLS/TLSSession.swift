@@ -39,7 +39,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// ``handOffLocked(_:wakeWaiters:)``). Application calls then fail.
     private var handedOff: String?
 
-    var isQUIC: Bool { false }
+    var quic: QUICSession? { nil }
     var alpn: String? { monitor.withLock { stream.handshake.negotiatedALPN } }
     var serverName: String? { monitor.withLock { stream.handshake.serverName } }
     var peerCertificates: [Certificate] { monitor.withLock { stream.handshake.peerCertificates } }
@@ -324,9 +324,6 @@ final class TLSSession: Session, @unchecked Sendable {
 
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { closeLocked(code: code, reason: "reset") }
     func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { pauseReading(true) }
-    func disableDefaultStreamLocked() throws(QuiverError) {
-        throw QuiverError(.configuration, "TLS over TCP carries one stream, the default stream")
-    }
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
         try checkHandedOff()
         if closeInfo != nil { throw closedError() }

@@ -54,7 +54,7 @@ final class QUICSession: Session, @unchecked Sendable {
     var isEarlyDataAccepted: Bool? { monitor.withLock { engine.isEarlyDataAccepted } }
     var serverName: String? { monitor.withLock { engine.serverName } }
     var peerCertificates: [Certificate] { monitor.withLock { engine.peerCertificates } }
-    var isQUIC: Bool { true }
+    var quic: QUICSession? { self }
     var isClient: Bool { engine.role == .client }
 
     init(engine: QUICConnection, core: QUICCore, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
@@ -184,7 +184,7 @@ final class QUICSession: Session, @unchecked Sendable {
     private func stream(_ key: StreamKey, opening: Bool) throws(QuiverError) -> StreamID? {
         if let key { return StreamID(rawValue: key) }
         if defaultStreamDisabled {
-            throw QuiverError(.configuration, "this connection has no default stream (disableDefaultStream): use its streams")
+            throw QuiverError(.configuration, "this connection has no default stream (quic.disableDefaultStream()): use its streams")
         }
         if let defaultStream { return defaultStream }
         guard isClient, opening else { return nil }
@@ -414,6 +414,14 @@ final class QUICSession: Session, @unchecked Sendable {
     }
 
     func receiveDatagramLocked() -> [UInt8]? { handedOff != nil || datagrams.isEmpty ? nil : datagrams.removeFirst() }
+
+    /// The next datagram for a waiting receiver: `nil` would block; `.closed` once the
+    /// connection ended with none left.
+    func nextDatagramLocked() throws(QuiverError) -> [UInt8]? {
+        if let datagram = receiveDatagramLocked() { return datagram }
+        if let closeInfo { throw QuiverError(.closed, "connection closed: \(closeInfo)") }
+        return nil
+    }
 
     /// Lets the endpoint (or client driver) see state changes after a command.
     func engineForCore() -> QUICConnection { engine }

@@ -1,19 +1,14 @@
-public import Quiver
+import Quiver
 import Synchronization
 
-/// The echo service of ``Echo`` written with Swift concurrency: a connection's streams are
-/// child tasks of its task, and no thread waits for any of them.
-public enum AsyncEcho {
+/// The demos' echo (`Echo` in DemoSupport) written with Swift concurrency: a connection's
+/// streams are child tasks of its task, and no thread waits for any of them.
+enum AsyncEcho {
     /// Serves `connection` to its end and returns the bytes echoed: each client-opened
     /// bidirectional stream is echoed (on TLS, the one stream), its end echoed as its end.
-    ///
-    /// - Parameters:
-    ///   - closingAfterDefaultStream: when the client ends the default stream, finish ours and
-    ///     close the connection after delivery — the demos' behaviour. Otherwise a QUIC
-    ///     connection stays open for more streams until the client closes it (TLS always
-    ///     closes: it has one stream).
-    ///   - echoingDatagrams: also echo QUIC DATAGRAMs.
-    public static func serve(_ connection: Connection, closingAfterDefaultStream: Bool = true, echoingDatagrams: Bool = false) async -> Int {
+    /// When the client ends the default stream, ours is finished and the connection closed
+    /// after delivery.
+    static func serve(_ connection: Connection) async -> Int {
         let total = Total()
         await withDiscardingTaskGroup { group in
             if connection.transport == .quic {
@@ -25,22 +20,15 @@ public enum AsyncEcho {
                         }
                     }
                 }
-                if echoingDatagrams {
-                    group.addTask {
-                        do {
-                            for try await datagram in connection.datagrams { try? connection.sendDatagram(datagram) }
-                        } catch {}  // the connection failed: nothing more to echo
-                    }
-                }
             }
             total.add(await echo(connection.defaultStream))
-            if closingAfterDefaultStream || connection.transport == .tcp { try? await connection.shutdown() }
+            try? await connection.shutdown()
         }
         return total.value
     }
 
     /// Echoes one stream until its end; returns the bytes echoed.
-    public static func echo(_ stream: Quiver.Stream) async -> Int {
+    static func echo(_ stream: Quiver.Stream) async -> Int {
         var total = 0
         do {
             for try await chunk in stream.inbound {

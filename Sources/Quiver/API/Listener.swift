@@ -1,6 +1,6 @@
-public import Logging
+import Logging
 public import QuiverCore
-public import QuiverQUIC
+import QuiverQUIC
 public import QuiverTLS
 import QuiverTLSSocket
 import QuiverUDP
@@ -43,46 +43,10 @@ public enum DriverMode: Sendable, Hashable {
 /// A listener stops (and closes its connections) at ``close(code:reason:)`` or when the last
 /// reference goes away.
 public final class Listener: Sendable {
-    /// Listener settings beyond the TLS configuration.
-    public struct Options: Sendable {
-        /// Who runs the I/O (default: a background thread).
-        public var driver: DriverMode = .threadAssisted
-        /// What accepted connections do with streams the peer opens (QUIC).
-        public var incomingStreams: IncomingStreamPolicy = .accept
-        /// Bytes a connection buffers per stream for sending before writes would block.
-        public var sendBufferLimit = 1 << 20
-        /// TLS: how long a handshake may take before the connection is dropped.
-        public var handshakeTimeout: Duration = .seconds(10)
-        /// How long an established connection may stay silent before it is closed; `nil`
-        /// never closes it. QUIC: the `max_idle_timeout` announced (the smaller of both
-        /// sides' applies, RFC 9000 §10.1; ``configureQUIC`` may still change it). TLS: no byte
-        /// moved either way for this long — the connection is closed with a close_notify and
-        /// ``CloseInfo/Origin/timeout``, between 1 and 1.25 times this after its last byte.
-        public var idleTimeout: Duration? = .seconds(30)
-        /// The most connections held at once, handshaking or established; more are refused —
-        /// QUIC: with CONNECTION_CLOSE (CONNECTION_REFUSED) in an Initial packet, keeping no
-        /// state; TLS: the TCP connection is accepted and closed at once.
-        public var maxConnections = 10_000
-        /// QUIC: adjusts the endpoint configuration (Retry policy, token secret, pending
-        /// connection cap, idle timeout, connection ID generator …) built from the TLS
-        /// configuration.
-        public var configureQUIC: @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }
-        /// Where failed and abandoned handshakes are logged (at `info`, with the peer's address
-        /// and the reason, rate-limited). The default logs nothing; pass your application's
-        /// logger to see them.
-        public var logger = Logger(label: "quiver.listener", factory: { _ in SwiftLogNoOpLogHandler() })
-
-        public init() {}
-    }
-
-    enum Core {
-        case quic(QUICCore)
-        case tls(TLSCore)
-    }
-
     /// The transport.
     public let transport: Transport
-    let core: Core
+    /// The transport's I/O half: everything below asks it, not the transport.
+    let core: any TransportCore
     let driver: Driver
     let options: Options
 
@@ -93,22 +57,18 @@ public final class Listener: Sendable {
         driver = try Driver(threadAssisted: options.driver == .threadAssisted)
         switch transport {
         case .quic:
-            var configuration = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: tls))
-            configuration.connection.idleTimeout = options.idleTimeout ?? .zero
-            configuration.maxConnections = options.maxConnections
-            options.configureQUIC(&configuration)
             let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
-            core.setServer(QUICEndpoint(configuration: configuration))
+            core.setServer(QUICEndpoint(configuration: options.endpointConfiguration(tls: tls)))
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
-            self.core = .quic(core)
+            self.core = core
             try driver.start(core)
         case .tcp:
             let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
                                bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections, idleTimeout: options.idleTimeout)
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.addAttachment(attachment) }
-            self.core = .tls(core)
+            self.core = core
             try driver.start(core)
         }
     }
@@ -138,39 +98,20 @@ public final class Listener: Sendable {
     /// Adds an attachment: another socket, or (TLS) a ``StreamPair`` end carrying one more
     /// connection, or (QUIC) another ``DatagramPair`` end.
     public func attach(_ attachment: Attachment) throws(QuiverError) {
-        switch core {
-        case .quic(let core): try core.lock.withLock { () throws(QuiverError) in try core.addAttachment(attachment) }
-        case .tls(let core): _ = try core.lock.withLock { () throws(QuiverError) in try core.addAttachment(attachment) }
-        }
+        try core.lock.withLock { () throws(QuiverError) in try core.attachLocked(attachment) }
         driver.wake()
     }
 
     /// The local addresses of the socket attachments.
-    public var localAddresses: [SocketAddress] {
-        switch core {
-        case .quic(let core): core.localAddresses
-        case .tls(let core): core.localAddresses
-        }
-    }
+    public var localAddresses: [SocketAddress] { core.localAddresses }
 
     // MARK: - Accepting
 
-    var lock: Monitor {
-        switch core {
-        case .quic(let core): core.lock
-        case .tls(let core): core.lock
-        }
-    }
+    var lock: Monitor { core.lock }
 
     func acceptLocked() throws(QuiverError) -> Connection? {
-        switch core {
-        case .quic(let core):
-            if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
-            return core.tryAcceptLocked().map { Connection(session: $0, owner: nil) }
-        case .tls(let core):
-            if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
-            return core.tryAcceptLocked().map { Connection(session: $0, owner: nil) }
-        }
+        if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
+        return core.nextAcceptedLocked().map { Connection(session: $0, owner: nil) }
     }
 
     /// The next connection whose handshake completed; waits for one.
@@ -232,7 +173,7 @@ public final class Listener: Sendable {
     ///   (``QuiverUDP/UDPSocket/Configuration/reusePort``), and the connection must have
     ///   arrived on a UDP socket, not an in-memory pair. A client that migrates to a new
     ///   address is not followed (the child's socket is connected to the old one): announce
-    ///   `disable_active_migration` (``Options/configureQUIC``).
+    ///   `disable_active_migration` (``Options/disableActiveMigration``).
     ///
     /// Fork safety: the fork happens with the listener's lock and the connection's lock held,
     /// so the listener's I/O thread is waiting or polling, not inside an engine; in the child
@@ -245,23 +186,19 @@ public final class Listener: Sendable {
     ///   `.io` when the socket cannot be made or `fork` fails. In the child nothing is thrown;
     ///   if its I/O thread cannot start, the connection is returned closed.
     public func fork(handingOff connection: Connection) throws(QuiverError) -> ForkResult {
-        switch (core, connection.session) {
-        case (.quic(let core), let session as QUICSession): try core.fork(handingOff: session)
-        case (.tls(let core), let session as TLSSession): try core.fork(handingOff: session)
-        default: throw QuiverError(.configuration, "the connection is not this listener's")
-        }
+        try core.fork(handingOff: connection.session)
     }
 
     /// After a fork, in the child: starts the I/O of the handed-off connection's own core — or,
     /// when no thread can start, returns the connection closed — and wakes it.
-    static func startInChild(_ session: any Session, core: any DriverCore, owner: Connection.Owner) -> ForkResult {
+    static func startInChild(_ session: any Session, core: any TransportCore) -> ForkResult {
         do throws(QuiverError) {
             try session.driver.start(core)
         } catch {
             session.monitor.withLock { session.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
         }
         session.driver.wake()
-        return .child(Connection(session: session, owner: owner))
+        return .child(Connection(session: session, owner: core))
     }
 
     // MARK: - Application-driven I/O
@@ -281,12 +218,7 @@ public final class Listener: Sendable {
 
     /// When ``handleEvents()`` must run even if the descriptor stays quiet (timers: loss
     /// recovery, acknowledgements, idle and handshake timeouts).
-    public var nextDeadline: Instant? {
-        switch core {
-        case .quic(let core): core.nextDeadline
-        case .tls(let core): core.nextDeadline
-        }
-    }
+    public var nextDeadline: Instant? { core.nextDeadline }
 
     /// Processes whatever is ready without blocking: input, due timers, output. Call it when
     /// ``pollDescriptor`` is readable, when ``nextDeadline`` passes, and after moving data into
@@ -297,12 +229,7 @@ public final class Listener: Sendable {
 
     /// Closes every connection (QUIC CONNECTION_CLOSE / TLS close_notify for code 0), stops
     /// the driver and releases the attachments. Blocked callers get `.closed`.
-    public func close(code: UInt64 = 0, reason: String = "") {
-        switch core {
-        case .quic(let core): core.close(code: code, reason: reason)
-        case .tls(let core): core.close(code: code, reason: reason)
-        }
-    }
+    public func close(code: UInt64 = 0, reason: String = "") { core.close(code: code, reason: reason) }
 
     /// What a listener counts.
     public struct Statistics: Sendable, Hashable {
@@ -310,48 +237,52 @@ public final class Listener: Sendable {
         public var connections = 0
         /// Connections whose handshake is in progress.
         public var pendingConnections = 0
-        /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops).
-        public var quic: QUICEndpoint.Statistics?
+        /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops);
+        /// `nil` on TLS.
+        public var quic: QUIC?
         /// QUIC: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
         public var udpSendFailures = 0
         /// QUIC: ICMP errors reported for peers (port unreachable and the like), dropped.
         public var udpPeerErrors = 0
         /// QUIC: failed receive calls.
         public var udpReceiveErrors = 0
+
+        /// What a QUIC listener's endpoint counts.
+        public struct QUIC: Sendable, Hashable {
+            /// Connections created from client Initials.
+            public var connectionsCreated = 0
+            /// Retry packets sent (address validation, RFC 9000 §8.1.2).
+            public var retriesSent = 0
+            /// Version Negotiation packets sent (RFC 9000 §6).
+            public var versionNegotiationsSent = 0
+            /// Stateless resets sent (RFC 9000 §10.3).
+            public var statelessResetsSent = 0
+            /// Initials dropped: too small, over the pending-connection cap, or with an invalid
+            /// Retry token.
+            public var initialsDropped = 0
+            /// Clients refused with CONNECTION_REFUSED: ``Options/maxConnections`` were held.
+            public var connectionsRefused = 0
+            /// Datagrams for no connection that got no answer.
+            public var datagramsDropped = 0
+            /// Connections that closed before their handshake completed.
+            public var handshakesFailed = 0
+        }
     }
 
     /// The listener's counters now.
-    public var statistics: Statistics {
-        switch core {
-        case .quic(let core): core.statistics
-        case .tls(let core): core.statistics
-        }
-    }
+    public var statistics: Statistics { core.statistics }
 
     /// Counters and the state of the first few connections, for logs and diagnostics.
-    public var statisticsDescription: String {
-        switch core {
-        case .quic(let core): core.debugDescription
-        case .tls: "\(statistics)"
-        }
-    }
+    public var statisticsDescription: String { core.debugDescription }
 
     // MARK: - Polling support
 
     func readiness() -> PollEvents {
-        lock.withLock {
-            switch core {
-            case .quic(let core): core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : []
-            case .tls(let core): core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : []
-            }
-        }
+        lock.withLock { core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : [] }
     }
 
     func link(_ poller: Poller, key: Int, add: Bool) {
-        let links = switch core {
-        case .quic(let core): core.listenerLinks
-        case .tls(let core): core.listenerLinks
-        }
+        let links = core.listenerLinks
         lock.withLock { add ? links.add(poller, key: key) : links.remove(poller, key: key) }
     }
 }

@@ -1,82 +1,5 @@
 import QuiverCore
-
-/// How a connection ended, for TLS and QUIC alike.
-public struct CloseInfo: Sendable, Hashable, CustomStringConvertible {
-    /// Who or what ended the connection.
-    public enum Origin: Sendable, Hashable {
-        /// This side closed it (``Connection/shutdown(_:)`` or a protocol error we detected).
-        case local
-        /// The peer closed it (QUIC CONNECTION_CLOSE, TLS close_notify or a fatal alert).
-        case peer
-        /// Nothing was heard for the idle timeout (QUIC) or the handshake timed out.
-        case timeout
-        /// The transport went away: a QUIC stateless reset, a TCP reset or end of stream
-        /// without close_notify (truncation).
-        case transport
-        /// The peer could not be reached: QUIC's equivalent of a refused TCP connection (an
-        /// ICMP port or host unreachable before the server answered); ``CloseInfo/reason``
-        /// says which.
-        case unreachable
-    }
-
-    /// Who or what ended the connection.
-    public var origin: Origin
-    /// The error code: a QUIC application or transport error code, or a TLS alert number
-    /// (0 for close_notify). 0 means no error.
-    public var code: UInt64
-    /// Whether ``code`` is an application error code (QUIC) rather than a transport one.
-    public var isApplicationCode: Bool
-    /// The reason phrase (QUIC) or a description.
-    public var reason: String
-
-    /// Whether the close was orderly: code 0 from either side.
-    public var isClean: Bool { code == 0 && (origin == .local || origin == .peer) }
-
-    public var description: String {
-        "\(origin): \(isApplicationCode ? "application" : "transport") code \(code)\(reason.isEmpty ? "" : " (\(reason))")"
-    }
-}
-
-/// How ``Connection/shutdown(_:)`` ends a connection.
-public enum ShutdownMode: Sendable, Hashable {
-    /// Finish the default stream, wait until everything written was delivered (QUIC: acknowledged;
-    /// TLS: handed to the kernel after close_notify), then close with code 0.
-    case flush
-    /// Close at once with this application error code and reason (QUIC CONNECTION_CLOSE; on TLS
-    /// a close_notify for code 0, otherwise the TCP connection is reset). Unsent data is lost.
-    case rapid(code: UInt64, reason: String)
-}
-
-/// What a ``Connection`` does with streams the peer opens.
-public enum IncomingStreamPolicy: Sendable, Hashable {
-    /// Queue them for ``Connection/acceptStream()`` (the default).
-    case accept
-    /// Refuse them with STOP_SENDING/RESET_STREAM and this application error code.
-    case reject(code: UInt64)
-}
-
-/// What can be ready on a pollable object.
-public struct PollEvents: OptionSet, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-
-    /// A listener has a connection to accept.
-    public static let incomingConnection = PollEvents(rawValue: 1 << 0)
-    /// A connection has a peer-opened stream to accept.
-    public static let incomingStream = PollEvents(rawValue: 1 << 1)
-    /// A read would not block (data, end of stream or an error is waiting).
-    public static let readable = PollEvents(rawValue: 1 << 2)
-    /// A write would accept bytes.
-    public static let writable = PollEvents(rawValue: 1 << 3)
-    /// The object failed or closed: operations now complete with an error or end of stream.
-    public static let error = PollEvents(rawValue: 1 << 4)
-
-    public var description: String {
-        let names = [(PollEvents.incomingConnection, "incomingConnection"), (.incomingStream, "incomingStream"),
-                     (.readable, "readable"), (.writable, "writable"), (.error, "error")]
-        return "[" + names.filter { contains($0.0) }.map(\.1).joined(separator: ", ") + "]"
-    }
-}
+import X509
 
 /// A stream of a session: `nil` is the connection's default stream.
 typealias StreamKey = UInt64?
@@ -97,8 +20,6 @@ protocol Session: AnyObject, Sendable {
     func resetLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
     func stopSendingLocked(_ stream: StreamKey, code: UInt64) throws(QuiverError)
     func acceptStreamLocked() throws(QuiverError) -> UInt64?
-    /// ``Connection/disableDefaultStream()``.
-    func disableDefaultStreamLocked() throws(QuiverError)
     func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64?
     func closeLocked(code: UInt64, reason: String)
     /// Whether everything written has been delivered (for a flushing shutdown).
@@ -119,7 +40,9 @@ protocol Session: AnyObject, Sendable {
     var peerAddress: SocketAddress? { get }
     var alpn: String? { get }
     var serverName: String? { get }
-    var isQUIC: Bool { get }
+    var peerCertificates: [Certificate] { get }
+    /// The QUIC session, for QUIC-only features (``Connection/quic``); `nil` on TLS.
+    var quic: QUICSession? { get }
 }
 
 extension Session {

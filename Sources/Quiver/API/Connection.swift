@@ -2,7 +2,7 @@
 import Glibc
 #endif
 public import QuiverCore
-public import QuiverQUIC
+import QuiverQUIC
 public import QuiverTLS
 import QuiverTLSSocket
 import QuiverUDP
@@ -14,7 +14,8 @@ public import X509
 /// Every connection has a **default stream**, so TLS-style code (read, write, finish) runs
 /// unchanged on QUIC: on a server it is the client's first bidirectional stream, on a client
 /// the first bidirectional stream, opened on first use. QUIC connections have more streams:
-/// ``acceptStream()`` / ``openStream(bidirectional:)``.
+/// ``acceptStream()`` / ``openStream(bidirectional:)``; QUIC-only features — DATAGRAMs, the
+/// version, resumption, 0-RTT, key updates — are on the ``quic`` view.
 ///
 /// Every operation has a blocking form and a `try…` form that returns `nil` (or 0 bytes
 /// written) instead of blocking; neither throws for "would block". Errors are
@@ -25,14 +26,9 @@ public import X509
 public final class Connection: Sendable {
     let session: any Session
     /// A client connection owns its I/O core (a listener owns its connections' cores).
-    private let owner: Owner?
+    private let owner: (any TransportCore)?
 
-    enum Owner {
-        case quic(QUICCore)
-        case tls(TLSCore)
-    }
-
-    init(session: any Session, owner: Owner?) {
+    init(session: any Session, owner: (any TransportCore)?) {
         self.session = session
         self.owner = owner
     }
@@ -41,17 +37,13 @@ public final class Connection: Sendable {
         // An abandoned connection is closed (code 0) rather than left to its idle timeout.
         session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
         session.commandIssued()
-        switch owner {
-        case .quic(let core): if !core.isLingering { core.close(code: 0, reason: "") }
-        case .tls(let core): core.close(code: 0, reason: "")
-        case nil: break
-        }
+        owner?.closeUnlessLingering()
     }
 
     // MARK: - Properties
 
     /// The transport.
-    public var transport: Transport { session.isQUIC ? .quic : .tcp }
+    public var transport: Transport { session.quic == nil ? .tcp : .quic }
     /// The peer's address (for an unaddressed attachment, the synthetic address that names it).
     public var peerAddress: SocketAddress? { session.peerAddress }
     /// The negotiated application protocol (ALPN).
@@ -59,13 +51,7 @@ public final class Connection: Sendable {
     /// The server name the client asked for (SNI).
     public var serverName: String? { session.serverName }
     /// The peer's certificate chain, leaf first (clients always see the server's).
-    public var peerCertificates: [Certificate] {
-        switch session {
-        case let quic as QUICSession: quic.peerCertificates
-        case let tls as TLSSession: tls.peerCertificates
-        default: []
-        }
-    }
+    public var peerCertificates: [Certificate] { session.peerCertificates }
     /// How the connection ended, once it has.
     public var closeInfo: CloseInfo? { session.monitor.withLock { session.closeInfoLocked } }
     /// The default stream as a ``Stream``.
@@ -116,19 +102,6 @@ public final class Connection: Sendable {
         try session.once { () throws(QuiverError) in try session.acceptStreamLocked() }.map { Stream(connection: self, key: $0) }
     }
 
-    /// Makes every stream of this QUIC connection an ordinary one, for protocols that have no
-    /// default stream (HTTP/3, hq-interop): a server's peer-opened stream 0 is offered to
-    /// ``acceptStream()`` like the others (at once, if it has arrived already), a client opens
-    /// all its streams with ``openStream(bidirectional:)``, and the default stream's calls
-    /// (``read(maxBytes:)``, ``write(_:)``, ``finish()``, ``defaultStream`` …) throw
-    /// `.configuration`. A server that waits for requests this way needs no task parked on a
-    /// stream the client may never open. Call it before using the default stream.
-    /// - Throws: `.configuration` on TLS (its one stream is the default stream), or on a
-    ///   client whose default stream is in use already.
-    public func disableDefaultStream() throws(QuiverError) {
-        try session.once { () throws(QuiverError) in try session.disableDefaultStreamLocked() }
-    }
-
     /// Opens a stream, waiting while the peer's stream limit is reached (QUIC only).
     public func openStream(bidirectional: Bool = true) throws(QuiverError) -> Stream {
         let id = try session.blocking { () throws(QuiverError) in try session.openStreamLocked(bidirectional: bidirectional) }
@@ -138,58 +111,6 @@ public final class Connection: Sendable {
     /// Opens a stream, or returns `nil` when the peer's stream limit is reached (would block).
     public func tryOpenStream(bidirectional: Bool = true) throws(QuiverError) -> Stream? {
         try session.once { () throws(QuiverError) in try session.openStreamLocked(bidirectional: bidirectional) }.map { Stream(connection: self, key: $0) }
-    }
-
-    // MARK: - Datagrams (QUIC, RFC 9221)
-
-    /// Sends an unreliable datagram (QUIC with DATAGRAM support negotiated).
-    public func sendDatagram(_ bytes: [UInt8]) throws(QuiverError) {
-        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "datagrams need QUIC") }
-        try quic.once { () throws(QuiverError) in try quic.sendDatagramLocked(bytes) }
-    }
-
-    /// The next datagram received; waits for one. Throws `.closed` when the connection ends.
-    public func receiveDatagram() throws(QuiverError) -> [UInt8] {
-        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "datagrams need QUIC") }
-        return try quic.blocking(wake: .events) { () throws(QuiverError) -> [UInt8]? in
-            if let datagram = quic.receiveDatagramLocked() { return datagram }
-            if let info = quic.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
-            return nil
-        }
-    }
-
-    /// The next datagram received, or `nil`.
-    public func tryReceiveDatagram() -> [UInt8]? {
-        guard let quic = session as? QUICSession else { return nil }
-        return quic.monitor.withLock { quic.receiveDatagramLocked() }
-    }
-
-    // MARK: - QUIC: resumption, 0-RTT, key update
-
-    /// Client: the newest ticket the server issued for resuming a later connection (and
-    /// sending 0-RTT data there); pass it as ``ClientOptions/resumption``. `nil` until one
-    /// arrives (after the handshake), and on TLS.
-    public var resumptionTicket: QUICResumptionTicket? {
-        guard let quic = session as? QUICSession else { return nil }
-        return quic.monitor.withLock { quic.resumptionTicketLocked }
-    }
-
-    /// The QUIC version in use (after compatible version negotiation, RFC 9368); `nil` on TLS.
-    public var quicVersion: QUICVersion? { (session as? QUICSession)?.version }
-
-    /// Whether the handshake resumed an earlier session (QUIC; a PSK from a ticket).
-    public var isResumed: Bool { (session as? QUICSession)?.isResumed ?? false }
-
-    /// Whether 0-RTT data was accepted — a client's by the server, or on a server the client's
-    /// (QUIC; `nil` until decided, or when none was offered). A client's refused data is sent
-    /// again after the handshake: nothing is lost.
-    public var earlyDataAccepted: Bool? { (session as? QUICSession)?.isEarlyDataAccepted }
-
-    /// Starts a QUIC key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
-    /// the handshake is confirmed or while the previous update is unacknowledged.
-    public func updateKeys() throws(QuiverError) -> Bool {
-        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "key updates are a QUIC feature (TLS has KeyUpdate messages, sent automatically)") }
-        return try quic.once { () throws(QuiverError) in try quic.updateKeysLocked() }
     }
 
     // MARK: - Shutdown
@@ -217,11 +138,7 @@ public final class Connection: Sendable {
         case .rapid(let code, let reason): session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
         }
         session.commandIssued()
-        switch owner {
-        case .quic(let core): core.lingerThenClose()
-        case .tls(let core): core.close(code: 0, reason: "")
-        case nil: break
-        }
+        owner?.lingerThenClose()
     }
 
     /// Waits until the connection has ended completely — after ``shutdown(_:)``, a close by the
@@ -306,7 +223,7 @@ public final class Connection: Sendable {
                            bufferLimit: options.sendBufferLimit, maxConnections: 1)
         let session = try core.addSession(transport: transport, peer: peer, client: .some(serverName))
         try driver.start(core)
-        let connection = Connection(session: session, owner: .tls(core))
+        let connection = Connection(session: session, owner: core)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection
     }
@@ -314,12 +231,10 @@ public final class Connection: Sendable {
     private static func connectQUIC(over attachment: Attachment, remote: SocketAddress, tls: TLSConfiguration,
                                     serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
-        var configuration = QUICConfiguration(tls: tls)
-        options.configureQUIC(&configuration)
         let engine: QUICConnection
         do throws(QUICError) {
-            engine = try QUICConnection(client: configuration, serverName: serverName, remoteAddress: remote,
-                                        resumption: options.resumption, attemptEarlyData: options.earlyData, now: .now())
+            engine = try QUICConnection(client: options.quicConfiguration(tls: tls), serverName: serverName, remoteAddress: remote,
+                                        resumption: options.resumption?.engine, attemptEarlyData: options.earlyData, now: .now())
         } catch {
             throw QuiverError(.configuration, "\(error)")
         }
@@ -328,7 +243,7 @@ public final class Connection: Sendable {
         let session = core.setClient(engine)
         try driver.start(core)
         driver.wake()
-        let connection = Connection(session: session, owner: .quic(core))
+        let connection = Connection(session: session, owner: core)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection
     }
@@ -345,10 +260,7 @@ public final class Connection: Sendable {
     }
 
     /// Diagnostics of a client connection's engine.
-    var debugDescription: String {
-        if case .quic(let core) = owner { return core.debugDescription }
-        return ""
-    }
+    var debugDescription: String { owner?.debugDescription ?? "" }
 
     // MARK: - Application-driven clients
 
@@ -358,30 +270,4 @@ public final class Connection: Sendable {
     public var nextDeadline: Instant? { session.driver.core?.nextDeadline }
     /// Processes what is ready without blocking (application-driven clients).
     public func handleEvents() { session.driver.handleEventsNow() }
-}
-
-/// Settings of a client ``Connection``.
-public struct ClientOptions: Sendable {
-    /// Who runs the I/O (default: a background thread).
-    public var driver: DriverMode = .threadAssisted
-    /// Whether ``Connection/connect(_:to:port:tls:serverName:options:)`` returns only after
-    /// the handshake (default), or at once (then use ``Connection/waitForHandshake()``).
-    public var waitForHandshake = true
-    /// What the connection does with streams the server opens (QUIC).
-    public var incomingStreams: IncomingStreamPolicy = .accept
-    /// Bytes buffered per stream for sending before writes would block.
-    public var sendBufferLimit = 1 << 20
-    /// TLS: how long the handshake may take.
-    public var handshakeTimeout: Duration = .seconds(10)
-    /// QUIC: a ticket from an earlier connection to the same server
-    /// (``Connection/resumptionTicket``): the handshake resumes the session (no certificate).
-    public var resumption: QUICResumptionTicket?
-    /// QUIC, with ``resumption``: send what is written before the handshake completes as 0-RTT
-    /// data (set ``waitForHandshake`` to `false` to write at once). 0-RTT data can be replayed
-    /// by an attacker: use it only for idempotent requests.
-    public var earlyData = false
-    /// QUIC: adjusts the connection configuration (version, idle timeout, …).
-    public var configureQUIC: @Sendable (inout QUICConfiguration) -> Void = { _ in }
-
-    public init() {}
 }

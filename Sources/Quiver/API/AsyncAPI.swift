@@ -133,20 +133,6 @@ extension Connection {
         return Stream(connection: self, key: id)
     }
 
-    /// The next datagram received (QUIC, RFC 9221); suspends until one arrives.
-    /// - Throws: `.closed` when the connection ends.
-    public func receiveDatagram() async throws -> [UInt8] {
-        guard let quic = session as? QUICSession else { throw QuiverError(.configuration, "datagrams need QUIC") }
-        return try await quic.awaiting(wake: .events) { () throws(QuiverError) -> [UInt8]? in
-            if let datagram = quic.receiveDatagramLocked() { return datagram }
-            if let info = quic.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
-            return nil
-        }
-    }
-
-    /// The datagrams received (QUIC), until the connection ends (then the sequence finishes).
-    public var datagrams: IncomingDatagrams { IncomingDatagrams(connection: self) }
-
     /// Ends the connection; `.flush` suspends until everything written was delivered.
     public func shutdown(_ mode: ShutdownMode = .flush) async throws {
         if case .flush = mode {
@@ -206,25 +192,38 @@ public struct IncomingStreams: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
 }
 
-/// The datagrams a connection receives (``Connection/datagrams``).
+// MARK: - QUIC datagrams
+
+extension Connection.QUIC {
+    /// The next datagram received (RFC 9221); suspends until one arrives.
+    /// - Throws: `.closed` when the connection ends; `CancellationError`.
+    public func receiveDatagram() async throws -> [UInt8] {
+        try await session.awaiting(wake: .events) { () throws(QuiverError) in try session.nextDatagramLocked() }
+    }
+
+    /// The datagrams received, until the connection ends (then the sequence finishes).
+    public var datagrams: IncomingDatagrams { IncomingDatagrams(quic: self) }
+}
+
+/// The datagrams a QUIC connection receives (``Connection/QUIC/datagrams``).
 public struct IncomingDatagrams: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
-    let connection: Connection
+    let quic: Connection.QUIC
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let connection: Connection
+        let quic: Connection.QUIC
 
         /// The next datagram; `nil` once the connection ended.
         public mutating func next() async throws -> [UInt8]? {
             do {
-                return try await connection.receiveDatagram()
+                return try await quic.receiveDatagram()
             } catch let error as QuiverError where error.code == .closed {
                 return nil
             }
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(quic: quic) }
 }
 
 // MARK: - Stream

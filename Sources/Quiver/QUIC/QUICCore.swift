@@ -429,7 +429,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             if case .server(let endpoint) = engine {
                 statistics.connections = endpoint.connectionCount
                 statistics.pendingConnections = endpoint.pendingConnectionCount
-                statistics.quic = endpoint.statistics
+                statistics.quic = Listener.Statistics.QUIC(endpoint.statistics)
             }
             statistics.udpSendFailures = udpCounters.sendFailures
             statistics.udpPeerErrors = udpCounters.peerErrors
@@ -510,7 +510,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         // The child. Only this thread exists; the locks held are ours and released on return.
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        return Listener.startInChild(childSession, core: childCore, owner: .quic(childCore))
+        return Listener.startInChild(childSession, core: childCore)
     }
 
     /// Drops everything without sending anything and closes this process's copies of the
@@ -564,5 +564,15 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         for attachment in attachments {
             if case .datagrams(let end, _) = attachment.kind { end.setArrivalHandler(nil) }
         }
+    }
+}
+
+extension Listener.Statistics.QUIC {
+    init(_ endpoint: QUICEndpoint.Statistics) {
+        self.init(connectionsCreated: endpoint.connectionsCreated, retriesSent: endpoint.retriesSent,
+                  versionNegotiationsSent: endpoint.versionNegotiationsSent, statelessResetsSent: endpoint.statelessResetsSent,
+                  initialsDropped: endpoint.initialsDropped, connectionsRefused: endpoint.connectionsRefused,
+                  datagramsDropped: endpoint.datagramsDropped,
+                  handshakesFailed: endpoint.handshakesFailed)
     }
 }

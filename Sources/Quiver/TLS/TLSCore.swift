@@ -260,7 +260,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         // The child. Only this thread exists; the locks held are ours and released on return.
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        return Listener.startInChild(childSession, core: childCore, owner: .tls(childCore))
+        return Listener.startInChild(childSession, core: childCore)
     }
 
     /// Takes over `other` (locked by the caller), a connection of another core, on `fd`.

@@ -1,0 +1,56 @@
+// The engine's configuration type appears only in the `@_spi(QUICEngine)` member: ordinary
+// users of the client API neither see nor import it.
+@_spiOnly public import QuiverQUIC
+import QuiverTLS
+
+/// Settings of a client ``Connection``.
+public struct ClientOptions: Sendable {
+    /// Who runs the I/O (default: a background thread).
+    public var driver: DriverMode = .threadAssisted
+    /// Whether ``Connection/connect(_:to:port:tls:serverName:options:)`` returns only after
+    /// the handshake (default), or at once (then use ``Connection/waitForHandshake()``).
+    public var waitForHandshake = true
+    /// What the connection does with streams the server opens (QUIC).
+    public var incomingStreams: IncomingStreamPolicy = .accept
+    /// Bytes buffered per stream for sending before writes would block.
+    public var sendBufferLimit = 1 << 20
+    /// TLS: how long the handshake may take.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// QUIC: a ticket from an earlier connection to the same server
+    /// (``Connection/QUIC/resumptionTicket``): the handshake resumes the session (no certificate).
+    public var resumption: ResumptionTicket?
+    /// QUIC, with ``resumption``: send what is written before the handshake completes as 0-RTT
+    /// data (set ``waitForHandshake`` to `false` to write at once). 0-RTT data can be replayed
+    /// by an attacker: use it only for idempotent requests.
+    public var earlyData = false
+    /// QUIC: the versions, most preferred first (default: v1, v2). The first Initial is sent
+    /// in the first of them — a resumed connection starts in its ticket's version instead
+    /// (RFC 9369 §5) — and the others are offered for compatible version negotiation
+    /// (RFC 9368), by which the server may move the connection to one of them.
+    public var quicVersions: [QUICVersion] = [QUICDefaults.connection.version]
+        + QUICDefaults.connection.supportedVersions.filter { $0 != QUICDefaults.connection.version }
+    /// QUIC: the largest DATAGRAM frame accepted from the server (max_datagram_frame_size,
+    /// RFC 9221 §3); `nil` (the default) does not offer DATAGRAM frames. Sending them needs the
+    /// server's offer (``Listener/Options/maxDatagramFrameSize``), not this.
+    public var maxDatagramFrameSize: Int?
+
+    /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the options
+    /// above were applied. Not API: the engine's types change with the engine.
+    @_spi(QUICEngine) public var configureQUIC: @Sendable (inout QUICConfiguration) -> Void = { _ in }
+
+    public init() {}
+}
+
+extension ClientOptions {
+    /// The QUIC connection configuration these options describe, for `tls`.
+    func quicConfiguration(tls: TLSConfiguration) -> QUICConfiguration {
+        var configuration = QUICConfiguration(tls: tls)
+        if let first = quicVersions.first {
+            configuration.version = first
+            configuration.supportedVersions = quicVersions
+        }
+        configuration.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
+        configureQUIC(&configuration)
+        return configuration
+    }
+}

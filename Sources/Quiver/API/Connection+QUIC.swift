@@ -1,0 +1,84 @@
+import QuiverCore
+
+extension Connection {
+    /// The QUIC-only features of this connection — DATAGRAMs (RFC 9221), the version,
+    /// resumption, 0-RTT, key updates; `nil` on TLS.
+    ///
+    /// ```swift
+    /// if let quic = connection.quic {
+    ///     try quic.sendDatagram(Array("ping".utf8))
+    ///     print("\(quic.version), resumed: \(quic.isResumed)")
+    /// }
+    /// ```
+    public var quic: QUIC? { session.quic.map { QUIC(connection: self, session: $0) } }
+
+    /// A view of a QUIC ``Connection`` for the features TLS does not have (``Connection/quic``).
+    /// It keeps the connection alive; its calls are safe from any thread, as the connection's.
+    public struct QUIC: Sendable {
+        /// The connection this is a view of.
+        public let connection: Connection
+        let session: QUICSession
+
+        // MARK: - Streams
+
+        /// Makes every stream an ordinary one, for protocols that have no default stream
+        /// (HTTP/3, hq-interop): a server's peer-opened stream 0 is offered to
+        /// ``Connection/acceptStream()`` like the others (at once, if it has arrived already),
+        /// a client opens all its streams with ``Connection/openStream(bidirectional:)``, and
+        /// the default stream's calls (``Connection/read(maxBytes:)``, ``Connection/write(_:)``,
+        /// ``Connection/defaultStream`` …) throw `.configuration`. A server that waits for
+        /// requests this way needs no task parked on a stream the client may never open. Call
+        /// it before using the default stream.
+        /// - Throws: `.configuration` on a client whose default stream is in use already.
+        public func disableDefaultStream() throws(QuiverError) {
+            try session.once { () throws(QuiverError) in try session.disableDefaultStreamLocked() }
+        }
+
+        // MARK: - Datagrams (RFC 9221)
+
+        /// Sends an unreliable datagram. The peer must have announced DATAGRAM support (a
+        /// listener's ``Listener/Options/maxDatagramFrameSize``), and it must fit one packet.
+        /// - Throws: `.closed` once the connection ended, `.protocolViolation` when the peer
+        ///   does not take datagrams or this one is too large.
+        public func sendDatagram(_ bytes: [UInt8]) throws(QuiverError) {
+            try session.once { () throws(QuiverError) in try session.sendDatagramLocked(bytes) }
+        }
+
+        /// The next datagram received; waits for one. Throws `.closed` when the connection ends.
+        public func receiveDatagram() throws(QuiverError) -> [UInt8] {
+            try session.blocking(wake: .events) { () throws(QuiverError) in try session.nextDatagramLocked() }
+        }
+
+        /// The next datagram received, or `nil` (would block).
+        public func tryReceiveDatagram() -> [UInt8]? {
+            session.monitor.withLock { session.receiveDatagramLocked() }
+        }
+
+        // MARK: - Version, resumption, 0-RTT, key update
+
+        /// The QUIC version in use (after compatible version negotiation, RFC 9368).
+        public var version: QUICVersion { session.version }
+
+        /// Client: the newest ticket the server issued for resuming a later connection (and
+        /// sending 0-RTT data there); pass it as ``ClientOptions/resumption``. `nil` until one
+        /// arrives (after the handshake).
+        public var resumptionTicket: ResumptionTicket? {
+            session.monitor.withLock { session.resumptionTicketLocked.map(ResumptionTicket.init) }
+        }
+
+        /// Whether the handshake resumed an earlier session (a PSK from a ticket).
+        public var isResumed: Bool { session.isResumed }
+
+        /// Whether 0-RTT data was accepted — a client's by the server, or on a server the
+        /// client's; `nil` until decided, or when none was offered. A client's refused data is
+        /// sent again after the handshake: nothing is lost.
+        public var earlyDataAccepted: Bool? { session.isEarlyDataAccepted }
+
+        /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
+        /// the handshake is confirmed or while the previous update is unacknowledged.
+        /// - Throws: `.closed` once the connection ended.
+        public func updateKeys() throws(QuiverError) -> Bool {
+            try session.once { () throws(QuiverError) in try session.updateKeysLocked() }
+        }
+    }
+}

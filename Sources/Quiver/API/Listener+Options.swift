@@ -1,0 +1,183 @@
+public import Logging
+// The engine's configuration types appear only in `@_spi(QUICEngine)` members: ordinary users
+// of the listener API neither see nor import them.
+@_spiOnly public import QuiverQUIC
+import QuiverTLS
+
+extension Listener {
+    /// Listener settings beyond the TLS configuration.
+    ///
+    /// The QUIC settings a server sets are plain properties here (Retry, versions, datagram
+    /// sizes, congestion control, stream limits …); their defaults are the QUIC engine's.
+    public struct Options: Sendable {
+        /// Who runs the I/O (default: a background thread).
+        public var driver: DriverMode = .threadAssisted
+        /// What accepted connections do with streams the peer opens (QUIC).
+        public var incomingStreams: IncomingStreamPolicy = .accept
+        /// Bytes a connection buffers per stream for sending before writes would block.
+        public var sendBufferLimit = 1 << 20
+        /// TLS: how long a handshake may take before the connection is dropped.
+        public var handshakeTimeout: Duration = .seconds(10)
+        /// How long an established connection may stay silent before it is closed; `nil`
+        /// never closes it. QUIC: the `max_idle_timeout` announced (the smaller of both
+        /// sides' applies, RFC 9000 §10.1). TLS: no byte moved either way for this long — the
+        /// connection is closed with a close_notify and ``CloseInfo/Origin/timeout``, between 1
+        /// and 1.25 times this after its last byte.
+        public var idleTimeout: Duration? = .seconds(30)
+        /// The most connections held at once, handshaking or established; more are refused —
+        /// QUIC: with CONNECTION_CLOSE (CONNECTION_REFUSED) in an Initial packet, keeping no
+        /// state; TLS: the TCP connection is accepted and closed at once.
+        public var maxConnections = 10_000
+        /// Where failed and abandoned handshakes are logged (at `info`, with the peer's address
+        /// and the reason, rate-limited). The default logs nothing; pass your application's
+        /// logger to see them.
+        public var logger = Logger(label: "quiver.listener", factory: { _ in SwiftLogNoOpLogHandler() })
+
+        // MARK: QUIC
+
+        /// QUIC: the versions accepted, most preferred first (default: v1, v2). A client that
+        /// starts in one of them and offers a more preferred one in its version_information is
+        /// moved to it by compatible version negotiation (RFC 9368 §2.3; v1 and v2 are
+        /// compatible, RFC 9369 §4); a client starting in another version gets a Version
+        /// Negotiation packet.
+        public var quicVersions: [QUICVersion] = QUICDefaults.connection.supportedVersions
+        /// QUIC: when a client must prove its address with a Retry round trip before its
+        /// handshake proceeds (RFC 9000 §8.1.2). Default: once 128 handshakes are pending.
+        public var retryPolicy = RetryPolicy(QUICDefaults.endpoint.retryPolicy)
+        /// QUIC: whether established connections receive a NEW_TOKEN, with which their next
+        /// connection skips Retry (RFC 9000 §8.1.3; default on). Tokens are bound to the
+        /// client's address: turn them off where addresses are synthetic (unaddressed pairs).
+        public var issueNewTokens = QUICDefaults.endpoint.issueNewTokens
+        /// QUIC: the largest UDP payload sent, also announced as max_udp_payload_size (at least
+        /// 1200, RFC 9000 §14; default 1452, which fits a 1500-byte MTU under IPv6 and IPv4).
+        /// With ``pathMTUDiscovery`` a connection starts at 1200 bytes and grows only to sizes
+        /// a probe proved; without it, it sends this size from the start.
+        public var maxDatagramSize = QUICDefaults.connection.maxDatagramSize
+        /// QUIC: datagram packetization layer path MTU discovery (RFC 9000 §14.3, RFC 8899;
+        /// default on): probes search for the largest datagram, up to ``maxDatagramSize``, that
+        /// the path carries.
+        public var pathMTUDiscovery = QUICDefaults.connection.pathMTUDiscovery
+        /// QUIC: the congestion controller (default CUBIC, RFC 9438).
+        public var congestionControl = CongestionControl(QUICDefaults.connection.congestionAlgorithm)
+        /// QUIC: how many bidirectional streams a client may have open at once
+        /// (initial_max_streams_bidi; default 100).
+        public var maxIncomingBidirectionalStreams = Int(QUICDefaults.connection.maxIncomingBidirectionalStreams)
+        /// QUIC: how many unidirectional streams a client may have open at once
+        /// (initial_max_streams_uni; default 100).
+        public var maxIncomingUnidirectionalStreams = Int(QUICDefaults.connection.maxIncomingUnidirectionalStreams)
+        /// QUIC: the largest DATAGRAM frame accepted (max_datagram_frame_size, RFC 9221 §3);
+        /// `nil` (the default) does not offer DATAGRAM frames, and a client sending one then
+        /// fails (``Connection/QUIC/sendDatagram(_:)``).
+        public var maxDatagramFrameSize: Int?
+        /// QUIC: announce disable_active_migration (RFC 9000 §18.2): clients must not move to
+        /// a new address. A forked child's socket is connected to the client's address
+        /// (``Listener/fork(handingOff:)``), so fork-per-connection servers set it.
+        public var disableActiveMigration = QUICDefaults.connection.disableActiveMigration
+        /// QUIC: put this worker id in every connection ID issued (bytes 1–2, the layout of the
+        /// engine's `WorkerConnectionIDs`), so that the BPF program of a
+        /// `UDPSocket.steeringGroup` sends each connection's datagrams to its worker's socket —
+        /// prefork servers, one worker per SO_REUSEPORT socket. `nil` (the default): random
+        /// connection IDs.
+        public var workerID: UInt16?
+        /// QUIC: the key stateless reset tokens are derived from (RFC 9000 §10.3.2). Give the
+        /// processes of one server — and a restarted server — the same key, so that a client of
+        /// a connection no process knows any more is told at once. `nil` (the default): a random
+        /// key per listener.
+        public var statelessResetKey: [UInt8]?
+
+        /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the
+        /// options above were applied. Not API: the engine's types change with the engine.
+        @_spi(QUICEngine) public var configureQUIC: @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }
+
+        public init() {}
+    }
+
+    /// When a QUIC listener asks clients to prove their address with a Retry round trip
+    /// (RFC 9000 §8.1.2) before their handshake proceeds.
+    public enum RetryPolicy: Sendable, Hashable {
+        /// Never: the anti-amplification limit alone protects against reflection.
+        case never
+        /// For every Initial without a valid token.
+        case always
+        /// Once this many handshakes are pending (a sign of a flood).
+        case whenPendingExceeds(Int)
+    }
+
+    /// The congestion controller of a QUIC listener's connections.
+    public enum CongestionControl: Sendable, Hashable, CaseIterable {
+        /// NewReno (RFC 9002 §7).
+        case newReno
+        /// CUBIC (RFC 9438).
+        case cubic
+    }
+}
+
+extension Listener.CongestionControl {
+    init(_ algorithm: CongestionAlgorithm) {
+        switch algorithm {
+        case .newReno: self = .newReno
+        case .cubic: self = .cubic
+        }
+    }
+
+    var engine: CongestionAlgorithm {
+        switch self {
+        case .newReno: .newReno
+        case .cubic: .cubic
+        }
+    }
+}
+
+extension Listener.RetryPolicy {
+    init(_ policy: QUICEndpoint.RetryPolicy) {
+        switch policy {
+        case .never: self = .never
+        case .always: self = .always
+        case .whenPendingExceeds(let count): self = .whenPendingExceeds(count)
+        }
+    }
+
+    var engine: QUICEndpoint.RetryPolicy {
+        switch self {
+        case .never: .never
+        case .always: .always
+        case .whenPendingExceeds(let count): .whenPendingExceeds(count)
+        }
+    }
+}
+
+extension Listener.Options {
+    /// The QUIC endpoint configuration these options describe, for `tls`.
+    func endpointConfiguration(tls: TLSConfiguration) -> QUICEndpoint.Configuration {
+        var connection = QUICConfiguration(tls: tls)
+        connection.idleTimeout = idleTimeout ?? .zero
+        connection.supportedVersions = quicVersions
+        connection.maxDatagramSize = maxDatagramSize
+        connection.pathMTUDiscovery = pathMTUDiscovery
+        connection.congestionAlgorithm = congestionControl.engine
+        connection.maxIncomingBidirectionalStreams = UInt64(max(0, maxIncomingBidirectionalStreams))
+        connection.maxIncomingUnidirectionalStreams = UInt64(max(0, maxIncomingUnidirectionalStreams))
+        connection.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
+        connection.disableActiveMigration = disableActiveMigration
+        if let workerID {
+            let ids = WorkerConnectionIDs(workerID: workerID)
+            connection.connectionIDLength = ids.length
+            connection.connectionIDGenerator = ids.generator(random: connection.random)
+        }
+        if let statelessResetKey { connection.statelessResetKey = statelessResetKey }
+        var configuration = QUICEndpoint.Configuration(connection: connection)
+        configuration.retryPolicy = retryPolicy.engine
+        configuration.issueNewTokens = issueNewTokens
+        configuration.maxConnections = maxConnections
+        configureQUIC(&configuration)
+        return configuration
+    }
+}
+
+/// The QUIC engine's defaults, which the QUIC options of ``Listener/Options`` and
+/// ``ClientOptions`` start from: each default is set in one place, QuiverQUIC. (A template
+/// configuration; it never configures a connection.)
+enum QUICDefaults {
+    static let endpoint = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: .client(verifier: CertificateVerifier(trustRoots: []))))
+    static let connection = endpoint.connection
+}

@@ -1,0 +1,41 @@
+import QuiverCore
+
+/// The I/O half of a listener or client connection, one per transport (``QUICCore``,
+/// ``TLSCore``): what ``Listener`` and ``Connection`` ask of it, so that neither switches over
+/// the transport. The driver runs it through ``DriverCore``; `…Locked` members are called with
+/// ``lock`` held.
+protocol TransportCore: DriverCore {
+    /// Guards the core's state; waiters on it are woken when a connection is queued for
+    /// accepting or the core closes.
+    var lock: Monitor { get }
+    /// The pollers registered on the listener, signalled under ``lock``.
+    var listenerLinks: PollLinks { get }
+    /// Whether the core has closed (read under ``lock``).
+    var isClosed: Bool { get }
+    /// The local addresses of the socket attachments.
+    var localAddresses: [SocketAddress] { get }
+
+    /// Adds an attachment (lock held, or before the driver starts).
+    func attachLocked(_ attachment: Attachment) throws(QuiverError)
+    /// Whether a connection whose handshake completed waits to be accepted.
+    var hasPendingAcceptLocked: Bool { get }
+    /// The next connection whose handshake completed, if any.
+    func nextAcceptedLocked() -> (any Session)?
+
+    /// The listener's counters.
+    var statistics: Listener.Statistics { get }
+    /// Counters and connection state, for diagnostics.
+    var debugDescription: String { get }
+
+    /// Forks the process and hands `session` — one of this core's connections — to the child
+    /// (``Listener/fork(handingOff:)``).
+    func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult
+    /// Closes every connection (with `code`), wakes every waiter and stops the driver.
+    func close(code: UInt64, reason: String)
+    /// A client's shutdown: the core closes once its connection's closing period is over
+    /// (QUIC, thread-assisted), or at once.
+    func lingerThenClose()
+    /// A client connection object went away: the core closes, unless it lingers after a
+    /// shutdown already.
+    func closeUnlessLingering()
+}
