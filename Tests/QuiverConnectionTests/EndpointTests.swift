@@ -34,6 +34,30 @@ final class EndpointScenario {
         return app
     }
 
+    /// Real client first flights from `count` distinct addresses in `subnet`, never followed up.
+    func flood(_ count: Int, subnet: Int) throws {
+        for i in 0..<count {
+            let client = try QUICConnection(client: clientConfiguration, serverName: "localhost",
+                                            remoteAddress: Addresses.server, now: net.now)
+            let first = try #require(client.transmit(at: net.now))
+            server.endpoint.receive(first.bytes, from: SocketAddress(host: "10.\(subnet).\(i / 250).\(i % 250 + 1)", port: 9000)!,
+                                    at: net.now)
+        }
+    }
+
+    /// Runs the endpoint's timers alone (no network) until none is left: pending handshakes
+    /// time out.
+    func runEndpointTimersOut() {
+        while let _ = server.endpoint.transmit(at: net.now) {}
+        var now = net.now
+        for _ in 0..<1000 {
+            guard let deadline = server.endpoint.nextDeadline else { break }
+            now = max(now, deadline)
+            server.endpoint.handleTimeout(at: now)
+            while let _ = server.endpoint.transmit(at: now) {}
+        }
+    }
+
     func run(timeLimit: Duration = .seconds(60)) throws {
         try net.run(until: { [clients] in clients.allSatisfy { $0.app.isDone || $0.app.closeInfo != nil } }, timeLimit: timeLimit)
     }
@@ -174,25 +198,12 @@ struct EndpointTests {
             $0.retryPolicy = .never
         }
         // 300 real client first flights from distinct addresses, never followed up.
-        for i in 0..<300 {
-            let client = try QUICConnection(client: scenario.clientConfiguration, serverName: "localhost",
-                                            remoteAddress: Addresses.server, now: scenario.net.now)
-            let first = try #require(client.transmit(at: scenario.net.now))
-            scenario.server.endpoint.receive(first.bytes, from: SocketAddress(host: "10.1.\(i / 250).\(i % 250 + 1)", port: 9000)!,
-                                             at: scenario.net.now)
-        }
+        try scenario.flood(300, subnet: 1)
         #expect(scenario.server.endpoint.pendingConnectionCount == 20)
         #expect(scenario.server.endpoint.connectionCount == 20)
         #expect(scenario.server.endpoint.statistics.initialsDropped == 280)
         // The pending handshakes time out and free their slots.
-        while let _ = scenario.server.endpoint.transmit(at: scenario.net.now) {}
-        var now = scenario.net.now
-        for _ in 0..<200 {
-            guard let deadline = scenario.server.endpoint.nextDeadline else { break }
-            now = max(now, deadline)
-            scenario.server.endpoint.handleTimeout(at: now)
-            while let _ = scenario.server.endpoint.transmit(at: now) {}
-        }
+        scenario.runEndpointTimersOut()
         #expect(scenario.server.endpoint.connectionCount == 0)
         #expect(scenario.server.endpoint.pendingConnectionCount == 0)
     }
@@ -250,24 +261,11 @@ struct EndpointTests {
             $0.maxPendingConnections = 2000
             $0.retryPolicy = .never
         }
-        for i in 0..<600 {
-            let client = try QUICConnection(client: scenario.clientConfiguration, serverName: "localhost",
-                                            remoteAddress: Addresses.server, now: scenario.net.now)
-            let first = try #require(client.transmit(at: scenario.net.now))
-            scenario.server.endpoint.receive(first.bytes, from: SocketAddress(host: "10.2.\(i / 250).\(i % 250 + 1)", port: 9000)!,
-                                             at: scenario.net.now)
-        }
+        try scenario.flood(600, subnet: 2)
         #expect(scenario.server.endpoint.connectionCount == 600)
         let flooded = scenario.server.endpoint.tableCapacities
         #expect(flooded.entries >= 600)
-        while let _ = scenario.server.endpoint.transmit(at: scenario.net.now) {}
-        var now = scenario.net.now
-        for _ in 0..<1000 {
-            guard let deadline = scenario.server.endpoint.nextDeadline else { break }
-            now = max(now, deadline)
-            scenario.server.endpoint.handleTimeout(at: now)
-            while let _ = scenario.server.endpoint.transmit(at: now) {}
-        }
+        scenario.runEndpointTimersOut()
         #expect(scenario.server.endpoint.connectionCount == 0)
         let after = scenario.server.endpoint.tableCapacities
         #expect(after.entries < flooded.entries / 4)

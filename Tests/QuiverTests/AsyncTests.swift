@@ -33,27 +33,47 @@ struct AsyncTests {
 
     static func pattern(_ count: Int, seed: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
 
-    @Test("20 concurrent clients echo 2 MB each through an async server, TLS and QUIC", arguments: [Transport.quic, .tcp])
-    func echoServer(transport: Transport) async throws {
+    /// Where a test's tasks run: Swift Testing's pool would starve (see ``DedicatedExecutor``),
+    /// so either dedicated threads or the event loops of the listener and connections.
+    enum Executors: CustomStringConvertible, CaseIterable {
+        case dedicatedThreads
+        case eventLoops
+
+        var description: String { self == .dedicatedThreads ? "dedicated threads" : "event loops" }
+
+        func server(_ listener: Listener) -> (any TaskExecutor)? {
+            self == .eventLoops ? listener.taskExecutor : DedicatedExecutor.shared
+        }
+
+        func client(_ connection: Connection) -> (any TaskExecutor)? {
+            self == .eventLoops ? connection.taskExecutor : DedicatedExecutor.shared
+        }
+    }
+
+    @Test("20 concurrent clients echo 2 MB each through an async server, TLS and QUIC, tasks on dedicated threads or the event loops",
+          arguments: [Transport.quic, .tcp], Executors.allCases)
+    func echoServer(transport: Transport, executors: Executors) async throws {
         try await onDedicatedThreads {
             let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
             let port = listener.localAddresses[0].port
-            let server = Task(executorPreference: DedicatedExecutor.shared) { try await Self.serve(listener) }
+            let server = Task(executorPreference: executors.server(listener)) { try await Self.serve(listener) }
             try await withThrowingTaskGroup { clients in
                 for index in 0..<20 {
                     clients.addTask {
                         let connection = try await Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
-                        let payload = Self.pattern(2_000_000, seed: index)
-                        // Write while reading: the echo comes back while we still send (backpressure both ways).
-                        let writer = Task(executorPreference: DedicatedExecutor.shared) {
-                            try await connection.write(payload)
-                            try connection.finish()
+                        try await withTaskExecutorPreference(executors.client(connection)) {
+                            let payload = Self.pattern(2_000_000, seed: index)
+                            // Write while reading: the echo comes back while we still send (backpressure both ways).
+                            let writer = Task(executorPreference: executors.client(connection)) {
+                                try await connection.write(payload)
+                                try connection.finish()
+                            }
+                            var received: [UInt8] = []
+                            for try await chunk in connection.inbound { received += chunk }
+                            try await writer.value
+                            #expect(received == payload)
+                            try await connection.shutdown()
                         }
-                        var received: [UInt8] = []
-                        for try await chunk in connection.inbound { received += chunk }
-                        try await writer.value
-                        #expect(received == payload)
-                        try await connection.shutdown()
                     }
                 }
                 try await clients.waitForAll()
@@ -129,38 +149,6 @@ struct AsyncTests {
     }
 
     // MARK: - Tasks on the event loop (`taskExecutor`)
-
-    @Test("20 clients echo 2 MB each with every task on its listener's or connection's event loop, TLS and QUIC",
-          arguments: [Transport.quic, .tcp])
-    func echoOnEventLoops(transport: Transport) async throws {
-        try await onDedicatedThreads {
-            let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
-            let port = listener.localAddresses[0].port
-            let server = Task(executorPreference: listener.taskExecutor) { try await Self.serve(listener) }
-            try await withThrowingTaskGroup { clients in
-                for index in 0..<20 {
-                    clients.addTask {
-                        let connection = try await Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
-                        try await withTaskExecutorPreference(connection.taskExecutor) {
-                            let payload = Self.pattern(2_000_000, seed: index)
-                            let writer = Task(executorPreference: connection.taskExecutor) {
-                                try await connection.write(payload)
-                                try connection.finish()
-                            }
-                            var received: [UInt8] = []
-                            for try await chunk in connection.inbound { received += chunk }
-                            try await writer.value
-                            #expect(received == payload)
-                            try await connection.shutdown()
-                        }
-                    }
-                }
-                try await clients.waitForAll()
-            }
-            listener.close()
-            try await server.value
-        }
-    }
 
     @Test("a blocking call from a task on the event loop throws instead of waiting for its own thread", arguments: [Transport.quic, .tcp])
     func blockingOnEventLoop(transport: Transport) async throws {

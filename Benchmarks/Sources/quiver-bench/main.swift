@@ -137,18 +137,32 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
 
 main()
 
+/// A UDP socket for a load generator's client connections (large buffers, no GRO).
+func clientSocket(bufferSize: Int) -> UDPSocket {
+    var socketConfiguration = UDPSocket.Configuration()
+    socketConfiguration.receiveBufferSize = bufferSize
+    socketConfiguration.sendBufferSize = bufferSize
+    socketConfiguration.gro = false
+    do { return try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!, configuration: socketConfiguration) } catch { fail("\(error)") }
+}
+
+/// Sends what `connection` has to send to `server`, flushing the socket when its queue is full.
+func send(_ connection: QUICConnection, on socket: UDPSocket, to server: SocketAddress, now: Instant) {
+    while let datagram = connection.transmit(at: now) {
+        if !socket.enqueue(datagram.bytes, to: server) {
+            _ = try? socket.flush()
+            _ = socket.enqueue(datagram.bytes, to: server)
+        }
+    }
+}
+
 /// N client connections on one socket, routed by the connection IDs we chose.
 func runIdleClients(port: UInt16, count: Int, hold: Double, close: Bool) {
     let server = SocketAddress(host: "127.0.0.1", port: port)!
     var configuration = QUICConfiguration(tls: .client(alpn: ["h3"], verifier: insecure))
     configuration.keepAliveInterval = .seconds(5)
     configuration.idleTimeout = .seconds(60)
-    var socketConfiguration = UDPSocket.Configuration()
-    socketConfiguration.receiveBufferSize = 16 << 20
-    socketConfiguration.sendBufferSize = 16 << 20
-    socketConfiguration.gro = false
-    let socket: UDPSocket
-    do { socket = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!, configuration: socketConfiguration) } catch { fail("\(error)") }
+    let socket = clientSocket(bufferSize: 16 << 20)
     var connections: [QUICConnection] = []
     var routes: [[UInt8]: Int] = [:]
     var established = 0
@@ -159,14 +173,7 @@ func runIdleClients(port: UInt16, count: Int, hold: Double, close: Bool) {
     func route(_ index: Int) {
         for id in connections[index].localConnectionIDs { routes[id.bytes] = index }
     }
-    func flush(_ index: Int, now: Instant) {
-        while let datagram = connections[index].transmit(at: now) {
-            if !socket.enqueue(datagram.bytes, to: server) {
-                _ = try? socket.flush()
-                _ = socket.enqueue(datagram.bytes, to: server)
-            }
-        }
-    }
+    func flush(_ index: Int, now: Instant) { send(connections[index], on: socket, to: server, now: now) }
 
     while true {
         let now = Instant.now()
@@ -231,12 +238,7 @@ func runHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int, resume: B
     let server = SocketAddress(host: "127.0.0.1", port: port)!
     var configuration = QUICConfiguration(tls: .client(alpn: ["h3"], verifier: insecure))
     configuration.idleTimeout = .seconds(5)
-    var socketConfiguration = UDPSocket.Configuration()
-    socketConfiguration.receiveBufferSize = 8 << 20
-    socketConfiguration.sendBufferSize = 8 << 20
-    socketConfiguration.gro = false
-    let socket: UDPSocket
-    do { socket = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!, configuration: socketConfiguration) } catch { fail("\(error)") }
+    let socket = clientSocket(bufferSize: 8 << 20)
     struct Attempt { var connection: QUICConnection; var started: Instant }
     var attempts: [Int: Attempt] = [:]
     var routes: [[UInt8]: Int] = [:]
@@ -246,13 +248,7 @@ func runHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int, resume: B
     let giveUp = Duration.seconds(3)
 
     func flush(_ key: Int, now: Instant) {
-        guard let attempt = attempts[key] else { return }
-        while let datagram = attempt.connection.transmit(at: now) {
-            if !socket.enqueue(datagram.bytes, to: server) {
-                _ = try? socket.flush()
-                _ = socket.enqueue(datagram.bytes, to: server)
-            }
-        }
+        if let attempt = attempts[key] { send(attempt.connection, on: socket, to: server, now: now) }
     }
     func retire(_ key: Int) {
         guard let attempt = attempts.removeValue(forKey: key) else { return }
