@@ -18,6 +18,19 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
 
 @Suite("QUIC listener: endpoint behaviour through the listener API")
 struct EndpointBehaviourTests {
+    /// The listener's QUIC counters are Quiver's own type, copied from the engine's: a counter
+    /// the engine gains must be added to `Listener.Statistics.QUIC` (and its mapping) too.
+    @Test("Listener.Statistics.QUIC has every counter of QUICEndpoint.Statistics")
+    func statisticsMirrorTheEngine() throws {
+        let endpoint = QUICEndpoint(configuration: QUICEndpoint.Configuration(connection: QUICConfiguration(tls: Identity.server())))
+        let quicListener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        defer { quicListener.close() }
+        let engine = Mirror(reflecting: endpoint.statistics).children.compactMap(\.label)
+        let listener = Mirror(reflecting: try #require(quicListener.statistics.quic)).children.compactMap(\.label)
+        #expect(!engine.isEmpty)
+        #expect(Set(engine) == Set(listener), "engine counters missing from Listener.Statistics.QUIC: \(Set(engine).subtracting(listener).sorted())")
+    }
+
     @Test("an unknown version gets Version Negotiation listing v1 and v2")
     func versionNegotiation() throws {
         let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
