@@ -202,6 +202,9 @@ func runIdleClients(port: UInt16, count: Int, hold: Double, close: Bool) {
                     counted.insert(index)
                     established += 1
                 }
+                if let info = connections[index].closeInfo, !counted.contains(index) {
+                    fail("connection \(index) closed before it was established: \(info)")
+                }
             }
         }
         let later = Instant.now()

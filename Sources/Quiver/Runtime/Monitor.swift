@@ -138,11 +138,7 @@ final class Monitor: @unchecked Sendable {
             // An attempt that can finish now (data to read, room to write) needs no suspension:
             // the task keeps running, with no trip through its executor's queue. (A synchronous
             // helper, so the async frame every waiting task keeps does not grow.)
-            switch attemptNow(attempt, afterAttempt: afterAttempt) {
-            case .done(let outcome): return try outcome.get()
-            case .again: continue
-            case .wait: break
-            }
+            if let outcome = attemptNow(attempt, afterAttempt: afterAttempt) { return try outcome.get() }
             var value: Value?
             var failure: QuiverError?
             var service = false
@@ -170,16 +166,13 @@ final class Monitor: @unchecked Sendable {
         }
     }
 
-    private enum Attempt<Value> {
-        case done(Result<Value, QuiverError>)
-        case again
-        case wait
-    }
-
     /// One attempt under the lock, for ``awaiting(wake:_:afterAttempt:)``'s path that does not
-    /// suspend.
+    /// suspend: its outcome, or `nil` when the caller must take the suspending path. An attempt
+    /// that found nothing but passed a command on to the driver also goes that way (it is
+    /// resumed at once there): a task must not spin on attempts without ever yielding — on
+    /// the event loop, the driver it waits for runs on its own thread.
     private func attemptNow<Value>(_ attempt: () throws(QuiverError) -> (Value?, Bool),
-                                   afterAttempt: (Bool) -> Void) -> Attempt<Value> {
+                                   afterAttempt: (Bool) -> Void) -> Result<Value, QuiverError>? {
         lock()
         let outcome: Result<(Value?, Bool), QuiverError>
         do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
@@ -187,15 +180,13 @@ final class Monitor: @unchecked Sendable {
         switch outcome {
         case .failure(let error):
             afterAttempt(false)
-            return .done(.failure(error))
+            return .failure(error)
         case .success((let value?, let service)):
             afterAttempt(service)
-            return .done(.success(value))
-        case .success((nil, true)):
-            afterAttempt(true)
-            return .again
-        case .success((nil, false)):
-            return .wait
+            return .success(value)
+        case .success((nil, let service)):
+            if service { afterAttempt(true) }
+            return nil
         }
     }
 
