@@ -318,6 +318,16 @@ def latency(work, cert, key, count):
         row("Latency", f"{label} echo p99 (µs)", q[1], p[1], False, "µs")
 
 
+def warmed_up_rss(server, port):
+    """The server's RSS after ten connections came and went (first-use allocations made)."""
+    # The warm-up connections end with CONNECTION_CLOSE: left open they would count against the
+    # server's connection limit (10 000 by default) during the measurement.
+    subprocess.run([BENCH, "idle-clients", "--port", str(port), "--count", "10", "--hold", "0", "--close"],
+                   capture_output=True, timeout=60)
+    time.sleep(2)
+    return rss_kib(server.pid)
+
+
 def memory(work, cert, key, connections):
     log(f"Memory: {connections} idle QUIC connections")
     results = {}
@@ -326,12 +336,7 @@ def memory(work, cert, key, connections):
         port = free_port()
         server = http3_server(name, work, cert, key, port)
         try:
-            # Warm-up connections end with CONNECTION_CLOSE: left open they would count against
-            # the server's connection limit (10 000 by default) during the measurement.
-            subprocess.run([BENCH, "idle-clients", "--port", str(port), "--count", "10", "--hold", "0", "--close"],
-                           capture_output=True, timeout=60)
-            time.sleep(2)
-            base = rss_kib(server.pid)
+            base = warmed_up_rss(server, port)
             client = subprocess.Popen([BENCH, "idle-clients", "--port", str(port), "--count", str(connections), "--hold", "3"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             peak = base
@@ -360,10 +365,7 @@ def flood_memory(work, cert, key, connections, wait):
         port = free_port()
         server = http3_server(name, work, cert, key, port)
         try:
-            subprocess.run([BENCH, "idle-clients", "--port", str(port), "--count", "10", "--hold", "0", "--close"],
-                           capture_output=True, timeout=60)
-            time.sleep(1)
-            before = rss_kib(server.pid)
+            before = warmed_up_rss(server, port)
             flood = subprocess.run([BENCH, "idle-clients", "--port", str(port), "--count", str(connections), "--hold", "1", "--close"],
                                    capture_output=True, timeout=300)
             if flood.returncode != 0:
