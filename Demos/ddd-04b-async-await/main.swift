@@ -2,8 +2,8 @@
 // listener's connections are an AsyncSequence; each connection is a child task of its
 // listener's task, and each QUIC stream a child task of its connection's (AsyncEcho). No
 // thread is created or blocked per connection: tasks suspend while they wait, and each
-// listener's tasks run on that listener's event loop (`listener.taskExecutor`), the thread
-// that does its I/O, so a read or write resumed by input crosses no thread. SIGINT closes the
+// connection's tasks run on its event loop (`connection.taskExecutor`), the thread that does
+// its I/O, so a read or write resumed by input crosses no thread. SIGINT closes the
 // listeners, which ends their sequences and connections, and with them every task.
 // TLS → QUIC: `--quic` only changes `demo.transport`; the code below is the same for both.
 import DemoSupport
@@ -24,11 +24,11 @@ enum Server {
         log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with one task per connection")
         await withDiscardingTaskGroup { group in
             for (index, listener) in listeners.enumerated() {
-                group.addTask(executorPreference: listener.taskExecutor) {
+                group.addTask {
                     await withDiscardingTaskGroup { connections in
                         do {
                             for try await connection in listener.connections {
-                                connections.addTask {
+                                connections.addTask(executorPreference: connection.taskExecutor) {
                                     let peer = connection.peerAddress.map { "\($0)" } ?? "?"
                                     log.info("listener \(index + 1): connection from \(peer) on port \(demo.ports[index])")
                                     let bytes = await AsyncEcho.serve(connection)

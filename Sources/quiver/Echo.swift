@@ -18,7 +18,9 @@ enum EchoServer {
             while limit.map({ served < $0 }) ?? true {
                 guard let connection = try? await listener.accept() else { return }
                 served += 1
-                group.addTask { await serve(connection, log: log) }
+                // On the connection's own event loop (child tasks inherit it): its I/O, engine
+                // and code share one thread.
+                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection, log: log) }
             }
         }
     }

@@ -8,21 +8,21 @@ import QuiverTLS
 /// `quiver serve --http3`: files over HTTP/3 (ALPN `h3`) and hq-interop, a task per
 /// connection and per request.
 enum FileServer {
-    static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, limit: Int?, log: Logger) async throws {
+    static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, loops: Int, limit: Int?,
+                    log: Logger) async throws {
         var options = Listener.Options()
+        options.eventLoops = loops
         if retry { options.retryPolicy = .always }
         options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
-        log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : "")")
-        // The connections' tasks run on the listener's event loop: no thread hand-off per read,
-        // write or wake-up.
-        await withTaskExecutorPreference(listener.taskExecutor) {
-            var served = 0
-            await withDiscardingTaskGroup { group in
-                while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
-                    served += 1
-                    group.addTask { await serve(connection, root: root, log: log) }
-                }
+        log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : ""), \(Serve.describe(loops: loops))")
+        // Each connection's tasks run on its event loop: no thread hand-off per read, write or
+        // wake-up.
+        var served = 0
+        await withDiscardingTaskGroup { group in
+            while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
+                served += 1
+                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection, root: root, log: log) }
             }
         }
         listener.close()

@@ -76,6 +76,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "PEM trust roots for client certificates.") var ca: String?
     @Option(help: "Accept up to this many bytes of 0-RTT data; 0 disables 0-RTT. Default: 0 (off) for echo, on for --http3. Over QUIC any value above 0 turns 0-RTT on (the limit is QUIC's flow control, RFC 9001 §4.6.1).") var maxEarlyData: UInt32?
     @Option(help: "Append TLS secrets in NSS key-log format (also via SSLKEYLOGFILE).") var keylog: String?
+    @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
 
@@ -96,6 +97,8 @@ struct Serve: ParsableCommand, Sendable {
         } else if root != nil || retry {
             throw ValidationError("--root and --retry go with --http3")
         }
+        let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
+        guard loops >= 1 else { throw ValidationError("--loops must be 1 or more") }
         let log = Log.make("quiver", level: logLevel)
         let certifiedKey: CertifiedKey
         if let cert, let key {
@@ -127,7 +130,7 @@ struct Serve: ParsableCommand, Sendable {
 
         if http3 {
             return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
-                                            retry: retry, limit: maxConnections, log: log)
+                                            retry: retry, loops: loops, limit: maxConnections, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic { transports.append(.tcp) }
@@ -136,18 +139,19 @@ struct Serve: ParsableCommand, Sendable {
         var options = Listener.Options()
         options.maxDatagramFrameSize = 1200
         options.quicVersions = QUICVersions.server
+        options.eventLoops = loops
         var listeners: [Listener] = []
         for transport in transports {
             let listener = try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
             let name = transport == .quic ? "QUIC echo on udp" : "TLS 1.3 echo on tcp"
-            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", ")) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""))")
+            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", ")) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: loops)))")
             listeners.append(listener)
         }
         let limit = maxConnections
         await withDiscardingTaskGroup { group in
             for listener in listeners {
-                // Each listener's connections are served on its event loop.
-                group.addTask(executorPreference: listener.taskExecutor) { await EchoServer.run(listener, log: log, limit: limit) }
+                // Each connection is served on its own event loop (EchoServer.run).
+                group.addTask { await EchoServer.run(listener, log: log, limit: limit) }
             }
         }
         for listener in listeners { listener.close() }
@@ -155,6 +159,9 @@ struct Serve: ParsableCommand, Sendable {
 }
 
 extension Serve {
+    /// "1 event loop", "2 event loops".
+    static func describe(loops: Int) -> String { loops == 1 ? "1 event loop" : "\(loops) event loops" }
+
     /// Listens on `host:port`, logging failed handshakes to `log`. A dual-stack `::` falls back
     /// to `0.0.0.0` only where IPv6 is unavailable (`EAFNOSUPPORT`, `EADDRNOTAVAIL`); any other
     /// failure — a port in use, above all — is a one-line ``CommandError`` saying so.

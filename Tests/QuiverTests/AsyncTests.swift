@@ -7,10 +7,11 @@ import Testing
 struct AsyncTests {
     /// An echo server in tasks: one child task per connection, each echoing its default
     /// stream and (QUIC) every stream the client opens, ended by `executeThenClose`.
-    static func serve(_ listener: Listener) async throws {
+    static func serve(_ listener: Listener,
+                      executor: @Sendable (Connection) -> (any TaskExecutor)? = { _ in DedicatedExecutor.shared }) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for try await connection in listener.connections {
-                group.addTask {
+                group.addTask(executorPreference: executor(connection)) {
                     // One connection's failure ends that connection, not the server.
                     try? await connection.executeThenClose { connection in
                         try await withThrowingDiscardingTaskGroup { streams in
@@ -34,19 +35,34 @@ struct AsyncTests {
     static func pattern(_ count: Int, seed: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
 
     /// Where a test's tasks run: Swift Testing's pool would starve (see ``DedicatedExecutor``),
-    /// so either dedicated threads or the event loops of the listener and connections.
+    /// so either dedicated threads or the event loops of the listener and connections — one
+    /// loop for the listener, or two (each connection's tasks on its own loop).
     enum Executors: CustomStringConvertible, CaseIterable {
         case dedicatedThreads
-        case eventLoops
+        case eventLoop
+        case twoEventLoops
 
-        var description: String { self == .dedicatedThreads ? "dedicated threads" : "event loops" }
-
-        func server(_ listener: Listener) -> (any TaskExecutor)? {
-            self == .eventLoops ? listener.taskExecutor : DedicatedExecutor.shared
+        var description: String {
+            switch self {
+            case .dedicatedThreads: "dedicated threads"
+            case .eventLoop: "the event loop"
+            case .twoEventLoops: "two event loops"
+            }
         }
 
-        func client(_ connection: Connection) -> (any TaskExecutor)? {
-            self == .eventLoops ? connection.taskExecutor : DedicatedExecutor.shared
+        var options: Listener.Options {
+            var options = Listener.Options()
+            options.eventLoops = self == .twoEventLoops ? 2 : 1
+            return options
+        }
+
+        func server(_ listener: Listener) -> (any TaskExecutor)? {
+            self == .dedicatedThreads ? DedicatedExecutor.shared : listener.taskExecutor
+        }
+
+        /// For a connection's tasks, the server's and the client's.
+        func connection(_ connection: Connection) -> (any TaskExecutor)? {
+            self == .dedicatedThreads ? DedicatedExecutor.shared : connection.taskExecutor
         }
     }
 
@@ -54,17 +70,19 @@ struct AsyncTests {
           arguments: [Transport.quic, .tcp], Executors.allCases)
     func echoServer(transport: Transport, executors: Executors) async throws {
         try await onDedicatedThreads {
-            let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
+            let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0", options: executors.options)
             let port = listener.localAddresses[0].port
-            let server = Task(executorPreference: executors.server(listener)) { try await Self.serve(listener) }
+            let server = Task(executorPreference: executors.server(listener)) {
+                try await Self.serve(listener) { executors.connection($0) }
+            }
             try await withThrowingTaskGroup { clients in
                 for index in 0..<20 {
                     clients.addTask {
                         let connection = try await Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
-                        try await withTaskExecutorPreference(executors.client(connection)) {
+                        try await withTaskExecutorPreference(executors.connection(connection)) {
                             let payload = Self.pattern(2_000_000, seed: index)
                             // Write while reading: the echo comes back while we still send (backpressure both ways).
-                            let writer = Task(executorPreference: executors.client(connection)) {
+                            let writer = Task(executorPreference: executors.connection(connection)) {
                                 try await connection.write(payload)
                                 try connection.finish()
                             }

@@ -16,14 +16,15 @@ func clientPayload(_ index: Int) -> [UInt8] {
 func clientChunk(_ index: Int) -> Int { 1 + Int((UInt64(index) &* 40_503) % 16_384) }
 
 /// Serves blocking echo on a thread per connection for `count` connections; returns the
-/// acceptor thread's completion.
-func startEchoServer(_ listener: Listener, count: Int) -> DispatchGroup {
+/// acceptor thread's completion. `accepted` sees each connection first.
+func startEchoServer(_ listener: Listener, count: Int, accepted: @escaping @Sendable (Connection) -> Void = { _ in }) -> DispatchGroup {
     let group = DispatchGroup()
     group.enter()
     let acceptor = Thread {
         defer { group.leave() }
         for _ in 0..<count {
             guard let connection = try? listener.accept() else { return }
+            accepted(connection)
             group.enter()
             let worker = Thread {
                 defer { group.leave() }
@@ -48,19 +49,36 @@ func runBlockingClients(_ count: Int, connect: @escaping @Sendable (Int) throws 
     #expect(failures.isEmpty, "\(failures.prefix(5))")
 }
 
+/// The event loops that ran a test's connections.
+final class LoopSet: Sendable {
+    let drivers = Mutex<Set<ObjectIdentifier>>([])
+}
+
 @Suite("100 concurrent connections on one listener")
 struct ConcurrencyTests {
     static let clients = 100
 
-    @Test("blocking API over sockets", arguments: [Transport.quic, .tcp])
-    func blockingSockets(transport: Transport) throws {
-        let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
+    @Test("blocking API over sockets, one event loop or two", arguments: [Transport.quic, .tcp], [1, 2])
+    func blockingSockets(transport: Transport, eventLoops: Int) throws {
+        var options = Listener.Options()
+        options.eventLoops = eventLoops
+        let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        #expect(listener.eventLoopCount == eventLoops)
+        #expect(listener.localAddresses.count == 1, "one address, though every loop has its socket")
         let port = listener.localAddresses[0].port
-        let served = startEchoServer(listener, count: Self.clients)
+        let loops = LoopSet()
+        let served = startEchoServer(listener, count: Self.clients) { connection in
+            loops.drivers.withLock { _ = $0.insert(ObjectIdentifier(connection.session.driver)) }
+        }
         runBlockingClients(Self.clients) { _ in
             try Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
         }
         #expect(served.wait(timeout: .now() + 30) == .success, "\(listener.statisticsDescription)")
+        // The kernel spreads clients over the loops by a hash of their addresses (QUIC: of the
+        // first Initial, whose DCID names no loop): 100 clients all on one of two loops would
+        // have odds of 2⁻⁹⁹.
+        #expect(loops.drivers.withLock { $0.count } == eventLoops)
+        if transport == .quic { #expect(listener.statistics.quic?.connectionsCreated == Self.clients) }
         listener.close()
     }
 

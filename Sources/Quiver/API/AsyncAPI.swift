@@ -56,7 +56,16 @@ extension Listener {
     ///
     /// All of the listener's connections then share one core. Code on this executor must not
     /// block: a blocking Quiver call that would wait throws `.configuration` there, and any
-    /// other long computation delays every connection of the listener.
+    /// other long computation delays every connection of the loop.
+    ///
+    /// With several ``Options/eventLoops`` this is the first loop; put each connection's tasks
+    /// on its own loop instead, ``Connection/taskExecutor``:
+    ///
+    /// ```swift
+    /// for try await connection in listener.connections {
+    ///     group.addTask(executorPreference: connection.taskExecutor) { await serve(connection) }
+    /// }
+    /// ```
     public var taskExecutor: (any TaskExecutor)? { driver.isThreadAssisted ? driver : nil }
 }
 

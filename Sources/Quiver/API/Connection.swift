@@ -219,7 +219,7 @@ public final class Connection: Sendable {
     private static func connectTLS(transport: TLSSession.Transport, peer: SocketAddress?, tls: TLSConfiguration,
                                    serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
-        let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
+        let core = TLSCore(driver: driver, acceptQueue: nil, configuration: tls, handshakeTimeout: options.handshakeTimeout,
                            bufferLimit: options.sendBufferLimit, maxConnections: 1)
         let session = try core.addSession(transport: transport, peer: peer, client: .some(serverName))
         try driver.start(core)
@@ -238,7 +238,7 @@ public final class Connection: Sendable {
         } catch {
             throw QuiverError(.configuration, "\(error)")
         }
-        let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
+        let core = QUICCore(driver: driver, acceptQueue: nil, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
         try core.addAttachment(attachment)
         let session = core.setClient(engine)
         try driver.start(core)

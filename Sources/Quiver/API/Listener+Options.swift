@@ -12,6 +12,15 @@ extension Listener {
     public struct Options: Sendable {
         /// Who runs the I/O (default: a background thread).
         public var driver: DriverMode = .threadAssisted
+        /// How many event loops — I/O threads, each running its own share of the connections —
+        /// serve the listener (default 1; one per core scales a host, see
+        /// ``Listener/eventLoopCount``). Several loops need the thread-assisted driver and one
+        /// socket each: ``Listener/init(_:tls:bind:options:)`` makes them (one SO_REUSEPORT
+        /// group; for QUIC with connection-ID steering, so every datagram of a connection
+        /// reaches its loop). The listener-wide limits — ``maxConnections``, the pending
+        /// handshakes of ``retryPolicy`` — are divided among the loops. A connection's tasks
+        /// belong on its own loop: ``Connection/taskExecutor``.
+        public var eventLoops = 1
         /// What accepted connections do with streams the peer opens (QUIC).
         public var incomingStreams: IncomingStreamPolicy = .accept
         /// Bytes a connection buffers per stream for sending before writes would block.
@@ -159,11 +168,7 @@ extension Listener.Options {
         connection.maxIncomingUnidirectionalStreams = UInt64(max(0, maxIncomingUnidirectionalStreams))
         connection.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
         connection.disableActiveMigration = disableActiveMigration
-        if let workerID {
-            let ids = WorkerConnectionIDs(workerID: workerID)
-            connection.connectionIDLength = ids.length
-            connection.connectionIDGenerator = ids.generator(random: connection.random)
-        }
+        if let workerID { connection.useWorkerConnectionIDs(workerID) }
         if let statelessResetKey { connection.statelessResetKey = statelessResetKey }
         var configuration = QUICEndpoint.Configuration(connection: connection)
         configuration.retryPolicy = retryPolicy.engine
@@ -171,6 +176,29 @@ extension Listener.Options {
         configuration.maxConnections = maxConnections
         configureQUIC(&configuration)
         return configuration
+    }
+}
+
+extension QUICConfiguration {
+    /// Connection IDs that carry `worker` (bytes 1–2), for the steering program of a
+    /// `UDPSocket.steeringGroup`.
+    mutating func useWorkerConnectionIDs(_ worker: UInt16) {
+        let ids = WorkerConnectionIDs(workerID: worker)
+        connectionIDLength = ids.length
+        connectionIDGenerator = ids.generator(random: random)
+    }
+}
+
+extension QUICEndpoint.Configuration {
+    /// The configuration of event loop `loop` of `loops` (``Listener/Options/eventLoops``):
+    /// its connection IDs name the loop, and the listener-wide limits are divided among the
+    /// loops. The secrets — tokens, stateless resets, session tickets — stay shared, so a
+    /// token or ticket from one loop is good at every other.
+    mutating func divide(among loops: Int, loop: Int) {
+        connection.useWorkerConnectionIDs(UInt16(loop))
+        maxConnections = Listener.share(of: maxConnections, loops: loops)
+        maxPendingConnections = Listener.share(of: maxPendingConnections, loops: loops)
+        if case .whenPendingExceeds(let count) = retryPolicy { retryPolicy = .whenPendingExceeds(Listener.share(of: count, loops: loops)) }
     }
 }
 

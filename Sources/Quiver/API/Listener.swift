@@ -1,5 +1,6 @@
 import Logging
 public import QuiverCore
+import Synchronization
 import QuiverQUIC
 public import QuiverTLS
 import QuiverTLSSocket
@@ -35,56 +36,121 @@ public enum DriverMode: Sendable, Hashable {
 /// try connection.shutdown()
 /// ```
 ///
-/// **Thread safety.** All members may be called from any thread. A listener's I/O state is
-/// guarded by one lock that only the driver and `accept` take; each ``Connection`` has its
-/// own lock, so reads and writes on different connections run in parallel. Blocking calls
-/// release every lock while they wait.
+/// **Event loops.** A thread-assisted listener runs its connections on event loops: one I/O
+/// thread each, which alone runs their engines, sockets and timers (and the tasks that prefer
+/// it, ``taskExecutor``). One loop by default; ``Options/eventLoops`` gives it several, one
+/// per core, each with its own socket in one SO_REUSEPORT group — QUIC datagrams steered to
+/// the loop named in their connection ID, TCP connections spread by the kernel.
+///
+/// **Thread safety.** All members may be called from any thread. Each loop's I/O state is
+/// guarded by its own lock, which only its driver takes; accepted connections wait in a queue
+/// with a lock of its own; each ``Connection`` has its own lock, so reads and writes on
+/// different connections run in parallel. Blocking calls release every lock while they wait.
 ///
 /// A listener stops (and closes its connections) at ``close(code:reason:)`` or when the last
 /// reference goes away.
 public final class Listener: Sendable {
     /// The transport.
     public let transport: Transport
-    /// The transport's I/O half: everything below asks it, not the transport.
-    let core: any TransportCore
-    let driver: Driver
+    /// The transport's I/O half, one per event loop: everything below asks them, not the
+    /// transport.
+    let cores: [any TransportCore]
+    /// The connections whose handshake completed, from every loop.
+    let acceptQueue = AcceptQueue()
     let options: Options
+    /// The loop the next ``attach(_:)`` goes to.
+    private let nextAttachmentLoop = Atomic<Int>(0)
 
-    /// Creates a listener on attachments (at least one; more may be attached later).
+    /// Creates a listener on attachments (at least one; more may be attached later). With
+    /// several ``Options/eventLoops``, give one attachment per loop: attachment *i* is loop
+    /// *i*'s (for QUIC sockets, make them with `UDPSocket.steeringGroup` so that datagrams
+    /// reach the loop of their connection).
+    ///
+    /// - Throws: ``QuiverError`` `.configuration` for attachments the transport does not take,
+    ///   several loops with the application-driven driver, with ``Options/workerID``, or with
+    ///   a number of attachments other than the number of loops.
     public init(_ transport: Transport, tls: TLSConfiguration, attachments: [Attachment], options: Options = Options()) throws(QuiverError) {
         self.transport = transport
         self.options = options
-        driver = try Driver(threadAssisted: options.driver == .threadAssisted)
-        switch transport {
-        case .quic:
-            let core = QUICCore(driver: driver, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
-            core.setServer(QUICEndpoint(configuration: options.endpointConfiguration(tls: tls)))
-            core.handshakeLog = HandshakeFailureLog(logger: options.logger)
-            for attachment in attachments { try core.addAttachment(attachment) }
-            self.core = core
-            try driver.start(core)
-        case .tcp:
-            let core = TLSCore(driver: driver, configuration: tls, handshakeTimeout: options.handshakeTimeout,
-                               bufferLimit: options.sendBufferLimit, maxConnections: options.maxConnections, idleTimeout: options.idleTimeout)
-            core.handshakeLog = HandshakeFailureLog(logger: options.logger)
-            for attachment in attachments { try core.addAttachment(attachment) }
-            self.core = core
-            try driver.start(core)
+        let loops = options.eventLoops
+        if loops != 1 {
+            guard loops > 1, options.driver == .threadAssisted else {
+                throw QuiverError(.configuration, "eventLoops must be 1 or more, and several loops need the thread-assisted driver")
+            }
+            guard attachments.count == loops else {
+                throw QuiverError(.configuration, "\(loops) event loops need one attachment each, not \(attachments.count)")
+            }
+            guard options.workerID == nil || transport == .tcp else {
+                throw QuiverError(.configuration, "workerID names one prefork worker's connection IDs; a listener with several event loops names its loops in them")
+            }
         }
+        let perLoopAttachments = loops == 1 ? [attachments] : attachments.map { [$0] }
+        let endpointConfiguration = transport == .quic ? options.endpointConfiguration(tls: tls) : nil
+        var cores: [any TransportCore] = []
+        defer {
+            // A failure part-way: stop the loops already running.
+            if cores.count < loops { for core in cores { core.close(code: 0, reason: "") } }
+        }
+        for (loop, attachments) in perLoopAttachments.enumerated() {
+            let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
+            let core: any TransportCore
+            switch transport {
+            case .quic:
+                let quic = QUICCore(driver: driver, acceptQueue: acceptQueue, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
+                var configuration = endpointConfiguration!
+                if loops > 1 { configuration.divide(among: loops, loop: loop) }
+                quic.setServer(QUICEndpoint(configuration: configuration))
+                core = quic
+            case .tcp:
+                core = TLSCore(driver: driver, acceptQueue: acceptQueue, configuration: tls, handshakeTimeout: options.handshakeTimeout,
+                               bufferLimit: options.sendBufferLimit, maxConnections: Self.share(of: options.maxConnections, loops: loops),
+                               idleTimeout: options.idleTimeout)
+            }
+            core.handshakeLog = HandshakeFailureLog(logger: options.logger)
+            for attachment in attachments { try core.attachLocked(attachment) }
+            try driver.start(core)
+            cores.append(core)
+        }
+        self.cores = cores
     }
 
     /// Creates a listener on a new socket bound to `address` (`"[::]:4433"`, `"127.0.0.1:0"`…):
-    /// a UDP socket for QUIC, a listening TCP socket for TLS.
+    /// a UDP socket for QUIC, a listening TCP socket for TLS. With several
+    /// ``Options/eventLoops``, one socket per loop in one SO_REUSEPORT group: for QUIC a
+    /// `UDPSocket.steeringGroup`, whose program sends each datagram to the loop named in its
+    /// connection ID (a client's first Initials go where the kernel's hash puts them); for TLS
+    /// listening sockets between which the kernel spreads incoming connections.
     public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
         guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
-        let attachment: Attachment = switch transport {
-        case .quic: .udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.serverSocketConfiguration))
-        case .tcp: .tcpListener(try TCPSocket.listen(on: socketAddress))
+        let loops = max(1, options.eventLoops)
+        var attachments: [Attachment] = []
+        switch transport {
+        case .quic where loops == 1:
+            attachments = [.udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.serverSocketConfiguration))]
+        case .quic:
+            attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.serverSocketConfiguration)
+                .map { .udp($0) }
+        case .tcp:
+            var bound = socketAddress
+            for _ in 0..<loops {
+                let socket = try TCPSocket.listen(on: bound, reusePort: loops > 1)
+                bound = socket.localAddress ?? bound  // port 0: the rest join the port the first one got
+                attachments.append(.tcpListener(socket))
+            }
         }
-        try self.init(transport, tls: tls, attachments: [attachment], options: options)
+        try self.init(transport, tls: tls, attachments: attachments, options: options)
     }
 
     deinit { close() }
+
+    /// Each loop's part of a listener-wide limit: the limit divided among `loops`, rounded up.
+    static func share(of limit: Int, loops: Int) -> Int { (limit + loops - 1) / loops }
+
+    /// The first loop's driver: the only one of an application-driven listener.
+    var driver: Driver { cores[0].driver }
+
+    /// Whether the caller runs on one of the listener's loops (where waiting would block it).
+    var isOnLoopThread: Bool { cores.contains { $0.driver.isOnLoopThread } }
 
     /// Socket settings for a listener's own UDP socket: buffers large enough for bursts from
     /// many peers (the kernel caps them at `net.core.rmem_max`/`wmem_max`).
@@ -96,22 +162,31 @@ public final class Listener: Sendable {
     }
 
     /// Adds an attachment: another socket, or (TLS) a ``StreamPair`` end carrying one more
-    /// connection, or (QUIC) another ``DatagramPair`` end.
+    /// connection, or (QUIC) another ``DatagramPair`` end. With several event loops, the
+    /// attachments go to the loops in turn.
     public func attach(_ attachment: Attachment) throws(QuiverError) {
+        let core = cores[nextAttachmentLoop.add(1, ordering: .relaxed).oldValue % cores.count]
         try core.lock.withLock { () throws(QuiverError) in try core.attachLocked(attachment) }
-        driver.wake()
+        core.driver.wake()
     }
 
-    /// The local addresses of the socket attachments.
-    public var localAddresses: [SocketAddress] { core.localAddresses }
+    /// The local addresses of the socket attachments (each once, though every loop has its
+    /// own socket).
+    public var localAddresses: [SocketAddress] {
+        var seen = Set<SocketAddress>()
+        return cores.flatMap(\.localAddresses).filter { seen.insert($0).inserted }
+    }
+
+    /// How many event loops run the listener (``Options/eventLoops``).
+    public var eventLoopCount: Int { cores.count }
 
     // MARK: - Accepting
 
-    var lock: Monitor { core.lock }
+    var lock: Monitor { acceptQueue.monitor }
 
     func acceptLocked() throws(QuiverError) -> Connection? {
-        if core.isClosed { throw QuiverError(.closed, "the listener is closed") }
-        return core.nextAcceptedLocked().map { Connection(session: $0, owner: nil) }
+        if acceptQueue.isClosedLocked { throw QuiverError(.closed, "the listener is closed") }
+        return acceptQueue.nextLocked().map { Connection(session: $0, owner: nil) }
     }
 
     /// The next connection whose handshake completed; waits for one.
@@ -129,7 +204,7 @@ public final class Listener: Sendable {
                 return connection
             }
             if driver.isThreadAssisted {
-                if driver.isOnLoopThread {
+                if isOnLoopThread {
                     lock.unlock()
                     throw Driver.wouldBlockLoop
                 }
@@ -185,8 +260,14 @@ public final class Listener: Sendable {
     ///   connection that is not this listener's or cannot move, `.closed` for a closed one,
     ///   `.io` when the socket cannot be made or `fork` fails. In the child nothing is thrown;
     ///   if its I/O thread cannot start, the connection is returned closed.
+    ///
+    /// A listener with several event loops cannot fork (`.configuration`): the child would
+    /// inherit the other loops' sockets with no thread to serve them.
     public func fork(handingOff connection: Connection) throws(QuiverError) -> ForkResult {
-        try core.fork(handingOff: connection.session)
+        guard cores.count == 1 else {
+            throw QuiverError(.configuration, "a listener with several event loops cannot hand a connection to a forked child")
+        }
+        return try cores[0].fork(handingOff: connection.session)
     }
 
     /// After a fork, in the child: starts the I/O of the handed-off connection's own core — or,
@@ -218,7 +299,7 @@ public final class Listener: Sendable {
 
     /// When ``handleEvents()`` must run even if the descriptor stays quiet (timers: loss
     /// recovery, acknowledgements, idle and handshake timeouts).
-    public var nextDeadline: Instant? { core.nextDeadline }
+    public var nextDeadline: Instant? { cores[0].nextDeadline }
 
     /// Processes whatever is ready without blocking: input, due timers, output. Call it when
     /// ``pollDescriptor`` is readable, when ``nextDeadline`` passes, and after moving data into
@@ -229,7 +310,10 @@ public final class Listener: Sendable {
 
     /// Closes every connection (QUIC CONNECTION_CLOSE / TLS close_notify for code 0), stops
     /// the driver and releases the attachments. Blocked callers get `.closed`.
-    public func close(code: UInt64 = 0, reason: String = "") { core.close(code: code, reason: reason) }
+    public func close(code: UInt64 = 0, reason: String = "") {
+        acceptQueue.close()
+        for core in cores { core.close(code: code, reason: reason) }
+    }
 
     /// What a listener counts.
     public struct Statistics: Sendable, Hashable {
@@ -266,23 +350,48 @@ public final class Listener: Sendable {
             public var datagramsDropped = 0
             /// Connections that closed before their handshake completed.
             public var handshakesFailed = 0
+
+            mutating func add(_ other: QUIC) {
+                connectionsCreated += other.connectionsCreated
+                retriesSent += other.retriesSent
+                versionNegotiationsSent += other.versionNegotiationsSent
+                statelessResetsSent += other.statelessResetsSent
+                initialsDropped += other.initialsDropped
+                connectionsRefused += other.connectionsRefused
+                datagramsDropped += other.datagramsDropped
+                handshakesFailed += other.handshakesFailed
+            }
+        }
+
+        /// Adds another loop's counters.
+        mutating func add(_ other: Statistics) {
+            connections += other.connections
+            pendingConnections += other.pendingConnections
+            if let theirs = other.quic {
+                if quic == nil { quic = theirs } else { quic!.add(theirs) }
+            }
+            udpSendFailures += other.udpSendFailures
+            udpPeerErrors += other.udpPeerErrors
+            udpReceiveErrors += other.udpReceiveErrors
         }
     }
 
-    /// The listener's counters now.
-    public var statistics: Statistics { core.statistics }
+    /// The listener's counters now: the sum of its loops'.
+    public var statistics: Statistics {
+        cores.dropFirst().reduce(into: cores[0].statistics) { $0.add($1.statistics) }
+    }
 
     /// Counters and the state of the first few connections, for logs and diagnostics.
-    public var statisticsDescription: String { core.debugDescription }
+    public var statisticsDescription: String { cores.map(\.debugDescription).joined(separator: " | ") }
 
     // MARK: - Polling support
 
     func readiness() -> PollEvents {
-        lock.withLock { core.isClosed ? .error : core.hasPendingAcceptLocked ? .incomingConnection : [] }
+        lock.withLock { acceptQueue.isClosedLocked ? .error : acceptQueue.isEmptyLocked ? [] : .incomingConnection }
     }
 
     func link(_ poller: Poller, key: Int, add: Bool) {
-        let links = core.listenerLinks
+        let links = acceptQueue.links
         lock.withLock { add ? links.add(poller, key: key) : links.remove(poller, key: key) }
     }
 }

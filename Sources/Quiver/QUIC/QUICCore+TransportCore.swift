@@ -3,7 +3,6 @@ import QuiverCore
 /// The QUIC half behind ``Listener`` and ``Connection``.
 extension QUICCore: TransportCore {
     func attachLocked(_ attachment: Attachment) throws(QuiverError) { try addAttachment(attachment) }
-    func nextAcceptedLocked() -> (any Session)? { tryAcceptLocked() }
 
     func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult {
         guard let session = session.quic else { throw QuiverError(.configuration, "the connection is not this listener's") }

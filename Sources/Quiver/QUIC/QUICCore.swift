@@ -25,13 +25,13 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     let driver: Driver
     let lock = Monitor()
-    let listenerLinks = PollLinks()
+    /// Where a listener's accepted connections go (`nil` for a client).
+    private let acceptQueue: AcceptQueue?
     private var engine: Engine?
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
     private var attachments: [Attachment] = []
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
-    private var acceptQueue: [QUICSession] = []
     private var closedSessions: [ObjectIdentifier] = []
     private var heapTrimmer = HeapTrimmer()
     private(set) var isClosed = false
@@ -56,8 +56,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     let policy: IncomingStreamPolicy
     let sendBufferLimit: Int
 
-    init(driver: Driver, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
+    init(driver: Driver, acceptQueue: AcceptQueue?, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
         self.driver = driver
+        self.acceptQueue = acceptQueue
         self.policy = policy
         self.sendBufferLimit = sendBufferLimit
     }
@@ -127,12 +128,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         driver.wake()
     }
 
-    func tryAcceptLocked() -> QUICSession? {
-        acceptQueue.isEmpty ? nil : acceptQueue.removeFirst()
-    }
-
-    var hasPendingAcceptLocked: Bool { !acceptQueue.isEmpty }
-
     // MARK: - DriverCore
 
     var nextDeadline: Instant? {
@@ -170,15 +165,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             while let failure = endpoint.nextFailedHandshake() {
                 handshakeLog?.record(.quic, peer: failure.remote, reason: "\(failure.closeInfo)", at: now)
             }
-            var accepted = false
             while let connection = endpoint.accept() {
                 let session = session(for: connection)
-                acceptQueue.append(session)
-                accepted = true
-            }
-            if accepted {
-                lock.broadcast()
-                listenerLinks.signal()
+                acceptQueue?.append(session)
             }
         case .single(let session):
             session.access { connection in
@@ -191,7 +180,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         transmitAll(engine)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
-        if roundProgressed || !acceptQueue.isEmpty, !driver.isThreadAssisted { driver.wake() }
+        if roundProgressed || acceptQueue?.isEmpty == false, !driver.isThreadAssisted { driver.wake() }
         if !closedSessions.isEmpty {
             for key in closedSessions { sessions[key] = nil }
             closedSessions.removeAll()
@@ -455,7 +444,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 }
                 return text
             }.joined(separator: " ")
-            return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) acceptQueue=\(acceptQueue.count) udp=\(udpCounters) \(details)"
+            return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) udp=\(udpCounters) \(details)"
         }
     }
 
@@ -487,8 +476,11 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         configuration.reusePort = true
         let socket = try UDPSocket(bindingTo: listening.localAddress, configuration: configuration)
         try socket.connect(to: peer)
-        let childCore = QUICCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), policy: policy, sendBufferLimit: sendBufferLimit)
+        let childCore = QUICCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil, policy: policy,
+                                 sendBufferLimit: sendBufferLimit)
         try childCore.addAttachment(.udp(socket))
+        acceptQueue?.monitor.lock()
+        defer { acceptQueue?.monitor.unlock() }
         session.monitor.lock()
         defer { session.monitor.unlock() }
         if let info = session.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
@@ -503,7 +495,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             childCore.discard()  // the child's: close this process's copies of its descriptors
             endpoint.release(connection, at: .now())
             sessions[ObjectIdentifier(connection)] = nil
-            acceptQueue.removeAll { $0 === session }
+            acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
         }
@@ -515,8 +507,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     /// Drops everything without sending anything and closes this process's copies of the
     /// descriptors: in a forked child for its copy of the parent's listener (whose driver
-    /// thread does not exist there and whose connections live on in the parent; lock held),
-    /// and in the parent for the core it made for the child.
+    /// thread does not exist there and whose connections live on in the parent; lock and
+    /// accept queue's lock held), and in the parent for the core it made for the child.
     private func discard() {
         isClosed = true
         driver.abandonAfterFork()
@@ -529,13 +521,14 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         engine = nil
         sessions.removeAll()
-        acceptQueue.removeAll()
+        acceptQueue?.closeLocked()
     }
 
     // MARK: - Closing
 
-    /// Closes every connection (CONNECTION_CLOSE with `code`, sent once), wakes every waiter
-    /// and stops the driver. The attachments are released.
+    /// Closes every connection (CONNECTION_CLOSE with `code`, sent once), wakes their waiters
+    /// and stops the driver. The attachments are released. (The listener closes its
+    /// ``AcceptQueue``, which all its cores share.)
     func close(code: UInt64, reason: String) {
         lock.lock()
         guard !isClosed, let engine else {
@@ -554,10 +547,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         isClosed = true
         let all = Array(sessions.values)
         sessions.removeAll()
-        acceptQueue.removeAll()
         if case .single = engine { self.engine = nil }  // the session holds this core: break the cycle
-        lock.broadcast()
-        listenerLinks.signal()
         lock.unlock()
         driver.stop()
         for session in all { session.monitor.withLock { session.changedLocked() } }

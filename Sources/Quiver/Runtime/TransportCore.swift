@@ -5,22 +5,17 @@ import QuiverCore
 /// the transport. The driver runs it through ``DriverCore``; `…Locked` members are called with
 /// ``lock`` held.
 protocol TransportCore: DriverCore {
-    /// Guards the core's state; waiters on it are woken when a connection is queued for
-    /// accepting or the core closes.
+    /// Guards the core's state.
     var lock: Monitor { get }
-    /// The pollers registered on the listener, signalled under ``lock``.
-    var listenerLinks: PollLinks { get }
-    /// Whether the core has closed (read under ``lock``).
-    var isClosed: Bool { get }
+    /// The driver running the core: its event loop (a listener has one per loop).
+    var driver: Driver { get }
+    /// Where failed handshakes are logged (set before the driver starts).
+    var handshakeLog: HandshakeFailureLog? { get set }
     /// The local addresses of the socket attachments.
     var localAddresses: [SocketAddress] { get }
 
     /// Adds an attachment (lock held, or before the driver starts).
     func attachLocked(_ attachment: Attachment) throws(QuiverError)
-    /// Whether a connection whose handshake completed waits to be accepted.
-    var hasPendingAcceptLocked: Bool { get }
-    /// The next connection whose handshake completed, if any.
-    func nextAcceptedLocked() -> (any Session)?
 
     /// The listener's counters.
     var statistics: Listener.Statistics { get }

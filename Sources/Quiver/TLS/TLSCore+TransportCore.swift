@@ -3,7 +3,6 @@ import QuiverCore
 /// The TLS half behind ``Listener`` and ``Connection``.
 extension TLSCore: TransportCore {
     func attachLocked(_ attachment: Attachment) throws(QuiverError) { try addAttachment(attachment) }
-    func nextAcceptedLocked() -> (any Session)? { tryAcceptLocked() }
     var debugDescription: String { "\(statistics)" }
 
     func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult {

@@ -13,7 +13,8 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`).
     let driver: Driver
     let lock = Monitor()
-    let listenerLinks = PollLinks()
+    /// Where a listener's accepted connections go (`nil` for a client).
+    private let acceptQueue: AcceptQueue?
     private let configuration: TLSConfiguration
     private let handshakeTimeout: Duration
     /// A listener's log of failed handshakes (set before the driver starts).
@@ -22,7 +23,6 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     private var listeners: [TCPSocket] = []
     private var sessions: [UInt64: TLSSession] = [:]
     private var handshaking: [UInt64: TLSSession] = [:]
-    private var acceptQueue: [TLSSession] = []
     private var nextTag: UInt64 = 1 << 32
     private(set) var isClosed = false
     private let inbox = Mutex<[UInt64]>([])
@@ -36,9 +36,10 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     /// (a sweep costs one comparison per connection, not a timer per connection).
     private var nextIdleSweep: Instant?
 
-    init(driver: Driver, configuration: TLSConfiguration, handshakeTimeout: Duration, bufferLimit: Int, maxConnections: Int,
-         idleTimeout: Duration? = nil) {
+    init(driver: Driver, acceptQueue: AcceptQueue?, configuration: TLSConfiguration, handshakeTimeout: Duration, bufferLimit: Int,
+         maxConnections: Int, idleTimeout: Duration? = nil) {
         self.driver = driver
+        self.acceptQueue = acceptQueue
         self.configuration = configuration
         self.handshakeTimeout = handshakeTimeout
         self.bufferLimit = bufferLimit
@@ -105,9 +106,6 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
     }
 
-    func tryAcceptLocked() -> TLSSession? { acceptQueue.isEmpty ? nil : acceptQueue.removeFirst() }
-    var hasPendingAcceptLocked: Bool { !acceptQueue.isEmpty }
-
     // MARK: - DriverCore
 
     var nextDeadline: Instant? {
@@ -173,9 +171,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             }
             if session.handshakeComplete, !session.isQueuedForAccept {
                 session.isQueuedForAccept = true
-                acceptQueue.append(session)
-                lock.broadcast()
-                listenerLinks.signal()
+                acceptQueue?.append(session)
             }
         }
         if finished { forget(session) }
@@ -232,8 +228,10 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         guard sessions[session.tag] === session else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        let childCore = TLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), configuration: configuration,
+        let childCore = TLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil, configuration: configuration,
                                 handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit, maxConnections: 1, idleTimeout: idleTimeout)
+        acceptQueue?.monitor.lock()
+        defer { acceptQueue?.monitor.unlock() }
         session.monitor.lock()
         defer { session.monitor.unlock() }
         guard let fd = session.descriptor else {
@@ -253,7 +251,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             childCore.discard()  // the child's: closes this process's copies of its descriptors (the socket too)
             sessions[session.tag] = nil
             handshaking[session.tag] = nil
-            acceptQueue.removeAll { $0 === session }
+            acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
         }
@@ -280,7 +278,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     /// descriptors — every connection's socket except a handed-off one, the listening
     /// sockets, the poll: in a forked child for its copy of the parent's listener (whose
     /// driver thread does not exist there and whose connections stay with the parent; lock
-    /// held), and in the parent for the core it made for the child.
+    /// and accept queue's lock held), and in the parent for the core it made for the child.
     private func discard() {
         isClosed = true
         driver.abandonAfterFork()
@@ -288,13 +286,14 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         for listener in listeners { listener.close() }
         sessions.removeAll()
         handshaking.removeAll()
-        acceptQueue.removeAll()
+        acceptQueue?.closeLocked()
     }
 
     // MARK: - Closing
 
-    /// Closes every connection (close_notify for code 0, otherwise abortively), wakes every
-    /// waiter and stops the driver; the listening sockets are closed.
+    /// Closes every connection (close_notify for code 0, otherwise abortively), wakes their
+    /// waiters and stops the driver; the listening sockets are closed. (The listener closes
+    /// its ``AcceptQueue``, which all its cores share.)
     func close(code: UInt64, reason: String) {
         lock.lock()
         guard !isClosed else {
@@ -305,9 +304,6 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         let all = Array(sessions.values)
         sessions.removeAll()
         handshaking.removeAll()
-        acceptQueue.removeAll()
-        lock.broadcast()
-        listenerLinks.signal()
         lock.unlock()
         driver.stop()
         for session in all {
