@@ -9,14 +9,28 @@ extension QUICConnection {
         var packetNumber: UInt64
         var packetNumberLength: Int
         var headerLength: Int
-        var payload = ByteWriter(capacity: 1200)
+        /// The packet as it is built: `headerLength` bytes kept for the header, which
+        /// ``seal(_:)`` writes, then the frames; sealing encrypts in place and appends the tag.
+        var buffer: ByteWriter
         var infos: [SentFrameInfo] = []
         var ackEliciting = false
         var padded = false
         var carriesAck = false
         var pathFrames = false
 
-        var size: Int { headerLength + payload.count + AEADKey.tagLength }
+        init(space: PacketNumberSpace, type: PacketType, packetNumber: UInt64, packetNumberLength: Int, headerLength: Int,
+             capacity: Int = 1200) {
+            self.space = space
+            self.type = type
+            self.packetNumber = packetNumber
+            self.packetNumberLength = packetNumberLength
+            self.headerLength = headerLength
+            buffer = ByteWriter(capacity: max(capacity, headerLength) + AEADKey.tagLength)
+            buffer.writeZeros(headerLength)
+        }
+
+        var payloadCount: Int { buffer.count - headerLength }
+        var size: Int { buffer.count + AEADKey.tagLength }
     }
 
     /// The next datagram to send, or `nil` when nothing is due (flow, congestion, pacing or
@@ -82,18 +96,20 @@ extension QUICConnection {
         if hasInitial || pathFrames {
             let target = min(1200, budget)
             if used < target {
-                plans[plans.count - 1].payload.writeZeros(target - used)
+                plans[plans.count - 1].buffer.writeZeros(target - used)
                 plans[plans.count - 1].padded = true
                 used = target
             }
         }
 
         var datagram: [UInt8] = []
-        datagram.reserveCapacity(used)
+        if plans.count > 1 { datagram.reserveCapacity(used) }
         var sentAckEliciting = false
         var sentHandshake = false
-        for plan in plans {
-            datagram += seal(plan)
+        for i in plans.indices {
+            let sealed = seal(&plans[i])
+            if plans.count == 1 { datagram = sealed } else { datagram += sealed }
+            let plan = plans[i]
             // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
             // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
             if plan.space != .applicationData, spaces[plan.space.rawValue].probesDue > 0 {
@@ -152,25 +168,27 @@ extension QUICConnection {
         let number = spaces[index].nextPacketNumber
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
         var plan = PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
-                              headerLength: headerLength(type: type, packetNumberLength: pnLength))
+                              headerLength: headerLength(type: type, packetNumberLength: pnLength), capacity: room)
         var remaining = room - plan.headerLength - AEADKey.tagLength
         guard remaining >= 16 else { return nil }
 
-        // ACK (not in 0-RTT): reserve its room first.
-        var ack: AckFrame?
+        // ACK (not in 0-RTT) first. Frames are encoded as they are chosen; a plan that ends up
+        // with nothing worth sending is dropped whole (ACK state changes only when it is sealed).
         if type != .zeroRTT, spaces[index].ack.hasNewPackets,
-           let frame = spaces[index].ack.makeAckFrame(now: now, ackDelayExponent: configuration.ackDelayExponent) {
-            let length = Frame.ack(frame).encodedLength
+           let ack = spaces[index].ack.makeAckFrame(now: now, ackDelayExponent: configuration.ackDelayExponent) {
+            let frame = Frame.ack(ack)
+            let length = frame.encodedLength
             if length <= remaining {
-                ack = frame
+                frame.encode(into: &plan.buffer)
+                plan.infos.append(.ack(largest: ack.largestAcknowledged))
+                plan.carriesAck = true
                 remaining -= length
             }
         }
         let probe = spaces[index].probesDue > 0
-        var frames: [Frame] = []
         func add(_ frame: Frame, _ info: SentFrameInfo?) {
             remaining -= frame.encodedLength
-            frames.append(frame)
+            frame.encode(into: &plan.buffer)
             if let info { plan.infos.append(info) }
             plan.ackEliciting = true
         }
@@ -196,7 +214,7 @@ extension QUICConnection {
                     add(.crypto(offset: range.offset, data: range.data), .crypto(offset: range.offset, length: range.data.count))
                 }
             }
-            if type == .oneRTT { addControlFrames(&plan, &remaining, &frames) }
+            if type == .oneRTT { addControlFrames(&plan, &remaining) }
             if type == .oneRTT || type == .zeroRTT {
                 while let datagram = pendingDatagrams.first, Frame.datagram(data: datagram).encodedLength <= remaining {
                     pendingDatagrams.removeFirst()
@@ -208,19 +226,12 @@ extension QUICConnection {
             }
             if probe, !plan.ackEliciting { add(.ping, .ping) }
         }
-        guard plan.ackEliciting || (ack != nil && spaces[index].ack.isAckDue(at: now))
+        guard plan.ackEliciting || (plan.carriesAck && spaces[index].ack.isAckDue(at: now))
         else { return nil }
-
-        if let ack {
-            Frame.ack(ack).encode(into: &plan.payload)
-            plan.infos.append(.ack(largest: ack.largestAcknowledged))
-            plan.carriesAck = true
-        }
-        for frame in frames { frame.encode(into: &plan.payload) }
         // Header protection samples 16 bytes starting 4 bytes after the packet number
         // (RFC 9001 §5.4.2): the packet number and payload together need at least 4 bytes.
-        if plan.packetNumberLength + plan.payload.count < 4 {
-            plan.payload.writeZeros(4 - plan.packetNumberLength - plan.payload.count)
+        if plan.packetNumberLength + plan.payloadCount < 4 {
+            plan.buffer.writeZeros(4 - plan.packetNumberLength - plan.payloadCount)
             plan.padded = true
         }
         return plan
@@ -228,12 +239,12 @@ extension QUICConnection {
 
     /// Adds the 1-RTT control frames that fit: HANDSHAKE_DONE, path validation, connection
     /// IDs, NEW_TOKEN and the stream layer's flow-control and reset frames.
-    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int, _ frames: inout [Frame]) {
+    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int) {
         func add(_ frame: Frame, _ info: SentFrameInfo?) -> Bool {
             let length = frame.encodedLength
             guard length <= remaining else { return false }
             remaining -= length
-            frames.append(frame)
+            frame.encode(into: &plan.buffer)
             if let info { plan.infos.append(info) }
             plan.ackEliciting = true
             return true
@@ -270,26 +281,29 @@ extension QUICConnection {
         }
     }
 
-    /// Encodes, protects and records one packet.
-    private func seal(_ plan: PacketPlan) -> [UInt8] {
+    /// Writes the header into `plan`'s buffer, protects the packet in place and records it;
+    /// returns the packet (taken out of `plan`).
+    private func seal(_ plan: inout PacketPlan) -> [UInt8] {
         guard let (_, key) = sendKey(for: plan.space) else { return [] }
-        var writer = ByteWriter(capacity: plan.size)
+        var header = ByteWriter(capacity: plan.headerLength)
         let pnOffset: Int
         let index = plan.space.rawValue
         if plan.type == .oneRTT {
-            let header = ShortHeader(destinationConnectionID: cids.activePeer)
-            pnOffset = header.encode(into: &writer, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
-                                     keyPhase: appKeys?.phase ?? false)
+            let shortHeader = ShortHeader(destinationConnectionID: cids.activePeer)
+            pnOffset = shortHeader.encode(into: &header, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
+                                          keyPhase: appKeys?.phase ?? false)
         } else {
-            let header = LongHeader(type: plan.type, version: plan.type == .zeroRTT ? originalVersion : version,
-                                    destinationConnectionID: cids.activePeer,
-                                    sourceConnectionID: cids.local.first?.id ?? .empty,
-                                    token: plan.type == .initial ? initialToken : [])
-            pnOffset = header.encode(into: &writer, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
-                                     payloadLength: plan.payload.count + AEADKey.tagLength)
+            let longHeader = LongHeader(type: plan.type, version: plan.type == .zeroRTT ? originalVersion : version,
+                                        destinationConnectionID: cids.activePeer,
+                                        sourceConnectionID: cids.local.first?.id ?? .empty,
+                                        token: plan.type == .initial ? initialToken : [])
+            pnOffset = longHeader.encode(into: &header, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
+                                         payloadLength: plan.payloadCount + AEADKey.tagLength)
         }
-        writer.writeBytes(plan.payload.bytes)
-        var packet = writer.bytes
+        precondition(header.count == plan.headerLength, "header of \(header.count) bytes, \(plan.headerLength) planned")
+        var packet = plan.buffer.bytes
+        plan.buffer.bytes = []  // the packet's storage is now uniquely `packet`'s
+        header.bytes.withUnsafeBytes { source in packet.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
         key.protect(&packet, packetNumberOffset: pnOffset, packetNumber: plan.packetNumber)
 
         spaces[index].nextPacketNumber += 1
@@ -322,13 +336,13 @@ extension QUICConnection {
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
         var plan = PacketPlan(space: space, type: .oneRTT, packetNumber: number, packetNumberLength: pnLength,
                               headerLength: headerLength(type: .oneRTT, packetNumberLength: pnLength))
-        Frame.pathResponse(response.data).encode(into: &plan.payload)
+        Frame.pathResponse(response.data).encode(into: &plan.buffer)
         plan.infos = [.pathResponse]
         plan.ackEliciting = true
         let target = min(1200, response.budget)
-        if plan.size < target { plan.payload.writeZeros(target - plan.size) }
+        if plan.size < target { plan.buffer.writeZeros(target - plan.size) }
         guard plan.size <= max(target, 64) else { return nil }
-        let bytes = seal(plan)
+        let bytes = seal(&plan)
         statistics.datagramsSent += 1
         statistics.bytesSent += bytes.count
         return OutgoingDatagram(bytes: bytes, destination: response.to)
@@ -354,14 +368,14 @@ extension QUICConnection {
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
         var plan = PacketPlan(space: space, type: .oneRTT, packetNumber: number, packetNumberLength: pnLength,
                               headerLength: headerLength(type: .oneRTT, packetNumberLength: pnLength))
-        Frame.ping.encode(into: &plan.payload)
+        Frame.ping.encode(into: &plan.buffer)
         guard plan.size < size else { return nil }
-        plan.payload.writeZeros(size - plan.size)
+        plan.buffer.writeZeros(size - plan.size)
         plan.infos = [.pmtuProbe(size: size)]
         plan.ackEliciting = true
         plan.padded = true
         path.mtuProbe = size
-        let bytes = seal(plan)
+        let bytes = seal(&plan)
         statistics.datagramsSent += 1
         statistics.bytesSent += bytes.count
         path.bytesSent += bytes.count
@@ -390,13 +404,13 @@ extension QUICConnection {
             let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
             var plan = PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
                                   headerLength: headerLength(type: type, packetNumberLength: pnLength))
-            Frame.connectionClose(frame).encode(into: &plan.payload)
-            if plan.packetNumberLength + plan.payload.count < 4 { plan.payload.writeZeros(4 - plan.packetNumberLength - plan.payload.count) }
+            Frame.connectionClose(frame).encode(into: &plan.buffer)
+            if plan.packetNumberLength + plan.payloadCount < 4 { plan.buffer.writeZeros(4 - plan.packetNumberLength - plan.payloadCount) }
             if type == .initial, role == .client, datagram.count + plan.size < 1200 {
-                plan.payload.writeZeros(1200 - datagram.count - plan.size)
+                plan.buffer.writeZeros(1200 - datagram.count - plan.size)
             }
             guard datagram.count + plan.size <= budget else { break }
-            datagram += seal(plan)
+            datagram += seal(&plan)
         }
         guard !datagram.isEmpty else { return nil }
         statistics.datagramsSent += 1

@@ -197,12 +197,12 @@ public struct SendStream: Sendable {
     /// The largest data length `n` with `n + varint length of n <= room`, or nil when even an
     /// empty frame does not fit.
     static func maxDataLength(room: Int) -> Int? {
-        var best: Int?
-        for (lengthOfLength, largest) in [(1, 63), (2, 16383), (4, 1_073_741_823), (8, Int.max)] {
-            let candidate = Swift.min(room - lengthOfLength, largest)
-            if candidate >= 0, candidate > (best ?? -1) { best = candidate }
-        }
-        return best
+        // A Length field takes 1, 2, 4 or 8 bytes for values up to 63, 16383, 2^30 - 1, 2^62 - 1.
+        guard room >= 1 else { return nil }
+        if room <= 64 { return room - 1 }
+        if room <= 16385 { return room - 2 }
+        if room <= 1_073_741_827 { return max(16383, room - 4) }
+        return max(1_073_741_823, room - 8)
     }
 
     /// Appends RESET_STREAM and STREAM_DATA_BLOCKED frames that are due, and clears them.
