@@ -220,8 +220,12 @@ extension QUICConnection {
                     pendingDatagrams.removeFirst()
                     add(.datagram(data: datagram), .datagram)
                 }
-                while remaining > 16, let frame = streams.nextStreamFrame(maxLength: remaining) {
-                    add(frame, SentFrameInfo(streamFrame: frame))
+                while remaining > 16 {
+                    let before = plan.buffer.count
+                    guard let info = streams.encodeNextStreamFrame(into: &plan.buffer, maxLength: remaining) else { break }
+                    remaining -= plan.buffer.count - before
+                    plan.infos.append(info)
+                    plan.ackEliciting = true
                 }
             }
             if probe, !plan.ackEliciting { add(.ping, .ping) }

@@ -14,11 +14,17 @@ import QuiverCore
 /// ``nextRange(maxLength:newDataLimit:)`` hands out lost ranges first, then new data within the
 /// flow-control limit, then a FIN-only frame if the FIN still needs sending. ``onAcked(offset:length:fin:)``
 /// and ``onLost(offset:length:fin:)`` report the fate of ranges sent earlier; memory below the
-/// acknowledged prefix is released in amortised O(1) per byte.
+/// acknowledged prefix is released chunk by chunk.
+///
+/// The bytes are kept as the chunks they were written in (small writes are merged), so a
+/// write stores the caller's array without copying it and a release moves nothing;
+/// ``nextSpan(maxLength:newDataLimit:)`` with ``copy(_:into:)`` puts a range straight into a
+/// packet.
 public struct SendBuffer: Sendable {
-    /// The bytes from `storageOffset` to `writeOffset`.
-    private var storage: [UInt8] = []
-    /// The stream offset of `storage[0]`.
+    /// The bytes from `storageOffset` to `writeOffset`: `chunks[chunkHead...]`.
+    private var chunks: [[UInt8]] = []
+    private var chunkHead = 0
+    /// The stream offset of `chunks[chunkHead][0]`.
     private var storageOffset: UInt64 = 0
     /// Acknowledged ranges above `ackedOffset`.
     private var acked = ByteRangeSet()
@@ -74,7 +80,7 @@ public struct SendBuffer: Sendable {
 
     /// The bytes still held (not yet released after acknowledgment) and the offset of the
     /// first; from offset 0 as long as nothing was acknowledged.
-    public var retainedBytes: (offset: UInt64, bytes: [UInt8]) { (storageOffset, storage) }
+    public var retainedBytes: (offset: UInt64, bytes: [UInt8]) { (storageOffset, Array(chunks[chunkHead...].joined())) }
 
     // MARK: - Application side
 
@@ -84,7 +90,13 @@ public struct SendBuffer: Sendable {
     public mutating func write(_ bytes: [UInt8]) {
         precondition(!isFinished, "write after finish")
         precondition(UInt64(bytes.count) <= VarInt.max - writeOffset, "stream offset beyond 2^62 - 1")
-        storage.append(contentsOf: bytes)
+        guard !bytes.isEmpty else { return }
+        // Small writes (frame headers, say) join the last chunk, so that ranges span few chunks.
+        if bytes.count < 1024, chunks.count > chunkHead, chunks[chunks.count - 1].count < 16 * 1024 {
+            chunks[chunks.count - 1].append(contentsOf: bytes)
+        } else {
+            chunks.append(bytes)
+        }
         writeOffset += UInt64(bytes.count)
     }
 
@@ -112,12 +124,21 @@ public struct SendBuffer: Sendable {
     ///   - newDataLimit: the stream offset new data may not pass.
     /// - Returns: the range, or nil when nothing can be sent within the limits.
     public mutating func nextRange(maxLength: Int, newDataLimit: UInt64 = .max) -> (offset: UInt64, data: [UInt8], fin: Bool)? {
+        guard let span = nextSpan(maxLength: maxLength, newDataLimit: newDataLimit) else { return nil }
+        var writer = ByteWriter(capacity: span.length)
+        copy(span.offset..<(span.offset + UInt64(span.length)), into: &writer)
+        return (span.offset, writer.bytes, span.fin)
+    }
+
+    /// ``nextRange(maxLength:newDataLimit:)`` without the bytes: the range taken, whose data
+    /// ``copy(_:into:)`` then writes where it is needed.
+    public mutating func nextSpan(maxLength: Int, newDataLimit: UInt64 = .max) -> (offset: UInt64, length: Int, fin: Bool)? {
         let maxLength = UInt64(Swift.max(maxLength, 0))
         if let range = lost.first {
             let end = range.lowerBound + Swift.min(maxLength, UInt64(range.count))
             guard end > range.lowerBound else { return nil }
             lost.remove(range.lowerBound..<end)
-            return (range.lowerBound, bytes(range.lowerBound..<end), takeFin(end: end))
+            return (range.lowerBound, Int(end - range.lowerBound), takeFin(end: end))
         }
         let limit = Swift.min(writeOffset, newDataLimit)
         if unsentOffset < limit {
@@ -125,14 +146,35 @@ public struct SendBuffer: Sendable {
             let end = start + Swift.min(maxLength, limit - start)
             guard end > start else { return nil }
             unsentOffset = end
-            return (start, bytes(start..<end), takeFin(end: end))
+            return (start, Int(end - start), takeFin(end: end))
         }
         if finPending {
             finSent = true
             finLost = false
-            return (writeOffset, [], true)
+            return (writeOffset, 0, true)
         }
         return nil
+    }
+
+    /// Appends the bytes of `range` (held: at or above the acknowledged prefix, below
+    /// ``writeOffset``) to `writer`.
+    func copy(_ range: Range<UInt64>, into writer: inout ByteWriter) {
+        precondition(range.lowerBound >= storageOffset && range.upperBound <= writeOffset, "range \(range) not held")
+        var chunkStart = storageOffset
+        var index = chunkHead
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let chunk = chunks[index]
+            let chunkEnd = chunkStart + UInt64(chunk.count)
+            if offset < chunkEnd {
+                let lower = Int(offset - chunkStart)
+                let upper = Int(Swift.min(range.upperBound, chunkEnd) - chunkStart)
+                writer.writeBytes(chunk[lower..<upper])
+                offset = chunkStart + UInt64(upper)
+            }
+            chunkStart = chunkEnd
+            index += 1
+        }
     }
 
     private mutating func takeFin(end: UInt64) -> Bool {
@@ -142,11 +184,6 @@ public struct SendBuffer: Sendable {
         return true
     }
 
-    private func bytes(_ range: Range<UInt64>) -> [UInt8] {
-        let lower = Int(range.lowerBound - storageOffset)
-        let upper = Int(range.upperBound - storageOffset)
-        return Array(storage[lower..<upper])
-    }
 
     // MARK: - Fate of sent ranges
 
@@ -190,14 +227,17 @@ public struct SendBuffer: Sendable {
     }
 
     private mutating func releaseAcknowledged() {
-        let releasable = Int(ackedOffset - storageOffset)
-        guard releasable > 0 else { return }
-        if releasable == storage.count {
-            storage = []
-            storageOffset = ackedOffset
-        } else if releasable >= 16 * 1024, releasable * 2 >= storage.count {
-            storage.removeFirst(releasable)
-            storageOffset = ackedOffset
+        while chunkHead < chunks.count, storageOffset + UInt64(chunks[chunkHead].count) <= ackedOffset {
+            storageOffset += UInt64(chunks[chunkHead].count)
+            chunks[chunkHead] = []
+            chunkHead += 1
+        }
+        if chunkHead == chunks.count {
+            chunks.removeAll(keepingCapacity: true)
+            chunkHead = 0
+        } else if chunkHead >= 32, chunkHead * 2 >= chunks.count {
+            chunks.removeFirst(chunkHead)
+            chunkHead = 0
         }
     }
 }

@@ -178,6 +178,29 @@ public struct SendStream: Sendable {
     ///     charges the connection with the growth of ``SendBuffer/unsentOffset``.
     /// - Returns: the frame, or nil when nothing can be sent or nothing fits.
     public mutating func nextFrame(maxLength: Int, connectionCredit: UInt64) -> Frame? {
+        guard let span = takeNextSpan(maxLength: maxLength, connectionCredit: connectionCredit) else { return nil }
+        var data = ByteWriter(capacity: span.length)
+        buffer.copy(span.offset..<(span.offset + UInt64(span.length)), into: &data)
+        return .stream(id: id, offset: span.offset, data: data.bytes, fin: span.fin)
+    }
+
+    /// ``nextFrame(maxLength:connectionCredit:)`` encoded straight into `writer` (with its
+    /// Length field), the data copied once, from the send buffer into the packet.
+    ///
+    /// - Returns: what the frame carried, or nil when nothing can be sent or nothing fits.
+    mutating func encodeNextFrame(into writer: inout ByteWriter, maxLength: Int, connectionCredit: UInt64) -> SentFrameInfo? {
+        guard let span = takeNextSpan(maxLength: maxLength, connectionCredit: connectionCredit) else { return nil }
+        writer.writeVarInt(FrameType.stream(hasOffset: span.offset > 0, hasLength: true, fin: span.fin).rawValue)
+        writer.writeVarInt(id.rawValue)
+        if span.offset > 0 { writer.writeVarInt(span.offset) }
+        writer.writeVarInt(UInt64(span.length))
+        buffer.copy(span.offset..<(span.offset + UInt64(span.length)), into: &writer)
+        return .stream(id: id, offset: span.offset, length: span.length, fin: span.fin)
+    }
+
+    /// The range the next STREAM frame carries, taken from the buffer, with the state changes
+    /// and flow-control accounting of sending it.
+    private mutating func takeNextSpan(maxLength: Int, connectionCredit: UInt64) -> (offset: UInt64, length: Int, fin: Bool)? {
         switch state {
         case .ready, .send, .dataSent: break
         case .dataRecvd, .resetSent, .resetRecvd: return nil
@@ -187,11 +210,11 @@ public struct SendStream: Sendable {
         let header = 1 + VarInt.encodedLength(id.rawValue) + (offset > 0 ? VarInt.encodedLength(offset) : 0)
         guard let dataLength = Self.maxDataLength(room: maxLength - header) else { return nil }
         let before = buffer.unsentOffset
-        guard let range = buffer.nextRange(maxLength: dataLength, newDataLimit: limit) else { return nil }
+        guard let span = buffer.nextSpan(maxLength: dataLength, newDataLimit: limit) else { return nil }
         flow.consume(buffer.unsentOffset - before)
         if state == .ready { state = .send }
-        if range.fin { state = .dataSent }
-        return .stream(id: id, offset: range.offset, data: range.data, fin: range.fin)
+        if span.fin { state = .dataSent }
+        return span
     }
 
     /// The largest data length `n` with `n + varint length of n <= room`, or nil when even an

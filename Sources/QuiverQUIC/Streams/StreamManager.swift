@@ -43,6 +43,11 @@ public struct StreamManager: Sendable {
     struct Entry: Sendable {
         var send: SendStream?
         var receive: ReceiveStream?
+
+        mutating func withSend<Result>(_ body: (inout SendStream) -> Result) -> Result? {
+            guard send != nil else { return nil }
+            return body(&send!)
+        }
     }
 
     /// Streams we open, limited by the peer's MAX_STREAMS.
@@ -498,34 +503,60 @@ public struct StreamManager: Sendable {
     ///
     /// - Returns: the frame, or nil when no stream can send or nothing fits in `maxLength`.
     public mutating func nextStreamFrame(maxLength: Int) -> Frame? {
+        takeFromNextStream { $0.nextFrame(maxLength: maxLength, connectionCredit: $1) }
+    }
+
+    /// ``nextStreamFrame(maxLength:)`` encoded straight into `writer`; returns what the frame
+    /// carried.
+    mutating func encodeNextStreamFrame(into writer: inout ByteWriter, maxLength: Int) -> SentFrameInfo? {
+        takeFromNextStream { $0.encodeNextFrame(into: &writer, maxLength: maxLength, connectionCredit: $1) }
+    }
+
+    /// The round-robin turn of ``nextStreamFrame(maxLength:)``: `take` builds the frame from
+    /// the stream whose turn it is (given the connection credit), in place.
+    private mutating func takeFromNextStream<Result>(_ take: (inout SendStream, UInt64) -> Result?) -> Result? {
         var skipped: [StreamID] = []
         var attempts = sendQueue.count
         while attempts > 0, let id = sendQueue.popFirst() {
             attempts -= 1
             let credit = connectionSend.available
-            guard let sendability = streams[id]?.send?.sendability(connectionCredit: credit) else { continue }
+            let attempt: (SendStream.Sendability, Result?, UInt64)? = withSendStream(id) { send in
+                let sendability = send.sendability(connectionCredit: credit)
+                guard sendability == .ready else { return (sendability, nil, 0) }
+                let before = send.buffer.unsentOffset
+                let result = take(&send, credit)
+                return (sendability, result, send.buffer.unsentOffset - before)
+            }
+            guard let (sendability, result, consumed) = attempt else { continue }
             guard sendability == .ready else {
                 classify(id, sendability)
                 continue
             }
-            let before = streams[id]?.send?.buffer.unsentOffset ?? 0
-            guard let frame = streams[id]?.send?.nextFrame(maxLength: maxLength, connectionCredit: credit) else {
+            guard let result else {
                 skipped.append(id)  // does not fit: keeps its turn
                 continue
             }
-            connectionSend.consume((streams[id]?.send?.buffer.unsentOffset ?? before) - before)
+            connectionSend.consume(consumed)
             sendQueue.prepend(skipped)
             scheduleSend(id)
-            return frame
+            return result
         }
         sendQueue.prepend(skipped)
         return nil
     }
 
+    /// Runs `body` on the sending part of stream `id` in place (a dictionary read would copy
+    /// the whole entry), if the stream has one.
+    private mutating func withSendStream<Result>(_ id: StreamID, _ body: (inout SendStream) -> Result) -> Result? {
+        guard let index = streams.index(forKey: id) else { return nil }
+        return streams.values[index].withSend(body)
+    }
+
     /// Puts a stream where its sendability says: the round-robin queue, or waiting for
     /// stream credit (STREAM_DATA_BLOCKED) or connection credit (DATA_BLOCKED).
     private mutating func scheduleSend(_ id: StreamID) {
-        guard let sendability = streams[id]?.send?.sendability(connectionCredit: connectionSend.available) else { return }
+        let credit = connectionSend.available
+        guard let sendability = withSendStream(id, { $0.sendability(connectionCredit: credit) }) else { return }
         classify(id, sendability)
     }
 
