@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the 100-connection tests (ConcurrencyTests: sockets, addressed and unaddressed datagram
-# pairs, stream pairs, the application-driven loop) RUNS times in a row (default 50) while two
-# busy processes load the CPU, the conditions under which a lost wake-up once idled a client out
-# in 1 of 5–20 runs. Prints each failing run's log and ends with "N passed, M failed".
+# Runs the 100-connection tests (ConcurrencyTests: sockets with one and two event loops,
+# addressed and unaddressed datagram pairs, stream pairs, the application-driven loop) RUNS
+# times in a row (default 50) while two busy processes load the CPU, the conditions under which
+# a dropped connection timer once idled a client out in 1 of 5–20 runs. FILTER picks other
+# tests. Prints each failing run's log and ends with "N passed, M failed".
 #
 # Usage: Scripts/stress.sh [RUNS] [FILTER]
 set -uo pipefail
