@@ -190,12 +190,14 @@ final class Monitor: @unchecked Sendable {
         }
     }
 
+    /// Resumes the waiters `matching` selects and drops them, in place (this runs after every
+    /// engine operation: no new array).
     private func resumeWaiters(_ matching: (Wake) -> Bool) {
         guard !waiters.isEmpty else { return }
-        var kept: [Waiter] = []
-        for waiter in waiters {
-            if matching(waiter.wake) { waiter.continuation.resume() } else { kept.append(waiter) }
+        waiters.removeAll { waiter in
+            guard matching(waiter.wake) else { return false }
+            waiter.continuation.resume()
+            return true
         }
-        waiters = kept
     }
 }

@@ -108,6 +108,15 @@ public final class QUICEndpoint {
         var deadline: Instant?
         /// Whether the connection is in ``active`` (it may have something to send).
         var isActive = false
+
+        /// Whether ``routes`` are `connection`'s connection IDs (then, while pending, the
+        /// client's chosen DCID), compared in place: this runs after every packet.
+        func hasRoutes(for connection: QUICConnection) -> Bool {
+            let issued = connection.cids.local
+            guard routes.count == issued.count + (isPending ? 1 : 0) else { return false }
+            for (route, id) in zip(routes, issued) where route != id.id.bytes { return false }
+            return !isPending || routes.last == initialRoute
+        }
     }
 
     // Stored state is `@exclusivity(unchecked)`, as in ``QUICConnection``: one owner at a time.
@@ -393,9 +402,9 @@ public final class QUICEndpoint {
         }
         // Our connection IDs route here, and during the handshake also the client's chosen
         // DCID, which it uses until it hears from us.
-        var desired = connection.localConnectionIDs.map(\.bytes)
-        if entry.isPending { desired.append(entry.initialRoute) }
-        if desired != entry.routes {
+        if !entry.hasRoutes(for: connection) {
+            var desired = connection.localConnectionIDs.map(\.bytes)
+            if entry.isPending { desired.append(entry.initialRoute) }
             for route in entry.routes where !desired.contains(route) && routes[route] === connection { routes[route] = nil }
             for route in desired { routes[route] = connection }
             entry.routes = desired
