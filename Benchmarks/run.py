@@ -18,7 +18,8 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
-                 idle-clients), Quiver vs gtlsserver; and RSS --flood-wait seconds after a flood
+                 idle-clients), Quiver vs gtlsserver; per idle TLS connection (quiver-bench
+                 tls-idle-clients, Quiver only); and RSS --flood-wait seconds after a flood
                  of --flood connections closed, over RSS before the flood.
   Efficiency     server CPU time per byte in the bulk runs (hardware cycle counters are not
                  available in this VM: `perf stat` reports them unsupported), instructions per
@@ -355,6 +356,35 @@ def memory(work, cert, key, connections):
         "target ≤ 16 KiB")
     row("Memory", f"server threads with {connections} connections open", threads.get("quiver"), threads.get("ngtcp2"), False, "",
         f"target ≤ 2 × cores + 4 = {2 * (os.cpu_count() or 1) + 4}")
+    tls_memory(cert, key, connections)
+
+
+def tls_memory(cert, key, connections):
+    """RSS per idle TLS connection of `quiver serve --tls` (echo). No peer: `openssl s_server`
+    serves one connection at a time, and `gnutls-serv --echo` fails handshakes when 200 arrive
+    at once."""
+    log(f"Memory: {connections} idle TLS connections")
+    port = free_port()
+    server = Server([QUIVER, "serve", "--tls", "--host", "127.0.0.1", "--port", str(port), "--cert", cert, "--key", key,
+                     "--log-level", "notice"], r"serving")
+    try:
+        subprocess.run([BENCH, "tls-idle-clients", "--port", str(port), "--count", "10", "--hold", "0"], capture_output=True, timeout=60)
+        time.sleep(2)
+        base = rss_kib(server.pid)
+        client = subprocess.Popen([BENCH, "tls-idle-clients", "--port", str(port), "--count", str(connections), "--hold", "3"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        peak = base
+        for raw in client.stdout:
+            if raw.startswith(b"ESTABLISHED"):
+                time.sleep(1)
+                peak = rss_kib(server.pid)
+        client.wait(60)
+        if client.returncode != 0:
+            raise RuntimeError(f"tls-idle-clients failed: {client.stderr.read().decode(errors='replace')[-500:]}")
+    finally:
+        server.stop()
+    row("Memory", f"server RSS per idle TLS connection, {connections} open (KiB)", (peak - base) / connections, None, False, "KiB",
+        "quiver serve --tls (echo), no peer; target ≤ 8 KiB")
 
 
 def flood_memory(work, cert, key, connections, wait):

@@ -14,6 +14,11 @@
 //       them alive S seconds (PINGs), and says when all are established — for the server's
 //       memory per idle connection. With --close they end with CONNECTION_CLOSE (else they
 //       just go silent, and the server idles them out).
+//   quiver-bench tls-idle-clients --port P [--count N] [--hold S]
+//       Opens N TLS 1.3 connections over TCP with the sans-I/O TLSStream, 200 at a time, each
+//       completing its handshake and one echoed line (so the server has finished its side),
+//       keeps them open and silent S seconds and says when all are established — for an echo
+//       server's memory per idle TLS connection.
 //   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
 //       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
 //       engine for S seconds: each connection waits for the server's session ticket (so the
@@ -121,6 +126,10 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
         let count = option("--count").flatMap(Int.init) ?? 10_000
         let hold = option("--hold").flatMap(Double.init) ?? 5
         runIdleClients(port: port, count: count, hold: hold, close: flag("--close"))
+
+    case "tls-idle-clients":
+        runTLSIdleClients(port: port, count: option("--count").flatMap(Int.init) ?? 10_000,
+                          hold: option("--hold").flatMap(Double.init) ?? 5)
 
     case "tls-handshake-load":
         runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
@@ -372,4 +381,86 @@ func runTLSHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int) {
     let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let (completed, failed) = counts.withLock { $0 }
     say(String(format: "RESULT handshakes=%d failed=%d resumed=0 seconds=%.2f", completed, failed, secondsTaken))
+}
+
+/// One idle TLS client: its socket and TLS state (``runTLSIdleClients(port:count:hold:)``).
+final class TLSIdleClient {
+    let fd: Int32
+    let stream: TLSStream
+    var echoed = 0
+
+    init(fd: Int32, stream: TLSStream) {
+        self.fd = fd
+        self.stream = stream
+    }
+
+    /// Writes what TLS has to send (the socket is blocking: loopback takes it at once).
+    func flush() -> Bool {
+        let bytes = stream.takeOutgoing()
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { return false }
+            offset += sent
+        }
+        return true
+    }
+
+    /// Takes in what arrived; `false` when the connection failed or ended.
+    func receive() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        let count = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if count < 0 { return errno == EAGAIN || errno == EWOULDBLOCK }
+        guard count > 0, (try? stream.receive(Array(buffer.prefix(count)))) != nil else { return false }
+        echoed += stream.read().count
+        return flush()
+    }
+}
+
+/// N TLS connections, opened 200 at a time; each is counted once its handshake completed and
+/// a line came back, then all stay open and silent for `hold` seconds.
+func runTLSIdleClients(port: UInt16, count: Int, hold: Double) {
+    let tls = TLSConfiguration.client(alpn: ["echo"], verifier: insecure)
+    let started = Date()
+    var clients: [TLSIdleClient] = []
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    while clients.count < count {
+        var wave: [TLSIdleClient] = []
+        for _ in 0..<min(200, count - clients.count) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard fd >= 0, connected == 0 else { fail("connect: \(String(cString: strerror(errno))) after \(clients.count + wave.count) connections") }
+            let client = TLSIdleClient(fd: fd, stream: TLSStream(client: tls, serverName: "localhost"))
+            guard (try? client.stream.start()) != nil, client.flush() else { fail("TLS start failed") }
+            wave.append(client)
+        }
+        var pending = wave
+        var lineSent = Set<Int32>()
+        while !pending.isEmpty {
+            var fds = pending.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), 1000)
+            var next: [TLSIdleClient] = []
+            for client in pending {
+                guard client.receive() else { fail("a connection failed during its handshake: \(client.stream.error.map { "\($0)" } ?? "closed")") }
+                if client.stream.isHandshakeComplete, !lineSent.contains(client.fd) {
+                    lineSent.insert(client.fd)
+                    guard (try? client.stream.write(Array("q\n".utf8))) != nil, client.flush() else { fail("write failed") }
+                }
+                if client.echoed < 2 { next.append(client) }
+            }
+            pending = next
+            if Date().timeIntervalSince(started) > 300 { fail("only \(clients.count) of \(count) connections established in 300 s") }
+        }
+        clients += wave
+    }
+    say(String(format: "ESTABLISHED %d in %.1f s", count, Date().timeIntervalSince(started)))
+    Thread.sleep(forTimeInterval: hold)
+    say("RESULT established=\(count)")
+    for client in clients { close(client.fd) }
+    exit(0)
 }

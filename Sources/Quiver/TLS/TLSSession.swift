@@ -187,7 +187,9 @@ final class TLSSession: Session, @unchecked Sendable {
 
     /// Moves TLS output to the transport without blocking; keeps the rest.
     private func flushLocked() {
-        if stream.hasOutgoing { outgoing += stream.takeOutgoing() }
+        if stream.hasOutgoing {
+            if outgoing.isEmpty { outgoing = stream.takeOutgoing() } else { outgoing += stream.takeOutgoing() }
+        }
         if released { outgoing.removeAll() }
         while !outgoing.isEmpty {
             let written: Int
@@ -205,7 +207,7 @@ final class TLSSession: Session, @unchecked Sendable {
                 written = end.write(outgoing)
             }
             guard written > 0 else { break }
-            outgoing.removeFirst(written)
+            if written == outgoing.count { outgoing = [] } else { outgoing.removeFirst(written) }  // sent: no buffer kept
             lastActivity = .now()
         }
         let needOutput = !outgoing.isEmpty

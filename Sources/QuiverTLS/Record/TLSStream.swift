@@ -98,11 +98,17 @@ public final class TLSStream {
 
     /// The next notable event: `.handshakeComplete`, `.sessionTicket`, `.ticketIssued`,
     /// `.earlyData(accepted:)` (bytes to send and keys are handled internally).
-    public func nextEvent() -> TLSEvent? { events.isEmpty ? nil : events.removeFirst() }
+    public func nextEvent() -> TLSEvent? {
+        guard !events.isEmpty else { return nil }
+        let event = events.removeFirst()
+        if events.isEmpty { events = [] }  // an idle connection keeps no room for events
+        return event
+    }
 
-    /// Bytes to send to the transport; empties the queue.
+    /// Bytes to send to the transport; empties the queue (handing its storage over: an idle
+    /// connection keeps no send buffer).
     public func takeOutgoing() -> [UInt8] {
-        defer { outbound.removeAll(keepingCapacity: true) }
+        defer { outbound = [] }
         return outbound
     }
 
@@ -117,7 +123,10 @@ public final class TLSStream {
         let n = min(maxBytes, plaintext.count - plaintextStart)
         let out = Array(plaintext[plaintextStart..<(plaintextStart + n)])
         plaintextStart += n
-        if plaintextStart == plaintext.count { plaintext.removeAll(keepingCapacity: true); plaintextStart = 0 }
+        if plaintextStart == plaintext.count {  // all read: the buffer goes (an idle connection keeps none)
+            plaintext = []
+            plaintextStart = 0
+        }
         return out
     }
 
@@ -163,7 +172,10 @@ public final class TLSStream {
         try guarded { () throws(TLSError) in
             inbound.append(contentsOf: bytes)
             while try processRecord() {}
-            if inboundStart > 0 {
+            if inboundStart == inbound.count {  // every record taken: the buffer goes
+                inbound = []
+                inboundStart = 0
+            } else if inboundStart > 0 {
                 inbound.removeFirst(inboundStart)
                 inboundStart = 0
             }
