@@ -123,6 +123,35 @@ struct EndpointTests {
         #expect(scenario.server.endpoint.statistics.retriesSent == retries)
     }
 
+    /// RFC 9369 §5: a token belongs to the version of the connection that got it, and the
+    /// server validates that. The first client speaks v1, so its NEW_TOKEN is a v1 token; the
+    /// same token in a v2 Initial proves nothing and gets a Retry, in a v1 Initial it skips it.
+    @Test("A NEW_TOKEN token is good only for Initials in the version of the connection that got it (RFC 9369 §5)")
+    func newTokenBoundToVersion() throws {
+        let scenario = EndpointScenario(seed: 55) { $0.retryPolicy = .always }
+        var v1 = scenario.clientConfiguration
+        v1.version = .v1
+        v1.supportedVersions = [.v1]
+        let first = try scenario.addClient(sizes: [100], port: 6400, configuration: v1)
+        try scenario.run()
+        scenario.net.runToIdle(timeLimit: .milliseconds(300))
+        let token = try #require(first.events.compactMap { event -> [UInt8]? in
+            if case .newToken(let token) = event { return token } else { return nil }
+        }.first)
+        let retries = scenario.server.endpoint.statistics.retriesSent
+        var v2 = scenario.clientConfiguration
+        v2.version = .v2
+        v2.supportedVersions = [.v2]
+        // Other ports, the same host (10.0.1.151): NEW_TOKEN tokens are bound to the IP address.
+        try scenario.addClient(sizes: [100], port: 6650, token: token, configuration: v2)
+        try scenario.run()
+        #expect(scenario.server.endpoint.statistics.retriesSent == retries + 1, "the v1 token did not validate a v2 Initial")
+        try scenario.addClient(sizes: [100], port: 6900, token: token, configuration: v1)
+        try scenario.run()
+        #expect(scenario.server.endpoint.statistics.retriesSent == retries + 1, "in a v1 Initial it did")
+        #expect(scenario.clients.allSatisfy { $0.app.allCorrect })
+    }
+
     @Test("A forged or foreign token is ignored (and leads to a Retry under that policy)")
     func forgedToken() throws {
         let scenario = EndpointScenario(seed: 53) { $0.retryPolicy = .always }

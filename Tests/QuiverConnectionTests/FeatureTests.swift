@@ -509,6 +509,42 @@ struct FeatureTests {
         #expect(!full.clientConnection.isResumed)
     }
 
+    /// RFC 9369 §5: "Servers MUST validate the originating version of any session ticket […]
+    /// and not accept one issued from a different version. A rejected ticket results in
+    /// falling back to a full TLS handshake, without 0-RTT." A client that (against the RFC)
+    /// starts a v2 connection with a v1 ticket gets a full handshake, and 0-RTT is refused.
+    @Test("A session ticket from a v1 connection does not resume a connection started in v2 (RFC 9369 §5)")
+    func ticketBoundToVersion() throws {
+        var (clientConfig, serverConfig) = Self.zeroRTTConfigurations()
+        clientConfig.version = .v1
+        clientConfig.supportedVersions = [.v1, .v2]
+        serverConfig.supportedVersions = [.v1, .v2]  // v1 preferred: no upgrade
+        let ticket = try Self.ticket(client: clientConfig, server: serverConfig, seed: 36)
+        #expect(ticket.version == .v1)
+        // The same ticket, claimed to be a v2 one: a v2-only client starts (and stays) in v2.
+        let mislabelled = QUICResumptionTicket(ticket: ticket.ticket, transportParameters: ticket.transportParameters, version: .v2)
+        var v2Client = clientConfig
+        v2Client.version = .v2
+        v2Client.supportedVersions = [.v2]
+        let client = TransferClient(mode: .echo, sizes: [2000])
+        client.openEarly = true
+        let scenario = try Scenario(seed: 37, clientConfiguration: v2Client, serverConfiguration: serverConfig, app: client,
+                                    resumption: mislabelled, earlyData: true)
+        try scenario.run()
+        #expect(client.allCorrect, "the early data is sent again after the full handshake")
+        #expect(scenario.clientConnection.version == .v2)
+        #expect(!scenario.clientConnection.isResumed)
+        #expect(scenario.clientConnection.isEarlyDataAccepted == false)
+
+        // Labelled truly, it resumes in v1.
+        let honest = TransferClient(mode: .echo, sizes: [100])
+        let resumed = try Scenario(seed: 38, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: honest,
+                                   resumption: ticket)
+        try resumed.run()
+        #expect(honest.allCorrect)
+        #expect(resumed.clientConnection.isResumed)
+    }
+
     @Test("A key update on an idle connection keeps later packets decryptable (RFC 9001 §6.5)")
     func idleKeyUpdate() throws {
         let client = TransferClient(mode: .echo, sizes: [100])

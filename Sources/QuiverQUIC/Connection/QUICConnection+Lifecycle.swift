@@ -130,6 +130,7 @@ extension QUICConnection {
                best != version {
                 version = best
                 installInitialKeys(version: best)
+                tls.issuedTicketContext = best.rawValue  // its tickets are the negotiated version's (RFC 9369 §5)
             }
         }
         if configuration.supportedVersions.count > 1 || parameters.versionInformation != nil {

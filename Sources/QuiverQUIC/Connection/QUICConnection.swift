@@ -383,6 +383,11 @@ public final class QUICConnection {
         streams = StreamManager(role: .server, localParameters: parameters, peerParameters: TransportParameters(),
                                 configuration: configuration.streamWindows)
         tls = TLSHandshake(server: configuration.tls, quicTransportParameters: parameters.encode())
+        // Tickets belong to the version of the connection that got them (RFC 9369 §5): one is
+        // accepted only from a client that started in its version, and ours carry the version
+        // this connection ends up in (``acceptClientTransportParameters(_:)``).
+        tls.acceptedTicketContext = version.rawValue
+        tls.issuedTicketContext = version.rawValue
         tls.transportParametersProvider = { [unowned self] (client: [UInt8]) throws(TLSError) -> [UInt8] in
             do throws(QUICError) {
                 return try self.acceptClientTransportParameters(client)

@@ -248,7 +248,7 @@ public final class QUICEndpoint {
         var original: ConnectionID?
         var retrySource: ConnectionID?
         if !header.token.isEmpty {
-            switch tokens.open(header.token, from: remote, retryLifetime: configuration.retryTokenLifetime,
+            switch tokens.open(header.token, from: remote, version: header.version, retryLifetime: configuration.retryTokenLifetime,
                                newTokenLifetime: configuration.newTokenLifetime) {
             case .retry(let odcid, let rscid)?:
                 guard rscid == header.destinationConnectionID else {
@@ -266,7 +266,7 @@ public final class QUICEndpoint {
         }
         if !validated, shouldRetry {
             let scid = configuration.connection.makeConnectionID()
-            let token = tokens.retryToken(for: remote, originalDestinationConnectionID: header.destinationConnectionID,
+            let token = tokens.retryToken(for: remote, version: header.version, originalDestinationConnectionID: header.destinationConnectionID,
                                           retrySourceConnectionID: scid)
             let retry = RetryPacket.make(version: header.version, destinationConnectionID: header.sourceConnectionID,
                                          sourceConnectionID: scid, token: token,
@@ -415,7 +415,7 @@ public final class QUICEndpoint {
         }
         if configuration.issueNewTokens, connection.isHandshakeConfirmed, !entry.tokenSent {
             entry.tokenSent = true
-            connection.sendNewToken(tokens.newToken(for: connection.remoteAddress))
+            connection.sendNewToken(tokens.newToken(for: connection.remoteAddress, version: connection.version))
         }
         let deadline = connection.nextDeadline
         if deadline != entry.deadline {

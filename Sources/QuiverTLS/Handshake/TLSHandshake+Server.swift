@@ -150,7 +150,8 @@ extension TLSHandshake {
                 // chosen by SNI, a session must not carry over to a name whose certificate it
                 // never saw (as rustls does).
                 guard let plain = keys.open(identity.identity, at: now), let contents = TicketContents(plain),
-                      contents.serverName == Self.ticketServerName(serverName), contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
+                      contents.serverName == Self.ticketServerName(serverName), contents.context == acceptedTicketContext,
+                      contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
                 else { continue }
                 psk = (contents.psk, contents, index, identity.obfuscatedAge)
                 break
@@ -388,7 +389,7 @@ extension TLSHandshake {
             let contents = TicketContents(
                 suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce), issuedAt: now, ageAdd: ageAdd,
                 maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16),
-                serverName: Self.ticketServerName(serverName))
+                serverName: Self.ticketServerName(serverName), context: issuedTicketContext)
             let sealed = keys.seal(contents.encoded, at: now, random: config.random)
             guard !sealed.isEmpty else { continue }
             let nst = MessageCodec.NewSessionTicket(
@@ -410,13 +411,15 @@ struct TicketContents {
     var uniqueID: [UInt8]
     /// The client's server_name when the ticket was issued (lowercased, "" without one).
     var serverName: String
+    /// The issuing handshake's ``TLSHandshake/issuedTicketContext`` (QUIC: its version).
+    var context: UInt32
 
-    /// The format version (1 had no server name; such tickets no longer open, so their clients
-    /// make a full handshake).
-    static let version: UInt8 = 2
+    /// The format version (1 had no server name, 2 no context; such tickets no longer open, so
+    /// their clients make a full handshake).
+    static let version: UInt8 = 3
 
     init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8],
-         serverName: String) {
+         serverName: String, context: UInt32) {
         self.suite = suite
         self.psk = psk
         self.issuedAt = issuedAt
@@ -425,6 +428,7 @@ struct TicketContents {
         self.alpn = alpn
         self.uniqueID = uniqueID
         self.serverName = serverName
+        self.context = context
     }
 
     init?(_ bytes: [UInt8]) {
@@ -439,6 +443,7 @@ struct TicketContents {
             alpn = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
             uniqueID = try r.readLengthPrefixedBytes(1)
             serverName = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
+            context = try r.readUInt32()
             try r.expectEnd()
         } catch {
             return nil
@@ -456,6 +461,7 @@ struct TicketContents {
         w.writeLengthPrefixedBytes(1, Array(alpn.utf8))
         w.writeLengthPrefixedBytes(1, uniqueID)
         w.writeLengthPrefixedBytes(1, Array(serverName.utf8.prefix(255)))
+        w.writeUInt32(context)
         return w.bytes
     }
 }

@@ -33,6 +33,14 @@ public final class TLSHandshake {
     /// (RFC 9368 §6), which the server's parameters must announce. A thrown error aborts the
     /// handshake with that alert.
     public var transportParametersProvider: ((_ clientParameters: [UInt8]) throws(TLSError) -> [UInt8])?
+    /// Server: what a session ticket must carry to be accepted for resumption (a ticket sealed
+    /// with other bytes gets a full handshake). QUIC puts the version the client started the
+    /// connection in here: a ticket belongs to the version of the connection that got it (RFC
+    /// 9369 §5). 0 by default (TLS over TCP).
+    public var acceptedTicketContext: UInt32 = 0
+    /// Server: what every session ticket issued carries (see ``acceptedTicketContext``; QUIC:
+    /// the connection's version after compatible version negotiation).
+    public var issuedTicketContext: UInt32 = 0
 
     var state: State
     var events: [TLSEvent] = []
