@@ -98,7 +98,7 @@ struct Serve: ParsableCommand, Sendable {
             throw ValidationError("--root and --retry go with --http3")
         }
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
-        guard loops >= 1 else { throw ValidationError("--loops must be 1 or more") }
+        guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
         let log = Log.make("quiver", level: logLevel)
         let certifiedKey: CertifiedKey
         if let cert, let key {

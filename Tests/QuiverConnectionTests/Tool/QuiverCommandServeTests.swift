@@ -56,4 +56,22 @@ extension QuiverCommandTests {
         let help = try run(["serve", "--help"])
         #expect(String(decoding: help.standardOutput, as: UTF8.self).contains("upgraded"), "\(help.transcript)")
     }
+
+    // MARK: - Event loops (issue 15)
+
+    @Test("serve --loops 2 serves TLS and QUIC clients on two event loops; --loops 0 is refused")
+    func twoLoops() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--loops", "2"], fixture: fixture)
+        defer { server.kill() }
+        #expect(server.standardErrorText.contains("2 event loops"), "\(server.transcript)")
+        for index in 0..<6 {
+            let transport = index % 2 == 0 ? "--quic" : "--tls"
+            let line = Array("client \(index)\n".utf8)
+            let client = try run(["connect", transport, "--ca", fixture.cert, "--server-name", "localhost", "127.0.0.1:\(port)"], input: line)
+            #expect(client.waitForExit(timeout: 5) == 0, "\(client.transcript)")
+            #expect(client.standardOutput == line, "\(client.transcript)")
+        }
+        expectOneLineError(try run(["serve", "--loops", "0", "--port", "0"]), containing: "--loops")
+    }
 }
