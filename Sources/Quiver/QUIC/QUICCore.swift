@@ -248,16 +248,15 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             for slot in 0..<socket.receivedCount {
                 let info = socket.received(slot)
                 guard !info.isTruncated else { continue }
-                let bytes = socket.withReceivedBytes(slot) { Array($0) }
-                if let segment = info.segmentSize, segment > 0, segment < bytes.count {
+                // Each datagram (each GRO segment) copied once, straight out of the batch memory.
+                socket.withReceivedBytes(slot) { bytes in
+                    let segment = info.segmentSize.map { $0 > 0 ? $0 : bytes.count } ?? bytes.count
                     var start = 0
-                    while start < bytes.count {
+                    repeat {
                         let end = min(start + segment, bytes.count)
                         deliver(Array(bytes[start..<end]), from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
                         start = end
-                    }
-                } else {
-                    deliver(bytes, from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
+                    } while start < bytes.count
                 }
             }
         }
