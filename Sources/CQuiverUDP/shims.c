@@ -31,15 +31,21 @@ unsigned char *quiver_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(heade
 
 #include <linux/filter.h>
 
-int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset) {
+int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset, unsigned int count) {
     // Offsets are into the UDP payload: the kernel runs reuseport programs past the UDP header.
-    // An index out of the group's range makes the kernel fall back to its 4-tuple hash.
+    // The socket index is DCID bytes 1-2 modulo the group's size: our connection IDs carry an
+    // index below it (so they keep it), a client's own first DCID is random and so spreads its
+    // Initials over the group - by connection, not by address, so many clients behind one
+    // address and port do not all land on one socket. A datagram too short to hold the bytes
+    // ends the program (socket 0).
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                   // A = first byte
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 2, 0),        // long header? skip to 4
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 3, 0),        // long header? skip to 5
         BPF_STMT(BPF_LD | BPF_H | BPF_ABS, short_offset),        // A = worker id in the DCID
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count),
         BPF_STMT(BPF_RET | BPF_A, 0),
         BPF_STMT(BPF_LD | BPF_H | BPF_ABS, long_offset),         // the same DCID bytes of a long header
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count),
         BPF_STMT(BPF_RET | BPF_A, 0),
     };
     struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };

@@ -318,12 +318,14 @@ public final class UDPSocket {
 
     /// Makes `count` sockets bound to `address` in one SO_REUSEPORT group, socket *i* being the
     /// group's index *i*, and attaches a program that steers QUIC datagrams by connection ID:
-    /// to the socket whose index is the worker id in bytes 1–2 of the DCID (datagram offset 2 of
-    /// a short header, `WorkerConnectionIDs.datagramOffset`; offset 7 of a long header). A
-    /// client's first Initials, whose DCID it chose, land where that value or else the kernel's
-    /// 4-tuple hash puts them — the same socket for all of them. Prefork servers make the group before forking and give worker *i* socket
-    /// *i* and connection IDs carrying worker id *i*: every packet of a connection then reaches
-    /// its worker, even after the client's address changes.
+    /// to the socket whose index is bytes 1–2 of the DCID (datagram offset 2 of a short header,
+    /// `WorkerConnectionIDs.datagramOffset`; offset 7 of a long header) modulo `count`. Our
+    /// connection IDs carry a worker id below `count`; a client's first Initials, whose DCID it
+    /// chose at random, land on the socket that DCID names — the same one for all of them, and
+    /// spread over the group by connection, not by address, so many clients behind one address
+    /// and port are shared out too. Prefork servers make the group before forking and give
+    /// worker *i* socket *i* and connection IDs carrying worker id *i*: every packet of a
+    /// connection then reaches its worker, even after the client's address changes.
     ///
     /// - Throws: ``QuiverError`` `.configuration` when the kernel refuses the program (it needs
     ///   Linux ≥ 4.5).
@@ -340,7 +342,7 @@ public final class UDPSocket {
             sockets.append(socket)
         }
         // Long header: flags (1) + version (4) + DCID length (1), then the DCID.
-        guard quiver_attach_cid_steering(sockets[0].fileDescriptor, 2, 7) == 0 else {
+        guard quiver_attach_cid_steering(sockets[0].fileDescriptor, 2, 7, UInt32(count)) == 0 else {
             throw QuiverError(.configuration, "SO_ATTACH_REUSEPORT_CBPF refused: \(String(cString: strerror(errno)))")
         }
         return sockets

@@ -17,7 +17,7 @@ struct SteeringTests {
         return nil
     }
 
-    @Test("datagrams go to the socket named by the worker id in their DCID; other Initials stay on one socket")
+    @Test("datagrams go to the socket named by the worker id in their DCID; clients' own DCIDs spread over the group")
     func steering() throws {
         let group = try UDPSocket.steeringGroup(bindingTo: SocketAddress("127.0.0.1:0")!, count: 3)
         #expect(Set(group.map(\.localAddress.port)).count == 1)
@@ -32,10 +32,14 @@ struct SteeringTests {
             let datagram: [UInt8] = [0xe3, 0, 0, 0, 1, 8, 0x33, 0, worker, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 60)
             #expect(try receiver(of: datagram, group: group, from: client) == Int(worker))
         }
-        // A client-chosen DCID out of range: the kernel's hash, the same socket every time.
-        let initial: [UInt8] = [0xc3, 0, 0, 0, 1, 8, 0x33, 0xfe, 0xdc, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 1185)
-        let first = try receiver(of: initial, group: group, from: client)
-        #expect(first != nil)
-        #expect(try receiver(of: initial, group: group, from: client) == first)
+        // Client-chosen DCIDs (a client's first Initials): bytes 1–2 modulo the group's size, so
+        // Initials from one address and port spread over the group by connection, each
+        // connection's always to the same socket.
+        for (high, low) in [(UInt8(0xfe), UInt8(0xdc)), (0x12, 0x34), (0xab, 0xce), (0x00, 0x05)] {
+            let initial: [UInt8] = [0xc3, 0, 0, 0, 1, 8, 0x33, high, low, 3, 4, 5, 6, 7, 0] + [UInt8](repeating: 0, count: 1185)
+            let expected = Int((UInt16(high) << 8 | UInt16(low)) % 3)
+            #expect(try receiver(of: initial, group: group, from: client) == expected)
+            #expect(try receiver(of: initial, group: group, from: client) == expected)
+        }
     }
 }

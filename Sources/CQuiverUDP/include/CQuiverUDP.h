@@ -64,10 +64,10 @@ unsigned char *quiver_cmsg_data(struct cmsghdr *header);
 /// Attaches a classic BPF program to `fd`'s SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF) that
 /// picks the group's socket for each datagram by QUIC connection ID: the 16-bit big-endian value
 /// at `short_offset` of a short-header packet, or at `long_offset` of a long-header one (the same
-/// DCID bytes), is the socket's index — the worker id a server puts in its connection IDs. A
-/// client's first Initials carry a DCID the client chose: a value out of the group's range makes
-/// the kernel fall back to its 4-tuple hash, which is stable for those packets. Returns 0, or -1
-/// with errno set.
-int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset);
+/// DCID bytes), modulo `count` (the group's size) is the socket's index — the worker id a server
+/// puts in its connection IDs is below `count` and keeps it. A client's first Initials carry a
+/// DCID the client chose at random: they spread over the group by connection, each connection's
+/// to one socket. Returns 0, or -1 with errno set.
+int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset, unsigned int count);
 
 #endif

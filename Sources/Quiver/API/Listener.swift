@@ -118,7 +118,7 @@ public final class Listener: Sendable {
     /// a UDP socket for QUIC, a listening TCP socket for TLS. With several
     /// ``Options/eventLoops``, one socket per loop in one SO_REUSEPORT group: for QUIC a
     /// `UDPSocket.steeringGroup`, whose program sends each datagram to the loop named in its
-    /// connection ID (a client's first Initials go where the kernel's hash puts them); for TLS
+    /// connection ID (a client's first Initials, by the DCID it chose, spread over the loops); for TLS
     /// listening sockets between which the kernel spreads incoming connections.
     public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
         guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
