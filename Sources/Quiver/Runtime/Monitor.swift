@@ -131,48 +131,53 @@ final class Monitor: @unchecked Sendable {
     /// tries until woken for `wake`. `attempt` also says whether the caller must tell the
     /// driver about a command (then it is not suspended: the driver's answer may be what it
     /// waits for), which `afterAttempt` does outside the lock.
+    @inline(__always)
     func awaiting<Value>(wake: Wake, _ attempt: () throws(QuiverError) -> (Value?, Bool),
                          afterAttempt: (Bool) -> Void) async throws -> Value {
         while true {
             try Task.checkCancellation()
             // An attempt that can finish now (data to read, room to write) needs no suspension:
-            // the task keeps running, with no trip through its executor's queue. (A synchronous
-            // helper, so the async frame every waiting task keeps does not grow.)
-            if let outcome = attemptNow(attempt, afterAttempt: afterAttempt) { return try outcome.get() }
-            var value: Value?
-            var failure: QuiverError?
-            var service = false
-            let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
-            await withTaskCancellationHandler {
-                await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                    lock()
-                    do throws(QuiverError) { (value, service) = try attempt() } catch { failure = error }
-                    // Registered in the lock hold that found it must wait: no broadcast falls in
-                    // between. Cancelled before registering: the handler found nothing to resume.
-                    if value == nil, failure == nil, !service, !Task.isCancelled {
-                        waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
-                        unlock()
-                    } else {
-                        unlock()
-                        continuation.resume()
-                    }
+            // the task keeps running, with no trip through its executor's queue. (Synchronous
+            // helpers that return no `Result`, so the async frame every waiting task keeps
+            // stays small: inlined into `Connection.acceptStream` it is 464 bytes.)
+            if let value = try attemptNow(attempt, afterAttempt: afterAttempt) { return value }
+            var pending = PendingAttempt<Value>()
+            await suspend(for: wake) { pending.attempt(attempt) }
+            if let value = try pending.finish(afterAttempt) { return value }
+        }
+    }
+
+    /// Suspends the task until a broadcast for `wake` or its cancellation, unless `mustWait`,
+    /// run under the lock, says otherwise.
+    @inline(__always)
+    private func suspend(for wake: Wake, _ mustWait: () -> Bool) async {
+        let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                lock()
+                // Registered in the lock hold that found it must wait: no broadcast falls in
+                // between. Cancelled before registering: the handler found nothing to resume.
+                if mustWait(), !Task.isCancelled {
+                    waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
+                    unlock()
+                } else {
+                    unlock()
+                    continuation.resume()
                 }
-            } onCancel: {
-                cancel(token)
             }
-            afterAttempt(service)
-            if let failure { throw failure }
-            if let value { return value }
+        } onCancel: {
+            cancel(token)
         }
     }
 
     /// One attempt under the lock, for ``awaiting(wake:_:afterAttempt:)``'s path that does not
-    /// suspend: its outcome, or `nil` when the caller must take the suspending path. An attempt
+    /// suspend: its value or error, or `nil` when the caller must take the suspending path. An attempt
     /// that found nothing but passed a command on to the driver also goes that way (it is
     /// resumed at once there): a task must not spin on attempts without ever yielding — on
     /// the event loop, the driver it waits for runs on its own thread.
+    @inline(never)  // its locals stay off the frame of the async caller
     private func attemptNow<Value>(_ attempt: () throws(QuiverError) -> (Value?, Bool),
-                                   afterAttempt: (Bool) -> Void) -> Result<Value, QuiverError>? {
+                                   afterAttempt: (Bool) -> Void) throws(QuiverError) -> Value? {
         lock()
         let outcome: Result<(Value?, Bool), QuiverError>
         do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
@@ -180,10 +185,10 @@ final class Monitor: @unchecked Sendable {
         switch outcome {
         case .failure(let error):
             afterAttempt(false)
-            return .failure(error)
+            throw error
         case .success((let value?, let service)):
             afterAttempt(service)
-            return .success(value)
+            return value
         case .success((nil, let service)):
             if service { afterAttempt(true) }
             return nil
@@ -197,5 +202,34 @@ final class Monitor: @unchecked Sendable {
             if matching(waiter.wake) { waiter.continuation.resume() } else { kept.append(waiter) }
         }
         waiters = kept
+    }
+}
+
+/// The outcome of the attempt ``Monitor/awaiting(wake:_:afterAttempt:)`` makes as it
+/// suspends. Taken apart by synchronous methods, so the async frame a waiting task keeps holds
+/// the outcome once and none of the temporaries of matching it (a `Result` matched in the async
+/// function itself made that frame 592 bytes instead of 304).
+private struct PendingAttempt<Value> {
+    private var outcome: Result<(Value?, Bool), QuiverError> = .success((nil, false))
+
+    /// Runs `attempt` (the lock held); whether the task must wait.
+    mutating func attempt(_ attempt: () throws(QuiverError) -> (Value?, Bool)) -> Bool {
+        do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
+        guard case .success((nil, false)) = outcome else { return false }
+        return true
+    }
+
+    /// After the suspension: tells `afterAttempt` whether a command was passed on; the value,
+    /// the attempt's error, or `nil` to try again.
+    @inline(never)
+    func finish(_ afterAttempt: (Bool) -> Void) throws(QuiverError) -> Value? {
+        switch outcome {
+        case .failure(let error):
+            afterAttempt(false)
+            throw error
+        case .success((let value, let service)):
+            afterAttempt(service)
+            return value
+        }
     }
 }
