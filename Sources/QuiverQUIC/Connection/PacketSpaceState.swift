@@ -39,6 +39,64 @@ struct PacketSpaceState {
     }
 }
 
+/// The three packet number spaces, indexed by ``PacketNumberSpace/rawValue``. Initial and
+/// Handshake live in a buffer of their own, released once both are discarded (RFC 9001 §4.9:
+/// their keys, and with them everything sent and received at their levels, are no longer
+/// used); a discarded space reads as an empty, discarded state, and changes to it are dropped.
+struct PacketSpaces: RandomAccessCollection, MutableCollection {
+    /// Initial and Handshake; `nil` once both are discarded.
+    private var handshakeSpaces: [PacketSpaceState]?
+    private var application: PacketSpaceState
+
+    /// What a discarded space reads as.
+    private static let discarded: PacketSpaceState = {
+        var state = PacketSpaceState(space: .initial, maxAckDelay: .zero)
+        state.isDiscarded = true
+        return state
+    }()
+
+    init(maxAckDelay: Duration) {
+        handshakeSpaces = [PacketSpaceState(space: .initial, maxAckDelay: maxAckDelay),
+                           PacketSpaceState(space: .handshake, maxAckDelay: maxAckDelay)]
+        application = PacketSpaceState(space: .applicationData, maxAckDelay: maxAckDelay)
+    }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { 3 }
+
+    subscript(_ index: Int) -> PacketSpaceState {
+        get {
+            if index == PacketNumberSpace.applicationData.rawValue { return application }
+            return handshakeSpaces?[index] ?? Self.discarded
+        }
+        _modify {
+            if index == PacketNumberSpace.applicationData.rawValue {
+                yield &application
+            } else if handshakeSpaces != nil {
+                yield &handshakeSpaces![index]
+            } else {
+                var scratch = Self.discarded
+                yield &scratch
+            }
+        }
+        set {
+            if index == PacketNumberSpace.applicationData.rawValue {
+                application = newValue
+            } else if handshakeSpaces != nil {
+                handshakeSpaces![index] = newValue
+            }
+        }
+    }
+
+    /// Discards the Initial or Handshake space (RFC 9001 §4.9): its state is dropped, and the
+    /// buffer of both once both are.
+    mutating func discard(_ space: PacketNumberSpace) {
+        guard space != .applicationData, handshakeSpaces != nil else { return }
+        handshakeSpaces![space.rawValue] = Self.discarded
+        if handshakeSpaces!.allSatisfy(\.isDiscarded) { handshakeSpaces = nil }
+    }
+}
+
 /// The 1-RTT packet keys and the key update state (RFC 9001 §6).
 ///
 /// Header protection keys never change; the AEAD keys of phase n+1 derive from phase n with
