@@ -39,6 +39,19 @@ public struct StreamManager: Sendable {
         }
     }
 
+    /// The initial_max_stream_data_* transport parameters of one side (RFC 9000 §18.2).
+    struct StreamWindows: Sendable {
+        var bidiLocal: UInt64
+        var bidiRemote: UInt64
+        var uni: UInt64
+
+        init(_ parameters: TransportParameters) {
+            bidiLocal = parameters.initialMaxStreamDataBidiLocal
+            bidiRemote = parameters.initialMaxStreamDataBidiRemote
+            uni = parameters.initialMaxStreamDataUni
+        }
+    }
+
     /// Streams we open, limited by the peer's MAX_STREAMS.
     struct OutgoingLimit: Sendable {
         var limit: UInt64
@@ -127,8 +140,10 @@ public struct StreamManager: Sendable {
     /// current (RFC 9002 §5.3). Starts at the initial RTT of RFC 9002 §6.2.2.
     public var roundTripTime: Duration = .milliseconds(333)
 
-    private var localParameters: TransportParameters
-    private var peerParameters: TransportParameters
+    /// The initial stream windows of our transport parameters and of the peer's: all that
+    /// streams opened later need of them (not the whole parameters, a few hundred bytes each).
+    private var localWindows: StreamWindows
+    private var peerWindows: StreamWindows
     /// The sending parts of the open streams, and their receiving parts (RFC 9000 §3): a
     /// bidirectional stream is in both tables, a unidirectional one only in the table of its
     /// half, so it does not pay for the other half's room (a table entry holding both was 392
@@ -160,8 +175,8 @@ public struct StreamManager: Sendable {
                 configuration: Configuration = Configuration()) {
         self.role = role
         self.configuration = configuration
-        self.localParameters = localParameters
-        self.peerParameters = peerParameters
+        self.localWindows = StreamWindows(localParameters)
+        self.peerWindows = StreamWindows(peerParameters)
         let cap = Frame.maxStreamLimit
         self.outgoing = PerDirection(
             bidirectional: OutgoingLimit(limit: Swift.min(peerParameters.initialMaxStreamsBidi, cap)),
@@ -179,7 +194,7 @@ public struct StreamManager: Sendable {
     /// Applies the peer's transport parameters learnt after ``init(role:localParameters:peerParameters:configuration:)``
     /// (a client before the handshake completes). Limits only grow (RFC 9000 §7.4.1).
     public mutating func updatePeerParameters(_ parameters: TransportParameters) {
-        peerParameters = parameters
+        peerWindows = StreamWindows(parameters)
         connectionSend.raiseLimit(to: parameters.initialMaxData)
         for direction in [StreamID.Direction.bidirectional, .unidirectional] {
             let limit = Swift.min(direction == .bidirectional ? parameters.initialMaxStreamsBidi : parameters.initialMaxStreamsUni,
@@ -610,14 +625,14 @@ public struct StreamManager: Sendable {
     // MARK: - Internals
 
     private func sendWindow(for id: StreamID) -> UInt64 {
-        if id.direction == .unidirectional { return peerParameters.initialMaxStreamDataUni }
+        if id.direction == .unidirectional { return peerWindows.uni }
         // The peer's parameters name streams from its own point of view.
-        return id.initiator == role ? peerParameters.initialMaxStreamDataBidiRemote : peerParameters.initialMaxStreamDataBidiLocal
+        return id.initiator == role ? peerWindows.bidiRemote : peerWindows.bidiLocal
     }
 
     private func receiveWindow(for id: StreamID) -> UInt64 {
-        if id.direction == .unidirectional { return localParameters.initialMaxStreamDataUni }
-        return id.initiator == role ? localParameters.initialMaxStreamDataBidiLocal : localParameters.initialMaxStreamDataBidiRemote
+        if id.direction == .unidirectional { return localWindows.uni }
+        return id.initiator == role ? localWindows.bidiLocal : localWindows.bidiRemote
     }
 
     /// Adds the parts of a new stream `id`.
