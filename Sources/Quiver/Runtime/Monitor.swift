@@ -34,9 +34,9 @@ final class Monitor: @unchecked Sendable {
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let progressCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let eventCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let roomCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// The progress, event and room conditions (guarded by the mutex), created when a thread
+    /// first waits: tasks never use them, and a connection served by tasks only keeps none.
+    private var conditions: UnsafeMutablePointer<pthread_cond_t>?
 
     /// A suspended task: what it waits for and how to resume it (guarded by the mutex).
     private struct Waiter {
@@ -49,24 +49,34 @@ final class Monitor: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines are `Instant`s
-        pthread_cond_init(progressCondition, &attributes)
-        pthread_cond_init(eventCondition, &attributes)
-        pthread_cond_init(roomCondition, &attributes)
-        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(progressCondition)
-        pthread_cond_destroy(eventCondition)
-        pthread_cond_destroy(roomCondition)
+        if let conditions {
+            for index in 0..<3 { pthread_cond_destroy(conditions + index) }
+            conditions.deallocate()
+        }
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
-        progressCondition.deallocate()
-        eventCondition.deallocate()
-        roomCondition.deallocate()
+    }
+
+    /// The condition of `wake`, created with its two siblings on first use (lock held).
+    private func condition(_ wake: Wake) -> UnsafeMutablePointer<pthread_cond_t> {
+        let conditions = self.conditions ?? {
+            let conditions = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 3)
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines are `Instant`s
+            for index in 0..<3 { pthread_cond_init(conditions + index, &attributes) }
+            pthread_condattr_destroy(&attributes)
+            self.conditions = conditions
+            return conditions
+        }()
+        return switch wake {
+        case .progress: conditions
+        case .events: conditions + 1
+        case .room: conditions + 2
+        }
     }
 
     func lock() { pthread_mutex_lock(mutex) }
@@ -82,11 +92,7 @@ final class Monitor: @unchecked Sendable {
     /// Waits (the lock held) until woken for `wake` or `deadline` passes; spurious wake-ups
     /// happen, so callers re-check their condition.
     func wait(until deadline: Instant? = nil, for wake: Wake = .progress) {
-        let condition = switch wake {
-        case .progress: progressCondition
-        case .events: eventCondition
-        case .room: roomCondition
-        }
+        let condition = condition(wake)
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return
@@ -98,21 +104,21 @@ final class Monitor: @unchecked Sendable {
 
     /// Wakes every waiter (lock held).
     func broadcast() {
-        pthread_cond_broadcast(progressCondition)
-        pthread_cond_broadcast(eventCondition)
-        pthread_cond_broadcast(roomCondition)
+        if let conditions {
+            for index in 0..<3 { pthread_cond_broadcast(conditions + index) }
+        }
         resumeWaiters { _ in true }
     }
 
     /// Wakes the waiters for progress only (lock held).
     func broadcastProgress() {
-        pthread_cond_broadcast(progressCondition)
+        if let conditions { pthread_cond_broadcast(conditions) }
         resumeWaiters { $0 == .progress }
     }
 
     /// Wakes the writers waiting for send-buffer space (lock held).
     func broadcastRoom() {
-        pthread_cond_broadcast(roomCondition)
+        if let conditions { pthread_cond_broadcast(conditions + 2) }
         resumeWaiters { $0 == .room }
     }
 
