@@ -24,3 +24,6 @@ public struct OutOfLine<Value> {
         set { box = newValue.map(Box.init) }
     }
 }
+
+extension OutOfLine.Box: Sendable where Value: Sendable {}
+extension OutOfLine: Sendable where Value: Sendable {}
