@@ -66,9 +66,16 @@ struct PacketSpaces: RandomAccessCollection, MutableCollection {
     var endIndex: Int { 3 }
 
     subscript(_ index: Int) -> PacketSpaceState {
-        get {
-            if index == PacketNumberSpace.applicationData.rawValue { return application }
-            return handshakeSpaces?[index] ?? Self.discarded
+        // `_read`, not `get`: reading one field of a space borrows it instead of copying the
+        // whole state (and retaining everything it references) per access.
+        _read {
+            if index == PacketNumberSpace.applicationData.rawValue {
+                yield application
+            } else if handshakeSpaces != nil {
+                yield handshakeSpaces![index]
+            } else {
+                yield Self.discarded
+            }
         }
         _modify {
             if index == PacketNumberSpace.applicationData.rawValue {

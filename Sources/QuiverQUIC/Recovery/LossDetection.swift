@@ -514,7 +514,13 @@ public struct LossDetection: Sendable {
     /// The sent packets of the Initial space (empty once released; a change makes the logs
     /// anew, though nothing is sent in a discarded space).
     private var initialLog: SentPacketLog {
-        get { handshakeLogs?[0] ?? Self.emptyLog }
+        _read {
+            if handshakeLogs != nil {
+                yield handshakeLogs![0]
+            } else {
+                yield Self.emptyLog
+            }
+        }
         _modify {
             if handshakeLogs == nil { handshakeLogs = [SentPacketLog(), SentPacketLog()] }
             yield &handshakeLogs![0]
@@ -523,7 +529,13 @@ public struct LossDetection: Sendable {
 
     /// The sent packets of the Handshake space (as ``initialLog``).
     private var handshakeLog: SentPacketLog {
-        get { handshakeLogs?[1] ?? Self.emptyLog }
+        _read {
+            if handshakeLogs != nil {
+                yield handshakeLogs![1]
+            } else {
+                yield Self.emptyLog
+            }
+        }
         _modify {
             if handshakeLogs == nil { handshakeLogs = [SentPacketLog(), SentPacketLog()] }
             yield &handshakeLogs![1]
