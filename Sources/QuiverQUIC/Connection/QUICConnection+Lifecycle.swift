@@ -254,7 +254,10 @@ extension QUICConnection {
     func discardSpace(_ space: PacketNumberSpace) {
         let index = space.rawValue
         guard space != .applicationData, !spaces[index].isDiscarded else { return }
-        spaces.discard(space)  // keys, CRYPTO buffers, ACK state and probes go with it
+        spaces[index].isDiscarded = true
+        spaces[index].readKey = nil
+        spaces[index].writeKey = nil
+        spaces[index].probesDue = 0
         if space == .initial {
             initialKeys.removeAll()
             initialCryptoSent = []

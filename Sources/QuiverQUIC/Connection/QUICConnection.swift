@@ -92,7 +92,7 @@ public final class QUICConnection {
     // MARK: - Internal state
 
     let tls: TLSHandshake
-    @exclusivity(unchecked) var spaces: PacketSpaces
+    @exclusivity(unchecked) var spaces: [PacketSpaceState]
     @exclusivity(unchecked) var appKeys: ApplicationKeys?
     @exclusivity(unchecked) var appReadSecret: TrafficSecret?
     @exclusivity(unchecked) var appWriteSecret: TrafficSecret?
@@ -273,7 +273,7 @@ public final class QUICConnection {
         initialToken = token.count <= 512 ? token : []
         self.resumption = resumption
         path = Path(remote: remoteAddress, isValidated: true)
-        spaces = PacketSpaces(maxAckDelay: configuration.maxAckDelay)
+        spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .client, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
         pacer = Pacer(maxDatagramSize: configuration.initialDatagramSize)
@@ -363,7 +363,7 @@ public final class QUICConnection {
         peerInitialSourceConnectionID = initial.sourceConnectionID
         initialToken = []
         path = Path(remote: remoteAddress, isValidated: addressValidated)
-        spaces = PacketSpaces(maxAckDelay: configuration.maxAckDelay)
+        spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .server, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
         pacer = Pacer(maxDatagramSize: configuration.initialDatagramSize)

@@ -201,14 +201,11 @@ public struct LossDetection: Sendable {
     /// persistent congestion duration; each ACK's value replaces it.
     public var maxAckDelay: Duration = LossDetection.defaultMaxAckDelay
 
-    /// The sent packets of the Application Data space (a stored property: no indirection or
-    /// copy-on-write check per packet).
+    /// The sent packets of each packet number space (stored properties: no array indirection
+    /// or copy-on-write check per packet).
+    private var initialLog = SentPacketLog()
+    private var handshakeLog = SentPacketLog()
     private var applicationLog = SentPacketLog()
-    /// The sent packets of the Initial and Handshake spaces, until both spaces are discarded
-    /// and the handshake confirmed (RFC 9001 §4.9): then `nil`, their room released.
-    private var handshakeLogs: [SentPacketLog]? = [SentPacketLog(), SentPacketLog()]
-    /// The Initial and Handshake spaces discarded so far (bits 1 << rawValue).
-    private var discardedSpaces: UInt8 = 0
     /// The peer's last reported ECN-CE count per space.
     private var peerECNCE: (UInt64, UInt64, UInt64) = (0, 0, 0)
     /// The last time the pseudocode would have called `SetLossDetectionTimer()`: the start of
@@ -273,14 +270,6 @@ public struct LossDetection: Sendable {
     public mutating func confirmHandshake() {
         handshakeConfirmed = true
         peerCompletedAddressValidation = true
-        releaseHandshakeLogsIfDone()
-    }
-
-    /// Releases the Initial and Handshake logs once the handshake is confirmed and both spaces
-    /// were discarded: nothing is sent in them any more (RFC 9001 §4.9). (A discard alone does
-    /// not: a client discards its Initial packets after a Retry and goes on.)
-    private mutating func releaseHandshakeLogsIfDone() {
-        if handshakeConfirmed, discardedSpaces == 0b11, initialLog.isEmpty, handshakeLog.isEmpty { handshakeLogs = nil }
     }
 
     // MARK: - Inputs
@@ -390,10 +379,6 @@ public struct LossDetection: Sendable {
     public mutating func discard(space: PacketNumberSpace) -> [SentPacket] {
         let removed = modify(space) { $0.removeAll() }
         ptoCount = 0
-        if space != .applicationData {
-            discardedSpaces |= 1 << space.rawValue
-            releaseHandshakeLogsIfDone()
-        }
         return removed
     }
 
@@ -510,39 +495,6 @@ public struct LossDetection: Sendable {
         if event.persistentCongestion { rtt.resetMinRTT() }
         return event
     }
-
-    /// The sent packets of the Initial space (empty once released; a change makes the logs
-    /// anew, though nothing is sent in a discarded space).
-    private var initialLog: SentPacketLog {
-        _read {
-            if handshakeLogs != nil {
-                yield handshakeLogs![0]
-            } else {
-                yield Self.emptyLog
-            }
-        }
-        _modify {
-            if handshakeLogs == nil { handshakeLogs = [SentPacketLog(), SentPacketLog()] }
-            yield &handshakeLogs![0]
-        }
-    }
-
-    /// The sent packets of the Handshake space (as ``initialLog``).
-    private var handshakeLog: SentPacketLog {
-        _read {
-            if handshakeLogs != nil {
-                yield handshakeLogs![1]
-            } else {
-                yield Self.emptyLog
-            }
-        }
-        _modify {
-            if handshakeLogs == nil { handshakeLogs = [SentPacketLog(), SentPacketLog()] }
-            yield &handshakeLogs![1]
-        }
-    }
-
-    private static let emptyLog = SentPacketLog()
 
     /// Runs `body` on the log of `space`.
     private func read<R>(_ space: PacketNumberSpace, _ body: (SentPacketLog) -> R) -> R {
