@@ -50,18 +50,24 @@ public enum HTTP3Server {
     /// handler runs. Cancelling the calling task cancels the requests in progress (their
     /// streams are reset with H3_REQUEST_CANCELLED).
     public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) async {
-        let session: HTTP3Session
+        guard let session = start(connection) else { return }
+        await session.acceptStreams { stream in
+            await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
+        }
+    }
+
+    /// The connection's HTTP/3 session, our control and QPACK streams opened; `nil` when the
+    /// connection is not QUIC or already ended. (Synchronous: its temporaries stay out of the
+    /// frame an idle connection's task keeps.)
+    private static func start(_ connection: Connection) -> HTTP3Session? {
         do throws(QuiverError) {
             // Every request stream, the first one included, comes from acceptStream: an idle
             // connection keeps no task waiting on a stream 0 that may never come.
-            guard let quic = connection.quic else { return }
+            guard let quic = connection.quic else { return nil }
             try quic.disableDefaultStream()
-            session = try HTTP3Session(connection: connection, isServer: true)
+            return try HTTP3Session(connection: connection, isServer: true)
         } catch {
-            return
-        }
-        await session.acceptStreams { stream in
-            await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
+            return nil
         }
     }
 

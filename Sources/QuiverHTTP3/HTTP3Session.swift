@@ -70,8 +70,19 @@ final class HTTP3Session: Sendable {
     /// bidirectional ones handed to `request` (server) or refused (client), each in a child
     /// task, all of which end before this returns.
     func acceptStreams(request: (@Sendable (Quiver.Stream) async -> Void)?) async {
+        // The first stream is awaited before the task group exists: a connection that opens
+        // none keeps no group storage and no group body frame while it waits.
+        guard let first = try? await connection.acceptStream() else { return }
+        await acceptStreams(first: first, request: request)
+    }
+
+    /// ``acceptStreams(request:)`` from the first stream on, in a function of its own: the task
+    /// group's set-up does not enlarge the frame of the wait for the first stream.
+    @inline(never)
+    private func acceptStreams(first: Quiver.Stream, request: (@Sendable (Quiver.Stream) async -> Void)?) async {
         await withDiscardingTaskGroup { group in
-            while let stream = try? await connection.acceptStream() {
+            var next: Quiver.Stream? = first
+            while let stream = next {
                 if (stream.id ?? 0) & 0x2 != 0 {
                     group.addTask { await self.readPeerStream(stream) }
                 } else if let request {
@@ -79,6 +90,7 @@ final class HTTP3Session: Sendable {
                 } else {
                     fail(HTTP3Error(.streamCreationError, "server-initiated bidirectional stream \(stream.id ?? 0)"))
                 }
+                next = try? await connection.acceptStream()
             }
         }
     }

@@ -28,30 +28,51 @@ enum FileServer {
         listener.close()
     }
 
+    /// Serves one connection. A connection's task keeps the frames of its waiting call chain
+    /// while it is idle, so this async function holds only what it needs across the wait;
+    /// the log lines and the request handlers are built by synchronous helpers.
     static func serve(_ connection: Connection, root: String, log: Logger) async {
+        let who = connected(connection, log: log)
+        if connection.alpn == "hq-interop" {
+            await HQInterop.serve(connection, body: hqHandler(root: root, who: who, log: log))
+        } else {
+            await HTTP3Server.serve(connection, handler: h3Handler(root: root, who: who, log: log))
+        }
+        closed(connection, who: who, log: log)
+    }
+
+    /// Logs the new connection; returns the peer's address for later lines.
+    private static func connected(_ connection: Connection, log: Logger) -> String {
         let who = connection.peerAddress.map { "\($0)" } ?? "?"
         let quic = connection.quic
         log.info("\(who): connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
-        if connection.alpn == "hq-interop" {
-            await HQInterop.serve(connection) { path in
-                let body = ResponseBody.file(root: root, path: path)
-                log.info("\(who): GET \(path) → \(body.map { "\($0.count) bytes" } ?? "not found")")
-                return body
+        return who
+    }
+
+    private static func closed(_ connection: Connection, who: String, log: Logger) {
+        log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed")")
+    }
+
+    private static func hqHandler(root: String, who: String, log: Logger) -> @Sendable (String) -> ResponseBody? {
+        { path in
+            let body = ResponseBody.file(root: root, path: path)
+            log.info("\(who): GET \(path) → \(body.map { "\($0.count) bytes" } ?? "not found")")
+            return body
+        }
+    }
+
+    private static func h3Handler(root: String, who: String, log: Logger) -> HTTP3Server.Handler {
+        { request, response in
+            guard request.method == "GET" || request.method == "HEAD", let body = ResponseBody.file(root: root, path: request.path) else {
+                log.info("\(who): \(request.method) \(request.path) → 404")
+                try await response.writeHead(status: request.method == "GET" || request.method == "HEAD" ? 404 : 405)
+                return
             }
-        } else {
-            await HTTP3Server.serve(connection) { request, response in
-                guard request.method == "GET" || request.method == "HEAD", let body = ResponseBody.file(root: root, path: request.path) else {
-                    log.info("\(who): \(request.method) \(request.path) → 404")
-                    try await response.writeHead(status: request.method == "GET" || request.method == "HEAD" ? 404 : 405)
-                    return
-                }
-                log.info("\(who): \(request.method) \(request.path) → 200, \(body.count) bytes")
-                try await response.writeHead(status: 200, headers: [HTTPField("content-length", "\(body.count)")])
-                if request.method == "GET" {
-                    try await body.write { piece in try await response.write(piece) }
-                }
+            log.info("\(who): \(request.method) \(request.path) → 200, \(body.count) bytes")
+            try await response.writeHead(status: 200, headers: [HTTPField("content-length", "\(body.count)")])
+            if request.method == "GET" {
+                try await body.write { piece in try await response.write(piece) }
             }
         }
-        log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed")")
     }
 }

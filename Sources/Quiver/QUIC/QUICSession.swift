@@ -42,7 +42,7 @@ final class QUICSession: Session, @unchecked Sendable {
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
     /// Client: the newest ticket for resuming a later connection.
-    private(set) var resumptionTicketLocked: QUICResumptionTicket?
+    @OutOfLine private(set) var resumptionTicketLocked: QUICResumptionTicket?
     /// Why this object no longer serves the connection: it was handed to a forked child (see
     /// ``handOffLocked(_:wakeWaiters:)``). Every application call then fails with `.closed`.
     private var handedOff: String?

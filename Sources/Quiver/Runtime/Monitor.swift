@@ -34,9 +34,9 @@ final class Monitor: @unchecked Sendable {
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let progressCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let eventCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let roomCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// The progress, event and room conditions (guarded by the mutex), created when a thread
+    /// first waits: tasks never use them, and a connection served by tasks only keeps none.
+    private var conditions: UnsafeMutablePointer<pthread_cond_t>?
 
     /// A suspended task: what it waits for and how to resume it (guarded by the mutex).
     private struct Waiter {
@@ -49,24 +49,34 @@ final class Monitor: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines are `Instant`s
-        pthread_cond_init(progressCondition, &attributes)
-        pthread_cond_init(eventCondition, &attributes)
-        pthread_cond_init(roomCondition, &attributes)
-        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(progressCondition)
-        pthread_cond_destroy(eventCondition)
-        pthread_cond_destroy(roomCondition)
+        if let conditions {
+            for index in 0..<3 { pthread_cond_destroy(conditions + index) }
+            conditions.deallocate()
+        }
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
-        progressCondition.deallocate()
-        eventCondition.deallocate()
-        roomCondition.deallocate()
+    }
+
+    /// The condition of `wake`, created with its two siblings on first use (lock held).
+    private func condition(_ wake: Wake) -> UnsafeMutablePointer<pthread_cond_t> {
+        let conditions = self.conditions ?? {
+            let conditions = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 3)
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines are `Instant`s
+            for index in 0..<3 { pthread_cond_init(conditions + index, &attributes) }
+            pthread_condattr_destroy(&attributes)
+            self.conditions = conditions
+            return conditions
+        }()
+        return switch wake {
+        case .progress: conditions
+        case .events: conditions + 1
+        case .room: conditions + 2
+        }
     }
 
     func lock() { pthread_mutex_lock(mutex) }
@@ -82,11 +92,7 @@ final class Monitor: @unchecked Sendable {
     /// Waits (the lock held) until woken for `wake` or `deadline` passes; spurious wake-ups
     /// happen, so callers re-check their condition.
     func wait(until deadline: Instant? = nil, for wake: Wake = .progress) {
-        let condition = switch wake {
-        case .progress: progressCondition
-        case .events: eventCondition
-        case .room: roomCondition
-        }
+        let condition = condition(wake)
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return
@@ -98,21 +104,21 @@ final class Monitor: @unchecked Sendable {
 
     /// Wakes every waiter (lock held).
     func broadcast() {
-        pthread_cond_broadcast(progressCondition)
-        pthread_cond_broadcast(eventCondition)
-        pthread_cond_broadcast(roomCondition)
+        if let conditions {
+            for index in 0..<3 { pthread_cond_broadcast(conditions + index) }
+        }
         resumeWaiters { _ in true }
     }
 
     /// Wakes the waiters for progress only (lock held).
     func broadcastProgress() {
-        pthread_cond_broadcast(progressCondition)
+        if let conditions { pthread_cond_broadcast(conditions) }
         resumeWaiters { $0 == .progress }
     }
 
     /// Wakes the writers waiting for send-buffer space (lock held).
     func broadcastRoom() {
-        pthread_cond_broadcast(roomCondition)
+        if let conditions { pthread_cond_broadcast(conditions + 2) }
         resumeWaiters { $0 == .room }
     }
 
@@ -131,48 +137,53 @@ final class Monitor: @unchecked Sendable {
     /// tries until woken for `wake`. `attempt` also says whether the caller must tell the
     /// driver about a command (then it is not suspended: the driver's answer may be what it
     /// waits for), which `afterAttempt` does outside the lock.
+    @inline(__always)
     func awaiting<Value>(wake: Wake, _ attempt: () throws(QuiverError) -> (Value?, Bool),
                          afterAttempt: (Bool) -> Void) async throws -> Value {
         while true {
             try Task.checkCancellation()
             // An attempt that can finish now (data to read, room to write) needs no suspension:
-            // the task keeps running, with no trip through its executor's queue. (A synchronous
-            // helper, so the async frame every waiting task keeps does not grow.)
-            if let outcome = attemptNow(attempt, afterAttempt: afterAttempt) { return try outcome.get() }
-            var value: Value?
-            var failure: QuiverError?
-            var service = false
-            let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
-            await withTaskCancellationHandler {
-                await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                    lock()
-                    do throws(QuiverError) { (value, service) = try attempt() } catch { failure = error }
-                    // Registered in the lock hold that found it must wait: no broadcast falls in
-                    // between. Cancelled before registering: the handler found nothing to resume.
-                    if value == nil, failure == nil, !service, !Task.isCancelled {
-                        waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
-                        unlock()
-                    } else {
-                        unlock()
-                        continuation.resume()
-                    }
+            // the task keeps running, with no trip through its executor's queue. (Synchronous
+            // helpers that return no `Result`, so the async frame every waiting task keeps
+            // stays small: inlined into `Connection.acceptStream` it is 464 bytes.)
+            if let value = try attemptNow(attempt, afterAttempt: afterAttempt) { return value }
+            var pending = PendingAttempt<Value>()
+            await suspend(for: wake) { pending.attempt(attempt) }
+            if let value = try pending.finish(afterAttempt) { return value }
+        }
+    }
+
+    /// Suspends the task until a broadcast for `wake` or its cancellation, unless `mustWait`,
+    /// run under the lock, says otherwise.
+    @inline(__always)
+    private func suspend(for wake: Wake, _ mustWait: () -> Bool) async {
+        let token = tokens.add(1, ordering: .relaxed).newValue  // names this suspension for cancel(_:)
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                lock()
+                // Registered in the lock hold that found it must wait: no broadcast falls in
+                // between. Cancelled before registering: the handler found nothing to resume.
+                if mustWait(), !Task.isCancelled {
+                    waiters.append(Waiter(token: token, wake: wake, continuation: continuation))
+                    unlock()
+                } else {
+                    unlock()
+                    continuation.resume()
                 }
-            } onCancel: {
-                cancel(token)
             }
-            afterAttempt(service)
-            if let failure { throw failure }
-            if let value { return value }
+        } onCancel: {
+            cancel(token)
         }
     }
 
     /// One attempt under the lock, for ``awaiting(wake:_:afterAttempt:)``'s path that does not
-    /// suspend: its outcome, or `nil` when the caller must take the suspending path. An attempt
+    /// suspend: its value or error, or `nil` when the caller must take the suspending path. An attempt
     /// that found nothing but passed a command on to the driver also goes that way (it is
     /// resumed at once there): a task must not spin on attempts without ever yielding — on
     /// the event loop, the driver it waits for runs on its own thread.
+    @inline(never)  // its locals stay off the frame of the async caller
     private func attemptNow<Value>(_ attempt: () throws(QuiverError) -> (Value?, Bool),
-                                   afterAttempt: (Bool) -> Void) -> Result<Value, QuiverError>? {
+                                   afterAttempt: (Bool) -> Void) throws(QuiverError) -> Value? {
         lock()
         let outcome: Result<(Value?, Bool), QuiverError>
         do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
@@ -180,10 +191,10 @@ final class Monitor: @unchecked Sendable {
         switch outcome {
         case .failure(let error):
             afterAttempt(false)
-            return .failure(error)
+            throw error
         case .success((let value?, let service)):
             afterAttempt(service)
-            return .success(value)
+            return value
         case .success((nil, let service)):
             if service { afterAttempt(true) }
             return nil
@@ -198,6 +209,35 @@ final class Monitor: @unchecked Sendable {
             guard matching(waiter.wake) else { return false }
             waiter.continuation.resume()
             return true
+        }
+    }
+}
+
+/// The outcome of the attempt ``Monitor/awaiting(wake:_:afterAttempt:)`` makes as it
+/// suspends. Taken apart by synchronous methods, so the async frame a waiting task keeps holds
+/// the outcome once and none of the temporaries of matching it (a `Result` matched in the async
+/// function itself made that frame 592 bytes instead of 304).
+private struct PendingAttempt<Value> {
+    private var outcome: Result<(Value?, Bool), QuiverError> = .success((nil, false))
+
+    /// Runs `attempt` (the lock held); whether the task must wait.
+    mutating func attempt(_ attempt: () throws(QuiverError) -> (Value?, Bool)) -> Bool {
+        do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
+        guard case .success((nil, false)) = outcome else { return false }
+        return true
+    }
+
+    /// After the suspension: tells `afterAttempt` whether a command was passed on; the value,
+    /// the attempt's error, or `nil` to try again.
+    @inline(never)
+    func finish(_ afterAttempt: (Bool) -> Void) throws(QuiverError) -> Value? {
+        switch outcome {
+        case .failure(let error):
+            afterAttempt(false)
+            throw error
+        case .success((let value, let service)):
+            afterAttempt(service)
+            return value
         }
     }
 }

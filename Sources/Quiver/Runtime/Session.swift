@@ -85,6 +85,7 @@ extension Session {
     ///
     /// - Throws: `CancellationError`, or the attempt's ``QuiverError``; `.configuration` on an
     ///   application-driven connection (its caller drives it; there is no thread to wake a task).
+    @inline(__always)
     func awaiting<Value>(wake: Monitor.Wake = .progress, _ attempt: () throws(QuiverError) -> Value?) async throws -> Value {
         guard driver.isThreadAssisted else {
             throw QuiverError(.configuration, "async calls need the thread-assisted driver; an application-driven connection is driven by its caller's try… calls")

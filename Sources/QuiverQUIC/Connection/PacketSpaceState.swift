@@ -14,9 +14,10 @@ struct PacketSpaceState {
     var cryptoSend = SendBuffer()
     /// Handshake bytes received at this level, reassembled.
     var cryptoReceive: ReceiveBuffer
-    /// Initial / Handshake keys (1-RTT keys are in ``ApplicationKeys``).
-    var readKey: PacketKey?
-    var writeKey: PacketKey?
+    /// Initial / Handshake keys (1-RTT keys are in ``ApplicationKeys``): out of line, as the
+    /// Application Data space, kept in every connection, never has them.
+    @OutOfLine var readKey: PacketKey?
+    @OutOfLine var writeKey: PacketKey?
     /// Keys discarded (RFC 9001 §4.9): nothing more is sent or accepted in this space.
     var isDiscarded = false
     /// Ack-eliciting probe packets to send now (PTO, RFC 9002 §6.2.4).

@@ -96,8 +96,8 @@ public final class QUICConnection {
     @exclusivity(unchecked) var appKeys: ApplicationKeys?
     @exclusivity(unchecked) var appReadSecret: TrafficSecret?
     @exclusivity(unchecked) var appWriteSecret: TrafficSecret?
-    @exclusivity(unchecked) var zeroRTTWrite: PacketKey?
-    @exclusivity(unchecked) var zeroRTTRead: PacketKey?
+    @OutOfLine var zeroRTTWrite: PacketKey?
+    @OutOfLine var zeroRTTRead: PacketKey?
     /// Initial keys per version (a server keeps the client's original version's keys after
     /// switching by compatible version negotiation, RFC 9368 §6).
     @exclusivity(unchecked) var initialKeys: [QUICVersion: (read: PacketKey, write: PacketKey)] = [:]
@@ -135,20 +135,20 @@ public final class QUICConnection {
     /// The datagram being processed: its source and size.
     @exclusivity(unchecked) var currentDatagram: (source: SocketAddress, size: Int)?
     /// The last validated path, to return to if validating a new one fails (RFC 9000 §9.3.2).
-    @exclusivity(unchecked) var previousPath: Path?
+    @OutOfLine var previousPath: Path?
     /// 1-RTT packets that failed authentication (RFC 9001 §6.6 integrity limit).
     @exclusivity(unchecked) var authenticationFailures: UInt64 = 0
     @exclusivity(unchecked) var pendingDatagrams: [[UInt8]] = []
     @exclusivity(unchecked) var readableNotified: Set<StreamID> = []
     @exclusivity(unchecked) var transportParameterError: QUICError?
-    @exclusivity(unchecked) var resumption: QUICResumptionTicket?
+    @OutOfLine var resumption: QUICResumptionTicket?
     @exclusivity(unchecked) var earlyDataRejected = false
     /// Client: streams written in refused 0-RTT, to open and write again under the server's
     /// new limits (RFC 9001 §4.6.2 resets all stream state).
     @exclusivity(unchecked) var earlyStreamReplay: [(id: StreamID, bytes: [UInt8], fin: Bool)] = []
     /// Client: the server's validated parameters, applied once 0-RTT is over (RFC 9000
     /// §7.4.1: 0-RTT keeps the remembered limits).
-    @exclusivity(unchecked) var deferredPeerParameters: TransportParameters?
+    @OutOfLine var deferredPeerParameters: TransportParameters?
     /// Client: the server's transport parameters were received and validated.
     @exclusivity(unchecked) var serverParametersValidated = false
 

@@ -39,14 +39,16 @@ public struct StreamManager: Sendable {
         }
     }
 
-    /// Both parts of one stream; a unidirectional stream has one.
-    struct Entry: Sendable {
-        var send: SendStream?
-        var receive: ReceiveStream?
+    /// The initial_max_stream_data_* transport parameters of one side (RFC 9000 §18.2).
+    struct StreamWindows: Sendable {
+        var bidiLocal: UInt64
+        var bidiRemote: UInt64
+        var uni: UInt64
 
-        mutating func withSend<Result>(_ body: (inout SendStream) -> Result) -> Result? {
-            guard send != nil else { return nil }
-            return body(&send!)
+        init(_ parameters: TransportParameters) {
+            bidiLocal = parameters.initialMaxStreamDataBidiLocal
+            bidiRemote = parameters.initialMaxStreamDataBidiRemote
+            uni = parameters.initialMaxStreamDataUni
         }
     }
 
@@ -138,9 +140,16 @@ public struct StreamManager: Sendable {
     /// current (RFC 9002 §5.3). Starts at the initial RTT of RFC 9002 §6.2.2.
     public var roundTripTime: Duration = .milliseconds(333)
 
-    private var localParameters: TransportParameters
-    private var peerParameters: TransportParameters
-    private var streams: [StreamID: Entry] = [:]
+    /// The initial stream windows of our transport parameters and of the peer's: all that
+    /// streams opened later need of them (not the whole parameters, a few hundred bytes each).
+    private var localWindows: StreamWindows
+    private var peerWindows: StreamWindows
+    /// The sending parts of the open streams, and their receiving parts (RFC 9000 §3): a
+    /// bidirectional stream is in both tables, a unidirectional one only in the table of its
+    /// half, so it does not pay for the other half's room (a table entry holding both was 392
+    /// bytes).
+    private var sends: [StreamID: SendStream] = [:]
+    private var receives: [StreamID: ReceiveStream] = [:]
     private var outgoing: PerDirection<OutgoingLimit>
     private var incoming: PerDirection<IncomingLimit>
     /// Connection-level receive window (MAX_DATA we send).
@@ -166,8 +175,8 @@ public struct StreamManager: Sendable {
                 configuration: Configuration = Configuration()) {
         self.role = role
         self.configuration = configuration
-        self.localParameters = localParameters
-        self.peerParameters = peerParameters
+        self.localWindows = StreamWindows(localParameters)
+        self.peerWindows = StreamWindows(peerParameters)
         let cap = Frame.maxStreamLimit
         self.outgoing = PerDirection(
             bidirectional: OutgoingLimit(limit: Swift.min(peerParameters.initialMaxStreamsBidi, cap)),
@@ -185,7 +194,7 @@ public struct StreamManager: Sendable {
     /// Applies the peer's transport parameters learnt after ``init(role:localParameters:peerParameters:configuration:)``
     /// (a client before the handshake completes). Limits only grow (RFC 9000 §7.4.1).
     public mutating func updatePeerParameters(_ parameters: TransportParameters) {
-        peerParameters = parameters
+        peerWindows = StreamWindows(parameters)
         connectionSend.raiseLimit(to: parameters.initialMaxData)
         for direction in [StreamID.Direction.bidirectional, .unidirectional] {
             let limit = Swift.min(direction == .bidirectional ? parameters.initialMaxStreamsBidi : parameters.initialMaxStreamsUni,
@@ -195,9 +204,9 @@ public struct StreamManager: Sendable {
                 outgoing[direction].isBlockedPending = false
             }
         }
-        for id in streams.keys.sorted() {
+        for id in sends.keys.sorted() {
             let window = sendWindow(for: id)
-            streams[id]?.send?.onMaxStreamData(window)
+            sends[id]?.onMaxStreamData(window)
             scheduleSend(id)
         }
     }
@@ -205,19 +214,19 @@ public struct StreamManager: Sendable {
     // MARK: - Queries
 
     /// The number of streams not yet closed.
-    public var streamCount: Int { streams.count }
+    public var streamCount: Int { sends.count + receives.keys.count { $0.direction == .unidirectional } }
 
     /// The IDs of the streams not yet closed, in ascending order.
-    public var streamIDs: [StreamID] { streams.keys.sorted() }
+    public var streamIDs: [StreamID] { Set(sends.keys).union(receives.keys).sorted() }
 
     /// Whether `id` is open (not yet closed and forgotten).
-    public func contains(_ id: StreamID) -> Bool { streams[id] != nil }
+    public func contains(_ id: StreamID) -> Bool { sends[id] != nil || receives[id] != nil }
 
     /// The sending part of `id`, if it has one and is open.
-    public func sendStream(_ id: StreamID) -> SendStream? { streams[id]?.send }
+    public func sendStream(_ id: StreamID) -> SendStream? { sends[id] }
 
     /// The receiving part of `id`, if it has one and is open.
-    public func receiveStream(_ id: StreamID) -> ReceiveStream? { streams[id]?.receive }
+    public func receiveStream(_ id: StreamID) -> ReceiveStream? { receives[id] }
 
     /// The number of streams of `direction` we may still open under the peer's limit.
     public func availableOutgoingStreams(_ direction: StreamID.Direction) -> UInt64 {
@@ -257,7 +266,7 @@ public struct StreamManager: Sendable {
         }
         let id = StreamID(index: limits.opened, initiator: role, direction: direction)
         limits.opened += 1
-        streams[id] = makeEntry(id)
+        open(id)
         return id
     }
 
@@ -265,7 +274,7 @@ public struct StreamManager: Sendable {
     /// arrival across types), or nil.
     public mutating func acceptStream() -> StreamID? {
         while let id = acceptQueue.popFirst() {
-            if streams[id] != nil { return id }
+            if contains(id) { return id }
         }
         return nil
     }
@@ -275,7 +284,7 @@ public struct StreamManager: Sendable {
     /// - Throws: ``StreamError`` when the stream is unknown, receive-only, finished or reset.
     public mutating func write(_ bytes: [UInt8], to id: StreamID) throws(StreamError) {
         try requireSend(id)
-        try streams[id]?.send?.write(bytes)
+        try sends[id]?.write(bytes)
         scheduleSend(id)
     }
 
@@ -284,7 +293,7 @@ public struct StreamManager: Sendable {
     /// - Throws: ``StreamError`` when the stream is unknown, receive-only or reset.
     public mutating func finish(_ id: StreamID) throws(StreamError) {
         try requireSend(id)
-        try streams[id]?.send?.finish()
+        try sends[id]?.finish()
         scheduleSend(id)
     }
 
@@ -293,7 +302,7 @@ public struct StreamManager: Sendable {
     /// - Throws: ``StreamError`` when the stream is unknown or receive-only.
     public mutating func reset(_ id: StreamID, errorCode: UInt64) throws(StreamError) {
         try requireSend(id)
-        if streams[id]?.send?.reset(errorCode: errorCode) == true { controlQueue.append(id) }
+        if sends[id]?.reset(errorCode: errorCode) == true { controlQueue.append(id) }
     }
 
     /// Abandons the receiving part of a stream with STOP_SENDING (RFC 9000 §3.5, §19.5).
@@ -301,8 +310,8 @@ public struct StreamManager: Sendable {
     /// - Throws: ``StreamError`` when the stream is unknown or send-only.
     public mutating func stopSending(_ id: StreamID, errorCode: UInt64) throws(StreamError) {
         try requireReceive(id)
-        let released = streams[id]?.receive?.releasedOffset ?? 0
-        if streams[id]?.receive?.stopSending(errorCode: errorCode) == true { controlQueue.append(id) }
+        let released = receives[id]?.releasedOffset ?? 0
+        if receives[id]?.stopSending(errorCode: errorCode) == true { controlQueue.append(id) }
         releaseConnectionCredit(id, releasedBefore: released, now: nil)
         closeIfDone(id)
     }
@@ -320,13 +329,13 @@ public struct StreamManager: Sendable {
     ///   ``StreamError`` when it is unknown, send-only or stopped.
     public mutating func read(from id: StreamID, maxBytes: Int, at now: Instant) throws(StreamError) -> (bytes: [UInt8], fin: Bool) {
         try requireReceive(id)
-        let released = streams[id]?.receive?.releasedOffset ?? 0
-        let window = streams[id]?.receive?.flow.window ?? 0
+        let released = receives[id]?.releasedOffset ?? 0
+        let window = receives[id]?.flow.window ?? 0
         defer { closeIfDone(id) }
-        guard let result = try streams[id]?.receive?.read(maxBytes: maxBytes, now: now, rtt: roundTripTime) else {
+        guard let result = try receives[id]?.read(maxBytes: maxBytes, now: now, rtt: roundTripTime) else {
             throw StreamError.unknownStream(id)
         }
-        if let receive = streams[id]?.receive {
+        if let receive = receives[id] {
             if receive.hasPendingControlFrames { controlQueue.append(id) }
             if receive.flow.window > window {
                 // Keep the connection window ahead of an auto-tuned stream (quiche: × 1.5).
@@ -338,17 +347,17 @@ public struct StreamManager: Sendable {
     }
 
     private func requireSend(_ id: StreamID) throws(StreamError) {
-        guard let entry = streams[id] else {
+        guard contains(id) else {
             throw id.canSend(as: role) ? StreamError.unknownStream(id) : StreamError.notSendable(id)
         }
-        guard entry.send != nil else { throw StreamError.notSendable(id) }
+        guard sends[id] != nil else { throw StreamError.notSendable(id) }
     }
 
     private func requireReceive(_ id: StreamID) throws(StreamError) {
-        guard let entry = streams[id] else {
+        guard contains(id) else {
             throw id.canReceive(as: role) ? StreamError.unknownStream(id) : StreamError.notReceivable(id)
         }
-        guard entry.receive != nil else { throw StreamError.notReceivable(id) }
+        guard receives[id] != nil else { throw StreamError.notReceivable(id) }
     }
 
     // MARK: - Peer frames
@@ -374,25 +383,25 @@ public struct StreamManager: Sendable {
         switch frame {
         case .stream(let id, let offset, let data, let fin):
             guard try resolvePeerFrame(on: id, receivingPart: true) else { return }
-            let received = streams[id]?.receive?.receivedOffset ?? 0
-            let released = streams[id]?.receive?.releasedOffset ?? 0
-            try streams[id]?.receive?.handleStream(offset: offset, data: data, fin: fin)
-            try connectionReceive.addReceived((streams[id]?.receive?.receivedOffset ?? received) - received)
+            let received = receives[id]?.receivedOffset ?? 0
+            let released = receives[id]?.releasedOffset ?? 0
+            try receives[id]?.handleStream(offset: offset, data: data, fin: fin)
+            try connectionReceive.addReceived((receives[id]?.receivedOffset ?? received) - received)
             releaseConnectionCredit(id, releasedBefore: released, now: nil)
             closeIfDone(id)
 
         case .resetStream(let id, let errorCode, let finalSize):
             guard try resolvePeerFrame(on: id, receivingPart: true) else { return }
-            let received = streams[id]?.receive?.receivedOffset ?? 0
-            let released = streams[id]?.receive?.releasedOffset ?? 0
-            try streams[id]?.receive?.handleReset(errorCode: errorCode, finalSize: finalSize)
-            try connectionReceive.addReceived((streams[id]?.receive?.receivedOffset ?? received) - received)
+            let received = receives[id]?.receivedOffset ?? 0
+            let released = receives[id]?.releasedOffset ?? 0
+            try receives[id]?.handleReset(errorCode: errorCode, finalSize: finalSize)
+            try connectionReceive.addReceived((receives[id]?.receivedOffset ?? received) - received)
             releaseConnectionCredit(id, releasedBefore: released, now: nil)
             closeIfDone(id)
 
         case .stopSending(let id, let errorCode):
             guard try resolvePeerFrame(on: id, receivingPart: false) else { return }
-            if streams[id]?.send?.onStopSending(errorCode: errorCode) == true { controlQueue.append(id) }
+            if sends[id]?.onStopSending(errorCode: errorCode) == true { controlQueue.append(id) }
 
         case .maxData(let maximum):
             if connectionSend.raiseLimit(to: maximum) {
@@ -401,7 +410,7 @@ public struct StreamManager: Sendable {
 
         case .maxStreamData(let id, let maximum):
             guard try resolvePeerFrame(on: id, receivingPart: false) else { return }
-            if streams[id]?.send?.onMaxStreamData(maximum) == true { scheduleSend(id) }
+            if sends[id]?.onMaxStreamData(maximum) == true { scheduleSend(id) }
 
         case .maxStreams(let bidirectional, let maximum):
             guard maximum <= Frame.maxStreamLimit else {
@@ -456,11 +465,11 @@ public struct StreamManager: Sendable {
             while incoming[direction].opened <= id.index {
                 let opened = StreamID(index: incoming[direction].opened, initiator: role.peer, direction: direction)
                 incoming[direction].opened += 1
-                streams[opened] = makeEntry(opened)
+                open(opened)
                 acceptQueue.append(opened)
             }
         }
-        return streams[id] != nil
+        return contains(id)
     }
 
     // MARK: - Output
@@ -471,8 +480,8 @@ public struct StreamManager: Sendable {
     public mutating func pendingFrames() -> [Frame] {
         var frames: [Frame] = []
         while let id = controlQueue.popFirst() {
-            streams[id]?.send?.takeControlFrames(into: &frames)
-            streams[id]?.receive?.takeControlFrames(into: &frames)
+            sends[id]?.takeControlFrames(into: &frames)
+            receives[id]?.takeControlFrames(into: &frames)
         }
         if isMaxDataPending {
             isMaxDataPending = false
@@ -546,17 +555,16 @@ public struct StreamManager: Sendable {
     }
 
     /// Runs `body` on the sending part of stream `id` in place (a dictionary read would copy
-    /// the whole entry), if the stream has one.
+    /// it), if the stream has one.
     private mutating func withSendStream<Result>(_ id: StreamID, _ body: (inout SendStream) -> Result) -> Result? {
-        guard let index = streams.index(forKey: id) else { return nil }
-        return streams.values[index].withSend(body)
+        guard let index = sends.index(forKey: id) else { return nil }
+        return body(&sends.values[index])
     }
 
     /// Puts a stream where its sendability says: the round-robin queue, or waiting for
     /// stream credit (STREAM_DATA_BLOCKED) or connection credit (DATA_BLOCKED).
     private mutating func scheduleSend(_ id: StreamID) {
-        let credit = connectionSend.available
-        guard let sendability = withSendStream(id, { $0.sendability(connectionCredit: credit) }) else { return }
+        guard let sendability = sends[id]?.sendability(connectionCredit: connectionSend.available) else { return }
         classify(id, sendability)
     }
 
@@ -565,8 +573,8 @@ public struct StreamManager: Sendable {
         case .ready:
             sendQueue.append(id)
         case .blockedByStream:
-            streams[id]?.send?.markBlockedIfNeeded()
-            if streams[id]?.send?.hasPendingControlFrames == true { controlQueue.append(id) }
+            sends[id]?.markBlockedIfNeeded()
+            if sends[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
         case .blockedByConnection:
             connectionBlocked.append(id)
             connectionSend.markBlocked()
@@ -584,7 +592,7 @@ public struct StreamManager: Sendable {
         case .stream(let id, let offset, let data, let fin):
             onStreamDataAcked(id, offset: offset, length: data.count, fin: fin)
         case .resetStream(let id, _, _):
-            streams[id]?.send?.onResetAcked()
+            sends[id]?.onResetAcked()
             closeIfDone(id)
         default:
             break
@@ -598,17 +606,17 @@ public struct StreamManager: Sendable {
         case .stream(let id, let offset, let data, let fin):
             onStreamDataLost(id, offset: offset, length: data.count, fin: fin)
         case .resetStream(let id, _, _):
-            streams[id]?.send?.onResetLost()
-            if streams[id]?.send?.hasPendingControlFrames == true { controlQueue.append(id) }
+            sends[id]?.onResetLost()
+            if sends[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
         case .stopSending(let id, _):
-            streams[id]?.receive?.onStopSendingLost()
-            if streams[id]?.receive?.hasPendingControlFrames == true { controlQueue.append(id) }
+            receives[id]?.onStopSendingLost()
+            if receives[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
         case .maxStreamData(let id, let maximum):
-            streams[id]?.receive?.onMaxStreamDataLost(maximum)
-            if streams[id]?.receive?.hasPendingControlFrames == true { controlQueue.append(id) }
+            receives[id]?.onMaxStreamDataLost(maximum)
+            if receives[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
         case .streamDataBlocked(let id, let limit):
-            streams[id]?.send?.onBlockedLost(limit: limit)
-            if streams[id]?.send?.hasPendingControlFrames == true { controlQueue.append(id) }
+            sends[id]?.onBlockedLost(limit: limit)
+            if sends[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
         case .maxData(let maximum):
             if maximum == connectionReceive.limit { isMaxDataPending = true }
         case .dataBlocked(let limit):
@@ -629,40 +637,41 @@ public struct StreamManager: Sendable {
     /// STREAM data sent earlier was acknowledged (retransmit intent: the caller may record
     /// just the range).
     public mutating func onStreamDataAcked(_ id: StreamID, offset: UInt64, length: Int, fin: Bool) {
-        streams[id]?.send?.onAcked(offset: offset, length: length, fin: fin)
+        sends[id]?.onAcked(offset: offset, length: length, fin: fin)
         closeIfDone(id)
     }
 
     /// STREAM data sent earlier was lost: the unacknowledged bytes will be sent again.
     public mutating func onStreamDataLost(_ id: StreamID, offset: UInt64, length: Int, fin: Bool) {
-        streams[id]?.send?.onLost(offset: offset, length: length, fin: fin)
+        sends[id]?.onLost(offset: offset, length: length, fin: fin)
         scheduleSend(id)
     }
 
     // MARK: - Internals
 
     private func sendWindow(for id: StreamID) -> UInt64 {
-        if id.direction == .unidirectional { return peerParameters.initialMaxStreamDataUni }
+        if id.direction == .unidirectional { return peerWindows.uni }
         // The peer's parameters name streams from its own point of view.
-        return id.initiator == role ? peerParameters.initialMaxStreamDataBidiRemote : peerParameters.initialMaxStreamDataBidiLocal
+        return id.initiator == role ? peerWindows.bidiRemote : peerWindows.bidiLocal
     }
 
     private func receiveWindow(for id: StreamID) -> UInt64 {
-        if id.direction == .unidirectional { return localParameters.initialMaxStreamDataUni }
-        return id.initiator == role ? localParameters.initialMaxStreamDataBidiLocal : localParameters.initialMaxStreamDataBidiRemote
+        if id.direction == .unidirectional { return localWindows.uni }
+        return id.initiator == role ? localWindows.bidiLocal : localWindows.bidiRemote
     }
 
-    private func makeEntry(_ id: StreamID) -> Entry {
-        Entry(
-            send: id.canSend(as: role) ? SendStream(id: id, maxStreamData: sendWindow(for: id)) : nil,
-            receive: id.canReceive(as: role)
-                ? ReceiveStream(id: id, window: receiveWindow(for: id), maxWindow: configuration.maxStreamWindow) : nil)
+    /// Adds the parts of a new stream `id`.
+    private mutating func open(_ id: StreamID) {
+        if id.canSend(as: role) { sends[id] = SendStream(id: id, maxStreamData: sendWindow(for: id)) }
+        if id.canReceive(as: role) {
+            receives[id] = ReceiveStream(id: id, window: receiveWindow(for: id), maxWindow: configuration.maxStreamWindow)
+        }
     }
 
     /// Gives the connection window the credit a stream released since `releasedBefore`, and
     /// queues MAX_DATA when more than half the window is consumed.
     private mutating func releaseConnectionCredit(_ id: StreamID, releasedBefore: UInt64, now: Instant?) {
-        let released = streams[id]?.receive?.releasedOffset ?? releasedBefore
+        let released = receives[id]?.releasedOffset ?? releasedBefore
         if released > releasedBefore { connectionReceive.addConsumed(released - releasedBefore) }
         if connectionReceive.shouldSendUpdate {
             connectionReceive.update(now: now, rtt: roundTripTime)
@@ -673,9 +682,9 @@ public struct StreamManager: Sendable {
     /// Forgets a stream whose parts are all terminal; a peer-opened one gives the peer credit
     /// for another stream (MAX_STREAMS, RFC 9000 §4.6).
     private mutating func closeIfDone(_ id: StreamID) {
-        guard let entry = streams[id] else { return }
-        guard entry.send?.isTerminal ?? true, entry.receive?.isTerminal ?? true else { return }
-        streams[id] = nil
+        guard contains(id), sends[id]?.isTerminal ?? true, receives[id]?.isTerminal ?? true else { return }
+        sends[id] = nil
+        receives[id] = nil
         if id.initiator != role {
             incoming[id.direction].closed += 1
             if incoming[id.direction].target > incoming[id.direction].advertised {

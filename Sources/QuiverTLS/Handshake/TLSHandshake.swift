@@ -219,10 +219,12 @@ public final class TLSHandshake {
 
     /// Once both Finished messages are done: the transcript and the master secret served
     /// their last purpose (the resumption master secret), so an established connection keeps
-    /// neither — less memory per connection, and no secret held longer than needed.
+    /// neither — less memory per connection, and no secret held longer than needed. Our QUIC
+    /// transport parameters were sent (ClientHello, EncryptedExtensions) and go too.
     func releaseHandshakeSecrets() {
         transcript = Transcript()
         masterSecret = nil
+        localTransportParameters = nil
     }
 
     func handlePostHandshake(_ message: HandshakeMessage) throws(TLSError) {
