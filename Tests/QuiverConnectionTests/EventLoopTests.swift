@@ -82,23 +82,7 @@ struct EventLoopTests {
         let connection = try Connection.connect(.quic, to: "127.0.0.1", port: relay.port, tls: TestIdentity.clientTLS(), serverName: "localhost")
         var rng = SplitMix64(seed: seed)
         let data = (0..<(256 << 10)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let writer = Thread {
-            var offset = 0
-            while offset < data.count {
-                let end = min(data.count, offset + 16_384)
-                try? connection.write(data[offset..<end])
-                offset = end
-            }
-            try? connection.finish()
-        }
-        writer.start()
-        // A connection whose datagrams reach the wrong loop stalls rather than fails: bound it.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { try? connection.shutdown(.rapid(code: 1, reason: "test timeout")) }
-        var echoed: [UInt8] = []
-        while case let bytes = try connection.read(), !bytes.isEmpty {
-            echoed += bytes
-            if echoed.count > data.count / 3 { relay.rebind() }
-        }
+        let echoed = try relay.echoRebindingOnce(data, over: connection)
         guard echoed == data, relay.reboundDatagrams > 0 else {
             throw QuiverError(.protocolViolation, "\(echoed.count) of \(data.count) bytes echoed, \(relay.reboundDatagrams) datagrams after the rebinding")
         }
@@ -124,6 +108,31 @@ struct EventLoopTests {
         }
         #expect(listener.statistics.quic?.retriesSent == 8)
         #expect(listener.statistics.quic?.connectionsCreated == 8)
+    }
+
+    /// One count for the listener: with the limit divided among the loops instead, four
+    /// clients spread 3 + 1 (odds 5 in 8) would have met a refusal.
+    @Test("maxConnections holds for all loops together, however the connections spread", arguments: [Transport.quic, .tcp])
+    func sharedLimit(transport: Transport) throws {
+        var options = Self.options(loops: 2)
+        options.maxConnections = 4
+        let listener = try Listener(transport, tls: TestIdentity.serverTLS(), bind: "127.0.0.1:0", options: options)
+        defer { listener.close() }
+        let port = listener.localAddresses[0].port
+        func connect() throws -> Connection {
+            let client = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+            try client.write([1])
+            return client
+        }
+        var clients: [Connection] = []
+        var accepted: [Connection] = []  // held: a connection whose last reference goes is closed
+        for _ in 0..<4 {
+            clients.append(try connect())
+            accepted.append(try listener.accept())
+            #expect(try accepted.last?.read() == [1])
+        }
+        #expect(throws: QuiverError.self, "the fifth is refused") { _ = try connect().read() }
+        for client in clients { try client.shutdown(.rapid(code: 0, reason: "")) }
     }
 
     @Test("several loops refuse what they cannot do: the application-driven driver, a wrong number of attachments, workerID, fork")

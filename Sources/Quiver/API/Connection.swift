@@ -220,7 +220,7 @@ public final class Connection: Sendable {
                                    serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
         let core = TLSCore(driver: driver, acceptQueue: nil, configuration: tls, handshakeTimeout: options.handshakeTimeout,
-                           bufferLimit: options.sendBufferLimit, maxConnections: 1)
+                           bufferLimit: options.sendBufferLimit, budget: ConnectionBudget(limit: 1))
         let session = try core.addSession(transport: transport, peer: peer, client: .some(serverName))
         try driver.start(core)
         let connection = Connection(session: session, owner: core)

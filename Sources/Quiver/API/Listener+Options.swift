@@ -17,9 +17,9 @@ extension Listener {
         /// ``Listener/eventLoopCount``). Several loops need the thread-assisted driver and one
         /// socket each: ``Listener/init(_:tls:bind:options:)`` makes them (one SO_REUSEPORT
         /// group; for QUIC with connection-ID steering, so every datagram of a connection
-        /// reaches its loop). The listener-wide limits — ``maxConnections``, the pending
-        /// handshakes of ``retryPolicy`` — are divided among the loops. A connection's tasks
-        /// belong on its own loop: ``Connection/taskExecutor``.
+        /// reaches its loop). ``maxConnections`` holds for all loops together; the flood
+        /// thresholds — the pending handshakes of ``retryPolicy`` — are divided among them. A
+        /// connection's tasks belong on its own loop: ``Connection/taskExecutor``.
         public var eventLoops = 1
         /// What accepted connections do with streams the peer opens (QUIC).
         public var incomingStreams: IncomingStreamPolicy = .accept
@@ -191,12 +191,12 @@ extension QUICConfiguration {
 
 extension QUICEndpoint.Configuration {
     /// The configuration of event loop `loop` of `loops` (``Listener/Options/eventLoops``):
-    /// its connection IDs name the loop, and the listener-wide limits are divided among the
-    /// loops. The secrets — tokens, stateless resets, session tickets — stay shared, so a
-    /// token or ticket from one loop is good at every other.
+    /// its connection IDs name the loop, and the flood thresholds — the pending-handshake cap,
+    /// the Retry threshold — are divided among the loops (``maxConnections`` is one count
+    /// shared by all, ``connectionBudget``). The secrets — tokens, stateless resets, session
+    /// tickets — stay shared, so a token or ticket from one loop is good at every other.
     mutating func divide(among loops: Int, loop: Int) {
         connection.useWorkerConnectionIDs(UInt16(loop))
-        maxConnections = Listener.share(of: maxConnections, loops: loops)
         maxPendingConnections = Listener.share(of: maxPendingConnections, loops: loops)
         if case .whenPendingExceeds(let count) = retryPolicy { retryPolicy = .whenPendingExceeds(Listener.share(of: count, loops: loops)) }
     }

@@ -85,7 +85,10 @@ public final class Listener: Sendable {
             }
         }
         let perLoopAttachments = loops == 1 ? [attachments] : attachments.map { [$0] }
-        let endpointConfiguration = transport == .quic ? options.endpointConfiguration(tls: tls) : nil
+        // One count of connections for every loop: maxConnections holds for the listener.
+        let budget = ConnectionBudget(limit: options.maxConnections)
+        var endpointConfiguration = transport == .quic ? options.endpointConfiguration(tls: tls) : nil
+        endpointConfiguration?.connectionBudget = budget
         var cores: [any TransportCore] = []
         defer {
             // A failure part-way: stop the loops already running.
@@ -103,8 +106,7 @@ public final class Listener: Sendable {
                 core = quic
             case .tcp:
                 core = TLSCore(driver: driver, acceptQueue: acceptQueue, configuration: tls, handshakeTimeout: options.handshakeTimeout,
-                               bufferLimit: options.sendBufferLimit, maxConnections: Self.share(of: options.maxConnections, loops: loops),
-                               idleTimeout: options.idleTimeout)
+                               bufferLimit: options.sendBufferLimit, budget: budget, idleTimeout: options.idleTimeout)
             }
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.attachLocked(attachment) }

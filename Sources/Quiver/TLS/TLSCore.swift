@@ -26,8 +26,9 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     private var nextTag: UInt64 = 1 << 32
     private(set) var isClosed = false
     private let inbox = Mutex<[UInt64]>([])
-    /// Bounds the TCP connections a listener holds (handshaking plus established).
-    private let maxConnections: Int
+    /// Bounds the connections a listener holds (handshaking plus established), shared by its
+    /// event loops.
+    private let budget: ConnectionBudget
     private var heapTrimmer = HeapTrimmer()
     /// Established connections with nothing moving for this long are closed (`nil`: never).
     private let idleTimeout: Duration?
@@ -37,13 +38,13 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     private var nextIdleSweep: Instant?
 
     init(driver: Driver, acceptQueue: AcceptQueue?, configuration: TLSConfiguration, handshakeTimeout: Duration, bufferLimit: Int,
-         maxConnections: Int, idleTimeout: Duration? = nil) {
+         budget: ConnectionBudget, idleTimeout: Duration? = nil) {
         self.driver = driver
         self.acceptQueue = acceptQueue
         self.configuration = configuration
         self.handshakeTimeout = handshakeTimeout
         self.bufferLimit = bufferLimit
-        self.maxConnections = maxConnections
+        self.budget = budget
         self.idleTimeout = idleTimeout.flatMap { $0 > .zero ? $0 : nil }
     }
 
@@ -64,7 +65,9 @@ final class TLSCore: DriverCore, @unchecked Sendable {
 
     /// Creates a session on `transport`: a server one, or a client one when `client` names the
     /// server. Lock held by the caller (or before the driver starts).
+    /// - Throws: `.closed` at the connection limit; `.io` when the socket cannot be watched.
     func addSession(transport: TLSSession.Transport, peer: SocketAddress?, client: String??) throws(QuiverError) -> TLSSession {
+        guard budget.take() else { throw QuiverError(.closed, "at the connection limit (\(budget.limit))") }
         let stream = switch client {
         case .some(let serverName): TLSStream(client: configuration, serverName: serverName)
         case .none: TLSStream(server: configuration)
@@ -74,7 +77,10 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         let session = TLSSession(stream: stream, transport: transport, peer: peer, tag: tag, core: self, bufferLimit: bufferLimit)
         switch transport {
         case .socket(let fd):
-            try driver.poll.add(fd, tag: tag)
+            do throws(QuiverError) { try driver.poll.add(fd, tag: tag) } catch {
+                budget.giveBack()
+                throw error
+            }
         case .pair(let end):
             end.setActivityHandler { [weak self] in self?.sessionNeedsService(tag: tag) }
         }
@@ -182,6 +188,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         if let fd = session.descriptor { driver.poll.remove(fd) }
         sessions[session.tag] = nil
         handshaking[session.tag] = nil
+        budget.giveBack()
         session.releaseTransport()
         heapTrimmer.connectionsRemaining(sessions.count)
     }
@@ -199,7 +206,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             guard fd >= 0 else { return }  // EAGAIN, or a per-connection error: never fatal
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            guard sessions.count < maxConnections else {
+            guard budget.hasRoom else {  // refused: closed at once
                 Glibc.close(fd)
                 continue
             }
@@ -229,7 +236,8 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
         let childCore = TLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil, configuration: configuration,
-                                handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit, maxConnections: 1, idleTimeout: idleTimeout)
+                                handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit, budget: ConnectionBudget(limit: 1),
+                                idleTimeout: idleTimeout)
         acceptQueue?.monitor.lock()
         defer { acceptQueue?.monitor.unlock() }
         session.monitor.lock()
@@ -251,6 +259,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             childCore.discard()  // the child's: closes this process's copies of its descriptors (the socket too)
             sessions[session.tag] = nil
             handshaking[session.tag] = nil
+            budget.giveBack()
             acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
@@ -268,6 +277,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         let session = TLSSession(adopting: other, tag: tag, core: self)
         try driver.poll.add(fd, tag: tag, output: other.wantsOutputLocked)
         if other.readPausedLocked { driver.poll.setInterest(fd, tag: tag, input: false, output: other.wantsOutputLocked) }
+        _ = budget.take()  // the child's one connection
         sessions[tag] = session
         scheduleIdleSweep()
         inbox.withLock { $0.append(tag) }

@@ -49,6 +49,10 @@ public final class QUICEndpoint {
         /// CONNECTION_CLOSE with CONNECTION_REFUSED (RFC 9000 §5.2.2), at once and without
         /// keeping any state for it.
         public var maxConnections = 10_000
+        /// A count of connections shared with other endpoints (a listener's event loops), so
+        /// that ``maxConnections`` holds for all of them together; `nil` (the default): this
+        /// endpoint's own count. Its limit must be ``maxConnections``.
+        public var connectionBudget: ConnectionBudget?
         /// The wall clock tokens are dated with.
         public var clock: WallClock = .system
 
@@ -129,6 +133,9 @@ public final class QUICEndpoint {
     @exclusivity(unchecked) public private(set) var statistics = Statistics()
     private let tokens: AddressTokenSealer
     private let connectionIDLength: Int
+    /// The connections held, against ``Configuration/maxConnections`` (shared with other
+    /// endpoints when ``Configuration/connectionBudget`` is set).
+    private let budget: ConnectionBudget
     @exclusivity(unchecked) private var entries: [ObjectIdentifier: Entry] = [:]
     @exclusivity(unchecked) private var routes: [[UInt8]: QUICConnection] = [:]
     /// Connections that may have something to send, in round-robin order: those that received,
@@ -163,6 +170,7 @@ public final class QUICEndpoint {
         connectionSettings = SharedConfiguration(configuration.connection)
         tokens = AddressTokenSealer(secret: configuration.tokenSecret, clock: configuration.clock, random: configuration.connection.random)
         connectionIDLength = configuration.connection.localConnectionIDLength
+        budget = configuration.connectionBudget ?? ConnectionBudget(limit: configuration.maxConnections)
     }
 
     /// The connections alive (handshaking, established, closing or draining).
@@ -239,11 +247,7 @@ public final class QUICEndpoint {
             statistics.initialsDropped += 1
             return
         }
-        guard entries.count < configuration.maxConnections else {
-            enqueueStateless(Self.refusal(answering: header, sourceConnectionID: configuration.connection.makeConnectionID()), to: remote)
-            statistics.connectionsRefused += 1
-            return
-        }
+        guard budget.hasRoom else { return refuse(header, from: remote) }
         var validated = false
         var original: ConnectionID?
         var retrySource: ConnectionID?
@@ -279,11 +283,13 @@ public final class QUICEndpoint {
             statistics.initialsDropped += 1
             return
         }
+        guard budget.take() else { return refuse(header, from: remote) }  // another loop took the last place
         guard let connection = try? QUICConnection(
             server: connectionSettings, datagram: datagram, remoteAddress: remote,
             originalDestinationConnectionID: original, retrySourceConnectionID: retrySource,
             addressValidated: validated, now: now)
         else {
+            budget.giveBack()
             statistics.initialsDropped += 1
             return
         }
@@ -298,6 +304,12 @@ public final class QUICEndpoint {
             }
         }
         synchronize(connection, now: now)
+    }
+
+    /// Answers a client's Initial at the connection limit with a refusal, keeping no state.
+    private func refuse(_ header: LongHeader, from remote: SocketAddress) {
+        enqueueStateless(Self.refusal(answering: header, sourceConnectionID: configuration.connection.makeConnectionID()), to: remote)
+        statistics.connectionsRefused += 1
     }
 
     /// An Initial packet that refuses the connection a client's Initial (`header`) asked for:
@@ -391,6 +403,7 @@ public final class QUICEndpoint {
                 recordFailedHandshake(connection)
             }
             entries[key] = nil  // its timer and active-queue entries are skipped from now on
+            budget.giveBack()
             shrinkTablesIfSparse()
             return
         }
@@ -549,6 +562,7 @@ public final class QUICEndpoint {
     public func release(_ connection: QUICConnection, at now: Instant) -> Bool {
         let key = ObjectIdentifier(connection)
         guard let entry = entries.removeValue(forKey: key) else { return false }
+        budget.giveBack()
         if entry.isPending { pendingCount -= 1 }
         acceptQueue.removeAll { $0 === connection }
         let until = now + configuration.connection.idleTimeout
