@@ -329,6 +329,22 @@ def warmed_up_rss(server, port):
     return rss_kib(server.pid)
 
 
+def rss_with_idle_clients(server, arguments):
+    """Runs `quiver-bench ARGUMENTS --hold 3`; the server's RSS (KiB) and thread count a second
+    after all its connections are established."""
+    client = subprocess.Popen([BENCH] + arguments + ["--hold", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak, threads = None, None
+    for raw in client.stdout:
+        if raw.startswith(b"ESTABLISHED"):
+            time.sleep(1)
+            peak = rss_kib(server.pid)
+            threads = len(os.listdir(f"/proc/{server.pid}/task"))
+    client.wait(60)
+    if client.returncode != 0 or peak is None:
+        raise RuntimeError(f"{arguments[0]} failed: {client.stderr.read().decode(errors='replace')[-500:]}")
+    return peak, threads
+
+
 def memory(work, cert, key, connections):
     log(f"Memory: {connections} idle QUIC connections")
     results = {}
@@ -338,17 +354,7 @@ def memory(work, cert, key, connections):
         server = http3_server(name, work, cert, key, port)
         try:
             base = warmed_up_rss(server, port)
-            client = subprocess.Popen([BENCH, "idle-clients", "--port", str(port), "--count", str(connections), "--hold", "3"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            peak = base
-            for raw in client.stdout:
-                if raw.startswith(b"ESTABLISHED"):
-                    time.sleep(1)
-                    peak = rss_kib(server.pid)
-                    threads[name] = len(os.listdir(f"/proc/{server.pid}/task"))
-            client.wait(60)
-            if client.returncode != 0:
-                raise RuntimeError(f"idle-clients failed against {name}: {client.stderr.read().decode(errors='replace')[-500:]}")
+            peak, threads[name] = rss_with_idle_clients(server, ["idle-clients", "--port", str(port), "--count", str(connections)])
             results[name] = (peak - base) / connections
         finally:
             server.stop()
@@ -371,16 +377,7 @@ def tls_memory(cert, key, connections):
         subprocess.run([BENCH, "tls-idle-clients", "--port", str(port), "--count", "10", "--hold", "0"], capture_output=True, timeout=60)
         time.sleep(2)
         base = rss_kib(server.pid)
-        client = subprocess.Popen([BENCH, "tls-idle-clients", "--port", str(port), "--count", str(connections), "--hold", "3"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        peak = base
-        for raw in client.stdout:
-            if raw.startswith(b"ESTABLISHED"):
-                time.sleep(1)
-                peak = rss_kib(server.pid)
-        client.wait(60)
-        if client.returncode != 0:
-            raise RuntimeError(f"tls-idle-clients failed: {client.stderr.read().decode(errors='replace')[-500:]}")
+        peak, _ = rss_with_idle_clients(server, ["tls-idle-clients", "--port", str(port), "--count", str(connections)])
     finally:
         server.stop()
     row("Memory", f"server RSS per idle TLS connection, {connections} open (KiB)", (peak - base) / connections, None, False, "KiB",

@@ -5,6 +5,15 @@ import QuiverQUICSim
 import QuiverTLS
 import Testing
 
+extension TransferClient {
+    /// The first NEW_TOKEN token the connection received.
+    var newToken: [UInt8]? {
+        events.lazy.compactMap { event -> [UInt8]? in
+            if case .newToken(let token) = event { return token } else { return nil }
+        }.first
+    }
+}
+
 /// Many clients against one ``QUICEndpoint`` on the simulated network.
 final class EndpointScenario {
     let net: NetworkSimulator
@@ -112,9 +121,7 @@ struct EndpointTests {
         let first = try scenario.addClient(sizes: [100], port: 6100)
         try scenario.run()
         scenario.net.runToIdle(timeLimit: .milliseconds(300))
-        let token = try #require(first.events.compactMap { event -> [UInt8]? in
-            if case .newToken(let token) = event { return token } else { return nil }
-        }.first)
+        let token = try #require(first.newToken)
         let retries = scenario.server.endpoint.statistics.retriesSent
         // Same host, another port: NEW_TOKEN tokens are bound to the IP address only.
         try scenario.addClient(sizes: [100], port: 6350, token: token)
@@ -135,9 +142,7 @@ struct EndpointTests {
         let first = try scenario.addClient(sizes: [100], port: 6400, configuration: v1)
         try scenario.run()
         scenario.net.runToIdle(timeLimit: .milliseconds(300))
-        let token = try #require(first.events.compactMap { event -> [UInt8]? in
-            if case .newToken(let token) = event { return token } else { return nil }
-        }.first)
+        let token = try #require(first.newToken)
         let retries = scenario.server.endpoint.statistics.retriesSent
         var v2 = scenario.clientConfiguration
         v2.version = .v2

@@ -248,23 +248,7 @@ struct DemoTests {
         let connection = try Connection.connect(.quic, to: "127.0.0.1", port: relay.port, tls: TestIdentity.clientTLS(), serverName: "localhost")
         var rng = SplitMix64(seed: 4242)
         let data = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let writer = Thread {
-            var offset = 0
-            while offset < data.count {
-                let end = min(data.count, offset + 16_384)
-                try? connection.write(data[offset..<end])
-                offset = end
-            }
-            try? connection.finish()
-        }
-        writer.start()
-        // A connection that lost its worker would stall, not fail: bound the test.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { try? connection.shutdown(.rapid(code: 1, reason: "test timeout")) }
-        var echoed: [UInt8] = []
-        while case let bytes = try connection.read(), !bytes.isEmpty {
-            echoed += bytes
-            if echoed.count > data.count / 3 { relay.rebind() }
-        }
+        let echoed = try relay.echoRebindingOnce(data, over: connection)
         #expect(echoed == data, "\(echoed.count) of \(data.count) bytes echoed")
         try connection.shutdown()
         relay.stop()
