@@ -165,11 +165,17 @@ def fmt(value):
 # MARK: - Sections
 
 
+def bulk_file(work, megabytes):
+    """The file the bulk sections download (`work`/bulk, `megabytes` MB of random bytes), made once."""
+    path = os.path.join(work, "bulk")
+    if not os.path.exists(path) or os.path.getsize(path) != megabytes * 1_000_000:
+        with open(path, "wb") as f:
+            f.write(os.urandom(megabytes * 1_000_000))
+
+
 def quic_bulk(work, cert, key, megabytes, runs):
     log(f"QUIC bulk: {megabytes} MB download")
-    size = megabytes * 1_000_000
-    with open(os.path.join(work, "bulk"), "wb") as f:
-        f.write(os.urandom(size))
+    bulk_file(work, megabytes)
     results = {}
     for name in ("quiver", "ngtcp2"):
         port = free_port()
@@ -209,6 +215,7 @@ def quic_bulk(work, cert, key, megabytes, runs):
 
 def tls_bulk(work, cert, key, megabytes, runs):
     log(f"TLS bulk: {megabytes} MB download over TLS 1.3/TCP")
+    bulk_file(work, megabytes)
     results = {}
     request = b"GET /bulk HTTP/1.0\r\n\r\n"
     for name in ("quiver", "openssl"):

@@ -188,6 +188,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Moves TLS output to the transport without blocking; keeps the rest.
     private func flushLocked() {
         if stream.hasOutgoing {
+            // Taken over when nothing waits (no copy); the taken buffer goes once it is sent.
             if outgoing.isEmpty { outgoing = stream.takeOutgoing() } else { outgoing += stream.takeOutgoing() }
         }
         if released { outgoing.removeAll() }
@@ -207,9 +208,10 @@ final class TLSSession: Session, @unchecked Sendable {
                 written = end.write(outgoing)
             }
             guard written > 0 else { break }
-            if written == outgoing.count { outgoing = [] } else { outgoing.removeFirst(written) }  // sent: no buffer kept
+            outgoing.removeFirst(written)
             lastActivity = .now()
         }
+        if outgoing.isEmpty { TLSStream.empty(&outgoing) }
         let needOutput = !outgoing.isEmpty
         // Once we closed or failed and everything is written, the transport is done with.
         if !needOutput, !transportClosed, closeInfo != nil, closeInfo?.origin != .peer || stream.error != nil {

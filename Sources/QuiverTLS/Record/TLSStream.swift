@@ -105,11 +105,20 @@ public final class TLSStream {
         return event
     }
 
-    /// Bytes to send to the transport; empties the queue (handing its storage over: an idle
-    /// connection keeps no send buffer).
+    /// Bytes to send to the transport; empties the queue.
     public func takeOutgoing() -> [UInt8] {
-        defer { outbound = [] }
+        defer { Self.empty(&outbound) }
         return outbound
+    }
+
+    /// Buffers up to this capacity are given back when they empty; larger ones — a connection
+    /// moving full records — keep their room, so the next records need no growing copies.
+    static let keptBufferCapacity = 16_384
+
+    /// Empties `buffer`: an idle connection keeps no room for small traffic (handshakes, short
+    /// messages), a busy one keeps room for its next records.
+    package static func empty(_ buffer: inout [UInt8]) {
+        if buffer.capacity > keptBufferCapacity { buffer.removeAll(keepingCapacity: true) } else { buffer = [] }
     }
 
     /// `true` when ``takeOutgoing()`` has bytes.
@@ -123,8 +132,8 @@ public final class TLSStream {
         let n = min(maxBytes, plaintext.count - plaintextStart)
         let out = Array(plaintext[plaintextStart..<(plaintextStart + n)])
         plaintextStart += n
-        if plaintextStart == plaintext.count {  // all read: the buffer goes (an idle connection keeps none)
-            plaintext = []
+        if plaintextStart == plaintext.count {  // all read
+            Self.empty(&plaintext)
             plaintextStart = 0
         }
         return out
@@ -172,8 +181,8 @@ public final class TLSStream {
         try guarded { () throws(TLSError) in
             inbound.append(contentsOf: bytes)
             while try processRecord() {}
-            if inboundStart == inbound.count {  // every record taken: the buffer goes
-                inbound = []
+            if inboundStart == inbound.count {  // every record taken
+                Self.empty(&inbound)
                 inboundStart = 0
             } else if inboundStart > 0 {
                 inbound.removeFirst(inboundStart)
