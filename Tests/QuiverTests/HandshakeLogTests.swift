@@ -63,6 +63,9 @@ struct HandshakeLogTests {
         #expect(line.message.contains("ALPN"))
         #expect(line.metadata["peer"]?.hasPrefix("127.0.0.1:") == true)
         #expect(line.metadata["transport"] == "\(transport)")
+        // Counted as well (the log line is written where the count is taken).
+        let failed = transport == .quic ? listener.statistics.quic?.handshakesFailed : listener.statistics.tls?.handshakesFailed
+        #expect(failed == 1)
     }
 
     @Test("a flood of failures is rate-limited, and what was left out is counted")

@@ -31,6 +31,9 @@ struct LimitTests {
             if transport == .quic {
                 #expect("\(error.map { "\($0)" } ?? "")".contains("transport code 2 (server at its connection limit)"))
                 #expect(listener.statistics.quic?.connectionsRefused == 1)
+            } else {
+                let tls = try #require(listener.statistics.tls)
+                #expect(tls.connectionsAccepted == 2 && tls.connectionsRefused == 1 && tls.handshakesFailed == 0, "\(tls)")
             }
 
             // A connection ends, both sides; its slot is free once the server has let it go (the

@@ -326,6 +326,8 @@ public final class Listener: Sendable {
         /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops);
         /// `nil` on TLS.
         public var quic: QUIC?
+        /// TLS over TCP: what the listener counts of its connections; `nil` on QUIC.
+        public var tls: TLS?
         /// QUIC: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
         public var udpSendFailures = 0
         /// QUIC: ICMP errors reported for peers (port unreachable and the like), dropped.
@@ -365,12 +367,31 @@ public final class Listener: Sendable {
             }
         }
 
+        /// What a TLS listener counts.
+        public struct TLS: Sendable, Hashable {
+            /// TCP connections accepted (refused ones not included).
+            public var connectionsAccepted = 0
+            /// TCP connections closed at once: ``Options/maxConnections`` were held.
+            public var connectionsRefused = 0
+            /// Connections whose handshake failed or timed out.
+            public var handshakesFailed = 0
+
+            mutating func add(_ other: TLS) {
+                connectionsAccepted += other.connectionsAccepted
+                connectionsRefused += other.connectionsRefused
+                handshakesFailed += other.handshakesFailed
+            }
+        }
+
         /// Adds another loop's counters.
         mutating func add(_ other: Statistics) {
             connections += other.connections
             pendingConnections += other.pendingConnections
             if let theirs = other.quic {
                 if quic == nil { quic = theirs } else { quic!.add(theirs) }
+            }
+            if let theirs = other.tls {
+                if tls == nil { tls = theirs } else { tls!.add(theirs) }
             }
             udpSendFailures += other.udpSendFailures
             udpPeerErrors += other.udpPeerErrors

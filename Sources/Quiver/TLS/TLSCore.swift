@@ -30,6 +30,8 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     /// event loops.
     private let budget: ConnectionBudget
     private var heapTrimmer = HeapTrimmer()
+    /// What ``statistics`` reports of this core's connections.
+    private var counters = Listener.Statistics.TLS()
     /// Established connections with nothing moving for this long are closed (`nil`: never).
     private let idleTimeout: Duration?
     /// When established sessions are next checked for idleness: every quarter of the idle
@@ -108,6 +110,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             var statistics = Listener.Statistics()
             statistics.connections = sessions.count
             statistics.pendingConnections = handshaking.count
+            statistics.tls = counters
             return statistics
         }
     }
@@ -173,6 +176,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         if handshaking[session.tag] != nil, session.monitor.withLock({ session.isReadyLocked }) {
             handshaking[session.tag] = nil
             if !session.handshakeComplete, let info = session.monitor.withLock({ session.closeInfoLocked }) {
+                counters.handshakesFailed += 1
                 handshakeLog?.record(.tcp, peer: session.peerAddress, reason: "\(info)", at: .now())
             }
             if session.handshakeComplete, !session.isQueuedForAccept {
@@ -206,14 +210,19 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             guard fd >= 0 else { return }  // EAGAIN, or a per-connection error: never fatal
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            let peer = SocketAddress(storage: storage)
             guard budget.hasRoom else {  // refused: closed at once
                 Glibc.close(fd)
+                counters.connectionsRefused += 1
                 continue
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if (try? addSession(transport: .socket(fd), peer: SocketAddress(storage: storage), client: nil)) == nil {
+            if (try? addSession(transport: .socket(fd), peer: peer, client: nil)) == nil {
                 Glibc.close(fd)
+                counters.connectionsRefused += 1  // another loop took the last place (or the socket cannot be watched)
+            } else {
+                counters.connectionsAccepted += 1
             }
         }
         driver.wake()  // more may be waiting
