@@ -12,6 +12,8 @@ public final class SimulatedEndpointNode: SimulatedNode {
     private var apps: [ObjectIdentifier: (connection: QUICConnection, app: any ConnectionApp)] = [:]
     /// Connections accepted so far (handshake completed), in order.
     public private(set) var accepted: [QUICConnection] = []
+    /// The endpoint's activity list, taken after each input (every app is pumped anyway).
+    private var activity: [QUICConnection] = []
 
     public init(endpoint: QUICEndpoint, address: SocketAddress, makeApp: @escaping () -> any ConnectionApp) {
         self.endpoint = endpoint
@@ -48,5 +50,7 @@ public final class SimulatedEndpointNode: SimulatedNode {
             endpoint.connectionDidChange(entry.connection, at: now)
             if entry.connection.state == .closed { apps[key] = nil }
         }
+        endpoint.takeActivity(into: &activity)
+        activity.removeAll(keepingCapacity: true)
     }
 }

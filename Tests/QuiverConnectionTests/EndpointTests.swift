@@ -306,6 +306,39 @@ struct EndpointTests {
         #expect(after.routes < flooded.routes / 4)
     }
 
+    @Test("The endpoint reports the connections it worked on as values, each once per take, closed ones included")
+    func activity() throws {
+        let scenario = EndpointScenario(seed: 61) {
+            $0.retryPolicy = .never
+            $0.connection.idleTimeout = .seconds(3)
+        }
+        try scenario.flood(3, subnet: 3)
+        var touched: [QUICConnection] = []
+        scenario.server.endpoint.takeActivity(into: &touched)
+        #expect(touched.count == 3)  // one per client Initial, each listed once
+        #expect(Set(touched.map(ObjectIdentifier.init)).count == 3)
+        let first = touched[0]
+        touched.removeAll()
+        scenario.server.endpoint.takeActivity(into: &touched)
+        #expect(touched.isEmpty)  // taken: nothing new happened
+        // Sending the handshake touches each connection again, however many datagrams it takes.
+        while let _ = scenario.server.endpoint.transmit(at: scenario.net.now) {}
+        scenario.server.endpoint.takeActivity(into: &touched)
+        #expect(touched.count == 3)
+        touched.removeAll()
+        // A connection handed over elsewhere is no longer reported.
+        scenario.server.endpoint.connectionDidChange(first, at: scenario.net.now)
+        #expect(scenario.server.endpoint.release(first, at: scenario.net.now))
+        scenario.server.endpoint.takeActivity(into: &touched)
+        #expect(touched.isEmpty)
+        // The others time out: they are reported once more, closed, after the endpoint forgot them.
+        scenario.runEndpointTimersOut()
+        scenario.server.endpoint.takeActivity(into: &touched)
+        #expect(touched.count == 2)
+        #expect(touched.allSatisfy { $0.state == .closed })
+        #expect(scenario.server.endpoint.connectionCount == 0)
+    }
+
     @Test("Idle connections are forgotten; close codes reach the client")
     func idleAndClose() throws {
         let scenario = EndpointScenario(seed: 57) { $0.connection.idleTimeout = .seconds(3) }

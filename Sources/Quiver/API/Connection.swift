@@ -35,8 +35,7 @@ public final class Connection: Sendable {
 
     deinit {
         // An abandoned connection is closed (code 0) rather than left to its idle timeout.
-        session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
-        session.commandIssued()
+        session.withEngine { session.closeLocked(code: 0, reason: "") }
         owner?.closeUnlessLingering()
     }
 
@@ -134,10 +133,9 @@ public final class Connection: Sendable {
     /// connection, and a client's own I/O core after its closing period.
     func close(_ mode: ShutdownMode) {
         switch mode {
-        case .flush: session.monitor.withLock { session.closeLocked(code: 0, reason: "") }
-        case .rapid(let code, let reason): session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+        case .flush: session.withEngine { session.closeLocked(code: 0, reason: "") }
+        case .rapid(let code, let reason): session.withEngine { session.closeLocked(code: code, reason: reason) }
         }
-        session.commandIssued()
         owner?.lingerThenClose()
     }
 
@@ -154,11 +152,10 @@ public final class Connection: Sendable {
     /// again later), `true` once the close was issued.
     public func tryShutdown(_ mode: ShutdownMode = .flush) -> Bool {
         if case .flush = mode {
-            let (flushed, service) = session.monitor.withLock { () -> (Bool, Bool) in
+            let flushed = session.withEngine { () -> Bool in
                 try? session.finishLocked(nil)
-                return (session.closeInfoLocked != nil || session.isFlushedLocked, session.takeServiceRequestLocked())
+                return session.closeInfoLocked != nil || session.isFlushedLocked
             }
-            if service { session.commandIssued() }
             guard flushed else { return false }
         }
         try? shutdown(mode == .flush ? .rapid(code: 0, reason: "") : mode)
@@ -266,8 +263,10 @@ public final class Connection: Sendable {
 
     /// The descriptor to watch (application-driven client connections; `nil` otherwise).
     public var pollDescriptor: Int32? { session.driver.isThreadAssisted ? nil : session.driver.poll.descriptor }
-    /// When ``handleEvents()`` must run even if nothing arrives (application-driven clients).
-    public var nextDeadline: Instant? { session.driver.core?.nextDeadline }
-    /// Processes what is ready without blocking (application-driven clients).
+    /// When ``handleEvents()`` must run even if nothing arrives (application-driven clients;
+    /// `nil` when a thread drives the connection).
+    public var nextDeadline: Instant? { session.driver.isThreadAssisted ? nil : session.driver.core?.nextDeadline }
+    /// Processes what is ready without blocking (application-driven clients; nothing when a
+    /// thread drives the connection).
     public func handleEvents() { session.driver.handleEventsNow() }
 }

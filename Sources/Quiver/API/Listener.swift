@@ -151,9 +151,6 @@ public final class Listener: Sendable {
     /// The first loop's driver: the only one of an application-driven listener.
     var driver: Driver { cores[0].driver }
 
-    /// Whether the caller runs on one of the listener's loops (where waiting would block it).
-    var isOnLoopThread: Bool { cores.contains { $0.driver.isOnLoopThread } }
-
     /// Socket settings for a listener's own UDP socket: buffers large enough for bursts from
     /// many peers (the kernel caps them at `net.core.rmem_max`/`wmem_max`).
     static var serverSocketConfiguration: UDPSocket.Configuration {
@@ -206,7 +203,7 @@ public final class Listener: Sendable {
                 return connection
             }
             if driver.isThreadAssisted {
-                if isOnLoopThread {
+                if Driver.current != nil {  // a waiting loop would serve none of its connections
                     lock.unlock()
                     throw Driver.wouldBlockLoop
                 }
@@ -278,7 +275,7 @@ public final class Listener: Sendable {
         do throws(QuiverError) {
             try session.driver.start(core)
         } catch {
-            session.monitor.withLock { session.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
+            session.withEngine { session.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
         }
         session.driver.wake()
         return .child(Connection(session: session, owner: core))
@@ -300,12 +297,13 @@ public final class Listener: Sendable {
     public var wantsWrite: Bool { false }
 
     /// When ``handleEvents()`` must run even if the descriptor stays quiet (timers: loss
-    /// recovery, acknowledgements, idle and handshake timeouts).
-    public var nextDeadline: Instant? { cores[0].nextDeadline }
+    /// recovery, acknowledgements, idle and handshake timeouts). `nil` when a thread drives
+    /// the listener (it keeps the time itself).
+    public var nextDeadline: Instant? { driver.isThreadAssisted ? nil : cores[0].nextDeadline }
 
     /// Processes whatever is ready without blocking: input, due timers, output. Call it when
     /// ``pollDescriptor`` is readable, when ``nextDeadline`` passes, and after moving data into
-    /// an in-memory attachment.
+    /// an in-memory attachment. Does nothing when a thread drives the listener.
     public func handleEvents() { driver.handleEventsNow() }
 
     // MARK: - Closing

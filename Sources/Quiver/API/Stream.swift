@@ -60,7 +60,7 @@ public final class Stream: Sendable {
     }
 
     /// The stream's state now.
-    public var state: State { session.monitor.withLock { session.stateLocked(key) } }
+    public var state: State { session.withEngine { session.stateLocked(key) } }
 
     /// Reads up to `maxBytes`; waits for data. An empty result is the end of the stream.
     /// - Throws: `.streamReset` when the peer reset the stream, `.closed` when the connection
@@ -115,5 +115,5 @@ public final class Stream: Sendable {
         try session.once { () throws(QuiverError) in try session.stopSendingLocked(key, code: code) }
     }
 
-    func readiness() -> PollEvents { session.monitor.withLock { session.readinessLocked(key) } }
+    func readiness() -> PollEvents { session.withEngine { session.readinessLocked(key) } }
 }

@@ -7,10 +7,14 @@ import QuiverUDP
 import Synchronization
 
 /// The I/O side of a QUIC listener (an endpoint) or client (one connection): attachments,
-/// the engine and the accept queue, under one lock that application reads and writes never
-/// take (they take their connection's lock and then post the connection to ``inbox``).
+/// the engine and the accept queue, under one lock that the loop holds while it handles
+/// events. Application commands run on the loop too (``Driver/perform(_:)``) and post the
+/// connection to ``inbox``; after each call into the engine the core takes the endpoint's
+/// list of connections it worked on (``QUICEndpoint/takeActivity(into:)``) and absorbs their
+/// events into their sessions.
 final class QUICCore: DriverCore, @unchecked Sendable {
-    // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`).
+    // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`); the engines
+    // belong to the driver's owner.
     enum Engine {
         case server(QUICEndpoint)
         /// One connection on its own attachment: a client, or a server connection a forked
@@ -33,6 +37,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var attachments: [Attachment] = []
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
     private var closedSessions: [ObjectIdentifier] = []
+    /// The endpoint's activity list, swapped in and out (``absorbActivity()``).
+    private var activity: [QUICConnection] = []
     private var heapTrimmer = HeapTrimmer()
     private(set) var isClosed = false
     /// A client after its shutdown: the driver runs on through the closing period (answering
@@ -66,11 +72,26 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     // MARK: - Set-up
 
     func setServer(_ endpoint: QUICEndpoint) {
-        endpoint.connectionAccess = { [unowned self] connection, body in
-            session(for: connection).access { _ in body() }
+        engine = .server(endpoint)
+    }
+
+    /// Takes in the events of the connections the endpoint worked on since the last call (lock
+    /// held): their sessions learn what the application may now read, accept or wait for.
+    private func absorbActivity(_ endpoint: QUICEndpoint) {
+        endpoint.takeActivity(into: &activity)
+        for connection in activity {
+            session(for: connection).absorbEvents()
             if connection.state == .closed { closedSessions.append(ObjectIdentifier(connection)) }
         }
-        engine = .server(endpoint)
+        activity.removeAll(keepingCapacity: true)
+    }
+
+    /// ``absorbActivity(_:)`` for either kind of engine (lock held).
+    private func absorbActivity(_ engine: Engine) {
+        switch engine {
+        case .server(let endpoint): absorbActivity(endpoint)
+        case .single(let session): session.absorbEvents()
+        }
     }
 
     func setClient(_ connection: QUICConnection) -> QUICSession {
@@ -135,10 +156,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             guard !isClosed, let engine else { return nil }
             switch engine {
             case .server(let endpoint): return endpoint.nextDeadline
-            case .single(let session):
-                var deadline: Instant?
-                session.access { deadline = $0.nextDeadline }
-                return deadline
+            case .single(let session): return session.engineForCore().nextDeadline
             }
         }
     }
@@ -154,6 +172,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         roundProgressed = false
         receiveAll(engine, arrivals: work.arrivals)
+        // Waiters are woken once per round of input, not once per datagram.
+        absorbActivity(engine)
         let now = Instant.now()
         switch engine {
         case .server(let endpoint):
@@ -162,6 +182,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 roundProgressed = true
             }
             for session in work.sessions { endpoint.connectionDidChange(session.engineForCore(), at: now) }
+            absorbActivity(endpoint)
             while let failure = endpoint.nextFailedHandshake() {
                 handshakeLog?.record(.quic, peer: failure.remote, reason: "\(failure.closeInfo)", at: now)
             }
@@ -170,14 +191,15 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 acceptQueue?.append(session)
             }
         case .single(let session):
-            session.access { connection in
-                if let deadline = connection.nextDeadline, deadline <= now {
-                    connection.handleTimeout(at: now)
-                    roundProgressed = true
-                }
+            let connection = session.engineForCore()
+            if let deadline = connection.nextDeadline, deadline <= now {
+                connection.handleTimeout(at: now)
+                roundProgressed = true
             }
+            session.absorbEvents()
         }
         transmitAll(engine)
+        absorbActivity(engine)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if roundProgressed || acceptQueue?.isEmpty == false, !driver.isThreadAssisted { driver.wake() }
@@ -187,9 +209,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             heapTrimmer.connectionsRemaining(sessions.count)
         }
         if isLingering, case .single(let session) = engine {
-            var done = false
-            session.access { done = $0.state == .closed }
-            if done {
+            if session.engineForCore().state == .closed {
                 isClosed = true
                 sessions.removeAll()
                 self.engine = nil  // the session holds this core: break the cycle
@@ -273,7 +293,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         case .server(let endpoint):
             endpoint.receive(bytes, from: source, ecn: ecn, at: now)
         case .single(let session):
-            session.access { $0.receive(bytes, from: source, ecn: ecn, at: now) }
+            session.engineForCore().receive(bytes, from: source, ecn: ecn, at: now)
         }
     }
 
@@ -301,11 +321,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 case .server(let endpoint):
                     endpoint.transmit(at: now, burst: Self.burst, into: &outbox)
                 case .single(let session):
-                    var burst: [OutgoingDatagram] = []
-                    session.access { connection in
-                        while burst.count < Self.burst, let datagram = connection.transmit(at: now) { burst.append(datagram) }
-                    }
-                    outbox = burst
+                    let connection = session.engineForCore()
+                    while outbox.count < Self.burst, let datagram = connection.transmit(at: now) { outbox.append(datagram) }
                 }
                 if outbox.isEmpty { break }
             }
@@ -398,9 +415,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             guard code == .connectionRefused || code == .hostUnreachable || code == .networkUnreachable else { continue }
             let errno = report.error.errno
             let reason = "connect \(report.peer) failed: \(String(cString: strerror(errno))) (errno \(errno))"
-            session.access { connection in
-                if connection.peerUnreachable(report.peer, reason: reason, at: now) { roundProgressed = true }
-            }
+            if session.engineForCore().peerUnreachable(report.peer, reason: reason, at: now) { roundProgressed = true }
+            session.absorbEvents()
         }
     }
 
@@ -426,25 +442,24 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
     }
 
-    /// Counters and the first connections' state, for diagnostics.
+    /// Counters and the first connections' state, for diagnostics (read on the loop).
     var debugDescription: String {
-        lock.withLock {
-            if case .single(let session) = engine {
-                var text = ""
-                session.access { c in text = "single udp=\(udpCounters) local=\(attachments.compactMap(\.localAddress)) remote=\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > .now() ? ($0 - .now()) : .zero)" } ?? "none") \(c.statistics)" }
-                return text
-            }
-            guard case .server(let endpoint) = engine else { return "" }
-            let now = Instant.now()
-            let details = sessions.values.prefix(4).map { session in
-                var text = ""
-                session.access { c in
-                    text = "[\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > now ? ($0 - now) : .zero)" } ?? "none") \(c.statistics)]"
+        var text = ""
+        driver.perform(locksCore: false) {
+            text = lock.withLock {
+                let now = Instant.now()
+                func describe(_ c: QUICConnection) -> String {
+                    "\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > now ? ($0 - now) : .zero)" } ?? "none") \(c.statistics)"
                 }
-                return text
-            }.joined(separator: " ")
-            return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) udp=\(udpCounters) \(details)"
+                if case .single(let session) = engine {
+                    return "single udp=\(udpCounters) local=\(attachments.compactMap(\.localAddress)) remote=\(describe(session.engineForCore()))"
+                }
+                guard case .server(let endpoint) = engine else { return "" }
+                let details = sessions.values.prefix(4).map { "[\(describe($0.engineForCore()))]" }.joined(separator: " ")
+                return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) udp=\(udpCounters) \(details)"
+            }
         }
+        return text
     }
 
     // MARK: - Fork hand-off
@@ -527,27 +542,29 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     /// Closes every connection (CONNECTION_CLOSE with `code`, sent once), wakes their waiters
     /// and stops the driver. The attachments are released. (The listener closes its
-    /// ``AcceptQueue``, which all its cores share.)
+    /// ``AcceptQueue``, which all its cores share.) The engines are closed by their owner
+    /// (``Driver/perform(_:)``).
     func close(code: UInt64, reason: String) {
-        lock.lock()
-        guard !isClosed, let engine else {
+        var all: [QUICSession] = []
+        driver.perform(locksCore: false) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !isClosed, let engine else {
+                isClosed = true
+                return
+            }
+            for session in sessions.values {
+                session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+            }
+            if case .server(let endpoint) = engine {
+                for session in sessions.values { endpoint.connectionDidChange(session.engineForCore(), at: .now()) }
+            }
+            transmitAll(engine)
             isClosed = true
-            lock.unlock()
-            driver.stop()
-            return
+            all = Array(sessions.values)
+            sessions.removeAll()
+            if case .single = engine { self.engine = nil }  // the session holds this core: break the cycle
         }
-        for session in sessions.values {
-            session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
-        }
-        if case .server(let endpoint) = engine {
-            for session in sessions.values { endpoint.connectionDidChange(session.engineForCore(), at: .now()) }
-        }
-        transmitAll(engine)
-        isClosed = true
-        let all = Array(sessions.values)
-        sessions.removeAll()
-        if case .single = engine { self.engine = nil }  // the session holds this core: break the cycle
-        lock.unlock()
         driver.stop()
         for session in all { session.monitor.withLock { session.changedLocked() } }
         for attachment in attachments {

@@ -2,16 +2,21 @@ import QuiverCore
 import QuiverQUIC
 import X509
 
-/// One QUIC connection of a listener or client: the engine and what the application has not
-/// consumed yet, under the connection's own lock (``monitor``). The I/O side reaches the
-/// engine only through ``access(_:)``, so application threads working on different
-/// connections never contend.
+/// One QUIC connection of a listener or client: the engine, which only its loop touches
+/// (``Driver/perform(_:)``), and what the application has not consumed yet, under the
+/// connection's own lock (``monitor``), where callers on other threads wait.
 final class QUICSession: Session, @unchecked Sendable {
-    // @unchecked: everything mutable is guarded by `monitor`.
+    // @unchecked: the engine belongs to the driver's owner; everything else mutable is guarded
+    // by `monitor`.
     let monitor = Monitor()
     let driver: Driver
     let pollLinks = PollLinks()
-    private let engine: QUICConnection
+    private let connection: QUICConnection
+    /// The engine, for its owner only (checked in debug builds).
+    private var engine: QUICConnection {
+        assert(driver.isOwnerHere, "a QUIC engine touched off its loop")
+        return connection
+    }
     /// Strong: a connection may outlive its listener's other references. The core drops its
     /// sessions when it closes, which breaks the cycle.
     private let core: QUICCore
@@ -48,17 +53,17 @@ final class QUICSession: Session, @unchecked Sendable {
     private var handedOff: String?
 
     let peerAddress: SocketAddress?
-    var alpn: String? { monitor.withLock { engine.alpn } }
-    var isResumed: Bool { monitor.withLock { engine.isResumed } }
-    var version: QUICVersion { monitor.withLock { engine.version } }
-    var isEarlyDataAccepted: Bool? { monitor.withLock { engine.isEarlyDataAccepted } }
-    var serverName: String? { monitor.withLock { engine.serverName } }
-    var peerCertificates: [Certificate] { monitor.withLock { engine.peerCertificates } }
+    var alpn: String? { withEngine { engine.alpn } }
+    var isResumed: Bool { withEngine { engine.isResumed } }
+    var version: QUICVersion { withEngine { engine.version } }
+    var isEarlyDataAccepted: Bool? { withEngine { engine.isEarlyDataAccepted } }
+    var serverName: String? { withEngine { engine.serverName } }
+    var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }
     var isClient: Bool { engine.role == .client }
 
     init(engine: QUICConnection, core: QUICCore, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
-        self.engine = engine
+        connection = engine
         self.core = core
         self.driver = core.driver
         self.policy = policy
@@ -69,7 +74,7 @@ final class QUICSession: Session, @unchecked Sendable {
     /// A copy of `other` (locked by the caller) for another core: a forked child's. Both share
     /// the engine object, which from now on only the copy may use.
     convenience init(adopting other: QUICSession, core: QUICCore) {
-        self.init(engine: other.engine, core: core, policy: other.policy, sendBufferLimit: other.sendBufferLimit)
+        self.init(engine: other.connection, core: core, policy: other.policy, sendBufferLimit: other.sendBufferLimit)
         handshakeComplete = other.handshakeComplete
         closeInfo = other.closeInfo
         defaultStream = other.defaultStream
@@ -98,11 +103,10 @@ final class QUICSession: Session, @unchecked Sendable {
         if let handedOff { throw QuiverError(.closed, handedOff) }
     }
 
-    /// Runs an I/O-side operation on the engine under the lock, then takes in its events and
-    /// wakes whoever waits.
-    func access(_ body: (QUICConnection) -> Void) {
+    /// Takes in the engine's events after the loop operated on it (received, timed out,
+    /// transmitted, or ran a command), and wakes whoever waits.
+    func absorbEvents() {
         monitor.lock()
-        body(engine)
         absorbEventsLocked()
         monitor.unlock()
     }
@@ -423,8 +427,8 @@ final class QUICSession: Session, @unchecked Sendable {
         return nil
     }
 
-    /// Lets the endpoint (or client driver) see state changes after a command.
-    func engineForCore() -> QUICConnection { engine }
+    /// The engine, for its core: the loop, and a fork hand-off holding both locks.
+    func engineForCore() -> QUICConnection { connection }
 }
 
 extension CloseInfo {

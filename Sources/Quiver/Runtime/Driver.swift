@@ -6,6 +6,9 @@ import Synchronization
 
 /// The event-handling half of a listener or client connection: sockets, timers and engines.
 protocol DriverCore: AnyObject, Sendable {
+    /// The core's lock: held while it handles events, and by whoever owns its engines when no
+    /// loop thread does (see ``Driver/perform(_:)``).
+    var lock: Monitor { get }
     /// Reads what the attachments have (`ready`: what the poll reported), fires due timers,
     /// sends what the engines produce. Never blocks.
     func handleEvents(_ ready: [EventPoll.Ready])
@@ -21,9 +24,15 @@ protocol DriverCore: AnyObject, Sendable {
 /// its I/O and the application code using it share one thread — a resumed read or a write
 /// crosses no thread and takes its locks uncontended, and a wake-up from the loop itself is a
 /// flag, not an eventfd write.
+///
+/// **One owner per engine.** The engines of a core (its QUIC connections and endpoint, its TLS
+/// streams) are touched only by their owner: the loop thread while it runs, and otherwise —
+/// an application-driven driver, or before the loop starts or after it ended — whoever holds
+/// the core's lock. Code on another thread reaches them through ``perform(_:)``, which hands
+/// the work to the loop and waits for it (tasks hop to the loop as their executor instead).
 final class Driver: TaskExecutor, @unchecked Sendable {
     // @unchecked: `core` and `thread` are set once before use; `stopping`, `loopThread` and
-    // `wakePending` are atomic; `jobs` is a Mutex.
+    // `wakePending` are atomic; `queue` is a Mutex.
     let isThreadAssisted: Bool
     let poll: EventPoll
     private(set) weak var core: (any DriverCore)?
@@ -33,13 +42,26 @@ final class Driver: TaskExecutor, @unchecked Sendable {
     private let loopThread = Atomic<UInt>(0)
     /// A wake-up asked for on the I/O thread itself: the next round polls without waiting.
     private let wakePending = Atomic<Bool>(false)
-    /// Jobs of tasks that prefer this executor; `nil` when no loop runs them (an
-    /// application-driven driver, or after the loop ended): they go to the global executor.
-    private let jobs: Mutex<[UnownedJob]?>
+
+    /// What the loop runs between rounds: jobs of tasks that prefer this executor, and
+    /// commands other threads hand it (``perform(_:)``).
+    private enum Work {
+        case job(UnownedJob)
+        case command(Command)
+    }
+    private struct Queue {
+        var work: [Work] = []
+        /// The command of another driver that this loop's thread waits for (``perform(_:)``
+        /// called on it): new commands for this loop nudge it, and it runs them while it waits.
+        var awaited: Command?
+    }
+    /// `nil` while no loop runs the work — an application-driven driver, one not started yet,
+    /// or after the loop ended: jobs then go to the global executor and commands run at once
+    /// under the core's lock.
+    private let queue = Mutex<Queue?>(nil)
 
     init(threadAssisted: Bool) throws(QuiverError) {
         isThreadAssisted = threadAssisted
-        jobs = Mutex(threadAssisted ? [] : nil)
         poll = try EventPoll()
     }
 
@@ -48,6 +70,7 @@ final class Driver: TaskExecutor, @unchecked Sendable {
     func start(_ core: any DriverCore) throws(QuiverError) {
         self.core = core
         guard isThreadAssisted else { return }
+        queue.withLock { $0 = Queue() }
         let context = Unmanaged.passRetained(ThreadContext(driver: self, core: core)).toOpaque()
         var handle = pthread_t()
         let rc = pthread_create(&handle, nil, { raw in
@@ -57,6 +80,7 @@ final class Driver: TaskExecutor, @unchecked Sendable {
         }, context)
         guard rc == 0 else {
             Unmanaged<ThreadContext>.fromOpaque(context).release()
+            releaseQueue()
             throw QuiverError(.io, "pthread_create: \(rc)")
         }
         thread = handle
@@ -73,39 +97,118 @@ final class Driver: TaskExecutor, @unchecked Sendable {
 
     private func run(_ core: any DriverCore) {
         loopThread.store(UInt(pthread_self()), ordering: .releasing)
-        var queued: [UnownedJob] = []
+        pthread_setspecific(currentDriverKey, Unmanaged.passUnretained(self).toOpaque())
+        var queued: [Work] = []
         while !stopping.load(ordering: .acquiring) {
-            let busy = wakePending.exchange(false, ordering: .acquiringAndReleasing) || jobs.withLock { !($0?.isEmpty ?? true) }
+            let busy = wakePending.exchange(false, ordering: .acquiringAndReleasing) || queue.withLock { !($0?.work.isEmpty ?? true) }
             let timeout = busy ? 0 : EventPoll.timeout(until: core.nextDeadline, now: .now())
             let ready = poll.wait(timeoutMilliseconds: timeout)
             guard !stopping.load(ordering: .acquiring) else { break }
             core.handleEvents(ready)
-            // The jobs queued so far (the tasks those events resumed, among others); the ones
-            // they queue run after the next round of events, so I/O is never starved.
-            jobs.withLock { swap(&queued, &$0!) }
-            for job in queued { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            // The work queued so far (the tasks those events resumed, commands from other
+            // threads); what it queues runs after the next round of events, so I/O is never
+            // starved.
+            queue.withLock { swap(&queued, &$0!.work) }
+            for work in queued {
+                switch work {
+                case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
+                case .command(let command): command.run()
+                }
+            }
             queued.removeAll(keepingCapacity: true)
         }
+        pthread_setspecific(currentDriverKey, nil)
         loopThread.store(0, ordering: .releasing)
-        releaseJobs()
+        releaseQueue()
     }
 
-    /// Sends the queued jobs, and every later one, to the global executor: no loop runs them.
-    private func releaseJobs() {
-        let left = jobs.withLock { jobs in
-            defer { jobs = nil }
-            return jobs ?? []
+    /// Ends the queue: its jobs, and every later one, go to the global executor; its commands,
+    /// and every later one, run under the core's lock (no loop owns the engines any more).
+    private func releaseQueue() {
+        let left = queue.withLock { queue in
+            defer { queue = nil }
+            return queue?.work ?? []
         }
-        for job in left { globalConcurrentExecutor.enqueue(job) }
+        for work in left {
+            switch work {
+            case .job(let job): globalConcurrentExecutor.enqueue(job)
+            case .command(let command): runWithoutLoop(command)
+            }
+        }
+    }
+
+    /// Runs `command` with no loop running: under the core's lock, the owner's right then
+    /// (unless the command takes it itself).
+    private func runWithoutLoop(_ command: Command) {
+        guard command.locksCore, let lock = core?.lock else { return command.run() }
+        lock.withLock { command.run() }
+    }
+
+    /// Runs `body` as the owner of this driver's engines (see the type's documentation), and
+    /// returns when it ran: directly on the loop thread; from another thread, as a command the
+    /// loop runs after its current round of events, the caller waiting; with no loop running,
+    /// on the caller's thread under the core's lock.
+    ///
+    /// A loop thread waiting here for another loop runs its own loop's commands meanwhile, so
+    /// two loops asking each other never deadlock. `body` must not wait for anything itself.
+    /// A `body` that takes the core's lock itself says so (`locksCore: false`).
+    func perform(locksCore: Bool = true, _ body: () -> Void) {
+        if isOnLoopThread { return body() }
+        withoutActuallyEscaping(body) { body in
+            let command = Command(body, locksCore: locksCore)
+            let waiter = Driver.current  // a loop thread: it serves its own commands while it waits
+            let previous = waiter?.queue.withLock { queue -> Command? in
+                defer { queue?.awaited = command }
+                return queue?.awaited
+            }
+            let (queued, busyElsewhere) = queue.withLock { queue -> (Bool, Command?) in
+                guard queue != nil else { return (false, nil) }
+                queue!.work.append(.command(command))
+                return (true, queue!.awaited)
+            }
+            if queued {
+                poll.wake()
+                busyElsewhere?.nudge()  // this loop's thread waits for another loop: it runs this now
+                command.wait(serving: waiter.map { waiter in { waiter.runQueuedCommands() } })
+            } else {
+                runWithoutLoop(command)
+            }
+            waiter?.queue.withLock { $0?.awaited = previous }
+        }
+    }
+
+    /// Runs the commands queued for this loop now (its thread waits in ``perform(_:)`` for
+    /// another loop); task jobs stay queued.
+    private func runQueuedCommands() {
+        let commands = queue.withLock { queue -> [Command] in
+            guard let work = queue?.work else { return [] }
+            var commands: [Command] = []
+            queue!.work = work.filter { item in
+                guard case .command(let command) = item else { return true }
+                commands.append(command)
+                return false
+            }
+            return commands
+        }
+        for command in commands { command.run() }
+    }
+
+    /// Whether the caller may touch this driver's engines: it runs on the loop's thread, or no
+    /// loop runs (then the caller must hold the core's lock, which this does not check).
+    var isOwnerHere: Bool { isOnLoopThread || queue.withLock { $0 == nil } }
+
+    /// The driver whose loop runs on the calling thread, if any.
+    static var current: Driver? {
+        pthread_getspecific(currentDriverKey).map { Unmanaged<Driver>.fromOpaque($0).takeUnretainedValue() }
     }
 
     /// Runs `job` on the I/O thread (the global executor when the driver is not running
     /// one, or no longer).
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let accepted = jobs.withLock { jobs -> Bool in
-            guard jobs != nil else { return false }
-            jobs!.append(job)
+        let accepted = queue.withLock { queue -> Bool in
+            guard queue != nil else { return false }
+            queue!.work.append(.job(job))
             return true
         }
         guard accepted else { return globalConcurrentExecutor.enqueue(job) }
@@ -118,10 +221,11 @@ final class Driver: TaskExecutor, @unchecked Sendable {
         return loop != 0 && loop == UInt(pthread_self())
     }
 
-    /// What a blocking call that would wait on the I/O thread throws: a task running on this
-    /// executor would wait for the very thread it holds.
+    /// What a blocking call that would wait on a loop's thread throws: a task running on a
+    /// loop's executor would stall every connection of that loop — or wait for the very thread
+    /// it holds.
     static var wouldBlockLoop: QuiverError {
-        QuiverError(.configuration, "a blocking call on the listener's event loop (a task on its taskExecutor) would wait for itself: use the async overload")
+        QuiverError(.configuration, "a blocking call on an event loop's thread (a task on a listener's or connection's taskExecutor) would stall the loop: use the async overload")
     }
 
     /// Wakes the I/O thread (or makes the application's poll descriptor readable); on the I/O
@@ -139,19 +243,22 @@ final class Driver: TaskExecutor, @unchecked Sendable {
         core.handleEvents(poll.wait(timeoutMilliseconds: timeout))
     }
 
-    /// One non-blocking round: what is ready now, due timers, output.
+    /// One non-blocking round: what is ready now, due timers, output. Nothing on a
+    /// thread-assisted driver: its thread handles events (and owns the engines).
     func handleEventsNow() {
-        guard let core, !isStopped else { return }
+        guard let core, !isThreadAssisted, !isStopped else { return }
         core.handleEvents(poll.wait(timeoutMilliseconds: 0))
     }
 
-    /// Stops the I/O thread: joins it, or detaches it when called from the I/O thread itself.
-    /// The descriptors stay open until the driver is released (see ``EventPoll``).
+    /// Stops the I/O thread: joins it, or detaches it when called from a loop's thread — its
+    /// own, or another's, which must not wait for a loop that may be waiting for it
+    /// (``perform(_:)``). The descriptors stay open until the driver is released (see
+    /// ``EventPoll``).
     func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        guard let thread else { return releaseJobs() }
+        guard let thread else { return releaseQueue() }
         poll.wake()
-        if !pthread_equal(thread, pthread_self()).isTrue { pthread_join(thread, nil) } else { pthread_detach(thread) }
+        if Driver.current == nil { pthread_join(thread, nil) } else { pthread_detach(thread) }
     }
 
     var isStopped: Bool { stopping.load(ordering: .acquiring) }
@@ -162,7 +269,7 @@ final class Driver: TaskExecutor, @unchecked Sendable {
     func abandonAfterFork() {
         stopping.store(true, ordering: .releasing)
         thread = nil
-        releaseJobs()
+        releaseQueue()
         poll.closeAfterFork()
     }
 
@@ -170,8 +277,73 @@ final class Driver: TaskExecutor, @unchecked Sendable {
     var isAbandoned: Bool { isStopped && poll.isAbandoned }
 }
 
-private extension Int32 {
-    var isTrue: Bool { self != 0 }
+/// The thread-specific slot naming the driver whose loop runs on a thread (``Driver/current``).
+private let currentDriverKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+/// A closure another thread hands a loop (``Driver/perform(_:)``), and where that thread waits
+/// until it ran.
+private final class Command: @unchecked Sendable {
+    // @unchecked: `body` is taken by the one thread that runs it; `ran` and `nudged` are
+    // guarded by `mutex`.
+    private var body: (() -> Void)?
+    /// Whether the core's lock must be held to run it when no loop runs it.
+    let locksCore: Bool
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var ran = false
+    /// Set when the waiting thread has its own loop's commands to run (``nudge()``).
+    private var nudged = true  // commands queued before it started waiting
+
+    init(_ body: @escaping () -> Void, locksCore: Bool) {
+        self.body = body
+        self.locksCore = locksCore
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func run() {
+        do {
+            let body = self.body.take()
+            body?()
+        }  // released before the waiter is told: its `withoutActuallyEscaping` checks that
+        signal { ran = true }
+    }
+
+    func nudge() { signal { nudged = true } }
+
+    private func signal(_ change: () -> Void) {
+        pthread_mutex_lock(mutex)
+        change()
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Waits until the command ran; when nudged meanwhile, calls `serving` (outside the lock).
+    func wait(serving: (() -> Void)?) {
+        pthread_mutex_lock(mutex)
+        while !ran {
+            if nudged, let serving {
+                nudged = false
+                pthread_mutex_unlock(mutex)
+                serving()
+                pthread_mutex_lock(mutex)
+                continue
+            }
+            pthread_cond_wait(condition, mutex)
+        }
+        pthread_mutex_unlock(mutex)
+    }
 }
 
 /// The pollers watching one object, guarded by that object's lock.

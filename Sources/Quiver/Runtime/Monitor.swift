@@ -46,6 +46,10 @@ final class Monitor: @unchecked Sendable {
     }
     private var waiters: [Waiter] = []
     private let tokens = Atomic<UInt64>(0)
+    /// How many broadcasts reached the waiters for progress, events and room (guarded by the
+    /// mutex): a caller that learned it must wait in one lock hold and waits in a later one
+    /// waits only if no broadcast came in between (``generation(for:)``).
+    private var generations: (progress: UInt64, events: UInt64, room: UInt64) = (0, 0, 0)
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -102,8 +106,26 @@ final class Monitor: @unchecked Sendable {
         _ = pthread_cond_timedwait(condition, mutex, &time)
     }
 
+    /// The count of broadcasts that wake waiters for `wake` so far (lock held).
+    func generation(for wake: Wake) -> UInt64 {
+        switch wake {
+        case .progress: generations.progress
+        case .events: generations.events
+        case .room: generations.room
+        }
+    }
+
+    /// Waits (the lock held) until a broadcast for `wake` after the one numbered `seen`
+    /// (``generation(for:)``).
+    func wait(for wake: Wake, since seen: UInt64) {
+        while generation(for: wake) == seen { wait(for: wake) }
+    }
+
     /// Wakes every waiter (lock held).
     func broadcast() {
+        generations.progress &+= 1
+        generations.events &+= 1
+        generations.room &+= 1
         if let conditions {
             for index in 0..<3 { pthread_cond_broadcast(conditions + index) }
         }
@@ -112,12 +134,14 @@ final class Monitor: @unchecked Sendable {
 
     /// Wakes the waiters for progress only (lock held).
     func broadcastProgress() {
+        generations.progress &+= 1
         if let conditions { pthread_cond_broadcast(conditions) }
         resumeWaiters { $0 == .progress }
     }
 
     /// Wakes the writers waiting for send-buffer space (lock held).
     func broadcastRoom() {
+        generations.room &+= 1
         if let conditions { pthread_cond_broadcast(conditions + 2) }
         resumeWaiters { $0 == .room }
     }
@@ -151,6 +175,12 @@ final class Monitor: @unchecked Sendable {
             await suspend(for: wake) { pending.attempt(attempt) }
             if let value = try pending.finish(afterAttempt) { return value }
         }
+    }
+
+    /// Suspends the task until a broadcast for `wake` after the one numbered `seen`
+    /// (``generation(for:)``), or its cancellation.
+    func suspend(for wake: Wake, since seen: UInt64) async {
+        await suspend(for: wake) { generation(for: wake) == seen }
     }
 
     /// Suspends the task until a broadcast for `wake` or its cancellation, unless `mustWait`,

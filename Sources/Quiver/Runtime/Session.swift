@@ -46,42 +46,60 @@ protocol Session: AnyObject, Sendable {
 }
 
 extension Session {
-    /// Runs `attempt` under the lock until it produces a value: blocking. A thread-assisted
-    /// driver wakes the waiter; with an application-driven driver the waiting thread drives
-    /// the event loop itself. The driver is told only when the attempt changed something it
-    /// must send (``takeServiceRequestLocked()``), so polling loops do not keep it busy.
+    /// Runs `attempt` once as the owner of the connection's engine (``Driver/perform(_:)``: on
+    /// its loop; from another thread the loop runs it and the caller waits), under the
+    /// session's lock, and tells the driver when the attempt left it something to send
+    /// (``takeServiceRequestLocked()``). Returns the outcome, whether the driver was told, and
+    /// the ``Monitor/generation(for:)`` of `wake` in the same lock hold — a caller that must
+    /// wait waits for a later broadcast, so none falls between the attempt and the wait.
+    @inline(__always)
+    func owned<Value>(wake: Monitor.Wake = .progress, _ attempt: () throws(QuiverError) -> Value) -> Owned<Value> {
+        var owned: Owned<Value>?
+        driver.perform {
+            monitor.lock()
+            let outcome: Result<Value, QuiverError>
+            do throws(QuiverError) { outcome = .success(try attempt()) } catch { outcome = .failure(error) }
+            let service = takeServiceRequestLocked()
+            owned = Owned(outcome: outcome, service: service, seen: monitor.generation(for: wake))
+            monitor.unlock()
+            if service { commandIssued() }
+        }
+        return owned!
+    }
+
+    /// Runs `attempt` as the engine's owner until it produces a value: blocking. A
+    /// thread-assisted driver's loop runs each attempt and wakes the waiter; with an
+    /// application-driven driver the waiting thread drives the event loop itself.
     ///
     /// `wake` says what can make the attempt succeed (``Monitor/Wake``): `.events` for reads,
     /// accepts and datagrams, which only engine events change; `.room` for writes waiting for
     /// acknowledged space; `.progress` (the default) for the rest — stream limits, delivery, the
     /// closing period.
+    ///
+    /// - Throws: the attempt's error; `.configuration` when it would wait on a loop's thread (a
+    ///   task on a listener's `taskExecutor`): a waiting loop serves none of its connections.
     func blocking<Value>(wake: Monitor.Wake = .progress, _ attempt: () throws(QuiverError) -> Value?) throws(QuiverError) -> Value {
         while true {
-            monitor.lock()
-            var value: Value?
-            var failure: QuiverError?
-            do throws(QuiverError) { value = try attempt() } catch { failure = error }
-            let service = takeServiceRequestLocked()
-            if value == nil, failure == nil, driver.isThreadAssisted, !service {
-                if driver.isOnLoopThread {
-                    monitor.unlock()
-                    throw Driver.wouldBlockLoop
-                }
-                monitor.wait(for: wake)
-                monitor.unlock()
+            let owned = owned(wake: wake, attempt)
+            if let value = try owned.outcome.get() { return value }
+            guard driver.isThreadAssisted else {
+                driver.driveOnce()
                 continue
             }
+            if Driver.current != nil { throw Driver.wouldBlockLoop }
+            // A command went to the loop: its answer may be what the attempt waits for, and the
+            // next attempt runs after the loop handled it.
+            if owned.service { continue }
+            monitor.lock()
+            monitor.wait(for: wake, since: owned.seen)
             monitor.unlock()
-            if service { commandIssued() }
-            if let failure { throw failure }
-            if let value { return value }
-            if !driver.isThreadAssisted { driver.driveOnce() }
         }
     }
 
     /// ``blocking(wake:_:)`` for tasks: the task is suspended, not the thread, and resumed by
-    /// the broadcast that would wake a blocked thread. Cancelling the task ends the wait with
-    /// `CancellationError` (the connection itself is untouched).
+    /// the broadcast that would wake a blocked thread. A task not on the connection's loop
+    /// hops to it (its executor) for the call, so the attempts run there. Cancelling the task
+    /// ends the wait with `CancellationError` (the connection itself is untouched).
     ///
     /// - Throws: `CancellationError`, or the attempt's ``QuiverError``; `.configuration` on an
     ///   application-driven connection (its caller drives it; there is no thread to wake a task).
@@ -90,7 +108,16 @@ extension Session {
         guard driver.isThreadAssisted else {
             throw QuiverError(.configuration, "async calls need the thread-assisted driver; an application-driven connection is driven by its caller's try… calls")
         }
-        return try await monitor.awaiting(wake: wake) { () throws(QuiverError) -> (Value?, Bool) in
+        if driver.isOnLoopThread { return try await awaitingOnLoop(wake: wake, attempt) }
+        return try await withTaskExecutorPreference(driver) {
+            try await awaitingOffLoop(wake: wake, attempt)
+        }
+    }
+
+    /// ``awaiting(wake:_:)`` on the loop's thread: each attempt runs in place.
+    @inline(__always)
+    private func awaitingOnLoop<Value>(wake: Monitor.Wake, _ attempt: () throws(QuiverError) -> Value?) async throws -> Value {
+        try await monitor.awaiting(wake: wake) { () throws(QuiverError) -> (Value?, Bool) in
             let value = try attempt()
             return (value, takeServiceRequestLocked())
         } afterAttempt: { service in
@@ -98,16 +125,41 @@ extension Session {
         }
     }
 
-    /// Runs `attempt` once under the lock: non-blocking.
+    /// ``awaiting(wake:_:)`` after the hop to the loop's executor: on the loop's thread as a
+    /// rule; when the loop has ended (its executor hands jobs to the global one), each attempt
+    /// runs as ``Driver/perform(_:)`` says.
+    private func awaitingOffLoop<Value>(wake: Monitor.Wake, _ attempt: () throws(QuiverError) -> Value?) async throws -> Value {
+        if driver.isOnLoopThread { return try await awaitingOnLoop(wake: wake, attempt) }
+        while true {
+            try Task.checkCancellation()
+            let owned = owned(wake: wake, attempt)
+            if let value = try owned.outcome.get() { return value }
+            if owned.service {
+                await Task.yield()
+            } else {
+                await monitor.suspend(for: wake, since: owned.seen)
+            }
+        }
+    }
+
+    /// Runs `attempt` once as the engine's owner: non-blocking.
     func once<Value>(_ attempt: () throws(QuiverError) -> Value) throws(QuiverError) -> Value {
-        monitor.lock()
+        try owned(attempt).outcome.get()
+    }
+
+    /// Runs `body` once as the engine's owner, under the session's lock, and tells the driver
+    /// when it left something to send: for what cannot fail — reading connection properties
+    /// and stream state, closing.
+    @discardableResult
+    func withEngine<Value>(_ body: () -> Value) -> Value {
         var value: Value?
-        var failure: QuiverError?
-        do throws(QuiverError) { value = try attempt() } catch { failure = error }
-        let service = takeServiceRequestLocked()
-        monitor.unlock()
-        if service { commandIssued() }
-        if let failure { throw failure }
+        driver.perform {
+            monitor.lock()
+            value = body()
+            let service = takeServiceRequestLocked()
+            monitor.unlock()
+            if service { commandIssued() }
+        }
         return value!
     }
 
@@ -123,4 +175,13 @@ extension Session {
         monitor.broadcastProgress()
         pollLinks.signal()
     }
+}
+
+/// What ``Session/owned(wake:_:)`` reports.
+struct Owned<Value> {
+    var outcome: Result<Value, QuiverError>
+    /// Whether the attempt left the driver something to send (the driver was told).
+    var service: Bool
+    /// The generation of the waited-for broadcasts at the attempt.
+    var seen: UInt64
 }

@@ -312,23 +312,28 @@ final class TLSCore: DriverCore, @unchecked Sendable {
 
     /// Closes every connection (close_notify for code 0, otherwise abortively), wakes their
     /// waiters and stops the driver; the listening sockets are closed. (The listener closes
-    /// its ``AcceptQueue``, which all its cores share.)
+    /// its ``AcceptQueue``, which all its cores share.) The engines are closed by their owner
+    /// (``Driver/perform(_:)``).
     func close(code: UInt64, reason: String) {
-        lock.lock()
-        guard !isClosed else {
-            lock.unlock()
-            return
+        var closing = false
+        driver.perform(locksCore: false) {
+            let all = lock.withLock { () -> [TLSSession] in
+                guard !isClosed else { return [] }
+                isClosed = true
+                closing = true
+                defer {
+                    sessions.removeAll()
+                    handshaking.removeAll()
+                }
+                return Array(sessions.values)
+            }
+            for session in all {
+                session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+                session.releaseTransport()
+            }
         }
-        isClosed = true
-        let all = Array(sessions.values)
-        sessions.removeAll()
-        handshaking.removeAll()
-        lock.unlock()
+        guard closing else { return }
         driver.stop()
-        for session in all {
-            session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
-            session.releaseTransport()
-        }
         for listener in listeners { listener.close() }
     }
 }

@@ -40,9 +40,9 @@ final class TLSSession: Session, @unchecked Sendable {
     private var handedOff: String?
 
     var quic: QUICSession? { nil }
-    var alpn: String? { monitor.withLock { stream.handshake.negotiatedALPN } }
-    var serverName: String? { monitor.withLock { stream.handshake.serverName } }
-    var peerCertificates: [Certificate] { monitor.withLock { stream.handshake.peerCertificates } }
+    var alpn: String? { withEngine { stream.handshake.negotiatedALPN } }
+    var serverName: String? { withEngine { stream.handshake.serverName } }
+    var peerCertificates: [Certificate] { withEngine { stream.handshake.peerCertificates } }
 
     init(stream: TLSStream, transport: Transport, peer: SocketAddress?, tag: UInt64, core: TLSCore, bufferLimit: Int) {
         self.stream = stream

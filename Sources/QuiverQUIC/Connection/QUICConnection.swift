@@ -45,6 +45,9 @@ public final class QUICConnection {
     @exclusivity(unchecked) public internal(set) var peerTransportParameters: TransportParameters?
     /// Whether the handshake is confirmed (RFC 9001 §4.1.2).
     @exclusivity(unchecked) public internal(set) var isHandshakeConfirmed = false
+    /// Whether an endpoint listed this connection in its activity already
+    /// (``QUICEndpoint/takeActivity(into:)``).
+    @exclusivity(unchecked) var isListedAsActivity = false
     /// The peer's address on the current path.
     public var remoteAddress: SocketAddress { path.remote }
 

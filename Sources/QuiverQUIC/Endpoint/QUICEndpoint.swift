@@ -158,11 +158,9 @@ public final class QUICEndpoint {
     /// reset that would kill the connection in its new home.
     @exclusivity(unchecked) private var releasedRoutes: [[UInt8]: Instant] = [:]
 
-    /// Wraps every use the endpoint makes of a connection (`body` calls into it), so a caller
-    /// that guards each connection with its own lock can take that lock here — the listener
-    /// layer does, so that application threads work on different connections in parallel.
-    /// `nil` (the default) calls `body` directly.
-    @exclusivity(unchecked) public var connectionAccess: ((QUICConnection, () -> Void) -> Void)?
+    /// The connections the endpoint operated on since ``takeActivity(into:)`` last ran, each
+    /// once.
+    @exclusivity(unchecked) private var activity: [QUICConnection] = []
 
     /// Creates an endpoint.
     public init(configuration: Configuration) {
@@ -233,12 +231,29 @@ public final class QUICEndpoint {
 
     private func drop() { statistics.datagramsDropped += 1 }
 
-    /// Runs `body` on `connection` through ``connectionAccess``.
+    /// Runs `body` on `connection`, listing it in ``activity``.
     private func access<Result>(_ connection: QUICConnection, _ body: (QUICConnection) -> Result) -> Result {
-        guard let hook = connectionAccess else { return body(connection) }
-        var result: Result?
-        hook(connection) { result = body(connection) }
-        return result!
+        if !connection.isListedAsActivity {
+            connection.isListedAsActivity = true
+            activity.append(connection)
+        }
+        return body(connection)
+    }
+
+    /// Moves into `connections` (which the caller passes empty) the connections the endpoint
+    /// operated on since the last call, each once: it received or sent packets for them, fired
+    /// their timers, or synchronized with them after a command (``connectionDidChange(_:at:)``).
+    /// Their events (``QUICConnection/nextEvent()``) and state may have changed — including
+    /// connections that closed and that the endpoint forgot.
+    ///
+    /// The endpoint never calls out: a caller that keeps its own state per connection (the
+    /// listener does: what the application has not read yet, and who waits for it) takes it
+    /// in from this list after each call into the endpoint. Call it regularly even without such
+    /// state: the list holds each connection (closed ones too) until taken. Swapping arrays
+    /// keeps both allocations in use.
+    public func takeActivity(into connections: inout [QUICConnection]) {
+        swap(&connections, &activity)
+        for connection in connections { connection.isListedAsActivity = false }
     }
 
     private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, at now: Instant) {
@@ -472,9 +487,7 @@ public final class QUICEndpoint {
     }
 
     /// Appends to `datagrams` what the next connection in turn has to send, up to `burst`
-    /// datagrams, taken in one ``connectionAccess`` (one lock hand-off for the burst instead of
-    /// one per datagram, and a run for one destination that a caller can send as one GSO
-    /// train); stateless answers come first, one per call. Returns without appending when
+    /// datagrams (a run for one destination that a caller can send as one GSO train); stateless answers come first, one per call. Returns without appending when
     /// nothing is left to send. Rotation is as in ``transmit(at:)``, a burst per turn.
     public func transmit(at now: Instant, burst: Int, into datagrams: inout [OutgoingDatagram]) {
         transmit(at: now, burst: burst) { datagrams.append($0) }
@@ -565,6 +578,10 @@ public final class QUICEndpoint {
         budget.giveBack()
         if entry.isPending { pendingCount -= 1 }
         acceptQueue.removeAll { $0 === connection }
+        if connection.isListedAsActivity {
+            activity.removeAll { $0 === connection }
+            connection.isListedAsActivity = false
+        }
         let until = now + configuration.connection.idleTimeout
         if releasedRoutes.count >= 4096 { releasedRoutes = releasedRoutes.filter { $0.value > now } }
         for route in entry.routes + connection.localConnectionIDs.map(\.bytes) {

@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import Quiver
+import QuiverCore
+import Synchronization
+import Testing
+
+/// One owner per engine: a connection's engine is touched only by its loop's thread (or, with
+/// no loop running, under the core's lock), and code elsewhere reaches it through the loop.
+/// Every QUIC engine access also checks this in debug builds (`QUICSession.engine`), so the
+/// whole suite exercises it; these tests pin the mechanism down.
+@Suite("One owner per engine")
+struct OwnershipTests {
+    @Test("a command from another thread runs on the loop's thread; with no loop, on the caller's")
+    func commandsRunOnTheLoop() throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        defer { listener.close() }
+        let driver = listener.cores[0].driver
+        #expect(!driver.isOnLoopThread)
+        var ranOnLoop = false
+        driver.perform { ranOnLoop = driver.isOnLoopThread }
+        #expect(ranOnLoop)
+
+        var options = Listener.Options()
+        options.driver = .applicationDriven
+        let driven = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        defer { driven.close() }
+        let caller = pthread_self()
+        var ranHere = false
+        driven.cores[0].driver.perform { ranHere = pthread_equal(pthread_self(), caller) != 0 }
+        #expect(ranHere)
+    }
+
+    @Test("two loops waiting for each other's commands serve each other instead of deadlocking",
+          .timeLimit(.minutes(1)))
+    func loopsServeEachOther() async throws {
+        var options = Listener.Options()
+        options.eventLoops = 2
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        defer { listener.close() }
+        let drivers = listener.cores.map(\.driver)
+        // Each loop's task waits until the other's is running too, then asks the other loop to
+        // run a command and waits for it: both loop threads wait at once.
+        let arrived = Arrivals()
+        let tasks = (0..<2).map { index in
+            Task(executorPreference: drivers[index]) { () -> Bool in
+                arrived.count.add(1, ordering: .relaxed)
+                while arrived.count.load(ordering: .relaxed) < 2 {}
+                let other = drivers[1 - index]
+                var ranOnOther = false
+                other.perform { ranOnOther = other.isOnLoopThread }
+                return ranOnOther
+            }
+        }
+        for task in tasks { #expect(await task.value) }
+    }
+
+    private final class Arrivals: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    @Test("a blocking call on any loop's thread throws instead of stalling that loop")
+    func blockingOnAnotherLoop() async throws {
+        try await onDedicatedThreads {
+            let first = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+            defer { first.close() }
+            let second = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+            defer { second.close() }
+            let client = try await Connection.connect(.quic, to: "127.0.0.1", port: second.localAddresses[0].port,
+                                                      tls: Identity.client(), serverName: "localhost")
+            try await client.write([1])
+            let server = try await second.accept()
+            #expect(try await server.read(maxBytes: 1) == [1])
+            // A task on the first listener's loop, blocking on the second listener's connection.
+            let error = await #expect(throws: QuiverError.self) {
+                try await withTaskExecutorPreference(first.taskExecutor) { _ = try server.read() }
+            }
+            #expect(error?.code == .configuration)
+            // Its non-blocking calls and properties are served by the other loop.
+            let state = try await withTaskExecutorPreference(first.taskExecutor) { () throws -> Quiver.Stream.State in
+                #expect(try server.tryRead() == nil)
+                #expect(server.alpn == client.alpn)
+                return server.defaultStream.state
+            }
+            #expect(state.receiving == .open)
+        }
+    }
+
+    @Test("a task off the connection's loop hops to it for each call and back")
+    func asyncCallsHop() async throws {
+        try await onDedicatedThreads {
+            let listener = try Listener(.tcp, tls: Identity.server(), bind: "127.0.0.1:0")
+            defer { listener.close() }
+            let client = try await Connection.connect(.tcp, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                                      tls: Identity.client(), serverName: "localhost")
+            let server = try await listener.accept()
+            let driver = listener.cores[0].driver
+            try await client.write([7, 8])
+            #expect(try await server.read(maxBytes: 2) == [7, 8])
+            #expect(!driver.isOnLoopThread)  // back on the dedicated executor
+        }
+    }
+}
