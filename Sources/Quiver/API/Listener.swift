@@ -165,7 +165,13 @@ public final class Listener: Sendable {
     /// attachments go to the loops in turn.
     public func attach(_ attachment: Attachment) throws(QuiverError) {
         let core = cores[nextAttachmentLoop.add(1, ordering: .relaxed).oldValue % cores.count]
-        try core.lock.withLock { () throws(QuiverError) in try core.attachLocked(attachment) }
+        var failure: QuiverError?
+        core.driver.perform(locksCore: false) {  // a stream pair's TLS engine is the loop's from birth
+            core.lock.withLock {
+                do throws(QuiverError) { try core.attachLocked(attachment) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
         core.driver.wake()
     }
 

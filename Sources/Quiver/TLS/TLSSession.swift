@@ -20,7 +20,12 @@ final class TLSSession: Session, @unchecked Sendable {
     let tag: UInt64
     let peerAddress: SocketAddress?
     let createdAt = Instant.now()
-    private let stream: TLSStream
+    private let engine: TLSStream
+    /// The engine, for its owner only (checked in debug builds; ``Driver/perform(_:)``).
+    private var stream: TLSStream {
+        assert(driver.isOwnerHere, "a TLS engine touched off its loop")
+        return engine
+    }
     private let transport: Transport
     /// Strong: a connection may outlive its listener's other references. The core drops its
     /// sessions when it closes, which breaks the cycle.
@@ -45,7 +50,7 @@ final class TLSSession: Session, @unchecked Sendable {
     var peerCertificates: [Certificate] { withEngine { stream.handshake.peerCertificates } }
 
     init(stream: TLSStream, transport: Transport, peer: SocketAddress?, tag: UInt64, core: TLSCore, bufferLimit: Int) {
-        self.stream = stream
+        engine = stream
         self.transport = transport
         self.peerAddress = peer
         self.tag = tag
@@ -57,7 +62,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// A copy of `other` (locked by the caller) for another core, a forked child's, with a new
     /// tag. Both share the TLS stream and the socket, which from now on only the copy may use.
     convenience init(adopting other: TLSSession, tag: UInt64, core: TLSCore) {
-        self.init(stream: other.stream, transport: other.transport, peer: other.peerAddress, tag: tag, core: core, bufferLimit: other.bufferLimit)
+        self.init(stream: other.engine, transport: other.transport, peer: other.peerAddress, tag: tag, core: core, bufferLimit: other.bufferLimit)
         outgoing = other.outgoing
         closeInfo = other.closeInfo
         transportClosed = other.transportClosed
