@@ -370,9 +370,8 @@ extension QUICConnection {
         let outcome = try recovery.onAckReceived(ack, ackDelayExponent: exponent, space: space, now: now,
                                                  handshakeConfirmed: isHandshakeConfirmed, maxAckDelay: maxAckDelay)
         for packet in outcome.newlyAcked { onPacketAcked(packet, space: space) }
-        let ackedInFlight = outcome.ackedInFlight  // built once
-        if !ackedInFlight.isEmpty {
-            congestion.onPacketsAcknowledged(ackedInFlight, now: now, rtt: recovery.rtt.snapshot,
+        if outcome.newlyAcked.contains(where: \.inFlight) {
+            congestion.onPacketsAcknowledged(outcome.ackedInFlight, now: now, rtt: recovery.rtt.snapshot,
                                              bytesInFlight: recovery.bytesInFlight, isAppLimited: isApplicationLimited)
         }
         if outcome.ecnCEIncrease > 0, let sent = outcome.largestNewlyAckedSentTime {

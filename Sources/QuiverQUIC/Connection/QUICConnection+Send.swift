@@ -9,8 +9,11 @@ extension QUICConnection {
         var packetNumber: UInt64
         var packetNumberLength: Int
         var headerLength: Int
-        /// The packet as it is built: `headerLength` bytes kept for the header, which
-        /// ``seal(_:)`` writes, then the frames; sealing encrypts in place and appends the tag.
+        /// Where the packet number starts (header protection needs it).
+        var packetNumberOffset: Int
+        /// The packet as it is built: the header (``makePlan(space:type:capacity:)`` writes it
+        /// first, a long header's Length field to be filled in by ``seal(_:)``), then the
+        /// frames; sealing encrypts in place and appends the tag.
         var buffer: ByteWriter
         var infos: [SentFrameInfo] = []
         var ackEliciting = false
@@ -18,19 +21,66 @@ extension QUICConnection {
         var carriesAck = false
         var pathFrames = false
 
-        init(space: PacketNumberSpace, type: PacketType, packetNumber: UInt64, packetNumberLength: Int, headerLength: Int,
-             capacity: Int = 1200) {
-            self.space = space
-            self.type = type
-            self.packetNumber = packetNumber
-            self.packetNumberLength = packetNumberLength
-            self.headerLength = headerLength
-            buffer = ByteWriter(capacity: max(capacity, headerLength) + AEADKey.tagLength)
-            buffer.writeZeros(headerLength)
-        }
-
         var payloadCount: Int { buffer.count - headerLength }
         var size: Int { buffer.count + AEADKey.tagLength }
+    }
+
+    /// The packets of one datagram, at most one per packet-number space, kept inline: no heap
+    /// allocation per datagram for the list.
+    private struct DatagramPlans {
+        private var plans: InlineArray<3, PacketPlan?> = .init(repeating: nil)
+        private(set) var count = 0
+
+        var isEmpty: Bool { count == 0 }
+
+        subscript(index: Int) -> PacketPlan { plans[index]! }
+
+        mutating func append(_ plan: PacketPlan) {
+            plans[count] = plan
+            count += 1
+        }
+
+        func contains(where predicate: (PacketPlan) -> Bool) -> Bool {
+            for index in 0..<count where predicate(plans[index]!) { return true }
+            return false
+        }
+
+        /// PADDING at the end of the last packet.
+        mutating func padLast(with bytes: Int) {
+            plans[count - 1]!.buffer.writeZeros(bytes)
+            plans[count - 1]!.padded = true
+        }
+
+        /// Seals plan `index` in place with `seal`.
+        mutating func seal(_ index: Int, with seal: (inout PacketPlan) -> [UInt8]) -> [UInt8] {
+            seal(&plans[index]!)
+        }
+    }
+
+    /// A packet plan for the next packet number of `space`, its header written (the packet is
+    /// built in one buffer, which becomes the datagram). `capacity` is the room the frames may
+    /// fill, header included.
+    private func makePlan(space: PacketNumberSpace, type: PacketType, capacity: Int = 1200) -> PacketPlan {
+        let number = spaces[space.rawValue].nextPacketNumber
+        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
+        let headerLength = headerLength(type: type, packetNumberLength: pnLength)
+        var buffer = ByteWriter(capacity: max(capacity, headerLength) + AEADKey.tagLength)
+        let pnOffset: Int
+        if type == .oneRTT {
+            pnOffset = ShortHeader(destinationConnectionID: cids.activePeer)
+                .encode(into: &buffer, packetNumber: number, packetNumberLength: pnLength, keyPhase: appKeys?.phase ?? false)
+        } else {
+            // The Length field is written with 2 bytes (room for any packet that fits a UDP
+            // datagram of up to 16 383 bytes); seal(_:) writes the real value.
+            pnOffset = LongHeader(type: type, version: type == .zeroRTT ? originalVersion : version,
+                                  destinationConnectionID: cids.activePeer,
+                                  sourceConnectionID: cids.local.first?.id ?? .empty,
+                                  token: type == .initial ? initialToken : [])
+                .encode(into: &buffer, packetNumber: number, packetNumberLength: pnLength, payloadLength: 0)
+        }
+        assert(buffer.count == headerLength, "header of \(buffer.count) bytes, \(headerLength) planned")
+        return PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength, headerLength: buffer.count,
+                          packetNumberOffset: pnOffset, buffer: buffer)
     }
 
     /// The next datagram to send, or `nil` when nothing is due (flow, congestion, pacing or
@@ -76,7 +126,7 @@ extension QUICConnection {
             return datagram
         }
 
-        var plans: [PacketPlan] = []
+        var plans = DatagramPlans()
         var used = 0
         for space in PacketNumberSpace.allCases {
             // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
@@ -96,8 +146,7 @@ extension QUICConnection {
         if hasInitial || pathFrames {
             let target = min(1200, budget)
             if used < target {
-                plans[plans.count - 1].buffer.writeZeros(target - used)
-                plans[plans.count - 1].padded = true
+                plans.padLast(with: target - used)
                 used = target
             }
         }
@@ -106,8 +155,8 @@ extension QUICConnection {
         if plans.count > 1 { datagram.reserveCapacity(used) }
         var sentAckEliciting = false
         var sentHandshake = false
-        for i in plans.indices {
-            let sealed = seal(&plans[i])
+        for i in 0..<plans.count {
+            let sealed = plans.seal(i, with: seal)  // first: the plan's buffer becomes the packet, uniquely
             if plans.count == 1 { datagram = sealed } else { datagram += sealed }
             let plan = plans[i]
             // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
@@ -152,6 +201,10 @@ extension QUICConnection {
         }
     }
 
+    /// The most bytes a long-header packet is planned with: its Length field is written with 2
+    /// bytes (up to 16 383).
+    private static let maxLongPacket = 16_000
+
     private func headerLength(type: PacketType, packetNumberLength: Int) -> Int {
         let dcid = cids.activePeer.count
         guard type != .oneRTT else { return 1 + dcid + packetNumberLength }
@@ -165,10 +218,7 @@ extension QUICConnection {
     private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false) -> PacketPlan? {
         guard let (type, _) = sendKey(for: space) else { return nil }
         let index = space.rawValue
-        let number = spaces[index].nextPacketNumber
-        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
-        var plan = PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
-                              headerLength: headerLength(type: type, packetNumberLength: pnLength), capacity: room)
+        var plan = makePlan(space: space, type: type, capacity: type == .oneRTT ? room : min(room, Self.maxLongPacket))
         var remaining = room - plan.headerLength - AEADKey.tagLength
         guard remaining >= 16 else { return nil }
 
@@ -289,26 +339,18 @@ extension QUICConnection {
     /// returns the packet (taken out of `plan`).
     private func seal(_ plan: inout PacketPlan) -> [UInt8] {
         guard let (_, key) = sendKey(for: plan.space) else { return [] }
-        var header = ByteWriter(capacity: plan.headerLength)
-        let pnOffset: Int
         let index = plan.space.rawValue
-        if plan.type == .oneRTT {
-            let shortHeader = ShortHeader(destinationConnectionID: cids.activePeer)
-            pnOffset = shortHeader.encode(into: &header, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
-                                          keyPhase: appKeys?.phase ?? false)
-        } else {
-            let longHeader = LongHeader(type: plan.type, version: plan.type == .zeroRTT ? originalVersion : version,
-                                        destinationConnectionID: cids.activePeer,
-                                        sourceConnectionID: cids.local.first?.id ?? .empty,
-                                        token: plan.type == .initial ? initialToken : [])
-            pnOffset = longHeader.encode(into: &header, packetNumber: plan.packetNumber, packetNumberLength: plan.packetNumberLength,
-                                         payloadLength: plan.payloadCount + AEADKey.tagLength)
-        }
-        precondition(header.count == plan.headerLength, "header of \(header.count) bytes, \(plan.headerLength) planned")
+        let length = plan.packetNumberLength + plan.payloadCount + AEADKey.tagLength
         var packet = plan.buffer.bytes
         plan.buffer.bytes = []  // the packet's storage is now uniquely `packet`'s
-        header.bytes.withUnsafeBytes { source in packet.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
-        key.protect(&packet, packetNumberOffset: pnOffset, packetNumber: plan.packetNumber)
+        if plan.type != .oneRTT {
+            // The long header's Length field (2 bytes before the packet number): the packet
+            // number and the payload with its tag. Plans of long-header packets are capped at
+            // maxLongPacket, so it fits 2 bytes.
+            packet[plan.packetNumberOffset - 2] = 0x40 | UInt8(truncatingIfNeeded: length >> 8)
+            packet[plan.packetNumberOffset - 1] = UInt8(truncatingIfNeeded: length)
+        }
+        key.protect(&packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
 
         spaces[index].nextPacketNumber += 1
         if plan.carriesAck { spaces[index].ack.onAckSent() }
@@ -335,11 +377,7 @@ extension QUICConnection {
     /// from (RFC 9000 §8.2.2), padded to 1200 bytes if the 3× budget there allows.
     private func transmitPathResponse(_ response: (data: [UInt8], to: SocketAddress, budget: Int)) -> OutgoingDatagram? {
         guard appKeys != nil else { return nil }
-        let space = PacketNumberSpace.applicationData
-        let number = spaces[space.rawValue].nextPacketNumber
-        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
-        var plan = PacketPlan(space: space, type: .oneRTT, packetNumber: number, packetNumberLength: pnLength,
-                              headerLength: headerLength(type: .oneRTT, packetNumberLength: pnLength))
+        var plan = makePlan(space: .applicationData, type: .oneRTT)
         Frame.pathResponse(response.data).encode(into: &plan.buffer)
         plan.infos = [.pathResponse]
         plan.ackEliciting = true
@@ -367,11 +405,7 @@ extension QUICConnection {
     /// A datagram of exactly `size` bytes holding one 1-RTT packet with PING and PADDING
     /// (RFC 9000 §14.4).
     private func transmitPathMTUProbe(size: Int) -> OutgoingDatagram? {
-        let space = PacketNumberSpace.applicationData
-        let number = spaces[space.rawValue].nextPacketNumber
-        let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
-        var plan = PacketPlan(space: space, type: .oneRTT, packetNumber: number, packetNumberLength: pnLength,
-                              headerLength: headerLength(type: .oneRTT, packetNumberLength: pnLength))
+        var plan = makePlan(space: .applicationData, type: .oneRTT, capacity: size)
         Frame.ping.encode(into: &plan.buffer)
         guard plan.size < size else { return nil }
         plan.buffer.writeZeros(size - plan.size)
@@ -403,11 +437,7 @@ extension QUICConnection {
                 frame = .transport(.applicationError)
             }
             frame.reason = Array(frame.reason.prefix(128))
-            let index = space.rawValue
-            let number = spaces[index].nextPacketNumber
-            let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
-            var plan = PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
-                                  headerLength: headerLength(type: type, packetNumberLength: pnLength))
+            var plan = makePlan(space: space, type: type)
             Frame.connectionClose(frame).encode(into: &plan.buffer)
             if plan.packetNumberLength + plan.payloadCount < 4 { plan.buffer.writeZeros(4 - plan.packetNumberLength - plan.payloadCount) }
             if type == .initial, role == .client, datagram.count + plan.size < 1200 {

@@ -229,7 +229,7 @@ public struct AckTracker: Sendable {
             } else if packetNumber + 1 == range.lowerBound {
                 ranges[index] = packetNumber...range.upperBound
             } else {
-                ranges.insert(packetNumber...packetNumber, at: index)
+                ranges.insertInPlace(packetNumber...packetNumber, at: index)
             }
         }
         if ranges.count > maxRanges {

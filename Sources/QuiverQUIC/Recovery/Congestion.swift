@@ -103,7 +103,7 @@ public enum Congestion: CongestionController, Hashable {
 
     /// Grows the window for newly acknowledged packets (RFC 9002 Appendix B.5).
     public mutating func onPacketsAcknowledged(
-        _ packets: [AckedPacketInfo], now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool
+        _ packets: some Sequence<AckedPacketInfo>, now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool
     ) {
         switch self {
         case .newReno(var c):

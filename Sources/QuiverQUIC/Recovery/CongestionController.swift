@@ -66,7 +66,7 @@ public protocol CongestionController: Sendable {
     ///   - isAppLimited: Whether the window was underutilised because of the application or
     ///     flow control (not pacing); the window then does not grow (RFC 9002 §7.8).
     mutating func onPacketsAcknowledged(
-        _ packets: [AckedPacketInfo], now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool)
+        _ packets: some Sequence<AckedPacketInfo>, now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool)
 
     /// Reacts to lost packets (RFC 9002 §7.3.2, Appendix B.6).
     ///

@@ -150,7 +150,7 @@ public struct Cubic: CongestionController, Hashable {
 
     /// Slow start, or CUBIC / Reno-friendly growth in congestion avoidance (RFC 9438 §4.2–§4.5).
     public mutating func onPacketsAcknowledged(
-        _ packets: [AckedPacketInfo], now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool
+        _ packets: some Sequence<AckedPacketInfo>, now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool
     ) {
         let previousAck = lastAckTime
         lastAckTime = max(previousAck ?? now, now)

@@ -82,8 +82,9 @@ public struct AckOutcome: Hashable, Sendable {
 
     /// The newly acknowledged in-flight packets, as the congestion controller takes them
     /// (RFC 9002 Appendix B.5).
-    public var ackedInFlight: [AckedPacketInfo] {
-        newlyAcked.compactMap { $0.inFlight ? $0.ackedInfo : nil }
+    /// A lazy view: no array per ACK frame.
+    public var ackedInFlight: some Sequence<AckedPacketInfo> {
+        newlyAcked.lazy.filter(\.inFlight).map(\.ackedInfo)
     }
 }
 

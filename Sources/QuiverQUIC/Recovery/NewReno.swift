@@ -64,7 +64,7 @@ public struct NewReno: CongestionController, Hashable {
 
     /// Slow start or congestion-avoidance growth per acknowledged packet (RFC 9002 Appendix B.5).
     public mutating func onPacketsAcknowledged(
-        _ packets: [AckedPacketInfo], now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool
+        _ packets: some Sequence<AckedPacketInfo>, now: Instant, rtt: RTTSnapshot, bytesInFlight: Int, isAppLimited: Bool
     ) {
         // §7.8: do not increase the window while application or flow-control limited.
         if isAppLimited { return }

@@ -50,7 +50,7 @@ struct ByteRangeSet: Sendable, Hashable {
             end += 1
         }
         if start == end {
-            ranges.insert(lower..<upper, at: start)
+            ranges.insertInPlace(lower..<upper, at: start)
         } else {
             ranges[start] = lower..<upper
             if end > start + 1 { ranges.removeSubrange((start + 1)..<end) }

@@ -31,7 +31,7 @@ extension RecoveryTests {
             #expect(detection.sentPackets(in: .applicationData).count == 3)
             let outcome = try detection.ack(ack(0...0), at: at(10))
             #expect(outcome.newlyAcked.map(\.packetNumber) == [0])
-            #expect(outcome.ackedInFlight == [AckedPacketInfo(packetNumber: 0, sentTime: at(0), bytes: 1200)])
+            #expect(Array(outcome.ackedInFlight) == [AckedPacketInfo(packetNumber: 0, sentTime: at(0), bytes: 1200)])
             #expect(outcome.rttSample == .milliseconds(10))
             #expect(detection.bytesInFlight == 1200)
             #expect(detection.largestAcked(in: .applicationData) == 0)
