@@ -60,6 +60,8 @@ let package = Package(
         .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
         .target(name: "QuiverQUICSim", dependencies: ["QuiverCore", "QuiverQUIC", "QuiverNetSim"], swiftSettings: strict),
         .target(name: "QuiverTestSupport", swiftSettings: strict),  // shared by the test targets only
+        // Counts heap allocations per thread (it stands in for malloc): for the test executable only.
+        .target(name: "CQuiverAllocationCounter"),
         .target(name: "CQuiverUDP"),  // sendmmsg/recvmmsg and CMSG_* shims (Glibc lacks them)
         .target(name: "QuiverUDP", dependencies: ["QuiverCore", "CQuiverUDP"], swiftSettings: strict),
         .target(
@@ -129,7 +131,7 @@ let package = Package(
             name: "QuiverConnectionTests",
             dependencies: [
                 "Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
-                "QuiverNIO",
+                "QuiverNIO", "CQuiverAllocationCounter",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,0 +1,96 @@
+import CQuiverAllocationCounter
+import QuiverCore
+@testable import QuiverQUIC
+import Testing
+
+/// Heap allocations on the QUIC data path, counted (a thread-local count of the malloc family;
+/// `CQuiverAllocationCounter`), so that a change that adds some per packet fails here instead of
+/// only showing up in a benchmark. The thresholds are for the debug build the tests run in; the
+/// release figure is in `Benchmarks/run.py` (efficiency).
+@Suite("Allocations on the data path")
+struct AllocationTests {
+    /// Two engines in memory, one thread: datagrams go straight from one to the other.
+    final class Pair {
+        let client: QUICConnection
+        var server: QUICConnection?
+        var now = Instant(nanoseconds: 1_000_000_000)
+        /// Allocations made inside the server's `transmit` and `receive`, and its packets sent.
+        var serverAllocations: UInt64 = 0
+        var counting = false
+
+        init() throws {
+            client = try QUICConnection(client: QUICConfiguration(tls: TestIdentity.clientTLS()), serverName: "localhost",
+                                        remoteAddress: Addresses.server, now: now)
+        }
+
+        private func measured<Result>(_ body: () -> Result) -> Result {
+            guard counting else { return body() }
+            let before = quiver_thread_allocations()
+            let result = body()
+            serverAllocations += quiver_thread_allocations() - before
+            return result
+        }
+
+        /// One round: everything each side has to send reaches the other; the client reads what
+        /// arrived (returning flow-control credit); timers that are due fire; time moves 1 ms.
+        func round() throws {
+            while let datagram = client.transmit(at: now) {
+                if let server {
+                    measured { server.receive(datagram.bytes, from: Addresses.client, at: now) }
+                } else {
+                    server = try QUICConnection(server: QUICConfiguration(tls: TestIdentity.serverTLS()), datagram: datagram.bytes,
+                                                remoteAddress: Addresses.client, now: now)
+                }
+            }
+            if let server {
+                while let datagram = measured({ server.transmit(at: now) }) {
+                    client.receive(datagram.bytes, from: Addresses.server, at: now)
+                }
+                while server.nextEvent() != nil {}
+            }
+            while let event = client.nextEvent() {
+                if case .streamReadable(let id) = event { _ = try client.read(from: id, maxBytes: .max) }
+            }
+            now = now + .milliseconds(1)
+            for connection in [client, server].compactMap({ $0 }) {
+                if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
+            }
+        }
+    }
+
+    @Test("a bulk download: the server's allocations per packet sent stay under the threshold")
+    func bulkDownload() throws {
+        let pair = try Pair()
+        for _ in 0..<50 where pair.server?.state != .established { try pair.round() }
+        let server = try #require(pair.server)
+        #expect(server.state == .established)
+        let stream = try #require(server.openStream(.unidirectional))
+        let total = 8 << 20
+        try server.write([UInt8](repeating: 0x5a, count: total), to: stream)
+        try server.finish(stream)
+        // Warm up (congestion window, buffers' capacities), then count a steady stretch.
+        while server.statistics.bytesSent < total / 4 { try pair.round() }
+        let packetsBefore = server.statistics.packetsSent
+        pair.counting = true
+        while server.statistics.bytesSent < total * 3 / 4 { try pair.round() }
+        pair.counting = false
+        let packets = server.statistics.packetsSent - packetsBefore
+        let perPacket = Double(pair.serverAllocations) / Double(packets)
+        print("allocations per packet sent, server (debug build): \(perPacket) over \(packets) packets")
+        #expect(packets > 1000)
+        #expect(perPacket <= 36)  // debug build; 61.9 before this round (release: run.py, efficiency)
+    }
+
+    @Test("the acknowledged ranges of a send buffer take an acknowledgement without allocating")
+    func rangeSetsInsertInPlace() {
+        var acked = ByteRangeSet()
+        acked.insert(0..<10)
+        _ = acked.removeFirst()  // warm: the set has its storage
+        let before = quiver_thread_allocations()
+        for i in 1...400 {  // in order, as acknowledgements mostly come: insert, then consume the front
+            acked.insert(UInt64(i * 10)..<UInt64(i * 10 + 10))
+            _ = acked.removeFirst()
+        }
+        #expect(quiver_thread_allocations() - before == 0)
+    }
+}
