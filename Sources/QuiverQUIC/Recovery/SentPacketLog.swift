@@ -184,6 +184,14 @@ public struct SentPacketLog: Sendable {
     ) {
         guard let largest = ranges.first?.upperBound else { return }
         largestAcked = max(largestAcked ?? largest, largest)
+        // One allocation for the list rather than one per doubling: at most the packets the
+        // ranges cover within the window.
+        let windowCount = UInt64(slots.count - head)
+        var covered: UInt64 = 0
+        for range in ranges where covered < windowCount {
+            covered += min(range.upperBound - range.lowerBound, windowCount) + 1  // no overflow on any range
+        }
+        newlyAcked.reserveCapacity(newlyAcked.count + Int(min(covered, windowCount)))
         var foundLate = false
         for range in ranges.reversed() {
             let windowCount = slots.count - head
