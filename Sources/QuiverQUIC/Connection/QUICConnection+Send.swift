@@ -51,9 +51,12 @@ extension QUICConnection {
             plans[count - 1]!.padded = true
         }
 
-        /// Seals plan `index` in place with `seal`.
+        /// Seals plan `index` with `seal`. The plan is moved out first, so its buffer — which
+        /// becomes the packet — is uniquely referenced and sealed without a copy.
         mutating func seal(_ index: Int, with seal: (inout PacketPlan) -> [UInt8]) -> [UInt8] {
-            seal(&plans[index]!)
+            var plan = plans[index].take()!
+            defer { plans[index] = plan }
+            return seal(&plan)
         }
     }
 

@@ -102,11 +102,25 @@ public struct StreamManager: Sendable {
             items.append(id)
         }
 
+        var first: StreamID? { head < items.count ? items[head] : nil }
+
         mutating func popFirst() -> StreamID? {
             guard head < items.count else { return nil }
             let id = items[head]
-            head += 1
+            advance()
             members.remove(id)
+            return id
+        }
+
+        /// Moves the first ID to the back (its turn taken, it stays queued): no set work.
+        mutating func rotateFirst() {
+            guard head < items.count else { return }
+            items.append(items[head])
+            advance()
+        }
+
+        private mutating func advance() {
+            head += 1
             if head == items.count {
                 items.removeAll(keepingCapacity: true)
                 head = 0
@@ -114,7 +128,6 @@ public struct StreamManager: Sendable {
                 items.removeFirst(head)
                 head = 0
             }
-            return id
         }
 
         /// Puts IDs back at the front, in the given order.
@@ -527,31 +540,47 @@ public struct StreamManager: Sendable {
 
     /// The round-robin turn of ``nextStreamFrame(maxLength:)``: `take` builds the frame from
     /// the stream whose turn it is (given the connection credit), in place.
+    ///
+    /// A stream that sent and is still ready goes to the back of the queue without leaving it,
+    /// and its sendability after the frame is taken in the same in-place access: per STREAM
+    /// frame no dictionary lookup, set update or copy of the stream beyond the one access.
     private mutating func takeFromNextStream<Result>(_ take: (inout SendStream, UInt64) -> Result?) -> Result? {
         var skipped: [StreamID] = []
         var attempts = sendQueue.count
-        while attempts > 0, let id = sendQueue.popFirst() {
+        while attempts > 0, let id = sendQueue.first {
             attempts -= 1
             let credit = connectionSend.available
-            let attempt: (SendStream.Sendability, Result?, UInt64)? = withSendStream(id) { send in
+            let attempt: (before: SendStream.Sendability, Result?, consumed: UInt64, after: SendStream.Sendability)?
+            attempt = withSendStream(id) { send in
                 let sendability = send.sendability(connectionCredit: credit)
-                guard sendability == .ready else { return (sendability, nil, 0) }
+                guard sendability == .ready else { return (sendability, nil, 0, sendability) }
                 let before = send.buffer.unsentOffset
-                let result = take(&send, credit)
-                return (sendability, result, send.buffer.unsentOffset - before)
+                guard let result = take(&send, credit) else { return (sendability, nil, 0, sendability) }
+                let consumed = send.buffer.unsentOffset - before
+                return (sendability, result, consumed, send.sendability(connectionCredit: credit - consumed))
             }
-            guard let (sendability, result, consumed) = attempt else { continue }
+            guard let (sendability, result, consumed, after) = attempt else {
+                _ = sendQueue.popFirst()  // the stream is gone
+                continue
+            }
             guard sendability == .ready else {
+                _ = sendQueue.popFirst()
                 classify(id, sendability)
                 continue
             }
             guard let result else {
+                _ = sendQueue.popFirst()
                 skipped.append(id)  // does not fit: keeps its turn
                 continue
             }
             connectionSend.consume(consumed)
+            if after == .ready {
+                sendQueue.rotateFirst()
+            } else {
+                _ = sendQueue.popFirst()
+                classify(id, after)
+            }
             sendQueue.prepend(skipped)
-            scheduleSend(id)
             return result
         }
         sendQueue.prepend(skipped)
