@@ -1,6 +1,6 @@
 import CQuiverAllocationCounter
 import QuiverCore
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 import Testing
 
 /// Heap allocations on the QUIC data path, counted (a thread-local count of the malloc family;

@@ -1,6 +1,6 @@
 import QuiverCore
 import QuiverNetSim
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 import QuiverQUICSim
 import QuiverTLS
 import Testing

@@ -1,7 +1,7 @@
 import Foundation
 import QuiverCore
 import QuiverNetSim
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 import QuiverTLS
 import Testing
 

@@ -1,6 +1,6 @@
 import QuiverCore
 import QuiverNetSim
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 import QuiverTLS
 import Testing
 

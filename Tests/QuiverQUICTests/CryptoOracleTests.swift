@@ -4,7 +4,7 @@ import QuiverCore
 import QuiverTLS
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 /// The context-reusing AEAD and header-protection primitives (`CQuiverCrypto`, over the
 /// BoringSSL inside swift-crypto) against swift-crypto's public one-shot API as the oracle:

@@ -1,7 +1,7 @@
 import QuiverCore
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 /// Random headers of every kind survive encode → parse with every field intact.
 @Suite("Packet header round trips")

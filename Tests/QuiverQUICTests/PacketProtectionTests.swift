@@ -2,7 +2,7 @@ import QuiverCore
 import QuiverTLS
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 /// RFC 9001 Appendix A (QUIC v1) and RFC 9369 Appendix A (QUIC v2), byte for byte, both
 /// directions.

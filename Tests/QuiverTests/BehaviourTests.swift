@@ -1,7 +1,7 @@
 import Foundation
 @_spi(QUICEngine) import Quiver
 import QuiverCore
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 import QuiverTLSSocket
 import QuiverUDP
 import Testing

@@ -6,7 +6,7 @@ import Crypto
 import Foundation
 import Glibc
 import QuiverCore
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 import QuiverTLS
 
 @inline(never) func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }

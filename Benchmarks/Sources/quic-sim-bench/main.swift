@@ -8,7 +8,7 @@ import Glibc
 #endif
 import QuiverCore
 import QuiverNetSim
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 import QuiverQUICSim
 import QuiverTLS
 

@@ -32,7 +32,7 @@ import Foundation
 import Synchronization
 import Quiver
 import QuiverCore
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 import QuiverTLS
 import QuiverUDP
 

@@ -6,7 +6,7 @@
 // a mismatch is a real encoder/decoder disagreement, so it traps.
 import FuzzDriver
 import QuiverCore
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {

@@ -6,7 +6,7 @@
 // LongHeader.encode parses back to the same fields.
 import FuzzDriver
 import QuiverCore
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 
 private let connectionIDLengths = [0, 1, 4, 8, 20]
 

@@ -4,7 +4,7 @@
 // bytes that decode, as the same role, to equal parameters — also with a reserved (grease)
 // parameter added, which decoders ignore (RFC 9000 §18.1).
 import FuzzDriver
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {

@@ -28,7 +28,7 @@ public struct QUICConfiguration: Sendable {
     /// How many unidirectional streams the peer may have open at once (initial_max_streams_uni).
     public var maxIncomingUnidirectionalStreams: UInt64 = 100
     /// Window auto-tuning limits.
-    public var streamWindows = StreamManager.Configuration()
+    public var streamWindows = StreamWindowLimits()
     /// The largest DATAGRAM frame we accept (max_datagram_frame_size, RFC 9221 §3); `nil`
     /// disables DATAGRAM frames.
     public var maxDatagramFrameSize: UInt64?

@@ -485,11 +485,11 @@ public final class QUICConnection {
 
     /// The sending part of a stream as it is now (`nil` when there is none, or the stream is
     /// closed and forgotten).
-    public func sendStream(_ id: StreamID) -> SendStream? { streams.sendStream(id) }
+    package func sendStream(_ id: StreamID) -> SendStream? { streams.sendStream(id) }
 
     /// The receiving part of a stream as it is now (`nil` when there is none, or the stream is
     /// closed and forgotten).
-    public func receiveStream(_ id: StreamID) -> ReceiveStream? { streams.receiveStream(id) }
+    package func receiveStream(_ id: StreamID) -> ReceiveStream? { streams.receiveStream(id) }
 
     /// Whether a stream is still open (not closed and forgotten).
     public func isStreamOpen(_ id: StreamID) -> Bool { streams.contains(id) }

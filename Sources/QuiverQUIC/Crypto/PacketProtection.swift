@@ -5,7 +5,7 @@ public import QuiverTLS
 /// Header protection (RFC 9001 §5.4): a 5-byte mask from a 16-byte ciphertext sample, with
 /// AES (one block, ECB) or ChaCha20 (counter and nonce taken from the sample). The AES key
 /// schedule is expanded once, at creation.
-public struct HeaderProtectionKey: Sendable {
+@_spi(Wire) public struct HeaderProtectionKey: Sendable {
     enum Backing: Sendable {
         case aes(AESBlockKey)
         case chacha([UInt8])
@@ -62,7 +62,7 @@ final class AESBlockKey: @unchecked Sendable {
 }
 
 /// Five mask bytes: the first masks the header's low bits, the rest the packet number.
-public struct HeaderProtectionMask: Sendable, Hashable {
+@_spi(Wire) public struct HeaderProtectionMask: Sendable, Hashable {
     public var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8)
 
     init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8) { bytes = (a, b, c, d, e) }
@@ -85,7 +85,7 @@ public struct HeaderProtectionMask: Sendable, Hashable {
 /// The keys protecting packets in one direction at one encryption level: the AEAD key and IV
 /// (the same nonce rule as TLS records, with the packet number as the sequence number,
 /// RFC 9001 §5.3) and the header-protection key.
-public struct PacketKey: Sendable {
+@_spi(Wire) public struct PacketKey: Sendable {
     /// The secret these keys derive from (kept for key updates).
     public let secret: TrafficSecret
     /// The QUIC version (it selects the HKDF labels).
@@ -202,7 +202,7 @@ public struct PacketKey: Sendable {
 }
 
 /// A packet header with header protection removed, its payload still encrypted.
-public struct ProtectedPayloadHeader: Sendable, Hashable {
+@_spi(Wire) public struct ProtectedPayloadHeader: Sendable, Hashable {
     /// The unmasked header, packet number included (the AEAD's associated data).
     public var header: [UInt8]
     /// The full packet number.
@@ -214,7 +214,7 @@ public struct ProtectedPayloadHeader: Sendable, Hashable {
 }
 
 /// A packet after header protection is removed and the payload decrypted.
-public struct UnprotectedPacket: Sendable, Hashable {
+@_spi(Wire) public struct UnprotectedPacket: Sendable, Hashable {
     /// The first byte with its protected bits restored (reserved bits, key phase, PN length).
     public var firstByte: UInt8
     /// The full packet number.
@@ -233,7 +233,7 @@ public struct UnprotectedPacket: Sendable, Hashable {
 }
 
 /// Packet-number encoding and decoding (RFC 9000 §17.1, Appendix A.2 and A.3).
-public enum PacketNumber {
+@_spi(Wire) public enum PacketNumber {
     /// The number of bytes (1–4) needed to send `packetNumber` when the peer has acknowledged
     /// up to `largestAcknowledged` (Appendix A.2): enough for twice the unacknowledged range.
     public static func encodingLength(_ packetNumber: UInt64, largestAcknowledged: UInt64?) -> Int {

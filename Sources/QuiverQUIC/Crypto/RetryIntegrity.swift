@@ -4,7 +4,7 @@ public import QuiverCore
 /// The Retry Integrity Tag (RFC 9001 §5.8; RFC 9369 §3.3.3): AES-128-GCM over the Retry
 /// pseudo-packet (the original Destination Connection ID, length-prefixed, then the Retry
 /// packet without its tag), with a fixed per-version key and nonce and an empty plaintext.
-public enum RetryIntegrity {
+@_spi(Wire) public enum RetryIntegrity {
     /// The 16-byte tag for a Retry packet.
     public static func tag(retryWithoutTag: [UInt8], originalDestinationConnectionID odcid: [UInt8], version: QUICVersion) -> [UInt8] {
         var pseudo = [UInt8(odcid.count)] + odcid
@@ -29,7 +29,7 @@ public enum RetryIntegrity {
 
 /// Stateless reset (RFC 9000 §10.3): tokens derived from a static key, detection, and the
 /// reset packet itself.
-public enum StatelessReset {
+@_spi(Wire) public enum StatelessReset {
     /// The token for a connection ID: HMAC-SHA256(key, connection ID) truncated to 16 bytes
     /// (RFC 9000 §10.3.2). Endpoints sharing `key` (prefork workers, a cluster) give the same
     /// token for a connection ID, so any of them can reset a connection another lost.

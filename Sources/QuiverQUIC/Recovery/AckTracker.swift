@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The receiver side of acknowledgments for one packet number space (RFC 9000 §13.2): which
 /// packet numbers arrived, whether one is a duplicate, when an ACK frame is due, and the ACK
@@ -14,7 +14,7 @@ public import QuiverCore
 /// sending a packet of this space, ``makeAckFrame(now:ackDelayExponent:)`` and, if it went
 /// out, ``onAckSent()``; ``onAckOfAck(largest:)`` when a packet carrying one of our ACK
 /// frames is acknowledged.
-public struct AckTracker: Sendable {
+package struct AckTracker: Sendable {
     /// Our default `max_ack_delay`: 25 ms (RFC 9000 §18.2).
     public static let defaultMaxAckDelay: Duration = .milliseconds(25)
 

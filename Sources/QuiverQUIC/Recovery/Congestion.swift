@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The built-in congestion control algorithms (RFC 9002 §7, RFC 9438).
 public enum CongestionAlgorithm: Hashable, Sendable, CaseIterable {
@@ -11,7 +11,7 @@ public enum CongestionAlgorithm: Hashable, Sendable, CaseIterable {
 /// The congestion controller a connection stores: a closed enum over the built-in
 /// controllers, so per-packet calls dispatch with a `switch` rather than through an
 /// existential (RFC 9002 §7 allows any controller that follows RFC 8085 §3.1).
-public enum Congestion: CongestionController, Hashable {
+package enum Congestion: CongestionController, Hashable {
     /// A NewReno controller (RFC 9002 §7).
     case newReno(NewReno)
     /// A CUBIC controller (RFC 9438).

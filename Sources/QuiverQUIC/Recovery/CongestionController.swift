@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// A sender-side congestion controller (RFC 9002 §7), driven by loss detection.
 ///
@@ -19,7 +19,7 @@ public import QuiverCore
 ///
 /// All windows are in bytes. Arithmetic saturates: no input, however extreme, traps, and the
 /// window always stays within ``minimumWindow`` ... ``CongestionControl/maximumWindow``.
-public protocol CongestionController: Sendable {
+package protocol CongestionController: Sendable {
     /// The congestion window in bytes: the most bytes allowed in flight (RFC 9002 Appendix B.2).
     var congestionWindow: Int { get }
 
@@ -98,7 +98,7 @@ public protocol CongestionController: Sendable {
 
 /// An acknowledged in-flight packet, as loss detection hands it to the congestion controller
 /// (RFC 9002 Appendix B.5).
-public struct AckedPacketInfo: Hashable, Sendable {
+package struct AckedPacketInfo: Hashable, Sendable {
     /// The packet number.
     public var packetNumber: UInt64
     /// When the packet was sent (`time_sent`).
@@ -115,7 +115,7 @@ public struct AckedPacketInfo: Hashable, Sendable {
 }
 
 /// The RTT estimate a congestion controller reads (RFC 9002 §5).
-public struct RTTSnapshot: Hashable, Sendable {
+package struct RTTSnapshot: Hashable, Sendable {
     /// The smoothed RTT (`smoothed_rtt`, RFC 9002 §5.3).
     public var smoothedRTT: Duration
     /// The minimum RTT observed (`min_rtt`, RFC 9002 §5.2).
@@ -132,7 +132,7 @@ public struct RTTSnapshot: Hashable, Sendable {
 }
 
 /// Constants of RFC 9002 Appendix B.1 and window limits shared by the controllers.
-public enum CongestionControl {
+package enum CongestionControl {
     /// The smallest maximum datagram size QUIC allows, and the default (RFC 9000 §14).
     public static let defaultMaxDatagramSize = 1200
 

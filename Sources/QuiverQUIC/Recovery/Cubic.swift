@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +24,7 @@ import Darwin
 /// - Persistent congestion collapses the window to `kMinimumWindow`; the next congestion
 ///   avoidance stage starts with `K = 0` and `W_max` = the window at its start (§4.8).
 /// - A spurious congestion event restores the state saved before it (§4.9).
-public struct Cubic: CongestionController, Hashable {
+package struct Cubic: CongestionController, Hashable {
     /// The cubic constant `C`, in segments per second cubed (RFC 9438 §5.1).
     public static let c = 0.4
     /// The multiplicative decrease factor `β_cubic` (RFC 9438 §4.6).

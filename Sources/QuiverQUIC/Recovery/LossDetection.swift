@@ -1,7 +1,7 @@
-public import QuiverCore
+package import QuiverCore
 
 /// Which loss detection timer is armed (RFC 9002 §6.1.2, §6.2).
-public enum TimerKind: Hashable, Sendable {
+package enum TimerKind: Hashable, Sendable {
     /// Time threshold loss detection for a packet of this space (RFC 9002 §6.1.2).
     case lossTime(PacketNumberSpace)
     /// A probe timeout for this space (RFC 9002 §6.2), including the client's anti-deadlock
@@ -11,7 +11,7 @@ public enum TimerKind: Hashable, Sendable {
 
 /// Packets newly declared lost in one packet number space (RFC 9002 §6.1), with what the
 /// congestion controller needs to react (RFC 9002 §7.3.2, §7.6).
-public struct LossEvent: Hashable, Sendable {
+package struct LossEvent: Hashable, Sendable {
     /// The packet number space of the packets.
     public var space: PacketNumberSpace
     /// The lost packets, in ascending packet-number order; their ``SentPacket/frames`` say what
@@ -45,7 +45,7 @@ public struct LossEvent: Hashable, Sendable {
 }
 
 /// What processing an ACK frame found (RFC 9002 Appendix A.7).
-public struct AckOutcome: Hashable, Sendable {
+package struct AckOutcome: Hashable, Sendable {
     /// The packets this ACK acknowledged for the first time, ascending. Their frames are
     /// delivered: stream and crypto data can be released, and an ``SentFrameInfo/ack(largest:)``
     /// frame among them lets the receiver side forget ranges (RFC 9000 §13.2.4).
@@ -89,7 +89,7 @@ public struct AckOutcome: Hashable, Sendable {
 }
 
 /// What a loss detection timeout asks for (RFC 9002 Appendix A.9).
-public enum TimeoutOutcome: Hashable, Sendable {
+package enum TimeoutOutcome: Hashable, Sendable {
     /// The timer was not due (it is later than `now`, or none is armed).
     case none
     /// Packets were declared lost by the time threshold (RFC 9002 §6.1.2).
@@ -124,7 +124,7 @@ public enum TimeoutOutcome: Hashable, Sendable {
 ///   connection learns them. A server that receives a datagram while at its anti-amplification
 ///   limit clears the flag and, if ``lossDetectionTimer`` is then in the past, calls
 ///   ``onLossDetectionTimeout(now:)`` at once (RFC 9002 Appendix A.6).
-public struct LossDetection: Sendable {
+package struct LossDetection: Sendable {
     /// Tunable constants of RFC 9002 Appendix A.2.
     public struct Configuration: Hashable, Sendable {
         /// `kInitialRtt` (RFC 9002 §6.2.2): 333 ms by default.

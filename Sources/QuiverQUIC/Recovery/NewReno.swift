@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The NewReno congestion controller of RFC 9002 §7 and Appendix B.
 ///
@@ -11,7 +11,7 @@ public import QuiverCore
 ///   suggests for integer windows — one `max_datagram_size` per full window acknowledged.
 /// - No growth while application or flow-control limited (§7.8).
 /// - Persistent congestion collapses the window to `kMinimumWindow` (§7.6.2).
-public struct NewReno: CongestionController, Hashable {
+package struct NewReno: CongestionController, Hashable {
     /// The congestion window in bytes (RFC 9002 Appendix B.2).
     public private(set) var congestionWindow: Int
     /// The slow start threshold in bytes; `nil` is infinite (RFC 9002 Appendix B.3).

@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// A token-bucket pacer (RFC 9002 §7.7).
 ///
@@ -11,7 +11,7 @@ public import QuiverCore
 /// Use: before sending a paced packet call ``delay(until:bytes:cwnd:smoothedRTT:)``; if it
 /// returns an instant, arm a timer for it and try again then; otherwise send and call
 /// ``onSent(bytes:now:)``. Packets carrying only ACK frames should not be paced (§7.7).
-public struct Pacer: Hashable, Sendable {
+package struct Pacer: Hashable, Sendable {
     /// The numerator of `N = 5/4` (RFC 9002 §7.7).
     public static let rateNumerator = 5
     /// The denominator of `N = 5/4` (RFC 9002 §7.7).

@@ -14,7 +14,7 @@ public enum PacketNumberSpace: Int, CaseIterable, Sendable, CustomStringConverti
 
     /// The space in which packets of `type` are numbered, or `nil` for Retry and Version
     /// Negotiation packets, which carry no packet number (RFC 9000 §12.3, §17.2.1, §17.2.5).
-    public init?(_ type: PacketType) {
+    @_spi(Wire) public init?(_ type: PacketType) {
         switch type {
         case .initial: self = .initial
         case .handshake: self = .handshake

@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The round-trip time estimate of one path (RFC 9002 §5), with the RFC's variable names.
 ///
@@ -7,7 +7,7 @@ public import QuiverCore
 /// resets it (§5.3); later samples update the moving averages. Samples are taken by
 /// ``LossDetection`` when an ACK newly acknowledges its largest packet and at least one
 /// ack-eliciting packet (§5.1); this type only does the arithmetic.
-public struct RTTEstimator: Hashable, Sendable {
+package struct RTTEstimator: Hashable, Sendable {
     /// `kInitialRtt`, the RTT assumed before any sample: 333 ms (RFC 9002 §6.2.2, Appendix A.2).
     public static let defaultInitialRTT: Duration = .milliseconds(333)
 

@@ -1,9 +1,9 @@
-public import QuiverCore
+package import QuiverCore
 
 /// What a sent frame carried, kept so that the connection can re-frame it if the packet is
 /// lost (RFC 9000 §13.3) or act on its acknowledgment — retransmit intent, not a copy of the
 /// bytes: stream and crypto data stay in their send buffers and are found again by offset.
-public enum SentFrameInfo: Hashable, Sendable {
+package enum SentFrameInfo: Hashable, Sendable {
     /// CRYPTO data at `offset ..< offset + length` of the packet's encryption level (§19.6).
     case crypto(offset: UInt64, length: Int)
     /// STREAM data at `offset ..< offset + length` of stream `id`, with the FIN bit (§19.8).
@@ -85,7 +85,7 @@ public enum SentFrameInfo: Hashable, Sendable {
 
 /// A sent packet as loss recovery tracks it (RFC 9002 Appendix A.1.1), plus the frames it
 /// carried (``SentFrameInfo``).
-public struct SentPacket: Hashable, Sendable {
+package struct SentPacket: Hashable, Sendable {
     /// The packet number, `packet_number`.
     public var packetNumber: UInt64
     /// When the packet was sent, `time_sent`.

@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The sent packets of one packet number space awaiting acknowledgment (RFC 9002 Appendix
 /// A.1), with the per-space counters loss detection needs.
@@ -15,7 +15,7 @@ public import QuiverCore
 ///
 /// ``LossDetection`` drives three of these; the type is public so that a connection can
 /// inspect what is outstanding.
-public struct SentPacketLog: Sendable {
+package struct SentPacketLog: Sendable {
     enum Slot: Sendable {
         case outstanding(SentPacket)
         case acknowledged

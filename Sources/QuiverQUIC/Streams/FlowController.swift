@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The receive side of QUIC flow control (RFC 9000 §4.1–§4.2) for one stream or for the whole
 /// connection: the limit advertised to the peer, the credit it has consumed, and when to send a
@@ -9,7 +9,7 @@ public import QuiverCore
 /// quinn: when the previous update is less than two round trips old, the peer is consuming the
 /// window faster than the round trip lets credit flow, so the window doubles, up to
 /// ``maxWindow``.
-public struct ReceiveFlowController: Hashable, Sendable {
+package struct ReceiveFlowController: Hashable, Sendable {
     /// The current window: how far past the consumed data the limit is set.
     public private(set) var window: UInt64
     /// The largest the window may grow to by auto-tuning.
@@ -101,7 +101,7 @@ public struct ReceiveFlowController: Hashable, Sendable {
 /// The send side of QUIC flow control (RFC 9000 §4.1) for one stream or the connection: the
 /// peer's limit, the credit used, and the DATA_BLOCKED / STREAM_DATA_BLOCKED signal
 /// (RFC 9000 §19.12, §19.13), sent once per limit.
-public struct SendFlowController: Hashable, Sendable {
+package struct SendFlowController: Hashable, Sendable {
     /// The peer's limit (initial transport parameter, then MAX_DATA / MAX_STREAM_DATA).
     public private(set) var limit: UInt64
     /// The credit used: the highest stream offset sent, or its sum over streams.

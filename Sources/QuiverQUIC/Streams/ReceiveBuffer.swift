@@ -21,7 +21,7 @@ import QuiverCore
 /// `maxOffset` at the flow-control limit it advertised (RFC 9000 §4.1), so the buffer never holds
 /// more than the window. For CRYPTO data, create it with
 /// `overflowCode: .cryptoBufferExceeded` and raise `maxOffset` as data is read (RFC 9000 §7.5).
-public struct ReceiveBuffer: Sendable {
+package struct ReceiveBuffer: Sendable {
     /// A stored run of bytes; `bytes[0]` is at stream offset `offset`.
     private struct Chunk: Sendable {
         var offset: UInt64

@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// The receiving part of a stream: the state machine of RFC 9000 §3.2 over a
 /// ``ReceiveBuffer`` and the stream-level receive window (§4.1).
@@ -16,7 +16,7 @@ public import QuiverCore
 /// (FINAL_SIZE_ERROR, §4.5). A RESET_STREAM that arrives in Data Recvd is ignored (all data is
 /// already here, §3.2 lets the implementation choose). After ``stopSending(errorCode:)``
 /// incoming data is discarded and the stream ends as soon as the peer's reset or FIN arrives.
-public struct ReceiveStream: Sendable {
+package struct ReceiveStream: Sendable {
     /// The states of the receiving part of a stream (RFC 9000 §3.2, Figure 3).
     public enum State: Hashable, Sendable {
         /// Receiving data; the final size is unknown.

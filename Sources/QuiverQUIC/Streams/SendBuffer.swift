@@ -20,7 +20,7 @@ import QuiverCore
 /// write stores the caller's array without copying it and a release moves nothing;
 /// ``nextSpan(maxLength:newDataLimit:)`` with ``copy(_:into:)`` puts a range straight into a
 /// packet.
-public struct SendBuffer: Sendable {
+package struct SendBuffer: Sendable {
     /// The bytes from `storageOffset` to `writeOffset`: `chunks[chunkHead...]`.
     private var chunks: [[UInt8]] = []
     private var chunkHead = 0

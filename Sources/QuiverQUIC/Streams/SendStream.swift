@@ -16,7 +16,7 @@ import QuiverCore
 /// (``onAcked(offset:length:fin:)``, ``onLost(offset:length:fin:)``, ``onResetAcked()``,
 /// ``onResetLost()``); outputs are ``nextFrame(maxLength:connectionCredit:)`` and
 /// ``takeControlFrames(into:)``.
-public struct SendStream: Sendable {
+package struct SendStream: Sendable {
     /// The states of the sending part of a stream (RFC 9000 §3.1, Figure 2).
     public enum State: Hashable, Sendable {
         /// Created; nothing sent yet.

@@ -1,4 +1,4 @@
-public import QuiverCore
+package import QuiverCore
 
 /// All the streams of one connection (RFC 9000 §2–§4): opening and accepting streams under
 /// the stream-count limits (§4.6), connection-level flow control on both sides (§4.1), the
@@ -23,21 +23,23 @@ public import QuiverCore
 /// Streams close — and are forgotten — once both parts are terminal; closing a peer-opened
 /// stream gives the peer credit for a new one (MAX_STREAMS), keeping the number it may have
 /// open at the configured incoming limit (the local `initial_max_streams_*`).
-public struct StreamManager: Sendable {
-    /// Limits that are not transport parameters.
-    public struct Configuration: Hashable, Sendable {
-        /// The largest a stream's receive window may auto-tune to.
-        public var maxStreamWindow: UInt64
-        /// The largest the connection's receive window may auto-tune to.
-        public var maxConnectionWindow: UInt64
+/// Limits on the receive windows' auto-tuning, which are not transport parameters
+/// (``QUICConfiguration/streamWindows``).
+public struct StreamWindowLimits: Hashable, Sendable {
+    /// The largest a stream's receive window may auto-tune to.
+    public var maxStreamWindow: UInt64
+    /// The largest the connection's receive window may auto-tune to.
+    public var maxConnectionWindow: UInt64
 
-        /// Creates a configuration; the defaults are quiche's (16 MiB per stream, 24 MiB per
-        /// connection).
-        public init(maxStreamWindow: UInt64 = 16 << 20, maxConnectionWindow: UInt64 = 24 << 20) {
-            self.maxStreamWindow = maxStreamWindow
-            self.maxConnectionWindow = maxConnectionWindow
-        }
+    /// Creates limits; the defaults are quiche's (16 MiB per stream, 24 MiB per connection).
+    public init(maxStreamWindow: UInt64 = 16 << 20, maxConnectionWindow: UInt64 = 24 << 20) {
+        self.maxStreamWindow = maxStreamWindow
+        self.maxConnectionWindow = maxConnectionWindow
     }
+}
+
+package struct StreamManager: Sendable {
+    package typealias Configuration = StreamWindowLimits
 
     /// The initial_max_stream_data_* transport parameters of one side (RFC 9000 §18.2).
     struct StreamWindows: Sendable {

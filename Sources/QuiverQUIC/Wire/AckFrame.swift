@@ -1,7 +1,7 @@
 public import QuiverCore
 
 /// The three cumulative ECN counters an ACK frame of type 0x03 carries (RFC 9000 §19.3.2).
-public struct ECNCounts: Hashable, Sendable {
+@_spi(Wire) public struct ECNCounts: Hashable, Sendable {
     /// Packets received with the ECT(0) codepoint in this packet number space.
     public var ect0: UInt64
     /// Packets received with the ECT(1) codepoint in this packet number space.
@@ -23,7 +23,7 @@ public struct ECNCounts: Hashable, Sendable {
 /// `ranges` is in descending order, largest first; the ranges neither overlap nor touch (there
 /// is at least one unacknowledged packet number between two ranges), which is exactly what the
 /// Gap encoding of §19.3.1 can express. A decoded frame always has at least one range.
-public struct AckFrame: Hashable, Sendable {
+@_spi(Wire) public struct AckFrame: Hashable, Sendable {
     /// Acknowledged packet numbers, descending, largest first.
     public var ranges: [ClosedRange<UInt64>]
     /// The ACK Delay field as sent: microseconds divided by 2^ack_delay_exponent of the

@@ -44,5 +44,5 @@ public struct ConnectionClose: Hashable, Sendable {
     }
 
     /// The frame type: 0x1c (transport) or 0x1d (application).
-    public var type: FrameType { isApplication ? .connectionCloseApplication : .connectionCloseTransport }
+    @_spi(Wire) public var type: FrameType { isApplication ? .connectionCloseApplication : .connectionCloseTransport }
 }

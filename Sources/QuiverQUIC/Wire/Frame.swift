@@ -6,7 +6,7 @@ public import QuiverCore
 /// type permissions of RFC 9000 §12.4) or one frame with ``decode(from:)``; encode with
 /// ``encode(into:)``. Every peer-supplied field is validated by the decoder; encoders trust their
 /// caller, and trap only on API misuse (a value above 2^62 − 1, a wrong-sized token).
-public enum Frame: Hashable, Sendable {
+@_spi(Wire) public enum Frame: Hashable, Sendable {
     /// A run of `count` consecutive PADDING bytes (RFC 9000 §19.1), decoded as one frame.
     case padding(count: Int)
     /// PING (RFC 9000 §19.2).

@@ -3,7 +3,7 @@
 ///
 /// Some types carry flags in their low bits: ACK (ECN counts), STREAM (OFF/LEN/FIN), MAX_STREAMS
 /// and STREAMS_BLOCKED (direction), CONNECTION_CLOSE (transport/application) and DATAGRAM (LEN).
-public struct FrameType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+@_spi(Wire) public struct FrameType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The frame type value, as encoded (a variable-length integer, always in its shortest form).
     public var rawValue: UInt64
 

@@ -5,7 +5,7 @@ public import QuiverCore
 ///
 /// Parsing follows the version-independent invariants (RFC 8999) first, then the v1/v2
 /// long-header layouts (RFC 9000 §17.2, RFC 9369 §3.2). Nothing here traps on input.
-public enum PacketHeader: Sendable, Hashable {
+@_spi(Wire) public enum PacketHeader: Sendable, Hashable {
     /// A long-header packet with a payload: Initial, 0-RTT or Handshake.
     case long(LongHeader)
     /// A short-header (1-RTT) packet.
@@ -31,7 +31,7 @@ public enum PacketHeader: Sendable, Hashable {
 }
 
 /// Initial, 0-RTT or Handshake header fields.
-public struct LongHeader: Sendable, Hashable {
+@_spi(Wire) public struct LongHeader: Sendable, Hashable {
     public var type: PacketType
     public var version: QUICVersion
     public var destinationConnectionID: ConnectionID
@@ -80,7 +80,7 @@ public struct LongHeader: Sendable, Hashable {
 }
 
 /// 1-RTT header fields known before removing protection.
-public struct ShortHeader: Sendable, Hashable {
+@_spi(Wire) public struct ShortHeader: Sendable, Hashable {
     public var destinationConnectionID: ConnectionID
     /// The latency spin bit (RFC 9000 §17.4), not protected.
     public var spinBit: Bool
@@ -104,7 +104,7 @@ public struct ShortHeader: Sendable, Hashable {
 }
 
 /// A Retry packet (RFC 9000 §17.2.5).
-public struct RetryPacket: Sendable, Hashable {
+@_spi(Wire) public struct RetryPacket: Sendable, Hashable {
     public var version: QUICVersion
     public var destinationConnectionID: ConnectionID
     public var sourceConnectionID: ConnectionID
@@ -140,7 +140,7 @@ public struct RetryPacket: Sendable, Hashable {
 }
 
 /// A Version Negotiation packet (RFC 9000 §17.2.1).
-public struct VersionNegotiationPacket: Sendable, Hashable {
+@_spi(Wire) public struct VersionNegotiationPacket: Sendable, Hashable {
     public var destinationConnectionID: [UInt8]
     public var sourceConnectionID: [UInt8]
     public var supportedVersions: [QUICVersion]

@@ -1,6 +1,6 @@
 /// The kinds of QUIC packets (RFC 9000 §17), as far as frame permissions and packet-number
 /// spaces are concerned.
-public enum PacketType: Sendable, Hashable, CaseIterable, CustomStringConvertible {
+@_spi(Wire) public enum PacketType: Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case initial
     case zeroRTT
     case handshake

@@ -17,7 +17,7 @@ import Glibc
 #endif
 import Foundation
 import QuiverCore
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 import QuiverTLS
 import QuiverTestSupport
 import Testing

@@ -6,7 +6,7 @@
 import Glibc
 #endif
 import QuiverCore
-import QuiverQUIC
+@_spi(Wire) import QuiverQUIC
 import QuiverQUICSim
 
 /// A failure of the interop harness or of a peer, as opposed to a failed expectation.

@@ -1,7 +1,7 @@
 import QuiverCore
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 extension RecoveryTests {
     @Suite("Loss detection and PTO (RFC 9002 §6, §7.6, Appendix A)")

@@ -1,7 +1,7 @@
 import QuiverCore
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 /// RFC 9002 behaviour unit tests: RTT estimation, loss detection and PTO, ACK generation.
 @Suite("RFC 9002 behaviour unit tests")

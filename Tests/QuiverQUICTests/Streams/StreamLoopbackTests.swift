@@ -1,7 +1,7 @@
 import QuiverCore
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 extension StreamsTests {
     /// A client and a server `StreamManager` exchanging frames directly over a lossy,

@@ -1,7 +1,7 @@
 import QuiverCore
 import Testing
 
-@testable import QuiverQUIC
+@_spi(Wire) @testable import QuiverQUIC
 
 extension StreamsTests {
     @Suite struct StreamManagerTests {
