@@ -231,14 +231,6 @@ public final class QUICEndpoint {
 
     private func drop() { statistics.datagramsDropped += 1 }
 
-    /// Changes the entry of `key` in place, if there is one. (`entries[key]?.isActive = false`
-    /// would run `Dictionary`'s optional modify coroutine, whose frame holds a whole `Entry` and
-    /// is malloc'd: a heap allocation per burst sent.)
-    private func updateEntry(_ key: ObjectIdentifier, _ body: (inout Entry) -> Void) {
-        guard let index = entries.index(forKey: key) else { return }
-        body(&entries.values[index])
-    }
-
     /// Runs `body` on `connection`, listing it in ``activity``.
     private func access<Result>(_ connection: QUICConnection, _ body: (QUICConnection) -> Result) -> Result {
         if !connection.isListedAsActivity {
@@ -520,10 +512,10 @@ public final class QUICEndpoint {
                     emit(datagram)
                     sent += 1
                 }
-                updateEntry(key) { $0.isActive = false }
+                entries.withValue(forKey: key) { $0.isActive = false }
                 synchronizeWithAccess(connection)  // re-queues it (at the back) while it is alive
                 if exhausted, entries[key]?.isActive == true {
-                    updateEntry(key) { $0.isActive = false }  // nothing more to send: idle until touched again
+                    entries.withValue(forKey: key) { $0.isActive = false }  // nothing more to send: idle until touched again
                     active.removeLast()
                 }
                 return sent
@@ -558,7 +550,7 @@ public final class QUICEndpoint {
             guard let connection = entries[key]?.connection else { continue }
             access(connection) { connection in
                 if let deadline = connection.nextDeadline, deadline <= now { connection.handleTimeout(at: now) }
-                updateEntry(key) { $0.deadline = nil }  // its entry was popped: record the new deadline
+                entries.withValue(forKey: key) { $0.deadline = nil }  // its entry was popped: record the new deadline
                 synchronizeWithAccess(connection)
             }
         }

@@ -589,19 +589,15 @@ package struct StreamManager: Sendable {
         return nil
     }
 
-    /// Runs `body` on the sending part of stream `id` in place, if the stream has one.
-    ///
-    /// Every change to a stream goes through here or ``withReceiveStream(_:_:)``: a read
-    /// (`sends[id]`) copies the whole stream, and a change through the optional subscript
-    /// (`sends[id]?.onAcked(…)`) runs `Dictionary`'s modify coroutine, whose frame — holding a
-    /// whole `SendStream` — does not fit the caller's buffer and is malloc'd: one heap
-    /// allocation per acknowledged packet, measured. The values view changes it in place.
+    /// Runs `body` on the sending part of stream `id` in place, if the stream has one. Every
+    /// change to a stream goes through here or ``withReceiveStream(_:_:)``: a read
+    /// (`sends[id]`) copies the whole stream, and `sends[id]?.onAcked(…)` would malloc
+    /// (`Dictionary.withValue(forKey:_:)`).
     @discardableResult
     private mutating func withSendStream<Result, Failure: Error>(
         _ id: StreamID, _ body: (inout SendStream) throws(Failure) -> Result
     ) throws(Failure) -> Result? {
-        guard let index = sends.index(forKey: id) else { return nil }
-        return try body(&sends.values[index])
+        try sends.withValue(forKey: id, body)
     }
 
     /// ``withSendStream(_:_:)`` for the receiving part.
@@ -609,8 +605,7 @@ package struct StreamManager: Sendable {
     private mutating func withReceiveStream<Result, Failure: Error>(
         _ id: StreamID, _ body: (inout ReceiveStream) throws(Failure) -> Result
     ) throws(Failure) -> Result? {
-        guard let index = receives.index(forKey: id) else { return nil }
-        return try body(&receives.values[index])
+        try receives.withValue(forKey: id, body)
     }
 
     /// Puts a stream where its sendability says: the round-robin queue, or waiting for
