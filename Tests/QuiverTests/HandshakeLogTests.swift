@@ -86,34 +86,55 @@ struct HandshakeLogTests {
 /// When the heap is given back: a few times per flood of ended connections, never per connection.
 @Suite("Heap trimming after connections end")
 struct HeapTrimmerTests {
-    @Test("2000 connections ending one by one trim about a dozen times, the last at zero; small counts never")
+    @Test("2000 connections ending over two seconds trim a second after the last ended, and once more ten seconds later; small counts never")
     func flood() {
         var trims: [Int] = []
         var count = 2000
         var trimmer = HeapTrimmer(trim: { trims.append(count) })
-        trimmer.connectionsRemaining(2000)
+        var now = Instant(nanoseconds: 1_000_000_000)
+        trimmer.connectionsRemaining(2000, at: now)
         while count > 0 {
             count -= 1
-            trimmer.connectionsRemaining(count)
+            now = now + .milliseconds(1)
+            trimmer.connectionsRemaining(count, at: now)
+            trimmer.trimIfDue(at: now)
         }
-        #expect(trims.first == 1000)
-        #expect(trims.last == 0)
-        #expect(trims.count <= 12)
+        // Due at 1000 left, then at every halving and at zero: each moved the trim a second on.
+        #expect(trims.isEmpty)
+        #expect(trimmer.deadline == now + HeapTrimmer.delay)
+        trimmer.trimIfDue(at: now + .milliseconds(999))
+        #expect(trims.isEmpty)
+        now = now + HeapTrimmer.delay
+        trimmer.trimIfDue(at: now)
+        #expect(trims == [0])
+        #expect(trimmer.deadline == now + HeapTrimmer.settleDelay)  // the settling trim
+        now = now + HeapTrimmer.settleDelay
+        trimmer.trimIfDue(at: now)
+        #expect(trims == [0, 0])
+        #expect(trimmer.deadline == nil)
 
         trims.removeAll()
         var small = HeapTrimmer(trim: { trims.append(count) })
         for open in [10, 5, 0, 3, 0] {
             count = open
-            small.connectionsRemaining(open)
+            now = now + .seconds(2)
+            small.connectionsRemaining(open, at: now)
+            small.trimIfDue(at: now)
         }
         #expect(trims.isEmpty)
+        #expect(small.deadline == nil)
     }
 
     @Test("connections coming and going around a steady count do not trim")
     func steady() {
         var trims = 0
         var trimmer = HeapTrimmer(trim: { trims += 1 })
-        for round in 0..<10_000 { trimmer.connectionsRemaining(500 + round % 50) }
+        var now = Instant(nanoseconds: 1)
+        for round in 0..<10_000 {
+            now = now + .milliseconds(10)
+            trimmer.connectionsRemaining(500 + round % 50, at: now)
+            trimmer.trimIfDue(at: now)
+        }
         #expect(trims == 0)
     }
 }

@@ -154,10 +154,12 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     var nextDeadline: Instant? {
         lock.withLock {
             guard !isClosed, let engine else { return nil }
-            switch engine {
-            case .server(let endpoint): return endpoint.nextDeadline
-            case .single(let session): return session.engineForCore().nextDeadline
+            let deadline = switch engine {
+            case .server(let endpoint): endpoint.nextDeadline
+            case .single(let session): session.engineForCore().nextDeadline
             }
+            guard let trim = heapTrimmer.deadline else { return deadline }
+            return deadline.map { min($0, trim) } ?? trim
         }
     }
 
@@ -206,8 +208,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         if !closedSessions.isEmpty {
             for key in closedSessions { sessions[key] = nil }
             closedSessions.removeAll()
-            heapTrimmer.connectionsRemaining(sessions.count)
+            heapTrimmer.connectionsRemaining(sessions.count, at: now)
         }
+        heapTrimmer.trimIfDue(at: now)
         if isLingering, case .single(let session) = engine {
             if session.engineForCore().state == .closed {
                 isClosed = true

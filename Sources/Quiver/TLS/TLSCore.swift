@@ -120,8 +120,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     var nextDeadline: Instant? {
         lock.withLock {
             let handshakeDeadline = handshaking.values.lazy.map { $0.createdAt + self.handshakeTimeout }.min()
-            guard let sweep = nextIdleSweep else { return handshakeDeadline }
-            return handshakeDeadline.map { min($0, sweep) } ?? sweep
+            return [handshakeDeadline, nextIdleSweep, heapTrimmer.deadline].compactMap { $0 }.min()
         }
     }
 
@@ -165,6 +164,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             }
             nextIdleSweep = sessions.isEmpty ? nil : now + idleTimeout / 4
         }
+        heapTrimmer.trimIfDue(at: now)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if progressed, !driver.isThreadAssisted { driver.wake() }
@@ -194,7 +194,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         handshaking[session.tag] = nil
         budget.giveBack()
         session.releaseTransport()
-        heapTrimmer.connectionsRemaining(sessions.count)
+        heapTrimmer.connectionsRemaining(sessions.count, at: .now())
     }
 
     private func acceptTCP(on index: Int) {
