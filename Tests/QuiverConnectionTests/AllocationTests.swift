@@ -17,6 +17,8 @@ struct AllocationTests {
         /// Allocations made inside the server's `transmit` and `receive`, and its packets sent.
         var serverAllocations: UInt64 = 0
         var counting = false
+        /// The server's datagrams are written into one reused train, as the runtime does.
+        var train = DatagramTrain()
 
         init() throws {
             client = try QUICConnection(client: QUICConfiguration(tls: TestIdentity.clientTLS()), serverName: "localhost",
@@ -43,8 +45,11 @@ struct AllocationTests {
                 }
             }
             if let server {
-                while let datagram = measured({ server.transmit(at: now) }) {
-                    client.receive(datagram.bytes, from: Addresses.server, at: now)
+                var more = true
+                while more {
+                    train.removeAll()
+                    more = measured { server.transmit(at: now, into: &train) }
+                    for index in 0..<train.count { client.receive(Array(train.datagram(index)), from: Addresses.server, at: now) }
                 }
                 while server.nextEvent() != nil {}
             }

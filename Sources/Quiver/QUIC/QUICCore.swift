@@ -53,11 +53,12 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Whether this round of ``handleEvents(_:)`` took in input or fired timers (for the
     /// application-driven wake-up).
     private var roundProgressed = false
-    /// Datagrams taken from the engine and not yet handed to an attachment: one burst, or
-    /// what is left of it while a full UDP socket (``stalledAttachment``) drains.
-    private var outbox: [OutgoingDatagram] = []
-    private var outboxHead = 0
-    /// The UDP attachment whose full send queue holds up ``outbox`` (output readiness watched).
+    /// Datagrams the engine wrote and not yet handed to an attachment: one train for one
+    /// destination, or what is left of it (from ``trainNext``) while a full UDP socket
+    /// (``stalledAttachment``) drains. Reused: sending allocates nothing per datagram.
+    private var train = DatagramTrain(maxDatagrams: QUICCore.burst, maxBytes: QUICCore.maxTrainBytes)
+    private var trainNext = 0
+    /// The UDP attachment whose full send queue holds up ``train`` (output readiness watched).
     private var stalledAttachment: Int?
     let policy: IncomingStreamPolicy
     let sendBufferLimit: Int
@@ -302,8 +303,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     // MARK: - Output
 
-    /// The most datagrams taken from one connection under one lock hold: few enough that a
-    /// writer thread is not kept waiting long, enough to fill a GSO train.
+    /// The most datagrams taken from one connection in one turn: enough to fill a GSO train.
     static let burst = 32
     /// The most bytes in one GSO train: a train is one UDP datagram to the kernel, whose
     /// length field (with the UDP and IP headers) must fit 16 bits.
@@ -317,19 +317,18 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         let now = Instant.now()
         while true {
-            if outboxHead == outbox.count {
-                outbox.removeAll(keepingCapacity: true)
-                outboxHead = 0
+            if trainNext == train.count {
+                train.removeAll()
+                trainNext = 0
                 switch engine {
                 case .server(let endpoint):
-                    endpoint.transmit(at: now, burst: Self.burst, into: &outbox)
+                    endpoint.transmit(at: now, into: &train)
                 case .single(let session):
-                    let connection = session.engineForCore()
-                    while outbox.count < Self.burst, let datagram = connection.transmit(at: now) { outbox.append(datagram) }
+                    session.engineForCore().transmit(at: now, into: &train)
                 }
-                if outbox.isEmpty { break }
+                if train.isEmpty { break }
             }
-            guard sendOutbox() else { break }
+            guard sendTrain() else { break }
         }
         for attachment in attachments {
             guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
@@ -337,36 +336,26 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
     }
 
-    /// Hands ``outbox`` to the attachments: runs of equal-sized datagrams for one destination
-    /// (the last may be shorter) go to a UDP socket as one GSO train. `false` when a UDP socket
-    /// is full: the rest stays in ``outbox`` and the socket's output readiness is watched.
-    private func sendOutbox() -> Bool {
-        while outboxHead < outbox.count {
-            let first = outbox[outboxHead]
-            let index = attachment(for: first.destination)
-            switch attachments[index].kind {
-            case .udp(let socket):
-                let size = first.bytes.count
-                var end = outboxHead + 1
-                var total = size
-                let maxSegments = min(UDPSocket.maxGSOSegments, socket.batchSize)
-                let maxBytes = min(Self.maxTrainBytes, socket.sendQueueCapacity)
-                while end < outbox.count, end - outboxHead < maxSegments, outbox[end - 1].bytes.count == size {
-                    let next = outbox[end]
-                    guard next.destination == first.destination, next.ecn == first.ecn, next.bytes.count <= size,
-                          total + next.bytes.count <= maxBytes else { break }
-                    total += next.bytes.count
-                    end += 1
-                }
-                let start = outboxHead
+    /// Hands ``train`` to its attachment: to a UDP socket as GSO trains (as many as its queue
+    /// limits need), copied once into the socket's send queue. `false` when the UDP socket is
+    /// full: the rest stays in ``train`` and the socket's output readiness is watched.
+    private func sendTrain() -> Bool {
+        guard let destination = train.destination else { return true }
+        let index = attachment(for: destination)
+        switch attachments[index].kind {
+        case .udp(let socket):
+            let size = train.segmentSize
+            let maxBytes = min(Self.maxTrainBytes, socket.sendQueueCapacity)
+            let perSend = max(1, min(UDPSocket.maxGSOSegments, socket.batchSize, maxBytes / size))
+            while trainNext < train.count {
+                let end = min(train.count, trainNext + perSend)
+                let from = trainNext * size
+                let to = min(end * size, train.bytes.count)
+                let segmentSize = end - trainNext > 1 ? size : nil
                 func enqueue() -> Bool {
-                    socket.enqueue(to: first.destination, ecn: first.ecn, segmentSize: end - start > 1 ? size : nil, capacity: total) { buffer in
-                        var offset = 0
-                        for i in start..<end {
-                            outbox[i].bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]).copyMemory(from: $0) }
-                            offset += outbox[i].bytes.count
-                        }
-                        return offset
+                    socket.enqueue(to: destination, ecn: train.ecn, segmentSize: segmentSize, capacity: to - from) { buffer in
+                        train.bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
+                        return to - from
                     }
                 }
                 var queued = enqueue()
@@ -379,17 +368,21 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                     driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
                     return false
                 }
-                outboxHead = end
-            case .datagrams(let end, _):
-                if Attachment.syntheticIndex(first.destination) != nil {
-                    end.send(first.bytes)
-                } else {
-                    end.send(first.bytes, from: attachments[index].localAddress, to: first.destination)
-                }
-                outboxHead += 1
-            case .tcpListener, .stream:
-                outboxHead += 1
+                trainNext = end
             }
+        case .datagrams(let end, _):
+            let synthetic = Attachment.syntheticIndex(destination) != nil
+            for i in trainNext..<train.count {
+                let bytes = Array(train.datagram(i))
+                if synthetic {
+                    end.send(bytes)
+                } else {
+                    end.send(bytes, from: attachments[index].localAddress, to: destination)
+                }
+            }
+            trainNext = train.count
+        case .tcpListener, .stream:
+            trainNext = train.count
         }
         return true
     }

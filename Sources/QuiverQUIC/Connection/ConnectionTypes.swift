@@ -17,6 +17,101 @@ public struct OutgoingDatagram: Sendable, Hashable {
     }
 }
 
+/// Datagrams for one destination written back to back into one buffer, every one of
+/// ``segmentSize`` bytes but the last, which may be shorter: what one `sendmsg` with UDP GSO
+/// sends as a train (or one `sendmsg` per datagram without GSO).
+///
+/// Connections and the endpoint write their packets straight into it
+/// (``QUICConnection/transmit(at:into:)``, ``QUICEndpoint/transmit(at:into:)``): a caller keeps
+/// one train and reuses it, so that sending allocates nothing per datagram.
+public struct DatagramTrain: Sendable {
+    /// The datagrams, back to back.
+    public var bytes: [UInt8] { writer.bytes }
+    /// Where the datagrams go; `nil` while the train is empty.
+    public private(set) var destination: SocketAddress?
+    /// The ECN codepoint to mark them with.
+    public private(set) var ecn: ECNCodepoint = .notECT
+    /// The size of every datagram but the last: the first datagram's size (0 while empty).
+    public private(set) var segmentSize = 0
+    /// How many datagrams the train holds.
+    public private(set) var count = 0
+    /// The most datagrams one train holds.
+    public let maxDatagrams: Int
+    /// The most bytes one train holds (a GSO train is one UDP datagram to the kernel, whose
+    /// length field, with the UDP and IP headers, must fit 16 bits).
+    public let maxBytes: Int
+    /// Whether a datagram shorter than the room it was given ended the train: a train goes on
+    /// only while its datagrams are full, so that a short one (an ACK, the end of the data)
+    /// does not cut the size of those after it.
+    private var ended = false
+    /// The buffer packets are encoded and sealed in.
+    var writer = ByteWriter()
+
+    /// Creates an empty train that holds at most `maxDatagrams` datagrams of `maxBytes` bytes
+    /// in all.
+    public init(maxDatagrams: Int = 32, maxBytes: Int = 65_000) {
+        precondition(maxDatagrams > 0 && maxBytes >= 1200, "a train holds at least one 1200-byte datagram")
+        self.maxDatagrams = maxDatagrams
+        self.maxBytes = maxBytes
+    }
+
+    /// Whether the train holds no datagram.
+    public var isEmpty: Bool { count == 0 }
+
+    /// Datagram `index` (`0..<count`).
+    public func datagram(_ index: Int) -> ArraySlice<UInt8> {
+        precondition(index >= 0 && index < count, "datagram \(index) of \(count)")
+        let start = index * segmentSize
+        return writer.bytes[start..<min(start + segmentSize, writer.count)]
+    }
+
+    /// Empties the train, keeping its memory.
+    public mutating func removeAll() {
+        writer.bytes.removeAll(keepingCapacity: true)
+        destination = nil
+        ecn = .notECT
+        segmentSize = 0
+        count = 0
+        ended = false
+    }
+
+    /// The most bytes the next datagram to `destination` may have, or `nil` when it cannot
+    /// join the train (another destination, or the train is full or ended).
+    mutating func room(for destination: SocketAddress, ecn: ECNCodepoint, limit: Int) -> Int? {
+        guard count > 0 else {
+            if writer.bytes.capacity < maxBytes { writer.bytes.reserveCapacity(min(maxBytes, limit * maxDatagrams)) }
+            return min(limit, maxBytes)
+        }
+        guard !ended, count < maxDatagrams, destination == self.destination, ecn == self.ecn,
+              writer.count + segmentSize <= maxBytes else { return nil }
+        return min(limit, segmentSize)
+    }
+
+    /// Records the datagram of `length` bytes just written at the end of ``writer``, given
+    /// `room` bytes (``room(for:ecn:limit:)``).
+    mutating func commit(length: Int, room: Int, destination: SocketAddress, ecn: ECNCodepoint) {
+        precondition(length > 0 && length <= room && writer.count == count * segmentSize + length, "datagram not at the end of the train")
+        if count == 0 {
+            self.destination = destination
+            self.ecn = ecn
+            segmentSize = length
+        }
+        ended = length < room || length < segmentSize
+        count += 1
+    }
+
+    /// Appends a datagram written elsewhere (a stateless answer); the train must be empty.
+    mutating func append(_ datagram: OutgoingDatagram) {
+        precondition(isEmpty, "a copied datagram starts a train")
+        writer.writeBytes(datagram.bytes)
+        ended = true
+        count = 1
+        destination = datagram.destination
+        ecn = datagram.ecn
+        segmentSize = datagram.bytes.count
+    }
+}
+
 /// Why and how a connection ended.
 public struct ConnectionCloseInfo: Sendable, Hashable, CustomStringConvertible {
     /// Who ended it.

@@ -423,7 +423,7 @@ extension QUICConnection {
     }
 
     /// Queues again the information of frames whose packet was lost or discarded.
-    func requeue(_ frames: [SentFrameInfo], space: PacketNumberSpace) {
+    func requeue(_ frames: some Sequence<SentFrameInfo>, space: PacketNumberSpace) {
         let index = space.rawValue
         for info in frames {
             switch info {

@@ -2,27 +2,31 @@ public import QuiverCore
 import QuiverTLS
 
 extension QUICConnection {
-    /// One packet being assembled.
+    /// One packet being assembled in a datagram's buffer: its header written first
+    /// (``makePlan(space:type:key:into:)``, a long header's Length field filled in by
+    /// ``seal(_:in:)``), then its frames, then room for the AEAD tag. Offsets are from the
+    /// packet's first byte.
     private struct PacketPlan {
         var space: PacketNumberSpace
         var type: PacketType
+        var key: PacketKey
         var packetNumber: UInt64
         var packetNumberLength: Int
         var headerLength: Int
         /// Where the packet number starts (header protection needs it).
         var packetNumberOffset: Int
-        /// The packet as it is built: the header (``makePlan(space:type:capacity:)`` writes it
-        /// first, a long header's Length field to be filled in by ``seal(_:)``), then the
-        /// frames; sealing encrypts in place and appends the tag.
-        var buffer: ByteWriter
-        var infos: [SentFrameInfo] = []
+        /// Where the packet starts in the datagram's buffer.
+        var start: Int
+        /// The packet's bytes, header and tag included, once its frames are chosen.
+        var size = 0
+        var infos = SentFrameInfos()
         var ackEliciting = false
         var padded = false
         var carriesAck = false
         var pathFrames = false
 
-        var payloadCount: Int { buffer.count - headerLength }
-        var size: Int { buffer.count + AEADKey.tagLength }
+        /// The payload written so far into `writer`, where the packet is the last thing.
+        func payloadCount(in writer: ByteWriter) -> Int { writer.count - start - headerLength }
     }
 
     /// The packets of one datagram, at most one per packet-number space, kept inline: no heap
@@ -45,73 +49,122 @@ extension QUICConnection {
             return false
         }
 
-        /// PADDING at the end of the last packet.
-        mutating func padLast(with bytes: Int) {
-            plans[count - 1]!.buffer.writeZeros(bytes)
+        /// PADDING at the end of the last packet, which is the last thing in `writer`: the
+        /// zeros written after its tag's room become its payload's end (the tag is written over
+        /// the last 16 bytes when it is sealed, and PADDING frames are zero bytes).
+        mutating func padLast(with bytes: Int, in writer: inout ByteWriter) {
+            writer.writeZeros(bytes)
+            plans[count - 1]!.size += bytes
             plans[count - 1]!.padded = true
-        }
-
-        /// Seals plan `index` with `seal`. The plan is moved out first, so its buffer — which
-        /// becomes the packet — is uniquely referenced and sealed without a copy.
-        mutating func seal(_ index: Int, with seal: (inout PacketPlan) -> [UInt8]) -> [UInt8] {
-            var plan = plans[index].take()!
-            defer { plans[index] = plan }
-            return seal(&plan)
         }
     }
 
-    /// A packet plan for the next packet number of `space`, its header written (the packet is
-    /// built in one buffer, which becomes the datagram). `capacity` is the room the frames may
-    /// fill, header included.
-    private func makePlan(space: PacketNumberSpace, type: PacketType, capacity: Int = 1200) -> PacketPlan {
+    /// What one attempt to write a datagram did.
+    private enum DatagramOutcome {
+        /// A datagram was written into the train.
+        case written
+        /// The train has no room for what is due next: send it and offer an empty one.
+        case noRoom
+        /// Nothing is due now (flow, congestion, pacing or the amplification limit may hold
+        /// data back; ``nextDeadline`` says when to try again).
+        case nothing
+    }
+
+    /// Starts a packet for the next packet number of `space` at the end of `writer`: writes its
+    /// header (the Length field of a long header to be filled in by ``seal(_:in:)``).
+    private func makePlan(space: PacketNumberSpace, type: PacketType, key: PacketKey, into writer: inout ByteWriter) -> PacketPlan {
         let number = spaces[space.rawValue].nextPacketNumber
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
-        let headerLength = headerLength(type: type, packetNumberLength: pnLength)
-        var buffer = ByteWriter(capacity: max(capacity, headerLength) + AEADKey.tagLength)
+        let start = writer.count
         let pnOffset: Int
         if type == .oneRTT {
             pnOffset = ShortHeader(destinationConnectionID: cids.activePeer)
-                .encode(into: &buffer, packetNumber: number, packetNumberLength: pnLength, keyPhase: appKeys?.phase ?? false)
+                .encode(into: &writer, packetNumber: number, packetNumberLength: pnLength, keyPhase: appKeys?.phase ?? false)
         } else {
             // The Length field is written with 2 bytes (room for any packet that fits a UDP
-            // datagram of up to 16 383 bytes); seal(_:) writes the real value.
+            // datagram of up to 16 383 bytes); seal(_:in:) writes the real value.
             pnOffset = LongHeader(type: type, version: type == .zeroRTT ? originalVersion : version,
                                   destinationConnectionID: cids.activePeer,
                                   sourceConnectionID: cids.local.first?.id ?? .empty,
                                   token: type == .initial ? initialToken : [])
-                .encode(into: &buffer, packetNumber: number, packetNumberLength: pnLength, payloadLength: 0)
+                .encode(into: &writer, packetNumber: number, packetNumberLength: pnLength, payloadLength: 0)
         }
-        assert(buffer.count == headerLength, "header of \(buffer.count) bytes, \(headerLength) planned")
-        return PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength, headerLength: buffer.count,
-                          packetNumberOffset: pnOffset, buffer: buffer)
+        return PacketPlan(space: space, type: type, key: key, packetNumber: number, packetNumberLength: pnLength,
+                          headerLength: writer.count - start, packetNumberOffset: pnOffset - start, start: start)
+    }
+
+    /// Ends the plan whose frames are written: pads a payload too short to sample for header
+    /// protection, reserves the tag's room and records the packet's size.
+    private func finish(_ plan: inout PacketPlan, in writer: inout ByteWriter) {
+        // Header protection samples 16 bytes starting 4 bytes after the packet number
+        // (RFC 9001 §5.4.2): the packet number and payload together need at least 4 bytes.
+        let short = 4 - plan.packetNumberLength - plan.payloadCount(in: writer)
+        if short > 0 {
+            writer.writeZeros(short)
+            plan.padded = true
+        }
+        writer.writeZeros(AEADKey.tagLength)
+        plan.size = writer.count - plan.start
+    }
+
+    /// Adds this connection's next datagrams to `train` while it has room for them: an empty
+    /// train takes any datagram, a train for this connection's path the next ones that fit its
+    /// segment size. Packets are encoded and sealed in the train's buffer.
+    ///
+    /// Call it after every ``receive(_:from:ecn:at:)``, ``handleTimeout(at:)`` and application
+    /// command until it returns `false`, sending the train (and offering it again, emptied)
+    /// each time it returns `true`.
+    ///
+    /// - Returns: `true` when the train has no room for what is due next (send it and call
+    ///   again); `false` when nothing more is due now (flow, congestion, pacing or the
+    ///   amplification limit may hold data back; ``nextDeadline`` says when to try again).
+    @discardableResult
+    public func transmit(at now: Instant, into train: inout DatagramTrain) -> Bool {
+        while true {
+            switch writeDatagram(at: now, into: &train) {
+            case .written: continue
+            case .noRoom: return true
+            case .nothing: return false
+            }
+        }
     }
 
     /// The next datagram to send, or `nil` when nothing is due (flow, congestion, pacing or
     /// the amplification limit may hold data back; ``nextDeadline`` says when to try again).
     /// Call it until it returns `nil` after every ``receive(_:from:ecn:at:)``,
-    /// ``handleTimeout(at:)`` and application command.
+    /// ``handleTimeout(at:)`` and application command. ``transmit(at:into:)`` does the same
+    /// without allocating per datagram.
     public func transmit(at now: Instant) -> OutgoingDatagram? {
+        var train = DatagramTrain(maxDatagrams: 1)
+        guard writeDatagram(at: now, into: &train) == .written, let destination = train.destination else { return nil }
+        return OutgoingDatagram(bytes: train.bytes, destination: destination, ecn: train.ecn)
+    }
+
+    /// Writes the next datagram at the end of `train`'s buffer, if one is due and fits.
+    private func writeDatagram(at now: Instant, into train: inout DatagramTrain) -> DatagramOutcome {
         advanceClock(now)
         switch state {
         case .closed, .draining:
-            return nil
+            return .nothing
         case .closing:
-            return transmitClose()
+            return writeClose(into: &train)
         case .handshaking, .established:
             break
         }
         if let keys = appKeys, keys.packetsSentInPhase >= keyUpdateThreshold { _ = initiateKeyUpdate() }
         if !earlyStreamReplay.isEmpty, peerTransportParameters != nil { replayEarlyStreams() }
         if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote }) {
+            guard let room = train.room(for: pendingPathResponses[index].to, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
             let response = pendingPathResponses.remove(at: index)
-            if let datagram = transmitPathResponse(response) { return datagram }
+            if writePathResponse(response, room: room, into: &train) { return .written }
         }
 
         let limit = datagramSizeLimit
-        let budget = min(limit, path.amplificationBudget)
+        guard let room = train.room(for: path.remote, ecn: .notECT, limit: limit) else { return .noRoom }
+        let budget = min(room, path.amplificationBudget)
         guard budget >= 64 else {
             recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
-            return nil
+            return .nothing
         }
         let probing = spaces.contains { $0.probesDue > 0 }
         var allowData = probing || recovery.bytesInFlight + limit <= congestion.congestionWindow
@@ -125,22 +178,26 @@ extension QUICConnection {
             }
         }
 
-        if allowData, hasDataToSend, let probe = pathMTUProbeDue(), let datagram = transmitPathMTUProbe(size: probe) {
-            return datagram
+        if allowData, hasDataToSend, let probe = pathMTUProbeDue() {
+            // A probe is larger than the path's datagrams: it starts a train of its own.
+            guard train.room(for: path.remote, ecn: .notECT, limit: probe) == probe else { return .noRoom }
+            if writePathMTUProbe(size: probe, into: &train) { return .written }
         }
 
+        let datagramStart = train.writer.count
         var plans = DatagramPlans()
         var used = 0
         for space in PacketNumberSpace.allCases {
             // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
             // §14.1): below that budget a server can still acknowledge.
             let ackOnly = space == .initial && budget < 1200
-            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly) else { continue }
+            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly, into: &train.writer)
+            else { continue }
             used += plan.size
             plans.append(plan)
             if budget - used < 64 { break }
         }
-        guard !plans.isEmpty else { return nil }
+        guard !plans.isEmpty else { return .nothing }
 
         // Padding (RFC 9000 §14.1, §8.2.1): datagrams with Initial packets (the client's all,
         // the server's ack-eliciting ones) and path validation frames reach 1200 bytes.
@@ -149,19 +206,16 @@ extension QUICConnection {
         if hasInitial || pathFrames {
             let target = min(1200, budget)
             if used < target {
-                plans.padLast(with: target - used)
+                plans.padLast(with: target - used, in: &train.writer)
                 used = target
             }
         }
 
-        var datagram: [UInt8] = []
-        if plans.count > 1 { datagram.reserveCapacity(used) }
         var sentAckEliciting = false
         var sentHandshake = false
         for i in 0..<plans.count {
-            let sealed = plans.seal(i, with: seal)  // first: the plan's buffer becomes the packet, uniquely
-            if plans.count == 1 { datagram = sealed } else { datagram += sealed }
             let plan = plans[i]
+            seal(plan, in: &train.writer)
             // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
             // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
             if plan.space != .applicationData, spaces[plan.space.rawValue].probesDue > 0 {
@@ -172,9 +226,10 @@ extension QUICConnection {
             sentAckEliciting = sentAckEliciting || plan.ackEliciting
             sentHandshake = sentHandshake || plan.type == .handshake
         }
+        assert(train.writer.count - datagramStart == used, "datagram of \(train.writer.count - datagramStart) bytes, \(used) planned")
         statistics.datagramsSent += 1
-        statistics.bytesSent += datagram.count
-        path.bytesSent += datagram.count
+        statistics.bytesSent += used
+        path.bytesSent += used
         if role == .server, !path.isValidated { recovery.isAtAntiAmplificationLimit = path.amplificationBudget == 0 }
         if sentAckEliciting { lastAckElicitingSent = now }
         if sentAckEliciting, !ackElicitingSentSinceReceive {
@@ -183,7 +238,8 @@ extension QUICConnection {
         }
         // A client discards Initial keys when it first sends a Handshake packet (RFC 9001 §4.9.1).
         if role == .client, sentHandshake { discardSpace(.initial) }
-        return OutgoingDatagram(bytes: datagram, destination: path.remote)
+        train.commit(length: used, room: room, destination: path.remote, ecn: .notECT)
+        return .written
     }
 
     private var hasDataToSend: Bool {
@@ -217,13 +273,20 @@ extension QUICConnection {
         return length
     }
 
-    /// Chooses the frames of the next packet in `space`, within `room` bytes.
-    private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false) -> PacketPlan? {
-        guard let (type, _) = sendKey(for: space) else { return nil }
+    /// Chooses the frames of the next packet in `space`, within `room` bytes, and writes the
+    /// packet (unsealed) at the end of `writer`; `nil`, with nothing written, when nothing is
+    /// worth sending.
+    private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false,
+                            into writer: inout ByteWriter) -> PacketPlan? {
+        guard let (type, key) = sendKey(for: space) else { return nil }
         let index = space.rawValue
-        var plan = makePlan(space: space, type: type, capacity: type == .oneRTT ? room : min(room, Self.maxLongPacket))
+        let room = type == .oneRTT ? room : min(room, Self.maxLongPacket)
+        var plan = makePlan(space: space, type: type, key: key, into: &writer)
         var remaining = room - plan.headerLength - AEADKey.tagLength
-        guard remaining >= 16 else { return nil }
+        guard remaining >= 16 else {
+            writer.bytes.removeLast(writer.count - plan.start)
+            return nil
+        }
 
         // ACK (not in 0-RTT) first. Frames are encoded as they are chosen; a plan that ends up
         // with nothing worth sending is dropped whole (ACK state changes only when it is sealed).
@@ -232,7 +295,7 @@ extension QUICConnection {
             let frame = Frame.ack(ack)
             let length = frame.encodedLength
             if length <= remaining {
-                frame.encode(into: &plan.buffer)
+                frame.encode(into: &writer)
                 plan.infos.append(.ack(largest: ack.largestAcknowledged))
                 plan.carriesAck = true
                 remaining -= length
@@ -241,7 +304,7 @@ extension QUICConnection {
         let probe = spaces[index].probesDue > 0
         func add(_ frame: Frame, _ info: SentFrameInfo?) {
             remaining -= frame.encodedLength
-            frame.encode(into: &plan.buffer)
+            frame.encode(into: &writer)
             if let info { plan.infos.append(info) }
             plan.ackEliciting = true
         }
@@ -267,41 +330,38 @@ extension QUICConnection {
                     add(.crypto(offset: range.offset, data: range.data), .crypto(offset: range.offset, length: range.data.count))
                 }
             }
-            if type == .oneRTT { addControlFrames(&plan, &remaining) }
+            if type == .oneRTT { addControlFrames(&plan, &remaining, into: &writer) }
             if type == .oneRTT || type == .zeroRTT {
                 while let datagram = pendingDatagrams.first, Frame.datagram(data: datagram).encodedLength <= remaining {
                     pendingDatagrams.removeFirst()
                     add(.datagram(data: datagram), .datagram)
                 }
                 while remaining > 16 {
-                    let before = plan.buffer.count
-                    guard let info = streams.encodeNextStreamFrame(into: &plan.buffer, maxLength: remaining) else { break }
-                    remaining -= plan.buffer.count - before
+                    let before = writer.count
+                    guard let info = streams.encodeNextStreamFrame(into: &writer, maxLength: remaining) else { break }
+                    remaining -= writer.count - before
                     plan.infos.append(info)
                     plan.ackEliciting = true
                 }
             }
             if probe, !plan.ackEliciting { add(.ping, .ping) }
         }
-        guard plan.ackEliciting || (plan.carriesAck && spaces[index].ack.isAckDue(at: now))
-        else { return nil }
-        // Header protection samples 16 bytes starting 4 bytes after the packet number
-        // (RFC 9001 §5.4.2): the packet number and payload together need at least 4 bytes.
-        if plan.packetNumberLength + plan.payloadCount < 4 {
-            plan.buffer.writeZeros(4 - plan.packetNumberLength - plan.payloadCount)
-            plan.padded = true
+        guard plan.ackEliciting || (plan.carriesAck && spaces[index].ack.isAckDue(at: now)) else {
+            writer.bytes.removeLast(writer.count - plan.start)
+            return nil
         }
+        finish(&plan, in: &writer)
         return plan
     }
 
     /// Adds the 1-RTT control frames that fit: HANDSHAKE_DONE, path validation, connection
     /// IDs, NEW_TOKEN and the stream layer's flow-control and reset frames.
-    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int) {
+    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int, into writer: inout ByteWriter) {
         func add(_ frame: Frame, _ info: SentFrameInfo?) -> Bool {
             let length = frame.encodedLength
             guard length <= remaining else { return false }
             remaining -= length
-            frame.encode(into: &plan.buffer)
+            frame.encode(into: &writer)
             if let info { plan.infos.append(info) }
             plan.ackEliciting = true
             return true
@@ -338,22 +398,22 @@ extension QUICConnection {
         }
     }
 
-    /// Writes the header into `plan`'s buffer, protects the packet in place and records it;
-    /// returns the packet (taken out of `plan`).
-    private func seal(_ plan: inout PacketPlan) -> [UInt8] {
-        guard let (_, key) = sendKey(for: plan.space) else { return [] }
+    /// Seals `plan`'s packet where it lies in `writer` (the long header's Length field,
+    /// encryption and header protection) and records it as sent.
+    private func seal(_ plan: PacketPlan, in writer: inout ByteWriter) {
         let index = plan.space.rawValue
-        let length = plan.packetNumberLength + plan.payloadCount + AEADKey.tagLength
-        var packet = plan.buffer.bytes
-        plan.buffer.bytes = []  // the packet's storage is now uniquely `packet`'s
-        if plan.type != .oneRTT {
-            // The long header's Length field (2 bytes before the packet number): the packet
-            // number and the payload with its tag. Plans of long-header packets are capped at
-            // maxLongPacket, so it fits 2 bytes.
-            packet[plan.packetNumberOffset - 2] = 0x40 | UInt8(truncatingIfNeeded: length >> 8)
-            packet[plan.packetNumberOffset - 1] = UInt8(truncatingIfNeeded: length)
+        writer.bytes.withUnsafeMutableBytes { bytes in
+            let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
+            if plan.type != .oneRTT {
+                // The long header's Length field (2 bytes before the packet number): the packet
+                // number and the payload with its tag. Plans of long-header packets are capped
+                // at maxLongPacket, so it fits 2 bytes.
+                let length = plan.size - plan.headerLength + plan.packetNumberLength
+                packet[plan.packetNumberOffset - 2] = 0x40 | UInt8(truncatingIfNeeded: length >> 8)
+                packet[plan.packetNumberOffset - 1] = UInt8(truncatingIfNeeded: length)
+            }
+            plan.key.protect(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
         }
-        key.protect(&packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
 
         spaces[index].nextPacketNumber += 1
         if plan.carriesAck { spaces[index].ack.onAckSent() }
@@ -363,34 +423,52 @@ extension QUICConnection {
             if appKeys?.firstSentInPhase == nil { appKeys?.firstSentInPhase = plan.packetNumber }
         }
         let inFlight = plan.ackEliciting || plan.padded
-        recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: packet.count, ackEliciting: plan.ackEliciting,
+        recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
                                          inFlight: inFlight, frames: plan.infos), space: plan.space, now: now)
         if inFlight {
-            congestion.onPacketSent(bytes: packet.count, now: now, bytesInFlight: recovery.bytesInFlight)
-            pacer.onSent(bytes: packet.count, now: now)
+            congestion.onPacketSent(bytes: plan.size, now: now, bytesInFlight: recovery.bytesInFlight)
+            pacer.onSent(bytes: plan.size, now: now)
         }
         statistics.packetsSent += 1
         if let traceHandler {
-            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(packet.count) \(plan.infos)")
+            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(plan.size) \(Array(plan.infos))")
         }
-        return packet
+    }
+
+    /// Writes a datagram of one packet in the 1-RTT space holding `frame` (recorded as `info`),
+    /// padded with PADDING frames to `size` bytes when given: `false`, with nothing written,
+    /// when it does not fit `room` or 1-RTT keys are missing.
+    private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int,
+                                   to destination: SocketAddress, into train: inout DatagramTrain) -> Bool {
+        guard let (type, key) = sendKey(for: .applicationData), type == .oneRTT else { return false }
+        var plan = makePlan(space: .applicationData, type: .oneRTT, key: key, into: &train.writer)
+        frame.encode(into: &train.writer)
+        plan.infos.append(info)
+        plan.ackEliciting = true
+        finish(&plan, in: &train.writer)
+        if let size, plan.size < size {
+            train.writer.writeZeros(size - plan.size)
+            plan.size = size
+            plan.padded = true
+        }
+        guard plan.size <= room else {
+            train.writer.bytes.removeLast(train.writer.count - plan.start)
+            return false
+        }
+        seal(plan, in: &train.writer)
+        statistics.datagramsSent += 1
+        statistics.bytesSent += plan.size
+        train.commit(length: plan.size, room: room, destination: destination, ecn: .notECT)
+        return true
     }
 
     /// A PATH_RESPONSE to an address other than the current path's, where the challenge came
     /// from (RFC 9000 §8.2.2), padded to 1200 bytes if the 3× budget there allows.
-    private func transmitPathResponse(_ response: (data: [UInt8], to: SocketAddress, budget: Int)) -> OutgoingDatagram? {
-        guard appKeys != nil else { return nil }
-        var plan = makePlan(space: .applicationData, type: .oneRTT)
-        Frame.pathResponse(response.data).encode(into: &plan.buffer)
-        plan.infos = [.pathResponse]
-        plan.ackEliciting = true
-        let target = min(1200, response.budget)
-        if plan.size < target { plan.buffer.writeZeros(target - plan.size) }
-        guard plan.size <= max(target, 64) else { return nil }
-        let bytes = seal(&plan)
-        statistics.datagramsSent += 1
-        statistics.bytesSent += bytes.count
-        return OutgoingDatagram(bytes: bytes, destination: response.to)
+    private func writePathResponse(_ response: (data: [UInt8], to: SocketAddress, budget: Int), room: Int,
+                                   into train: inout DatagramTrain) -> Bool {
+        let target = min(1200, response.budget, room)
+        return writeSinglePacket(.pathResponse(response.data), .pathResponse, paddedTo: target, room: min(room, max(target, 64)),
+                                 to: response.to, into: &train)
     }
 
     // MARK: - Path MTU discovery
@@ -407,52 +485,51 @@ extension QUICConnection {
 
     /// A datagram of exactly `size` bytes holding one 1-RTT packet with PING and PADDING
     /// (RFC 9000 §14.4).
-    private func transmitPathMTUProbe(size: Int) -> OutgoingDatagram? {
-        var plan = makePlan(space: .applicationData, type: .oneRTT, capacity: size)
-        Frame.ping.encode(into: &plan.buffer)
-        guard plan.size < size else { return nil }
-        plan.buffer.writeZeros(size - plan.size)
-        plan.infos = [.pmtuProbe(size: size)]
-        plan.ackEliciting = true
-        plan.padded = true
+    private func writePathMTUProbe(size: Int, into train: inout DatagramTrain) -> Bool {
+        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: path.remote, into: &train) else { return false }
         path.mtuProbe = size
-        let bytes = seal(&plan)
-        statistics.datagramsSent += 1
-        statistics.bytesSent += bytes.count
-        path.bytesSent += bytes.count
+        path.bytesSent += size
         lastAckElicitingSent = now
-        return OutgoingDatagram(bytes: bytes, destination: path.remote)
+        return true
     }
 
     // MARK: - Closing
 
     /// CONNECTION_CLOSE in every space we can send in (RFC 9000 §10.2.3): an application
     /// close becomes APPLICATION_ERROR without a reason in Initial and Handshake packets.
-    private func transmitClose() -> OutgoingDatagram? {
-        guard closeSendsPending > 0, let close = closeFrame else { return nil }
+    private func writeClose(into train: inout DatagramTrain) -> DatagramOutcome {
+        guard closeSendsPending > 0, let close = closeFrame else { return .nothing }
+        guard let room = train.room(for: path.remote, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
         closeSendsPending -= 1
-        let budget = min(datagramSizeLimit, path.amplificationBudget)
-        var datagram: [UInt8] = []
+        let budget = min(room, path.amplificationBudget)
+        let datagramStart = train.writer.count
         for space in PacketNumberSpace.allCases {
-            guard let (type, _) = sendKey(for: space), type != .zeroRTT else { continue }
+            guard let (type, key) = sendKey(for: space), type != .zeroRTT else { continue }
             var frame = close
             if type != .oneRTT, close.isApplication {
                 frame = .transport(.applicationError)
             }
             frame.reason = Array(frame.reason.prefix(128))
-            var plan = makePlan(space: space, type: type)
-            Frame.connectionClose(frame).encode(into: &plan.buffer)
-            if plan.packetNumberLength + plan.payloadCount < 4 { plan.buffer.writeZeros(4 - plan.packetNumberLength - plan.payloadCount) }
-            if type == .initial, role == .client, datagram.count + plan.size < 1200 {
-                plan.buffer.writeZeros(1200 - datagram.count - plan.size)
+            var plan = makePlan(space: space, type: type, key: key, into: &train.writer)
+            Frame.connectionClose(frame).encode(into: &train.writer)
+            finish(&plan, in: &train.writer)
+            let used = train.writer.count - datagramStart
+            if type == .initial, role == .client, used < 1200 {
+                train.writer.writeZeros(1200 - used)
+                plan.size += 1200 - used
             }
-            guard datagram.count + plan.size <= budget else { break }
-            datagram += seal(&plan)
+            guard train.writer.count - datagramStart <= budget else {
+                train.writer.bytes.removeLast(train.writer.count - plan.start)
+                break
+            }
+            seal(plan, in: &train.writer)
         }
-        guard !datagram.isEmpty else { return nil }
+        let length = train.writer.count - datagramStart
+        guard length > 0 else { return .nothing }
         statistics.datagramsSent += 1
-        statistics.bytesSent += datagram.count
-        path.bytesSent += datagram.count
-        return OutgoingDatagram(bytes: datagram, destination: path.remote)
+        statistics.bytesSent += length
+        path.bytesSent += length
+        train.commit(length: length, room: room, destination: path.remote, ecn: .notECT)
+        return .written
     }
 }

@@ -142,11 +142,22 @@ final class AESBlockKey: @unchecked Sendable {
     /// long enough that 4 bytes after the packet-number field's start plus 16 bytes of sample
     /// exist (RFC 9001 §5.4.2); callers pad to guarantee it.
     public func protect(_ packet: inout [UInt8], packetNumberOffset: Int, packetNumber: UInt64) {
+        packet.append(contentsOf: repeatElement(0, count: AEADKey.tagLength))
+        packet.withUnsafeMutableBytes { protect(sealing: $0, packetNumberOffset: packetNumberOffset, packetNumber: packetNumber) }
+    }
+
+    /// Protects a packet in place in raw memory, the tag written over its last 16 bytes:
+    /// `packet` is the unprotected header and plaintext payload followed by room for the tag
+    /// (its contents are overwritten). The requirements of
+    /// ``protect(_:packetNumberOffset:packetNumber:)`` apply.
+    public func protect(sealing packet: UnsafeMutableRawBufferPointer, packetNumberOffset: Int, packetNumber: UInt64) {
         let pnLength = Int(packet[0] & 0x03) + 1
-        aead.sealInPlace(&packet, payloadOffset: packetNumberOffset + pnLength, sequence: packetNumber)
+        let payloadOffset = packetNumberOffset + pnLength
+        precondition(packet.count >= payloadOffset + AEADKey.tagLength, "packet shorter than its header and tag")
+        aead.seal(packet, payloadOffset: payloadOffset, length: packet.count - payloadOffset - AEADKey.tagLength, sequence: packetNumber)
         let sampleOffset = packetNumberOffset + 4
         precondition(sampleOffset + 16 <= packet.count, "packet too short to sample for header protection")
-        let mask = headerProtection.mask(sample: packet[sampleOffset..<(sampleOffset + 16)])
+        let mask = headerProtection.mask(sample: packet.baseAddress! + sampleOffset)
         packet[0] ^= mask[0] & (packet[0] & 0x80 != 0 ? 0x0f : 0x1f)
         for i in 0..<pnLength { packet[packetNumberOffset + i] ^= mask[1 + i] }
     }

@@ -479,52 +479,42 @@ public final class QUICEndpoint {
 
     /// The next datagram to send: stateless answers first, then the active connections in
     /// turn (a connection that sends stays in the rotation; one with nothing to send leaves it
-    /// until something happens to it).
+    /// until something happens to it). ``transmit(at:into:)`` does the same without
+    /// allocating per datagram.
     public func transmit(at now: Instant) -> OutgoingDatagram? {
-        var next: OutgoingDatagram?
-        transmit(at: now, burst: 1) { next = $0 }
-        return next
+        var train = DatagramTrain(maxDatagrams: 1)
+        transmit(at: now, into: &train)
+        guard let destination = train.destination else { return nil }
+        return OutgoingDatagram(bytes: train.bytes, destination: destination, ecn: train.ecn)
     }
 
-    /// Appends to `datagrams` what the next connection in turn has to send, up to `burst`
-    /// datagrams (a run for one destination that a caller can send as one GSO train); stateless answers come first, one per call. Returns without appending when
-    /// nothing is left to send. Rotation is as in ``transmit(at:)``, a burst per turn.
-    public func transmit(at now: Instant, burst: Int, into datagrams: inout [OutgoingDatagram]) {
-        transmit(at: now, burst: burst) { datagrams.append($0) }
-    }
-
-    private func transmit(at now: Instant, burst: Int, _ emit: (OutgoingDatagram) -> Void) {
-        precondition(burst > 0, "a burst of at least one datagram")
-        if !statelessQueue.isEmpty { return emit(statelessQueue.removeFirst()) }
+    /// Fills the empty `train` with the next datagrams to send, for one destination:
+    /// a stateless answer first, one per train; otherwise what the next connection in turn
+    /// has, as many datagrams as the train holds (one GSO train for the caller). Rotation is
+    /// as in ``transmit(at:)``, a train per turn. Leaves the train empty when nothing is left
+    /// to send.
+    public func transmit(at now: Instant, into train: inout DatagramTrain) {
+        precondition(train.isEmpty, "a train is filled from empty")
+        if !statelessQueue.isEmpty { return train.append(statelessQueue.removeFirst()) }
         while activeHead < active.count {
             let connection = active[activeHead]
             activeHead += 1
             let key = ObjectIdentifier(connection)
             guard entries[key] != nil else { continue }  // closed and forgotten
-            let sent: Int = access(connection) { connection in
-                var sent = 0
-                var exhausted = false
-                while sent < burst {
-                    guard let datagram = connection.transmit(at: now) else {
-                        exhausted = true
-                        break
-                    }
-                    emit(datagram)
-                    sent += 1
-                }
+            access(connection) { connection in
+                let exhausted = !connection.transmit(at: now, into: &train)
                 entries.withValue(forKey: key) { $0.isActive = false }
                 synchronizeWithAccess(connection)  // re-queues it (at the back) while it is alive
                 if exhausted, entries[key]?.isActive == true {
                     entries.withValue(forKey: key) { $0.isActive = false }  // nothing more to send: idle until touched again
                     active.removeLast()
                 }
-                return sent
             }
             if activeHead > 1024, activeHead * 2 > active.count {
                 active.removeFirst(activeHead)
                 activeHead = 0
             }
-            if sent > 0 { return }
+            if !train.isEmpty { return }
         }
         active.removeAll(keepingCapacity: true)
         activeHead = 0

@@ -83,6 +83,51 @@ package enum SentFrameInfo: Hashable, Sendable {
     }
 }
 
+/// The frames of one sent packet: two kept inline, more in an array. A packet of a bulk
+/// transfer carries one STREAM frame and sometimes an ACK, so recording it allocates nothing.
+package struct SentFrameInfos: RandomAccessCollection, ExpressibleByArrayLiteral, Hashable, Sendable {
+    private var inline: InlineArray<2, SentFrameInfo> = .init(repeating: .ping)
+    private var inlineCount = 0
+    private var overflow: [SentFrameInfo] = []
+
+    /// No frames.
+    package init() {}
+
+    package init(arrayLiteral elements: SentFrameInfo...) {
+        self.init(elements)
+    }
+
+    /// The frames of `frames`, in order.
+    package init(_ frames: some Sequence<SentFrameInfo>) {
+        for frame in frames { append(frame) }
+    }
+
+    package var startIndex: Int { 0 }
+    package var endIndex: Int { inlineCount + overflow.count }
+
+    package subscript(position: Int) -> SentFrameInfo {
+        precondition(position >= 0 && position < endIndex, "frame \(position) of \(endIndex)")
+        return position < inlineCount ? inline[position] : overflow[position - inlineCount]
+    }
+
+    /// Adds a frame after the others.
+    package mutating func append(_ frame: SentFrameInfo) {
+        if overflow.isEmpty, inlineCount < inline.count {
+            inline[inlineCount] = frame
+            inlineCount += 1
+        } else {
+            overflow.append(frame)
+        }
+    }
+
+    package static func == (lhs: SentFrameInfos, rhs: SentFrameInfos) -> Bool { lhs.elementsEqual(rhs) }
+
+    package func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for frame in self { hasher.combine(frame) }
+    }
+}
+
 /// A sent packet as loss recovery tracks it (RFC 9002 Appendix A.1.1), plus the frames it
 /// carried (``SentFrameInfo``).
 package struct SentPacket: Hashable, Sendable {
@@ -100,7 +145,7 @@ package struct SentPacket: Hashable, Sendable {
     /// contains PADDING (RFC 9002 §2).
     public var inFlight: Bool
     /// What the packet carried, for re-framing on loss and for acting on its acknowledgment.
-    public var frames: [SentFrameInfo]
+    public var frames: SentFrameInfos
 
     /// Whether this is a path MTU probe (its loss says nothing about congestion).
     public var isPMTUProbe: Bool {
@@ -122,7 +167,7 @@ package struct SentPacket: Hashable, Sendable {
     /// - Precondition: `size >= 0`, and an ack-eliciting packet is in flight (RFC 9002 §2).
     public init(
         packetNumber: UInt64, size: Int, ackEliciting: Bool, inFlight: Bool? = nil,
-        frames: [SentFrameInfo] = [], timeSent: Instant = Instant(nanoseconds: 0)
+        frames: SentFrameInfos = [], timeSent: Instant = Instant(nanoseconds: 0)
     ) {
         let inFlight = inFlight ?? ackEliciting
         precondition(size >= 0, "a packet's size cannot be negative")

@@ -16,7 +16,7 @@ enum RecoveryTests {
 
     static func ms(_ value: Double) -> Duration { .nanoseconds(Int64((value * 1_000_000).rounded())) }
 
-    static func packet(_ number: UInt64, size: Int = 1200, ackEliciting: Bool = true, frames: [SentFrameInfo] = [])
+    static func packet(_ number: UInt64, size: Int = 1200, ackEliciting: Bool = true, frames: SentFrameInfos = [])
         -> SentPacket
     {
         SentPacket(packetNumber: number, size: size, ackEliciting: ackEliciting, inFlight: ackEliciting ? true : size > 100,
