@@ -217,9 +217,8 @@ extension QUICConnection {
     /// The largest datagram we may ever send on this connection: our configured maximum
     /// within the peer's max_udp_payload_size.
     var datagramSizeCeiling: Int {
-        let peer = Int(min(peerTransportParameters?.maxUDPPayloadSize ?? 65527, 65527))
         // Long headers use a 2-byte Length field (RFC 9000 §16: up to 16383).
-        return max(1200, min(configuration.maxDatagramSize, peer, 16383))
+        max(1200, min(configuration.maxDatagramSize, peerMaxUDPPayloadSize, 16383))
     }
 
     // MARK: - Handshake progress

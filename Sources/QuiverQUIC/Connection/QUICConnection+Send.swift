@@ -3,13 +3,13 @@ import QuiverTLS
 
 extension QUICConnection {
     /// One packet being assembled in a datagram's buffer: its header written first
-    /// (``makePlan(space:type:key:into:)``, a long header's Length field filled in by
+    /// (``makePlan(space:type:into:)``, a long header's Length field filled in by
     /// ``seal(_:in:)``), then its frames, then room for the AEAD tag. Offsets are from the
-    /// packet's first byte.
+    /// packet's first byte. The records of its frames are gathered in ``plannedFrames``, so
+    /// that a plan is a few plain words that copy for free.
     private struct PacketPlan {
         var space: PacketNumberSpace
         var type: PacketType
-        var key: PacketKey
         var packetNumber: UInt64
         var packetNumberLength: Int
         var headerLength: Int
@@ -19,7 +19,6 @@ extension QUICConnection {
         var start: Int
         /// The packet's bytes, header and tag included, once its frames are chosen.
         var size = 0
-        var infos = SentFrameInfos()
         var ackEliciting = false
         var padded = false
         var carriesAck = false
@@ -27,36 +26,6 @@ extension QUICConnection {
 
         /// The payload written so far into `writer`, where the packet is the last thing.
         func payloadCount(in writer: ByteWriter) -> Int { writer.count - start - headerLength }
-    }
-
-    /// The packets of one datagram, at most one per packet-number space, kept inline: no heap
-    /// allocation per datagram for the list.
-    private struct DatagramPlans {
-        private var plans: InlineArray<3, PacketPlan?> = .init(repeating: nil)
-        private(set) var count = 0
-
-        var isEmpty: Bool { count == 0 }
-
-        subscript(index: Int) -> PacketPlan { plans[index]! }
-
-        mutating func append(_ plan: PacketPlan) {
-            plans[count] = plan
-            count += 1
-        }
-
-        func contains(where predicate: (PacketPlan) -> Bool) -> Bool {
-            for index in 0..<count where predicate(plans[index]!) { return true }
-            return false
-        }
-
-        /// PADDING at the end of the last packet, which is the last thing in `writer`: the
-        /// zeros written after its tag's room become its payload's end (the tag is written over
-        /// the last 16 bytes when it is sealed, and PADDING frames are zero bytes).
-        mutating func padLast(with bytes: Int, in writer: inout ByteWriter) {
-            writer.writeZeros(bytes)
-            plans[count - 1]!.size += bytes
-            plans[count - 1]!.padded = true
-        }
     }
 
     /// What one attempt to write a datagram did.
@@ -72,7 +41,8 @@ extension QUICConnection {
 
     /// Starts a packet for the next packet number of `space` at the end of `writer`: writes its
     /// header (the Length field of a long header to be filled in by ``seal(_:in:)``).
-    private func makePlan(space: PacketNumberSpace, type: PacketType, key: PacketKey, into writer: inout ByteWriter) -> PacketPlan {
+    private func makePlan(space: PacketNumberSpace, type: PacketType, into writer: inout ByteWriter) -> PacketPlan {
+        plannedFrames[space.rawValue] = []
         let number = spaces[space.rawValue].nextPacketNumber
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
         let start = writer.count
@@ -89,8 +59,15 @@ extension QUICConnection {
                                   token: type == .initial ? initialToken : [])
                 .encode(into: &writer, packetNumber: number, packetNumberLength: pnLength, payloadLength: 0)
         }
-        return PacketPlan(space: space, type: type, key: key, packetNumber: number, packetNumberLength: pnLength,
+        return PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
                           headerLength: writer.count - start, packetNumberOffset: pnOffset - start, start: start)
+    }
+
+    /// Drops a plan that will not be sent: its bytes (the last thing in `writer`) and its
+    /// frame records. Nothing else changed for it (state changes only when a packet is sealed).
+    private func discard(_ plan: PacketPlan, in writer: inout ByteWriter) {
+        writer.bytes.removeLast(writer.count - plan.start)
+        plannedFrames[plan.space.rawValue] = []
     }
 
     /// Ends the plan whose frames are written: pads a payload too short to sample for header
@@ -151,8 +128,8 @@ extension QUICConnection {
         case .handshaking, .established:
             break
         }
-        if let keys = appKeys, keys.packetsSentInPhase >= keyUpdateThreshold { _ = initiateKeyUpdate() }
-        if !earlyStreamReplay.isEmpty, peerTransportParameters != nil { replayEarlyStreams() }
+        if let sent = appKeys?.packetsSentInPhase, sent >= keyUpdateThreshold { _ = initiateKeyUpdate() }
+        if !earlyStreamReplay.isEmpty, case .some = peerTransportParameters { replayEarlyStreams() }
         if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote }) {
             guard let room = train.room(for: pendingPathResponses[index].to, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
             let response = pendingPathResponses.remove(at: index)
@@ -184,48 +161,51 @@ extension QUICConnection {
             if writePathMTUProbe(size: probe, into: &train) { return .written }
         }
 
+        // The datagram's packets, one per space at most, are written one after the other.
+        // Each is sealed once the next one is planned; the last stays open for PADDING.
         let datagramStart = train.writer.count
-        var plans = DatagramPlans()
+        var last: PacketPlan?
         var used = 0
-        for space in PacketNumberSpace.allCases {
-            // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
-            // §14.1): below that budget a server can still acknowledge.
-            let ackOnly = space == .initial && budget < 1200
-            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly, into: &train.writer)
-            else { continue }
-            used += plan.size
-            plans.append(plan)
-            if budget - used < 64 { break }
-        }
-        guard !plans.isEmpty else { return .nothing }
-
-        // Padding (RFC 9000 §14.1, §8.2.1): datagrams with Initial packets (the client's all,
-        // the server's ack-eliciting ones) and path validation frames reach 1200 bytes.
-        let hasInitial = plans.contains { $0.type == .initial && (role == .client || $0.ackEliciting) }
-        let pathFrames = plans.contains { $0.pathFrames }
-        if hasInitial || pathFrames {
-            let target = min(1200, budget)
-            if used < target {
-                plans.padLast(with: target - used, in: &train.writer)
-                used = target
-            }
-        }
-
+        var needsPadding = false
         var sentAckEliciting = false
         var sentHandshake = false
-        for i in 0..<plans.count {
-            let plan = plans[i]
-            seal(plan, in: &train.writer)
+        func sealPlanned(_ plan: PacketPlan) {
+            let frames = seal(plan, in: &train.writer)
             // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
             // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
             if plan.space != .applicationData, spaces[plan.space.rawValue].probesDue > 0 {
-                for case .crypto(let offset, let length) in plan.infos {
+                for case .crypto(let offset, let length) in frames {
                     spaces[plan.space.rawValue].cryptoSend.onLost(offset: offset, length: length)
                 }
             }
             sentAckEliciting = sentAckEliciting || plan.ackEliciting
             sentHandshake = sentHandshake || plan.type == .handshake
         }
+        for space in PacketNumberSpace.allCases {
+            // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
+            // §14.1): below that budget a server can still acknowledge.
+            let ackOnly = space == .initial && budget < 1200
+            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly, into: &train.writer)
+            else { continue }
+            if let previous = last.take() { sealPlanned(previous) }
+            used += plan.size
+            // Padding (RFC 9000 §14.1, §8.2.1): datagrams with Initial packets (the client's
+            // all, the server's ack-eliciting ones) and path validation frames reach 1200 bytes.
+            needsPadding = needsPadding || (plan.type == .initial && (role == .client || plan.ackEliciting)) || plan.pathFrames
+            last = plan
+            if budget - used < 64 { break }
+        }
+        guard var plan = last.take() else { return .nothing }
+        let target = min(1200, budget)
+        if needsPadding, used < target {
+            // Zeros after the tag's room become the payload's end: PADDING frames are zero
+            // bytes, and the tag is written over the packet's last 16 bytes when it is sealed.
+            train.writer.writeZeros(target - used)
+            plan.size += target - used
+            plan.padded = true
+            used = target
+        }
+        sealPlanned(plan)
         assert(train.writer.count - datagramStart == used, "datagram of \(train.writer.count - datagramStart) bytes, \(used) planned")
         statistics.datagramsSent += 1
         statistics.bytesSent += used
@@ -278,13 +258,13 @@ extension QUICConnection {
     /// worth sending.
     private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false,
                             into writer: inout ByteWriter) -> PacketPlan? {
-        guard let (type, key) = sendKey(for: space) else { return nil }
+        guard let (type, _) = sendKey(for: space) else { return nil }
         let index = space.rawValue
         let room = type == .oneRTT ? room : min(room, Self.maxLongPacket)
-        var plan = makePlan(space: space, type: type, key: key, into: &writer)
+        var plan = makePlan(space: space, type: type, into: &writer)
         var remaining = room - plan.headerLength - AEADKey.tagLength
         guard remaining >= 16 else {
-            writer.bytes.removeLast(writer.count - plan.start)
+            discard(plan, in: &writer)
             return nil
         }
 
@@ -296,7 +276,7 @@ extension QUICConnection {
             let length = frame.encodedLength
             if length <= remaining {
                 frame.encode(into: &writer)
-                plan.infos.append(.ack(largest: ack.largestAcknowledged))
+                plannedFrames[index].append(.ack(largest: ack.largestAcknowledged))
                 plan.carriesAck = true
                 remaining -= length
             }
@@ -305,7 +285,7 @@ extension QUICConnection {
         func add(_ frame: Frame, _ info: SentFrameInfo?) {
             remaining -= frame.encodedLength
             frame.encode(into: &writer)
-            if let info { plan.infos.append(info) }
+            if let info { plannedFrames[index].append(info) }
             plan.ackEliciting = true
         }
 
@@ -340,14 +320,14 @@ extension QUICConnection {
                     let before = writer.count
                     guard let info = streams.encodeNextStreamFrame(into: &writer, maxLength: remaining) else { break }
                     remaining -= writer.count - before
-                    plan.infos.append(info)
+                    plannedFrames[index].append(info)
                     plan.ackEliciting = true
                 }
             }
             if probe, !plan.ackEliciting { add(.ping, .ping) }
         }
         guard plan.ackEliciting || (plan.carriesAck && spaces[index].ack.isAckDue(at: now)) else {
-            writer.bytes.removeLast(writer.count - plan.start)
+            discard(plan, in: &writer)
             return nil
         }
         finish(&plan, in: &writer)
@@ -362,7 +342,7 @@ extension QUICConnection {
             guard length <= remaining else { return false }
             remaining -= length
             frame.encode(into: &writer)
-            if let info { plan.infos.append(info) }
+            if let info { plannedFrames[plan.space.rawValue].append(info) }
             plan.ackEliciting = true
             return true
         }
@@ -399,8 +379,12 @@ extension QUICConnection {
     }
 
     /// Seals `plan`'s packet where it lies in `writer` (the long header's Length field,
-    /// encryption and header protection) and records it as sent.
-    private func seal(_ plan: PacketPlan, in writer: inout ByteWriter) {
+    /// encryption and header protection) and records it as sent; returns the records of its
+    /// frames.
+    @discardableResult
+    private func seal(_ plan: PacketPlan, in writer: inout ByteWriter) -> SentFrameInfos {
+        // The key was there when the packet was planned, in this same call.
+        guard let (_, key) = sendKey(for: plan.space) else { preconditionFailure("no key to seal a planned packet") }
         let index = plan.space.rawValue
         writer.bytes.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
@@ -412,7 +396,7 @@ extension QUICConnection {
                 packet[plan.packetNumberOffset - 2] = 0x40 | UInt8(truncatingIfNeeded: length >> 8)
                 packet[plan.packetNumberOffset - 1] = UInt8(truncatingIfNeeded: length)
             }
-            plan.key.protect(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
+            key.protect(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
         }
 
         spaces[index].nextPacketNumber += 1
@@ -423,16 +407,19 @@ extension QUICConnection {
             if appKeys?.firstSentInPhase == nil { appKeys?.firstSentInPhase = plan.packetNumber }
         }
         let inFlight = plan.ackEliciting || plan.padded
+        let frames = plannedFrames[index]
+        plannedFrames[index] = []
         recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
-                                         inFlight: inFlight, frames: plan.infos), space: plan.space, now: now)
+                                         inFlight: inFlight, frames: frames), space: plan.space, now: now)
         if inFlight {
             congestion.onPacketSent(bytes: plan.size, now: now, bytesInFlight: recovery.bytesInFlight)
             pacer.onSent(bytes: plan.size, now: now)
         }
         statistics.packetsSent += 1
         if let traceHandler {
-            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(plan.size) \(Array(plan.infos))")
+            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(plan.size) \(Array(frames))")
         }
+        return frames
     }
 
     /// Writes a datagram of one packet in the 1-RTT space holding `frame` (recorded as `info`),
@@ -440,10 +427,10 @@ extension QUICConnection {
     /// when it does not fit `room` or 1-RTT keys are missing.
     private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int,
                                    to destination: SocketAddress, into train: inout DatagramTrain) -> Bool {
-        guard let (type, key) = sendKey(for: .applicationData), type == .oneRTT else { return false }
-        var plan = makePlan(space: .applicationData, type: .oneRTT, key: key, into: &train.writer)
+        guard let (type, _) = sendKey(for: .applicationData), type == .oneRTT else { return false }
+        var plan = makePlan(space: .applicationData, type: .oneRTT, into: &train.writer)
         frame.encode(into: &train.writer)
-        plan.infos.append(info)
+        plannedFrames[plan.space.rawValue].append(info)
         plan.ackEliciting = true
         finish(&plan, in: &train.writer)
         if let size, plan.size < size {
@@ -452,7 +439,7 @@ extension QUICConnection {
             plan.padded = true
         }
         guard plan.size <= room else {
-            train.writer.bytes.removeLast(train.writer.count - plan.start)
+            discard(plan, in: &train.writer)
             return false
         }
         seal(plan, in: &train.writer)
@@ -504,13 +491,13 @@ extension QUICConnection {
         let budget = min(room, path.amplificationBudget)
         let datagramStart = train.writer.count
         for space in PacketNumberSpace.allCases {
-            guard let (type, key) = sendKey(for: space), type != .zeroRTT else { continue }
+            guard let (type, _) = sendKey(for: space), type != .zeroRTT else { continue }
             var frame = close
             if type != .oneRTT, close.isApplication {
                 frame = .transport(.applicationError)
             }
             frame.reason = Array(frame.reason.prefix(128))
-            var plan = makePlan(space: space, type: type, key: key, into: &train.writer)
+            var plan = makePlan(space: space, type: type, into: &train.writer)
             Frame.connectionClose(frame).encode(into: &train.writer)
             finish(&plan, in: &train.writer)
             let used = train.writer.count - datagramStart
@@ -519,7 +506,7 @@ extension QUICConnection {
                 plan.size += 1200 - used
             }
             guard train.writer.count - datagramStart <= budget else {
-                train.writer.bytes.removeLast(train.writer.count - plan.start)
+                discard(plan, in: &train.writer)
                 break
             }
             seal(plan, in: &train.writer)

@@ -42,9 +42,20 @@ public final class QUICConnection {
     /// How the connection ended, once it has.
     @exclusivity(unchecked) public internal(set) var closeInfo: ConnectionCloseInfo?
     /// The peer's transport parameters, once received and validated.
-    @exclusivity(unchecked) public internal(set) var peerTransportParameters: TransportParameters?
+    @exclusivity(unchecked) public internal(set) var peerTransportParameters: TransportParameters? {
+        didSet { peerMaxUDPPayloadSize = Int(min(peerTransportParameters?.maxUDPPayloadSize ?? 65527, 65527)) }
+    }
+    /// The peer's max_udp_payload_size (65 527 until its parameters arrive), kept apart from
+    /// ``peerTransportParameters`` because every datagram sent reads it (through
+    /// ``datagramSizeCeiling``), and reading a field through the optional parameters copies
+    /// them whole.
+    @exclusivity(unchecked) private(set) var peerMaxUDPPayloadSize = 65527
     /// Whether the handshake is confirmed (RFC 9001 §4.1.2).
     @exclusivity(unchecked) public internal(set) var isHandshakeConfirmed = false
+    /// The records of the frames of the packets being planned, by packet-number space (a
+    /// datagram holds one packet per space at most), kept apart from the plans so that a plan
+    /// is a few plain words that copy for free.
+    @exclusivity(unchecked) var plannedFrames = InlineArray<3, SentFrameInfos>(repeating: [])
     /// Whether an endpoint listed this connection in its activity already
     /// (``QUICEndpoint/takeActivity(into:)``).
     @exclusivity(unchecked) var isListedAsActivity = false
