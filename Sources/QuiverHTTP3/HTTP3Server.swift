@@ -21,7 +21,9 @@ public final class HTTP3ResponseWriter {
     public func write(_ bytes: [UInt8]) async throws {
         if !headWritten { try await writeHead(status: 200) }
         guard !bytes.isEmpty else { return }
-        try await stream.write(HTTP3Frame.header(HTTP3Frame.Kind.data, bytes.count) + bytes)
+        // The frame header and the body go as two writes: joining them would copy the body.
+        try await stream.write(HTTP3Frame.header(HTTP3Frame.Kind.data, bytes.count))
+        try await stream.write(bytes)
     }
 
     /// Ends the response, with trailer fields if any.

@@ -253,7 +253,7 @@ final class QUICSession: Session, @unchecked Sendable {
             return 0
         }
         do throws(StreamError) {
-            try engine.write(Array(bytes.prefix(count)), to: id)
+            try engine.write(bytes.prefix(count), to: id)
         } catch {
             throw streamError(id, error)
         }

@@ -444,8 +444,15 @@ public final class QUICConnection {
         return streams.openStream(direction)
     }
 
-    /// Queues bytes on a stream.
+    /// Queues bytes on a stream. The stream keeps `bytes` (sharing their storage) until they
+    /// are acknowledged.
     public func write(_ bytes: [UInt8], to id: StreamID) throws(StreamError) {
+        try streams.write(bytes, to: id)
+    }
+
+    /// Queues a slice of bytes on a stream, kept (sharing its storage) until acknowledged:
+    /// writing part of an array copies nothing.
+    public func write(_ bytes: ArraySlice<UInt8>, to id: StreamID) throws(StreamError) {
         try streams.write(bytes, to: id)
     }
 

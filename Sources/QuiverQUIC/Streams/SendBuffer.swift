@@ -22,7 +22,7 @@ import QuiverCore
 /// packet.
 package struct SendBuffer: Sendable {
     /// The bytes from `storageOffset` to `writeOffset`: `chunks[chunkHead...]`.
-    private var chunks: [[UInt8]] = []
+    private var chunks: [ArraySlice<UInt8>] = []
     private var chunkHead = 0
     /// The stream offset of `chunks[chunkHead][0]`.
     private var storageOffset: UInt64 = 0
@@ -87,7 +87,10 @@ package struct SendBuffer: Sendable {
     /// Appends application data.
     ///
     /// - Precondition: not finished, and the total stays ≤ 2^62 − 1 (RFC 9000 §4.5).
-    public mutating func write(_ bytes: [UInt8]) {
+    public mutating func write(_ bytes: [UInt8]) { write(bytes[...]) }
+
+    /// Appends a slice, kept as it is (sharing its storage) until acknowledged.
+    public mutating func write(_ bytes: ArraySlice<UInt8>) {
         precondition(!isFinished, "write after finish")
         precondition(UInt64(bytes.count) <= VarInt.max - writeOffset, "stream offset beyond 2^62 - 1")
         guard !bytes.isEmpty else { return }
@@ -169,7 +172,7 @@ package struct SendBuffer: Sendable {
             if offset < chunkEnd {
                 let lower = Int(offset - chunkStart)
                 let upper = Int(Swift.min(range.upperBound, chunkEnd) - chunkStart)
-                writer.writeBytes(chunk[lower..<upper])
+                writer.writeBytes(chunk[(chunk.startIndex + lower)..<(chunk.startIndex + upper)])
                 offset = chunkStart + UInt64(upper)
             }
             chunkStart = chunkEnd

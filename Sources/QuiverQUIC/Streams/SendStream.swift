@@ -88,7 +88,11 @@ package struct SendStream: Sendable {
     /// - Throws: ``StreamError/stopped(errorCode:)`` after the peer's STOP_SENDING,
     ///   ``StreamError/reset(errorCode:)`` after a local reset, ``StreamError/finished`` after
     ///   ``finish()``, ``StreamError/tooMuchData`` past 2^62 − 1 bytes.
-    public mutating func write(_ bytes: [UInt8]) throws(StreamError) {
+    public mutating func write(_ bytes: [UInt8]) throws(StreamError) { try write(bytes[...]) }
+
+    /// Queues a slice of data to send, kept (sharing its storage) until acknowledged; throws as
+    /// ``write(_:)-([UInt8])``.
+    public mutating func write(_ bytes: ArraySlice<UInt8>) throws(StreamError) {
         try checkWritable()
         guard UInt64(bytes.count) <= VarInt.max - buffer.writeOffset else { throw StreamError.tooMuchData }
         buffer.write(bytes)

@@ -298,7 +298,10 @@ package struct StreamManager: Sendable {
     /// Queues data on a stream.
     ///
     /// - Throws: ``StreamError`` when the stream is unknown, receive-only, finished or reset.
-    public mutating func write(_ bytes: [UInt8], to id: StreamID) throws(StreamError) {
+    public mutating func write(_ bytes: [UInt8], to id: StreamID) throws(StreamError) { try write(bytes[...], to: id) }
+
+    /// Queues a slice on a stream, kept (sharing its storage) until acknowledged.
+    public mutating func write(_ bytes: ArraySlice<UInt8>, to id: StreamID) throws(StreamError) {
         try requireSend(id)
         try withSendStream(id) { (send: inout SendStream) throws(StreamError) in try send.write(bytes) }
         scheduleSend(id)
