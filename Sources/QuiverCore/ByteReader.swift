@@ -159,6 +159,13 @@ public struct ByteReader: Sendable {
         return Array(storage[start..<(start + count)])
     }
 
+    /// Reads `count` bytes as a slice of the underlying storage (no copy).
+    @inlinable
+    public mutating func readSlice(_ count: Int) throws(DecodeError) -> ArraySlice<UInt8> {
+        let start = try take(count)
+        return storage[start..<(start + count)]
+    }
+
     /// Reads a length of `lengthBytes` bytes (1, 2, 3 or 4) and returns a reader over that many following bytes.
     @inlinable
     public mutating func readLengthPrefixed(_ lengthBytes: Int) throws(DecodeError) -> ByteReader {

@@ -49,20 +49,20 @@ struct ConnectionIDs {
 
     func localID(sequence: UInt64) -> Issued? { local.first { $0.sequence == sequence } }
 
-    func isLocal(_ bytes: [UInt8]) -> Bool { local.contains { $0.id.bytes == bytes } }
+    func isLocal(_ id: ConnectionID) -> Bool { local.contains { $0.id == id } }
 
     /// The peer retired one of ours (RETIRE_CONNECTION_ID, §19.16).
     ///
     /// - Parameter packetDestination: the DCID of the packet carrying the frame, which must
     ///   not be the retired one.
     /// - Returns: the retired ID, if it was active.
-    mutating func retireLocal(sequence: UInt64, packetDestination: [UInt8]) throws(QUICError) -> ConnectionID? {
+    mutating func retireLocal(sequence: UInt64, packetDestination: ConnectionID) throws(QUICError) -> ConnectionID? {
         guard sequence < nextLocalSequence else {
             throw QUICError(.protocolViolation, "RETIRE_CONNECTION_ID for sequence \(sequence) never issued",
                             frameType: FrameType.retireConnectionID.rawValue)
         }
         guard let index = local.firstIndex(where: { $0.sequence == sequence }) else { return nil }
-        guard local[index].id.bytes != packetDestination else {
+        guard local[index].id != packetDestination else {
             throw QUICError(.protocolViolation, "RETIRE_CONNECTION_ID retires the packet's own connection ID",
                             frameType: FrameType.retireConnectionID.rawValue)
         }

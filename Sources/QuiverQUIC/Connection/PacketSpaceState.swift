@@ -23,6 +23,13 @@ struct PacketSpaceState {
     /// Ack-eliciting probe packets to send now (PTO, RFC 9002 §6.2.4).
     var probesDue = 0
 
+    /// Whether packets can be sent in this space now: it has a write key and was not
+    /// discarded.
+    var canSend: Bool {
+        guard !isDiscarded, case .some = writeKey else { return false }
+        return true
+    }
+
     /// How far ahead of the reading position CRYPTO data may reach before the connection
     /// closes with CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5: at least 4096 bytes).
     static let cryptoBufferLimit: UInt64 = 64 << 10

@@ -274,7 +274,7 @@ extension QUICConnection {
         while cids.local.count < Int(min(limit, UInt64(ConnectionIDs.maximumIssued))), attempts < 32 {
             attempts += 1
             let id = configuration.makeConnectionID()
-            guard !cids.isLocal(id.bytes) else { continue }
+            guard !cids.isLocal(id) else { continue }
             let issued = cids.issueLocal(id, resetKey: configuration.statelessResetKey, announce: true)
             emit(.connectionIDIssued(id, resetToken: issued.resetToken))
         }
@@ -369,7 +369,8 @@ extension QUICConnection {
         // Nothing at all can be sent with less than 64 bytes of amplification budget: the
         // next datagram from the peer, not a timer, unblocks us.
         if path.amplificationBudget >= 64 {
-            for space in spaces where !space.isDiscarded && space.writeKey != nil { consider(space.ack.ackDeadline) }
+            // By index: iterating `spaces` would copy each space's state.
+            for index in spaces.indices where spaces[index].canSend { consider(spaces[index].ack.ackDeadline) }
             if appKeys != nil { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
         }
         consider(appKeys?.previousReadExpiry)

@@ -96,10 +96,10 @@ extension QUICConnection {
         guard let space = PacketNumberSpace(header.type) else { return nil }
         // Packets for our connection IDs only (a server also accepts the client's chosen DCID
         // on Initial and 0-RTT packets until the handshake completes).
-        let dcid = header.destinationConnectionID.bytes
+        let dcid = header.destinationConnectionID
         let acceptable = cids.isLocal(dcid)
             || (role == .server && (header.type == .initial || header.type == .zeroRTT)
-                && (dcid == initialSecretConnectionID.bytes || dcid == originalDestinationConnectionID.bytes))
+                && (dcid == initialSecretConnectionID || dcid == originalDestinationConnectionID))
         guard acceptable else {
             statistics.packetsDropped += 1
             return nil
@@ -157,13 +157,13 @@ extension QUICConnection {
             peerInitialSourceConnectionID = header.sourceConnectionID
             cids.setInitialPeer(header.sourceConnectionID)
         }
-        return try processPayload(opened, packetType: header.type, space: space, ecn: ecn, destination: header.destinationConnectionID.bytes)
+        return try processPayload(opened, packetType: header.type, space: space, ecn: ecn, destination: header.destinationConnectionID)
     }
 
     // MARK: - Short headers
 
     private func processShortPacket(_ packet: [UInt8], header: ShortHeader, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
-        guard var keys = appKeys, cids.isLocal(header.destinationConnectionID.bytes) else {
+        guard var keys = appKeys, cids.isLocal(header.destinationConnectionID) else {
             statistics.packetsDropped += 1
             return nil
         }
@@ -195,7 +195,7 @@ extension QUICConnection {
         }
         appKeys = keys
         let nonProbing = try processPayload(opened, packetType: .oneRTT, space: .applicationData, ecn: ecn,
-                                            destination: header.destinationConnectionID.bytes)
+                                            destination: header.destinationConnectionID)
         return nonProbing.map { $0 && isNewest }
     }
 
@@ -205,7 +205,7 @@ extension QUICConnection {
     ///
     /// - Returns: whether the packet is non-probing (RFC 9000 §9.1), or `nil` for a duplicate.
     private func processPayload(_ packet: UnprotectedPacket, packetType: PacketType, space: PacketNumberSpace,
-                                ecn: ECNCodepoint, destination: [UInt8]) throws(QUICError) -> Bool? {
+                                ecn: ECNCodepoint, destination: ConnectionID) throws(QUICError) -> Bool? {
         let index = space.rawValue
         guard !spaces[index].ack.isDuplicate(packet.packetNumber) else {
             statistics.packetsDropped += 1
@@ -251,7 +251,7 @@ extension QUICConnection {
         return nonProbing
     }
 
-    private func handle(_ frame: Frame, space: PacketNumberSpace, destination: [UInt8]) throws(QUICError) {
+    private func handle(_ frame: Frame, space: PacketNumberSpace, destination: ConnectionID) throws(QUICError) {
         switch frame {
         case .padding:
             break

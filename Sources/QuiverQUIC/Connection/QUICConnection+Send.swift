@@ -42,7 +42,7 @@ extension QUICConnection {
     /// Starts a packet for the next packet number of `space` at the end of `writer`: writes its
     /// header (the Length field of a long header to be filled in by ``seal(_:in:)``).
     private func makePlan(space: PacketNumberSpace, type: PacketType, into writer: inout ByteWriter) -> PacketPlan {
-        plannedFrames[space.rawValue] = []
+        plannedFrames[space.rawValue] = SentFrameInfos()
         let number = spaces[space.rawValue].nextPacketNumber
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
         let start = writer.count
@@ -67,7 +67,7 @@ extension QUICConnection {
     /// frame records. Nothing else changed for it (state changes only when a packet is sealed).
     private func discard(_ plan: PacketPlan, in writer: inout ByteWriter) {
         writer.bytes.removeLast(writer.count - plan.start)
-        plannedFrames[plan.space.rawValue] = []
+        plannedFrames[plan.space.rawValue] = SentFrameInfos()
     }
 
     /// Ends the plan whose frames are written: pads a payload too short to sample for header
@@ -143,7 +143,7 @@ extension QUICConnection {
             recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
             return .nothing
         }
-        let probing = spaces.contains { $0.probesDue > 0 }
+        let probing = spaces.indices.contains { spaces[$0].probesDue > 0 }  // by index: no copy of a space's state
         var allowData = probing || recovery.bytesInFlight + limit <= congestion.congestionWindow
         if allowData, !probing, configuration.pacing, hasDataToSend {
             if let wait = pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTT: recovery.rtt.smoothedRTT),
@@ -234,7 +234,7 @@ extension QUICConnection {
         case .handshake:
             return spaces[1].isDiscarded ? nil : spaces[1].writeKey.map { (.handshake, $0) }
         case .applicationData:
-            if let keys = appKeys { return (.oneRTT, keys.write) }
+            if let key = appKeys?.write { return (.oneRTT, key) }
             if role == .client, let key = zeroRTTWrite { return (.zeroRTT, key) }
             return nil
         }
@@ -408,7 +408,7 @@ extension QUICConnection {
         }
         let inFlight = plan.ackEliciting || plan.padded
         let frames = plannedFrames[index]
-        plannedFrames[index] = []
+        plannedFrames[index] = SentFrameInfos()
         recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
                                          inFlight: inFlight, frames: frames), space: plan.space, now: now)
         if inFlight {

@@ -103,8 +103,8 @@ public final class QUICEndpoint {
 
     private struct Entry {
         let connection: QUICConnection
-        let initialRoute: [UInt8]
-        var routes: [[UInt8]] = []
+        let initialRoute: ConnectionID
+        var routes: [ConnectionID] = []
         var isPending = true
         var accepted = false
         var tokenSent = false
@@ -118,7 +118,7 @@ public final class QUICEndpoint {
         func hasRoutes(for connection: QUICConnection) -> Bool {
             let issued = connection.cids.local
             guard routes.count == issued.count + (isPending ? 1 : 0) else { return false }
-            for (route, id) in zip(routes, issued) where route != id.id.bytes { return false }
+            for (route, id) in zip(routes, issued) where route != id.id { return false }
             return !isPending || routes.last == initialRoute
         }
     }
@@ -137,7 +137,7 @@ public final class QUICEndpoint {
     /// endpoints when ``Configuration/connectionBudget`` is set).
     private let budget: ConnectionBudget
     @exclusivity(unchecked) private var entries: [ObjectIdentifier: Entry] = [:]
-    @exclusivity(unchecked) private var routes: [[UInt8]: QUICConnection] = [:]
+    @exclusivity(unchecked) private var routes: [ConnectionID: QUICConnection] = [:]
     /// Connections that may have something to send, in round-robin order: those that received,
     /// timed out or got an application command since ``transmit(at:)`` last found them idle.
     /// Sending therefore costs in proportion to busy connections, not to all of them.
@@ -151,12 +151,12 @@ public final class QUICEndpoint {
     @exclusivity(unchecked) private var failedHandshakes: [FailedHandshake] = []
     /// 0-RTT datagrams that arrived before their connection's Initial (reordering), by DCID:
     /// at most 256 in all, kept for one second.
-    @exclusivity(unchecked) private var earlyDatagrams: [[UInt8]: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
+    @exclusivity(unchecked) private var earlyDatagrams: [ConnectionID: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
     @exclusivity(unchecked) private var earlyDatagramCount = 0
     /// Connection IDs of connections handed over to another endpoint (``release(_:at:)``),
     /// with when to forget them: datagrams for them are dropped, not answered with a stateless
     /// reset that would kill the connection in its new home.
-    @exclusivity(unchecked) private var releasedRoutes: [[UInt8]: Instant] = [:]
+    @exclusivity(unchecked) private var releasedRoutes: [ConnectionID: Instant] = [:]
 
     /// The connections the endpoint operated on since ``takeActivity(into:)`` last ran, each
     /// once.
@@ -197,16 +197,18 @@ public final class QUICEndpoint {
             statistics.datagramsDropped += 1
             return
         }
-        if let connection = routes[header.destinationConnectionID] {
+        // nil: a DCID longer than 20 bytes (an unsupported version's), which routes nowhere.
+        let route = header.routingConnectionID
+        if let route, let connection = routes[route] {
             access(connection) { connection in
                 connection.receive(datagram, from: remote, ecn: ecn, at: now)
                 synchronizeWithAccess(connection)
             }
             return
         }
-        if let until = releasedRoutes[header.destinationConnectionID] {
+        if let route, let until = releasedRoutes[route] {
             if until > now { return drop() }
-            releasedRoutes[header.destinationConnectionID] = nil
+            releasedRoutes[route] = nil
         }
         switch header {
         case .unsupportedVersion:
@@ -311,8 +313,8 @@ public final class QUICEndpoint {
         statistics.connectionsCreated += 1
         pendingCount += 1
         // The client keeps using its chosen DCID until it hears from us.
-        entries[ObjectIdentifier(connection)] = Entry(connection: connection, initialRoute: header.destinationConnectionID.bytes)
-        if let early = earlyDatagrams.removeValue(forKey: header.destinationConnectionID.bytes) {
+        entries[ObjectIdentifier(connection)] = Entry(connection: connection, initialRoute: header.destinationConnectionID)
+        if let early = earlyDatagrams.removeValue(forKey: header.destinationConnectionID) {
             earlyDatagramCount -= early.count
             access(connection) { connection in
                 for item in early where item.source == remote { connection.receive(item.bytes, from: item.source, ecn: item.ecn, at: now) }
@@ -350,7 +352,7 @@ public final class QUICEndpoint {
     /// Keeps a 0-RTT datagram that overtook its Initial (RFC 9001 §4.6.1 allows servers to
     /// buffer them), within a small global budget.
     private func bufferEarly(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
-        let key = header.destinationConnectionID.bytes
+        let key = header.destinationConnectionID
         for (id, items) in earlyDatagrams {
             let kept = items.filter { now - $0.arrived < .seconds(1) }
             earlyDatagramCount -= items.count - kept.count
@@ -431,7 +433,7 @@ public final class QUICEndpoint {
         // Our connection IDs route here, and during the handshake also the client's chosen
         // DCID, which it uses until it hears from us.
         if !entry.hasRoutes(for: connection) {
-            var desired = connection.localConnectionIDs.map(\.bytes)
+            var desired = connection.localConnectionIDs
             if entry.isPending { desired.append(entry.initialRoute) }
             for route in entry.routes where !desired.contains(route) && routes[route] === connection { routes[route] = nil }
             for route in desired { routes[route] = connection }
@@ -574,7 +576,7 @@ public final class QUICEndpoint {
         }
         let until = now + configuration.connection.idleTimeout
         if releasedRoutes.count >= 4096 { releasedRoutes = releasedRoutes.filter { $0.value > now } }
-        for route in entry.routes + connection.localConnectionIDs.map(\.bytes) {
+        for route in entry.routes + connection.localConnectionIDs {
             if routes[route] === connection { routes[route] = nil }
             if releasedRoutes.count < 4096 { releasedRoutes[route] = until }
         }

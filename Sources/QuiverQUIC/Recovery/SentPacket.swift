@@ -94,7 +94,7 @@ package struct SentFrameInfos: RandomAccessCollection, ExpressibleByArrayLiteral
     package init() {}
 
     package init(arrayLiteral elements: SentFrameInfo...) {
-        self.init(elements)
+        for frame in elements { append(frame) }
     }
 
     /// The frames of `frames`, in order.

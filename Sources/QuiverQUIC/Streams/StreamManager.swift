@@ -687,8 +687,12 @@ package struct StreamManager: Sendable {
     /// STREAM data sent earlier was acknowledged (retransmit intent: the caller may record
     /// just the range).
     public mutating func onStreamDataAcked(_ id: StreamID, offset: UInt64, length: Int, fin: Bool) {
-        withSendStream(id) { $0.onAcked(offset: offset, length: length, fin: fin) }
-        closeIfDone(id)
+        let terminal = withSendStream(id) { (send: inout SendStream) in
+            send.onAcked(offset: offset, length: length, fin: fin)
+            return send.isTerminal
+        }
+        // Only an acknowledgment that ends the sending part can end the stream.
+        if terminal == true { closeIfDone(id) }
     }
 
     /// STREAM data sent earlier was lost: the unacknowledged bytes will be sent again.

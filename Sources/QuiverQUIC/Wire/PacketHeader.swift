@@ -28,6 +28,19 @@ public import QuiverCore
         case .unsupportedVersion(_, let d, _): return d
         }
     }
+
+    /// The Destination Connection ID as a routing key (no allocation for the packets of
+    /// supported versions); `nil` when longer than 20 bytes, which only a version Quiver does
+    /// not implement allows.
+    public var routingConnectionID: ConnectionID? {
+        switch self {
+        case .long(let h): return h.destinationConnectionID
+        case .short(let h): return h.destinationConnectionID
+        case .retry(let r): return r.destinationConnectionID
+        case .versionNegotiation(let v): return ConnectionID(v.destinationConnectionID)
+        case .unsupportedVersion(_, let d, _): return ConnectionID(d)
+        }
+    }
 }
 
 /// Initial, 0-RTT or Handshake header fields.
@@ -96,7 +109,7 @@ public import QuiverCore
     public func encode(into w: inout ByteWriter, packetNumber: UInt64, packetNumberLength: Int, keyPhase: Bool) -> Int {
         precondition((1...4).contains(packetNumberLength), "packet number length must be 1–4")
         w.writeUInt8(0x40 | (spinBit ? 0x20 : 0) | (keyPhase ? 0x04 : 0) | UInt8(packetNumberLength - 1))
-        w.writeBytes(destinationConnectionID.bytes)
+        destinationConnectionID.withUnsafeBytes { w.writeBytes($0) }
         let offset = w.count
         w.writeUInt(packetNumber, byteCount: packetNumberLength)
         return offset
@@ -187,7 +200,10 @@ extension PacketHeader {
             let first = try r.readUInt8()
             if first & 0x80 == 0 {
                 guard first & 0x40 != 0 || allowGreasedFixedBit else { throw QUICError(.protocolViolation, "fixed bit is zero") }
-                let dcid = try r.readBytes(shortHeaderConnectionIDLength)
+                guard shortHeaderConnectionIDLength <= ConnectionID.maxLength else {
+                    throw QUICError(.protocolViolation, "connection ID longer than 20 bytes")
+                }
+                let dcid = try r.readSlice(shortHeaderConnectionIDLength)
                 return .short(ShortHeader(destinationConnectionID: ConnectionID(unchecked: dcid), spinBit: first & 0x20 != 0))
             }
             let version = QUICVersion(rawValue: try r.readUInt32())
