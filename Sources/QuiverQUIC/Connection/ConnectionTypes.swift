@@ -46,6 +46,11 @@ public struct DatagramTrain: Sendable {
     private var ended = false
     /// The buffer packets are encoded and sealed in.
     var writer = ByteWriter()
+    /// The records of the frames of the packets being planned, by packet-number space (a
+    /// datagram holds one packet per space at most): scratch space of the connection writing a
+    /// datagram, kept here, apart from the plans, so that a plan is a few plain words that copy
+    /// for free, and so that an idle connection does not hold it.
+    var plannedFrames = InlineArray<3, SentFrameInfos>(repeating: SentFrameInfos())
 
     /// Creates an empty train that holds at most `maxDatagrams` datagrams of `maxBytes` bytes
     /// in all.

@@ -5,7 +5,7 @@ extension QUICConnection {
     /// One packet being assembled in a datagram's buffer: its header written first
     /// (``makePlan(space:type:into:)``, a long header's Length field filled in by
     /// ``seal(_:in:)``), then its frames, then room for the AEAD tag. Offsets are from the
-    /// packet's first byte. The records of its frames are gathered in ``plannedFrames``, so
+    /// packet's first byte. The records of its frames are gathered in ``DatagramTrain/plannedFrames``, so
     /// that a plan is a few plain words that copy for free.
     private struct PacketPlan {
         var space: PacketNumberSpace
@@ -39,17 +39,17 @@ extension QUICConnection {
         case nothing
     }
 
-    /// Starts a packet for the next packet number of `space` at the end of `writer`: writes its
+    /// Starts a packet for the next packet number of `space` at the end of `train`'s buffer: writes its
     /// header (the Length field of a long header to be filled in by ``seal(_:in:)``).
-    private func makePlan(space: PacketNumberSpace, type: PacketType, into writer: inout ByteWriter) -> PacketPlan {
-        plannedFrames[space.rawValue] = SentFrameInfos()
+    private func makePlan(space: PacketNumberSpace, type: PacketType, into train: inout DatagramTrain) -> PacketPlan {
+        train.plannedFrames[space.rawValue] = SentFrameInfos()
         let number = spaces[space.rawValue].nextPacketNumber
         let pnLength = PacketNumber.encodingLength(number, largestAcknowledged: recovery.largestAcked(in: space))
-        let start = writer.count
+        let start = train.writer.count
         let pnOffset: Int
         if type == .oneRTT {
             pnOffset = ShortHeader(destinationConnectionID: cids.activePeer)
-                .encode(into: &writer, packetNumber: number, packetNumberLength: pnLength, keyPhase: appKeys?.phase ?? false)
+                .encode(into: &train.writer, packetNumber: number, packetNumberLength: pnLength, keyPhase: appKeys?.phase ?? false)
         } else {
             // The Length field is written with 2 bytes (room for any packet that fits a UDP
             // datagram of up to 16 383 bytes); seal(_:in:) writes the real value.
@@ -57,31 +57,31 @@ extension QUICConnection {
                                   destinationConnectionID: cids.activePeer,
                                   sourceConnectionID: cids.local.first?.id ?? .empty,
                                   token: type == .initial ? initialToken : [])
-                .encode(into: &writer, packetNumber: number, packetNumberLength: pnLength, payloadLength: 0)
+                .encode(into: &train.writer, packetNumber: number, packetNumberLength: pnLength, payloadLength: 0)
         }
         return PacketPlan(space: space, type: type, packetNumber: number, packetNumberLength: pnLength,
-                          headerLength: writer.count - start, packetNumberOffset: pnOffset - start, start: start)
+                          headerLength: train.writer.count - start, packetNumberOffset: pnOffset - start, start: start)
     }
 
-    /// Drops a plan that will not be sent: its bytes (the last thing in `writer`) and its
+    /// Drops a plan that will not be sent: its bytes (the last thing in `train`'s buffer) and its
     /// frame records. Nothing else changed for it (state changes only when a packet is sealed).
-    private func discard(_ plan: PacketPlan, in writer: inout ByteWriter) {
-        writer.bytes.removeLast(writer.count - plan.start)
-        plannedFrames[plan.space.rawValue] = SentFrameInfos()
+    private func discard(_ plan: PacketPlan, in train: inout DatagramTrain) {
+        train.writer.bytes.removeLast(train.writer.count - plan.start)
+        train.plannedFrames[plan.space.rawValue] = SentFrameInfos()
     }
 
     /// Ends the plan whose frames are written: pads a payload too short to sample for header
     /// protection, reserves the tag's room and records the packet's size.
-    private func finish(_ plan: inout PacketPlan, in writer: inout ByteWriter) {
+    private func finish(_ plan: inout PacketPlan, in train: inout DatagramTrain) {
         // Header protection samples 16 bytes starting 4 bytes after the packet number
         // (RFC 9001 §5.4.2): the packet number and payload together need at least 4 bytes.
-        let short = 4 - plan.packetNumberLength - plan.payloadCount(in: writer)
+        let short = 4 - plan.packetNumberLength - plan.payloadCount(in: train.writer)
         if short > 0 {
-            writer.writeZeros(short)
+            train.writer.writeZeros(short)
             plan.padded = true
         }
-        writer.writeZeros(AEADKey.tagLength)
-        plan.size = writer.count - plan.start
+        train.writer.writeZeros(AEADKey.tagLength)
+        plan.size = train.writer.count - plan.start
     }
 
     /// Adds this connection's next datagrams to `train` while it has room for them: an empty
@@ -170,7 +170,7 @@ extension QUICConnection {
         var sentAckEliciting = false
         var sentHandshake = false
         func sealPlanned(_ plan: PacketPlan) {
-            let frames = seal(plan, in: &train.writer)
+            let frames = seal(plan, in: &train)
             // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
             // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
             if plan.space != .applicationData, spaces[plan.space.rawValue].probesDue > 0 {
@@ -185,7 +185,7 @@ extension QUICConnection {
             // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
             // §14.1): below that budget a server can still acknowledge.
             let ackOnly = space == .initial && budget < 1200
-            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly, into: &train.writer)
+            guard let plan = planPacket(space: space, room: budget - used, allowData: allowData, ackOnly: ackOnly, into: &train)
             else { continue }
             if let previous = last.take() { sealPlanned(previous) }
             used += plan.size
@@ -254,17 +254,17 @@ extension QUICConnection {
     }
 
     /// Chooses the frames of the next packet in `space`, within `room` bytes, and writes the
-    /// packet (unsealed) at the end of `writer`; `nil`, with nothing written, when nothing is
+    /// packet (unsealed) at the end of `train`'s buffer; `nil`, with nothing written, when nothing is
     /// worth sending.
     private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false,
-                            into writer: inout ByteWriter) -> PacketPlan? {
+                            into train: inout DatagramTrain) -> PacketPlan? {
         guard let (type, _) = sendKey(for: space) else { return nil }
         let index = space.rawValue
         let room = type == .oneRTT ? room : min(room, Self.maxLongPacket)
-        var plan = makePlan(space: space, type: type, into: &writer)
+        var plan = makePlan(space: space, type: type, into: &train)
         var remaining = room - plan.headerLength - AEADKey.tagLength
         guard remaining >= 16 else {
-            discard(plan, in: &writer)
+            discard(plan, in: &train)
             return nil
         }
 
@@ -275,8 +275,8 @@ extension QUICConnection {
             let frame = Frame.ack(ack)
             let length = frame.encodedLength
             if length <= remaining {
-                frame.encode(into: &writer)
-                plannedFrames[index].append(.ack(largest: ack.largestAcknowledged))
+                frame.encode(into: &train.writer)
+                train.plannedFrames[index].append(.ack(largest: ack.largestAcknowledged))
                 plan.carriesAck = true
                 remaining -= length
             }
@@ -284,8 +284,8 @@ extension QUICConnection {
         let probe = spaces[index].probesDue > 0
         func add(_ frame: Frame, _ info: SentFrameInfo?) {
             remaining -= frame.encodedLength
-            frame.encode(into: &writer)
-            if let info { plannedFrames[index].append(info) }
+            frame.encode(into: &train.writer)
+            if let info { train.plannedFrames[index].append(info) }
             plan.ackEliciting = true
         }
 
@@ -310,39 +310,39 @@ extension QUICConnection {
                     add(.crypto(offset: range.offset, data: range.data), .crypto(offset: range.offset, length: range.data.count))
                 }
             }
-            if type == .oneRTT { addControlFrames(&plan, &remaining, into: &writer) }
+            if type == .oneRTT { addControlFrames(&plan, &remaining, into: &train) }
             if type == .oneRTT || type == .zeroRTT {
                 while let datagram = pendingDatagrams.first, Frame.datagram(data: datagram).encodedLength <= remaining {
                     pendingDatagrams.removeFirst()
                     add(.datagram(data: datagram), .datagram)
                 }
                 while remaining > 16 {
-                    let before = writer.count
-                    guard let info = streams.encodeNextStreamFrame(into: &writer, maxLength: remaining) else { break }
-                    remaining -= writer.count - before
-                    plannedFrames[index].append(info)
+                    let before = train.writer.count
+                    guard let info = streams.encodeNextStreamFrame(into: &train.writer, maxLength: remaining) else { break }
+                    remaining -= train.writer.count - before
+                    train.plannedFrames[index].append(info)
                     plan.ackEliciting = true
                 }
             }
             if probe, !plan.ackEliciting { add(.ping, .ping) }
         }
         guard plan.ackEliciting || (plan.carriesAck && spaces[index].ack.isAckDue(at: now)) else {
-            discard(plan, in: &writer)
+            discard(plan, in: &train)
             return nil
         }
-        finish(&plan, in: &writer)
+        finish(&plan, in: &train)
         return plan
     }
 
     /// Adds the 1-RTT control frames that fit: HANDSHAKE_DONE, path validation, connection
     /// IDs, NEW_TOKEN and the stream layer's flow-control and reset frames.
-    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int, into writer: inout ByteWriter) {
+    private func addControlFrames(_ plan: inout PacketPlan, _ remaining: inout Int, into train: inout DatagramTrain) {
         func add(_ frame: Frame, _ info: SentFrameInfo?) -> Bool {
             let length = frame.encodedLength
             guard length <= remaining else { return false }
             remaining -= length
-            frame.encode(into: &writer)
-            if let info { plannedFrames[plan.space.rawValue].append(info) }
+            frame.encode(into: &train.writer)
+            if let info { train.plannedFrames[plan.space.rawValue].append(info) }
             plan.ackEliciting = true
             return true
         }
@@ -378,15 +378,15 @@ extension QUICConnection {
         }
     }
 
-    /// Seals `plan`'s packet where it lies in `writer` (the long header's Length field,
+    /// Seals `plan`'s packet where it lies in `train`'s buffer (the long header's Length field,
     /// encryption and header protection) and records it as sent; returns the records of its
     /// frames.
     @discardableResult
-    private func seal(_ plan: PacketPlan, in writer: inout ByteWriter) -> SentFrameInfos {
+    private func seal(_ plan: PacketPlan, in train: inout DatagramTrain) -> SentFrameInfos {
         // The key was there when the packet was planned, in this same call.
         guard let (_, key) = sendKey(for: plan.space) else { preconditionFailure("no key to seal a planned packet") }
         let index = plan.space.rawValue
-        writer.bytes.withUnsafeMutableBytes { bytes in
+        train.writer.bytes.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
             if plan.type != .oneRTT {
                 // The long header's Length field (2 bytes before the packet number): the packet
@@ -407,8 +407,8 @@ extension QUICConnection {
             if appKeys?.firstSentInPhase == nil { appKeys?.firstSentInPhase = plan.packetNumber }
         }
         let inFlight = plan.ackEliciting || plan.padded
-        let frames = plannedFrames[index]
-        plannedFrames[index] = SentFrameInfos()
+        let frames = train.plannedFrames[index]
+        train.plannedFrames[index] = SentFrameInfos()
         recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
                                          inFlight: inFlight, frames: frames), space: plan.space, now: now)
         if inFlight {
@@ -428,21 +428,21 @@ extension QUICConnection {
     private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int,
                                    to destination: SocketAddress, into train: inout DatagramTrain) -> Bool {
         guard let (type, _) = sendKey(for: .applicationData), type == .oneRTT else { return false }
-        var plan = makePlan(space: .applicationData, type: .oneRTT, into: &train.writer)
+        var plan = makePlan(space: .applicationData, type: .oneRTT, into: &train)
         frame.encode(into: &train.writer)
-        plannedFrames[plan.space.rawValue].append(info)
+        train.plannedFrames[plan.space.rawValue].append(info)
         plan.ackEliciting = true
-        finish(&plan, in: &train.writer)
+        finish(&plan, in: &train)
         if let size, plan.size < size {
             train.writer.writeZeros(size - plan.size)
             plan.size = size
             plan.padded = true
         }
         guard plan.size <= room else {
-            discard(plan, in: &train.writer)
+            discard(plan, in: &train)
             return false
         }
-        seal(plan, in: &train.writer)
+        seal(plan, in: &train)
         statistics.datagramsSent += 1
         statistics.bytesSent += plan.size
         train.commit(length: plan.size, room: room, destination: destination, ecn: .notECT)
@@ -497,19 +497,19 @@ extension QUICConnection {
                 frame = .transport(.applicationError)
             }
             frame.reason = Array(frame.reason.prefix(128))
-            var plan = makePlan(space: space, type: type, into: &train.writer)
+            var plan = makePlan(space: space, type: type, into: &train)
             Frame.connectionClose(frame).encode(into: &train.writer)
-            finish(&plan, in: &train.writer)
+            finish(&plan, in: &train)
             let used = train.writer.count - datagramStart
             if type == .initial, role == .client, used < 1200 {
                 train.writer.writeZeros(1200 - used)
                 plan.size += 1200 - used
             }
             guard train.writer.count - datagramStart <= budget else {
-                discard(plan, in: &train.writer)
+                discard(plan, in: &train)
                 break
             }
-            seal(plan, in: &train.writer)
+            seal(plan, in: &train)
         }
         let length = train.writer.count - datagramStart
         guard length > 0 else { return .nothing }

@@ -52,10 +52,6 @@ public final class QUICConnection {
     @exclusivity(unchecked) private(set) var peerMaxUDPPayloadSize = 65527
     /// Whether the handshake is confirmed (RFC 9001 §4.1.2).
     @exclusivity(unchecked) public internal(set) var isHandshakeConfirmed = false
-    /// The records of the frames of the packets being planned, by packet-number space (a
-    /// datagram holds one packet per space at most), kept apart from the plans so that a plan
-    /// is a few plain words that copy for free.
-    @exclusivity(unchecked) var plannedFrames = InlineArray<3, SentFrameInfos>(repeating: [])
     /// Whether an endpoint listed this connection in its activity already
     /// (``QUICEndpoint/takeActivity(into:)``).
     @exclusivity(unchecked) var isListedAsActivity = false

@@ -352,7 +352,9 @@ package struct SentPacketLog: Sendable {
             headPacketNumber += 1
         }
         if head == slots.count {
-            slots.removeAll(keepingCapacity: true)
+            // Nothing outstanding: the memory goes too, so that an idle connection holds none
+            // (a bulk transfer's window never empties; the next flight allocates again).
+            slots.removeAll()
             head = 0
         } else if head >= 64 && head * 2 >= slots.count {
             slots.removeFirst(head)
