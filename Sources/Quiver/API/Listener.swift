@@ -255,11 +255,14 @@ public final class Listener: Sendable {
     ///   address is not followed (the child's socket is connected to the old one): announce
     ///   `disable_active_migration` (``Options/disableActiveMigration``).
     ///
-    /// Fork safety: the fork happens with the listener's lock and the connection's lock held,
-    /// so the listener's I/O thread is waiting or polling, not inside an engine; in the child
+    /// Fork safety: the listener's event loop is parked between two rounds while the calling
+    /// thread forks (with the listener's lock and the connection's lock held), so it is inside
+    /// no engine, lock or Swift runtime call that the child could find half done; in the child
     /// only the calling thread exists, and nothing of the parent's listener runs there. Other
-    /// application threads of the parent do not exist in the child either — do not rely on
-    /// locks they may hold (a fork-per-connection server has none: it accepts and forks).
+    /// threads of the parent — the application's, Swift's concurrency pool — do not exist in the
+    /// child either: a fork while one of them holds a lock (the Swift runtime's metadata caches
+    /// included, when it first uses a generic type) leaves that lock held in the child. A
+    /// fork-per-connection server has none busy: it accepts and forks.
     ///
     /// - Throws: ``QuiverError`` in the parent, before anything changed: `.configuration` for a
     ///   connection that is not this listener's or cannot move, `.closed` for a closed one,

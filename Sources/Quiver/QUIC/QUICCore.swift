@@ -462,13 +462,17 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     /// Forks the process and hands `session` to the child (``Listener/fork(handingOff:)``).
     ///
-    /// Before fork, with this core's lock and the connection's lock held (so the driver thread
-    /// is not inside the engine): a UDP socket is bound to the listener's address with
+    /// Before fork, with the loop parked (``Driver/parkLoop()``) and this core's lock and the
+    /// connection's lock held: a UDP socket is bound to the listener's address with
     /// SO_REUSEPORT and connected to the peer — the kernel prefers a connected socket, so from
     /// then on the peer's datagrams reach it — and the child's core and copy of the session
     /// are made. The parent then closes that socket and releases the connection from its
     /// endpoint; the child abandons its copy of this listener and runs the connection alone.
     func fork(handingOff session: QUICSession) throws(QuiverError) -> Listener.ForkResult {
+        // The loop's thread waits between two rounds while this one forks (Driver.parkLoop()).
+        let park = driver.parkLoop()
+        var isChild = false
+        defer { if !isChild { park?.release() } }
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed, case .server(let endpoint) = engine else { throw QuiverError(.closed, "the listener is closed") }
@@ -509,7 +513,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
         }
-        // The child. Only this thread exists; the locks held are ours and released on return.
+        // The child. Only this thread exists (the parked loop's is the parent's only); the locks
+        // held are ours and released on return.
+        isChild = true
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
         return Listener.startInChild(childSession, core: childCore)

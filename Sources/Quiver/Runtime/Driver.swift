@@ -193,6 +193,27 @@ final class Driver: TaskExecutor, @unchecked Sendable {
         for command in commands { command.run() }
     }
 
+    /// Parks the loop's thread between two rounds — holding no lock, inside no engine and no
+    /// runtime call — until ``LoopPark/release()``, and returns once it waits there. For
+    /// `fork`, which copies only the calling thread: the child must not find something the
+    /// loop had half done (an engine mid-change, a lock taken, a Swift runtime cache being
+    /// filled, which deadlocks the child's first use of that cache). `nil`, parking nothing,
+    /// where no loop thread runs or the caller is the loop's thread.
+    func parkLoop() -> LoopPark? {
+        guard !isOnLoopThread else { return nil }
+        let park = LoopPark()
+        let command = Command({ park.hold() }, locksCore: false)
+        let queued = queue.withLock { queue -> Bool in
+            guard queue != nil else { return false }
+            queue!.work.append(.command(command))
+            return true
+        }
+        guard queued else { return nil }
+        poll.wake()
+        park.waitUntilHeld()
+        return park
+    }
+
     /// Whether the caller may touch this driver's engines: it runs on the loop's thread, or no
     /// loop runs (then the caller must hold the core's lock, which this does not check).
     var isOwnerHere: Bool { isOnLoopThread || queue.withLock { $0 == nil } }
@@ -283,6 +304,51 @@ private let currentDriverKey: pthread_key_t = {
     pthread_key_create(&key, nil)
     return key
 }()
+
+/// A loop's thread parked by ``Driver/parkLoop()`` until ``release()``.
+final class LoopPark: @unchecked Sendable {
+    // @unchecked: `held` and `released` are guarded by `mutex`.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var held = false
+    private var released = false
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// On the loop's thread: says it is parked, then waits for ``release()``.
+    fileprivate func hold() {
+        pthread_mutex_lock(mutex)
+        held = true
+        pthread_cond_broadcast(condition)
+        while !released { pthread_cond_wait(condition, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Waits until the loop's thread is parked.
+    fileprivate func waitUntilHeld() {
+        pthread_mutex_lock(mutex)
+        while !held { pthread_cond_wait(condition, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Lets the loop's thread go on (in the parent; a forked child has no such thread).
+    func release() {
+        pthread_mutex_lock(mutex)
+        released = true
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+}
 
 /// A closure another thread hands a loop (``Driver/perform(_:)``), and where that thread waits
 /// until it ran.

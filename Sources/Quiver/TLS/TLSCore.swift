@@ -232,12 +232,16 @@ final class TLSCore: DriverCore, @unchecked Sendable {
 
     /// Forks the process and hands `session` to the child (``Listener/fork(handingOff:)``).
     ///
-    /// Before fork, with this core's lock and the connection's lock held (so the driver thread
-    /// is not inside the session): the child's core and copy of the session are made, its
+    /// Before fork, with the loop parked (``Driver/parkLoop()``) and this core's lock and the
+    /// connection's lock held: the child's core and copy of the session are made, its
     /// poll watching the same socket. The parent then closes its copy of the socket and
     /// forgets the connection; the child abandons its copy of this listener (closing every
     /// inherited descriptor but the handed-off socket) and runs the connection alone.
     func fork(handingOff session: TLSSession) throws(QuiverError) -> Listener.ForkResult {
+        // The loop's thread waits between two rounds while this one forks (Driver.parkLoop()).
+        let park = driver.parkLoop()
+        var isChild = false
+        defer { if !isChild { park?.release() } }
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed else { throw QuiverError(.closed, "the listener is closed") }
@@ -273,7 +277,9 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
         }
-        // The child. Only this thread exists; the locks held are ours and released on return.
+        // The child. Only this thread exists (the parked loop's is the parent's only); the locks
+        // held are ours and released on return.
+        isChild = true
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
         return Listener.startInChild(childSession, core: childCore)
