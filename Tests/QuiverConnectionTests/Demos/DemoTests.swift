@@ -88,7 +88,11 @@ struct DemoTests {
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
         let port = try Self.freePorts(1)
         let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(port)", "--quic"])
-        defer { demo.kill() }
+        defer {
+            demo.kill()
+            // A child a failure left behind must not outlive the test.
+            for child in Self.servingChildren(demo) { _ = Glibc.kill(child, SIGKILL) }
+        }
         try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
         let clients = try (0..<2).map { _ in
             try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
@@ -103,10 +107,7 @@ struct DemoTests {
                 #expect(echoed == message)
             }
         }
-        let children = demo.standardErrorText.split(separator: "\n").compactMap { line -> Int32? in
-            guard line.contains(": serving "), let range = line.range(of: "child ") else { return nil }
-            return Int32(line[range.upperBound...].prefix { $0.isNumber })
-        }
+        let children = Self.servingChildren(demo)
         #expect(Set(children).count == 2, "\(demo.transcript)")
         for child in children { #expect(Glibc.kill(child, 0) == 0, "child \(child) serves an open connection") }
         for client in clients {
@@ -119,6 +120,14 @@ struct DemoTests {
         demo.send(signal: SIGINT)
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
         for child in children { #expect(Glibc.kill(child, 0) == -1 && errno == ESRCH, "child \(child) was reaped") }
+    }
+
+    /// The child processes ddd-01-fork said serve a connection.
+    static func servingChildren(_ demo: ChildProcess) -> [Int32] {
+        demo.standardErrorText.split(separator: "\n").compactMap { line -> Int32? in
+            guard line.contains(": serving "), let range = line.range(of: "child ") else { return nil }
+            return Int32(line[range.upperBound...].prefix { $0.isNumber })
+        }
     }
 
     @Test("ddd-02-prefork: 20 concurrent clients on 3 ports, 5 worker processes (QUIC steered by CID), SIGINT reaps them",
