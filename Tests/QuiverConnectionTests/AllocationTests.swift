@@ -83,7 +83,9 @@ struct AllocationTests {
         let perPacket = Double(pair.serverAllocations) / Double(packets)
         print("allocations per packet sent, server (debug build): \(perPacket) over \(packets) packets")
         #expect(packets > 1000)
-        #expect(perPacket <= 36)  // debug build; 61.9 before this round (release: run.py, efficiency)
+        // Debug build: 61.9, then 34.2, now 33.2 (the send path allocates nothing per packet: what is
+        // left is the debug build's own and the receive path's). Release: run.py, efficiency.
+        #expect(perPacket <= 35)
     }
 
     @Test("the acknowledged ranges of a send buffer take an acknowledgement without allocating")

@@ -352,9 +352,11 @@ package struct SentPacketLog: Sendable {
             headPacketNumber += 1
         }
         if head == slots.count {
-            // Nothing outstanding: the memory goes too, so that an idle connection holds none
-            // (a bulk transfer's window never empties; the next flight allocates again).
-            slots.removeAll()
+            // Nothing outstanding. A small window's memory goes, so that a connection idle
+            // after its handshake or a short exchange holds none; a large one (a transfer's,
+            // whose window empties whenever the application falls behind) is kept, so that
+            // the next flight does not grow it again from nothing.
+            slots.removeAll(keepingCapacity: slots.capacity > 16)
             head = 0
         } else if head >= 64 && head * 2 >= slots.count {
             slots.removeFirst(head)
