@@ -41,17 +41,22 @@ public struct ResponseBody: Sendable {
             }
         case .file(let file):
             var offset = 0
-            var buffer = [UInt8](repeating: 0, count: max(1, min(chunk, count)))
+            let chunk = max(1, chunk)
             while offset < count {
-                let wanted = min(buffer.count, count - offset)
-                let read = buffer.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress, wanted, off_t(offset)) }
-                if read < 0 {
-                    if errno == EINTR { continue }
-                    throw QuiverError(.io, "cannot read \(file.path): \(String(cString: strerror(errno)))")
+                // Each chunk is read into an array of its own, which the sink keeps (a QUIC
+                // stream holds it until acknowledged): no copy out of a reused buffer.
+                let wanted = min(chunk, count - offset)
+                var failure: Int32 = 0
+                let bytes = [UInt8](unsafeUninitializedCapacity: wanted) { storage, initialized in
+                    let read = pread(file.descriptor, storage.baseAddress, wanted, off_t(offset))
+                    if read < 0 { failure = errno }
+                    initialized = max(read, 0)
                 }
-                guard read > 0 else { throw QuiverError(.io, "\(file.path) became shorter than \(count) bytes while it was served") }
-                try await sink(Array(buffer[..<read]))
-                offset += read
+                if failure == EINTR { continue }
+                if failure != 0 { throw QuiverError(.io, "cannot read \(file.path): \(String(cString: strerror(failure)))") }
+                guard !bytes.isEmpty else { throw QuiverError(.io, "\(file.path) became shorter than \(count) bytes while it was served") }
+                try await sink(bytes)
+                offset += bytes.count
             }
         }
     }
