@@ -305,13 +305,12 @@ private let currentDriverKey: pthread_key_t = {
     return key
 }()
 
-/// A loop's thread parked by ``Driver/parkLoop()`` until ``release()``.
-final class LoopPark: @unchecked Sendable {
-    // @unchecked: `held` and `released` are guarded by `mutex`.
+/// A pthread mutex and condition: where one thread waits for another's change (``Command``,
+/// ``LoopPark``). Callers change and test their state with ``lock()`` held.
+private final class Rendezvous: @unchecked Sendable {
+    // @unchecked: the pthread objects are made for sharing between threads.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var held = false
-    private var released = false
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -325,41 +324,56 @@ final class LoopPark: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    /// Waits for a ``change(_:)`` (the lock held, as `pthread_cond_wait` needs).
+    func wait() { pthread_cond_wait(condition, mutex) }
+
+    /// Makes `change` under the lock and wakes the waiters.
+    func change(_ change: () -> Void) {
+        lock()
+        change()
+        pthread_cond_broadcast(condition)
+        unlock()
+    }
+
+    /// Waits until `done` holds (tested under the lock).
+    func wait(until done: () -> Bool) {
+        lock()
+        while !done() { wait() }
+        unlock()
+    }
+}
+
+/// A loop's thread parked by ``Driver/parkLoop()`` until ``release()``.
+final class LoopPark: @unchecked Sendable {
+    // @unchecked: `held` and `released` are guarded by `rendezvous`.
+    private let rendezvous = Rendezvous()
+    private var held = false
+    private var released = false
+
     /// On the loop's thread: says it is parked, then waits for ``release()``.
     fileprivate func hold() {
-        pthread_mutex_lock(mutex)
-        held = true
-        pthread_cond_broadcast(condition)
-        while !released { pthread_cond_wait(condition, mutex) }
-        pthread_mutex_unlock(mutex)
+        rendezvous.change { held = true }
+        rendezvous.wait { released }
     }
 
     /// Waits until the loop's thread is parked.
-    fileprivate func waitUntilHeld() {
-        pthread_mutex_lock(mutex)
-        while !held { pthread_cond_wait(condition, mutex) }
-        pthread_mutex_unlock(mutex)
-    }
+    fileprivate func waitUntilHeld() { rendezvous.wait { held } }
 
     /// Lets the loop's thread go on (in the parent; a forked child has no such thread).
-    func release() {
-        pthread_mutex_lock(mutex)
-        released = true
-        pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
-    }
+    func release() { rendezvous.change { released = true } }
 }
 
 /// A closure another thread hands a loop (``Driver/perform(_:)``), and where that thread waits
 /// until it ran.
 private final class Command: @unchecked Sendable {
     // @unchecked: `body` is taken by the one thread that runs it; `ran` and `nudged` are
-    // guarded by `mutex`.
+    // guarded by `rendezvous`.
     private var body: (() -> Void)?
     /// Whether the core's lock must be held to run it when no loop runs it.
     let locksCore: Bool
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let rendezvous = Rendezvous()
     private var ran = false
     /// Set when the waiting thread has its own loop's commands to run (``nudge()``).
     private var nudged = true  // commands queued before it started waiting
@@ -367,15 +381,6 @@ private final class Command: @unchecked Sendable {
     init(_ body: @escaping () -> Void, locksCore: Bool) {
         self.body = body
         self.locksCore = locksCore
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
     }
 
     func run() {
@@ -383,32 +388,25 @@ private final class Command: @unchecked Sendable {
             let body = self.body.take()
             body?()
         }  // released before the waiter is told: its `withoutActuallyEscaping` checks that
-        signal { ran = true }
+        rendezvous.change { ran = true }
     }
 
-    func nudge() { signal { nudged = true } }
-
-    private func signal(_ change: () -> Void) {
-        pthread_mutex_lock(mutex)
-        change()
-        pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
-    }
+    func nudge() { rendezvous.change { nudged = true } }
 
     /// Waits until the command ran; when nudged meanwhile, calls `serving` (outside the lock).
     func wait(serving: (() -> Void)?) {
-        pthread_mutex_lock(mutex)
+        rendezvous.lock()
         while !ran {
             if nudged, let serving {
                 nudged = false
-                pthread_mutex_unlock(mutex)
+                rendezvous.unlock()
                 serving()
-                pthread_mutex_lock(mutex)
+                rendezvous.lock()
                 continue
             }
-            pthread_cond_wait(condition, mutex)
+            rendezvous.wait()
         }
-        pthread_mutex_unlock(mutex)
+        rendezvous.unlock()
     }
 }
 
