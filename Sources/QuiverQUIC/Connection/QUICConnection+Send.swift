@@ -5,8 +5,8 @@ extension QUICConnection {
     /// One packet being assembled in a datagram's buffer: its header written first
     /// (``makePlan(space:type:into:)``, a long header's Length field filled in by
     /// ``seal(_:in:)``), then its frames, then room for the AEAD tag. Offsets are from the
-    /// packet's first byte. The records of its frames are gathered in ``DatagramTrain/plannedFrames``, so
-    /// that a plan is a few plain words that copy for free.
+    /// packet's first byte. The records of its frames are gathered in the train's scratch
+    /// (``DatagramTrain/plannedFrames``), so that a plan is a few plain words that copy for free.
     private struct PacketPlan {
         var space: PacketNumberSpace
         var type: PacketType
