@@ -398,7 +398,7 @@ extension QUICConnection {
             return configuration.idleTimeout > .zero ? idleDeadlineBase + configuration.idleTimeout : nil
         }
         let probePeriod = recovery.rtt.probeTimeout(maxAckDelay: recovery.maxAckDelay)
-        return idleDeadlineBase + max(idleTimeout, probePeriod * 3)
+        return idleDeadlineBase + max(idleTimeout, probePeriod.scaled(by: 3))
     }
 
     /// Handles the timers due at `now`: loss detection and PTO, idle timeout, the end of the

@@ -263,7 +263,7 @@ package struct LossDetection: Sendable {
     /// Application Data (RFC 9002 §6.2.1).
     public func probeTimeout(for space: PacketNumberSpace) -> Duration {
         let base = space == .applicationData ? rtt.probeTimeout(maxAckDelay: maxAckDelay) : rtt.ptoBase
-        return base * backoff
+        return base.scaled(by: backoff)
     }
 
     /// Confirms the handshake (RFC 9001 §4.1.2): arms the Application Data PTO, limits ACK
@@ -450,7 +450,7 @@ package struct LossDetection: Sendable {
     /// `GetPtoTimeAndSpace()` (RFC 9002 Appendix A.8).
     private var probeTimeoutAndSpace: (Instant, PacketNumberSpace)? {
         let backoff = self.backoff
-        var duration = rtt.ptoBase * backoff
+        var duration = rtt.ptoBase.scaled(by: backoff)
         guard hasAckElicitingInFlight else {
             // Anti-deadlock PTO (§6.2.2.1): counts from the last time the timer was set.
             guard let anchor = timerAnchor else { return nil }
@@ -467,7 +467,7 @@ package struct LossDetection: Sendable {
         if applicationLog.ackElicitingInFlight > 0, let lastSent = applicationLog.timeOfLastAckElicitingPacket {
             // Not armed for Application Data until the handshake is confirmed (§6.2.1).
             guard handshakeConfirmed else { return result }
-            duration += maxAckDelay * backoff
+            duration += maxAckDelay.scaled(by: backoff)
             let time = lastSent + duration
             if result.map({ time < $0.0 }) ?? true { result = (time, .applicationData) }
         }

@@ -88,14 +88,14 @@ package struct RTTEstimator: Hashable, Sendable {
             adjusted = sample - ackDelay
         }
         let deviation = smoothedRTT > adjusted ? smoothedRTT - adjusted : adjusted - smoothedRTT
-        rttVariance = (rttVariance * 3 + deviation) / 4
-        smoothedRTT = (smoothedRTT * 7 + adjusted) / 8
+        rttVariance = (rttVariance.scaled(by: 3) + deviation) / 4
+        smoothedRTT = (smoothedRTT.scaled(by: 7) + adjusted) / 8
     }
 
     /// `smoothed_rtt + max(4 * rttvar, kGranularity)`: the PTO period without
     /// `max_ack_delay` and without backoff (RFC 9002 §6.2.1). Always at least `kGranularity`.
     public var ptoBase: Duration {
-        smoothedRTT + max(rttVariance * 4, Self.granularity)
+        smoothedRTT + max(rttVariance.scaled(by: 4), Self.granularity)
     }
 
     /// The PTO period `smoothed_rtt + max(4 * rttvar, kGranularity) + max_ack_delay`, without
@@ -115,7 +115,7 @@ package struct RTTEstimator: Hashable, Sendable {
     ///   - maxAckDelay: The peer's `max_ack_delay`.
     ///   - threshold: `kPersistentCongestionThreshold`, 3 by default.
     public func persistentCongestionDuration(maxAckDelay: Duration, threshold: Int = 3) -> Duration {
-        probeTimeout(maxAckDelay: maxAckDelay) * threshold
+        probeTimeout(maxAckDelay: maxAckDelay).scaled(by: threshold)
     }
 
     /// The estimate as the congestion controller reads it.

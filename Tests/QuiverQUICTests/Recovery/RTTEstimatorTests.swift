@@ -129,5 +129,16 @@ extension RecoveryTests {
             rtt.reset(initialRTT: .milliseconds(200))
             #expect(!rtt.hasSample && rtt.smoothedRTT == .milliseconds(200))
         }
+
+        @Test("Scaling a duration by adding agrees with Duration's own multiplication")
+        func scaled() {
+            let durations: [Duration] = [.zero, .nanoseconds(1), .microseconds(166_500), .milliseconds(333),
+                                         .seconds(7) + .nanoseconds(123_456_789), .seconds(1 << 30)]
+            for duration in durations {
+                for factor in [0, 1, 2, 3, 4, 7, 8, 1 << 10, (1 << 30) - 1, 1 << 30] {
+                    #expect(duration.scaled(by: factor) == duration * factor, "\(duration) × \(factor)")
+                }
+            }
+        }
     }
 }
