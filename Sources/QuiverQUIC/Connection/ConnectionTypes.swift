@@ -84,7 +84,8 @@ public struct DatagramTrain: Sendable {
     /// join the train (another destination, or the train is full or ended).
     mutating func room(for destination: SocketAddress, ecn: ECNCodepoint, limit: Int) -> Int? {
         guard count > 0 else {
-            if writer.bytes.capacity < maxBytes { writer.bytes.reserveCapacity(min(maxBytes, limit * maxDatagrams)) }
+            let wanted = min(maxBytes, limit * maxDatagrams)
+            if writer.bytes.capacity < wanted { writer.bytes.reserveCapacity(wanted) }
             return min(limit, maxBytes)
         }
         guard !ended, count < maxDatagrams, destination == self.destination, ecn == self.ecn,

@@ -97,11 +97,6 @@ package struct SentFrameInfos: RandomAccessCollection, ExpressibleByArrayLiteral
         for frame in elements { append(frame) }
     }
 
-    /// The frames of `frames`, in order.
-    package init(_ frames: some Sequence<SentFrameInfo>) {
-        for frame in frames { append(frame) }
-    }
-
     package var startIndex: Int { 0 }
     package var endIndex: Int { inlineCount + overflow.count }
 
