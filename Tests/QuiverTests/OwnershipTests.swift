@@ -32,6 +32,31 @@ struct OwnershipTests {
         #expect(ranHere)
     }
 
+    @Test("a loop parked for a fork runs nothing until released; on the loop or with no loop nothing is parked",
+          .timeLimit(.minutes(1)))
+    func parkedLoop() async throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        defer { listener.close() }
+        let driver = listener.cores[0].driver
+        let park = try #require(driver.parkLoop())
+        let order = Mutex<[String]>([])
+        // A command from another thread: the parked loop cannot run it before the release.
+        let command = Task.detached { driver.perform { order.withLock { $0.append("command") } } }
+        order.withLock { $0.append("released") }
+        park.release()
+        await command.value
+        #expect(order.withLock { $0 } == ["released", "command"])
+
+        var parkedOnLoop = true
+        driver.perform { parkedOnLoop = driver.parkLoop() != nil }
+        #expect(!parkedOnLoop)
+        var options = Listener.Options()
+        options.driver = .applicationDriven
+        let driven = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+        defer { driven.close() }
+        #expect(driven.cores[0].driver.parkLoop() == nil)
+    }
+
     @Test("two loops waiting for each other's commands serve each other instead of deadlocking",
           .timeLimit(.minutes(1)))
     func loopsServeEachOther() async throws {
