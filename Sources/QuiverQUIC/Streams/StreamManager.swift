@@ -164,8 +164,8 @@ package struct StreamManager: Sendable {
     /// bidirectional stream is in both tables, a unidirectional one only in the table of its
     /// half, so it does not pay for the other half's room (a table entry holding both was 392
     /// bytes).
-    private var sends: [StreamID: SendStream] = [:]
-    private var receives: [StreamID: ReceiveStream] = [:]
+    private var sends = StreamTable<SendStream>()
+    private var receives = StreamTable<ReceiveStream>()
     private var outgoing: PerDirection<OutgoingLimit>
     private var incoming: PerDirection<IncomingLimit>
     /// Connection-level receive window (MAX_DATA we send).
@@ -593,14 +593,13 @@ package struct StreamManager: Sendable {
     }
 
     /// Runs `body` on the sending part of stream `id` in place, if the stream has one. Every
-    /// change to a stream goes through here or ``withReceiveStream(_:_:)``: a read
-    /// (`sends[id]`) copies the whole stream, and `sends[id]?.onAcked(…)` would malloc
-    /// (`Dictionary.withValue(forKey:_:)`).
+    /// change to a stream goes through here or ``withReceiveStream(_:_:)``, in place
+    /// (`sends[id]?.onAcked(…)` would copy the stream out and back).
     @discardableResult
     private mutating func withSendStream<Result, Failure: Error>(
         _ id: StreamID, _ body: (inout SendStream) throws(Failure) -> Result
     ) throws(Failure) -> Result? {
-        try sends.withValue(forKey: id, body)
+        try sends.withValue(id, body)
     }
 
     /// ``withSendStream(_:_:)`` for the receiving part.
@@ -608,7 +607,7 @@ package struct StreamManager: Sendable {
     private mutating func withReceiveStream<Result, Failure: Error>(
         _ id: StreamID, _ body: (inout ReceiveStream) throws(Failure) -> Result
     ) throws(Failure) -> Result? {
-        try receives.withValue(forKey: id, body)
+        try receives.withValue(id, body)
     }
 
     /// Puts a stream where its sendability says: the round-robin queue, or waiting for
