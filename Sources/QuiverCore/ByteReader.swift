@@ -63,6 +63,16 @@ public struct ByteReader: Sendable {
         self.end = bytes.count
     }
 
+    /// Creates a reader over `bytes[range]` without copying (the range is clamped to the
+    /// bytes). ``offset`` stays relative to `bytes`.
+    @inlinable
+    public init(_ bytes: [UInt8], in range: Range<Int>) {
+        let range = range.clamped(to: 0..<bytes.count)
+        self.storage = bytes
+        self.position = range.lowerBound
+        self.end = range.upperBound
+    }
+
     @inlinable
     init(storage: [UInt8], position: Int, end: Int) {
         self.storage = storage

@@ -122,7 +122,7 @@ enum FrameSamples {
         case "newToken": return .newToken(rng.bytes(Int.random(in: 1...200, using: &rng)))
         case "stream":
             let bytes = data(&rng)
-            return .stream(id: id(), offset: rng.varInt(max: maxVarInt - UInt64(bytes.count)), data: bytes, fin: Bool.random(using: &rng))
+            return .stream(id: id(), offset: rng.varInt(max: maxVarInt - UInt64(bytes.count)), data: bytes[...], fin: Bool.random(using: &rng))
         case "maxData": return .maxData(rng.varInt())
         case "maxStreamData": return .maxStreamData(id: id(), max: rng.varInt())
         case "maxStreams": return .maxStreams(bidirectional: Bool.random(using: &rng), max: rng.varInt(max: 1 << 60))
@@ -291,7 +291,7 @@ struct FrameBoundaryTests {
         .stream(id: StreamID(rawValue: 0), offset: 0, data: [], fin: false),
         .datagram(data: []),
         .crypto(offset: 0, data: [UInt8](repeating: 0xab, count: 70_000)),
-        .stream(id: StreamID(rawValue: 3), offset: 5, data: [UInt8](repeating: 0xab, count: 70_000), fin: true),
+        .stream(id: StreamID(rawValue: 3), offset: 5, data: ArraySlice<UInt8>(repeating: 0xab, count: 70_000), fin: true),
         .datagram(data: [UInt8](repeating: 0xab, count: 70_000)),
         .newToken([UInt8](repeating: 0xab, count: 20_000)),
         .connectionClose(ConnectionClose(isApplication: false, errorCode: 0, frameType: 0, reason: [UInt8](repeating: 0x41, count: 16_384))),

@@ -287,7 +287,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         driver.wake()  // more may be waiting: come back after timers and sends
     }
 
-    private func deliver(_ bytes: [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
+    private func deliver(_ bytes: consuming [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
         roundProgressed = true
         if attachments.count > 1, attachments[attachment].isAddressed {
             if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }

@@ -6,12 +6,21 @@ extension QUICConnection {
     /// packets). Packets that cannot be decrypted, duplicates and packets for other
     /// connections are dropped; protocol violations close the connection.
     ///
+    /// Packets are decrypted where they lie, so pass a datagram nothing else holds (a
+    /// datagram shared with the caller is copied once before decryption).
+    ///
     /// - Parameters:
     ///   - datagram: the UDP payload.
     ///   - remote: the address it came from.
     ///   - ecn: the ECN codepoint of its IP packet.
     ///   - now: the current time.
-    public func receive(_ datagram: [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+    public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+        receive(datagram, firstHeader: nil, from: remote, ecn: ecn, at: now)
+    }
+
+    /// ``receive(_:from:ecn:at:)`` for the endpoint, which parsed the first packet's header to
+    /// route the datagram: it is not parsed again.
+    func receive(_ datagram: consuming [UInt8], firstHeader: PacketHeader?, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
         advanceClock(now)
         switch state {
         case .closed, .draining:
@@ -24,37 +33,54 @@ extension QUICConnection {
         case .handshaking, .established:
             break
         }
+        let size = datagram.count
         statistics.datagramsReceived += 1
-        statistics.bytesReceived += datagram.count
+        statistics.bytesReceived += size
         let fromCurrentPath = remote == path.remote
-        if fromCurrentPath { path.bytesReceived += datagram.count }
+        if fromCurrentPath { path.bytesReceived += size }
         if role == .client && !fromCurrentPath {
             statistics.packetsDropped += 1
             return
         }
 
-        currentDatagram = (remote, datagram.count)
+        currentDatagram = (remote, size)
         defer { currentDatagram = nil }
         var processedAny = false
+        var parsedAny = false
         var nonProbingFromNewPath = false
-        let packets = PacketHeader.split(datagram, shortHeaderConnectionIDLength: localConnectionIDLength)
-        for (range, header) in packets {
-            let packet = range.count == datagram.count ? datagram : Array(datagram[range])
+        var offset = 0
+        // Coalesced packets one after another (RFC 9000 §12.2): each long-header packet ends
+        // where its Length says; a short-header packet, Retry or Version Negotiation runs to
+        // the end. Parsing stops at the first packet that does not parse.
+        while offset < size {
+            let header: PacketHeader
+            if offset == 0, let firstHeader {
+                header = firstHeader
+            } else if let parsed = try? PacketHeader.parse(datagram, at: offset, shortHeaderConnectionIDLength: localConnectionIDLength) {
+                header = parsed
+            } else {
+                break
+            }
+            parsedAny = true
+            var end = size
+            if case .long(let long) = header { end = offset + long.packetLength }
+            let range = offset..<end
+            offset = end
             do {
                 switch header {
                 case .versionNegotiation(let vn):
                     handleVersionNegotiation(vn)
                 case .retry(let retry):
-                    handleRetry(retry, packet: packet)
+                    handleRetry(retry, packet: Array(datagram[range]))
                 case .unsupportedVersion:
                     statistics.packetsDropped += 1
                 case .long(let long):
-                    if let result = try processLongPacket(packet, header: long, ecn: ecn, datagramSize: datagram.count) {
+                    if let result = try processLongPacket(&datagram, range, header: long, ecn: ecn, datagramSize: size) {
                         processedAny = true
                         nonProbingFromNewPath = nonProbingFromNewPath || (!fromCurrentPath && result)
                     }
                 case .short(let short):
-                    if let result = try processShortPacket(packet, header: short, ecn: ecn) {
+                    if let result = try processShortPacket(&datagram, range, header: short, ecn: ecn) {
                         processedAny = true
                         nonProbingFromNewPath = nonProbingFromNewPath || (!fromCurrentPath && result)
                     }
@@ -64,12 +90,15 @@ extension QUICConnection {
                 return
             }
             if state != .handshaking && state != .established { return }
+            if case .long = header {} else { break }
         }
         if processedAny {
             idleDeadlineBase = now
             ackElicitingSentSinceReceive = false
-            if nonProbingFromNewPath { migrate(to: remote, datagramSize: datagram.count) }
-        } else if packets.isEmpty || isShortHeader(datagram) {
+            if nonProbingFromNewPath { migrate(to: remote, datagramSize: size) }
+        } else if !parsedAny || isShortHeader(datagram) {
+            // Decryption failed in place, but only the payload before the last 16 bytes and
+            // the header's protected bits changed: the token at the end is intact.
             checkStatelessReset(datagram)
         }
         // A server that was blocked by the amplification limit may send again (RFC 9002 A.6).
@@ -92,7 +121,8 @@ extension QUICConnection {
     /// Decrypts and processes an Initial, 0-RTT or Handshake packet.
     ///
     /// - Returns: whether it was processed and is non-probing; `nil` when it was dropped.
-    private func processLongPacket(_ packet: [UInt8], header: LongHeader, ecn: ECNCodepoint, datagramSize: Int) throws(QUICError) -> Bool? {
+    private func processLongPacket(_ datagram: inout [UInt8], _ range: Range<Int>, header: LongHeader, ecn: ECNCodepoint,
+                                   datagramSize: Int) throws(QUICError) -> Bool? {
         guard let space = PacketNumberSpace(header.type) else { return nil }
         // Packets for our connection IDs only (a server also accepts the client's chosen DCID
         // on Initial and 0-RTT packets until the handshake completes).
@@ -144,7 +174,10 @@ extension QUICConnection {
         default: key = nil
         }
         let largest = spaces[space.rawValue].ack.largestReceived
-        guard let key, let opened = key.unprotect(packet, packetNumberOffset: header.packetNumberOffset, largestReceived: largest) else {
+        guard let key, let opened = datagram.withUnsafeMutableBytes({
+            key.unprotect(inPlace: UnsafeMutableRawBufferPointer(rebasing: $0[range]), packetNumberOffset: header.packetNumberOffset,
+                          largestReceived: largest)
+        }) else {
             statistics.packetsDropped += 1
             return nil
         }
@@ -157,45 +190,54 @@ extension QUICConnection {
             peerInitialSourceConnectionID = header.sourceConnectionID
             cids.setInitialPeer(header.sourceConnectionID)
         }
-        return try processPayload(opened, packetType: header.type, space: space, ecn: ecn, destination: header.destinationConnectionID)
+        return try processPayload(datagram, payload: payload(of: range, after: opened), header: opened, packetType: header.type,
+                                  space: space, ecn: ecn, destination: header.destinationConnectionID)
+    }
+
+    /// The plaintext payload of the packet at `range` once decrypted in place: after the
+    /// header, before the AEAD tag.
+    private func payload(of range: Range<Int>, after header: UnmaskedHeader) -> Range<Int> {
+        (range.lowerBound + header.length)..<(range.upperBound - AEADKey.tagLength)
     }
 
     // MARK: - Short headers
 
-    private func processShortPacket(_ packet: [UInt8], header: ShortHeader, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
-        guard var keys = appKeys, cids.isLocal(header.destinationConnectionID) else {
+    private func processShortPacket(_ datagram: inout [UInt8], _ range: Range<Int>, header: ShortHeader, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
+        // The keys are used where they are stored: a copy of them is 300 bytes with references.
+        guard appKeys != nil, cids.isLocal(header.destinationConnectionID) else {
             statistics.packetsDropped += 1
             return nil
         }
-        let space = spaces[PacketNumberSpace.applicationData.rawValue]
-        guard let unmasked = keys.read.removeHeaderProtection(packet, packetNumberOffset: header.packetNumberOffset,
-                                                              largestReceived: space.ack.largestReceived),
-              let (key, isNext) = keys.candidate(keyPhase: unmasked.keyPhase, packetNumber: unmasked.packetNumber)
-        else {
-            statistics.packetsDropped += 1
-            return nil
-        }
-        guard let opened = key.open(packet, header: unmasked) else {
-            statistics.packetsDropped += 1
+        let largest = spaces[PacketNumberSpace.applicationData.rawValue].ack.largestReceived
+        let opened: (header: UnmaskedHeader, isNext: Bool)? = datagram.withUnsafeMutableBytes { bytes in
+            let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[range])
+            guard let unmasked = appKeys!.read.removeHeaderProtection(packet, packetNumberOffset: header.packetNumberOffset,
+                                                                       largestReceived: largest),
+                  let (key, isNext) = appKeys!.candidate(keyPhase: unmasked.keyPhase, packetNumber: unmasked.packetNumber)
+            else { return nil }
+            if key.open(packet, header: unmasked) { return (unmasked, isNext) }
             // RFC 9001 §6.6: past the AEAD's integrity limit, forgeries could succeed.
             authenticationFailures += 1
-            let limit: UInt64 = keys.read.secret.suite == .chacha20Poly1305SHA256 ? 1 << 36 : 1 << 52
+            return nil
+        }
+        guard let (unmasked, isNext) = opened else {
+            statistics.packetsDropped += 1
+            let limit: UInt64 = appKeys!.read.secret.suite == .chacha20Poly1305SHA256 ? 1 << 36 : 1 << 52
             if authenticationFailures >= limit { throw QUICError(.aeadLimitReached, "too many packets failed authentication") }
             return nil
         }
         // Only the highest-numbered non-probing packet moves the path (RFC 9000 §9.3).
-        let isNewest = space.ack.largestReceived.map { unmasked.packetNumber > $0 } ?? true
+        let isNewest = largest.map { unmasked.packetNumber > $0 } ?? true
         if isNext {
             // The peer updated its keys (RFC 9001 §6.2): we update ours in answer.
-            keys.advance()
+            appKeys!.advance()
         }
-        if unmasked.keyPhase == keys.phase {
-            keys.noteReceived(packetNumber: unmasked.packetNumber, now: now,
-                              previousKeyLifetime: recovery.probeTimeout(for: .applicationData) * 3)
+        if unmasked.keyPhase == appKeys!.phase {
+            let lifetime = recovery.probeTimeout(for: .applicationData) * 3
+            appKeys!.noteReceived(packetNumber: unmasked.packetNumber, now: now, previousKeyLifetime: lifetime)
         }
-        appKeys = keys
-        let nonProbing = try processPayload(opened, packetType: .oneRTT, space: .applicationData, ecn: ecn,
-                                            destination: header.destinationConnectionID)
+        let nonProbing = try processPayload(datagram, payload: payload(of: range, after: unmasked), header: unmasked, packetType: .oneRTT,
+                                            space: .applicationData, ecn: ecn, destination: header.destinationConnectionID)
         return nonProbing.map { $0 && isNewest }
     }
 
@@ -204,27 +246,29 @@ extension QUICConnection {
     /// Processes a decrypted packet's frames.
     ///
     /// - Returns: whether the packet is non-probing (RFC 9000 §9.1), or `nil` for a duplicate.
-    private func processPayload(_ packet: UnprotectedPacket, packetType: PacketType, space: PacketNumberSpace,
-                                ecn: ECNCodepoint, destination: ConnectionID) throws(QUICError) -> Bool? {
+    private func processPayload(_ datagram: [UInt8], payload: Range<Int>, header: UnmaskedHeader, packetType: PacketType,
+                                space: PacketNumberSpace, ecn: ECNCodepoint, destination: ConnectionID) throws(QUICError) -> Bool? {
         let index = space.rawValue
-        guard !spaces[index].ack.isDuplicate(packet.packetNumber) else {
+        guard !spaces[index].ack.isDuplicate(header.packetNumber) else {
             statistics.packetsDropped += 1
             return nil
         }
-        guard packet.reservedBits == 0 else {
+        guard header.reservedBits == 0 else {
             throw QUICError(.protocolViolation, "reserved header bits are not zero")
         }
-        let frames = try Frame.decodeAll(packet.payload, packetType: packetType)
-        guard !frames.isEmpty else { throw QUICError(.protocolViolation, "packet without frames") }
+        // RFC 9000 §12.4: a packet holds at least one frame.
+        guard !payload.isEmpty else { throw QUICError(.protocolViolation, "packet contains no frames") }
         statistics.packetsReceived += 1
         hasReceivedPacket = true
-        if let traceHandler {
-            traceHandler("\(now) \(role) received \(packetType) pn=\(packet.packetNumber) \(frames.map(\.type))")
-        }
 
+        // Each frame is handled as it is decoded, straight from the decrypted datagram.
+        var reader = ByteReader(datagram, in: payload)
         var ackEliciting = false
         var nonProbing = false
-        for frame in frames {
+        var traced: [FrameType] = []
+        while !reader.isAtEnd {
+            let frame = try Frame.decodeNext(from: &reader, in: packetType)
+            if traceHandler != nil { traced.append(frame.type) }
             switch frame {
             case .padding, .ack, .connectionClose: break
             default: ackEliciting = true
@@ -236,7 +280,10 @@ extension QUICConnection {
             try handle(frame, space: space, destination: destination)
             if state != .handshaking && state != .established { break }
         }
-        spaces[index].ack.onPacketReceived(packet.packetNumber, ackEliciting: ackEliciting, ecn: ecn, now: now)
+        if let traceHandler {
+            traceHandler("\(now) \(role) received \(packetType) pn=\(header.packetNumber) \(traced)")
+        }
+        spaces[index].ack.onPacketReceived(header.packetNumber, ackEliciting: ackEliciting, ecn: ecn, now: now)
 
         // A server validates the client's address on its first Handshake packet and then
         // discards the Initial keys (RFC 9000 §8.1, RFC 9001 §4.9.1).
@@ -346,7 +393,7 @@ extension QUICConnection {
         if role == .server, space == .initial, !data.isEmpty, offset + UInt64(data.count) <= spaces[index].cryptoReceive.readOffset {
             repeatInitialCrypto()
         }
-        try spaces[index].cryptoReceive.insert(offset: offset, data: data, fin: false)
+        try spaces[index].cryptoReceive.insert(offset: offset, data: data[...], fin: false)
         let bytes = spaces[index].readCrypto()
         guard !bytes.isEmpty else { return }
         let level: EncryptionLevel = switch space {

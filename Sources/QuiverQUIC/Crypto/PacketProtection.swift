@@ -162,7 +162,8 @@ final class AESBlockKey: @unchecked Sendable {
         for i in 0..<pnLength { packet[packetNumberOffset + i] ^= mask[1 + i] }
     }
 
-    /// Removes header protection and decrypts one packet.
+    /// Removes header protection and decrypts one packet, in a copy: for tests and tools. The
+    /// receive path uses ``unprotect(inPlace:packetNumberOffset:largestReceived:)``.
     ///
     /// - Parameters:
     ///   - packet: the protected packet (only this packet: a long-header packet is cut at its
@@ -174,54 +175,81 @@ final class AESBlockKey: @unchecked Sendable {
     ///   authenticated) and the payload; `nil` when the packet is too short or fails
     ///   authentication (such packets are dropped, RFC 9001 §5.5).
     public func unprotect(_ packet: [UInt8], packetNumberOffset: Int, largestReceived: UInt64?) -> UnprotectedPacket? {
-        guard let header = removeHeaderProtection(packet, packetNumberOffset: packetNumberOffset, largestReceived: largestReceived)
-        else { return nil }
-        return open(packet, header: header)
+        var bytes = packet
+        guard let header = bytes.withUnsafeMutableBytes({
+            unprotect(inPlace: $0, packetNumberOffset: packetNumberOffset, largestReceived: largestReceived)
+        }) else { return nil }
+        return UnprotectedPacket(firstByte: header.firstByte, packetNumber: header.packetNumber, header: Array(bytes[..<header.length]),
+                                 payload: Array(bytes[header.length..<(bytes.count - AEADKey.tagLength)]))
     }
 
-    /// The first step of ``unprotect(_:packetNumberOffset:largestReceived:)``: removes header
-    /// protection only (RFC 9001 §5.4), so that the caller can pick the payload key by the key
-    /// phase bit (§6): header protection keys do not change with key updates.
+    /// Removes header protection and decrypts one packet where it lies: afterwards the header
+    /// is unmasked and `packet[header.length ..< packet.count - 16]` is the plaintext payload.
     ///
-    /// - Returns: the header with the first byte and packet number unmasked, and the full
-    ///   packet number; `nil` when the packet is too short to sample.
-    public func removeHeaderProtection(_ packet: [UInt8], packetNumberOffset: Int, largestReceived: UInt64?) -> ProtectedPayloadHeader? {
+    /// - Parameters:
+    ///   - packet: the protected packet, and only it (a long-header packet cut at its Length).
+    ///   - packetNumberOffset: where the packet-number field starts.
+    ///   - largestReceived: the largest packet number received in this space (RFC 9000 §A.3).
+    /// - Returns: the unmasked header's fields; `nil` when the packet is too short or fails
+    ///   authentication (the packet's bytes are then unspecified).
+    public func unprotect(inPlace packet: UnsafeMutableRawBufferPointer, packetNumberOffset: Int, largestReceived: UInt64?) -> UnmaskedHeader? {
+        guard let header = removeHeaderProtection(packet, packetNumberOffset: packetNumberOffset, largestReceived: largestReceived),
+              open(packet, header: header)
+        else { return nil }
+        return header
+    }
+
+    /// The first step of ``unprotect(inPlace:packetNumberOffset:largestReceived:)``: removes
+    /// header protection only (RFC 9001 §5.4), in place, so that the caller can pick the
+    /// payload key by the key phase bit (§6): header protection keys do not change with key
+    /// updates.
+    ///
+    /// - Returns: the unmasked first byte, the full packet number and the header's length;
+    ///   `nil` (and the packet untouched) when it is too short to sample.
+    public func removeHeaderProtection(_ packet: UnsafeMutableRawBufferPointer, packetNumberOffset: Int,
+                                       largestReceived: UInt64?) -> UnmaskedHeader? {
         let sampleOffset = packetNumberOffset + 4
         guard packetNumberOffset >= 1, sampleOffset + 16 <= packet.count else { return nil }
-        let mask = headerProtection.mask(sample: packet[sampleOffset..<(sampleOffset + 16)])
+        let mask = headerProtection.mask(sample: packet.baseAddress! + sampleOffset)
         let first = packet[0] ^ (mask[0] & (packet[0] & 0x80 != 0 ? 0x0f : 0x1f))
+        packet[0] = first
         let pnLength = Int(first & 0x03) + 1
-        let headerLength = packetNumberOffset + pnLength
-        var header = Array(packet[..<headerLength])
-        header[0] = first
         var truncated: UInt64 = 0
         for i in 0..<pnLength {
-            header[packetNumberOffset + i] ^= mask[1 + i]
-            truncated = truncated << 8 | UInt64(header[packetNumberOffset + i])
+            packet[packetNumberOffset + i] ^= mask[1 + i]
+            truncated = truncated << 8 | UInt64(packet[packetNumberOffset + i])
         }
         let pn = PacketNumber.decode(truncated: truncated, length: pnLength, largestReceived: largestReceived)
-        return ProtectedPayloadHeader(header: header, packetNumber: pn)
+        return UnmaskedHeader(firstByte: first, packetNumber: pn, length: packetNumberOffset + pnLength)
     }
 
-    /// The second step of ``unprotect(_:packetNumberOffset:largestReceived:)``: authenticates
-    /// and decrypts the payload with this key; `nil` when authentication fails.
-    public func open(_ packet: [UInt8], header: ProtectedPayloadHeader) -> UnprotectedPacket? {
-        guard let payload = aead.open(packet[header.header.count...], sequence: header.packetNumber, additionalData: header.header[...])
-        else { return nil }
-        return UnprotectedPacket(firstByte: header.header[0], packetNumber: header.packetNumber, header: header.header, payload: payload)
+    /// The second step of ``unprotect(inPlace:packetNumberOffset:largestReceived:)``:
+    /// authenticates and decrypts the payload after `header` with this key, in place;
+    /// `false` when authentication fails.
+    public func open(_ packet: UnsafeMutableRawBufferPointer, header: UnmaskedHeader) -> Bool {
+        let payload = UnsafeMutableRawBufferPointer(rebasing: packet[header.length...])
+        return aead.open(UnsafeRawBufferPointer(payload), into: payload, sequence: header.packetNumber,
+                         additionalData: UnsafeRawBufferPointer(rebasing: packet[..<header.length]))
     }
 }
 
-/// A packet header with header protection removed, its payload still encrypted.
-@_spi(Wire) public struct ProtectedPayloadHeader: Sendable, Hashable {
-    /// The unmasked header, packet number included (the AEAD's associated data).
-    public var header: [UInt8]
+/// A packet header whose protection was removed in place
+/// (``PacketKey/removeHeaderProtection(_:packetNumberOffset:largestReceived:)``).
+@_spi(Wire) public struct UnmaskedHeader: Sendable, Hashable {
+    /// The first byte with its protected bits restored (reserved bits, key phase, PN length).
+    public var firstByte: UInt8
     /// The full packet number.
     public var packetNumber: UInt64
-    /// The unmasked first byte.
-    public var firstByte: UInt8 { header[0] }
-    /// The key phase bit of a short header (RFC 9001 §6).
-    public var keyPhase: Bool { header[0] & 0x04 != 0 }
+    /// The header's length, packet number included: the AEAD's associated data, after which
+    /// the payload starts.
+    public var length: Int
+
+    /// Short header: the key phase bit (RFC 9001 §6).
+    public var keyPhase: Bool { firstByte & 0x04 != 0 }
+
+    /// The reserved bits, which must be zero after removing protection (RFC 9000 §17.2, §17.3.1):
+    /// nonzero is a PROTOCOL_VIOLATION.
+    public var reservedBits: UInt8 { firstByte & 0x80 != 0 ? (firstByte >> 2) & 0x03 : (firstByte >> 3) & 0x03 }
 }
 
 /// A packet after header protection is removed and the payload decrypted.

@@ -191,8 +191,9 @@ public final class QUICEndpoint {
 
     // MARK: - Input
 
-    /// Processes a datagram from `remote`.
-    public func receive(_ datagram: [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+    /// Processes a datagram from `remote`. A connection's packets are decrypted where they lie
+    /// (``QUICConnection/receive(_:from:ecn:at:)``): pass a datagram nothing else holds.
+    public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
         guard let header = try? PacketHeader.parse(datagram, shortHeaderConnectionIDLength: connectionIDLength) else {
             statistics.datagramsDropped += 1
             return
@@ -200,10 +201,10 @@ public final class QUICEndpoint {
         // nil: a DCID longer than 20 bytes (an unsupported version's), which routes nowhere.
         let route = header.routingConnectionID
         if let route, let connection = routes[route] {
-            access(connection) { connection in
-                connection.receive(datagram, from: remote, ecn: ecn, at: now)
-                synchronizeWithAccess(connection)
-            }
+            listAsActivity(connection)
+            // Its header is not parsed again, nor the datagram copied (not captured by a closure).
+            connection.receive(datagram, firstHeader: header, from: remote, ecn: ecn, at: now)
+            synchronizeWithAccess(connection)
             return
         }
         if let route, let until = releasedRoutes[route] {
@@ -235,11 +236,15 @@ public final class QUICEndpoint {
 
     /// Runs `body` on `connection`, listing it in ``activity``.
     private func access<Result>(_ connection: QUICConnection, _ body: (QUICConnection) -> Result) -> Result {
+        listAsActivity(connection)
+        return body(connection)
+    }
+
+    private func listAsActivity(_ connection: QUICConnection) {
         if !connection.isListedAsActivity {
             connection.isListedAsActivity = true
             activity.append(connection)
         }
-        return body(connection)
     }
 
     /// Moves into `connections` (which the caller passes empty) the connections the endpoint

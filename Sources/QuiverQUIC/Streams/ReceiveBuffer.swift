@@ -108,11 +108,12 @@ package struct ReceiveBuffer: Sendable {
     ///
     /// - Parameters:
     ///   - offset: the stream offset of `data[0]`.
-    ///   - data: the bytes; may be empty (a FIN-only frame).
+    ///   - data: the bytes, copied (a slice of the decrypted packet: this is the one copy of
+    ///     received stream data); may be empty (a FIN-only frame).
     ///   - fin: whether `offset + data.count` is the final size (RFC 9000 §4.5).
     /// - Throws: FINAL_SIZE_ERROR per ``checkFinalSize(end:fin:)``; ``overflowCode`` when the
     ///   range ends beyond ``maxOffset`` or beyond 2^62 − 1 (RFC 9000 §19.8).
-    public mutating func insert(offset: UInt64, data: [UInt8], fin: Bool) throws(QUICError) {
+    public mutating func insert(offset: UInt64, data: ArraySlice<UInt8>, fin: Bool) throws(QUICError) {
         let (end, overflow) = offset.addingReportingOverflow(UInt64(data.count))
         guard !overflow, end <= VarInt.max else {
             throw QUICError(overflowCode, "data ends beyond 2^62 - 1")
@@ -221,8 +222,9 @@ package struct ReceiveBuffer: Sendable {
         return low
     }
 
-    /// Stores the parts of `data[start..<end]` (stream offsets) that no chunk holds yet.
-    private mutating func store(_ data: [UInt8], dataOffset: UInt64, from start: UInt64, to end: UInt64) {
+    /// Stores the parts of `data` between stream offsets `start` and `end` that no chunk holds
+    /// yet; `data.first` is at stream offset `dataOffset`.
+    private mutating func store(_ data: ArraySlice<UInt8>, dataOffset: UInt64, from start: UInt64, to end: UInt64) {
         var index = firstChunk(endingAbove: start)
         var cursor = start
         while cursor < end {
@@ -232,7 +234,7 @@ package struct ReceiveBuffer: Sendable {
                 continue
             }
             let gapEnd = index < chunks.count ? Swift.min(end, chunks[index].offset) : end
-            let piece = data[Int(cursor - dataOffset)..<Int(gapEnd - dataOffset)]
+            let piece = data[(data.startIndex + Int(cursor - dataOffset))..<(data.startIndex + Int(gapEnd - dataOffset))]
             if index > head, chunks[index - 1].end == cursor,
                chunks[index - 1].bytes.count + piece.count <= Self.maxChunkSize
             {

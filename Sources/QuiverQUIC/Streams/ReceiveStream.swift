@@ -93,7 +93,7 @@ package struct ReceiveStream: Sendable {
     ///
     /// - Throws: FLOW_CONTROL_ERROR beyond the advertised limit (§4.1); FINAL_SIZE_ERROR per
     ///   §4.5.
-    public mutating func handleStream(offset: UInt64, data: [UInt8], fin: Bool) throws(QUICError) {
+    public mutating func handleStream(offset: UInt64, data: ArraySlice<UInt8>, fin: Bool) throws(QUICError) {
         let (end, overflow) = offset.addingReportingOverflow(UInt64(data.count))
         guard !overflow, end <= VarInt.max else {
             throw QUICError(.frameEncodingError, "stream data ends beyond 2^62 - 1")

@@ -185,7 +185,7 @@ package struct SendStream: Sendable {
         guard let span = takeNextSpan(maxLength: maxLength, connectionCredit: connectionCredit) else { return nil }
         var data = ByteWriter(capacity: span.length)
         buffer.copy(span.offset..<(span.offset + UInt64(span.length)), into: &data)
-        return .stream(id: id, offset: span.offset, data: data.bytes, fin: span.fin)
+        return .stream(id: id, offset: span.offset, data: data.bytes[...], fin: span.fin)
     }
 
     /// ``nextFrame(maxLength:connectionCredit:)`` encoded straight into `writer` (with its

@@ -20,13 +20,24 @@ extension Frame {
         var frames: [Frame] = []
         frames.reserveCapacity(4)
         while !reader.isAtEnd {
-            let type = try readType(from: &reader)
-            guard type.isAllowed(in: packetType) else {
-                throw QUICError(.protocolViolation, "\(type.name) frame not allowed in \(packetType) packet", frameType: type.rawValue)
-            }
-            frames.append(try decodeBody(type: type, from: &reader))
+            frames.append(try decodeNext(from: &reader, in: packetType))
         }
         return frames
+    }
+
+    /// Decodes the next frame of a packet payload and checks that it may appear in a packet of
+    /// type `packetType`: ``decodeAll(_:packetType:)`` one frame at a time, for a receiver
+    /// that handles each frame as it is decoded. A STREAM frame's data is a slice of the
+    /// reader's bytes.
+    ///
+    /// - Throws: as ``decodeAll(_:packetType:)``, except for the empty payload, which the
+    ///   caller checks.
+    public static func decodeNext(from reader: inout ByteReader, in packetType: PacketType) throws(QUICError) -> Frame {
+        let type = try readType(from: &reader)
+        guard type.isAllowed(in: packetType) else {
+            throw QUICError(.protocolViolation, "\(type.name) frame not allowed in \(packetType) packet", frameType: type.rawValue)
+        }
+        return try decodeBody(type: type, from: &reader)
     }
 
     /// Decodes one frame from `reader`, without checking packet type permissions.
@@ -103,11 +114,11 @@ extension Frame {
         case 0x08...0x0f:
             let id = StreamID(rawValue: try reader.readVarInt())
             let offset = type.rawValue & FrameType.streamOffsetBit != 0 ? try reader.readVarInt() : 0
-            let data: [UInt8]
+            let data: ArraySlice<UInt8>
             if type.rawValue & FrameType.streamLengthBit != 0 {
-                data = try readVarIntPrefixedBytes(from: &reader)
+                data = try reader.readSlice(try readLength(from: &reader))
             } else {
-                data = try reader.readBytes(reader.remaining)
+                data = try reader.readSlice(reader.remaining)
             }
             // RFC 9000 §19.8: offset + length must not exceed 2^62 − 1.
             try checkStreamEnd(offset: offset, length: data.count)
@@ -166,11 +177,16 @@ extension Frame {
 
     /// Reads a varint length and that many bytes, refusing lengths beyond the input.
     private static func readVarIntPrefixedBytes(from reader: inout ByteReader) throws(DecodeError) -> [UInt8] {
+        try reader.readBytes(try readLength(from: &reader))
+    }
+
+    /// Reads a varint length, refusing lengths beyond the input.
+    private static func readLength(from reader: inout ByteReader) throws(DecodeError) -> Int {
         let length = try reader.readVarInt()
         guard length <= UInt64(reader.remaining) else {
             throw DecodeError(.truncated, "length \(length) exceeds the \(reader.remaining) bytes left")
         }
-        return try reader.readBytes(Int(length))
+        return Int(length)
     }
 
     /// The largest offset of a STREAM or CRYPTO frame, offset + length, must be ≤ 2^62 − 1

@@ -22,7 +22,8 @@ public import QuiverCore
     /// NEW_TOKEN (RFC 9000 §19.7): an address validation token for a future connection; never empty.
     case newToken([UInt8])
     /// STREAM (RFC 9000 §19.8): stream data at `offset`; `fin` marks the end of the stream.
-    case stream(id: StreamID, offset: UInt64, data: [UInt8], fin: Bool)
+    /// A decoded frame's data is a slice of the decrypted packet (no copy).
+    case stream(id: StreamID, offset: UInt64, data: ArraySlice<UInt8>, fin: Bool)
     /// MAX_DATA (RFC 9000 §19.9): the connection-level flow control limit.
     case maxData(UInt64)
     /// MAX_STREAM_DATA (RFC 9000 §19.10): a stream-level flow control limit.

@@ -39,7 +39,7 @@ extension StreamsTests {
             output.reserveCapacity(size)
             for frame in scrambledFrames(data, rng: &rng) {
                 let fin = frame.end == data.count && Bool.random(using: &rng)
-                try buffer.insert(offset: UInt64(frame.offset), data: Array(data[frame.offset..<frame.end]), fin: fin)
+                try buffer.insert(offset: UInt64(frame.offset), data: data[frame.offset..<frame.end], fin: fin)
                 #expect(buffer.bufferedBytes >= buffer.readableBytes)
                 if Bool.random(using: &rng) {
                     output += buffer.read(maxBytes: Int.random(in: 0...100_000, using: &rng))
@@ -61,7 +61,7 @@ extension StreamsTests {
             var buffer = ReceiveBuffer()
             for offset in stride(from: 0, to: data.count, by: 1200) {
                 let end = min(offset + 1200, data.count)
-                try buffer.insert(offset: UInt64(offset), data: Array(data[offset..<end]), fin: end == data.count)
+                try buffer.insert(offset: UInt64(offset), data: data[offset..<end], fin: end == data.count)
             }
             // 64 KiB chunks.
             #expect(buffer.chunkCount <= (1 << 20) / ReceiveBuffer.maxChunkSize + 1)
@@ -85,11 +85,11 @@ extension StreamsTests {
                 if index % 7 == 3 {
                     late.append((offset, end))
                 } else {
-                    try buffer.insert(offset: UInt64(offset), data: Array(data[offset..<end]), fin: end == size)
+                    try buffer.insert(offset: UInt64(offset), data: data[offset..<end], fin: end == size)
                 }
                 if late.count > 14 || end == size {
                     for (lateOffset, lateEnd) in late {
-                        try buffer.insert(offset: UInt64(lateOffset), data: Array(data[lateOffset..<lateEnd]), fin: lateEnd == size)
+                        try buffer.insert(offset: UInt64(lateOffset), data: data[lateOffset..<lateEnd], fin: lateEnd == size)
                     }
                     late.removeAll()
                 }
@@ -143,21 +143,21 @@ extension StreamsTests {
 
         @Test func neverHoldsMoreThanTheWindow() throws {
             var buffer = ReceiveBuffer(maxOffset: 1000)
-            try buffer.insert(offset: 0, data: [UInt8](repeating: 1, count: 1000), fin: false)
+            try buffer.insert(offset: 0, data: ArraySlice<UInt8>(repeating: 1, count: 1000), fin: false)
             #expect(transportError { try buffer.insert(offset: 1000, data: [1], fin: false) } == .flowControlError)
             #expect(transportError { try buffer.insert(offset: 999, data: [1, 2], fin: false) } == .flowControlError)
             #expect(transportError { try buffer.setFinalSize(1001) } == .flowControlError)
             #expect(buffer.bufferedBytes == 1000)
             _ = buffer.read(maxBytes: 500)
             buffer.maxOffset = 1500
-            try buffer.insert(offset: 1000, data: [UInt8](repeating: 2, count: 500), fin: false)
+            try buffer.insert(offset: 1000, data: ArraySlice<UInt8>(repeating: 2, count: 500), fin: false)
             #expect(buffer.bufferedBytes == 1000)
             #expect(buffer.readableBytes == 1000)
         }
 
         @Test func cryptoBufferUsesItsOwnCode() {
             var buffer = ReceiveBuffer(maxOffset: 4096, overflowCode: .cryptoBufferExceeded)
-            #expect(transportError { try buffer.insert(offset: 4000, data: [UInt8](repeating: 0, count: 100), fin: false) } == .cryptoBufferExceeded)
+            #expect(transportError { try buffer.insert(offset: 4000, data: ArraySlice<UInt8>(repeating: 0, count: 100), fin: false) } == .cryptoBufferExceeded)
         }
 
         @Test func rejectsOffsetsBeyondVarIntRange() {

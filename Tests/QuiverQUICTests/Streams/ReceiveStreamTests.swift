@@ -95,7 +95,7 @@ extension StreamsTests {
 
         @Test func maxStreamDataOnlyInRecv() throws {
             var stream = ReceiveStream(id: id, window: 100, maxWindow: 100)
-            try stream.handleStream(offset: 0, data: [UInt8](repeating: 1, count: 60), fin: false)
+            try stream.handleStream(offset: 0, data: ArraySlice<UInt8>(repeating: 1, count: 60), fin: false)
             _ = try stream.read(maxBytes: 50, now: epoch, rtt: rtt)
             #expect(frames(&stream) == [])  // exactly half consumed
             _ = try stream.read(maxBytes: 1, now: epoch, rtt: rtt)
@@ -105,7 +105,7 @@ extension StreamsTests {
             stream.onMaxStreamDataLost(100)
             #expect(frames(&stream) == [.maxStreamData(id: id, max: 151)])
             // Once the size is known, no more credit is sent.
-            try stream.handleStream(offset: 60, data: [UInt8](repeating: 1, count: 90), fin: true)
+            try stream.handleStream(offset: 60, data: ArraySlice<UInt8>(repeating: 1, count: 90), fin: true)
             _ = try stream.read(maxBytes: 100, now: epoch, rtt: rtt)
             #expect(stream.state == .dataRead)
             #expect(frames(&stream) == [])
@@ -117,7 +117,7 @@ extension StreamsTests {
             var offset: UInt64 = 0
             for _ in 0..<6 {
                 let room = Int(stream.flow.limit - offset)
-                try stream.handleStream(offset: offset, data: [UInt8](repeating: 0, count: room), fin: false)
+                try stream.handleStream(offset: offset, data: ArraySlice<UInt8>(repeating: 0, count: room), fin: false)
                 offset += UInt64(room)
                 now = now + .milliseconds(5)
                 _ = try stream.read(maxBytes: .max, now: now, rtt: rtt)

@@ -40,13 +40,13 @@ extension StreamsTests {
                     let length = frame.data.count
                     switch Int.random(in: 0..<20, using: &rng) {
                     case 0..<13:  // delivered and acknowledged
-                        try receiver.insert(offset: frame.offset, data: frame.data, fin: frame.fin)
+                        try receiver.insert(offset: frame.offset, data: frame.data[...], fin: frame.fin)
                         sender.onAcked(offset: frame.offset, length: length, fin: frame.fin)
                         acknowledged.insert(frame.offset..<(frame.offset + UInt64(length)))
                     case 13..<18:  // lost
                         sender.onLost(offset: frame.offset, length: length, fin: frame.fin)
                     default:  // delivered, but declared lost (spurious)
-                        try receiver.insert(offset: frame.offset, data: frame.data, fin: frame.fin)
+                        try receiver.insert(offset: frame.offset, data: frame.data[...], fin: frame.fin)
                         sender.onLost(offset: frame.offset, length: length, fin: frame.fin)
                     }
                 }
@@ -199,7 +199,7 @@ extension StreamsTests {
                         pendingLoss.removeAll()
                     }
                 } else {
-                    try receiver.insert(offset: range.offset, data: range.data, fin: range.fin)
+                    try receiver.insert(offset: range.offset, data: range.data[...], fin: range.fin)
                     sender.onAcked(offset: range.offset, length: range.data.count, fin: range.fin)
                 }
                 let chunk = receiver.read(maxBytes: .max)

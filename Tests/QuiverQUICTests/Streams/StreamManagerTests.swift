@@ -169,29 +169,29 @@ extension StreamsTests {
 
         @Test func streamLevelFlowControlError() throws {
             var manager = server(local: streamParameters(bidiRemote: 100))
-            try manager.handle(.stream(id: clientBidi0, offset: 0, data: [UInt8](repeating: 0, count: 100), fin: false))
+            try manager.handle(.stream(id: clientBidi0, offset: 0, data: ArraySlice<UInt8>(repeating: 0, count: 100), fin: false))
             #expect(transportError { try manager.handle(.stream(id: clientBidi0, offset: 100, data: [1], fin: false)) } == .flowControlError)
         }
 
         @Test func connectionLevelFlowControlErrorSumsStreams() throws {
             var manager = server(local: streamParameters(maxData: 250, bidiRemote: 100, uni: 100))
-            try manager.handle(.stream(id: clientBidi0, offset: 0, data: [UInt8](repeating: 0, count: 100), fin: false))
-            try manager.handle(.stream(id: clientUni0, offset: 50, data: [UInt8](repeating: 0, count: 50), fin: false))
+            try manager.handle(.stream(id: clientBidi0, offset: 0, data: ArraySlice<UInt8>(repeating: 0, count: 100), fin: false))
+            try manager.handle(.stream(id: clientUni0, offset: 50, data: ArraySlice<UInt8>(repeating: 0, count: 50), fin: false))
             // A reset counts its whole final size.
             let second = StreamID(index: 1, initiator: .client, direction: .bidirectional)
             try manager.handle(.resetStream(id: second, errorCode: 0, finalSize: 40))
             #expect(manager.connectionReceive.received == 240)
             // Duplicates do not count twice.
-            try manager.handle(.stream(id: clientBidi0, offset: 0, data: [UInt8](repeating: 0, count: 100), fin: false))
+            try manager.handle(.stream(id: clientBidi0, offset: 0, data: ArraySlice<UInt8>(repeating: 0, count: 100), fin: false))
             let third = StreamID(index: 2, initiator: .client, direction: .bidirectional)
-            try manager.handle(.stream(id: third, offset: 0, data: [UInt8](repeating: 0, count: 10), fin: false))
+            try manager.handle(.stream(id: third, offset: 0, data: ArraySlice<UInt8>(repeating: 0, count: 10), fin: false))
             #expect(transportError { try manager.handle(.stream(id: third, offset: 10, data: [1], fin: false)) } == .flowControlError)
         }
 
         @Test func maxDataIsSentWhenMoreThanHalfTheConnectionWindowIsConsumed() throws {
             var manager = server(local: streamParameters(maxData: 1000, bidiRemote: 1000, uni: 1000),
                                  configuration: .init(maxStreamWindow: 1000, maxConnectionWindow: 1000))
-            try manager.handle(.stream(id: clientUni0, offset: 0, data: [UInt8](repeating: 0, count: 800), fin: false))
+            try manager.handle(.stream(id: clientUni0, offset: 0, data: ArraySlice<UInt8>(repeating: 0, count: 800), fin: false))
             _ = try manager.read(from: clientUni0, maxBytes: 500, at: epoch)
             #expect(manager.pendingFrames() == [])
             _ = try manager.read(from: clientUni0, maxBytes: 1, at: epoch)
@@ -207,7 +207,7 @@ extension StreamsTests {
 
         @Test func resetReleasesConnectionCredit() throws {
             var manager = server(local: streamParameters(maxData: 1000, bidiRemote: 1000, uni: 1000))
-            try manager.handle(.stream(id: clientUni0, offset: 0, data: [UInt8](repeating: 0, count: 300), fin: false))
+            try manager.handle(.stream(id: clientUni0, offset: 0, data: ArraySlice<UInt8>(repeating: 0, count: 300), fin: false))
             try manager.handle(.resetStream(id: clientUni0, errorCode: 5, finalSize: 600))
             #expect(manager.pendingFrames() == [.maxData(1600)])
             #expect(streamError { _ = try manager.read(from: clientUni0, maxBytes: 1, at: epoch) } == .resetByPeer(errorCode: 5))
@@ -223,7 +223,7 @@ extension StreamsTests {
             var maxData: UInt64 = 1000
             for _ in 0..<8 {
                 let room = Int(min(maxData, manager.receiveStream(clientUni0)?.flow.limit ?? 1000) - offset)
-                try manager.handle(.stream(id: clientUni0, offset: offset, data: [UInt8](repeating: 0, count: room), fin: false))
+                try manager.handle(.stream(id: clientUni0, offset: offset, data: ArraySlice<UInt8>(repeating: 0, count: room), fin: false))
                 offset += UInt64(room)
                 now = now + .milliseconds(2)
                 _ = try manager.read(from: clientUni0, maxBytes: .max, at: now)
@@ -256,7 +256,7 @@ extension StreamsTests {
             try manager.handle(.maxData(1000))
             let moreValue = manager.nextStreamFrame(maxLength: 1000)
             let more = try #require(moreValue)
-            #expect(more == .stream(id: b, offset: 50, data: [UInt8](repeating: 2, count: 50), fin: false))
+            #expect(more == .stream(id: b, offset: 50, data: ArraySlice<UInt8>(repeating: 2, count: 50), fin: false))
             #expect(manager.nextStreamFrame(maxLength: 1000) == nil)
             #expect(manager.pendingFrames() == [.streamDataBlocked(id: b, limit: 100)])
             try manager.handle(.maxStreamData(id: a, max: 200))
