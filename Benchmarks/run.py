@@ -7,7 +7,8 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
 
   QUIC bulk      a download of --bulk-mb from a file in /dev/shm: gtlsclient → Quiver
                  (`quiver serve --http3`) vs gtlsclient → gtlsserver (same client, so the
-                 servers are compared); also Quiver → Quiver and aioquic → Quiver for reference.
+                 servers are compared); `quiver get` vs gtlsclient from one gtlsserver (the
+                 clients compared); also Quiver → Quiver and aioquic → Quiver for reference.
   TLS bulk       the same file over TLS 1.3/TCP: `openssl s_client` → Quiver (`quiver-bench
                  tls-www`) vs → `openssl s_server -WWW`.
   Handshakes     one load-generator process (`quiver-bench handshake-load`, Quiver's sans-I/O
@@ -194,6 +195,11 @@ def quic_bulk(work, cert, key, megabytes, runs):
     row("QUIC bulk", f"{megabytes} MB download, gtlsclient → server (MB/s)", megabytes / q[0], megabytes / n[0], True, "MB/s",
         "same client; vs gtlsserver")
     row("QUIC bulk", "server CPU per MB (ms)", q[1] * 1000 / megabytes, n[1] * 1000 / megabytes, False, "ms/MB")
+    clients = quic_client_bulk(work, cert, key, megabytes, runs)
+    q, n = clients["quiver"], clients["ngtcp2"]
+    row("QUIC bulk", f"{megabytes} MB download, client → gtlsserver (MB/s)", megabytes / q[0], megabytes / n[0], True, "MB/s",
+        "same server; quiver get vs gtlsclient (wall time to exit, so quiver get's closing period of 3 PTO counts)")
+    row("QUIC bulk", "client CPU per MB (ms)", q[1] * 1000 / megabytes, n[1] * 1000 / megabytes, False, "ms/MB")
     # References: Quiver's own client, and aioquic's, against Quiver's server.
     port = free_port()
     server = quiver_http3(work, cert, key, port)
@@ -211,6 +217,34 @@ def quic_bulk(work, cert, key, megabytes, runs):
     finally:
         server.stop()
     return results
+
+
+def quic_client_bulk(work, cert, key, megabytes, runs):
+    """The clients compared: `quiver get` and gtlsclient downloading the bulk file from one
+    gtlsserver; (wall seconds, client CPU seconds), medians."""
+    port = free_port()
+    server = http3_server("ngtcp2", work, cert, key, port)
+    out = tempfile.mkdtemp(dir="/dev/shm")
+    commands = {
+        "quiver": [QUIVER, "get", "--insecure", "--out", out, f"https://127.0.0.1:{port}/bulk"],
+        "ngtcp2": ["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump", "--max-data=64M",
+                   "--max-stream-data-bidi-local=64M", "127.0.0.1", str(port), f"https://localhost:{port}/bulk"],
+    }
+    try:
+        def once(command):
+            before = os.times()
+            wall = run(command)
+            after = os.times()
+            return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        results = {}
+        for _ in range(runs):  # alternated, so both see the same machine
+            for name, command in commands.items():
+                results.setdefault(name, []).append(once(command))
+        return {name: (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
+                for name, samples in results.items()}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        server.stop()
 
 
 def tls_bulk(work, cert, key, megabytes, runs):

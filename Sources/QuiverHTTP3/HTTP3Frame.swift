@@ -104,9 +104,12 @@ public struct HTTP3FrameReader: Sendable {
     }
 
     public mutating func append(_ bytes: [UInt8]) {
-        if head > 0, head == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+        if head == buffer.count {
+            // Nothing left unread: take the array as it is (a DATA piece that covers all of
+            // it is then handed on without a copy).
+            buffer = bytes
             head = 0
+            return
         } else if head > 1 << 16 {
             buffer.removeFirst(head)
             head = 0
@@ -126,7 +129,7 @@ public struct HTTP3FrameReader: Sendable {
             if remaining > 0 {
                 let count = min(remaining, buffer.count - head)
                 guard count > 0 else { return nil }
-                let piece = Array(buffer[head..<head + count])
+                let piece = head == 0 && count == buffer.count ? buffer : Array(buffer[head..<head + count])
                 head += count
                 remaining -= count
                 if skipping { continue }

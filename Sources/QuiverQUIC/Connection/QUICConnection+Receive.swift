@@ -209,18 +209,22 @@ extension QUICConnection {
             return nil
         }
         let largest = spaces[PacketNumberSpace.applicationData.rawValue].ack.largestReceived
-        let opened: (header: UnmaskedHeader, isNext: Bool)? = datagram.withUnsafeMutableBytes { bytes in
+        var isNext = false
+        let opened: UnmaskedHeader? = datagram.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[range])
             guard let unmasked = appKeys!.read.removeHeaderProtection(packet, packetNumberOffset: header.packetNumberOffset,
                                                                        largestReceived: largest),
-                  let (key, isNext) = appKeys!.candidate(keyPhase: unmasked.keyPhase, packetNumber: unmasked.packetNumber)
+                  let candidate = appKeys!.candidate(keyPhase: unmasked.keyPhase, packetNumber: unmasked.packetNumber)
             else { return nil }
-            if key.open(packet, header: unmasked) { return (unmasked, isNext) }
+            if candidate.key.open(packet, header: unmasked) {
+                isNext = candidate.isNext
+                return unmasked
+            }
             // RFC 9001 §6.6: past the AEAD's integrity limit, forgeries could succeed.
             authenticationFailures += 1
             return nil
         }
-        guard let (unmasked, isNext) = opened else {
+        guard let unmasked = opened else {
             statistics.packetsDropped += 1
             let limit: UInt64 = appKeys!.read.secret.suite == .chacha20Poly1305SHA256 ? 1 << 36 : 1 << 52
             if authenticationFailures >= limit { throw QUICError(.aeadLimitReached, "too many packets failed authentication") }

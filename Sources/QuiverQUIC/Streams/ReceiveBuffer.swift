@@ -146,17 +146,29 @@ package struct ReceiveBuffer: Sendable {
 
     // MARK: - Output
 
-    /// Removes and returns up to `maxBytes` contiguous bytes from ``readOffset``; empty when
-    /// nothing is readable.
+    /// Removes and returns `min(maxBytes, readableBytes)` contiguous bytes from
+    /// ``readOffset``; empty when nothing is readable.
     public mutating func read(maxBytes: Int) -> [UInt8] {
+        read(maxBytes: maxBytes, stopAtChunk: false)
+    }
+
+    /// Removes and returns up to `maxBytes` contiguous bytes from ``readOffset``, perhaps
+    /// fewer than are readable: when the first stored chunk starts at ``readOffset`` and fits
+    /// in `maxBytes`, that chunk is returned as it is, without copying. For a stream's reader,
+    /// which reads again.
+    public mutating func readChunk(maxBytes: Int) -> [UInt8] {
+        read(maxBytes: maxBytes, stopAtChunk: true)
+    }
+
+    private mutating func read(maxBytes: Int, stopAtChunk: Bool) -> [UInt8] {
         let count = Swift.min(Swift.max(maxBytes, 0), readableBytes)
         guard count > 0 else { return [] }
         // Fast path: hand over a whole chunk.
-        if chunks[head].offset == readOffset, chunks[head].bytes.count == count {
+        if chunks[head].offset == readOffset, chunks[head].bytes.count == count || (stopAtChunk && chunks[head].bytes.count < count) {
             let bytes = chunks[head].bytes
             dropHeadChunk()
-            readOffset += UInt64(count)
-            bufferedBytes -= count
+            readOffset += UInt64(bytes.count)
+            bufferedBytes -= bytes.count
             return bytes
         }
         var result: [UInt8] = []

@@ -163,7 +163,7 @@ package struct ReceiveStream: Sendable {
             return ([], true)
         case .recv, .sizeKnown, .dataRecvd:
             if let code = stopSendingErrorCode { throw StreamError.readStopped(errorCode: code) }
-            let bytes = buffer.read(maxBytes: maxBytes)
+            let bytes = buffer.readChunk(maxBytes: maxBytes)
             releasedOffset = buffer.readOffset
             flow.addConsumed(UInt64(bytes.count))
             if state == .recv, flow.shouldSendUpdate {

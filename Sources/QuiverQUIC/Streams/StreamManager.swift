@@ -236,7 +236,7 @@ package struct StreamManager: Sendable {
     public var streamIDs: [StreamID] { Set(sends.keys).union(receives.keys).sorted() }
 
     /// Whether `id` is open (not yet closed and forgotten).
-    public func contains(_ id: StreamID) -> Bool { sends[id] != nil || receives[id] != nil }
+    public func contains(_ id: StreamID) -> Bool { sends.contains(id) || receives.contains(id) }
 
     /// The sending part of `id`, if it has one and is open.
     public func sendStream(_ id: StreamID) -> SendStream? { sends[id] }
@@ -329,7 +329,7 @@ package struct StreamManager: Sendable {
     /// - Throws: ``StreamError`` when the stream is unknown or send-only.
     public mutating func stopSending(_ id: StreamID, errorCode: UInt64) throws(StreamError) {
         try requireReceive(id)
-        let released = receives[id]?.releasedOffset ?? 0
+        let released = withReceiveStream(id, { $0.releasedOffset }) ?? 0
         if withReceiveStream(id, { $0.stopSending(errorCode: errorCode) }) == true { controlQueue.append(id) }
         releaseConnectionCredit(id, releasedBefore: released, now: nil)
         closeIfDone(id)
@@ -348,8 +348,8 @@ package struct StreamManager: Sendable {
     ///   ``StreamError`` when it is unknown, send-only or stopped.
     public mutating func read(from id: StreamID, maxBytes: Int, at now: Instant) throws(StreamError) -> (bytes: [UInt8], fin: Bool) {
         try requireReceive(id)
-        let released = receives[id]?.releasedOffset ?? 0
-        let window = receives[id]?.flow.window ?? 0
+        let released = withReceiveStream(id, { $0.releasedOffset }) ?? 0
+        let window = withReceiveStream(id, { $0.flow.window }) ?? 0
         defer { closeIfDone(id) }
         let rtt = roundTripTime
         guard let result = try withReceiveStream(id, { (receive: inout ReceiveStream) throws(StreamError) in
@@ -357,11 +357,11 @@ package struct StreamManager: Sendable {
         }) else {
             throw StreamError.unknownStream(id)
         }
-        if let receive = receives[id] {
-            if receive.hasPendingControlFrames { controlQueue.append(id) }
-            if receive.flow.window > window {
+        if let (hasPendingControlFrames, newWindow) = withReceiveStream(id, { ($0.hasPendingControlFrames, $0.flow.window) }) {
+            if hasPendingControlFrames { controlQueue.append(id) }
+            if newWindow > window {
                 // Keep the connection window ahead of an auto-tuned stream (quiche: × 1.5).
-                connectionReceive.ensureWindow(atLeast: receive.flow.window + receive.flow.window / 2)
+                connectionReceive.ensureWindow(atLeast: newWindow + newWindow / 2)
             }
         }
         releaseConnectionCredit(id, releasedBefore: released, now: now)
@@ -372,14 +372,14 @@ package struct StreamManager: Sendable {
         guard contains(id) else {
             throw id.canSend(as: role) ? StreamError.unknownStream(id) : StreamError.notSendable(id)
         }
-        guard sends[id] != nil else { throw StreamError.notSendable(id) }
+        guard sends.contains(id) else { throw StreamError.notSendable(id) }
     }
 
     private func requireReceive(_ id: StreamID) throws(StreamError) {
         guard contains(id) else {
             throw id.canReceive(as: role) ? StreamError.unknownStream(id) : StreamError.notReceivable(id)
         }
-        guard receives[id] != nil else { throw StreamError.notReceivable(id) }
+        guard receives.contains(id) else { throw StreamError.notReceivable(id) }
     }
 
     // MARK: - Peer frames
@@ -405,19 +405,19 @@ package struct StreamManager: Sendable {
         switch frame {
         case .stream(let id, let offset, let data, let fin):
             guard try resolvePeerFrame(on: id, receivingPart: true) else { return }
-            let received = receives[id]?.receivedOffset ?? 0
-            let released = receives[id]?.releasedOffset ?? 0
-            try withReceiveStream(id) { (receive: inout ReceiveStream) throws(QUICError) in try receive.handleStream(offset: offset, data: data, fin: fin) }
-            try connectionReceive.addReceived((receives[id]?.receivedOffset ?? received) - received)
+            let (received, released) = try receive(on: id) { (receive: inout ReceiveStream) throws(QUICError) in
+                try receive.handleStream(offset: offset, data: data, fin: fin)
+            }
+            try connectionReceive.addReceived(received)
             releaseConnectionCredit(id, releasedBefore: released, now: nil)
             closeIfDone(id)
 
         case .resetStream(let id, let errorCode, let finalSize):
             guard try resolvePeerFrame(on: id, receivingPart: true) else { return }
-            let received = receives[id]?.receivedOffset ?? 0
-            let released = receives[id]?.releasedOffset ?? 0
-            try withReceiveStream(id) { (receive: inout ReceiveStream) throws(QUICError) in try receive.handleReset(errorCode: errorCode, finalSize: finalSize) }
-            try connectionReceive.addReceived((receives[id]?.receivedOffset ?? received) - received)
+            let (received, released) = try receive(on: id) { (receive: inout ReceiveStream) throws(QUICError) in
+                try receive.handleReset(errorCode: errorCode, finalSize: finalSize)
+            }
+            try connectionReceive.addReceived(received)
             releaseConnectionCredit(id, releasedBefore: released, now: nil)
             closeIfDone(id)
 
@@ -610,10 +610,26 @@ package struct StreamManager: Sendable {
         try receives.withValue(id, body)
     }
 
+    /// Applies a peer frame to the receiving part of stream `id`, in one lookup.
+    ///
+    /// - Returns: how many new bytes of flow-control credit the frame consumed, and the
+    ///   stream's released offset before it (for ``releaseConnectionCredit(_:releasedBefore:now:)``).
+    private mutating func receive(
+        on id: StreamID, _ body: (inout ReceiveStream) throws(QUICError) -> Void
+    ) throws(QUICError) -> (received: UInt64, releasedBefore: UInt64) {
+        try withReceiveStream(id) { (receive: inout ReceiveStream) throws(QUICError) in
+            let received = receive.receivedOffset
+            let released = receive.releasedOffset
+            try body(&receive)
+            return (receive.receivedOffset - received, released)
+        } ?? (0, 0)
+    }
+
     /// Puts a stream where its sendability says: the round-robin queue, or waiting for
     /// stream credit (STREAM_DATA_BLOCKED) or connection credit (DATA_BLOCKED).
     private mutating func scheduleSend(_ id: StreamID) {
-        guard let sendability = sends[id]?.sendability(connectionCredit: connectionSend.available) else { return }
+        let credit = connectionSend.available
+        guard let sendability = withSendStream(id, { $0.sendability(connectionCredit: credit) }) else { return }
         classify(id, sendability)
     }
 
@@ -623,7 +639,7 @@ package struct StreamManager: Sendable {
             sendQueue.append(id)
         case .blockedByStream:
             withSendStream(id) { $0.markBlockedIfNeeded() }
-            if sends[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
+            if withSendStream(id, { $0.hasPendingControlFrames }) == true { controlQueue.append(id) }
         case .blockedByConnection:
             connectionBlocked.append(id)
             connectionSend.markBlocked()
@@ -656,16 +672,16 @@ package struct StreamManager: Sendable {
             onStreamDataLost(id, offset: offset, length: data.count, fin: fin)
         case .resetStream(let id, _, _):
             withSendStream(id) { $0.onResetLost() }
-            if sends[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
+            if withSendStream(id, { $0.hasPendingControlFrames }) == true { controlQueue.append(id) }
         case .stopSending(let id, _):
             withReceiveStream(id) { $0.onStopSendingLost() }
-            if receives[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
+            if withReceiveStream(id, { $0.hasPendingControlFrames }) == true { controlQueue.append(id) }
         case .maxStreamData(let id, let maximum):
             withReceiveStream(id) { $0.onMaxStreamDataLost(maximum) }
-            if receives[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
+            if withReceiveStream(id, { $0.hasPendingControlFrames }) == true { controlQueue.append(id) }
         case .streamDataBlocked(let id, let limit):
             withSendStream(id) { $0.onBlockedLost(limit: limit) }
-            if sends[id]?.hasPendingControlFrames == true { controlQueue.append(id) }
+            if withSendStream(id, { $0.hasPendingControlFrames }) == true { controlQueue.append(id) }
         case .maxData(let maximum):
             if maximum == connectionReceive.limit { isMaxDataPending = true }
         case .dataBlocked(let limit):
@@ -724,7 +740,7 @@ package struct StreamManager: Sendable {
     /// Gives the connection window the credit a stream released since `releasedBefore`, and
     /// queues MAX_DATA when more than half the window is consumed.
     private mutating func releaseConnectionCredit(_ id: StreamID, releasedBefore: UInt64, now: Instant?) {
-        let released = receives[id]?.releasedOffset ?? releasedBefore
+        let released = withReceiveStream(id, { $0.releasedOffset }) ?? releasedBefore
         if released > releasedBefore { connectionReceive.addConsumed(released - releasedBefore) }
         if connectionReceive.shouldSendUpdate {
             connectionReceive.update(now: now, rtt: roundTripTime)
@@ -735,7 +751,7 @@ package struct StreamManager: Sendable {
     /// Forgets a stream whose parts are all terminal; a peer-opened one gives the peer credit
     /// for another stream (MAX_STREAMS, RFC 9000 §4.6).
     private mutating func closeIfDone(_ id: StreamID) {
-        guard contains(id), sends[id]?.isTerminal ?? true, receives[id]?.isTerminal ?? true else { return }
+        guard contains(id), withSendStream(id, { $0.isTerminal }) ?? true, withReceiveStream(id, { $0.isTerminal }) ?? true else { return }
         sends[id] = nil
         receives[id] = nil
         if id.initiator != role {

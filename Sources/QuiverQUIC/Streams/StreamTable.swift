@@ -5,8 +5,7 @@
 /// than the rest of the lookup), and its getter copies the whole value out (retaining the
 /// stream's buffers): on a download those lookups were 5 % of the receiver's CPU. Here the hash
 /// is one multiplication (Fibonacci hashing: consecutive stream IDs, the common case, land in
-/// different slots), reads borrow the stored value, and changes go through ``withValue(_:_:)``
-/// in place.
+/// different slots), and reads and changes go through ``withValue(_:_:)`` in place.
 ///
 /// A weak hash is safe here because the peer cannot grow the table: the streams it may open
 /// are bounded by the limits we advertise (RFC 9000 §4.6), and each probe sequence is bounded
@@ -30,11 +29,15 @@ struct StreamTable<Value> {
     /// The stream IDs in the table, in no particular order.
     var keys: [StreamID] { ids.compactMap { $0 == Self.empty ? nil : StreamID(rawValue: $0) } }
 
-    /// The value stored for `id`, borrowed (no copy of the value); `nil` when there is none.
-    /// Setting `nil` removes the stream.
+    /// Whether a stream `id` is in the table.
+    func contains(_ id: StreamID) -> Bool { slot(of: id) != nil }
+
+    /// A copy of the value stored for `id` (retaining what it holds); `nil` when there is
+    /// none. Setting `nil` removes the stream. To read or change a field, use
+    /// ``withValue(_:_:)``: it works in place.
     subscript(id: StreamID) -> Value? {
-        _read {
-            if let slot = slot(of: id) { yield values[slot] } else { yield nil }
+        get {
+            slot(of: id).flatMap { values[$0] }
         }
         set {
             if let newValue { insert(newValue, for: id) } else { remove(id) }

@@ -155,6 +155,22 @@ extension StreamsTests {
             #expect(buffer.readableBytes == 1000)
         }
 
+        /// `read` returns all it may; `readChunk` stops at the end of a stored run that fits,
+        /// so a stream's reader gets the run's array instead of a copy spanning two runs.
+        @Test func readChunkStopsAtTheFirstStoredRun() throws {
+            var buffer = ReceiveBuffer()
+            try buffer.insert(offset: 0, data: ArraySlice<UInt8>(repeating: 1, count: ReceiveBuffer.maxChunkSize - 10), fin: false)
+            try buffer.insert(offset: UInt64(ReceiveBuffer.maxChunkSize - 10), data: ArraySlice<UInt8>(repeating: 2, count: 100), fin: true)
+            #expect(buffer.chunkCount == 2)
+            var copy = buffer
+            #expect(copy.read(maxBytes: 1 << 16).count == 1 << 16)  // all it may, across both runs
+            let first = buffer.readChunk(maxBytes: 1 << 16)
+            #expect(first == [UInt8](repeating: 1, count: ReceiveBuffer.maxChunkSize - 10))
+            let second = buffer.readChunk(maxBytes: 1 << 16)
+            #expect(second == [UInt8](repeating: 2, count: 100))
+            #expect(buffer.isFinished)
+        }
+
         @Test func cryptoBufferUsesItsOwnCode() {
             var buffer = ReceiveBuffer(maxOffset: 4096, overflowCode: .cryptoBufferExceeded)
             #expect(transportError { try buffer.insert(offset: 4000, data: ArraySlice<UInt8>(repeating: 0, count: 100), fin: false) } == .cryptoBufferExceeded)

@@ -24,8 +24,11 @@ extension StreamsTests {
             #expect(stream.readableBytes == 0)
             try stream.handleStream(offset: 0, data: [0, 1], fin: false)
             #expect(stream.state == .dataRecvd)
+            // A read returns up to maxBytes: a stored run whole when it fits (no copy), else a part.
             let part = try stream.read(maxBytes: 3, now: epoch, rtt: rtt)
-            #expect(part.bytes == [0, 1, 2] && !part.fin)
+            #expect(part.bytes == [0, 1] && !part.fin)
+            let next = try stream.read(maxBytes: 1, now: epoch, rtt: rtt)
+            #expect(next.bytes == [2] && !next.fin)
             #expect(stream.state == .dataRecvd)
             let rest = try stream.read(maxBytes: 10, now: epoch, rtt: rtt)
             #expect(rest.bytes == [3, 4, 5, 6] && rest.fin)
