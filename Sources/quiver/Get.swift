@@ -91,7 +91,10 @@ struct Get: ParsableCommand, Sendable {
             }
         }
         if out == nil {
-            for url in parsed { await fetch(url) }  // one body after another on stdout
+            // One body after another on stdout, read on the connection's loop (no hop per read).
+            await withTaskExecutorPreference(connection.taskExecutor) {
+                for url in parsed { await fetch(url) }
+            }
         } else {
             await withDiscardingTaskGroup { fetches in
                 for url in parsed { fetches.addTask(executorPreference: connection.taskExecutor) { await fetch(url) } }
