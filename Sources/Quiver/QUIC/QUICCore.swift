@@ -246,7 +246,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 var count = 0
                 while let datagram = end.receive() {
                     let source = datagram.source ?? Attachment.syntheticAddress(index)
-                    deliver(datagram.bytes, from: source, ecn: .notECT, attachment: index, engine: engine, now: now)
+                    var bytes = datagram.bytes
+                    deliver(&bytes, from: source, ecn: .notECT, attachment: index, engine: engine, now: now)
                     count += 1
                     if count == 1024 {  // fairness: come back for the rest
                         inbox.withLock { _ = $0.arrivals.insert(index) }
@@ -261,6 +262,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     }
 
     private func receive(from socket: UDPSocket, index: Int, engine: Engine, now: Instant) {
+        var datagram: [UInt8] = []
         for _ in 0..<16 {  // at most 16 batches per call, so timers and sends are not starved
             let count: Int
             do { count = try socket.receive() } catch {
@@ -272,13 +274,16 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             for slot in 0..<socket.receivedCount {
                 let info = socket.received(slot)
                 guard !info.isTruncated else { continue }
-                // Each datagram (each GRO segment) copied once, straight out of the batch memory.
+                // Each datagram (each GRO segment) copied once, straight out of the batch memory,
+                // into one buffer the engine decrypts in place and gives back.
                 socket.withReceivedBytes(slot) { bytes in
                     let segment = info.segmentSize.map { $0 > 0 ? $0 : bytes.count } ?? bytes.count
                     var start = 0
                     repeat {
                         let end = min(start + segment, bytes.count)
-                        deliver(Array(bytes[start..<end]), from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
+                        datagram.removeAll(keepingCapacity: true)
+                        datagram.append(contentsOf: bytes[start..<end])
+                        deliver(&datagram, from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
                         start = end
                     } while start < bytes.count
                 }
@@ -287,7 +292,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         driver.wake()  // more may be waiting: come back after timers and sends
     }
 
-    private func deliver(_ bytes: consuming [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
+    private func deliver(_ bytes: inout [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
         roundProgressed = true
         if attachments.count > 1, attachments[attachment].isAddressed {
             if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }
@@ -295,9 +300,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         switch engine {
         case .server(let endpoint):
-            endpoint.receive(bytes, from: source, ecn: ecn, at: now)
+            endpoint.receive(&bytes, from: source, ecn: ecn, at: now)
         case .single(let session):
-            session.engineForCore().receive(bytes, from: source, ecn: ecn, at: now)
+            session.engineForCore().receive(&bytes, from: source, ecn: ecn, at: now)
         }
     }
 

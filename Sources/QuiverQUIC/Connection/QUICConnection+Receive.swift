@@ -7,7 +7,8 @@ extension QUICConnection {
     /// connections are dropped; protocol violations close the connection.
     ///
     /// Packets are decrypted where they lie, so pass a datagram nothing else holds (a
-    /// datagram shared with the caller is copied once before decryption).
+    /// datagram shared with the caller is copied once before decryption), or use
+    /// ``receive(_:from:ecn:at:)-(inout,_,_,_)`` with a buffer you reuse.
     ///
     /// - Parameters:
     ///   - datagram: the UDP payload.
@@ -15,12 +16,26 @@ extension QUICConnection {
     ///   - ecn: the ECN codepoint of its IP packet.
     ///   - now: the current time.
     public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
-        receive(datagram, firstHeader: nil, from: remote, ecn: ecn, at: now)
+        var datagram = datagram
+        receive(&datagram, firstHeader: nil, from: remote, ecn: ecn, at: now)
+    }
+
+    /// Processes a received UDP datagram held in a buffer the caller reuses: its packets are
+    /// decrypted in it (afterwards its contents are unspecified) and nothing keeps a reference
+    /// to it, so the caller's next datagram needs no new allocation.
+    ///
+    /// - Parameters:
+    ///   - datagram: the UDP payload; decrypted in place.
+    ///   - remote: the address it came from.
+    ///   - ecn: the ECN codepoint of its IP packet.
+    ///   - now: the current time.
+    public func receive(_ datagram: inout [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+        receive(&datagram, firstHeader: nil, from: remote, ecn: ecn, at: now)
     }
 
     /// ``receive(_:from:ecn:at:)`` for the endpoint, which parsed the first packet's header to
     /// route the datagram: it is not parsed again.
-    func receive(_ datagram: consuming [UInt8], firstHeader: PacketHeader?, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
+    func receive(_ datagram: inout [UInt8], firstHeader: PacketHeader?, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
         advanceClock(now)
         switch state {
         case .closed, .draining:

@@ -194,6 +194,14 @@ public final class QUICEndpoint {
     /// Processes a datagram from `remote`. A connection's packets are decrypted where they lie
     /// (``QUICConnection/receive(_:from:ecn:at:)``): pass a datagram nothing else holds.
     public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+        var datagram = datagram
+        receive(&datagram, from: remote, ecn: ecn, at: now)
+    }
+
+    /// Processes a datagram from `remote` held in a buffer the caller reuses: a connection's
+    /// packets are decrypted in it (afterwards its contents are unspecified), and the endpoint
+    /// keeps a copy only of what it must hold (early 0-RTT datagrams).
+    public func receive(_ datagram: inout [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
         guard let header = try? PacketHeader.parse(datagram, shortHeaderConnectionIDLength: connectionIDLength) else {
             statistics.datagramsDropped += 1
             return
@@ -202,8 +210,8 @@ public final class QUICEndpoint {
         let route = header.routingConnectionID
         if let route, let connection = routes[route] {
             listAsActivity(connection)
-            // Its header is not parsed again, nor the datagram copied (not captured by a closure).
-            connection.receive(datagram, firstHeader: header, from: remote, ecn: ecn, at: now)
+            // Its header is not parsed again.
+            connection.receive(&datagram, firstHeader: header, from: remote, ecn: ecn, at: now)
             synchronizeWithAccess(connection)
             return
         }

@@ -35,6 +35,9 @@ package struct ReceiveBuffer: Sendable {
     /// Sorted, non-overlapping chunks; the live ones are `chunks[head...]`.
     private var chunks: [Chunk] = []
     private var head = 0
+    /// The size of the chunk last read or dropped (at most ``maxChunkSize``): the capacity a
+    /// new in-order chunk reserves.
+    private var recentChunkSize = 0
 
     /// The number of bytes the application has read (or skipped): the stream offset of the
     /// next byte ``read(maxBytes:)`` returns.
@@ -212,6 +215,7 @@ package struct ReceiveBuffer: Sendable {
     }
 
     private mutating func dropHeadChunk() {
+        recentChunkSize = chunks[head].bytes.count
         chunks[head].bytes = []
         head += 1
         if head == chunks.count {
@@ -252,7 +256,14 @@ package struct ReceiveBuffer: Sendable {
             {
                 chunks[index - 1].bytes.append(contentsOf: piece)
             } else {
-                chunks.insert(Chunk(offset: cursor, bytes: Array(piece)), at: index)
+                var bytes: [UInt8] = []
+                // In-order data starting a chunk: reserve what the last chunk grew to, once,
+                // rather than growing the new one by doubling (a reallocation and a copy each).
+                if cursor == contiguousEnd, index == chunks.count {
+                    bytes.reserveCapacity(Swift.max(piece.count, recentChunkSize))
+                }
+                bytes.append(contentsOf: piece)
+                chunks.insert(Chunk(offset: cursor, bytes: bytes), at: index)
                 index += 1
             }
             bufferedBytes += piece.count
