@@ -110,9 +110,9 @@ enum FrameSamples {
         switch kind {
         case "padding": return .padding(count: Int.random(in: 1...1500, using: &rng))
         case "ping": return .ping
-        case "ack": return .ack(AckFrame(ranges: ackRanges(&rng), ackDelay: rng.varInt()))
+        case "ack": return .ack(AckFrame(ranges: AckRanges(ackRanges(&rng)), ackDelay: rng.varInt()))
         case "ackECN":
-            return .ack(AckFrame(ranges: ackRanges(&rng), ackDelay: rng.varInt(),
+            return .ack(AckFrame(ranges: AckRanges(ackRanges(&rng)), ackDelay: rng.varInt(),
                                  ecn: ECNCounts(ect0: rng.varInt(), ect1: rng.varInt(), ce: rng.varInt())))
         case "resetStream": return .resetStream(id: id(), errorCode: rng.varInt(), finalSize: rng.varInt())
         case "stopSending": return .stopSending(id: id(), errorCode: rng.varInt())
@@ -231,6 +231,21 @@ struct FrameRoundTripTests {
         }
     }
 
+    @Test("ACK ranges: two inline, more in overflow, equal and hashed as their elements")
+    func ackRangesStorage() {
+        let all: [ClosedRange<UInt64>] = [90...99, 70...80, 50...60, 10...20, 0...5]
+        for count in 0...all.count {
+            let ranges = AckRanges(all.prefix(count))
+            #expect(Array(ranges) == Array(all.prefix(count)))
+            var built = AckRanges()
+            for range in all.prefix(count) { built.append(range) }
+            #expect(built == ranges)
+            #expect(built.hashValue == ranges.hashValue)
+        }
+        #expect(AckRanges([1...2]) != AckRanges([1...2, 0...0]))
+        #expect(AckRanges([]) == AckRanges())
+    }
+
     @Test("Consecutive PADDING bytes decode as one frame")
     func paddingRuns() throws {
         #expect(try Frame.decodeAll([0, 0, 0, 1, 0, 0], packetType: .initial) == [.padding(count: 3), .ping, .padding(count: 2)])
@@ -309,12 +324,12 @@ struct FrameBoundaryTests {
     @Test("ACK with a single packet, packet 0, and many ranges")
     func ackRanges() throws {
         for ranges: [ClosedRange<UInt64>] in [[0...0], [5...5], [0...100], [10...10, 0...0]] {
-            let frame = Frame.ack(AckFrame(ranges: ranges, ackDelay: 0))
+            let frame = Frame.ack(AckFrame(ranges: AckRanges(ranges), ackDelay: 0))
             #expect(try Frame.decodeAll(encoded(frame), packetType: .initial) == [frame])
         }
         // 2000 ranges: every other packet number down to 0.
         let many = stride(from: UInt64(3998), through: 0, by: -2).map { $0...$0 }
-        let ack = AckFrame(ranges: many, ackDelay: 1 << 20)
+        let ack = AckFrame(ranges: AckRanges(many), ackDelay: 1 << 20)
         #expect(ack.largestAcknowledged == 3998)
         #expect(ack.contains(0) && ack.contains(3998) && !ack.contains(3997))
         let bytes = encoded(.ack(ack))

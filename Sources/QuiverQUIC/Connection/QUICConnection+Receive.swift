@@ -445,6 +445,7 @@ extension QUICConnection {
         }
         onPacketsLost(outcome.loss)
         streams.roundTripTime = recovery.rtt.smoothedRTT
+        recovery.recycle(consume outcome)
     }
 
     /// Whether the sender has less to send than the window allows (RFC 9002 §7.8).

@@ -168,7 +168,7 @@ package struct AckTracker: Sendable {
             delay = microseconds >> min(ackDelayExponent, 63)
         }
         let anyECN = ecnCounts.ect0 != 0 || ecnCounts.ect1 != 0 || ecnCounts.ce != 0
-        return AckFrame(ranges: ranges.reversed(), ackDelay: delay, ecn: anyECN ? ecnCounts : nil)
+        return AckFrame(ranges: AckRanges(ranges.reversed()), ackDelay: delay, ecn: anyECN ? ecnCounts : nil)
     }
 
     /// Records that an ACK frame was sent: the counters and the deadline restart.

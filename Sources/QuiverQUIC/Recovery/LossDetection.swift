@@ -212,6 +212,9 @@ package struct LossDetection: Sendable {
     /// The last time the pseudocode would have called `SetLossDetectionTimer()`: the start of
     /// the client's anti-deadlock PTO.
     private var timerAnchor: Instant?
+    /// The storage of the last ``AckOutcome/newlyAcked`` given back by ``recycle(_:)``,
+    /// emptied: the next ACK's outcome reuses it instead of allocating one per ACK frame.
+    private var newlyAckedStorage: [SentPacket] = []
     private var lastSendTime = Instant(nanoseconds: 0)
 
     /// Creates loss detection for a new connection (RFC 9002 Appendix A.4).
@@ -331,6 +334,7 @@ package struct LossDetection: Sendable {
         if space == .handshake { peerCompletedAddressValidation = true }
 
         var outcome = AckOutcome(space: space)
+        swap(&outcome.newlyAcked, &newlyAckedStorage)
         let retention = lostPacketRetention
         modify(space) { log in
             log.forgetLostPackets(now: now, retention: retention)
@@ -367,6 +371,14 @@ package struct LossDetection: Sendable {
         if peerCompletedAddressValidation { ptoCount = 0 }
         timerAnchor = now
         return outcome
+    }
+
+    /// Takes back an outcome of ``onAckReceived(_:ackDelayExponent:space:now:handshakeConfirmed:maxAckDelay:)``
+    /// once the caller is done with it: its ``AckOutcome/newlyAcked`` storage serves the next
+    /// ACK frame.
+    public mutating func recycle(_ outcome: consuming AckOutcome) {
+        swap(&newlyAckedStorage, &outcome.newlyAcked)  // moved, not copied: still unique
+        newlyAckedStorage.removeAll(keepingCapacity: true)
     }
 
     /// Discards the state of a packet number space whose keys were discarded (RFC 9002 §6.4,

@@ -154,7 +154,7 @@ package struct SentPacketLog: Sendable {
 
     /// A packet number in `ranges` that was never sent in this space, if any (RFC 9000 §13.1):
     /// above the largest sent, below the first sent, or skipped.
-    func firstUnsentPacketNumber(in ranges: [ClosedRange<UInt64>]) -> UInt64? {
+    func firstUnsentPacketNumber(in ranges: AckRanges) -> UInt64? {
         guard let first = ranges.first, let last = ranges.last else { return nil }
         guard let largestSent, let firstSent else { return first.upperBound }
         if first.upperBound > largestSent { return first.upperBound }
@@ -180,7 +180,7 @@ package struct SentPacketLog: Sendable {
     ///   - newlyAcked: Receives the newly acknowledged packets in ascending order.
     ///   - ackedLate: Receives packets that had been declared lost, in ascending order.
     mutating func acknowledge(
-        _ ranges: [ClosedRange<UInt64>], newlyAcked: inout [SentPacket], ackedLate: inout [AckedPacketInfo]
+        _ ranges: AckRanges, newlyAcked: inout [SentPacket], ackedLate: inout [AckedPacketInfo]
     ) {
         guard let largest = ranges.first?.upperBound else { return }
         largestAcked = max(largestAcked ?? largest, largest)

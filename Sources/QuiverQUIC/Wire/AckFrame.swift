@@ -25,7 +25,7 @@ public import QuiverCore
 /// Gap encoding of §19.3.1 can express. A decoded frame always has at least one range.
 @_spi(Wire) public struct AckFrame: Hashable, Sendable {
     /// Acknowledged packet numbers, descending, largest first.
-    public var ranges: [ClosedRange<UInt64>]
+    public var ranges: AckRanges
     /// The ACK Delay field as sent: microseconds divided by 2^ack_delay_exponent of the
     /// sender's transport parameters (RFC 9000 §19.3, §18.2). Scaling is the caller's job.
     public var ackDelay: UInt64
@@ -38,7 +38,7 @@ public import QuiverCore
     ///   - ranges: descending, non-overlapping, non-adjacent ranges, largest first; at least one.
     ///   - ackDelay: the encoded ACK Delay field.
     ///   - ecn: ECN counts, making this a type 0x03 frame.
-    public init(ranges: [ClosedRange<UInt64>], ackDelay: UInt64, ecn: ECNCounts? = nil) {
+    public init(ranges: AckRanges, ackDelay: UInt64, ecn: ECNCounts? = nil) {
         self.ranges = ranges
         self.ackDelay = ackDelay
         self.ecn = ecn
@@ -115,8 +115,7 @@ public import QuiverCore
         guard rangeCount <= UInt64(reader.remaining / 2) else {
             throw DecodeError(.truncated, "ACK range count \(rangeCount) exceeds the frame")
         }
-        var ranges: [ClosedRange<UInt64>] = []
-        ranges.reserveCapacity(Int(rangeCount) + 1)
+        var ranges = AckRanges()
         var smallest = largest - firstRange
         ranges.append(smallest...largest)
         for _ in 0..<rangeCount {
@@ -138,5 +137,58 @@ public import QuiverCore
             ecn = ECNCounts(ect0: try reader.readVarInt(), ect1: try reader.readVarInt(), ce: try reader.readVarInt())
         }
         return AckFrame(ranges: ranges, ackDelay: ackDelay, ecn: ecn)
+    }
+}
+
+/// The ranges of an ACK frame, descending, largest first (``AckFrame/ranges``). The first two
+/// are stored inline and only further ones in an array: decoding or building the common ACK
+/// frame (one range, or two around a loss) allocates nothing — a sender decodes one per packet
+/// or two it sends, a receiver builds as many.
+@_spi(Wire) public struct AckRanges: RandomAccessCollection, Hashable, Sendable, ExpressibleByArrayLiteral {
+    private var first: ClosedRange<UInt64> = 0...0
+    private var second: ClosedRange<UInt64> = 0...0
+    private var more: [ClosedRange<UInt64>] = []
+    /// The number of ranges.
+    public private(set) var count = 0
+
+    /// No ranges.
+    public init() {}
+
+    /// The ranges of `ranges`, in its order.
+    public init(_ ranges: some Sequence<ClosedRange<UInt64>>) {
+        for range in ranges { append(range) }
+    }
+
+    public init(arrayLiteral ranges: ClosedRange<UInt64>...) {
+        self.init(ranges)
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    public subscript(position: Int) -> ClosedRange<UInt64> {
+        precondition(position >= 0 && position < count, "ACK range index out of bounds")
+        switch position {
+        case 0: return first
+        case 1: return second
+        default: return more[position - 2]
+        }
+    }
+
+    /// Adds a range after the last.
+    public mutating func append(_ range: ClosedRange<UInt64>) {
+        switch count {
+        case 0: first = range
+        case 1: second = range
+        default: more.append(range)
+        }
+        count += 1
+    }
+
+    public static func == (lhs: AckRanges, rhs: AckRanges) -> Bool { lhs.elementsEqual(rhs) }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for range in self { hasher.combine(range) }
     }
 }

@@ -398,7 +398,7 @@ extension RecoveryTests {
                         // `high` is odd: the pair is (high - 1, high), and high - 1 may be a multiple of 100.
                         let ranges: [ClosedRange<UInt64>] = (high - 1) % 100 == 0 ? [high...high] : [(high - 1)...high]
                         let outcome = try detection.onAckReceived(
-                            AckFrame(ranges: ranges, ackDelay: 0), ackDelayExponent: 3, space: .applicationData, now: now,
+                            AckFrame(ranges: AckRanges(ranges), ackDelay: 0), ackDelayExponent: 3, space: .applicationData, now: now,
                             handshakeConfirmed: true, maxAckDelay: .milliseconds(25))
                         acked += outcome.newlyAcked.count
                         lost += outcome.loss.packets.count

@@ -24,7 +24,7 @@ enum RecoveryTests {
     }
 
     static func ack(_ ranges: ClosedRange<UInt64>..., delay: UInt64 = 0, ecn: ECNCounts? = nil) -> AckFrame {
-        AckFrame(ranges: ranges, ackDelay: delay, ecn: ecn)
+        AckFrame(ranges: AckRanges(ranges), ackDelay: delay, ecn: ecn)
     }
 }
 
