@@ -636,6 +636,9 @@ struct CertificateTests {
 
         if FileManager.default.fileExists(atPath: "/etc/ssl/certs/ca-certificates.crt") {
             let system = try CertificateVerifier.system()
+            // Every block of the bundle is a root that parses.
+            let bundle = try String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)
+            #expect(system.trustRoots.count == bundle.components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1)
             #expect(system.trustRoots.count > 10)
             #expect(!system.isInsecure)
             // Our private root is not among them.
