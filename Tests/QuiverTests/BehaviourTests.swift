@@ -24,6 +24,32 @@ struct BehaviourTests {
         listener.close()
     }
 
+    /// A process that exits after closing (a command-line client) waits only until the close
+    /// has left, not for the closing period; the peer still learns the code and reason.
+    @Test("waitUntilCloseSent returns once the close has left: the peer sees it; waitUntilClosed still ends later",
+          arguments: [Transport.quic, .tcp])
+    func closeSent(transport: Transport) throws {
+        let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
+        defer { listener.close() }
+        let client = try Connection.connect(transport, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                            tls: Identity.client(), serverName: "localhost")
+        try client.write([1, 2, 3])
+        let server = try listener.accept()
+        #expect(try server.read(maxBytes: 3) == [1, 2, 3])
+        try client.shutdown(.rapid(code: 0, reason: ""))
+        client.waitUntilCloseSent()
+        // Sent, not only decided: the server's blocked read ends with the peer's close
+        // (QUIC: CONNECTION_CLOSE; TLS: close_notify, the end of the stream).
+        if transport == .quic {
+            #expect(throws: QuiverError.self) { _ = try server.read() }
+            #expect(server.closeInfo?.origin == .peer)
+        } else {
+            #expect(try server.read() == [])
+        }
+        client.waitUntilClosed()
+        server.waitUntilCloseSent()  // draining: nothing of its own to send
+    }
+
     /// TCP reports a closed port at once; QUIC used to wait out its idle timeout. The kernel's
     /// ECONNREFUSED (an ICMP port unreachable) ends the handshake with the same message.
     @Test("QUIC to a closed port fails at once with \"Connection refused\", like TCP", arguments: [Transport.quic, .tcp])

@@ -157,6 +157,12 @@ extension Connection {
         _ = try? await session.awaiting { () -> Bool? in session.isTerminatedLocked ? true : nil }
     }
 
+    /// Suspends until our close has been handed to the transport (see the blocking
+    /// ``waitUntilCloseSent()``).
+    public func waitUntilCloseSent() async {
+        _ = try? await session.awaiting { () -> Bool? in session.isCloseSentLocked ? true : nil }
+    }
+
     /// Runs `body` with the connection, then ends it: a flushing shutdown when `body`
     /// returns, a rapid close with `errorCode` when it throws (its task was cancelled, say) —
     /// so nothing outlives the scope, as with SwiftNIO's `NIOAsyncChannel.executeThenClose`.

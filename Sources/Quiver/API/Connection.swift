@@ -148,6 +148,16 @@ public final class Connection: Sendable {
         _ = try? session.blocking { () -> Bool? in session.isTerminatedLocked ? true : nil }
     }
 
+    /// Waits until our close has been handed to the transport — QUIC: the CONNECTION_CLOSE
+    /// left in a datagram; TLS: as ``waitUntilClosed()`` — or the connection ended otherwise.
+    /// Unlike ``waitUntilClosed()`` it does not wait out QUIC's closing period (three probe
+    /// timeouts, RFC 9000 §10.2), in which a close lost on the way is sent again to a peer
+    /// that keeps sending: for a process that exits right after and accepts that risk, as a
+    /// command-line client does. It does not close the connection itself.
+    public func waitUntilCloseSent() {
+        _ = try? session.blocking { () -> Bool? in session.isCloseSentLocked ? true : nil }
+    }
+
     /// Non-blocking shutdown: returns `false` while a `.flush` still waits for delivery (call
     /// again later), `true` once the close was issued.
     public func tryShutdown(_ mode: ShutdownMode = .flush) -> Bool {

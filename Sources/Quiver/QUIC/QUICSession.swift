@@ -339,6 +339,8 @@ final class QUICSession: Session, @unchecked Sendable {
     var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
     var isTerminatedLocked: Bool { handedOff != nil || engine.state == .closed || driver.isStopped }
 
+    var isCloseSentLocked: Bool { isTerminatedLocked || engine.isCloseSent }
+
     func readinessLocked(_ key: StreamKey) -> PollEvents {
         if handedOff != nil { return [.error, .readable] }
         var events: PollEvents = []

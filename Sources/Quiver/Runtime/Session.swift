@@ -30,6 +30,10 @@ protocol Session: AnyObject, Sendable {
     /// Whether the connection has ended completely — QUIC's closing or draining period is over,
     /// TLS's transport is closed — or its driver stopped (nothing will run it any more).
     var isTerminatedLocked: Bool { get }
+    /// Whether our close has been handed to the transport (QUIC: the CONNECTION_CLOSE was
+    /// written into a datagram for the socket; TLS: as ``isTerminatedLocked``), or the
+    /// connection ended otherwise.
+    var isCloseSentLocked: Bool { get }
     func readinessLocked(_ stream: StreamKey) -> PollEvents
     func stateLocked(_ stream: StreamKey) -> Stream.State
     /// Called after a command, outside the lock: lets the driver send what it produced.

@@ -364,6 +364,8 @@ final class TLSSession: Session, @unchecked Sendable {
     var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
     var isTerminatedLocked: Bool { transportClosed && outgoing.isEmpty || driver.isStopped }
 
+    var isCloseSentLocked: Bool { isTerminatedLocked }
+
     func readinessLocked(_ key: StreamKey) -> PollEvents {
         if handedOff != nil { return [.error, .readable] }
         var events: PollEvents = []

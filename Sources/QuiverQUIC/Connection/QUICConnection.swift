@@ -182,6 +182,18 @@ public final class QUICConnection {
     @exclusivity(unchecked) var closeFrame: ConnectionClose?
     @exclusivity(unchecked) var closeDeadline: Instant?
     @exclusivity(unchecked) var closeSendsPending = 0
+
+    /// Whether the connection is closing and its CONNECTION_CLOSE has been written into a
+    /// datagram (``transmit(at:into:)``), or it is draining or closed: nothing it still has to
+    /// say is unsent, though it would repeat the close to a peer that keeps sending
+    /// (RFC 9000 §10.2.1) until the closing period ends.
+    package var isCloseSent: Bool {
+        switch state {
+        case .closing: closeSendsPending == 0
+        case .draining, .closed: true
+        case .handshaking, .established: false
+        }
+    }
     @exclusivity(unchecked) var closeReceivedDatagrams = 0
     @exclusivity(unchecked) var pacingDeadline: Instant?
     @exclusivity(unchecked) var zeroRTTReadExpiry: Instant?
