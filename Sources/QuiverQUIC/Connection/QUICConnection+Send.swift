@@ -146,7 +146,7 @@ extension QUICConnection {
         let probing = spaces.indices.contains { spaces[$0].probesDue > 0 }  // by index: no copy of a space's state
         var allowData = probing || recovery.bytesInFlight + limit <= congestion.congestionWindow
         if allowData, !probing, configuration.pacing, hasDataToSend {
-            if let wait = pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTT: recovery.rtt.smoothedRTT),
+            if let wait = pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTTNanoseconds: recovery.rtt.smoothedRTTNanoseconds),
                wait > now {
                 pacingDeadline = wait
                 allowData = false

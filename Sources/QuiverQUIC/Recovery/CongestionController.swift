@@ -118,6 +118,8 @@ package struct AckedPacketInfo: Hashable, Sendable {
 package struct RTTSnapshot: Hashable, Sendable {
     /// The smoothed RTT (`smoothed_rtt`, RFC 9002 §5.3).
     public var smoothedRTT: Duration
+    /// ``smoothedRTT`` in nanoseconds (clamped to `Int64`).
+    public var smoothedRTTNanoseconds: Int64
     /// The minimum RTT observed (`min_rtt`, RFC 9002 §5.2).
     public var minRTT: Duration
     /// The most recent RTT sample (`latest_rtt`, RFC 9002 §5.1).
@@ -125,7 +127,13 @@ package struct RTTSnapshot: Hashable, Sendable {
 
     /// Creates an RTT snapshot.
     public init(smoothedRTT: Duration, minRTT: Duration, latestRTT: Duration) {
+        self.init(smoothedRTT: smoothedRTT, smoothedRTTNanoseconds: smoothedRTT.nanosecondsClamped, minRTT: minRTT, latestRTT: latestRTT)
+    }
+
+    /// An RTT snapshot whose smoothed RTT the caller already has in nanoseconds.
+    init(smoothedRTT: Duration, smoothedRTTNanoseconds: Int64, minRTT: Duration, latestRTT: Duration) {
         self.smoothedRTT = smoothedRTT
+        self.smoothedRTTNanoseconds = smoothedRTTNanoseconds
         self.minRTT = minRTT
         self.latestRTT = latestRTT
     }
@@ -194,7 +202,17 @@ package enum CongestionControl {
 
     /// A duration in seconds as a `Double` (negative durations give 0).
     static func seconds(_ d: Duration) -> Double {
-        let ns = d.nanosecondsClamped
-        return ns > 0 ? Double(ns) / 1e9 : 0
+        seconds(nanoseconds: d.nanosecondsClamped)
+    }
+
+    /// `nanoseconds` in seconds, 0 when negative.
+    static func seconds(nanoseconds ns: Int64) -> Double {
+        ns > 0 ? Double(ns) / 1e9 : 0
+    }
+
+    /// The seconds from `start` to `end`, 0 when `end` is earlier: instants subtract in
+    /// integers, without a `Duration`.
+    static func seconds(from start: Instant, to end: Instant) -> Double {
+        end.nanoseconds > start.nanoseconds ? Double(end.nanoseconds - start.nanoseconds) / 1e9 : 0
     }
 }

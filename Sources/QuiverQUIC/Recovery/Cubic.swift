@@ -184,7 +184,7 @@ package struct Cubic: CongestionController, Hashable {
         let cwnd = Double(congestionWindow)
         let segment = Double(maxDatagramSize)
         let ackedBytes = Double(acked)
-        let t = CongestionControl.seconds(now - start)
+        let t = CongestionControl.seconds(from: start, to: now)
 
         // §4.3: the Reno-friendly estimate, α_cubic until it reaches cwnd_prior, then 1.
         let alpha = wEst >= cwndPrior ? 1.0 : Self.alpha
@@ -196,7 +196,7 @@ package struct Cubic: CongestionController, Hashable {
             growthCarry = 0
         } else {
             // §4.4, §4.5: concave and convex regions, target clamped to cwnd ... 1.5 cwnd.
-            let target = min(max(wCubic(t + CongestionControl.seconds(rtt.smoothedRTT)), cwnd), 1.5 * cwnd)
+            let target = min(max(wCubic(t + CongestionControl.seconds(nanoseconds: rtt.smoothedRTTNanoseconds)), cwnd), 1.5 * cwnd)
             let growth = (target - cwnd) * ackedBytes / cwnd + growthCarry
             let whole = growth.rounded(.down)
             growthCarry = growth - whole

@@ -81,7 +81,13 @@ package struct Pacer: Hashable, Sendable {
     ///   - smoothedRTT: The smoothed RTT.
     /// - Returns: `nil` if the packet may be sent now, otherwise the earliest instant it may.
     public mutating func delay(until now: Instant, bytes: Int, cwnd: Int, smoothedRTT: Duration) -> Instant? {
-        updateRate(congestionWindow: cwnd, smoothedRTTNanoseconds: smoothedRTT.nanosecondsClamped)
+        delay(until: now, bytes: bytes, cwnd: cwnd, smoothedRTTNanoseconds: smoothedRTT.nanosecondsClamped)
+    }
+
+    /// ``delay(until:bytes:cwnd:smoothedRTT:)`` with the smoothed RTT in nanoseconds
+    /// (``RTTEstimator/smoothedRTTNanoseconds``), as the connection calls it for every packet.
+    public mutating func delay(until now: Instant, bytes: Int, cwnd: Int, smoothedRTTNanoseconds: Int64) -> Instant? {
+        updateRate(congestionWindow: cwnd, smoothedRTTNanoseconds: smoothedRTTNanoseconds)
         guard congestionWindow > 0, smoothedRTTNanoseconds > 0 else {
             lastRefill = now
             tokens = capacity

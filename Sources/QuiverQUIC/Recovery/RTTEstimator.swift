@@ -25,7 +25,13 @@ package struct RTTEstimator: Hashable, Sendable {
     public private(set) var minRTT: Duration = .zero
 
     /// The smoothed RTT, `smoothed_rtt` (RFC 9002 §5.3).
-    public private(set) var smoothedRTT: Duration
+    public private(set) var smoothedRTT: Duration {
+        didSet { smoothedRTTNanoseconds = smoothedRTT.nanosecondsClamped }
+    }
+
+    /// ``smoothedRTT`` in nanoseconds, kept with it: the pacer and CUBIC read it for every
+    /// packet or ACK, and converting a `Duration` takes 128-bit arithmetic (`components`).
+    public private(set) var smoothedRTTNanoseconds: Int64
 
     /// The RTT variation, `rttvar` (RFC 9002 §5.3).
     public private(set) var rttVariance: Duration
@@ -43,6 +49,7 @@ package struct RTTEstimator: Hashable, Sendable {
         precondition(initialRTT > .zero, "the initial RTT must be positive")
         self.initialRTT = initialRTT
         self.smoothedRTT = initialRTT
+        self.smoothedRTTNanoseconds = initialRTT.nanosecondsClamped
         self.rttVariance = initialRTT / 2
     }
 
@@ -120,7 +127,7 @@ package struct RTTEstimator: Hashable, Sendable {
 
     /// The estimate as the congestion controller reads it.
     public var snapshot: RTTSnapshot {
-        RTTSnapshot(smoothedRTT: smoothedRTT, minRTT: minRTT, latestRTT: latestRTT)
+        RTTSnapshot(smoothedRTT: smoothedRTT, smoothedRTTNanoseconds: smoothedRTTNanoseconds, minRTT: minRTT, latestRTT: latestRTT)
     }
 
     /// Sets `min_rtt` to the newest sample, as endpoints SHOULD after persistent congestion is
