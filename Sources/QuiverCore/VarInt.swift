@@ -35,11 +35,9 @@ public enum VarInt {
         default: preconditionFailure("varint length must be 1, 2, 4 or 8")
         }
         precondition(length == 8 ? value <= max : value < 1 << UInt64(8 * length - 2), "varint does not fit")
-        let encoded = value | (prefix << UInt64(8 * length - 2))
-        var shift = (length - 1) * 8
-        while shift >= 0 {
-            bytes.append(UInt8(truncatingIfNeeded: encoded >> UInt64(shift)))
-            shift -= 8
-        }
+        // The big-endian bytes' last `length`, in one append (not one per byte: each checks
+        // capacity and uniqueness).
+        let encoded = (value | (prefix << UInt64(8 * length - 2))).bigEndian
+        withUnsafeBytes(of: encoded) { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[(8 - length)...])) }
     }
 }
