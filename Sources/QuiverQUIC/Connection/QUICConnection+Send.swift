@@ -227,16 +227,24 @@ extension QUICConnection {
     }
 
     /// The packet type and key for `space` now, if we can send in it.
-    private func sendKey(for space: PacketNumberSpace) -> (PacketType, PacketKey)? {
+    private func sendKey(for space: PacketNumberSpace) -> PacketKey? {
         switch space {
-        case .initial:
-            return spaces[0].isDiscarded ? nil : spaces[0].writeKey.map { (.initial, $0) }
-        case .handshake:
-            return spaces[1].isDiscarded ? nil : spaces[1].writeKey.map { (.handshake, $0) }
+        case .initial: return spaces[0].isDiscarded ? nil : spaces[0].writeKey
+        case .handshake: return spaces[1].isDiscarded ? nil : spaces[1].writeKey
+        case .applicationData: return appKeys?.write ?? (role == .client ? zeroRTTWrite : nil)
+        }
+    }
+
+    /// The type of the packets ``sendKey(for:)`` seals in `space`; `nil` when it has no key.
+    /// Asked for every packet planned: it looks at the keys without copying one (a key copy
+    /// retains its contexts).
+    private func sendPacketType(for space: PacketNumberSpace) -> PacketType? {
+        switch space {
+        case .initial: return spaces[0].isDiscarded || spaces[0].writeKey == nil ? nil : .initial
+        case .handshake: return spaces[1].isDiscarded || spaces[1].writeKey == nil ? nil : .handshake
         case .applicationData:
-            if let key = appKeys?.write { return (.oneRTT, key) }
-            if role == .client, let key = zeroRTTWrite { return (.zeroRTT, key) }
-            return nil
+            if appKeys != nil { return .oneRTT }
+            return role == .client && zeroRTTWrite != nil ? .zeroRTT : nil
         }
     }
 
@@ -258,7 +266,7 @@ extension QUICConnection {
     /// worth sending.
     private func planPacket(space: PacketNumberSpace, room: Int, allowData: Bool, ackOnly: Bool = false,
                             into train: inout DatagramTrain) -> PacketPlan? {
-        guard let (type, _) = sendKey(for: space) else { return nil }
+        guard let type = sendPacketType(for: space) else { return nil }
         let index = space.rawValue
         let room = type == .oneRTT ? room : min(room, Self.maxLongPacket)
         var plan = makePlan(space: space, type: type, into: &train)
@@ -384,7 +392,7 @@ extension QUICConnection {
     @discardableResult
     private func seal(_ plan: PacketPlan, in train: inout DatagramTrain) -> SentFrameInfos {
         // The key was there when the packet was planned, in this same call.
-        guard let (_, key) = sendKey(for: plan.space) else { preconditionFailure("no key to seal a planned packet") }
+        guard let key = sendKey(for: plan.space) else { preconditionFailure("no key to seal a planned packet") }
         let index = plan.space.rawValue
         train.writer.bytes.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
@@ -427,7 +435,7 @@ extension QUICConnection {
     /// when it does not fit `room` or 1-RTT keys are missing.
     private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int,
                                    to destination: SocketAddress, into train: inout DatagramTrain) -> Bool {
-        guard let (type, _) = sendKey(for: .applicationData), type == .oneRTT else { return false }
+        guard sendPacketType(for: .applicationData) == .oneRTT else { return false }
         var plan = makePlan(space: .applicationData, type: .oneRTT, into: &train)
         frame.encode(into: &train.writer)
         train.plannedFrames[plan.space.rawValue].append(info)
@@ -491,7 +499,7 @@ extension QUICConnection {
         let budget = min(room, path.amplificationBudget)
         let datagramStart = train.writer.count
         for space in PacketNumberSpace.allCases {
-            guard let (type, _) = sendKey(for: space), type != .zeroRTT else { continue }
+            guard let type = sendPacketType(for: space), type != .zeroRTT else { continue }
             var frame = close
             if type != .oneRTT, close.isApplication {
                 frame = .transport(.applicationError)
