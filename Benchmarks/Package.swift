@@ -9,6 +9,7 @@ let package = Package(
     dependencies: [
         .package(name: "Quiver", path: ".."),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         .target(name: "CMallocCounter"),
@@ -37,6 +38,13 @@ let package = Package(
                 .product(name: "QuiverQUICSim", package: "Quiver"),
                 .product(name: "QuiverNetSim", package: "Quiver"),
                 .product(name: "QuiverTLS", package: "Quiver"),
+                .product(name: "QuiverCore", package: "Quiver"),
+            ]
+        ),
+        .executableTarget(
+            name: "buffer-bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "QuiverCore", package: "Quiver"),
             ]
         ),
