@@ -57,6 +57,47 @@ struct OwnershipTests {
         #expect(driven.cores[0].driver.parkLoop() == nil)
     }
 
+    /// The forked child abandons the parent's driver, taking its work-queue lock. Another thread
+    /// that held that lock at the instant of fork does not exist in the child: with a
+    /// `Synchronization.Mutex` (a futex that records its owner's thread id) the child crashed
+    /// ("Unknown error occurred while attempting to acquire a Mutex"; seen once in ddd-01-fork
+    /// under load). `Driver.fork()` holds the lock across fork, so no other thread has it then.
+    @Test("forking while another thread keeps queueing work for the loop: every child abandons the driver and exits cleanly",
+          .timeLimit(.minutes(1)))
+    func forkWhileQueueing() async throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+        defer { listener.close() }
+        let driver = listener.cores[0].driver
+        let stop = Atomic<Bool>(false)
+        // Another thread takes the queue's lock back to back (asking whether a loop runs), as
+        // threads queueing task jobs and commands do: it holds it most of the time.
+        let queueing = Task.detached {
+            var asked = 0
+            while !stop.load(ordering: .relaxed) {
+                if !driver.isOwnerHere { asked += 1 }
+            }
+            return asked
+        }
+        var failures: [String] = []
+        for _ in 0..<100 {
+            let park = try #require(driver.parkLoop())
+            let pid = driver.fork()
+            if pid == 0 {
+                driver.abandonAfterFork()
+                _exit(0)
+            }
+            park.release()
+            #expect(pid > 0)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            let exitedCleanly = status & 0x7f == 0 && (status >> 8) & 0xff == 0
+            if !exitedCleanly { failures.append("child \(pid): wait status \(status)") }
+        }
+        stop.store(true, ordering: .relaxed)
+        #expect(await queueing.value > 0)
+        #expect(failures.isEmpty)
+    }
+
     @Test("two loops waiting for each other's commands serve each other instead of deadlocking",
           .timeLimit(.minutes(1)))
     func loopsServeEachOther() async throws {

@@ -504,7 +504,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         defer { session.monitor.unlock() }
         if let info = session.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
         let childSession = childCore.adopt(session)
-        let pid = Glibc.fork()
+        let pid = driver.fork()
         if pid < 0 {
             let failure = QuiverError(.io, "fork: \(String(cString: strerror(errno)))")
             childCore.discard()

@@ -57,8 +57,8 @@ final class Driver: TaskExecutor, @unchecked Sendable {
     }
     /// `nil` while no loop runs the work — an application-driven driver, one not started yet,
     /// or after the loop ended: jobs then go to the global executor and commands run at once
-    /// under the core's lock.
-    private let queue = Mutex<Queue?>(nil)
+    /// under the core's lock. A ``WorkQueue``, not a `Mutex`: ``fork()`` holds its lock.
+    private let queue = WorkQueue<Queue>()
 
     init(threadAssisted: Bool) throws(QuiverError) {
         isThreadAssisted = threadAssisted
@@ -286,12 +286,30 @@ final class Driver: TaskExecutor, @unchecked Sendable {
 
     /// Stops a driver whose I/O thread is not there to join — in a forked child, where only
     /// the forking thread survives fork, or never started — and closes this process's copies
-    /// of its descriptors.
+    /// of its descriptors. Work queued for the loop is dropped, not run: in a child it belongs
+    /// to the parent's tasks and threads, which the parent runs.
     func abandonAfterFork() {
         stopping.store(true, ordering: .releasing)
         thread = nil
-        releaseQueue()
+        queue.withLock { $0 = nil }
         poll.closeAfterFork()
+    }
+
+    /// Forks the process (a connection hand-off) with this driver's work-queue lock held, so
+    /// that no other thread holds it at that instant — a task's job being queued, a command
+    /// being handed over — and releases it in the parent and in the child. Other threads do
+    /// not survive into the child: a lock one of them held would stay held there for good.
+    /// Call it with the loop parked (``parkLoop()``).
+    ///
+    /// - Returns: `fork()`'s result: the child's pid in the parent, 0 in the child, −1 (errno
+    ///   set) when it failed.
+    func fork() -> pid_t {
+        queue.lockForFork()
+        let pid = Glibc.fork()
+        let failure = errno
+        queue.unlockAfterFork()
+        errno = failure
+        return pid
     }
 
     /// Whether ``abandonAfterFork()`` ran.
@@ -304,6 +322,35 @@ private let currentDriverKey: pthread_key_t = {
     pthread_key_create(&key, nil)
     return key
 }()
+
+/// The loop's work queue behind a pthread mutex. Not a `Synchronization.Mutex`: on Linux that
+/// is a priority-inheritance futex recording its owner's thread id, and after `fork` the child's
+/// thread has another id — it could not unlock one ``Driver/fork()`` held (a fatal error), and
+/// taking one another parent thread held at that instant fails too (the owner is gone). A
+/// default pthread mutex checks no owner: the child unlocks what its thread locked.
+private final class WorkQueue<State>: @unchecked Sendable {
+    // @unchecked: `state` is guarded by `mutex`.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var state: State?
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<Result>(_ body: (inout State?) -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&state)
+    }
+
+    /// ``Driver/fork()``: held across `fork()`.
+    func lockForFork() { pthread_mutex_lock(mutex) }
+    /// ``Driver/fork()``: released in the parent, and in the child by its only thread.
+    func unlockAfterFork() { pthread_mutex_unlock(mutex) }
+}
 
 /// A pthread mutex and condition: where one thread waits for another's change (``Command``,
 /// ``LoopPark``). Callers change and test their state with ``lock()`` held.

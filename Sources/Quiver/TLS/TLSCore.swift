@@ -260,7 +260,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
         if let info = session.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
         let childSession = try childCore.adopt(session, descriptor: fd)
-        let pid = Glibc.fork()
+        let pid = driver.fork()
         if pid < 0 {
             let failure = QuiverError(.io, "fork: \(String(cString: strerror(errno)))")
             childSession.monitor.withLock { childSession.handOffLocked("fork failed", wakeWaiters: false) }
