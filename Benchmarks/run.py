@@ -198,7 +198,7 @@ def quic_bulk(work, cert, key, megabytes, runs):
     clients = quic_client_bulk(work, cert, key, megabytes, runs)
     q, n = clients["quiver"], clients["ngtcp2"]
     row("QUIC bulk", f"{megabytes} MB download, client → gtlsserver (MB/s)", megabytes / q[0], megabytes / n[0], True, "MB/s",
-        "same server; quiver get vs gtlsclient (wall time to exit, so quiver get's closing period of 3 PTO counts)")
+        "same server; quiver get vs gtlsclient, wall time to exit (quiver get exits once its CONNECTION_CLOSE has left)")
     row("QUIC bulk", "client CPU per MB (ms)", q[1] * 1000 / megabytes, n[1] * 1000 / megabytes, False, "ms/MB")
     # References: Quiver's own client, and aioquic's, against Quiver's server.
     port = free_port()

@@ -376,7 +376,14 @@ package struct LossDetection: Sendable {
     /// Takes back an outcome of ``onAckReceived(_:ackDelayExponent:space:now:handshakeConfirmed:maxAckDelay:)``
     /// once the caller is done with it: its ``AckOutcome/newlyAcked`` storage serves the next
     /// ACK frame.
+    ///
+    /// The storage is kept only while packets are in flight: a connection that has nothing
+    /// outstanding (idle after its handshake, say) keeps no room for the next ACK's packets.
     public mutating func recycle(_ outcome: consuming AckOutcome) {
+        guard bytesInFlight > 0 else {
+            newlyAckedStorage = []
+            return
+        }
         swap(&newlyAckedStorage, &outcome.newlyAcked)  // moved, not copied: still unique
         newlyAckedStorage.removeAll(keepingCapacity: true)
     }
