@@ -8,7 +8,7 @@ extension QUICConnection {
     ///
     /// Packets are decrypted where they lie, so pass a datagram nothing else holds (a
     /// datagram shared with the caller is copied once before decryption), or use
-    /// ``receive(_:from:ecn:at:)-(inout,_,_,_)`` with a buffer you reuse.
+    /// the `inout` variant of this method with a buffer you reuse.
     ///
     /// - Parameters:
     ///   - datagram: the UDP payload.
