@@ -140,7 +140,9 @@ public final class UDPSocket {
     let family: Int32
     let receiveBuffers: MessageBuffers
     let receiveMessageCapacity: Int
-    var receivedDatagrams: [UDPReceivedDatagram]
+    /// Read for every datagram received; a socket is used by one thread at a time (its
+    /// owner's), so no dynamic exclusivity check.
+    @exclusivity(unchecked) var receivedDatagrams: [UDPReceivedDatagram]
     let sendBuffers: MessageBuffers
     var queue: [QueuedDatagram]
     var queuedBytes = 0

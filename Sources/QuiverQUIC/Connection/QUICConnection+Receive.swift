@@ -252,8 +252,8 @@ extension QUICConnection {
             appKeys!.advance()
         }
         if unmasked.keyPhase == appKeys!.phase {
-            let lifetime = recovery.probeTimeout(for: .applicationData) * 3
-            appKeys!.noteReceived(packetNumber: unmasked.packetNumber, now: now, previousKeyLifetime: lifetime)
+            appKeys!.noteReceived(packetNumber: unmasked.packetNumber, now: now,
+                                  previousKeyLifetime: self.recovery.probeTimeout(for: .applicationData) * 3)
         }
         let nonProbing = try processPayload(datagram, payload: payload(of: range, after: unmasked), header: unmasked, packetType: .oneRTT,
                                             space: .applicationData, ecn: ecn, destination: header.destinationConnectionID)
