@@ -77,10 +77,8 @@ extension QUICConnection {
                 break
             }
             parsedAny = true
-            var end = size
-            if case .long(let long) = header { end = offset + long.packetLength }
-            let range = offset..<end
-            offset = end
+            let range = offset..<header.packetEnd(from: offset, datagramSize: size)
+            offset = range.upperBound
             do {
                 switch header {
                 case .versionNegotiation(let vn):
@@ -105,7 +103,6 @@ extension QUICConnection {
                 return
             }
             if state != .handshaking && state != .established { return }
-            if case .long = header {} else { break }
         }
         if processedAny {
             idleDeadlineBase = now

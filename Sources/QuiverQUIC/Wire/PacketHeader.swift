@@ -263,14 +263,18 @@ extension PacketHeader {
             guard let header = try? parse(datagram, at: offset, shortHeaderConnectionIDLength: shortHeaderConnectionIDLength,
                                           allowGreasedFixedBit: allowGreasedFixedBit)
             else { break }
-            if case .long(let h) = header {
-                out.append((offset..<(offset + h.packetLength), header))
-                offset += h.packetLength
-            } else {
-                out.append((offset..<datagram.count, header))
-                break
-            }
+            let end = header.packetEnd(from: offset, datagramSize: datagram.count)
+            out.append((offset..<end, header))
+            offset = end
         }
         return out
+    }
+
+    /// Where the packet with this header, starting at `offset`, ends in its datagram (RFC 9000
+    /// §12.2): a long-header packet where its Length says; a short-header packet, Retry or
+    /// Version Negotiation at the datagram's end — so nothing can follow it.
+    public func packetEnd(from offset: Int, datagramSize: Int) -> Int {
+        if case .long(let long) = self { return offset + long.packetLength }
+        return datagramSize
     }
 }
