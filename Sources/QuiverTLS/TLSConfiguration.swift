@@ -10,14 +10,26 @@ public enum ClientAuthentication: Sendable, Hashable {
     case required
 }
 
-/// The settings of a TLS 1.3 client or server, shared by many connections.
+/// The settings of a TLS 1.3 and TLS 1.2 client or server, shared by many connections.
 ///
 /// Create one with ``client(alpn:verifier:)``, ``server(chain:key:alpn:)`` or
 /// ``server(certificateChainFile:privateKeyFile:alpn:)``, adjust fields, then hand it to each ``TLSHandshake``.
 /// Defaults are the secure choice; every field has a reason in its comment.
 public struct TLSConfiguration: Sendable {
-    /// Cipher suites, in preference order (a server uses its own order).
+    /// The oldest version accepted over TCP. TLS 1.2 by default, so that the clients and
+    /// servers still on it interoperate; `.tls13` refuses TLS 1.2 with `protocol_version`.
+    /// QUIC always uses TLS 1.3 (RFC 9001 §4.2) whatever this says.
+    public var minimumVersion: TLSVersion = .tls12
+    /// The newest version offered or accepted over TCP (`.tls13`; `.tls12` to test TLS 1.2).
+    /// A server allowing TLS 1.3 marks a TLS 1.2 ServerHello with the downgrade sentinel, and a
+    /// client offering TLS 1.3 refuses a TLS 1.2 ServerHello that carries it (RFC 8446 §4.1.3).
+    public var maximumVersion: TLSVersion = .tls13
+    /// TLS 1.3 cipher suites, in preference order (a server uses its own order).
     public var cipherSuites: [CipherSuite] = CipherSuite.supported
+    /// TLS 1.2 cipher suites, in preference order (a server uses its own order among those its
+    /// certificate's key can serve: ECDSA suites need an ECDSA or Ed25519 key, RSA suites an RSA
+    /// key). Only ``CipherSuite/supportedTLS12``'s ECDHE AEAD suites are implemented.
+    public var tls12CipherSuites: [CipherSuite] = CipherSuite.supportedTLS12
     /// Key-exchange groups, in preference order.
     public var groups: [NamedGroup] = NamedGroup.supported
     /// Client: the groups for which key shares are sent in the first ClientHello. Others

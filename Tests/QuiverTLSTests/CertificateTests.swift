@@ -294,7 +294,7 @@ struct CertificateTests {
         }
 
         // Signing with a scheme the key cannot produce is a local error.
-        for (key, scheme) in [(p256, SignatureScheme.ecdsaSecp384r1SHA384), (rsa, .rsaPKCS1SHA256), (ed25519, .ecdsaSecp256r1SHA256)] {
+        for (key, scheme) in [(p256, SignatureScheme.ecdsaSecp384r1SHA384), (rsa, .ecdsaSecp256r1SHA256), (ed25519, .rsaPKCS1SHA256)] {
             let error = tlsError { () throws(TLSError) in _ = try key.sign(message, scheme: scheme) }
             #expect(error?.alert == AlertDescription.internalError)
         }

@@ -137,8 +137,8 @@ struct NegativeTests {
         return bytes
     }
 
-    static func serverError(for clientHello: [UInt8]) -> TLSError? {
-        let server = TLSHandshake(server: Configs.server())
+    static func serverError(for clientHello: [UInt8], _ configuration: TLSConfiguration = Configs.server()) -> TLSError? {
+        let server = TLSHandshake(server: configuration)
         do { try server.receive(clientHello, at: .initial) } catch { return error }
         return nil
     }
@@ -179,12 +179,17 @@ struct NegativeTests {
         #expect(Self.serverError(for: hello.encoded)?.alert == .illegalParameter)
     }
 
-    @Test("a TLS 1.2-only ClientHello → protocol_version")
+    @Test("a TLS 1.2-only ClientHello → protocol_version when the server's minimum is TLS 1.3, TLS 1.2 otherwise")
     func tls12Client() throws {
         let ch = try Self.clientHello()
         var hello = try ClientHello(body: Array(ch[4...]))
         hello.extensions.items.removeAll { $0.type == .supportedVersions }
-        #expect(Self.serverError(for: hello.encoded)?.alert == .protocolVersion)
+        var strict = Configs.server()
+        strict.minimumVersion = .tls13
+        #expect(Self.serverError(for: hello.encoded, strict)?.alert == .protocolVersion)
+        let server = TLSHandshake(server: Configs.server())
+        try server.receive(hello.encoded, at: .initial)
+        #expect(server.negotiatedVersion == .tls12)
     }
 
     @Test("a key share for a group not in supported_groups → illegal_parameter")
@@ -201,14 +206,14 @@ struct NegativeTests {
     }
 
     /// Feeds a ServerHello to a client that sent its ClientHello.
-    static func clientError(forServerHello hello: ServerHello) -> TLSError? {
-        let client = TLSHandshake(client: Configs.client(), serverName: "localhost")
+    static func clientError(forServerHello hello: ServerHello, _ configuration: TLSConfiguration = Configs.client(), echoSessionID: Bool = true) -> TLSError? {
+        let client = TLSHandshake(client: configuration, serverName: "localhost")
         do {
             try client.start()
             guard case .send(.initial, let ch)? = client.nextEvent() else { return nil }
             let sent = try ClientHello(body: Array(ch[4...]))
             var reply = hello
-            reply.legacySessionIDEcho = sent.legacySessionID
+            if echoSessionID { reply.legacySessionIDEcho = sent.legacySessionID }
             try client.receive(reply.encoded, at: .initial)
         } catch {
             return error
@@ -216,14 +221,24 @@ struct NegativeTests {
         return nil
     }
 
-    @Test("downgrade sentinel in a TLS 1.2 ServerHello → illegal_parameter; plain TLS 1.2 → protocol_version")
+    @Test("downgrade sentinel in a TLS 1.2 ServerHello → illegal_parameter; plain TLS 1.2 → protocol_version when the client's minimum is TLS 1.3")
     func downgradeSentinels() {
         for sentinel in [ServerHello.downgradeTLS12, ServerHello.downgradeTLS11] {
             let hello = ServerHello(random: Array(repeating: 0x42, count: 24) + sentinel, legacySessionIDEcho: [], cipherSuite: .aes128GCMSHA256, extensions: Extensions())
             #expect(Self.clientError(forServerHello: hello)?.alert == .illegalParameter)
         }
-        let plain = ServerHello(random: Array(repeating: 0x42, count: 32), legacySessionIDEcho: [], cipherSuite: .aes128GCMSHA256, extensions: Extensions())
-        #expect(Self.clientError(forServerHello: plain)?.alert == .protocolVersion)
+        var strict = Configs.client()
+        strict.minimumVersion = .tls13
+        let plain = ServerHello(random: Array(repeating: 0x42, count: 32), legacySessionIDEcho: [], cipherSuite: .ecdheECDSAWithAES128GCMSHA256, extensions: Extensions())
+        #expect(Self.clientError(forServerHello: plain, strict)?.alert == .protocolVersion)
+        // Offered TLS 1.2: a TLS 1.3 suite in a TLS 1.2 ServerHello, one resuming a session we
+        // did not offer (our session ID echoed), or one without the extended master secret, is
+        // refused.
+        var tls13Suite = plain
+        tls13Suite.cipherSuite = .aes128GCMSHA256
+        #expect(Self.clientError(forServerHello: tls13Suite, echoSessionID: false)?.alert == .illegalParameter)
+        #expect(Self.clientError(forServerHello: plain)?.alert == .illegalParameter)
+        #expect(Self.clientError(forServerHello: plain, echoSessionID: false)?.alert == .handshakeFailure)
     }
 
     @Test("ServerHello choosing an unoffered suite or group → illegal_parameter")

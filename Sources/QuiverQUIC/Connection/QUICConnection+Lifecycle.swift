@@ -51,6 +51,9 @@ extension QUICConnection {
                     emit(.earlyDataAccepted(accepted))
                     if !accepted { rejectEarlyData() }
                 }
+            case .changeWriteCipherSpec, .expectChangeCipherSpec, .warningAlert:
+                // TLS 1.2 only, which a QUIC handshake never negotiates (RFC 9001 §4.2).
+                throw QUICError(.internalError, "TLS 1.2 event in a QUIC handshake")
             }
         }
         if role == .client, !serverParametersValidated, let bytes = tls.peerTransportParameters {

@@ -172,17 +172,25 @@ public struct PrivateKey: Sendable {
         }
     }
 
-    /// Signs `message`: the full TLS 1.3 signed content (RFC 8446 §4.4.3); the hash named by
-    /// `scheme` is applied here.
+    /// Schemes this key can produce in TLS 1.2 (ServerKeyExchange, CertificateVerify), in
+    /// preference order: ``signatureSchemes`` and, for RSA, PKCS#1 v1.5 with SHA-256/384/512,
+    /// which TLS 1.2 still allows (RFC 5246 §7.4.1.4.1) and older clients need.
+    public var tls12SignatureSchemes: [SignatureScheme] {
+        guard case .rsa = backing else { return signatureSchemes }
+        return signatureSchemes + [.rsaPKCS1SHA256, .rsaPKCS1SHA384, .rsaPKCS1SHA512]
+    }
+
+    /// Signs `message`: the full TLS 1.3 signed content (RFC 8446 §4.4.3), or TLS 1.2's signed
+    /// parameters or handshake messages; the hash named by `scheme` is applied here.
     ///
     /// ECDSA signatures are DER-encoded, RSA signatures use RSASSA-PSS with MGF1 and a salt as
-    /// long as the hash, Ed25519 signatures are the raw 64 bytes.
+    /// long as the hash (or PKCS#1 v1.5, TLS 1.2 only), Ed25519 signatures are the raw 64 bytes.
     ///
     /// - Throws: ``TLSError`` with alert `internal_error` when `scheme` is not one of
     ///   ``signatureSchemes`` or the signing operation fails.
     public func sign(_ message: [UInt8], scheme: SignatureScheme) throws(TLSError) -> [UInt8] {
-        guard signatureSchemes.contains(scheme) else {
-            throw TLSError(.internalError, "a \(algorithm) key cannot sign with \(scheme); it supports \(signatureSchemes)")
+        guard tls12SignatureSchemes.contains(scheme) else {
+            throw TLSError(.internalError, "a \(algorithm) key cannot sign with \(scheme); it supports \(tls12SignatureSchemes)")
         }
         do {
             switch backing {
@@ -200,6 +208,12 @@ public struct PrivateKey: Sendable {
                     return Array(try key.signature(for: SHA256.hash(data: message), padding: .PSS).rawRepresentation)
                 case .rsaPSSRSAESHA384:
                     return Array(try key.signature(for: SHA384.hash(data: message), padding: .PSS).rawRepresentation)
+                case .rsaPKCS1SHA256:
+                    return Array(try key.signature(for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5).rawRepresentation)
+                case .rsaPKCS1SHA384:
+                    return Array(try key.signature(for: SHA384.hash(data: message), padding: .insecurePKCS1v1_5).rawRepresentation)
+                case .rsaPKCS1SHA512:
+                    return Array(try key.signature(for: SHA512.hash(data: message), padding: .insecurePKCS1v1_5).rawRepresentation)
                 default:
                     return Array(try key.signature(for: SHA512.hash(data: message), padding: .PSS).rawRepresentation)
                 }

@@ -18,8 +18,18 @@ public enum SignatureVerifier {
     public static func verify(
         signature: [UInt8], scheme: SignatureScheme, message: [UInt8], publicKey: X509.Certificate.PublicKey
     ) throws(TLSError) {
-        guard SignatureScheme.supported.contains(scheme) else {
-            throw TLSError(.illegalParameter, "signature scheme \(scheme) is not allowed in CertificateVerify")
+        try verify(signature: signature, scheme: scheme, message: message, publicKey: publicKey, version: .tls13)
+    }
+
+    /// Verifies a signature made in a handshake of `version`: TLS 1.2 also accepts RSA PKCS#1
+    /// v1.5 (``SignatureScheme/rsaPKCS1SHA256`` and the SHA-384/512 variants), which TLS 1.3
+    /// forbids outside certificates (RFC 8446 §4.2.3).
+    static func verify(
+        signature: [UInt8], scheme: SignatureScheme, message: [UInt8], publicKey: X509.Certificate.PublicKey, version: TLSVersion
+    ) throws(TLSError) {
+        let pkcs1: Set<SignatureScheme> = [.rsaPKCS1SHA256, .rsaPKCS1SHA384, .rsaPKCS1SHA512]
+        guard SignatureScheme.supported.contains(scheme) || version == .tls12 && pkcs1.contains(scheme) else {
+            throw TLSError(.illegalParameter, "signature scheme \(scheme) is not allowed in \(version) handshake signatures")
         }
         let valid: Bool
         switch scheme {
@@ -55,12 +65,21 @@ public enum SignatureVerifier {
             case .rsaPSSRSAESHA384: valid = key.isValidSignature(parsed, for: SHA384.hash(data: message), padding: .PSS)
             default: valid = key.isValidSignature(parsed, for: SHA512.hash(data: message), padding: .PSS)
             }
+        case .rsaPKCS1SHA256, .rsaPKCS1SHA384, .rsaPKCS1SHA512:
+            guard let key = _RSA.Signing.PublicKey(publicKey) else { throw mismatch(scheme, publicKey) }
+            guard signature.count == (key.keySizeInBits + 7) / 8 else { throw malformed(scheme) }
+            let parsed = _RSA.Signing.RSASignature(rawRepresentation: signature)
+            switch scheme {
+            case .rsaPKCS1SHA256: valid = key.isValidSignature(parsed, for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5)
+            case .rsaPKCS1SHA384: valid = key.isValidSignature(parsed, for: SHA384.hash(data: message), padding: .insecurePKCS1v1_5)
+            default: valid = key.isValidSignature(parsed, for: SHA512.hash(data: message), padding: .insecurePKCS1v1_5)
+            }
         default:
             // `supported` lists no other scheme; keep the failure explicit should it grow.
             throw TLSError(.illegalParameter, "signature scheme \(scheme) is not implemented for CertificateVerify")
         }
         guard valid else {
-            throw TLSError(.decryptError, "the \(scheme) CertificateVerify signature does not verify with the certificate's key")
+            throw TLSError(.decryptError, "the \(scheme) handshake signature does not verify with the certificate's key")
         }
     }
 

@@ -149,7 +149,7 @@ final class AEADContext: @unchecked Sendable {
     let pointer: OpaquePointer
 
     init(suite: CipherSuite, key: [UInt8]) {
-        let algorithm = suite == .chacha20Poly1305SHA256
+        let algorithm = suite.usesChaCha20
             ? QUIVER_AEAD_CHACHA20_POLY1305 : key.count == 32 ? QUIVER_AEAD_AES_256_GCM : QUIVER_AEAD_AES_128_GCM
         guard let pointer = quiver_aead_new(algorithm, key, key.count) else {
             preconditionFailure("AEAD key of \(key.count) bytes does not fit \(suite)")

@@ -20,6 +20,15 @@ indirect enum State {
     case serverExpectCertificate(ServerFlight)
     case serverExpectCertificateVerify(ServerFlight)
     case serverExpectFinished(ServerFlight)
+    case server12ExpectCertificate(Server12Flight)
+    case server12ExpectClientKeyExchange(Server12Flight)
+    case server12ExpectCertificateVerify(Server12Flight)
+    case server12ExpectFinished(Server12Flight)
+    case client12ExpectCertificate(Client12Flight)
+    case client12ExpectServerKeyExchange(Client12Flight)
+    case client12ExpectCertificateRequestOrDone(Client12Flight)
+    case client12ExpectServerHelloDone(Client12Flight)
+    case client12ExpectFinished(Client12Flight)
     case connected
     case failed
 }
@@ -66,4 +75,33 @@ struct ServerFlight {
     var keys: HandshakeKeys
     var clientLeaf: Certificate?
     var requestedCertificate: Bool
+}
+
+/// A TLS 1.2 server from its ServerHello to the client's Finished.
+struct Server12Flight {
+    var suite: CipherSuite
+    var hash: TLSHash
+    var serverRandom: [UInt8]
+    /// Full handshake: our ephemeral ECDHE key, until the ClientKeyExchange.
+    var ephemeral: KeySharePrivate?
+    /// From the ClientKeyExchange, or from the session ticket when resuming.
+    var master: TLS12MasterSecret?
+    var clientLeaf: Certificate?
+    var requestedCertificate: Bool
+    var resumed: Bool
+    /// Whether the ServerHello promised a NewSessionTicket (RFC 5077 §3.2).
+    var issueTicket: Bool
+}
+
+/// A TLS 1.2 client from the ServerHello to the server's Finished.
+struct Client12Flight {
+    var suite: CipherSuite
+    var hash: TLSHash
+    var serverRandom: [UInt8]
+    var serverLeaf: Certificate?
+    /// The server's ECDHE group and public point (ServerKeyExchange).
+    var serverShare: (group: NamedGroup, point: [UInt8])?
+    /// The schemes of a CertificateRequest, when the server sent one.
+    var certificateRequest: [SignatureScheme]?
+    var master: TLS12MasterSecret?
 }

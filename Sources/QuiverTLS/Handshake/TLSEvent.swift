@@ -36,4 +36,14 @@ public enum TLSEvent: Sendable {
     case ticketIssued
     /// Whether the server accepted the client's 0-RTT data.
     case earlyData(accepted: Bool)
+    /// TLS 1.2 over TCP: send ChangeCipherSpec, then protect every record we send with this key
+    /// (RFC 5246 §7.1). Handshake bytes queued after it go at ``EncryptionLevel/application``.
+    case changeWriteCipherSpec(TLS12RecordKey)
+    /// TLS 1.2 over TCP: the peer's ChangeCipherSpec is due next (only it may come before the
+    /// peer's Finished); the records after it are protected with this key and read at
+    /// ``EncryptionLevel/application``.
+    case expectChangeCipherSpec(TLS12RecordKey)
+    /// TLS 1.2 over TCP: send this warning alert and carry on (`no_renegotiation`, refusing a
+    /// renegotiation, RFC 5746 §4.2 and §4.4).
+    case warningAlert(AlertDescription)
 }

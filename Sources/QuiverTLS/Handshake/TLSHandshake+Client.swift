@@ -7,7 +7,7 @@ extension TLSHandshake {
     func clientSendHello(_ start: ClientStart) throws(TLSError) {
         let config = configuration
         var shares: [KeySharePrivate] = []
-        for group in config.keyShareGroups where config.groups.contains(group) {
+        for group in config.keyShareGroups where config.groups.contains(group) && offersTLS13 {
             guard let share = config.testClientKeyShare?(group) ?? KeySharePrivate.generate(group) else {
                 throw TLSError(.internalError, "cannot generate a \(group) key share")
             }
@@ -16,7 +16,7 @@ extension TLSHandshake {
         guard !shares.isEmpty || !config.groups.isEmpty else { throw TLSError(.internalError, "no key-exchange groups configured") }
         var ticket = start.ticket
         let now = config.clock.millisecondsSinceEpoch()
-        if let t = ticket, !(t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
+        if let t = ticket, !(offersTLS13 && t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
             ticket = nil
         }
         let earlyData = start.attemptEarlyData && ticket.map { $0.maxEarlyDataSize > 0 && config.cipherSuites.contains($0.suite) } == true
@@ -43,21 +43,37 @@ extension TLSHandshake {
         if let name = serverName, SocketAddress(host: name, port: 0) == nil {
             ext.append(.serverName) { ExtensionCodec.writeServerName(&$0, name) }
         }
-        ext.append(.supportedGroups) { ExtensionCodec.writeUInt16List(&$0, config.groups.map(\.rawValue)) }
-        ext.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, config.signatureSchemes.map(\.rawValue)) }
+        let groups = offersTLS13 ? config.groups : config.groups.filter { Self.tls12Groups.contains($0) }
+        ext.append(.supportedGroups) { ExtensionCodec.writeUInt16List(&$0, groups.map(\.rawValue)) }
+        // TLS 1.2 also takes RSA PKCS#1 signatures; a TLS 1.3 peer must not use them in
+        // CertificateVerify (RFC 8446 §4.2.3) and is refused if it does.
+        let schemes = offersTLS12 ? Self.tls12AcceptedSchemes(config.signatureSchemes) : config.signatureSchemes
+        ext.append(.signatureAlgorithms) { ExtensionCodec.writeUInt16List(&$0, schemes.map(\.rawValue)) }
         ext.append(.signatureAlgorithmsCert) { ExtensionCodec.writeUInt16List(&$0, SignatureScheme.supportedInCertificates.map(\.rawValue)) }
-        CertificateCompression.offer(config.certificateCompressionAlgorithms, into: &ext)
+        if offersTLS13 { CertificateCompression.offer(config.certificateCompressionAlgorithms, into: &ext) }
         if !config.alpn.isEmpty { ext.append(.applicationLayerProtocolNegotiation) { ExtensionCodec.writeALPN(&$0, config.alpn.map { Array($0.utf8) }) } }
-        ext.append(.supportedVersions) { $0.writeLengthPrefixed(1) { $0.writeUInt16(0x0304) } }
-        ext.append(.keyShare) { w in
-            w.writeLengthPrefixed(2) { w in
-                for share in context.keyShares {
-                    w.writeUInt16(share.group.rawValue)
-                    w.writeLengthPrefixedBytes(2, share.publicBytes)
+        if offersTLS12 {
+            ext.append(.extendedMasterSecret, [])  // RFC 7627
+            ext.append(.renegotiationInfo, [0])  // RFC 5746 §3.4: empty in an initial handshake
+            ext.append(.ecPointFormats) { $0.writeLengthPrefixedBytes(1, [0]) }  // RFC 8422 §5.1.2: uncompressed
+        }
+        if offersTLS13 {
+            ext.append(.supportedVersions) { w in
+                w.writeLengthPrefixed(1) { w in
+                    w.writeUInt16(TLSVersion.tls13.rawValue)
+                    if offersTLS12 { w.writeUInt16(TLSVersion.tls12.rawValue) }
                 }
             }
+            ext.append(.keyShare) { w in
+                w.writeLengthPrefixed(2) { w in
+                    for share in context.keyShares {
+                        w.writeUInt16(share.group.rawValue)
+                        w.writeLengthPrefixedBytes(2, share.publicBytes)
+                    }
+                }
+            }
+            ext.append(.pskKeyExchangeModes) { $0.writeLengthPrefixedBytes(1, [1]) }  // psk_dhe_ke
         }
-        ext.append(.pskKeyExchangeModes) { $0.writeLengthPrefixedBytes(1, [1]) }  // psk_dhe_ke
         if let cookie = context.cookie { ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) } }
         if context.offeredEarlyData && context.helloRetry == nil { ext.append(.earlyData, []) }
         if let tp = localTransportParameters { ext.append(.quicTransportParameters, tp) }
@@ -77,7 +93,7 @@ extension TLSHandshake {
                 w.writeLengthPrefixed(2) { $0.writeLengthPrefixedBytes(1, [UInt8](repeating: 0, count: hash.length)) }
             }
         }
-        let suites = config.cipherSuites
+        let suites = (offersTLS13 ? config.cipherSuites : []) + (offersTLS12 ? config.tls12CipherSuites : [])
         var encoded = ClientHello(random: clientRandom, legacySessionID: context.sessionID, cipherSuites: suites, extensions: ext).encoded
         if let t = context.ticket, let hash = t.suite.hash {
             // RFC 8446 §4.2.11.2: the binder covers the ClientHello up to the binders list.
@@ -135,7 +151,7 @@ extension TLSHandshake {
 
     func expect(_ level: EncryptionLevel, _ wanted: EncryptionLevel, _ message: HandshakeMessage) throws(TLSError) {
         guard level == wanted else { throw TLSError(.unexpectedMessage, "\(message.type) at \(level), expected \(wanted)") }
-        guard reassemblers[level.rawValue].isEmpty || message.type != .finished && message.type != .serverHello else {
+        guard reassemblers[level.rawValue].isEmpty || message.type != .finished else {
             // RFC 8446 §5.1: a key change must align with a record boundary.
             throw TLSError(.unexpectedMessage, "data after \(message.type) before a key change")
         }
@@ -148,12 +164,25 @@ extension TLSHandshake {
         let config = configuration
         guard let versionExt = hello.extensions[.supportedVersions] else {
             let tail = Array(hello.random.suffix(8))
-            if tail == ServerHello.downgradeTLS12 || tail == ServerHello.downgradeTLS11 {
+            if offersTLS13 && (tail == ServerHello.downgradeTLS12 || tail == ServerHello.downgradeTLS11) {
                 throw TLSError(.illegalParameter, "downgrade sentinel in ServerHello random")
             }
-            throw TLSError(.protocolVersion, "the server does not support TLS 1.3")
+            guard offersTLS12, hello.legacyVersion == TLSVersion.tls12.rawValue, !hello.isHelloRetryRequest, context.helloRetry == nil else {
+                throw TLSError(.protocolVersion, offersTLS12 ? "the server offers neither TLS 1.3 nor TLS 1.2" : "the server does not support TLS 1.3")
+            }
+            guard hello.legacySessionIDEcho.isEmpty || hello.legacySessionIDEcho != context.sessionID else {
+                // Echoing our session ID means resuming a TLS 1.2 session, and we offered none.
+                throw TLSError(.illegalParameter, "TLS 1.2 ServerHello resumes a session that was not offered")
+            }
+            try client12ReceiveServerHello(message, hello)
+            return
         }
-        guard versionExt == [0x03, 0x04] else { throw TLSError(.illegalParameter, "server selected a version other than TLS 1.3") }
+        guard versionExt == [0x03, 0x04], offersTLS13 else { throw TLSError(.illegalParameter, "server selected a version that was not offered") }
+        guard reassemblers[EncryptionLevel.initial.rawValue].isEmpty else {
+            // RFC 8446 §5.1: the key change after a TLS 1.3 ServerHello aligns with a record boundary.
+            throw TLSError(.unexpectedMessage, "data after ServerHello before a key change")
+        }
+        negotiatedVersion = .tls13
         guard hello.legacyVersion == 0x0303 else { throw TLSError(.illegalParameter, "ServerHello legacy_version is not 0x0303") }
         guard hello.legacySessionIDEcho == context.sessionID else { throw TLSError(.illegalParameter, "legacy_session_id_echo does not match") }
         guard config.cipherSuites.contains(hello.cipherSuite), let hash = hello.cipherSuite.hash else {
@@ -261,12 +290,7 @@ extension TLSHandshake {
             case .serverName:
                 guard e.data.isEmpty, serverName != nil else { throw TLSError(.illegalParameter, "unexpected server_name in EncryptedExtensions") }
             case .applicationLayerProtocolNegotiation:
-                guard !configuration.alpn.isEmpty else { throw TLSError(.unsupportedExtension, "server sent ALPN, which was not offered") }
-                let names = try ext.decode(.applicationLayerProtocolNegotiation) { r throws(DecodeError) in try ExtensionCodec.readALPN(&r) } ?? []
-                guard names.count == 1, let name = String(validating: names[0], as: UTF8.self), configuration.alpn.contains(name) else {
-                    throw TLSError(.illegalParameter, "server selected an ALPN protocol that was not offered")
-                }
-                negotiatedALPN = name
+                try acceptServerALPN(ext)
             case .earlyData:
                 guard flight.context.offeredEarlyData, isResumed, e.data.isEmpty else {
                     throw TLSError(.illegalParameter, "unexpected early_data in EncryptedExtensions")

@@ -45,9 +45,10 @@ extension TLSHandshake {
 
     // MARK: ClientHello
 
-    private struct ClientOffer {
+    struct ClientOffer {
         var hello: ClientHello
-        var versions: [UInt16]
+        /// The version chosen from what the client offers and what we allow.
+        var version: TLSVersion
         var groups: [NamedGroup]
         var schemes: [SignatureScheme]
         var shares: [(NamedGroup, [UInt8])]
@@ -62,19 +63,28 @@ extension TLSHandshake {
     private func parseOffer(_ message: HandshakeMessage) throws(TLSError) -> ClientOffer {
         let hello = try ClientHello(body: message.body)
         let ext = hello.extensions
-        guard let versions = try ext.decode(.supportedVersions, { r throws(DecodeError) in
+        let versions = try ext.decode(.supportedVersions) { r throws(DecodeError) in
             var list = try r.readLengthPrefixed(1)
             var out: [UInt16] = []
             while !list.isAtEnd { out.append(try list.readUInt16()) }
             return out
-        }), versions.contains(0x0304) else {
-            throw TLSError(.protocolVersion, "the client does not offer TLS 1.3")
+        }
+        // Without supported_versions the client speaks TLS 1.2 (its legacy_version, RFC 8446
+        // §4.2.1); QUIC is TLS 1.3 only (RFC 9001 §4.2).
+        let version: TLSVersion
+        if versions?.contains(TLSVersion.tls13.rawValue) == true && (isQUIC || configuration.maximumVersion >= .tls13) {
+            version = .tls13
+        } else if !isQUIC && configuration.minimumVersion <= .tls12 && versions?.contains(TLSVersion.tls12.rawValue) ?? true {
+            version = .tls12
+        } else {
+            throw TLSError(.protocolVersion, isQUIC || configuration.minimumVersion == .tls13
+                ? "the client does not offer TLS 1.3" : "the client offers no version the server allows")
         }
         if let index = ext.items.firstIndex(where: { $0.type == .preSharedKey }), index != ext.items.count - 1 {
             throw TLSError(.illegalParameter, "pre_shared_key is not the last extension")
         }
         let offer = ClientOffer(
-            hello: hello, versions: versions,
+            hello: hello, version: version,
             groups: (try ext.decode(.supportedGroups) { r throws(DecodeError) in try ExtensionCodec.readUInt16List(&r) } ?? []).map(NamedGroup.init(rawValue:)),
             schemes: (try ext.decode(.signatureAlgorithms) { r throws(DecodeError) in try ExtensionCodec.readUInt16List(&r) } ?? []).map(SignatureScheme.init(rawValue:)),
             shares: try ext.decode(.keyShare) { r throws(DecodeError) in try ExtensionCodec.readClientKeyShares(&r) } ?? [],
@@ -110,6 +120,13 @@ extension TLSHandshake {
     func serverReceiveClientHello(_ message: HandshakeMessage, _ s: ServerExpectClientHello) throws(TLSError) {
         let config = configuration
         let offer = try parseOffer(message)
+        if offer.version == .tls12 {
+            // A second ClientHello answers a HelloRetryRequest, which is TLS 1.3's.
+            guard s.retried == nil else { throw TLSError(.illegalParameter, "second ClientHello does not offer TLS 1.3") }
+            try server12ReceiveClientHello(message, offer)
+            return
+        }
+        negotiatedVersion = .tls13
         if isQUIC {
             guard let tp = offer.transportParameters else { throw TLSError(.missingExtension, "the client sent no quic_transport_parameters") }
             peerTransportParameters = tp
@@ -133,12 +150,7 @@ extension TLSHandshake {
             throw TLSError(.illegalParameter, "cookie in the first ClientHello")
         }
 
-        // ALPN (RFC 7301 §3.2).
-        var alpn: String?
-        if let offered = offer.alpn, !config.alpn.isEmpty {
-            alpn = config.alpn.first { offered.contains(Array($0.utf8)) }
-            guard alpn != nil else { throw TLSError(.noApplicationProtocol, "no ALPN protocol in common (client offered \(offered.map { String(decoding: $0, as: UTF8.self) }))") }
-        }
+        let alpn = try negotiateALPN(offer)
         if isQUIC && alpn == nil { throw TLSError(.noApplicationProtocol, "QUIC requires ALPN (RFC 9001 §8.1)") }
 
         // Pre-shared key (resumption), only psk_dhe_ke.
@@ -150,7 +162,8 @@ extension TLSHandshake {
                 // chosen by SNI, a session must not carry over to a name whose certificate it
                 // never saw (as rustls does).
                 guard let plain = keys.open(identity.identity, at: now), let contents = TicketContents(plain),
-                      contents.serverName == Self.ticketServerName(serverName), contents.context == acceptedTicketContext,
+                      contents.protocolVersion == .tls13, contents.serverName == Self.ticketServerName(serverName),
+                      contents.context == acceptedTicketContext,
                       contents.suite.hash == hash, now >= contents.issuedAt, now - contents.issuedAt < UInt64(config.ticketLifetime) * 1000
                 else { continue }
                 psk = (contents.psk, contents, index, identity.obfuscatedAge)
@@ -310,10 +323,20 @@ extension TLSHandshake {
         }
     }
 
+    /// The ALPN protocol for this ClientHello (RFC 7301 §3.2): ours, in our order, among the
+    /// client's; `nil` when either side has none; `no_application_protocol` when none is common.
+    func negotiateALPN(_ offer: ClientOffer) throws(TLSError) -> String? {
+        guard let offered = offer.alpn, !configuration.alpn.isEmpty else { return nil }
+        guard let alpn = configuration.alpn.first(where: { offered.contains(Array($0.utf8)) }) else {
+            throw TLSError(.noApplicationProtocol, "no ALPN protocol in common (client offered \(offered.map { String(decoding: $0, as: UTF8.self) }))")
+        }
+        return alpn
+    }
+
     /// The certificates that may answer this ClientHello, best first: those whose names match
     /// the client's server_name exactly, then by wildcard (each in configuration order), then
     /// the default (``TLSConfiguration/sniCertificates``).
-    private func serverCertificateCandidates() -> [(CertificateChain, PrivateKey)] {
+    func serverCertificateCandidates() -> [(CertificateChain, PrivateKey)] {
         var candidates: [(CertificateChain, PrivateKey)] = []
         if let name = serverName {
             let ranked = configuration.sniCertificates.map { ($0, $0.match(name)) }.filter { $0.1 != .noMatch }
@@ -389,7 +412,7 @@ extension TLSHandshake {
             let contents = TicketContents(
                 suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce), issuedAt: now, ageAdd: ageAdd,
                 maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16),
-                serverName: Self.ticketServerName(serverName), context: issuedTicketContext)
+                serverName: Self.ticketServerName(serverName), context: issuedTicketContext, protocolVersion: .tls13)
             let sealed = keys.seal(contents.encoded, at: now, random: config.random)
             guard !sealed.isEmpty else { continue }
             let nst = MessageCodec.NewSessionTicket(
@@ -413,13 +436,16 @@ struct TicketContents {
     var serverName: String
     /// The issuing handshake's ``TLSHandshake/issuedTicketContext`` (QUIC: its version).
     var context: UInt32
+    /// The TLS version of the session: a TLS 1.3 ticket carries a resumption PSK, a TLS 1.2
+    /// ticket the master secret (RFC 5077 §4), and neither opens as the other.
+    var protocolVersion: TLSVersion
 
-    /// The format version (1 had no server name, 2 no context; such tickets no longer open, so
-    /// their clients make a full handshake).
-    static let version: UInt8 = 3
+    /// The format version (1 had no server name, 2 no context, 3 no protocol version; such
+    /// tickets no longer open, so their clients make a full handshake).
+    static let version: UInt8 = 4
 
     init(suite: CipherSuite, psk: [UInt8], issuedAt: UInt64, ageAdd: UInt32, maxEarlyDataSize: UInt32, alpn: String, uniqueID: [UInt8],
-         serverName: String, context: UInt32) {
+         serverName: String, context: UInt32, protocolVersion: TLSVersion) {
         self.suite = suite
         self.psk = psk
         self.issuedAt = issuedAt
@@ -429,6 +455,7 @@ struct TicketContents {
         self.uniqueID = uniqueID
         self.serverName = serverName
         self.context = context
+        self.protocolVersion = protocolVersion
     }
 
     init?(_ bytes: [UInt8]) {
@@ -444,6 +471,8 @@ struct TicketContents {
             uniqueID = try r.readLengthPrefixedBytes(1)
             serverName = String(decoding: try r.readLengthPrefixedBytes(1), as: UTF8.self)
             context = try r.readUInt32()
+            guard let version = TLSVersion(rawValue: try r.readUInt16()) else { return nil }
+            protocolVersion = version
             try r.expectEnd()
         } catch {
             return nil
@@ -462,6 +491,7 @@ struct TicketContents {
         w.writeLengthPrefixedBytes(1, uniqueID)
         w.writeLengthPrefixedBytes(1, Array(serverName.utf8.prefix(255)))
         w.writeUInt32(context)
+        w.writeUInt16(protocolVersion.rawValue)
         return w.bytes
     }
 }

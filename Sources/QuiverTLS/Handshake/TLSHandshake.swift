@@ -1,7 +1,9 @@
 import QuiverCore
 public import X509
 
-/// A TLS 1.3 handshake, client or server, with no I/O (RFC 8446).
+/// A TLS 1.3 (RFC 8446) or, over TCP, TLS 1.2 (RFC 5246) handshake, client or server, with no
+/// I/O. TLS 1.2 lives in `TLS12/`; the version is chosen by the ClientHello and ServerHello
+/// (``negotiatedVersion``).
 ///
 /// Contract (the driving loop, as in quinn-proto's `Connection`):
 /// 1. A client calls ``start()`` once; a server waits for bytes.
@@ -50,6 +52,8 @@ public final class TLSHandshake {
     var reassemblers = [HandshakeReassembler](repeating: HandshakeReassembler(), count: 4)
 
     // Negotiated state, readable by the driver.
+    /// The protocol version, once the ServerHello fixed it.
+    public internal(set) var negotiatedVersion: TLSVersion?
     /// The cipher suite, once chosen.
     public internal(set) var cipherSuite: CipherSuite?
     /// The key-exchange group, once chosen.
@@ -90,6 +94,10 @@ public final class TLSHandshake {
 
     // Secrets kept for later use.
     var clientRandom: [UInt8] = []
+    /// TLS 1.2: the server's random (key block, exporter).
+    var serverRandom: [UInt8] = []
+    /// TLS 1.2: the master secret, kept after the handshake for the exporter (RFC 5705) only.
+    var tls12Master: TLS12MasterSecret?
     var masterSecret: MasterSecret?
     var clientApplicationSecret: TrafficSecret?
     var serverApplicationSecret: TrafficSecret?
@@ -162,13 +170,19 @@ public final class TLSHandshake {
     /// - Parameter requestPeerUpdate: ask the peer to update its sending keys too.
     public func updateKeys(requestPeerUpdate: Bool) throws(TLSError) {
         try guarded { () throws(TLSError) in
-            guard isHandshakeComplete, !isQUIC else { throw TLSError(.internalError, "KeyUpdate before the handshake completed or under QUIC") }
+            guard isHandshakeComplete, !isQUIC, negotiatedVersion == .tls13 else {
+                throw TLSError(.internalError, "KeyUpdate before the handshake completed, under QUIC or in TLS 1.2")
+            }
             sendKeyUpdate(requestUpdate: requestPeerUpdate)
         }
     }
 
-    /// TLS-Exporter (RFC 8446 §7.5), available once the handshake is complete.
+    /// TLS-Exporter (RFC 8446 §7.5; in TLS 1.2 RFC 5705 §4 with a context, extended master
+    /// secret), available once the handshake is complete.
     public func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]? {
+        if let master = tls12Master, isHandshakeComplete {
+            return master.export(label: label, context: context, clientRandom: clientRandom, serverRandom: serverRandom, length: length)
+        }
         guard let secret = exporterMasterSecret, let hash = cipherSuite?.hash else { return nil }
         return hash.exporter(secret: secret, label: label, context: context, length: length)
     }
@@ -213,7 +227,12 @@ public final class TLSHandshake {
         case .failed:
             throw failure ?? TLSError(.internalError, "handshake failed")
         default:
-            if role == .client { try clientHandle(message, at: level) } else { try serverHandle(message, at: level) }
+            switch (negotiatedVersion, role) {
+            case (.tls12?, .client): try client12Handle(message, at: level)
+            case (.tls12?, .server): try server12Handle(message, at: level)
+            case (_, .client): try clientHandle(message, at: level)
+            case (_, .server): try serverHandle(message, at: level)
+            }
         }
     }
 
@@ -228,6 +247,17 @@ public final class TLSHandshake {
     }
 
     func handlePostHandshake(_ message: HandshakeMessage) throws(TLSError) {
+        if negotiatedVersion == .tls12 {
+            // RFC 5746 §4.2, §4.4: Quiver never renegotiates; a request gets a warning and the
+            // connection goes on.
+            switch message.type {
+            case .helloRequest where role == .client && message.body.isEmpty, .clientHello where role == .server:
+                emit(.warningAlert(.noRenegotiation))
+                return
+            default:
+                throw TLSError(.unexpectedMessage, "\(message.type) after a TLS 1.2 handshake")
+            }
+        }
         switch message.type {
         case .newSessionTicket where role == .client:
             try clientReceiveTicket(message.body)

@@ -67,14 +67,41 @@ public enum TLSHash: Sendable, Hashable {
 
 extension CipherSuite {
     /// The suite's hash, or `nil` for suites Quiver does not implement.
+    /// For TLS 1.2 suites, the hash of the PRF (RFC 5246 §5, RFC 5289 §3).
     public var hash: TLSHash? {
         switch self {
-        case .aes128GCMSHA256, .chacha20Poly1305SHA256: return .sha256
-        case .aes256GCMSHA384: return .sha384
+        case .aes128GCMSHA256, .chacha20Poly1305SHA256, .ecdheECDSAWithAES128GCMSHA256, .ecdheRSAWithAES128GCMSHA256,
+             .ecdheECDSAWithChaCha20Poly1305SHA256, .ecdheRSAWithChaCha20Poly1305SHA256:
+            return .sha256
+        case .aes256GCMSHA384, .ecdheECDSAWithAES256GCMSHA384, .ecdheRSAWithAES256GCMSHA384:
+            return .sha384
         default: return nil
         }
     }
 
     /// The AEAD key length in bytes.
-    public var keyLength: Int { self == .aes128GCMSHA256 ? 16 : 32 }
+    public var keyLength: Int {
+        switch self {
+        case .aes128GCMSHA256, .ecdheECDSAWithAES128GCMSHA256, .ecdheRSAWithAES128GCMSHA256: return 16
+        default: return 32
+        }
+    }
+
+    /// Whether the suite's AEAD is ChaCha20-Poly1305 (otherwise AES-GCM).
+    var usesChaCha20: Bool {
+        self == .chacha20Poly1305SHA256 || self == .ecdheECDSAWithChaCha20Poly1305SHA256 || self == .ecdheRSAWithChaCha20Poly1305SHA256
+    }
+
+    /// The version the suite belongs to, or `nil` for suites Quiver does not implement.
+    public var version: TLSVersion? {
+        if CipherSuite.supported.contains(self) { return .tls13 }
+        if CipherSuite.supportedTLS12.contains(self) { return .tls12 }
+        return nil
+    }
+
+    /// TLS 1.2: whether the suite authenticates the server with an ECDSA (or EdDSA, RFC 8422
+    /// §2) key, otherwise with an RSA key.
+    var isECDSA: Bool {
+        self == .ecdheECDSAWithAES128GCMSHA256 || self == .ecdheECDSAWithAES256GCMSHA384 || self == .ecdheECDSAWithChaCha20Poly1305SHA256
+    }
 }

@@ -1,7 +1,8 @@
 import QuiverCore
 
-/// TLS 1.3 over a byte stream (TCP or an in-memory pair), with no I/O: the record layer
-/// (RFC 8446 §5) wrapped around a ``TLSHandshake``.
+/// TLS 1.3 or TLS 1.2 over a byte stream (TCP or an in-memory pair), with no I/O: the record
+/// layer (RFC 8446 §5; RFC 5246 §6.2 with AEAD, RFC 5288 and RFC 7905) wrapped around a
+/// ``TLSHandshake``.
 ///
 /// Contract:
 /// - Feed every byte read from the transport to ``receive(_:)``; call ``receiveEOF()`` when the
@@ -20,6 +21,11 @@ import QuiverCore
 /// `unexpected_message`. Application data before the application keys, or inside a fragmented
 /// handshake message, is `unexpected_message`; the only records skipped unread are a server's
 /// refused 0-RTT (RFC 8446 §4.2.10). Records we send respect the peer's `record_size_limit`.
+///
+/// TLS 1.2: a ChangeCipherSpec is accepted only where the handshake expects one, at a handshake
+/// message boundary; application data only after both Finished messages; warning alerts are
+/// skipped (at most 32 in a row). TLS 1.2 has no KeyUpdate: at ``keyUpdateRecordLimit``
+/// records we send `close_notify` instead (the connection must be re-established).
 /// Not thread-safe.
 public final class TLSStream {
     /// The handshake driven by this stream (negotiated values are read from it).
@@ -43,6 +49,11 @@ public final class TLSStream {
     private var writeKey: AEADKey?
     private var writeSequence: UInt64 = 0
     private var writeLevel: EncryptionLevel = .initial
+    /// TLS 1.2 record protection, once each side's ChangeCipherSpec switched it on.
+    private var readKey12: TLS12RecordKey?
+    private var writeKey12: TLS12RecordKey?
+    /// TLS 1.2: the key the peer's awaited ChangeCipherSpec switches on.
+    private var pendingReadKey12: TLS12RecordKey?
 
     private var sentChangeCipherSpec = false
     private var emptyRecordRun = 0
@@ -58,10 +69,11 @@ public final class TLSStream {
     public private(set) var isLocallyClosed = false
 
     /// Keys are updated automatically after this many records under one key (AES-GCM's
-    /// safety margin, RFC 8446 §5.5, is 2^24.5 records).
+    /// safety margin, RFC 8446 §5.5, is 2^24.5 records); TLS 1.2, which cannot update keys,
+    /// closes the connection with `close_notify` there.
     public var keyUpdateRecordLimit: UInt64 = 1 << 23
 
-    static let maxPlaintext = 1 << 14
+    package static let maxPlaintext = 1 << 14
     static let maxCiphertext = (1 << 14) + 256
     static let maxEmptyRun = 32
 
@@ -264,13 +276,24 @@ public final class TLSStream {
                 try flushPending()
             case .sessionTicket, .ticketIssued:
                 events.append(event)
+            case .changeWriteCipherSpec(let key):
+                outbound.append(contentsOf: Self.changeCipherSpecRecord)
+                writeKey12 = key
+                writeSequence = 0
+                writeLevel = .application
+            case .expectChangeCipherSpec(let key):
+                pendingReadKey12 = key
+            case .warningAlert(let alert):
+                try writeRecords(type: 21, [1, alert.rawValue])
             }
         }
     }
 
+    private static let changeCipherSpecRecord: [UInt8] = [20, 3, 3, 0, 1, 1]
+
     private func sendChangeCipherSpecOnce() {
         guard !sentChangeCipherSpec else { return }
-        outbound.append(contentsOf: [20, 3, 3, 0, 1, 1])
+        outbound.append(contentsOf: Self.changeCipherSpecRecord)
         sentChangeCipherSpec = true
     }
 
@@ -288,6 +311,21 @@ public final class TLSStream {
     }
 
     private func writeRecords(type: UInt8, _ data: [UInt8]) throws(TLSError) {
+        if let key = writeKey12 {
+            // TLS 1.2: the limit counts the plaintext alone (RFC 8449 §4).
+            let chunk = min(Self.maxPlaintext, handshake.peerRecordSizeLimit ?? Self.maxPlaintext)
+            var offset = 0
+            repeat {
+                let end = min(data.count, offset + chunk)
+                key.sealRecord(type: type, data[offset..<end], sequence: writeSequence, into: &outbound)
+                writeSequence += 1
+                offset = end
+            } while offset < data.count
+            if writeSequence >= keyUpdateRecordLimit && type == 23 && !isLocallyClosed {
+                close()
+            }
+            return
+        }
         let chunk = writeKey == nil ? Self.maxPlaintext : protectedPlaintextLimit - 1
         var offset = 0
         repeat {
@@ -336,9 +374,24 @@ public final class TLSStream {
         guard !isPeerClosed else { throw TLSError(.unexpectedMessage, "record after close_notify") }
 
         if type == 20 {
+            guard body == [1] else { throw TLSError(.unexpectedMessage, "malformed change_cipher_spec record") }
+            if handshake.negotiatedVersion == .tls12 {
+                // RFC 5246 §7.1: only where the handshake expects it, between two messages.
+                guard let key = pendingReadKey12, !handshake.hasPartialMessage(at: readLevel) else {
+                    throw TLSError(.unexpectedMessage, "unexpected change_cipher_spec")
+                }
+                readKey12 = key
+                pendingReadKey12 = nil
+                readSequence = 0
+                readLevel = .application
+                return true
+            }
             // RFC 8446 §5: a change_cipher_spec of one byte 0x01 is dropped during the handshake.
-            guard body == [1], !handshake.isHandshakeComplete else { throw TLSError(.unexpectedMessage, "change_cipher_spec record") }
+            guard !handshake.isHandshakeComplete else { throw TLSError(.unexpectedMessage, "change_cipher_spec record") }
             return true
+        }
+        if pendingReadKey12 != nil {
+            throw TLSError(.unexpectedMessage, "record of type \(type) where change_cipher_spec was due")
         }
         var contentType = type
         var content = body
@@ -346,7 +399,14 @@ public final class TLSStream {
         // ServerHello) reports it with an unprotected alert. It is read as an alert, so a fatal
         // one ends the stream without an alert of ours.
         let unprotectedAlert = type == 21 && !handshake.isHandshakeComplete
-        if let key = readKey, !unprotectedAlert {
+        if let key = readKey12 {
+            guard let opened = key.openRecord(type: type, body[...], sequence: readSequence) else {
+                throw TLSError(.badRecordMAC, "record authentication failed")
+            }
+            readSequence += 1
+            guard opened.count <= Self.maxPlaintext else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
+            content = opened
+        } else if let key = readKey, !unprotectedAlert {
             guard type == 23 else { throw TLSError(.unexpectedMessage, "unprotected record of type \(type) after keys were installed") }
             guard let inner = key.open(body, sequence: readSequence, additionalData: header) else {
                 if skippingRejectedEarlyData, skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) {
@@ -384,6 +444,9 @@ public final class TLSStream {
         if content.isEmpty && contentType != 23 {
             throw TLSError(.unexpectedMessage, "empty record of type \(contentType)")
         }
+        if contentType == 23 && handshake.negotiatedVersion == .tls12 && !handshake.isHandshakeComplete {
+            throw TLSError(.unexpectedMessage, "application data before the TLS 1.2 handshake completed")
+        }
         if contentType == 23 && readLevel != .application && readLevel != .earlyData {
             // Empty or not: application data has no place before the handshake keys give way to
             // the application keys (RFC 8446 §5.1, §2).
@@ -416,7 +479,8 @@ public final class TLSStream {
             let alert = AlertDescription(rawValue: content[1])
             if alert == .closeNotify {
                 isPeerClosed = true
-            } else if alert == .userCanceled {
+            } else if alert == .userCanceled || handshake.negotiatedVersion == .tls12 && content[0] == 1 {
+                // TLS 1.2 warnings (RFC 5246 §7.2) are skipped, as TLS 1.3's user_canceled is.
                 warningAlertRun += 1
                 guard warningAlertRun <= Self.maxEmptyRun else { throw TLSError(.unexpectedMessage, "too many warning alerts") }
             } else {

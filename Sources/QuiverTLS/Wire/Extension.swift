@@ -9,11 +9,17 @@ public struct ExtensionType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let maxFragmentLength = ExtensionType(rawValue: 1)
     public static let statusRequest = ExtensionType(rawValue: 5)
     public static let supportedGroups = ExtensionType(rawValue: 10)
+    /// TLS 1.2 (RFC 8422 §5.1.2): only the uncompressed format is used.
+    public static let ecPointFormats = ExtensionType(rawValue: 11)
     public static let signatureAlgorithms = ExtensionType(rawValue: 13)
     public static let applicationLayerProtocolNegotiation = ExtensionType(rawValue: 16)
     public static let padding = ExtensionType(rawValue: 21)
+    /// TLS 1.2 (RFC 7627): required by Quiver.
+    public static let extendedMasterSecret = ExtensionType(rawValue: 23)
     public static let compressCertificate = ExtensionType(rawValue: 27)
     public static let recordSizeLimit = ExtensionType(rawValue: 28)
+    /// TLS 1.2 session tickets (RFC 5077).
+    public static let sessionTicket = ExtensionType(rawValue: 35)
     public static let preSharedKey = ExtensionType(rawValue: 41)
     public static let earlyData = ExtensionType(rawValue: 42)
     public static let supportedVersions = ExtensionType(rawValue: 43)
@@ -24,6 +30,8 @@ public struct ExtensionType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let signatureAlgorithmsCert = ExtensionType(rawValue: 50)
     public static let keyShare = ExtensionType(rawValue: 51)
     public static let quicTransportParameters = ExtensionType(rawValue: 57)
+    /// TLS 1.2 secure renegotiation (RFC 5746): Quiver sends it empty and never renegotiates.
+    public static let renegotiationInfo = ExtensionType(rawValue: 0xFF01)
 
     public var description: String { "extension(\(rawValue))" }
 }

@@ -5,14 +5,22 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// TLS 1.2 only (RFC 5246 §7.4.1.1): a server asking for renegotiation.
+    public static let helloRequest = HandshakeType(rawValue: 0)
     public static let clientHello = HandshakeType(rawValue: 1)
     public static let serverHello = HandshakeType(rawValue: 2)
     public static let newSessionTicket = HandshakeType(rawValue: 4)
     public static let endOfEarlyData = HandshakeType(rawValue: 5)
     public static let encryptedExtensions = HandshakeType(rawValue: 8)
     public static let certificate = HandshakeType(rawValue: 11)
+    /// TLS 1.2 only (RFC 5246 §7.4.3; RFC 8422 §5.4).
+    public static let serverKeyExchange = HandshakeType(rawValue: 12)
     public static let certificateRequest = HandshakeType(rawValue: 13)
+    /// TLS 1.2 only (RFC 5246 §7.4.5).
+    public static let serverHelloDone = HandshakeType(rawValue: 14)
     public static let certificateVerify = HandshakeType(rawValue: 15)
+    /// TLS 1.2 only (RFC 5246 §7.4.7; RFC 8422 §5.7).
+    public static let clientKeyExchange = HandshakeType(rawValue: 16)
     public static let finished = HandshakeType(rawValue: 20)
     public static let keyUpdate = HandshakeType(rawValue: 24)
     public static let compressedCertificate = HandshakeType(rawValue: 25)
@@ -20,13 +28,17 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
 
     public var description: String {
         switch self {
+        case .helloRequest: return "HelloRequest"
         case .clientHello: return "ClientHello"
         case .serverHello: return "ServerHello"
         case .newSessionTicket: return "NewSessionTicket"
         case .endOfEarlyData: return "EndOfEarlyData"
         case .encryptedExtensions: return "EncryptedExtensions"
         case .certificate: return "Certificate"
+        case .serverKeyExchange: return "ServerKeyExchange"
         case .certificateRequest: return "CertificateRequest"
+        case .serverHelloDone: return "ServerHelloDone"
+        case .clientKeyExchange: return "ClientKeyExchange"
         case .certificateVerify: return "CertificateVerify"
         case .finished: return "Finished"
         case .keyUpdate: return "KeyUpdate"

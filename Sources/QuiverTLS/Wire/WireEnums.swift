@@ -1,7 +1,21 @@
 /// Declares the open wire-enum pattern used for TLS code points: a struct over the integer with
 /// named constants, so unknown values (including GREASE) round-trip instead of failing to parse.
 
-/// A TLS 1.3 cipher suite (RFC 8446 §B.4).
+/// A TLS protocol version Quiver speaks.
+public enum TLSVersion: UInt16, Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// TLS 1.2 (RFC 5246), over TCP only: ECDHE with AEAD suites, extended master secret
+    /// required (RFC 7627), no renegotiation (RFC 5746).
+    case tls12 = 0x0303
+    /// TLS 1.3 (RFC 8446); the only version QUIC uses (RFC 9001).
+    case tls13 = 0x0304
+
+    public static func < (a: TLSVersion, b: TLSVersion) -> Bool { a.rawValue < b.rawValue }
+
+    public var description: String { self == .tls12 ? "TLS 1.2" : "TLS 1.3" }
+}
+
+/// A cipher suite: TLS 1.3's (RFC 8446 §B.4) and the TLS 1.2 ECDHE AEAD suites (RFC 5289,
+/// RFC 7905) — Mozilla's "intermediate" profile: no CBC, no static RSA.
 public struct CipherSuite: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -10,14 +24,38 @@ public struct CipherSuite: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let aes256GCMSHA384 = CipherSuite(rawValue: 0x1302)
     public static let chacha20Poly1305SHA256 = CipherSuite(rawValue: 0x1303)
 
-    /// The suites Quiver implements, in its default preference order.
+    public static let ecdheECDSAWithAES128GCMSHA256 = CipherSuite(rawValue: 0xC02B)
+    public static let ecdheECDSAWithAES256GCMSHA384 = CipherSuite(rawValue: 0xC02C)
+    public static let ecdheRSAWithAES128GCMSHA256 = CipherSuite(rawValue: 0xC02F)
+    public static let ecdheRSAWithAES256GCMSHA384 = CipherSuite(rawValue: 0xC030)
+    public static let ecdheRSAWithChaCha20Poly1305SHA256 = CipherSuite(rawValue: 0xCCA8)
+    public static let ecdheECDSAWithChaCha20Poly1305SHA256 = CipherSuite(rawValue: 0xCCA9)
+    /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3): a client signalling secure
+    /// renegotiation support without the extension.
+    static let emptyRenegotiationInfoSCSV = CipherSuite(rawValue: 0x00FF)
+    /// TLS_FALLBACK_SCSV (RFC 7507): a client retrying with a lower version than it supports.
+    static let fallbackSCSV = CipherSuite(rawValue: 0x5600)
+
+    /// The TLS 1.3 suites Quiver implements, in its default preference order.
     public static let supported: [CipherSuite] = [.aes128GCMSHA256, .aes256GCMSHA384, .chacha20Poly1305SHA256]
+    /// The TLS 1.2 suites Quiver implements, in its default preference order (Mozilla's
+    /// "intermediate" list).
+    public static let supportedTLS12: [CipherSuite] = [
+        .ecdheECDSAWithAES128GCMSHA256, .ecdheRSAWithAES128GCMSHA256, .ecdheECDSAWithAES256GCMSHA384,
+        .ecdheRSAWithAES256GCMSHA384, .ecdheECDSAWithChaCha20Poly1305SHA256, .ecdheRSAWithChaCha20Poly1305SHA256,
+    ]
 
     public var description: String {
         switch self {
         case .aes128GCMSHA256: return "TLS_AES_128_GCM_SHA256"
         case .aes256GCMSHA384: return "TLS_AES_256_GCM_SHA384"
         case .chacha20Poly1305SHA256: return "TLS_CHACHA20_POLY1305_SHA256"
+        case .ecdheECDSAWithAES128GCMSHA256: return "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+        case .ecdheECDSAWithAES256GCMSHA384: return "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+        case .ecdheRSAWithAES128GCMSHA256: return "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+        case .ecdheRSAWithAES256GCMSHA384: return "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+        case .ecdheRSAWithChaCha20Poly1305SHA256: return "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+        case .ecdheECDSAWithChaCha20Poly1305SHA256: return "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
         default: return "CipherSuite(0x\(String(rawValue, radix: 16)))"
         }
     }
@@ -128,6 +166,8 @@ public struct AlertDescription: RawRepresentable, Hashable, Sendable, CustomStri
     public static let internalError = AlertDescription(rawValue: 80)
     public static let inappropriateFallback = AlertDescription(rawValue: 86)
     public static let userCanceled = AlertDescription(rawValue: 90)
+    /// TLS 1.2 only, always a warning (RFC 5246 §7.2.2): renegotiation refused.
+    public static let noRenegotiation = AlertDescription(rawValue: 100)
     public static let missingExtension = AlertDescription(rawValue: 109)
     public static let unsupportedExtension = AlertDescription(rawValue: 110)
     public static let unrecognizedName = AlertDescription(rawValue: 112)
@@ -143,7 +183,7 @@ public struct AlertDescription: RawRepresentable, Hashable, Sendable, CustomStri
             44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
             47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
             51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
-            86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension",
+            86: "inappropriate_fallback", 90: "user_canceled", 100: "no_renegotiation", 109: "missing_extension",
             110: "unsupported_extension", 112: "unrecognized_name", 113: "bad_certificate_status_response",
             115: "unknown_psk_identity", 116: "certificate_required", 120: "no_application_protocol",
         ]

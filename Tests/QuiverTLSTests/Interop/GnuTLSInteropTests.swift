@@ -6,16 +6,16 @@ import QuiverTLSSocket
 import QuiverTestSupport
 import Testing
 
-/// TLS 1.3 only, optionally narrowed to one cipher or group.
-private func gnutlsPriority(_ suite: CipherSuite? = nil, _ group: NamedGroup? = nil) -> String {
-    var priority = "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+/// One version (TLS 1.3 unless told), optionally narrowed to one cipher or group.
+func gnutlsPriority(_ suite: CipherSuite? = nil, _ group: NamedGroup? = nil, version: TLSVersion = .tls13) -> String {
+    var priority = "NORMAL:-VERS-ALL:+VERS-\(version == .tls13 ? "TLS1.3" : "TLS1.2")"
     if let suite { priority += ":-CIPHER-ALL:+\(suite.gnutlsName)" }
     if let group { priority += ":-GROUP-ALL:+\(group.gnutlsName)" }
     return priority
 }
 
 /// Runs `gnutls-cli` against an ``InteropServer``; its stdin is piped.
-private struct GnuTLSClient {
+struct GnuTLSClient {
     let process: PeerProcess
 
     init(port: UInt16, caFile: String, priority: String = gnutlsPriority(), serverName: String = "localhost", _ extra: [String] = []) throws {
@@ -159,7 +159,7 @@ struct GnuTLSClientInteropTests {
 }
 
 /// Runs `gnutls-serv --echo` for a Quiver client.
-private struct GnuTLSServer {
+struct GnuTLSServer {
     let process: PeerProcess
     let port: UInt16
 

@@ -530,12 +530,25 @@ extension CipherSuite {
         }
     }
 
+    /// OpenSSL's name of a TLS 1.2 suite (`-cipher`, `SSL_CIPHER_get_name`, Python's `cipher()`).
+    var opensslName: String {
+        switch self {
+        case .ecdheECDSAWithAES128GCMSHA256: return "ECDHE-ECDSA-AES128-GCM-SHA256"
+        case .ecdheECDSAWithAES256GCMSHA384: return "ECDHE-ECDSA-AES256-GCM-SHA384"
+        case .ecdheRSAWithAES128GCMSHA256: return "ECDHE-RSA-AES128-GCM-SHA256"
+        case .ecdheRSAWithAES256GCMSHA384: return "ECDHE-RSA-AES256-GCM-SHA384"
+        case .ecdheRSAWithChaCha20Poly1305SHA256: return "ECDHE-RSA-CHACHA20-POLY1305"
+        case .ecdheECDSAWithChaCha20Poly1305SHA256: return "ECDHE-ECDSA-CHACHA20-POLY1305"
+        default: return ianaName
+        }
+    }
+
     /// The GnuTLS priority-string cipher name.
     var gnutlsName: String {
         switch self {
-        case .aes128GCMSHA256: return "AES-128-GCM"
-        case .aes256GCMSHA384: return "AES-256-GCM"
-        case .chacha20Poly1305SHA256: return "CHACHA20-POLY1305"
+        case .aes128GCMSHA256, .ecdheECDSAWithAES128GCMSHA256, .ecdheRSAWithAES128GCMSHA256: return "AES-128-GCM"
+        case .aes256GCMSHA384, .ecdheECDSAWithAES256GCMSHA384, .ecdheRSAWithAES256GCMSHA384: return "AES-256-GCM"
+        case .chacha20Poly1305SHA256, .ecdheECDSAWithChaCha20Poly1305SHA256, .ecdheRSAWithChaCha20Poly1305SHA256: return "CHACHA20-POLY1305"
         default: return "\(self)"
         }
     }

@@ -7,13 +7,14 @@ import QuiverTestSupport
 import Testing
 
 /// Runs `openssl s_client` against an ``InteropServer``.
-private struct SClient {
+struct SClient {
     let process: PeerProcess
 
     /// `brief`: connection summary on stderr, stdout carries only application data.
-    init(port: UInt16, caFile: String, brief: Bool = true, _ extra: [String]) throws {
+    /// `version`: `-tls1_3` or `-tls1_2`.
+    init(port: UInt16, caFile: String, brief: Bool = true, version: String = "-tls1_3", _ extra: [String]) throws {
         var arguments = [
-            "s_client", "-connect", "127.0.0.1:\(port)", "-tls1_3", "-servername", "localhost",
+            "s_client", "-connect", "127.0.0.1:\(port)", version, "-servername", "localhost",
             "-verify_hostname", "localhost", "-CAfile", caFile, "-verify_return_error",
         ]
         if brief { arguments.append("-brief") }
@@ -334,15 +335,16 @@ struct OpenSSLClientInteropTests {
 }
 
 /// Runs `openssl s_server` for a Quiver client.
-private struct SServer {
+struct SServer {
     let process: PeerProcess
     let port: UInt16
 
-    init(_ identity: TestIdentity, directory: TemporaryDirectory, mode: String = "-www", connections: Int = 1, _ extra: [String] = []) throws {
+    init(_ identity: TestIdentity, directory: TemporaryDirectory, mode: String = "-www", connections: Int = 1, version: String = "-tls1_3",
+         _ extra: [String] = []) throws {
         let files = try identity.write(to: directory, as: "s_server")
         port = try Loopback.freePort()
         process = try PeerProcess(try Peer.openssl.executable(), [
-            "s_server", "-tls1_3", "-accept", "127.0.0.1:\(port)", "-cert", files.cert, "-key", files.key,
+            "s_server", version, "-accept", "127.0.0.1:\(port)", "-cert", files.cert, "-key", files.key,
             mode, "-naccept", "\(connections)",
         ] + extra)
     }

@@ -1,0 +1,149 @@
+import QuiverCore
+import X509
+
+/// The TLS 1.2 client: a full handshake (ECDHE, AEAD suites), the extended master secret
+/// required of the server, the server's certificate and ServerKeyExchange signature verified,
+/// a client certificate sent when the server asks and one is configured. It offers no session
+/// ticket (TLS 1.2 resumption is server-side only for now) and never renegotiates: a
+/// HelloRequest during the handshake is ignored (RFC 5246 §7.4.1.1), after it answered with a
+/// `no_renegotiation` warning.
+extension TLSHandshake {
+    /// Whether this client's ClientHello offers TLS 1.2 / TLS 1.3.
+    var offersTLS12: Bool { !isQUIC && configuration.minimumVersion <= .tls12 }
+    var offersTLS13: Bool { isQUIC || configuration.maximumVersion >= .tls13 }
+
+    func client12ReceiveServerHello(_ message: HandshakeMessage, _ hello: ServerHello) throws(TLSError) {
+        let suite = hello.cipherSuite
+        guard suite.version == .tls12, configuration.tls12CipherSuites.contains(suite), let hash = suite.hash else {
+            throw TLSError(.illegalParameter, "server selected cipher suite \(suite), which was not offered for TLS 1.2")
+        }
+        negotiatedVersion = .tls12
+        var extendedMasterSecret = false
+        for e in hello.extensions.items {
+            switch e.type {
+            case .extendedMasterSecret:
+                guard e.data.isEmpty else { throw TLSError(.decodeError, "extended_master_secret with a body") }
+                extendedMasterSecret = true
+            case .renegotiationInfo:
+                // RFC 5746 §3.4: empty in an initial handshake.
+                guard e.data == [0] else { throw TLSError(.handshakeFailure, "non-empty renegotiation_info in an initial handshake") }
+            case .ecPointFormats:
+                let formats = try hello.extensions.decode(.ecPointFormats) { r throws(DecodeError) in try r.readLengthPrefixedBytes(1) } ?? []
+                guard formats.contains(0) else { throw TLSError(.illegalParameter, "ec_point_formats without the uncompressed format") }
+            case .applicationLayerProtocolNegotiation:
+                try acceptServerALPN(hello.extensions)
+            case .serverName:
+                guard e.data.isEmpty, serverName != nil else { throw TLSError(.illegalParameter, "unexpected server_name in ServerHello") }
+            default:
+                throw TLSError(.unsupportedExtension, "unsolicited extension \(e.type.rawValue) in a TLS 1.2 ServerHello")
+            }
+        }
+        guard extendedMasterSecret else {
+            throw TLSError(.handshakeFailure, "the server does not support extended_master_secret (RFC 7627), which TLS 1.2 requires here")
+        }
+        cipherSuite = suite
+        serverRandom = hello.random
+        transcript.append(message.encoded)
+        state = .client12ExpectCertificate(Client12Flight(
+            suite: suite, hash: hash, serverRandom: hello.random, serverLeaf: nil, serverShare: nil, certificateRequest: nil,
+            master: nil))
+    }
+
+    func client12Handle(_ message: HandshakeMessage, at level: EncryptionLevel) throws(TLSError) {
+        if message.type == .helloRequest && level == .initial && message.body.isEmpty {
+            return  // RFC 5246 §7.4.1.1: ignored while negotiating, and not part of the transcript
+        }
+        switch (state, message.type) {
+        case (.client12ExpectCertificate(var flight), .certificate):
+            try expect(level, .initial, message)
+            let chain = try TLS12Codec.certificate(message.body)
+            guard !chain.isEmpty else { throw TLSError(.decodeError, "the server sent an empty Certificate message") }
+            let leaf = try configuration.certificateVerifier.verify(chain: chain, serverName: serverName, purpose: .serverAuthentication, clock: configuration.clock)
+            peerCertificates = (try? CertificateChain(derEncoded: chain).certificates) ?? [leaf]
+            flight.serverLeaf = leaf
+            transcript.append(message.encoded)
+            state = .client12ExpectServerKeyExchange(flight)
+        case (.client12ExpectServerKeyExchange(var flight), .serverKeyExchange):
+            try expect(level, .initial, message)
+            guard let leaf = flight.serverLeaf else { throw TLSError(.internalError, "no server certificate") }
+            let exchange = try TLS12Codec.serverKeyExchange(message.body)
+            guard Self.tls12Groups.contains(exchange.group), configuration.groups.contains(exchange.group) else {
+                throw TLSError(.illegalParameter, "ServerKeyExchange uses group \(exchange.group), which was not offered")
+            }
+            guard Self.tls12AcceptedSchemes(configuration.signatureSchemes).contains(exchange.scheme) else {
+                throw TLSError(.illegalParameter, "ServerKeyExchange signed with \(exchange.scheme), which was not offered")
+            }
+            try SignatureVerifier.verify(
+                signature: exchange.signature, scheme: exchange.scheme, message: clientRandom + flight.serverRandom + exchange.params,
+                publicKey: leaf.publicKey, version: .tls12)
+            group = exchange.group
+            flight.serverShare = (exchange.group, exchange.publicKey)
+            transcript.append(message.encoded)
+            state = .client12ExpectCertificateRequestOrDone(flight)
+        case (.client12ExpectCertificateRequestOrDone(var flight), .certificateRequest):
+            try expect(level, .initial, message)
+            flight.certificateRequest = try TLS12Codec.certificateRequest(message.body)
+            transcript.append(message.encoded)
+            state = .client12ExpectServerHelloDone(flight)
+        case (.client12ExpectCertificateRequestOrDone(let flight), .serverHelloDone), (.client12ExpectServerHelloDone(let flight), .serverHelloDone):
+            try expect(level, .initial, message)
+            guard message.body.isEmpty else { throw TLSError(.decodeError, "ServerHelloDone with a body") }
+            transcript.append(message.encoded)
+            try client12SendFlight(flight)
+        case (.client12ExpectFinished(let flight), .finished):
+            try expect(level, .application, message)
+            guard let master = flight.master else { throw TLSError(.internalError, "no master secret") }
+            guard message.body.count == 12 else { throw TLSError(.decodeError, "server Finished of \(message.body.count) bytes, expected 12") }
+            let expected = master.finishedVerifyData(client: false, transcriptHash: transcript.hash(flight.hash))
+            guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "server Finished does not verify") }
+            transcript.append(message.encoded)
+            complete12(master)
+        default:
+            throw TLSError(.unexpectedMessage, "unexpected \(message.type) at \(level) in a TLS 1.2 handshake")
+        }
+    }
+
+    /// After ServerHelloDone: [Certificate], ClientKeyExchange, [CertificateVerify], then
+    /// ChangeCipherSpec and Finished.
+    private func client12SendFlight(_ flight: Client12Flight) throws(TLSError) {
+        guard let (group, point) = flight.serverShare else { throw TLSError(.internalError, "no server key exchange") }
+        var next = flight
+        var signer: (PrivateKey, SignatureScheme)?
+        if let requested = flight.certificateRequest {
+            if let chain = configuration.certificateChain, let key = configuration.privateKey,
+               let scheme = key.tls12SignatureSchemes.first(where: { requested.contains($0) }) {
+                send(.initial, TLS12Codec.encodeCertificate(chain.derEncoded))
+                signer = (key, scheme)
+            } else {
+                send(.initial, TLS12Codec.encodeCertificate([]))  // RFC 5246 §7.4.6: an empty list
+            }
+        }
+        guard let ephemeral = configuration.testClientKeyShare?(group) ?? KeySharePrivate.generate(group) else {
+            throw TLSError(.internalError, "cannot generate a \(group) key")
+        }
+        let preMaster = try ephemeral.sharedSecret(withPeerShare: point)
+        send(.initial, TLS12Codec.encodeClientKeyExchange(ephemeral.publicBytes))
+        let master = TLS12MasterSecret(hash: flight.hash, preMasterSecret: preMaster, sessionHash: transcript.hash(flight.hash))
+        logSecret("CLIENT_RANDOM", master.secret)
+        if let (key, scheme) = signer {
+            let signature = try key.sign(transcript.bytes, scheme: scheme)
+            send(.initial, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
+        }
+        let keys = master.recordKeys(suite: flight.suite, clientRandom: clientRandom, serverRandom: flight.serverRandom)
+        emit(.changeWriteCipherSpec(keys.client))
+        send(.application, HandshakeMessage(type: .finished, body: master.finishedVerifyData(client: true, transcriptHash: transcript.hash(flight.hash))).encoded)
+        emit(.expectChangeCipherSpec(keys.server))
+        next.master = master
+        state = .client12ExpectFinished(next)
+    }
+
+    /// The server's ALPN choice (RFC 7301 §3.1): one protocol, one we offered.
+    func acceptServerALPN(_ ext: Extensions) throws(TLSError) {
+        guard !configuration.alpn.isEmpty else { throw TLSError(.unsupportedExtension, "server sent ALPN, which was not offered") }
+        let names = try ext.decode(.applicationLayerProtocolNegotiation) { r throws(DecodeError) in try ExtensionCodec.readALPN(&r) } ?? []
+        guard names.count == 1, let name = String(validating: names[0], as: UTF8.self), configuration.alpn.contains(name) else {
+            throw TLSError(.illegalParameter, "server selected an ALPN protocol that was not offered")
+        }
+        negotiatedALPN = name
+    }
+}
