@@ -67,7 +67,7 @@ enum EchoServer {
 
     private static func logStart(_ connection: Connection, log: Logger) {
         let transport = connection.quic.map { "\($0.version)" } ?? "TLS"
-        log.info("\(peer(connection)): \(transport) handshake complete: alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
+        log.info("\(peer(connection)): \(transport) handshake complete: \(connection.tlsVersion.map { "\($0)" } ?? "-") alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
     }
 
     private static func logEnd(_ connection: Connection, echoed: Int, log: Logger) {

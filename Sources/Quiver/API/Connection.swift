@@ -47,6 +47,8 @@ public final class Connection: Sendable {
     public var peerAddress: SocketAddress? { session.peerAddress }
     /// The negotiated application protocol (ALPN).
     public var alpn: String? { session.alpn }
+    /// The TLS version negotiated (`.tls13` for QUIC; over TCP `.tls12` with a TLS 1.2 peer).
+    public var tlsVersion: TLSVersion? { session.tlsVersion }
     /// The server name the client asked for (SNI).
     public var serverName: String? { session.serverName }
     /// The peer's certificate chain, leaf first (clients always see the server's).

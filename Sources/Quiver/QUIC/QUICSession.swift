@@ -54,6 +54,7 @@ final class QUICSession: Session, @unchecked Sendable {
 
     let peerAddress: SocketAddress?
     var alpn: String? { withEngine { engine.alpn } }
+    var tlsVersion: TLSVersion? { .tls13 }
     var isResumed: Bool { withEngine { engine.isResumed } }
     var version: QUICVersion { withEngine { engine.version } }
     var isEarlyDataAccepted: Bool? { withEngine { engine.isEarlyDataAccepted } }

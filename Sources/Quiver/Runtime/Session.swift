@@ -1,4 +1,5 @@
 import QuiverCore
+import QuiverTLS
 import X509
 
 /// A stream of a session: `nil` is the connection's default stream.
@@ -43,6 +44,8 @@ protocol Session: AnyObject, Sendable {
 
     var peerAddress: SocketAddress? { get }
     var alpn: String? { get }
+    /// The TLS version, once negotiated (QUIC: always TLS 1.3).
+    var tlsVersion: TLSVersion? { get }
     var serverName: String? { get }
     var peerCertificates: [Certificate] { get }
     /// The QUIC session, for QUIC-only features (``Connection/quic``); `nil` on TLS.

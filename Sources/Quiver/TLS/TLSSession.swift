@@ -46,6 +46,7 @@ final class TLSSession: Session, @unchecked Sendable {
 
     var quic: QUICSession? { nil }
     var alpn: String? { withEngine { stream.handshake.negotiatedALPN } }
+    var tlsVersion: TLSVersion? { withEngine { stream.handshake.negotiatedVersion } }
     var serverName: String? { withEngine { stream.handshake.serverName } }
     var peerCertificates: [Certificate] { withEngine { stream.handshake.peerCertificates } }
 

@@ -88,14 +88,54 @@ enum ToolPeer {
 @Suite("quiver command over TLS with openssl and Python ssl", .serialized)
 struct QuiverToolTLSInteropTests {
     /// Starts `quiver serve --tls` with the test certificate on a free port.
-    static func startServer(_ directory: TemporaryDirectory) throws -> (ChildProcess, UInt16, String) {
+    static func startServer(_ directory: TemporaryDirectory, _ extra: [String] = []) throws -> (ChildProcess, UInt16, String) {
         let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
         let socket = try TCPProbe.freePort()
-        let server = try ChildProcess(quiver, ["serve", "--tls", "--host", "127.0.0.1", "--port", "\(socket)", "--cert", cert, "--key", key])
-        #expect(server.waitForErrorLine(containing: "serving TLS 1.3 echo", timeout: 30) != nil, "\(server.transcript)")
+        let server = try ChildProcess(quiver, ["serve", "--tls", "--host", "127.0.0.1", "--port", "\(socket)", "--cert", cert, "--key", key] + extra)
+        #expect(server.waitForErrorLine(containing: "echo on tcp", timeout: 30) != nil, "\(server.transcript)")
         return (server, socket, cert)
+    }
+
+    @Test("openssl s_client -tls1_2 → quiver serve --tls (TLS 1.2 accepted); --tls-min 1.3 refuses it", ToolPeer.requirement("openssl"))
+    func opensslTLS12Client() throws {
+        for strict in [false, true] {
+            let directory = try TemporaryDirectory()
+            let (server, port, cert) = try Self.startServer(directory, strict ? ["--tls-min", "1.3"] : [])
+            defer { server.kill() }
+            let client = try ChildProcess(try ToolPeer.path("openssl"), [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-tls1_2", "-alpn", "echo", "-CAfile", cert,
+                "-servername", "localhost", "-verify_return_error", "-quiet"])
+            defer { client.kill() }
+            client.finishInput(Array("hello over TLS 1.2\n".utf8))
+            if strict {
+                #expect(client.waitForExit(timeout: 20) != 0, "\(client.transcript)")
+                #expect(client.transcript.contains("protocol version"), "\(client.transcript)")
+            } else {
+                #expect(client.waitForLine(startingWith: "hello over TLS 1.2", timeout: 20) != nil, "\(client.transcript)\n\(server.transcript)")
+                #expect(server.waitForErrorLine(containing: "handshake complete: TLS 1.2", timeout: 10) != nil, "\(server.transcript)")
+            }
+        }
+    }
+
+    @Test("quiver connect --tls-version 1.2 → openssl s_server -tls1_2", ToolPeer.requirement("openssl"))
+    func connectTLS12() throws {
+        let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
+        let directory = try TemporaryDirectory()
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let port = try TCPProbe.freePort()
+        let server = try ChildProcess(try ToolPeer.path("openssl"), [
+            "s_server", "-tls1_2", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-naccept", "1", "-www"])
+        defer { server.kill() }
+        #expect(server.waitForLine(startingWith: "ACCEPT", timeout: 20) != nil, "\(server.transcript)")
+        let client = try ChildProcess(quiver, ["connect", "127.0.0.1:\(port)", "--tls-version", "1.2", "--ca", cert, "--server-name", "localhost"])
+        defer { client.kill() }
+        client.finishInput(Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        #expect(client.waitForExit(timeout: 20) == 0, "\(client.transcript)")
+        let page = String(decoding: client.standardOutput, as: UTF8.self)
+        #expect(page.contains("Protocol  : TLSv1.2"), "\(client.transcript)")
     }
 
     @Test("openssl s_client → quiver serve --tls", ToolPeer.requirement("openssl"))
