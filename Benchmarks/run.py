@@ -9,13 +9,13 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  (`quiver serve --http3`) vs gtlsclient → gtlsserver (same client, so the
                  servers are compared); `quiver get` vs gtlsclient from one gtlsserver (the
                  clients compared); also Quiver → Quiver and aioquic → Quiver for reference.
-  TLS bulk       the same file over TLS 1.3/TCP: `openssl s_client` → Quiver (`quiver-bench
-                 tls-www`) vs → `openssl s_server -WWW`.
+  TLS bulk       the same file over TLS 1.3/TCP, then TLS 1.2: `openssl s_client` → Quiver
+                 (`quiver-bench tls-www`) vs → `openssl s_server -WWW`.
   Handshakes     one load-generator process (`quiver-bench handshake-load`, Quiver's sans-I/O
                  client) keeps --concurrency QUIC handshakes in flight for --seconds against
                  Quiver and gtlsserver: handshakes/s and server CPU per handshake, full and
-                 resumed; TLS 1.3 full handshakes the same way (`tls-handshake-load`) against
-                 `quiver serve --tls` and `openssl s_server -rev`.
+                 resumed; TLS 1.3 and TLS 1.2 full handshakes the same way (`tls-handshake-load`)
+                 against `quiver serve --tls` and `openssl s_server -rev`.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -246,7 +246,13 @@ def quic_client_bulk(work, cert, key, megabytes, runs):
 
 
 def tls_bulk(work, cert, key, megabytes, runs):
-    log(f"TLS bulk: {megabytes} MB download over TLS 1.3/TCP")
+    for version in ("1.3", "1.2"):
+        tls_bulk_version(work, cert, key, megabytes, runs, version)
+
+
+def tls_bulk_version(work, cert, key, megabytes, runs, version):
+    flag = "-tls1_3" if version == "1.3" else "-tls1_2"
+    log(f"TLS bulk: {megabytes} MB download over TLS {version}/TCP")
     bulk_file(work, megabytes)
     results = {}
     request = b"GET /bulk HTTP/1.0\r\n\r\n"
@@ -255,21 +261,21 @@ def tls_bulk(work, cert, key, megabytes, runs):
         if name == "quiver":
             server = Server([BENCH, "tls-www", "--port", str(port), "--root", work, "--cert", cert, "--key", key], r"READY")
         else:
-            server = Server(["openssl", "s_server", "-WWW", "-tls1_3", "-accept", str(port), "-cert", cert, "-key", key],
+            server = Server(["openssl", "s_server", "-WWW", flag, "-accept", str(port), "-cert", cert, "-key", key],
                             r"ACCEPT", cwd=work)
         try:
             def once():
                 before = cpu_seconds(server.pid)
-                wall = run(["openssl", "s_client", "-quiet", "-tls1_3", "-connect", f"127.0.0.1:{port}"], stdin=request)
+                wall = run(["openssl", "s_client", "-quiet", flag, "-connect", f"127.0.0.1:{port}"], stdin=request)
                 return wall, cpu_seconds(server.pid) - before
             samples = [once() for _ in range(runs)]
             results[name] = (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
         finally:
             server.stop()
     q, o = results["quiver"], results["openssl"]
-    row("TLS bulk", f"{megabytes} MB download, openssl s_client → server (MB/s)", megabytes / q[0], megabytes / o[0], True, "MB/s",
-        "same client; vs openssl s_server -WWW")
-    row("TLS bulk", "server CPU per MB (ms)", q[1] * 1000 / megabytes, o[1] * 1000 / megabytes, False, "ms/MB")
+    row("TLS bulk", f"TLS {version}: {megabytes} MB download, openssl s_client {flag} → server (MB/s)", megabytes / q[0], megabytes / o[0],
+        True, "MB/s", f"same client; vs openssl s_server -WWW {flag}")
+    row("TLS bulk", f"TLS {version}: server CPU per MB (ms)", q[1] * 1000 / megabytes, o[1] * 1000 / megabytes, False, "ms/MB")
 
 
 def load(server, arguments):
@@ -301,24 +307,31 @@ def handshakes(work, cert, key, seconds, concurrency):
         row("Handshakes", f"QUIC {kind} handshakes/s ({concurrency} in flight)", q[0], n[0], True, "1/s",
             f"quiver-bench handshake-load, vs gtlsserver; failures Quiver {q[2]}, ngtcp2 {n[2]}")
         row("Handshakes", f"server CPU per QUIC {kind} handshake (ms)", q[1], n[1], False, "ms", "target ≤ 1.0× gtlsserver's")
-    results = {}
     threads = max(2, concurrency // 2)
+    for version in ("1.3", "1.2"):
+        tls_handshakes(cert, key, seconds, threads, version)
+
+
+def tls_handshakes(cert, key, seconds, threads, version):
+    flag = "-tls1_3" if version == "1.3" else "-tls1_2"
+    results = {}
     for name in ("quiver", "openssl"):
         port = free_port()
         if name == "quiver":
             server = Server([QUIVER, "serve", "--tls", "--host", "127.0.0.1", "--port", str(port), "--cert", cert, "--key", key,
                              "--log-level", "notice"], r"serving")
         else:
-            server = Server(["openssl", "s_server", "-rev", "-tls1_3", "-accept", str(port), "-cert", cert, "-key", key], r"ACCEPT")
+            server = Server(["openssl", "s_server", "-rev", flag, "-accept", str(port), "-cert", cert, "-key", key], r"ACCEPT")
         try:
             results[name] = load(server, ["tls-handshake-load", "--port", str(port), "--seconds", str(seconds),
-                                          "--concurrency", str(threads)])
+                                          "--concurrency", str(threads)] + (["--tls12"] if version == "1.2" else []))
         finally:
             server.stop()
     q, o = results["quiver"], results["openssl"]
-    row("Handshakes", f"TLS full handshakes/s ({threads} client threads)", q[0], o[0], True, "1/s",
-        f"quiver-bench tls-handshake-load: connect, a line echoed, close; vs openssl s_server -rev; failures Quiver {q[2]}, openssl {o[2]}")
-    row("Handshakes", "server CPU per TLS full handshake (ms)", q[1], o[1], False, "ms")
+    row("Handshakes", f"TLS {version} full handshakes/s ({threads} client threads)", q[0], o[0], True, "1/s",
+        f"quiver-bench tls-handshake-load{' --tls12' if version == '1.2' else ''}: connect, a line echoed, close; vs openssl s_server -rev {flag}; "
+        f"failures Quiver {q[2]}, openssl {o[2]}")
+    row("Handshakes", f"server CPU per TLS {version} full handshake (ms)", q[1], o[1], False, "ms")
 
 
 def latency(work, cert, key, count):

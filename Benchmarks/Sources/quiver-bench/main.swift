@@ -1,12 +1,12 @@
 // Helpers of Benchmarks/run.py, the benchmark entry point (each prints one RESULT line):
 //
 //   quiver-bench tls-www --port P --root DIR --cert C --key K
-//       A TLS 1.3 file server on the Quiver listener API answering `GET /name HTTP/1.0` the way
+//       A TLS 1.3/1.2 file server on the Quiver listener API answering `GET /name HTTP/1.0` the way
 //       `openssl s_server -WWW` does, so the same `openssl s_client` downloads from both.
 //   quiver-bench echo-latency (--quic | --tls) --port P [--count N] [--size S] [--alpn A]
 //       Round trips of S-byte messages on one connection (Quiver's client): p50/p99.
-//   quiver-bench tls-handshake-load --port P [--seconds S] [--concurrency C]
-//       TLS 1.3 over TCP: C threads each connect (Quiver's client), send a line, read the
+//   quiver-bench tls-handshake-load --port P [--seconds S] [--concurrency C] [--tls12]
+//       TLS 1.3 (or 1.2) over TCP: C threads each connect (Quiver's client), send a line, read the
 //       reply and close, for S seconds — for echo servers (`quiver serve`, `openssl s_server
 //       -rev`).
 //   quiver-bench idle-clients --port P [--count N] [--hold S] [--close]
@@ -133,7 +133,7 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
 
     case "tls-handshake-load":
         runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
-                            concurrency: option("--concurrency").flatMap(Int.init) ?? 8)
+                            concurrency: option("--concurrency").flatMap(Int.init) ?? 8, tls12: flag("--tls12"))
 
     case "handshake-load":
         runHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
@@ -348,11 +348,15 @@ func runHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int, resume: B
 }
 
 /// Full TLS handshakes back to back from `concurrency` threads; prints how many completed.
-func runTLSHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int) {
+func runTLSHandshakeLoad(port: UInt16, seconds: Double, concurrency: Int, tls12: Bool) {
     let counts = Mutex<(completed: Int, failed: Int)>((0, 0))
     let started = Instant.now()
     let end = started + .milliseconds(Int64(seconds * 1000))
-    let tls = TLSConfiguration.client(alpn: [], verifier: insecure)
+    let tls = {
+        var configuration = TLSConfiguration.client(alpn: [], verifier: insecure)
+        if tls12 { configuration.maximumVersion = .tls12 }
+        return configuration
+    }()
     let finished = DispatchGroup()
     for _ in 0..<concurrency {
         finished.enter()
