@@ -24,6 +24,10 @@ let package = Package(
             name: "FuzzTransportParameters",
             dependencies: ["FuzzDriver", .product(name: "QuiverQUIC", package: "Quiver")]
         ),
+        .executableTarget(
+            name: "FuzzTLS",
+            dependencies: ["FuzzDriver", .product(name: "QuiverCore", package: "Quiver"), .product(name: "QuiverTLS", package: "Quiver")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
