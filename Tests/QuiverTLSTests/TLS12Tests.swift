@@ -69,6 +69,35 @@ struct TLS12Tests {
         #expect(pair.isEstablished, "\(String(describing: pair.clientError)) \(String(describing: pair.serverError))")
     }
 
+    @Test("session tickets (RFC 5077): the client gets one, resumes with it (abbreviated handshake), gets a fresh one", arguments: [true, false])
+    func resumption(serialized: Bool) throws {
+        let server = Configs.server()
+        let first = StreamPair(client: Self.client(), server: server).run()
+        #expect(first.isEstablished && !first.client.handshake.isResumed)
+        var ticket = try #require(first.tickets.first)
+        #expect(ticket.version == .tls12 && ticket.suite == first.client.handshake.cipherSuite)
+        if serialized { ticket = try SessionTicket(serialized: ticket.serialized) }
+        // Offered by a client that also speaks TLS 1.3: a TLS 1.2 ticket is offered in session_ticket, not as a PSK.
+        var client = Configs.client()
+        client.maximumVersion = .tls12
+        let second = StreamPair(client: client, server: server, resumption: ticket).run()
+        #expect(second.isEstablished, "\(String(describing: second.clientError)) \(String(describing: second.serverError))")
+        #expect(second.client.handshake.isResumed && second.server.handshake.isResumed)
+        #expect(second.client.handshake.peerCertificates.isEmpty)
+        #expect(try second.echo([4, 5, 6]) == [4, 5, 6])
+        let renewed = try #require(second.tickets.first)
+        #expect(renewed.ticket != ticket.ticket)
+        let a = second.client.handshake.exportKeyingMaterial(label: "EXPERIMENTAL r", context: [], length: 16)
+        #expect(a != nil && a == second.server.handshake.exportKeyingMaterial(label: "EXPERIMENTAL r", context: [], length: 16))
+
+        // A server whose ticket keys changed makes a full handshake instead.
+        let stranger = StreamPair(client: Self.client(), server: Configs.server(), resumption: ticket).run()
+        #expect(stranger.isEstablished && !stranger.client.handshake.isResumed)
+        // A TLS 1.2 ticket is not offered to a TLS 1.3 handshake.
+        let modern = StreamPair(client: Configs.client(), server: server, resumption: ticket).run()
+        #expect(modern.isEstablished && modern.client.handshake.negotiatedVersion == .tls13 && !modern.client.handshake.isResumed)
+    }
+
     @Test("client certificates: sent when requested, verified; required and missing → handshake_failure")
     func clientCertificates() throws {
         var server = Configs.server()

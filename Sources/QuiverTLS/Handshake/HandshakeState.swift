@@ -28,6 +28,7 @@ indirect enum State {
     case client12ExpectServerKeyExchange(Client12Flight)
     case client12ExpectCertificateRequestOrDone(Client12Flight)
     case client12ExpectServerHelloDone(Client12Flight)
+    case client12ExpectTicket(Client12Flight)
     case client12ExpectFinished(Client12Flight)
     case connected
     case failed
@@ -43,6 +44,8 @@ struct ClientHelloContext {
     var keyShares: [KeySharePrivate]
     var sessionID: [UInt8]
     var ticket: SessionTicket?
+    /// A TLS 1.2 ticket offered in the session_ticket extension.
+    var ticket12: SessionTicket?
     var offeredEarlyData: Bool
     var helloRetry: ServerHello?
     var cookie: [UInt8]?
@@ -104,4 +107,8 @@ struct Client12Flight {
     /// The schemes of a CertificateRequest, when the server sent one.
     var certificateRequest: [SignatureScheme]?
     var master: TLS12MasterSecret?
+    /// Resuming the session of a ticket: the server's Finished comes first.
+    var resumed: Bool
+    /// Whether the ServerHello promised a NewSessionTicket (RFC 5077 §3.2).
+    var expectTicket: Bool
 }

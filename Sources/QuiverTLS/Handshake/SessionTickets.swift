@@ -2,14 +2,18 @@ import Crypto
 public import QuiverCore
 import Synchronization
 
-/// A ticket received from a server, with what is needed to resume (RFC 8446 §4.6.1).
+/// A ticket received from a server, with what is needed to resume (RFC 8446 §4.6.1; for TLS
+/// 1.2, RFC 5077).
 ///
-/// Holds the resumption PSK: treat it as a secret. ``serialized`` and
+/// Holds the resumption PSK (TLS 1.2: the master secret): treat it as a secret. ``serialized`` and
 /// ``init(serialized:)`` let a client keep it across processes (`--resume FILE`).
 public struct SessionTicket: Sendable, Hashable, CustomStringConvertible {
+    /// The TLS version of the session: a TLS 1.3 ticket is offered as a PSK, a TLS 1.2 ticket
+    /// in the `session_ticket` extension.
+    public let version: TLSVersion
     /// The cipher suite of the original connection (the PSK's hash must match).
     public let suite: CipherSuite
-    /// The resumption PSK.
+    /// The resumption PSK (TLS 1.2: the master secret).
     let psk: [UInt8]
     /// The opaque ticket, sent back as the PSK identity.
     public let ticket: [UInt8]
@@ -26,8 +30,9 @@ public struct SessionTicket: Sendable, Hashable, CustomStringConvertible {
     /// The server name of the original connection.
     public let serverName: String?
 
-    init(suite: CipherSuite, psk: [UInt8], ticket: [UInt8], lifetime: UInt32, ageAdd: UInt32, receivedAt: UInt64,
+    init(version: TLSVersion = .tls13, suite: CipherSuite, psk: [UInt8], ticket: [UInt8], lifetime: UInt32, ageAdd: UInt32, receivedAt: UInt64,
          maxEarlyDataSize: UInt32, alpn: String?, serverName: String?) {
+        self.version = version
         self.suite = suite
         self.psk = psk
         self.ticket = ticket
@@ -45,7 +50,8 @@ public struct SessionTicket: Sendable, Hashable, CustomStringConvertible {
     /// A byte form for storing the ticket (contains the PSK: store it like a key).
     public var serialized: [UInt8] {
         var w = ByteWriter()
-        w.writeUInt8(1)
+        w.writeUInt8(2)
+        w.writeUInt16(version.rawValue)
         w.writeUInt16(suite.rawValue)
         w.writeLengthPrefixedBytes(1, psk)
         w.writeLengthPrefixedBytes(2, ticket)
@@ -61,7 +67,16 @@ public struct SessionTicket: Sendable, Hashable, CustomStringConvertible {
     /// Restores a ticket from ``serialized``.
     public init(serialized bytes: [UInt8]) throws(DecodeError) {
         var r = ByteReader(bytes)
-        guard try r.readUInt8() == 1 else { throw DecodeError(.invalidValue, "unknown ticket format") }
+        // Format 1 predates TLS 1.2 and holds TLS 1.3 tickets only.
+        switch try r.readUInt8() {
+        case 1:
+            version = .tls13
+        case 2:
+            guard let parsed = TLSVersion(rawValue: try r.readUInt16()) else { throw DecodeError(.invalidValue, "unknown ticket version") }
+            version = parsed
+        default:
+            throw DecodeError(.invalidValue, "unknown ticket format")
+        }
         suite = CipherSuite(rawValue: try r.readUInt16())
         psk = try r.readLengthPrefixedBytes(1)
         ticket = try r.readLengthPrefixedBytes(2)
@@ -76,7 +91,7 @@ public struct SessionTicket: Sendable, Hashable, CustomStringConvertible {
         try r.expectEnd("ticket")
     }
 
-    public var description: String { "SessionTicket(\(suite), lifetime \(lifetime)s, 0-RTT \(maxEarlyDataSize))" }
+    public var description: String { "SessionTicket(\(version), \(suite), lifetime \(lifetime)s, 0-RTT \(maxEarlyDataSize))" }
 }
 
 /// The keys sealing stateless session tickets, rotating on a fixed schedule.

@@ -16,13 +16,17 @@ extension TLSHandshake {
         guard !shares.isEmpty || !config.groups.isEmpty else { throw TLSError(.internalError, "no key-exchange groups configured") }
         var ticket = start.ticket
         let now = config.clock.millisecondsSinceEpoch()
-        if let t = ticket, !(offersTLS13 && t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
+        // A TLS 1.2 ticket goes in the session_ticket extension (RFC 5077), not as a PSK.
+        let ticket12 = ticket.flatMap { t in
+            t.version == .tls12 && offersTLS12 && t.isValid(at: now) && config.tls12CipherSuites.contains(t.suite) ? t : nil
+        }
+        if let t = ticket, !(t.version == .tls13 && offersTLS13 && t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
             ticket = nil
         }
         let earlyData = start.attemptEarlyData && ticket.map { $0.maxEarlyDataSize > 0 && config.cipherSuites.contains($0.suite) } == true
         clientRandom = config.random.bytes(32)
         let context = ClientHelloContext(
-            keyShares: shares, sessionID: isQUIC ? [] : config.random.bytes(32), ticket: ticket,
+            keyShares: shares, sessionID: isQUIC ? [] : config.random.bytes(32), ticket: ticket, ticket12: ticket12,
             offeredEarlyData: earlyData, helloRetry: nil, cookie: nil)
         let hello = clientHelloBytes(context)
         send(.initial, hello)
@@ -56,6 +60,7 @@ extension TLSHandshake {
             ext.append(.extendedMasterSecret, [])  // RFC 7627
             ext.append(.renegotiationInfo, [0])  // RFC 5746 §3.4: empty in an initial handshake
             ext.append(.ecPointFormats) { $0.writeLengthPrefixedBytes(1, [0]) }  // RFC 8422 §5.1.2: uncompressed
+            ext.append(.sessionTicket, context.ticket12?.ticket ?? [])  // RFC 5077 §3.2: empty asks for one
         }
         if offersTLS13 {
             ext.append(.supportedVersions) { w in
@@ -170,11 +175,13 @@ extension TLSHandshake {
             guard offersTLS12, hello.legacyVersion == TLSVersion.tls12.rawValue, !hello.isHelloRetryRequest, context.helloRetry == nil else {
                 throw TLSError(.protocolVersion, offersTLS12 ? "the server offers neither TLS 1.3 nor TLS 1.2" : "the server does not support TLS 1.3")
             }
-            guard hello.legacySessionIDEcho.isEmpty || hello.legacySessionIDEcho != context.sessionID else {
-                // Echoing our session ID means resuming a TLS 1.2 session, and we offered none.
+            // Echoing our session ID means resuming the TLS 1.2 session of the ticket offered
+            // (RFC 5077 §3.4); without one, it resumes a session that was not offered.
+            let resumes = !hello.legacySessionIDEcho.isEmpty && hello.legacySessionIDEcho == context.sessionID
+            guard !resumes || context.ticket12 != nil else {
                 throw TLSError(.illegalParameter, "TLS 1.2 ServerHello resumes a session that was not offered")
             }
-            try client12ReceiveServerHello(message, hello)
+            try client12ReceiveServerHello(message, hello, resuming: resumes ? context.ticket12 : nil)
             return
         }
         guard versionExt == [0x03, 0x04], offersTLS13 else { throw TLSError(.illegalParameter, "server selected a version that was not offered") }

@@ -3,22 +3,27 @@ import X509
 
 /// The TLS 1.2 client: a full handshake (ECDHE, AEAD suites), the extended master secret
 /// required of the server, the server's certificate and ServerKeyExchange signature verified,
-/// a client certificate sent when the server asks and one is configured. It offers no session
-/// ticket (TLS 1.2 resumption is server-side only for now) and never renegotiates: a
-/// HelloRequest during the handshake is ignored (RFC 5246 §7.4.1.1), after it answered with a
-/// `no_renegotiation` warning.
+/// a client certificate sent when the server asks and one is configured. Session tickets
+/// (RFC 5077): it asks for one, hands it over as a ``SessionTicket`` of version `.tls12`, and
+/// offers it to resume (abbreviated handshake: the server's Finished first). It never
+/// renegotiates: a HelloRequest during the handshake is ignored (RFC 5246 §7.4.1.1), after it
+/// answered with a `no_renegotiation` warning.
 extension TLSHandshake {
     /// Whether this client's ClientHello offers TLS 1.2 / TLS 1.3.
     var offersTLS12: Bool { !isQUIC && configuration.minimumVersion <= .tls12 }
     var offersTLS13: Bool { isQUIC || configuration.maximumVersion >= .tls13 }
 
-    func client12ReceiveServerHello(_ message: HandshakeMessage, _ hello: ServerHello) throws(TLSError) {
+    func client12ReceiveServerHello(_ message: HandshakeMessage, _ hello: ServerHello, resuming ticket: SessionTicket?) throws(TLSError) {
         let suite = hello.cipherSuite
         guard suite.version == .tls12, configuration.tls12CipherSuites.contains(suite), let hash = suite.hash else {
             throw TLSError(.illegalParameter, "server selected cipher suite \(suite), which was not offered for TLS 1.2")
         }
+        if let ticket, ticket.suite != suite {
+            throw TLSError(.illegalParameter, "resumed TLS 1.2 session with another cipher suite than the ticket's")
+        }
         negotiatedVersion = .tls12
         var extendedMasterSecret = false
+        var expectTicket = false
         for e in hello.extensions.items {
             switch e.type {
             case .extendedMasterSecret:
@@ -34,6 +39,9 @@ extension TLSHandshake {
                 try acceptServerALPN(hello.extensions)
             case .serverName:
                 guard e.data.isEmpty, serverName != nil else { throw TLSError(.illegalParameter, "unexpected server_name in ServerHello") }
+            case .sessionTicket:
+                guard e.data.isEmpty else { throw TLSError(.decodeError, "session_ticket with a body in ServerHello") }
+                expectTicket = true
             default:
                 throw TLSError(.unsupportedExtension, "unsolicited extension \(e.type.rawValue) in a TLS 1.2 ServerHello")
             }
@@ -44,9 +52,31 @@ extension TLSHandshake {
         cipherSuite = suite
         serverRandom = hello.random
         transcript.append(message.encoded)
-        state = .client12ExpectCertificate(Client12Flight(
+        var flight = Client12Flight(
             suite: suite, hash: hash, serverRandom: hello.random, serverLeaf: nil, serverShare: nil, certificateRequest: nil,
-            master: nil))
+            master: nil, resumed: ticket != nil, expectTicket: expectTicket)
+        guard let ticket else {
+            state = .client12ExpectCertificate(flight)
+            return
+        }
+        // Abbreviated handshake: [NewSessionTicket], ChangeCipherSpec, Finished from the server.
+        isResumed = true
+        let master = TLS12MasterSecret(hash: hash, secret: ticket.psk)
+        logSecret("CLIENT_RANDOM", master.secret)
+        flight.master = master
+        client12AwaitServerFinished(flight)
+    }
+
+    /// After our flight (full handshake) or the ServerHello (resumption): the server's
+    /// NewSessionTicket when promised, then its ChangeCipherSpec and Finished.
+    private func client12AwaitServerFinished(_ flight: Client12Flight) {
+        guard let master = flight.master else { return }
+        if flight.expectTicket {
+            state = .client12ExpectTicket(flight)
+            return
+        }
+        emit(.expectChangeCipherSpec(master.recordKeys(suite: flight.suite, clientRandom: clientRandom, serverRandom: flight.serverRandom).server))
+        state = .client12ExpectFinished(flight)
     }
 
     func client12Handle(_ message: HandshakeMessage, at level: EncryptionLevel) throws(TLSError) {
@@ -90,6 +120,20 @@ extension TLSHandshake {
             guard message.body.isEmpty else { throw TLSError(.decodeError, "ServerHelloDone with a body") }
             transcript.append(message.encoded)
             try client12SendFlight(flight)
+        case (.client12ExpectTicket(var flight), .newSessionTicket):
+            try expect(level, .initial, message)
+            guard let master = flight.master else { throw TLSError(.internalError, "no master secret") }
+            let (hint, ticket) = try TLS12Codec.newSessionTicket(message.body)
+            transcript.append(message.encoded)
+            if !ticket.isEmpty {  // empty: no ticket this time (RFC 5077 §3.3)
+                // A hint of 0 leaves the lifetime to us: the TLS 1.3 default of 2 hours; at most 7 days.
+                emit(.sessionTicket(SessionTicket(
+                    version: .tls12, suite: flight.suite, psk: master.secret, ticket: ticket, lifetime: hint == 0 ? 7200 : min(hint, 604_800),
+                    ageAdd: 0, receivedAt: configuration.clock.millisecondsSinceEpoch(), maxEarlyDataSize: 0, alpn: negotiatedALPN,
+                    serverName: serverName)))
+            }
+            flight.expectTicket = false
+            client12AwaitServerFinished(flight)
         case (.client12ExpectFinished(let flight), .finished):
             try expect(level, .application, message)
             guard let master = flight.master else { throw TLSError(.internalError, "no master secret") }
@@ -97,6 +141,12 @@ extension TLSHandshake {
             let expected = master.finishedVerifyData(client: false, transcriptHash: transcript.hash(flight.hash))
             guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "server Finished does not verify") }
             transcript.append(message.encoded)
+            if flight.resumed {
+                // Our ChangeCipherSpec and Finished answer the server's (RFC 5246 §7.3).
+                let keys = master.recordKeys(suite: flight.suite, clientRandom: clientRandom, serverRandom: flight.serverRandom)
+                emit(.changeWriteCipherSpec(keys.client))
+                send(.application, HandshakeMessage(type: .finished, body: master.finishedVerifyData(client: true, transcriptHash: transcript.hash(flight.hash))).encoded)
+            }
             complete12(master)
         default:
             throw TLSError(.unexpectedMessage, "unexpected \(message.type) at \(level) in a TLS 1.2 handshake")
@@ -132,9 +182,8 @@ extension TLSHandshake {
         let keys = master.recordKeys(suite: flight.suite, clientRandom: clientRandom, serverRandom: flight.serverRandom)
         emit(.changeWriteCipherSpec(keys.client))
         send(.application, HandshakeMessage(type: .finished, body: master.finishedVerifyData(client: true, transcriptHash: transcript.hash(flight.hash))).encoded)
-        emit(.expectChangeCipherSpec(keys.server))
         next.master = master
-        state = .client12ExpectFinished(next)
+        client12AwaitServerFinished(next)
     }
 
     /// The server's ALPN choice (RFC 7301 §3.1): one protocol, one we offered.

@@ -239,6 +239,20 @@ struct OpenSSLServerTLS12InteropTests {
         _ = try statusPage(client)
     }
 
+    @Test("resumption with a ticket from s_server -tls1_2", Peer.requires(.openssl))
+    func resumption() throws {
+        let identity = try TestIdentity.localhost(.ecdsaP256)
+        let server = try SServer(identity, directory: directory, connections: 2, version: "-tls1_2")
+        defer { server.process.kill() }
+        let first = try server.connect(tls12Client(identity))
+        _ = try statusPage(first)
+        let ticket = try #require(first.sessionTicket(), "s_server sent no TLS 1.2 ticket")
+        #expect(ticket.version == .tls12)
+        let second = try server.connect(tls12Client(identity), resumption: ticket)
+        #expect(second.handshake.isResumed)
+        #expect(try statusPage(second).contains("Reused, TLSv1.2"))
+    }
+
     @Test("client certificate asked for by s_server -Verify", Peer.requires(.openssl), arguments: [PrivateKey.Algorithm.ecdsaP256, .rsa(bits: 2048)])
     func clientCertificate(_ algorithm: PrivateKey.Algorithm) throws {
         let identity = try TestIdentity.localhost(.ecdsaP256)
@@ -285,6 +299,24 @@ struct GnuTLSTLS12InteropTests {
         _ = try client.process.waitForExit()
         #expect(try server.waitForConnections(1)[0].tlsError?.alert == .handshakeFailure)
         #expect(client.process.transcript.contains("Handshake failed"), "\(client.process.transcript)")
+    }
+
+    @Test("Quiver client resumes with a ticket from gnutls-serv", Peer.requires(.gnutlsServ))
+    func resumption() throws {
+        let identity = try TestIdentity.localhost(.ecdsaP256)
+        let server = try GnuTLSServer(identity, directory: directory, priority: gnutlsPriority(version: .tls12))
+        defer { server.process.kill() }
+        let first = try server.connect(tls12Client(identity))
+        let payload = Array("first\n".utf8)
+        try first.connection.write(payload)
+        #expect(try first.read(count: payload.count) == payload)
+        let ticket = try #require(first.sessionTicket(), "gnutls-serv sent no TLS 1.2 ticket")
+        first.close()
+        let second = try server.connect(tls12Client(identity), resumption: ticket)
+        #expect(second.handshake.isResumed)
+        try second.connection.write(payload)
+        #expect(try second.read(count: payload.count) == payload)
+        second.close()
     }
 
     @Test("Quiver client → gnutls-serv", Peer.requires(.gnutlsServ), arguments: CipherSuite.supportedTLS12)
