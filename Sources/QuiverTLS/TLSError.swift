@@ -36,6 +36,13 @@ public struct TLSError: Error, Hashable, Sendable, CustomStringConvertible {
         return e
     }
 
+    /// A DTLS handshake that got no answer: the transport gave up (no alert either way).
+    public static func timedOut(_ reason: String) -> TLSError {
+        var e = TLSError(.handshakeFailure, reason)
+        e.origin = .transport
+        return e
+    }
+
     /// The byte stream ended before the peer's `close_notify`.
     public static func truncated(_ reason: String) -> TLSError {
         var e = TLSError(.closeNotify, reason)

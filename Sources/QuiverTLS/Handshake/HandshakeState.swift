@@ -46,6 +46,8 @@ struct ClientHelloContext {
     var ticket: SessionTicket?
     /// A TLS 1.2 ticket offered in the session_ticket extension.
     var ticket12: SessionTicket?
+    /// DTLS: the cookie of the last HelloVerifyRequest (empty before one).
+    var dtlsCookie: [UInt8] = []
     var offeredEarlyData: Bool
     var helloRetry: ServerHello?
     var cookie: [UInt8]?

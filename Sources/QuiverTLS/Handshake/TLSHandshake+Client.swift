@@ -99,7 +99,9 @@ extension TLSHandshake {
             }
         }
         let suites = (offersTLS13 ? config.cipherSuites : []) + (offersTLS12 ? config.tls12CipherSuites : [])
-        var encoded = ClientHello(random: clientRandom, legacySessionID: context.sessionID, cipherSuites: suites, extensions: ext).encoded
+        var encoded = ClientHello(
+            random: clientRandom, legacySessionID: context.sessionID, cookie: isDatagram ? context.dtlsCookie : nil, cipherSuites: suites,
+            extensions: ext).encoded
         if let t = context.ticket, let hash = t.suite.hash {
             // RFC 8446 §4.2.11.2: the binder covers the ClientHello up to the binders list.
             let truncated = Array(encoded[..<(encoded.count - (2 + 1 + binderLength))])
@@ -117,6 +119,9 @@ extension TLSHandshake {
         case (.clientExpectServerHello(let context), .serverHello):
             try expect(level, .initial, message)
             try clientReceiveServerHello(message, context)
+        case (.clientExpectServerHello(let context), .helloVerifyRequest):
+            try expect(level, .initial, message)
+            try clientReceiveHelloVerifyRequest(message, context)
         case (.clientExpectEncryptedExtensions(let flight), .encryptedExtensions):
             try expect(level, .handshake, message)
             try clientReceiveEncryptedExtensions(message, flight)
@@ -172,7 +177,7 @@ extension TLSHandshake {
             if offersTLS13 && (tail == ServerHello.downgradeTLS12 || tail == ServerHello.downgradeTLS11) {
                 throw TLSError(.illegalParameter, "downgrade sentinel in ServerHello random")
             }
-            guard offersTLS12, hello.legacyVersion == TLSVersion.tls12.rawValue, !hello.isHelloRetryRequest, context.helloRetry == nil else {
+            guard offersTLS12, hello.legacyVersion == wireVersion12, !hello.isHelloRetryRequest, context.helloRetry == nil else {
                 throw TLSError(.protocolVersion, offersTLS12 ? "the server offers neither TLS 1.3 nor TLS 1.2" : "the server does not support TLS 1.3")
             }
             // Echoing our session ID means resuming the TLS 1.2 session of the ticket offered

@@ -61,7 +61,7 @@ extension TLSHandshake {
     }
 
     private func parseOffer(_ message: HandshakeMessage) throws(TLSError) -> ClientOffer {
-        let hello = try ClientHello(body: message.body)
+        let hello = try ClientHello(body: message.body, datagram: isDatagram)
         let ext = hello.extensions
         let versions = try ext.decode(.supportedVersions) { r throws(DecodeError) in
             var list = try r.readLengthPrefixed(1)
@@ -71,8 +71,12 @@ extension TLSHandshake {
         }
         // Without supported_versions the client speaks TLS 1.2 (its legacy_version, RFC 8446
         // §4.2.1); QUIC is TLS 1.3 only (RFC 9001 §4.2).
+        // DTLS: 1.2 only (its version was checked with the ClientHello; DTLS 1.3 is 0xFEFC).
         let version: TLSVersion
-        if versions?.contains(TLSVersion.tls13.rawValue) == true && (isQUIC || configuration.maximumVersion >= .tls13) {
+        if isDatagram {
+            guard configuration.minimumVersion <= .tls12 else { throw TLSError(.protocolVersion, "DTLS 1.2 is below the configured minimum version") }
+            version = .tls12
+        } else if versions?.contains(TLSVersion.tls13.rawValue) == true && (isQUIC || configuration.maximumVersion >= .tls13) {
             version = .tls13
         } else if !isQUIC && configuration.minimumVersion <= .tls12 && versions?.contains(TLSVersion.tls12.rawValue) ?? true {
             version = .tls12

@@ -26,6 +26,15 @@ public final class TLSHandshake {
     /// `true` for QUIC (RFC 9001 §8): transport parameters required, no EndOfEarlyData,
     /// no middlebox compatibility, KeyUpdate messages forbidden.
     public let isQUIC: Bool
+    /// `true` for DTLS 1.2 (RFC 6347): ClientHello with a cookie field and version 0xFEFD,
+    /// HelloVerifyRequest, handshake messages with 12-byte headers (message_seq; the
+    /// transcript hashes them that way, RFC 6347 §4.2.6). The DTLS record layer
+    /// (``DTLSConnection``) fragments, orders and retransmits them.
+    let isDatagram: Bool
+    /// DTLS: the message_seq of our next handshake message.
+    var datagramSendSeq: UInt16 = 0
+    /// DTLS client: HelloVerifyRequests answered so far (a few at most).
+    var helloVerifyRequests = 0
     var localTransportParameters: [UInt8]?
 
     /// Server under QUIC: called with the client's transport parameters as soon as the
@@ -113,23 +122,37 @@ public final class TLSHandshake {
     ///   - quicTransportParameters: our encoded transport parameters when running under QUIC.
     ///   - resumption: a ticket to offer; 0-RTT is attempted when `attemptEarlyData` is set and
     ///     the ticket allows it (see ``earlyDataAccepted``).
-    public init(client configuration: TLSConfiguration, serverName: String?, quicTransportParameters: [UInt8]? = nil,
-                resumption: SessionTicket? = nil, attemptEarlyData: Bool = false) {
-        role = .client
-        self.configuration = configuration
-        isQUIC = quicTransportParameters != nil
-        localTransportParameters = quicTransportParameters
-        self.serverName = serverName
-        state = .clientStart(ClientStart(ticket: resumption, attemptEarlyData: attemptEarlyData))
+    public convenience init(client configuration: TLSConfiguration, serverName: String?, quicTransportParameters: [UInt8]? = nil,
+                            resumption: SessionTicket? = nil, attemptEarlyData: Bool = false) {
+        self.init(client: configuration, serverName: serverName, quicTransportParameters: quicTransportParameters, resumption: resumption,
+                  attemptEarlyData: attemptEarlyData, datagram: false)
     }
 
     /// Creates a server handshake.
-    public init(server configuration: TLSConfiguration, quicTransportParameters: [UInt8]? = nil) {
+    public convenience init(server configuration: TLSConfiguration, quicTransportParameters: [UInt8]? = nil) {
+        self.init(server: configuration, quicTransportParameters: quicTransportParameters, datagram: false)
+    }
+
+    init(client configuration: TLSConfiguration, serverName: String?, quicTransportParameters: [UInt8]? = nil,
+         resumption: SessionTicket? = nil, attemptEarlyData: Bool = false, datagram: Bool) {
+        role = .client
+        self.configuration = configuration
+        isQUIC = quicTransportParameters != nil
+        isDatagram = datagram
+        localTransportParameters = quicTransportParameters
+        self.serverName = serverName
+        state = .clientStart(ClientStart(ticket: resumption, attemptEarlyData: attemptEarlyData && !datagram))
+        for i in reassemblers.indices { reassemblers[i].datagram = datagram }
+    }
+
+    init(server configuration: TLSConfiguration, quicTransportParameters: [UInt8]? = nil, datagram: Bool) {
         role = .server
         self.configuration = configuration
         isQUIC = quicTransportParameters != nil
+        isDatagram = datagram
         localTransportParameters = quicTransportParameters
         state = .serverExpectClientHello(ServerExpectClientHello(retried: nil))
+        for i in reassemblers.indices { reassemblers[i].datagram = datagram }
     }
 
     /// The next thing to do, or `nil` when there is nothing more for now.
@@ -204,6 +227,12 @@ public final class TLSHandshake {
     func emit(_ event: TLSEvent) { events.append(event) }
 
     func send(_ level: EncryptionLevel, _ message: [UInt8], transcript include: Bool = true) {
+        var message = message
+        if isDatagram {
+            // One TLS-framed message in: the DTLS form with our next message_seq out.
+            message = HandshakeMessage(type: HandshakeType(rawValue: message[0]), body: Array(message[4...]), messageSeq: datagramSendSeq).encoded
+            datagramSendSeq &+= 1
+        }
         if include { transcript.append(message) }
         if case .send(let l, let pending)? = events.last, l == level, eventIndex < events.count {
             events[events.count - 1] = .send(level, pending + message)

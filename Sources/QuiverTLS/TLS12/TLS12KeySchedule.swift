@@ -74,7 +74,9 @@ struct TLS12MasterSecret: Sendable {
 /// part carried in each record; Quiver sends the sequence number there and reads whatever the
 /// peer sent. ChaCha20-Poly1305 (RFC 7905 §2): the nonce is the 12-byte IV XOR the sequence
 /// number, as in TLS 1.3, and records carry none. The additional data is
-/// `seq_num ‖ type ‖ version ‖ plaintext length` (RFC 5246 §6.2.3.3).
+/// `seq_num ‖ type ‖ version ‖ plaintext length` (RFC 5246 §6.2.3.3). DTLS 1.2 (RFC 6347
+/// §4.1.2.1) uses the same construction with `epoch ‖ sequence_number` as the 64-bit `seq_num`
+/// and its own version, 0xFEFD.
 public struct TLS12RecordKey: Sendable, CustomStringConvertible {
     /// The negotiated suite.
     public let suite: CipherSuite
@@ -97,35 +99,47 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
     /// The most a record grows when protected: explicit nonce and tag.
     var overhead: Int { explicitNonceLength + AEADKey.tagLength }
 
-    static func additionalData(sequence: UInt64, type: UInt8, length: Int) -> [UInt8] {
+    static func additionalData(sequence: UInt64, type: UInt8, version: UInt16, length: Int) -> [UInt8] {
         var w = ByteWriter(capacity: 13)
         w.writeUInt64(sequence)
         w.writeUInt8(type)
-        w.writeUInt16(0x0303)
+        w.writeUInt16(version)
         w.writeUInt16(UInt16(length))
         return w.bytes
     }
 
-    /// Appends a protected record of `type` carrying `content` (at most 2^14 bytes) to `out`.
+    /// Appends a protected TLS record of `type` carrying `content` (at most 2^14 bytes) to `out`.
     func sealRecord(type: UInt8, _ content: ArraySlice<UInt8>, sequence: UInt64, into out: inout [UInt8]) {
         let length = overhead + content.count
         out.append(contentsOf: [type, 3, 3, UInt8(length >> 8), UInt8(truncatingIfNeeded: length)])
+        appendFragment(type: type, version: 0x0303, content, sequence: sequence, into: &out)
+    }
+
+    /// Appends the protected fragment of a record (explicit nonce, ciphertext, tag: `overhead`
+    /// more bytes than `content`) to `out`; the caller writes the header. `sequence` is the
+    /// 64-bit sequence number (DTLS: epoch and sequence number).
+    func appendFragment(type: UInt8, version: UInt16, _ content: ArraySlice<UInt8>, sequence: UInt64, into out: inout [UInt8]) {
         if explicitNonceLength > 0 {
             withUnsafeBytes(of: sequence.bigEndian) { out.append(contentsOf: $0) }
         }
         out.append(contentsOf: aead.seal(Array(content), sequence: sequence,
-                                         additionalData: Self.additionalData(sequence: sequence, type: type, length: content.count)))
+                                         additionalData: Self.additionalData(sequence: sequence, type: type, version: version, length: content.count)))
     }
 
-    /// Opens the body of a protected record of `type`; `nil` when it does not authenticate.
+    /// Opens the body of a protected TLS record of `type`; `nil` when it does not authenticate.
     func openRecord(type: UInt8, _ body: ArraySlice<UInt8>, sequence: UInt64) -> [UInt8]? {
+        openFragment(type: type, version: 0x0303, body, sequence: sequence)
+    }
+
+    /// Opens a protected fragment (see ``appendFragment(type:version:_:sequence:into:)``).
+    func openFragment(type: UInt8, version: UInt16, _ body: ArraySlice<UInt8>, sequence: UInt64) -> [UInt8]? {
         guard body.count >= overhead else { return nil }
         var nonce = sequence
         if explicitNonceLength > 0 {
             nonce = body.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
         }
         let ciphertext = body.dropFirst(explicitNonceLength)
-        let aad = Self.additionalData(sequence: sequence, type: type, length: ciphertext.count - AEADKey.tagLength)
+        let aad = Self.additionalData(sequence: sequence, type: type, version: version, length: ciphertext.count - AEADKey.tagLength)
         return aead.open(ciphertext, sequence: nonce, additionalData: aad[...])
     }
 

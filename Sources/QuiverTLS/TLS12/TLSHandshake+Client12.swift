@@ -10,8 +10,29 @@ import X509
 /// answered with a `no_renegotiation` warning.
 extension TLSHandshake {
     /// Whether this client's ClientHello offers TLS 1.2 / TLS 1.3.
+    /// (DTLS: DTLS 1.2 only, which `.tls12` stands for.)
     var offersTLS12: Bool { !isQUIC && configuration.minimumVersion <= .tls12 }
-    var offersTLS13: Bool { isQUIC || configuration.maximumVersion >= .tls13 }
+    var offersTLS13: Bool { isQUIC || configuration.maximumVersion >= .tls13 && !isDatagram }
+
+    /// The ServerHello version of the TLS 1.2 family: 0x0303, or 0xFEFD in DTLS 1.2.
+    var wireVersion12: UInt16 { isDatagram ? ClientHello.dtls12Version : ClientHello.tlsVersion }
+
+    /// DTLS: a HelloVerifyRequest (RFC 6347 §4.2.1) — the ClientHello again, with the cookie.
+    /// Neither it nor the first ClientHello enters the transcript.
+    func clientReceiveHelloVerifyRequest(_ message: HandshakeMessage, _ context: ClientHelloContext) throws(TLSError) {
+        guard isDatagram else { throw TLSError(.unexpectedMessage, "HelloVerifyRequest outside DTLS") }
+        helloVerifyRequests += 1
+        guard helloVerifyRequests <= 3 else { throw TLSError(.unexpectedMessage, "too many HelloVerifyRequests") }
+        let cookie = try MessageCodec.decode("HelloVerifyRequest", message.body) { r in
+            _ = try r.readUInt16()  // server_version: DTLS 1.0 or 1.2 (RFC 6347 §4.2.1)
+            return try r.readLengthPrefixedBytes(1)
+        }
+        var next = context
+        next.dtlsCookie = cookie
+        transcript = Transcript()
+        send(.initial, clientHelloBytes(next))
+        state = .clientExpectServerHello(next)
+    }
 
     func client12ReceiveServerHello(_ message: HandshakeMessage, _ hello: ServerHello, resuming ticket: SessionTicket?) throws(TLSError) {
         let suite = hello.cipherSuite

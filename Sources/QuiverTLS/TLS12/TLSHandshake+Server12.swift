@@ -21,7 +21,12 @@ extension TLSHandshake {
         let hello = offer.hello
         let ext = hello.extensions
         negotiatedVersion = .tls12
-        if hello.cipherSuites.contains(.fallbackSCSV) && config.maximumVersion > .tls12 {
+        // DTLS: our messages continue the client's message_seq (after a HelloVerifyRequest the
+        // ClientHello is 1, and so is our ServerHello, RFC 6347 §4.2.2).
+        datagramSendSeq = message.messageSeq ?? 0
+        // Above TLS 1.2 we speak TLS 1.3, not DTLS 1.3.
+        let speaksNewer = config.maximumVersion > .tls12 && !isDatagram
+        if hello.cipherSuites.contains(.fallbackSCSV) && speaksNewer {
             throw TLSError(.inappropriateFallback, "TLS_FALLBACK_SCSV in a TLS 1.2 ClientHello, but the server supports TLS 1.3 (RFC 7507)")
         }
         if let info = ext[.renegotiationInfo], info != [0] {
@@ -42,7 +47,7 @@ extension TLSHandshake {
 
         clientRandom = hello.random
         serverRandom = config.random.bytes(32)
-        if config.maximumVersion >= .tls13 {
+        if speaksNewer {
             // RFC 8446 §4.1.3: a client that also speaks TLS 1.3 detects a downgrade.
             serverRandom.replaceSubrange(24..., with: ServerHello.downgradeTLS12)
         }
@@ -62,8 +67,7 @@ extension TLSHandshake {
             cipherSuite = suite
             isResumed = true
             let hash = resumed.hash
-            send(.initial, ServerHello(random: serverRandom, legacySessionIDEcho: hello.legacySessionID, cipherSuite: suite,
-                                       extensions: serverExtensions).encoded)
+            send(.initial, serverHello12(sessionID: hello.legacySessionID, suite: suite, extensions: serverExtensions))
             var flight = Server12Flight(
                 suite: suite, hash: hash, serverRandom: serverRandom, ephemeral: nil, master: resumed, clientLeaf: nil,
                 requestedCertificate: false, resumed: true, issueTicket: issueTicket)
@@ -110,7 +114,7 @@ extension TLSHandshake {
         cipherSuite = suite
         self.group = group
         if serverName != nil { serverExtensions.append(.serverName, []) }
-        send(.initial, ServerHello(random: serverRandom, legacySessionIDEcho: [], cipherSuite: suite, extensions: serverExtensions).encoded)
+        send(.initial, serverHello12(sessionID: [], suite: suite, extensions: serverExtensions))
         send(.initial, TLS12Codec.encodeCertificate(chain.derEncoded))
         let params = TLS12Codec.encodeECDHParams(group: group, publicKey: ephemeral.publicBytes)
         let signature = try key.sign(clientRandom + serverRandom + params, scheme: scheme)
@@ -124,6 +128,13 @@ extension TLSHandshake {
             suite: suite, hash: hash, serverRandom: serverRandom, ephemeral: ephemeral, master: nil, clientLeaf: nil,
             requestedCertificate: requestCertificate, resumed: false, issueTicket: issueTicket)
         state = requestCertificate ? .server12ExpectCertificate(flight) : .server12ExpectClientKeyExchange(flight)
+    }
+
+    /// A TLS 1.2 (or DTLS 1.2) ServerHello with our random.
+    private func serverHello12(sessionID: [UInt8], suite: CipherSuite, extensions: Extensions) -> [UInt8] {
+        var hello = ServerHello(random: serverRandom, legacySessionIDEcho: sessionID, cipherSuite: suite, extensions: extensions)
+        hello.legacyVersion = wireVersion12
+        return hello.encoded
     }
 
     /// The curve of an ECDSA key (`nil` for RSA and Ed25519 keys).

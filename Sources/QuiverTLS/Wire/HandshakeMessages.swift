@@ -9,6 +9,8 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let helloRequest = HandshakeType(rawValue: 0)
     public static let clientHello = HandshakeType(rawValue: 1)
     public static let serverHello = HandshakeType(rawValue: 2)
+    /// DTLS 1.2 only (RFC 6347 §4.2.1): the server's stateless cookie challenge.
+    public static let helloVerifyRequest = HandshakeType(rawValue: 3)
     public static let newSessionTicket = HandshakeType(rawValue: 4)
     public static let endOfEarlyData = HandshakeType(rawValue: 5)
     public static let encryptedExtensions = HandshakeType(rawValue: 8)
@@ -31,6 +33,7 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
         case .helloRequest: return "HelloRequest"
         case .clientHello: return "ClientHello"
         case .serverHello: return "ServerHello"
+        case .helloVerifyRequest: return "HelloVerifyRequest"
         case .newSessionTicket: return "NewSessionTicket"
         case .endOfEarlyData: return "EndOfEarlyData"
         case .encryptedExtensions: return "EncryptedExtensions"
@@ -48,19 +51,31 @@ public struct HandshakeType: RawRepresentable, Hashable, Sendable, CustomStringC
     }
 }
 
-/// A complete handshake message as it appears in the transcript: type, 24-bit length, body.
+/// A complete handshake message as it appears in the transcript: type, 24-bit length, body;
+/// in DTLS also its message_seq, with a fragment offset of 0 and a fragment length of the
+/// whole body (RFC 6347 §4.2.6: the transcript hashes each message as one fragment).
 struct HandshakeMessage: Sendable {
     var type: HandshakeType
     var body: [UInt8]
+    /// DTLS only: the message's `message_seq`.
+    var messageSeq: UInt16? = nil
 
     /// The encoded message (header included), the form hashed into the transcript.
     var encoded: [UInt8] {
-        var w = ByteWriter(capacity: body.count + 4)
+        var w = ByteWriter(capacity: body.count + 12)
         w.writeUInt8(type.rawValue)
         w.writeUInt24(UInt32(body.count))
+        if let messageSeq {
+            w.writeUInt16(messageSeq)
+            w.writeUInt24(0)
+            w.writeUInt24(UInt32(body.count))
+        }
         w.writeBytes(body)
         return w.bytes
     }
+
+    /// The size of a handshake message header: 4 bytes in TLS, 12 in DTLS.
+    static func headerLength(datagram: Bool) -> Int { datagram ? 12 : 4 }
 
     static func encode(_ type: HandshakeType, _ build: (inout ByteWriter) -> Void) -> [UInt8] {
         var w = ByteWriter()
@@ -73,12 +88,17 @@ struct HandshakeMessage: Sendable {
 ///
 /// Bounded: a message announcing more than ``maximumMessageSize`` bytes is refused before its
 /// body is buffered, so a hostile length cannot make us allocate.
+///
+/// In DTLS (`datagram`) the bytes are whole messages with 12-byte headers (fragment offset 0,
+/// fragment length the message's), in message_seq order: the DTLS record layer reassembles
+/// fragments and orders messages before handing them over.
 struct HandshakeReassembler: Sendable {
     /// The largest handshake message accepted (certificate chains are the largest).
     static let maximumMessageSize = 1 << 17
     /// The largest Finished body (verify_data is one hash output, at most SHA-512's 64 bytes).
     static let maximumFinishedSize = 64
     private var buffer: [UInt8] = []
+    var datagram = false
 
     var isEmpty: Bool { buffer.isEmpty }
 
@@ -96,10 +116,17 @@ struct HandshakeReassembler: Sendable {
         guard length <= Self.maximumMessageSize else {
             throw TLSError(.unexpectedMessage, "handshake message of \(length) bytes exceeds the \(Self.maximumMessageSize)-byte limit")
         }
-        guard buffer.count >= 4 + length else { return nil }
-        let message = HandshakeMessage(type: HandshakeType(rawValue: buffer[0]), body: Array(buffer[4..<(4 + length)]))
+        let header = HandshakeMessage.headerLength(datagram: datagram)
+        guard buffer.count >= header + length else { return nil }
+        var message = HandshakeMessage(type: HandshakeType(rawValue: buffer[0]), body: Array(buffer[header..<(header + length)]))
+        if datagram {
+            let offset = Int(buffer[6]) << 16 | Int(buffer[7]) << 8 | Int(buffer[8])
+            let fragmentLength = Int(buffer[9]) << 16 | Int(buffer[10]) << 8 | Int(buffer[11])
+            guard offset == 0, fragmentLength == length else { throw TLSError(.internalError, "a DTLS handshake fragment reached the handshake") }
+            message.messageSeq = UInt16(buffer[4]) << 8 | UInt16(buffer[5])
+        }
         // A buffer emptied gives its storage back: a connection keeps none after its handshake.
-        if buffer.count == 4 + length { buffer = [] } else { buffer.removeFirst(4 + length) }
+        if buffer.count == header + length { buffer = [] } else { buffer.removeFirst(header + length) }
         return message
     }
 }
@@ -108,24 +135,37 @@ struct HandshakeReassembler: Sendable {
 struct ClientHello: Sendable {
     var random: [UInt8]
     var legacySessionID: [UInt8]
+    /// DTLS only (RFC 6347 §4.2.1): the cookie, empty until a HelloVerifyRequest gave one;
+    /// `nil` in TLS, whose ClientHello has no such field.
+    var cookie: [UInt8]?
     var cipherSuites: [CipherSuite]
     var extensions: Extensions
 
-    init(random: [UInt8], legacySessionID: [UInt8], cipherSuites: [CipherSuite], extensions: Extensions) {
+    /// The legacy_version of a TLS 1.2 / 1.3 ClientHello and of a DTLS 1.2 one (RFC 6347 §4.1:
+    /// the ones' complement of 1.2).
+    static let tlsVersion: UInt16 = 0x0303
+    static let dtls12Version: UInt16 = 0xFEFD
+
+    init(random: [UInt8], legacySessionID: [UInt8], cookie: [UInt8]? = nil, cipherSuites: [CipherSuite], extensions: Extensions) {
         self.random = random
         self.legacySessionID = legacySessionID
+        self.cookie = cookie
         self.cipherSuites = cipherSuites
         self.extensions = extensions
     }
 
-    init(body: [UInt8]) throws(TLSError) {
+    /// Parses a ClientHello body; `datagram`: a DTLS 1.2 ClientHello (version 0xFEFD, a cookie field).
+    init(body: [UInt8], datagram: Bool = false) throws(TLSError) {
         var r = ByteReader(body)
         do {
             let version = try r.readUInt16()
-            guard version == 0x0303 else { throw TLSError(.protocolVersion, "ClientHello legacy_version 0x\(String(version, radix: 16))") }
+            guard version == (datagram ? Self.dtls12Version : Self.tlsVersion) else {
+                throw TLSError(.protocolVersion, "ClientHello legacy_version 0x\(String(version, radix: 16))")
+            }
             random = try r.readBytes(32)
             legacySessionID = try r.readLengthPrefixedBytes(1)
             guard legacySessionID.count <= 32 else { throw TLSError(.illegalParameter, "legacy_session_id longer than 32 bytes") }
+            cookie = datagram ? try r.readLengthPrefixedBytes(1) : nil
             let suites = try ExtensionCodec.readUInt16List(&r)
             cipherSuites = suites.map(CipherSuite.init(rawValue:))
             let compression = try r.readLengthPrefixedBytes(1)
@@ -144,9 +184,10 @@ struct ClientHello: Sendable {
     /// Encodes the message; the pre_shared_key extension, when present, must be last.
     var encoded: [UInt8] {
         HandshakeMessage.encode(.clientHello) { w in
-            w.writeUInt16(0x0303)
+            w.writeUInt16(cookie == nil ? Self.tlsVersion : Self.dtls12Version)
             w.writeBytes(random)
             w.writeLengthPrefixedBytes(1, legacySessionID)
+            if let cookie { w.writeLengthPrefixedBytes(1, cookie) }
             ExtensionCodec.writeUInt16List(&w, cipherSuites.map(\.rawValue))
             w.writeLengthPrefixedBytes(1, [0])
             extensions.write(to: &w)
