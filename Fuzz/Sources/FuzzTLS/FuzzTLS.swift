@@ -1,12 +1,16 @@
 // libFuzzer target: the TLS record layer and handshakes (TLS 1.3 and TLS 1.2) through the
-// public `TLSStream`, fed bytes as if they came from the network.
+// public `TLSStream`, and DTLS 1.2 through `DTLSCookieGate` and `DTLSConnection`, fed bytes as
+// if they came from the network.
 //
-// The first input byte chooses the role: 0 — a server (default configuration: TLS 1.3 and
-// 1.2, an ECDSA P-256 certificate); 1 — a TLS 1.2-only client after its ClientHello; 2 — a
-// default client (TLS 1.3 and 1.2) after its ClientHello. The rest is fed to `receive` in
-// chunks whose sizes come from the input, so record and message boundaries fall anywhere.
+// The first input byte chooses the role: 0 — a TLS server (default configuration: TLS 1.3
+// and 1.2, an ECDSA P-256 certificate); 1 — a TLS 1.2-only client after its ClientHello; 2 —
+// a default TLS client (1.3 and 1.2) after its ClientHello; 3 — a DTLS server: the cookie
+// gate, then a connection for what it accepts; 4 — a DTLS client after its ClientHello. TLS:
+// the rest is fed to `receive` in chunks whose sizes come from the second byte, so record and
+// message boundaries fall anywhere. DTLS: the rest is a sequence of datagrams, each prefixed
+// by a 2-byte length; timers fire between datagrams.
 //
-// Traps when: the stream traps; a failed stream does not report its error (`error`), or
+// Traps when: a stream or connection traps; a failed one does not report its error, or
 // accepts more input; output is produced without bound (more than 1 MiB for a few KiB in).
 import FuzzDriver
 import QuiverCore
@@ -24,8 +28,12 @@ private let clientConfigurations: [TLSConfiguration] = [false, true].map { tls12
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard size >= 1, let data else { return 0 }
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    if bytes[0] % 5 >= 3 {
+        fuzzDTLS(server: bytes[0] % 5 == 3, Array(bytes[1...]))
+        return 0
+    }
     let stream: TLSStream
-    switch bytes[0] % 3 {
+    switch bytes[0] % 5 {
     case 0:
         stream = TLSStream(server: serverConfiguration)
     case 1:
@@ -60,6 +68,50 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     }
     require(output <= 1 << 20, "\(output) bytes of output for \(size) bytes of input")
     return 0
+}
+
+private let gate = DTLSCookieGate(secret: [UInt8](repeating: 1, count: 32))
+private let peer = SocketAddress(host: "127.0.0.1", port: 4433)!
+
+/// DTLS: datagrams (2-byte length, then the bytes) to a server behind the cookie gate or to a
+/// client that sent its ClientHello; timers fire between them, a second apart.
+private func fuzzDTLS(server: Bool, _ input: [UInt8]) {
+    var now = Instant(nanoseconds: 1_000_000_000)
+    var connection: DTLSConnection?
+    if !server {
+        let client = DTLSConnection(client: clientConfigurations[1], serverName: "localhost")
+        do { try client.start(now: now) } catch { fatalError("start failed: \(error)") }
+        connection = client
+    }
+    var output = 0
+    var offset = 0
+    while input.count - offset >= 2 {
+        let length = min(Int(input[offset]) << 8 | Int(input[offset + 1]), input.count - offset - 2)
+        let datagram = Array(input[(offset + 2)..<(offset + 2 + length)])
+        offset += 2 + length
+        if connection == nil {
+            switch gate.check(datagram, from: peer) {
+            case .drop: continue
+            case .helloVerifyRequest(let reply): output += reply.count; continue
+            case .accept: connection = DTLSConnection(server: serverConfiguration)
+            }
+        }
+        guard let connection else { continue }
+        do {
+            try connection.receive(datagram, now: now)
+            now = now + .seconds(1)
+            try connection.handleTimeout(now: now)
+        } catch {
+            require(connection.error != nil, "a failed DTLS connection reports no error")
+            var again = false
+            do { try connection.receive(datagram, now: now) } catch { again = true }
+            require(again, "a failed DTLS connection accepted more input")
+            break
+        }
+        output += connection.takeDatagrams().reduce(0) { $0 + $1.count }
+        while connection.read() != nil {}
+    }
+    require(output <= 1 << 20, "\(output) bytes of DTLS output for \(input.count) bytes of input")
 }
 
 /// A precondition whose message survives -O (precondition's does not): prints and traps.
