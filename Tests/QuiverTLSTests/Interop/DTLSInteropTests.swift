@@ -202,6 +202,50 @@ struct DTLSClientInteropTests {
     }
 }
 
+@Suite("Interop DTLS 1.2: pion/dtls both ways")
+struct DTLSPionInteropTests {
+    @Test("pionecho client → Quiver server: cookie exchange, handshake, a message echoed", Peer.requires(.pionecho))
+    func client() throws {
+        let identity = try TestIdentity.localhost(.ecdsaP256)
+        let server = try DTLSEchoServer(try .server(chain: identity.chain, key: identity.key))
+        let message = Interop.hex(Interop.randomBytes(24))
+        let client = try PeerProcess(try Peer.pionecho.executable(), ["-mode", "client", "-addr", "127.0.0.1:\(server.socket.port)", "-msg", message])
+        defer { client.kill() }
+        #expect(try client.waitForExit(timeout: 15) == 0, "\(client.transcript)")
+        #expect(client.stdoutText.contains("got echo: \"\(message)\""), "\(client.transcript)")
+        let report = try server.waitForReport()
+        #expect(report.helloVerifyRequests == 1 && report.handshakeCompleted, "\(report)")
+        #expect(report.echoed == [Array(message.utf8)])
+    }
+
+    @Test("Quiver client → pionecho server (its HelloVerifyRequest), a message echoed", Peer.requires(.pionecho))
+    func server() throws {
+        let directory = try TemporaryDirectory()
+        let identity = try TestIdentity.localhost(.ecdsaP256)
+        let files = try identity.write(to: directory, as: "pion")
+        let port = try TestUDPSocket.freePort()
+        let server = try PeerProcess(try Peer.pionecho.executable(), [
+            "-mode", "server", "-addr", "127.0.0.1:\(port)", "-cert", files.cert, "-key", files.key,
+        ])
+        defer { server.kill() }
+        try server.waitForStdout(containing: "listening")
+        let socket = try TestUDPSocket()
+        let connection = DTLSConnection(client: .client(verifier: identity.verifier), serverName: "localhost")
+        try connection.start(now: .now())
+        try driveDTLS(connection, socket: socket, peerPort: port) { $0.isHandshakeComplete }
+        let message = Array(Interop.hex(Interop.randomBytes(32)).utf8)
+        try connection.write(message)
+        var got: [UInt8]?
+        try driveDTLS(connection, socket: socket, peerPort: port) { connection in
+            got = connection.read()
+            return got != nil
+        }
+        #expect(got == message)
+        connection.close()
+        for datagram in connection.takeDatagrams() { socket.send(datagram, to: port) }
+    }
+}
+
 @Suite("Interop DTLS 1.2: Quiver client → openssl and gnutls servers")
 struct DTLSServerInteropTests {
     let directory: TemporaryDirectory
