@@ -29,7 +29,7 @@ struct Peer: Sendable, CustomStringConvertible {
     static let gnutlsCLI = Peer(name: "gnutls-cli")
     static let gnutlsServ = Peer(name: "gnutls-serv")
     static let python3 = Peer(name: "python3")
-    /// `../shared/peers/pionecho` (pion/dtls v2, DTLS 1.2), built by `.ci/run`.
+    /// `pionecho` (pion/dtls v2, DTLS 1.2) from the shared peers folder, built by `.ci/run`.
     static let pionecho = Peer(name: "pionecho")
 
     var description: String { name }
