@@ -97,9 +97,17 @@ public struct AEADKey: Sendable {
     /// them, so `buffer` must hold `payloadOffset + length + 16` bytes.
     public func seal(_ buffer: UnsafeMutableRawBufferPointer, payloadOffset: Int, length: Int, sequence: UInt64) {
         precondition(payloadOffset >= 0 && length >= 0 && payloadOffset + length + Self.tagLength <= buffer.count, "AEAD seal outside the buffer")
+        seal(UnsafeMutableRawBufferPointer(rebasing: buffer[payloadOffset...]), length: length,
+             additionalData: UnsafeRawBufferPointer(rebasing: buffer[..<payloadOffset]), sequence: sequence)
+    }
+
+    /// Seals the first `length` bytes of `buffer` in place, authenticating `additionalData`
+    /// (anywhere else); the tag is written after them, so `buffer` holds `length + 16` bytes.
+    public func seal(_ buffer: UnsafeMutableRawBufferPointer, length: Int, additionalData: UnsafeRawBufferPointer, sequence: UInt64) {
+        precondition(length >= 0 && length + Self.tagLength <= buffer.count, "AEAD seal outside the buffer")
         let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let sealed = withNonce(sequence) { nonce in
-            quiver_aead_seal(context.pointer, nonce, base + payloadOffset, length, base, payloadOffset)
+            quiver_aead_seal(context.pointer, nonce, base, length, additionalData.baseAddress?.assumingMemoryBound(to: UInt8.self), additionalData.count)
         }
         // BoringSSL fails a seal only on wrong lengths or more than 2^36 bytes, which callers rule out.
         precondition(sealed == 1, "AEAD seal failed")

@@ -330,27 +330,32 @@ public final class TLSStream {
         var offset = 0
         repeat {
             let end = min(data.count, offset + chunk)
-            try writeRecord(type: type, Array(data[offset..<end]))
+            try writeRecord(type: type, data[offset..<end])
             offset = end
         } while offset < data.count
     }
 
-    private func writeRecord(type: UInt8, _ content: [UInt8]) throws(TLSError) {
+    private func writeRecord(type: UInt8, _ content: ArraySlice<UInt8>) throws(TLSError) {
         guard let key = writeKey else {
             outbound.append(contentsOf: [type, 3, 3, UInt8(content.count >> 8), UInt8(truncatingIfNeeded: content.count)])
             outbound.append(contentsOf: content)
             return
         }
-        var inner = content
-        inner.append(type)
+        // TLSInnerPlaintext (content, type, padding) sealed where it lies in `outbound`, after
+        // its header, the additional data (RFC 8446 §5.2).
+        var innerLength = content.count + 1
         if paddingBlockSize > 1 {
-            let padded = min(protectedPlaintextLimit, (inner.count + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
-            inner.append(contentsOf: repeatElement(0, count: padded - inner.count))
+            innerLength = min(protectedPlaintextLimit, (innerLength + paddingBlockSize - 1) / paddingBlockSize * paddingBlockSize)
         }
-        let length = inner.count + AEADKey.tagLength
-        let header: [UInt8] = [23, 3, 3, UInt8(length >> 8), UInt8(truncatingIfNeeded: length)]
-        outbound.append(contentsOf: header)
-        outbound.append(contentsOf: key.seal(inner, sequence: writeSequence, additionalData: header))
+        let length = innerLength + AEADKey.tagLength
+        let start = outbound.count
+        outbound.append(contentsOf: [23, 3, 3, UInt8(length >> 8), UInt8(truncatingIfNeeded: length)])
+        outbound.append(contentsOf: content)
+        outbound.append(type)
+        outbound.append(contentsOf: repeatElement(0, count: innerLength - content.count - 1 + AEADKey.tagLength))
+        outbound.withUnsafeMutableBytes { raw in
+            key.seal(UnsafeMutableRawBufferPointer(rebasing: raw[start...]), payloadOffset: 5, length: innerLength, sequence: writeSequence)
+        }
         writeSequence += 1
         if writeSequence >= keyUpdateRecordLimit && writeLevel == .application && handshake.isHandshakeComplete && type == 23 {
             try handshake.updateKeys(requestPeerUpdate: false)
@@ -368,13 +373,13 @@ public final class TLSStream {
         guard inbound[h + 1] == 3 else { throw TLSError(.decodeError, "record with version \(inbound[h + 1]).\(inbound[h + 2])") }
         guard length <= Self.maxCiphertext else { throw TLSError(.recordOverflow, "record of \(length) bytes") }
         guard available >= 5 + length else { return false }
-        let header = Array(inbound[h..<(h + 5)])
-        let body = Array(inbound[(h + 5)..<(h + 5 + length)])
+        // Records are opened where they lie in `inbound`; `contentRange` ends up on the content.
+        let bodyRange = (h + 5)..<(h + 5 + length)
         inboundStart += 5 + length
         guard !isPeerClosed else { throw TLSError(.unexpectedMessage, "record after close_notify") }
 
         if type == 20 {
-            guard body == [1] else { throw TLSError(.unexpectedMessage, "malformed change_cipher_spec record") }
+            guard length == 1, inbound[bodyRange.lowerBound] == 1 else { throw TLSError(.unexpectedMessage, "malformed change_cipher_spec record") }
             if handshake.negotiatedVersion == .tls12 {
                 // RFC 5246 §7.1: only where the handshake expects it, between two messages.
                 guard let key = pendingReadKey12, !handshake.hasPartialMessage(at: readLevel) else {
@@ -394,21 +399,26 @@ public final class TLSStream {
             throw TLSError(.unexpectedMessage, "record of type \(type) where change_cipher_spec was due")
         }
         var contentType = type
-        var content = body
+        var contentRange = bodyRange
         // RFC 8446 §5: a peer that could not use our flight (a client that failed on the
         // ServerHello) reports it with an unprotected alert. It is read as an alert, so a fatal
         // one ends the stream without an alert of ours.
         let unprotectedAlert = type == 21 && !handshake.isHandshakeComplete
         if let key = readKey12 {
-            guard let opened = key.openRecord(type: type, body[...], sequence: readSequence) else {
+            guard let opened = key.openInPlace(type: type, version: 0x0303, &inbound, bodyRange, sequence: readSequence) else {
                 throw TLSError(.badRecordMAC, "record authentication failed")
             }
             readSequence += 1
             guard opened.count <= Self.maxPlaintext else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
-            content = opened
+            contentRange = opened
         } else if let key = readKey, !unprotectedAlert {
             guard type == 23 else { throw TLSError(.unexpectedMessage, "unprotected record of type \(type) after keys were installed") }
-            guard let inner = key.open(body, sequence: readSequence, additionalData: header) else {
+            let innerRange = bodyRange.lowerBound..<max(bodyRange.lowerBound, bodyRange.upperBound - AEADKey.tagLength)
+            let authentic = inbound.withUnsafeMutableBytes { raw in
+                key.open(UnsafeRawBufferPointer(rebasing: raw[bodyRange]), into: UnsafeMutableRawBufferPointer(rebasing: raw[innerRange]),
+                         sequence: readSequence, additionalData: UnsafeRawBufferPointer(rebasing: raw[h..<(h + 5)]))
+            }
+            guard authentic else {
                 if skippingRejectedEarlyData, skippedEarlyData + length <= max(Int(handshake.configuration.maxEarlyDataSize), Self.maxCiphertext) {
                     skippedEarlyData += length  // RFC 8446 §4.2.10: skip 0-RTT records the server refused
                     return true
@@ -417,15 +427,17 @@ public final class TLSStream {
             }
             skippingRejectedEarlyData = false
             readSequence += 1
-            guard inner.count <= Self.maxPlaintext + 1 else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
-            if let limit = handshake.localRecordSizeLimit, readLevel != .earlyData, inner.count > limit {
+            guard innerRange.count <= Self.maxPlaintext + 1 else { throw TLSError(.recordOverflow, "protected record content over 2^14 bytes") }
+            if let limit = handshake.localRecordSizeLimit, readLevel != .earlyData, innerRange.count > limit {
                 // RFC 8449 §4: records over the limit we announced (0-RTT was sent before the
                 // client could know it).
-                throw TLSError(.recordOverflow, "protected record plaintext of \(inner.count) bytes over our record_size_limit \(limit)")
+                throw TLSError(.recordOverflow, "protected record plaintext of \(innerRange.count) bytes over our record_size_limit \(limit)")
             }
-            guard let last = inner.lastIndex(where: { $0 != 0 }) else { throw TLSError(.unexpectedMessage, "protected record without a content type") }
-            contentType = inner[last]
-            content = Array(inner[..<last])
+            guard let last = inbound[innerRange].lastIndex(where: { $0 != 0 }) else {
+                throw TLSError(.unexpectedMessage, "protected record without a content type")
+            }
+            contentType = inbound[last]
+            contentRange = innerRange.lowerBound..<last
         } else {
             guard length <= Self.maxPlaintext else { throw TLSError(.recordOverflow, "plaintext record over 2^14 bytes") }
             if type == 23 && handshake.role == .server && handshake.earlyDataAccepted == false && !handshake.hasPartialMessage(at: readLevel) {
@@ -441,6 +453,7 @@ public final class TLSStream {
             }
         }
 
+        let content = inbound[contentRange]
         if content.isEmpty && contentType != 23 {
             throw TLSError(.unexpectedMessage, "empty record of type \(contentType)")
         }
@@ -464,7 +477,7 @@ public final class TLSStream {
         emptyRecordRun = 0
         switch contentType {
         case 22:
-            try handshake.receive(content, at: readLevel)
+            try handshake.receive(Array(content), at: readLevel)
             try drainHandshake()
         case 23:
             if readLevel == .earlyData {
@@ -476,10 +489,11 @@ public final class TLSStream {
             plaintext.append(contentsOf: content)
         case 21:
             guard content.count == 2 else { throw TLSError(.decodeError, "alert of \(content.count) bytes") }
-            let alert = AlertDescription(rawValue: content[1])
+            let level = content[content.startIndex]
+            let alert = AlertDescription(rawValue: content[content.startIndex + 1])
             if alert == .closeNotify {
                 isPeerClosed = true
-            } else if alert == .userCanceled || handshake.negotiatedVersion == .tls12 && content[0] == 1 {
+            } else if alert == .userCanceled || handshake.negotiatedVersion == .tls12 && level == 1 {
                 // TLS 1.2 warnings (RFC 5246 §7.2) are skipped, as TLS 1.3's user_canceled is.
                 warningAlertRun += 1
                 guard warningAlertRun <= Self.maxEmptyRun else { throw TLSError(.unexpectedMessage, "too many warning alerts") }

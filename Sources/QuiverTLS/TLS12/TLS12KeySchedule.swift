@@ -99,13 +99,17 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
     /// The most a record grows when protected: explicit nonce and tag.
     var overhead: Int { explicitNonceLength + AEADKey.tagLength }
 
-    static func additionalData(sequence: UInt64, type: UInt8, version: UInt16, length: Int) -> [UInt8] {
-        var w = ByteWriter(capacity: 13)
-        w.writeUInt64(sequence)
-        w.writeUInt8(type)
-        w.writeUInt16(version)
-        w.writeUInt16(UInt16(length))
-        return w.bytes
+    /// Runs `body` with the 13 bytes of additional data in stack memory.
+    @inline(__always)
+    static func withAdditionalData<R>(sequence: UInt64, type: UInt8, version: UInt16, length: Int,
+                                      _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: 13, alignment: 1) { ad in
+            ad.storeBytes(of: sequence.bigEndian, toByteOffset: 0, as: UInt64.self)
+            ad[8] = type
+            ad.storeBytes(of: version.bigEndian, toByteOffset: 9, as: UInt16.self)
+            ad.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 11, as: UInt16.self)
+            return body(UnsafeRawBufferPointer(ad))
+        }
     }
 
     /// Appends a protected TLS record of `type` carrying `content` (at most 2^14 bytes) to `out`.
@@ -122,25 +126,42 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
         if explicitNonceLength > 0 {
             withUnsafeBytes(of: sequence.bigEndian) { out.append(contentsOf: $0) }
         }
-        out.append(contentsOf: aead.seal(Array(content), sequence: sequence,
-                                         additionalData: Self.additionalData(sequence: sequence, type: type, version: version, length: content.count)))
-    }
-
-    /// Opens the body of a protected TLS record of `type`; `nil` when it does not authenticate.
-    func openRecord(type: UInt8, _ body: ArraySlice<UInt8>, sequence: UInt64) -> [UInt8]? {
-        openFragment(type: type, version: 0x0303, body, sequence: sequence)
+        // Sealed where it lies: the content, then room for the tag.
+        let start = out.count
+        out.append(contentsOf: content)
+        out.append(contentsOf: repeatElement(0, count: AEADKey.tagLength))
+        out.withUnsafeMutableBytes { raw in
+            Self.withAdditionalData(sequence: sequence, type: type, version: version, length: content.count) { ad in
+                aead.seal(UnsafeMutableRawBufferPointer(rebasing: raw[start...]), length: content.count, additionalData: ad, sequence: sequence)
+            }
+        }
     }
 
     /// Opens a protected fragment (see ``appendFragment(type:version:_:sequence:into:)``).
     func openFragment(type: UInt8, version: UInt16, _ body: ArraySlice<UInt8>, sequence: UInt64) -> [UInt8]? {
-        guard body.count >= overhead else { return nil }
+        var buffer = Array(body)
+        guard let plaintext = openInPlace(type: type, version: version, &buffer, 0..<buffer.count, sequence: sequence) else { return nil }
+        return Array(buffer[plaintext])
+    }
+
+    /// Opens the protected fragment at `range` of `buffer` where it lies; returns the range of
+    /// the plaintext, or `nil` when it does not authenticate (the range's bytes are then
+    /// unspecified).
+    func openInPlace(type: UInt8, version: UInt16, _ buffer: inout [UInt8], _ range: Range<Int>, sequence: UInt64) -> Range<Int>? {
+        guard range.count >= overhead else { return nil }
         var nonce = sequence
         if explicitNonceLength > 0 {
-            nonce = body.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+            nonce = buffer[range.lowerBound..<(range.lowerBound + 8)].reduce(0) { $0 << 8 | UInt64($1) }
         }
-        let ciphertext = body.dropFirst(explicitNonceLength)
-        let aad = Self.additionalData(sequence: sequence, type: type, version: version, length: ciphertext.count - AEADKey.tagLength)
-        return aead.open(ciphertext, sequence: nonce, additionalData: aad[...])
+        let ciphertext = (range.lowerBound + explicitNonceLength)..<range.upperBound
+        let plaintext = ciphertext.lowerBound..<(ciphertext.upperBound - AEADKey.tagLength)
+        let authentic = buffer.withUnsafeMutableBytes { raw in
+            Self.withAdditionalData(sequence: sequence, type: type, version: version, length: plaintext.count) { ad in
+                aead.open(UnsafeRawBufferPointer(rebasing: raw[ciphertext]), into: UnsafeMutableRawBufferPointer(rebasing: raw[plaintext]),
+                          sequence: nonce, additionalData: ad)
+            }
+        }
+        return authentic ? plaintext : nil
     }
 
     /// Never prints the key.
