@@ -195,6 +195,60 @@ struct TLS12Tests {
         #expect(throws: TLSError.self) { try pair.server.receive(HandshakeMessage(type: .finished, body: [UInt8](repeating: 0, count: 12)).encoded, at: .application) }
     }
 
+    /// Runs a TLS 1.2 handshake at the message level with `tamper` rewriting one side's
+    /// messages of `type` (body only); returns both sides' errors.
+    static func tampered(server: Bool, _ type: HandshakeType, serverConfiguration: TLSConfiguration = Configs.server(),
+                         _ tamper: @escaping ([UInt8]) -> [UInt8]) -> (client: TLSError?, server: TLSError?) {
+        let pair = HandshakePair(client: Self.client(), server: serverConfiguration)
+        let rewrite: (EncryptionLevel, [UInt8]) -> [UInt8] = { _, bytes in
+            // Messages of one flight arrive together: rewrite the one of `type`, keep the rest.
+            var out: [UInt8] = []
+            var offset = 0
+            while offset + 4 <= bytes.count {
+                let length = Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+                let body = Array(bytes[(offset + 4)..<min(bytes.count, offset + 4 + length)])
+                out += HandshakeMessage(type: HandshakeType(rawValue: bytes[offset]), body: bytes[offset] == type.rawValue ? tamper(body) : body).encoded
+                offset += 4 + length
+            }
+            return out
+        }
+        if server { pair.tamperServer = rewrite } else { pair.tamperClient = rewrite }
+        pair.run()
+        return (pair.clientError, pair.server.error)
+    }
+
+    @Test("hostile handshake messages get the alert RFC 5246 names")
+    func hostileMessages() throws {
+        // A ServerKeyExchange signature that does not verify → decrypt_error.
+        #expect(Self.tampered(server: true, .serverKeyExchange) { body in var b = body; b[b.count - 5] ^= 1; return b }.client?.alert == .decryptError)
+        // A ServerKeyExchange for a group we did not offer → illegal_parameter.
+        #expect(Self.tampered(server: true, .serverKeyExchange) { body in var b = body; b[1] = 0x00; b[2] = 0x1E; return b }.client?.alert == .illegalParameter)
+        // Truncated ServerKeyExchange → decode_error.
+        #expect(Self.tampered(server: true, .serverKeyExchange) { Array($0.prefix(10)) }.client?.alert == .decodeError)
+        // An empty server Certificate → decode_error.
+        #expect(Self.tampered(server: true, .certificate) { _ in [0, 0, 0] }.client?.alert == .decodeError)
+        // ServerHelloDone with a body → decode_error.
+        #expect(Self.tampered(server: true, .serverHelloDone) { _ in [1] }.client?.alert == .decodeError)
+        // A ClientKeyExchange point of the wrong size for X25519 → illegal_parameter.
+        #expect(Self.tampered(server: false, .clientKeyExchange) { _ in [5, 1, 2, 3, 4, 5] }.server?.alert == .illegalParameter)
+        // A wrong client Finished → decrypt_error; a Finished of the wrong length → decode_error.
+        #expect(Self.tampered(server: false, .finished) { body in var b = body; b[0] ^= 1; return b }.server?.alert == .decryptError)
+        #expect(Self.tampered(server: false, .finished) { $0 + [0] }.server?.alert == .decodeError)
+        // A wrong server Finished → decrypt_error at the client.
+        #expect(Self.tampered(server: true, .finished) { body in var b = body; b[11] ^= 1; return b }.client?.alert == .decryptError)
+        // The rewriting itself changes nothing.
+        let untouched = Self.tampered(server: true, .serverHelloDone) { body in body }
+        #expect(untouched.client == nil && untouched.server == nil)
+        // A NewSessionTicket the ServerHello did not promise → unexpected_message.
+        var noTickets = Configs.server()
+        noTickets.sessionTicketKeys = nil
+        let unpromised = TLS12Codec.encodeNewSessionTicket(lifetimeHint: 60, ticket: [1, 2, 3])
+        let fresh = HandshakePair(client: Self.client(), server: noTickets)
+        fresh.tamperServer = { level, bytes in level == .application ? unpromised : bytes }
+        fresh.run()
+        #expect(fresh.clientError?.alert == .unexpectedMessage)
+    }
+
     @Test("records out of place: application data before Finished, a stray ChangeCipherSpec → unexpected_message; a flipped bit → bad_record_mac")
     func recordsOutOfPlace() throws {
         // A ChangeCipherSpec right after the ClientHello.
