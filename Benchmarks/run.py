@@ -16,6 +16,9 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  Quiver and gtlsserver: handshakes/s and server CPU per handshake, full and
                  resumed; TLS 1.3 and TLS 1.2 full handshakes the same way (`tls-handshake-load`)
                  against `quiver serve --tls` and `openssl s_server -rev`.
+  DTLS           DTLS 1.2 with Quiver's client (`quiver-bench dtls-load`) against `quiver-bench
+                 dtls-server` (the sans-I/O engine; no listener transport yet): back-to-back
+                 handshakes vs pion (`pionecho`), 1 200-byte messages echoed vs `gnutls-serv`.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -334,6 +337,56 @@ def tls_handshakes(cert, key, seconds, threads, version):
     row("Handshakes", f"server CPU per TLS {version} full handshake (ms)", q[1], o[1], False, "ms")
 
 
+def dtls(cert, key, seconds, messages):
+    """DTLS 1.2 with Quiver's client against Quiver's `quiver-bench dtls-server` (the sans-I/O
+    DTLSEndpoint on one socket; the listener transport is not built yet) and a peer server:
+    back-to-back full handshakes from one client thread against pion (`pionecho`, built by
+    .ci/run; gnutls-serv's UDP server takes about 150 ms per new client, and `openssl s_server
+    -dtls1_2 -listen` serves one client and does not listen again), then one connection echoing
+    1 200-byte messages (32 in flight) against `gnutls-serv --udp --echo`."""
+    log(f"DTLS 1.2: handshakes for {seconds} s, then {messages} echoed 1 200-byte messages")
+
+    def start(name, port):
+        if name == "quiver":
+            return Server([BENCH, "dtls-server", "--port", str(port), "--cert", cert, "--key", key], r"READY")
+        if name == "pion":
+            return Server(["pionecho", "-mode", "server", "-addr", f"127.0.0.1:{port}", "-cert", cert, "-key", key], r"listening")
+        return Server(["gnutls-serv", "--udp", "--echo", "-p", str(port), "--x509certfile", cert, "--x509keyfile", key],
+                      r"listening on IPv4")
+
+    handshake_results, echo_results = {}, {}
+    for name in ("quiver", "pion"):
+        port = free_port()
+        server = start(name, port)
+        try:
+            handshake_results[name] = load(server, ["dtls-load", "--port", str(port), "--seconds", str(seconds)])
+        finally:
+            server.stop()
+    for name in ("quiver", "gnutls"):
+        port = free_port()
+        server = start(name, port)
+        try:
+            before = cpu_seconds(server.pid)
+            output = subprocess.run([BENCH, "dtls-load", "--port", str(port), "--messages", str(messages), "--size", "1200"],
+                                    capture_output=True, timeout=300)
+            cpu = cpu_seconds(server.pid) - before
+            match = re.search(rb"seconds=([\d.]+) echoed=(\d+)", output.stdout)
+            if not match:
+                raise RuntimeError(f"dtls-load failed: {output.stderr.decode(errors='replace')[-300:]}")
+            elapsed, echoed = float(match.group(1)), int(match.group(2))
+            echo_results[name] = (echoed / elapsed, cpu * 1e6 / max(echoed, 1))
+        finally:
+            server.stop()
+    q, p = handshake_results["quiver"], handshake_results["pion"]
+    row("DTLS", "DTLS 1.2 full handshakes/s (one client thread, back to back)", q[0], p[0], True, "1/s",
+        f"quiver-bench dtls-load; vs pion/dtls (pionecho); failures Quiver {q[2]}, pion {p[2]}")
+    row("DTLS", "server CPU per DTLS 1.2 full handshake (ms)", q[1], p[1], False, "ms")
+    q, g = echo_results["quiver"], echo_results["gnutls"]
+    row("DTLS", "echo of 1 200-byte messages, 32 in flight (messages/s)", q[0], g[0], True, "1/s",
+        "one connection; vs gnutls-serv --udp --echo, which also prints every message it echoes")
+    row("DTLS", "server CPU per echoed message (µs)", q[1], g[1], False, "µs")
+
+
 def latency(work, cert, key, count):
     log(f"Latency: {count} echo round trips of 64 bytes")
     results = {}
@@ -613,7 +666,7 @@ def main():
     parser.add_argument("--latency-count", type=int, default=5000)
     parser.add_argument("--valgrind-mb", type=int, default=8)
     parser.add_argument("--no-build", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,latency,memory,flood,efficiency")
+    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,dtls,latency,memory,flood,efficiency")
     parser.add_argument("--write-docs", action="store_true", help="write docs/PERFORMANCE.md and docs/performance.svg")
     args = parser.parse_args()
     if args.only and args.write_docs:
@@ -636,6 +689,7 @@ def main():
             ("bulk", lambda: quic_bulk(work, cert, key, args.bulk_mb, args.runs)),
             ("tls", lambda: tls_bulk(work, cert, key, args.bulk_mb, args.runs)),
             ("handshakes", lambda: handshakes(work, cert, key, args.seconds, args.concurrency)),
+            ("dtls", lambda: dtls(cert, key, args.seconds, 100_000)),
             ("latency", lambda: latency(work, cert, key, args.latency_count)),
             ("memory", lambda: memory(work, cert, key, args.connections)),
             ("flood", lambda: flood_memory(work, cert, key, args.flood, args.flood_wait)),

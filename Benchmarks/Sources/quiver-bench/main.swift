@@ -19,6 +19,11 @@
 //       completing its handshake and one echoed line (so the server has finished its side),
 //       keeps them open and silent S seconds and says when all are established — for an echo
 //       server's memory per idle TLS connection.
+//   quiver-bench dtls-server --port P --cert C --key K
+//       DTLS 1.2 echo (cookie exchange first) on the sans-I/O DTLSEndpoint, one loop, one socket.
+//   quiver-bench dtls-load --port P [--seconds S] [--concurrency C] [--messages N] [--size B]
+//       DTLS 1.2 clients: back-to-back handshakes (connect, complete, close), or with N one
+//       connection per thread echoing N messages of B bytes (32 in flight).
 //   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
 //       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
 //       engine for S seconds: each connection waits for the server's session ticket (so the
@@ -134,6 +139,19 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "tls-handshake-load":
         runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
                             concurrency: option("--concurrency").flatMap(Int.init) ?? 8, tls12: flag("--tls12"))
+
+    case "dtls-server":
+        guard let cert = option("--cert"), let key = option("--key") else { fail("dtls-server needs --cert and --key") }
+        do {
+            runDTLSServer(port: port, tls: try TLSConfiguration.server(certificateChainFile: cert, privateKeyFile: key))
+        } catch {
+            fail("\(error)")
+        }
+
+    case "dtls-load":
+        runDTLSLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
+                    concurrency: option("--concurrency").flatMap(Int.init) ?? 1,
+                    messages: option("--messages").flatMap(Int.init) ?? 0, size: option("--size").flatMap(Int.init) ?? 1200)
 
     case "handshake-load":
         runHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
