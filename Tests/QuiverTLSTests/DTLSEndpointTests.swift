@@ -124,6 +124,34 @@ struct DTLSEndpointTests {
         #expect(harness.endpoint.nextDeadline == nil)
     }
 
+    @Test("a connection budget shared by two endpoints bounds them together, and a released connection gives its place back")
+    func sharedBudget() throws {
+        let budget = ConnectionBudget(limit: 1)
+        var configuration = DTLSEndpoint.Configuration(tls: Configs.server())
+        configuration.connectionBudget = budget
+        let first = DTLSEndpointHarness(configuration)
+        let second = DTLSEndpointHarness(configuration)
+        try first.addClient(port: 9000)
+        try second.addClient(port: 9001)
+        first.run()
+        second.run()
+        #expect(first.endpoint.connectionCount == 1 && second.endpoint.connectionCount == 0)
+        #expect(second.endpoint.statistics.connectionsRefused >= 1)
+        first.endpoint.release(DTLSEndpointHarness.address(9000))
+        try second.addClient(port: 9002)
+        second.run()
+        #expect(second.endpoint.accept() != nil)
+    }
+
+    @Test("pendingConnectionCount counts handshakes in progress only")
+    func pendingCount() throws {
+        let harness = DTLSEndpointHarness(DTLSEndpoint.Configuration(tls: Configs.server()))
+        try harness.addClient(port: 9100)
+        harness.run()
+        #expect(harness.endpoint.pendingConnectionCount == 0 && harness.endpoint.connectionCount == 1)
+        #expect(harness.endpoint.nextDeadline == nil)
+    }
+
     @Test("a client restarting on the same address replaces its connection after proving the address")
     func restart() throws {
         let harness = DTLSEndpointHarness(DTLSEndpoint.Configuration(tls: Configs.server()))

@@ -196,6 +196,22 @@ struct DTLSTests {
         #expect(server.error == nil)
     }
 
+    @Test("abort: the peer sees a fatal user_canceled, not a clean close; unread messages are counted")
+    func abort() throws {
+        let pair = DTLSPair(client: Configs.client(), server: Configs.server()).run()
+        let server = try #require(pair.server)
+        try pair.client.write([1])
+        try pair.client.write([2])
+        pair.run()
+        #expect(server.queuedMessageCount == 2)
+        _ = server.read()
+        #expect(server.queuedMessageCount == 1)
+        pair.client.abort()
+        pair.run()
+        #expect(pair.serverError?.alert == .userCanceled && pair.serverError?.origin == .peer)
+        #expect(server.isPeerClosed == false)
+    }
+
     @Test("close_notify ends the peer's reading; a write over one record is refused")
     func close() throws {
         let pair = DTLSPair(client: Configs.client(), server: Configs.server()).run()

@@ -102,6 +102,9 @@ public final class DTLSConnection {
         return outgoing
     }
 
+    /// Messages waiting in ``read()``.
+    public var queuedMessageCount: Int { received.count - receivedStart }
+
     /// The next message received, one record's payload; `nil` when none waits.
     public func read() -> [UInt8]? {
         guard receivedStart < received.count else { return nil }
@@ -131,6 +134,15 @@ public final class DTLSConnection {
     public func close() {
         guard !isLocallyClosed, failure == nil else { return }
         outgoing.append(record(type: 21, [1, AlertDescription.closeNotify.rawValue]))
+        isLocallyClosed = true
+        nextTimeout = nil
+    }
+
+    /// Ends the connection abortively: a fatal `user_canceled` alert instead of `close_notify`,
+    /// so the peer sees a failed close (what a TCP reset is to TLS).
+    public func abort() {
+        guard !isLocallyClosed, failure == nil else { return }
+        outgoing.append(record(type: 21, [2, AlertDescription.userCanceled.rawValue]))
         isLocallyClosed = true
         nextTimeout = nil
     }

@@ -16,8 +16,10 @@ public import QuiverCore
 /// the same port — replaces that connection (RFC 6347 §4.2.8: only after the new client proved
 /// its address). Bounds: ``Configuration/maxPendingConnections`` handshakes in progress and
 /// ``Configuration/maxConnections`` in all (more are dropped and counted); a handshake not
-/// done within ``Configuration/handshakeTimeout`` is abandoned. ``nextDeadline`` scans the
-/// connections (O(n) per call). Not thread-safe.
+/// done within ``Configuration/handshakeTimeout`` is abandoned. ``nextDeadline`` and
+/// ``handleTimeout(at:)`` scan the handshakes in progress only: an established server connection
+/// has no timer (its final flight is repeated only when the peer repeats its own). Not
+/// thread-safe.
 public final class DTLSEndpoint {
     /// What the endpoint needs.
     public struct Configuration: Sendable {
@@ -30,6 +32,9 @@ public final class DTLSEndpoint {
         public var maxPendingConnections = 1024
         /// Connections at most (in progress and established).
         public var maxConnections = 10_000
+        /// A count shared with other endpoints (a listener's event loops), each connection
+        /// taking a place in it while it lives; `nil`: only ``maxConnections`` bounds.
+        public var connectionBudget: ConnectionBudget?
         /// A handshake must complete within this, or it is abandoned.
         public var handshakeTimeout: Duration = .seconds(10)
         /// The largest datagram sent (each connection's ``DTLSConnection/mtu``).
@@ -64,7 +69,8 @@ public final class DTLSEndpoint {
     public let configuration: Configuration
     public private(set) var statistics = Statistics()
     private var entries: [SocketAddress: Entry] = [:]
-    private var pending = 0
+    /// The peers whose handshake is in progress.
+    private var handshaking: Set<SocketAddress> = []
     private var acceptable: [SocketAddress] = []
     private var failed: [FailedHandshake] = []
     private var outgoing: [(SocketAddress, [UInt8])] = []
@@ -76,6 +82,8 @@ public final class DTLSEndpoint {
 
     /// Connections held: in progress and established.
     public var connectionCount: Int { entries.count }
+    /// Handshakes in progress.
+    public var pendingConnectionCount: Int { handshaking.count }
 
     /// The connection with `peer`, if any.
     public func connection(for peer: SocketAddress) -> DTLSConnection? { entries[peer]?.connection }
@@ -115,8 +123,9 @@ public final class DTLSEndpoint {
     /// When ``handleTimeout(at:)`` must next run.
     public var nextDeadline: Instant? {
         var earliest: Instant?
-        for entry in entries.values {
-            for deadline in [entry.connection.nextTimeout, entry.accepted ? nil : entry.handshakeDeadline].compactMap({ $0 }) {
+        for peer in handshaking {
+            guard let entry = entries[peer] else { continue }
+            for deadline in [entry.connection.nextTimeout, entry.handshakeDeadline].compactMap({ $0 }) {
                 if earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
             }
         }
@@ -125,7 +134,8 @@ public final class DTLSEndpoint {
 
     /// Retransmits flights that are due and abandons handshakes past their deadline.
     public func handleTimeout(at now: Instant) {
-        for (peer, entry) in entries {
+        for peer in handshaking {
+            guard let entry = entries[peer] else { continue }
             if !entry.connection.isHandshakeComplete, !(now < entry.handshakeDeadline) {
                 fail(peer, TLSError.timedOut("DTLS handshake not done within \(configuration.handshakeTimeout)"))
                 continue
@@ -143,7 +153,8 @@ public final class DTLSEndpoint {
     /// last datagrams (close_notify) are queued first.
     public func release(_ peer: SocketAddress) {
         guard let entry = entries.removeValue(forKey: peer) else { return }
-        if !entry.accepted { pending -= 1 }
+        handshaking.remove(peer)
+        configuration.connectionBudget?.giveBack()
         for datagram in entry.connection.takeDatagrams() { outgoing.append((peer, datagram)) }
     }
 
@@ -168,14 +179,16 @@ public final class DTLSEndpoint {
                 statistics.connectionsReplaced += 1
                 release(peer)
             }
-            guard pending < configuration.maxPendingConnections, entries.count < configuration.maxConnections else {
+            guard handshaking.count < configuration.maxPendingConnections, entries.count < configuration.maxConnections,
+                  configuration.connectionBudget?.take() ?? true
+            else {
                 statistics.connectionsRefused += 1
                 return
             }
             let connection = DTLSConnection(server: configuration.tls)
             connection.mtu = configuration.mtu
             entries[peer] = Entry(connection: connection, handshakeDeadline: now + configuration.handshakeTimeout)
-            pending += 1
+            handshaking.insert(peer)
             statistics.connectionsCreated += 1
             deliver(datagram, to: peer, at: now)
         }
@@ -202,7 +215,7 @@ public final class DTLSEndpoint {
         if !entry.accepted && entry.connection.isHandshakeComplete {
             entry.accepted = true
             entries[peer] = entry
-            pending -= 1
+            handshaking.remove(peer)
             acceptable.append(peer)
         }
     }
