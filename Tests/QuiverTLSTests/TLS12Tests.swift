@@ -61,6 +61,28 @@ struct TLS12Tests {
         #expect(pair.client.handshake.peerCertificates.first == TestPKI.p384.certificate)
     }
 
+    @Test("a client's record_size_limit bounds the records a TLS 1.2 server sends (RFC 8449 §4: plaintext only)")
+    func recordSizeLimit() throws {
+        var client = Self.client()
+        client.recordSizeLimit = 1000
+        let pair = StreamPair(client: client, server: Configs.server())
+        var largest = 0
+        pair.serverToClient = { bytes in
+            var offset = 0
+            while offset + 5 <= bytes.count {
+                let length = Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])
+                if bytes[offset] == 23 { largest = max(largest, length) }
+                offset += 5 + length
+            }
+            return bytes
+        }
+        pair.run()
+        #expect(pair.isEstablished)
+        let data = [UInt8](repeating: 7, count: 5000)
+        #expect(try pair.echo(data) == data)
+        #expect(largest == 1000 + 8 + 16)  // plaintext, explicit nonce, tag
+    }
+
     @Test("RSA PKCS#1 v1.5 signatures for clients that offer nothing else")
     func pkcs1() throws {
         var client = Self.client(TestPKI.rsa2048)

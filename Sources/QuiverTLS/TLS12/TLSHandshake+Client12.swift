@@ -63,6 +63,12 @@ extension TLSHandshake {
             case .sessionTicket:
                 guard e.data.isEmpty else { throw TLSError(.decodeError, "session_ticket with a body in ServerHello") }
                 expectTicket = true
+            case .recordSizeLimit:
+                // RFC 8449 §4: in TLS 1.2 the limit counts the plaintext alone, at most 2^14.
+                guard RecordSizeLimit.local(configuration.recordSizeLimit) < RecordSizeLimit.maximum else {
+                    throw TLSError(.unsupportedExtension, "record_size_limit in ServerHello, which was not offered")
+                }
+                if let limit = try RecordSizeLimit.peerValue(hello.extensions) { peerRecordSizeLimit = min(limit, TLSStream.maxPlaintext) }
             default:
                 throw TLSError(.unsupportedExtension, "unsolicited extension \(e.type.rawValue) in a TLS 1.2 ServerHello")
             }
