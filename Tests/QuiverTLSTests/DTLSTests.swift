@@ -165,6 +165,24 @@ struct DTLSTests {
         #expect(gate.check(Array(repeating: 0, count: 100), from: address) == .drop)
     }
 
+    @Test("fragments announcing more than 128 KiB of messages in all are not buffered")
+    func reassemblyBound() throws {
+        let client = DTLSConnection(client: Configs.client(), serverName: "localhost")
+        try client.start(now: Instant(nanoseconds: 0))
+        // Server handshake fragments, epoch 0, message_seq 0…7, each announcing 100 KiB and
+        // carrying its first byte: only the first may be held.
+        for seq in 0..<8 {
+            let length = 100 * 1024
+            var fragment: [UInt8] = [HandshakeType.certificate.rawValue, UInt8(length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+            fragment += [0, UInt8(seq), 0, 0, 0, 0, 0, 1, 0xAA]
+            var record: [UInt8] = [22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, UInt8(seq)]
+            record += [UInt8(fragment.count >> 8), UInt8(truncatingIfNeeded: fragment.count)]
+            try client.receive(record + fragment, now: Instant(nanoseconds: 0))
+        }
+        #expect(client.error == nil)
+        #expect(client.reassemblyBytes == 100 * 1024)
+    }
+
     @Test("the replay window: new, old, duplicate and far-behind sequence numbers")
     func replayWindow() {
         var window = ReplayWindow()

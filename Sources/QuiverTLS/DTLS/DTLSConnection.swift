@@ -15,7 +15,8 @@ public import QuiverCore
 /// - A thrown ``TLSError`` is fatal (its alert, if any, is queued). Records that do not parse,
 ///   authenticate or belong (old epoch, replayed) are dropped silently (RFC 6347 §4.1.2.7).
 ///
-/// Bounds: handshake messages up to 128 KiB, reassembled only for the next few message_seq;
+/// Bounds: handshake messages up to 128 KiB, reassembled only for the next 8 message_seq and
+/// 128 KiB in all;
 /// at most ``maxQueuedMessages`` unread messages (later ones are dropped, as the network
 /// could have); a flight is retransmitted at most ``maxRetransmissions`` times (1 s, doubling
 /// up to 60 s, RFC 6347 §4.2.4.1), then the handshake fails. Records of the next epoch that
@@ -101,6 +102,9 @@ public final class DTLSConnection {
         defer { outgoing = [] }
         return outgoing
     }
+
+    /// Bytes held for handshake messages being reassembled.
+    var reassemblyBytes: Int { fragments.values.reduce(0) { $0 + $1.length } }
 
     /// Messages waiting in ``read()``.
     public var queuedMessageCount: Int { received.count - receivedStart }
@@ -389,7 +393,12 @@ public final class DTLSConnection {
             guard seq < nextReceiveSeq &+ 8 else { continue }
             // A message must arrive under the epoch its position calls for; Finished is the
             // only message after ChangeCipherSpec, and it is never at epoch 0.
-            if fragments[seq] == nil { fragments[seq] = MessageReassembly(type: type, length: length, epoch: epoch) }
+            if fragments[seq] == nil {
+                // At most 128 KiB announced by the messages being reassembled together, so a
+                // peer cannot make a connection hold 8 × 128 KiB.
+                guard reassemblyBytes + length <= HandshakeReassembler.maximumMessageSize else { continue }
+                fragments[seq] = MessageReassembly(type: type, length: length, epoch: epoch)
+            }
             guard fragments[seq]?.type == type, fragments[seq]?.length == length, fragments[seq]?.epoch == epoch else { continue }
             fragments[seq]?.add(offset: fragmentOffset, content[start..<(start + fragmentLength)])
         }
