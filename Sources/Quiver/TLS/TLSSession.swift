@@ -195,7 +195,7 @@ final class TLSSession: Session, @unchecked Sendable {
     private func flushLocked() {
         if stream.hasOutgoing {
             // Taken over when nothing waits (no copy); the taken buffer goes once it is sent.
-            if outgoing.isEmpty { outgoing = stream.takeOutgoing() } else { outgoing += stream.takeOutgoing() }
+            if outgoing.isEmpty { stream.takeOutgoing(into: &outgoing) } else { outgoing += stream.takeOutgoing() }
         }
         if released { outgoing.removeAll() }
         while !outgoing.isEmpty {
@@ -314,7 +314,7 @@ final class TLSSession: Session, @unchecked Sendable {
         guard !stream.isLocallyClosed else { throw QuiverError(.closed, "the stream was finished") }
         guard outgoing.count < bufferLimit, handshakeComplete else { return 0 }
         let count = min(bytes.count, bufferLimit)
-        do throws(TLSError) { try stream.write(Array(bytes.prefix(count))) } catch {
+        do throws(TLSError) { try stream.write(bytes.prefix(count)) } catch {
             run { () throws(TLSError) in throw error }
             throw error.quiverError
         }

@@ -123,6 +123,14 @@ public final class TLSStream {
         return outbound
     }
 
+    /// Moves the bytes to send into `buffer`, which must be empty, and gives the stream
+    /// `buffer`'s room for its next records: neither a copy nor a new buffer (a driver that
+    /// keeps its send buffer between writes trades buffers with the stream).
+    public func takeOutgoing(into buffer: inout [UInt8]) {
+        precondition(buffer.isEmpty, "takeOutgoing(into:) needs an empty buffer")
+        swap(&buffer, &outbound)
+    }
+
     /// Buffers up to this capacity are given back when they empty; larger ones — a connection
     /// moving full records — keep their room, so the next records need no growing copies.
     static let keptBufferCapacity = 16_384
@@ -153,6 +161,11 @@ public final class TLSStream {
 
     /// Queues application data (see the type's contract for data written before completion).
     public func write(_ data: [UInt8]) throws(TLSError) {
+        try write(data[...])
+    }
+
+    /// Queues application data from a slice (no copy before the records are built).
+    public func write(_ data: ArraySlice<UInt8>) throws(TLSError) {
         try guarded { () throws(TLSError) in
             guard !isLocallyClosed else { throw TLSError(.internalError, "write after close") }
             if handshake.isHandshakeComplete {
@@ -163,7 +176,7 @@ public final class TLSStream {
                 let early = Array(data.prefix(room))
                 if !early.isEmpty {
                     earlyDataSent.append(contentsOf: early)
-                    try writeRecords(type: 23, early)
+                    try writeRecords(type: 23, early[...])
                 }
                 pendingWrites.append(contentsOf: data.dropFirst(room))
             } else {
@@ -176,7 +189,7 @@ public final class TLSStream {
     public func close() {
         guard !isLocallyClosed, failure == nil else { return }
         try? flushPending()
-        try? writeRecords(type: 21, [1, AlertDescription.closeNotify.rawValue])
+        try? writeRecords(type: 21, [1, AlertDescription.closeNotify.rawValue][...])
         isLocallyClosed = true
     }
 
@@ -223,7 +236,7 @@ public final class TLSStream {
         } catch {
             failure = error
             if error.origin == .local && !isLocallyClosed {
-                try? writeRecords(type: 21, [2, error.alert.rawValue])
+                try? writeRecords(type: 21, [2, error.alert.rawValue][...])
                 isLocallyClosed = true
             }
             throw error
@@ -236,7 +249,7 @@ public final class TLSStream {
             switch event {
             case .send(let level, let bytes):
                 guard level == writeLevel else { throw TLSError(.internalError, "handshake bytes for \(level) while writing at \(writeLevel)") }
-                try writeRecords(type: 22, bytes)
+                try writeRecords(type: 22, bytes[...])
                 if level == .initial && handshake.role == .server && handshake.middleboxCompatibility {
                     // RFC 8446 §D.4: the server's one dummy change_cipher_spec goes right after its
                     // first handshake message, the ServerHello or a HelloRetryRequest.
@@ -284,7 +297,7 @@ public final class TLSStream {
             case .expectChangeCipherSpec(let key):
                 pendingReadKey12 = key
             case .warningAlert(let alert):
-                try writeRecords(type: 21, [1, alert.rawValue])
+                try writeRecords(type: 21, [1, alert.rawValue][...])
             }
         }
     }
@@ -301,7 +314,7 @@ public final class TLSStream {
         guard handshake.isHandshakeComplete, !pendingWrites.isEmpty else { return }
         let data = pendingWrites
         pendingWrites = []
-        try writeRecords(type: 23, data)
+        try writeRecords(type: 23, data[...])
     }
 
     /// The largest protected-record plaintext (content, type byte and padding) we may send:
@@ -310,29 +323,29 @@ public final class TLSStream {
         min(Self.maxPlaintext + 1, handshake.peerRecordSizeLimit ?? Self.maxPlaintext + 1)
     }
 
-    private func writeRecords(type: UInt8, _ data: [UInt8]) throws(TLSError) {
+    private func writeRecords(type: UInt8, _ data: ArraySlice<UInt8>) throws(TLSError) {
         if let key = writeKey12 {
             // TLS 1.2: the limit counts the plaintext alone (RFC 8449 §4).
             let chunk = min(Self.maxPlaintext, handshake.peerRecordSizeLimit ?? Self.maxPlaintext)
-            var offset = 0
+            var offset = data.startIndex
             repeat {
-                let end = min(data.count, offset + chunk)
+                let end = min(data.endIndex, offset + chunk)
                 key.sealRecord(type: type, data[offset..<end], sequence: writeSequence, into: &outbound)
                 writeSequence += 1
                 offset = end
-            } while offset < data.count
+            } while offset < data.endIndex
             if writeSequence >= keyUpdateRecordLimit && type == 23 && !isLocallyClosed {
                 close()
             }
             return
         }
         let chunk = writeKey == nil ? Self.maxPlaintext : protectedPlaintextLimit - 1
-        var offset = 0
+        var offset = data.startIndex
         repeat {
-            let end = min(data.count, offset + chunk)
+            let end = min(data.endIndex, offset + chunk)
             try writeRecord(type: type, data[offset..<end])
             offset = end
-        } while offset < data.count
+        } while offset < data.endIndex
     }
 
     private func writeRecord(type: UInt8, _ content: ArraySlice<UInt8>) throws(TLSError) {
