@@ -100,6 +100,7 @@ struct Serve: ParsableCommand, Sendable {
         }
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
+        let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
         let log = Log.make("quiver", level: logLevel)
         let certifiedKey: CertifiedKey
         if let cert, let key {
@@ -120,7 +121,7 @@ struct Serve: ParsableCommand, Sendable {
         default: throw ValidationError("--client-auth must be none, optional or required")
         }
         if let ca { config.certificateVerifier = try CertificateVerifier(trustRootsPEMFile: ca) }
-        config.minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
+        config.minimumVersion = minimumVersion
         // 0-RTT: off unless asked for, except for --http3, where it is on unless turned off
         // (QUIC tickets carry 0xffffffff whatever the size, RFC 9001 §4.6.1). With replay protection.
         let earlyData = maxEarlyData ?? (http3 ? UInt32.max : 0)
@@ -278,7 +279,7 @@ enum TLSVersions {
         switch text {
         case "1.2": return .tls12
         case "1.3": return .tls13
-        default: throw ValidationError("\(option) must be 1.2 or 1.3")
+        default: throw CommandError("\(option) must be 1.2 or 1.3")
         }
     }
 }

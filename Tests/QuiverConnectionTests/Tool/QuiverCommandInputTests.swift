@@ -10,7 +10,7 @@ import Testing
 extension QuiverCommandTests {
     // MARK: - Item 15: no input traps
 
-    @Test("Bad URLs, ports and addresses in get, connect and serve: one line and a non-zero exit, never a trap", arguments: [
+    @Test("Bad URLs, ports, addresses and TLS versions in get, connect and serve: one line and a non-zero exit, never a trap", arguments: [
         (["get", "--insecure", "https://localhost:99999/1"], "port 99999"),
         (["get", "--insecure", "https://localhost:65536/1"], "port 65536"),
         (["get", "--insecure", "https://localhost:0/1"], "port 0"),
@@ -34,6 +34,8 @@ extension QuiverCommandTests {
         (["serve", "--port", "https"], "not a number"),
         (["serve", "--host", "localhost"], "not a numeric IP address"),
         (["serve", "--host", "999.1.1.1"], "not a numeric IP address"),
+        (["serve", "--tls-min", "1.1"], "--tls-min must be 1.2 or 1.3"),
+        (["connect", "localhost:4433", "--tls-version", "1.0"], "--tls-version must be 1.2 or 1.3"),
     ] as [([String], String?)])
     func badInput(arguments: [String], message: String?) throws {
         let process = try run(arguments, timeout: 20)
