@@ -12,12 +12,15 @@ public import QuiverUDP
 import Synchronization
 
 /// What every demo shares: OpenSSL-compatible arguments, the certificate, logging, the echo
-/// service and signal handling. Usage: `ddd-NN-name [chain.pem privkey.pem] [--port P] [--quic]
-/// [--workers N] [--listeners N]`.
+/// service and signal handling. Usage: `ddd-NN-name [chain.pem privkey.pem] [--port P] [--quic |
+/// --dtls] [--workers N] [--listeners N]`.
+///
+/// `--dtls` serves DTLS 1.2 on UDP: the echo code is the same, and each read and write is one
+/// message (a record).
 public struct Demo: Sendable {
     /// The executable's name, the prefix of every log line.
     public let name: String
-    /// TLS over TCP (default) or QUIC.
+    /// TLS over TCP (default), QUIC or DTLS.
     public let transport: Transport
     /// The first port; multi-listener demos use `port … port + listeners − 1`.
     public let port: UInt16
@@ -33,18 +36,18 @@ public struct Demo: Sendable {
     public let log: Logger
 
     /// Parses the command line; prints usage and exits on a mistake.
-    public static func start(name: String, defaultWorkers: Int, defaultListeners: Int) -> Demo {
+    public static func start(name: String, defaultWorkers: Int, defaultListeners: Int, defaultTransport: Transport = .tcp) -> Demo {
         LoggingSystem.bootstrap { label in DemoLogHandler(label: label) }
         let log = Logger(label: name)
         var positional: [String] = []
         var port: UInt16 = 4433
-        var quic = false
+        var transport = defaultTransport
         var workers = defaultWorkers
         var listeners = defaultListeners
         var flags: Set<String> = []
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         func usage(_ problem: String) -> Never {
-            FileHandle.standardError.write("\(name): \(problem)\nusage: \(name) [chain.pem privkey.pem] [--port P] [--quic] [--workers N] [--listeners N]\n")
+            FileHandle.standardError.write("\(name): \(problem)\nusage: \(name) [chain.pem privkey.pem] [--port P] [--quic | --dtls] [--workers N] [--listeners N]\n")
             exit(2)
         }
         while let argument = arguments.next() {
@@ -58,7 +61,9 @@ public struct Demo: Sendable {
             case "--listeners":
                 guard let value = arguments.next().flatMap(Int.init), value > 0 else { usage("--listeners needs a positive number") }
                 listeners = value
-            case "--quic": quic = true
+            case "--quic": transport = .quic
+            case "--dtls": transport = .dtls
+            case "--tcp": transport = .tcp
             case let flag where flag.hasPrefix("--"): flags.insert(flag)
             default: positional.append(argument)
             }
@@ -76,7 +81,7 @@ public struct Demo: Sendable {
         } catch {
             usage("\(error)")
         }
-        return Demo(name: name, transport: quic ? .quic : .tcp, port: port, workers: workers, listeners: listeners,
+        return Demo(name: name, transport: transport, port: port, workers: workers, listeners: listeners,
                     flags: flags, tls: tls, log: log)
     }
 
@@ -93,6 +98,19 @@ public struct Demo: Sendable {
             return try Listener(.quic, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
         case .tcp:
             return try Listener(.tcp, tls: tls, attachments: [.tcpListener(try TCPSocket.listen(on: address, reusePort: reusePort))], options: options)
+        case .dtls:
+            var configuration = Demo.dtlsConfiguration
+            configuration.reusePort = reusePort
+            return try Listener(.dtls, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
+        }
+    }
+
+    /// The transport's name for log lines.
+    public var transportName: String {
+        switch transport {
+        case .tcp: "TLS"
+        case .quic: "QUIC"
+        case .dtls: "DTLS"
         }
     }
 
@@ -107,6 +125,15 @@ public struct Demo: Sendable {
         var configuration = UDPSocket.Configuration()
         configuration.receiveBufferSize = 4 << 20
         configuration.sendBufferSize = 4 << 20
+        return configuration
+    }
+
+    /// The UDP socket settings of the demos' DTLS listeners: as QUIC's, without the
+    /// don't-fragment bit (a message of up to 16 KiB is one record, one datagram).
+    public static var dtlsConfiguration: UDPSocket.Configuration {
+        var configuration = udpConfiguration
+        configuration.dontFragment = false
+        configuration.gso = false
         return configuration
     }
 

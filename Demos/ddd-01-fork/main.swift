@@ -87,7 +87,7 @@ takeSignals(handledSignals) { number in
     for child in children.withLock({ $0 }) { kill(child, SIGTERM) }  // each closes its connection and exits
 }
 
-log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") port \(demo.port), a child process per connection")
+log.notice("listening on \(demo.transportName) port \(demo.port), a child process per connection")
 while !stopping.load(ordering: .acquiring) {
     let connection: Connection
     do {

@@ -18,10 +18,14 @@ import QuiverUDP
 let demo = Demo.start(name: "ddd-02-prefork", defaultWorkers: 5, defaultListeners: 3)
 let log = demo.log
 
-/// The sockets made before fork: per port, one TCP listener, or one UDP socket per worker.
+/// The sockets made before fork: per port, one TCP listener, or one UDP socket per worker —
+/// for QUIC a steering group (connection IDs name the worker), for DTLS a plain SO_REUSEPORT
+/// group (the kernel's hash of the 4-tuple keeps a client on one worker) whose workers share
+/// one cookie secret.
 enum Sockets {
     case tcp([TCPSocket])
     case quic([[UDPSocket]])
+    case dtls([[UDPSocket]], cookieSecret: [UInt8])
 }
 
 /// One worker process: listeners on its sockets, a Poller acceptor, a thread per connection.
@@ -41,6 +45,13 @@ func runWorker(_ worker: Int, _ sockets: Sockets) -> Never {
             for (index, group) in groups.enumerated() {
                 for (other, socket) in group.enumerated() where other != worker { socket.close() }  // not ours
                 listeners.append((try Listener(.quic, tls: demo.tls, attachments: [.udp(group[worker])], options: options), demo.ports[index]))
+            }
+        case .dtls(let groups, let cookieSecret):
+            var options = Listener.Options()
+            options.dtlsCookieSecret = cookieSecret  // a cookie from any worker is good at every other
+            for (index, group) in groups.enumerated() {
+                for (other, socket) in group.enumerated() where other != worker { socket.close() }  // not ours
+                listeners.append((try Listener(.dtls, tls: demo.tls, attachments: [.udp(group[worker])], options: options), demo.ports[index]))
             }
         }
     } catch {
@@ -86,6 +97,12 @@ do {
         sockets = .quic(try demo.ports.map {
             try UDPSocket.steeringGroup(bindingTo: demo.bindAddress(port: $0), count: demo.workers, configuration: Demo.udpConfiguration)
         })
+    case .dtls:
+        var configuration = Demo.dtlsConfiguration
+        configuration.reusePort = true
+        sockets = .dtls(try demo.ports.map { port in
+            try (0..<demo.workers).map { _ in try UDPSocket(bindingTo: demo.bindAddress(port: port), configuration: configuration) }
+        }, cookieSecret: RandomSource.system.bytes(32))
     }
 } catch {
     log.error("cannot listen: \(error)")
@@ -107,7 +124,7 @@ let workerPIDs = children
 demo.onInterrupt {
     for child in workerPIDs { kill(child, SIGTERM) }  // each worker closes its listeners and exits
 }
-log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) worker processes \(workerPIDs)")
+log.notice("listening on \(demo.transportName) ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) worker processes \(workerPIDs)")
 var failed = false
 for child in workerPIDs {
     var status: Int32 = 0

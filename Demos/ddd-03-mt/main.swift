@@ -62,7 +62,7 @@ demo.onInterrupt {
     queue.close()
     for listener in listeners { listener.close() }  // also ends connections blocked in reads
 }
-log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) worker threads")
+log.notice("listening on \(demo.transportName) ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) worker threads")
 
 // The acceptor: one Poller over all listeners.
 let poller = Poller()

@@ -89,7 +89,7 @@ demo.onInterrupt {
     for worker in workers { worker.stop() }
     done.signal()
 }
-log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) event-loop workers")
+log.notice("listening on \(demo.transportName) ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) event-loop workers")
 done.wait()
 log.notice("stopped")
 exit(0)

@@ -21,7 +21,7 @@ enum Server {
             return 1
         }
         demo.onInterrupt { for listener in listeners { listener.close() } }
-        log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with one task per connection")
+        log.notice("listening on \(demo.transportName) ports \(demo.ports.map(String.init).joined(separator: ", ")) with one task per connection")
         await withDiscardingTaskGroup { group in
             for (index, listener) in listeners.enumerated() {
                 group.addTask {

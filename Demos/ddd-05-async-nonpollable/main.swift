@@ -117,7 +117,7 @@ demo.onInterrupt {
     try? group.syncShutdownGracefully()
     done.signal()
 }
-log.notice("listening on \(demo.transport == .quic ? "QUIC" : "TLS") ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) SwiftNIO event-loop workers\(unaddressed ? ", unaddressed pairs" : "")")
+log.notice("listening on \(demo.transportName) ports \(demo.ports.map(String.init).joined(separator: ", ")) with \(demo.workers) SwiftNIO event-loop workers\(unaddressed ? ", unaddressed pairs" : "")")
 done.wait()
 log.notice("stopped")
 exit(0)

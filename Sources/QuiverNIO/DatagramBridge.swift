@@ -123,9 +123,9 @@ public final class DatagramBridge: ChannelInboundHandler {
     private var newest: Int?
     private var oldest: Int?
 
-    /// A bridge feeding `loop`'s listener (a QUIC listener in `.applicationDriven` mode).
+    /// A bridge feeding `loop`'s listener (a QUIC or DTLS listener in `.applicationDriven` mode).
     public init(loop: ListenerLoop, addressing: Addressing = .addressed) {
-        precondition(loop.listener.transport == .quic, "a DatagramBridge feeds a QUIC listener")
+        precondition(loop.listener.transport != .tcp, "a DatagramBridge feeds a QUIC or DTLS listener")
         self.loop = loop
         self.addressing = addressing
     }

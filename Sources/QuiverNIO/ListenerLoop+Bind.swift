@@ -9,9 +9,9 @@ import Quiver
 
 extension ListenerLoop {
     /// Binds a NIO channel on the loop's event loop that feeds the listener, chosen by its
-    /// transport — so that serving TLS or QUIC from NIO is the same call:
+    /// transport — so that serving TLS, QUIC or DTLS from NIO is the same call:
     ///
-    /// - QUIC: a UDP datagram channel (receive buffer 4 MiB, packet info on, reads of up to 64 KiB)
+    /// - QUIC and DTLS: a UDP datagram channel (receive buffer 4 MiB, packet info on, reads of up to 64 KiB)
     ///   with a ``DatagramBridge``.
     /// - TLS: a TCP server channel whose accepted channels, on the same event loop, each get a
     ///   ``StreamBridge`` (no Nagle delay).
@@ -27,7 +27,7 @@ extension ListenerLoop {
                      routing: DatagramBridge.Routing = DatagramBridge.Routing()) -> EventLoopFuture<any Channel> {
         let reusePortOption = ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT))
         switch listener.transport {
-        case .quic:
+        case .quic, .dtls:
             return DatagramBootstrap(group: eventLoop)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(reusePortOption, value: reusePort ? 1 : 0)

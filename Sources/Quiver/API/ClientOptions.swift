@@ -14,8 +14,11 @@ public struct ClientOptions: Sendable {
     public var incomingStreams: IncomingStreamPolicy = .accept
     /// Bytes buffered per stream for sending before writes would block.
     public var sendBufferLimit = 1 << 20
-    /// TLS: how long the handshake may take.
+    /// TLS and DTLS: how long the handshake may take.
     public var handshakeTimeout: Duration = .seconds(10)
+    /// DTLS: the largest datagram of a handshake flight (its messages are fragmented to fit;
+    /// default 1200). Application messages are one record each, whatever their size.
+    public var dtlsMaxDatagramSize = 1200
     /// QUIC: a ticket from an earlier connection to the same server
     /// (``Connection/QUIC/resumptionTicket``): the handshake resumes the session (no certificate).
     public var resumption: ResumptionTicket?

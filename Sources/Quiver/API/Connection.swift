@@ -8,14 +8,17 @@ import QuiverTLSSocket
 import QuiverUDP
 public import X509
 
-/// One secure connection — TLS over TCP or QUIC — as accepted from a ``Listener`` or made by
+/// One secure connection — TLS over TCP, QUIC or DTLS — as accepted from a ``Listener`` or made by
 /// ``connect(_:to:tls:serverName:options:)``.
 ///
 /// Every connection has a **default stream**, so TLS-style code (read, write, finish) runs
 /// unchanged on QUIC: on a server it is the client's first bidirectional stream, on a client
 /// the first bidirectional stream, opened on first use. QUIC connections have more streams:
 /// ``acceptStream()`` / ``openStream(bidirectional:)``; QUIC-only features — DATAGRAMs, the
-/// version, resumption, 0-RTT, key updates — are on the ``quic`` view.
+/// version, resumption, 0-RTT, key updates — are on the ``quic`` view. A DTLS connection's
+/// default stream carries messages: a read returns one record's payload (cut to `maxBytes`, as
+/// UDP's `recv` cuts a datagram), a write sends one record of at most 16 KiB (larger is a
+/// `.configuration` error), and a message the network lost is lost.
 ///
 /// Every operation has a blocking form and a `try…` form that returns `nil` (or 0 bytes
 /// written) instead of blocking; neither throws for "would block". Errors are
@@ -42,7 +45,7 @@ public final class Connection: Sendable {
     // MARK: - Properties
 
     /// The transport.
-    public var transport: Transport { session.quic == nil ? .tcp : .quic }
+    public var transport: Transport { session.transport }
     /// The peer's address (for an unaddressed attachment, the synthetic address that names it).
     public var peerAddress: SocketAddress? { session.peerAddress }
     /// The negotiated application protocol (ALPN).
@@ -178,8 +181,9 @@ public final class Connection: Sendable {
 
     /// Connects to `host:port` (a name or numeric address) and completes the handshake.
     ///
-    /// The connection gets its own UDP or TCP socket and its own driver (thread-assisted by
-    /// default); it is closed by ``shutdown(_:)`` or when the last reference goes away.
+    /// The connection gets its own UDP (QUIC, DTLS) or TCP socket and its own driver
+    /// (thread-assisted by default); it is closed by ``shutdown(_:)`` or when the last
+    /// reference goes away.
     public static func connect(_ transport: Transport, to host: String, port: UInt16, tls: TLSConfiguration,
                                serverName: String? = nil, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {
         try open(transport, to: host, port: port, tls: tls, serverName: serverName, options: options)
@@ -199,13 +203,17 @@ public final class Connection: Sendable {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) } }
-            return try connectTLS(transport: .socket(fd), peer: SocketAddress(storage: storage), tls: tls, serverName: name, options: options)
-        case .quic:
+            return try connectTLS(carrier: .socket(fd), peer: SocketAddress(storage: storage), tls: tls, serverName: name, options: options)
+        case .quic, .dtls:
             guard let remote = SocketAddress(host: host, port: port) ?? resolve(host, port) else {
                 throw QuiverError(.io, "cannot resolve \(host)")
             }
             let local = SocketAddress(host: remote.addressBytes.count == 4 ? "0.0.0.0" : "::", port: 0)!
-            return try connectQUIC(over: .udp(try UDPSocket(bindingTo: local)), remote: remote, tls: tls, serverName: name, options: options)
+            if transport == .quic {
+                return try connectQUIC(over: .udp(try UDPSocket(bindingTo: local)), remote: remote, tls: tls, serverName: name, options: options)
+            }
+            let socket = try UDPSocket(bindingTo: local, configuration: Listener.dtlsSocketConfiguration)
+            return try connectDTLS(over: .udp(socket), remote: remote, tls: tls, serverName: name, options: options)
         }
     }
 
@@ -213,25 +221,61 @@ public final class Connection: Sendable {
     /// the server's address, ignored on an unaddressed pair) or a ``StreamPair`` end (TLS).
     public static func connect(over attachment: Attachment, remote: SocketAddress? = nil, tls: TLSConfiguration,
                                serverName: String?, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {
-        switch attachment.kind {
-        case .stream(let end, let peer):
-            return try connectTLS(transport: .pair(end), peer: peer ?? remote, tls: tls, serverName: serverName, options: options)
-        case .udp, .datagrams:
+        try connect(attachment.carriesDatagrams ? .quic : .tcp, over: attachment, remote: remote, tls: tls, serverName: serverName, options: options)
+    }
+
+    /// Connects with `transport` over an attachment: a ``DatagramPair`` end or UDP socket
+    /// (QUIC, DTLS; `remote` is the server's address, ignored on an unaddressed pair) or a
+    /// ``StreamPair`` end (TLS).
+    /// - Throws: `.configuration` for an attachment the transport does not take.
+    public static func connect(_ transport: Transport, over attachment: Attachment, remote: SocketAddress? = nil, tls: TLSConfiguration,
+                               serverName: String?, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {
+        switch (transport, attachment.kind) {
+        case (.tcp, .stream(let end, let peer)):
+            return try connectTLS(carrier: .pair(end), peer: peer ?? remote, tls: tls, serverName: serverName, options: options)
+        case (.quic, .udp), (.quic, .datagrams), (.dtls, .udp), (.dtls, .datagrams):
             let destination = attachment.isAddressed ? remote : Attachment.syntheticAddress(0)
             guard let destination else { throw QuiverError(.configuration, "an addressed attachment needs the server's address") }
+            if transport == .dtls {
+                return try connectDTLS(over: attachment, remote: destination, tls: tls, serverName: serverName, options: options)
+            }
             return try connectQUIC(over: attachment, remote: destination, tls: tls, serverName: serverName, options: options)
-        case .tcpListener:
+        case (_, .tcpListener):
             throw QuiverError(.configuration, "cannot connect over a listening socket")
+        default:
+            throw QuiverError(.configuration, "\(transport) does not run over a \(attachment)")
         }
     }
 
-    private static func connectTLS(transport: TLSSession.Transport, peer: SocketAddress?, tls: TLSConfiguration,
+    private static func connectTLS(carrier: TLSSession.Carrier, peer: SocketAddress?, tls: TLSConfiguration,
                                    serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
         let core = TLSCore(driver: driver, acceptQueue: nil, configuration: tls, handshakeTimeout: options.handshakeTimeout,
                            bufferLimit: options.sendBufferLimit, budget: ConnectionBudget(limit: 1))
-        let session = try core.addSession(transport: transport, peer: peer, client: .some(serverName))
+        let session = try core.addSession(carrier: carrier, peer: peer, client: .some(serverName))
         try driver.start(core)
+        let connection = Connection(session: session, owner: core)
+        if options.waitForHandshake { try connection.waitForHandshake() }
+        return connection
+    }
+
+    private static func connectDTLS(over attachment: Attachment, remote: SocketAddress, tls: TLSConfiguration,
+                                    serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
+        guard tls.minimumVersion <= .tls12 else {
+            throw QuiverError(.configuration, "DTLS speaks DTLS 1.2 (the TLS 1.2 handshake): a minimumVersion of TLS 1.3 leaves nothing to negotiate")
+        }
+        let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
+        let engine = DTLSConnection(client: tls, serverName: serverName)
+        engine.mtu = options.dtlsMaxDatagramSize
+        do throws(TLSError) { try engine.start(now: .now()) } catch {
+            throw QuiverError(.configuration, "\(error)")
+        }
+        let core = DTLSCore(driver: driver, acceptQueue: nil, sendBufferLimit: options.sendBufferLimit, idleTimeout: nil,
+                            handshakeTimeout: options.handshakeTimeout)
+        try core.addAttachment(attachment)
+        let session = core.setClient(engine, peer: remote)
+        try driver.start(core)
+        driver.wake()
         let connection = Connection(session: session, owner: core)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection

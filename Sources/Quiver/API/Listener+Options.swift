@@ -25,22 +25,38 @@ extension Listener {
         public var incomingStreams: IncomingStreamPolicy = .accept
         /// Bytes a connection buffers per stream for sending before writes would block.
         public var sendBufferLimit = 1 << 20
-        /// TLS: how long a handshake may take before the connection is dropped.
+        /// TLS and DTLS: how long a handshake may take before the connection is dropped.
         public var handshakeTimeout: Duration = .seconds(10)
         /// How long an established connection may stay silent before it is closed; `nil`
         /// never closes it. QUIC: the `max_idle_timeout` announced (the smaller of both
-        /// sides' applies, RFC 9000 §10.1). TLS: no byte moved either way for this long — the
-        /// connection is closed with a close_notify and ``CloseInfo/Origin/timeout``, between 1
+        /// sides' applies, RFC 9000 §10.1). TLS and DTLS: no byte moved either way for this long —
+        /// the connection is closed with a close_notify and ``CloseInfo/Origin/timeout``, between 1
         /// and 1.25 times this after its last byte.
         public var idleTimeout: Duration? = .seconds(30)
         /// The most connections held at once, handshaking or established; more are refused —
         /// QUIC: with CONNECTION_CLOSE (CONNECTION_REFUSED) in an Initial packet, keeping no
-        /// state; TLS: the TCP connection is accepted and closed at once.
+        /// state; TLS: the TCP connection is accepted and closed at once; DTLS: the ClientHello
+        /// (with a valid cookie) is dropped, keeping no state.
         public var maxConnections = 10_000
         /// Where failed and abandoned handshakes are logged (at `info`, with the peer's address
         /// and the reason, rate-limited). The default logs nothing; pass your application's
         /// logger to see them.
         public var logger = Logger(label: "quiver.listener", factory: { _ in SwiftLogNoOpLogHandler() })
+
+        // MARK: DTLS
+
+        /// DTLS: the key of the stateless cookies (RFC 6347 §4.2.1, an HMAC over the client's
+        /// address, a time and its ClientHello). Give the processes serving one port — and a
+        /// restarted server — the same key (32 random bytes), so a cookie one of them issued is
+        /// good at the others. `nil` (the default): a random key per listener.
+        public var dtlsCookieSecret: [UInt8]?
+        /// DTLS: handshakes in progress at most (after a valid cookie); more ClientHellos are
+        /// dropped. With several ``eventLoops`` it is divided among them.
+        public var maxPendingDTLSHandshakes = 1024
+        /// DTLS: the largest datagram a handshake flight uses (its messages are fragmented to
+        /// fit; default 1200, which every IPv6 path carries). Application messages are one record
+        /// each, whatever their size.
+        public var dtlsMaxDatagramSize = 1200
 
         // MARK: QUIC
 
@@ -175,6 +191,25 @@ extension Listener.Options {
         configuration.issueNewTokens = issueNewTokens
         configuration.maxConnections = maxConnections
         configureQUIC(&configuration)
+        return configuration
+    }
+}
+
+extension Listener.Options {
+    /// The DTLS endpoint configuration these options describe, for `tls`.
+    /// - Throws: `.configuration` when `tls` allows no TLS 1.2 (DTLS 1.3 is not built yet) or
+    ///   the datagram size is under 256 bytes.
+    func dtlsEndpointConfiguration(tls: TLSConfiguration) throws(QuiverError) -> DTLSEndpoint.Configuration {
+        guard tls.minimumVersion <= .tls12 else {
+            throw QuiverError(.configuration, "DTLS speaks DTLS 1.2 (the TLS 1.2 handshake): a minimumVersion of TLS 1.3 leaves nothing to negotiate")
+        }
+        guard dtlsMaxDatagramSize >= 256 else { throw QuiverError(.configuration, "dtlsMaxDatagramSize must be at least 256 bytes") }
+        var configuration = DTLSEndpoint.Configuration(tls: tls)
+        if let dtlsCookieSecret { configuration.gate = DTLSCookieGate(secret: dtlsCookieSecret) }
+        configuration.maxPendingConnections = maxPendingDTLSHandshakes
+        configuration.maxConnections = maxConnections
+        configuration.handshakeTimeout = handshakeTimeout
+        configuration.mtu = dtlsMaxDatagramSize
         return configuration
     }
 }

@@ -12,6 +12,9 @@ public enum Transport: Sendable, Hashable {
     case tcp
     /// QUIC over UDP (or over ``DatagramPair``s).
     case quic
+    /// DTLS 1.2 over UDP (or over ``DatagramPair``s): one stream of messages per connection —
+    /// a read returns one record's payload, a write sends one record (at most 16 KiB).
+    case dtls
 }
 
 /// Who runs a listener's (or client connection's) I/O.
@@ -25,10 +28,10 @@ public enum DriverMode: Sendable, Hashable {
     case applicationDriven
 }
 
-/// Accepts secure connections — TLS over TCP or QUIC — with the same code.
+/// Accepts secure connections — TLS over TCP, QUIC or DTLS — with the same code.
 ///
 /// ```swift
-/// let listener = try Listener(.quic, tls: tls, bind: "[::]:4433")   // or .tcp
+/// let listener = try Listener(.quic, tls: tls, bind: "[::]:4433")   // or .tcp, .dtls
 /// let connection = try listener.accept()      // blocking; the handshake has completed
 /// while case let bytes = try connection.read(maxBytes: 4096), !bytes.isEmpty {
 ///     try connection.write(bytes)             // the default stream
@@ -40,7 +43,7 @@ public enum DriverMode: Sendable, Hashable {
 /// thread each, which alone runs their engines, sockets and timers (and the tasks that prefer
 /// it, ``taskExecutor``). One loop by default; ``Options/eventLoops`` gives it several, one
 /// per core, each with its own socket in one SO_REUSEPORT group — QUIC datagrams steered to
-/// the loop named in their connection ID, TCP connections spread by the kernel.
+/// the loop named in their connection ID, TCP connections and DTLS peers spread by the kernel.
 ///
 /// **Thread safety.** All members may be called from any thread. Each loop's I/O state is
 /// guarded by its own lock, which only its driver takes; accepted connections wait in a queue
@@ -80,7 +83,7 @@ public final class Listener: Sendable {
             guard attachments.count == loops else {
                 throw QuiverError(.configuration, "\(loops) event loops need one attachment each, not \(attachments.count)")
             }
-            guard options.workerID == nil || transport == .tcp else {
+            guard options.workerID == nil || transport != .quic else {
                 throw QuiverError(.configuration, "workerID names one prefork worker's connection IDs; a listener with several event loops names its loops in them")
             }
         }
@@ -89,6 +92,9 @@ public final class Listener: Sendable {
         let budget = ConnectionBudget(limit: options.maxConnections)
         var endpointConfiguration = transport == .quic ? options.endpointConfiguration(tls: tls) : nil
         endpointConfiguration?.connectionBudget = budget
+        var dtlsConfiguration = transport == .dtls ? try options.dtlsEndpointConfiguration(tls: tls) : nil
+        dtlsConfiguration?.connectionBudget = budget
+        if loops > 1 { dtlsConfiguration?.maxPendingConnections = Listener.share(of: options.maxPendingDTLSHandshakes, loops: loops) }
         var cores: [any TransportCore] = []
         defer {
             // A failure part-way: stop the loops already running.
@@ -107,6 +113,11 @@ public final class Listener: Sendable {
             case .tcp:
                 core = TLSCore(driver: driver, acceptQueue: acceptQueue, configuration: tls, handshakeTimeout: options.handshakeTimeout,
                                bufferLimit: options.sendBufferLimit, budget: budget, idleTimeout: options.idleTimeout)
+            case .dtls:
+                let dtls = DTLSCore(driver: driver, acceptQueue: acceptQueue, sendBufferLimit: options.sendBufferLimit,
+                                    idleTimeout: options.idleTimeout, handshakeTimeout: options.handshakeTimeout)
+                dtls.setServer(DTLSEndpoint(configuration: dtlsConfiguration!))
+                core = dtls
             }
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.attachLocked(attachment) }
@@ -117,11 +128,13 @@ public final class Listener: Sendable {
     }
 
     /// Creates a listener on a new socket bound to `address` (`"[::]:4433"`, `"127.0.0.1:0"`…):
-    /// a UDP socket for QUIC, a listening TCP socket for TLS. With several
+    /// a UDP socket for QUIC and DTLS, a listening TCP socket for TLS. With several
     /// ``Options/eventLoops``, one socket per loop in one SO_REUSEPORT group: for QUIC a
     /// `UDPSocket.steeringGroup`, whose program sends each datagram to the loop named in its
     /// connection ID (a client's first Initials, by the DCID it chose, spread over the loops); for TLS
-    /// listening sockets between which the kernel spreads incoming connections.
+    /// listening sockets between which the kernel spreads incoming connections; for DTLS UDP
+    /// sockets between which the kernel spreads peers by their address and port (a peer's
+    /// datagrams always reach the same loop).
     public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
         guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
         let loops = max(1, options.eventLoops)
@@ -138,6 +151,15 @@ public final class Listener: Sendable {
                 let socket = try TCPSocket.listen(on: bound, reusePort: loops > 1)
                 bound = socket.localAddress ?? bound  // port 0: the rest join the port the first one got
                 attachments.append(.tcpListener(socket))
+            }
+        case .dtls:
+            var configuration = Listener.dtlsSocketConfiguration
+            configuration.reusePort = loops > 1
+            var bound = socketAddress
+            for _ in 0..<loops {
+                let socket = try UDPSocket(bindingTo: bound, configuration: configuration)
+                bound = socket.localAddress  // port 0: the rest join the port the first one got
+                attachments.append(.udp(socket))
             }
         }
         try self.init(transport, tls: tls, attachments: attachments, options: options)
@@ -160,8 +182,18 @@ public final class Listener: Sendable {
         return configuration
     }
 
+    /// Socket settings for a DTLS listener's (and client's) UDP socket: a record the
+    /// application writes may be up to 16 KiB, more than a path carries, so the kernel may
+    /// fragment it (no don't-fragment bit; handshake flights are fragmented by DTLS itself).
+    static var dtlsSocketConfiguration: UDPSocket.Configuration {
+        var configuration = serverSocketConfiguration
+        configuration.dontFragment = false
+        configuration.gso = false
+        return configuration
+    }
+
     /// Adds an attachment: another socket, or (TLS) a ``StreamPair`` end carrying one more
-    /// connection, or (QUIC) another ``DatagramPair`` end. With several event loops, the
+    /// connection, or (QUIC, DTLS) another ``DatagramPair`` end. With several event loops, the
     /// attachments go to the loops in turn.
     public func attach(_ attachment: Attachment) throws(QuiverError) {
         let core = cores[nextAttachmentLoop.add(1, ordering: .relaxed).oldValue % cores.count]
@@ -331,15 +363,17 @@ public final class Listener: Sendable {
         /// Connections whose handshake is in progress.
         public var pendingConnections = 0
         /// QUIC: the endpoint's counters (Retry, Version Negotiation, stateless resets, drops);
-        /// `nil` on TLS.
+        /// `nil` on the other transports.
         public var quic: QUIC?
-        /// TLS over TCP: what the listener counts of its connections; `nil` on QUIC.
+        /// TLS over TCP: what the listener counts of its connections; `nil` on the others.
         public var tls: TLS?
-        /// QUIC: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
+        /// DTLS: the endpoint's counters (cookies, refusals, drops); `nil` on the others.
+        public var dtls: DTLS?
+        /// QUIC, DTLS: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
         public var udpSendFailures = 0
-        /// QUIC: ICMP errors reported for peers (port unreachable and the like), dropped.
+        /// QUIC, DTLS: ICMP errors reported for peers (port unreachable and the like), dropped.
         public var udpPeerErrors = 0
-        /// QUIC: failed receive calls.
+        /// QUIC, DTLS: failed receive calls.
         public var udpReceiveErrors = 0
 
         /// What a QUIC listener's endpoint counts.
@@ -390,6 +424,34 @@ public final class Listener: Sendable {
             }
         }
 
+        /// What a DTLS listener's endpoint counts.
+        public struct DTLS: Sendable, Hashable {
+            /// HelloVerifyRequests sent: ClientHellos without a valid cookie, answered
+            /// statelessly (RFC 6347 §4.2.1).
+            public var helloVerifyRequestsSent = 0
+            /// Associations created for ClientHellos with a valid cookie.
+            public var connectionsCreated = 0
+            /// Valid ClientHellos dropped: ``Options/maxConnections`` or the pending-handshake
+            /// bound were held.
+            public var connectionsRefused = 0
+            /// Handshakes that failed or timed out.
+            public var handshakesFailed = 0
+            /// Datagrams for no association that were not a ClientHello (dropped).
+            public var datagramsDropped = 0
+            /// Associations replaced by a new handshake from the same address and port (a
+            /// client that restarted, RFC 6347 §4.2.8).
+            public var connectionsReplaced = 0
+
+            mutating func add(_ other: DTLS) {
+                helloVerifyRequestsSent += other.helloVerifyRequestsSent
+                connectionsCreated += other.connectionsCreated
+                connectionsRefused += other.connectionsRefused
+                handshakesFailed += other.handshakesFailed
+                datagramsDropped += other.datagramsDropped
+                connectionsReplaced += other.connectionsReplaced
+            }
+        }
+
         /// Adds another loop's counters.
         mutating func add(_ other: Statistics) {
             connections += other.connections
@@ -399,6 +461,9 @@ public final class Listener: Sendable {
             }
             if let theirs = other.tls {
                 if tls == nil { tls = theirs } else { tls!.add(theirs) }
+            }
+            if let theirs = other.dtls {
+                if dtls == nil { dtls = theirs } else { dtls!.add(theirs) }
             }
             udpSendFailures += other.udpSendFailures
             udpPeerErrors += other.udpPeerErrors

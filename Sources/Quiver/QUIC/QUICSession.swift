@@ -61,6 +61,7 @@ final class QUICSession: Session, @unchecked Sendable {
     var serverName: String? { withEngine { engine.serverName } }
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }
+    var transport: Transport { .quic }
     var isClient: Bool { engine.role == .client }
 
     init(engine: QUICConnection, core: QUICCore, policy: IncomingStreamPolicy, sendBufferLimit: Int) {

@@ -5,11 +5,13 @@ import X509
 /// A stream of a session: `nil` is the connection's default stream.
 typealias StreamKey = UInt64?
 
-/// The transport-specific half of a ``Connection`` (QUIC or TLS). Every `…Locked` member is
+/// The transport-specific half of a ``Connection`` (QUIC, TLS or DTLS). Every `…Locked` member is
 /// called with ``monitor`` held; "would block" is `nil` (or 0 bytes written), never an error.
 protocol Session: AnyObject, Sendable {
     var monitor: Monitor { get }
     var driver: Driver { get }
+    /// The transport the session speaks.
+    var transport: Transport { get }
     /// Registered pollers, guarded by ``monitor``.
     var pollLinks: PollLinks { get }
 

@@ -57,7 +57,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             try driver.poll.add(socket.descriptor, tag: UInt64(listeners.count))
             listeners.append(socket)
         case .stream(let end, let peer):
-            _ = try addSession(transport: .pair(end), peer: peer, client: nil)
+            _ = try addSession(carrier: .pair(end), peer: peer, client: nil)
         case .udp, .datagrams:
             throw QuiverError(.configuration, "a TLS listener takes TCP listening sockets or stream pairs, not \(attachment)")
         }
@@ -65,10 +65,10 @@ final class TLSCore: DriverCore, @unchecked Sendable {
 
     var localAddresses: [SocketAddress] { lock.withLock { listeners.compactMap(\.localAddress) } }
 
-    /// Creates a session on `transport`: a server one, or a client one when `client` names the
+    /// Creates a session on `carrier`: a server one, or a client one when `client` names the
     /// server. Lock held by the caller (or before the driver starts).
     /// - Throws: `.closed` at the connection limit; `.io` when the socket cannot be watched.
-    func addSession(transport: TLSSession.Transport, peer: SocketAddress?, client: String??) throws(QuiverError) -> TLSSession {
+    func addSession(carrier: TLSSession.Carrier, peer: SocketAddress?, client: String??) throws(QuiverError) -> TLSSession {
         guard budget.take() else { throw QuiverError(.closed, "at the connection limit (\(budget.limit))") }
         let stream = switch client {
         case .some(let serverName): TLSStream(client: configuration, serverName: serverName)
@@ -76,8 +76,8 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
         let tag = nextTag
         nextTag += 1
-        let session = TLSSession(stream: stream, transport: transport, peer: peer, tag: tag, core: self, bufferLimit: bufferLimit)
-        switch transport {
+        let session = TLSSession(stream: stream, carrier: carrier, peer: peer, tag: tag, core: self, bufferLimit: bufferLimit)
+        switch carrier {
         case .socket(let fd):
             do throws(QuiverError) { try driver.poll.add(fd, tag: tag) } catch {
                 budget.giveBack()
@@ -218,7 +218,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if (try? addSession(transport: .socket(fd), peer: peer, client: nil)) == nil {
+            if (try? addSession(carrier: .socket(fd), peer: peer, client: nil)) == nil {
                 Glibc.close(fd)
                 counters.connectionsRefused += 1  // another loop took the last place (or the socket cannot be watched)
             } else {

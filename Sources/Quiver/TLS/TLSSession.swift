@@ -9,7 +9,8 @@ import X509
 /// transport and the encrypted bytes not yet written, under the connection's own lock.
 final class TLSSession: Session, @unchecked Sendable {
     // @unchecked: everything mutable is guarded by `monitor`.
-    enum Transport {
+    /// What carries the TLS bytes.
+    enum Carrier {
         case socket(Int32)
         case pair(StreamPair.End)
     }
@@ -26,7 +27,7 @@ final class TLSSession: Session, @unchecked Sendable {
         assert(driver.isOwnerHere, "a TLS engine touched off its loop")
         return engine
     }
-    private let transport: Transport
+    private let carrier: Carrier
     /// Strong: a connection may outlive its listener's other references. The core drops its
     /// sessions when it closes, which breaks the cycle.
     private let core: TLSCore
@@ -45,14 +46,15 @@ final class TLSSession: Session, @unchecked Sendable {
     private var handedOff: String?
 
     var quic: QUICSession? { nil }
+    var transport: Transport { .tcp }
     var alpn: String? { withEngine { stream.handshake.negotiatedALPN } }
     var tlsVersion: TLSVersion? { withEngine { stream.handshake.negotiatedVersion } }
     var serverName: String? { withEngine { stream.handshake.serverName } }
     var peerCertificates: [Certificate] { withEngine { stream.handshake.peerCertificates } }
 
-    init(stream: TLSStream, transport: Transport, peer: SocketAddress?, tag: UInt64, core: TLSCore, bufferLimit: Int) {
+    init(stream: TLSStream, carrier: Carrier, peer: SocketAddress?, tag: UInt64, core: TLSCore, bufferLimit: Int) {
         engine = stream
-        self.transport = transport
+        self.carrier = carrier
         self.peerAddress = peer
         self.tag = tag
         self.core = core
@@ -63,7 +65,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// A copy of `other` (locked by the caller) for another core, a forked child's, with a new
     /// tag. Both share the TLS stream and the socket, which from now on only the copy may use.
     convenience init(adopting other: TLSSession, tag: UInt64, core: TLSCore) {
-        self.init(stream: other.engine, transport: other.transport, peer: other.peerAddress, tag: tag, core: core, bufferLimit: other.bufferLimit)
+        self.init(stream: other.engine, carrier: other.carrier, peer: other.peerAddress, tag: tag, core: core, bufferLimit: other.bufferLimit)
         outgoing = other.outgoing
         closeInfo = other.closeInfo
         transportClosed = other.transportClosed
@@ -94,7 +96,7 @@ final class TLSSession: Session, @unchecked Sendable {
     /// no thread here will release — so the child does not keep the parent's TCP connection
     /// open. Only the forking thread exists, so nothing races.
     func closeDescriptorAfterFork() {
-        if case .socket(let fd) = transport, !released { Glibc.close(fd) }
+        if case .socket(let fd) = carrier, !released { Glibc.close(fd) }
         released = true
         transportClosed = true
         if handedOff == nil { handedOff = "the connection stayed with the parent process" }
@@ -111,7 +113,7 @@ final class TLSSession: Session, @unchecked Sendable {
     private var lastActivity = Instant.now()
 
     var descriptor: Int32? {
-        if case .socket(let fd) = transport, !released { return fd }
+        if case .socket(let fd) = carrier, !released { return fd }
         return nil
     }
 
@@ -166,19 +168,13 @@ final class TLSSession: Session, @unchecked Sendable {
         do throws(TLSError) {
             try body()
         } catch {
-            guard closeInfo == nil else { return }
-            let origin: CloseInfo.Origin = switch error.origin {
-            case .local: .local
-            case .peer: .peer
-            case .transport: .transport
-            }
-            closeInfo = CloseInfo(origin: origin, code: UInt64(error.alert.rawValue), isApplicationCode: false, reason: error.reason)
+            if closeInfo == nil { closeInfo = CloseInfo(error) }
         }
     }
 
     private func readTransport() -> [UInt8]? {
         guard !released else { return [] }
-        switch transport {
+        switch carrier {
         case .socket(let fd):
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -200,7 +196,7 @@ final class TLSSession: Session, @unchecked Sendable {
         if released { outgoing.removeAll() }
         while !outgoing.isEmpty {
             let written: Int
-            switch transport {
+            switch carrier {
             case .socket(let fd):
                 written = outgoing.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
                 if written < 0 {
@@ -238,7 +234,7 @@ final class TLSSession: Session, @unchecked Sendable {
     private func endTransportLocked() {
         transportClosed = true
         guard !released else { return }
-        switch transport {
+        switch carrier {
         case .socket(let fd): shutdown(fd, Int32(SHUT_RDWR))
         case .pair(let end): end.finish()
         }
@@ -248,7 +244,7 @@ final class TLSSession: Session, @unchecked Sendable {
     func releaseTransport() {
         monitor.withLock {
             guard !released else { return }
-            switch transport {
+            switch carrier {
             case .socket(let fd):
                 Glibc.close(fd)
             case .pair(let end):

@@ -103,6 +103,9 @@ public final class DTLSConnection {
         return outgoing
     }
 
+    /// Whether datagrams wait in ``takeDatagrams()``.
+    public var hasDatagrams: Bool { !outgoing.isEmpty }
+
     /// Bytes held for handshake messages being reassembled.
     var reassemblyBytes: Int { fragments.values.reduce(0) { $0 + $1.length } }
 

@@ -1,0 +1,567 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import QuiverCore
+import QuiverTLS
+import QuiverUDP
+import Synchronization
+
+/// The I/O side of a DTLS listener (a ``DTLSEndpoint``: many peers on its attachments) or
+/// client (one ``DTLSConnection``): attachments, the engine and the accept queue, under one lock
+/// that the loop holds while it handles events — ``QUICCore``'s shape. Application commands run
+/// on the loop (``Driver/perform(_:)``) and post their session to ``inbox``; each round the core
+/// feeds the engine what arrived, fires its timers, files completed handshakes for accept, lets
+/// the sessions it worked on absorb what changed, and sends their datagrams.
+///
+/// A server association lives in the endpoint, keyed by the peer's address, from its first
+/// ClientHello with a valid cookie; its ``DTLSSession`` is made when the handshake completes. The
+/// core forgets the association once its session closed and sent its last datagram, or when
+/// the client starts a new one from the same address (the old session then ends).
+final class DTLSCore: DriverCore, @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock` (or is the Mutex `inbox`); the engines
+    // belong to the driver's owner.
+    enum Engine {
+        case server(DTLSEndpoint)
+        /// One connection on its own attachment: a client, or a server connection a forked
+        /// child took over (``fork(handingOff:)``).
+        case single(DTLSSession)
+    }
+
+    struct Inbox {
+        var sessions: [DTLSSession] = []
+        var arrivals: Set<Int> = []
+    }
+
+    /// A datagram on its way to an attachment, and the session whose send buffer it counts in.
+    private struct Outgoing {
+        var destination: SocketAddress
+        var bytes: [UInt8]
+        var session: DTLSSession?
+    }
+
+    let driver: Driver
+    let lock = Monitor()
+    /// Where a listener's accepted connections go (`nil` for a client).
+    private let acceptQueue: AcceptQueue?
+    private var engine: Engine?
+    /// A listener's log of failed handshakes (set before the driver starts).
+    var handshakeLog: HandshakeFailureLog?
+    private var attachments: [Attachment] = []
+    /// A server's sessions by peer address (a client's one session is ``engine``'s).
+    private var sessions: [SocketAddress: DTLSSession] = [:]
+    /// Datagrams not yet handed to an attachment, in order; the head waits for
+    /// ``stalledAttachment`` when a UDP socket is full.
+    private var outbox: [Outgoing] = []
+    /// The next datagram of ``outbox`` to send.
+    private var outboxHead = 0
+    private var stalledAttachment: Int?
+    private var heapTrimmer = HeapTrimmer()
+    private(set) var isClosed = false
+    private let inbox = Mutex(Inbox())
+    /// Which attachment a remote address last arrived on (listeners with several addressed
+    /// attachments only).
+    private var routeByAddress: [SocketAddress: Int] = [:]
+    /// Counters of what the UDP attachments reported (diagnostics).
+    private var udpCounters = (sendFailures: 0, peerErrors: 0, receiveErrors: 0)
+    /// Sessions worked on this round (their events are absorbed and datagrams sent at its end).
+    private var touched: [ObjectIdentifier: DTLSSession] = [:]
+    /// Whether this round took in input or fired timers (for the application-driven wake-up).
+    private var roundProgressed = false
+    let sendBufferLimit: Int
+    /// Established connections with nothing moving for this long are closed (`nil`: never).
+    private let idleTimeout: Duration?
+    /// When sessions are next checked for idleness: every quarter of the idle timeout, as
+    /// ``TLSCore`` does (one comparison per connection, not a timer per connection).
+    private var nextIdleSweep: Instant?
+    /// A client's handshake must complete within this.
+    private let handshakeTimeout: Duration
+
+    init(driver: Driver, acceptQueue: AcceptQueue?, sendBufferLimit: Int, idleTimeout: Duration?, handshakeTimeout: Duration) {
+        self.driver = driver
+        self.acceptQueue = acceptQueue
+        self.sendBufferLimit = sendBufferLimit
+        self.idleTimeout = idleTimeout.flatMap { $0 > .zero ? $0 : nil }
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    // MARK: - Set-up
+
+    func setServer(_ endpoint: DTLSEndpoint) {
+        engine = .server(endpoint)
+    }
+
+    /// Makes `connection` (a client's, started) this core's single connection with `peer`.
+    func setClient(_ connection: DTLSConnection, peer: SocketAddress) -> DTLSSession {
+        let session = DTLSSession(engine: connection, peer: peer, core: self, sendBufferLimit: sendBufferLimit)
+        engine = .single(session)
+        inbox.withLock { $0.sessions.append(session) }
+        return session
+    }
+
+    /// Adds an attachment (lock held by the caller or before the driver starts).
+    func addAttachment(_ attachment: Attachment) throws(QuiverError) {
+        let index = attachments.count
+        switch attachment.kind {
+        case .udp(let socket):
+            try driver.poll.add(socket.pollDescriptor, tag: UInt64(index))
+        case .datagrams(let end, _):
+            end.setArrivalHandler { [weak self] in
+                guard let self else { return }
+                inbox.withLock { _ = $0.arrivals.insert(index) }
+                driver.wake()
+            }
+            inbox.withLock { _ = $0.arrivals.insert(index) }
+        case .tcpListener, .stream:
+            throw QuiverError(.configuration, "a DTLS listener takes UDP sockets or datagram pairs, not \(attachment)")
+        }
+        attachments.append(attachment)
+    }
+
+    var localAddresses: [SocketAddress] {
+        lock.withLock { attachments.compactMap(\.localAddress) }
+    }
+
+    // MARK: - Application side
+
+    /// Called by sessions after an application command (without their lock).
+    func sessionNeedsService(_ session: DTLSSession) {
+        guard !driver.isAbandoned else { return }  // a forked child's copy of a parent's listener
+        inbox.withLock { $0.sessions.append(session) }
+        driver.wake()
+    }
+
+    // MARK: - DriverCore
+
+    var nextDeadline: Instant? {
+        lock.withLock {
+            guard !isClosed, let engine else { return nil }
+            var deadlines = [nextIdleSweep, heapTrimmer.deadline]
+            switch engine {
+            case .server(let endpoint):
+                deadlines.append(endpoint.nextDeadline)
+            case .single(let session):
+                let connection = session.engineForCore()
+                deadlines.append(connection.nextTimeout)
+                if !connection.isHandshakeComplete { deadlines.append(session.createdAt + handshakeTimeout) }
+            }
+            return deadlines.compactMap { $0 }.min()
+        }
+    }
+
+    func handleEvents(_ ready: [EventPoll.Ready]) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed, let engine else { return }
+        let work = inbox.withLock { inbox -> Inbox in
+            let work = inbox
+            inbox = Inbox()
+            return work
+        }
+        roundProgressed = false
+        let now = Instant.now()
+        for session in work.sessions { touched[ObjectIdentifier(session)] = session }
+        receiveAll(engine, arrivals: work.arrivals, now: now)
+        switch engine {
+        case .server(let endpoint):
+            if let deadline = endpoint.nextDeadline, deadline <= now {
+                endpoint.handleTimeout(at: now)
+                roundProgressed = true
+            }
+            while let failure = endpoint.nextFailedHandshake() {
+                handshakeLog?.record(.dtls, peer: failure.peer, reason: "\(failure.error)", at: now)
+            }
+            while let accepted = endpoint.accept() {
+                let session = DTLSSession(engine: accepted.connection, peer: accepted.peer, core: self, sendBufferLimit: sendBufferLimit)
+                sessions[accepted.peer] = session
+                touched[ObjectIdentifier(session)] = session
+                scheduleIdleSweep(at: now)
+            }
+        case .single(let session):
+            let connection = session.engineForCore()
+            if let deadline = connection.nextTimeout, deadline <= now {
+                try? connection.handleTimeout(now: now)
+                roundProgressed = true
+            }
+            if !connection.isHandshakeComplete, now - session.createdAt >= handshakeTimeout {
+                session.monitor.withLock { session.expireLocked(idle: false) }
+                roundProgressed = true
+            }
+            touched[ObjectIdentifier(session)] = session
+        }
+        sweepIdle(at: now)
+        settleTouched(engine, at: now)
+        transmit(at: now)
+        // An application-driven loop learns of new input only through the descriptor: input
+        // taken in now (perhaps in its last call of a round) must make it readable again.
+        if roundProgressed || acceptQueue?.isEmpty == false, !driver.isThreadAssisted { driver.wake() }
+        heapTrimmer.trimIfDue(at: now)
+    }
+
+    /// The sessions worked on this round absorb what changed, hand over their datagrams, and
+    /// are filed: newly established ones for accept, finished ones forgotten.
+    private func settleTouched(_ engine: Engine, at now: Instant) {
+        for session in touched.values {
+            session.monitor.lock()
+            session.absorbEventsLocked()
+            for datagram in session.takeDatagramsLocked() {
+                outbox.append(Outgoing(destination: session.peerAddress!, bytes: datagram, session: session))
+            }
+            let ready = session.isReadyLocked, finished = session.isFinishedLocked
+            let queue = !session.isQueuedForAccept && ready && session.closeInfoLocked == nil
+            if queue { session.isQueuedForAccept = true }
+            session.monitor.unlock()
+            if queue { acceptQueue?.append(session) }
+            if finished, case .server(let endpoint) = engine, let peer = session.peerAddress, sessions[peer] === session {
+                sessions[peer] = nil
+                endpoint.release(peer)
+                heapTrimmer.connectionsRemaining(sessions.count, at: now)
+            }
+        }
+        touched.removeAll(keepingCapacity: true)
+        if case .server(let endpoint) = engine {
+            for (destination, bytes) in endpoint.takeDatagrams() { outbox.append(Outgoing(destination: destination, bytes: bytes)) }
+        }
+    }
+
+    // MARK: - Timers
+
+    private func scheduleIdleSweep(at now: Instant) {
+        guard let idleTimeout, nextIdleSweep == nil else { return }
+        nextIdleSweep = now + idleTimeout / 4
+    }
+
+    /// Closes (with close_notify) the established connections silent for the idle timeout.
+    private func sweepIdle(at now: Instant) {
+        guard let idleTimeout, let sweep = nextIdleSweep, sweep <= now else { return }
+        for session in sessions.values {
+            let expired = session.monitor.withLock { () -> Bool in
+                guard session.closeInfoLocked == nil, session.idleTimeLocked(at: now) >= idleTimeout else { return false }
+                session.expireLocked(idle: true)
+                return true
+            }
+            if expired {
+                touched[ObjectIdentifier(session)] = session
+                roundProgressed = true
+            }
+        }
+        nextIdleSweep = sessions.isEmpty ? nil : now + idleTimeout / 4
+    }
+
+    // MARK: - Input
+
+    private func receiveAll(_ engine: Engine, arrivals: Set<Int>, now: Instant) {
+        for index in attachments.indices {
+            switch attachments[index].kind {
+            case .udp(let socket):
+                receive(from: socket, index: index, engine: engine, now: now)
+            case .datagrams(let end, _):
+                guard arrivals.contains(index) else { continue }
+                var count = 0
+                while let datagram = end.receive() {
+                    deliver(datagram.bytes, from: datagram.source ?? Attachment.syntheticAddress(index), attachment: index, engine: engine, now: now)
+                    count += 1
+                    if count == 1024 {  // fairness: come back for the rest
+                        inbox.withLock { _ = $0.arrivals.insert(index) }
+                        driver.wake()
+                        break
+                    }
+                }
+            case .tcpListener, .stream:
+                break
+            }
+        }
+    }
+
+    private func receive(from socket: UDPSocket, index: Int, engine: Engine, now: Instant) {
+        for _ in 0..<16 {  // at most 16 batches per call, so timers and sends are not starved
+            let count: Int
+            do { count = try socket.receive() } catch {
+                udpCounters.receiveErrors += 1
+                return
+            }
+            takePeerErrors(socket)
+            guard count > 0 else { return }
+            for slot in 0..<socket.receivedCount {
+                let info = socket.received(slot)
+                guard !info.isTruncated else { continue }
+                let bytes = socket.withReceivedBytes(slot) { Array($0) }
+                // With GRO, equal-sized datagrams from one source arrive coalesced: one record each.
+                let segment = info.segmentSize.map { $0 > 0 ? $0 : bytes.count } ?? bytes.count
+                var start = 0
+                repeat {
+                    let end = min(start + segment, bytes.count)
+                    deliver(Array(bytes[start..<end]), from: info.source, attachment: index, engine: engine, now: now)
+                    start = end
+                } while start < bytes.count
+            }
+        }
+        driver.wake()  // more may be waiting: come back after timers and sends
+    }
+
+    private func deliver(_ datagram: [UInt8], from source: SocketAddress, attachment: Int, engine: Engine, now: Instant) {
+        roundProgressed = true
+        if attachments.count > 1, attachments[attachment].isAddressed {
+            if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }
+            routeByAddress[source] = attachment
+        }
+        switch engine {
+        case .server(let endpoint):
+            endpoint.receive(datagram, from: source, at: now)
+            guard let session = sessions[source] else { return }
+            if endpoint.connection(for: source) !== session.engineForCore() {
+                // RFC 6347 §4.2.8: the client proved its address with a new handshake; the old
+                // association is gone.
+                sessions[source] = nil
+                session.monitor.withLock { session.endLocked(origin: .peer, reason: "the client started a new association from the same address") }
+                return
+            }
+            session.monitor.withLock { session.receivedLocked(at: now) }
+            touched[ObjectIdentifier(session)] = session
+        case .single(let session):
+            // An unconnected client socket hears from anyone: only the server's datagrams count.
+            guard source == session.peerAddress || !attachments[attachment].isAddressed else { return }
+            try? session.engineForCore().receive(datagram, now: now)
+            session.monitor.withLock { session.receivedLocked(at: now) }
+        }
+    }
+
+    // MARK: - Output
+
+    /// Hands the outbox to the attachments in order, until a UDP socket is full (its output
+    /// readiness is then watched and the rest waits).
+    private func transmit(at now: Instant) {
+        if let index = stalledAttachment {
+            guard case .udp(let socket) = attachments[index].kind, flush(socket) else { return }
+            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
+            stalledAttachment = nil
+        }
+        while outboxHead < outbox.count {
+            let next = outbox[outboxHead]
+            let index = attachment(for: next.destination)
+            switch attachments[index].kind {
+            case .udp(let socket):
+                if !socket.enqueue(next.bytes, to: next.destination) {
+                    flush(socket)
+                    guard socket.enqueue(next.bytes, to: next.destination) else {
+                        stalledAttachment = index
+                        driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
+                        flushAll()
+                        return
+                    }
+                }
+            case .datagrams(let end, _):
+                if Attachment.syntheticIndex(next.destination) != nil {
+                    end.send(next.bytes)
+                } else {
+                    end.send(next.bytes, from: attachments[index].localAddress, to: next.destination)
+                }
+            case .tcpListener, .stream:
+                break
+            }
+            outboxHead += 1
+            if let session = next.session { session.monitor.withLock { session.sentLocked(next.bytes.count, at: now) } }
+        }
+        outbox.removeAll(keepingCapacity: true)
+        outboxHead = 0
+        flushAll()
+    }
+
+    private func flushAll() {
+        for attachment in attachments {
+            guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
+            flush(socket)
+        }
+    }
+
+    /// Sends what is queued; per-peer failures and ICMP errors are counted and dropped.
+    @discardableResult
+    private func flush(_ socket: UDPSocket) -> Bool {
+        let result = try? socket.flush()
+        udpCounters.sendFailures += socket.sendFailures.count
+        takePeerErrors(socket)
+        return result?.wouldBlock == false
+    }
+
+    /// Takes the socket's ICMP reports: they are counted, and a client whose server is
+    /// unreachable before it answered fails as a refused TCP connection does.
+    private func takePeerErrors(_ socket: UDPSocket) {
+        let reports = socket.peerErrors
+        guard !reports.isEmpty else { return }
+        udpCounters.peerErrors += reports.count
+        socket.removeAllPeerErrors()
+        guard case .single(let session)? = engine else { return }
+        for report in reports where report.peer == session.peerAddress {
+            let code = report.error.code
+            guard code == .connectionRefused || code == .hostUnreachable || code == .networkUnreachable else { continue }
+            let errno = report.error.errno
+            session.monitor.withLock {
+                session.unreachableLocked("connect \(report.peer) failed: \(String(cString: strerror(errno))) (errno \(errno))")
+            }
+            roundProgressed = true
+        }
+    }
+
+    private func attachment(for destination: SocketAddress) -> Int {
+        if let index = Attachment.syntheticIndex(destination), index < attachments.count { return index }
+        if attachments.count == 1 { return 0 }
+        return routeByAddress[destination] ?? attachments.firstIndex(where: \.isAddressed) ?? 0
+    }
+
+    // MARK: - Diagnostics
+
+    /// Counters for ``Listener/statistics``.
+    var statistics: Listener.Statistics {
+        lock.withLock {
+            var statistics = Listener.Statistics()
+            if case .server(let endpoint) = engine {
+                statistics.connections = endpoint.connectionCount
+                statistics.pendingConnections = endpoint.pendingConnectionCount
+                statistics.dtls = Listener.Statistics.DTLS(endpoint.statistics)
+            }
+            statistics.udpSendFailures = udpCounters.sendFailures
+            statistics.udpPeerErrors = udpCounters.peerErrors
+            statistics.udpReceiveErrors = udpCounters.receiveErrors
+            return statistics
+        }
+    }
+
+    var debugDescription: String {
+        lock.withLock { "dtls sessions=\(sessions.count) outbox=\(outbox.count - outboxHead) udp=\(udpCounters) \(statistics)" }
+    }
+
+    // MARK: - Fork hand-off
+
+    /// Forks the process and hands `session` to the child (``Listener/fork(handingOff:)``), as
+    /// ``QUICCore/fork(handingOff:)`` does: before fork, with the loop parked and both locks
+    /// held, a UDP socket is bound to the listener's address with SO_REUSEPORT and connected to
+    /// the peer (the kernel prefers it for the peer's datagrams from then on) and the child's
+    /// core is made. The parent then forgets the association without sending anything; the
+    /// child abandons its copy of this listener and runs the connection alone.
+    func fork(handingOff session: DTLSSession) throws(QuiverError) -> Listener.ForkResult {
+        let park = driver.parkLoop()
+        var isChild = false
+        defer { if !isChild { park?.release() } }
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed, case .server(let endpoint) = engine else { throw QuiverError(.closed, "the listener is closed") }
+        guard let peer = session.peerAddress, sessions[peer] === session else {
+            throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
+        }
+        guard case .udp(let listening) = attachments[attachment(for: peer)].kind else {
+            throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
+        }
+        guard listening.reusesPort else {
+            throw QuiverError(.configuration, "a hand-off binds the child's socket to the listener's port: the listener's UDP socket needs SO_REUSEPORT")
+        }
+        var configuration = Listener.dtlsSocketConfiguration
+        configuration.reusePort = true
+        let socket = try UDPSocket(bindingTo: listening.localAddress, configuration: configuration)
+        try socket.connect(to: peer)
+        let childCore = DTLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil,
+                                 sendBufferLimit: sendBufferLimit, idleTimeout: idleTimeout, handshakeTimeout: handshakeTimeout)
+        try childCore.addAttachment(.udp(socket))
+        acceptQueue?.monitor.lock()
+        defer { acceptQueue?.monitor.unlock() }
+        session.monitor.lock()
+        defer { session.monitor.unlock() }
+        if let info = session.closeInfoLocked { throw QuiverError(.closed, "connection closed: \(info)") }
+        let childSession = DTLSSession(adopting: session, core: childCore)
+        childCore.engine = .single(childSession)
+        childCore.inbox.withLock { $0.sessions.append(childSession) }
+        let pid = driver.fork()
+        if pid < 0 {
+            let failure = QuiverError(.io, "fork: \(String(cString: strerror(errno)))")
+            childCore.discard()
+            throw failure
+        }
+        if pid > 0 {
+            childCore.discard()  // the child's: close this process's copies of its descriptors
+            _ = session.engineForCore().takeDatagrams()  // the child sends from now on
+            endpoint.release(peer)
+            sessions[peer] = nil
+            acceptQueue?.removeLocked(session)
+            session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
+            return .parent(child: pid)
+        }
+        isChild = true
+        session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
+        discard()
+        return Listener.startInChild(childSession, core: childCore)
+    }
+
+    /// Drops everything without sending anything and closes this process's copies of the
+    /// descriptors (see ``QUICCore``'s).
+    private func discard() {
+        isClosed = true
+        driver.abandonAfterFork()
+        for attachment in attachments {
+            switch attachment.kind {
+            case .udp(let socket): socket.close()
+            case .datagrams(let end, _): end.setArrivalHandler(nil)
+            case .tcpListener, .stream: break
+            }
+        }
+        engine = nil
+        sessions.removeAll()
+        outbox.removeAll()
+        outboxHead = 0
+        acceptQueue?.closeLocked()
+    }
+
+    // MARK: - Closing
+
+    /// Closes every connection (close_notify for code 0, a fatal alert otherwise, sent once),
+    /// wakes their waiters and stops the driver; the attachments are released.
+    func close(code: UInt64, reason: String) {
+        var all: [DTLSSession] = []
+        driver.perform(locksCore: false) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !isClosed, let engine else {
+                isClosed = true
+                return
+            }
+            switch engine {
+            case .server: all = Array(sessions.values)
+            case .single(let session): all = [session]
+            }
+            for session in all {
+                session.monitor.withLock { session.closeLocked(code: code, reason: reason) }
+                touched[ObjectIdentifier(session)] = session
+            }
+            settleTouched(engine, at: .now())
+            transmit(at: .now())
+            isClosed = true
+            sessions.removeAll()
+            outbox.removeAll()
+            outboxHead = 0
+            self.engine = nil  // a client's session holds this core: break the cycle
+        }
+        driver.stop()
+        for session in all { session.monitor.withLock { session.changedLocked() } }
+        for attachment in attachments {
+            if case .datagrams(let end, _) = attachment.kind { end.setArrivalHandler(nil) }
+        }
+    }
+}
+
+extension DTLSCore: TransportCore {
+    func attachLocked(_ attachment: Attachment) throws(QuiverError) { try addAttachment(attachment) }
+
+    func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult {
+        guard let session = session as? DTLSSession else { throw QuiverError(.configuration, "the connection is not this listener's") }
+        return try fork(handingOff: session)
+    }
+
+    /// DTLS has no closing period: the close_notify is sent at once.
+    func lingerThenClose() { close(code: 0, reason: "") }
+    func closeUnlessLingering() { close(code: 0, reason: "") }
+}
+
+extension Listener.Statistics.DTLS {
+    init(_ endpoint: DTLSEndpoint.Statistics) {
+        self.init(helloVerifyRequestsSent: endpoint.helloVerifyRequestsSent, connectionsCreated: endpoint.connectionsCreated,
+                  connectionsRefused: endpoint.connectionsRefused, handshakesFailed: endpoint.handshakesFailed,
+                  datagramsDropped: endpoint.datagramsDropped, connectionsReplaced: endpoint.connectionsReplaced)
+    }
+}
