@@ -5,7 +5,7 @@ import QuiverCore
 import Synchronization
 
 /// The echo service of `quiver serve` on the `Quiver` async API, a task per connection and
-/// per stream — the same code for TLS and QUIC. Every bidirectional stream's bytes come back on
+/// per stream — the same code for TLS, QUIC and DTLS. Every bidirectional stream's bytes come back on
 /// it and its end is echoed as its end; on QUIC, DATAGRAMs are echoed too. A TLS connection
 /// closes after its stream ends; a QUIC connection stays open for more streams until the client
 /// closes it (unlike the demos' echo, which closes after the default stream).
@@ -38,7 +38,7 @@ enum EchoServer {
             echoed = await serveStreams(connection, quic: quic)
         } else {
             echoed = await echo(connection.defaultStream)
-            try? await connection.shutdown()  // TLS has no other stream
+            try? await connection.shutdown()  // TLS and DTLS have no other stream
         }
         logEnd(connection, echoed: echoed, log: log)
     }
@@ -66,7 +66,7 @@ enum EchoServer {
     }
 
     private static func logStart(_ connection: Connection, log: Logger) {
-        let transport = connection.quic.map { "\($0.version)" } ?? "TLS"
+        let transport = connection.quic.map { "\($0.version)" } ?? (connection.transport == .dtls ? "DTLS" : "TLS")
         log.info("\(peer(connection)): \(transport) handshake complete: \(connection.tlsVersion.map { "\($0)" } ?? "-") alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
     }
 
@@ -104,10 +104,17 @@ enum EchoClient {
     static func run(_ connection: Connection) -> Int32 {
         Thread {
             let input = FileHandle.standardInput
+            // DTLS: one message per write, at most one record.
+            let maxWrite = connection.transport == .dtls ? 1 << 14 : Int.max
             while true {
                 let data = input.availableData
                 if data.isEmpty { break }
-                guard (try? connection.write(Array(data))) != nil else { return }
+                var offset = 0
+                while offset < data.count {
+                    let end = min(data.count, offset + maxWrite)
+                    guard (try? connection.write(data[offset..<end])) != nil else { return }
+                    offset = end
+                }
             }
             try? connection.finish()
         }.start()

@@ -239,6 +239,83 @@ struct DemoTests {
         return log
     }
 
+    @Test("ddd-07-dtls: 20 concurrent DTLS clients (ours and openssl s_client) on 3 ports, messages echoed whole, SIGINT")
+    func dtlsDemo() throws {
+        let demoPath = try #require(Self.executable("ddd-07-dtls"), "build the demos (swift build)")
+        let candidates: [String] = ["/usr/bin/openssl", "/usr/local/bin/openssl"]
+        let openssl = try #require(candidates.first { access($0, X_OK) == 0 }, "openssl is needed (apt-get install openssl)")
+        let directory = try TemporaryDirectory()
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let base = try Self.freePorts(3)
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"])
+        defer { demo.kill() }
+        try #require(demo.waitForErrorLine(containing: "listening on DTLS", timeout: 30) != nil, "\(demo.transcript)")
+
+        let failures = Mutex<[String]>([])
+        let clients = DispatchGroup()
+        for index in 0..<20 {
+            let port = base + UInt16(index % 3)
+            clients.enter()
+            Thread {
+                defer { clients.leave() }
+                do {
+                    if index % 4 == 1 {
+                        // openssl s_client: each line one record; lockstep, as DTLS does not retransmit.
+                        let client = try ChildProcess(openssl, ["s_client", "-dtls1_2", "-connect", "127.0.0.1:\(port)", "-CAfile", cert,
+                                                                "-verify_return_error", "-verify_hostname", "localhost", "-quiet", "-no_ign_eof"])
+                        for line in 0..<3 {
+                            let text = "client \(index) line \(line) " + String(repeating: "x", count: 100 * line)
+                            client.write(Array((text + "\n").utf8))
+                            if client.waitForLine(startingWith: text, timeout: 20) == nil {
+                                failures.withLock { $0.append("openssl client \(index): no echo of line \(line): \(client.transcript)") }
+                                return
+                            }
+                        }
+                        client.finishInput([])
+                        if client.waitForExit(timeout: 20) != 0 { failures.withLock { $0.append("openssl client \(index): \(client.transcript)") } }
+                    } else {
+                        let connection = try Connection.connect(.dtls, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(),
+                                                                serverName: "localhost")
+                        var rng = SplitMix64(seed: UInt64(index))
+                        for message in 0..<40 {
+                            let size = message == 0 ? 16_384 : 1 + Int(rng.next() % 16_384)
+                            let data = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                            try connection.write(data)
+                            let echoed = try connection.read()
+                            if echoed != data {
+                                failures.withLock { $0.append("client \(index) message \(message): \(echoed.count) of \(size) bytes, or different") }
+                                return
+                            }
+                        }
+                        try connection.finish()
+                        if try connection.read() != [] { failures.withLock { $0.append("client \(index): more than the echo") } }
+                        try connection.shutdown()
+                        if connection.closeInfo?.isClean != true { failures.withLock { $0.append("client \(index): \(String(describing: connection.closeInfo))") } }
+                    }
+                } catch {
+                    failures.withLock { $0.append("client \(index): \(error)") }
+                }
+            }.start()
+        }
+        #expect(clients.wait(timeout: .now() + 120) == .success, "clients did not finish")
+        let problems = failures.withLock { $0 }
+        #expect(problems.isEmpty, "\(problems.prefix(3).joined(separator: "\n"))\n\(demo.transcript)")
+        let log = demo.standardErrorText
+        #expect(log.components(separatedBy: ": connection from ").count - 1 == 20, "\(log)")
+        for port in base..<(base + 3) { #expect(log.contains("port \(port): connection from"), "\(log)") }
+
+        demo.send(signal: SIGINT)
+        #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
+        #expect(demo.waitForErrorLine(containing: "stopped", timeout: 1) != nil)
+        // Every client proved its address with a cookie first (RFC 6347 §4.2.1).
+        let cookies = demo.standardErrorText.split(separator: "\n").compactMap { line -> Int? in
+            guard let range = line.range(of: " HelloVerifyRequests sent") else { return nil }
+            return Int(line[..<range.lowerBound].split(separator: " ").last ?? "")
+        }
+        #expect(cookies.count == 3 && cookies.reduce(0, +) >= 20, "\(demo.standardErrorText)")
+    }
+
     @Test("ddd-02-prefork over QUIC: a client whose source port changes mid-connection stays with its worker")
     func preforkRebinding() throws {
         let demoPath = try #require(Self.executable("ddd-02-prefork"), "build the demos (swift build)")

@@ -182,9 +182,13 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Writes `bytes` to the process's stdin, then closes it (EOF).
     func finishInput(_ bytes: [UInt8]) {
-        let handle = input.fileHandleForWriting
-        try? handle.write(contentsOf: Data(bytes))
-        try? handle.close()
+        write(bytes)
+        try? input.fileHandleForWriting.close()
+    }
+
+    /// Writes `bytes` to the process's stdin, which stays open.
+    func write(_ bytes: [UInt8]) {
+        try? input.fileHandleForWriting.write(contentsOf: Data(bytes))
     }
 
     /// The exit status, waiting up to `timeout` seconds for the process to exit (and for its

@@ -1,14 +1,15 @@
-import Quiver
+public import Quiver
 import Synchronization
 
-/// The demos' echo (`Echo` in DemoSupport) written with Swift concurrency: a connection's
+/// The demos' echo (``Echo``) written with Swift concurrency (ddd-04b, ddd-07): a connection's
 /// streams are child tasks of its task, and no thread waits for any of them.
-enum AsyncEcho {
+public enum AsyncEcho {
     /// Serves `connection` to its end and returns the bytes echoed: each client-opened
-    /// bidirectional stream is echoed (on TLS, the one stream), its end echoed as its end.
+    /// bidirectional stream is echoed (on TLS, the one stream; on DTLS, each message as one
+    /// message), its end echoed as its end.
     /// When the client ends the default stream, ours is finished and the connection closed
     /// after delivery.
-    static func serve(_ connection: Connection) async -> Int {
+    public static func serve(_ connection: Connection) async -> Int {
         let total = Total()
         await withDiscardingTaskGroup { group in
             if connection.transport == .quic {
@@ -28,7 +29,7 @@ enum AsyncEcho {
     }
 
     /// Echoes one stream until its end; returns the bytes echoed.
-    static func echo(_ stream: Quiver.Stream) async -> Int {
+    public static func echo(_ stream: Quiver.Stream) async -> Int {
         var total = 0
         do {
             for try await chunk in stream.inbound {
