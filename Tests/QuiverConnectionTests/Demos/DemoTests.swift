@@ -239,23 +239,33 @@ struct DemoTests {
         return log
     }
 
-    @Test("ddd-07-dtls: 20 concurrent DTLS clients (ours and openssl s_client) on 3 ports, messages echoed whole, SIGINT")
-    func dtlsDemo() throws {
-        let demoPath = try #require(Self.executable("ddd-07-dtls"), "build the demos (swift build)")
+    /// The demos over DTLS: 07 is DTLS by default; every other takes `--dtls` with no other change.
+    static let dtlsDemos: [(name: String, arguments: [String])] = [
+        ("ddd-07-dtls", []), ("ddd-01-fork", ["--dtls"]), ("ddd-02-prefork", ["--dtls"]), ("ddd-03-mt", ["--dtls"]),
+        ("ddd-04-async", ["--dtls"]), ("ddd-04b-async-await", ["--dtls"]), ("ddd-05-async-nonpollable", ["--dtls"]),
+        ("ddd-05-async-nonpollable", ["--dtls", "--unaddressed"]),
+    ]
+
+    @Test("DTLS demos: 20 concurrent clients (ours and openssl s_client -dtls1_2) on the demo's ports, messages echoed whole, SIGINT",
+          arguments: dtlsDemos.indices)
+    func dtlsDemo(_ which: Int) throws {
+        let (name, arguments) = Self.dtlsDemos[which]
+        let demoPath = try #require(Self.executable(name), "build the demos (swift build)")
         let candidates: [String] = ["/usr/bin/openssl", "/usr/local/bin/openssl"]
         let openssl = try #require(candidates.first { access($0, X_OK) == 0 }, "openssl is needed (apt-get install openssl)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
-        let base = try Self.freePorts(3)
-        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"])
+        let ports = name == "ddd-01-fork" ? 1 : 3
+        let base = try Self.freePorts(ports)
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(base)"] + arguments)
         defer { demo.kill() }
         try #require(demo.waitForErrorLine(containing: "listening on DTLS", timeout: 30) != nil, "\(demo.transcript)")
 
         let failures = Mutex<[String]>([])
         let clients = DispatchGroup()
         for index in 0..<20 {
-            let port = base + UInt16(index % 3)
+            let port = base + UInt16(index % ports)
             clients.enter()
             Thread {
                 defer { clients.leave() }
@@ -303,11 +313,12 @@ struct DemoTests {
         #expect(problems.isEmpty, "\(problems.prefix(3).joined(separator: "\n"))\n\(demo.transcript)")
         let log = demo.standardErrorText
         #expect(log.components(separatedBy: ": connection from ").count - 1 == 20, "\(log)")
-        for port in base..<(base + 3) { #expect(log.contains("port \(port): connection from"), "\(log)") }
 
         demo.send(signal: SIGINT)
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
         #expect(demo.waitForErrorLine(containing: "stopped", timeout: 1) != nil)
+        guard name == "ddd-07-dtls" else { return }
+        for port in base..<(base + 3) { #expect(log.contains("port \(port): connection from"), "\(log)") }
         // Every client proved its address with a cookie first (RFC 6347 §4.2.1).
         let cookies = demo.standardErrorText.split(separator: "\n").compactMap { line -> Int? in
             guard let range = line.range(of: " HelloVerifyRequests sent") else { return nil }
