@@ -112,7 +112,7 @@ struct EventLoopTests {
 
     /// One count for the listener: with the limit divided among the loops instead, four
     /// clients spread 3 + 1 (odds 5 in 8) would have met a refusal.
-    @Test("maxConnections holds for all loops together, however the connections spread", arguments: [Transport.quic, .tcp])
+    @Test("maxConnections holds for all loops together, however the connections spread", arguments: [Transport.quic, .tcp, .dtls])
     func sharedLimit(transport: Transport) throws {
         var options = Self.options(loops: 2)
         options.maxConnections = 4

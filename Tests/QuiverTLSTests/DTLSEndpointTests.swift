@@ -124,7 +124,7 @@ struct DTLSEndpointTests {
         #expect(harness.endpoint.nextDeadline == nil)
     }
 
-    @Test("a connection budget shared by two endpoints bounds them together, and a released connection gives its place back")
+    @Test("a connection budget shared by two endpoints bounds them together (the client beyond is refused with an alert), and a released connection gives its place back")
     func sharedBudget() throws {
         let budget = ConnectionBudget(limit: 1)
         var configuration = DTLSEndpoint.Configuration(tls: Configs.server())
@@ -137,6 +137,9 @@ struct DTLSEndpointTests {
         second.run()
         #expect(first.endpoint.connectionCount == 1 && second.endpoint.connectionCount == 0)
         #expect(second.endpoint.statistics.connectionsRefused >= 1)
+        // Refused with a fatal alert, so the client fails at once instead of at its timeout.
+        let refused = second.clients[DTLSEndpointHarness.address(9001)]?.error
+        #expect(refused?.origin == .peer && refused?.alert == .internalError, "\(String(describing: refused))")
         first.endpoint.release(DTLSEndpointHarness.address(9000))
         try second.addClient(port: 9002)
         second.run()

@@ -147,7 +147,7 @@ struct AsyncTests {
         }
     }
 
-    @Test("cancelling a task waiting in read ends the wait; executeThenClose closes with the error code", arguments: [Transport.quic, .tcp])
+    @Test("cancelling a task waiting in read ends the wait; executeThenClose closes with the error code", arguments: [Transport.quic, .tcp, .dtls])
     func cancellation(transport: Transport) async throws {
         try await onDedicatedThreads {
             let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
@@ -187,7 +187,7 @@ struct AsyncTests {
 
     // MARK: - Tasks on the event loop (`taskExecutor`)
 
-    @Test("a blocking call from a task on the event loop throws instead of waiting for its own thread", arguments: [Transport.quic, .tcp])
+    @Test("a blocking call from a task on the event loop throws instead of waiting for its own thread", arguments: [Transport.quic, .tcp, .dtls])
     func blockingOnEventLoop(transport: Transport) async throws {
         try await onDedicatedThreads {
             let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")

@@ -27,7 +27,7 @@ struct BehaviourTests {
     /// A process that exits after closing (a command-line client) waits only until the close
     /// has left, not for the closing period; the peer still learns the code and reason.
     @Test("waitUntilCloseSent returns once the close has left: the peer sees it; waitUntilClosed still ends later",
-          arguments: [Transport.quic, .tcp])
+          arguments: [Transport.quic, .tcp, .dtls])
     func closeSent(transport: Transport) throws {
         let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
         defer { listener.close() }
@@ -52,7 +52,7 @@ struct BehaviourTests {
 
     /// TCP reports a closed port at once; QUIC used to wait out its idle timeout. The kernel's
     /// ECONNREFUSED (an ICMP port unreachable) ends the handshake with the same message.
-    @Test("QUIC to a closed port fails at once with \"Connection refused\", like TCP", arguments: [Transport.quic, .tcp])
+    @Test("QUIC to a closed port fails at once with \"Connection refused\", like TCP", arguments: [Transport.quic, .tcp, .dtls])
     func closedPort(transport: Transport) throws {
         let probe = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
         let tcp = try TCPSocket.listen(on: SocketAddress("127.0.0.1:0")!)
@@ -139,7 +139,7 @@ struct BehaviourTests {
         #expect(columns.count >= 3 && columns[2] == Substring(somaxconn), "ss: \(output)")
     }
 
-    @Test("a Poller reports incoming connections on several listeners and readable connections", arguments: [Transport.quic, .tcp])
+    @Test("a Poller reports incoming connections on several listeners and readable connections", arguments: [Transport.quic, .tcp, .dtls])
     func poller(transport: Transport) throws {
         let listeners = try (0..<3).map { _ in try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0") }
         let poller = Poller()

@@ -42,7 +42,9 @@ func runBlockingClients(_ count: Int, connect: @escaping @Sendable (Int) throws 
     let failures = onThreads(count) { index in
         let connection = try connect(index)
         let data = clientPayload(index)
-        let echoed = try echoRoundTrip(connection, data, chunk: clientChunk(index))
+        let echoed = connection.transport == .dtls
+            ? try lockstepRoundTrip(connection, data, chunk: clientChunk(index))
+            : try echoRoundTrip(connection, data, chunk: clientChunk(index))
         guard echoed == data else { throw QuiverError(.protocolViolation, "client \(index): \(echoed.count) of \(data.count) bytes echoed, or different") }
         try connection.shutdown()
     }
@@ -58,7 +60,7 @@ final class LoopSet: Sendable {
 struct ConcurrencyTests {
     static let clients = 100
 
-    @Test("blocking API over sockets, one event loop or two", arguments: [Transport.quic, .tcp], [1, 2])
+    @Test("blocking API over sockets, one event loop or two", arguments: [Transport.quic, .tcp, .dtls], [1, 2])
     func blockingSockets(transport: Transport, eventLoops: Int) throws {
         var options = Listener.Options()
         options.eventLoops = eventLoops

@@ -45,7 +45,7 @@ final class CapturingLog: Sendable {
 
 @Suite("Failed handshakes are logged")
 struct HandshakeLogTests {
-    @Test("a failed handshake is logged with the peer and the reason", arguments: [Transport.quic, .tcp])
+    @Test("a failed handshake is logged with the peer and the reason", arguments: [Transport.quic, .tcp, .dtls])
     func logged(transport: Transport) throws {
         let log = CapturingLog()
         var options = Listener.Options()
@@ -64,7 +64,8 @@ struct HandshakeLogTests {
         #expect(line.metadata["peer"]?.hasPrefix("127.0.0.1:") == true)
         #expect(line.metadata["transport"] == "\(transport)")
         // Counted as well (the log line is written where the count is taken).
-        let failed = transport == .quic ? listener.statistics.quic?.handshakesFailed : listener.statistics.tls?.handshakesFailed
+        let statistics = listener.statistics
+        let failed = statistics.quic?.handshakesFailed ?? statistics.tls?.handshakesFailed ?? statistics.dtls?.handshakesFailed
         #expect(failed == 1)
     }
 

@@ -7,7 +7,7 @@ import Testing
 @Suite("Connection limits")
 struct LimitTests {
     @Test("a listener at maxConnections refuses the next client at once, then admits one when a connection ended",
-          arguments: [Transport.quic, .tcp])
+          arguments: [Transport.quic, .tcp, .dtls])
     func maxConnections(transport: Transport) async throws {
         try await onDedicatedThreads {
             var options = Listener.Options()
@@ -31,6 +31,10 @@ struct LimitTests {
             if transport == .quic {
                 #expect("\(error.map { "\($0)" } ?? "")".contains("transport code 2 (server at its connection limit)"))
                 #expect(listener.statistics.quic?.connectionsRefused == 1)
+            } else if transport == .dtls {
+                #expect("\(error.map { "\($0)" } ?? "")".contains("internal_error"), "\(String(describing: error))")
+                let dtls = try #require(listener.statistics.dtls)
+                #expect(dtls.connectionsCreated == 2 && dtls.connectionsRefused == 1 && dtls.handshakesFailed == 0, "\(dtls)")
             } else {
                 let tls = try #require(listener.statistics.tls)
                 #expect(tls.connectionsAccepted == 2 && tls.connectionsRefused == 1 && tls.handshakesFailed == 0, "\(tls)")

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Listener basics")
 struct SmokeTests {
-    @Test("QUIC: one connection echoes", arguments: [Transport.quic, .tcp])
+    @Test("QUIC: one connection echoes", arguments: [Transport.quic, .tcp, .dtls])
     func oneConnection(transport: Transport) throws {
         let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0")
         let port = listener.localAddresses[0].port

@@ -15,7 +15,9 @@ public import QuiverCore
 /// with a valid cookie from the address of an established connection — the client restarted on
 /// the same port — replaces that connection (RFC 6347 §4.2.8: only after the new client proved
 /// its address). Bounds: ``Configuration/maxPendingConnections`` handshakes in progress and
-/// ``Configuration/maxConnections`` in all (more are dropped and counted); a handshake not
+/// ``Configuration/maxConnections`` in all — a client beyond them is refused with a fatal
+/// `internal_error` alert in epoch 0, keeping nothing, so it fails at once rather than at its
+/// timeout (its cookie proved its address: the reply amplifies nothing); a handshake not
 /// done within ``Configuration/handshakeTimeout`` is abandoned. ``nextDeadline`` and
 /// ``handleTimeout(at:)`` scan the handshakes in progress only: an established server connection
 /// has no timer (its final flight is repeated only when the peer repeats its own). Not
@@ -183,6 +185,7 @@ public final class DTLSEndpoint {
                   configuration.connectionBudget?.take() ?? true
             else {
                 statistics.connectionsRefused += 1
+                outgoing.append((peer, Self.refusal(answering: datagram)))
                 return
             }
             let connection = DTLSConnection(server: configuration.tls)
@@ -192,6 +195,14 @@ public final class DTLSEndpoint {
             statistics.connectionsCreated += 1
             deliver(datagram, to: peer, at: now)
         }
+    }
+
+    /// A fatal `internal_error` alert in epoch 0 answering a ClientHello refused at a limit,
+    /// with the ClientHello's record sequence number (as a HelloVerifyRequest has, RFC 6347
+    /// §4.2.1): TLS has no "server busy" alert, and internal_error is the one "unrelated to the
+    /// peer or the correctness of the protocol" (RFC 5246 §7.2.2).
+    static func refusal(answering datagram: [UInt8]) -> [UInt8] {
+        [21, 0xFE, 0xFD] + datagram[3..<11] + [0, 2, 2, AlertDescription.internalError.rawValue]
     }
 
     private func deliver(_ datagram: [UInt8], to peer: SocketAddress, at now: Instant) {
