@@ -94,7 +94,7 @@ struct Serve: ParsableCommand, Sendable {
         guard SocketAddress(host: host, port: port) != nil else {
             throw CommandError("--host '\(host)' is not a numeric IP address (for example ::, 0.0.0.0, 127.0.0.1 or ::1)")
         }
-        if quic && dtls { throw ValidationError("--quic and --dtls both need the UDP port: run one of them (or two quiver serve on different ports)") }
+        if quic && dtls { throw CommandError("--quic and --dtls both need the UDP port: serve one of them (or run two quiver serve on different ports)") }
         if http3 {
             if tls || dtls { throw ValidationError("--http3 runs over QUIC: drop --tls and --dtls") }
             if let root { try Self.checkRoot(root) }
@@ -253,7 +253,7 @@ struct Connect: ParsableCommand {
             config.privateKey = try PrivateKey(pemFile: key)
         }
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
-        if [tls, quic, dtls].filter({ $0 }).count > 1 { throw ValidationError("--tls, --quic and --dtls exclude each other") }
+        if [tls, quic, dtls].filter({ $0 }).count > 1 { throw CommandError("--tls, --quic and --dtls exclude each other") }
         if dtls, config.minimumVersion == .tls13 { throw CommandError("--dtls speaks DTLS 1.2: drop --tls-version 1.3") }
         var options = ClientOptions()
         if quic {

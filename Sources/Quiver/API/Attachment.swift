@@ -7,9 +7,9 @@ public import QuiverTLSSocket
 ///
 /// | Attachment | Transport | Pollable | Addressed |
 /// |---|---|---|---|
-/// | ``udp(_:)`` | QUIC | yes | yes |
+/// | ``udp(_:)`` | QUIC, DTLS | yes | yes |
 /// | ``tcpListener(_:)`` | TLS | yes | yes (one peer per accepted socket) |
-/// | ``datagrams(_:localAddress:)`` | QUIC | no | as the pair |
+/// | ``datagrams(_:localAddress:)`` | QUIC, DTLS | no | as the pair |
 /// | ``stream(_:peer:)`` | TLS | no | no (one connection) |
 public struct Attachment: @unchecked Sendable, CustomStringConvertible {
     // @unchecked: a UDPSocket is handed over to the listener, which alone uses it afterwards.
@@ -57,7 +57,7 @@ public struct Attachment: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
-    /// Whether the attachment carries datagrams (QUIC) rather than a byte stream (TLS).
+    /// Whether the attachment carries datagrams (QUIC, DTLS) rather than a byte stream (TLS).
     public var carriesDatagrams: Bool {
         switch kind {
         case .udp, .datagrams: true

@@ -273,7 +273,7 @@ public final class Listener: Sendable {
     }
 
     /// Forks the process and hands `connection` — accepted from this listener — to the child:
-    /// the fork-per-connection server (`ddd-01-fork`), for TLS and QUIC alike.
+    /// the fork-per-connection server (`ddd-01-fork`), for TLS, QUIC and DTLS alike.
     ///
     /// - TLS: the child takes over the TCP socket (and the TLS session state); the parent
     ///   closes its copy.
@@ -286,6 +286,9 @@ public final class Listener: Sendable {
     ///   arrived on a UDP socket, not an in-memory pair. A client that migrates to a new
     ///   address is not followed (the child's socket is connected to the old one): announce
     ///   `disable_active_migration` (``Options/disableActiveMigration``).
+    /// - DTLS: as QUIC, a socket connected to the peer for the child; the parent's endpoint
+    ///   forgets the association without sending anything. A client that restarts from the
+    ///   same address and port reaches the child's socket, which ignores its new handshake.
     ///
     /// Fork safety: the listener's event loop is parked between two rounds while the calling
     /// thread forks (with the listener's lock and the connection's lock held), so it is inside

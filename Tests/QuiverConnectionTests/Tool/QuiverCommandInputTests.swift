@@ -36,6 +36,10 @@ extension QuiverCommandTests {
         (["serve", "--host", "999.1.1.1"], "not a numeric IP address"),
         (["serve", "--tls-min", "1.1"], "--tls-min must be 1.2 or 1.3"),
         (["connect", "localhost:4433", "--tls-version", "1.0"], "--tls-version must be 1.2 or 1.3"),
+        (["serve", "--quic", "--dtls", "--port", "0"], "--quic and --dtls both need the UDP port"),
+        (["serve", "--dtls", "--tls-min", "1.3", "--port", "0"], "--dtls speaks DTLS 1.2"),
+        (["connect", "--dtls", "--quic", "localhost:4433"], "exclude each other"),
+        (["connect", "--dtls", "--tls-version", "1.3", "localhost:4433"], "--dtls speaks DTLS 1.2"),
     ] as [([String], String?)])
     func badInput(arguments: [String], message: String?) throws {
         let process = try run(arguments, timeout: 20)

@@ -57,6 +57,28 @@ extension QuiverCommandTests {
         #expect(String(decoding: help.standardOutput, as: UTF8.self).contains("upgraded"), "\(help.transcript)")
     }
 
+    // MARK: - DTLS (issue 18)
+
+    @Test("serve --dtls echoes each message whole to quiver connect --dtls (40 KB of stdin) and to openssl s_client -dtls1_2")
+    func dtls() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--dtls", "--loops", "2"], fixture: fixture)
+        defer { server.kill() }
+        #expect(server.standardErrorText.contains("DTLS 1.2 echo on udp"), "\(server.transcript)")
+        let input = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let client = try run(["connect", "--dtls", "--ca", fixture.cert, "--server-name", "localhost", "127.0.0.1:\(port)"], input: input)
+        #expect(client.waitForExit(timeout: 10) == 0, "\(client.transcript)")
+        #expect(client.standardOutput == input, "\(client.standardOutput.count) of \(input.count) bytes\n\(client.transcript)")
+        let candidates: [String] = ["/usr/bin/openssl", "/usr/local/bin/openssl"]
+        let openssl = try #require(candidates.first { access($0, X_OK) == 0 }, "openssl is needed (apt-get install openssl)")
+        let peer = try ChildProcess(openssl, ["s_client", "-dtls1_2", "-connect", "127.0.0.1:\(port)", "-CAfile", fixture.cert,
+                                              "-verify_return_error", "-verify_hostname", "localhost", "-quiet", "-no_ign_eof"])
+        defer { peer.kill() }
+        peer.write(Array("hello from openssl\n".utf8))
+        #expect(peer.waitForLine(startingWith: "hello from openssl", timeout: 10) != nil, "\(peer.transcript)\n\(server.transcript)")
+        #expect(server.waitForErrorLine(containing: "DTLS handshake complete", timeout: 5) != nil, "\(server.transcript)")
+    }
+
     // MARK: - Event loops (issue 15)
 
     @Test("serve --loops 2 serves TLS and QUIC clients on two event loops; --loops 0 is refused")
