@@ -16,9 +16,9 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  Quiver and gtlsserver: handshakes/s and server CPU per handshake, full and
                  resumed; TLS 1.3 and TLS 1.2 full handshakes the same way (`tls-handshake-load`)
                  against `quiver serve --tls` and `openssl s_server -rev`.
-  DTLS           DTLS 1.2 with Quiver's client (`quiver-bench dtls-load`) against `quiver-bench
-                 dtls-server` (the sans-I/O engine; no listener transport yet): back-to-back
-                 handshakes vs pion (`pionecho`), 1 200-byte messages echoed vs `gnutls-serv`.
+  DTLS           DTLS 1.2 with Quiver's client (`quiver-bench dtls-load`) against `quiver serve
+                 --dtls --loops 1` (the listener): back-to-back handshakes vs pion (`pionecho`),
+                 1 200-byte messages echoed vs `gnutls-serv`.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -338,8 +338,8 @@ def tls_handshakes(cert, key, seconds, threads, version):
 
 
 def dtls(cert, key, seconds, messages):
-    """DTLS 1.2 with Quiver's client against Quiver's `quiver-bench dtls-server` (the sans-I/O
-    DTLSEndpoint on one socket; the listener transport is not built yet) and a peer server:
+    """DTLS 1.2 with Quiver's client against `quiver serve --dtls --loops 1` (the listener, one
+    event loop, a task per connection) and a peer server:
     back-to-back full handshakes from one client thread against pion (`pionecho`, built by
     .ci/run; gnutls-serv's UDP server takes about 150 ms per new client, and `openssl s_server
     -dtls1_2 -listen` serves one client and does not listen again), then one connection echoing
@@ -348,7 +348,8 @@ def dtls(cert, key, seconds, messages):
 
     def start(name, port):
         if name == "quiver":
-            return Server([BENCH, "dtls-server", "--port", str(port), "--cert", cert, "--key", key], r"READY")
+            return Server([QUIVER, "serve", "--dtls", "--loops", "1", "--host", "127.0.0.1", "--port", str(port), "--cert", cert,
+                           "--key", key, "--log-level", "notice"], r"serving DTLS")
         if name == "pion":
             return Server(["pionecho", "-mode", "server", "-addr", f"127.0.0.1:{port}", "-cert", cert, "-key", key], r"listening")
         return Server(["gnutls-serv", "--udp", "--echo", "-p", str(port), "--x509certfile", cert, "--x509keyfile", key],

@@ -1,6 +1,5 @@
-// DTLS 1.2 helpers of Benchmarks/run.py: a server on the sans-I/O DTLSEndpoint and loads on
-// DTLSConnection, each over a QuiverUDP socket. (The listener's DTLS transport is not built
-// yet; when it is, `quiver serve --dtls` replaces `dtls-server`.)
+// DTLS 1.2 loads of Benchmarks/run.py on the sans-I/O DTLSConnection, each over a QuiverUDP
+// socket; the server measured is `quiver serve --dtls`.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,33 +22,6 @@ private func send(_ socket: UDPSocket, _ datagrams: [(SocketAddress, [UInt8])]) 
 private func receiveAll(_ socket: UDPSocket) -> [(SocketAddress, [UInt8])] {
     guard let count = try? socket.receive(), count > 0 else { return [] }
     return (0..<count).map { i in (socket.received(i).source, socket.withReceivedBytes(i) { Array($0) }) }
-}
-
-/// `dtls-server --port P --cert C --key K`: echoes every message on DTLS 1.2 (cookie exchange
-/// first), one loop on one socket; prints READY.
-func runDTLSServer(port: UInt16, tls: TLSConfiguration) {
-    guard let socket = try? UDPSocket(bindingTo: SocketAddress(host: "127.0.0.1", port: port)!) else { fail("cannot bind UDP port \(port)") }
-    let endpoint = DTLSEndpoint(configuration: DTLSEndpoint.Configuration(tls: tls))
-    var connections: [SocketAddress: DTLSConnection] = [:]
-    say("READY dtls-server on 127.0.0.1:\(port)")
-    while true {
-        let wait = endpoint.nextDeadline.map { deadline in max(Duration.zero, deadline - Instant.now()) } ?? .milliseconds(200)
-        _ = try? socket.waitReadable(timeout: min(wait, .milliseconds(200)))
-        for (peer, datagram) in receiveAll(socket) { endpoint.receive(datagram, from: peer, at: .now()) }
-        endpoint.handleTimeout(at: .now())
-        while let (peer, connection) = endpoint.accept() { connections[peer] = connection }
-        var out = endpoint.takeDatagrams()
-        for (peer, connection) in connections {
-            while let message = connection.read() { try? connection.write(message) }
-            if connection.isPeerClosed || connection.error != nil || endpoint.connection(for: peer) !== connection {
-                connections[peer] = nil
-                if endpoint.connection(for: peer) === connection { endpoint.release(peer) }
-            }
-            out += connection.takeDatagrams().map { (peer, $0) }
-        }
-        out += endpoint.takeDatagrams()
-        send(socket, out)
-    }
 }
 
 /// One client connection's exchange on its own socket: handshake, then `messages` messages of

@@ -19,8 +19,6 @@
 //       completing its handshake and one echoed line (so the server has finished its side),
 //       keeps them open and silent S seconds and says when all are established — for an echo
 //       server's memory per idle TLS connection.
-//   quiver-bench dtls-server --port P --cert C --key K
-//       DTLS 1.2 echo (cookie exchange first) on the sans-I/O DTLSEndpoint, one loop, one socket.
 //   quiver-bench dtls-load --port P [--seconds S] [--concurrency C] [--messages N] [--size B]
 //       DTLS 1.2 clients: back-to-back handshakes (connect, complete, close), or with N one
 //       connection per thread echoing N messages of B bytes (32 in flight).
@@ -139,14 +137,6 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "tls-handshake-load":
         runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
                             concurrency: option("--concurrency").flatMap(Int.init) ?? 8, tls12: flag("--tls12"))
-
-    case "dtls-server":
-        guard let cert = option("--cert"), let key = option("--key") else { fail("dtls-server needs --cert and --key") }
-        do {
-            runDTLSServer(port: port, tls: try TLSConfiguration.server(certificateChainFile: cert, privateKeyFile: key))
-        } catch {
-            fail("\(error)")
-        }
 
     case "dtls-load":
         runDTLSLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,

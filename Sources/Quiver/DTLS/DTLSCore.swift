@@ -46,7 +46,8 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     private var engine: Engine?
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
-    private var attachments: [Attachment] = []
+    /// The UDP sockets and datagram pairs.
+    private let ports = DatagramAttachments()
     /// A server's sessions by peer address (a client's one session is ``engine``'s).
     private var sessions: [SocketAddress: DTLSSession] = [:]
     /// Datagrams not yet handed to an attachment, in order; the head waits for
@@ -58,11 +59,6 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     private var heapTrimmer = HeapTrimmer()
     private(set) var isClosed = false
     private let inbox = Mutex(Inbox())
-    /// Which attachment a remote address last arrived on (listeners with several addressed
-    /// attachments only).
-    private var routeByAddress: [SocketAddress: Int] = [:]
-    /// Counters of what the UDP attachments reported (diagnostics).
-    private var udpCounters = (sendFailures: 0, peerErrors: 0, receiveErrors: 0)
     /// Sessions worked on this round (their events are absorbed and datagrams sent at its end).
     private var touched: [ObjectIdentifier: DTLSSession] = [:]
     /// Whether this round took in input or fired timers (for the application-driven wake-up).
@@ -100,25 +96,17 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
 
     /// Adds an attachment (lock held by the caller or before the driver starts).
     func addAttachment(_ attachment: Attachment) throws(QuiverError) {
-        let index = attachments.count
-        switch attachment.kind {
-        case .udp(let socket):
-            try driver.poll.add(socket.pollDescriptor, tag: UInt64(index))
-        case .datagrams(let end, _):
-            end.setArrivalHandler { [weak self] in
-                guard let self else { return }
-                inbox.withLock { _ = $0.arrivals.insert(index) }
-                driver.wake()
-            }
-            inbox.withLock { _ = $0.arrivals.insert(index) }
-        case .tcpListener, .stream:
-            throw QuiverError(.configuration, "a DTLS listener takes UDP sockets or datagram pairs, not \(attachment)")
-        }
-        attachments.append(attachment)
+        try ports.add(attachment, driver: driver, transport: "DTLS") { [weak self] index in self?.arrived(on: index) }
+    }
+
+    /// A datagram pair has datagrams (any thread).
+    private func arrived(on index: Int) {
+        inbox.withLock { _ = $0.arrivals.insert(index) }
+        driver.wake()
     }
 
     var localAddresses: [SocketAddress] {
-        lock.withLock { attachments.compactMap(\.localAddress) }
+        lock.withLock { ports.localAddresses }
     }
 
     // MARK: - Application side
@@ -250,60 +238,14 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     // MARK: - Input
 
     private func receiveAll(_ engine: Engine, arrivals: Set<Int>, now: Instant) {
-        for index in attachments.indices {
-            switch attachments[index].kind {
-            case .udp(let socket):
-                receive(from: socket, index: index, engine: engine, now: now)
-            case .datagrams(let end, _):
-                guard arrivals.contains(index) else { continue }
-                var count = 0
-                while let datagram = end.receive() {
-                    deliver(datagram.bytes, from: datagram.source ?? Attachment.syntheticAddress(index), attachment: index, engine: engine, now: now)
-                    count += 1
-                    if count == 1024 {  // fairness: come back for the rest
-                        inbox.withLock { _ = $0.arrivals.insert(index) }
-                        driver.wake()
-                        break
-                    }
-                }
-            case .tcpListener, .stream:
-                break
-            }
+        ports.receive(arrivals: arrivals, driver: driver, routes: 4 * sessions.count, again: arrived(on:),
+                      peerErrors: handlePeerErrors) { bytes, source, _, index in
+            deliver(bytes, from: source, attachment: index, engine: engine, now: now)
         }
-    }
-
-    private func receive(from socket: UDPSocket, index: Int, engine: Engine, now: Instant) {
-        for _ in 0..<16 {  // at most 16 batches per call, so timers and sends are not starved
-            let count: Int
-            do { count = try socket.receive() } catch {
-                udpCounters.receiveErrors += 1
-                return
-            }
-            takePeerErrors(socket)
-            guard count > 0 else { return }
-            for slot in 0..<socket.receivedCount {
-                let info = socket.received(slot)
-                guard !info.isTruncated else { continue }
-                let bytes = socket.withReceivedBytes(slot) { Array($0) }
-                // With GRO, equal-sized datagrams from one source arrive coalesced: one record each.
-                let segment = info.segmentSize.map { $0 > 0 ? $0 : bytes.count } ?? bytes.count
-                var start = 0
-                repeat {
-                    let end = min(start + segment, bytes.count)
-                    deliver(Array(bytes[start..<end]), from: info.source, attachment: index, engine: engine, now: now)
-                    start = end
-                } while start < bytes.count
-            }
-        }
-        driver.wake()  // more may be waiting: come back after timers and sends
     }
 
     private func deliver(_ datagram: [UInt8], from source: SocketAddress, attachment: Int, engine: Engine, now: Instant) {
         roundProgressed = true
-        if attachments.count > 1, attachments[attachment].isAddressed {
-            if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }
-            routeByAddress[source] = attachment
-        }
         switch engine {
         case .server(let endpoint):
             endpoint.receive(datagram, from: source, at: now)
@@ -319,7 +261,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             touched[ObjectIdentifier(session)] = session
         case .single(let session):
             // An unconnected client socket hears from anyone: only the server's datagrams count.
-            guard source == session.peerAddress || !attachments[attachment].isAddressed else { return }
+            guard source == session.peerAddress || !ports.list[attachment].isAddressed else { return }
             try? session.engineForCore().receive(datagram, now: now)
             session.monitor.withLock { session.receivedLocked(at: now) }
         }
@@ -331,21 +273,21 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     /// readiness is then watched and the rest waits).
     private func transmit(at now: Instant) {
         if let index = stalledAttachment {
-            guard case .udp(let socket) = attachments[index].kind, flush(socket) else { return }
+            guard case .udp(let socket) = ports.list[index].kind, ports.flush(socket, peerErrors: handlePeerErrors) else { return }
             driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
             stalledAttachment = nil
         }
         while outboxHead < outbox.count {
             let next = outbox[outboxHead]
-            let index = attachment(for: next.destination)
-            switch attachments[index].kind {
+            let index = ports.attachment(for: next.destination)
+            switch ports.list[index].kind {
             case .udp(let socket):
                 if !socket.enqueue(next.bytes, to: next.destination) {
-                    flush(socket)
+                    ports.flush(socket, peerErrors: handlePeerErrors)
                     guard socket.enqueue(next.bytes, to: next.destination) else {
                         stalledAttachment = index
                         driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
-                        flushAll()
+                        ports.flushAll(peerErrors: handlePeerErrors)
                         return
                     }
                 }
@@ -353,7 +295,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 if Attachment.syntheticIndex(next.destination) != nil {
                     end.send(next.bytes)
                 } else {
-                    end.send(next.bytes, from: attachments[index].localAddress, to: next.destination)
+                    end.send(next.bytes, from: ports.list[index].localAddress, to: next.destination)
                 }
             case .tcpListener, .stream:
                 break
@@ -363,32 +305,12 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         }
         outbox.removeAll(keepingCapacity: true)
         outboxHead = 0
-        flushAll()
+        ports.flushAll(peerErrors: handlePeerErrors)
     }
 
-    private func flushAll() {
-        for attachment in attachments {
-            guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
-            flush(socket)
-        }
-    }
-
-    /// Sends what is queued; per-peer failures and ICMP errors are counted and dropped.
-    @discardableResult
-    private func flush(_ socket: UDPSocket) -> Bool {
-        let result = try? socket.flush()
-        udpCounters.sendFailures += socket.sendFailures.count
-        takePeerErrors(socket)
-        return result?.wouldBlock == false
-    }
-
-    /// Takes the socket's ICMP reports: they are counted, and a client whose server is
-    /// unreachable before it answered fails as a refused TCP connection does.
-    private func takePeerErrors(_ socket: UDPSocket) {
-        let reports = socket.peerErrors
-        guard !reports.isEmpty else { return }
-        udpCounters.peerErrors += reports.count
-        socket.removeAllPeerErrors()
+    /// ICMP reports (counted already): a client whose server is unreachable before it answered
+    /// fails as a refused TCP connection does.
+    private func handlePeerErrors(_ reports: [UDPPeerError]) {
         guard case .single(let session)? = engine else { return }
         for report in reports where report.peer == session.peerAddress {
             let code = report.error.code
@@ -399,12 +321,6 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             }
             roundProgressed = true
         }
-    }
-
-    private func attachment(for destination: SocketAddress) -> Int {
-        if let index = Attachment.syntheticIndex(destination), index < attachments.count { return index }
-        if attachments.count == 1 { return 0 }
-        return routeByAddress[destination] ?? attachments.firstIndex(where: \.isAddressed) ?? 0
     }
 
     // MARK: - Diagnostics
@@ -418,15 +334,15 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 statistics.pendingConnections = endpoint.pendingConnectionCount
                 statistics.dtls = Listener.Statistics.DTLS(endpoint.statistics)
             }
-            statistics.udpSendFailures = udpCounters.sendFailures
-            statistics.udpPeerErrors = udpCounters.peerErrors
-            statistics.udpReceiveErrors = udpCounters.receiveErrors
+            statistics.udpSendFailures = ports.counters.sendFailures
+            statistics.udpPeerErrors = ports.counters.peerErrors
+            statistics.udpReceiveErrors = ports.counters.receiveErrors
             return statistics
         }
     }
 
     var debugDescription: String {
-        lock.withLock { "dtls sessions=\(sessions.count) outbox=\(outbox.count - outboxHead) udp=\(udpCounters) \(statistics)" }
+        lock.withLock { "dtls sessions=\(sessions.count) outbox=\(outbox.count - outboxHead) udp=\(ports.counters) \(statistics)" }
     }
 
     // MARK: - Fork hand-off
@@ -447,7 +363,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         guard let peer = session.peerAddress, sessions[peer] === session else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        guard case .udp(let listening) = attachments[attachment(for: peer)].kind else {
+        guard case .udp(let listening) = ports.list[ports.attachment(for: peer)].kind else {
             throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
         }
         guard listening.reusesPort else {
@@ -494,13 +410,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     private func discard() {
         isClosed = true
         driver.abandonAfterFork()
-        for attachment in attachments {
-            switch attachment.kind {
-            case .udp(let socket): socket.close()
-            case .datagrams(let end, _): end.setArrivalHandler(nil)
-            case .tcpListener, .stream: break
-            }
-        }
+        ports.discard()
         engine = nil
         sessions.removeAll()
         outbox.removeAll()
@@ -539,9 +449,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         }
         driver.stop()
         for session in all { session.monitor.withLock { session.changedLocked() } }
-        for attachment in attachments {
-            if case .datagrams(let end, _) = attachment.kind { end.setArrivalHandler(nil) }
-        }
+        ports.detachPairs()
     }
 }
 

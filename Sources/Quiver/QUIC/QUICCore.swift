@@ -34,9 +34,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var engine: Engine?
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
-    // Read and written for every datagram, always under `lock` or on the loop's thread: no
-    // dynamic exclusivity check (it was about 3 % of a downloading client's instructions).
-    @exclusivity(unchecked) private var attachments: [Attachment] = []
+    /// The UDP sockets and datagram pairs.
+    private let ports = DatagramAttachments()
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
     private var closedSessions: [ObjectIdentifier] = []
     /// The endpoint's activity list, swapped in and out (``absorbActivity()``).
@@ -47,11 +46,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// the server's retransmissions with CONNECTION_CLOSE) and stops when the engine is done.
     private(set) var isLingering = false
     private let inbox = Mutex(Inbox())
-    /// Which attachment a remote address last arrived on (listeners with several addressed
-    /// attachments only).
-    @exclusivity(unchecked) private var routeByAddress: [SocketAddress: Int] = [:]
-    /// Counters of what the UDP attachments reported (diagnostics).
-    private(set) var udpCounters = (sendFailures: 0, peerErrors: 0, receiveErrors: 0)
     /// Whether this round of ``handleEvents(_:)`` took in input or fired timers (for the
     /// application-driven wake-up).
     @exclusivity(unchecked) private var roundProgressed = false
@@ -122,25 +116,17 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     /// Adds an attachment (lock held by the caller or before the driver starts).
     func addAttachment(_ attachment: Attachment) throws(QuiverError) {
-        let index = attachments.count
-        switch attachment.kind {
-        case .udp(let socket):
-            try driver.poll.add(socket.pollDescriptor, tag: UInt64(index))
-        case .datagrams(let end, _):
-            end.setArrivalHandler { [weak self] in
-                guard let self else { return }
-                inbox.withLock { _ = $0.arrivals.insert(index) }
-                driver.wake()
-            }
-            inbox.withLock { _ = $0.arrivals.insert(index) }
-        case .tcpListener, .stream:
-            throw QuiverError(.configuration, "a QUIC listener takes UDP sockets or datagram pairs, not \(attachment)")
-        }
-        attachments.append(attachment)
+        try ports.add(attachment, driver: driver, transport: "QUIC") { [weak self] index in self?.arrived(on: index) }
+    }
+
+    /// A datagram pair has datagrams (any thread).
+    private func arrived(on index: Int) {
+        inbox.withLock { _ = $0.arrivals.insert(index) }
+        driver.wake()
     }
 
     var localAddresses: [SocketAddress] {
-        lock.withLock { attachments.compactMap(\.localAddress) }
+        lock.withLock { ports.localAddresses }
     }
 
     // MARK: - Application side
@@ -239,72 +225,15 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     private func receiveAll(_ engine: Engine, arrivals: Set<Int>) {
         let now = Instant.now()
-        for index in attachments.indices {
-            switch attachments[index].kind {
-            case .udp(let socket):
-                receive(from: socket, index: index, engine: engine, now: now)
-            case .datagrams(let end, _):
-                guard arrivals.contains(index) else { continue }
-                var count = 0
-                while let datagram = end.receive() {
-                    let source = datagram.source ?? Attachment.syntheticAddress(index)
-                    var bytes = datagram.bytes
-                    deliver(&bytes, from: source, ecn: .notECT, attachment: index, engine: engine, now: now)
-                    count += 1
-                    if count == 1024 {  // fairness: come back for the rest
-                        inbox.withLock { _ = $0.arrivals.insert(index) }
-                        driver.wake()
-                        break
-                    }
-                }
-            case .tcpListener, .stream:
-                break
+        ports.receive(arrivals: arrivals, driver: driver, routes: 4 * sessions.count, again: arrived(on:),
+                      peerErrors: { handlePeerErrors($0, now: now) }) { bytes, source, ecn, _ in
+            roundProgressed = true
+            switch engine {
+            case .server(let endpoint):
+                endpoint.receive(&bytes, from: source, ecn: ecn, at: now)
+            case .single(let session):
+                session.engineForCore().receive(&bytes, from: source, ecn: ecn, at: now)
             }
-        }
-    }
-
-    private func receive(from socket: UDPSocket, index: Int, engine: Engine, now: Instant) {
-        var datagram: [UInt8] = []
-        for _ in 0..<16 {  // at most 16 batches per call, so timers and sends are not starved
-            let count: Int
-            do { count = try socket.receive() } catch {
-                udpCounters.receiveErrors += 1
-                return
-            }
-            takePeerErrors(socket, now: now)
-            guard count > 0 else { return }
-            for slot in 0..<socket.receivedCount {
-                let info = socket.received(slot)
-                guard !info.isTruncated else { continue }
-                // Each datagram (each GRO segment) copied once, straight out of the batch memory,
-                // into one buffer the engine decrypts in place and gives back.
-                socket.withReceivedBytes(slot) { bytes in
-                    let segment = info.segmentSize.map { $0 > 0 ? $0 : bytes.count } ?? bytes.count
-                    var start = 0
-                    repeat {
-                        let end = min(start + segment, bytes.count)
-                        datagram.removeAll(keepingCapacity: true)
-                        datagram.append(contentsOf: bytes[start..<end])
-                        deliver(&datagram, from: info.source, ecn: info.ecn, attachment: index, engine: engine, now: now)
-                        start = end
-                    } while start < bytes.count
-                }
-            }
-        }
-        driver.wake()  // more may be waiting: come back after timers and sends
-    }
-
-    private func deliver(_ bytes: inout [UInt8], from source: SocketAddress, ecn: ECNCodepoint, attachment: Int, engine: Engine, now: Instant) {
-        roundProgressed = true
-        if attachments.count > 1, attachments[attachment].isAddressed {
-            if routeByAddress.count > 4 * sessions.count + 4096 { routeByAddress.removeAll(keepingCapacity: true) }
-            routeByAddress[source] = attachment
-        }
-        switch engine {
-        case .server(let endpoint):
-            endpoint.receive(&bytes, from: source, ecn: ecn, at: now)
-        case .single(let session):
-            session.engineForCore().receive(&bytes, from: source, ecn: ecn, at: now)
         }
     }
 
@@ -318,7 +247,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
 
     private func transmitAll(_ engine: Engine) {
         if let index = stalledAttachment {
-            guard case .udp(let socket) = attachments[index].kind, flush(socket) else { return }
+            guard case .udp(let socket) = ports.list[index].kind, flush(socket) else { return }
             driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
             stalledAttachment = nil
         }
@@ -337,10 +266,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
             guard sendTrain() else { break }
         }
-        for attachment in attachments {
-            guard case .udp(let socket) = attachment.kind, socket.queuedDatagramCount > 0 else { continue }
-            flush(socket)
-        }
+        ports.flushAll { handlePeerErrors($0, now: now) }
     }
 
     /// Hands ``train`` to its attachment: to a UDP socket as GSO trains (as many as its queue
@@ -348,8 +274,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// full: the rest stays in ``train`` and the socket's output readiness is watched.
     private func sendTrain() -> Bool {
         guard let destination = train.destination else { return true }
-        let index = attachment(for: destination)
-        switch attachments[index].kind {
+        let index = ports.attachment(for: destination)
+        switch ports.list[index].kind {
         case .udp(let socket):
             let size = train.segmentSize
             let maxBytes = min(Self.maxTrainBytes, socket.sendQueueCapacity)
@@ -384,7 +310,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 if synthetic {
                     end.send(bytes)
                 } else {
-                    end.send(bytes, from: attachments[index].localAddress, to: destination)
+                    end.send(bytes, from: ports.list[index].localAddress, to: destination)
                 }
             }
             trainNext = train.count
@@ -398,20 +324,13 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// timers handle a peer that went away).
     @discardableResult
     private func flush(_ socket: UDPSocket) -> Bool {
-        let result = try? socket.flush()
-        udpCounters.sendFailures += socket.sendFailures.count
-        takePeerErrors(socket, now: .now())
-        return result?.wouldBlock == false
+        ports.flush(socket) { handlePeerErrors($0, now: .now()) }
     }
 
-    /// Takes the socket's ICMP reports: they are counted, and a client's connection hears of
-    /// an unreachable server (which ends it only before the server answered, as a refused TCP
-    /// connection does; ``QUICConnection/peerUnreachable(_:reason:at:)``).
-    private func takePeerErrors(_ socket: UDPSocket, now: Instant) {
-        let reports = socket.peerErrors
-        guard !reports.isEmpty else { return }
-        udpCounters.peerErrors += reports.count
-        socket.removeAllPeerErrors()
+    /// ICMP reports (counted already): a client's connection hears of an unreachable server
+    /// (which ends it only before the server answered, as a refused TCP connection does;
+    /// ``QUICConnection/peerUnreachable(_:reason:at:)``).
+    private func handlePeerErrors(_ reports: [UDPPeerError], now: Instant) {
         guard case .single(let session)? = engine else { return }
         for report in reports {
             let code = report.error.code
@@ -423,12 +342,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
     }
 
-    private func attachment(for destination: SocketAddress) -> Int {
-        if let index = Attachment.syntheticIndex(destination), index < attachments.count { return index }
-        if attachments.count == 1 { return 0 }
-        return routeByAddress[destination] ?? attachments.firstIndex(where: \.isAddressed) ?? 0
-    }
-
     /// Counters for ``Listener/statistics``.
     var statistics: Listener.Statistics {
         lock.withLock {
@@ -438,9 +351,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 statistics.pendingConnections = endpoint.pendingConnectionCount
                 statistics.quic = Listener.Statistics.QUIC(endpoint.statistics)
             }
-            statistics.udpSendFailures = udpCounters.sendFailures
-            statistics.udpPeerErrors = udpCounters.peerErrors
-            statistics.udpReceiveErrors = udpCounters.receiveErrors
+            statistics.udpSendFailures = ports.counters.sendFailures
+            statistics.udpPeerErrors = ports.counters.peerErrors
+            statistics.udpReceiveErrors = ports.counters.receiveErrors
             return statistics
         }
     }
@@ -455,11 +368,11 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                     "\(c.remoteAddress) \(c.state) deadline=\(c.nextDeadline.map { "\($0 > now ? ($0 - now) : .zero)" } ?? "none") \(c.statistics)"
                 }
                 if case .single(let session) = engine {
-                    return "single udp=\(udpCounters) local=\(attachments.compactMap(\.localAddress)) remote=\(describe(session.engineForCore()))"
+                    return "single udp=\(ports.counters) local=\(ports.localAddresses) remote=\(describe(session.engineForCore()))"
                 }
                 guard case .server(let endpoint) = engine else { return "" }
                 let details = sessions.values.prefix(4).map { "[\(describe($0.engineForCore()))]" }.joined(separator: " ")
-                return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) udp=\(udpCounters) \(details)"
+                return "\(endpoint.statistics) connections=\(endpoint.connectionCount) pending=\(endpoint.pendingConnectionCount) sessions=\(sessions.count) udp=\(ports.counters) \(details)"
             }
         }
         return text
@@ -487,7 +400,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         guard sessions[ObjectIdentifier(connection)] === session, let peer = session.peerAddress else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        guard case .udp(let listening) = attachments[attachment(for: peer)].kind else {
+        guard case .udp(let listening) = ports.list[ports.attachment(for: peer)].kind else {
             throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
         }
         guard listening.reusesPort else {
@@ -535,13 +448,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private func discard() {
         isClosed = true
         driver.abandonAfterFork()
-        for attachment in attachments {
-            switch attachment.kind {
-            case .udp(let socket): socket.close()
-            case .datagrams(let end, _): end.setArrivalHandler(nil)
-            case .tcpListener, .stream: break
-            }
-        }
+        ports.discard()
         engine = nil
         sessions.removeAll()
         acceptQueue?.closeLocked()
@@ -576,9 +483,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         driver.stop()
         for session in all { session.monitor.withLock { session.changedLocked() } }
-        for attachment in attachments {
-            if case .datagrams(let end, _) = attachment.kind { end.setArrivalHandler(nil) }
-        }
+        ports.detachPairs()
     }
 }
 
