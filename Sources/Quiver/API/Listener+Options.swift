@@ -17,13 +17,14 @@ extension Listener {
         /// ``Listener/eventLoopCount``). Several loops need the thread-assisted driver and one
         /// socket each: ``Listener/init(_:tls:bind:options:)`` makes them (one SO_REUSEPORT
         /// group; for QUIC with connection-ID steering, so every datagram of a connection
-        /// reaches its loop). ``maxConnections`` holds for all loops together; the flood
+        /// reaches its loop; for DTLS by the kernel's hash of the peer's address and port). ``maxConnections`` holds for all loops together; the flood
         /// thresholds — the pending handshakes of ``retryPolicy`` — are divided among them. A
         /// connection's tasks belong on its own loop: ``Connection/taskExecutor``.
         public var eventLoops = 1
         /// What accepted connections do with streams the peer opens (QUIC).
         public var incomingStreams: IncomingStreamPolicy = .accept
-        /// Bytes a connection buffers per stream for sending before writes would block.
+        /// Bytes a connection buffers per stream for sending before writes would block (DTLS:
+        /// bytes of datagrams not yet handed to the socket).
         public var sendBufferLimit = 1 << 20
         /// TLS and DTLS: how long a handshake may take before the connection is dropped.
         public var handshakeTimeout: Duration = .seconds(10)
