@@ -97,3 +97,56 @@ extension QuiverCommandTests {
         expectOneLineError(try run(["serve", "--loops", "0", "--port", "0"]), containing: "--loops")
     }
 }
+
+/// A peer program of the DTLS tool tests, found in PATH, with the skip rule of ``AioquicPeer``:
+/// missing, its tests are skipped with a message saying what to install, unless
+/// `QUIVER_REQUIRE_PEERS=1` (`.ci/run`), which makes them run and fail.
+struct PathPeer: Sendable {
+    let name: String
+    let install: String
+
+    static let pionecho = PathPeer(name: "pionecho", install: "built by .ci/run from the shared peers' pionecho (Go, pion/dtls)")
+    static let gnutlsCLI = PathPeer(name: "gnutls-cli", install: "apt-get install gnutls-bin")
+
+    var path: String? {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+        return directories.map { String($0) + "/" + name }.first { access($0, X_OK) == 0 }
+    }
+
+    var requirement: ConditionTrait {
+        .enabled(if: AioquicPeer.required || path != nil,
+                 "interop peer not installed: \(name) (\(install)); set QUIVER_REQUIRE_PEERS=1 to fail instead of skipping")
+    }
+
+    func executable() throws -> String {
+        guard let path else { throw InteropFailure("\(name) not found in PATH (\(install))") }
+        return path
+    }
+}
+
+extension QuiverCommandTests {
+    @Test("pion/dtls client (pionecho) → quiver serve --dtls: cookie exchange, handshake, a message echoed", PathPeer.pionecho.requirement)
+    func pionClient() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--dtls"], fixture: fixture)
+        defer { server.kill() }
+        let message = "pion-\(UInt64.random(in: 0...UInt64.max))"
+        let client = try ChildProcess(try PathPeer.pionecho.executable(), ["-mode", "client", "-addr", "127.0.0.1:\(port)", "-msg", message])
+        defer { client.kill() }
+        #expect(client.waitForExit(timeout: 15) == 0, "\(client.transcript)\n\(server.transcript)")
+        #expect(String(decoding: client.standardOutput, as: UTF8.self).contains("got echo: \"\(message)\""), "\(client.transcript)")
+    }
+
+    @Test("gnutls-cli --udp → quiver serve --dtls: handshake, a line echoed", PathPeer.gnutlsCLI.requirement)
+    func gnutlsClient() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--dtls"], fixture: fixture)
+        defer { server.kill() }
+        let client = try ChildProcess(try PathPeer.gnutlsCLI.executable(), ["--udp", "-p", "\(port)", "--x509cafile", fixture.cert,
+                                                                             "--verify-hostname", "localhost", "127.0.0.1"])
+        defer { client.kill() }
+        let line = "gnutls-\(UInt64.random(in: 0...UInt64.max))"
+        client.write(Array((line + "\n").utf8))
+        #expect(client.waitForLine(startingWith: line, timeout: 15) != nil, "\(client.transcript)\n\(server.transcript)")
+    }
+}
