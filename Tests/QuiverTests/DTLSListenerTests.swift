@@ -2,6 +2,7 @@ import Foundation
 import Quiver
 import QuiverCore
 import QuiverTLS
+import QuiverUDP
 import Synchronization
 import Testing
 
@@ -126,6 +127,22 @@ struct DTLSListenerTests {
         #expect(info?.origin == .peer)
         #expect(info?.code == UInt64(AlertDescription.userCanceled.rawValue))
         #expect(info?.isClean == false)
+    }
+
+    @Test("a client whose server never answers gives up at its handshake timeout")
+    func clientHandshakeTimeout() throws {
+        let silent = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)  // bound, never read
+        defer { silent.close() }
+        var options = ClientOptions()
+        options.handshakeTimeout = .milliseconds(300)
+        let started = Instant.now()
+        do {
+            _ = try Self.connect(port: silent.localAddress.port, options: options)
+            Issue.record("connected to a silent socket")
+        } catch let error as QuiverError {
+            #expect(error.code == .closed && "\(error)".contains("handshake timed out"), "\(error)")
+        }
+        #expect(Instant.now() - started < .seconds(5))
     }
 
     @Test("an idle connection is closed with close_notify after the idle timeout")

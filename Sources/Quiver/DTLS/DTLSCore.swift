@@ -53,6 +53,10 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     /// Datagrams not yet handed to an attachment, in order; the head waits for
     /// ``stalledAttachment`` when a UDP socket is full.
     private var outbox: [Outgoing] = []
+    /// The most datagrams of the endpoint's own (HelloVerifyRequests, handshake flights,
+    /// refusals) the outbox holds while a socket is full; more are dropped, as the network
+    /// could have (the sessions' datagrams are bounded by their send buffers instead).
+    static let maxQueuedEndpointDatagrams = 4096
     /// The next datagram of ``outbox`` to send.
     private var outboxHead = 0
     private var stalledAttachment: Int?
@@ -207,7 +211,9 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         }
         touched.removeAll(keepingCapacity: true)
         if case .server(let endpoint) = engine {
-            for (destination, bytes) in endpoint.takeDatagrams() { outbox.append(Outgoing(destination: destination, bytes: bytes)) }
+            for (destination, bytes) in endpoint.takeDatagrams() where outbox.count - outboxHead < Self.maxQueuedEndpointDatagrams {
+                outbox.append(Outgoing(destination: destination, bytes: bytes))
+            }
         }
     }
 

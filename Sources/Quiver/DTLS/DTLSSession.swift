@@ -170,7 +170,9 @@ final class DTLSSession: Session, @unchecked Sendable {
     /// ``CloseInfo/Origin/timeout`` — an idle one after a close_notify.
     func expireLocked(idle: Bool) {
         guard closeInfo == nil, handedOff == nil else { return }
-        if idle { engine.close() }
+        // Idle: close_notify. A client's handshake given up: a fatal alert, which also stops
+        // the engine retransmitting its flight.
+        if idle { engine.close() } else { engine.abort() }
         closeInfo = CloseInfo(origin: .timeout, code: 0, isApplicationCode: false, reason: idle ? "idle timeout" : "handshake timed out")
         changedLocked()
     }
