@@ -36,26 +36,30 @@ struct OwnershipTests {
     @Test("a loop parked for a fork runs nothing until released; on the loop or with no loop nothing is parked",
           .timeLimit(.minutes(1)))
     func parkedLoop() async throws {
-        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
-        defer { listener.close() }
-        let driver = listener.cores[0].driver
-        let park = try #require(driver.parkLoop())
-        let order = Mutex<[String]>([])
-        // A command from another thread: the parked loop cannot run it before the release.
-        let command = Task.detached { driver.perform { order.withLock { $0.append("command") } } }
-        order.withLock { $0.append("released") }
-        park.release()
-        await command.value
-        #expect(order.withLock { $0 } == ["released", "command"])
+        // On threads of its own: the suite's blocking tests hold the cooperative pool's threads
+        // for seconds at a time, and this test's tasks must run within its time limit.
+        try await onDedicatedThreads {
+            let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+            defer { listener.close() }
+            let driver = listener.cores[0].driver
+            let park = try #require(driver.parkLoop())
+            let order = Mutex<[String]>([])
+            // A command from another thread: the parked loop cannot run it before the release.
+            let command = Task.detached(executorPreference: DedicatedExecutor.shared) { driver.perform { order.withLock { $0.append("command") } } }
+            order.withLock { $0.append("released") }
+            park.release()
+            await command.value
+            #expect(order.withLock { $0 } == ["released", "command"])
 
-        var parkedOnLoop = true
-        driver.perform { parkedOnLoop = driver.parkLoop() != nil }
-        #expect(!parkedOnLoop)
-        var options = Listener.Options()
-        options.driver = .applicationDriven
-        let driven = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
-        defer { driven.close() }
-        #expect(driven.cores[0].driver.parkLoop() == nil)
+            var parkedOnLoop = true
+            driver.perform { parkedOnLoop = driver.parkLoop() != nil }
+            #expect(!parkedOnLoop)
+            var options = Listener.Options()
+            options.driver = .applicationDriven
+            let driven = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+            defer { driven.close() }
+            #expect(driven.cores[0].driver.parkLoop() == nil)
+        }
     }
 
     /// The forked child abandons the parent's driver, taking its work-queue lock. Another thread
@@ -66,62 +70,66 @@ struct OwnershipTests {
     @Test("forking while another thread keeps queueing work for the loop: every child abandons the driver and exits cleanly",
           .timeLimit(.minutes(1)))
     func forkWhileQueueing() async throws {
-        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
-        defer { listener.close() }
-        let driver = listener.cores[0].driver
-        let stop = Atomic<Bool>(false)
-        let asked = Atomic<Int>(0)
-        // Another thread takes the queue's lock back to back (asking whether a loop runs), as
-        // threads queueing task jobs and commands do: it holds it most of the time. A thread of
-        // its own, so that it runs while this one forks however busy the task pool is.
-        let queueing = Thread {
-            while !stop.load(ordering: .relaxed) {
-                if !driver.isOwnerHere { asked.add(1, ordering: .relaxed) }
+        try await onDedicatedThreads {  // as parkedLoop: not starved by the blocking tests
+            let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")
+            defer { listener.close() }
+            let driver = listener.cores[0].driver
+            let stop = Atomic<Bool>(false)
+            let asked = Atomic<Int>(0)
+            // Another thread takes the queue's lock back to back (asking whether a loop runs), as
+            // threads queueing task jobs and commands do: it holds it most of the time. A thread of
+            // its own, so that it runs while this one forks however busy the task pool is.
+            let queueing = Thread {
+                while !stop.load(ordering: .relaxed) {
+                    if !driver.isOwnerHere { asked.add(1, ordering: .relaxed) }
+                }
             }
-        }
-        queueing.start()
-        while asked.load(ordering: .relaxed) == 0 { await Task.yield() }
-        var failures: [String] = []
-        for _ in 0..<30 {  // with the Mutex, most of 30 children died
-            let park = try #require(driver.parkLoop())
-            let pid = driver.fork()
-            if pid == 0 {
-                driver.abandonAfterFork()
-                _exit(0)
+            queueing.start()
+            while asked.load(ordering: .relaxed) == 0 { await Task.yield() }
+            var failures: [String] = []
+            for _ in 0..<30 {  // with the Mutex, most of 30 children died
+                let park = try #require(driver.parkLoop())
+                let pid = driver.fork()
+                if pid == 0 {
+                    driver.abandonAfterFork()
+                    _exit(0)
+                }
+                park.release()
+                #expect(pid > 0)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, 0)
+                let exitedCleanly = status & 0x7f == 0 && (status >> 8) & 0xff == 0
+                if !exitedCleanly { failures.append("child \(pid): wait status \(status)") }
             }
-            park.release()
-            #expect(pid > 0)
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
-            let exitedCleanly = status & 0x7f == 0 && (status >> 8) & 0xff == 0
-            if !exitedCleanly { failures.append("child \(pid): wait status \(status)") }
+            stop.store(true, ordering: .relaxed)
+            #expect(failures.isEmpty)
         }
-        stop.store(true, ordering: .relaxed)
-        #expect(failures.isEmpty)
     }
 
     @Test("two loops waiting for each other's commands serve each other instead of deadlocking",
           .timeLimit(.minutes(1)))
     func loopsServeEachOther() async throws {
-        var options = Listener.Options()
-        options.eventLoops = 2
-        let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
-        defer { listener.close() }
-        let drivers = listener.cores.map(\.driver)
-        // Each loop's task waits until the other's is running too, then asks the other loop to
-        // run a command and waits for it: both loop threads wait at once.
-        let arrived = Arrivals()
-        let tasks = (0..<2).map { index in
-            Task(executorPreference: drivers[index]) { () -> Bool in
-                arrived.count.add(1, ordering: .relaxed)
-                while arrived.count.load(ordering: .relaxed) < 2 {}
-                let other = drivers[1 - index]
-                var ranOnOther = false
-                other.perform { ranOnOther = other.isOnLoopThread }
-                return ranOnOther
+        try await onDedicatedThreads {  // as parkedLoop: not starved by the blocking tests
+            var options = Listener.Options()
+            options.eventLoops = 2
+            let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+            defer { listener.close() }
+            let drivers = listener.cores.map(\.driver)
+            // Each loop's task waits until the other's is running too, then asks the other loop to
+            // run a command and waits for it: both loop threads wait at once.
+            let arrived = Arrivals()
+            let tasks = (0..<2).map { index in
+                Task(executorPreference: drivers[index]) { () -> Bool in
+                    arrived.count.add(1, ordering: .relaxed)
+                    while arrived.count.load(ordering: .relaxed) < 2 {}
+                    let other = drivers[1 - index]
+                    var ranOnOther = false
+                    other.perform { ranOnOther = other.isOnLoopThread }
+                    return ranOnOther
+                }
             }
+            for task in tasks { #expect(await task.value) }
         }
-        for task in tasks { #expect(await task.value) }
     }
 
     private final class Arrivals: Sendable {
