@@ -369,16 +369,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         guard let peer = session.peerAddress, sessions[peer] === session else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        guard case .udp(let listening) = ports.list[ports.attachment(for: peer)].kind else {
-            throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
-        }
-        guard listening.reusesPort else {
-            throw QuiverError(.configuration, "a hand-off binds the child's socket to the listener's port: the listener's UDP socket needs SO_REUSEPORT")
-        }
-        var configuration = Listener.dtlsSocketConfiguration
-        configuration.reusePort = true
-        let socket = try UDPSocket(bindingTo: listening.localAddress, configuration: configuration)
-        try socket.connect(to: peer)
+        let socket = try ports.handOffSocket(to: peer, configuration: Listener.dtlsSocketConfiguration)
         let childCore = DTLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil,
                                  sendBufferLimit: sendBufferLimit, idleTimeout: idleTimeout, handshakeTimeout: handshakeTimeout)
         try childCore.addAttachment(.udp(socket))

@@ -400,16 +400,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         guard sessions[ObjectIdentifier(connection)] === session, let peer = session.peerAddress else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        guard case .udp(let listening) = ports.list[ports.attachment(for: peer)].kind else {
-            throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
-        }
-        guard listening.reusesPort else {
-            throw QuiverError(.configuration, "a hand-off binds the child's socket to the listener's port: the listener's UDP socket needs SO_REUSEPORT")
-        }
-        var configuration = Listener.serverSocketConfiguration
-        configuration.reusePort = true
-        let socket = try UDPSocket(bindingTo: listening.localAddress, configuration: configuration)
-        try socket.connect(to: peer)
+        let socket = try ports.handOffSocket(to: peer, configuration: Listener.serverSocketConfiguration)
         let childCore = QUICCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil, policy: policy,
                                  sendBufferLimit: sendBufferLimit)
         try childCore.addAttachment(.udp(socket))

@@ -147,6 +147,25 @@ final class DatagramAttachments {
         handle(reports)
     }
 
+    /// A fork hand-off's socket for the child (``Listener/fork(handingOff:)``): bound with
+    /// SO_REUSEPORT to the address of the socket `peer` arrived on and connected to `peer`, so
+    /// the kernel delivers the peer's datagrams to it from now on.
+    /// - Throws: `.configuration` when the peer came on a pair (memory cannot move to another
+    ///   process) or the listener's socket lacks SO_REUSEPORT; `.io` when binding fails.
+    func handOffSocket(to peer: SocketAddress, configuration: UDPSocket.Configuration) throws(QuiverError) -> UDPSocket {
+        guard case .udp(let listening) = list[attachment(for: peer)].kind else {
+            throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
+        }
+        guard listening.reusesPort else {
+            throw QuiverError(.configuration, "a hand-off binds the child's socket to the listener's port: the listener's UDP socket needs SO_REUSEPORT")
+        }
+        var configuration = configuration
+        configuration.reusePort = true
+        let socket = try UDPSocket(bindingTo: listening.localAddress, configuration: configuration)
+        try socket.connect(to: peer)
+        return socket
+    }
+
     /// Stops the pairs' arrival callbacks (the core closed).
     func detachPairs() {
         for attachment in list {
