@@ -356,8 +356,8 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     /// Forks the process and hands `session` to the child (``Listener/fork(handingOff:)``), as
     /// ``QUICCore/fork(handingOff:)`` does: before fork, with the loop parked and both locks
     /// held, a UDP socket is bound to the listener's address with SO_REUSEPORT and connected to
-    /// the peer (the kernel prefers it for the peer's datagrams from then on) and the child's
-    /// core is made. The parent then forgets the association without sending anything; the
+    /// the peer (the kernel prefers it for the peer's datagrams from then on), what waits in the
+    /// listener's socket is taken in, and the child's core is made. The parent then forgets the association without sending anything; the
     /// child abandons its copy of this listener and runs the connection alone.
     func fork(handingOff session: DTLSSession) throws(QuiverError) -> Listener.ForkResult {
         let park = driver.parkLoop()
@@ -370,6 +370,12 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
         let socket = try ports.handOffSocket(to: peer, configuration: Listener.dtlsSocketConfiguration)
+        // The peer's datagrams go to the child's socket from now on; those that reached the
+        // listener's socket before it existed (its first messages, sent as the handshake ended)
+        // are taken in now, into the connection the child gets. After the fork the parent would
+        // drop them, and DTLS does not retransmit application data (QUIC's loss recovery covers
+        // the same window).
+        receiveAll(.server(endpoint), arrivals: [], now: .now())
         let childCore = DTLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil,
                                  sendBufferLimit: sendBufferLimit, idleTimeout: idleTimeout, handshakeTimeout: handshakeTimeout)
         try childCore.addAttachment(.udp(socket))
