@@ -235,6 +235,30 @@ struct DTLSDrivenListenerTests {
         #expect(second.read() == [5])
     }
 
+    @Test("a late copy of the association's own ClientHello (a retransmission) does not replace it")
+    func lateClientHelloRetransmission() throws {
+        defer { listener.close() }
+        let address = SocketAddress("198.51.100.9:40000")!
+        let client = DTLSConnection(client: Identity.client(), serverName: "localhost")
+        try client.start(now: .now())
+        // The cookie round by hand, keeping the ClientHello that carries the cookie.
+        for datagram in client.takeDatagrams() { pair.second.send(datagram, from: address, to: serverAddress) }
+        listener.handleEvents()
+        while let reply = pair.second.receive() { try client.receive(reply.bytes, now: .now()) }
+        let helloWithCookie = try #require(client.takeDatagrams().first)
+        pair.second.send(helloWithCookie, from: address, to: serverAddress)
+        try pump(client, from: address)
+        #expect(client.isHandshakeComplete)
+        let connection = try #require(try listener.tryAccept())
+
+        pair.second.send(helloWithCookie, from: address, to: serverAddress)  // delayed in the network
+        try client.write([7])
+        try pump(client, from: address)
+        #expect(listener.statistics.dtls?.connectionsReplaced == 0)
+        #expect(try connection.tryRead() == [7])
+        #expect(connection.closeInfo == nil)
+    }
+
     @Test("a flood of ClientHellos without cookies keeps no state")
     func cookieFlood() throws {
         defer { listener.close() }

@@ -12,9 +12,10 @@ public import QuiverCore
 /// Routing is by the peer's address and port (DTLS 1.2 without Connection IDs). A datagram from
 /// an address without a connection goes through the ``DTLSCookieGate``: nothing is kept until
 /// the client returns a valid cookie (a ClientHello flood leaves memory flat). A ClientHello
-/// with a valid cookie from the address of an established connection — the client restarted on
-/// the same port — replaces that connection (RFC 6347 §4.2.8: only after the new client proved
-/// its address). Bounds: ``Configuration/maxPendingConnections`` handshakes in progress and
+/// with a valid cookie and a new random from the address of an established connection — the
+/// client restarted on the same port — replaces that connection (RFC 6347 §4.2.8: only after the
+/// new client proved its address); the connection's own ClientHello arriving again (a late
+/// retransmission) does not. Bounds: ``Configuration/maxPendingConnections`` handshakes in progress and
 /// ``Configuration/maxConnections`` in all — a client beyond them is refused with a fatal
 /// `internal_error` alert in epoch 0, keeping nothing, so it fails at once rather than at its
 /// timeout (its cookie proved its address: the reply amplifies nothing); a handshake not
@@ -65,6 +66,9 @@ public final class DTLSEndpoint {
     private struct Entry {
         let connection: DTLSConnection
         let handshakeDeadline: Instant
+        /// The random of the ClientHello that started the association: a copy of that
+        /// ClientHello arriving late (a retransmission) is not a new handshake.
+        let clientRandom: ArraySlice<UInt8>?
         var accepted = false
     }
 
@@ -111,8 +115,11 @@ public final class DTLSEndpoint {
     /// Feeds one datagram from `peer`.
     public func receive(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant) {
         if let entry = entries[peer] {
-            if entry.connection.isHandshakeComplete, Self.startsHandshake(datagram) {
-                // A new ClientHello on an established association: the client restarted.
+            if entry.connection.isHandshakeComplete, Self.startsHandshake(datagram),
+               Self.clientRandom(datagram) != entry.clientRandom {
+                // A new ClientHello (another random) on an established association: the client
+                // restarted. The same ClientHello again is a late retransmission of this
+                // association's, which the connection ignores.
                 admit(datagram, from: peer, at: now, replacing: true)
                 return
             }
@@ -162,11 +169,18 @@ public final class DTLSEndpoint {
 
     // MARK: Internals
 
-    /// Whether `datagram` starts with a ClientHello of message_seq 0 at epoch 0.
+    /// Whether `datagram` starts with a ClientHello at epoch 0.
     static func startsHandshake(_ datagram: [UInt8]) -> Bool {
         let h = DTLSConnection.headerLength
         return datagram.count >= h + 12 && datagram[0] == 22 && datagram[3] == 0 && datagram[4] == 0
             && datagram[h] == HandshakeType.clientHello.rawValue
+    }
+
+    /// The random of the ClientHello whose whole first fragment starts `datagram`, if it is one.
+    static func clientRandom(_ datagram: [UInt8]) -> ArraySlice<UInt8>? {
+        let body = DTLSConnection.headerLength + 12
+        guard startsHandshake(datagram), datagram.count >= body + 34 else { return nil }
+        return datagram[(body + 2)..<(body + 34)]
     }
 
     private func admit(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant, replacing: Bool) {
@@ -190,7 +204,8 @@ public final class DTLSEndpoint {
             }
             let connection = DTLSConnection(server: configuration.tls)
             connection.mtu = configuration.mtu
-            entries[peer] = Entry(connection: connection, handshakeDeadline: now + configuration.handshakeTimeout)
+            entries[peer] = Entry(connection: connection, handshakeDeadline: now + configuration.handshakeTimeout,
+                                  clientRandom: Self.clientRandom(datagram))
             handshaking.insert(peer)
             statistics.connectionsCreated += 1
             deliver(datagram, to: peer, at: now)
