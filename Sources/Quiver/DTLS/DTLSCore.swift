@@ -375,7 +375,13 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         // are taken in now, into the connection the child gets. After the fork the parent would
         // drop them, and DTLS does not retransmit application data (QUIC's loss recovery covers
         // the same window).
-        receiveAll(.server(endpoint), arrivals: [], now: .now())
+        let now = Instant.now()
+        receiveAll(.server(endpoint), arrivals: [], now: now)
+        // And any peer's datagrams the kernel put in the new socket before it was connected
+        // (other clients' first messages would be lost in the child, which hears only its peer).
+        ports.receiveStray(from: socket, as: ports.attachment(for: peer), driver: driver) { bytes, source, _, index in
+            deliver(bytes, from: source, attachment: index, engine: .server(endpoint), now: now)
+        }
         let childCore = DTLSCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil,
                                  sendBufferLimit: sendBufferLimit, idleTimeout: idleTimeout, handshakeTimeout: handshakeTimeout)
         try childCore.addAttachment(.udp(socket))

@@ -166,6 +166,14 @@ final class DatagramAttachments {
         return socket
     }
 
+    /// Receives what waits in `socket`, a hand-off socket not (yet) among the attachments, as if
+    /// it had arrived on attachment `index` (see ``receive(arrivals:driver:routes:again:peerErrors:deliver:)``).
+    /// Between its bind and its connect a hand-off socket is an unconnected member of the port's
+    /// SO_REUSEPORT group, so the kernel may have put any peer's datagram in it.
+    func receiveStray(from socket: UDPSocket, as index: Int, driver: Driver, deliver: (inout [UInt8], SocketAddress, ECNCodepoint, Int) -> Void) {
+        receive(from: socket, index: index, driver: driver, routes: 1 << 40, peerErrors: { _ in }, deliver: deliver)
+    }
+
     /// Stops the pairs' arrival callbacks (the core closed).
     func detachPairs() {
         for attachment in list {
