@@ -26,7 +26,7 @@ enum Server {
         demo.onInterrupt {
             for (index, listener) in listeners.enumerated() {
                 if let dtls = listener.statistics.dtls {
-                    log.info("port \(demo.ports[index]): \(dtls.helloVerifyRequestsSent) HelloVerifyRequests sent (stateless cookies), \(dtls.connectionsCreated) connections")
+                    log.info("port \(demo.ports[index]): \(dtls.helloVerifyRequestsSent + dtls.helloRetryRequestsSent) cookies sent statelessly (\(dtls.helloRetryRequestsSent) in DTLS 1.3 HelloRetryRequests), \(dtls.connectionsCreated) connections")
                 }
                 listener.close()
             }

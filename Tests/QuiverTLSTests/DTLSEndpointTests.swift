@@ -10,6 +10,8 @@ final class DTLSEndpointHarness {
     var now = Instant(nanoseconds: 1_000_000_000)
     /// Clients whose datagrams are lost from now on.
     var silenced: Set<SocketAddress> = []
+    /// Every datagram each client sent, in order.
+    var sent: [SocketAddress: [[UInt8]]] = [:]
 
     init(_ configuration: DTLSEndpoint.Configuration) {
         endpoint = DTLSEndpoint(configuration: configuration)
@@ -18,8 +20,12 @@ final class DTLSEndpointHarness {
     static func address(_ port: UInt16) -> SocketAddress { SocketAddress(host: "192.0.2.7", port: port)! }
 
     @discardableResult
-    func addClient(port: UInt16, _ configuration: TLSConfiguration = Configs.client()) throws -> DTLSConnection {
+    /// A client at `port`; DTLS 1.2 unless `version` is `.tls13`.
+    func addClient(port: UInt16, _ configuration: TLSConfiguration = Configs.client(), version: TLSVersion = .tls12, mtu: Int = 1200) throws -> DTLSConnection {
+        var configuration = configuration
+        configuration.maximumVersion = version
         let client = DTLSConnection(client: configuration, serverName: "localhost")
+        client.mtu = mtu
         try client.start(now: now)
         clients[Self.address(port)] = client
         return client
@@ -32,6 +38,7 @@ final class DTLSEndpointHarness {
             for (address, client) in clients {
                 for datagram in client.takeDatagrams() where !silenced.contains(address) {
                     moved = true
+                    sent[address, default: []].append(datagram)
                     endpoint.receive(datagram, from: address, at: now)
                 }
             }

@@ -4,7 +4,8 @@ import Testing
 @testable import QuiverTLS
 
 /// A DTLS client and server in memory, with the server behind a ``DTLSCookieGate``, a virtual
-/// clock and datagrams that can be dropped by index in each direction.
+/// clock and datagrams that can be dropped by index in each direction. DTLS 1.2 unless
+/// `version` is `.tls13` (the client's configuration is capped at it).
 final class DTLSPair {
     let client: DTLSConnection
     var server: DTLSConnection?
@@ -18,10 +19,15 @@ final class DTLSPair {
     private(set) var sentByClient = 0
     private(set) var sentByServer = 0
     private(set) var helloVerifyRequests = 0
+    private(set) var helloRetryRequests = 0
+    /// The server's datagram size (the client's by default).
+    var serverMTU: Int?
     private(set) var clientError: TLSError?
     private(set) var serverError: TLSError?
 
-    init(client: TLSConfiguration, server: TLSConfiguration, mtu: Int = 1200) {
+    init(client: TLSConfiguration, server: TLSConfiguration, mtu: Int = 1200, version: TLSVersion = .tls12) {
+        var client = client
+        client.maximumVersion = version
         self.client = DTLSConnection(client: client, serverName: "localhost")
         self.client.mtu = mtu
         serverConfiguration = server
@@ -63,16 +69,23 @@ final class DTLSPair {
 
     private func deliverToServer(_ datagram: [UInt8]) {
         if server == nil {
-            switch gate.check(datagram, from: clientAddress) {
+            switch gate.check(datagram, from: clientAddress, tls: serverConfiguration) {
             case .drop:
                 return
             case .helloVerifyRequest(let reply):
                 helloVerifyRequests += 1
                 do { try client.receive(reply, now: now) } catch { clientError = error }
                 return
-            case .accept:
-                let connection = DTLSConnection(server: serverConfiguration)
-                connection.mtu = client.mtu
+            case .helloRetryRequest(let reply):
+                helloRetryRequests += 1
+                do { try client.receive(reply, now: now) } catch { clientError = error }
+                return
+            case .refuse(let reply):
+                do { try client.receive(reply, now: now) } catch { clientError = error }
+                return
+            case .accept(let retry):
+                let connection = retry.map { DTLSConnection(server: serverConfiguration, after: $0) } ?? DTLSConnection(server: serverConfiguration)
+                connection.mtu = serverMTU ?? client.mtu
                 server = connection
             }
         }
@@ -144,25 +157,27 @@ struct DTLSTests {
     @Test("cookies: another address, another ClientHello, or a stale cookie get a new HelloVerifyRequest")
     func cookies() throws {
         let gate = DTLSCookieGate(secret: [UInt8](repeating: 7, count: 32))
-        let client = DTLSConnection(client: Configs.client(), serverName: "localhost")
+        var configuration = Configs.client()
+        configuration.maximumVersion = .tls12
+        let client = DTLSConnection(client: configuration, serverName: "localhost")
         try client.start(now: Instant(nanoseconds: 0))
         let first = try #require(client.takeDatagrams().first)
         let address = SocketAddress(host: "192.0.2.1", port: 5000)!
-        guard case .helloVerifyRequest(let hvr) = gate.check(first, from: address) else { Issue.record("no HelloVerifyRequest"); return }
+        guard case .helloVerifyRequest(let hvr) = gate.check(first, from: address, tls: Configs.server()) else { Issue.record("no HelloVerifyRequest"); return }
         try client.receive(hvr, now: Instant(nanoseconds: 0))
         let second = try #require(client.takeDatagrams().first)
-        #expect(gate.check(second, from: address) == .accept)
-        #expect(DTLSCookieGate(secret: [UInt8](repeating: 7, count: 32)).check(second, from: address) == .accept)  // another process, same secret
-        #expect(gate.check(second, from: SocketAddress(host: "192.0.2.1", port: 5001)!) != .accept)
-        #expect(DTLSCookieGate().check(second, from: address) != .accept)
+        #expect(gate.check(second, from: address, tls: Configs.server()) == .accept(nil))
+        #expect(DTLSCookieGate(secret: [UInt8](repeating: 7, count: 32)).check(second, from: address, tls: Configs.server()) == .accept(nil))  // another process, same secret
+        #expect(gate.check(second, from: SocketAddress(host: "192.0.2.1", port: 5001)!, tls: Configs.server()) != .accept(nil))
+        #expect(DTLSCookieGate().check(second, from: address, tls: Configs.server()) != .accept(nil))
         var tampered = second
         tampered[tampered.count - 1] ^= 1  // the ClientHello changed under the cookie
-        #expect(gate.check(tampered, from: address) != .accept)
+        #expect(gate.check(tampered, from: address, tls: Configs.server()) != .accept(nil))
         var later = gate
         later.clock = .fixed(millisecondsSinceEpoch: WallClock.system.millisecondsSinceEpoch() + 120_000)
-        #expect(later.check(second, from: address) != .accept)
-        #expect(gate.check([22, 0xFE, 0xFD, 0, 0], from: address) == .drop)
-        #expect(gate.check(Array(repeating: 0, count: 100), from: address) == .drop)
+        #expect(later.check(second, from: address, tls: Configs.server()) != .accept(nil))
+        #expect(gate.check([22, 0xFE, 0xFD, 0, 0], from: address, tls: Configs.server()) == .drop)
+        #expect(gate.check(Array(repeating: 0, count: 100), from: address, tls: Configs.server()) == .drop)
     }
 
     @Test("fragments announcing more than 128 KiB of messages in all are not buffered")

@@ -261,9 +261,6 @@ public final class Connection: Sendable {
 
     private static func connectDTLS(over attachment: Attachment, remote: SocketAddress, tls: TLSConfiguration,
                                     serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
-        guard tls.minimumVersion <= .tls12 else {
-            throw QuiverError(.configuration, "DTLS speaks DTLS 1.2 (the TLS 1.2 handshake): a minimumVersion of TLS 1.3 leaves nothing to negotiate")
-        }
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
         let engine = DTLSConnection(client: tls, serverName: serverName)
         engine.mtu = options.dtlsMaxDatagramSize

@@ -198,12 +198,8 @@ extension Listener.Options {
 
 extension Listener.Options {
     /// The DTLS endpoint configuration these options describe, for `tls`.
-    /// - Throws: `.configuration` when `tls` allows no TLS 1.2 (DTLS 1.3 is not built yet) or
-    ///   the datagram size is under 256 bytes.
+    /// - Throws: `.configuration` when the datagram size is under 256 bytes.
     func dtlsEndpointConfiguration(tls: TLSConfiguration) throws(QuiverError) -> DTLSEndpoint.Configuration {
-        guard tls.minimumVersion <= .tls12 else {
-            throw QuiverError(.configuration, "DTLS speaks DTLS 1.2 (the TLS 1.2 handshake): a minimumVersion of TLS 1.3 leaves nothing to negotiate")
-        }
         guard dtlsMaxDatagramSize >= 256 else { throw QuiverError(.configuration, "dtlsMaxDatagramSize must be at least 256 bytes") }
         var configuration = DTLSEndpoint.Configuration(tls: tls)
         if let dtlsCookieSecret { configuration.gate = DTLSCookieGate(secret: dtlsCookieSecret) }

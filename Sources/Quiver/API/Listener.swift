@@ -12,7 +12,7 @@ public enum Transport: Sendable, Hashable {
     case tcp
     /// QUIC over UDP (or over ``DatagramPair``s).
     case quic
-    /// DTLS 1.2 over UDP (or over ``DatagramPair``s): one stream of messages per connection —
+    /// DTLS 1.3 or 1.2 over UDP (or over ``DatagramPair``s): one stream of messages per connection —
     /// a read returns one record's payload, a write sends one record (at most 16 KiB).
     case dtls
 }
@@ -432,6 +432,9 @@ public final class Listener: Sendable {
             /// HelloVerifyRequests sent: ClientHellos without a valid cookie, answered
             /// statelessly (RFC 6347 §4.2.1).
             public var helloVerifyRequestsSent = 0
+            /// DTLS 1.3 HelloRetryRequests sent with a cookie, the same stateless step (RFC
+            /// 9147 §5.1).
+            public var helloRetryRequestsSent = 0
             /// Associations created for ClientHellos with a valid cookie.
             public var connectionsCreated = 0
             /// Valid ClientHellos dropped: ``Options/maxConnections`` or the pending-handshake
@@ -447,6 +450,7 @@ public final class Listener: Sendable {
 
             mutating func add(_ other: DTLS) {
                 helloVerifyRequestsSent += other.helloVerifyRequestsSent
+                helloRetryRequestsSent += other.helloRetryRequestsSent
                 connectionsCreated += other.connectionsCreated
                 connectionsRefused += other.connectionsRefused
                 handshakesFailed += other.handshakesFailed

@@ -477,7 +477,8 @@ extension DTLSCore: TransportCore {
 
 extension Listener.Statistics.DTLS {
     init(_ endpoint: DTLSEndpoint.Statistics) {
-        self.init(helloVerifyRequestsSent: endpoint.helloVerifyRequestsSent, connectionsCreated: endpoint.connectionsCreated,
+        self.init(helloVerifyRequestsSent: endpoint.helloVerifyRequestsSent, helloRetryRequestsSent: endpoint.helloRetryRequestsSent,
+                  connectionsCreated: endpoint.connectionsCreated,
                   connectionsRefused: endpoint.connectionsRefused, handshakesFailed: endpoint.handshakesFailed,
                   datagramsDropped: endpoint.datagramsDropped, connectionsReplaced: endpoint.connectionsReplaced)
     }

@@ -9,26 +9,35 @@ public struct TrafficSecret: Sendable, Hashable, CustomStringConvertible {
     public let suite: CipherSuite
     /// The secret (`client_handshake_traffic_secret`, …).
     public let secret: [UInt8]
+    /// The label prefix of the keys derived from it: `"dtls13"` for a DTLS 1.3 secret.
+    public let prefix: TLSLabelPrefix
 
     /// Creates a traffic secret.
-    public init(suite: CipherSuite, secret: [UInt8]) {
+    public init(suite: CipherSuite, secret: [UInt8], prefix: TLSLabelPrefix = .tls13) {
         self.suite = suite
         self.secret = secret
+        self.prefix = prefix
     }
 
     /// The record-protection key and IV (RFC 8446 §7.3).
     public func recordKeys() -> (key: [UInt8], iv: [UInt8]) {
         let hash = suite.hash ?? .sha256
         return (
-            hash.expandLabel(secret: secret, label: "key", context: [], length: suite.keyLength),
-            hash.expandLabel(secret: secret, label: "iv", context: [], length: 12)
+            hash.expandLabel(secret: secret, label: "key", context: [], length: suite.keyLength, prefix: prefix),
+            hash.expandLabel(secret: secret, label: "iv", context: [], length: 12, prefix: prefix)
         )
+    }
+
+    /// DTLS 1.3: the key that masks record sequence numbers (RFC 9147 §4.2.3), `"sn"`.
+    public func sequenceNumberKey() -> [UInt8] {
+        (suite.hash ?? .sha256).expandLabel(secret: secret, label: "sn", context: [], length: suite.keyLength, prefix: prefix)
     }
 
     /// The next generation after a KeyUpdate (RFC 8446 §7.2): `"traffic upd"`.
     public func updated() -> TrafficSecret {
         let hash = suite.hash ?? .sha256
-        return TrafficSecret(suite: suite, secret: hash.expandLabel(secret: secret, label: "traffic upd", context: [], length: hash.length))
+        return TrafficSecret(suite: suite, secret: hash.expandLabel(secret: secret, label: "traffic upd", context: [], length: hash.length, prefix: prefix),
+                             prefix: prefix)
     }
 
     /// Never prints the secret.

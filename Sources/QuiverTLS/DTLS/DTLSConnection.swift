@@ -1,26 +1,40 @@
 public import QuiverCore
 
-/// DTLS 1.2 (RFC 6347) with one peer, with no I/O: the record layer and the handshake's
-/// datagram transport (fragmentation, reassembly, flights and their retransmission) around a
-/// ``TLSHandshake`` in datagram mode. The suites, extensions and refusals are TLS 1.2's.
+/// DTLS 1.2 (RFC 6347) or DTLS 1.3 (RFC 9147) with one peer, with no I/O: the record layers and
+/// the handshake's datagram transport (fragmentation, reassembly, flights and their
+/// retransmission; in 1.3 ACKs) around a ``TLSHandshake`` in datagram mode. The version is the
+/// handshake's: the client offers what its ``TLSConfiguration`` allows (both by default), the
+/// server takes the newest both allow.
 ///
 /// Contract:
 /// - Client: ``start(now:)`` queues the first flight. Server: create it for a ClientHello that
-///   passed ``DTLSCookieGate`` and feed that datagram first.
+///   passed ``DTLSCookieGate`` (in 1.3 with what the gate answered, ``init(server:after:)``) and
+///   feed that datagram first.
 /// - Feed every datagram from the peer to ``receive(_:now:)``; send every datagram
 ///   ``takeDatagrams()`` returns; call ``handleTimeout(now:)`` at ``nextTimeout``.
 /// - Messages: ``write(_:)`` sends one record (at most ``maxMessageSize`` bytes); ``read()``
 ///   returns one record's payload. Datagram semantics: nothing is retransmitted after the
 ///   handshake, a lost message is lost.
 /// - A thrown ``TLSError`` is fatal (its alert, if any, is queued). Records that do not parse,
-///   authenticate or belong (old epoch, replayed) are dropped silently (RFC 6347 §4.1.2.7).
+///   authenticate or belong (old epoch, replayed) are dropped silently (RFC 6347 §4.1.2.7,
+///   RFC 9147 §4.5.2).
+///
+/// DTLS 1.3 specifics: the unified header (``DTLS13Key``); epochs 0 (plaintext), 2 (handshake),
+/// 3 and up (application; a peer's KeyUpdate moves its sending epoch on, and the old one is kept
+/// for records still in flight). Every handshake record is listed for an ACK: the server ACKs
+/// the client's final flight, either side ACKs post-handshake messages and a flight repeated
+/// after ours was answered (RFC 9147 §7.1). An ACK received takes the messages it covers out of
+/// retransmission; one that covers a whole flight ends it. The client's final flight and our
+/// KeyUpdate are retransmitted until ACKed; our KeyUpdate's new keys are used only once it is
+/// (RFC 9147 §8). Not implemented: Connection IDs, sending a KeyUpdate of our own initiative,
+/// early data, resumption.
 ///
 /// Bounds: handshake messages up to 128 KiB, reassembled only for the next 8 message_seq and
 /// 128 KiB in all;
 /// at most ``maxQueuedMessages`` unread messages (later ones are dropped, as the network
 /// could have); a flight is retransmitted at most ``maxRetransmissions`` times (1 s, doubling
 /// up to 60 s, RFC 6347 §4.2.4.1), then the handshake fails. Records of the next epoch that
-/// arrive before the ChangeCipherSpec are dropped (the peer's retransmission brings them back).
+/// arrive before their keys are dropped (the peer's retransmission brings them back).
 /// Not thread-safe.
 public final class DTLSConnection {
     /// The handshake (negotiated values are read from it).
@@ -38,17 +52,26 @@ public final class DTLSConnection {
     static let version: UInt16 = 0xFEFD
     static let headerLength = 13
 
+    /// One message of the flight last sent, kept to retransmit: a handshake message (with its
+    /// 12-byte header) or a ChangeCipherSpec, with the epoch it goes out in. DTLS 1.3: the
+    /// records each transmission put it in, and whether an ACK covered all of one.
+    private struct FlightMessage {
+        var epoch: UInt16
+        var type: UInt8
+        var bytes: [UInt8]
+        var transmissions: [[DTLSRecordNumber]] = []
+        var acknowledged = false
+    }
+
     private var outgoing: [[UInt8]] = []
     private var received: [[UInt8]] = []
     private var receivedStart = 0
 
     // Writing.
     private var writeEpoch: UInt16 = 0
-    private var writeSequence: [UInt64] = [0, 0]
+    private var writeSequence: [UInt16: UInt64] = [:]
     private var writeKey: TLS12RecordKey?
-    /// The flight last sent, kept to retransmit: records to send again (handshake messages
-    /// and ChangeCipherSpec, with the epoch each goes out in).
-    private var flight: [(epoch: UInt16, type: UInt8, bytes: [UInt8])] = []
+    private var flight: [FlightMessage] = []
     private var timeout: Duration = .seconds(1)
     private var retransmissions = 0
     public private(set) var nextTimeout: Instant?
@@ -64,6 +87,18 @@ public final class DTLSConnection {
     private var sawClientHello = false
     private var failure: TLSError?
 
+    // DTLS 1.3.
+    private var writeKeys13: [UInt16: DTLS13Key] = [:]
+    private var readEpochs13: [UInt16: DTLS13ReadEpoch] = [:]
+    /// Our KeyUpdate's new sending keys, used once the KeyUpdate is ACKed (RFC 9147 §8).
+    private var pendingWriteSecret: TrafficSecret?
+    /// Handshake records of the peer's current flight (and post-handshake ones) to ACK.
+    private var toAcknowledge: [DTLSRecordNumber] = []
+    /// Record numbers the peer ACKed for our current flight.
+    private var acknowledged: Set<DTLSRecordNumber> = []
+    /// An ACK goes out once the datagram being read is done.
+    private var ackDue = false
+
     /// `true` once the peer's `close_notify` arrived.
     public private(set) var isPeerClosed = false
     /// `true` once we queued our `close_notify`.
@@ -78,6 +113,15 @@ public final class DTLSConnection {
     public convenience init(server configuration: TLSConfiguration) {
         self.init(handshake: TLSHandshake(server: configuration, datagram: true))
     }
+
+    /// A DTLS 1.3 server connection for the second ClientHello, after ``DTLSCookieGate``
+    /// answered the first statelessly with `retry`.
+    public convenience init(server configuration: TLSConfiguration, after retry: DTLSHelloRetry) {
+        self.init(handshake: TLSHandshake(server: configuration, after: retry))
+    }
+
+    /// Whether DTLS 1.3 was negotiated.
+    public var isDTLS13: Bool { handshake.negotiatedVersion == .tls13 }
 
     init(handshake: TLSHandshake) {
         self.handshake = handshake
@@ -137,6 +181,22 @@ public final class DTLSConnection {
         outgoing.append(record(type: 23, message[...]))
     }
 
+    /// DTLS 1.3: sends a KeyUpdate; our new keys are used once the peer ACKs it (RFC 9147 §8).
+    /// - Parameter requestPeerUpdate: ask the peer to update its sending keys too.
+    /// - Throws: the connection's error once it failed; `internal_error` (the connection goes
+    ///   on) in DTLS 1.2, before the handshake completed, after ``close()``, or while a flight
+    ///   of ours (an earlier KeyUpdate) waits for its ACK.
+    public func updateKeys(requestPeerUpdate: Bool, now: Instant) throws(TLSError) {
+        if let failure { throw failure }
+        guard isDTLS13, handshake.isHandshakeComplete, !isLocallyClosed, flight.isEmpty else {
+            throw TLSError(.internalError, "DTLS KeyUpdate outside DTLS 1.3, before the handshake completed, after close or before the last was ACKed")
+        }
+        try guarded { () throws(TLSError) in
+            try handshake.updateKeys(requestPeerUpdate: requestPeerUpdate)
+            try drainHandshake(now: now)
+        }
+    }
+
     /// Queues `close_notify`; nothing is sent after it.
     public func close() {
         guard !isLocallyClosed, failure == nil else { return }
@@ -158,16 +218,33 @@ public final class DTLSConnection {
     public func receive(_ datagram: [UInt8], now: Instant) throws(TLSError) {
         try guarded { () throws(TLSError) in
             var offset = 0
-            while datagram.count - offset >= Self.headerLength {
+            while offset < datagram.count {
+                if datagram[offset] & 0xE0 == 0x20 {
+                    // RFC 9147 §4.1: a DTLS 1.3 unified header.
+                    guard let end = try processRecord13(datagram, at: offset, now: now) else { break }
+                    offset = end
+                    continue
+                }
+                guard datagram.count - offset >= Self.headerLength else { break }
                 let length = Int(datagram[offset + 11]) << 8 | Int(datagram[offset + 12])
                 guard datagram.count - offset - Self.headerLength >= length else { break }  // truncated: the rest is dropped
                 try processRecord(datagram[offset..<(offset + Self.headerLength + length)], now: now)
                 offset += Self.headerLength + length
             }
             if peerRetransmitted {
-                // RFC 6347 §4.2.4: the peer sent a flight again, so ours was lost: send it again.
+                // RFC 6347 §4.2.4: the peer sent a flight again, so ours was lost: send it
+                // again. DTLS 1.3 with no flight of ours outstanding: ours was answered, and the
+                // peer lacks our ACK (RFC 9147 §7.1).
                 peerRetransmitted = false
-                if !flight.isEmpty && !isLocallyClosed { sendFlight() }
+                if !flight.isEmpty && !isLocallyClosed {
+                    sendFlight()
+                } else if isDTLS13 {
+                    ackDue = true
+                }
+            }
+            if ackDue {
+                ackDue = false
+                sendACK()
             }
         }
     }
@@ -187,6 +264,10 @@ public final class DTLSConnection {
             nextTimeout = now + timeout
         }
     }
+
+    /// Whether a flight of ours waits for its answer or ACK after the handshake (DTLS 1.3: the
+    /// client's final flight, our KeyUpdate): the connection then has a timer.
+    public var isRetransmittingAfterHandshake: Bool { isHandshakeComplete && nextTimeout != nil }
 
     // MARK: Internals
 
@@ -211,8 +292,11 @@ public final class DTLSConnection {
     }
 
     private func record(type: UInt8, _ content: ArraySlice<UInt8>, epoch: UInt16) -> [UInt8] {
-        let sequence = writeSequence[Int(epoch)]
-        writeSequence[Int(epoch)] += 1
+        let sequence = writeSequence[epoch, default: 0]
+        writeSequence[epoch] = sequence + 1
+        if epoch >= 2, let key = writeKeys13[epoch] {
+            return key.seal(type: type, content, epoch: epoch, sequence: sequence)
+        }
         let key = epoch == 0 ? nil : writeKey
         var out: [UInt8] = []
         out.reserveCapacity(Self.headerLength + content.count + (key?.overhead ?? 0))
@@ -234,7 +318,7 @@ public final class DTLSConnection {
 
     /// Applies handshake events: messages join the flight being built, key changes switch epochs.
     private func drainHandshake(now: Instant) throws(TLSError) {
-        var newFlight: [(epoch: UInt16, type: UInt8, bytes: [UInt8])] = []
+        var newFlight: [FlightMessage] = []
         while let event = handshake.nextEvent() {
             switch event {
             case .send(_, let bytes):
@@ -242,11 +326,11 @@ public final class DTLSConnection {
                 var offset = 0
                 while offset + 12 <= bytes.count {
                     let length = Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
-                    newFlight.append((writeEpoch, 22, Array(bytes[offset..<(offset + 12 + length)])))
+                    newFlight.append(FlightMessage(epoch: writeEpoch, type: 22, bytes: Array(bytes[offset..<(offset + 12 + length)])))
                     offset += 12 + length
                 }
             case .changeWriteCipherSpec(let key):
-                newFlight.append((writeEpoch, 20, [1]))
+                newFlight.append(FlightMessage(epoch: writeEpoch, type: 20, bytes: [1]))
                 writeKey = key
                 writeEpoch = 1
             case .expectChangeCipherSpec(let key):
@@ -255,31 +339,55 @@ public final class DTLSConnection {
                 outgoing.append(record(type: 21, [1, alert.rawValue]))
             case .handshakeComplete, .sessionTicket, .ticketIssued, .earlyData:
                 break
-            case .installReadSecret, .installWriteSecret:
-                throw TLSError(.internalError, "TLS 1.3 keys in a DTLS 1.2 handshake")
+            case .installWriteSecret(let level, let secret):
+                if handshake.isHandshakeComplete && level == .application && writeEpoch >= 3 {
+                    pendingWriteSecret = secret  // our KeyUpdate: its keys once it is ACKed
+                } else {
+                    writeEpoch = level == .handshake ? 2 : 3
+                    writeKeys13[writeEpoch] = DTLS13Key(secret)
+                }
+            case .installReadSecret(let level, let secret):
+                installReadKey(level, secret)
             }
         }
         guard !newFlight.isEmpty else {
-            if handshake.isHandshakeComplete {
+            if handshake.isHandshakeComplete && (!isDTLS13 || handshake.role == .server) && !flight.isEmpty {
                 // The peer's final flight arrived: ours was answered, and nothing of ours is
-                // left to repeat (the peer repeats its final flight only if we repeat ours).
+                // left to repeat (DTLS 1.2: the peer repeats its final flight only if we repeat
+                // ours). DTLS 1.3: the server ACKs the client's final flight.
                 flight = []
                 nextTimeout = nil
+                if isDTLS13 { ackDue = true }
             }
             return
         }
         flight = newFlight
+        acknowledged = []
+        toAcknowledge = []  // our answer acknowledges the peer's flight
         retransmissions = 0
         timeout = .seconds(1)
         sendFlight()
-        // The final flight gets no answer: no timer; it is kept only to repeat when the peer
-        // repeats its own flight (RFC 6347 §4.2.4, the FINISHED state), until the peer's
-        // application data shows it arrived.
-        nextTimeout = handshake.isHandshakeComplete ? nil : now + timeout
+        // DTLS 1.2: the final flight gets no answer: no timer; it is kept only to repeat when
+        // the peer repeats its own flight (RFC 6347 §4.2.4, the FINISHED state), until the
+        // peer's application data shows it arrived. DTLS 1.3: it is repeated until ACKed.
+        nextTimeout = handshake.isHandshakeComplete && !isDTLS13 ? nil : now + timeout
+    }
+
+    /// DTLS 1.3: the peer's keys for `level`; a KeyUpdate's next generation gets the next
+    /// epoch, and of older application epochs only the last is kept (for its late records).
+    private func installReadKey(_ level: EncryptionLevel, _ secret: TrafficSecret) {
+        let epoch: UInt16
+        switch level {
+        case .handshake: epoch = 2
+        case .application: epoch = max(3, (readEpochs13.keys.max() ?? 2) + 1)
+        default: return  // no early data in DTLS here
+        }
+        readEpochs13[epoch] = DTLS13ReadEpoch(key: DTLS13Key(secret))
+        if epoch >= 5 { readEpochs13[epoch - 2] = nil }
     }
 
     /// Sends the flight: records packed into datagrams of at most ``mtu`` bytes, handshake
-    /// messages fragmented to fit.
+    /// messages fragmented to fit; in DTLS 1.3 the messages not yet ACKed.
     private func sendFlight() {
         var datagram: [UInt8] = []
         func emit(_ record: [UInt8]) {
@@ -289,16 +397,22 @@ public final class DTLSConnection {
             }
             datagram += record
         }
-        for item in flight {
+        for index in flight.indices where !flight[index].acknowledged {
+            let item = flight[index]
+            var numbers: [DTLSRecordNumber] = []
+            func emitRecord(_ content: ArraySlice<UInt8>) {
+                numbers.append(DTLSRecordNumber(epoch: UInt64(item.epoch), sequence: writeSequence[item.epoch, default: 0]))
+                emit(record(type: item.type, content, epoch: item.epoch))
+            }
             guard item.type == 22 else {
-                emit(record(type: item.type, item.bytes[...], epoch: item.epoch))
+                emitRecord(item.bytes[...])
                 continue
             }
             // A handshake message, fragmented: each fragment repeats the 12-byte header with
-            // its offset and length (RFC 6347 §4.2.3).
+            // its offset and length (RFC 6347 §4.2.3, RFC 9147 §5.5).
             let body = item.bytes[12...]
-            let overhead = Self.headerLength + 12 + (item.epoch == 0 ? 0 : writeKey?.overhead ?? 0)
-            let room = max(64, mtu - overhead)
+            let protection = item.epoch == 0 ? Self.headerLength : writeKeys13[item.epoch] != nil ? DTLS13Key.overhead : Self.headerLength + (writeKey?.overhead ?? 0)
+            let room = max(64, mtu - protection - 12)
             var offset = 0
             repeat {
                 let end = min(body.count, offset + room)
@@ -307,11 +421,121 @@ public final class DTLSConnection {
                 let length = end - offset
                 fragment += [UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
                 fragment += body[(body.startIndex + offset)..<(body.startIndex + end)]
-                emit(record(type: 22, fragment[...], epoch: item.epoch))
+                emitRecord(fragment[...])
                 offset = end
             } while offset < body.count
+            flight[index].transmissions.append(numbers)
         }
         if !datagram.isEmpty { outgoing.append(datagram) }
+    }
+
+    /// DTLS 1.3: an ACK of the handshake records listed, at our current epoch (RFC 9147 §7).
+    private func sendACK() {
+        guard !toAcknowledge.isEmpty else { return }
+        // At most what fits in one datagram: 16 bytes each.
+        let numbers = Array(toAcknowledge.suffix(max(1, (mtu - DTLS13Key.overhead - 2) / 16)))
+        outgoing.append(record(type: 26, DTLSRecordNumber.encodeACK(numbers)[...]))
+        toAcknowledge = []
+    }
+
+    /// DTLS 1.3: an ACK received takes the messages it covers out of retransmission (RFC 9147
+    /// §7.2); once all are covered the flight is over, and our KeyUpdate's keys take effect.
+    /// Only records of epochs up to the ACK's own count: a record cannot be acknowledged in a
+    /// weaker epoch than its own (RFC 9147 §7), so a forged plaintext ACK stops nothing protected.
+    private func receiveACK(_ content: [UInt8], epoch: UInt16) {
+        guard let numbers = DTLSRecordNumber.decodeACK(content), !flight.isEmpty else { return }
+        acknowledged.formUnion(numbers.filter { $0.epoch <= UInt64(epoch) })
+        var progressed = false
+        for index in flight.indices where !flight[index].acknowledged {
+            if flight[index].transmissions.contains(where: { !$0.isEmpty && $0.allSatisfy(acknowledged.contains) }) {
+                flight[index].acknowledged = true
+                progressed = true
+            }
+        }
+        guard progressed else { return }
+        if flight.allSatisfy(\.acknowledged) {
+            flight = []
+            acknowledged = []
+            nextTimeout = nil
+            if let secret = pendingWriteSecret {
+                pendingWriteSecret = nil
+                writeEpoch += 1
+                writeKeys13[writeEpoch] = DTLS13Key(secret)
+                writeKeys13[writeEpoch - 1] = nil
+            }
+        } else if !isLocallyClosed {
+            sendFlight()  // what is left of the flight, at once (RFC 9147 §7.2)
+        }
+    }
+
+    /// DTLS 1.3: one record with a unified header at `offset`; returns where the next record
+    /// starts, or `nil` when the rest of the datagram is unusable.
+    private func processRecord13(_ datagram: [UInt8], at offset: Int, now: Instant) throws(TLSError) -> Int? {
+        let first = datagram[offset]
+        guard first & 0x10 == 0 else { return nil }  // a Connection ID, which we never negotiate
+        let sequenceLength = first & 0x08 != 0 ? 2 : 1
+        var i = offset + 1 + sequenceLength
+        let length: Int
+        if first & 0x04 != 0 {
+            guard datagram.count - i >= 2 else { return nil }
+            length = Int(datagram[i]) << 8 | Int(datagram[i + 1])
+            i += 2
+        } else {
+            length = datagram.count - i
+        }
+        guard datagram.count - i >= length else { return nil }
+        let end = i + length
+        // The epoch: the newest we read whose low bits match (RFC 9147 §4.2.2).
+        guard length >= 16, length <= (1 << 14) + 256,
+              let epoch = readEpochs13.keys.filter({ $0 & 3 == UInt16(first & 3) }).max(), var state = readEpochs13[epoch]
+        else { return end }
+        let mask = datagram.withUnsafeBytes { state.key.sequenceMask.mask(sample: $0.baseAddress! + i) }
+        var header = Array(datagram[offset..<i])
+        header[1] ^= mask[0]
+        if sequenceLength == 2 { header[2] ^= mask[1] }
+        let truncated = sequenceLength == 2 ? UInt64(header[1]) << 8 | UInt64(header[2]) : UInt64(header[1])
+        let expected = state.replay.highestSeen.map { $0 + 1 } ?? 0
+        let sequence = reconstructSequence(truncated, bits: 8 * sequenceLength, expected: expected)
+        guard !state.replay.isReplay(sequence),
+              var inner = state.key.aead.open(datagram[i..<end], sequence: sequence, additionalData: header[...])
+        else { return end }
+        state.replay.mark(sequence)
+        readEpochs13[epoch] = state
+        // TLSInnerPlaintext: the content type is the last non-zero byte.
+        while inner.last == 0 { inner.removeLast() }
+        guard let type = inner.popLast() else { throw TLSError(.unexpectedMessage, "DTLS 1.3 record without a content type") }
+        guard inner.count <= 1 << 14 else { throw TLSError(.recordOverflow, "DTLS 1.3 record of \(inner.count) bytes") }
+        let number = DTLSRecordNumber(epoch: UInt64(epoch), sequence: sequence)
+        switch type {
+        case 22:
+            let wasComplete = handshake.isHandshakeComplete
+            if try receiveHandshake(inner, epoch: epoch, now: now) {
+                toAcknowledge.append(number)
+                // Post-handshake messages are ACKed at once (RFC 9147 §7.1).
+                if wasComplete { ackDue = true }
+            }
+        case 23:
+            guard handshake.isHandshakeComplete, epoch >= 3, received.count - receivedStart < Self.maxQueuedMessages else { break }
+            received.append(inner)
+        case 21:
+            try receiveAlert(inner)
+        case 26:
+            receiveACK(inner, epoch: epoch)
+        default:
+            throw TLSError(.unexpectedMessage, "DTLS 1.3 record of content type \(type)")
+        }
+        return end
+    }
+
+    private func receiveAlert(_ content: [UInt8]) throws(TLSError) {
+        guard content.count == 2 else { return }
+        let alert = AlertDescription(rawValue: content[1])
+        if alert == .closeNotify {
+            isPeerClosed = true
+            nextTimeout = nil
+        } else if content[0] == 2 {
+            throw TLSError.received(alert)
+        }
     }
 
     private func processRecord(_ bytes: ArraySlice<UInt8>, now: Instant) throws(TLSError) {
@@ -333,8 +557,9 @@ public final class DTLSConnection {
         let content: [UInt8]
         if epoch == 0 {
             // Plaintext: handshake messages (also the peer's retransmissions after our epoch
-            // changed), ChangeCipherSpec, alerts before the keys.
-            guard type == 22 || type == 20 || type == 21 && readEpoch == 0 else { return }
+            // changed), ChangeCipherSpec, alerts before the keys; in DTLS 1.3 an ACK of
+            // plaintext records.
+            guard type == 22 || type == 20 || type == 21 && readEpoch == 0 && readEpochs13.isEmpty || type == 26 else { return }
             content = Array(body)
         } else if epoch == readEpoch, let key = readKey {
             guard !replay.isReplay(sequence) else { return }
@@ -354,28 +579,28 @@ public final class DTLSConnection {
             pendingReadKey = nil
             readEpoch = 1
         case 22:
-            try receiveHandshake(content, epoch: epoch, now: now)
+            if try receiveHandshake(content, epoch: epoch, now: now), isDTLS13 {
+                toAcknowledge.append(DTLSRecordNumber(epoch: 0, sequence: sequence))
+            }
         case 23:
             guard handshake.isHandshakeComplete, epoch == 1 else { return }
             flight = []  // the peer has our final flight
             guard received.count - receivedStart < Self.maxQueuedMessages else { return }
             received.append(content)
         case 21:
-            guard content.count == 2 else { return }
-            let alert = AlertDescription(rawValue: content[1])
-            if alert == .closeNotify {
-                isPeerClosed = true
-                nextTimeout = nil
-            } else if content[0] == 2 {
-                throw TLSError.received(alert)
-            }
+            try receiveAlert(content)
+        case 26 where epoch == 0:
+            receiveACK(content, epoch: 0)
         default:
             return
         }
     }
 
     /// Handshake fragments: reassembled per message_seq, handed to the handshake in order.
-    private func receiveHandshake(_ content: [UInt8], epoch: UInt16, now: Instant) throws(TLSError) {
+    /// Returns whether any fragment was kept or was a repeat (what an ACK may list).
+    @discardableResult
+    private func receiveHandshake(_ content: [UInt8], epoch: UInt16, now: Instant) throws(TLSError) -> Bool {
+        var kept = false
         var offset = 0
         while content.count - offset >= 12 {
             let type = content[offset]
@@ -386,14 +611,21 @@ public final class DTLSConnection {
             let start = offset + 12
             guard content.count - start >= fragmentLength, fragmentOffset + fragmentLength <= length,
                   length <= HandshakeReassembler.maximumMessageSize
-            else { return }  // malformed: the record is dropped
+            else { return kept }  // malformed: the rest of the record is dropped
             offset = start + fragmentLength
             if seq < nextReceiveSeq {
                 peerRetransmitted = true
+                kept = true
                 continue
             }
             // Only the next few messages are buffered (a flight is at most a handful).
             guard seq < nextReceiveSeq &+ 8 else { continue }
+            // DTLS 1.3: once the handshake keys are in, plaintext can only repeat old messages
+            // (anyone can forge plaintext; a new message there would end the handshake).
+            if isDTLS13 && epoch == 0 && readEpochs13[2] != nil { continue }
+            // DTLS 1.3: a message or fragment out of order means part of the flight was lost:
+            // an ACK of what arrived gets the rest sent at once (RFC 9147 §7.1).
+            if isDTLS13 && (seq != nextReceiveSeq || fragmentOffset > (fragments[seq]?.contiguousLength ?? 0)) { ackDue = true }
             // A message must arrive under the epoch its position calls for; Finished is the
             // only message after ChangeCipherSpec, and it is never at epoch 0.
             if fragments[seq] == nil {
@@ -404,6 +636,7 @@ public final class DTLSConnection {
             }
             guard fragments[seq]?.type == type, fragments[seq]?.length == length, fragments[seq]?.epoch == epoch else { continue }
             fragments[seq]?.add(offset: fragmentOffset, content[start..<(start + fragmentLength)])
+            kept = true
         }
         while let next = fragments[nextReceiveSeq], next.isComplete {
             fragments[nextReceiveSeq] = nil
@@ -411,9 +644,11 @@ public final class DTLSConnection {
             nextReceiveSeq &+= 1
             // Our flight's timer runs until the peer's whole flight got us to send the next one
             // (or completed the handshake), so a flight lost in part is asked for again.
-            try handshake.receive(message.encoded, at: next.epoch == 0 ? .initial : .application)
+            let level: EncryptionLevel = next.epoch == 0 ? .initial : next.epoch == 2 && isDTLS13 ? .handshake : .application
+            try handshake.receive(message.encoded, at: level)
             try drainHandshake(now: now)
         }
+        return kept
     }
 }
 
@@ -435,6 +670,9 @@ struct MessageReassembly {
 
     var isComplete: Bool { length == 0 || ranges.count == 1 && ranges[0] == 0..<length }
 
+    /// How many bytes from the start have arrived.
+    var contiguousLength: Int { ranges.first { $0.lowerBound == 0 }?.upperBound ?? 0 }
+
     mutating func add(offset: Int, _ bytes: ArraySlice<UInt8>) {
         guard !bytes.isEmpty else { return }
         body.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
@@ -453,6 +691,9 @@ struct MessageReassembly {
 struct ReplayWindow {
     private var highest: UInt64?
     private var bitmap: UInt64 = 0
+
+    /// The highest sequence number authenticated so far.
+    var highestSeen: UInt64? { highest }
 
     func isReplay(_ sequence: UInt64) -> Bool {
         guard let highest else { return false }

@@ -1,6 +1,6 @@
 public import QuiverCore
 
-/// A DTLS 1.2 server's many peers on one socket, with no I/O — what a listener's I/O loop
+/// A DTLS server's many peers on one socket (DTLS 1.2 and 1.3), with no I/O — what a listener's I/O loop
 /// drives, as it drives a `QUICEndpoint`: datagrams in with their source address, datagrams
 /// out with their destination, one timer, handshakes that completed to accept.
 ///
@@ -9,9 +9,12 @@ public import QuiverCore
 /// connections whose handshake completed and use them (their reads, writes and close);
 /// ``release(_:at:)`` a connection the application is done with.
 ///
-/// Routing is by the peer's address and port (DTLS 1.2 without Connection IDs). A datagram from
-/// an address without a connection goes through the ``DTLSCookieGate``: nothing is kept until
-/// the client returns a valid cookie (a ClientHello flood leaves memory flat). A ClientHello
+/// Routing is by the peer's address and port (no Connection IDs). A datagram from an address
+/// without a connection goes through the ``DTLSCookieGate``: nothing is kept until the client
+/// returns a valid cookie (a ClientHello flood leaves memory flat) — except the fragments of a
+/// ClientHello too large for one datagram (BoringSSL's with a post-quantum key share at a small
+/// MTU), reassembled for the gate in a table of ``maxPartialClientHellos`` of at most 16 KiB
+/// each, the oldest evicted, each dropped after a second. A ClientHello
 /// with a valid cookie and a new random from the address of an established connection — the
 /// client restarted on the same port — replaces that connection (RFC 6347 §4.2.8: only after the
 /// new client proved its address); the connection's own ClientHello arriving again (a late
@@ -20,9 +23,9 @@ public import QuiverCore
 /// `internal_error` alert in epoch 0, keeping nothing, so it fails at once rather than at its
 /// timeout (its cookie proved its address: the reply amplifies nothing); a handshake not
 /// done within ``Configuration/handshakeTimeout`` is abandoned. ``nextDeadline`` and
-/// ``handleTimeout(at:)`` scan the handshakes in progress only: an established server connection
-/// has no timer (its final flight is repeated only when the peer repeats its own). Not
-/// thread-safe.
+/// ``handleTimeout(at:)`` scan the handshakes in progress and the established connections
+/// retransmitting (a DTLS 1.3 KeyUpdate of ours until it is ACKed); a DTLS 1.2 connection's
+/// final flight is repeated only when the peer repeats its own. Not thread-safe.
 public final class DTLSEndpoint {
     /// What the endpoint needs.
     public struct Configuration: Sendable {
@@ -50,6 +53,8 @@ public final class DTLSEndpoint {
     /// Counters.
     public struct Statistics: Sendable, Equatable {
         public var helloVerifyRequestsSent = 0
+        /// DTLS 1.3's stateless cookie exchange (RFC 9147 §5.1).
+        public var helloRetryRequestsSent = 0
         public var connectionsCreated = 0
         public var connectionsRefused = 0
         public var handshakesFailed = 0
@@ -77,6 +82,19 @@ public final class DTLSEndpoint {
     private var entries: [SocketAddress: Entry] = [:]
     /// The peers whose handshake is in progress.
     private var handshaking: Set<SocketAddress> = []
+    /// Established connections with a retransmission timer.
+    private var retransmitting: Set<SocketAddress> = []
+    /// ClientHellos arriving in fragments, by peer (bounded; see the type's notes).
+    private var partialHellos: [SocketAddress: PartialClientHello] = [:]
+    /// Fragmented ClientHellos reassembled at most at once.
+    public static let maxPartialClientHellos = 256
+
+    private struct PartialClientHello {
+        var message: MessageReassembly
+        var messageSeq: UInt16
+        var recordSequence: [UInt8]
+        let deadline: Instant
+    }
     private var acceptable: [SocketAddress] = []
     private var failed: [FailedHandshake] = []
     private var outgoing: [(SocketAddress, [UInt8])] = []
@@ -115,24 +133,22 @@ public final class DTLSEndpoint {
     /// Feeds one datagram from `peer`.
     public func receive(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant) {
         if let entry = entries[peer] {
-            if entry.connection.isHandshakeComplete, Self.startsHandshake(datagram),
-               Self.clientRandom(datagram) != entry.clientRandom {
-                // A new ClientHello (another random) on an established association: the client
-                // restarted. The same ClientHello again is a late retransmission of this
-                // association's, which the connection ignores.
-                admit(datagram, from: peer, at: now, replacing: true)
+            guard entry.connection.isHandshakeComplete, Self.startsHandshake(datagram) else {
+                deliver(datagram, to: peer, at: now)
                 return
             }
-            deliver(datagram, to: peer, at: now)
+            // A ClientHello on an established association: the client restarted, or a late
+            // copy of the association's own (see `admit`).
+            admit(datagram, from: peer, at: now, replacing: entry)
             return
         }
-        admit(datagram, from: peer, at: now, replacing: false)
+        admit(datagram, from: peer, at: now, replacing: nil)
     }
 
     /// When ``handleTimeout(at:)`` must next run.
     public var nextDeadline: Instant? {
         var earliest: Instant?
-        for peer in handshaking {
+        for peer in handshaking.union(retransmitting) {
             guard let entry = entries[peer] else { continue }
             for deadline in [entry.connection.nextTimeout, entry.handshakeDeadline].compactMap({ $0 }) {
                 if earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
@@ -143,7 +159,8 @@ public final class DTLSEndpoint {
 
     /// Retransmits flights that are due and abandons handshakes past their deadline.
     public func handleTimeout(at now: Instant) {
-        for peer in handshaking {
+        partialHellos = partialHellos.filter { now < $0.value.deadline }
+        for peer in handshaking.union(retransmitting) {
             guard let entry = entries[peer] else { continue }
             if !entry.connection.isHandshakeComplete, !(now < entry.handshakeDeadline) {
                 fail(peer, TLSError.timedOut("DTLS handshake not done within \(configuration.handshakeTimeout)"))
@@ -163,6 +180,7 @@ public final class DTLSEndpoint {
     public func release(_ peer: SocketAddress) {
         guard let entry = entries.removeValue(forKey: peer) else { return }
         handshaking.remove(peer)
+        retransmitting.remove(peer)
         configuration.connectionBudget?.giveBack()
         for datagram in entry.connection.takeDatagrams() { outgoing.append((peer, datagram)) }
     }
@@ -183,15 +201,32 @@ public final class DTLSEndpoint {
         return datagram[(body + 2)..<(body + 34)]
     }
 
-    private func admit(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant, replacing: Bool) {
-        switch configuration.gate.check(datagram, from: peer) {
+    private func admit(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant, replacing: Entry?) {
+        var datagram = datagram
+        if let fragment = Self.clientHelloFragment(datagram) {
+            guard let whole = reassemble(fragment, from: peer, at: now) else { return }
+            datagram = whole
+        }
+        if let replacing, Self.clientRandom(datagram) == replacing.clientRandom {
+            // The ClientHello that started this association, again (a late retransmission):
+            // the connection ignores it. Only another random is a new handshake.
+            deliver(datagram, to: peer, at: now)
+            return
+        }
+        switch configuration.gate.check(datagram, from: peer, tls: configuration.tls) {
         case .drop:
             statistics.datagramsDropped += 1
         case .helloVerifyRequest(let reply):
             statistics.helloVerifyRequestsSent += 1
             outgoing.append((peer, reply))
-        case .accept:
-            if replacing {
+        case .helloRetryRequest(let reply):
+            statistics.helloRetryRequestsSent += 1
+            outgoing.append((peer, reply))
+        case .refuse(let reply):
+            statistics.connectionsRefused += 1
+            outgoing.append((peer, reply))
+        case .accept(let retry):
+            if replacing != nil {
                 statistics.connectionsReplaced += 1
                 release(peer)
             }
@@ -202,7 +237,7 @@ public final class DTLSEndpoint {
                 outgoing.append((peer, Self.refusal(answering: datagram)))
                 return
             }
-            let connection = DTLSConnection(server: configuration.tls)
+            let connection = retry.map { DTLSConnection(server: configuration.tls, after: $0) } ?? DTLSConnection(server: configuration.tls)
             connection.mtu = configuration.mtu
             entries[peer] = Entry(connection: connection, handshakeDeadline: now + configuration.handshakeTimeout,
                                   clientRandom: Self.clientRandom(datagram))
@@ -217,7 +252,53 @@ public final class DTLSEndpoint {
     /// §4.2.1): TLS has no "server busy" alert, and internal_error is the one "unrelated to the
     /// peer or the correctness of the protocol" (RFC 5246 §7.2.2).
     static func refusal(answering datagram: [UInt8]) -> [UInt8] {
-        [21, 0xFE, 0xFD] + datagram[3..<11] + [0, 2, 2, AlertDescription.internalError.rawValue]
+        DTLSCookieGate.alert(.internalError, recordSequence: datagram[5..<11].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+
+    /// The first record of `datagram` when it is a fragment of a ClientHello, not all of one.
+    private static func clientHelloFragment(_ datagram: [UInt8]) -> (seq: UInt16, length: Int, offset: Int, bytes: ArraySlice<UInt8>, record: ArraySlice<UInt8>)? {
+        let h = DTLSConnection.headerLength
+        guard startsHandshake(datagram), datagram[1] == 0xFE else { return nil }
+        let recordLength = Int(datagram[11]) << 8 | Int(datagram[12])
+        guard datagram.count >= h + recordLength, recordLength >= 12 else { return nil }
+        let m = h
+        let length = Int(datagram[m + 1]) << 16 | Int(datagram[m + 2]) << 8 | Int(datagram[m + 3])
+        let offset = Int(datagram[m + 6]) << 16 | Int(datagram[m + 7]) << 8 | Int(datagram[m + 8])
+        let fragmentLength = Int(datagram[m + 9]) << 16 | Int(datagram[m + 10]) << 8 | Int(datagram[m + 11])
+        guard offset != 0 || fragmentLength != length, 12 + fragmentLength <= recordLength, offset + fragmentLength <= length,
+              length <= 1 << 14
+        else { return nil }
+        let seq = UInt16(datagram[m + 4]) << 8 | UInt16(datagram[m + 5])
+        return (seq, length, offset, datagram[(m + 12)..<(m + 12 + fragmentLength)], datagram[3..<11])
+    }
+
+    /// Adds a ClientHello fragment from `peer`; once the message is whole, a datagram holding it
+    /// in one record (with the last fragment's record sequence number), as the gate reads it.
+    private func reassemble(_ fragment: (seq: UInt16, length: Int, offset: Int, bytes: ArraySlice<UInt8>, record: ArraySlice<UInt8>),
+                            from peer: SocketAddress, at now: Instant) -> [UInt8]? {
+        if var partial = partialHellos[peer], partial.messageSeq == fragment.seq, partial.message.length == fragment.length {
+            partial.message.add(offset: fragment.offset, fragment.bytes)
+            partial.recordSequence = Array(fragment.record)
+            partialHellos[peer] = partial
+        } else {
+            if partialHellos[peer] == nil, partialHellos.count >= Self.maxPartialClientHellos,
+               let oldest = partialHellos.min(by: { $0.value.deadline < $1.value.deadline })?.key {
+                partialHellos[oldest] = nil
+            }
+            var message = MessageReassembly(type: HandshakeType.clientHello.rawValue, length: fragment.length, epoch: 0)
+            message.add(offset: fragment.offset, fragment.bytes)
+            partialHellos[peer] = PartialClientHello(message: message, messageSeq: fragment.seq, recordSequence: Array(fragment.record),
+                                                     deadline: now + .seconds(1))
+        }
+        guard let partial = partialHellos[peer], partial.message.isComplete else { return nil }
+        partialHellos[peer] = nil
+        let body = partial.message.body
+        let length = body.count
+        let header: [UInt8] = [HandshakeType.clientHello.rawValue, UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8),
+                               UInt8(truncatingIfNeeded: length), UInt8(partial.messageSeq >> 8), UInt8(truncatingIfNeeded: partial.messageSeq),
+                               0, 0, 0, UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+        let recordLength = header.count + length
+        return [22, 0xFE, 0xFD] + partial.recordSequence + [UInt8(recordLength >> 8), UInt8(truncatingIfNeeded: recordLength)] + header + body
     }
 
     private func deliver(_ datagram: [UInt8], to peer: SocketAddress, at now: Instant) {
@@ -243,6 +324,11 @@ public final class DTLSEndpoint {
             entries[peer] = entry
             handshaking.remove(peer)
             acceptable.append(peer)
+        }
+        if entry.connection.isRetransmittingAfterHandshake {
+            retransmitting.insert(peer)
+        } else {
+            retransmitting.remove(peer)
         }
     }
 

@@ -71,8 +71,9 @@ struct ClientFlight {
 }
 
 struct ServerExpectClientHello {
-    /// Set after a HelloRetryRequest: the group asked for and the cookie sent.
-    var retried: (group: NamedGroup, cookie: [UInt8], suite: CipherSuite)?
+    /// Set after a HelloRetryRequest: the group asked for (`nil`: only a cookie was asked
+    /// for, by a DTLS 1.3 server's stateless first step), the cookie sent, the suite chosen.
+    var retried: (group: NamedGroup?, cookie: [UInt8], suite: CipherSuite)?
 }
 
 /// The server between its Finished and the client's.

@@ -20,22 +20,25 @@ extension TLSHandshake {
         let ticket12 = ticket.flatMap { t in
             t.version == .tls12 && offersTLS12 && t.isValid(at: now) && config.tls12CipherSuites.contains(t.suite) ? t : nil
         }
-        if let t = ticket, !(t.version == .tls13 && offersTLS13 && t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
+        // DTLS 1.3 resumption is not implemented: no PSK is offered in DTLS.
+        if let t = ticket, isDatagram || !(t.version == .tls13 && offersTLS13 && t.isValid(at: now) && config.cipherSuites.contains(where: { $0.hash == t.suite.hash })) {
             ticket = nil
         }
         let earlyData = start.attemptEarlyData && ticket.map { $0.maxEarlyDataSize > 0 && config.cipherSuites.contains($0.suite) } == true
         clientRandom = config.random.bytes(32)
         let context = ClientHelloContext(
-            keyShares: shares, sessionID: isQUIC ? [] : config.random.bytes(32), ticket: ticket, ticket12: ticket12,
+            // DTLS has no middlebox compatibility mode (RFC 9147 §5): a session ID only to see a
+            // DTLS 1.2 ticket accepted (RFC 5077 §3.4).
+            keyShares: shares, sessionID: isQUIC || isDatagram && ticket12 == nil ? [] : config.random.bytes(32), ticket: ticket, ticket12: ticket12,
             offeredEarlyData: earlyData, helloRetry: nil, cookie: nil)
         let hello = clientHelloBytes(context)
         send(.initial, hello)
         if earlyData, let t = ticket {
             earlyDataLimit = t.maxEarlyDataSize
-            let early = EarlySecret(hash: t.suite.hash ?? .sha256, psk: t.psk)
+            let early = EarlySecret(hash: t.suite.hash ?? .sha256, psk: t.psk, prefix: labelPrefix)
             let secret = early.clientEarlyTrafficSecret(transcript.hash(t.suite.hash ?? .sha256))
             logSecret("CLIENT_EARLY_TRAFFIC_SECRET", secret)
-            emit(.installWriteSecret(.earlyData, TrafficSecret(suite: t.suite, secret: secret)))
+            emit(.installWriteSecret(.earlyData, TrafficSecret(suite: t.suite, secret: secret, prefix: labelPrefix)))
         }
         state = .clientExpectServerHello(context)
     }
@@ -65,8 +68,8 @@ extension TLSHandshake {
         if offersTLS13 {
             ext.append(.supportedVersions) { w in
                 w.writeLengthPrefixed(1) { w in
-                    w.writeUInt16(TLSVersion.tls13.rawValue)
-                    if offersTLS12 { w.writeUInt16(TLSVersion.tls12.rawValue) }
+                    w.writeUInt16(wireVersion13)
+                    if offersTLS12 { w.writeUInt16(wireVersion12) }
                 }
             }
             ext.append(.keyShare) { w in
@@ -105,8 +108,8 @@ extension TLSHandshake {
         if let t = context.ticket, let hash = t.suite.hash {
             // RFC 8446 §4.2.11.2: the binder covers the ClientHello up to the binders list.
             let truncated = Array(encoded[..<(encoded.count - (2 + 1 + binderLength))])
-            let binderKey = EarlySecret(hash: hash, psk: t.psk).resumptionBinderKey
-            let binder = hash.finishedVerifyData(baseKey: binderKey, transcriptHash: transcript.hash(hash, appending: truncated))
+            let binderKey = EarlySecret(hash: hash, psk: t.psk, prefix: labelPrefix).resumptionBinderKey
+            let binder = hash.finishedVerifyData(baseKey: binderKey, transcriptHash: transcript.hash(hash, appending: truncated), prefix: labelPrefix)
             encoded.replaceSubrange((encoded.count - binderLength)..., with: binder)
         }
         return encoded
@@ -189,14 +192,18 @@ extension TLSHandshake {
             try client12ReceiveServerHello(message, hello, resuming: resumes ? context.ticket12 : nil)
             return
         }
-        guard versionExt == [0x03, 0x04], offersTLS13 else { throw TLSError(.illegalParameter, "server selected a version that was not offered") }
+        guard versionExt == [UInt8(wireVersion13 >> 8), UInt8(truncatingIfNeeded: wireVersion13)], offersTLS13 else {
+            throw TLSError(.illegalParameter, "server selected a version that was not offered")
+        }
         guard reassemblers[EncryptionLevel.initial.rawValue].isEmpty else {
             // RFC 8446 §5.1: the key change after a TLS 1.3 ServerHello aligns with a record boundary.
             throw TLSError(.unexpectedMessage, "data after ServerHello before a key change")
         }
         negotiatedVersion = .tls13
-        guard hello.legacyVersion == 0x0303 else { throw TLSError(.illegalParameter, "ServerHello legacy_version is not 0x0303") }
-        guard hello.legacySessionIDEcho == context.sessionID else { throw TLSError(.illegalParameter, "legacy_session_id_echo does not match") }
+        guard hello.legacyVersion == wireVersion12 else { throw TLSError(.illegalParameter, "ServerHello legacy_version is not \(wireVersion12)") }
+        // DTLS 1.3 servers do not echo the session ID (RFC 9147 §5).
+        guard hello.legacySessionIDEcho == (isDatagram ? [] : context.sessionID) else { throw TLSError(.illegalParameter, "legacy_session_id_echo does not match") }
+        if isDatagram { transcript.useTLSHeaders() }
         guard config.cipherSuites.contains(hello.cipherSuite), let hash = hello.cipherSuite.hash else {
             throw TLSError(.illegalParameter, "server selected cipher suite \(hello.cipherSuite), which was not offered")
         }
@@ -234,18 +241,18 @@ extension TLSHandshake {
         group = mine.group
         let shared = try mine.sharedSecret(withPeerShare: keyShare.1)
         transcript.append(message.encoded)
-        let handshakeSecret = EarlySecret(hash: hash, psk: psk).handshakeSecret(sharedSecret: shared)
+        let handshakeSecret = EarlySecret(hash: hash, psk: psk, prefix: labelPrefix).handshakeSecret(sharedSecret: shared)
         let th = transcript.hash(hash)
         let keys = HandshakeKeys(
             suite: hello.cipherSuite, hash: hash, handshakeSecret: handshakeSecret,
             clientSecret: handshakeSecret.clientHandshakeTrafficSecret(th), serverSecret: handshakeSecret.serverHandshakeTrafficSecret(th))
         logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", keys.clientSecret)
         logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", keys.serverSecret)
-        emit(.installReadSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.serverSecret)))
+        emit(.installReadSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.serverSecret, prefix: labelPrefix)))
         // Over TCP a client sending 0-RTT keeps its early key until EndOfEarlyData; otherwise the
         // handshake key is used at once (so an alert we send from here on is protected).
         if isQUIC || !context.offeredEarlyData {
-            emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret)))
+            emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret, prefix: labelPrefix)))
         }
         state = .clientExpectEncryptedExtensions(ClientFlight(context: context, keys: keys, certificateRequestContext: nil, serverLeaf: nil))
     }
@@ -332,7 +339,7 @@ extension TLSHandshake {
             earlyDataAccepted = ext.contains(.earlyData)
             emit(.earlyData(accepted: ext.contains(.earlyData)))
             if !isQUIC && !ext.contains(.earlyData) {
-                emit(.installWriteSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret)))
+                emit(.installWriteSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret, prefix: labelPrefix)))
             }
         }
         transcript.append(message.encoded)
@@ -354,13 +361,13 @@ extension TLSHandshake {
         guard message.body.count == keys.hash.length else {
             throw TLSError(.decodeError, "server Finished of \(message.body.count) bytes, expected \(keys.hash.length)")
         }
-        let expected = keys.hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(keys.hash))
+        let expected = keys.hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(keys.hash), prefix: labelPrefix)
         guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "server Finished does not verify") }
         transcript.append(message.encoded)
         let master = keys.handshakeSecret.masterSecret
         let th = transcript.hash(keys.hash)
-        let clientApp = TrafficSecret(suite: keys.suite, secret: master.clientApplicationTrafficSecret0(th))
-        let serverApp = TrafficSecret(suite: keys.suite, secret: master.serverApplicationTrafficSecret0(th))
+        let clientApp = TrafficSecret(suite: keys.suite, secret: master.clientApplicationTrafficSecret0(th), prefix: labelPrefix)
+        let serverApp = TrafficSecret(suite: keys.suite, secret: master.serverApplicationTrafficSecret0(th), prefix: labelPrefix)
         exporterMasterSecret = master.exporterMasterSecret(th)
         logSecret("CLIENT_TRAFFIC_SECRET_0", clientApp.secret)
         logSecret("SERVER_TRAFFIC_SECRET_0", serverApp.secret)
@@ -369,7 +376,7 @@ extension TLSHandshake {
 
         if !isQUIC && earlyDataAccepted == true {
             send(.earlyData, HandshakeMessage(type: .endOfEarlyData, body: []).encoded)
-            emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret)))
+            emit(.installWriteSecret(.handshake, TrafficSecret(suite: keys.suite, secret: keys.clientSecret, prefix: labelPrefix)))
         }
         if let requestContext = flight.certificateRequestContext {
             if let chain = configuration.certificateChain, let key = configuration.privateKey {
@@ -381,7 +388,7 @@ extension TLSHandshake {
                 sendCertificate(context: requestContext, chain: [])
             }
         }
-        let verify = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
+        let verify = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash), prefix: labelPrefix)
         send(.handshake, HandshakeMessage(type: .finished, body: verify).encoded)
         resumptionMasterSecret = master.resumptionMasterSecret(transcript.hash(keys.hash))
         clientApplicationSecret = clientApp
@@ -401,7 +408,7 @@ extension TLSHandshake {
         }
         guard nst.lifetime > 0 else { return }
         let ticket = SessionTicket(
-            suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nst.nonce), ticket: nst.ticket,
+            suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nst.nonce, prefix: labelPrefix), ticket: nst.ticket,
             lifetime: nst.lifetime, ageAdd: nst.ageAdd, receivedAt: configuration.clock.millisecondsSinceEpoch(),
             maxEarlyDataSize: nst.maxEarlyDataSize ?? 0, alpn: negotiatedALPN, serverName: serverName)
         emit(.sessionTicket(ticket))

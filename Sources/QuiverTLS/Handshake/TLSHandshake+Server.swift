@@ -12,7 +12,7 @@ extension TLSHandshake {
             try expect(level, .earlyData, message)
             guard message.body.isEmpty else { throw TLSError(.decodeError, "EndOfEarlyData with a body") }
             transcript.append(message.encoded)
-            emit(.installReadSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret)))
+            emit(.installReadSecret(.handshake, TrafficSecret(suite: flight.keys.suite, secret: flight.keys.clientSecret, prefix: labelPrefix)))
             state = flight.requestedCertificate ? .serverExpectCertificate(flight) : .serverExpectFinished(flight)
         case (.serverExpectCertificate(var flight), .certificate), (.serverExpectCertificate(var flight), .compressedCertificate):
             try expect(level, .handshake, message)
@@ -72,13 +72,12 @@ extension TLSHandshake {
         // Without supported_versions the client speaks TLS 1.2 (its legacy_version, RFC 8446
         // §4.2.1); QUIC is TLS 1.3 only (RFC 9001 §4.2).
         // DTLS: 1.2 only (its version was checked with the ClientHello; DTLS 1.3 is 0xFEFC).
+        // DTLS: the same with DTLS 1.3 and 1.2 (0xFEFC, 0xFEFD; the ClientHello's version was
+        // checked as it was parsed).
         let version: TLSVersion
-        if isDatagram {
-            guard configuration.minimumVersion <= .tls12 else { throw TLSError(.protocolVersion, "DTLS 1.2 is below the configured minimum version") }
-            version = .tls12
-        } else if versions?.contains(TLSVersion.tls13.rawValue) == true && (isQUIC || configuration.maximumVersion >= .tls13) {
+        if versions?.contains(wireVersion13) == true && (isQUIC || configuration.maximumVersion >= .tls13) {
             version = .tls13
-        } else if !isQUIC && configuration.minimumVersion <= .tls12 && versions?.contains(TLSVersion.tls12.rawValue) ?? true {
+        } else if !isQUIC && configuration.minimumVersion <= .tls12 && versions?.contains(wireVersion12) ?? true {
             version = .tls12
         } else {
             throw TLSError(.protocolVersion, isQUIC || configuration.minimumVersion == .tls13
@@ -131,13 +130,21 @@ extension TLSHandshake {
             return
         }
         negotiatedVersion = .tls13
+        if isDatagram {
+            transcript.useTLSHeaders()
+            // Our messages continue the client's message_seq (1 after a HelloRetryRequest).
+            datagramSendSeq = message.messageSeq ?? 0
+            guard offer.hello.cookie?.isEmpty != false else {
+                throw TLSError(.illegalParameter, "DTLS 1.3 ClientHello with a legacy_cookie (RFC 9147 §5.3)")
+            }
+        }
         if isQUIC {
             guard let tp = offer.transportParameters else { throw TLSError(.missingExtension, "the client sent no quic_transport_parameters") }
             peerTransportParameters = tp
             if let provider = transportParametersProvider { localTransportParameters = try provider(tp) }
             guard offer.hello.legacySessionID.isEmpty else { throw TLSError(.illegalParameter, "QUIC ClientHello with a legacy_session_id") }
         }
-        middleboxCompatibility = !offer.hello.legacySessionID.isEmpty
+        middleboxCompatibility = !offer.hello.legacySessionID.isEmpty && !isDatagram
 
         // Cipher suite: our preference among the client's.
         guard let suite = config.cipherSuites.first(where: { offer.hello.cipherSuites.contains($0) }), let hash = suite.hash else {
@@ -146,8 +153,10 @@ extension TLSHandshake {
         if let retried = s.retried {
             guard suite == retried.suite else { throw TLSError(.illegalParameter, "second ClientHello changed the cipher suite") }
             guard offer.cookie == retried.cookie else { throw TLSError(.illegalParameter, "second ClientHello does not echo the cookie") }
-            guard offer.shares.count == 1, offer.shares[0].0 == retried.group else {
-                throw TLSError(.illegalParameter, "second ClientHello does not carry exactly the requested key share")
+            if let group = retried.group {
+                guard offer.shares.count == 1, offer.shares[0].0 == group else {
+                    throw TLSError(.illegalParameter, "second ClientHello does not carry exactly the requested key share")
+                }
             }
             guard !offer.earlyData else { throw TLSError(.illegalParameter, "early_data after HelloRetryRequest") }
         } else if offer.cookie != nil {
@@ -159,7 +168,8 @@ extension TLSHandshake {
 
         // Pre-shared key (resumption), only psk_dhe_ke.
         var psk: (key: [UInt8], ticket: TicketContents, index: Int, obfuscatedAge: UInt32)?
-        if let offered = offer.psk, offer.pskModes.contains(1), let keys = config.sessionTicketKeys {
+        // DTLS 1.3 resumption is not implemented: a PSK offered there is ignored.
+        if let offered = offer.psk, offer.pskModes.contains(1), let keys = config.sessionTicketKeys, !isDatagram {
             let now = config.clock.millisecondsSinceEpoch()
             for (index, identity) in offered.identities.enumerated() {
                 // A ticket resumes only under the server_name it was issued for: with certificates
@@ -178,8 +188,8 @@ extension TLSHandshake {
                 let bindersLength = 2 + offered.binders.reduce(0) { $0 + 1 + $1.count }
                 let encoded = message.encoded
                 let truncated = Array(encoded[..<(encoded.count - bindersLength)])
-                let binderKey = EarlySecret(hash: hash, psk: chosen.key).resumptionBinderKey
-                let expected = hash.finishedVerifyData(baseKey: binderKey, transcriptHash: transcript.hash(hash, appending: truncated))
+                let binderKey = EarlySecret(hash: hash, psk: chosen.key, prefix: labelPrefix).resumptionBinderKey
+                let expected = hash.finishedVerifyData(baseKey: binderKey, transcriptHash: transcript.hash(hash, appending: truncated), prefix: labelPrefix)
                 guard Self.constantTimeEqual(expected, offered.binders[chosen.index]) else {
                     throw TLSError(.decryptError, "PSK binder does not verify")
                 }
@@ -244,7 +254,7 @@ extension TLSHandshake {
         isResumed = psk != nil
         clientRandom = offer.hello.random
         transcript.append(message.encoded)
-        let early = EarlySecret(hash: hash, psk: psk?.key)
+        let early = EarlySecret(hash: hash, psk: psk?.key, prefix: labelPrefix)
         if offer.earlyData {
             earlyDataAccepted = acceptEarly
             emit(.earlyData(accepted: acceptEarly))
@@ -252,7 +262,7 @@ extension TLSHandshake {
         if acceptEarly {
             let secret = early.clientEarlyTrafficSecret(transcript.hash(hash))
             logSecret("CLIENT_EARLY_TRAFFIC_SECRET", secret)
-            emit(.installReadSecret(.earlyData, TrafficSecret(suite: suite, secret: secret)))
+            emit(.installReadSecret(.earlyData, TrafficSecret(suite: suite, secret: secret, prefix: labelPrefix)))
         }
         let (serverShare, shared) = try KeySharePrivate.respond(to: group, clientShare: clientShare, ephemeral: config.testServerKeyShare?(group))
         // Extension order as in RFC 8448's traces: pre_shared_key, key_share, supported_versions.
@@ -262,8 +272,10 @@ extension TLSHandshake {
             w.writeUInt16(group.rawValue)
             w.writeLengthPrefixedBytes(2, serverShare)
         }
-        ext.append(.supportedVersions) { $0.writeUInt16(0x0304) }
-        let serverHello = ServerHello(random: config.random.bytes(32), legacySessionIDEcho: offer.hello.legacySessionID, cipherSuite: suite, extensions: ext)
+        ext.append(.supportedVersions) { $0.writeUInt16(wireVersion13) }
+        var serverHello = ServerHello(
+            random: config.random.bytes(32), legacySessionIDEcho: isDatagram ? [] : offer.hello.legacySessionID, cipherSuite: suite, extensions: ext)
+        serverHello.legacyVersion = wireVersion12
         send(.initial, serverHello.encoded)
 
         let handshakeSecret = early.handshakeSecret(sharedSecret: shared)
@@ -273,9 +285,9 @@ extension TLSHandshake {
             clientSecret: handshakeSecret.clientHandshakeTrafficSecret(th), serverSecret: handshakeSecret.serverHandshakeTrafficSecret(th))
         logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", keys.clientSecret)
         logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", keys.serverSecret)
-        emit(.installWriteSecret(.handshake, TrafficSecret(suite: suite, secret: keys.serverSecret)))
+        emit(.installWriteSecret(.handshake, TrafficSecret(suite: suite, secret: keys.serverSecret, prefix: labelPrefix)))
         if isQUIC || !acceptEarly {
-            emit(.installReadSecret(.handshake, TrafficSecret(suite: suite, secret: keys.clientSecret)))
+            emit(.installReadSecret(.handshake, TrafficSecret(suite: suite, secret: keys.clientSecret, prefix: labelPrefix)))
         }
 
         // EncryptedExtensions.
@@ -303,13 +315,13 @@ extension TLSHandshake {
             let signature = try key.sign(Self.signedContent(server: true, transcriptHash: transcript.hash(hash)), scheme: scheme)
             send(.handshake, MessageCodec.encodeCertificateVerify(scheme: scheme, signature: signature))
         }
-        let verify = hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(hash))
+        let verify = hash.finishedVerifyData(baseKey: keys.serverSecret, transcriptHash: transcript.hash(hash), prefix: labelPrefix)
         send(.handshake, HandshakeMessage(type: .finished, body: verify).encoded)
 
         let master = handshakeSecret.masterSecret
         let th2 = transcript.hash(hash)
-        let clientApp = TrafficSecret(suite: suite, secret: master.clientApplicationTrafficSecret0(th2))
-        let serverApp = TrafficSecret(suite: suite, secret: master.serverApplicationTrafficSecret0(th2))
+        let clientApp = TrafficSecret(suite: suite, secret: master.clientApplicationTrafficSecret0(th2), prefix: labelPrefix)
+        let serverApp = TrafficSecret(suite: suite, secret: master.serverApplicationTrafficSecret0(th2), prefix: labelPrefix)
         exporterMasterSecret = master.exporterMasterSecret(th2)
         logSecret("CLIENT_TRAFFIC_SECRET_0", clientApp.secret)
         logSecret("SERVER_TRAFFIC_SECRET_0", serverApp.secret)
@@ -362,15 +374,22 @@ extension TLSHandshake {
         let cookie = chHash + TLSHash.sha256.hmac(key: configuration.cookieKey, chHash + [UInt8(group.rawValue >> 8), UInt8(truncatingIfNeeded: group.rawValue)])
         transcript.append(message.encoded)
         transcript.replaceWithMessageHash(hash)
-        var ext = Extensions()
-        ext.append(.keyShare) { $0.writeUInt16(group.rawValue) }
-        ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) }
-        ext.append(.supportedVersions) { $0.writeUInt16(0x0304) }
-        let hrr = ServerHello(random: ServerHello.helloRetryRequestRandom, legacySessionIDEcho: sessionID, cipherSuite: suite, extensions: ext)
-        send(.initial, hrr.encoded)
+        send(.initial, Self.helloRetryRequest(suite: suite, group: group, cookie: cookie, sessionID: sessionID, datagram: isDatagram).encoded)
         didHelloRetry = true
         cipherSuite = suite
         state = .serverExpectClientHello(ServerExpectClientHello(retried: (group, cookie, suite)))
+    }
+
+    /// A HelloRetryRequest (RFC 8446 §4.1.4) asking for `group` (`nil`: only the cookie) and
+    /// carrying `cookie`; in DTLS 1.3 with DTLS's versions and no session ID echoed.
+    static func helloRetryRequest(suite: CipherSuite, group: NamedGroup?, cookie: [UInt8], sessionID: [UInt8], datagram: Bool) -> ServerHello {
+        var ext = Extensions()
+        if let group { ext.append(.keyShare) { $0.writeUInt16(group.rawValue) } }
+        ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) }
+        ext.append(.supportedVersions) { $0.writeUInt16(datagram ? 0xFEFC : 0x0304) }
+        var hrr = ServerHello(random: ServerHello.helloRetryRequestRandom, legacySessionIDEcho: datagram ? [] : sessionID, cipherSuite: suite, extensions: ext)
+        if datagram { hrr.legacyVersion = ClientHello.dtls12Version }
+        return hrr
     }
 
     // MARK: Finished and tickets
@@ -381,7 +400,7 @@ extension TLSHandshake {
         guard message.body.count == keys.hash.length else {
             throw TLSError(.decodeError, "client Finished of \(message.body.count) bytes, expected \(keys.hash.length)")
         }
-        let expected = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash))
+        let expected = keys.hash.finishedVerifyData(baseKey: keys.clientSecret, transcriptHash: transcript.hash(keys.hash), prefix: labelPrefix)
         guard Self.constantTimeEqual(expected, message.body) else { throw TLSError(.decryptError, "client Finished does not verify") }
         transcript.append(message.encoded)
         guard let master = masterSecret, let clientApp = clientApplicationSecret else { throw TLSError(.internalError, "no master secret") }
@@ -404,7 +423,8 @@ extension TLSHandshake {
     /// Sends `count` NewSessionTicket messages (server, after the handshake).
     public func issueTickets(count: Int) {
         let config = configuration
-        guard role == .server, isHandshakeComplete, let keys = config.sessionTicketKeys, let suite = cipherSuite,
+        // DTLS 1.3: no tickets (resumption is not implemented there).
+        guard role == .server, isHandshakeComplete, !isDatagram, let keys = config.sessionTicketKeys, let suite = cipherSuite,
               let hash = suite.hash, let rms = resumptionMasterSecret, config.ticketLifetime > 0
         else { return }
         for _ in 0..<max(0, count) {
@@ -414,7 +434,7 @@ extension TLSHandshake {
             let now = config.clock.millisecondsSinceEpoch()
             let early: UInt32 = config.maxEarlyDataSize > 0 ? (isQUIC ? 0xffff_ffff : config.maxEarlyDataSize) : 0
             let contents = TicketContents(
-                suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce), issuedAt: now, ageAdd: ageAdd,
+                suite: suite, psk: hash.resumptionPSK(resumptionMasterSecret: rms, nonce: nonce, prefix: labelPrefix), issuedAt: now, ageAdd: ageAdd,
                 maxEarlyDataSize: early, alpn: negotiatedALPN ?? "", uniqueID: config.random.bytes(16),
                 serverName: Self.ticketServerName(serverName), context: issuedTicketContext, protocolVersion: .tls13)
             let sealed = keys.seal(contents.encoded, at: now, random: config.random)

@@ -26,11 +26,17 @@ public final class TLSHandshake {
     /// `true` for QUIC (RFC 9001 §8): transport parameters required, no EndOfEarlyData,
     /// no middlebox compatibility, KeyUpdate messages forbidden.
     public let isQUIC: Bool
-    /// `true` for DTLS 1.2 (RFC 6347): ClientHello with a cookie field and version 0xFEFD,
-    /// HelloVerifyRequest, handshake messages with 12-byte headers (message_seq; the
-    /// transcript hashes them that way, RFC 6347 §4.2.6). The DTLS record layer
-    /// (``DTLSConnection``) fragments, orders and retransmits them.
+    /// `true` for DTLS (RFC 6347, RFC 9147): ClientHello with a cookie field and version 0xFEFD,
+    /// handshake messages with 12-byte headers (message_seq), the DTLS version numbers in
+    /// supported_versions. DTLS 1.2: HelloVerifyRequest, and the transcript hashes the 12-byte
+    /// headers (RFC 6347 §4.2.6). DTLS 1.3: the `"dtls13"` label prefix, no legacy session ID
+    /// echoed, no PSK resumption or tickets here (not implemented). The DTLS record layer
+    /// (``DTLSConnection``) fragments, orders, acknowledges and retransmits the messages.
     let isDatagram: Bool
+    /// The HKDF label prefix: `"dtls13"` in DTLS (only TLS 1.3's key schedule uses labels).
+    var labelPrefix: TLSLabelPrefix { isDatagram ? .dtls13 : .tls13 }
+    /// The wire value of TLS 1.3 in supported_versions: 0x0304, or DTLS 1.3's 0xFEFC.
+    var wireVersion13: UInt16 { isDatagram ? 0xFEFC : 0x0304 }
     /// DTLS: the message_seq of our next handshake message.
     var datagramSendSeq: UInt16 = 0
     /// DTLS client: HelloVerifyRequests answered so far (a few at most).
@@ -155,6 +161,19 @@ public final class TLSHandshake {
         for i in reassemblers.indices { reassemblers[i].datagram = datagram }
     }
 
+    /// A DTLS 1.3 server whose first ClientHello was answered statelessly with `retry` (by
+    /// ``DTLSCookieGate``): its transcript starts `message_hash(ClientHello1) ‖
+    /// HelloRetryRequest` (RFC 8446 §4.4.1), and it expects the second ClientHello.
+    convenience init(server configuration: TLSConfiguration, after retry: DTLSHelloRetry) {
+        self.init(server: configuration, datagram: true)
+        let hrr = Self.helloRetryRequest(suite: retry.suite, group: retry.group, cookie: retry.cookie, sessionID: [], datagram: true)
+        let hash = retry.clientHelloHash
+        transcript = Transcript(tlsForm: [HandshakeType.messageHash.rawValue, 0, 0, UInt8(hash.count)] + hash + hrr.encoded)
+        didHelloRetry = true
+        cipherSuite = retry.suite
+        state = .serverExpectClientHello(ServerExpectClientHello(retried: (retry.group, retry.cookie, retry.suite)))
+    }
+
     /// The next thing to do, or `nil` when there is nothing more for now.
     public func nextEvent() -> TLSEvent? {
         guard eventIndex < events.count else {
@@ -207,7 +226,7 @@ public final class TLSHandshake {
             return master.export(label: label, context: context, clientRandom: clientRandom, serverRandom: serverRandom, length: length)
         }
         guard let secret = exporterMasterSecret, let hash = cipherSuite?.hash else { return nil }
-        return hash.exporter(secret: secret, label: label, context: context, length: length)
+        return hash.exporter(secret: secret, label: label, context: context, length: length, prefix: labelPrefix)
     }
 
     /// The error that ended the handshake, if any.

@@ -47,22 +47,31 @@ public enum TLSHash: Sendable, Hashable {
     }
 
     /// HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1): the label is prefixed
-    /// with `"tls13 "`. QUIC uses the same function with its own labels (`"quic key"` …).
-    public func expandLabel(secret: [UInt8], label: String, context: [UInt8], length outputLength: Int) -> [UInt8] {
+    /// with `"tls13 "` (`"dtls13"` in DTLS 1.3, RFC 9147 §5.9). QUIC uses the same function with
+    /// its own labels (`"quic key"` …).
+    public func expandLabel(secret: [UInt8], label: String, context: [UInt8], length outputLength: Int,
+                            prefix: TLSLabelPrefix = .tls13) -> [UInt8] {
         var info = ByteWriter(capacity: 10 + label.utf8.count + context.count)
         info.writeUInt16(UInt16(outputLength))
-        info.writeLengthPrefixedBytes(1, Array("tls13 ".utf8) + Array(label.utf8))
+        info.writeLengthPrefixedBytes(1, Array(prefix.rawValue.utf8) + Array(label.utf8))
         info.writeLengthPrefixedBytes(1, context)
         return expand(prk: secret, info: info.bytes, length: outputLength)
     }
 
     /// Derive-Secret(Secret, Label, Messages) with the transcript hash already computed.
-    public func deriveSecret(_ secret: [UInt8], label: String, transcriptHash: [UInt8]) -> [UInt8] {
-        expandLabel(secret: secret, label: label, context: transcriptHash, length: length)
+    public func deriveSecret(_ secret: [UInt8], label: String, transcriptHash: [UInt8], prefix: TLSLabelPrefix = .tls13) -> [UInt8] {
+        expandLabel(secret: secret, label: label, context: transcriptHash, length: length, prefix: prefix)
     }
 
     /// The hash of the empty string (used by `Derive-Secret(., "derived", "")`).
     public var emptyHash: [UInt8] { hash([]) }
+}
+
+/// The prefix of every HKDF-Expand-Label label: TLS 1.3's, or DTLS 1.3's (RFC 9147 §5.9), so
+/// that keys of the two protocols never coincide.
+public enum TLSLabelPrefix: String, Sendable, Hashable {
+    case tls13 = "tls13 "
+    case dtls13 = "dtls13"
 }
 
 extension CipherSuite {

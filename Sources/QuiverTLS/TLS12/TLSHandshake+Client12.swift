@@ -9,10 +9,10 @@ import X509
 /// renegotiates: a HelloRequest during the handshake is ignored (RFC 5246 §7.4.1.1), after it
 /// answered with a `no_renegotiation` warning.
 extension TLSHandshake {
-    /// Whether this client's ClientHello offers TLS 1.2 / TLS 1.3.
-    /// (DTLS: DTLS 1.2 only, which `.tls12` stands for.)
+    /// Whether this client's ClientHello offers TLS 1.2 / TLS 1.3 (DTLS 1.2 / DTLS 1.3, which
+    /// `.tls12` and `.tls13` stand for in DTLS).
     var offersTLS12: Bool { !isQUIC && configuration.minimumVersion <= .tls12 }
-    var offersTLS13: Bool { isQUIC || configuration.maximumVersion >= .tls13 && !isDatagram }
+    var offersTLS13: Bool { isQUIC || configuration.maximumVersion >= .tls13 }
 
     /// The ServerHello version of the TLS 1.2 family: 0x0303, or 0xFEFD in DTLS 1.2.
     var wireVersion12: UInt16 { isDatagram ? ClientHello.dtls12Version : ClientHello.tlsVersion }

@@ -24,8 +24,8 @@ extension TLSHandshake {
         // DTLS: our messages continue the client's message_seq (after a HelloVerifyRequest the
         // ClientHello is 1, and so is our ServerHello, RFC 6347 §4.2.2).
         datagramSendSeq = message.messageSeq ?? 0
-        // Above TLS 1.2 we speak TLS 1.3, not DTLS 1.3.
-        let speaksNewer = config.maximumVersion > .tls12 && !isDatagram
+        // Above (D)TLS 1.2 we speak (D)TLS 1.3.
+        let speaksNewer = config.maximumVersion > .tls12
         if hello.cipherSuites.contains(.fallbackSCSV) && speaksNewer {
             throw TLSError(.inappropriateFallback, "TLS_FALLBACK_SCSV in a TLS 1.2 ClientHello, but the server supports TLS 1.3 (RFC 7507)")
         }

@@ -321,7 +321,7 @@ struct DemoTests {
         for port in base..<(base + 3) { #expect(log.contains("port \(port): connection from"), "\(log)") }
         // Every client proved its address with a cookie first (RFC 6347 §4.2.1).
         let cookies = demo.standardErrorText.split(separator: "\n").compactMap { line -> Int? in
-            guard let range = line.range(of: " HelloVerifyRequests sent") else { return nil }
+            guard let range = line.range(of: " cookies sent statelessly") else { return nil }
             return Int(line[..<range.lowerBound].split(separator: " ").last ?? "")
         }
         #expect(cookies.count == 3 && cookies.reduce(0, +) >= 20, "\(demo.standardErrorText)")

@@ -37,9 +37,10 @@ extension QuiverCommandTests {
         (["serve", "--tls-min", "1.1"], "--tls-min must be 1.2 or 1.3"),
         (["connect", "localhost:4433", "--tls-version", "1.0"], "--tls-version must be 1.2 or 1.3"),
         (["serve", "--quic", "--dtls", "--port", "0"], "--quic and --dtls both need the UDP port"),
-        (["serve", "--dtls", "--tls-min", "1.3", "--port", "0"], "--dtls speaks DTLS 1.2"),
         (["connect", "--dtls", "--quic", "localhost:4433"], "exclude each other"),
-        (["connect", "--dtls", "--tls-version", "1.3", "localhost:4433"], "--dtls speaks DTLS 1.2"),
+        (["connect", "--dtls", "--tls-version", "1.3", "localhost:4433"], "--dtls-version with --dtls"),
+        (["connect", "--tls", "--dtls-version", "1.3", "localhost:4433"], "--dtls-version with --dtls"),
+        (["connect", "--dtls", "--dtls-version", "1.1", "localhost:4433"], "--dtls-version"),
     ] as [([String], String?)])
     func badInput(arguments: [String], message: String?) throws {
         let process = try run(arguments, timeout: 20)

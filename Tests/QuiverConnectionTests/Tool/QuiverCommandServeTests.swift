@@ -59,16 +59,20 @@ extension QuiverCommandTests {
 
     // MARK: - DTLS (issue 18)
 
-    @Test("serve --dtls echoes each message whole to quiver connect --dtls (40 KB of stdin) and to openssl s_client -dtls1_2")
+    @Test("serve --dtls echoes each message whole to quiver connect --dtls (40 KB of stdin; DTLS 1.3, and 1.2 with --dtls-version) and to openssl s_client -dtls1_2")
     func dtls() throws {
         let fixture = try InteropFixture()
         let (server, port) = try serve(["--dtls", "--loops", "2"], fixture: fixture)
         defer { server.kill() }
-        #expect(server.standardErrorText.contains("DTLS 1.2 echo on udp"), "\(server.transcript)")
+        #expect(server.standardErrorText.contains("DTLS 1.3/1.2 echo on udp"), "\(server.transcript)")
         let input = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-        let client = try run(["connect", "--dtls", "--ca", fixture.cert, "--server-name", "localhost", "127.0.0.1:\(port)"], input: input)
-        #expect(client.waitForExit(timeout: 10) == 0, "\(client.transcript)")
-        #expect(client.standardOutput == input, "\(client.standardOutput.count) of \(input.count) bytes\n\(client.transcript)")
+        for version in [[], ["--dtls-version", "1.2"]] {
+            let client = try run(["connect", "--dtls", "--ca", fixture.cert, "--server-name", "localhost", "127.0.0.1:\(port)"] + version, input: input)
+            #expect(client.waitForExit(timeout: 10) == 0, "\(client.transcript)")
+            #expect(client.standardOutput == input, "\(client.standardOutput.count) of \(input.count) bytes\n\(client.transcript)")
+            let negotiated = version.isEmpty ? "DTLS handshake complete: TLS 1.3" : "DTLS handshake complete: TLS 1.2"
+            #expect(server.waitForErrorLine(containing: negotiated, timeout: 5) != nil, "\(server.transcript)")
+        }
         let candidates: [String] = ["/usr/bin/openssl", "/usr/local/bin/openssl"]
         let openssl = try #require(candidates.first { access($0, X_OK) == 0 }, "openssl is needed (apt-get install openssl)")
         let peer = try ChildProcess(openssl, ["s_client", "-dtls1_2", "-connect", "127.0.0.1:\(port)", "-CAfile", fixture.cert,

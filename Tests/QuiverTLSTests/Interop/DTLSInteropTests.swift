@@ -1,6 +1,8 @@
-// DTLS 1.2 interop over loopback UDP: OpenSSL 3 (`s_client`/`s_server -dtls1_2`) and GnuTLS 3
-// (`gnutls-cli`/`gnutls-serv --udp`), both roles, with Quiver's sans-I/O DTLSConnection and
-// DTLSCookieGate driven by a small blocking UDP loop.
+// DTLS interop over loopback UDP, both roles, with Quiver's sans-I/O DTLSEndpoint and
+// DTLSConnection driven by a small blocking UDP loop: DTLS 1.2 with OpenSSL 3 (`s_client`/
+// `s_server -dtls1_2`), GnuTLS 3 (`gnutls-cli`/`gnutls-serv --udp`) and pion/dtls; DTLS 1.3
+// with BoringSSL (`boringpeer`, the shared peers'), including a HelloRetryRequest, a lost
+// datagram (through `dtls_record_relay.py`) and a ClientHello fragmented at MTU 400.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -87,11 +89,14 @@ func driveDTLS(_ connection: DTLSConnection, socket: TestUDPSocket, peerPort: UI
     throw InteropError("DTLS exchange did not finish within \(seconds) s")
 }
 
-/// A Quiver DTLS echo server for one client: cookie exchange, handshake, each message echoed.
+/// A Quiver DTLS echo server for one client: a ``DTLSEndpoint`` (cookie exchange, fragmented
+/// ClientHellos reassembled), the handshake, each message echoed, until the client closes.
 final class DTLSEchoServer: @unchecked Sendable {
     struct Report: Sendable {
         var helloVerifyRequests = 0
+        var helloRetryRequests = 0
         var handshakeCompleted = false
+        var version: TLSVersion?
         var cipherSuite: CipherSuite?
         var echoed: [[UInt8]] = []
         var peerClosed = false
@@ -105,42 +110,46 @@ final class DTLSEchoServer: @unchecked Sendable {
         socket = try TestUDPSocket()
         let socket = self.socket
         let report = self.report
-        Thread {
+        var endpointConfiguration = DTLSEndpoint.Configuration(tls: configuration)
+        endpointConfiguration.mtu = mtu
+        Thread { [endpointConfiguration] in
+            let endpoint = DTLSEndpoint(configuration: endpointConfiguration)
             var result = Report()
             defer { report.update { $0 = result } }
-            let gate = DTLSCookieGate()
             let end = Date().addingTimeInterval(15)
-            var accepted: (DTLSConnection, UInt16)?
-            while accepted == nil, Date() < end {
-                guard let (datagram, port) = socket.receive(milliseconds: 100) else { continue }
-                switch gate.check(datagram, from: SocketAddress(host: "127.0.0.1", port: port)!) {
-                case .drop: continue
-                case .helloVerifyRequest(let reply):
-                    result.helloVerifyRequests += 1
-                    socket.send(reply, to: port)
-                case .accept:
-                    let connection = DTLSConnection(server: configuration)
-                    connection.mtu = mtu
-                    do { try connection.receive(datagram, now: .now()) } catch { result.error = "\(error)"; return }
-                    accepted = (connection, port)
-                }
+            var accepted: (peer: SocketAddress, connection: DTLSConnection)?
+            func flush() {
+                for (peer, datagram) in endpoint.takeDatagrams() { socket.send(datagram, to: peer.port) }
             }
-            guard let (connection, port) = accepted else { result.error = "no ClientHello with a valid cookie"; return }
-            do {
-                try driveDTLS(connection, socket: socket, peerPort: port, seconds: 12) { connection in
+            while Date() < end {
+                if let (datagram, port) = socket.receive(milliseconds: 20) {
+                    endpoint.receive(datagram, from: SocketAddress(host: "127.0.0.1", port: port)!, at: .now())
+                }
+                if let deadline = endpoint.nextDeadline, !(Instant.now() < deadline) { endpoint.handleTimeout(at: .now()) }
+                if accepted == nil { accepted = endpoint.accept() }
+                if let (_, connection) = accepted {
                     while let message = connection.read() {
                         result.echoed.append(message)
-                        try connection.write(message)
+                        do { try connection.write(message) } catch { result.error = "\(error)" }
                     }
-                    return connection.isPeerClosed
+                    if connection.isPeerClosed { result.peerClosed = true }
+                    if let error = connection.error { result.error = "\(error)" }
+                    // The connection's datagrams go out through the endpoint's queue: move them.
+                    for datagram in connection.takeDatagrams() { socket.send(datagram, to: accepted!.peer.port) }
                 }
-                for datagram in connection.takeDatagrams() { socket.send(datagram, to: port) }
-                result.peerClosed = true
-            } catch {
-                result.error = "\(error)"
+                flush()
+                if let failed = endpoint.nextFailedHandshake() { result.error = "\(failed.error)"; break }
+                if result.peerClosed || result.error != nil { break }
             }
-            result.handshakeCompleted = connection.isHandshakeComplete
-            result.cipherSuite = connection.handshake.cipherSuite
+            result.helloVerifyRequests = endpoint.statistics.helloVerifyRequestsSent
+            result.helloRetryRequests = endpoint.statistics.helloRetryRequestsSent
+            if let connection = accepted?.connection {
+                result.handshakeCompleted = connection.isHandshakeComplete
+                result.version = connection.handshake.negotiatedVersion
+                result.cipherSuite = connection.handshake.cipherSuite
+            } else if result.error == nil {
+                result.error = "no handshake completed"
+            }
         }.start()
     }
 
@@ -315,5 +324,130 @@ struct DTLSServerInteropTests {
         #expect(got == line)
         connection.close()
         for datagram in connection.takeDatagrams() { socket.send(datagram, to: port) }
+    }
+}
+
+@Suite("Interop DTLS 1.3: BoringSSL (boringpeer) both ways")
+struct DTLSBoringInteropTests {
+    let directory: TemporaryDirectory
+    let identity: TestIdentity
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        identity = try TestIdentity.localhost(.ecdsaP256)
+    }
+
+    /// boringpeer's client sends one message to `port` and waits for its echo.
+    private func boringClient(port: UInt16, message: String, environment: [String: String] = [:], version: String = "1.3") throws -> PeerProcess {
+        try PeerProcess(try Peer.boringpeer.executable(), ["client", "127.0.0.1", "\(port)", message, version], environment: environment)
+    }
+
+    /// A Quiver echo server; boringpeer's client through it; the report once the echo came back.
+    private func echo(environment: [String: String] = [:], version: String = "1.3", relayDrops: [String]? = nil) throws -> DTLSEchoServer.Report {
+        let server = try DTLSEchoServer(try .server(chain: identity.chain, key: identity.key))
+        var port = server.socket.port
+        var relay: PeerProcess?
+        if let relayDrops {
+            port = try TestUDPSocket.freePort()
+            relay = try PeerProcess(try Peer.python3.executable(), [try Peer.dtlsRelay.executable(), "\(port)", "\(server.socket.port)", "10"] + relayDrops)
+            // boringpeer's connected socket fails at once on an ICMP unreachable: wait until
+            // the relay holds its port.
+            let end = Date().addingTimeInterval(5)
+            while !Self.udpPortIsBound(port), Date() < end { usleep(20_000) }
+        }
+        defer { relay?.kill() }
+        let message = Interop.hex(Interop.randomBytes(24))
+        let client = try boringClient(port: port, message: message, environment: environment, version: version)
+        defer { client.kill() }
+        #expect(try client.waitForExit(timeout: 15) == 0, "\(client.transcript)\n\(relay?.transcript ?? "")")
+        #expect(client.stdoutText.contains("got echo: \(message)"), "\(client.transcript)")
+        let report = try server.waitForReport()
+        #expect(report.error == nil && report.handshakeCompleted, "\(report)\n\(client.transcript)")
+        #expect(report.echoed == [Array(message.utf8)])
+        return report
+    }
+
+    @Test("boringpeer client → Quiver server: the stateless HelloRetryRequest cookie, DTLS 1.3, a message echoed", Peer.requires(.boringpeer))
+    func client() throws {
+        let report = try echo()
+        #expect(report.version == .tls13 && report.helloRetryRequests == 1 && report.helloVerifyRequests == 0, "\(report)")
+    }
+
+    @Test("boringpeer client at MTU 400: its 1.4 KB ClientHello arrives in fragments, reassembled before the cookie check", Peer.requires(.boringpeer))
+    func fragmentedClientHello() throws {
+        let report = try echo(environment: ["BORINGPEER_MTU": "400"])
+        #expect(report.version == .tls13 && report.helloRetryRequests == 1, "\(report)")
+    }
+
+    @Test("boringpeer client, the server's datagrams lost one at a time (relay): recovered by ACK and retransmission",
+          Peer.requires(.boringpeer, .dtlsRelay, .python3), arguments: ["S2", "S3", "C3"])
+    func lostDatagram(_ drop: String) throws {
+        let report = try echo(environment: ["BORINGPEER_MTU": "600"], relayDrops: [drop])
+        #expect(report.version == .tls13, "\(report)")
+    }
+
+    @Test("boringpeer client, DTLS 1.2 → Quiver server: HelloVerifyRequest, a message echoed", Peer.requires(.boringpeer))
+    func client12() throws {
+        let report = try echo(version: "1.2")
+        #expect(report.version == .tls12 && report.helloVerifyRequests == 1, "\(report)")
+    }
+
+    /// Whether a UDP socket is bound to 127.0.0.1:`port` (read from /proc/net/udp, so the check
+    /// itself takes no port).
+    static func udpPortIsBound(_ port: UInt16) -> Bool {
+        let table = (try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8)) ?? ""
+        return table.contains(":" + String(format: "%04X", port) + " 00000000:0000")
+    }
+
+    /// Quiver's client to a boringpeer server: handshake, a message echoed.
+    private func toServer(environment: [String: String] = [:], configure: (inout TLSConfiguration) -> Void = { _ in }, mtu: Int = 1200) throws -> DTLSConnection {
+        let files = try identity.write(to: directory, as: "boring")
+        let port = try TestUDPSocket.freePort()
+        let server = try PeerProcess(try Peer.boringpeer.executable(), ["server", "\(port)", files.cert, files.key, "1.3"], environment: environment)
+        defer { server.kill() }
+        var configuration = TLSConfiguration.client(verifier: identity.verifier)
+        configure(&configuration)
+        let socket = try TestUDPSocket()
+        let connection = DTLSConnection(client: configuration, serverName: "localhost")
+        connection.mtu = mtu
+        try connection.start(now: .now())
+        do {
+            // The server binds as it starts: our retransmission covers the moment before.
+            try driveDTLS(connection, socket: socket, peerPort: port) { $0.isHandshakeComplete }
+            let message = Array(Interop.hex(Interop.randomBytes(32)).utf8)
+            try connection.write(message)
+            var got: [UInt8]?
+            try driveDTLS(connection, socket: socket, peerPort: port) { connection in
+                got = connection.read()
+                return got != nil
+            }
+            #expect(got == message)
+            // The server's ACK of our Finished arrived: nothing left to retransmit.
+            try driveDTLS(connection, socket: socket, peerPort: port, seconds: 3) { $0.nextTimeout == nil }
+        } catch {
+            throw InteropError("\(error)\n\(server.transcript)")
+        }
+        connection.close()
+        for datagram in connection.takeDatagrams() { socket.send(datagram, to: port) }
+        return connection
+    }
+
+    @Test("Quiver client → boringpeer server: DTLS 1.3, each suite, a message echoed, our Finished ACKed", Peer.requires(.boringpeer),
+          arguments: CipherSuite.supported)
+    func server(_ suite: CipherSuite) throws {
+        let connection = try toServer { $0.cipherSuites = [suite] }
+        #expect(connection.isDTLS13 && connection.handshake.cipherSuite == suite)
+    }
+
+    @Test("Quiver client → boringpeer server that wants P-256: its HelloRetryRequest answered", Peer.requires(.boringpeer))
+    func serverHelloRetry() throws {
+        let connection = try toServer(environment: ["BORINGPEER_GROUPS": "P-256"]) { $0.keyShareGroups = [.x25519] }
+        #expect(connection.isDTLS13 && connection.handshake.didHelloRetry && connection.handshake.group == .secp256r1)
+    }
+
+    @Test("Quiver client → boringpeer server, both at MTU 400: every flight fragmented", Peer.requires(.boringpeer))
+    func serverFragmented() throws {
+        let connection = try toServer(environment: ["BORINGPEER_MTU": "400"], mtu: 400)
+        #expect(connection.isDTLS13)
     }
 }

@@ -31,6 +31,11 @@ struct Peer: Sendable, CustomStringConvertible {
     static let python3 = Peer(name: "python3")
     /// `pionecho` (pion/dtls v2, DTLS 1.2) from the shared peers folder, built by `.ci/run`.
     static let pionecho = Peer(name: "pionecho")
+    /// `boringpeer` (BoringSSL's DTLS 1.3 and 1.2) from the shared peers folder, built by `.ci/run`.
+    static let boringpeer = Peer(name: "boringpeer")
+    /// `dtls_record_relay.py` (a UDP relay that drops chosen datagrams) from the shared peers
+    /// folder, put on `PATH` by `.ci/run`.
+    static let dtlsRelay = Peer(name: "dtls_record_relay.py")
 
     var description: String { name }
 
