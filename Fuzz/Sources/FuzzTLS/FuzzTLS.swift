@@ -1,11 +1,12 @@
 // libFuzzer target: the TLS record layer and handshakes (TLS 1.3 and TLS 1.2) through the
-// public `TLSStream`, and DTLS 1.2 through `DTLSCookieGate` and `DTLSConnection`, fed bytes as
-// if they came from the network.
+// public `TLSStream`, and DTLS 1.3 and 1.2 through `DTLSCookieGate` and `DTLSConnection`, fed
+// bytes as if they came from the network.
 //
 // The first input byte chooses the role: 0 — a TLS server (default configuration: TLS 1.3
 // and 1.2, an ECDSA P-256 certificate); 1 — a TLS 1.2-only client after its ClientHello; 2 —
 // a default TLS client (1.3 and 1.2) after its ClientHello; 3 — a DTLS server: the cookie
-// gate, then a connection for what it accepts; 4 — a DTLS client after its ClientHello. TLS:
+// gate, then a connection for what it accepts; 4 — a DTLS client after its ClientHello (DTLS 1.3
+// and 1.2 when the first byte's quotient by 5 is even, 1.2 only when odd). TLS:
 // the rest is fed to `receive` in chunks whose sizes come from the second byte, so record and
 // message boundaries fall anywhere. DTLS: the rest is a sequence of datagrams, each prefixed
 // by a 2-byte length; timers fire between datagrams.
@@ -29,7 +30,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard size >= 1, let data else { return 0 }
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if bytes[0] % 5 >= 3 {
-        fuzzDTLS(server: bytes[0] % 5 == 3, Array(bytes[1...]))
+        fuzzDTLS(server: bytes[0] % 5 == 3, dtls12Only: bytes[0] / 5 % 2 == 1, Array(bytes[1...]))
         return 0
     }
     let stream: TLSStream
@@ -75,11 +76,11 @@ private let peer = SocketAddress(host: "127.0.0.1", port: 4433)!
 
 /// DTLS: datagrams (2-byte length, then the bytes) to a server behind the cookie gate or to a
 /// client that sent its ClientHello; timers fire between them, a second apart.
-private func fuzzDTLS(server: Bool, _ input: [UInt8]) {
+private func fuzzDTLS(server: Bool, dtls12Only: Bool, _ input: [UInt8]) {
     var now = Instant(nanoseconds: 1_000_000_000)
     var connection: DTLSConnection?
     if !server {
-        let client = DTLSConnection(client: clientConfigurations[1], serverName: "localhost")
+        let client = DTLSConnection(client: clientConfigurations[dtls12Only ? 1 : 0], serverName: "localhost")
         do { try client.start(now: now) } catch { fatalError("start failed: \(error)") }
         connection = client
     }
@@ -90,10 +91,11 @@ private func fuzzDTLS(server: Bool, _ input: [UInt8]) {
         let datagram = Array(input[(offset + 2)..<(offset + 2 + length)])
         offset += 2 + length
         if connection == nil {
-            switch gate.check(datagram, from: peer) {
+            switch gate.check(datagram, from: peer, tls: serverConfiguration) {
             case .drop: continue
-            case .helloVerifyRequest(let reply): output += reply.count; continue
-            case .accept: connection = DTLSConnection(server: serverConfiguration)
+            case .helloVerifyRequest(let reply), .helloRetryRequest(let reply), .refuse(let reply): output += reply.count; continue
+            case .accept(let retry):
+                connection = retry.map { DTLSConnection(server: serverConfiguration, after: $0) } ?? DTLSConnection(server: serverConfiguration)
             }
         }
         guard let connection else { continue }
