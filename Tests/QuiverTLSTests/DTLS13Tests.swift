@@ -90,6 +90,21 @@ struct DTLS13Tests {
         #expect(pair.clientError == nil && pair.serverError == nil)
     }
 
+    @Test("after keyUpdateInterval records under one key, writing sends a KeyUpdate; the new epoch is used once ACKed")
+    func keyUpdateAtLimit() throws {
+        let pair = Self.pair().run()
+        let server = try #require(pair.server)
+        pair.client.keyUpdateInterval = 10
+        for index in 0..<25 {
+            try pair.client.write([UInt8(index)])
+            pair.run()
+            #expect(server.read() == [UInt8(index)])
+        }
+        // Two updates (after 10 and 10 more records; the KeyUpdate is one of them), each ACKed.
+        #expect(pair.client.nextTimeout == nil && pair.clientError == nil && pair.serverError == nil)
+        #expect(pair.client.writeEpoch == 5)
+    }
+
     @Test("versions: a DTLS 1.3 client and a DTLS 1.2-only server agree on 1.2; a 1.3-only server refuses a 1.2-only client")
     func versions() throws {
         var server12 = Configs.server()

@@ -203,10 +203,14 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             if queue { session.isQueuedForAccept = true }
             session.monitor.unlock()
             if queue { acceptQueue?.append(session) }
-            if finished, case .server(let endpoint) = engine, let peer = session.peerAddress, sessions[peer] === session {
-                sessions[peer] = nil
-                endpoint.release(peer)
-                heapTrimmer.connectionsRemaining(sessions.count, at: now)
+            if case .server(let endpoint) = engine, let peer = session.peerAddress, sessions[peer] === session {
+                if finished {
+                    sessions[peer] = nil
+                    endpoint.release(peer)
+                    heapTrimmer.connectionsRemaining(sessions.count, at: now)
+                } else {
+                    endpoint.updateTimer(for: peer)  // a write may have started a KeyUpdate
+                }
             }
         }
         touched.removeAll(keepingCapacity: true)

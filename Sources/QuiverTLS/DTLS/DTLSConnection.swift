@@ -26,8 +26,8 @@ public import QuiverCore
 /// after ours was answered (RFC 9147 §7.1). An ACK received takes the messages it covers out of
 /// retransmission; one that covers a whole flight ends it. The client's final flight and our
 /// KeyUpdate are retransmitted until ACKed; our KeyUpdate's new keys are used only once it is
-/// (RFC 9147 §8). Not implemented: Connection IDs, sending a KeyUpdate of our own initiative,
-/// early data, resumption.
+/// (RFC 9147 §8); after 2^23 records under one key a write sends a KeyUpdate. Not implemented:
+/// Connection IDs, early data, resumption.
 ///
 /// Bounds: handshake messages up to 128 KiB, reassembled only for the next 8 message_seq and
 /// 128 KiB in all;
@@ -68,7 +68,7 @@ public final class DTLSConnection {
     private var receivedStart = 0
 
     // Writing.
-    private var writeEpoch: UInt16 = 0
+    private(set) var writeEpoch: UInt16 = 0
     private var writeSequence: [UInt16: UInt64] = [:]
     private var writeKey: TLS12RecordKey?
     private var flight: [FlightMessage] = []
@@ -98,6 +98,11 @@ public final class DTLSConnection {
     private var acknowledged: Set<DTLSRecordNumber> = []
     /// An ACK goes out once the datagram being read is done.
     private var ackDue = false
+    /// The latest time given (for a flight started by ``write(_:)``: a KeyUpdate).
+    private var lastNow = Instant(nanoseconds: 0)
+    /// DTLS 1.3: records sent under one key before we update it (RFC 9147 §4.5.3, RFC 8446
+    /// §5.5: AES-GCM's confidentiality limit is 2^24.5 full-size records; the same for all).
+    var keyUpdateInterval: UInt64 = 1 << 23
 
     /// `true` once the peer's `close_notify` arrived.
     public private(set) var isPeerClosed = false
@@ -134,6 +139,7 @@ public final class DTLSConnection {
 
     /// Client: queues the first flight (the ClientHello).
     public func start(now: Instant) throws(TLSError) {
+        lastNow = now
         guard handshake.role == .client else { return }
         try guarded { () throws(TLSError) in
             try handshake.start()
@@ -179,6 +185,12 @@ public final class DTLSConnection {
             throw TLSError(.internalError, "DTLS message of \(message.count) bytes over one record's \(Self.maxMessageSize)")
         }
         outgoing.append(record(type: 23, message[...]))
+        if isDTLS13, writeSequence[writeEpoch, default: 0] >= keyUpdateInterval, flight.isEmpty, pendingWriteSecret == nil {
+            try guarded { () throws(TLSError) in
+                try handshake.updateKeys(requestPeerUpdate: false)
+                try drainHandshake(now: lastNow)
+            }
+        }
     }
 
     /// DTLS 1.3: sends a KeyUpdate; our new keys are used once the peer ACKs it (RFC 9147 §8).
@@ -216,6 +228,7 @@ public final class DTLSConnection {
 
     /// Feeds one datagram from the peer.
     public func receive(_ datagram: [UInt8], now: Instant) throws(TLSError) {
+        lastNow = now
         try guarded { () throws(TLSError) in
             var offset = 0
             while offset < datagram.count {
@@ -252,6 +265,7 @@ public final class DTLSConnection {
     /// Retransmits the flight that got no answer; fails the handshake after
     /// ``maxRetransmissions``.
     public func handleTimeout(now: Instant) throws(TLSError) {
+        lastNow = now
         try guarded { () throws(TLSError) in
             guard let deadline = nextTimeout, !(now < deadline) else { return }
             guard retransmissions < Self.maxRetransmissions else {
@@ -440,11 +454,13 @@ public final class DTLSConnection {
 
     /// DTLS 1.3: an ACK received takes the messages it covers out of retransmission (RFC 9147
     /// §7.2); once all are covered the flight is over, and our KeyUpdate's keys take effect.
-    /// Only records of epochs up to the ACK's own count: a record cannot be acknowledged in a
-    /// weaker epoch than its own (RFC 9147 §7), so a forged plaintext ACK stops nothing protected.
+    /// An ACK in a handshake epoch counts only for records of that epoch or older: a record
+    /// cannot be acknowledged in a weaker epoch than its own (RFC 9147 §7), so a forged
+    /// plaintext ACK stops nothing protected. After the handshake the two directions' epochs
+    /// move on apart (KeyUpdate), and an ACK in any application epoch counts.
     private func receiveACK(_ content: [UInt8], epoch: UInt16) {
         guard let numbers = DTLSRecordNumber.decodeACK(content), !flight.isEmpty else { return }
-        acknowledged.formUnion(numbers.filter { $0.epoch <= UInt64(epoch) })
+        acknowledged.formUnion(numbers.filter { epoch >= 3 || $0.epoch <= UInt64(epoch) })
         var progressed = false
         for index in flight.indices where !flight[index].acknowledged {
             if flight[index].transmissions.contains(where: { !$0.isEmpty && $0.allSatisfy(acknowledged.contains) }) {

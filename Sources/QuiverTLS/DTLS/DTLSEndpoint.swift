@@ -185,6 +185,17 @@ public final class DTLSEndpoint {
         for datagram in entry.connection.takeDatagrams() { outgoing.append((peer, datagram)) }
     }
 
+    /// Takes note of a change in `peer`'s connection made outside the endpoint (a write that
+    /// started a DTLS 1.3 KeyUpdate): its retransmission timer joins ``nextDeadline``.
+    public func updateTimer(for peer: SocketAddress) {
+        guard let entry = entries[peer], entry.accepted else { return }
+        if entry.connection.isRetransmittingAfterHandshake {
+            retransmitting.insert(peer)
+        } else {
+            retransmitting.remove(peer)
+        }
+    }
+
     // MARK: Internals
 
     /// Whether `datagram` starts with a ClientHello at epoch 0.
