@@ -180,6 +180,67 @@ struct DTLS13Tests {
         #expect(restarted.isHandshakeComplete && harness.endpoint.statistics.connectionsReplaced == 1)
     }
 
+    @Test("Connection IDs: the client sends with the endpoint's; the endpoint follows it to a new address only for a new authentic record",
+          arguments: [TLSVersion.tls12, .tls13])
+    func connectionIDs(_ version: TLSVersion) throws {
+        let harness = DTLSEndpointHarness(DTLSEndpoint.Configuration(tls: Configs.server()))
+        let before = DTLSEndpointHarness.address(4000)
+        let after = DTLSEndpointHarness.address(4001)
+        let client = try harness.addClient(port: 4000, version: version)
+        harness.run()
+        let server = try #require(harness.endpoint.accept()?.connection)
+        #expect(client.peerConnectionID?.count == 8 && client.peerConnectionID == server.localConnectionID)
+        #expect(server.peerConnectionID == [] && client.localConnectionID == [])
+        try client.write([1])
+        let first = try #require(client.takeDatagrams().first)
+        #expect(DTLSEndpoint.connectionID(in: first, length: 8) == client.peerConnectionID)
+        harness.endpoint.receive(first, from: before, at: harness.now)
+        #expect(server.read() == [1])
+        // A replay from elsewhere, and a forged record with the ID: the connection stays.
+        harness.endpoint.receive(first, from: after, at: harness.now)
+        var forged = first
+        forged[forged.count - 1] ^= 1
+        harness.endpoint.receive(forged, from: after, at: harness.now)
+        #expect(harness.endpoint.statistics.peersMigrated == 0 && harness.endpoint.connection(for: before) === server)
+        #expect(server.read() == nil)
+        // The client's address changes: its next record moves the connection.
+        harness.clients[after] = harness.clients.removeValue(forKey: before)
+        try client.write([2])
+        harness.run()
+        #expect(server.read() == [2])
+        #expect(harness.endpoint.statistics.peersMigrated == 1 && harness.endpoint.nextMigration()! == (before, after))
+        #expect(harness.endpoint.connection(for: after) === server && harness.endpoint.connection(for: before) == nil)
+        // An older record (sent before the move, delayed) does not move it back.
+        try client.write([3])
+        let late = try #require(client.takeDatagrams().first)
+        try client.write([4])
+        harness.run()
+        harness.endpoint.receive(late, from: before, at: harness.now)
+        #expect(server.read() == [4] && server.read() == [3])
+        #expect(harness.endpoint.connection(for: after) === server && harness.endpoint.statistics.peersMigrated == 1)
+    }
+
+    @Test("a client that does not offer Connection IDs gets none; one that is not given any sends plain records")
+    func noConnectionIDs() throws {
+        var configuration = DTLSEndpoint.Configuration(tls: Configs.server())
+        configuration.connectionIDLength = 0
+        let harness = DTLSEndpointHarness(configuration)
+        let client = try harness.addClient(port: 4000, version: .tls13)
+        harness.run()
+        #expect(client.isHandshakeComplete && client.peerConnectionID == nil)
+        let plain = DTLSEndpointHarness(DTLSEndpoint.Configuration(tls: Configs.server()))
+        let other = DTLSConnection(client: Configs.client(), serverName: "localhost")
+        other.localConnectionID = nil
+        try other.start(now: plain.now)
+        plain.clients[DTLSEndpointHarness.address(4002)] = other
+        plain.run()
+        let server = try #require(plain.endpoint.accept()?.connection)
+        #expect(other.isHandshakeComplete && other.peerConnectionID == nil && server.peerConnectionID == nil)
+        try other.write([9])
+        plain.run()
+        #expect(server.read() == [9])
+    }
+
     @Test("sequence numbers are reconstructed from 8 or 16 bits around the next expected one")
     func reconstruction() {
         #expect(reconstructSequence(0x01, bits: 8, expected: 0x100) == 0x101)

@@ -259,6 +259,29 @@ struct DTLSDrivenListenerTests {
         #expect(connection.closeInfo == nil)
     }
 
+    @Test("a client whose address changes (NAT rebinding) keeps its connection: the listener follows its Connection ID",
+          arguments: [TLSVersion.tls12, .tls13])
+    func rebinding(_ version: TLSVersion) throws {
+        defer { listener.close() }
+        let before = SocketAddress("198.51.100.20:40000")!
+        let after = SocketAddress("198.51.100.21:41000")!
+        var configuration = Identity.client()
+        configuration.maximumVersion = version
+        let client = DTLSConnection(client: configuration, serverName: "localhost")
+        try client.start(now: .now())
+        try pump(client, from: before)
+        let connection = try #require(try listener.tryAccept())
+        #expect(client.peerConnectionID?.count == 8 && connection.tlsVersion == version)
+        try client.write([1])
+        try pump(client, from: after)  // the replies must go to the new address (pump checks)
+        #expect(try connection.tryRead() == [1])
+        #expect(connection.peerAddress == after && listener.statistics.dtls?.peersMigrated == 1)
+        try connection.write([2])
+        listener.handleEvents()
+        try pump(client, from: after)
+        #expect(client.read() == [2])
+    }
+
     @Test("a flood of ClientHellos without cookies keeps no state")
     func cookieFlood() throws {
         defer { listener.close() }

@@ -435,6 +435,9 @@ public final class Listener: Sendable {
             /// DTLS 1.3 HelloRetryRequests sent with a cookie, the same stateless step (RFC
             /// 9147 §5.1).
             public var helloRetryRequestsSent = 0
+            /// Connections that followed their client to a new address by Connection ID
+            /// (RFC 9146 §6).
+            public var peersMigrated = 0
             /// Associations created for ClientHellos with a valid cookie.
             public var connectionsCreated = 0
             /// Valid ClientHellos dropped: ``Options/maxConnections`` or the pending-handshake
@@ -451,6 +454,7 @@ public final class Listener: Sendable {
             mutating func add(_ other: DTLS) {
                 helloVerifyRequestsSent += other.helloVerifyRequestsSent
                 helloRetryRequestsSent += other.helloRetryRequestsSent
+                peersMigrated += other.peersMigrated
                 connectionsCreated += other.connectionsCreated
                 connectionsRefused += other.connectionsRefused
                 handshakesFailed += other.handshakesFailed

@@ -259,6 +259,12 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         switch engine {
         case .server(let endpoint):
             endpoint.receive(datagram, from: source, at: now)
+            while let (from, to) = endpoint.nextMigration() {
+                // A client's new address, by its Connection ID: its session goes with it.
+                guard let session = sessions.removeValue(forKey: from) else { continue }
+                session.migrate(to: to)
+                sessions[to] = session
+            }
             guard let session = sessions[source] else { return }
             if endpoint.connection(for: source) !== session.engineForCore() {
                 // RFC 6347 §4.2.8: the client proved its address with a new handshake; the old
@@ -482,7 +488,7 @@ extension DTLSCore: TransportCore {
 extension Listener.Statistics.DTLS {
     init(_ endpoint: DTLSEndpoint.Statistics) {
         self.init(helloVerifyRequestsSent: endpoint.helloVerifyRequestsSent, helloRetryRequestsSent: endpoint.helloRetryRequestsSent,
-                  connectionsCreated: endpoint.connectionsCreated,
+                  peersMigrated: endpoint.peersMigrated, connectionsCreated: endpoint.connectionsCreated,
                   connectionsRefused: endpoint.connectionsRefused, handshakesFailed: endpoint.handshakesFailed,
                   datagramsDropped: endpoint.datagramsDropped, connectionsReplaced: endpoint.connectionsReplaced)
     }

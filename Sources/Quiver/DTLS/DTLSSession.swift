@@ -1,5 +1,6 @@
 import QuiverCore
 import QuiverTLS
+import Synchronization
 import X509
 
 /// One DTLS connection of a listener or client: the sans-I/O ``DTLSConnection``, which only its
@@ -32,8 +33,10 @@ final class DTLSSession: Session, @unchecked Sendable {
     /// sessions when it closes, which breaks the cycle.
     private let core: DTLSCore
     private let sendBufferLimit: Int
-    /// Where the connection's datagrams go (a synthetic address on an unaddressed attachment).
-    let peerAddress: SocketAddress?
+    /// Where the connection's datagrams go (a synthetic address on an unaddressed attachment);
+    /// it follows a client whose address changed, by Connection ID (``migrate(to:)``).
+    var peerAddress: SocketAddress? { peer.withLock { $0 } }
+    private let peer: Mutex<SocketAddress?>
     let createdAt = Instant.now()
 
     private var handshakeComplete = false
@@ -69,7 +72,13 @@ final class DTLSSession: Session, @unchecked Sendable {
         self.core = core
         self.driver = core.driver
         self.sendBufferLimit = sendBufferLimit
-        peerAddress = peer
+        self.peer = Mutex(peer)
+    }
+
+    /// The core moves the connection to the peer's new address (RFC 9146 §6: the endpoint
+    /// authenticated a newer record from there).
+    func migrate(to address: SocketAddress) {
+        peer.withLock { $0 = address }
     }
 
     /// A copy of `other` (locked by the caller) for another core: a forked child's. Both share

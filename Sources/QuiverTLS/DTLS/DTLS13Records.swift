@@ -4,8 +4,8 @@
 /// ```
 /// 0 0 1 C S L E E   sequence (8 or 16 bits, masked)   [length (16 bits)]   encrypted record
 /// ```
-/// We send C = 0 (no Connection ID), S = 1, L = 1, so the header is 5 bytes; we read every form
-/// except one with a Connection ID (none is negotiated: such records are dropped).
+/// We send S = 1, L = 1 and C = 1 with the peer's Connection ID when one was agreed (RFC 9147
+/// §9), so the header is 5 bytes plus the ID; we read every form.
 struct DTLS13Key {
     let aead: AEADKey
     let sequenceMask: HeaderProtectionKey
@@ -21,19 +21,22 @@ struct DTLS13Key {
     /// Bytes a protected record adds to its content: the 5-byte header, the content type and the tag.
     static let overhead = 5 + 1 + AEADKey.tagLength
 
-    /// Protects `content` of `type` as record `sequence` of `epoch`.
-    func seal(type: UInt8, _ content: ArraySlice<UInt8>, epoch: UInt16, sequence: UInt64) -> [UInt8] {
+    /// Protects `content` of `type` as record `sequence` of `epoch`, with `connectionID` (the
+    /// peer's; empty: none) in the header.
+    func seal(type: UInt8, _ content: ArraySlice<UInt8>, epoch: UInt16, sequence: UInt64, connectionID: [UInt8]) -> [UInt8] {
         let length = content.count + 1 + AEADKey.tagLength
-        var out: [UInt8] = [0x2C | UInt8(epoch & 3), UInt8(truncatingIfNeeded: sequence >> 8), UInt8(truncatingIfNeeded: sequence),
-                            UInt8(length >> 8), UInt8(truncatingIfNeeded: length)]
-        out.reserveCapacity(5 + length)
+        let header = 5 + connectionID.count
+        var out: [UInt8] = [0x2C | (connectionID.isEmpty ? 0 : 0x10) | UInt8(epoch & 3)]
+        out.reserveCapacity(header + length)
+        out += connectionID
+        out += [UInt8(truncatingIfNeeded: sequence >> 8), UInt8(truncatingIfNeeded: sequence), UInt8(length >> 8), UInt8(truncatingIfNeeded: length)]
         out.append(contentsOf: content)
         out.append(type)  // TLSInnerPlaintext: content, type, no padding (RFC 8446 §5.2)
-        aead.sealInPlace(&out, payloadOffset: 5, sequence: sequence)
+        aead.sealInPlace(&out, payloadOffset: header, sequence: sequence)
         // The ciphertext is at least 17 bytes (type and tag), so the 16-byte sample exists.
-        let mask = out.withUnsafeBytes { sequenceMask.mask(sample: $0.baseAddress! + 5) }
-        out[1] ^= mask[0]
-        out[2] ^= mask[1]
+        let mask = out.withUnsafeBytes { sequenceMask.mask(sample: $0.baseAddress! + header) }
+        out[header - 4] ^= mask[0]
+        out[header - 3] ^= mask[1]
         return out
     }
 }

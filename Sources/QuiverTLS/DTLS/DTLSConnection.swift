@@ -109,9 +109,13 @@ public final class DTLSConnection {
     /// `true` once we queued our `close_notify`.
     public private(set) var isLocallyClosed = false
 
-    /// A client connection.
+    /// A client connection. It offers Connection IDs with an empty one of its own (RFC 9146:
+    /// it sends with the server's, so the server can follow it across address changes, and
+    /// wants none in what it receives); set ``localConnectionID`` to `nil` before starting not
+    /// to offer them.
     public convenience init(client configuration: TLSConfiguration, serverName: String?, resumption: SessionTicket? = nil) {
         self.init(handshake: TLSHandshake(client: configuration, serverName: serverName, resumption: resumption, datagram: true))
+        handshake.localConnectionID = []
     }
 
     /// A server connection, for a ClientHello that passed the cookie check.
@@ -127,6 +131,35 @@ public final class DTLSConnection {
 
     /// Whether DTLS 1.3 was negotiated.
     public var isDTLS13: Bool { handshake.negotiatedVersion == .tls13 }
+
+    /// The Connection ID we want in the records we receive (RFC 9146, RFC 9147 §9; empty: none,
+    /// though we send with the peer's); `nil`: not offered (client) or not accepted (server).
+    /// Set it before the handshake starts. A server's must be unique among its connections and
+    /// of the length its endpoint reads (``DTLSEndpoint`` chooses them).
+    public var localConnectionID: [UInt8]? {
+        get { handshake.localConnectionID }
+        set { handshake.localConnectionID = newValue }
+    }
+
+    /// The Connection ID we put in the records we send, once both sides agreed on Connection
+    /// IDs (empty: none); `nil` otherwise.
+    public var peerConnectionID: [UInt8]? { handshake.peerConnectionID }
+
+    /// Whether the peer's protected records must carry our Connection ID.
+    private var expectsConnectionID: Bool { handshake.peerConnectionID != nil && handshake.localConnectionID?.isEmpty == false }
+
+    /// Whether the last ``receive(_:now:)`` authenticated a protected record newer (epoch, then
+    /// sequence number) than every one before: the condition for following a peer's new
+    /// address (RFC 9146 §6).
+    public private(set) var receivedNewestRecord = false
+    private var newestRecord: (epoch: UInt16, sequence: UInt64)?
+
+    private func noteAuthenticated(epoch: UInt16, sequence: UInt64) {
+        if newestRecord.map({ (epoch, sequence) > $0 }) ?? true {
+            newestRecord = (epoch, sequence)
+            receivedNewestRecord = true
+        }
+    }
 
     init(handshake: TLSHandshake) {
         self.handshake = handshake
@@ -229,6 +262,7 @@ public final class DTLSConnection {
     /// Feeds one datagram from the peer.
     public func receive(_ datagram: [UInt8], now: Instant) throws(TLSError) {
         lastNow = now
+        receivedNewestRecord = false
         try guarded { () throws(TLSError) in
             var offset = 0
             while offset < datagram.count {
@@ -238,11 +272,15 @@ public final class DTLSConnection {
                     offset = end
                     continue
                 }
-                guard datagram.count - offset >= Self.headerLength else { break }
-                let length = Int(datagram[offset + 11]) << 8 | Int(datagram[offset + 12])
-                guard datagram.count - offset - Self.headerLength >= length else { break }  // truncated: the rest is dropped
-                try processRecord(datagram[offset..<(offset + Self.headerLength + length)], now: now)
-                offset += Self.headerLength + length
+                // RFC 9146 §4: a tls12_cid record has our Connection ID before its length.
+                let cidLength = datagram[offset] == 25 ? handshake.localConnectionID?.count ?? 0 : 0
+                if datagram[offset] == 25 && cidLength == 0 { break }
+                let header = Self.headerLength + cidLength
+                guard datagram.count - offset >= header else { break }
+                let length = Int(datagram[offset + header - 2]) << 8 | Int(datagram[offset + header - 1])
+                guard datagram.count - offset - header >= length else { break }  // truncated: the rest is dropped
+                try processRecord(datagram[offset..<(offset + header + length)], connectionIDLength: cidLength, now: now)
+                offset += header + length
             }
             if peerRetransmitted {
                 // RFC 6347 §4.2.4: the peer sent a flight again, so ours was lost: send it
@@ -309,15 +347,28 @@ public final class DTLSConnection {
         let sequence = writeSequence[epoch, default: 0]
         writeSequence[epoch] = sequence + 1
         if epoch >= 2, let key = writeKeys13[epoch] {
-            return key.seal(type: type, content, epoch: epoch, sequence: sequence)
+            return key.seal(type: type, content, epoch: epoch, sequence: sequence, connectionID: handshake.peerConnectionID ?? [])
         }
         let key = epoch == 0 ? nil : writeKey
+        let epochSequence = UInt64(epoch) << 48 | sequence
+        if let key, let cid = handshake.peerConnectionID, !cid.isEmpty {
+            // RFC 9146 §4: tls12_cid, the Connection ID after the sequence number, the real
+            // type inside the encryption (DTLSInnerPlaintext, no padding).
+            let inner = Array(content) + [type]
+            let length = inner.count + key.overhead
+            var out: [UInt8] = [25, 0xFE, 0xFD]
+            out.reserveCapacity(Self.headerLength + cid.count + length)
+            withUnsafeBytes(of: epochSequence.bigEndian) { out.append(contentsOf: $0) }
+            out += cid + [UInt8(length >> 8), UInt8(truncatingIfNeeded: length)]
+            let ad = TLS12RecordKey.connectionIDAdditionalData(sequence: epochSequence, version: Self.version, connectionID: cid, length: inner.count)
+            ad.withUnsafeBytes { key.appendFragment(inner[...], sequence: epochSequence, additionalData: $0, into: &out) }
+            return out
+        }
         var out: [UInt8] = []
         out.reserveCapacity(Self.headerLength + content.count + (key?.overhead ?? 0))
         out.append(type)
         out.append(UInt8(Self.version >> 8))
         out.append(UInt8(truncatingIfNeeded: Self.version))
-        let epochSequence = UInt64(epoch) << 48 | sequence
         withUnsafeBytes(of: epochSequence.bigEndian) { out.append(contentsOf: $0) }
         let length = content.count + (key?.overhead ?? 0)
         out.append(UInt8(length >> 8))
@@ -425,7 +476,10 @@ public final class DTLSConnection {
             // A handshake message, fragmented: each fragment repeats the 12-byte header with
             // its offset and length (RFC 6347 §4.2.3, RFC 9147 §5.5).
             let body = item.bytes[12...]
-            let protection = item.epoch == 0 ? Self.headerLength : writeKeys13[item.epoch] != nil ? DTLS13Key.overhead : Self.headerLength + (writeKey?.overhead ?? 0)
+            // A protected record's header, tag and inner content type, and the peer's Connection ID.
+            let protection = item.epoch == 0 ? Self.headerLength
+                : (writeKeys13[item.epoch] != nil ? DTLS13Key.overhead : Self.headerLength + 1 + (writeKey?.overhead ?? 0))
+                    + (handshake.peerConnectionID?.count ?? 0)
             let room = max(64, mtu - protection - 12)
             var offset = 0
             repeat {
@@ -447,7 +501,7 @@ public final class DTLSConnection {
     private func sendACK() {
         guard !toAcknowledge.isEmpty else { return }
         // At most what fits in one datagram: 16 bytes each.
-        let numbers = Array(toAcknowledge.suffix(max(1, (mtu - DTLS13Key.overhead - 2) / 16)))
+        let numbers = Array(toAcknowledge.suffix(max(1, (mtu - DTLS13Key.overhead - (handshake.peerConnectionID?.count ?? 0) - 2) / 16)))
         outgoing.append(record(type: 26, DTLSRecordNumber.encodeACK(numbers)[...]))
         toAcknowledge = []
     }
@@ -488,9 +542,14 @@ public final class DTLSConnection {
     /// starts, or `nil` when the rest of the datagram is unusable.
     private func processRecord13(_ datagram: [UInt8], at offset: Int, now: Instant) throws(TLSError) -> Int? {
         let first = datagram[offset]
-        guard first & 0x10 == 0 else { return nil }  // a Connection ID, which we never negotiate
+        // RFC 9147 §9: with Connection IDs agreed, every protected record carries ours.
+        let cidLength = first & 0x10 != 0 ? handshake.localConnectionID?.count ?? 0 : 0
+        guard (first & 0x10 != 0) == expectsConnectionID, datagram.count - offset > cidLength,
+              datagram[(offset + 1)..<(offset + 1 + cidLength)].elementsEqual((handshake.localConnectionID ?? []).prefix(cidLength))
+        else { return nil }
         let sequenceLength = first & 0x08 != 0 ? 2 : 1
-        var i = offset + 1 + sequenceLength
+        let sequenceOffset = offset + 1 + cidLength
+        var i = sequenceOffset + sequenceLength
         let length: Int
         if first & 0x04 != 0 {
             guard datagram.count - i >= 2 else { return nil }
@@ -507,9 +566,10 @@ public final class DTLSConnection {
         else { return end }
         let mask = datagram.withUnsafeBytes { state.key.sequenceMask.mask(sample: $0.baseAddress! + i) }
         var header = Array(datagram[offset..<i])
-        header[1] ^= mask[0]
-        if sequenceLength == 2 { header[2] ^= mask[1] }
-        let truncated = sequenceLength == 2 ? UInt64(header[1]) << 8 | UInt64(header[2]) : UInt64(header[1])
+        let s = sequenceOffset - offset
+        header[s] ^= mask[0]
+        if sequenceLength == 2 { header[s + 1] ^= mask[1] }
+        let truncated = sequenceLength == 2 ? UInt64(header[s]) << 8 | UInt64(header[s + 1]) : UInt64(header[s])
         let expected = state.replay.highestSeen.map { $0 + 1 } ?? 0
         let sequence = reconstructSequence(truncated, bits: 8 * sequenceLength, expected: expected)
         guard !state.replay.isReplay(sequence),
@@ -517,6 +577,7 @@ public final class DTLSConnection {
         else { return end }
         state.replay.mark(sequence)
         readEpochs13[epoch] = state
+        noteAuthenticated(epoch: epoch, sequence: sequence)
         // TLSInnerPlaintext: the content type is the last non-zero byte.
         while inner.last == 0 { inner.removeLast() }
         guard let type = inner.popLast() else { throw TLSError(.unexpectedMessage, "DTLS 1.3 record without a content type") }
@@ -554,9 +615,9 @@ public final class DTLSConnection {
         }
     }
 
-    private func processRecord(_ bytes: ArraySlice<UInt8>, now: Instant) throws(TLSError) {
+    private func processRecord(_ bytes: ArraySlice<UInt8>, connectionIDLength: Int, now: Instant) throws(TLSError) {
         let h = bytes.startIndex
-        let type = bytes[h]
+        var type = bytes[h]
         guard bytes[h + 1] == 0xFE else { return }  // not DTLS
         let epoch = UInt16(bytes[h + 3]) << 8 | UInt16(bytes[h + 4])
         let sequence = bytes[(h + 5)..<(h + 11)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -568,22 +629,38 @@ public final class DTLSConnection {
             nextReceiveSeq = UInt16(bytes[h + Self.headerLength + 4]) << 8 | UInt16(bytes[h + Self.headerLength + 5])
             writeSequence[0] = sequence
         }
-        let body = bytes[(h + Self.headerLength)...]
+        let body = bytes[(h + Self.headerLength + connectionIDLength)...]
         guard body.count <= (1 << 14) + 2048 else { return }
-        let content: [UInt8]
-        if epoch == 0 {
+        var content: [UInt8]
+        if type == 25 {
+            // RFC 9146: a record with our Connection ID (the only kind once one is agreed).
+            guard epoch == readEpoch, let key = readKey, expectsConnectionID, !replay.isReplay(sequence),
+                  bytes[(h + 11)..<(h + 11 + connectionIDLength)].elementsEqual(handshake.localConnectionID ?? []),
+                  let opened = key.openFragment(body, sequence: UInt64(epoch) << 48 | sequence, additionalData: { length in
+                      TLS12RecordKey.connectionIDAdditionalData(sequence: UInt64(epoch) << 48 | sequence, version: Self.version,
+                                                                connectionID: handshake.localConnectionID ?? [], length: length)
+                  })
+            else { return }
+            replay.mark(sequence)
+            noteAuthenticated(epoch: epoch, sequence: sequence)
+            content = opened
+            while content.last == 0 { content.removeLast() }
+            guard let real = content.popLast(), content.count <= 1 << 14 else { return }
+            type = real
+        } else if epoch == 0 {
             // Plaintext: handshake messages (also the peer's retransmissions after our epoch
             // changed), ChangeCipherSpec, alerts before the keys; in DTLS 1.3 an ACK of
             // plaintext records.
             guard type == 22 || type == 20 || type == 21 && readEpoch == 0 && readEpochs13.isEmpty || type == 26 else { return }
             content = Array(body)
         } else if epoch == readEpoch, let key = readKey {
-            guard !replay.isReplay(sequence) else { return }
+            guard !replay.isReplay(sequence), !expectsConnectionID else { return }
             let version = UInt16(bytes[h + 1]) << 8 | UInt16(bytes[h + 2])
             guard let opened = key.openFragment(type: type, version: version, body, sequence: UInt64(epoch) << 48 | sequence),
                   opened.count <= 1 << 14
             else { return }
             replay.mark(sequence)
+            noteAuthenticated(epoch: epoch, sequence: sequence)
             content = opened
         } else {
             return  // an epoch we cannot read (yet, or any more)

@@ -45,6 +45,10 @@ public final class DTLSEndpoint {
         public var handshakeTimeout: Duration = .seconds(10)
         /// The largest datagram sent (each connection's ``DTLSConnection/mtu``).
         public var mtu = 1200
+        /// The length of the Connection IDs given to clients that offer them (RFC 9146, RFC
+        /// 9147 §9): their protected records carry it, so a client whose address changes (NAT
+        /// rebinding) keeps its connection. 0: none given.
+        public var connectionIDLength = 8
 
         /// A configuration serving with `tls`.
         public init(tls: TLSConfiguration) { self.tls = tls }
@@ -60,6 +64,8 @@ public final class DTLSEndpoint {
         public var handshakesFailed = 0
         public var datagramsDropped = 0
         public var connectionsReplaced = 0
+        /// Connections that followed their client to a new address (by Connection ID).
+        public var peersMigrated = 0
     }
 
     /// A handshake that failed, for the listener's log.
@@ -74,6 +80,8 @@ public final class DTLSEndpoint {
         /// The random of the ClientHello that started the association: a copy of that
         /// ClientHello arriving late (a retransmission) is not a new handshake.
         let clientRandom: ArraySlice<UInt8>?
+        /// The Connection ID we gave it (`nil`: none).
+        let connectionID: [UInt8]?
         var accepted = false
     }
 
@@ -84,6 +92,10 @@ public final class DTLSEndpoint {
     private var handshaking: Set<SocketAddress> = []
     /// Established connections with a retransmission timer.
     private var retransmitting: Set<SocketAddress> = []
+    /// The connections by the Connection ID we gave them.
+    private var connectionIDs: [[UInt8]: SocketAddress] = [:]
+    /// Connections that moved to another address, for ``nextMigration()``.
+    private var migrations: [(from: SocketAddress, to: SocketAddress)] = []
     /// ClientHellos arriving in fragments, by peer (bounded; see the type's notes).
     private var partialHellos: [SocketAddress: PartialClientHello] = [:]
     /// Fragmented ClientHellos reassembled at most at once.
@@ -132,6 +144,20 @@ public final class DTLSEndpoint {
 
     /// Feeds one datagram from `peer`.
     public func receive(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant) {
+        if let cid = Self.connectionID(in: datagram, length: configuration.connectionIDLength), let owner = connectionIDs[cid], owner != peer {
+            // A record with one of our Connection IDs from another address: its connection
+            // reads it, and follows the peer there once it authenticated a record newer than
+            // all before (RFC 9146 §6) — unless another association holds that address.
+            guard let entry = entries[owner] else { return }
+            deliver(datagram, to: owner, at: now, collecting: false)
+            if entry.connection.receivedNewestRecord, entries[peer] == nil {
+                migrate(from: owner, to: peer)
+                collect(peer)
+            } else {
+                collect(owner)
+            }
+            return
+        }
         if let entry = entries[peer] {
             guard entry.connection.isHandshakeComplete, Self.startsHandshake(datagram) else {
                 deliver(datagram, to: peer, at: now)
@@ -179,6 +205,7 @@ public final class DTLSEndpoint {
     /// last datagrams (close_notify) are queued first.
     public func release(_ peer: SocketAddress) {
         guard let entry = entries.removeValue(forKey: peer) else { return }
+        if let cid = entry.connectionID { connectionIDs[cid] = nil }
         handshaking.remove(peer)
         retransmitting.remove(peer)
         configuration.connectionBudget?.giveBack()
@@ -250,8 +277,14 @@ public final class DTLSEndpoint {
             }
             let connection = retry.map { DTLSConnection(server: configuration.tls, after: $0) } ?? DTLSConnection(server: configuration.tls)
             connection.mtu = configuration.mtu
+            var cid: [UInt8]?
+            if configuration.connectionIDLength > 0 {
+                repeat { cid = RandomSource.system.bytes(configuration.connectionIDLength) } while connectionIDs[cid!] != nil
+                connectionIDs[cid!] = peer
+                connection.localConnectionID = cid
+            }
             entries[peer] = Entry(connection: connection, handshakeDeadline: now + configuration.handshakeTimeout,
-                                  clientRandom: Self.clientRandom(datagram))
+                                  clientRandom: Self.clientRandom(datagram), connectionID: cid)
             handshaking.insert(peer)
             statistics.connectionsCreated += 1
             deliver(datagram, to: peer, at: now)
@@ -312,7 +345,7 @@ public final class DTLSEndpoint {
         return [22, 0xFE, 0xFD] + partial.recordSequence + [UInt8(recordLength >> 8), UInt8(truncatingIfNeeded: recordLength)] + header + body
     }
 
-    private func deliver(_ datagram: [UInt8], to peer: SocketAddress, at now: Instant) {
+    private func deliver(_ datagram: [UInt8], to peer: SocketAddress, at now: Instant, collecting: Bool = true) {
         guard let entry = entries[peer] else { return }
         do {
             try entry.connection.receive(datagram, now: now)
@@ -323,7 +356,34 @@ public final class DTLSEndpoint {
             }
             // An established connection's failure is for its application to read.
         }
-        collect(peer)
+        if collecting { collect(peer) }
+    }
+
+    /// The Connection ID (of `length` bytes) in the first record of `datagram`, if it has one:
+    /// a DTLS 1.2 `tls12_cid` record (RFC 9146 §4) or a DTLS 1.3 unified header with C set.
+    static func connectionID(in datagram: [UInt8], length: Int) -> [UInt8]? {
+        guard length > 0, let first = datagram.first else { return nil }
+        if first == 25, datagram.count >= DTLSConnection.headerLength + length { return Array(datagram[11..<(11 + length)]) }
+        if first & 0xF0 == 0x30, datagram.count > 1 + length { return Array(datagram[1..<(1 + length)]) }
+        return nil
+    }
+
+    /// The next connection that moved to its client's new address (by Connection ID), for
+    /// whoever keeps its own table by address (a listener's sessions).
+    public func nextMigration() -> (from: SocketAddress, to: SocketAddress)? {
+        migrations.isEmpty ? nil : migrations.removeFirst()
+    }
+
+    private func migrate(from old: SocketAddress, to new: SocketAddress) {
+        guard let entry = entries.removeValue(forKey: old) else { return }
+        entries[new] = entry
+        if handshaking.remove(old) != nil { handshaking.insert(new) }
+        if retransmitting.remove(old) != nil { retransmitting.insert(new) }
+        acceptable = acceptable.map { $0 == old ? new : $0 }
+        if let cid = entry.connectionID { connectionIDs[cid] = new }
+        if migrations.count >= 1024 { migrations.removeFirst() }  // nobody reads them: keep the newest
+        migrations.append((old, new))
+        statistics.peersMigrated += 1
     }
 
     /// Moves the connection's datagrams out, and queues it for accept once its handshake completed.

@@ -83,6 +83,7 @@ extension TLSHandshake {
             ext.append(.pskKeyExchangeModes) { $0.writeLengthPrefixedBytes(1, [1]) }  // psk_dhe_ke
         }
         if let cookie = context.cookie { ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) } }
+        if isDatagram, let cid = localConnectionID { ext.append(.connectionID) { $0.writeLengthPrefixedBytes(1, cid) } }
         if context.offeredEarlyData && context.helloRetry == nil { ext.append(.earlyData, []) }
         if let tp = localTransportParameters { ext.append(.quicTransportParameters, tp) }
         if !isQUIC && RecordSizeLimit.local(config.recordSizeLimit) < RecordSizeLimit.maximum {
@@ -215,6 +216,7 @@ extension TLSHandshake {
             switch e.type {
             case .supportedVersions, .keyShare: continue
             case .preSharedKey where context.ticket != nil: continue
+            case .connectionID: try acceptConnectionID(hello.extensions)
             default: throw TLSError(.unsupportedExtension, "unexpected extension \(e.type.rawValue) in ServerHello")
             }
         }

@@ -273,6 +273,7 @@ extension TLSHandshake {
             w.writeLengthPrefixedBytes(2, serverShare)
         }
         ext.append(.supportedVersions) { $0.writeUInt16(wireVersion13) }
+        try answerConnectionID(offer.hello, into: &ext)
         var serverHello = ServerHello(
             random: config.random.bytes(32), legacySessionIDEcho: isDatagram ? [] : offer.hello.legacySessionID, cipherSuite: suite, extensions: ext)
         serverHello.legacyVersion = wireVersion12

@@ -41,6 +41,13 @@ public final class TLSHandshake {
     var datagramSendSeq: UInt16 = 0
     /// DTLS client: HelloVerifyRequests answered so far (a few at most).
     var helloVerifyRequests = 0
+    /// DTLS: the Connection ID we want in the records we receive (RFC 9146; empty: we send
+    /// with the peer's but want none); `nil`: Connection IDs are not offered (client) or not
+    /// accepted (server).
+    var localConnectionID: [UInt8]?
+    /// DTLS: the Connection ID to put in the records we send (empty: none), once both sides
+    /// agreed to use Connection IDs; `nil` otherwise.
+    public internal(set) var peerConnectionID: [UInt8]?
     var localTransportParameters: [UInt8]?
 
     /// Server under QUIC: called with the client's transport parameters as soon as the
@@ -263,6 +270,23 @@ public final class TLSHandshake {
     func logSecret(_ label: String, _ secret: [UInt8]) {
         guard let keyLog = configuration.keyLog else { return }
         keyLog("\(label) \(hexString(clientRandom)) \(hexString(secret))")
+    }
+
+    /// DTLS server: a `connection_id` extension for the ServerHello when the client offered one
+    /// and we take them (RFC 9146 §3), noting the client's.
+    func answerConnectionID(_ hello: ClientHello, into ext: inout Extensions) throws(TLSError) {
+        guard isDatagram, let mine = localConnectionID,
+              let theirs = try hello.extensions.decode(.connectionID, { r throws(DecodeError) in try r.readLengthPrefixedBytes(1) })
+        else { return }
+        ext.append(.connectionID) { $0.writeLengthPrefixedBytes(1, mine) }
+        peerConnectionID = theirs
+    }
+
+    /// DTLS client: the server's `connection_id` in its ServerHello (only when we offered one).
+    func acceptConnectionID(_ ext: Extensions) throws(TLSError) {
+        guard let theirs = try ext.decode(.connectionID, { r throws(DecodeError) in try r.readLengthPrefixedBytes(1) }) else { return }
+        guard isDatagram, localConnectionID != nil else { throw TLSError(.unsupportedExtension, "connection_id in ServerHello, which was not offered") }
+        peerConnectionID = theirs
     }
 
     /// Dispatches one complete message: post-handshake messages here, handshake states in the

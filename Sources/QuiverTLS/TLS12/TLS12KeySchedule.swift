@@ -123,6 +123,14 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
     /// more bytes than `content`) to `out`; the caller writes the header. `sequence` is the
     /// 64-bit sequence number (DTLS: epoch and sequence number).
     func appendFragment(type: UInt8, version: UInt16, _ content: ArraySlice<UInt8>, sequence: UInt64, into out: inout [UInt8]) {
+        Self.withAdditionalData(sequence: sequence, type: type, version: version, length: content.count) { ad in
+            appendFragment(content, sequence: sequence, additionalData: ad, into: &out)
+        }
+    }
+
+    /// Appends the protected fragment of `content` authenticating `additionalData` (a DTLS 1.2
+    /// record with a Connection ID has its own, ``connectionIDAdditionalData(sequence:version:connectionID:length:)``).
+    func appendFragment(_ content: ArraySlice<UInt8>, sequence: UInt64, additionalData: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         if explicitNonceLength > 0 {
             withUnsafeBytes(of: sequence.bigEndian) { out.append(contentsOf: $0) }
         }
@@ -131,10 +139,16 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
         out.append(contentsOf: content)
         out.append(contentsOf: repeatElement(0, count: AEADKey.tagLength))
         out.withUnsafeMutableBytes { raw in
-            Self.withAdditionalData(sequence: sequence, type: type, version: version, length: content.count) { ad in
-                aead.seal(UnsafeMutableRawBufferPointer(rebasing: raw[start...]), length: content.count, additionalData: ad, sequence: sequence)
-            }
+            aead.seal(UnsafeMutableRawBufferPointer(rebasing: raw[start...]), length: content.count, additionalData: additionalData, sequence: sequence)
         }
+    }
+
+    /// RFC 9146 §5.3: the additional data of a DTLS 1.2 record carrying a Connection ID.
+    static func connectionIDAdditionalData(sequence: UInt64, version: UInt16, connectionID: [UInt8], length: Int) -> [UInt8] {
+        var ad = [UInt8](repeating: 0xFF, count: 8)
+        ad += [25, UInt8(connectionID.count), 25, UInt8(version >> 8), UInt8(truncatingIfNeeded: version)]
+        withUnsafeBytes(of: sequence.bigEndian) { ad.append(contentsOf: $0) }
+        return ad + connectionID + [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
     }
 
     /// Opens a protected fragment (see ``appendFragment(type:version:_:sequence:into:)``).
@@ -144,10 +158,27 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
         return Array(buffer[plaintext])
     }
 
+    /// Opens a protected fragment whose additional data depends on the plaintext's length
+    /// (a DTLS 1.2 record with a Connection ID).
+    func openFragment(_ body: ArraySlice<UInt8>, sequence: UInt64, additionalData: (_ plaintextLength: Int) -> [UInt8]) -> [UInt8]? {
+        guard body.count >= overhead else { return nil }
+        var buffer = Array(body)
+        let ad = additionalData(body.count - overhead)
+        let plaintext = ad.withUnsafeBytes { openInPlace(&buffer, 0..<buffer.count, sequence: sequence, additionalData: $0) }
+        return plaintext.map { Array(buffer[$0]) }
+    }
+
     /// Opens the protected fragment at `range` of `buffer` where it lies; returns the range of
     /// the plaintext, or `nil` when it does not authenticate (the range's bytes are then
     /// unspecified).
     func openInPlace(type: UInt8, version: UInt16, _ buffer: inout [UInt8], _ range: Range<Int>, sequence: UInt64) -> Range<Int>? {
+        guard range.count >= overhead else { return nil }
+        return Self.withAdditionalData(sequence: sequence, type: type, version: version, length: range.count - overhead) { ad in
+            openInPlace(&buffer, range, sequence: sequence, additionalData: ad)
+        }
+    }
+
+    private func openInPlace(_ buffer: inout [UInt8], _ range: Range<Int>, sequence: UInt64, additionalData: UnsafeRawBufferPointer) -> Range<Int>? {
         guard range.count >= overhead else { return nil }
         var nonce = sequence
         if explicitNonceLength > 0 {
@@ -156,10 +187,8 @@ public struct TLS12RecordKey: Sendable, CustomStringConvertible {
         let ciphertext = (range.lowerBound + explicitNonceLength)..<range.upperBound
         let plaintext = ciphertext.lowerBound..<(ciphertext.upperBound - AEADKey.tagLength)
         let authentic = buffer.withUnsafeMutableBytes { raw in
-            Self.withAdditionalData(sequence: sequence, type: type, version: version, length: plaintext.count) { ad in
-                aead.open(UnsafeRawBufferPointer(rebasing: raw[ciphertext]), into: UnsafeMutableRawBufferPointer(rebasing: raw[plaintext]),
-                          sequence: nonce, additionalData: ad)
-            }
+            aead.open(UnsafeRawBufferPointer(rebasing: raw[ciphertext]), into: UnsafeMutableRawBufferPointer(rebasing: raw[plaintext]),
+                      sequence: nonce, additionalData: additionalData)
         }
         return authentic ? plaintext : nil
     }

@@ -63,6 +63,8 @@ extension TLSHandshake {
             case .sessionTicket:
                 guard e.data.isEmpty else { throw TLSError(.decodeError, "session_ticket with a body in ServerHello") }
                 expectTicket = true
+            case .connectionID:
+                try acceptConnectionID(hello.extensions)
             case .recordSizeLimit:
                 // RFC 8449 §4: in TLS 1.2 the limit counts the plaintext alone, at most 2^14.
                 guard RecordSizeLimit.local(configuration.recordSizeLimit) < RecordSizeLimit.maximum else {
