@@ -19,9 +19,10 @@ let demo = Demo.start(name: "ddd-02-prefork", defaultWorkers: 5, defaultListener
 let log = demo.log
 
 /// The sockets made before fork: per port, one TCP listener, or one UDP socket per worker —
-/// for QUIC a steering group (connection IDs name the worker), for DTLS a plain SO_REUSEPORT
-/// group (the kernel's hash of the 4-tuple keeps a client on one worker) whose workers share
-/// one cookie secret.
+/// for QUIC a steering group (connection IDs name the worker), for DTLS a DTLS steering group
+/// (the kernel's hash of the 4-tuple keeps a client's handshake on one worker, whose
+/// Connection IDs keep it there when the client's address changes) whose workers share one
+/// cookie secret.
 enum Sockets {
     case tcp([TCPSocket])
     case quic([[UDPSocket]])
@@ -49,6 +50,7 @@ func runWorker(_ worker: Int, _ sockets: Sockets) -> Never {
         case .dtls(let groups, let cookieSecret):
             var options = Listener.Options()
             options.dtlsCookieSecret = cookieSecret  // a cookie from any worker is good at every other
+            options.workerID = UInt16(worker)  // in every Connection ID: the steering program's key
             for (index, group) in groups.enumerated() {
                 for (other, socket) in group.enumerated() where other != worker { socket.close() }  // not ours
                 listeners.append((try Listener(.dtls, tls: demo.tls, attachments: [.udp(group[worker])], options: options), demo.ports[index]))
@@ -98,10 +100,8 @@ do {
             try UDPSocket.steeringGroup(bindingTo: demo.bindAddress(port: $0), count: demo.workers, configuration: Demo.udpConfiguration)
         })
     case .dtls:
-        var configuration = Demo.dtlsConfiguration
-        configuration.reusePort = true
-        sockets = .dtls(try demo.ports.map { port in
-            try (0..<demo.workers).map { _ in try UDPSocket(bindingTo: demo.bindAddress(port: port), configuration: configuration) }
+        sockets = .dtls(try demo.ports.map {
+            try UDPSocket.steeringGroup(bindingTo: demo.bindAddress(port: $0), count: demo.workers, configuration: Demo.dtlsConfiguration, dtls: true)
         }, cookieSecret: RandomSource.system.bytes(32))
     }
 } catch {

@@ -51,3 +51,26 @@ int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int l
     struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program);
 }
+
+int quiver_attach_dtls_cid_steering(int fd, unsigned int count) {
+    // DTLS records with a Connection ID go to the socket whose index is CID bytes 1-2 modulo
+    // the group's size: a DTLS 1.2 tls12_cid record (first byte 25; the CID at offset 11, RFC
+    // 9146) or a DTLS 1.3 unified header with the C bit (first bits 0011; the CID at offset 1,
+    // RFC 9147). Any other datagram (handshakes, records without an ID) gets an index past the
+    // group, which makes the kernel fall back to its 4-tuple hash.
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                   // A = first byte
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 25, 0, 3),           // tls12_cid? else skip to 5
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),                  // A = CID bytes 1-2
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xF0),               // 5
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x30, 0, 3),         // unified header with C? else skip to 10
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 2),                   // A = CID bytes 1-2
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFF),                   // 10: the kernel's hash
+    };
+    struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program);
+}

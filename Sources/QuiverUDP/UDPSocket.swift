@@ -331,8 +331,14 @@ public final class UDPSocket {
     ///
     /// - Throws: ``QuiverError`` `.configuration` when the kernel refuses the program (it needs
     ///   Linux ≥ 4.5).
-    public static func steeringGroup(bindingTo address: SocketAddress, count: Int,
-                                     configuration: Configuration = Configuration()) throws(QuiverError) -> [UDPSocket] {
+    ///
+    /// With `dtls`, the program steers DTLS records by Connection ID instead: bytes 1–2 of the
+    /// ID of a DTLS 1.2 `tls12_cid` record (RFC 9146) or a DTLS 1.3 record with one (RFC 9147);
+    /// other datagrams — handshakes, records without an ID — go by the kernel's 4-tuple hash, so
+    /// a client's handshake stays on one socket, whose worker's IDs then keep it there wherever
+    /// the client's address moves.
+    public static func steeringGroup(bindingTo address: SocketAddress, count: Int, configuration: Configuration = Configuration(),
+                                     dtls: Bool = false) throws(QuiverError) -> [UDPSocket] {
         precondition(count > 0 && count <= 0xffff, "1…65535 sockets")
         var configuration = configuration
         configuration.reusePort = true
@@ -344,7 +350,10 @@ public final class UDPSocket {
             sockets.append(socket)
         }
         // Long header: flags (1) + version (4) + DCID length (1), then the DCID.
-        guard quiver_attach_cid_steering(sockets[0].fileDescriptor, 2, 7, UInt32(count)) == 0 else {
+        let attached = dtls
+            ? quiver_attach_dtls_cid_steering(sockets[0].fileDescriptor, UInt32(count))
+            : quiver_attach_cid_steering(sockets[0].fileDescriptor, 2, 7, UInt32(count))
+        guard attached == 0 else {
             throw QuiverError(.configuration, "SO_ATTACH_REUSEPORT_CBPF refused: \(String(cString: strerror(errno)))")
         }
         return sockets

@@ -60,6 +60,49 @@ struct DTLSListenerTests {
         #expect(statistics.dtls?.connectionsCreated == 1)
     }
 
+    @Test("two event loops: a client that moves to another port reaches its connection's loop by Connection ID (the steering program)",
+          arguments: [TLSVersion.tls12, .tls13])
+    func rebindingAcrossLoops(_ version: TLSVersion) throws {
+        var options = Listener.Options()
+        options.eventLoops = 2
+        let (listener, port) = try Self.udpListener(options: options)
+        defer { listener.close() }
+        let server = SocketAddress(host: "127.0.0.1", port: port)!
+        // Several clients, so that some start on each loop's socket and move to a port the
+        // kernel's hash alone would give the other loop.
+        for index in 0..<6 {
+            var configuration = Identity.client()
+            configuration.maximumVersion = version
+            let client = DTLSConnection(client: configuration, serverName: "localhost")
+            try client.start(now: .now())
+            let before = try UDPSocket(bindingTo: SocketAddress(host: "127.0.0.1", port: 0)!)
+            defer { before.close() }
+            try Self.drive(client, over: before, to: server) { $0.isHandshakeComplete }
+            let after = try UDPSocket(bindingTo: SocketAddress(host: "127.0.0.1", port: 0)!)
+            defer { after.close() }
+            let message = Array("client \(index) from a new port".utf8)
+            try client.write(message)
+            try Self.drive(client, over: after, to: server) { $0.read() == message }
+        }
+        #expect(listener.statistics.dtls?.peersMigrated == 6)
+    }
+
+    /// Moves `client`'s datagrams over `socket` to `server` and back until `done` or 10 s.
+    static func drive(_ client: DTLSConnection, over socket: UDPSocket, to server: SocketAddress,
+                      until done: (DTLSConnection) -> Bool) throws {
+        let end = Instant.now() + .seconds(10)
+        while Instant.now() < end {
+            for datagram in client.takeDatagrams() { _ = socket.enqueue(datagram, to: server) }
+            _ = try socket.flush()
+            if done(client) { return }
+            _ = try socket.waitReadable(timeout: .milliseconds(50))
+            let count = try socket.receive()
+            for i in 0..<count { try client.receive(socket.withReceivedBytes(i) { Array($0) }, now: .now()) }
+            try client.handleTimeout(now: .now())
+        }
+        Issue.record("the DTLS exchange did not finish: \(String(describing: client.error))")
+    }
+
     @Test("echo over datagram pairs", arguments: [true, false])
     func echoOverPairs(addressed: Bool) throws {
         let pair = DatagramPair(addressed: addressed)

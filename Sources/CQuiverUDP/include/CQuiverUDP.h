@@ -69,5 +69,6 @@ unsigned char *quiver_cmsg_data(struct cmsghdr *header);
 /// DCID the client chose at random: they spread over the group by connection, each connection's
 /// to one socket. Returns 0, or -1 with errno set.
 int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset, unsigned int count);
+int quiver_attach_dtls_cid_steering(int fd, unsigned int count);
 
 #endif

@@ -99,9 +99,10 @@ extension Listener {
         /// a new address. A forked child's socket is connected to the client's address
         /// (``Listener/fork(handingOff:)``), so fork-per-connection servers set it.
         public var disableActiveMigration = QUICDefaults.connection.disableActiveMigration
-        /// QUIC: put this worker id in every connection ID issued (bytes 1–2, the layout of the
-        /// engine's `WorkerConnectionIDs`), so that the BPF program of a
-        /// `UDPSocket.steeringGroup` sends each connection's datagrams to its worker's socket —
+        /// QUIC and DTLS: put this worker id in every connection ID issued (bytes 1–2, the
+        /// layout of the engine's `WorkerConnectionIDs`; DTLS: of the Connection IDs given to
+        /// clients that offer them), so that the BPF program of a `UDPSocket.steeringGroup`
+        /// (`dtls: true` for DTLS) sends each connection's datagrams to its worker's socket —
         /// prefork servers, one worker per SO_REUSEPORT socket. `nil` (the default): random
         /// connection IDs.
         public var workerID: UInt16?
@@ -207,6 +208,7 @@ extension Listener.Options {
         configuration.maxConnections = maxConnections
         configuration.handshakeTimeout = handshakeTimeout
         configuration.mtu = dtlsMaxDatagramSize
+        configuration.workerID = workerID
         return configuration
     }
 }

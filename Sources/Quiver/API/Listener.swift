@@ -116,7 +116,9 @@ public final class Listener: Sendable {
             case .dtls:
                 let dtls = DTLSCore(driver: driver, acceptQueue: acceptQueue, sendBufferLimit: options.sendBufferLimit,
                                     idleTimeout: options.idleTimeout, handshakeTimeout: options.handshakeTimeout)
-                dtls.setServer(DTLSEndpoint(configuration: dtlsConfiguration!))
+                var configuration = dtlsConfiguration!
+                if loops > 1 { configuration.workerID = UInt16(loop) }  // the loop's socket in a DTLS steering group
+                dtls.setServer(DTLSEndpoint(configuration: configuration))
                 core = dtls
             }
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
@@ -132,9 +134,10 @@ public final class Listener: Sendable {
     /// ``Options/eventLoops``, one socket per loop in one SO_REUSEPORT group: for QUIC a
     /// `UDPSocket.steeringGroup`, whose program sends each datagram to the loop named in its
     /// connection ID (a client's first Initials, by the DCID it chose, spread over the loops); for TLS
-    /// listening sockets between which the kernel spreads incoming connections; for DTLS UDP
-    /// sockets between which the kernel spreads peers by their address and port (a peer's
-    /// datagrams always reach the same loop).
+    /// listening sockets between which the kernel spreads incoming connections; for DTLS a
+    /// DTLS steering group: the kernel spreads handshakes by address and port, and a
+    /// connection's records carry a Connection ID naming its loop, so they reach it even after
+    /// the client's address changed.
     public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
         guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
         let loops = max(1, options.eventLoops)
@@ -152,15 +155,11 @@ public final class Listener: Sendable {
                 bound = socket.localAddress ?? bound  // port 0: the rest join the port the first one got
                 attachments.append(.tcpListener(socket))
             }
+        case .dtls where loops == 1:
+            attachments = [.udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.dtlsSocketConfiguration))]
         case .dtls:
-            var configuration = Listener.dtlsSocketConfiguration
-            configuration.reusePort = loops > 1
-            var bound = socketAddress
-            for _ in 0..<loops {
-                let socket = try UDPSocket(bindingTo: bound, configuration: configuration)
-                bound = socket.localAddress  // port 0: the rest join the port the first one got
-                attachments.append(.udp(socket))
-            }
+            attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.dtlsSocketConfiguration, dtls: true)
+                .map { .udp($0) }
         }
         try self.init(transport, tls: tls, attachments: attachments, options: options)
     }

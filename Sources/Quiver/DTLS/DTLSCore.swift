@@ -199,7 +199,11 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 outbox.append(Outgoing(destination: session.peerAddress!, bytes: datagram, session: session))
             }
             let ready = session.isReadyLocked, finished = session.isFinishedLocked
-            let queue = !session.isQueuedForAccept && ready && session.closeInfoLocked == nil
+            // A connection established and closed by its peer in one round (DTLS 1.3: the
+            // client's Finished, a message and an alert arrive together) is still handed to
+            // accept, as accept(2) hands over a connection reset before it was accepted: the
+            // application reads what the peer sent, then its close.
+            let queue = !session.isQueuedForAccept && ready && (session.closeInfoLocked == nil || session.isEstablishedLocked)
             if queue { session.isQueuedForAccept = true }
             session.monitor.unlock()
             if queue { acceptQueue?.append(session) }

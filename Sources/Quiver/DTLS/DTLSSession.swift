@@ -293,6 +293,7 @@ final class DTLSSession: Session, @unchecked Sendable {
     var isFlushedLocked: Bool { queuedBytes == 0 && !engine.hasDatagrams }
     var closeInfoLocked: CloseInfo? { closeInfo }
     var isReadyLocked: Bool { handshakeComplete || closeInfo != nil }
+    var isEstablishedLocked: Bool { handshakeComplete }
     var isTerminatedLocked: Bool { handedOff != nil || closeInfo != nil && isFlushedLocked || driver.isStopped }
     var isCloseSentLocked: Bool { isTerminatedLocked }
 

@@ -49,6 +49,11 @@ public final class DTLSEndpoint {
         /// 9147 §9): their protected records carry it, so a client whose address changes (NAT
         /// rebinding) keeps its connection. 0: none given.
         public var connectionIDLength = 8
+        /// Put this worker id in bytes 1–2 of every Connection ID (at least 4 bytes long), so
+        /// that the program of a DTLS `UDPSocket.steeringGroup` sends the connection's records
+        /// to this worker's socket wherever the client's address moves — prefork servers and
+        /// a listener's event loops. `nil`: random IDs.
+        public var workerID: UInt16?
 
         /// A configuration serving with `tls`.
         public init(tls: TLSConfiguration) { self.tls = tls }
@@ -279,7 +284,13 @@ public final class DTLSEndpoint {
             connection.mtu = configuration.mtu
             var cid: [UInt8]?
             if configuration.connectionIDLength > 0 {
-                repeat { cid = RandomSource.system.bytes(configuration.connectionIDLength) } while connectionIDs[cid!] != nil
+                repeat {
+                    cid = RandomSource.system.bytes(configuration.connectionIDLength)
+                    if let worker = configuration.workerID, configuration.connectionIDLength >= 4 {
+                        cid![1] = UInt8(worker >> 8)
+                        cid![2] = UInt8(truncatingIfNeeded: worker)
+                    }
+                } while connectionIDs[cid!] != nil
                 connectionIDs[cid!] = peer
                 connection.localConnectionID = cid
             }
