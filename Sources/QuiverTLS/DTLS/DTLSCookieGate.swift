@@ -132,18 +132,8 @@ public struct DTLSCookieGate: Sendable {
     /// The ClientHello of the datagram's first record, whole in one fragment; `nil` otherwise.
     static func parseClientHello(_ datagram: [UInt8])
         -> (cookie: ArraySlice<UInt8>, withoutCookie: [UInt8], body: ArraySlice<UInt8>, recordSequence: UInt64)? {
-        let h = DTLSConnection.headerLength
-        guard datagram.count >= h + 12, datagram[0] == 22, datagram[1] == 0xFE, datagram[3] == 0, datagram[4] == 0 else { return nil }
-        let recordLength = Int(datagram[11]) << 8 | Int(datagram[12])
-        guard datagram.count >= h + recordLength, recordLength >= 12 else { return nil }
-        let m = h
-        let length = Int(datagram[m + 1]) << 16 | Int(datagram[m + 2]) << 8 | Int(datagram[m + 3])
-        let fragmentOffset = Int(datagram[m + 6]) << 16 | Int(datagram[m + 7]) << 8 | Int(datagram[m + 8])
-        let fragmentLength = Int(datagram[m + 9]) << 16 | Int(datagram[m + 10]) << 8 | Int(datagram[m + 11])
-        guard datagram[m] == HandshakeType.clientHello.rawValue, fragmentOffset == 0, fragmentLength == length,
-              12 + length <= recordLength
-        else { return nil }
-        let body = datagram[(m + 12)..<(m + 12 + length)]
+        guard let fragment = ClientHelloFragment(datagram), fragment.isWhole else { return nil }
+        let body = fragment.bytes
         // version(2) random(32) session_id<0..32> cookie<0..255> …
         var i = body.startIndex + 34
         guard body.endIndex > i else { return nil }
@@ -155,21 +145,20 @@ public struct DTLSCookieGate: Sendable {
         guard body.endIndex >= i + 1 + cookieLength else { return nil }
         let cookie = body[(i + 1)..<(i + 1 + cookieLength)]
         let withoutCookie = Array(body[body.startIndex..<i]) + Array(body[(i + 1 + cookieLength)...])
-        let sequence = datagram[5..<11].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return (cookie, withoutCookie, body, sequence)
+        return (cookie, withoutCookie, body, fragment.recordSequence)
     }
 
     /// A HelloVerifyRequest record: DTLS 1.0 as the record and server version (RFC 6347 §4.2.1
     /// says so for any version to come), message_seq 0, and the ClientHello's record sequence
     /// number (so that several HelloVerifyRequests never repeat one).
-    /// A handshake record at epoch 0 holding `message` (TLS-framed) whole, message_seq 0 (the
-    /// server's first message), with the ClientHello's record sequence number.
-    static func handshakeRecord(_ message: [UInt8], recordSequence: UInt64) -> [UInt8] {
+    /// A handshake record at epoch 0 holding `message` (TLS-framed) whole as `messageSeq` (0: the
+    /// server's first message), with record sequence number `recordSequence` (the ClientHello's).
+    static func handshakeRecord(_ message: [UInt8], messageSeq: UInt16 = 0, recordSequence: UInt64) -> [UInt8] {
         let length = message.count - 4
         var out: [UInt8] = [22, 0xFE, 0xFD]
         withUnsafeBytes(of: (recordSequence & 0xFFFF_FFFF_FFFF).bigEndian) { out.append(contentsOf: $0) }
         out += [UInt8((length + 12) >> 8), UInt8(truncatingIfNeeded: length + 12)]
-        out += message[0..<4] + [0, 0, 0, 0, 0] + message[1..<4] + message[4...]
+        out += message[0..<4] + [UInt8(messageSeq >> 8), UInt8(truncatingIfNeeded: messageSeq), 0, 0, 0] + message[1..<4] + message[4...]
         return out
     }
 
@@ -189,6 +178,35 @@ public struct DTLSCookieGate: Sendable {
         out += [HandshakeType.helloVerifyRequest.rawValue, 0, 0, UInt8(body.count), 0, 0, 0, 0, 0, 0, 0, UInt8(body.count)]
         out += body
         return out
+    }
+}
+
+/// The ClientHello fragment in the first record of a datagram (a plaintext handshake record at
+/// epoch 0): all of a ClientHello, or a piece of one too large for a datagram.
+struct ClientHelloFragment {
+    var messageSeq: UInt16
+    /// The whole message's length.
+    var length: Int
+    var offset: Int
+    var bytes: ArraySlice<UInt8>
+    var recordSequence: UInt64
+
+    var isWhole: Bool { offset == 0 && bytes.count == length }
+
+    init?(_ datagram: [UInt8]) {
+        let h = DTLSConnection.headerLength
+        guard datagram.count >= h + 12, datagram[0] == 22, datagram[1] == 0xFE, datagram[3] == 0, datagram[4] == 0,
+              datagram[h] == HandshakeType.clientHello.rawValue
+        else { return nil }
+        let recordLength = Int(datagram[11]) << 8 | Int(datagram[12])
+        guard datagram.count >= h + recordLength, recordLength >= 12 else { return nil }
+        length = Int(datagram[h + 1]) << 16 | Int(datagram[h + 2]) << 8 | Int(datagram[h + 3])
+        offset = Int(datagram[h + 6]) << 16 | Int(datagram[h + 7]) << 8 | Int(datagram[h + 8])
+        let fragmentLength = Int(datagram[h + 9]) << 16 | Int(datagram[h + 10]) << 8 | Int(datagram[h + 11])
+        guard 12 + fragmentLength <= recordLength, offset + fragmentLength <= length, length <= 1 << 14 else { return nil }
+        messageSeq = UInt16(datagram[h + 4]) << 8 | UInt16(datagram[h + 5])
+        bytes = datagram[(h + 12)..<(h + 12 + fragmentLength)]
+        recordSequence = datagram[5..<11].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 }
 

@@ -109,7 +109,7 @@ public final class DTLSEndpoint {
     private struct PartialClientHello {
         var message: MessageReassembly
         var messageSeq: UInt16
-        var recordSequence: [UInt8]
+        var recordSequence: UInt64
         let deadline: Instant
     }
     private var acceptable: [SocketAddress] = []
@@ -246,7 +246,7 @@ public final class DTLSEndpoint {
 
     private func admit(_ datagram: [UInt8], from peer: SocketAddress, at now: Instant, replacing: Entry?) {
         var datagram = datagram
-        if let fragment = Self.clientHelloFragment(datagram) {
+        if let fragment = ClientHelloFragment(datagram), !fragment.isWhole {
             guard let whole = reassemble(fragment, from: peer, at: now) else { return }
             datagram = whole
         }
@@ -310,30 +310,12 @@ public final class DTLSEndpoint {
         DTLSCookieGate.alert(.internalError, recordSequence: datagram[5..<11].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
     }
 
-    /// The first record of `datagram` when it is a fragment of a ClientHello, not all of one.
-    private static func clientHelloFragment(_ datagram: [UInt8]) -> (seq: UInt16, length: Int, offset: Int, bytes: ArraySlice<UInt8>, record: ArraySlice<UInt8>)? {
-        let h = DTLSConnection.headerLength
-        guard startsHandshake(datagram), datagram[1] == 0xFE else { return nil }
-        let recordLength = Int(datagram[11]) << 8 | Int(datagram[12])
-        guard datagram.count >= h + recordLength, recordLength >= 12 else { return nil }
-        let m = h
-        let length = Int(datagram[m + 1]) << 16 | Int(datagram[m + 2]) << 8 | Int(datagram[m + 3])
-        let offset = Int(datagram[m + 6]) << 16 | Int(datagram[m + 7]) << 8 | Int(datagram[m + 8])
-        let fragmentLength = Int(datagram[m + 9]) << 16 | Int(datagram[m + 10]) << 8 | Int(datagram[m + 11])
-        guard offset != 0 || fragmentLength != length, 12 + fragmentLength <= recordLength, offset + fragmentLength <= length,
-              length <= 1 << 14
-        else { return nil }
-        let seq = UInt16(datagram[m + 4]) << 8 | UInt16(datagram[m + 5])
-        return (seq, length, offset, datagram[(m + 12)..<(m + 12 + fragmentLength)], datagram[3..<11])
-    }
-
     /// Adds a ClientHello fragment from `peer`; once the message is whole, a datagram holding it
     /// in one record (with the last fragment's record sequence number), as the gate reads it.
-    private func reassemble(_ fragment: (seq: UInt16, length: Int, offset: Int, bytes: ArraySlice<UInt8>, record: ArraySlice<UInt8>),
-                            from peer: SocketAddress, at now: Instant) -> [UInt8]? {
-        if var partial = partialHellos[peer], partial.messageSeq == fragment.seq, partial.message.length == fragment.length {
+    private func reassemble(_ fragment: ClientHelloFragment, from peer: SocketAddress, at now: Instant) -> [UInt8]? {
+        if var partial = partialHellos[peer], partial.messageSeq == fragment.messageSeq, partial.message.length == fragment.length {
             partial.message.add(offset: fragment.offset, fragment.bytes)
-            partial.recordSequence = Array(fragment.record)
+            partial.recordSequence = fragment.recordSequence
             partialHellos[peer] = partial
         } else {
             if partialHellos[peer] == nil, partialHellos.count >= Self.maxPartialClientHellos,
@@ -342,18 +324,13 @@ public final class DTLSEndpoint {
             }
             var message = MessageReassembly(type: HandshakeType.clientHello.rawValue, length: fragment.length, epoch: 0)
             message.add(offset: fragment.offset, fragment.bytes)
-            partialHellos[peer] = PartialClientHello(message: message, messageSeq: fragment.seq, recordSequence: Array(fragment.record),
+            partialHellos[peer] = PartialClientHello(message: message, messageSeq: fragment.messageSeq, recordSequence: fragment.recordSequence,
                                                      deadline: now + .seconds(1))
         }
         guard let partial = partialHellos[peer], partial.message.isComplete else { return nil }
         partialHellos[peer] = nil
-        let body = partial.message.body
-        let length = body.count
-        let header: [UInt8] = [HandshakeType.clientHello.rawValue, UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8),
-                               UInt8(truncatingIfNeeded: length), UInt8(partial.messageSeq >> 8), UInt8(truncatingIfNeeded: partial.messageSeq),
-                               0, 0, 0, UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
-        let recordLength = header.count + length
-        return [22, 0xFE, 0xFD] + partial.recordSequence + [UInt8(recordLength >> 8), UInt8(truncatingIfNeeded: recordLength)] + header + body
+        return DTLSCookieGate.handshakeRecord(HandshakeMessage(type: .clientHello, body: partial.message.body).encoded,
+                                              messageSeq: partial.messageSeq, recordSequence: partial.recordSequence)
     }
 
     private func deliver(_ datagram: [UInt8], to peer: SocketAddress, at now: Instant, collecting: Bool = true) {

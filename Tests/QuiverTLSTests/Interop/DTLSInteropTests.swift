@@ -89,6 +89,18 @@ func driveDTLS(_ connection: DTLSConnection, socket: TestUDPSocket, peerPort: UI
     throw InteropError("DTLS exchange did not finish within \(seconds) s")
 }
 
+/// Sends a random message over `connection` to an echo server and expects it back.
+func expectEcho(_ connection: DTLSConnection, socket: TestUDPSocket, peerPort: UInt16) throws {
+    let message = Array(Interop.hex(Interop.randomBytes(32)).utf8)
+    try connection.write(message)
+    var got: [UInt8]?
+    try driveDTLS(connection, socket: socket, peerPort: peerPort) { connection in
+        got = connection.read()
+        return got != nil
+    }
+    #expect(got == message)
+}
+
 /// A Quiver DTLS echo server for one client: a ``DTLSEndpoint`` (cookie exchange, fragmented
 /// ClientHellos reassembled), the handshake, each message echoed, until the client closes.
 final class DTLSEchoServer: @unchecked Sendable {
@@ -239,14 +251,7 @@ struct DTLSPionInteropTests {
         let connection = DTLSConnection(client: .client(verifier: identity.verifier), serverName: "localhost")
         try connection.start(now: .now())
         try driveDTLS(connection, socket: socket, peerPort: port) { $0.isHandshakeComplete }
-        let message = Array(Interop.hex(Interop.randomBytes(32)).utf8)
-        try connection.write(message)
-        var got: [UInt8]?
-        try driveDTLS(connection, socket: socket, peerPort: port) { connection in
-            got = connection.read()
-            return got != nil
-        }
-        #expect(got == message)
+        try expectEcho(connection, socket: socket, peerPort: port)
         connection.close()
         for datagram in connection.takeDatagrams() { socket.send(datagram, to: port) }
     }
@@ -414,14 +419,7 @@ struct DTLSBoringInteropTests {
         do {
             // The server binds as it starts: our retransmission covers the moment before.
             try driveDTLS(connection, socket: socket, peerPort: port) { $0.isHandshakeComplete }
-            let message = Array(Interop.hex(Interop.randomBytes(32)).utf8)
-            try connection.write(message)
-            var got: [UInt8]?
-            try driveDTLS(connection, socket: socket, peerPort: port) { connection in
-                got = connection.read()
-                return got != nil
-            }
-            #expect(got == message)
+            try expectEcho(connection, socket: socket, peerPort: port)
             // The server's ACK of our Finished arrived: nothing left to retransmit.
             try driveDTLS(connection, socket: socket, peerPort: port, seconds: 3) { $0.nextTimeout == nil }
         } catch {
