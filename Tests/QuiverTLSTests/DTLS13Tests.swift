@@ -87,6 +87,15 @@ struct DTLS13Tests {
         try pair.client.updateKeys(requestPeerUpdate: false, now: pair.now)
         pair.run()
         #expect(try pair.exchange([4, 3]) == ([4, 3], [4, 3]))
+        // Both at once: each KeyUpdate is ACKed, neither is lost in the other's.
+        let server = try #require(pair.server)
+        let (clientEpoch, serverEpoch) = (pair.client.writeEpoch, server.writeEpoch)
+        try server.updateKeys(requestPeerUpdate: false, now: pair.now)
+        try pair.client.updateKeys(requestPeerUpdate: false, now: pair.now)
+        pair.run()
+        #expect(pair.client.writeEpoch == clientEpoch + 1 && server.writeEpoch == serverEpoch + 1)
+        #expect(pair.client.nextTimeout == nil && server.nextTimeout == nil)
+        #expect(try pair.exchange([4, 4]) == ([4, 4], [4, 4]))
         #expect(pair.clientError == nil && pair.serverError == nil)
     }
 

@@ -26,8 +26,9 @@ public import QuiverCore
 /// after ours was answered (RFC 9147 §7.1). An ACK received takes the messages it covers out of
 /// retransmission; one that covers a whole flight ends it. The client's final flight and our
 /// KeyUpdate are retransmitted until ACKed; our KeyUpdate's new keys are used only once it is
-/// (RFC 9147 §8); after 2^23 records under one key a write sends a KeyUpdate. Not implemented:
-/// Connection IDs, early data, resumption.
+/// (RFC 9147 §8); after 2^23 records under one key a write sends a KeyUpdate. Connection IDs
+/// (RFC 9146, RFC 9147 §9) when both offer them: ``localConnectionID``, ``peerConnectionID``.
+/// Not implemented: new Connection IDs mid-connection, early data, resumption.
 ///
 /// Bounds: handshake messages up to 128 KiB, reassembled only for the next 8 message_seq and
 /// 128 KiB in all;
@@ -384,6 +385,7 @@ public final class DTLSConnection {
     /// Applies handshake events: messages join the flight being built, key changes switch epochs.
     private func drainHandshake(now: Instant) throws(TLSError) {
         var newFlight: [FlightMessage] = []
+        var completed = false
         while let event = handshake.nextEvent() {
             switch event {
             case .send(_, let bytes):
@@ -402,7 +404,9 @@ public final class DTLSConnection {
                 pendingReadKey = key
             case .warningAlert(let alert):
                 outgoing.append(record(type: 21, [1, alert.rawValue]))
-            case .handshakeComplete, .sessionTicket, .ticketIssued, .earlyData:
+            case .handshakeComplete:
+                completed = true
+            case .sessionTicket, .ticketIssued, .earlyData:
                 break
             case .installWriteSecret(let level, let secret):
                 if handshake.isHandshakeComplete && level == .application && writeEpoch >= 3 {
@@ -416,7 +420,7 @@ public final class DTLSConnection {
             }
         }
         guard !newFlight.isEmpty else {
-            if handshake.isHandshakeComplete && (!isDTLS13 || handshake.role == .server) && !flight.isEmpty {
+            if completed && (!isDTLS13 || handshake.role == .server) {
                 // The peer's final flight arrived: ours was answered, and nothing of ours is
                 // left to repeat (DTLS 1.2: the peer repeats its final flight only if we repeat
                 // ours). DTLS 1.3: the server ACKs the client's final flight.
