@@ -93,8 +93,14 @@ public final class DTLSConnection {
     private var readEpochs13: [UInt16: DTLS13ReadEpoch] = [:]
     /// Our KeyUpdate's new sending keys, used once the KeyUpdate is ACKed (RFC 9147 §8).
     private var pendingWriteSecret: TrafficSecret?
-    /// Handshake records of the peer's current flight (and post-handshake ones) to ACK.
+    /// Handshake records of the peer's current flight (and post-handshake ones) to ACK: the
+    /// newest 64 (a peer repeating records while our flight is out cannot make it grow).
     private var toAcknowledge: [DTLSRecordNumber] = []
+
+    private func listForACK(_ number: DTLSRecordNumber) {
+        if toAcknowledge.count >= 64 { toAcknowledge.removeFirst() }
+        toAcknowledge.append(number)
+    }
     /// Record numbers the peer ACKed for our current flight.
     private var acknowledged: Set<DTLSRecordNumber> = []
     /// An ACK goes out once the datagram being read is done.
@@ -591,7 +597,7 @@ public final class DTLSConnection {
         case 22:
             let wasComplete = handshake.isHandshakeComplete
             if try receiveHandshake(inner, epoch: epoch, now: now) {
-                toAcknowledge.append(number)
+                listForACK(number)
                 // Post-handshake messages are ACKed at once (RFC 9147 §7.1).
                 if wasComplete { ackDue = true }
             }
@@ -677,7 +683,7 @@ public final class DTLSConnection {
             readEpoch = 1
         case 22:
             if try receiveHandshake(content, epoch: epoch, now: now), isDTLS13 {
-                toAcknowledge.append(DTLSRecordNumber(epoch: 0, sequence: sequence))
+                listForACK(DTLSRecordNumber(epoch: 0, sequence: sequence))
             }
         case 23:
             guard handshake.isHandshakeComplete, epoch == 1 else { return }
