@@ -10,6 +10,8 @@ let package = Package(
         .package(name: "Quiver", path: ".."),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        // BoringSSL, for the DTLS 1.3 peer server (boring-dtls-server).
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
     ],
     targets: [
         .target(name: "CMallocCounter"),
@@ -47,6 +49,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "QuiverCore", package: "Quiver"),
             ]
+        ),
+        .executableTarget(
+            name: "boring-dtls-server",
+            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .executableTarget(
             name: "quiver-bench",

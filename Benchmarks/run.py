@@ -18,7 +18,8 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  against `quiver serve --tls` and `openssl s_server -rev`.
   DTLS           DTLS 1.2 with Quiver's client (`quiver-bench dtls-load`) against `quiver serve
                  --dtls --loops 1` (the listener): back-to-back handshakes vs pion (`pionecho`),
-                 1 200-byte messages echoed vs `gnutls-serv`.
+                 1 200-byte messages echoed vs `gnutls-serv`; DTLS 1.3 the same against BoringSSL
+                 (`boring-dtls-server`, built here on swift-nio-ssl's BoringSSL).
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -51,6 +52,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUIVER = os.path.join(ROOT, ".build", "release", "quiver")
 BENCH = os.path.join(ROOT, "Benchmarks", ".build", "release", "quiver-bench")
+BORING_DTLS = os.path.join(ROOT, "Benchmarks", ".build", "release", "boring-dtls-server")
 AIOQUIC_H3 = os.path.join(ROOT, "Tests", "QuiverConnectionTests", "Interop", "aioquic_h3_peer.py")
 AIOQUIC_ECHO = os.path.join(ROOT, "Tests", "QuiverConnectionTests", "Interop", "aioquic_peer.py")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -386,6 +388,53 @@ def dtls(cert, key, seconds, messages):
     row("DTLS", "echo of 1 200-byte messages, 32 in flight (messages/s)", q[0], g[0], True, "1/s",
         "one connection; vs gnutls-serv --udp --echo, which also prints every message it echoes")
     row("DTLS", "server CPU per echoed message (µs)", q[1], g[1], False, "µs")
+    dtls13(cert, key, seconds, messages, start)
+
+
+def dtls13(cert, key, seconds, messages, start):
+    """DTLS 1.3 with Quiver's client against `quiver serve --dtls --loops 1` and BoringSSL
+    (`boring-dtls-server`, which serves one client address at a time: each client thread keeps
+    one socket for all its connections, `--same-port`, for both servers). Quiver answers every
+    first ClientHello with a stateless HelloRetryRequest (its cookie), one round trip more than
+    BoringSSL's server, which keeps state from the first datagram."""
+    log(f"DTLS 1.3: handshakes for {seconds} s, then {messages} echoed 1 200-byte messages")
+
+    def start13(name, port):
+        if name == "quiver":
+            return start("quiver", port)
+        return Server([BORING_DTLS, str(port), cert, key, "1.3"], r"listening")
+
+    handshakes, echoes = {}, {}
+    for name in ("quiver", "boring"):
+        port = free_port()
+        server = start13(name, port)
+        try:
+            handshakes[name] = load(server, ["dtls-load", "--port", str(port), "--seconds", str(seconds), "--dtls13", "--same-port"])
+        finally:
+            server.stop()
+    for name in ("quiver", "boring"):
+        port = free_port()
+        server = start13(name, port)
+        try:
+            before = cpu_seconds(server.pid)
+            output = subprocess.run([BENCH, "dtls-load", "--port", str(port), "--messages", str(messages), "--size", "1200", "--dtls13"],
+                                    capture_output=True, timeout=300)
+            cpu = cpu_seconds(server.pid) - before
+            match = re.search(rb"seconds=([\d.]+) echoed=(\d+)", output.stdout)
+            if not match:
+                raise RuntimeError(f"dtls-load failed: {output.stderr.decode(errors='replace')[-300:]}")
+            elapsed, echoed = float(match.group(1)), int(match.group(2))
+            echoes[name] = (echoed / elapsed, cpu * 1e6 / max(echoed, 1))
+        finally:
+            server.stop()
+    q, b = handshakes["quiver"], handshakes["boring"]
+    row("DTLS", "DTLS 1.3 full handshakes/s (one client thread, back to back)", q[0], b[0], True, "1/s",
+        f"quiver-bench dtls-load --dtls13 --same-port; vs BoringSSL (boring-dtls-server); Quiver's cookie round trip included; "
+        f"failures Quiver {q[2]}, BoringSSL {b[2]}")
+    row("DTLS", "server CPU per DTLS 1.3 full handshake (ms)", q[1], b[1], False, "ms")
+    q, b = echoes["quiver"], echoes["boring"]
+    row("DTLS", "DTLS 1.3 echo of 1 200-byte messages, 32 in flight (messages/s)", q[0], b[0], True, "1/s", "one connection; vs BoringSSL")
+    row("DTLS", "server CPU per DTLS 1.3 echoed message (µs)", q[1], b[1], False, "µs")
 
 
 def latency(work, cert, key, count):
@@ -682,6 +731,7 @@ def main():
         log("building (release)…")
         subprocess.run(["swift", "build", "-c", "release", "--product", "quiver"], cwd=ROOT, check=True)
         subprocess.run(["swift", "build", "-c", "release", "--product", "quiver-bench"], cwd=os.path.join(ROOT, "Benchmarks"), check=True)
+        subprocess.run(["swift", "build", "-c", "release", "--product", "boring-dtls-server"], cwd=os.path.join(ROOT, "Benchmarks"), check=True)
     work = tempfile.mkdtemp(prefix="quiver-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     try:
         subprocess.run([QUIVER, "cert", "--out", work], check=True, capture_output=True)

@@ -1,4 +1,4 @@
-// DTLS 1.2 loads of Benchmarks/run.py on the sans-I/O DTLSConnection, each over a QuiverUDP
+// DTLS loads of Benchmarks/run.py on the sans-I/O DTLSConnection, each over a QuiverUDP
 // socket; the server measured is `quiver serve --dtls`.
 #if canImport(Glibc)
 import Glibc
@@ -27,10 +27,9 @@ private func receiveAll(_ socket: UDPSocket) -> [(SocketAddress, [UInt8])] {
 /// One client connection's exchange on its own socket: handshake, then `messages` messages of
 /// `size` bytes echoed with at most `window` in flight, then close. Returns whether it completed
 /// and how many echoes arrived.
-private func dtlsClient(port: UInt16, tls: TLSConfiguration, messages: Int, size: Int, window: Int, deadline: Instant) -> (Bool, Int) {
+private func dtlsClient(port: UInt16, tls: TLSConfiguration, messages: Int, size: Int, window: Int, deadline: Instant,
+                        socket: UDPSocket) -> (Bool, Int) {
     let server = SocketAddress(host: "127.0.0.1", port: port)!
-    guard let socket = try? UDPSocket(bindingTo: SocketAddress(host: "127.0.0.1", port: 0)!) else { return (false, 0) }
-    defer { socket.close() }
     let connection = DTLSConnection(client: tls, serverName: "localhost")
     guard (try? connection.start(now: .now())) != nil else { return (false, 0) }
     var sent = 0
@@ -70,13 +69,16 @@ private func dtlsClient(port: UInt16, tls: TLSConfiguration, messages: Int, size
     return (false, echoed)
 }
 
-/// `dtls-load --port P [--seconds S] [--concurrency C] [--messages N] [--size B]`: C threads
-/// each make DTLS 1.2 connections back to back for S seconds — handshake, N echoed messages of
-/// B bytes (0: none), close. Prints handshakes, failures and messages echoed.
-func runDTLSLoad(port: UInt16, seconds: Double, concurrency: Int, messages: Int, size: Int) {
+/// `dtls-load --port P [--seconds S] [--concurrency C] [--messages N] [--size B] [--dtls13]
+/// [--same-port]`: C threads each make DTLS 1.2 (with `--dtls13`: DTLS 1.3) connections back to
+/// back for S seconds — handshake, N echoed messages of B bytes (0: none), close. Each
+/// connection has a socket of its own, or with `--same-port` each thread one socket for all its
+/// connections (for a peer server that serves one client address at a time). Prints
+/// handshakes, failures and messages echoed.
+func runDTLSLoad(port: UInt16, seconds: Double, concurrency: Int, messages: Int, size: Int, dtls13: Bool, samePort: Bool) {
     let totals = Mutex<(handshakes: Int, failed: Int, echoed: Int)>((0, 0, 0))
     var tls = TLSConfiguration.client(alpn: [], verifier: insecure)
-    tls.maximumVersion = .tls12
+    tls.maximumVersion = dtls13 ? .tls13 : .tls12
     let configuration = tls
     let started = Instant.now()
     let end = started + .milliseconds(Int64(seconds * 1000))
@@ -85,9 +87,13 @@ func runDTLSLoad(port: UInt16, seconds: Double, concurrency: Int, messages: Int,
         group.enter()
         Thread {
             defer { group.leave() }
+            let shared = samePort ? try? UDPSocket(bindingTo: SocketAddress(host: "127.0.0.1", port: 0)!) : nil
+            defer { shared?.close() }
             while Instant.now() < end {
+                guard let socket = shared ?? (try? UDPSocket(bindingTo: SocketAddress(host: "127.0.0.1", port: 0)!)) else { break }
                 let (ok, echoed) = dtlsClient(port: port, tls: configuration, messages: messages, size: size, window: 32,
-                                              deadline: Instant.now() + .seconds(messages > 0 ? 60 : 5))
+                                              deadline: Instant.now() + .seconds(messages > 0 ? 60 : 5), socket: socket)
+                if shared == nil { socket.close() }
                 totals.withLock { t in
                     if ok { t.handshakes += 1 } else { t.failed += 1 }
                     t.echoed += echoed

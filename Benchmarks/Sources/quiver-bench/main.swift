@@ -20,8 +20,10 @@
 //       keeps them open and silent S seconds and says when all are established — for an echo
 //       server's memory per idle TLS connection.
 //   quiver-bench dtls-load --port P [--seconds S] [--concurrency C] [--messages N] [--size B]
-//       DTLS 1.2 clients: back-to-back handshakes (connect, complete, close), or with N one
-//       connection per thread echoing N messages of B bytes (32 in flight).
+//                          [--dtls13] [--same-port]
+//       DTLS 1.2 (or 1.3) clients: back-to-back handshakes (connect, complete, close), or with N
+//       one connection per thread echoing N messages of B bytes (32 in flight); --same-port: one
+//       client socket per thread for all its connections.
 //   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
 //       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
 //       engine for S seconds: each connection waits for the server's session ticket (so the
@@ -141,7 +143,8 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "dtls-load":
         runDTLSLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
                     concurrency: option("--concurrency").flatMap(Int.init) ?? 1,
-                    messages: option("--messages").flatMap(Int.init) ?? 0, size: option("--size").flatMap(Int.init) ?? 1200)
+                    messages: option("--messages").flatMap(Int.init) ?? 0, size: option("--size").flatMap(Int.init) ?? 1200,
+                    dtls13: flag("--dtls13"), samePort: flag("--same-port"))
 
     case "handshake-load":
         runHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
