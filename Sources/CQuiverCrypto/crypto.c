@@ -31,6 +31,11 @@ extern void CCryptoBoringSSL_AES_encrypt(const uint8_t *in, uint8_t *out, const 
 extern void CCryptoBoringSSL_CRYPTO_chacha_20(uint8_t *out, const uint8_t *in, size_t in_len,
                                               const uint8_t key[32], const uint8_t nonce[12], uint32_t counter);
 extern void CCryptoBoringSSL_ERR_clear_error(void);
+typedef struct env_md_st EVP_MD;
+extern const EVP_MD *CCryptoBoringSSL_EVP_sha256(void);
+extern const EVP_MD *CCryptoBoringSSL_EVP_sha384(void);
+extern uint8_t *CCryptoBoringSSL_HMAC(const EVP_MD *evp_md, const void *key, size_t key_len, const uint8_t *data, size_t data_len,
+                                      uint8_t *out, unsigned int *out_len);
 
 enum { TAG_LENGTH = 16, NONCE_LENGTH = 12 };
 
@@ -96,4 +101,11 @@ void quiver_aes_block_encrypt(const quiver_aes_block *key, const uint8_t *input,
 void quiver_chacha20(const uint8_t *key, uint32_t counter, const uint8_t *nonce, const uint8_t *input,
                      uint8_t *output, size_t length) {
     CCryptoBoringSSL_CRYPTO_chacha_20(output, input, length, key, nonce, counter);
+}
+
+int quiver_hmac(int sha384, const uint8_t *key, size_t key_length, const uint8_t *data, size_t length, uint8_t *out) {
+    static const uint8_t nothing = 0;  // BoringSSL's HMAC takes a NULL key to mean "the previous one"
+    unsigned int out_length = 0;
+    const EVP_MD *md = sha384 ? CCryptoBoringSSL_EVP_sha384() : CCryptoBoringSSL_EVP_sha256();
+    return CCryptoBoringSSL_HMAC(md, key ? key : &nothing, key_length, data ? data : &nothing, length, out, &out_length) != NULL;
 }

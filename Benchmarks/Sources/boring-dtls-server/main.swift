@@ -14,17 +14,25 @@ import Glibc
 #endif
 import CNIOBoringSSL
 
-setvbuf(stdout, nil, _IOLBF, 0)
+/// One line to standard output, unbuffered (run.py waits for "listening").
+func say(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count >= 4, let port = UInt16(arguments[1]) else {
-    print("usage: boring-dtls-server PORT CERT KEY [1.2|1.3]")
+    say("usage: boring-dtls-server PORT CERT KEY [1.2|1.3]")
     exit(2)
 }
 let version = arguments.count > 4 && arguments[4] == "1.2" ? UInt16(DTLS1_2_VERSION) : UInt16(DTLS1_3_VERSION)
 
 func fail(_ what: String) -> Never {
-    print("error: \(what)")
-    ERR_print_errors_fp(stderr)
+    var text = [UInt8](repeating: 0, count: 256)
+    text.withUnsafeMutableBufferPointer { buffer in
+        buffer.withMemoryRebound(to: CChar.self) { _ = ERR_error_string_n(ERR_get_error(), $0.baseAddress, $0.count) }
+    }
+    say("error: \(what): \(String(decoding: text.prefix { $0 != 0 }, as: UTF8.self))")
     exit(1)
 }
 
@@ -43,7 +51,7 @@ address.sin_addr.s_addr = inet_addr("127.0.0.1")
 let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
 guard bound == 0 else { fail("bind: \(errno)") }
 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-print("listening on 127.0.0.1:\(port)")
+say("listening on 127.0.0.1:\(port)")
 
 /// Runs `operation` until it succeeds, fails, or `fd` stays silent for 10 s, firing DTLS timers.
 func pump(_ ssl: OpaquePointer, _ operation: () -> Int32) -> Int32 {
@@ -88,7 +96,7 @@ while true {
         }
         _ = SSL_shutdown(ssl)
     } else {
-        print("handshake failed")
+        say("handshake failed")
         ERR_clear_error()
     }
     SSL_free(ssl)

@@ -55,4 +55,10 @@ void quiver_aes_block_encrypt(const quiver_aes_block *_Nonnull key, const uint8_
 void quiver_chacha20(const uint8_t *_Nonnull key, uint32_t counter, const uint8_t *_Nonnull nonce,
                      const uint8_t *_Nonnull input, uint8_t *_Nonnull output, size_t length);
 
+/// HMAC-SHA-256 (`sha384` 0) or HMAC-SHA-384 (1) of `length` bytes at `data` with `key`, into
+/// `out` (32 or 48 bytes), in one call: no key object built per computation, as the TLS key
+/// schedule's many HKDF steps would otherwise. Returns 1 on success.
+int quiver_hmac(int sha384, const uint8_t *_Nullable key, size_t key_length, const uint8_t *_Nullable data, size_t length,
+                uint8_t *_Nonnull out);
+
 #endif

@@ -1,3 +1,4 @@
+import CQuiverCrypto
 import Crypto
 import QuiverCore
 
@@ -17,12 +18,18 @@ public enum TLSHash: Sendable, Hashable {
         }
     }
 
-    /// HMAC(key, data).
+    /// HMAC(key, data), in one BoringSSL call (swift-crypto's `HMAC` builds a key object per
+    /// computation: a seventh of a DTLS server's handshake CPU went there).
     public func hmac(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        let k = SymmetricKey(data: key)
-        switch self {
-        case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: k))
-        case .sha384: return Array(HMAC<SHA384>.authenticationCode(for: data, using: k))
+        let length = self.length
+        return [UInt8](unsafeUninitializedCapacity: length) { out, count in
+            let done = key.withUnsafeBufferPointer { k in
+                data.withUnsafeBufferPointer { d in
+                    quiver_hmac(self == .sha384 ? 1 : 0, k.baseAddress, k.count, d.baseAddress, d.count, out.baseAddress!)
+                }
+            }
+            precondition(done == 1, "HMAC failed")  // BoringSSL fails only on allocation failure
+            count = length
         }
     }
 
