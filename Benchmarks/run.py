@@ -339,6 +339,20 @@ def tls_handshakes(cert, key, seconds, threads, version):
     row("Handshakes", f"server CPU per TLS {version} full handshake (ms)", q[1], o[1], False, "ms")
 
 
+def dtls_echo(server, port, messages, flags):
+    """One `dtls-load` connection echoing `messages` 1 200-byte messages through `server` on
+    `port`; (messages/s, server µs per message)."""
+    before = cpu_seconds(server.pid)
+    output = subprocess.run([BENCH, "dtls-load", "--port", str(port), "--messages", str(messages), "--size", "1200"] + flags,
+                            capture_output=True, timeout=300)
+    cpu = cpu_seconds(server.pid) - before
+    match = re.search(rb"seconds=([\d.]+) echoed=(\d+)", output.stdout)
+    if not match:
+        raise RuntimeError(f"dtls-load failed: {output.stderr.decode(errors='replace')[-300:]}")
+    elapsed, echoed = float(match.group(1)), int(match.group(2))
+    return echoed / elapsed, cpu * 1e6 / max(echoed, 1)
+
+
 def dtls(cert, key, seconds, messages):
     """DTLS 1.2 with Quiver's client against `quiver serve --dtls --loops 1` (the listener, one
     event loop, a task per connection) and a peer server:
@@ -369,15 +383,7 @@ def dtls(cert, key, seconds, messages):
         port = free_port()
         server = start(name, port)
         try:
-            before = cpu_seconds(server.pid)
-            output = subprocess.run([BENCH, "dtls-load", "--port", str(port), "--messages", str(messages), "--size", "1200"],
-                                    capture_output=True, timeout=300)
-            cpu = cpu_seconds(server.pid) - before
-            match = re.search(rb"seconds=([\d.]+) echoed=(\d+)", output.stdout)
-            if not match:
-                raise RuntimeError(f"dtls-load failed: {output.stderr.decode(errors='replace')[-300:]}")
-            elapsed, echoed = float(match.group(1)), int(match.group(2))
-            echo_results[name] = (echoed / elapsed, cpu * 1e6 / max(echoed, 1))
+            echo_results[name] = dtls_echo(server, port, messages, [])
         finally:
             server.stop()
     q, p = handshake_results["quiver"], handshake_results["pion"]
@@ -416,15 +422,7 @@ def dtls13(cert, key, seconds, messages, start):
         port = free_port()
         server = start13(name, port)
         try:
-            before = cpu_seconds(server.pid)
-            output = subprocess.run([BENCH, "dtls-load", "--port", str(port), "--messages", str(messages), "--size", "1200", "--dtls13"],
-                                    capture_output=True, timeout=300)
-            cpu = cpu_seconds(server.pid) - before
-            match = re.search(rb"seconds=([\d.]+) echoed=(\d+)", output.stdout)
-            if not match:
-                raise RuntimeError(f"dtls-load failed: {output.stderr.decode(errors='replace')[-300:]}")
-            elapsed, echoed = float(match.group(1)), int(match.group(2))
-            echoes[name] = (echoed / elapsed, cpu * 1e6 / max(echoed, 1))
+            echoes[name] = dtls_echo(server, port, messages, ["--dtls13"])
         finally:
             server.stop()
     q, b = handshakes["quiver"], handshakes["boring"]
