@@ -1,4 +1,3 @@
-import Crypto
 public import QuiverCore
 
 /// The stateless first step of a DTLS server, as OpenSSL's `DTLSv1_listen`: a ClientHello
@@ -36,7 +35,7 @@ public struct DTLSCookieGate: Sendable {
         case drop
     }
 
-    private let key: SymmetricKey
+    private let secret: [UInt8]
     /// How long a cookie stays valid (a client answers within a round trip).
     public var lifetime: UInt32 = 60
     /// Real time, for the cookie's timestamp.
@@ -44,7 +43,7 @@ public struct DTLSCookieGate: Sendable {
 
     /// A gate with `secret` (32 random bytes by default; share it between processes serving one port).
     public init(secret: [UInt8] = RandomSource.system.bytes(32)) {
-        key = SymmetricKey(data: secret)
+        self.secret = secret
     }
 
     /// Decides what to do with `datagram` from `peer`, for a server with `tls` (its versions,
@@ -60,7 +59,7 @@ public struct DTLSCookieGate: Sendable {
         if offered.count == 20 {
             let time = offered[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             if now >= time, now - time <= lifetime,
-               constantTimeEqual(offered, cookie(time: time, peer: peer, hello: hello.withoutCookie)) {
+               TLSHandshake.constantTimeEqual(offered, cookie(time: time, peer: peer, hello: hello.withoutCookie)) {
                 return .accept(nil)
             }
         }
@@ -85,7 +84,7 @@ public struct DTLSCookieGate: Sendable {
                          tls: TLSConfiguration, now: UInt32) -> Decision {
         if let offered = try? hello.extensions.decode(.cookie, { r throws(DecodeError) in try r.readLengthPrefixedBytes(2) }) {
             guard let retry = DTLSHelloRetry(cookie: offered), now >= retry.time, now - retry.time <= lifetime,
-                  constantTimeEqual(offered, retryCookie(retry, peer: peer))
+                  TLSHandshake.constantTimeEqual(offered, retryCookie(retry, peer: peer))
             else { return .drop }  // forged, stale or from elsewhere: a client never starts with a cookie
             return .accept(retry)
         }
@@ -109,8 +108,8 @@ public struct DTLSCookieGate: Sendable {
     /// The cookie of `retry`: its fields and an HMAC over them and the address.
     private func retryCookie(_ retry: DTLSHelloRetry, peer: SocketAddress) -> [UInt8] {
         let fields = retry.fields
-        let mac = HMAC<SHA256>.authenticationCode(for: fields + Array("\(peer)".utf8), using: key)
-        return fields + Array(mac).prefix(16)
+        let mac = TLSHash.sha256.hmac(key: secret, fields + Array("\(peer)".utf8))
+        return fields + mac.prefix(16)
     }
 
     private func cookie(time: UInt32, peer: SocketAddress, hello: [UInt8]) -> [UInt8] {
@@ -118,15 +117,8 @@ public struct DTLSCookieGate: Sendable {
         input += Array("\(peer)".utf8)
         input.append(0)
         input += hello
-        let mac = HMAC<SHA256>.authenticationCode(for: input, using: key)
-        return Array(input.prefix(4)) + Array(mac).prefix(16)
-    }
-
-    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in a.indices { diff |= a[i] ^ b[i] }
-        return diff == 0
+        let mac = TLSHash.sha256.hmac(key: secret, input)
+        return Array(input.prefix(4)) + mac.prefix(16)
     }
 
     /// The ClientHello of the datagram's first record, whole in one fragment; `nil` otherwise.
