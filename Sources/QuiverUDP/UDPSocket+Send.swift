@@ -27,7 +27,8 @@ public struct UDPSendResult: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "sent \(sent), failed \(failed), remaining \(remaining)" }
 }
 
-/// A message of the send queue: a range of the send buffer and how to send it.
+/// A message of the send queue: a range of the send buffer (or of a shared array) and how to
+/// send it.
 struct QueuedDatagram {
     var offset: Int
     var length: Int
@@ -36,8 +37,22 @@ struct QueuedDatagram {
     var ecn: ECNCodepoint
     /// The GSO segment size, or 0 for a single datagram.
     var segmentSize: Int
+    /// Whether ``offset`` is in the oldest ``UDPSocket/sharedBuffers`` entry still queued rather
+    /// than in the send buffer.
+    var isShared: Bool
 
     var datagrams: Int { segmentSize == 0 ? 1 : (length + segmentSize - 1) / segmentSize }
+}
+
+/// An array the send queue holds without copying it, and how many queue entries send from it.
+struct SharedBuffer {
+    var bytes: [UInt8]
+    /// The bytes of it queued.
+    var length: Int
+    /// Queue entries not yet sent from it.
+    var entries: Int
+    /// Whether its memory goes to ``UDPSocket/spareBuffers`` once sent.
+    var recycle: Bool
 }
 
 extension UDPSocket {
@@ -65,41 +80,92 @@ extension UDPSocket {
         source: SocketAddress? = nil, capacity: Int,
         _ write: (UnsafeMutableRawBufferPointer) throws(Failure) -> Int
     ) throws(Failure) -> Bool {
-        precondition(capacity >= 0, "negative capacity")
-        // Without GSO a train becomes one message per segment: reserve room for the longest.
-        var split = false
-        var messages = 1
-        if let segmentSize {
-            precondition(segmentSize > 0 && segmentSize <= Int(UInt16.max), "GSO segment size \(segmentSize) outside 1…65535")
-            precondition(capacity <= segmentSize * Self.maxGSOSegments, "more than \(Self.maxGSOSegments) GSO segments")
-            if !supportsGSO && capacity > segmentSize {
-                split = true
-                messages = (capacity + segmentSize - 1) / segmentSize
-            }
-        }
-        guard queue.count + messages <= batchSize, queuedBytes + capacity <= sendBuffers.byteCapacity else { return false }
+        guard queue.count + messages(for: capacity, segmentSize: segmentSize) <= batchSize,
+              queuedBytes + capacity <= sendBuffers.byteCapacity else { return false }
 
         let start = queuedBytes
         let written = try write(UnsafeMutableRawBufferPointer(start: sendBuffers.bytes + start, count: capacity))
         precondition((0...capacity).contains(written), "wrote \(written) bytes into \(capacity)")
+        appendEntries(start..<start + written, to: destination, ecn: ecn, segmentSize: segmentSize, source: source, shared: false)
+        queuedBytes += written
+        return true
+    }
+
+    /// Queues `bytes[range]` without copying them: the queue holds the array (a reference, as
+    /// any copy of an array is) until those datagrams are sent or dropped. The caller must not
+    /// expect its own later changes to the array to be sent — they make it a copy of its own.
+    ///
+    /// A sender that builds its datagrams in one reused array (a QUIC connection's datagram
+    /// train) passes it here with `recycle` and continues in ``takeSpareBuffer()``'s array, or
+    /// a new one: the queue keeps the memory of sent arrays for that (at most
+    /// ``maxSpareBuffers``), so that sending neither copies nor allocates.
+    ///
+    /// The shared bytes count against ``sendQueueCapacity`` apart from the copied ones: so a
+    /// sender that does not flush holds at most that many bytes of arrays here.
+    ///
+    /// - Parameters:
+    ///   - bytes: the array holding the datagrams.
+    ///   - range: the datagrams' bytes in `bytes` (all of them when `nil`).
+    ///   - recycle: keep the array's memory for ``takeSpareBuffer()`` once it is sent.
+    ///   - Other parameters: as ``enqueue(to:ecn:segmentSize:source:capacity:_:)``'s.
+    /// - Returns: `false` when the queue has no room; ``flush()`` first.
+    @discardableResult
+    public func enqueue(
+        sharing bytes: [UInt8], range: Range<Int>? = nil, to destination: SocketAddress, ecn: ECNCodepoint = .notECT,
+        segmentSize: Int? = nil, source: SocketAddress? = nil, recycle: Bool = false
+    ) -> Bool {
+        let range = range ?? bytes.indices
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "range \(range) outside \(bytes.count) bytes")
+        guard queue.count + messages(for: range.count, segmentSize: segmentSize) <= batchSize,
+              sharedBytes + range.count <= sendBuffers.byteCapacity else { return false }
+        let entries = queue.count
+        appendEntries(range, to: destination, ecn: ecn, segmentSize: segmentSize, source: source, shared: true)
+        sharedBuffers.append(SharedBuffer(bytes: bytes, length: range.count, entries: queue.count - entries, recycle: recycle))
+        sharedBytes += range.count
+        return true
+    }
+
+    /// The most sent arrays whose memory the queue keeps for ``takeSpareBuffer()``.
+    public static let maxSpareBuffers = 4
+
+    /// An empty array with the capacity of one that was queued with `recycle` and is sent, or
+    /// `nil` when none is left; see ``enqueue(sharing:range:to:ecn:segmentSize:source:recycle:)``.
+    public func takeSpareBuffer() -> [UInt8]? { spareBuffers.popLast() }
+
+    /// Drops the memory kept for ``takeSpareBuffer()`` (an idle sender gives it back).
+    public func removeSpareBuffers() { spareBuffers = [] }
+
+    /// The queue entries `length` bytes take: one, or one per segment where GSO is missing.
+    private func messages(for length: Int, segmentSize: Int?) -> Int {
+        precondition(length >= 0, "negative length")
+        guard let segmentSize else { return 1 }
+        precondition(segmentSize > 0 && segmentSize <= Int(UInt16.max), "GSO segment size \(segmentSize) outside 1…65535")
+        precondition(length <= segmentSize * Self.maxGSOSegments, "more than \(Self.maxGSOSegments) GSO segments")
+        return !supportsGSO && length > segmentSize ? (length + segmentSize - 1) / segmentSize : 1
+    }
+
+    /// Appends the queue entries for the datagrams at `range` (of the send buffer, or of the
+    /// shared array being queued): one, a GSO train, or one per segment without GSO.
+    private func appendEntries(
+        _ range: Range<Int>, to destination: SocketAddress, ecn: ECNCodepoint, segmentSize: Int?, source: SocketAddress?, shared: Bool
+    ) {
         let destination = PackedAddress(destination)
         let source = source.map(PackedAddress.init)
         func append(_ offset: Int, _ length: Int, segmentSize: Int) {
             queue.append(QueuedDatagram(
-                offset: offset, length: length, destination: destination, source: source, ecn: ecn, segmentSize: segmentSize))
+                offset: offset, length: length, destination: destination, source: source, ecn: ecn,
+                segmentSize: segmentSize, isShared: shared))
         }
         switch segmentSize {
-        case let size? where written > size && split:
-            for offset in stride(from: 0, to: written, by: size) {
-                append(start + offset, min(size, written - offset), segmentSize: 0)
+        case let size? where range.count > size && !supportsGSO:
+            for offset in stride(from: range.lowerBound, to: range.upperBound, by: size) {
+                append(offset, min(size, range.upperBound - offset), segmentSize: 0)
             }
-        case let size? where written > size:
-            append(start, written, segmentSize: size)
+        case let size? where range.count > size:
+            append(range.lowerBound, range.count, segmentSize: size)
         default:
-            append(start, written, segmentSize: 0)
+            append(range.lowerBound, range.count, segmentSize: 0)
         }
-        queuedBytes += written
-        return true
     }
 
     /// Queues a copy of `bytes`; see ``enqueue(to:ecn:segmentSize:source:capacity:_:)``.
@@ -135,10 +201,50 @@ extension UDPSocket {
     public func flush() throws(QuiverError) -> UDPSendResult {
         sendFailures.removeAll(keepingCapacity: true)
         var result = UDPSendResult(sent: 0, failed: 0, remaining: 0)
-        for i in queue.indices { prepare(message: i) }
+        var fatal: Int32?
+        let index = withSharedBuffersPinned {
+            var shared = (buffer: 0, left: sharedBuffers.first?.entries ?? 0)
+            for i in queue.indices {
+                guard queue[i].isShared else {
+                    prepare(message: i, base: sendBuffers.bytes)
+                    continue
+                }
+                prepare(message: i, base: sharedBases[shared.buffer])
+                shared.left -= 1
+                if shared.left == 0, shared.buffer + 1 < sharedBuffers.count {
+                    shared = (shared.buffer + 1, sharedBuffers[shared.buffer + 1].entries)
+                }
+            }
+            return send(&result, fatal: &fatal)
+        }
+        removeFromQueue(index)
+        if let fatal { throw QuiverError.udp("sendmmsg", errno: fatal) }
+        result.remaining = queuedDatagramCount
+        return result
+    }
+
+    /// Runs `body` with ``sharedBases`` holding the base address of each ``sharedBuffers``
+    /// array, valid inside it.
+    private func withSharedBuffersPinned<R>(_ body: () -> R) -> R {
+        func pin(_ index: Int) -> R {
+            guard index < sharedBuffers.count else { return body() }
+            let bytes = sharedBuffers[index].bytes
+            return bytes.withUnsafeBytes { raw in
+                sharedBases.append(raw.baseAddress)
+                return pin(index + 1)
+            }
+        }
+        defer { sharedBases.removeAll(keepingCapacity: true) }
+        return pin(0)
+    }
+
+    /// Sends the prepared queue with `sendmmsg` until it is sent or the socket would block;
+    /// returns how many entries are done (sent or dropped). A fatal error stops it and is left
+    /// in `fatal`, its entry not done.
+    private func send(_ result: inout UDPSendResult, fatal: inout Int32?) -> Int {
         var index = 0
         var retried = -1
-        sending: while index < queue.count {
+        while index < queue.count {
             let sent = quiver_sendmmsg(fileDescriptor, sendBuffers.headers + index, UInt32(queue.count - index), 0)
             if sent == 0 { break }  // only for an empty batch, which is never passed
             if sent > 0 {
@@ -155,10 +261,10 @@ extension UDPSocket {
             case .interrupted:
                 continue
             case .wouldBlock:
-                break sending
+                return index
             case .fatal:
-                removeFromQueue(index)
-                throw QuiverError.udp("sendmmsg", errno: code)
+                fatal = code
+                return index
             case .datagram(let error):
                 collectPeerErrors()
                 // The error may be a late one about an earlier datagram, which the call returned
@@ -175,16 +281,14 @@ extension UDPSocket {
                 index += 1
             }
         }
-        removeFromQueue(index)
-        result.remaining = queuedDatagramCount
-        return result
+        return index
     }
 
-    /// Fills `sendmmsg` header `i` from queue entry `i`.
-    private func prepare(message i: Int) {
+    /// Fills `sendmmsg` header `i` from queue entry `i`, whose bytes are at `base` + its offset.
+    private func prepare(message i: Int, base: UnsafeRawPointer?) {
         let buffers = sendBuffers
         let message = queue[i]
-        buffers.iovecs[i] = iovec(iov_base: buffers.bytes + message.offset, iov_len: message.length)
+        buffers.iovecs[i] = iovec(iov_base: base.map { UnsafeMutableRawPointer(mutating: $0 + message.offset) }, iov_len: message.length)
         let header = buffers.headers + i
         header.pointee.msg_hdr.msg_namelen = message.destination.write(to: buffers.names + i, socketFamily: family)
         header.pointee.msg_hdr.msg_flags = 0
@@ -216,19 +320,33 @@ extension UDPSocket {
         header.pointee.msg_hdr.msg_controllen = length
     }
 
-    /// Drops the first `count` queue entries (sent or failed) and moves the rest, bytes included,
-    /// to the front.
+    /// Drops the first `count` queue entries (sent or failed): moves the rest of the send
+    /// buffer's bytes to its front, and lets go of the shared arrays no entry sends from any more
+    /// (keeping their memory for ``takeSpareBuffer()`` when they were queued to be recycled).
     private func removeFromQueue(_ count: Int) {
+        guard count > 0 else { return }
+        var sharedDone = queue[..<count].reduce(0) { $0 + ($1.isShared ? 1 : 0) }
+        while sharedDone > 0 {
+            let done = min(sharedDone, sharedBuffers[0].entries)
+            sharedBuffers[0].entries -= done
+            sharedDone -= done
+            guard sharedBuffers[0].entries == 0 else { break }
+            let buffer = sharedBuffers.removeFirst()
+            sharedBytes -= buffer.length
+            guard buffer.recycle, spareBuffers.count < Self.maxSpareBuffers else { continue }
+            var bytes = buffer.bytes  // the only reference left unless the sender kept one
+            bytes.removeAll(keepingCapacity: true)
+            spareBuffers.append(bytes)
+        }
         guard count < queue.count else {
             queue.removeAll(keepingCapacity: true)
             queuedBytes = 0
             return
         }
-        guard count > 0 else { return }
-        let shift = queue[count].offset
+        let shift = queue[count...].first(where: { !$0.isShared })?.offset ?? queuedBytes
         memmove(sendBuffers.bytes, sendBuffers.bytes + shift, queuedBytes - shift)
         queue.removeFirst(count)
-        for i in queue.indices { queue[i].offset -= shift }
+        for i in queue.indices where !queue[i].isShared { queue[i].offset -= shift }
         queuedBytes -= shift
     }
 }

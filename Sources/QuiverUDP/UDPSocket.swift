@@ -31,7 +31,9 @@ public import QuiverCore
 /// train of datagrams (`UDP_GRO`).
 ///
 /// **Sending.** ``enqueue(_:to:ecn:segmentSize:source:)`` (or the variant that writes in place)
-/// copies a datagram into the socket's send queue; ``flush()`` sends the queue with `sendmmsg`,
+/// copies a datagram into the socket's send queue, and
+/// ``enqueue(sharing:range:to:ecn:segmentSize:source:recycle:)`` queues an array's bytes without a
+/// copy, holding the array until they are sent; ``flush()`` sends the queue with `sendmmsg`,
 /// one control message set per datagram: ECN mark (`IP_TOS`/`IPV6_TCLASS`), source address and
 /// GSO segment size (`UDP_SEGMENT`). What would block stays queued for the next ``flush()``.
 ///
@@ -145,7 +147,17 @@ public final class UDPSocket {
     @exclusivity(unchecked) var receivedDatagrams: [UDPReceivedDatagram]
     let sendBuffers: MessageBuffers
     var queue: [QueuedDatagram]
+    /// Bytes of ``sendBuffers`` the queue uses.
     var queuedBytes = 0
+    /// Arrays queued without a copy (``enqueue(sharing:range:to:ecn:segmentSize:source:recycle:)``),
+    /// oldest first, each held until its datagrams are sent or dropped.
+    var sharedBuffers: [SharedBuffer] = []
+    /// Bytes of the shared arrays the queue sends.
+    var sharedBytes = 0
+    /// Emptied arrays of sent trains, kept for ``takeSpareBuffer()``.
+    var spareBuffers: [[UInt8]] = []
+    /// The base addresses of ``sharedBuffers`` while ``flush()`` sends from them.
+    var sharedBases: [UnsafeRawPointer?] = []
     let errorQueueBuffers: MessageBuffers
     /// Datagrams ``flush()`` dropped; cleared by the next ``flush()``.
     public internal(set) var sendFailures: [UDPSendFailure] = []

@@ -199,7 +199,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             closedSessions.removeAll()
             heapTrimmer.connectionsRemaining(sessions.count, at: now)
         }
-        heapTrimmer.trimIfDue(at: now)
+        heapTrimmer.trimIfDue(at: now) { ports.removeSpareBuffers() }
         if isLingering, case .single(let session) = engine {
             if session.engineForCore().state == .closed {
                 isClosed = true
@@ -270,8 +270,10 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     }
 
     /// Hands ``train`` to its attachment: to a UDP socket as GSO trains (as many as its queue
-    /// limits need), copied once into the socket's send queue. `false` when the UDP socket is
-    /// full: the rest stays in ``train`` and the socket's output readiness is watched.
+    /// limits need), without a copy — the socket's queue holds the train's array until it is
+    /// sent, and the train goes on in memory the socket gave back from an earlier one. `false`
+    /// when the UDP socket is full: the rest stays in ``train`` and the socket's output
+    /// readiness is watched.
     private func sendTrain() -> Bool {
         guard let destination = train.destination else { return true }
         let index = ports.attachment(for: destination)
@@ -282,14 +284,13 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             let perSend = max(1, min(UDPSocket.maxGSOSegments, socket.batchSize, maxBytes / size))
             while trainNext < train.count {
                 let end = min(train.count, trainNext + perSend)
-                let from = trainNext * size
-                let to = min(end * size, train.bytes.count)
+                let range = trainNext * size..<min(end * size, train.bytes.count)
                 let segmentSize = end - trainNext > 1 ? size : nil
+                // Only the part that ends the train gives its memory back: by the time it is
+                // sent, the train has moved on to other memory.
                 func enqueue() -> Bool {
-                    socket.enqueue(to: destination, ecn: train.ecn, segmentSize: segmentSize, capacity: to - from) { buffer in
-                        train.bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
-                        return to - from
-                    }
+                    socket.enqueue(sharing: train.bytes, range: range, to: destination, ecn: train.ecn, segmentSize: segmentSize,
+                                   recycle: end == train.count)
                 }
                 var queued = enqueue()
                 if !queued {  // full: send what is queued, then try again
@@ -303,6 +304,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 }
                 trainNext = end
             }
+            train.removeAll(continuingIn: socket.takeSpareBuffer() ?? [])
+            trainNext = 0
         case .datagrams(let end, _):
             let synthetic = Attachment.syntheticIndex(destination) != nil
             for i in trainNext..<train.count {

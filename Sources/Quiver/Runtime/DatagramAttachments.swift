@@ -139,6 +139,14 @@ final class DatagramAttachments {
         }
     }
 
+    /// Lets go of the memory UDP sockets keep for the next datagram trains
+    /// (``UDPSocket/takeSpareBuffer()``): for an idle loop giving memory back.
+    func removeSpareBuffers() {
+        for attachment in list {
+            if case .udp(let socket) = attachment.kind { socket.removeSpareBuffers() }
+        }
+    }
+
     private func takePeerErrors(_ socket: UDPSocket, _ handle: ([UDPPeerError]) -> Void) {
         let reports = socket.peerErrors
         guard !reports.isEmpty else { return }

@@ -73,6 +73,19 @@ public struct DatagramTrain: Sendable {
     /// Empties the train, keeping its memory.
     public mutating func removeAll() {
         writer.bytes.removeAll(keepingCapacity: true)
+        clearDatagrams()
+    }
+
+    /// Empties the train and lets go of its memory, to go on in `storage` (emptied, its
+    /// capacity kept): for a caller that handed ``bytes`` on without copying them (a UDP
+    /// socket's send queue holds them until they are sent) and got spare memory back.
+    public mutating func removeAll(continuingIn storage: [UInt8]) {
+        writer.bytes = storage
+        writer.bytes.removeAll(keepingCapacity: true)
+        clearDatagrams()
+    }
+
+    private mutating func clearDatagrams() {
         destination = nil
         ecn = .notECT
         segmentSize = 0
