@@ -42,14 +42,13 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 extension Duration {
-    /// The duration in whole nanoseconds, clamped to the range of `Int64`.
+    /// The duration in whole nanoseconds (truncated toward zero), clamped to the range of
+    /// `Int64`. A duration under about 9.2 s in either direction — every RTT, PTO and pacing
+    /// delay — takes one 64-bit division; `components` divides 128-bit integers twice.
     @inlinable public var nanosecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (sum, overflow2) = product.addingReportingOverflow(attoseconds / 1_000_000_000)
-        if overflow2 { return seconds < 0 ? .min : .max }
-        return sum
+        let attoseconds = self.attoseconds
+        if let small = Int64(exactly: attoseconds) { return small / 1_000_000_000 }
+        return Int64(clamping: attoseconds / 1_000_000_000)
     }
 }
 

@@ -432,7 +432,8 @@ extension QUICConnection {
         let maxAckDelay = Duration.milliseconds(Int64(peerTransportParameters?.maxAckDelay ?? TransportParameters.defaultMaxAckDelay))
         let outcome = try recovery.onAckReceived(ack, ackDelayExponent: exponent, space: space, now: now,
                                                  handshakeConfirmed: isHandshakeConfirmed, maxAckDelay: maxAckDelay)
-        for packet in outcome.newlyAcked { onPacketAcked(packet, space: space) }
+        // By index, each record borrowed where it lies: a `for` loop would copy each one.
+        for index in outcome.newlyAcked.indices { onPacketAcked(outcome.newlyAcked[index], space: space) }
         if outcome.newlyAcked.contains(where: \.inFlight) {
             congestion.onPacketsAcknowledged(outcome.ackedInFlight, now: now, rtt: recovery.rtt.snapshot,
                                              bytesInFlight: recovery.bytesInFlight, isAppLimited: isApplicationLimited)
@@ -451,7 +452,7 @@ extension QUICConnection {
             && !streams.hasStreamDataToSend
     }
 
-    private func onPacketAcked(_ packet: SentPacket, space: PacketNumberSpace) {
+    private func onPacketAcked(_ packet: borrowing SentPacket, space: PacketNumberSpace) {
         let index = space.rawValue
         for info in packet.frames {
             switch info {

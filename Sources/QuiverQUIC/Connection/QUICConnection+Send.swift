@@ -226,18 +226,9 @@ extension QUICConnection {
         streams.hasStreamDataToSend || !pendingDatagrams.isEmpty
     }
 
-    /// The packet type and key for `space` now, if we can send in it.
-    private func sendKey(for space: PacketNumberSpace) -> PacketKey? {
-        switch space {
-        case .initial: return spaces[0].isDiscarded ? nil : spaces[0].writeKey
-        case .handshake: return spaces[1].isDiscarded ? nil : spaces[1].writeKey
-        case .applicationData: return appKeys?.write ?? (role == .client ? zeroRTTWrite : nil)
-        }
-    }
-
-    /// The type of the packets ``sendKey(for:)`` seals in `space`; `nil` when it has no key.
-    /// Asked for every packet planned: it looks at the keys without copying one (a key copy
-    /// retains its contexts).
+    /// The type of the packets sent in `space` now, which decides their key (the space's, 1-RTT,
+    /// or a client's 0-RTT); `nil` when it has no key. Asked for every packet planned: it looks
+    /// at the keys without copying one (a key copy retains its contexts).
     private func sendPacketType(for space: PacketNumberSpace) -> PacketType? {
         switch space {
         case .initial: return spaces[0].isDiscarded || spaces[0].writeKey == nil ? nil : .initial
@@ -391,8 +382,6 @@ extension QUICConnection {
     /// frames.
     @discardableResult
     private func seal(_ plan: PacketPlan, in train: inout DatagramTrain) -> SentFrameInfos {
-        // The key was there when the packet was planned, in this same call.
-        guard let key = sendKey(for: plan.space) else { preconditionFailure("no key to seal a planned packet") }
         let index = plan.space.rawValue
         train.writer.bytes.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
@@ -404,7 +393,17 @@ extension QUICConnection {
                 packet[plan.packetNumberOffset - 2] = 0x40 | UInt8(truncatingIfNeeded: length >> 8)
                 packet[plan.packetNumberOffset - 1] = UInt8(truncatingIfNeeded: length)
             }
-            key.protect(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
+            // With the key sendPacketType(for:) chose when the packet was planned, in this same
+            // call; used where it is stored (a copy per packet retains its contexts).
+            switch plan.space {
+            case .initial, .handshake:
+                spaces[index].writeKey!.protectInPlace(
+                    sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
+            case .applicationData where appKeys != nil:
+                appKeys!.write.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
+            case .applicationData:
+                zeroRTTWrite!.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
+            }
         }
 
         spaces[index].nextPacketNumber += 1

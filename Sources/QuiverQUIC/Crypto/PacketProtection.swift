@@ -70,6 +70,13 @@ public import QuiverTLS
     /// `packet` is the unprotected header and plaintext payload followed by room for the tag
     /// (its contents are overwritten). The requirements of
     /// ``protect(_:packetNumberOffset:packetNumber:)`` apply.
+    /// ``protect(sealing:packetNumberOffset:packetNumber:)`` through an exclusive access, for a
+    /// key stored in a class: a non-mutating call on such a key first copies it (its secret and
+    /// two cipher contexts retained and released, for every packet); this one runs in place.
+    mutating func protectInPlace(sealing packet: UnsafeMutableRawBufferPointer, packetNumberOffset: Int, packetNumber: UInt64) {
+        protect(sealing: packet, packetNumberOffset: packetNumberOffset, packetNumber: packetNumber)
+    }
+
     public func protect(sealing packet: UnsafeMutableRawBufferPointer, packetNumberOffset: Int, packetNumber: UInt64) {
         let pnLength = Int(packet[0] & 0x03) + 1
         let payloadOffset = packetNumberOffset + pnLength

@@ -82,9 +82,25 @@ package struct AckOutcome: Hashable, Sendable {
 
     /// The newly acknowledged in-flight packets, as the congestion controller takes them
     /// (RFC 9002 Appendix B.5).
-    /// A lazy view: no array per ACK frame.
-    public var ackedInFlight: some Sequence<AckedPacketInfo> {
-        newlyAcked.lazy.filter(\.inFlight).map(\.ackedInfo)
+    /// A view: no array per ACK frame, and no copy of a packet's record (a lazy filter and
+    /// map would copy each, frame list included).
+    public var ackedInFlight: AckedInFlight { AckedInFlight(packets: newlyAcked) }
+}
+
+/// ``AckOutcome/ackedInFlight``: the in-flight packets of a list of sent packets, each read in
+/// place as an ``AckedPacketInfo``.
+package struct AckedInFlight: Sequence, IteratorProtocol {
+    private let packets: [SentPacket]
+    private var index = 0
+
+    init(packets: [SentPacket]) { self.packets = packets }
+
+    package mutating func next() -> AckedPacketInfo? {
+        while index < packets.count {
+            index += 1
+            if packets[index - 1].inFlight { return packets[index - 1].ackedInfo }
+        }
+        return nil
     }
 }
 
@@ -256,8 +272,8 @@ package struct LossDetection: Sendable {
     /// `max(kTimeThreshold * max(smoothed_rtt, latest_rtt), kGranularity)`: how long after a
     /// later packet was acknowledged an earlier one is declared lost (RFC 9002 §6.1.2).
     public var lossDelay: Duration {
-        let delay = max(rtt.latestRTT, rtt.smoothedRTT) * configuration.timeThresholdNumerator
-            / configuration.timeThresholdDenominator
+        let delay = max(rtt.latestRTT, rtt.smoothedRTT).scaled(by: configuration.timeThresholdNumerator)
+            .divided(by: configuration.timeThresholdDenominator)
         return max(delay, RTTEstimator.granularity)
     }
 
@@ -286,13 +302,17 @@ package struct LossDetection: Sendable {
     ///   - now: The send time. Should an earlier time than a previous send arrive, the previous
     ///     one is used: send times never decrease.
     /// - Precondition: packet numbers increase within `space`.
-    public mutating func onPacketSent(_ packet: SentPacket, space: PacketNumberSpace, now: Instant) {
-        var packet = packet
+    public mutating func onPacketSent(_ packet: consuming SentPacket, space: PacketNumberSpace, now: Instant) {
         let time = max(now, lastSendTime)
         lastSendTime = time
         packet.timeSent = time
-        modify(space) { $0.append(packet) }
         if packet.inFlight { timerAnchor = now }
+        // Moved into the log, not copied (a copy retains the frame list).
+        switch space {
+        case .initial: initialLog.append(packet)
+        case .handshake: handshakeLog.append(packet)
+        case .applicationData: applicationLog.append(packet)
+        }
     }
 
     /// Processes an ACK frame (RFC 9002 Appendix A.7 `OnAckReceived`).

@@ -81,7 +81,7 @@ package struct RTTEstimator: Hashable, Sendable {
         guard firstSampleTime != nil else {
             minRTT = sample
             smoothedRTT = sample
-            rttVariance = sample / 2
+            rttVariance = sample.divided(by: 2)
             firstSampleTime = now
             return
         }
@@ -95,8 +95,8 @@ package struct RTTEstimator: Hashable, Sendable {
             adjusted = sample - ackDelay
         }
         let deviation = smoothedRTT > adjusted ? smoothedRTT - adjusted : adjusted - smoothedRTT
-        rttVariance = (rttVariance.scaled(by: 3) + deviation) / 4
-        smoothedRTT = (smoothedRTT.scaled(by: 7) + adjusted) / 8
+        rttVariance = (rttVariance.scaled(by: 3) + deviation).divided(by: 4)
+        smoothedRTT = (smoothedRTT.scaled(by: 7) + adjusted).divided(by: 8)
     }
 
     /// `smoothed_rtt + max(4 * rttvar, kGranularity)`: the PTO period without

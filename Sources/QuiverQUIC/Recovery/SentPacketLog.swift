@@ -101,7 +101,7 @@ package struct SentPacketLog: Sendable {
     ///
     /// - Precondition: `packet.packetNumber` exceeds every packet number appended before, by
     ///   less than 2^20 while packets are outstanding.
-    public mutating func append(_ packet: SentPacket) {
+    public mutating func append(_ packet: consuming SentPacket) {
         let number = packet.packetNumber
         if let largestSent {
             precondition(number > largestSent, "packet numbers must increase (RFC 9000 §12.3)")
@@ -118,7 +118,6 @@ package struct SentPacketLog: Sendable {
             precondition(number - next < 1 << 20, "packet number gap too large")
             for _ in next..<number { slots.append(.skipped) }
         }
-        slots.append(.outstanding(packet))
         largestSent = number
         count += 1
         if packet.inFlight { bytesInFlight += packet.size }
@@ -126,6 +125,7 @@ package struct SentPacketLog: Sendable {
             ackElicitingInFlight += 1
             timeOfLastAckElicitingPacket = packet.timeSent
         }
+        slots.append(.outstanding(packet))  // its last use: moved, not copied
     }
 
     /// Removes every outstanding packet and forgets lost ones, as when the space's keys are

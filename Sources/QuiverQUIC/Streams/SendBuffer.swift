@@ -200,11 +200,17 @@ package struct SendBuffer: Sendable {
     public mutating func onAcked(offset: UInt64, length: Int, fin: Bool = false) {
         if fin && isFinished && finSent { isFinAcknowledged = true; finLost = false }
         guard let range = clamp(offset: offset, length: length) else { return }
-        lost.remove(range)
-        acked.insert(range)
-        while let first = acked.first, first.lowerBound == ackedOffset {
-            ackedOffset = first.upperBound
-            acked.removeFirst()
+        if !lost.isEmpty { lost.remove(range) }
+        if range.lowerBound == ackedOffset {
+            // In order, as nearly every acknowledgment is: the prefix grows, and takes in the
+            // ranges acknowledged earlier that it now reaches.
+            ackedOffset = range.upperBound
+            while let first = acked.first, first.lowerBound <= ackedOffset {
+                ackedOffset = Swift.max(ackedOffset, first.upperBound)
+                acked.removeFirst()
+            }
+        } else {
+            acked.insert(range)
         }
         releaseAcknowledged()
     }

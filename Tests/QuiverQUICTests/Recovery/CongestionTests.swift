@@ -401,9 +401,9 @@ struct CongestionCubicTests {
 
 // MARK: - Dispatch
 
-@Suite("Congestion enum dispatch")
+@Suite("Congestion dispatch")
 struct CongestionDispatchTests {
-    @Test("the enum behaves exactly as the wrapped controller", arguments: CongestionAlgorithm.allCases)
+    @Test("the wrapper behaves exactly as the controller it runs, its stored window and datagram size included", arguments: CongestionAlgorithm.allCases)
     func dispatch(algorithm: CongestionAlgorithm) {
         var wrapped = Congestion(algorithm: algorithm)
         #expect(wrapped.algorithm == algorithm)
@@ -422,17 +422,52 @@ struct CongestionDispatchTests {
             cc.onPersistentCongestion()
         }
         apply(&wrapped)
+        func expectSameState(_ reference: some CongestionController) {
+            #expect(wrapped.congestionWindow == reference.congestionWindow)
+            #expect(wrapped.ssthresh == reference.ssthresh)
+            #expect(wrapped.recoveryStartTime == reference.recoveryStartTime)
+            #expect(wrapped.inSlowStart == reference.inSlowStart)
+            #expect(wrapped.maxDatagramSize == reference.maxDatagramSize)
+            #expect(wrapped.minimumWindow == reference.minimumWindow)
+        }
         switch algorithm {
         case .newReno:
             apply(&reno)
-            #expect(wrapped == .newReno(reno))
+            expectSameState(reno)
         case .cubic:
             apply(&cubic)
-            #expect(wrapped == .cubic(cubic))
+            expectSameState(cubic)
         }
         #expect(wrapped.congestionWindow == 3000 && wrapped.minimumWindow == 3000)
         #expect(wrapped.maxDatagramSize == 1500 && wrapped.inSlowStart && wrapped.recoveryStartTime == nil)
         #expect(wrapped.ssthresh != nil)
+    }
+    @Test("sends while others are in flight reach CUBIC only with the next idle restart, which then moves its epoch as if each had")
+    func idleRestartAfterUnreportedSends() {
+        // Congestion avoidance from a loss, acknowledged data, sends at 230 and 250 ms while
+        // others are in flight, idle until 400 ms, then growth: the epoch moves by the idle
+        // time since the last send (RFC 9438 §5.8), 150 ms, not since the last ACK (180 ms).
+        func run<C: CongestionController>(_ cc: inout C, sendsInFlight: Bool) -> Int {
+            cc.onPacketsAcknowledged([packet(0, sent: origin, bytes: 60000)], now: origin + ms(100), rtt: snapshot(ms(100)),
+                                     bytesInFlight: 0, isAppLimited: false)
+            cc.onCongestionEvent(sentTime: origin + ms(10), now: origin + ms(110), lostBytes: 1200)
+            cc.onPacketsAcknowledged([packet(1, sent: origin + ms(120), bytes: 12000)], now: origin + ms(220),
+                                     rtt: snapshot(ms(100)), bytesInFlight: 0, isAppLimited: false)
+            if sendsInFlight {
+                cc.onPacketSent(bytes: 1200, now: origin + ms(230), bytesInFlight: 2400)
+                cc.onPacketSent(bytes: 1200, now: origin + ms(250), bytesInFlight: 3600)
+            }
+            cc.onPacketSent(bytes: 1200, now: origin + ms(400), bytesInFlight: 1200)
+            cc.onPacketsAcknowledged([packet(2, sent: origin + ms(400), bytes: 30000)], now: origin + ms(900),
+                                     rtt: snapshot(ms(100)), bytesInFlight: 0, isAppLimited: false)
+            return cc.congestionWindow
+        }
+        var wrapped = Congestion(algorithm: .cubic)
+        var cubic = Cubic()
+        var withoutSends = Cubic()
+        let window = run(&wrapped, sendsInFlight: true)
+        #expect(window == run(&cubic, sendsInFlight: true))
+        #expect(window != run(&withoutSends, sendsInFlight: false), "the scenario must depend on the sends")
     }
 }
 
