@@ -51,6 +51,21 @@ public struct ByteWriter: Sendable {
         VarInt.write(value, into: &bytes)
     }
 
+    /// Appends the shortest varint encodings of `first`, `second` and, when given, `third` and
+    /// `fourth` (a frame's header fields) in one append: each byte of a separate varint is an
+    /// append of its own, with its capacity and uniqueness checks.
+    @inlinable
+    public mutating func writeVarInts(_ first: UInt64, _ second: UInt64, _ third: UInt64? = nil, _ fourth: UInt64? = nil) {
+        var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &scratch) { raw in
+            var count = VarInt.store(first, at: raw, offset: 0)
+            count += VarInt.store(second, at: raw, offset: count)
+            if let third { count += VarInt.store(third, at: raw, offset: count) }
+            if let fourth { count += VarInt.store(fourth, at: raw, offset: count) }
+            raw.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<count])) }
+        }
+    }
+
     /// Appends raw bytes.
     @inlinable
     public mutating func writeBytes<S: Sequence>(_ data: S) where S.Element == UInt8 {

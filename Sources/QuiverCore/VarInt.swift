@@ -17,6 +17,17 @@ public enum VarInt {
         }
     }
 
+    /// Stores the shortest encoding of `value` at `offset` in `buffer` and returns its length.
+    /// Eight bytes are stored (the encoding first): `buffer` needs room for them.
+    @inlinable
+    public static func store(_ value: UInt64, at buffer: UnsafeMutableRawBufferPointer, offset: Int) -> Int {
+        let length = encodedLength(value)
+        let prefix: UInt64 = length == 1 ? 0 : length == 2 ? 0b01 : length == 4 ? 0b10 : 0b11
+        let encoded = value | (prefix << UInt64(8 * length - 2))
+        buffer.storeBytes(of: (encoded << UInt64(64 - 8 * length)).bigEndian, toByteOffset: offset, as: UInt64.self)
+        return length
+    }
+
     /// Appends the shortest encoding of `value`.
     @inlinable
     public static func write(_ value: UInt64, into bytes: inout [UInt8]) {

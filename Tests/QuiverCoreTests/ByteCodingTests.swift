@@ -29,6 +29,24 @@ struct ByteCodingTests {
         #expect(throws: DecodeError.self) { try short.readVarInt() }
     }
 
+    @Test("varints written together are the bytes of each written alone, for every length")
+    func varintsTogether() throws {
+        let values: [UInt64] = [0, 63, 64, 16383, 16384, 1_073_741_823, 1_073_741_824, VarInt.max, 37, 15293]
+        for a in values {
+            for b in values {
+                for (c, d) in [(nil, nil), (UInt64(494_878_333), nil), (VarInt.max, VarInt.max), (0, 64)] as [(UInt64?, UInt64?)] {
+                    var together = ByteWriter()
+                    together.writeVarInt(0x11)  // after bytes already written
+                    together.writeVarInts(a, b, c, d)
+                    var alone = ByteWriter()
+                    alone.writeVarInt(0x11)
+                    for value in [a, b, c, d].compactMap({ $0 }) { alone.writeVarInt(value) }
+                    #expect(together.bytes == alone.bytes)
+                }
+            }
+        }
+    }
+
     @Test("reader: integers, length prefixes, bounds")
     func reader() throws {
         var r = ByteReader([1, 0, 2, 0, 0, 3, 0, 0, 0, 4, 2, 9, 9, 7])

@@ -86,6 +86,25 @@ struct ApplicationKeys {
     /// Moves to the next phase (§6.1, §6.2): new keys both ways, the old read key kept until
     /// three PTOs after the first packet of the new phase arrives (§6.5; see
     /// ``noteReceived(packetNumber:now:previousKeyLifetime:)``).
+    // The three below are mutating so that a connection calls them in place through its
+    // optional `appKeys` (`appKeys?.noteSent(_:)`): a read of a field through the optional
+    // copies the whole keys out first (their contexts retained and released), per packet.
+
+    /// Counts a 1-RTT packet sent in this phase.
+    mutating func noteSent(_ packetNumber: UInt64) {
+        packetsSentInPhase += 1
+        if firstSentInPhase == nil { firstSentInPhase = packetNumber }
+    }
+
+    /// Notes an acknowledged 1-RTT packet: one sent in this phase makes a further key update
+    /// possible (RFC 9001 §6.1).
+    mutating func noteAcknowledged(_ packetNumber: UInt64) {
+        if let first = firstSentInPhase, packetNumber >= first { isCurrentPhaseAcknowledged = true }
+    }
+
+    /// Whether this phase has sent `threshold` packets or more.
+    mutating func hasSent(atLeast threshold: UInt64) -> Bool { packetsSentInPhase >= threshold }
+
     mutating func advance() {
         previousRead = read
         previousReadExpiry = nil
@@ -118,5 +137,15 @@ struct ApplicationKeys {
             return (previous, false)
         }
         return (nextRead, true)
+    }
+}
+
+extension Optional<ApplicationKeys> {
+    /// Whether the 1-RTT keys are installed, asked through an exclusive access: `appKeys != nil`
+    /// on the connection's property copies the keys out first (their contexts retained and
+    /// released), several times per packet.
+    mutating func isInstalled() -> Bool {
+        if case .some = self { return true }
+        return false
     }
 }

@@ -365,7 +365,7 @@ extension QUICConnection {
         case .handshaking, .established:
             break
         }
-        consider(recovery.lossDetectionTimer?.deadline)
+        consider(recovery.lossDetectionDeadline())
         consider(idleDeadline)
         // ACK deadlines count only where an ACK can be sent now: 0-RTT packets are
         // acknowledged in 1-RTT packets, which a server sends once it has both 1-RTT keys.
@@ -374,7 +374,7 @@ extension QUICConnection {
         if path.amplificationBudget >= 64 {
             // By index: iterating `spaces` would copy each space's state.
             for index in spaces.indices where spaces[index].canSend { consider(spaces[index].ack.ackDeadline) }
-            if appKeys != nil { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
+            if appKeys.isInstalled() { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
         }
         consider(appKeys?.previousReadExpiry)
         consider(zeroRTTReadExpiry)

@@ -216,7 +216,7 @@ extension QUICConnection {
 
     private func processShortPacket(_ datagram: inout [UInt8], _ range: Range<Int>, header: ShortHeader, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
         // The keys are used where they are stored: a copy of them is 300 bytes with references.
-        guard appKeys != nil, cids.isLocal(header.destinationConnectionID) else {
+        guard appKeys.isInstalled(), cids.isLocal(header.destinationConnectionID) else {
             statistics.packetsDropped += 1
             return nil
         }
@@ -469,9 +469,7 @@ extension QUICConnection {
                 if let frame = info.streamControlFrame { streams.onFrameAcked(frame) }
             }
         }
-        if space == .applicationData, let first = appKeys?.firstSentInPhase, packet.packetNumber >= first {
-            appKeys?.isCurrentPhaseAcknowledged = true  // a further update becomes possible (RFC 9001 §6.1)
-        }
+        if space == .applicationData { appKeys?.noteAcknowledged(packet.packetNumber) }
     }
 
     /// Re-frames what lost packets carried (RFC 9000 §13.3) and informs congestion control.

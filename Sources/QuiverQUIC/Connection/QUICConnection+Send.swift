@@ -128,7 +128,7 @@ extension QUICConnection {
         case .handshaking, .established:
             break
         }
-        if let sent = appKeys?.packetsSentInPhase, sent >= keyUpdateThreshold { _ = initiateKeyUpdate() }
+        if appKeys?.hasSent(atLeast: keyUpdateThreshold) == true { _ = initiateKeyUpdate() }
         if !earlyStreamReplay.isEmpty, case .some = peerTransportParameters { replayEarlyStreams() }
         if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote }) {
             guard let room = train.room(for: pendingPathResponses[index].to, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
@@ -234,7 +234,7 @@ extension QUICConnection {
         case .initial: return spaces[0].isDiscarded || spaces[0].writeKey == nil ? nil : .initial
         case .handshake: return spaces[1].isDiscarded || spaces[1].writeKey == nil ? nil : .handshake
         case .applicationData:
-            if appKeys != nil { return .oneRTT }
+            if appKeys.isInstalled() { return .oneRTT }
             return role == .client && zeroRTTWrite != nil ? .zeroRTT : nil
         }
     }
@@ -399,7 +399,7 @@ extension QUICConnection {
             case .initial, .handshake:
                 spaces[index].writeKey!.protectInPlace(
                     sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
-            case .applicationData where appKeys != nil:
+            case .applicationData where appKeys.isInstalled():
                 appKeys!.write.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
             case .applicationData:
                 zeroRTTWrite!.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
@@ -410,8 +410,7 @@ extension QUICConnection {
         if plan.carriesAck { spaces[index].ack.onAckSent() }
         if plan.ackEliciting, spaces[index].probesDue > 0 { spaces[index].probesDue -= 1 }
         if plan.type == .oneRTT {
-            appKeys?.packetsSentInPhase += 1
-            if appKeys?.firstSentInPhase == nil { appKeys?.firstSentInPhase = plan.packetNumber }
+            appKeys?.noteSent(plan.packetNumber)
         }
         let inFlight = plan.ackEliciting || plan.padded
         let frames = train.plannedFrames[index]
@@ -470,7 +469,7 @@ extension QUICConnection {
     /// The size of the path MTU probe to send now, if one is due (RFC 9000 §14.3): after the
     /// handshake is confirmed, on a validated path, one probe at a time, within the window.
     private func pathMTUProbeDue() -> Int? {
-        guard configuration.pathMTUDiscovery, isHandshakeConfirmed, appKeys != nil, path.isValidated, path.mtuProbe == nil,
+        guard configuration.pathMTUDiscovery, isHandshakeConfirmed, appKeys.isInstalled(), path.isValidated, path.mtuProbe == nil,
               let size = path.nextMTUProbe(ceiling: datagramSizeCeiling),
               recovery.bytesInFlight + size <= congestion.congestionWindow
         else { return nil }

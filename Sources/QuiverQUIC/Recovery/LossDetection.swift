@@ -441,6 +441,12 @@ package struct LossDetection: Sendable {
         return (time, .probeTimeout(space))
     }
 
+    /// ``lossDetectionTimer``'s deadline, read through an exclusive access: for a connection,
+    /// whose loss detection state is a class property, asking for its next deadline after every
+    /// datagram. A non-mutating read there copies the whole state first (its packet logs
+    /// retained and released).
+    public mutating func lossDetectionDeadline() -> Instant? { lossDetectionTimer?.deadline }
+
     /// Handles the loss detection timer (RFC 9002 Appendix A.9 `OnLossDetectionTimeout`).
     ///
     /// Returns ``TimeoutOutcome/none`` if the timer is not armed or not due at `now`.

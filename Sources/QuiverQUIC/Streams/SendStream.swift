@@ -194,10 +194,12 @@ package struct SendStream: Sendable {
     /// - Returns: what the frame carried, or nil when nothing can be sent or nothing fits.
     mutating func encodeNextFrame(into writer: inout ByteWriter, maxLength: Int, connectionCredit: UInt64) -> SentFrameInfo? {
         guard let span = takeNextSpan(maxLength: maxLength, connectionCredit: connectionCredit) else { return nil }
-        writer.writeVarInt(FrameType.stream(hasOffset: span.offset > 0, hasLength: true, fin: span.fin).rawValue)
-        writer.writeVarInt(id.rawValue)
-        if span.offset > 0 { writer.writeVarInt(span.offset) }
-        writer.writeVarInt(UInt64(span.length))
+        let type = FrameType.stream(hasOffset: span.offset > 0, hasLength: true, fin: span.fin).rawValue
+        if span.offset > 0 {
+            writer.writeVarInts(type, id.rawValue, span.offset, UInt64(span.length))
+        } else {
+            writer.writeVarInts(type, id.rawValue, UInt64(span.length))
+        }
         buffer.copy(span.offset..<(span.offset + UInt64(span.length)), into: &writer)
         return .stream(id: id, offset: span.offset, length: span.length, fin: span.fin)
     }
