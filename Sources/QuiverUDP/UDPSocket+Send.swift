@@ -331,12 +331,13 @@ extension UDPSocket {
             sharedBuffers[0].entries -= done
             sharedDone -= done
             guard sharedBuffers[0].entries == 0 else { break }
-            let buffer = sharedBuffers.removeFirst()
+            var buffer = sharedBuffers.removeFirst()
             sharedBytes -= buffer.length
             guard buffer.recycle, spareBuffers.count < Self.maxSpareBuffers else { continue }
-            var bytes = buffer.bytes  // the only reference left unless the sender kept one
-            bytes.removeAll(keepingCapacity: true)
-            spareBuffers.append(bytes)
+            // Emptied where it is, the only reference unless the sender kept one: emptying a
+            // second reference to it would allocate a new array instead.
+            buffer.bytes.removeAll(keepingCapacity: true)
+            spareBuffers.append(buffer.bytes)
         }
         guard count < queue.count else {
             queue.removeAll(keepingCapacity: true)
