@@ -244,6 +244,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// The most bytes in one GSO train: a train is one UDP datagram to the kernel, whose
     /// length field (with the UDP and IP headers) must fit 16 bits.
     static let maxTrainBytes = 65_000
+    /// The smallest train handed to a UDP socket without a copy (``sendTrain()``).
+    static let minSharedTrainBytes = 16_384
 
     private func transmitAll(_ engine: Engine) {
         if let index = stalledAttachment {
@@ -270,8 +272,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     }
 
     /// Hands ``train`` to its attachment: to a UDP socket as GSO trains (as many as its queue
-    /// limits need), without a copy — the socket's queue holds the train's array until it is
-    /// sent, and the train goes on in memory the socket gave back from an earlier one. `false`
+    /// limits need); a large train without a copy — the socket's queue holds the train's array
+    /// until it is sent, and the train goes on in memory the socket gave back from an earlier
+    /// one — a small one copied into the queue. `false`
     /// when the UDP socket is full: the rest stays in ``train`` and the socket's output
     /// readiness is watched.
     private func sendTrain() -> Bool {
@@ -282,15 +285,24 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             let size = train.segmentSize
             let maxBytes = min(Self.maxTrainBytes, socket.sendQueueCapacity)
             let perSend = max(1, min(UDPSocket.maxGSOSegments, socket.batchSize, maxBytes / size))
+            let share = train.bytes.count >= Self.minSharedTrainBytes
             while trainNext < train.count {
                 let end = min(train.count, trainNext + perSend)
                 let range = trainNext * size..<min(end * size, train.bytes.count)
                 let segmentSize = end - trainNext > 1 ? size : nil
-                // Only the part that ends the train gives its memory back: by the time it is
-                // sent, the train has moved on to other memory.
+                // A large train is queued without a copy, and only the part that ends it gives
+                // its memory back (by the time it is sent, the train has moved on to other
+                // memory). A small one (paced sending lets out a few datagrams per round) is
+                // copied: sharing it would take a train-sized array per round for a few bytes.
                 func enqueue() -> Bool {
-                    socket.enqueue(sharing: train.bytes, range: range, to: destination, ecn: train.ecn, segmentSize: segmentSize,
-                                   recycle: end == train.count)
+                    guard share else {
+                        return socket.enqueue(to: destination, ecn: train.ecn, segmentSize: segmentSize, capacity: range.count) { buffer in
+                            train.bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[range])) }
+                            return range.count
+                        }
+                    }
+                    return socket.enqueue(sharing: train.bytes, range: range, to: destination, ecn: train.ecn, segmentSize: segmentSize,
+                                          recycle: end == train.count)
                 }
                 var queued = enqueue()
                 if !queued {  // full: send what is queued, then try again
@@ -304,7 +316,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 }
                 trainNext = end
             }
-            train.removeAll(continuingIn: socket.takeSpareBuffer() ?? [])
+            if share { train.removeAll(continuingIn: socket.takeSpareBuffer() ?? []) } else { train.removeAll() }
             trainNext = 0
         case .datagrams(let end, _):
             let synthetic = Attachment.syntheticIndex(destination) != nil
