@@ -97,8 +97,10 @@ extension UDPSocket {
     ///
     /// A sender that builds its datagrams in one reused array (a QUIC connection's datagram
     /// train) passes it here with `recycle` and continues in ``takeSpareBuffer()``'s array, or
-    /// a new one: the queue keeps the memory of sent arrays for that (at most
-    /// ``maxSpareBuffers``), so that sending neither copies nor allocates.
+    /// a new one: the queue keeps the memory of sent arrays for that. At most
+    /// ``maxSpareBuffers`` arrays to recycle are queued at once (the next is refused until a
+    /// flush), so every one sent comes back, and a sender that flushes when refused goes round
+    /// the same few arrays: sending neither copies nor allocates.
     ///
     /// The shared bytes count against ``sendQueueCapacity`` apart from the copied ones: so a
     /// sender that does not flush holds at most that many bytes of arrays here.
@@ -117,7 +119,8 @@ extension UDPSocket {
         let range = range ?? bytes.indices
         precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "range \(range) outside \(bytes.count) bytes")
         guard queue.count + messages(for: range.count, segmentSize: segmentSize) <= batchSize,
-              sharedBytes + range.count <= sendBuffers.byteCapacity else { return false }
+              sharedBytes + range.count <= sendBuffers.byteCapacity,
+              !recycle || sharedBuffers.count(where: \.recycle) < Self.maxSpareBuffers else { return false }
         let entries = queue.count
         appendEntries(range, to: destination, ecn: ecn, segmentSize: segmentSize, source: source, shared: true)
         sharedBuffers.append(SharedBuffer(bytes: bytes, length: range.count, entries: queue.count - entries, recycle: recycle))
@@ -125,7 +128,8 @@ extension UDPSocket {
         return true
     }
 
-    /// The most sent arrays whose memory the queue keeps for ``takeSpareBuffer()``.
+    /// The most arrays to recycle the queue holds, and the most sent ones whose memory it keeps
+    /// for ``takeSpareBuffer()``.
     public static let maxSpareBuffers = 4
 
     /// An empty array with the capacity of one that was queued with `recycle` and is sent, or

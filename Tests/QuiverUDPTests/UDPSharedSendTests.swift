@@ -58,20 +58,44 @@ struct UDPSharedSendTests {
         #expect(a.takeSpareBuffer() == nil, "the array queued without recycle is not kept")
         #expect(try receive(11, on: b).count == 11)
 
-        // At most maxSpareBuffers are kept, and removeSpareBuffers lets them go.
-        for i in 0..<UDPSocket.maxSpareBuffers + 2 {
+        // At most maxSpareBuffers arrays to recycle are queued at once (arrays without recycle
+        // still are), all come back, and removeSpareBuffers lets them go.
+        for i in 0..<UDPSocket.maxSpareBuffers {
             #expect(a.enqueue(sharing: datagram(i, size: 100), to: b.localAddress, recycle: true))
         }
-        #expect(try flushAll(a).sent == UDPSocket.maxSpareBuffers + 2)
-        a.removeSpareBuffers()
-        #expect(a.takeSpareBuffer() == nil)
-        for i in 0..<UDPSocket.maxSpareBuffers + 2 {
-            #expect(a.enqueue(sharing: datagram(i, size: 100), to: b.localAddress, recycle: true))
-        }
-        #expect(try flushAll(a).sent == UDPSocket.maxSpareBuffers + 2)
+        #expect(!a.enqueue(sharing: datagram(9, size: 100), to: b.localAddress, recycle: true))
+        #expect(a.enqueue(sharing: datagram(9, size: 100), to: b.localAddress))
+        #expect(try flushAll(a).sent == UDPSocket.maxSpareBuffers + 1)
+        #expect(a.enqueue(sharing: datagram(10, size: 100), to: b.localAddress, recycle: true), "room again once sent")
+        #expect(try flushAll(a).sent == 1)
         var kept = 0
         while a.takeSpareBuffer() != nil { kept += 1 }
         #expect(kept == UDPSocket.maxSpareBuffers)
+        for i in 0..<2 { #expect(a.enqueue(sharing: datagram(i, size: 100), to: b.localAddress, recycle: true)) }
+        #expect(try flushAll(a).sent == 2)
+        a.removeSpareBuffers()
+        #expect(a.takeSpareBuffer() == nil)
+        #expect(try receive(UDPSocket.maxSpareBuffers + 4, on: b).count == UDPSocket.maxSpareBuffers + 4)
+    }
+
+    @Test("A sender that flushes when refused goes round the same few arrays")
+    func steadyState() throws {
+        let a = try UDPSocket(host: "127.0.0.1", port: 0)
+        let b = try UDPSocket(host: "127.0.0.1", port: 0, configuration: .init(receiveBufferSize: 4 << 20))
+        var train = [UInt8]()
+        var fresh = 0
+        for i in 0..<40 {
+            if train.capacity < 2400 { fresh += 1; train.reserveCapacity(2400) }
+            train += datagram(i, size: 1200) + datagram(i + 1000, size: 1200)
+            if !a.enqueue(sharing: train, to: b.localAddress, segmentSize: 1200, recycle: true) {
+                _ = try flushAll(a)
+                #expect(a.enqueue(sharing: train, to: b.localAddress, segmentSize: 1200, recycle: true))
+            }
+            train = a.takeSpareBuffer() ?? []
+        }
+        _ = try flushAll(a)
+        #expect(fresh <= UDPSocket.maxSpareBuffers + 1, "arrays made: \(fresh)")
+        #expect(try receive(80, on: b).count == 80)
     }
 
     @Test("Shared bytes are bounded by the send queue's capacity, apart from copied ones")

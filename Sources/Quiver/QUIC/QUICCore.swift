@@ -274,9 +274,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Hands ``train`` to its attachment: to a UDP socket as GSO trains (as many as its queue
     /// limits need); a large train without a copy — the socket's queue holds the train's array
     /// until it is sent, and the train goes on in memory the socket gave back from an earlier
-    /// one — a small one copied into the queue. `false`
-    /// when the UDP socket is full: the rest stays in ``train`` and the socket's output
-    /// readiness is watched.
+    /// one — a small one copied into the queue. `false` when the UDP socket is full: the rest
+    /// stays in ``train`` and the socket's output readiness is watched.
     private func sendTrain() -> Bool {
         guard let destination = train.destination else { return true }
         let index = ports.attachment(for: destination)
