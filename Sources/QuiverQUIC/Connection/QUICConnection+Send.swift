@@ -143,7 +143,10 @@ extension QUICConnection {
             recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
             return .nothing
         }
-        let probing = spaces.indices.contains { spaces[$0].probesDue > 0 }  // by index: no copy of a space's state
+        // Once both handshake spaces are discarded (for the rest of the connection) only
+        // Application Data is left to plan and probe.
+        let firstSpace = spaces[0].isDiscarded && spaces[1].isDiscarded ? PacketNumberSpace.applicationData.rawValue : 0
+        let probing = (firstSpace..<spaces.count).contains { spaces[$0].probesDue > 0 }  // by index: no copy of a space's state
         var allowData = probing || recovery.bytesInFlight + limit <= congestion.congestionWindow
         if allowData, !probing, configuration.pacing, hasDataToSend {
             if let wait = pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTTNanoseconds: recovery.rtt.smoothedRTTNanoseconds),
@@ -181,7 +184,8 @@ extension QUICConnection {
             sentAckEliciting = sentAckEliciting || plan.ackEliciting
             sentHandshake = sentHandshake || plan.type == .handshake
         }
-        for space in PacketNumberSpace.allCases {
+        for rawSpace in firstSpace..<spaces.count {
+            let space = PacketNumberSpace(rawValue: rawSpace)!
             // A datagram with an ack-eliciting Initial packet must reach 1200 bytes (RFC 9000
             // §14.1): below that budget a server can still acknowledge.
             let ackOnly = space == .initial && budget < 1200

@@ -203,15 +203,18 @@ package struct SentPacketLog: Sendable {
                     let end = head + Int(high - headPacketNumber)
                     var index = head + Int(low - headPacketNumber)
                     while index <= end {
-                        switch slots[index] {
+                        // The record is moved out of its slot, not copied (a copy retains its
+                        // frame list and the overwritten slot releases it again).
+                        var slot = Slot.acknowledged
+                        swap(&slot, &slots[index])
+                        switch consume slot {
                         case .outstanding(let packet):
-                            slots[index] = .acknowledged
                             removeFromCounters(packet)
                             newlyAcked.append(packet)
-                        case .lost:
-                            slots[index] = .acknowledged
-                        case .acknowledged, .skipped:
+                        case .lost, .acknowledged:
                             break
+                        case .skipped:
+                            slots[index] = .skipped
                         }
                         index += 1
                     }
