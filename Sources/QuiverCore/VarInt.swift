@@ -22,9 +22,7 @@ public enum VarInt {
     @inlinable
     public static func store(_ value: UInt64, at buffer: UnsafeMutableRawBufferPointer, offset: Int) -> Int {
         let length = encodedLength(value)
-        let prefix: UInt64 = length == 1 ? 0 : length == 2 ? 0b01 : length == 4 ? 0b10 : 0b11
-        let encoded = value | (prefix << UInt64(8 * length - 2))
-        buffer.storeBytes(of: (encoded << UInt64(64 - 8 * length)).bigEndian, toByteOffset: offset, as: UInt64.self)
+        buffer.storeBytes(of: (encoded(value, length: length) << UInt64(64 - 8 * length)).bigEndian, toByteOffset: offset, as: UInt64.self)
         return length
     }
 
@@ -37,6 +35,21 @@ public enum VarInt {
     /// Appends `value` encoded in exactly `length` bytes (1, 2, 4 or 8); the value must fit.
     @inlinable
     public static func write(_ value: UInt64, length: Int, into bytes: inout [UInt8]) {
+        // Byte by byte: an append checks capacity and uniqueness (about ten instructions
+        // inlined), where appending a buffer of a few bytes takes the generic path (about 90).
+        // Most varints on the data path have one or two bytes.
+        let encoded = encoded(value, length: length)
+        var shift = UInt64(8 * length)
+        while shift > 0 {
+            shift -= 8
+            bytes.append(UInt8(truncatingIfNeeded: encoded >> shift))
+        }
+    }
+
+    /// `value` encoded in `length` bytes (1, 2, 4 or 8), in the low `8 × length` bits: the
+    /// length's prefix in the top two of them. The value must fit.
+    @inlinable
+    static func encoded(_ value: UInt64, length: Int) -> UInt64 {
         let prefix: UInt64
         switch length {
         case 1: prefix = 0
@@ -46,14 +59,6 @@ public enum VarInt {
         default: preconditionFailure("varint length must be 1, 2, 4 or 8")
         }
         precondition(length == 8 ? value <= max : value < 1 << UInt64(8 * length - 2), "varint does not fit")
-        // Byte by byte: an append checks capacity and uniqueness (about ten instructions
-        // inlined), where appending a buffer of a few bytes takes the generic path (about 90).
-        // Most varints on the data path have one or two bytes.
-        let encoded = value | (prefix << UInt64(8 * length - 2))
-        var shift = UInt64(8 * length)
-        while shift > 0 {
-            shift -= 8
-            bytes.append(UInt8(truncatingIfNeeded: encoded >> shift))
-        }
+        return value | (prefix << UInt64(8 * length - 2))
     }
 }
