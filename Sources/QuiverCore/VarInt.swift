@@ -48,7 +48,7 @@ public enum VarInt {
 
     /// `value` encoded in `length` bytes (1, 2, 4 or 8), in the low `8 × length` bits: the
     /// length's prefix in the top two of them. The value must fit.
-    @inlinable
+    @inlinable @inline(__always)
     static func encoded(_ value: UInt64, length: Int) -> UInt64 {
         let prefix: UInt64
         switch length {

@@ -432,8 +432,11 @@ extension QUICConnection {
         let maxAckDelay = Duration.milliseconds(Int64(peerTransportParameters?.maxAckDelay ?? TransportParameters.defaultMaxAckDelay))
         let outcome = try recovery.onAckReceived(ack, ackDelayExponent: exponent, space: space, now: now,
                                                  handshakeConfirmed: isHandshakeConfirmed, maxAckDelay: maxAckDelay)
-        // By index, each record borrowed where it lies: a `for` loop would copy each one.
-        for index in outcome.newlyAcked.indices { onPacketAcked(outcome.newlyAcked[index], space: space) }
+        // Each record borrowed where it lies: a `for` loop, or an array subscript, copies each one
+        // (its frame list retained and released).
+        outcome.newlyAcked.withUnsafeBufferPointer { packets in
+            for index in packets.indices { onPacketAcked(packets[index], space: space) }
+        }
         if outcome.newlyAcked.contains(where: \.inFlight) {
             congestion.onPacketsAcknowledged(outcome.ackedInFlight, now: now, rtt: recovery.rtt.snapshot,
                                              bytesInFlight: recovery.bytesInFlight, isAppLimited: isApplicationLimited)
@@ -454,7 +457,8 @@ extension QUICConnection {
 
     private func onPacketAcked(_ packet: borrowing SentPacket, space: PacketNumberSpace) {
         let index = space.rawValue
-        for info in packet.frames {
+        for position in packet.frames.indices {  // by index: iterating would copy the list
+            let info = packet.frames[position]
             switch info {
             case .crypto(let offset, let length):
                 spaces[index].cryptoSend.onAcked(offset: offset, length: length)

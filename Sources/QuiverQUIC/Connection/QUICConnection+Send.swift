@@ -173,14 +173,7 @@ extension QUICConnection {
         var sentAckEliciting = false
         var sentHandshake = false
         func sealPlanned(_ plan: PacketPlan) {
-            let frames = seal(plan, in: &train)
-            // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
-            // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
-            if plan.space != .applicationData, spaces[plan.space.rawValue].probesDue > 0 {
-                for case .crypto(let offset, let length) in frames {
-                    spaces[plan.space.rawValue].cryptoSend.onLost(offset: offset, length: length)
-                }
-            }
+            seal(plan, in: &train)
             sentAckEliciting = sentAckEliciting || plan.ackEliciting
             sentHandshake = sentHandshake || plan.type == .handshake
         }
@@ -382,10 +375,8 @@ extension QUICConnection {
     }
 
     /// Seals `plan`'s packet where it lies in `train`'s buffer (the long header's Length field,
-    /// encryption and header protection) and records it as sent; returns the records of its
-    /// frames.
-    @discardableResult
-    private func seal(_ plan: PacketPlan, in train: inout DatagramTrain) -> SentFrameInfos {
+    /// encryption and header protection) and records it as sent.
+    private func seal(_ plan: PacketPlan, in train: inout DatagramTrain) {
         let index = plan.space.rawValue
         train.writer.bytes.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
@@ -413,12 +404,22 @@ extension QUICConnection {
         spaces[index].nextPacketNumber += 1
         if plan.carriesAck { spaces[index].ack.onAckSent() }
         if plan.ackEliciting, spaces[index].probesDue > 0 { spaces[index].probesDue -= 1 }
+        // A PTO sends two probes (RFC 9002 §6.2.4): in the handshake spaces both carry the
+        // CRYPTO data, so that one lost probe does not leave only a PING to arrive.
+        if plan.space != .applicationData, spaces[index].probesDue > 0 {
+            for case .crypto(let offset, let length) in train.plannedFrames[index] {
+                spaces[index].cryptoSend.onLost(offset: offset, length: length)
+            }
+        }
         if plan.type == .oneRTT {
             appKeys?.noteSent(plan.packetNumber)
         }
         let inFlight = plan.ackEliciting || plan.padded
-        let frames = train.plannedFrames[index]
-        train.plannedFrames[index] = SentFrameInfos()
+        if let traceHandler {
+            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(plan.size) \(Array(train.plannedFrames[index]))")
+        }
+        var frames = SentFrameInfos()
+        swap(&frames, &train.plannedFrames[index])  // moved into the record, not copied
         recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
                                          inFlight: inFlight, frames: frames), space: plan.space, now: now)
         if inFlight {
@@ -426,10 +427,6 @@ extension QUICConnection {
             pacer.onSent(bytes: plan.size, now: now)
         }
         statistics.packetsSent += 1
-        if let traceHandler {
-            traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(plan.size) \(Array(frames))")
-        }
-        return frames
     }
 
     /// Writes a datagram of one packet in the 1-RTT space holding `frame` (recorded as `info`),
