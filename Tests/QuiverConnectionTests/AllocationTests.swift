@@ -131,4 +131,16 @@ struct AllocationTests {
         }
         #expect(quiver_thread_allocations() - before == 0)
     }
+
+    @Test("a train going on in memory handed back to it takes that very memory")
+    func trainContinuesInSpareMemory() {
+        var spares: [[UInt8]] = [[]]  // as the UDP socket keeps a sent train's memory, emptied
+        spares[0].reserveCapacity(65_000)
+        let memory = spares[0].withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        var train = DatagramTrain()
+        train.removeAll(continuingIn: spares.removeLast())
+        #expect(train.room(for: Addresses.client, ecn: .notECT, limit: 1452) == 1452)  // needs no more room
+        // The same storage, not a copy of it: emptying a second reference would allocate anew.
+        #expect(train.writer.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == memory)
+    }
 }

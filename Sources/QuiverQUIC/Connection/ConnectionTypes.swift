@@ -79,8 +79,8 @@ public struct DatagramTrain: Sendable {
     /// Empties the train and lets go of its memory, to go on in `storage` (emptied, its
     /// capacity kept): for a caller that handed ``bytes`` on without copying them (a UDP
     /// socket's send queue holds them until they are sent) and got spare memory back.
-    public mutating func removeAll(continuingIn storage: [UInt8]) {
-        writer.bytes = storage
+    public mutating func removeAll(continuingIn storage: consuming [UInt8]) {
+        writer.bytes = consume storage  // moved: emptying a second reference would allocate anew
         writer.bytes.removeAll(keepingCapacity: true)
         clearDatagrams()
     }
