@@ -302,10 +302,9 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             let index = ports.attachment(for: next.destination)
             switch ports.list[index].kind {
             case .udp(let socket):
-                // The datagram is an array of its own: the socket's queue holds it, uncopied, until sent.
-                if !socket.enqueue(sharing: next.bytes, to: next.destination) {
+                if !socket.enqueue(next.bytes, to: next.destination) {
                     ports.flush(socket, peerErrors: handlePeerErrors)
-                    guard socket.enqueue(sharing: next.bytes, to: next.destination) else {
+                    guard socket.enqueue(next.bytes, to: next.destination) else {
                         stalledAttachment = index
                         driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
                         ports.flushAll(peerErrors: handlePeerErrors)
