@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "QuiverNetSim", targets: ["QuiverNetSim"]),
         .library(name: "QuiverQUICSim", targets: ["QuiverQUICSim"]),
         .library(name: "QuiverUDP", targets: ["QuiverUDP"]),
+        .library(name: "QuiverSCTP", targets: ["QuiverSCTP"]),
         .library(name: "Quiver", targets: ["Quiver"]),
         .library(name: "QuiverHTTP3", targets: ["QuiverHTTP3"]),
         .library(name: "QuiverNIO", targets: ["QuiverNIO"]),
@@ -58,6 +59,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
+        .target(
+            name: "QuiverSCTP",
+            dependencies: ["QuiverCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(name: "QuiverQUICSim", dependencies: ["QuiverCore", "QuiverQUIC", "QuiverNetSim"], swiftSettings: strict),
         .target(name: "QuiverTestSupport", swiftSettings: strict),  // shared by the test targets only
         // Counts heap allocations per thread (it stands in for malloc): for the test executable only.
@@ -146,6 +152,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),
+        .testTarget(
+            name: "QuiverSCTPTests",
+            dependencies: ["QuiverCore", "QuiverSCTP", "QuiverNetSim", "QuiverUDP", "QuiverTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "QuiverTLSTests",
             dependencies: [

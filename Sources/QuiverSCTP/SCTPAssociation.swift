@@ -1,0 +1,1125 @@
+public import QuiverCore
+
+/// A message of one stream, as the peer's user sent it.
+public struct SCTPMessage: Hashable, Sendable {
+    public var stream: UInt16
+    /// The Payload Protocol Identifier the sender attached (opaque to SCTP).
+    public var ppid: UInt32
+    /// Delivered as soon as it was whole, not in stream order.
+    public var unordered: Bool
+    public var bytes: [UInt8]
+
+    public init(stream: UInt16, ppid: UInt32 = 0, unordered: Bool = false, bytes: [UInt8]) {
+        self.stream = stream
+        self.ppid = ppid
+        self.unordered = unordered
+        self.bytes = bytes
+    }
+}
+
+/// How an association ended.
+public enum SCTPCloseReason: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The SHUTDOWN sequence completed: everything sent was delivered.
+    case shutdown
+    /// The peer sent ABORT.
+    case abortedByPeer([SCTPErrorCause])
+    /// We sent ABORT (the user asked, or the peer broke the protocol).
+    case aborted(SCTPErrorCause)
+    /// Association.Max.Retrans consecutive timeouts, or Max.Init.Retransmits during setup.
+    case timedOut
+    /// The peer answered our INIT or COOKIE ECHO with something unusable.
+    case handshakeFailed(String)
+
+    public var description: String {
+        switch self {
+        case .shutdown: "shut down"
+        case .abortedByPeer(let causes): "aborted by the peer" + (causes.isEmpty ? "" : " (\(causes.map(\.description).joined(separator: ", ")))")
+        case .aborted(let cause): "aborted (\(cause))"
+        case .timedOut: "the peer stopped answering"
+        case .handshakeFailed(let reason): "association setup failed: \(reason)"
+        }
+    }
+}
+
+/// What the application did wrong, or cannot do now. The association stays usable.
+public enum SCTPError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The stream is not one the association may send on.
+    case invalidStream(UInt16, available: UInt16)
+    /// Empty messages cannot be sent (RFC 9260 §6.2: a DATA chunk carries at least one byte).
+    case emptyMessage
+    /// Over ``SCTPConfiguration/maxMessageSize``.
+    case messageTooLarge(Int, limit: Int)
+    /// The send buffer is full; try again once the peer acknowledged data.
+    case wouldBlock
+    /// The association is shutting down or closed.
+    case notWritable
+
+    public var description: String {
+        switch self {
+        case .invalidStream(let stream, let available): "stream \(stream) is not open (the association has \(available))"
+        case .emptyMessage: "SCTP cannot send an empty message"
+        case .messageTooLarge(let size, let limit): "a \(size)-byte message is over the \(limit)-byte limit"
+        case .wouldBlock: "the send buffer is full"
+        case .notWritable: "the association is shutting down or closed"
+        }
+    }
+}
+
+/// Something the application should know about.
+public enum SCTPEvent: Hashable, Sendable {
+    /// The four-way handshake completed.
+    case established
+    /// Messages can be read (``SCTPAssociation/read()``).
+    case readable
+    /// The association ended; nothing more will be sent or received.
+    case closed(SCTPCloseReason)
+}
+
+/// One SCTP association (RFC 9260), sans-I/O: an ``SCTPEndpoint`` feeds it packets addressed
+/// to it and takes its packets, and the application sends and reads messages.
+///
+/// Built: the four-way handshake with a stateless cookie, DATA/SACK with gap blocks and
+/// duplicate reports, ordered and unordered delivery on many streams, fragmentation and
+/// bounded reassembly, RTO and T3 retransmission, fast retransmit and fast recovery, §7's
+/// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR. Not
+/// built yet: PR-SCTP (RFC 3758), stream reset (RFC 6525), I-DATA (RFC 8260), SCTP-AUTH
+/// (RFC 4895), multi-homing (one peer address, the latest one a valid packet came from),
+/// the §5.2 collision cases other than a repeated COOKIE ECHO.
+public final class SCTPAssociation {
+    /// RFC 9260 §4's states.
+    public enum State: Hashable, Sendable {
+        case cookieWait, cookieEchoed, established
+        case shutdownPending, shutdownSent, shutdownReceived, shutdownAckSent
+        case closed
+    }
+
+    public private(set) var state: State
+    /// Where the peer's packets come from and ours go (for UDP encapsulation, RFC 6951 §5.4:
+    /// the source of the latest packet with our tag).
+    public internal(set) var peerAddress: SocketAddress
+    /// Streams we may send on and streams the peer may send on (after the handshake).
+    public private(set) var outboundStreams: UInt16
+    public private(set) var inboundStreams: UInt16
+    /// Why it closed (`nil` while open).
+    public private(set) var closeReason: SCTPCloseReason?
+
+    let configuration: SCTPConfiguration
+    let localTag: UInt32
+    private(set) var peerTag: UInt32 = 0
+    let localPort: UInt16
+    let peerPort: UInt16
+
+    // MARK: Sending
+
+    private struct Fragment {
+        var stream: UInt16
+        var ssn: UInt16
+        var ppid: UInt32
+        var unordered: Bool
+        var beginning: Bool
+        var ending: Bool
+        var payload: ArraySlice<UInt8>
+    }
+
+    private struct Outstanding {
+        var tsn: UInt32
+        var fragment: Fragment
+        var sentAt: Instant
+        var transmissions: Int
+        var inFlight: Bool
+        var gapAcked = false
+        var missIndications = 0
+        var retransmit = false
+    }
+
+    /// Fragments not yet given a TSN, in send order.
+    private var pending: [Fragment] = []
+    private var pendingHead = 0
+    /// Chunks with a TSN not yet cumulatively acknowledged, TSN ascending.
+    private var outstanding: [Outstanding] = []
+    private var nextTSN: UInt32
+    /// The peer's Cumulative TSN Ack: every TSN up to it arrived.
+    private var ackedTSN: UInt32
+    private var nextSSN: [UInt16]
+    /// User bytes pending or outstanding (bounded by the send buffer).
+    private var bufferedBytes = 0
+    private var flightSize = 0
+    private var peerWindow: Int
+    private var cwnd: Int
+    private var ssthresh: Int
+    private var partialBytesAcked = 0
+    /// In fast recovery until this TSN is acknowledged (§7.2.4).
+    private var fastRecoveryExit: UInt32?
+    /// Marked chunks may be sent once regardless of cwnd (§7.2.4 step 3).
+    private var fastRetransmitOwed = false
+    private var t3: Instant?
+    private var rttProbe: (tsn: UInt32, sentAt: Instant)?
+
+    // MARK: Timing (integer nanoseconds)
+
+    private var rto: Int64
+    private var srtt: Int64?
+    private var rttvar: Int64 = 0
+    /// Consecutive timeouts without an answer (the association's error counter, §8.1).
+    private var errorCount = 0
+
+    // MARK: Receiving
+
+    /// Every TSN up to it arrived.
+    private var receivedTSN: UInt32
+    /// TSNs above `receivedTSN` that arrived, as disjoint ascending ranges (inclusive).
+    private var receivedAbove: [(first: UInt32, last: UInt32)] = []
+    private var duplicates: [UInt32] = []
+    /// Fragments of messages not yet whole, by TSN.
+    private var fragments: [UInt32: SCTPDataChunk] = [:]
+    /// Whole ordered messages waiting for an earlier one of their stream, by stream and SSN.
+    private var waiting: [UInt16: [UInt16: SCTPMessage]] = [:]
+    private var expectedSSN: [UInt16]
+    private var readable: [SCTPMessage] = []
+    private var readableHead = 0
+    /// User bytes held in `fragments`, `waiting` and `readable`.
+    private var heldBytes = 0
+    /// The window last advertised (to send an update when reading opens it).
+    private var advertisedWindow: Int
+    private var sackOwed = false
+    private var packetsUnacked = 0
+    private var delayedAck: Instant?
+
+    // MARK: Control
+
+    /// Chunks to send before any DATA, with the verification tag their packet carries.
+    private var control: [(chunk: SCTPChunk, tag: UInt32)] = []
+    /// The INIT or COOKIE ECHO to repeat on T1 (RFC 9260 §5.1 A, C).
+    private var handshakeChunk: SCTPChunk?
+    private var t1: Instant?
+    private var t1Count = 0
+    /// T2-shutdown: repeats the SHUTDOWN or SHUTDOWN ACK (§9.2).
+    private var t2: Instant?
+    /// T5-shutdown-guard: ends a shutdown that takes too long (§9.2).
+    private var t5: Instant?
+    private var heartbeatDue: Instant?
+    private var heartbeatNonce: [UInt8]?
+    private var lastHeard: Instant
+    private var events: [SCTPEvent] = []
+
+    /// Counters for tests and statistics.
+    public private(set) var retransmittedChunks = 0
+    public private(set) var fastRetransmits = 0
+    public private(set) var timeouts = 0
+
+    // MARK: Creation
+
+    /// A client association: sends INIT now (RFC 9260 §5.1 A).
+    init(connecting configuration: SCTPConfiguration, localPort: UInt16, peerPort: UInt16, peerAddress: SocketAddress,
+         localTag: UInt32, now: Instant) {
+        self.configuration = configuration
+        self.localPort = localPort
+        self.peerPort = peerPort
+        self.peerAddress = peerAddress
+        self.localTag = localTag
+        let initialTSN = Self.randomWord(configuration.random)
+        state = .cookieWait
+        outboundStreams = configuration.outboundStreams
+        inboundStreams = configuration.inboundStreams
+        nextTSN = initialTSN
+        ackedTSN = initialTSN &- 1
+        nextSSN = []
+        expectedSSN = []
+        receivedTSN = 0
+        rto = configuration.rtoInitial.nanosecondsClamped
+        advertisedWindow = configuration.receiveBufferSize
+        peerWindow = 0
+        cwnd = Self.initialWindow(configuration)
+        ssthresh = Int(Int32.max)
+        lastHeard = now
+        let chunk = SCTPChunk.initiation(SCTPInitChunk(
+            initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
+            outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
+            initialTSN: initialTSN, parameters: [Self.supportedAddressTypes]))
+        sendHandshake(chunk, tag: 0, now: now)
+    }
+
+    /// A server association from a valid COOKIE ECHO (RFC 9260 §5.1 D): established at once.
+    init(cookie: SCTPCookieState, configuration: SCTPConfiguration, peerAddress: SocketAddress, now: Instant) {
+        self.configuration = configuration
+        localPort = cookie.localPort
+        peerPort = cookie.peerPort
+        self.peerAddress = peerAddress
+        localTag = cookie.localTag
+        peerTag = cookie.peerTag
+        state = .established
+        outboundStreams = cookie.localOutboundStreams
+        inboundStreams = cookie.localInboundStreams
+        nextTSN = cookie.localInitialTSN
+        ackedTSN = cookie.localInitialTSN &- 1
+        nextSSN = Array(repeating: 0, count: Int(outboundStreams))
+        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        receivedTSN = cookie.peerInitialTSN &- 1
+        rto = configuration.rtoInitial.nanosecondsClamped
+        advertisedWindow = configuration.receiveBufferSize
+        peerWindow = Int(cookie.peerWindow)
+        cwnd = Self.initialWindow(configuration)
+        ssthresh = Int(cookie.peerWindow)
+        lastHeard = now
+        control.append((.cookieAck, peerTag))
+        events.append(.established)
+        scheduleHeartbeat(now: now)
+    }
+
+    /// §7.2.1: min(4 × MTU, max(2 × MTU, 4 404)).
+    private static func initialWindow(_ configuration: SCTPConfiguration) -> Int {
+        min(4 * configuration.maxPacketSize, max(2 * configuration.maxPacketSize, 4404))
+    }
+
+    static func randomWord(_ random: RandomSource) -> UInt32 {
+        random.bytes(4).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// IPv4 and IPv6 (RFC 9260 §3.3.2.1.4); we list no addresses: the peer answers the
+    /// packet's source, as over UDP it must (RFC 6951 §5.3).
+    private static let supportedAddressTypes = SCTPParameter(
+        type: SCTPParameter.supportedAddressTypes, value: [0, UInt8(SCTPParameter.ipv4Address), 0, UInt8(SCTPParameter.ipv6Address)])
+
+    // MARK: Application
+
+    /// Queues a message. Returns at once; the message is sent as the windows allow.
+    public func send(_ bytes: [UInt8], stream: UInt16, ppid: UInt32 = 0, unordered: Bool = false) throws(SCTPError) {
+        switch state {
+        case .cookieWait, .cookieEchoed, .established: break
+        default: throw .notWritable
+        }
+        guard !bytes.isEmpty else { throw .emptyMessage }
+        guard bytes.count <= configuration.maxMessageSize else {
+            throw .messageTooLarge(bytes.count, limit: configuration.maxMessageSize)
+        }
+        guard stream < outboundStreams else { throw .invalidStream(stream, available: outboundStreams) }
+        guard bufferedBytes == 0 || bufferedBytes + bytes.count <= configuration.sendBufferSize else { throw .wouldBlock }
+        bufferedBytes += bytes.count
+        // Before the handshake the SSNs are assigned when it completes (the stream count may shrink).
+        var ssn: UInt16 = 0
+        if !unordered, Int(stream) < nextSSN.count {
+            ssn = nextSSN[Int(stream)]
+            nextSSN[Int(stream)] &+= 1
+        }
+        let size = configuration.maxChunkPayload
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + size, bytes.count)
+            pending.append(Fragment(
+                stream: stream, ssn: ssn, ppid: ppid, unordered: unordered,
+                beginning: start == 0, ending: end == bytes.count, payload: bytes[start..<end]))
+            start = end
+        }
+    }
+
+    /// Bytes ``send(_:stream:ppid:unordered:)`` accepts now.
+    public var writableBytes: Int {
+        switch state {
+        case .cookieWait, .cookieEchoed, .established: max(0, configuration.sendBufferSize - bufferedBytes)
+        default: 0
+        }
+    }
+
+    /// Whether everything sent was acknowledged.
+    public var isIdle: Bool { pendingHead == pending.count && outstanding.isEmpty }
+
+    /// The next message, in order for its stream.
+    public func read() -> SCTPMessage? {
+        guard readableHead < readable.count else { return nil }
+        let message = readable[readableHead]
+        readableHead += 1
+        if readableHead == readable.count {
+            readable.removeAll(keepingCapacity: readable.count < 64)
+            readableHead = 0
+        }
+        heldBytes -= message.bytes.count
+        // §6.2: tell the peer once the window opened by a packet's worth from a small value.
+        if window - advertisedWindow >= configuration.maxPacketSize, advertisedWindow < configuration.receiveBufferSize / 2 {
+            sackOwed = true
+        }
+        return message
+    }
+
+    /// The next event, oldest first.
+    public func nextEvent() -> SCTPEvent? { events.isEmpty ? nil : events.removeFirst() }
+
+    /// Begins the graceful SHUTDOWN (RFC 9260 §9.2): no more sends; the SHUTDOWN goes once
+    /// everything queued is acknowledged.
+    public func shutdown(now: Instant) {
+        switch state {
+        case .established:
+            state = .shutdownPending
+            t5 = now + .nanoseconds(5 * configuration.rtoMax.nanosecondsClamped)
+            advanceShutdown(now: now)
+        case .cookieWait, .cookieEchoed:
+            close(.shutdown)
+        default:
+            break
+        }
+    }
+
+    /// Sends ABORT with a User-Initiated Abort cause and closes (RFC 9260 §9.1).
+    public func abort(reason: String = "", now: Instant) {
+        guard state != .closed else { return }
+        let cause = SCTPErrorCause(code: SCTPErrorCause.userInitiatedAbort, info: Array(reason.utf8.prefix(256)))
+        sendAbort(cause)
+    }
+
+    private var window: Int { max(0, configuration.receiveBufferSize - heldBytes) }
+
+    // MARK: Receiving packets
+
+    /// Handles a packet the endpoint routed here (checksum valid, ports ours).
+    func receive(_ packet: SCTPPacket, from address: SocketAddress, now: Instant) {
+        guard state != .closed else { return }
+        let tagIsOurs = packet.verificationTag == localTag
+        var receivedData = false
+        var errorCauses: [SCTPErrorCause] = []
+        chunks: for chunk in packet.chunks {
+            switch chunk {
+            case .abort(let reflected, let causes):
+                // §8.5.1 B.
+                guard reflected ? (peerTag != 0 && packet.verificationTag == peerTag) : tagIsOurs else { return }
+                close(.abortedByPeer(causes))
+                return
+            case .shutdownComplete(let reflected):
+                guard reflected ? packet.verificationTag == peerTag : tagIsOurs else { return }
+                if state == .shutdownAckSent { close(.shutdown) }
+                return
+            case .initiation:
+                // §8.5.1 A: an INIT comes alone with tag 0; the endpoint handles INITs. A
+                // restarting peer is answered there.
+                return
+            case .cookieEcho:
+                // A repeated COOKIE ECHO (§5.2.4 D, the tags match): the COOKIE ACK was lost.
+                guard tagIsOurs else { return }
+                if state != .cookieWait && state != .cookieEchoed { control.append((.cookieAck, peerTag)) }
+                continue chunks
+            default:
+                break
+            }
+            guard tagIsOurs else { return }
+            if address != peerAddress { peerAddress = address }
+            lastHeard = now
+            switch chunk {
+            case .initiationAck(let ack):
+                if !handleInitAck(ack, now: now) { return }
+            case .cookieAck:
+                if state == .cookieEchoed { establish(now: now) }
+            case .data(let data):
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                if data.payload.isEmpty {
+                    sendAbort(SCTPErrorCause(code: SCTPErrorCause.noUserData, info: Self.word(data.tsn)))
+                    return
+                }
+                receivedData = true
+                receiveData(data, causes: &errorCauses)
+            case .sack(let sack):
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                if !handleSack(sack, now: now) { return }
+            case .heartbeat(let info):
+                control.append((.heartbeatAck(info: info), peerTag))
+            case .heartbeatAck(let info):
+                handleHeartbeatAck(info, now: now)
+            case .shutdown(let cumulative):
+                if !handleShutdown(cumulative, now: now) { return }
+            case .shutdownAck:
+                switch state {
+                case .shutdownSent, .shutdownAckSent:
+                    control.append((.shutdownComplete(tagReflected: false), peerTag))
+                    close(.shutdown)
+                    return
+                case .cookieWait, .cookieEchoed:
+                    // §8.5.1 E: as out of the blue.
+                    control.append((.shutdownComplete(tagReflected: true), packet.verificationTag))
+                    return
+                default:
+                    break
+                }
+            case .error(let causes):
+                if state == .cookieEchoed, causes.contains(where: { $0.code == SCTPErrorCause.staleCookie }) {
+                    // §5.2.6: start again with a fresh INIT (no Cookie Preservative: our
+                    // INIT timer already bounds the attempts).
+                    restartHandshake(now: now)
+                    return
+                }
+            case .unrecognized(let type, _, _):
+                // §3.2: the two high bits of the type say what to do.
+                if type & 0x40 != 0 {
+                    var writer = ByteWriter()
+                    chunk.encode(into: &writer)
+                    errorCauses.append(SCTPErrorCause(code: SCTPErrorCause.unrecognizedChunkType, info: writer.bytes))
+                }
+                if type & 0x80 == 0 { break chunks }
+            default:
+                break
+            }
+            if state == .closed { return }
+        }
+        if !errorCauses.isEmpty { control.append((.error(causes: errorCauses), peerTag)) }
+        if receivedData { dataArrived(now: now) }
+        advanceShutdown(now: now)
+    }
+
+    private static func word(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
+    }
+
+    private func handleInitAck(_ ack: SCTPInitChunk, now: Instant) -> Bool {
+        guard state == .cookieWait else { return true }  // a late duplicate (§5.2.3)
+        guard ack.initiateTag != 0, ack.outboundStreams != 0, ack.inboundStreams != 0 else {
+            // §3.3.3: an INIT ACK with a zero tag or no streams is answered with ABORT.
+            peerTag = ack.initiateTag
+            sendAbort(SCTPErrorCause(code: SCTPErrorCause.invalidMandatoryParameter))
+            close(.handshakeFailed("the INIT ACK had a zero tag or no streams"))
+            return false
+        }
+        var cookie: [UInt8]?
+        var unrecognized: [SCTPParameter] = []
+        for parameter in ack.parameters {
+            switch parameter.type {
+            case SCTPParameter.stateCookie: cookie = parameter.value
+            case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter: break
+            default:
+                let action = parameter.unrecognizedAction
+                if action.report { unrecognized.append(parameter) }
+                if !action.skip { break }
+            }
+        }
+        peerTag = ack.initiateTag
+        guard let cookie else {
+            sendAbort(SCTPErrorCause(code: SCTPErrorCause.missingMandatoryParameter, info: [0, 0, 0, 1, 0, 7]))
+            close(.handshakeFailed("the INIT ACK had no State Cookie"))
+            return false
+        }
+        outboundStreams = min(configuration.outboundStreams, ack.inboundStreams)
+        inboundStreams = min(configuration.inboundStreams, ack.outboundStreams)
+        nextSSN = Array(repeating: 0, count: Int(outboundStreams))
+        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        receivedTSN = ack.initialTSN &- 1
+        peerWindow = Int(ack.advertisedWindow)
+        ssthresh = Int(ack.advertisedWindow)
+        state = .cookieEchoed
+        t1Count = 0
+        sendHandshake(.cookieEcho(cookie: cookie), tag: peerTag, now: now)
+        if !unrecognized.isEmpty {
+            // §3.2.1: reported in an ERROR bundled with the COOKIE ECHO.
+            let info = unrecognized.flatMap { parameter in
+                parameter.encoded + Array(repeating: 0, count: (4 - parameter.value.count % 4) % 4)
+            }
+            control.append((.error(causes: [SCTPErrorCause(code: SCTPErrorCause.unrecognizedParameters, info: info)]), peerTag))
+        }
+        return true
+    }
+
+    private func establish(now: Instant) {
+        state = .established
+        t1 = nil
+        handshakeChunk = nil
+        events.append(.established)
+        scheduleHeartbeat(now: now)
+        // Messages queued before the handshake: SSNs now, and those on streams the peer
+        // does not accept are dropped (the stream count is known only now).
+        var kept: [Fragment] = []
+        for var fragment in pending[pendingHead...] {
+            guard fragment.stream < outboundStreams else {
+                bufferedBytes -= fragment.payload.count
+                continue
+            }
+            if !fragment.unordered {
+                fragment.ssn = nextSSN[Int(fragment.stream)]
+                if fragment.ending { nextSSN[Int(fragment.stream)] &+= 1 }
+            }
+            kept.append(fragment)
+        }
+        pending = kept
+        pendingHead = 0
+    }
+
+    private func restartHandshake(now: Instant) {
+        state = .cookieWait
+        peerTag = 0
+        let initialTSN = nextTSN
+        sendHandshake(.initiation(SCTPInitChunk(
+            initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
+            outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
+            initialTSN: initialTSN, parameters: [Self.supportedAddressTypes])), tag: 0, now: now)
+    }
+
+    private func sendHandshake(_ chunk: SCTPChunk, tag: UInt32, now: Instant) {
+        handshakeChunk = chunk
+        control.append((chunk, tag))
+        t1 = now + .nanoseconds(rto)
+    }
+
+    // MARK: DATA
+
+    private func receiveData(_ data: SCTPDataChunk, causes: inout [SCTPErrorCause]) {
+        if data.immediate { sackOwed = true }
+        let offset = data.tsn &- receivedTSN
+        if offset == 0 || offset > 0x8000_0000 || isReceived(data.tsn) {
+            if duplicates.count < 16 { duplicates.append(data.tsn) }
+            sackOwed = true  // §6.2: a duplicate is acknowledged at once
+            return
+        }
+        // A TSN beyond any window the peer could have, or data we have no room for: dropped
+        // unacknowledged (§6.2: the peer retransmits it).
+        guard offset <= 0xFFFF, heldBytes + data.payload.count <= configuration.receiveBufferSize,
+              receivedAbove.count < 256 || offset == 1
+        else { return }
+        guard data.stream < inboundStreams else {
+            // §6.5: acknowledged, reported, discarded.
+            markReceived(data.tsn)
+            causes.append(SCTPErrorCause(
+                code: SCTPErrorCause.invalidStreamIdentifier, info: [UInt8(data.stream >> 8), UInt8(data.stream & 0xFF), 0, 0]))
+            return
+        }
+        markReceived(data.tsn)
+        if offset != 1 || !receivedAbove.isEmpty { sackOwed = true }  // a gap: report it at once
+        heldBytes += data.payload.count
+        if data.beginning && data.ending {
+            deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)), ssn: data.ssn)
+        } else {
+            fragments[data.tsn] = data
+            reassemble(around: data)
+        }
+    }
+
+    private func isReceived(_ tsn: UInt32) -> Bool {
+        if Serial.lessOrEqual(tsn, receivedTSN) { return true }
+        return receivedAbove.contains { Serial.lessOrEqual($0.first, tsn) && Serial.lessOrEqual(tsn, $0.last) }
+    }
+
+    private func markReceived(_ tsn: UInt32) {
+        if tsn == receivedTSN &+ 1 {
+            receivedTSN = tsn
+            if let first = receivedAbove.first, first.first == receivedTSN &+ 1 {
+                receivedTSN = first.last
+                receivedAbove.removeFirst()
+            }
+            return
+        }
+        var index = 0
+        while index < receivedAbove.count, Serial.less(receivedAbove[index].last &+ 1, tsn) { index += 1 }
+        if index < receivedAbove.count, receivedAbove[index].last &+ 1 == tsn {
+            receivedAbove[index].last = tsn
+            if index + 1 < receivedAbove.count, receivedAbove[index + 1].first == tsn &+ 1 {
+                receivedAbove[index].last = receivedAbove[index + 1].last
+                receivedAbove.remove(at: index + 1)
+            }
+        } else if index < receivedAbove.count, receivedAbove[index].first == tsn &+ 1 {
+            receivedAbove[index].first = tsn
+        } else {
+            receivedAbove.insert((tsn, tsn), at: index)
+        }
+    }
+
+    /// Finds the whole message `data` belongs to, if all its fragments are here: consecutive
+    /// TSNs of one stream from a B to an E fragment (and one SSN when ordered).
+    private func reassemble(around data: SCTPDataChunk) {
+        func belongs(_ other: SCTPDataChunk) -> Bool {
+            other.stream == data.stream && other.unordered == data.unordered && (data.unordered || other.ssn == data.ssn)
+        }
+        var first = data.tsn
+        var size = data.payload.count
+        while !fragments[first]!.beginning {
+            guard let previous = fragments[first &- 1], belongs(previous), !previous.ending else { return }
+            first &-= 1
+            size += previous.payload.count
+            guard size <= configuration.maxMessageSize else { return abortOversized() }
+        }
+        var last = data.tsn
+        while !fragments[last]!.ending {
+            guard let next = fragments[last &+ 1], belongs(next), !next.beginning else { return }
+            last &+= 1
+            size += next.payload.count
+            guard size <= configuration.maxMessageSize else { return abortOversized() }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size)
+        var tsn = first
+        while true {
+            bytes.append(contentsOf: fragments.removeValue(forKey: tsn)!.payload)
+            if tsn == last { break }
+            tsn &+= 1
+        }
+        deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes), ssn: data.ssn)
+    }
+
+    private func abortOversized() {
+        sendAbort(SCTPErrorCause(code: SCTPErrorCause.outOfResource))
+    }
+
+    private func deliver(_ message: SCTPMessage, ssn: UInt16) {
+        if message.unordered {
+            readable.append(message)
+        } else {
+            let stream = Int(message.stream)
+            if ssn == expectedSSN[stream] {
+                readable.append(message)
+                expectedSSN[stream] &+= 1
+                while let next = waiting[message.stream]?.removeValue(forKey: expectedSSN[stream]) {
+                    readable.append(next)
+                    expectedSSN[stream] &+= 1
+                }
+                if waiting[message.stream]?.isEmpty == true { waiting[message.stream] = nil }
+            } else {
+                waiting[message.stream, default: [:]][ssn] = message
+            }
+        }
+        if readable.count > readableHead, events.last != .readable { events.append(.readable) }
+    }
+
+    private func dataArrived(now: Instant) {
+        packetsUnacked += 1
+        // §6.2: a SACK for every second packet with DATA, at most `delayedAckTimeout` later.
+        if packetsUnacked >= 2 { sackOwed = true }
+        if state == .shutdownSent {
+            // §9.2: SACK and SHUTDOWN again at once.
+            sackOwed = true
+            control.append((.shutdown(cumulativeTSN: receivedTSN), peerTag))
+        }
+        if !sackOwed, delayedAck == nil { delayedAck = now + configuration.delayedAckTimeout }
+    }
+
+    private func makeSack() -> SCTPChunk {
+        var gaps: [ClosedRange<UInt16>] = []
+        for range in receivedAbove {
+            let start = range.first &- receivedTSN
+            let end = range.last &- receivedTSN
+            guard end <= 0xFFFF, gaps.count < 128 else { break }
+            gaps.append(UInt16(start)...UInt16(end))
+        }
+        let sack = SCTPSackChunk(
+            cumulativeTSN: receivedTSN, advertisedWindow: UInt32(window), gapBlocks: gaps, duplicates: duplicates)
+        duplicates.removeAll()
+        advertisedWindow = window
+        sackOwed = false
+        packetsUnacked = 0
+        delayedAck = nil
+        return .sack(sack)
+    }
+
+    // MARK: SACK
+
+    /// RFC 9260 §6.2.1, §7.2. Returns false if it aborted the association.
+    private func handleSack(_ sack: SCTPSackChunk, now: Instant) -> Bool {
+        let cumulative = sack.cumulativeTSN
+        // An old SACK (reordered) changes nothing (§6.2.1 D i).
+        guard Serial.lessOrEqual(ackedTSN, cumulative) else { return true }
+        guard Serial.less(cumulative, nextTSN) else {
+            sendAbort(SCTPErrorCause(code: SCTPErrorCause.protocolViolation, info: Array("a SACK for a TSN never sent".utf8)))
+            return false
+        }
+        let cumulativeAdvanced = cumulative != ackedTSN
+        let flightBefore = flightSize
+        var bytesAcked = 0
+        var highestNewlyAcked: UInt32?
+        ackedTSN = cumulative
+        var removed = 0
+        while removed < outstanding.count, Serial.lessOrEqual(outstanding[removed].tsn, cumulative) {
+            let chunk = outstanding[removed]
+            if !chunk.gapAcked {
+                bytesAcked += chunk.fragment.payload.count
+                highestNewlyAcked = chunk.tsn
+                sampleRTT(chunk, now: now)
+            }
+            if chunk.inFlight { flightSize -= chunk.fragment.payload.count }
+            bufferedBytes -= chunk.fragment.payload.count
+            removed += 1
+        }
+        outstanding.removeFirst(removed)
+        var highestGapAcked = cumulative
+        if !sack.gapBlocks.isEmpty {
+            var block = 0
+            for index in outstanding.indices {
+                let offset = outstanding[index].tsn &- cumulative
+                while block < sack.gapBlocks.count, UInt32(sack.gapBlocks[block].upperBound) < offset { block += 1 }
+                let acked = block < sack.gapBlocks.count && UInt32(sack.gapBlocks[block].lowerBound) <= offset
+                if acked {
+                    highestGapAcked = outstanding[index].tsn
+                    if !outstanding[index].gapAcked {
+                        outstanding[index].gapAcked = true
+                        outstanding[index].retransmit = false
+                        bytesAcked += outstanding[index].fragment.payload.count
+                        highestNewlyAcked = outstanding[index].tsn
+                        sampleRTT(outstanding[index], now: now)
+                        if outstanding[index].inFlight {
+                            outstanding[index].inFlight = false
+                            flightSize -= outstanding[index].fragment.payload.count
+                        }
+                    }
+                } else if outstanding[index].gapAcked {
+                    // Reneged (§6.2.1 D iv): no longer acknowledged; T3 resends it.
+                    outstanding[index].gapAcked = false
+                }
+            }
+        }
+        // §7.2.4: chunks below the highest newly acknowledged TSN that are still missing get
+        // a miss indication; the third marks them for fast retransmit.
+        var newlyMarked = false
+        if let highestNewlyAcked {
+            let limit = fastRecoveryExit == nil ? highestGapAcked : highestNewlyAcked
+            for index in outstanding.indices {
+                guard Serial.less(outstanding[index].tsn, limit) else { break }
+                guard !outstanding[index].gapAcked, !outstanding[index].retransmit else { continue }
+                outstanding[index].missIndications += 1
+                if outstanding[index].missIndications == 3 {
+                    markForRetransmit(index)
+                    newlyMarked = true
+                }
+            }
+        }
+        if let exit = fastRecoveryExit, Serial.lessOrEqual(exit, cumulative) { fastRecoveryExit = nil }
+        let mtu = configuration.maxPacketSize
+        if cumulativeAdvanced, fastRecoveryExit == nil {
+            if cwnd <= ssthresh {
+                if flightBefore >= cwnd { cwnd += min(bytesAcked, mtu) }  // §7.2.1
+            } else {
+                partialBytesAcked += bytesAcked  // §7.2.2
+                if partialBytesAcked >= cwnd, flightBefore >= cwnd {
+                    partialBytesAcked -= cwnd
+                    cwnd += mtu
+                }
+            }
+        }
+        if newlyMarked, fastRecoveryExit == nil {
+            ssthresh = max(cwnd / 2, 4 * mtu)
+            cwnd = ssthresh
+            partialBytesAcked = 0
+            fastRecoveryExit = nextTSN &- 1
+            fastRetransmitOwed = true
+            fastRetransmits += 1
+        }
+        if flightSize == 0 { partialBytesAcked = 0 }
+        peerWindow = max(0, Int(sack.advertisedWindow) - flightSize)
+        if cumulativeAdvanced { errorCount = 0 }
+        if outstanding.allSatisfy({ $0.gapAcked }) {
+            t3 = nil
+        } else if cumulativeAdvanced {
+            t3 = now + .nanoseconds(rto)
+        }
+        return true
+    }
+
+    private func markForRetransmit(_ index: Int) {
+        outstanding[index].retransmit = true
+        if outstanding[index].inFlight {
+            outstanding[index].inFlight = false
+            flightSize -= outstanding[index].fragment.payload.count
+        }
+    }
+
+    /// Karn's rule: only chunks sent once, one measurement in flight (§6.3.1 C1–C3).
+    private func sampleRTT(_ chunk: Outstanding, now: Instant) {
+        guard let probe = rttProbe, probe.tsn == chunk.tsn else { return }
+        rttProbe = nil
+        guard chunk.transmissions == 1 else { return }
+        updateRTO(sample: (now - probe.sentAt).nanosecondsClamped)
+    }
+
+    private func updateRTO(sample: Int64) {
+        if let srtt {
+            rttvar = rttvar - rttvar / 4 + abs(srtt - sample) / 4
+            self.srtt = srtt - srtt / 8 + sample / 8
+        } else {
+            srtt = sample
+            rttvar = sample / 2
+        }
+        let granularity: Int64 = 1_000_000
+        rto = clampRTO(srtt! + max(4 * rttvar, granularity))
+    }
+
+    private func clampRTO(_ value: Int64) -> Int64 {
+        min(max(value, configuration.rtoMin.nanosecondsClamped), configuration.rtoMax.nanosecondsClamped)
+    }
+
+    /// The smoothed round-trip time, once measured.
+    public var smoothedRTT: Duration? { srtt.map { .nanoseconds($0) } }
+    /// The congestion window in bytes.
+    public var congestionWindow: Int { cwnd }
+
+    // MARK: Shutdown
+
+    private func handleShutdown(_ cumulative: UInt32, now: Instant) -> Bool {
+        // The Cumulative TSN Ack acknowledges as a SACK would (§9.2).
+        if Serial.lessOrEqual(ackedTSN, cumulative), Serial.less(cumulative, nextTSN), cumulative != ackedTSN {
+            if !handleSack(SCTPSackChunk(cumulativeTSN: cumulative, advertisedWindow: UInt32(clamping: peerWindow + flightSize)), now: now) {
+                return false
+            }
+        }
+        switch state {
+        case .established, .shutdownPending:
+            state = .shutdownReceived
+            if t5 == nil { t5 = now + .nanoseconds(5 * configuration.rtoMax.nanosecondsClamped) }
+        case .shutdownSent:
+            // Both sent SHUTDOWN (§9.2): answer with SHUTDOWN ACK.
+            state = .shutdownReceived
+        default:
+            break
+        }
+        return true
+    }
+
+    /// Sends SHUTDOWN or SHUTDOWN ACK once everything we sent is acknowledged.
+    private func advanceShutdown(now: Instant) {
+        guard isIdle else { return }
+        switch state {
+        case .shutdownPending:
+            state = .shutdownSent
+            control.append((.shutdown(cumulativeTSN: receivedTSN), peerTag))
+            t3 = nil
+            t2 = now + .nanoseconds(rto)
+        case .shutdownReceived:
+            state = .shutdownAckSent
+            control.append((.shutdownAck, peerTag))
+            t3 = nil
+            t2 = now + .nanoseconds(rto)
+        default:
+            break
+        }
+    }
+
+    // MARK: Heartbeat
+
+    private func scheduleHeartbeat(now: Instant) {
+        guard let interval = configuration.heartbeatInterval else { return }
+        heartbeatDue = now + interval + .nanoseconds(rto)
+    }
+
+    private func sendHeartbeat(now: Instant) {
+        var info = Self.word(UInt32(truncatingIfNeeded: now.nanoseconds >> 32)) + Self.word(UInt32(truncatingIfNeeded: now.nanoseconds))
+        info += configuration.random.bytes(8)
+        heartbeatNonce = info
+        control.append((.heartbeat(info: info), peerTag))
+    }
+
+    private func handleHeartbeatAck(_ info: [UInt8], now: Instant) {
+        guard info == heartbeatNonce, info.count == 16 else { return }
+        heartbeatNonce = nil
+        errorCount = 0
+        let sent = info[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        if sent <= now.nanoseconds { updateRTO(sample: Int64(clamping: now.nanoseconds - sent)) }
+    }
+
+    // MARK: Timers
+
+    /// When ``handleTimeout(now:)`` is next due.
+    public var nextDeadline: Instant? {
+        guard state != .closed else { return nil }
+        return [t1, t2, t3, t5, delayedAck, heartbeatDue].compactMap { $0 }.min()
+    }
+
+    /// Runs the timers that expired.
+    public func handleTimeout(now: Instant) {
+        if let deadline = t1, deadline <= now, let chunk = handshakeChunk {
+            t1Count += 1
+            timeouts += 1
+            guard t1Count <= configuration.maxInitRetransmits else { return close(.timedOut) }
+            rto = clampRTO(2 * rto)
+            control.append((chunk, state == .cookieWait ? 0 : peerTag))
+            t1 = now + .nanoseconds(rto)
+        }
+        if let deadline = t5, deadline <= now {
+            // §9.2: the shutdown took too long.
+            return sendAbort(SCTPErrorCause(code: SCTPErrorCause.userInitiatedAbort, info: Array("shutdown guard timer".utf8)))
+        }
+        if let deadline = t2, deadline <= now {
+            timeouts += 1
+            guard countTimeout() else { return }
+            control.append((state == .shutdownSent ? .shutdown(cumulativeTSN: receivedTSN) : .shutdownAck, peerTag))
+            t2 = now + .nanoseconds(rto)
+        }
+        if let deadline = t3, deadline <= now {
+            // §6.3.3: back off, collapse the window, resend everything outstanding.
+            timeouts += 1
+            t3 = nil
+            guard countTimeout() else { return }
+            let mtu = configuration.maxPacketSize
+            ssthresh = max(cwnd / 2, 4 * mtu)
+            cwnd = mtu
+            partialBytesAcked = 0
+            fastRecoveryExit = nil
+            fastRetransmitOwed = false
+            rttProbe = nil
+            for index in outstanding.indices where !outstanding[index].gapAcked { markForRetransmit(index) }
+        }
+        if let deadline = delayedAck, deadline <= now {
+            delayedAck = nil
+            sackOwed = true
+        }
+        if let deadline = heartbeatDue, deadline <= now {
+            if heartbeatNonce != nil, outstanding.isEmpty {
+                // The last one went unanswered.
+                timeouts += 1
+                guard countTimeout() else { return }
+            }
+            // Only an idle path is probed (§8.3); with data out, T3 watches the peer.
+            if outstanding.isEmpty, state == .established || state == .shutdownPending { sendHeartbeat(now: now) }
+            heartbeatDue = nil
+            scheduleHeartbeat(now: now)
+        }
+    }
+
+    /// Counts a timeout against Association.Max.Retrans and doubles the RTO (§6.3.3 E2, §8.1).
+    /// Returns false if that closed the association.
+    private func countTimeout() -> Bool {
+        errorCount += 1
+        rto = clampRTO(2 * rto)
+        if errorCount > configuration.maxRetransmits {
+            close(.timedOut)
+            return false
+        }
+        return true
+    }
+
+    // MARK: Transmitting
+
+    /// The next packet to send now, or `nil` when windows, timers or an empty queue say wait.
+    func nextPacket(now: Instant) -> [UInt8]? {
+        guard !control.isEmpty || state != .closed else { return nil }
+        let limit = configuration.maxPacketSize
+        var writer = ByteWriter(capacity: limit)
+        let tag = control.first?.tag ?? peerTag
+        writer.writeUInt16(localPort)
+        writer.writeUInt16(peerPort)
+        writer.writeUInt32(tag)
+        writer.writeUInt32(0)
+        var chunks = 0
+        while let next = control.first, next.tag == tag {
+            let start = writer.count
+            next.chunk.encode(into: &writer)
+            if chunks > 0, writer.count > limit {
+                writer.bytes.removeSubrange(start...)
+                break
+            }
+            control.removeFirst()
+            chunks += 1
+            // INIT is alone in its packet (§6.10); ABORT and the shutdown's end carry no DATA.
+            switch next.chunk {
+            case .initiation, .abort, .shutdownComplete: return seal(writer)
+            default: break
+            }
+        }
+        // SACK and DATA go with the peer's tag, after the control chunks.
+        guard control.isEmpty, tag == peerTag, state != .closed, state != .cookieWait else {
+            return chunks > 0 ? seal(writer) : nil
+        }
+        let sendsData = state != .cookieEchoed && state != .shutdownAckSent && state != .shutdownSent
+        let dataWaits = sendsData && (hasRetransmission || canSendNew)
+        if sackOwed || (dataWaits && (delayedAck != nil || packetsUnacked > 0)) {
+            makeSack().encode(into: &writer)
+            chunks += 1
+        }
+        if sendsData {
+            chunks += writeRetransmissions(into: &writer, limit: limit, now: now)
+            chunks += writeNewData(into: &writer, limit: limit, now: now)
+        }
+        return chunks > 0 ? seal(writer) : nil
+    }
+
+    private func seal(_ writer: ByteWriter) -> [UInt8] {
+        var bytes = writer.bytes
+        SCTPPacket.seal(&bytes)
+        return bytes
+    }
+
+    private var hasRetransmission: Bool { outstanding.contains { $0.retransmit } }
+
+    private var canSendNew: Bool {
+        guard pendingHead < pending.count else { return false }
+        // §6.1 A (the zero-window probe: one chunk when nothing is in flight) and B.
+        return flightSize == 0 || (flightSize < cwnd && peerWindow >= pending[pendingHead].payload.count)
+    }
+
+    private func writeRetransmissions(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
+        var written = 0
+        for index in outstanding.indices where outstanding[index].retransmit {
+            guard fastRetransmitOwed || flightSize < cwnd || flightSize == 0 else { break }
+            let size = SCTPDataChunk.headerSize + outstanding[index].fragment.payload.count
+            guard writer.count + size <= limit else { break }
+            writeData(outstanding[index].tsn, outstanding[index].fragment, into: &writer)
+            outstanding[index].retransmit = false
+            outstanding[index].inFlight = true
+            outstanding[index].transmissions += 1
+            outstanding[index].missIndications = 0
+            outstanding[index].sentAt = now
+            flightSize += outstanding[index].fragment.payload.count
+            retransmittedChunks += 1
+            written += 1
+        }
+        if written > 0 {
+            fastRetransmitOwed = false
+            if t3 == nil { t3 = now + .nanoseconds(rto) }
+        }
+        return written
+    }
+
+    private func writeNewData(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
+        var written = 0
+        while canSendNew {
+            let fragment = pending[pendingHead]
+            guard writer.count + SCTPDataChunk.headerSize + fragment.payload.count <= limit else { break }
+            let tsn = nextTSN
+            nextTSN &+= 1
+            pendingHead += 1
+            writeData(tsn, fragment, into: &writer)
+            outstanding.append(Outstanding(tsn: tsn, fragment: fragment, sentAt: now, transmissions: 1, inFlight: true))
+            flightSize += fragment.payload.count
+            peerWindow = max(0, peerWindow - fragment.payload.count)
+            if rttProbe == nil { rttProbe = (tsn, now) }
+            if t3 == nil { t3 = now + .nanoseconds(rto) }
+            written += 1
+        }
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: pending.count < 256)
+            pendingHead = 0
+        } else if pendingHead > 1024 {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+        if written > 0 { scheduleHeartbeat(now: now) }
+        return written
+    }
+
+    private func writeData(_ tsn: UInt32, _ fragment: Fragment, into writer: inout ByteWriter) {
+        let length = SCTPDataChunk.headerSize + fragment.payload.count
+        writer.writeUInt8(SCTPChunkType.data)
+        writer.writeUInt8((fragment.unordered ? 4 : 0) | (fragment.beginning ? 2 : 0) | (fragment.ending ? 1 : 0))
+        writer.writeUInt16(UInt16(length))
+        writer.writeUInt32(tsn)
+        writer.writeUInt16(fragment.stream)
+        writer.writeUInt16(fragment.ssn)
+        writer.writeUInt32(fragment.ppid)
+        writer.writeBytes(fragment.payload)
+        writer.writeZeros((4 - length % 4) % 4)
+    }
+
+    // MARK: Closing
+
+    private func sendAbort(_ cause: SCTPErrorCause) {
+        control.removeAll()
+        control.append((.abort(tagReflected: false, causes: [cause]), peerTag))
+        close(.aborted(cause))
+    }
+
+    private func close(_ reason: SCTPCloseReason) {
+        guard state != .closed else { return }
+        state = .closed
+        closeReason = reason
+        t1 = nil
+        t2 = nil
+        t3 = nil
+        t5 = nil
+        delayedAck = nil
+        heartbeatDue = nil
+        pending.removeAll()
+        pendingHead = 0
+        outstanding.removeAll()
+        fragments.removeAll()
+        waiting.removeAll()
+        bufferedBytes = 0
+        flightSize = 0
+        events.append(.closed(reason))
+    }
+}
