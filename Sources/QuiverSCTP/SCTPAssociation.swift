@@ -235,7 +235,7 @@ public final class SCTPAssociation {
         let chunk = SCTPChunk.initiation(SCTPInitChunk(
             initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
             outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
-            initialTSN: initialTSN, parameters: [Self.supportedAddressTypes]))
+            initialTSN: initialTSN))
         sendHandshake(chunk, tag: 0, now: now)
     }
 
@@ -275,10 +275,9 @@ public final class SCTPAssociation {
         random.bytes(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    /// IPv4 and IPv6 (RFC 9260 §3.3.2.1.4); we list no addresses: the peer answers the
-    /// packet's source, as over UDP it must (RFC 6951 §5.3).
-    private static let supportedAddressTypes = SCTPParameter(
-        type: SCTPParameter.supportedAddressTypes, value: [0, UInt8(SCTPParameter.ipv4Address), 0, UInt8(SCTPParameter.ipv6Address)])
+    // The INIT lists no addresses and no Supported Address Types (RFC 9260 §5.1.2: without it
+    // every type is supported): the peer answers the packet's source, as over UDP it must (RFC
+    // 6951 §5.3), and pion/sctp drops INITs that carry either parameter.
 
     // MARK: Application
 
@@ -543,7 +542,7 @@ public final class SCTPAssociation {
         sendHandshake(.initiation(SCTPInitChunk(
             initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
             outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
-            initialTSN: initialTSN, parameters: [Self.supportedAddressTypes])), tag: 0, now: now)
+            initialTSN: initialTSN)), tag: 0, now: now)
     }
 
     private func sendHandshake(_ chunk: SCTPChunk, tag: UInt32, now: Instant) {

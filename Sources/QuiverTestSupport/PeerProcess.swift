@@ -36,6 +36,8 @@ public struct Peer: Sendable, CustomStringConvertible {
     /// `dtls_record_relay.py` (a UDP relay that drops chosen datagrams) from the shared peers
     /// folder, put on `PATH` by `.ci/run`.
     public static let dtlsRelay = Peer(name: "dtls_record_relay.py")
+    /// `pionsctp` (pion/sctp over plain UDP or pion/dtls) from the shared peers folder, built by `.ci/run`.
+    public static let pionsctp = Peer(name: "pionsctp")
     /// usrsctp's example programs (`apt-get install libusrsctp-examples`): SCTP over UDP
     /// encapsulation (RFC 6951).
     public static let usrsctpEchoServer = Peer(name: "echo_server", directories: ["/usr/lib/usrsctp"])

@@ -1,0 +1,53 @@
+// Interop with pion/sctp (Go, the SCTP of pion's WebRTC stack) over plain UDP: SCTP packets as
+// UDP payloads, port 5000 on both sides as in WebRTC. pion drops INITs that list addresses;
+// Quiver lists none.
+import QuiverCore
+import QuiverSCTP
+import QuiverTestSupport
+import Testing
+
+@Suite(.serialized) struct PionSCTPInteropTests {
+    @Test("pionsctp client → Quiver over UDP: a message on stream 1 echoed", Peer.requires(.pionsctp))
+    func pionClient() throws {
+        let driver = try UDPEndpointDriver(sctpPort: 5000)
+        let clientPort = try freeUDPPort()
+        let client = try PeerProcess(try Peer.pionsctp.executable(), [
+            "-mode", "client", "-over", "udp", "-laddr", "127.0.0.1:\(clientPort)", "-raddr", "127.0.0.1:\(driver.udpPort)", "-msg", "hello-quiver",
+        ])
+        defer { client.kill() }
+        var associations: [SCTPAssociation] = []
+        var received: [SCTPMessage] = []
+        try driver.run(timeout: .seconds(15), "pion's echo\n\(client.transcript)") {
+            echoEverything(driver.endpoint, into: &associations, received: &received)
+            return client.exitStatus != nil
+        }
+        #expect(client.exitStatus == 0, "\(client.transcript)")
+        #expect(received == [SCTPMessage(stream: 1, ppid: 53, bytes: Array("hello-quiver".utf8))])
+        #expect(client.stdoutText.contains("echo ppi 53: \"hello-quiver\""), "\(client.transcript)")
+    }
+
+    @Test("Quiver client → pionsctp server over UDP: messages on two streams echoed", Peer.requires(.pionsctp))
+    func pionServer() throws {
+        let driver = try UDPEndpointDriver(sctpPort: 5000) { $0.acceptsAssociations = false }
+        let serverPort = try freeUDPPort()
+        let server = try PeerProcess(try Peer.pionsctp.executable(), [
+            "-mode", "server", "-over", "udp", "-laddr", "127.0.0.1:\(serverPort)", "-raddr", "127.0.0.1:\(driver.udpPort)",
+        ])
+        defer { server.kill() }
+        let association: SCTPAssociation
+        do {
+            association = try driver.connect(to: SocketAddress(host: "127.0.0.1", port: serverPort)!, port: 5000)
+        } catch {
+            throw InteropError("\(error)\n\(server.transcript)")
+        }
+        #expect(association.state == .established, "\(server.transcript)")
+        let sent = [SCTPMessage(stream: 1, ppid: 51, bytes: Array("first".utf8)), SCTPMessage(stream: 2, ppid: 53, bytes: [UInt8](repeating: 7, count: 3000))]
+        for message in sent { try association.send(message.bytes, stream: message.stream, ppid: message.ppid) }
+        var echoed: [SCTPMessage] = []
+        try driver.run("echoes\n\(server.transcript)") {
+            while let message = association.read() { echoed.append(message) }
+            return echoed.count == sent.count || association.state == .closed
+        }
+        #expect(Set(echoed) == Set(sent))
+    }
+}
