@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "QuiverNetSim", dependencies: ["QuiverCore"], swiftSettings: strict),
         .target(
             name: "QuiverSCTP",
-            dependencies: ["QuiverCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["QuiverCore", "QuiverTLS", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "QuiverQUICSim", dependencies: ["QuiverCore", "QuiverQUIC", "QuiverNetSim"], swiftSettings: strict),
@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "QuiverTLSTests",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverTestSupport",
+                "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverTestSupport", "QuiverSCTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -390,7 +390,8 @@ public final class SCTPAssociation {
                 // restarting peer is answered there.
                 return
             case .cookieEcho:
-                // A repeated COOKIE ECHO (§5.2.4 D, the tags match): the COOKIE ACK was lost.
+                // The endpoint checked the cookie: a repeated one (§5.2.4 D, the COOKIE ACK was
+                // lost) or the peer's for crossed INITs (§5.2.4 B, established just now).
                 guard tagIsOurs else { return }
                 if state != .cookieWait && state != .cookieEchoed { control.append((.cookieAck, peerTag)) }
                 continue chunks
@@ -511,10 +512,33 @@ public final class SCTPAssociation {
         return true
     }
 
+    /// RFC 9260 §5.2.1: an INIT arriving while ours is out (both sides started at once) is
+    /// answered with our own tag and initial TSN, so either side's COOKIE ECHO completes this
+    /// association. `nil` once the handshake is over.
+    var collisionParameters: (tag: UInt32, initialTSN: UInt32)? {
+        state == .cookieWait || state == .cookieEchoed ? (localTag, nextTSN) : nil
+    }
+
+    /// §5.2.4 B: the peer's COOKIE ECHO for our INIT ACK of a colliding INIT: the association
+    /// takes the peer's parameters from the cookie and is established (the COOKIE ACK goes when
+    /// the packet's COOKIE ECHO is then processed, as for a repeated one).
+    func acceptCollidingCookie(_ cookie: SCTPCookieState, now: Instant) {
+        guard collisionParameters != nil else { return }
+        peerTag = cookie.peerTag
+        outboundStreams = cookie.localOutboundStreams
+        inboundStreams = cookie.localInboundStreams
+        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        receivedTSN = cookie.peerInitialTSN &- 1
+        peerWindow = Int(cookie.peerWindow)
+        ssthresh = Int(cookie.peerWindow)
+        establish(now: now)
+    }
+
     private func establish(now: Instant) {
         state = .established
         t1 = nil
         handshakeChunk = nil
+        if nextSSN.count != Int(outboundStreams) { nextSSN = Array(repeating: 0, count: Int(outboundStreams)) }
         events.append(.established)
         scheduleHeartbeat(now: now)
         // Messages queued before the handshake: SSNs now, and those on streams the peer

@@ -168,8 +168,10 @@ public final class SCTPEndpoint {
                 if !action.skip { break }
             }
         }
-        let localTag = freshTag()
-        let initialTSN = SCTPAssociation.randomWord(association.random)
+        // §5.2.1: our own INIT to this peer is out; the answer carries its tag and TSN.
+        let colliding = byPeer[PeerKey(address: address, port: packet.sourcePort)]?.collisionParameters
+        let localTag = colliding?.tag ?? freshTag()
+        let initialTSN = colliding?.initialTSN ?? SCTPAssociation.randomWord(association.random)
         let cookie = configuration.cookies.make(SCTPCookieState(
             localTag: localTag, peerTag: initiation.initiateTag, localInitialTSN: initialTSN,
             peerInitialTSN: initiation.initialTSN, peerWindow: initiation.advertisedWindow,
@@ -207,7 +209,9 @@ public final class SCTPEndpoint {
             return
         }
         if let existing = byTag[state.localTag] {
-            // The same cookie again: the association answers (its COOKIE ACK was lost).
+            // Our INIT and the peer's crossed (§5.2.4 B), or the same cookie came again (its
+            // COOKIE ACK was lost, §5.2.4 D): the association answers.
+            existing.acceptCollidingCookie(state, now: now)
             existing.receive(packet, from: address, now: now)
             return
         }

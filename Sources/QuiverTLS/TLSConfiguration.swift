@@ -95,6 +95,13 @@ public struct TLSConfiguration: Sendable {
     /// the limit is below the default 16385 (2^14 + 1), so a default ClientHello is unchanged.
     /// Either side always honours the limit its peer announces.
     public var recordSizeLimit: Int = RecordSizeLimit.maximum
+    /// DTLS only: the SRTP protection profiles (RFC 5764 §4.1.2 numbers, as
+    /// `SRTPProtectionProfile`'s) offered (client) or accepted (server), in preference order;
+    /// empty: the `use_srtp` extension is neither sent nor answered. WebRTC peers (SCTP over
+    /// DTLS for data channels, RFC 8261) fail a handshake that negotiates none. Quiver does not
+    /// run SRTP: an application that does derives its keys with the exporter (label
+    /// `EXTRACTOR-dtls_srtp`) for ``TLSHandshake/negotiatedSRTPProfile``.
+    public var srtpProtectionProfiles: [SRTPProtectionProfile] = []
     /// Receives NSS key-log lines (`SSLKEYLOGFILE` format) for debugging with Wireshark.
     public var keyLog: (@Sendable (String) -> Void)?
     /// Real time, for certificate validity and ticket ages.

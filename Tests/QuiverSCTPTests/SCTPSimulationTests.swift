@@ -132,6 +132,25 @@ func readAll(_ association: SCTPAssociation) -> [SCTPMessage] {
         }
     }
 
+    /// RFC 9260 §5.2.1 and §5.2.4 B: both sides send INIT at once (WebRTC peers do); each
+    /// answers the other's with its own tag, and one association results on each side.
+    @Test func simultaneousOpen() throws {
+        let pair = SCTPPair { $0.acceptsAssociations = true }
+        let fromClient = pair.client.endpoint.connect(to: pair.server.address, port: 5000, now: pair.network.now)
+        let fromServer = pair.server.endpoint.connect(to: pair.client.address, port: 5001, now: pair.network.now)
+        try pair.network.run(until: { fromClient.state == .established && fromServer.state == .established })
+        pair.network.runToIdle(timeLimit: .seconds(5))
+        #expect(pair.client.endpoint.associationCount == 1 && pair.server.endpoint.associationCount == 1)
+        #expect(pair.client.endpoint.accept() == nil && pair.server.endpoint.accept() == nil)
+        try fromClient.send([1, 2, 3], stream: 2)
+        var received: [SCTPMessage] = []
+        try pair.network.run(until: {
+            received += readAll(fromServer)
+            return !received.isEmpty
+        })
+        #expect(received == [SCTPMessage(stream: 2, bytes: [1, 2, 3])])
+    }
+
     /// A forged or altered cookie creates nothing; a replayed one maps to the same association.
     @Test func alteredCookiesAreDropped() throws {
         let pair = SCTPPair()

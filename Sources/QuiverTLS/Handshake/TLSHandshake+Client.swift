@@ -84,6 +84,9 @@ extension TLSHandshake {
         }
         if let cookie = context.cookie { ext.append(.cookie) { $0.writeLengthPrefixedBytes(2, cookie) } }
         if isDatagram, let cid = localConnectionID { ext.append(.connectionID) { $0.writeLengthPrefixedBytes(1, cid) } }
+        if isDatagram, !config.srtpProtectionProfiles.isEmpty {
+            ext.append(.useSRTP) { SRTPProtectionProfile.encode(config.srtpProtectionProfiles, mki: [], into: &$0) }
+        }
         if context.offeredEarlyData && context.helloRetry == nil { ext.append(.earlyData, []) }
         if let tp = localTransportParameters { ext.append(.quicTransportParameters, tp) }
         if !isQUIC && RecordSizeLimit.local(config.recordSizeLimit) < RecordSizeLimit.maximum {
@@ -318,6 +321,8 @@ extension TLSHandshake {
                 }
             case .quicTransportParameters where isQUIC:
                 peerTransportParameters = e.data
+            case .useSRTP:
+                try acceptSRTP(ext)
             case .recordSizeLimit:
                 let offered = RecordSizeLimit.local(configuration.recordSizeLimit)
                 guard !isQUIC, offered < RecordSizeLimit.maximum else {

@@ -302,6 +302,7 @@ extension TLSHandshake {
             localRecordSizeLimit = limit
         }
         if let tp = localTransportParameters { ee.append(.quicTransportParameters, tp) }
+        try answerSRTP(offer.hello, into: &ee)
         send(.handshake, HandshakeMessage.encode(.encryptedExtensions) { ee.write(to: &$0) })
 
         let requestCertificate = psk == nil && config.clientAuthentication != .none

@@ -49,6 +49,8 @@ public final class TLSHandshake {
     /// agreed to use Connection IDs; `nil` otherwise.
     public internal(set) var peerConnectionID: [UInt8]?
     var localTransportParameters: [UInt8]?
+    /// DTLS: the SRTP protection profile both sides agreed on in `use_srtp` (RFC 5764).
+    public internal(set) var negotiatedSRTPProfile: SRTPProtectionProfile?
 
     /// Server under QUIC: called with the client's transport parameters as soon as the
     /// ClientHello is parsed, before anything is sent; returns the transport parameters to send
@@ -287,6 +289,29 @@ public final class TLSHandshake {
         guard let theirs = try ext.decode(.connectionID, { r throws(DecodeError) in try r.readLengthPrefixedBytes(1) }) else { return }
         guard isDatagram, localConnectionID != nil else { throw TLSError(.unsupportedExtension, "connection_id in ServerHello, which was not offered") }
         peerConnectionID = theirs
+    }
+
+    /// DTLS server: `use_srtp` for the ServerHello (DTLS 1.2) or EncryptedExtensions (DTLS 1.3)
+    /// when the client offered a profile we accept: ours in our order of preference, with the
+    /// client's MKI echoed (RFC 5764 §4.1.1). No profile in common: no extension, and the
+    /// client decides whether to go on (§4.1.2).
+    func answerSRTP(_ hello: ClientHello, into ext: inout Extensions) throws(TLSError) {
+        guard isDatagram, !configuration.srtpProtectionProfiles.isEmpty,
+              let offer = try hello.extensions.decode(.useSRTP, SRTPProtectionProfile.decodeOffer)
+        else { return }
+        guard let chosen = configuration.srtpProtectionProfiles.first(where: offer.profiles.contains) else { return }
+        negotiatedSRTPProfile = chosen
+        ext.append(.useSRTP) { SRTPProtectionProfile.encode([chosen], mki: offer.mki, into: &$0) }
+    }
+
+    /// DTLS client: the server's `use_srtp`: one profile we offered, and no MKI (we send none).
+    func acceptSRTP(_ ext: Extensions) throws(TLSError) {
+        guard let answer = try ext.decode(.useSRTP, SRTPProtectionProfile.decodeOffer) else { return }
+        guard isDatagram, answer.profiles.count == 1, configuration.srtpProtectionProfiles.contains(answer.profiles[0]) else {
+            throw TLSError(.illegalParameter, "use_srtp in the server's answer with profiles \(answer.profiles), which were not offered")
+        }
+        guard answer.mki.isEmpty else { throw TLSError(.illegalParameter, "use_srtp with an MKI we did not offer") }
+        negotiatedSRTPProfile = answer.profiles[0]
     }
 
     /// Dispatches one complete message: post-handshake messages here, handshake states in the

@@ -65,6 +65,8 @@ extension TLSHandshake {
                 expectTicket = true
             case .connectionID:
                 try acceptConnectionID(hello.extensions)
+            case .useSRTP:
+                try acceptSRTP(hello.extensions)
             case .recordSizeLimit:
                 // RFC 8449 §4: in TLS 1.2 the limit counts the plaintext alone, at most 2^14.
                 guard RecordSizeLimit.local(configuration.recordSizeLimit) < RecordSizeLimit.maximum else {

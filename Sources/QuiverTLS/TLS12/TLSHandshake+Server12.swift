@@ -62,6 +62,7 @@ extension TLSHandshake {
         if pointFormats != nil { serverExtensions.append(.ecPointFormats) { $0.writeLengthPrefixedBytes(1, [0]) } }
         if issueTicket { serverExtensions.append(.sessionTicket, []) }
         try answerConnectionID(hello, into: &serverExtensions)
+        try answerSRTP(hello, into: &serverExtensions)
 
         if let ticket = ticketRequested, let (resumed, suite) = server12OpenTicket(ticket, offer) {
             // Abbreviated handshake (RFC 5077 §3.1): the session ID echoed tells the client.

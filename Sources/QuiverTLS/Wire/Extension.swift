@@ -30,6 +30,8 @@ public struct ExtensionType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let signatureAlgorithmsCert = ExtensionType(rawValue: 50)
     public static let keyShare = ExtensionType(rawValue: 51)
     public static let quicTransportParameters = ExtensionType(rawValue: 57)
+    /// DTLS-SRTP's protection profiles (RFC 5764 §4.1.1), which WebRTC peers require.
+    public static let useSRTP = ExtensionType(rawValue: 14)
     /// DTLS Connection IDs (RFC 9146).
     public static let connectionID = ExtensionType(rawValue: 54)
     /// TLS 1.2 secure renegotiation (RFC 5746): Quiver sends it empty and never renegotiates.

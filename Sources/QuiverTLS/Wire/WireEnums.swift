@@ -1,3 +1,5 @@
+import QuiverCore
+
 /// Declares the open wire-enum pattern used for TLS code points: a struct over the integer with
 /// named constants, so unknown values (including GREASE) round-trip instead of failing to parse.
 
@@ -188,5 +190,45 @@ public struct AlertDescription: RawRepresentable, Hashable, Sendable, CustomStri
             115: "unknown_psk_identity", 116: "certificate_required", 120: "no_application_protocol",
         ]
         return names[rawValue] ?? "alert(\(rawValue))"
+    }
+}
+
+/// An SRTP protection profile of DTLS-SRTP's `use_srtp` extension (RFC 5764 §4.1.2, RFC 7714 §14.2).
+public struct SRTPProtectionProfile: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    public static let aes128CMHMACSHA1_80 = SRTPProtectionProfile(rawValue: 0x0001)
+    public static let aes128CMHMACSHA1_32 = SRTPProtectionProfile(rawValue: 0x0002)
+    public static let aeadAES128GCM = SRTPProtectionProfile(rawValue: 0x0007)
+    public static let aeadAES256GCM = SRTPProtectionProfile(rawValue: 0x0008)
+
+    /// What WebRTC implementations offer, most preferred first.
+    public static let webRTC: [SRTPProtectionProfile] = [.aeadAES128GCM, .aes128CMHMACSHA1_80]
+
+    public var description: String {
+        switch self {
+        case .aes128CMHMACSHA1_80: "SRTP_AES128_CM_HMAC_SHA1_80"
+        case .aes128CMHMACSHA1_32: "SRTP_AES128_CM_HMAC_SHA1_32"
+        case .aeadAES128GCM: "SRTP_AEAD_AES_128_GCM"
+        case .aeadAES256GCM: "SRTP_AEAD_AES_256_GCM"
+        default: "SRTPProtectionProfile(0x\(String(rawValue, radix: 16)))"
+        }
+    }
+
+    /// `UseSRTPData` (RFC 5764 §4.1.1): a list of profiles and an MKI.
+    static func encode(_ profiles: [SRTPProtectionProfile], mki: [UInt8], into writer: inout ByteWriter) {
+        writer.writeLengthPrefixed(2) { list in for profile in profiles { list.writeUInt16(profile.rawValue) } }
+        writer.writeLengthPrefixedBytes(1, mki)
+    }
+
+    static func decodeOffer(_ reader: inout ByteReader) throws(DecodeError) -> (profiles: [SRTPProtectionProfile], mki: [UInt8]) {
+        var list = try reader.readLengthPrefixed(2)
+        guard list.remaining % 2 == 0, !list.isAtEnd else { throw DecodeError(.invalidValue, "use_srtp profile list of \(list.remaining) bytes") }
+        var profiles: [SRTPProtectionProfile] = []
+        while !list.isAtEnd { profiles.append(SRTPProtectionProfile(rawValue: try list.readUInt16())) }
+        let mki = try reader.readLengthPrefixedBytes(1)
+        try reader.expectEnd("use_srtp")
+        return (profiles, mki)
     }
 }
