@@ -28,6 +28,10 @@ let package = Package(
             name: "FuzzTLS",
             dependencies: ["FuzzDriver", .product(name: "QuiverCore", package: "Quiver"), .product(name: "QuiverTLS", package: "Quiver")]
         ),
+        .executableTarget(
+            name: "FuzzSCTP",
+            dependencies: ["FuzzDriver", .product(name: "QuiverCore", package: "Quiver"), .product(name: "QuiverSCTP", package: "Quiver")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

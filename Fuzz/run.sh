@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of Fuzz/Package.swift and fuzzes each one for N seconds.
 #
-#   Fuzz/run.sh [SECONDS] [TARGET...]     SECONDS defaults to 20; TARGETs default to all four
+#   Fuzz/run.sh [SECONDS] [TARGET...]     SECONDS defaults to 20; TARGETs default to all five
 #
 # Each target runs over a temporary copy of Fuzz/corpus/<target>/, so runs never touch the
 # repository. Crashing inputs are kept in Fuzz/.build/fuzz-artifacts/<target>/ (git-ignored)
@@ -16,7 +16,7 @@ seconds="${1:-20}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(FuzzPacketHeader FuzzFrames FuzzTransportParameters FuzzTLS)
+    targets=(FuzzPacketHeader FuzzFrames FuzzTransportParameters FuzzTLS FuzzSCTP)
 fi
 configuration="${FUZZ_CONFIGURATION:-release}"
 build=(swift build -c "$configuration" --sanitize=fuzzer --package-path .)

@@ -448,7 +448,11 @@ public final class SCTPAssociation {
                 if type & 0x40 != 0 {
                     var writer = ByteWriter()
                     chunk.encode(into: &writer)
-                    errorCauses.append(SCTPErrorCause(code: SCTPErrorCause.unrecognizedChunkType, info: writer.bytes))
+                    // One ERROR per packet, its causes bounded (a peer cannot make us send
+                    // more than a packet's worth, nor a chunk over 64 KiB).
+                    if errorCauses.reduce(0, { $0 + 4 + $1.info.count }) + 4 + writer.count <= Self.maxReportBytes {
+                        errorCauses.append(SCTPErrorCause(code: SCTPErrorCause.unrecognizedChunkType, info: writer.bytes))
+                    }
                 }
                 if type & 0x80 == 0 { break chunks }
             default:
@@ -460,6 +464,9 @@ public final class SCTPAssociation {
         if receivedData { dataArrived(now: now) }
         advanceShutdown(now: now)
     }
+
+    /// The most bytes of unrecognized chunks or parameters reported back at once.
+    static let maxReportBytes = 512
 
     private static func word(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
@@ -476,14 +483,17 @@ public final class SCTPAssociation {
         }
         var cookie: [UInt8]?
         var unrecognized: [SCTPParameter] = []
-        for parameter in ack.parameters {
+        parameters: for parameter in ack.parameters {
             switch parameter.type {
             case SCTPParameter.stateCookie: cookie = parameter.value
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter: break
             default:
+                // §3.2.1; what is reported is bounded by the packet we send it in.
                 let action = parameter.unrecognizedAction
-                if action.report { unrecognized.append(parameter) }
-                if !action.skip { break }
+                if action.report, unrecognized.reduce(0, { $0 + 8 + $1.value.count }) + 8 + parameter.value.count <= Self.maxReportBytes {
+                    unrecognized.append(parameter)
+                }
+                if !action.skip { break parameters }
             }
         }
         peerTag = ack.initiateTag

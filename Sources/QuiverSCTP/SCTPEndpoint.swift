@@ -156,16 +156,22 @@ public final class SCTPEndpoint {
                 .abort(tagReflected: false, causes: [SCTPErrorCause(code: SCTPErrorCause.invalidMandatoryParameter)]),
                 tag: initiation.initiateTag, to: address, port: packet.sourcePort)
         }
+        // §3.2.1. The reports are bounded: an INIT ACK must not amplify an INIT (it goes to an
+        // address nobody proved) beyond its cookie.
         var unrecognized: [SCTPParameter] = []
-        for parameter in initiation.parameters {
+        var reported = 0
+        parameters: for parameter in initiation.parameters {
             switch parameter.type {
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.cookiePreservative,
                  SCTPParameter.supportedAddressTypes:
                 continue
             default:
                 let action = parameter.unrecognizedAction
-                if action.report { unrecognized.append(parameter) }
-                if !action.skip { break }
+                if action.report, reported + 8 + parameter.value.count <= SCTPAssociation.maxReportBytes {
+                    unrecognized.append(parameter)
+                    reported += 8 + parameter.value.count
+                }
+                if !action.skip { break parameters }
             }
         }
         // §5.2.1: our own INIT to this peer is out; the answer carries its tag and TSN.

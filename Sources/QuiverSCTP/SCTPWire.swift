@@ -208,9 +208,11 @@ public enum SCTPChunk: Hashable, Sendable {
         }
     }
 
-    /// Appends the chunk, padded to four bytes.
+    /// Appends the chunk, padded to four bytes. Its length counts the padding of every TLV but
+    /// the last (RFC 9260 §3.2).
     func encode(into writer: inout ByteWriter) {
         let start = writer.count
+        var lastPadding = 0
         writer.writeUInt8(type)
         var flags: UInt8 = 0
         writer.writeUInt8(0)
@@ -229,7 +231,7 @@ public enum SCTPChunk: Hashable, Sendable {
             writer.writeUInt16(chunk.outboundStreams)
             writer.writeUInt16(chunk.inboundStreams)
             writer.writeUInt32(chunk.initialTSN)
-            for parameter in chunk.parameters { Self.writeTLV(parameter.type, parameter.value, into: &writer) }
+            for parameter in chunk.parameters { lastPadding = Self.writeTLV(parameter.type, parameter.value, into: &writer) }
         case .sack(let chunk):
             writer.writeUInt32(chunk.cumulativeTSN)
             writer.writeUInt32(chunk.advertisedWindow)
@@ -241,14 +243,14 @@ public enum SCTPChunk: Hashable, Sendable {
             }
             for tsn in chunk.duplicates { writer.writeUInt32(tsn) }
         case .heartbeat(let info), .heartbeatAck(let info):
-            Self.writeTLV(SCTPParameter.heartbeatInfo, info, into: &writer)
+            lastPadding = Self.writeTLV(SCTPParameter.heartbeatInfo, info, into: &writer)
         case .abort(let reflected, let causes):
             flags = reflected ? 1 : 0
-            for cause in causes { Self.writeTLV(cause.code, cause.info, into: &writer) }
+            for cause in causes { lastPadding = Self.writeTLV(cause.code, cause.info, into: &writer) }
         case .shutdown(let tsn):
             writer.writeUInt32(tsn)
         case .error(let causes):
-            for cause in causes { Self.writeTLV(cause.code, cause.info, into: &writer) }
+            for cause in causes { lastPadding = Self.writeTLV(cause.code, cause.info, into: &writer) }
         case .cookieEcho(let cookie):
             writer.writeBytes(cookie)
         case .shutdownComplete(let reflected):
@@ -259,21 +261,23 @@ public enum SCTPChunk: Hashable, Sendable {
         case .shutdownAck, .cookieAck:
             break
         }
-        let length = writer.count - start
+        let length = writer.count - start - lastPadding
+        assert(length <= 0xFFFF, "an SCTP chunk of \(length) bytes")
         writer.bytes[start + 1] = flags
-        writer.bytes[start + 2] = UInt8(length >> 8)
-        writer.bytes[start + 3] = UInt8(length & 0xFF)
-        writer.writeZeros((4 - length % 4) % 4)
+        writer.bytes[start + 2] = UInt8(truncatingIfNeeded: length >> 8)
+        writer.bytes[start + 3] = UInt8(truncatingIfNeeded: length)
+        writer.writeZeros((4 - (writer.count - start) % 4) % 4)
     }
 
-    /// A TLV (parameter or error cause): the value padded to four bytes; the padding of the
-    /// last one is the chunk's own (RFC 9260 §3.2: a chunk's length excludes its padding, but
-    /// it includes the padding of every TLV but the last — padding it in place is equivalent).
-    private static func writeTLV(_ type: UInt16, _ value: [UInt8], into writer: inout ByteWriter) {
+    /// A TLV (parameter or error cause), its value padded to four bytes; returns the padding.
+    @discardableResult
+    private static func writeTLV(_ type: UInt16, _ value: [UInt8], into writer: inout ByteWriter) -> Int {
         writer.writeUInt16(type)
         writer.writeUInt16(UInt16(4 + value.count))
         writer.writeBytes(value)
-        writer.writeZeros((4 - value.count % 4) % 4)
+        let padding = (4 - value.count % 4) % 4
+        writer.writeZeros(padding)
+        return padding
     }
 }
 

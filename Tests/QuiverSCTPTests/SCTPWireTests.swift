@@ -1,3 +1,4 @@
+import QuiverCore
 @testable import QuiverSCTP
 import Testing
 
@@ -68,5 +69,66 @@ import Testing
         #expect(throws: SCTPWireError.self) { try SCTPPacket.parse(Array(bytes.prefix(16))) }
         bytes[15] = 2  // shorter than a chunk header
         #expect(throws: SCTPWireError.self) { try SCTPPacket.parse(bytes) }
+    }
+}
+
+/// Hostile inputs found by the FuzzSCTP target's author: reports of unrecognized chunks and
+/// parameters once grew without bound (a 32 KB INIT crashed a listener), and the last TLV's
+/// padding was counted in its chunk's length.
+@Suite struct SCTPReportBoundTests {
+    @Test func lastParameterPaddingIsNotCounted() throws {
+        let chunk = SCTPChunk.initiation(SCTPInitChunk(initiateTag: 1, advertisedWindow: 1, outboundStreams: 1, inboundStreams: 1,
+                                                       initialTSN: 1, parameters: [SCTPParameter(type: 0x8001, value: [1])]))
+        let bytes = SCTPPacket(sourcePort: 1, destinationPort: 2, verificationTag: 0, chunks: [chunk]).encoded()
+        #expect(bytes[14...15] == [0, 20 + 5])  // 20 fixed + a 5-byte parameter, not 8
+        #expect(bytes.count == 12 + 28)
+        #expect(try SCTPPacket.parse(bytes).chunks == [chunk])
+    }
+
+    @Test func anInitFullOfParametersToReportGetsABoundedInitAck() throws {
+        let endpoint = SCTPEndpoint(configuration: .init(port: 5000))
+        let parameters = Array(repeating: SCTPParameter(type: 0xC000, value: []), count: 8180)
+        let initiation = SCTPInitChunk(initiateTag: 7, advertisedWindow: 65536, outboundStreams: 10, inboundStreams: 10,
+                                       initialTSN: 1, parameters: parameters)
+        let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: 0, chunks: [.initiation(initiation)])
+        endpoint.receive(packet.encoded(), from: SocketAddress(host: "192.0.2.1", port: 9)!, now: .now())
+        let reply = try #require(endpoint.nextDatagram(now: .now()))
+        #expect(reply.bytes.count < 12 + 20 + 100 + SCTPAssociation.maxReportBytes)
+        guard case .initiationAck(let ack) = try SCTPPacket.parse(reply.bytes).chunks.first else {
+            Issue.record("no INIT ACK")
+            return
+        }
+        #expect(ack.parameters.filter { $0.type == SCTPParameter.unrecognizedParameter }.count == SCTPAssociation.maxReportBytes / 8)
+    }
+
+    /// §3.2.1: a parameter whose type says "stop" ends the processing of the chunk's parameters.
+    @Test func aStopParameterEndsProcessing() throws {
+        let endpoint = SCTPEndpoint(configuration: .init(port: 5000))
+        let initiation = SCTPInitChunk(initiateTag: 7, advertisedWindow: 65536, outboundStreams: 10, inboundStreams: 10, initialTSN: 1,
+                                       parameters: [SCTPParameter(type: 0x4001, value: []), SCTPParameter(type: 0xC001, value: [])])
+        let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: 0, chunks: [.initiation(initiation)])
+        endpoint.receive(packet.encoded(), from: SocketAddress(host: "192.0.2.1", port: 9)!, now: .now())
+        guard case .initiationAck(let ack) = try SCTPPacket.parse(try #require(endpoint.nextDatagram(now: .now())).bytes).chunks.first else {
+            Issue.record("no INIT ACK")
+            return
+        }
+        // 0x4001 (stop, report) is reported; 0xC001 after it is not looked at.
+        #expect(ack.parameters.filter { $0.type == SCTPParameter.unrecognizedParameter }.map(\.value)
+            == [SCTPParameter(type: 0x4001, value: []).encoded])
+    }
+
+    @Test func anAssociationReportsABoundedNumberOfUnknownChunks() throws {
+        let pair = SCTPPair()
+        let (client, server) = try pair.connect()
+        _ = client
+        let unknown = Array(repeating: SCTPChunk.unrecognized(type: 0xC0, flags: 0, value: []), count: 8192)
+        let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: server.localTag, chunks: unknown)
+        pair.server.endpoint.receive(packet.encoded(), from: pair.client.address, now: pair.network.now)
+        let reply = try #require(pair.server.endpoint.nextDatagram(now: pair.network.now))
+        guard case .error(let causes) = try SCTPPacket.parse(reply.bytes).chunks.first else {
+            Issue.record("no ERROR")
+            return
+        }
+        #expect(causes.count == SCTPAssociation.maxReportBytes / 8)
     }
 }
