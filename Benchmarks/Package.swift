@@ -62,6 +62,7 @@ let package = Package(
                 .product(name: "QuiverTLS", package: "Quiver"),
                 .product(name: "QuiverUDP", package: "Quiver"),
                 .product(name: "QuiverCore", package: "Quiver"),
+                .product(name: "QuiverSCTP", package: "Quiver"),
             ]
         ),
     ],

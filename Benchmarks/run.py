@@ -20,6 +20,9 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  --dtls --loops 1` (the listener): back-to-back handshakes vs pion (`pionecho`),
                  1 200-byte messages echoed vs `gnutls-serv`; DTLS 1.3 the same against BoringSSL
                  (`boring-dtls-server`, built here on swift-nio-ssl's BoringSSL).
+  SCTP           usrsctp's `tsctp` sends 1 200-byte messages over UDP encapsulation to Quiver's
+                 SCTPEndpoint (`quiver-bench sctp-sink`) and to tsctp's own sink: the rate and
+                 the receiver's CPU per MB.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -435,6 +438,66 @@ def dtls13(cert, key, seconds, messages, start):
     row("DTLS", "server CPU per DTLS 1.3 echoed message (µs)", q[1], b[1], False, "µs")
 
 
+TSCTP = "/usr/lib/usrsctp/tsctp"
+
+
+def sctp(messages, runs):
+    """SCTP over UDP encapsulation (RFC 6951): usrsctp's `tsctp` sends `messages` messages of
+    1 200 bytes on one association to a sink — `quiver-bench sctp-sink` (Quiver's SCTPEndpoint)
+    or tsctp's own sink (usrsctp); the same sender, so the receivers are compared: the rate
+    tsctp reports, and the receiver's CPU time per MB."""
+    if not os.path.exists(TSCTP):
+        log("SCTP: skipped (apt-get install libusrsctp-examples)")
+        return
+    log(f"SCTP: {messages} messages of 1 200 bytes from tsctp, {runs} runs")
+    results = {}
+    for name in ("quiver", "usrsctp"):
+        rates, cpus = [], []
+        for _ in range(runs):
+            sink_port, source_port = free_port(), free_port()
+            if name == "quiver":
+                sink = Server([BENCH, "sctp-sink", "--port", str(sink_port), "--sctp-port", "5001", "--timeout", "300"], r"listening")
+            else:
+                # Debian's usrsctp logs every packet on stdout: to /dev/null, not through a pipe
+                # this script would have to read (the logging itself it still pays for).
+                sink = subprocess.Popen([TSCTP, "-E", str(sink_port), "-U", str(source_port), "-L", "127.0.0.1", "-p", "5001"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                before = cpu_seconds(sink.pid)
+                # usrsctp binds its UDP port before its SCTP socket listens: an INIT in between
+                # is aborted and the sender exits at once. It is started again (a readiness
+                # probe, as the interop tests' connect retry), at most 20 times.
+                for attempt in range(20):
+                    output = subprocess.run([TSCTP, "-E", str(source_port), "-U", str(sink_port), "-L", "127.0.0.1", "-p", "5001",
+                                             "-n", str(messages), "-l", "1200", "127.0.0.1"], capture_output=True, timeout=600)
+                    match = re.search(rb"Throughput was ([\d.]+) Byte/sec", output.stdout)
+                    if match:
+                        break
+                    time.sleep(0.1)
+                if not match:
+                    raise RuntimeError(f"tsctp failed: {output.stdout.decode(errors='replace')[-300:]}")
+                rates.append(float(match.group(1)) / 1e6)
+                if name == "quiver":
+                    sink.process.wait(60)
+                    result = re.search(r"cpu=([\d.]+)", "".join(sink.output))
+                    cpus.append(float(result.group(1)) * 1000 / (messages * 1200 / 1e6))
+                else:
+                    time.sleep(1)  # the sink answers the SHUTDOWN
+                    cpus.append((cpu_seconds(sink.pid) - before) * 1000 / (messages * 1200 / 1e6))
+            finally:
+                if name == "quiver":
+                    sink.stop()
+                else:
+                    sink.kill()
+                    sink.wait()
+        results[name] = (statistics.median(rates), statistics.median(cpus))
+    q, u = results["quiver"], results["usrsctp"]
+    row("SCTP", "receive rate from tsctp, 1 200-byte messages (MB/s)", q[0], u[0], True, "MB/s",
+        "UDP encapsulation; the same usrsctp sender; vs usrsctp's tsctp sink")
+    row("SCTP", "receiver CPU per MB (ms)", q[1], u[1], False, "ms",
+        "Debian's usrsctp logs every packet (to /dev/null here), which its sink pays for")
+
+
 def latency(work, cert, key, count):
     log(f"Latency: {count} echo round trips of 64 bytes")
     results = {}
@@ -714,7 +777,7 @@ def main():
     parser.add_argument("--latency-count", type=int, default=5000)
     parser.add_argument("--valgrind-mb", type=int, default=8)
     parser.add_argument("--no-build", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,dtls,latency,memory,flood,efficiency")
+    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,dtls,sctp,latency,memory,flood,efficiency")
     parser.add_argument("--write-docs", action="store_true", help="write docs/PERFORMANCE.md and docs/performance.svg")
     args = parser.parse_args()
     if args.only and args.write_docs:
@@ -739,6 +802,7 @@ def main():
             ("tls", lambda: tls_bulk(work, cert, key, args.bulk_mb, args.runs)),
             ("handshakes", lambda: handshakes(work, cert, key, args.seconds, args.concurrency)),
             ("dtls", lambda: dtls(cert, key, args.seconds, 100_000)),
+            ("sctp", lambda: sctp(20_000 if args.quick else 200_000, args.runs)),
             ("latency", lambda: latency(work, cert, key, args.latency_count)),
             ("memory", lambda: memory(work, cert, key, args.connections)),
             ("flood", lambda: flood_memory(work, cert, key, args.flood, args.flood_wait)),

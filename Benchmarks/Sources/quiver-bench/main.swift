@@ -24,6 +24,9 @@
 //       DTLS 1.2 (or 1.3) clients: back-to-back handshakes (connect, complete, close), or with N
 //       one connection per thread echoing N messages of B bytes (32 in flight); --same-port: one
 //       client socket per thread for all its connections.
+//   quiver-bench sctp-sink --port UDPPORT [--sctp-port P] [--timeout S]
+//       Receives one SCTP association over UDP encapsulation (RFC 6951) until the peer's
+//       SHUTDOWN — Quiver's SCTPEndpoint in the place of usrsctp's `tsctp` sink.
 //   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
 //       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
 //       engine for S seconds: each connection waits for the server's session ticket (so the
@@ -139,6 +142,10 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "tls-handshake-load":
         runTLSHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
                             concurrency: option("--concurrency").flatMap(Int.init) ?? 8, tls12: flag("--tls12"))
+
+    case "sctp-sink":
+        runSCTPSink(udpPort: port, sctpPort: option("--sctp-port").flatMap(UInt16.init) ?? 5001,
+                    timeout: option("--timeout").flatMap(Double.init) ?? 120)
 
     case "dtls-load":
         runDTLSLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
