@@ -53,6 +53,10 @@ public enum SCTPError: Error, Hashable, Sendable, CustomStringConvertible {
     case wouldBlock
     /// The association is shutting down or closed.
     case notWritable
+    /// The peer did not list RE-CONFIG in its Supported Extensions (RFC 6525 §5.1.1).
+    case streamResetUnsupported
+    /// The stream's reset is under way: sends wait for its outcome (RFC 6525 §5.1.2 A1).
+    case streamResetting(UInt16)
 
     public var description: String {
         switch self {
@@ -61,6 +65,8 @@ public enum SCTPError: Error, Hashable, Sendable, CustomStringConvertible {
         case .messageTooLarge(let size, let limit): "a \(size)-byte message is over the \(limit)-byte limit"
         case .wouldBlock: "the send buffer is full"
         case .notWritable: "the association is shutting down or closed"
+        case .streamResetUnsupported: "the peer does not support stream reconfiguration (RFC 6525)"
+        case .streamResetting(let stream): "stream \(stream) is being reset"
         }
     }
 }
@@ -73,6 +79,15 @@ public enum SCTPEvent: Hashable, Sendable {
     case readable
     /// The association ended; nothing more will be sent or received.
     case closed(SCTPCloseReason)
+    /// The peer reset these streams of its own (RFC 6525): every message it sent on them
+    /// before is readable already — for the application, the end of those streams. Their SSNs
+    /// start again at 0.
+    case incomingStreamsReset([UInt16])
+    /// Our reset of these streams (``SCTPAssociation/resetOutgoingStreams(_:now:)``) was
+    /// performed: the peer read everything sent on them; they may be used again.
+    case outgoingStreamsReset([UInt16])
+    /// The peer refused to reset these streams; they go on as they were.
+    case streamResetRefused([UInt16])
 }
 
 /// One SCTP association (RFC 9260), sans-I/O: an ``SCTPEndpoint`` feeds it packets addressed
@@ -202,6 +217,29 @@ public final class SCTPAssociation {
     private var lastHeard: Instant
     private var events: [SCTPEvent] = []
 
+    // MARK: Stream reconfiguration (RFC 6525)
+
+    /// Both sides listed RE-CONFIG in Supported Extensions.
+    public private(set) var peerSupportsStreamReset = false
+    /// Our next Re-configuration Request Sequence Number (§4.1: starts at our initial TSN).
+    private var nextRequestSeq: UInt32
+    /// The peer's next expected one (its initial TSN at first).
+    private var peerRequestSeq: UInt32 = 0
+    /// The peer's next expected request sequence number, for tests.
+    var peerRequestSeqForTests: UInt32 { peerRequestSeq }
+    /// Streams to reset, waiting for a request; with those in flight, the streams sends refuse.
+    private var resetQueue: [UInt16] = []
+    private var resetting: Set<UInt16> = []
+    /// Our request in flight (§5.1.1: one at a time) and its timer.
+    private var reconfigInFlight: (seq: UInt32, streams: [UInt16], chunk: SCTPChunk)?
+    private var reconfigTimer: Instant?
+    /// The peer answered "In progress": its timeouts count no error (§5.2.7 H2).
+    private var reconfigInProgress = false
+    /// Our answer to the peer's latest request, for its retransmission (§5.2.1).
+    private var lastResponse: (seq: UInt32, result: UInt32)?
+    /// The peer's reset waiting for the data before it (§5.2.2 E2).
+    private var deferredReset: (seq: UInt32, lastTSN: UInt32, streams: [UInt16])?
+
     /// Counters for tests and statistics.
     public private(set) var retransmittedChunks = 0
     public private(set) var fastRetransmits = 0
@@ -223,6 +261,7 @@ public final class SCTPAssociation {
         inboundStreams = configuration.inboundStreams
         nextTSN = initialTSN
         ackedTSN = initialTSN &- 1
+        nextRequestSeq = initialTSN
         nextSSN = []
         expectedSSN = []
         receivedTSN = 0
@@ -235,7 +274,7 @@ public final class SCTPAssociation {
         let chunk = SCTPChunk.initiation(SCTPInitChunk(
             initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
             outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
-            initialTSN: initialTSN))
+            initialTSN: initialTSN, parameters: configuration.streamReset ? [Self.supportedExtensions] : []))
         sendHandshake(chunk, tag: 0, now: now)
     }
 
@@ -252,6 +291,9 @@ public final class SCTPAssociation {
         inboundStreams = cookie.localInboundStreams
         nextTSN = cookie.localInitialTSN
         ackedTSN = cookie.localInitialTSN &- 1
+        nextRequestSeq = cookie.localInitialTSN
+        peerRequestSeq = cookie.peerInitialTSN
+        peerSupportsStreamReset = cookie.streamReset
         nextSSN = Array(repeating: 0, count: Int(outboundStreams))
         expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
         receivedTSN = cookie.peerInitialTSN &- 1
@@ -292,6 +334,7 @@ public final class SCTPAssociation {
             throw .messageTooLarge(bytes.count, limit: configuration.maxMessageSize)
         }
         guard stream < outboundStreams else { throw .invalidStream(stream, available: outboundStreams) }
+        guard !resetting.contains(stream) else { throw .streamResetting(stream) }
         guard bufferedBytes == 0 || bufferedBytes + bytes.count <= configuration.sendBufferSize else { throw .wouldBlock }
         bufferedBytes += bytes.count
         // Before the handshake the SSNs are assigned when it completes (the stream count may shrink).
@@ -419,6 +462,9 @@ public final class SCTPAssociation {
                 if !handleSack(sack, now: now) { return }
             case .heartbeat(let info):
                 control.append((.heartbeatAck(info: info), peerTag))
+            case .reconfig(let parameters):
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                handleReconfig(parameters, now: now)
             case .heartbeatAck(let info):
                 handleHeartbeatAck(info, now: now)
             case .shutdown(let cumulative):
@@ -461,7 +507,11 @@ public final class SCTPAssociation {
             if state == .closed { return }
         }
         if !errorCauses.isEmpty { control.append((.error(causes: errorCauses), peerTag)) }
-        if receivedData { dataArrived(now: now) }
+        if receivedData {
+            dataArrived(now: now)
+            performDeferredReset()
+        }
+        startReconfigIfReady(now: now)
         advanceShutdown(now: now)
     }
 
@@ -486,7 +536,8 @@ public final class SCTPAssociation {
         parameters: for parameter in ack.parameters {
             switch parameter.type {
             case SCTPParameter.stateCookie: cookie = parameter.value
-            case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter: break
+            case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter,
+                 SCTPParameter.supportedExtensions: break
             default:
                 // §3.2.1; what is reported is bounded by the packet we send it in.
                 let action = parameter.unrecognizedAction
@@ -507,6 +558,8 @@ public final class SCTPAssociation {
         nextSSN = Array(repeating: 0, count: Int(outboundStreams))
         expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
         receivedTSN = ack.initialTSN &- 1
+        peerRequestSeq = ack.initialTSN
+        peerSupportsStreamReset = configuration.streamReset && Self.listsStreamReset(ack.parameters)
         peerWindow = Int(ack.advertisedWindow)
         ssthresh = Int(ack.advertisedWindow)
         state = .cookieEchoed
@@ -539,6 +592,8 @@ public final class SCTPAssociation {
         inboundStreams = cookie.localInboundStreams
         expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
         receivedTSN = cookie.peerInitialTSN &- 1
+        peerRequestSeq = cookie.peerInitialTSN
+        peerSupportsStreamReset = cookie.streamReset
         peerWindow = Int(cookie.peerWindow)
         ssthresh = Int(cookie.peerWindow)
         establish(now: now)
@@ -576,7 +631,7 @@ public final class SCTPAssociation {
         sendHandshake(.initiation(SCTPInitChunk(
             initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
             outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
-            initialTSN: initialTSN)), tag: 0, now: now)
+            initialTSN: initialTSN, parameters: configuration.streamReset ? [Self.supportedExtensions] : [])), tag: 0, now: now)
     }
 
     private func sendHandshake(_ chunk: SCTPChunk, tag: UInt32, now: Instant) {
@@ -872,6 +927,159 @@ public final class SCTPAssociation {
     /// The congestion window in bytes.
     public var congestionWindow: Int { cwnd }
 
+    // MARK: Stream reconfiguration
+
+    static let supportedExtensions = SCTPParameter(type: SCTPParameter.supportedExtensions, value: [SCTPChunkType.reconfig])
+
+    static func listsStreamReset(_ parameters: [SCTPParameter]) -> Bool {
+        parameters.contains { $0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.reconfig) }
+    }
+
+    /// Resets our outgoing `streams` (RFC 6525 §5.1.2): once everything queued on them was
+    /// given a TSN, an Outgoing SSN Reset Request tells the peer to expect SSN 0 on them after
+    /// our last TSN; the peer sees the end of those streams once it has read everything before.
+    /// Sends on them wait (``SCTPError/streamResetting(_:)``) until
+    /// ``SCTPEvent/outgoingStreamsReset(_:)`` or ``SCTPEvent/streamResetRefused(_:)``.
+    public func resetOutgoingStreams(_ streams: [UInt16], now: Instant) throws(SCTPError) {
+        guard state == .established else { throw .notWritable }
+        guard peerSupportsStreamReset else { throw .streamResetUnsupported }
+        if let invalid = streams.first(where: { $0 >= outboundStreams }) { throw .invalidStream(invalid, available: outboundStreams) }
+        for stream in streams where resetting.insert(stream).inserted { resetQueue.append(stream) }
+        startReconfigIfReady(now: now)
+    }
+
+    /// Sends the request for the queued streams whose data all have TSNs, if none is in flight.
+    private func startReconfigIfReady(now: Instant) {
+        guard reconfigInFlight == nil, !resetQueue.isEmpty, state == .established else { return }
+        let waiting = Set(pending[pendingHead...].map(\.stream))
+        let ready = resetQueue.filter { !waiting.contains($0) }
+        guard !ready.isEmpty else { return }
+        resetQueue.removeAll { ready.contains($0) }
+        var value = ByteWriter(capacity: 12 + 2 * ready.count)
+        value.writeUInt32(nextRequestSeq)
+        value.writeUInt32(peerRequestSeq &- 1)
+        value.writeUInt32(nextTSN &- 1)  // A3: the last TSN we assigned
+        for stream in ready { value.writeUInt16(stream) }
+        let chunk = SCTPChunk.reconfig(parameters: [SCTPParameter(type: SCTPParameter.outgoingSSNResetRequest, value: value.bytes)])
+        reconfigInFlight = (nextRequestSeq, ready, chunk)
+        nextRequestSeq &+= 1
+        reconfigInProgress = false
+        control.append((chunk, peerTag))
+        reconfigTimer = now + .nanoseconds(rto)
+    }
+
+    /// §5.2: requests are answered (ours: only the Outgoing SSN Reset; the others are denied),
+    /// responses settle our request.
+    private func handleReconfig(_ parameters: [SCTPParameter], now: Instant) {
+        var responses: [SCTPParameter] = []
+        for parameter in parameters.prefix(2) {
+            var reader = ByteReader(parameter.value)
+            guard let seq = try? reader.readUInt32() else { continue }
+            switch parameter.type {
+            case SCTPParameter.outgoingSSNResetRequest:
+                guard (try? reader.readUInt32()) != nil, let lastTSN = try? reader.readUInt32(), reader.remaining % 2 == 0 else { continue }
+                var streams: [UInt16] = []
+                while let stream = try? reader.readUInt16() { streams.append(stream) }
+                responses.append(answerOutgoingReset(seq: seq, lastTSN: lastTSN, streams: streams))
+            case SCTPParameter.incomingSSNResetRequest, SCTPParameter.ssnTSNResetRequest,
+                 SCTPParameter.addOutgoingStreamsRequest, SCTPParameter.addIncomingStreamsRequest:
+                responses.append(answerDenied(seq: seq))
+            case SCTPParameter.reconfigurationResponse:
+                guard let result = try? reader.readUInt32() else { continue }
+                handleReconfigResponse(seq: seq, result: result, now: now)
+            default:
+                continue
+            }
+        }
+        if !responses.isEmpty {
+            control.append((.reconfig(parameters: responses), peerTag))
+            sackOwed = true  // §5.2.1: a SACK with the response speeds up any retransmission
+        }
+    }
+
+    private static func response(_ seq: UInt32, _ result: UInt32) -> SCTPParameter {
+        SCTPParameter(type: SCTPParameter.reconfigurationResponse, value: word(seq) + word(result))
+    }
+
+    private enum ReconfigResult {
+        static let performed: UInt32 = 1
+        static let denied: UInt32 = 2
+        static let badSequenceNumber: UInt32 = 5
+        static let inProgress: UInt32 = 6
+    }
+
+    /// §5.2.2 with §5.2.1's sequence numbers: the expected request is performed (or deferred
+    /// until the data before it arrived), its retransmission gets the same answer.
+    private func answerOutgoingReset(seq: UInt32, lastTSN: UInt32, streams: [UInt16]) -> SCTPParameter {
+        if seq == peerRequestSeq {
+            peerRequestSeq &+= 1
+            if Serial.lessOrEqual(lastTSN, receivedTSN) {
+                resetIncoming(streams)
+                lastResponse = (seq, ReconfigResult.performed)
+            } else {
+                deferredReset = (seq, lastTSN, streams)
+                lastResponse = (seq, ReconfigResult.inProgress)
+            }
+            return Self.response(seq, lastResponse!.result)
+        }
+        if seq == peerRequestSeq &- 1, let last = lastResponse, last.seq == seq {
+            return Self.response(seq, last.result)
+        }
+        return Self.response(seq, ReconfigResult.badSequenceNumber)
+    }
+
+    private func answerDenied(seq: UInt32) -> SCTPParameter {
+        if seq == peerRequestSeq {
+            peerRequestSeq &+= 1
+            lastResponse = (seq, ReconfigResult.denied)
+            return Self.response(seq, ReconfigResult.denied)
+        }
+        if seq == peerRequestSeq &- 1, let last = lastResponse, last.seq == seq { return Self.response(seq, last.result) }
+        return Self.response(seq, ReconfigResult.badSequenceNumber)
+    }
+
+    /// E2–E5 once the cumulative TSN reached the deferred request's last TSN.
+    private func performDeferredReset() {
+        guard let deferred = deferredReset, Serial.lessOrEqual(deferred.lastTSN, receivedTSN) else { return }
+        deferredReset = nil
+        resetIncoming(deferred.streams)
+        lastResponse = (deferred.seq, ReconfigResult.performed)
+        control.append((.reconfig(parameters: [Self.response(deferred.seq, ReconfigResult.performed)]), peerTag))
+    }
+
+    /// E3: the streams' next SSN is 0 again; the application learns their end.
+    private func resetIncoming(_ requested: [UInt16]) {
+        let streams = requested.isEmpty ? Array(0..<inboundStreams) : requested.filter { $0 < inboundStreams }
+        for stream in streams {
+            expectedSSN[Int(stream)] = 0
+            // Messages waiting for an earlier SSN came after the sender's last TSN, which A1
+            // forbids: they cannot be placed in the new sequence.
+            if let dropped = waiting.removeValue(forKey: stream) { heldBytes -= dropped.values.reduce(0) { $0 + $1.bytes.count } }
+        }
+        events.append(.incomingStreamsReset(streams))
+    }
+
+    /// §5.2.7.
+    private func handleReconfigResponse(seq: UInt32, result: UInt32, now: Instant) {
+        guard let request = reconfigInFlight, request.seq == seq else { return }
+        switch result {
+        case ReconfigResult.inProgress:
+            reconfigInProgress = true
+            reconfigTimer = now + .nanoseconds(rto)
+            return
+        case 0, ReconfigResult.performed:
+            for stream in request.streams { nextSSN[Int(stream)] = 0 }
+            events.append(.outgoingStreamsReset(request.streams))
+        default:
+            events.append(.streamResetRefused(request.streams))
+        }
+        for stream in request.streams { resetting.remove(stream) }
+        reconfigInFlight = nil
+        reconfigTimer = nil
+        reconfigInProgress = false
+        startReconfigIfReady(now: now)
+    }
+
     // MARK: Shutdown
 
     private func handleShutdown(_ cumulative: UInt32, now: Instant) -> Bool {
@@ -940,7 +1148,7 @@ public final class SCTPAssociation {
     /// When ``handleTimeout(now:)`` is next due.
     public var nextDeadline: Instant? {
         guard state != .closed else { return nil }
-        return [t1, t2, t3, t5, delayedAck, heartbeatDue].compactMap { $0 }.min()
+        return [t1, t2, t3, t5, delayedAck, heartbeatDue, reconfigTimer].compactMap { $0 }.min()
     }
 
     /// Runs the timers that expired.
@@ -980,6 +1188,17 @@ public final class SCTPAssociation {
         if let deadline = delayedAck, deadline <= now {
             delayedAck = nil
             sackOwed = true
+        }
+        if let deadline = reconfigTimer, deadline <= now, let request = reconfigInFlight {
+            // §5.1.1: resend with back-off; an "In progress" request counts no error (§5.2.7 H2).
+            if reconfigInProgress {
+                rto = clampRTO(2 * rto)
+            } else {
+                timeouts += 1
+                guard countTimeout() else { return }
+            }
+            control.append((request.chunk, peerTag))
+            reconfigTimer = now + .nanoseconds(rto)
         }
         if let deadline = heartbeatDue, deadline <= now {
             if heartbeatNonce != nil, outstanding.isEmpty {
@@ -1111,7 +1330,10 @@ public final class SCTPAssociation {
             pending.removeFirst(pendingHead)
             pendingHead = 0
         }
-        if written > 0 { scheduleHeartbeat(now: now) }
+        if written > 0 {
+            scheduleHeartbeat(now: now)
+            if !resetQueue.isEmpty { startReconfigIfReady(now: now) }
+        }
         return written
     }
 
@@ -1146,6 +1368,9 @@ public final class SCTPAssociation {
         t5 = nil
         delayedAck = nil
         heartbeatDue = nil
+        reconfigTimer = nil
+        reconfigInFlight = nil
+        deferredReset = nil
         pending.removeAll()
         pendingHead = 0
         outstanding.removeAll()

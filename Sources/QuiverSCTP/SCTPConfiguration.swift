@@ -29,6 +29,9 @@ public struct SCTPConfiguration: Sendable {
     public var heartbeatInterval: Duration? = .seconds(30)
     /// How long a SACK may be delayed (at most 500 ms; 200 ms as RFC 9260 §6.2 recommends).
     public var delayedAckTimeout: Duration = .milliseconds(200)
+    /// Whether to offer stream reconfiguration (RFC 6525): RE-CONFIG in Supported Extensions,
+    /// answering the peer's requests, and ``SCTPAssociation/resetOutgoingStreams(_:now:)``.
+    public var streamReset = true
     /// Where verification tags, initial TSNs and heartbeat nonces come from.
     public var random: RandomSource = .system
 

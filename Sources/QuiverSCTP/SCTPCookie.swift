@@ -17,8 +17,10 @@ struct SCTPCookieState: Hashable, Sendable {
     var peerPort: UInt16
     /// When the INIT ACK was made (the jar's clock, nanoseconds).
     var created: UInt64
+    /// Both sides listed RE-CONFIG in Supported Extensions (RFC 6525 §5.1.1).
+    var streamReset: Bool
 
-    static let encodedSize = 5 * 4 + 4 * 2 + 8
+    static let encodedSize = 5 * 4 + 4 * 2 + 8 + 1
 }
 
 /// Makes and opens state cookies: the fields, then an HMAC-SHA256 over them under a secret
@@ -29,7 +31,7 @@ public struct SCTPCookieJar: Sendable {
     public var lifetime: Duration
 
     static let macSize = 32
-    private static let format: UInt8 = 1
+    private static let format: UInt8 = 2
 
     /// A jar with a fresh random secret, or with `secret` (32 bytes) to share cookies.
     public init(secret: [UInt8]? = nil, lifetime: Duration = .seconds(60), random: RandomSource = .system) {
@@ -50,6 +52,7 @@ public struct SCTPCookieJar: Sendable {
         writer.writeUInt16(state.localPort)
         writer.writeUInt16(state.peerPort)
         writer.writeUInt64(state.created)
+        writer.writeUInt8(state.streamReset ? 1 : 0)
         writer.writeBytes(HMAC<SHA256>.authenticationCode(for: writer.bytes, using: key))
         return writer.bytes
     }
@@ -74,7 +77,8 @@ public struct SCTPCookieJar: Sendable {
             localTag: reader.readUInt32(), peerTag: reader.readUInt32(), localInitialTSN: reader.readUInt32(),
             peerInitialTSN: reader.readUInt32(), peerWindow: reader.readUInt32(),
             localOutboundStreams: reader.readUInt16(), localInboundStreams: reader.readUInt16(),
-            localPort: reader.readUInt16(), peerPort: reader.readUInt16(), created: reader.readUInt64())
+            localPort: reader.readUInt16(), peerPort: reader.readUInt16(), created: reader.readUInt64(),
+            streamReset: reader.readUInt8() == 1)
         else { throw .invalid }
         let age = Int64(clamping: now.nanoseconds &- state.created)
         guard state.created <= now.nanoseconds else { throw .invalid }

@@ -163,7 +163,7 @@ public final class SCTPEndpoint {
         parameters: for parameter in initiation.parameters {
             switch parameter.type {
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.cookiePreservative,
-                 SCTPParameter.supportedAddressTypes:
+                 SCTPParameter.supportedAddressTypes, SCTPParameter.supportedExtensions:
                 continue
             default:
                 let action = parameter.unrecognizedAction
@@ -183,8 +183,10 @@ public final class SCTPEndpoint {
             peerInitialTSN: initiation.initialTSN, peerWindow: initiation.advertisedWindow,
             localOutboundStreams: min(association.outboundStreams, initiation.inboundStreams),
             localInboundStreams: min(association.inboundStreams, initiation.outboundStreams),
-            localPort: configuration.port, peerPort: packet.sourcePort, created: now.nanoseconds))
+            localPort: configuration.port, peerPort: packet.sourcePort, created: now.nanoseconds,
+            streamReset: association.streamReset && SCTPAssociation.listsStreamReset(initiation.parameters)))
         var parameters = [SCTPParameter(type: SCTPParameter.stateCookie, value: cookie)]
+        if association.streamReset { parameters.append(SCTPAssociation.supportedExtensions) }
         // §3.3.3: each parameter to report in an Unrecognized Parameter of its own.
         parameters += unrecognized.map { SCTPParameter(type: SCTPParameter.unrecognizedParameter, value: $0.encoded) }
         let ack = SCTPInitChunk(

@@ -29,6 +29,8 @@ public enum SCTPChunkType {
     public static let cookieEcho: UInt8 = 10
     public static let cookieAck: UInt8 = 11
     public static let shutdownComplete: UInt8 = 14
+    /// RE-CONFIG (RFC 6525 §3.1).
+    public static let reconfig: UInt8 = 130
 }
 
 /// A TLV parameter of INIT and INIT ACK (RFC 9260 §3.2.1), or of HEARTBEAT.
@@ -47,6 +49,15 @@ public struct SCTPParameter: Hashable, Sendable {
     public static let unrecognizedParameter: UInt16 = 8
     public static let cookiePreservative: UInt16 = 9
     public static let supportedAddressTypes: UInt16 = 12
+    /// Supported Extensions (RFC 5061 §4.2.7): the chunk types of extensions the sender speaks.
+    public static let supportedExtensions: UInt16 = 0x8008
+    /// RE-CONFIG's parameters (RFC 6525 §4).
+    public static let outgoingSSNResetRequest: UInt16 = 13
+    public static let incomingSSNResetRequest: UInt16 = 14
+    public static let ssnTSNResetRequest: UInt16 = 15
+    public static let reconfigurationResponse: UInt16 = 16
+    public static let addOutgoingStreamsRequest: UInt16 = 17
+    public static let addIncomingStreamsRequest: UInt16 = 18
 
     /// What a receiver does with a parameter it does not recognise: the two high bits of
     /// its type (RFC 9260 §3.2.1). `skip` continues with the next parameter; `report` adds it
@@ -186,6 +197,8 @@ public enum SCTPChunk: Hashable, Sendable {
     case cookieEcho(cookie: [UInt8])
     case cookieAck
     case shutdownComplete(tagReflected: Bool)
+    /// RE-CONFIG (RFC 6525): one or two request or response parameters.
+    case reconfig(parameters: [SCTPParameter])
     /// A chunk type this module does not implement, kept whole for the §3.2 rules.
     case unrecognized(type: UInt8, flags: UInt8, value: [UInt8])
 
@@ -204,6 +217,7 @@ public enum SCTPChunk: Hashable, Sendable {
         case .cookieEcho: SCTPChunkType.cookieEcho
         case .cookieAck: SCTPChunkType.cookieAck
         case .shutdownComplete: SCTPChunkType.shutdownComplete
+        case .reconfig: SCTPChunkType.reconfig
         case .unrecognized(let type, _, _): type
         }
     }
@@ -255,6 +269,8 @@ public enum SCTPChunk: Hashable, Sendable {
             writer.writeBytes(cookie)
         case .shutdownComplete(let reflected):
             flags = reflected ? 1 : 0
+        case .reconfig(let parameters):
+            for parameter in parameters { lastPadding = Self.writeTLV(parameter.type, parameter.value, into: &writer) }
         case .unrecognized(_, let chunkFlags, let value):
             flags = chunkFlags
             writer.writeBytes(value)
@@ -420,6 +436,8 @@ public struct SCTPPacket: Hashable, Sendable {
             return .cookieAck
         case SCTPChunkType.shutdownComplete:
             return .shutdownComplete(tagReflected: flags & 1 != 0)
+        case SCTPChunkType.reconfig:
+            return .reconfig(parameters: try parseTLVs(&reader).map { SCTPParameter(type: $0, value: $1) })
         default:
             return .unrecognized(type: type, flags: flags, value: try reader.readBytes(reader.remaining))
         }

@@ -41,7 +41,7 @@ import Testing
             throw InteropError("\(error)\n\(server.transcript)")
         }
         #expect(association.state == .established, "\(server.transcript)")
-        let sent = [SCTPMessage(stream: 1, ppid: 51, bytes: Array("first".utf8)), SCTPMessage(stream: 2, ppid: 53, bytes: [UInt8](repeating: 7, count: 3000))]
+        let sent = [SCTPMessage(stream: 1, ppid: 51, bytes: Array("first".utf8)), SCTPMessage(stream: 2, ppid: 53, bytes: [UInt8](repeating: 0x61, count: 3000))]
         for message in sent { try association.send(message.bytes, stream: message.stream, ppid: message.ppid) }
         var echoed: [SCTPMessage] = []
         try driver.run("echoes\n\(server.transcript)") {
@@ -49,5 +49,15 @@ import Testing
             return echoed.count == sent.count || association.state == .closed
         }
         #expect(Set(echoed) == Set(sent))
+        // RFC 6525: resetting stream 1 ends it at pion ("stream end: EOF"), which answers
+        // Success - Performed.
+        #expect(association.peerSupportsStreamReset)
+        try association.resetOutgoingStreams([1], now: .now())
+        var events: [SCTPEvent] = []
+        try driver.run("the stream reset (events so far: \(events))\n\(server.transcript)") {
+            while let event = association.nextEvent() { events.append(event) }
+            return events.contains(.outgoingStreamsReset([1]))
+        }
+        try server.waitForStdout(containing: "stream end")
     }
 }

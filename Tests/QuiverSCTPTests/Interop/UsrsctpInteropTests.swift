@@ -59,6 +59,25 @@ func echoEverything(_ endpoint: SCTPEndpoint, into associations: inout [SCTPAsso
         for stream: UInt16 in 0..<3 {
             #expect(echoed.filter { $0.stream == stream }.map(\.bytes) == sent.filter { $0.stream == stream }.map(\.bytes))
         }
+        // RFC 6525: usrsctp answers an Outgoing SSN Reset Request (performed, or denied: its
+        // echo_server does not enable stream resets); either way the streams go on.
+        #expect(association.peerSupportsStreamReset)
+        try association.resetOutgoingStreams([2], now: .now())
+        var outcome: SCTPEvent?
+        try driver.run("the answer to a stream reset") {
+            while let event = association.nextEvent() {
+                if case .outgoingStreamsReset = event { outcome = event }
+                if case .streamResetRefused = event { outcome = event }
+            }
+            return outcome != nil
+        }
+        try association.send(Array("after".utf8), stream: 2)
+        var after: [SCTPMessage] = []
+        try driver.run("an echo after the reset") {
+            while let message = association.read() { after.append(message) }
+            return !after.isEmpty
+        }
+        #expect(after.map(\.bytes) == [Array("after".utf8)], "reset outcome: \(String(describing: outcome))")
         association.shutdown(now: .now())
         try driver.run("shutdown") { association.state == .closed }
         #expect(association.closeReason == .shutdown)
