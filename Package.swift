@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "Quiver",
             dependencies: [
-                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "CQuiverPoll",
+                "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverSCTP", "CQuiverPoll",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -34,7 +34,8 @@ def main():
            "QUIVER_REQUIRE_PEERS=1 QUIVER_INTEROP_RESULTS=/tmp/interop.jsonl swift test --filter HTTP3InteropTests",
            "python3 Scripts/interop-table.py /tmp/interop.jsonl > docs/INTEROP.md",
            "```", "",
-           "TLS 1.3 and TLS 1.2 over TCP, DTLS 1.3 and 1.2 over UDP (with OpenSSL, GnuTLS, pion and BoringSSL): [INTEROP-TLS.md](INTEROP-TLS.md).", "",
+           "TLS 1.3 and TLS 1.2 over TCP, DTLS 1.3 and 1.2 over UDP (with OpenSSL, GnuTLS, pion and BoringSSL): [INTEROP-TLS.md](INTEROP-TLS.md).",
+           "SCTP over UDP and over DTLS (with usrsctp, pion and aiortc): [INTEROP-SCTP.md](INTEROP-SCTP.md).", "",
            "Peers: ngtcp2 0.12.1 with GnuTLS (Debian's `gtlsclient`/`gtlsserver`, HTTP/3 via nghttp3), "
            f"aioquic {version(['python3', '-c', 'import aioquic; print(aioquic.__version__)'])} "
            "(`aioquic_h3_peer.py`). Quiver runs as `quiver serve --http3` and `quiver get`. "

@@ -47,7 +47,7 @@ public struct Demo: Sendable {
         var flags: Set<String> = []
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         func usage(_ problem: String) -> Never {
-            FileHandle.standardError.write("\(name): \(problem)\nusage: \(name) [chain.pem privkey.pem] [--port P] [--quic | --dtls] [--workers N] [--listeners N]\n")
+            FileHandle.standardError.write("\(name): \(problem)\nusage: \(name) [chain.pem privkey.pem] [--port P] [--quic | --dtls | --sctp] [--workers N] [--listeners N]\n")
             exit(2)
         }
         while let argument = arguments.next() {
@@ -63,6 +63,7 @@ public struct Demo: Sendable {
                 listeners = value
             case "--quic": transport = .quic
             case "--dtls": transport = .dtls
+            case "--sctp": transport = .sctp
             case "--tcp": transport = .tcp
             case let flag where flag.hasPrefix("--"): flags.insert(flag)
             default: positional.append(argument)
@@ -102,6 +103,10 @@ public struct Demo: Sendable {
             var configuration = Demo.dtlsConfiguration
             configuration.reusePort = reusePort
             return try Listener(.dtls, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
+        case .sctp:
+            var configuration = Demo.dtlsConfiguration
+            configuration.reusePort = reusePort
+            return try Listener(.sctp, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
         }
     }
 
@@ -111,6 +116,7 @@ public struct Demo: Sendable {
         case .tcp: "TLS"
         case .quic: "QUIC"
         case .dtls: "DTLS"
+        case .sctp: "SCTP"
         }
     }
 

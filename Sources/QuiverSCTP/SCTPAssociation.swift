@@ -365,6 +365,12 @@ public final class SCTPAssociation {
     /// Whether everything sent was acknowledged.
     public var isIdle: Bool { pendingHead == pending.count && outstanding.isEmpty }
 
+    /// Whether a stream reset of ours waits for a request or an answer.
+    public var isResettingStreams: Bool { reconfigInFlight != nil || !resetQueue.isEmpty }
+
+    /// Whether control chunks (a final ABORT or SHUTDOWN COMPLETE among them) wait to be sent.
+    public var hasPendingControl: Bool { !control.isEmpty }
+
     /// The next message, in order for its stream.
     public func read() -> SCTPMessage? {
         guard readableHead < readable.count else { return nil }

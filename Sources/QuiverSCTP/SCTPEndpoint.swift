@@ -51,6 +51,8 @@ public final class SCTPEndpoint {
     private var all: [SCTPAssociation] = []
     private var turn = 0
     private var accepted: [SCTPAssociation] = []
+    /// Associations that received a packet or ran a timer since ``takeActiveAssociations()``.
+    private var active: [ObjectIdentifier: SCTPAssociation] = [:]
     /// Answers to packets of no association (INIT ACK, ABORT …), bounded.
     private var replies: [(bytes: [UInt8], to: SocketAddress)] = []
     private static let maxReplies = 64
@@ -74,6 +76,13 @@ public final class SCTPEndpoint {
 
     /// The next association a peer set up, in the order their handshakes completed.
     public func accept() -> SCTPAssociation? { accepted.isEmpty ? nil : accepted.removeFirst() }
+
+    /// The associations that received packets or ran timers since the last call: a driver
+    /// looks at their events without scanning every association.
+    public func takeActiveAssociations() -> [SCTPAssociation] {
+        defer { active.removeAll(keepingCapacity: true) }
+        return Array(active.values)
+    }
 
     // MARK: Receiving
 
@@ -106,6 +115,7 @@ public final class SCTPEndpoint {
         if let association = byTag[packet.verificationTag], association.peerPort == packet.sourcePort {
             let previous = association.peerAddress
             association.receive(packet, from: address, now: now)
+            active[ObjectIdentifier(association)] = association
             if association.peerAddress != previous {
                 // RFC 6951 §5.4: replies follow the peer's latest address (a NAT rebinding).
                 let old = PeerKey(address: previous, port: association.peerPort)
@@ -118,6 +128,7 @@ public final class SCTPEndpoint {
         if let association = byPeer[PeerKey(address: address, port: packet.sourcePort)],
            packet.verificationTag == association.peerTag {
             association.receive(packet, from: address, now: now)
+            active[ObjectIdentifier(association)] = association
             return
         }
         answerOutOfTheBlue(packet, from: address)
@@ -221,6 +232,7 @@ public final class SCTPEndpoint {
             // COOKIE ACK was lost, §5.2.4 D): the association answers.
             existing.acceptCollidingCookie(state, now: now)
             existing.receive(packet, from: address, now: now)
+            active[ObjectIdentifier(existing)] = existing
             return
         }
         let key = PeerKey(address: address, port: packet.sourcePort)
@@ -228,6 +240,7 @@ public final class SCTPEndpoint {
             // The peer restarted (a new INIT from the same address and port): the old
             // association is gone on its side.
             previous.abort(reason: "the peer restarted", now: now)
+            active[ObjectIdentifier(previous)] = previous
         }
         guard all.count < configuration.maxAssociations else {
             statistics.refused += 1
@@ -238,6 +251,7 @@ public final class SCTPEndpoint {
         let association = SCTPAssociation(cookie: state, configuration: configuration.association, peerAddress: address, now: now)
         add(association)
         accepted.append(association)
+        active[ObjectIdentifier(association)] = association
         // Chunks bundled after the COOKIE ECHO (DATA, §6.10).
         if packet.chunks.count > 1 { association.receive(packet, from: address, now: now) }
     }
@@ -300,7 +314,10 @@ public final class SCTPEndpoint {
     /// Runs the associations' expired timers.
     public func handleTimeout(now: Instant) {
         for association in all {
-            if let deadline = association.nextDeadline, deadline <= now { association.handleTimeout(now: now) }
+            if let deadline = association.nextDeadline, deadline <= now {
+                association.handleTimeout(now: now)
+                active[ObjectIdentifier(association)] = association
+            }
         }
     }
 }

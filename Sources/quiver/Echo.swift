@@ -34,8 +34,9 @@ enum EchoServer {
     static func serve(_ connection: Connection, log: Logger) async {
         logStart(connection, log: log)
         let echoed: Int
-        if let quic = connection.quic {
-            echoed = await serveStreams(connection, quic: quic)
+        if connection.quic != nil || connection.transport == .sctp {
+            // Until the client ends the connection (QUIC's CONNECTION_CLOSE, SCTP's SHUTDOWN).
+            echoed = await serveStreams(connection, quic: connection.quic)
         } else {
             echoed = await echo(connection.defaultStream)
             try? await connection.shutdown()  // TLS and DTLS have no other stream
@@ -43,8 +44,9 @@ enum EchoServer {
         logEnd(connection, echoed: echoed, log: log)
     }
 
-    /// QUIC: the default stream here, every other stream and the DATAGRAMs in child tasks.
-    private static func serveStreams(_ connection: Connection, quic: Connection.QUIC) async -> Int {
+    /// QUIC and SCTP: the default stream here, every other stream (and QUIC's DATAGRAMs) in
+    /// child tasks.
+    private static func serveStreams(_ connection: Connection, quic: Connection.QUIC?) async -> Int {
         let echoed = ByteCount()
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -55,10 +57,12 @@ enum EchoServer {
                     }
                 }
             }
-            group.addTask {
-                do {
-                    for try await datagram in quic.datagrams { try? quic.sendDatagram(datagram) }
-                } catch {}  // the connection failed: nothing more to echo
+            if let quic {
+                group.addTask {
+                    do {
+                        for try await datagram in quic.datagrams { try? quic.sendDatagram(datagram) }
+                    } catch {}  // the connection failed: nothing more to echo
+                }
             }
             echoed.add(await echo(connection.defaultStream))
         }
@@ -66,7 +70,7 @@ enum EchoServer {
     }
 
     private static func logStart(_ connection: Connection, log: Logger) {
-        let transport = connection.quic.map { "\($0.version)" } ?? (connection.transport == .dtls ? "DTLS" : "TLS")
+        let transport = connection.quic.map { "\($0.version)" } ?? (connection.transport == .dtls ? "DTLS" : connection.transport == .sctp ? "SCTP" : "TLS")
         log.info("\(peer(connection)): \(transport) handshake complete: \(connection.tlsVersion.map { "\($0)" } ?? "-") alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
     }
 
@@ -104,8 +108,8 @@ enum EchoClient {
     static func run(_ connection: Connection) -> Int32 {
         Thread {
             let input = FileHandle.standardInput
-            // DTLS: one message per write, at most one record.
-            let maxWrite = connection.transport == .dtls ? 1 << 14 : Int.max
+            // DTLS: one message per write, at most one record. SCTP: one message per write.
+            let maxWrite = connection.transport == .dtls ? 1 << 14 : connection.transport == .sctp ? 64 << 10 : Int.max
             while true {
                 let data = input.availableData
                 if data.isEmpty { break }

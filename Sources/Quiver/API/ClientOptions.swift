@@ -41,6 +41,9 @@ public struct ClientOptions: Sendable {
     /// above were applied. Not API: the engine's types change with the engine.
     @_spi(QUICEngine) public var configureQUIC: @Sendable (inout QUICConfiguration) -> Void = { _ in }
 
+    /// SCTP: the server's SCTP port (and ours). 5000, as ``Listener/Options/sctpPort``.
+    public var sctpPort: UInt16 = 5000
+
     public init() {}
 }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 public import QuiverCore
 import QuiverQUIC
+import QuiverSCTP
 public import QuiverTLS
 import QuiverTLSSocket
 import QuiverUDP
@@ -204,13 +205,17 @@ public final class Connection: Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) } }
             return try connectTLS(carrier: .socket(fd), peer: SocketAddress(storage: storage), tls: tls, serverName: name, options: options)
-        case .quic, .dtls:
+        case .quic, .dtls, .sctp:
             guard let remote = SocketAddress(host: host, port: port) ?? resolve(host, port) else {
                 throw QuiverError(.io, "cannot resolve \(host)")
             }
             let local = SocketAddress(host: remote.addressBytes.count == 4 ? "0.0.0.0" : "::", port: 0)!
             if transport == .quic {
                 return try connectQUIC(over: .udp(try UDPSocket(bindingTo: local)), remote: remote, tls: tls, serverName: name, options: options)
+            }
+            if transport == .sctp {
+                return try connectSCTP(over: .udp(try UDPSocket(bindingTo: local, configuration: Listener.dtlsSocketConfiguration)),
+                                       remote: remote, options: options)
             }
             let socket = try UDPSocket(bindingTo: local, configuration: Listener.dtlsSocketConfiguration)
             return try connectDTLS(over: .udp(socket), remote: remote, tls: tls, serverName: name, options: options)
@@ -233,9 +238,10 @@ public final class Connection: Sendable {
         switch (transport, attachment.kind) {
         case (.tcp, .stream(let end, let peer)):
             return try connectTLS(carrier: .pair(end), peer: peer ?? remote, tls: tls, serverName: serverName, options: options)
-        case (.quic, .udp), (.quic, .datagrams), (.dtls, .udp), (.dtls, .datagrams):
+        case (.quic, .udp), (.quic, .datagrams), (.dtls, .udp), (.dtls, .datagrams), (.sctp, .udp), (.sctp, .datagrams):
             let destination = attachment.isAddressed ? remote : Attachment.syntheticAddress(0)
             guard let destination else { throw QuiverError(.configuration, "an addressed attachment needs the server's address") }
+            if transport == .sctp { return try connectSCTP(over: attachment, remote: destination, options: options) }
             if transport == .dtls {
                 return try connectDTLS(over: attachment, remote: destination, tls: tls, serverName: serverName, options: options)
             }
@@ -271,6 +277,22 @@ public final class Connection: Sendable {
                             handshakeTimeout: options.handshakeTimeout)
         try core.addAttachment(attachment)
         let session = core.setClient(engine, peer: remote)
+        try driver.start(core)
+        driver.wake()
+        let connection = Connection(session: session, owner: core)
+        if options.waitForHandshake { try connection.waitForHandshake() }
+        return connection
+    }
+
+    /// An SCTP association with the server's SCTP port ``ClientOptions/sctpPort`` at `remote`.
+    private static func connectSCTP(over attachment: Attachment, remote: SocketAddress, options: ClientOptions) throws(QuiverError) -> Connection {
+        let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
+        var configuration = SCTPEndpoint.Configuration(port: options.sctpPort)
+        configuration.acceptsAssociations = false
+        configuration.association.sendBufferSize = options.sendBufferLimit
+        let core = SCTPCore(driver: driver, acceptQueue: nil, endpoint: SCTPEndpoint(configuration: configuration))
+        try core.addAttachment(attachment)
+        let session = core.connect(to: remote, port: options.sctpPort)
         try driver.start(core)
         driver.wake()
         let connection = Connection(session: session, owner: core)

@@ -1,3 +1,4 @@
+import QuiverSCTP
 public import Logging
 // The engine's configuration types appear only in `@_spi(QUICEngine)` members: ordinary users
 // of the listener API neither see nor import them.
@@ -115,6 +116,10 @@ extension Listener {
         /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the
         /// options above were applied. Not API: the engine's types change with the engine.
         @_spi(QUICEngine) public var configureQUIC: @Sendable (inout QUICEndpoint.Configuration) -> Void = { _ in }
+
+        /// SCTP: the SCTP port (the common header's, not the UDP port under it) the listener's
+        /// associations are set up on. 5000, as WebRTC's data channels use.
+        public var sctpPort: UInt16 = 5000
 
         public init() {}
     }
@@ -242,4 +247,14 @@ extension QUICEndpoint.Configuration {
 enum QUICDefaults {
     static let endpoint = QUICEndpoint.Configuration(connection: QUICConfiguration(tls: .client(verifier: CertificateVerifier(trustRoots: []))))
     static let connection = endpoint.connection
+}
+
+extension Listener.Options {
+    /// The SCTP endpoint's settings from the options.
+    var sctpEndpointConfiguration: SCTPEndpoint.Configuration {
+        var configuration = SCTPEndpoint.Configuration(port: sctpPort)
+        configuration.maxAssociations = maxConnections
+        configuration.association.sendBufferSize = sendBufferLimit
+        return configuration
+    }
 }

@@ -2,6 +2,7 @@ import Logging
 public import QuiverCore
 import Synchronization
 import QuiverQUIC
+import QuiverSCTP
 public import QuiverTLS
 import QuiverTLSSocket
 import QuiverUDP
@@ -15,6 +16,12 @@ public enum Transport: Sendable, Hashable {
     /// DTLS 1.3 or 1.2 over UDP (or over ``DatagramPair``s): one stream of messages per connection —
     /// a read returns one record's payload, a write sends one record (at most 16 KiB).
     case dtls
+    /// SCTP (RFC 9260) over UDP — UDP encapsulation (RFC 6951), or SCTP packets as plain UDP
+    /// payloads — or over ``DatagramPair``s: reliable, ordered messages on many streams, without
+    /// encryption (the `tls` configuration is not used). The default stream is SCTP stream 0;
+    /// a read returns one message, a write sends one; finishing a stream resets it (RFC 6525).
+    /// The SCTP port is ``Listener/Options/sctpPort`` (``ClientOptions/sctpPort``).
+    case sctp
 }
 
 /// Who runs a listener's (or client connection's) I/O.
@@ -83,6 +90,9 @@ public final class Listener: Sendable {
             guard attachments.count == loops else {
                 throw QuiverError(.configuration, "\(loops) event loops need one attachment each, not \(attachments.count)")
             }
+            guard transport != .sctp else {
+                throw QuiverError(.configuration, "an SCTP listener has one event loop (steering SCTP packets between loops is not built yet)")
+            }
             guard options.workerID == nil || transport != .quic else {
                 throw QuiverError(.configuration, "workerID names one prefork worker's connection IDs; a listener with several event loops names its loops in them")
             }
@@ -120,6 +130,8 @@ public final class Listener: Sendable {
                 if loops > 1 { configuration.workerID = UInt16(loop) }  // the loop's socket in a DTLS steering group
                 dtls.setServer(DTLSEndpoint(configuration: configuration))
                 core = dtls
+            case .sctp:
+                core = SCTPCore(driver: driver, acceptQueue: acceptQueue, endpoint: SCTPEndpoint(configuration: options.sctpEndpointConfiguration))
             }
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.attachLocked(attachment) }
@@ -155,7 +167,7 @@ public final class Listener: Sendable {
                 bound = socket.localAddress ?? bound  // port 0: the rest join the port the first one got
                 attachments.append(.tcpListener(socket))
             }
-        case .dtls where loops == 1:
+        case .dtls where loops == 1, .sctp:
             attachments = [.udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.dtlsSocketConfiguration))]
         case .dtls:
             attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.dtlsSocketConfiguration, dtls: true)
@@ -371,6 +383,8 @@ public final class Listener: Sendable {
         public var tls: TLS?
         /// DTLS: the endpoint's counters (cookies, refusals, drops); `nil` on the others.
         public var dtls: DTLS?
+        /// SCTP: the endpoint's counters (cookies, drops, refusals); `nil` on the others.
+        public var sctp: SCTP?
         /// QUIC, DTLS: datagrams the kernel refused to send (`EMSGSIZE`, `ENOBUFS`, …).
         public var udpSendFailures = 0
         /// QUIC, DTLS: ICMP errors reported for peers (port unreachable and the like), dropped.
@@ -462,6 +476,31 @@ public final class Listener: Sendable {
             }
         }
 
+        /// What an SCTP listener's endpoint counts.
+        public struct SCTP: Sendable, Hashable {
+            /// Packets whose CRC32c was wrong (RFC 9260 §6.8), dropped.
+            public var badChecksums = 0
+            /// Packets that did not parse, or were for another SCTP port, dropped.
+            public var malformedPackets = 0
+            /// Packets of no association (RFC 9260 §8.4), answered with ABORT or dropped.
+            public var outOfTheBluePackets = 0
+            /// COOKIE ECHOs with a cookie that was not ours or was altered, dropped.
+            public var invalidCookies = 0
+            /// COOKIE ECHOs with an expired cookie, answered with a Stale Cookie error.
+            public var staleCookies = 0
+            /// Associations refused: ``Options/maxConnections`` were held.
+            public var associationsRefused = 0
+
+            mutating func add(_ other: SCTP) {
+                badChecksums += other.badChecksums
+                malformedPackets += other.malformedPackets
+                outOfTheBluePackets += other.outOfTheBluePackets
+                invalidCookies += other.invalidCookies
+                staleCookies += other.staleCookies
+                associationsRefused += other.associationsRefused
+            }
+        }
+
         /// Adds another loop's counters.
         mutating func add(_ other: Statistics) {
             connections += other.connections
@@ -474,6 +513,9 @@ public final class Listener: Sendable {
             }
             if let theirs = other.dtls {
                 if dtls == nil { dtls = theirs } else { dtls!.add(theirs) }
+            }
+            if let theirs = other.sctp {
+                if sctp == nil { sctp = theirs } else { sctp!.add(theirs) }
             }
             udpSendFailures += other.udpSendFailures
             udpPeerErrors += other.udpPeerErrors

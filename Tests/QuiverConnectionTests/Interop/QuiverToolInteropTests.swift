@@ -220,3 +220,64 @@ enum TCPProbe {
         return UInt16(bigEndian: address.sin_port)
     }
 }
+
+/// The `quiver` command's SCTP mode (UDP encapsulation) against usrsctp's echo programs, and
+/// against itself.
+@Suite("quiver command over SCTP with usrsctp", .serialized)
+struct QuiverToolSCTPInteropTests {
+    static let usrsctp = "/usr/lib/usrsctp"
+    static let requirement = ConditionTrait.enabled(
+        if: AioquicPeer.required || access(usrsctp + "/echo_server", X_OK) == 0,
+        "interop peer not installed: usrsctp (apt-get install libusrsctp-examples); set QUIVER_REQUIRE_PEERS=1 to fail instead of skipping")
+
+    @Test("quiver connect --sctp → usrsctp echo_server: stdin echoed, then the SHUTDOWN (it refuses stream resets)", requirement)
+    func connectToEchoServer() throws {
+        let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
+        let port = try QuiverToolInteropTests.freePort()
+        let server = try ChildProcess(Self.usrsctp + "/echo_server", ["\(port)", "9"])
+        defer { server.kill() }
+        // usrsctp binds its UDP port before its SCTP socket listens; an INIT in between is
+        // aborted. The client is started again then (bounded), as a refused TCP connect would be.
+        let lines = Array("hello usrsctp\nsecond line\n".utf8)
+        for attempt in 1...20 {
+            let client = try ChildProcess(quiver, ["connect", "--sctp", "127.0.0.1:\(port)"])
+            defer { client.kill() }
+            client.finishInput(lines)
+            let status = client.waitForExit(timeout: 20)
+            if status != 0, attempt < 20, client.transcript.contains("ABORT") { continue }
+            #expect(status == 0, "\(client.transcript)")
+            #expect(client.standardOutput == lines, "\(client.transcript)")
+            return
+        }
+    }
+
+    @Test("usrsctp client → quiver serve --sctp: lines echoed", requirement)
+    func usrsctpClientToServe() throws {
+        let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
+        let port = try QuiverToolInteropTests.freePort()
+        let server = try ChildProcess(quiver, ["serve", "--sctp", "--host", "127.0.0.1", "--port", "\(port)"])
+        defer { server.kill() }
+        #expect(server.waitForErrorLine(containing: "serving SCTP echo", timeout: 30) != nil, "\(server.transcript)")
+        let clientPort = try QuiverToolInteropTests.freePort()
+        let client = try ChildProcess(Self.usrsctp + "/client", ["127.0.0.1", "7", "0", "\(clientPort)", "\(port)"])
+        defer { client.kill() }
+        client.write(Array("one line over SCTP\n".utf8))
+        #expect(client.waitForLine(startingWith: "one line over SCTP", timeout: 15) != nil, "\(client.transcript)\n\(server.transcript)")
+    }
+
+    @Test("quiver connect --sctp → quiver serve --sctp: 200 KB echoed, the end of each side, the SHUTDOWN")
+    func quiverToQuiver() throws {
+        let quiver = try #require(QuiverToolInteropTests.quiver, "build the quiver executable (swift build)")
+        let port = try QuiverToolInteropTests.freePort()
+        let server = try ChildProcess(quiver, ["serve", "--sctp", "--host", "127.0.0.1", "--port", "\(port)"])
+        defer { server.kill() }
+        #expect(server.waitForErrorLine(containing: "serving SCTP echo", timeout: 30) != nil, "\(server.transcript)")
+        var rng = SplitMix64(seed: 78)
+        let payload = (0..<200_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let client = try ChildProcess(quiver, ["connect", "--sctp", "127.0.0.1:\(port)"])
+        defer { client.kill() }
+        client.finishInput(payload)
+        #expect(client.waitForExit(timeout: 30) == 0, "\(client.transcript)\n\(server.transcript)")
+        #expect(client.standardOutput == payload, "echo differs: \(client.standardOutput.count) of \(payload.count) bytes")
+    }
+}

@@ -1,0 +1,300 @@
+import QuiverCore
+import QuiverSCTP
+import QuiverTLS
+import Synchronization
+import X509
+
+/// One SCTP association of a listener or client (``Transport/sctp``): the sans-I/O
+/// ``SCTPAssociation``, which only its loop touches (``Driver/perform(_:)``), and what the
+/// application has not consumed yet, under the connection's own lock (``monitor``).
+///
+/// **Streams.** SCTP's streams are the connection's: the default stream is SCTP stream 0, a
+/// stream key *n* is SCTP stream *n* in both directions. ``acceptStreamLocked()`` offers the
+/// peer's streams other than 0 as their first message arrives; ``openStreamLocked(bidirectional:)``
+/// takes the next stream not used yet. Each stream carries **messages**: a read returns one
+/// (cut to `maxBytes`, as `recv` cuts a datagram), a write sends one, all or nothing, of at most
+/// ``SCTPConfiguration/maxMessageSize`` bytes, and SCTP delivers them reliably and in order.
+///
+/// **Ends.** Finishing a stream resets it (RFC 6525): the peer reads its messages, then the
+/// end, and may go on sending on its side. A peer without stream reconfiguration, or one that
+/// refuses the reset (usrsctp's examples do), cannot be told the end of one stream: finishing
+/// the default stream then starts the SHUTDOWN (the association's graceful end, after which
+/// neither side sends new messages), finishing another stream only stops our sends on it. Resetting a stream finishes it (SCTP has no abortive stream end).
+/// A close with code 0 is a SHUTDOWN (everything queued is delivered first), any other code an
+/// ABORT with a User-Initiated Abort cause carrying the reason.
+final class SCTPSession: Session, @unchecked Sendable {
+    // @unchecked: the engine belongs to the driver's owner; everything else mutable is guarded
+    // by `monitor`.
+    let monitor = Monitor()
+    let driver: Driver
+    let pollLinks = PollLinks()
+    private let association: SCTPAssociation
+    /// The engine, for its owner only (checked in debug builds).
+    private var engine: SCTPAssociation {
+        assert(driver.isOwnerHere, "an SCTP engine touched off its loop")
+        return association
+    }
+    /// Strong: a connection may outlive its listener's other references. The core drops its
+    /// sessions when it closes, which breaks the cycle.
+    private let core: SCTPCore
+    private let peer: Mutex<SocketAddress>
+    var peerAddress: SocketAddress? { peer.withLock { $0 } }
+
+    private struct StreamState {
+        var messages: [[UInt8]] = []
+        var head = 0
+        /// The peer reset the stream: its end, once the messages are read.
+        var peerFinished = false
+        var readStopped = false
+        var localFinished = false
+        /// The peer performed (or refused) our reset: nothing of ours is pending on it.
+        var finishSettled = false
+        var hasQueued: Bool { head < messages.count }
+    }
+
+    private var streams: [UInt16: StreamState] = [:]
+    /// The peer's streams other than 0 that sent a first message, not yet accepted.
+    private var acceptable: [UInt16] = []
+    /// Streams handed out by accept or open.
+    private var known: Set<UInt16> = [0]
+    private var established = false
+    private var closeInfo: CloseInfo?
+    /// Our close with code 0 started the SHUTDOWN: its end is ours.
+    private var closedLocally = false
+    private var roomWaiter = false
+    private var serviceRequested = false
+    var isQueuedForAccept = false
+
+    var quic: QUICSession? { nil }
+    var transport: Transport { .sctp }
+    var alpn: String? { nil }
+    var tlsVersion: TLSVersion? { nil }
+    var serverName: String? { nil }
+    var peerCertificates: [Certificate] { [] }
+
+    init(engine: SCTPAssociation, core: SCTPCore) {
+        association = engine
+        self.core = core
+        driver = core.driver
+        peer = Mutex(engine.peerAddress)
+    }
+
+    // MARK: - I/O side (the core, on the loop)
+
+    /// The engine, for its core.
+    func engineForCore() -> SCTPAssociation { association }
+
+    /// Takes in the engine's messages and events, and wakes whoever waits (lock held).
+    func absorbEventsLocked() {
+        var changed = false
+        while let message = engine.read() {
+            if message.stream != 0, streams[message.stream] == nil, !known.contains(message.stream) {
+                acceptable.append(message.stream)
+            }
+            var state = streams[message.stream] ?? StreamState()
+            if !state.readStopped { state.messages.append(message.bytes) }
+            streams[message.stream] = state
+            changed = true
+        }
+        while let event = engine.nextEvent() {
+            switch event {
+            case .established:
+                established = true
+            case .readable:
+                continue
+            case .incomingStreamsReset(let ended):
+                for stream in ended { streams[stream, default: StreamState()].peerFinished = true }
+            case .outgoingStreamsReset(let settled):
+                for stream in settled { streams[stream, default: StreamState()].finishSettled = true }
+            case .streamResetRefused(let settled):
+                for stream in settled { streams[stream, default: StreamState()].finishSettled = true }
+                // The peer cannot be told the end of the default stream otherwise.
+                if settled.contains(0) { engine.shutdown(now: .now()) }
+            case .closed(let reason):
+                if closeInfo == nil { closeInfo = CloseInfo(reason, local: closedLocally) }
+            }
+            changed = true
+        }
+        let address = engine.peerAddress
+        if address != peerAddress { peer.withLock { $0 = address } }
+        if roomWaiter, engine.writableBytes > 0 || closeInfo != nil {
+            roomWaiter = false
+            monitor.broadcastRoom()
+            changed = true
+        }
+        if changed { changedLocked() } else { progressedLocked() }
+    }
+
+    /// Whether the core may forget the association: closed, its last packet sent.
+    var isFinishedLocked: Bool { engine.state == .closed && !engine.hasPendingControl }
+
+    // MARK: - Session
+
+    private func closedError() -> QuiverError {
+        QuiverError(.closed, "connection closed: \(closeInfo.map { "\($0)" } ?? "")")
+    }
+
+    private func sctpStream(_ key: StreamKey) throws(QuiverError) -> UInt16 {
+        guard let key else { return 0 }
+        guard key <= UInt64(UInt16.max) else { throw QuiverError(.configuration, "SCTP streams are numbered 0–65535, not \(key)") }
+        return UInt16(key)
+    }
+
+    func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
+        let stream = try sctpStream(key)
+        if var state = streams[stream], state.hasQueued {
+            let message = state.messages[state.head]
+            state.head += 1
+            if state.head == state.messages.count {
+                state.messages.removeAll()
+                state.head = 0
+            }
+            streams[stream] = state
+            return message.count <= maxBytes ? message : Array(message.prefix(max(0, maxBytes)))
+        }
+        if let state = streams[stream], state.peerFinished || state.readStopped { return [] }
+        if let closeInfo {
+            if closeInfo.isClean { return [] }
+            throw closedError()
+        }
+        return nil
+    }
+
+    func writeLocked(_ key: StreamKey, _ bytes: ArraySlice<UInt8>, blocking: Bool) throws(QuiverError) -> Int {
+        let stream = try sctpStream(key)
+        if closeInfo != nil { throw closedError() }
+        guard streams[stream]?.localFinished != true else { throw QuiverError(.closed, "the stream was finished") }
+        guard !bytes.isEmpty else { return 0 }
+        do throws(SCTPError) {
+            try engine.send(Array(bytes), stream: stream)
+        } catch {
+            switch error {
+            case .wouldBlock:
+                if blocking { roomWaiter = true }
+                return 0
+            case .notWritable:
+                throw QuiverError(.closed, "the association is shutting down")
+            default:
+                throw QuiverError(.configuration, "\(error)")
+            }
+        }
+        serviceRequested = true
+        return bytes.count
+    }
+
+    func finishLocked(_ key: StreamKey) throws(QuiverError) {
+        let stream = try sctpStream(key)
+        if closeInfo != nil { throw closedError() }
+        guard streams[stream]?.localFinished != true else { return }
+        streams[stream, default: StreamState()].localFinished = true
+        if engine.peerSupportsStreamReset {
+            do throws(SCTPError) { try engine.resetOutgoingStreams([stream], now: .now()) } catch {
+                throw QuiverError(.configuration, "\(error)")
+            }
+        } else {
+            // No way to end one stream: the default stream's end is the association's.
+            streams[stream]!.finishSettled = true
+            if stream == 0 { engine.shutdown(now: .now()) }
+        }
+        serviceRequested = true
+    }
+
+    func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { try finishLocked(key) }
+
+    func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
+        let stream = try sctpStream(key)
+        streams[stream, default: StreamState()].readStopped = true
+        streams[stream]!.messages.removeAll()
+        streams[stream]!.head = 0
+    }
+
+    func acceptStreamLocked() throws(QuiverError) -> UInt64? {
+        if !acceptable.isEmpty {
+            let stream = acceptable.removeFirst()
+            known.insert(stream)
+            return UInt64(stream)
+        }
+        if closeInfo != nil { throw closedError() }
+        return nil
+    }
+
+    func openStreamLocked(bidirectional: Bool) throws(QuiverError) -> UInt64? {
+        if closeInfo != nil { throw closedError() }
+        guard established else { return nil }
+        guard let stream = (1..<max(1, engine.outboundStreams)).first(where: { !known.contains($0) && streams[$0] == nil }) else {
+            throw QuiverError(.configuration, "all \(engine.outboundStreams) SCTP streams of the association are in use")
+        }
+        known.insert(stream)
+        return UInt64(stream)
+    }
+
+    func closeLocked(code: UInt64, reason: String) {
+        guard closeInfo == nil else { return }
+        if code == 0 {
+            closedLocally = true
+            engine.shutdown(now: .now())
+        } else {
+            engine.abort(reason: reason.isEmpty ? "code \(code)" : reason, now: .now())
+        }
+        closeInfo = CloseInfo(origin: .local, code: code, isApplicationCode: true, reason: reason)
+        serviceRequested = true
+        changedLocked()
+    }
+
+    var isFlushedLocked: Bool { engine.isIdle && !engine.isResettingStreams }
+    var closeInfoLocked: CloseInfo? { closeInfo }
+    var isReadyLocked: Bool { established || closeInfo != nil }
+    var isTerminatedLocked: Bool { closeInfo != nil && isFinishedLocked || driver.isStopped }
+    var isCloseSentLocked: Bool { isTerminatedLocked }
+
+    func readinessLocked(_ key: StreamKey) -> PollEvents {
+        guard let stream = try? sctpStream(key) else { return .error }
+        var events: PollEvents = []
+        let state = streams[stream]
+        if closeInfo != nil { events.insert(.error) }
+        if state?.hasQueued == true || state?.peerFinished == true || state?.readStopped == true || closeInfo != nil {
+            events.insert(.readable)
+        }
+        if established, closeInfo == nil, state?.localFinished != true, engine.writableBytes > 0 { events.insert(.writable) }
+        return events
+    }
+
+    func stateLocked(_ key: StreamKey) -> Stream.State {
+        let state = (try? sctpStream(key)).flatMap { streams[$0] } ?? StreamState()
+        let failed = closeInfo.map { !$0.isClean } ?? false
+        let sending: Stream.State.Sending = failed ? .closed
+            : state.localFinished ? (state.finishSettled && engine.isIdle ? .delivered : .finished) : .open
+        let receiving: Stream.State.Receiving = state.peerFinished || state.readStopped ? .finished : closeInfo != nil ? .closed : .open
+        return Stream.State(sending: sending, receiving: receiving)
+    }
+
+    func commandIssued() { core.sessionNeedsService(self) }
+
+    func takeServiceRequestLocked() -> Bool {
+        defer { serviceRequested = false }
+        return serviceRequested
+    }
+}
+
+extension CloseInfo {
+    /// How an SCTP association ended. An ABORT's code is its first error cause's (RFC 9260
+    /// §3.3.10), or ``sctpAbortWithoutCause`` when it had none.
+    init(_ reason: SCTPCloseReason, local: Bool) {
+        switch reason {
+        case .shutdown:
+            self.init(origin: local ? .local : .peer, code: 0, isApplicationCode: false, reason: "")
+        case .abortedByPeer(let causes):
+            self.init(origin: .peer, code: causes.first.map { UInt64($0.code) } ?? Self.sctpAbortWithoutCause, isApplicationCode: false,
+                      reason: causes.isEmpty ? "ABORT" : causes.map(\.description).joined(separator: ", "))
+        case .aborted(let cause):
+            self.init(origin: .local, code: UInt64(cause.code), isApplicationCode: false, reason: cause.description)
+        case .timedOut:
+            self.init(origin: .timeout, code: 0, isApplicationCode: false, reason: "the peer stopped answering")
+        case .handshakeFailed(let why):
+            self.init(origin: .transport, code: 0, isApplicationCode: false, reason: why)
+        }
+    }
+
+    /// The code of an SCTP ABORT that carried no error cause.
+    static let sctpAbortWithoutCause: UInt64 = 0xFFFF
+}
