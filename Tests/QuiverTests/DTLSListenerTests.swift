@@ -18,14 +18,7 @@ struct DTLSListenerTests {
     /// A DTLS listener on loopback UDP, serving `serve` for each connection on its own thread.
     static func udpListener(options: Listener.Options = Listener.Options(),
                             serve: @escaping @Sendable (Connection) throws -> Void = serveEcho) throws -> (Listener, UInt16) {
-        let listener = try Listener(.dtls, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
-        let port = listener.localAddresses[0].port
-        Thread {
-            while let connection = try? listener.accept() {
-                Thread { try? serve(connection) }.start()
-            }
-        }.start()
-        return (listener, port)
+        try QuiverTests.udpListener(.dtls, options: options, serve: serve)
     }
 
     static func connect(port: UInt16, options: ClientOptions = ClientOptions()) throws -> Connection {

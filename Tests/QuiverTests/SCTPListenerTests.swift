@@ -15,14 +15,7 @@ struct SCTPListenerTests {
 
     static func udpListener(options: Listener.Options = Listener.Options(),
                             serve: @escaping @Sendable (Connection) throws -> Void = serveEcho) throws -> (Listener, UInt16) {
-        let listener = try Listener(.sctp, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
-        let port = listener.localAddresses[0].port
-        Thread {
-            while let connection = try? listener.accept() {
-                Thread { try? serve(connection) }.start()
-            }
-        }.start()
-        return (listener, port)
+        try QuiverTests.udpListener(.sctp, options: options, serve: serve)
     }
 
     static func connect(port: UInt16, options: ClientOptions = ClientOptions()) throws -> Connection {

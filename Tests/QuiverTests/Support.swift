@@ -60,6 +60,20 @@ func payload(seed: UInt64, count: Int) -> [UInt8] {
     return bytes
 }
 
+/// A listener of `transport` on loopback UDP (port 0), serving `serve` for each connection on
+/// its own thread; returns it and its port.
+func udpListener(_ transport: Transport, options: Listener.Options = Listener.Options(),
+                 serve: @escaping @Sendable (Connection) throws -> Void = serveEcho) throws -> (Listener, UInt16) {
+    let listener = try Listener(transport, tls: Identity.server(), bind: "127.0.0.1:0", options: options)
+    let port = listener.localAddresses[0].port
+    Thread {
+        while let connection = try? listener.accept() {
+            Thread { try? serve(connection) }.start()
+        }
+    }.start()
+    return (listener, port)
+}
+
 /// Blocking echo of one connection's default stream: everything read is written back; at the
 /// end of the stream our side is finished and the connection shut down with a flush.
 func serveEcho(_ connection: Connection) throws {

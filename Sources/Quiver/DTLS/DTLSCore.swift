@@ -293,32 +293,14 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     /// readiness is then watched and the rest waits).
     private func transmit(at now: Instant) {
         if let index = stalledAttachment {
-            guard case .udp(let socket) = ports.list[index].kind, ports.flush(socket, peerErrors: handlePeerErrors) else { return }
-            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
+            guard ports.resume(index, driver: driver, peerErrors: handlePeerErrors) else { return }
             stalledAttachment = nil
         }
         while outboxHead < outbox.count {
             let next = outbox[outboxHead]
-            let index = ports.attachment(for: next.destination)
-            switch ports.list[index].kind {
-            case .udp(let socket):
-                if !socket.enqueue(next.bytes, to: next.destination) {
-                    ports.flush(socket, peerErrors: handlePeerErrors)
-                    guard socket.enqueue(next.bytes, to: next.destination) else {
-                        stalledAttachment = index
-                        driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
-                        ports.flushAll(peerErrors: handlePeerErrors)
-                        return
-                    }
-                }
-            case .datagrams(let end, _):
-                if Attachment.syntheticIndex(next.destination) != nil {
-                    end.send(next.bytes)
-                } else {
-                    end.send(next.bytes, from: ports.list[index].localAddress, to: next.destination)
-                }
-            case .tcpListener, .stream:
-                break
+            if let full = ports.send(next.bytes, to: next.destination, driver: driver, peerErrors: handlePeerErrors) {
+                stalledAttachment = full
+                return
             }
             outboxHead += 1
             if let session = next.session { session.monitor.withLock { session.sentLocked(next.bytes.count, at: now) } }

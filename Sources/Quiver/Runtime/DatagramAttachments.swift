@@ -120,6 +120,40 @@ final class DatagramAttachments {
         return routeByAddress[destination] ?? list.firstIndex(where: \.isAddressed) ?? 0
     }
 
+    /// Sends one datagram through the attachment for `destination`: handed to a pair end, or
+    /// queued on a UDP socket (flushed when full). Returns the index of a UDP socket too full to
+    /// take it — its output readiness is watched from then on, and the caller keeps the
+    /// datagram until ``resume(_:driver:peerErrors:)`` — or `nil` once it is on its way.
+    func send(_ bytes: [UInt8], to destination: SocketAddress, driver: Driver, peerErrors: ([UDPPeerError]) -> Void) -> Int? {
+        let index = attachment(for: destination)
+        switch list[index].kind {
+        case .udp(let socket):
+            guard !socket.enqueue(bytes, to: destination) else { return nil }
+            flush(socket, peerErrors: peerErrors)
+            guard !socket.enqueue(bytes, to: destination) else { return nil }
+            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
+            flushAll(peerErrors: peerErrors)
+            return index
+        case .datagrams(let end, _):
+            if Attachment.syntheticIndex(destination) != nil {
+                end.send(bytes)
+            } else {
+                end.send(bytes, from: list[index].localAddress, to: destination)
+            }
+        case .tcpListener, .stream:
+            break
+        }
+        return nil
+    }
+
+    /// Whether the UDP socket `index` that ``send(_:to:driver:peerErrors:)`` found full has
+    /// drained (its output readiness is then no longer watched).
+    func resume(_ index: Int, driver: Driver, peerErrors: ([UDPPeerError]) -> Void) -> Bool {
+        guard case .udp(let socket) = list[index].kind, flush(socket, peerErrors: peerErrors) else { return false }
+        driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
+        return true
+    }
+
     /// Sends what `socket` has queued; per-peer failures are counted and dropped, ICMP reports
     /// go to `peerErrors` (a peer that went away is the protocol's timers' business). Returns
     /// `false` when the socket would block with datagrams left.

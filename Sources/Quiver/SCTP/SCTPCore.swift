@@ -151,33 +151,15 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     /// The endpoint's packets to the attachments, until a UDP socket is full.
     private func transmit(_ endpoint: SCTPEndpoint, at now: Instant) {
         if let index = stalledAttachment {
-            guard case .udp(let socket) = ports.list[index].kind, ports.flush(socket, peerErrors: handlePeerErrors) else { return }
-            driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: false)
+            guard ports.resume(index, driver: driver, peerErrors: handlePeerErrors) else { return }
             stalledAttachment = nil
         }
         while let next = parked ?? endpoint.nextDatagram(now: now) {
             parked = nil
-            let index = ports.attachment(for: next.to)
-            switch ports.list[index].kind {
-            case .udp(let socket):
-                if !socket.enqueue(next.bytes, to: next.to) {
-                    ports.flush(socket, peerErrors: handlePeerErrors)
-                    guard socket.enqueue(next.bytes, to: next.to) else {
-                        parked = next
-                        stalledAttachment = index
-                        driver.poll.setInterest(socket.pollDescriptor, tag: UInt64(index), output: true)
-                        ports.flushAll(peerErrors: handlePeerErrors)
-                        return
-                    }
-                }
-            case .datagrams(let end, _):
-                if Attachment.syntheticIndex(next.to) != nil {
-                    end.send(next.bytes)
-                } else {
-                    end.send(next.bytes, from: ports.list[index].localAddress, to: next.to)
-                }
-            case .tcpListener, .stream:
-                break
+            if let full = ports.send(next.bytes, to: next.to, driver: driver, peerErrors: handlePeerErrors) {
+                parked = next
+                stalledAttachment = full
+                return
             }
         }
         ports.flushAll(peerErrors: handlePeerErrors)
