@@ -225,6 +225,8 @@ public final class SCTPAssociation {
     private var nextRequestSeq: UInt32
     /// The peer's next expected one (its initial TSN at first).
     private var peerRequestSeq: UInt32 = 0
+    /// The cumulative TSN of what we received, for tests.
+    var receivedTSNForTests: UInt32 { receivedTSN }
     /// The peer's next expected request sequence number, for tests.
     var peerRequestSeqForTests: UInt32 { peerRequestSeq }
     /// Streams to reset, waiting for a request; with those in flight, the streams sends refuse.
@@ -239,6 +241,43 @@ public final class SCTPAssociation {
     private var lastResponse: (seq: UInt32, result: UInt32)?
     /// The peer's reset waiting for the data before it (§5.2.2 E2).
     private var deferredReset: (seq: UInt32, lastTSN: UInt32, streams: [UInt16])?
+
+    // MARK: SCTP-AUTH (RFC 4895)
+
+    /// What we sent in INIT or INIT ACK, when AUTH is configured.
+    private var localAuth: SCTPAuthParameters?
+    /// Keys and rules once both sides offered AUTH.
+    private var auth: SCTPAuthState?
+
+    /// Whether both sides offered SCTP-AUTH (chunks are then authenticated as each requested).
+    public var isAuthenticating: Bool { auth != nil }
+
+    /// Sets endpoint pair shared key `id` (RFC 4895 §6.1; RFC 6083 derives them from the DTLS
+    /// exporter). Key 0 is the empty key until set.
+    public func setSharedKey(_ key: [UInt8], id: UInt16) {
+        auth?.setSharedKey(key, id: id)
+    }
+
+    /// Authenticates what we send with shared key `id` from now on; false if it is not set.
+    @discardableResult
+    public func useSharedKey(id: UInt16) -> Bool { auth?.useKey(id) ?? false }
+
+    static func authParameters(_ settings: SCTPAuthentication, random: RandomSource) -> SCTPAuthParameters {
+        SCTPAuthParameters(random: random.bytes(32), chunks: settings.chunks, hmacs: settings.hmacs)
+    }
+
+    /// Supported Extensions (RE-CONFIG, AUTH) and the AUTH parameters of our INIT or INIT ACK.
+    static func initParameters(_ configuration: SCTPConfiguration, auth: SCTPAuthParameters?) -> [SCTPParameter] {
+        var extensions: [UInt8] = []
+        if configuration.streamReset { extensions.append(SCTPChunkType.reconfig) }
+        if auth != nil { extensions.append(SCTPChunkType.auth) }
+        var parameters = extensions.isEmpty ? [] : [SCTPParameter(type: SCTPParameter.supportedExtensions, value: extensions)]
+        parameters += auth?.parameters ?? []
+        return parameters
+    }
+
+    /// The largest AUTH chunk (HMAC-SHA-256), kept free in every packet when AUTH is on.
+    private static let authChunkSize = 8 + 32
 
     /// Counters for tests and statistics.
     public private(set) var retransmittedChunks = 0
@@ -271,10 +310,11 @@ public final class SCTPAssociation {
         cwnd = Self.initialWindow(configuration)
         ssthresh = Int(Int32.max)
         lastHeard = now
+        localAuth = configuration.authentication.map { Self.authParameters($0, random: configuration.random) }
         let chunk = SCTPChunk.initiation(SCTPInitChunk(
             initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
             outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
-            initialTSN: initialTSN, parameters: configuration.streamReset ? [Self.supportedExtensions] : []))
+            initialTSN: initialTSN, parameters: Self.initParameters(configuration, auth: localAuth)))
         sendHandshake(chunk, tag: 0, now: now)
     }
 
@@ -294,6 +334,10 @@ public final class SCTPAssociation {
         nextRequestSeq = cookie.localInitialTSN
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
+        if let settings = configuration.authentication, cookie.localRandom.count == 32, let peer = SCTPAuthParameters.decode(cookie.peerAuth) {
+            localAuth = SCTPAuthParameters(random: cookie.localRandom, chunks: settings.chunks, hmacs: settings.hmacs)
+            auth = SCTPAuthState(local: localAuth!, peer: peer)
+        }
         nextSSN = Array(repeating: 0, count: Int(outboundStreams))
         expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
         receivedTSN = cookie.peerInitialTSN &- 1
@@ -343,7 +387,8 @@ public final class SCTPAssociation {
             ssn = nextSSN[Int(stream)]
             nextSSN[Int(stream)] &+= 1
         }
-        let size = configuration.maxChunkPayload
+        // Room for an AUTH chunk when AUTH may be used (the peer's answer is not known yet).
+        let size = configuration.maxChunkPayload - (configuration.authentication == nil ? 0 : Self.authChunkSize)
         var start = 0
         while start < bytes.count {
             let end = min(start + size, bytes.count)
@@ -418,13 +463,32 @@ public final class SCTPAssociation {
     // MARK: Receiving packets
 
     /// Handles a packet the endpoint routed here (checksum valid, ports ours).
-    func receive(_ packet: SCTPPacket, from address: SocketAddress, now: Instant) {
+    ///
+    /// `raw` is the packet's bytes, for SCTP-AUTH: an AUTH chunk covers the bytes after it.
+    func receive(_ packet: SCTPPacket, raw: [UInt8], from address: SocketAddress, now: Instant) {
         guard state != .closed else { return }
         let tagIsOurs = packet.verificationTag == localTag
         var receivedData = false
         var errorCauses: [SCTPErrorCause] = []
-        chunks: for chunk in packet.chunks {
+        var authenticated = false
+        chunks: for (index, chunk) in packet.chunks.enumerated() {
+            // RFC 4895 §6.3: chunks we asked for authenticated are dropped without an AUTH
+            // before them.
+            if let auth, !authenticated, auth.weRequire(chunk.type) { continue chunks }
             switch chunk {
+            case .auth(let keyID, let hmacID, let hmac):
+                guard let auth, tagIsOurs else { continue chunks }
+                switch auth.check(raw, authAt: SCTPPacket.chunkOffset(raw, index: index), keyID: keyID, hmacID: hmacID, hmac: hmac) {
+                case .valid:
+                    authenticated = true
+                    continue chunks
+                case .invalid:
+                    return  // the chunks after it are discarded
+                case .unsupported(let id):
+                    control.append((.error(causes: [SCTPErrorCause(
+                        code: SCTPErrorCause.unsupportedHMACIdentifier, info: [UInt8(id >> 8), UInt8(id & 0xFF)])]), peerTag))
+                    return
+                }
             case .abort(let reflected, let causes):
                 // §8.5.1 B.
                 guard reflected ? (peerTag != 0 && packet.verificationTag == peerTag) : tagIsOurs else { return }
@@ -543,7 +607,7 @@ public final class SCTPAssociation {
             switch parameter.type {
             case SCTPParameter.stateCookie: cookie = parameter.value
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter,
-                 SCTPParameter.supportedExtensions: break
+                 SCTPParameter.supportedExtensions, SCTPParameter.random, SCTPParameter.chunkList, SCTPParameter.hmacAlgorithms: break
             default:
                 // §3.2.1; what is reported is bounded by the packet we send it in.
                 let action = parameter.unrecognizedAction
@@ -563,6 +627,14 @@ public final class SCTPAssociation {
         inboundStreams = min(configuration.inboundStreams, ack.outboundStreams)
         nextSSN = Array(repeating: 0, count: Int(outboundStreams))
         expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        if let localAuth {
+            do throws(SCTPCloseReason) {
+                if let peer = try SCTPAuthParameters.from(ack.parameters) { auth = SCTPAuthState(local: localAuth, peer: peer) }
+            } catch {
+                if case .aborted(let cause) = error { sendAbort(cause) }
+                return false
+            }
+        }
         receivedTSN = ack.initialTSN &- 1
         peerRequestSeq = ack.initialTSN
         peerSupportsStreamReset = configuration.streamReset && Self.listsStreamReset(ack.parameters)
@@ -584,8 +656,8 @@ public final class SCTPAssociation {
     /// RFC 9260 §5.2.1: an INIT arriving while ours is out (both sides started at once) is
     /// answered with our own tag and initial TSN, so either side's COOKIE ECHO completes this
     /// association. `nil` once the handshake is over.
-    var collisionParameters: (tag: UInt32, initialTSN: UInt32)? {
-        state == .cookieWait || state == .cookieEchoed ? (localTag, nextTSN) : nil
+    var collisionParameters: (tag: UInt32, initialTSN: UInt32, auth: SCTPAuthParameters?)? {
+        state == .cookieWait || state == .cookieEchoed ? (localTag, nextTSN, localAuth) : nil
     }
 
     /// §5.2.4 B: the peer's COOKIE ECHO for our INIT ACK of a colliding INIT: the association
@@ -600,6 +672,7 @@ public final class SCTPAssociation {
         receivedTSN = cookie.peerInitialTSN &- 1
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
+        if let localAuth, let peer = SCTPAuthParameters.decode(cookie.peerAuth) { auth = SCTPAuthState(local: localAuth, peer: peer) }
         peerWindow = Int(cookie.peerWindow)
         ssthresh = Int(cookie.peerWindow)
         establish(now: now)
@@ -637,7 +710,7 @@ public final class SCTPAssociation {
         sendHandshake(.initiation(SCTPInitChunk(
             initiateTag: localTag, advertisedWindow: UInt32(configuration.receiveBufferSize),
             outboundStreams: configuration.outboundStreams, inboundStreams: configuration.inboundStreams,
-            initialTSN: initialTSN, parameters: configuration.streamReset ? [Self.supportedExtensions] : [])), tag: 0, now: now)
+            initialTSN: initialTSN, parameters: Self.initParameters(configuration, auth: localAuth))), tag: 0, now: now)
     }
 
     private func sendHandshake(_ chunk: SCTPChunk, tag: UInt32, now: Instant) {
@@ -934,8 +1007,6 @@ public final class SCTPAssociation {
     public var congestionWindow: Int { cwnd }
 
     // MARK: Stream reconfiguration
-
-    static let supportedExtensions = SCTPParameter(type: SCTPParameter.supportedExtensions, value: [SCTPChunkType.reconfig])
 
     static func listsStreamReset(_ parameters: [SCTPParameter]) -> Bool {
         parameters.contains { $0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.reconfig) }
@@ -1236,8 +1307,8 @@ public final class SCTPAssociation {
     /// The next packet to send now, or `nil` when windows, timers or an empty queue say wait.
     func nextPacket(now: Instant) -> [UInt8]? {
         guard !control.isEmpty || state != .closed else { return nil }
-        let limit = configuration.maxPacketSize
-        var writer = ByteWriter(capacity: limit)
+        let limit = configuration.maxPacketSize - (auth == nil ? 0 : Self.authChunkSize)
+        var writer = ByteWriter(capacity: configuration.maxPacketSize)
         let tag = control.first?.tag ?? peerTag
         writer.writeUInt16(localPort)
         writer.writeUInt16(peerPort)
@@ -1255,13 +1326,13 @@ public final class SCTPAssociation {
             chunks += 1
             // INIT is alone in its packet (§6.10); ABORT and the shutdown's end carry no DATA.
             switch next.chunk {
-            case .initiation, .abort, .shutdownComplete: return seal(writer)
+            case .initiation, .abort, .shutdownComplete: return seal(writer, authenticate: !(next.chunk.type == SCTPChunkType.initiation || next.chunk.type == SCTPChunkType.shutdownComplete))
             default: break
             }
         }
         // SACK and DATA go with the peer's tag, after the control chunks.
         guard control.isEmpty, tag == peerTag, state != .closed, state != .cookieWait else {
-            return chunks > 0 ? seal(writer) : nil
+            return chunks > 0 ? seal(writer, authenticate: tag != 0) : nil
         }
         let sendsData = state != .cookieEchoed && state != .shutdownAckSent && state != .shutdownSent
         let dataWaits = sendsData && (hasRetransmission || canSendNew)
@@ -1273,13 +1344,33 @@ public final class SCTPAssociation {
             chunks += writeRetransmissions(into: &writer, limit: limit, now: now)
             chunks += writeNewData(into: &writer, limit: limit, now: now)
         }
-        return chunks > 0 ? seal(writer) : nil
+        return chunks > 0 ? seal(writer, authenticate: true) : nil
     }
 
-    private func seal(_ writer: ByteWriter) -> [UInt8] {
+    /// The packet with its checksum; with an AUTH chunk first when the peer asked for one of
+    /// its chunks to be authenticated (RFC 4895 §6.2: it then covers all of them).
+    private func seal(_ writer: ByteWriter, authenticate: Bool) -> [UInt8] {
         var bytes = writer.bytes
+        if authenticate, let auth, Self.chunkTypes(bytes).contains(where: auth.peerRequires) {
+            let length = SCTPAuthentication.hmacLength(auth.sendHMAC)!
+            var chunk = ByteWriter(capacity: 8 + length)
+            SCTPChunk.auth(keyID: auth.activeKey, hmacID: auth.sendHMAC, hmac: Array(repeating: 0, count: length)).encode(into: &chunk)
+            bytes.insert(contentsOf: chunk.bytes, at: SCTPPacket.headerSize)
+            auth.seal(&bytes, authAt: SCTPPacket.headerSize)
+        }
         SCTPPacket.seal(&bytes)
         return bytes
+    }
+
+    /// The chunk types of a packet we wrote.
+    private static func chunkTypes(_ bytes: [UInt8]) -> [UInt8] {
+        var types: [UInt8] = []
+        var offset = SCTPPacket.headerSize
+        while offset + 4 <= bytes.count {
+            types.append(bytes[offset])
+            offset += (Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3]) + 3) & ~3
+        }
+        return types
     }
 
     private var hasRetransmission: Bool { outstanding.contains { $0.retransmit } }

@@ -32,6 +32,9 @@ public struct SCTPConfiguration: Sendable {
     /// Whether to offer stream reconfiguration (RFC 6525): RE-CONFIG in Supported Extensions,
     /// answering the peer's requests, and ``SCTPAssociation/resetOutgoingStreams(_:now:)``.
     public var streamReset = true
+    /// SCTP-AUTH (RFC 4895): offered when set, and used when the peer offers it too. `nil`
+    /// (the default): not offered.
+    public var authentication: SCTPAuthentication?
     /// Where verification tags, initial TSNs and heartbeat nonces come from.
     public var random: RandomSource = .system
 

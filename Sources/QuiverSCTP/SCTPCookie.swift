@@ -19,7 +19,12 @@ struct SCTPCookieState: Hashable, Sendable {
     var created: UInt64
     /// Both sides listed RE-CONFIG in Supported Extensions (RFC 6525 §5.1.1).
     var streamReset: Bool
+    /// SCTP-AUTH (RFC 4895): our RANDOM in the INIT ACK and the peer's key vector from its
+    /// INIT, when both offered it (empty otherwise). Never an endpoint pair shared key (§6.3).
+    var localRandom: [UInt8] = []
+    var peerAuth: [UInt8] = []
 
+    /// The fixed fields; the AUTH ones follow with their lengths.
     static let encodedSize = 5 * 4 + 4 * 2 + 8 + 1
 }
 
@@ -53,6 +58,8 @@ public struct SCTPCookieJar: Sendable {
         writer.writeUInt16(state.peerPort)
         writer.writeUInt64(state.created)
         writer.writeUInt8(state.streamReset ? 1 : 0)
+        writer.writeLengthPrefixedBytes(1, state.localRandom)
+        writer.writeLengthPrefixedBytes(2, state.peerAuth)
         writer.writeBytes(HMAC<SHA256>.authenticationCode(for: writer.bytes, using: key))
         return writer.bytes
     }
@@ -67,19 +74,22 @@ public struct SCTPCookieJar: Sendable {
     }
 
     func open(_ cookie: [UInt8], now: Instant) throws(Refusal) -> SCTPCookieState {
-        let fieldsEnd = 1 + SCTPCookieState.encodedSize
-        guard cookie.count == fieldsEnd + Self.macSize, cookie[0] == Self.format,
+        let fieldsEnd = cookie.count - Self.macSize
+        guard fieldsEnd >= 1 + SCTPCookieState.encodedSize + 3, cookie[0] == Self.format,
               HMAC<SHA256>.isValidAuthenticationCode(cookie[fieldsEnd...], authenticating: cookie[..<fieldsEnd], using: key)
         else { throw .invalid }
         var reader = ByteReader(cookie, in: 1..<fieldsEnd)
-        // The length was checked, so none of these reads can fail.
-        guard let state = try? SCTPCookieState(
+        // Ours (the MAC is valid): the reads cannot fail.
+        guard var state = try? SCTPCookieState(
             localTag: reader.readUInt32(), peerTag: reader.readUInt32(), localInitialTSN: reader.readUInt32(),
             peerInitialTSN: reader.readUInt32(), peerWindow: reader.readUInt32(),
             localOutboundStreams: reader.readUInt16(), localInboundStreams: reader.readUInt16(),
             localPort: reader.readUInt16(), peerPort: reader.readUInt16(), created: reader.readUInt64(),
-            streamReset: reader.readUInt8() == 1)
+            streamReset: reader.readUInt8() == 1),
+            let localRandom = try? reader.readLengthPrefixedBytes(1), let peerAuth = try? reader.readLengthPrefixedBytes(2)
         else { throw .invalid }
+        state.localRandom = localRandom
+        state.peerAuth = peerAuth
         let age = Int64(clamping: now.nanoseconds &- state.created)
         guard state.created <= now.nanoseconds else { throw .invalid }
         let excess = age - lifetime.nanosecondsClamped

@@ -111,10 +111,16 @@ public final class SCTPEndpoint {
             }
             return answerInit(initiation, packet: packet, from: address, now: now)
         }
-        if case .cookieEcho(let cookie) = first { return receiveCookieEcho(cookie, packet: packet, from: address, now: now) }
+        if case .cookieEcho(let cookie) = first {
+            return receiveCookieEcho(cookie, packet: packet, datagram: datagram, from: address, now: now)
+        }
+        // RFC 4895 §6.3: an AUTH may come first, the COOKIE ECHO second.
+        if case .auth = first, packet.chunks.count > 1, case .cookieEcho(let cookie) = packet.chunks[1] {
+            return receiveCookieEcho(cookie, packet: packet, datagram: datagram, from: address, now: now)
+        }
         if let association = byTag[packet.verificationTag], association.peerPort == packet.sourcePort {
             let previous = association.peerAddress
-            association.receive(packet, from: address, now: now)
+            association.receive(packet, raw: datagram, from: address, now: now)
             active[ObjectIdentifier(association)] = association
             if association.peerAddress != previous {
                 // RFC 6951 §5.4: replies follow the peer's latest address (a NAT rebinding).
@@ -127,7 +133,7 @@ public final class SCTPEndpoint {
         // ABORT and SHUTDOWN COMPLETE may carry the peer's tag with the T bit (§8.5.1 B, C).
         if let association = byPeer[PeerKey(address: address, port: packet.sourcePort)],
            packet.verificationTag == association.peerTag {
-            association.receive(packet, from: address, now: now)
+            association.receive(packet, raw: datagram, from: address, now: now)
             active[ObjectIdentifier(association)] = association
             return
         }
@@ -176,6 +182,9 @@ public final class SCTPEndpoint {
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.cookiePreservative,
                  SCTPParameter.supportedAddressTypes, SCTPParameter.supportedExtensions:
                 continue
+            case let type where association.authentication != nil
+                && [SCTPParameter.random, SCTPParameter.chunkList, SCTPParameter.hmacAlgorithms].contains(type):
+                continue
             default:
                 let action = parameter.unrecognizedAction
                 if action.report, reported + 8 + parameter.value.count <= SCTPAssociation.maxReportBytes {
@@ -185,19 +194,33 @@ public final class SCTPEndpoint {
                 if !action.skip { break parameters }
             }
         }
-        // §5.2.1: our own INIT to this peer is out; the answer carries its tag and TSN.
+        // §5.2.1: our own INIT to this peer is out; the answer carries its tag and TSN (and its
+        // RANDOM, RFC 4895 §6.1).
         let colliding = byPeer[PeerKey(address: address, port: packet.sourcePort)]?.collisionParameters
         let localTag = colliding?.tag ?? freshTag()
         let initialTSN = colliding?.initialTSN ?? SCTPAssociation.randomWord(association.random)
+        // SCTP-AUTH when both offer it; a RANDOM that is not 32 bytes is refused (§6.1).
+        var localAuth: SCTPAuthParameters?
+        var peerAuth: SCTPAuthParameters?
+        if let settings = association.authentication {
+            do throws(SCTPCloseReason) {
+                peerAuth = try SCTPAuthParameters.from(initiation.parameters)
+            } catch {
+                guard case .aborted(let cause) = error else { return }
+                return queueReply(.abort(tagReflected: false, causes: [cause]), tag: initiation.initiateTag, to: address, port: packet.sourcePort)
+            }
+            localAuth = colliding?.auth ?? SCTPAssociation.authParameters(settings, random: association.random)
+        }
         let cookie = configuration.cookies.make(SCTPCookieState(
             localTag: localTag, peerTag: initiation.initiateTag, localInitialTSN: initialTSN,
             peerInitialTSN: initiation.initialTSN, peerWindow: initiation.advertisedWindow,
             localOutboundStreams: min(association.outboundStreams, initiation.inboundStreams),
             localInboundStreams: min(association.inboundStreams, initiation.outboundStreams),
             localPort: configuration.port, peerPort: packet.sourcePort, created: now.nanoseconds,
-            streamReset: association.streamReset && SCTPAssociation.listsStreamReset(initiation.parameters)))
+            streamReset: association.streamReset && SCTPAssociation.listsStreamReset(initiation.parameters),
+            localRandom: peerAuth == nil ? [] : localAuth?.random ?? [], peerAuth: localAuth == nil ? [] : peerAuth?.keyVector ?? []))
         var parameters = [SCTPParameter(type: SCTPParameter.stateCookie, value: cookie)]
-        if association.streamReset { parameters.append(SCTPAssociation.supportedExtensions) }
+        parameters += SCTPAssociation.initParameters(association, auth: localAuth)
         // §3.3.3: each parameter to report in an Unrecognized Parameter of its own.
         parameters += unrecognized.map { SCTPParameter(type: SCTPParameter.unrecognizedParameter, value: $0.encoded) }
         let ack = SCTPInitChunk(
@@ -208,7 +231,7 @@ public final class SCTPEndpoint {
     }
 
     /// RFC 9260 §5.1 D and §5.2.4.
-    private func receiveCookieEcho(_ cookie: [UInt8], packet: SCTPPacket, from address: SocketAddress, now: Instant) {
+    private func receiveCookieEcho(_ cookie: [UInt8], packet: SCTPPacket, datagram: [UInt8], from address: SocketAddress, now: Instant) {
         let state: SCTPCookieState
         do {
             state = try configuration.cookies.open(cookie, now: now)
@@ -231,7 +254,7 @@ public final class SCTPEndpoint {
             // Our INIT and the peer's crossed (§5.2.4 B), or the same cookie came again (its
             // COOKIE ACK was lost, §5.2.4 D): the association answers.
             existing.acceptCollidingCookie(state, now: now)
-            existing.receive(packet, from: address, now: now)
+            existing.receive(packet, raw: datagram, from: address, now: now)
             active[ObjectIdentifier(existing)] = existing
             return
         }
@@ -253,7 +276,7 @@ public final class SCTPEndpoint {
         accepted.append(association)
         active[ObjectIdentifier(association)] = association
         // Chunks bundled after the COOKIE ECHO (DATA, §6.10).
-        if packet.chunks.count > 1 { association.receive(packet, from: address, now: now) }
+        if packet.chunks.count > 1 { association.receive(packet, raw: datagram, from: address, now: now) }
     }
 
     private func queueReply(_ chunk: SCTPChunk, tag: UInt32, to address: SocketAddress, port: UInt16) {

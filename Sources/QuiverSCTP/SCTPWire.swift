@@ -29,6 +29,8 @@ public enum SCTPChunkType {
     public static let cookieEcho: UInt8 = 10
     public static let cookieAck: UInt8 = 11
     public static let shutdownComplete: UInt8 = 14
+    /// AUTH (RFC 4895 §5.1).
+    public static let auth: UInt8 = 15
     /// RE-CONFIG (RFC 6525 §3.1).
     public static let reconfig: UInt8 = 130
 }
@@ -51,6 +53,10 @@ public struct SCTPParameter: Hashable, Sendable {
     public static let supportedAddressTypes: UInt16 = 12
     /// Supported Extensions (RFC 5061 §4.2.7): the chunk types of extensions the sender speaks.
     public static let supportedExtensions: UInt16 = 0x8008
+    /// SCTP-AUTH's parameters (RFC 4895 §3).
+    public static let random: UInt16 = 0x8002
+    public static let chunkList: UInt16 = 0x8003
+    public static let hmacAlgorithms: UInt16 = 0x8004
     /// RE-CONFIG's parameters (RFC 6525 §4).
     public static let outgoingSSNResetRequest: UInt16 = 13
     public static let incomingSSNResetRequest: UInt16 = 14
@@ -94,6 +100,8 @@ public struct SCTPErrorCause: Hashable, Sendable, CustomStringConvertible {
     public static let cookieWhileShuttingDown: UInt16 = 10
     public static let userInitiatedAbort: UInt16 = 12
     public static let protocolViolation: UInt16 = 13
+    /// RFC 4895 §4.1.
+    public static let unsupportedHMACIdentifier: UInt16 = 0x0105
 
     public var description: String {
         let names: [UInt16: String] = [
@@ -199,6 +207,8 @@ public enum SCTPChunk: Hashable, Sendable {
     case shutdownComplete(tagReflected: Bool)
     /// RE-CONFIG (RFC 6525): one or two request or response parameters.
     case reconfig(parameters: [SCTPParameter])
+    /// AUTH (RFC 4895): the chunks after it in the packet are covered by `hmac`.
+    case auth(keyID: UInt16, hmacID: UInt16, hmac: [UInt8])
     /// A chunk type this module does not implement, kept whole for the §3.2 rules.
     case unrecognized(type: UInt8, flags: UInt8, value: [UInt8])
 
@@ -218,6 +228,7 @@ public enum SCTPChunk: Hashable, Sendable {
         case .cookieAck: SCTPChunkType.cookieAck
         case .shutdownComplete: SCTPChunkType.shutdownComplete
         case .reconfig: SCTPChunkType.reconfig
+        case .auth: SCTPChunkType.auth
         case .unrecognized(let type, _, _): type
         }
     }
@@ -271,6 +282,10 @@ public enum SCTPChunk: Hashable, Sendable {
             flags = reflected ? 1 : 0
         case .reconfig(let parameters):
             for parameter in parameters { lastPadding = Self.writeTLV(parameter.type, parameter.value, into: &writer) }
+        case .auth(let keyID, let hmacID, let hmac):
+            writer.writeUInt16(keyID)
+            writer.writeUInt16(hmacID)
+            writer.writeBytes(hmac)
         case .unrecognized(_, let chunkFlags, let value):
             flags = chunkFlags
             writer.writeBytes(value)
@@ -347,6 +362,16 @@ public struct SCTPPacket: Hashable, Sendable {
             return ~CRC32c.update(crc, UnsafeBufferPointer(rebasing: buffer[12...]))
         }
         return crc == stored
+    }
+
+    /// Where chunk `index` of a well-formed packet starts (the packet parsed with ``parse(_:)``).
+    static func chunkOffset(_ bytes: [UInt8], index: Int) -> Int {
+        var offset = headerSize
+        for _ in 0..<index {
+            let length = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            offset += (length + 3) & ~3
+        }
+        return offset
     }
 
     /// Parses a packet whose checksum the caller verified. Every chunk must fit its packet and
@@ -438,6 +463,8 @@ public struct SCTPPacket: Hashable, Sendable {
             return .shutdownComplete(tagReflected: flags & 1 != 0)
         case SCTPChunkType.reconfig:
             return .reconfig(parameters: try parseTLVs(&reader).map { SCTPParameter(type: $0, value: $1) })
+        case SCTPChunkType.auth:
+            return .auth(keyID: try reader.readUInt16(), hmacID: try reader.readUInt16(), hmac: try reader.readBytes(reader.remaining))
         default:
             return .unrecognized(type: type, flags: flags, value: try reader.readBytes(reader.remaining))
         }
