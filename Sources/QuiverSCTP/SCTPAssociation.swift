@@ -1225,7 +1225,23 @@ public final class SCTPAssociation {
     /// When ``handleTimeout(now:)`` is next due.
     public var nextDeadline: Instant? {
         guard state != .closed else { return nil }
-        return [t1, t2, t3, t5, delayedAck, heartbeatDue, reconfigTimer].compactMap { $0 }.min()
+        // Without an array: the endpoint asks every association each round.
+        let handshake = Self.earlier(t1, Self.earlier(t2, t5))
+        return Self.earlier(Self.earlier(handshake, t3), Self.earlier(Self.earlier(delayedAck, heartbeatDue), reconfigTimer))
+    }
+
+    private static func earlier(_ a: Instant?, _ b: Instant?) -> Instant? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
+    }
+
+    /// Whether ``nextPacket(now:)`` may have something to send: checked before a packet buffer
+    /// is made, since the endpoint asks every association in turn.
+    var mayHaveOutput: Bool {
+        if !control.isEmpty || sackOwed { return true }
+        guard state != .closed, state != .cookieWait, state != .cookieEchoed else { return false }
+        return canSendNew || hasRetransmission
     }
 
     /// Runs the timers that expired.
@@ -1306,7 +1322,7 @@ public final class SCTPAssociation {
 
     /// The next packet to send now, or `nil` when windows, timers or an empty queue say wait.
     func nextPacket(now: Instant) -> [UInt8]? {
-        guard !control.isEmpty || state != .closed else { return nil }
+        guard mayHaveOutput else { return nil }
         let limit = configuration.maxPacketSize - (auth == nil ? 0 : Self.authChunkSize)
         var writer = ByteWriter(capacity: configuration.maxPacketSize)
         let tag = control.first?.tag ?? peerTag
@@ -1373,7 +1389,7 @@ public final class SCTPAssociation {
         return types
     }
 
-    private var hasRetransmission: Bool { outstanding.contains { $0.retransmit } }
+    private var hasRetransmission: Bool { !outstanding.isEmpty && outstanding.contains { $0.retransmit } }
 
     private var canSendNew: Bool {
         guard pendingHead < pending.count else { return false }
