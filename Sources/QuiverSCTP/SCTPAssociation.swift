@@ -252,6 +252,15 @@ public final class SCTPAssociation {
     /// Whether both sides offered SCTP-AUTH (chunks are then authenticated as each requested).
     public var isAuthenticating: Bool { auth != nil }
 
+    /// The shared key identifier of the latest AUTH chunk from the peer that verified.
+    public private(set) var peerKeyInUse: UInt16?
+
+    /// Whether both require each other's DATA authenticated (RFC 6083 §4.4).
+    public var authenticatesData: Bool {
+        guard let auth else { return false }
+        return auth.weRequire(SCTPChunkType.data) && auth.peerRequires(SCTPChunkType.data)
+    }
+
     /// Sets endpoint pair shared key `id` (RFC 4895 §6.1; RFC 6083 derives them from the DTLS
     /// exporter). Key 0 is the empty key until set.
     public func setSharedKey(_ key: [UInt8], id: UInt16) {
@@ -481,6 +490,7 @@ public final class SCTPAssociation {
                 switch auth.check(raw, authAt: SCTPPacket.chunkOffset(raw, index: index), keyID: keyID, hmacID: hmacID, hmac: hmac) {
                 case .valid:
                     authenticated = true
+                    peerKeyInUse = keyID
                     continue chunks
                 case .invalid:
                     return  // the chunks after it are discarded
