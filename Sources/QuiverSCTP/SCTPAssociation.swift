@@ -118,7 +118,7 @@ public final class SCTPAssociation {
     /// Why it closed (`nil` while open).
     public private(set) var closeReason: SCTPCloseReason?
 
-    let configuration: SCTPConfiguration
+    public let configuration: SCTPConfiguration
     let localTag: UInt32
     private(set) var peerTag: UInt32 = 0
     let localPort: UInt16

@@ -265,7 +265,8 @@ public final class SCTPEndpoint {
             previous.abort(reason: "the peer restarted", now: now)
             active[ObjectIdentifier(previous)] = previous
         }
-        guard all.count < configuration.maxAssociations else {
+        // A restart replaces an association: only a new one counts against the bound.
+        guard byPeer[key] != nil || all.count < configuration.maxAssociations else {
             statistics.refused += 1
             return queueReply(
                 .abort(tagReflected: false, causes: [SCTPErrorCause(code: SCTPErrorCause.outOfResource)]),
@@ -309,8 +310,8 @@ public final class SCTPEndpoint {
             if turn >= all.count { turn = 0 }
             let association = all[turn]
             if let packet = association.nextPacket(now: now) {
-                let destination = association.peerAddress
-                return (packet, destination)
+                turn += 1  // the next association's turn: one busy association cannot starve the rest
+                return (packet, association.peerAddress)
             }
             if association.state == .closed {
                 remove(at: turn)

@@ -95,6 +95,37 @@ struct SCTPListenerTests {
         try connection.shutdown()
     }
 
+    @Test("a server that does not read stops the client: backpressure from the receive window, nothing unbounded")
+    func backpressure() throws {
+        let startReading = DispatchSemaphore(value: 0)
+        let (listener, port) = try Self.udpListener { connection in
+            startReading.wait()
+            try serveEcho(connection)
+        }
+        defer { listener.close() }
+        let connection = try Self.connect(port: port)
+        let poller = Poller()
+        _ = poller.add(.stream(connection.defaultStream), interest: .writable)
+        let message = [UInt8](repeating: 0x42, count: 16_384)
+        var written = 0
+        // Write while writes are taken; the connection stops being writable once the send
+        // buffer, the network and the peer's windows are full, and stays so (500 ms).
+        while written < 8 << 20 {
+            if try connection.tryWrite(message) > 0 {
+                written += message.count
+            } else if poller.wait(timeout: .milliseconds(500)).isEmpty {
+                break
+            }
+        }
+        // The send buffer (1 MiB), the server's receive buffer (256 KiB) and its queue (as much).
+        #expect(written <= (1 << 20) + 4 * (256 << 10) + message.count, "\(written) bytes taken by a peer that does not read")
+        startReading.signal()
+        var echoed = 0
+        while echoed < written { echoed += try connection.read(maxBytes: 1 << 20).count }
+        #expect(echoed == written)
+        try connection.shutdown()
+    }
+
     @Test("a close with an error code is an ABORT: the peer sees a User-Initiated Abort with the reason")
     func closeWithCode() throws {
         let (listener, port) = try Self.udpListener { connection in

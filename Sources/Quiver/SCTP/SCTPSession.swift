@@ -53,6 +53,12 @@ final class SCTPSession: Session, @unchecked Sendable {
     }
 
     private var streams: [UInt16: StreamState] = [:]
+    /// Bytes of messages taken from the engine and not read yet. The engine's receive window
+    /// opens as messages leave it, so they are taken only while this stays under the receive
+    /// buffer's size: an application that does not read stops the peer (the window is the
+    /// association's, shared by its streams, as in every SCTP).
+    private var queuedBytes = 0
+    private let queueLimit: Int
     /// The peer's streams other than 0 that sent a first message, not yet accepted.
     private var acceptable: [UInt16] = []
     /// Streams handed out by accept or open.
@@ -77,6 +83,7 @@ final class SCTPSession: Session, @unchecked Sendable {
         self.core = core
         driver = core.driver
         peer = Mutex(engine.peerAddress)
+        queueLimit = engine.configuration.receiveBufferSize
     }
 
     // MARK: - I/O side (the core, on the loop)
@@ -86,16 +93,7 @@ final class SCTPSession: Session, @unchecked Sendable {
 
     /// Takes in the engine's messages and events, and wakes whoever waits (lock held).
     func absorbEventsLocked() {
-        var changed = false
-        while let message = engine.read() {
-            if message.stream != 0, streams[message.stream] == nil, !known.contains(message.stream) {
-                acceptable.append(message.stream)
-            }
-            var state = streams[message.stream] ?? StreamState()
-            if !state.readStopped { state.messages.append(message.bytes) }
-            streams[message.stream] = state
-            changed = true
-        }
+        var changed = takeMessagesLocked()
         while let event = engine.nextEvent() {
             switch event {
             case .established:
@@ -125,6 +123,24 @@ final class SCTPSession: Session, @unchecked Sendable {
         if changed { changedLocked() } else { progressedLocked() }
     }
 
+    /// Moves messages from the engine while under ``queueLimit``; returns whether any came.
+    private func takeMessagesLocked() -> Bool {
+        var took = false
+        while queuedBytes < queueLimit, let message = engine.read() {
+            if message.stream != 0, streams[message.stream] == nil, !known.contains(message.stream) {
+                acceptable.append(message.stream)
+            }
+            var state = streams[message.stream] ?? StreamState()
+            if !state.readStopped {
+                state.messages.append(message.bytes)
+                queuedBytes += message.bytes.count
+            }
+            streams[message.stream] = state
+            took = true
+        }
+        return took
+    }
+
     /// Whether the core may forget the association: closed, its last packet sent.
     var isFinishedLocked: Bool { engine.state == .closed && !engine.hasPendingControl }
 
@@ -150,6 +166,9 @@ final class SCTPSession: Session, @unchecked Sendable {
                 state.head = 0
             }
             streams[stream] = state
+            queuedBytes -= message.count
+            // Room again: more from the engine, whose window opens (a SACK may be due).
+            if takeMessagesLocked() { serviceRequested = true }
             return message.count <= maxBytes ? message : Array(message.prefix(max(0, maxBytes)))
         }
         if let state = streams[stream], state.peerFinished || state.readStopped { return [] }
@@ -204,8 +223,11 @@ final class SCTPSession: Session, @unchecked Sendable {
     func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
         let stream = try sctpStream(key)
         streams[stream, default: StreamState()].readStopped = true
+        let state = streams[stream]!
+        queuedBytes -= state.messages[state.head...].reduce(0) { $0 + $1.count }
         streams[stream]!.messages.removeAll()
         streams[stream]!.head = 0
+        if takeMessagesLocked() { serviceRequested = true }
     }
 
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
