@@ -81,14 +81,24 @@ struct SCTPAuthState {
     /// Endpoint pair shared keys by identifier; key 0 is the empty one until replaced.
     private(set) var sharedKeys: [UInt16: [UInt8]] = [0: []]
     private(set) var activeKey: UInt16 = 0
-    private var associationKeys: [UInt16: SymmetricKey] = [:]
+    /// The association keys by shared key identifier, ready for each HMAC: a key longer than
+    /// the hash's 64-byte block is its hash in HMAC (RFC 2104 §2), and these keys always are
+    /// (two key vectors of over 40 bytes each), so it is hashed once here, not per packet.
+    private var associationKeys: [UInt16: (sha1: SymmetricKey, sha256: SymmetricKey)] = [:]
 
     init?(local: SCTPAuthParameters, peer: SCTPAuthParameters) {
         guard let hmac = peer.hmacs.first(where: { SCTPAuthentication.hmacLength($0) != nil }) else { return nil }
         self.local = local
         self.peer = peer
         sendHMAC = hmac
-        associationKeys[0] = Self.associationKey(shared: [], local.keyVector, peer.keyVector)
+        associationKeys[0] = Self.hmacKeys(Self.associationKey(shared: [], local.keyVector, peer.keyVector))
+    }
+
+    /// The HMAC keys for `key` (RFC 2104 §2: hashed first when longer than 64 bytes).
+    static func hmacKeys(_ key: SymmetricKey) -> (sha1: SymmetricKey, sha256: SymmetricKey) {
+        let bytes = key.withUnsafeBytes { Array($0) }
+        guard bytes.count > 64 else { return (key, key) }
+        return (SymmetricKey(data: Array(Insecure.SHA1.hash(data: bytes))), SymmetricKey(data: Array(SHA256.hash(data: bytes))))
     }
 
     /// §6.1: the endpoint pair key, then the numerically smaller key vector, then the larger
@@ -103,7 +113,7 @@ struct SCTPAuthState {
 
     mutating func setSharedKey(_ key: [UInt8], id: UInt16) {
         sharedKeys[id] = key
-        associationKeys[id] = Self.associationKey(shared: key, local.keyVector, peer.keyVector)
+        associationKeys[id] = Self.hmacKeys(Self.associationKey(shared: key, local.keyVector, peer.keyVector))
     }
 
     mutating func useKey(_ id: UInt16) -> Bool {
@@ -117,16 +127,16 @@ struct SCTPAuthState {
     /// Whether we accept chunks of `type` only authenticated.
     func weRequire(_ type: UInt8) -> Bool { local.chunks.contains(type) }
 
-    static func mac(_ id: UInt16, key: SymmetricKey, _ data: ArraySlice<UInt8>) -> [UInt8] {
-        id == SCTPAuthentication.sha1 ? Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: key))
-            : Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
+    static func mac(_ id: UInt16, keys: (sha1: SymmetricKey, sha256: SymmetricKey), _ data: ArraySlice<UInt8>) -> [UInt8] {
+        id == SCTPAuthentication.sha1 ? Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: keys.sha1))
+            : Array(HMAC<SHA256>.authenticationCode(for: data, using: keys.sha256))
     }
 
     /// Writes an AUTH chunk at `offset` of `packet` (its header and a zero HMAC already
     /// there, the chunks it covers after it) and fills in the HMAC (§6.2).
     func seal(_ packet: inout [UInt8], authAt offset: Int) {
         let length = SCTPAuthentication.hmacLength(sendHMAC)!
-        let code = Self.mac(sendHMAC, key: associationKeys[activeKey]!, packet[offset...])
+        let code = Self.mac(sendHMAC, keys: associationKeys[activeKey]!, packet[offset...])
         packet.replaceSubrange(offset + 8..<offset + 8 + length, with: code)
     }
 
@@ -136,10 +146,10 @@ struct SCTPAuthState {
 
     func check(_ packet: [UInt8], authAt offset: Int, keyID: UInt16, hmacID: UInt16, hmac: [UInt8]) -> Check {
         guard local.hmacs.contains(hmacID), let length = SCTPAuthentication.hmacLength(hmacID) else { return .unsupported(hmacID) }
-        guard hmac.count == length, let key = associationKeys[keyID], offset + 8 + length <= packet.count else { return .invalid }
+        guard hmac.count == length, let keys = associationKeys[keyID], offset + 8 + length <= packet.count else { return .invalid }
         var copy = Array(packet[offset...])
         for index in 8..<8 + length { copy[index] = 0 }
-        let expected = Self.mac(hmacID, key: key, copy[...])
+        let expected = Self.mac(hmacID, keys: keys, copy[...])
         // Constant-time comparison.
         return zip(expected, hmac).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0 ? .valid : .invalid
     }
