@@ -8,6 +8,8 @@ let package = Package(
     name: "QuiverFuzz",
     dependencies: [
         .package(name: "Quiver", path: ".."),
+        // FuzzSCTP computes SCTP-AUTH HMACs itself; the version the main package pins.
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
     ],
     targets: [
         // Declares libFuzzer's LLVMFuzzerRunDriver for Swift (no code of its own).
@@ -30,7 +32,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzSCTP",
-            dependencies: ["FuzzDriver", .product(name: "QuiverCore", package: "Quiver"), .product(name: "QuiverSCTP", package: "Quiver")]
+            dependencies: [
+                "FuzzDriver", .product(name: "QuiverCore", package: "Quiver"), .product(name: "QuiverSCTP", package: "Quiver"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
