@@ -5,7 +5,9 @@ import QuiverCore
 /// we ask for. RFC 6083 (DTLS over SCTP) requires it, with keys from the DTLS exporter.
 public struct SCTPAuthentication: Sendable, Hashable {
     /// Chunk types we accept only after an AUTH chunk (the CHUNKS parameter). INIT, INIT ACK,
-    /// SHUTDOWN COMPLETE and AUTH cannot be listed (§3.2) and are left out.
+    /// SHUTDOWN COMPLETE and AUTH cannot be listed (§3.2), and COOKIE ECHO is not supported
+    /// here yet (the endpoint would have to check the AUTH before it creates the association,
+    /// §6.3): they are left out.
     public var chunks: [UInt8]
     /// HMAC identifiers in our order of preference (the HMAC-ALGO parameter): SHA-256 (3) and
     /// SHA-1 (1), which §6.1 requires in the list.
@@ -16,7 +18,7 @@ public struct SCTPAuthentication: Sendable, Hashable {
 
     public init(chunks: [UInt8]) {
         self.chunks = chunks.filter { ![SCTPChunkType.initiation, SCTPChunkType.initiationAck,
-                                        SCTPChunkType.shutdownComplete, SCTPChunkType.auth].contains($0) }
+                                        SCTPChunkType.shutdownComplete, SCTPChunkType.auth, SCTPChunkType.cookieEcho].contains($0) }
     }
 
     static func hmacLength(_ id: UInt16) -> Int? {

@@ -112,6 +112,14 @@ import Testing
         #expect(key([1], [0, 0, 1]) == [0xAA, 1, 0, 0, 1])
     }
 
+    /// §3.2: INIT, INIT ACK, SHUTDOWN COMPLETE and AUTH cannot be required authenticated;
+    /// COOKIE ECHO is not supported yet. They are left out of CHUNKS.
+    @Test func chunksThatCannotBeRequiredAreLeftOut() {
+        let settings = SCTPAuthentication(chunks: [SCTPChunkType.initiation, SCTPChunkType.data, SCTPChunkType.cookieEcho,
+                                                   SCTPChunkType.auth, SCTPChunkType.shutdownComplete, SCTPChunkType.abort])
+        #expect(settings.chunks == [SCTPChunkType.data, SCTPChunkType.abort])
+    }
+
     @Test func aRandomThatIsNot32BytesIsAborted() throws {
         let endpoint = SCTPEndpoint(configuration: {
             var configuration = SCTPEndpoint.Configuration(port: 5000)
