@@ -206,8 +206,9 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
 
     // MARK: - Closing
 
-    /// Closes every association (a SHUTDOWN for code 0, an ABORT otherwise), sends what that
-    /// produced, wakes the waiters and stops the driver.
+    /// Closes every association with an ABORT carrying the reason (the loop stops now, so a
+    /// SHUTDOWN could not complete; a connection's own close with code 0 is a SHUTDOWN), sends
+    /// what that produced, wakes the waiters and stops the driver.
     func close(code: UInt64, reason: String) {
         var all: [SCTPSession] = []
         driver.perform(locksCore: false) {
