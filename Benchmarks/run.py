@@ -22,7 +22,8 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  (`boring-dtls-server`, built here on swift-nio-ssl's BoringSSL).
   SCTP           usrsctp's `tsctp` sends 1 200-byte messages over UDP encapsulation to Quiver's
                  SCTPEndpoint (`quiver-bench sctp-sink`) and to tsctp's own sink: the rate and
-                 the receiver's CPU per MB.
+                 the receiver's CPU per MB; then Quiver (`quiver-bench sctp-source`) and tsctp
+                 send to tsctp's sink: the rate and the sender's CPU per MB.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -42,6 +43,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -496,6 +498,45 @@ def sctp(messages, runs):
         "UDP encapsulation; the same usrsctp sender; vs usrsctp's tsctp sink")
     row("SCTP", "receiver CPU per MB (ms)", q[1], u[1], False, "ms",
         "Debian's usrsctp logs every packet (to /dev/null here), which its sink pays for")
+    # The senders compared: Quiver (quiver-bench sctp-source) and tsctp, to the same tsctp sink.
+    results = {}
+    for name in ("quiver", "usrsctp"):
+        rates, cpus = [], []
+        for _ in range(runs):
+            sink_port, source_port = free_port(), free_port()
+            sink = subprocess.Popen([TSCTP, "-E", str(sink_port), "-U", str(source_port), "-L", "127.0.0.1", "-p", "5001"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                for attempt in range(20):  # as above: the sink may not listen yet
+                    if name == "quiver":
+                        output = subprocess.run([BENCH, "sctp-source", "--port", str(sink_port), "--messages", str(messages)],
+                                                capture_output=True, timeout=600)
+                        match = re.search(rb"seconds=([\d.]+) bytes=(\d+)", output.stdout)
+                        rate = float(match.group(2)) / float(match.group(1)) / 1e6 if match else None
+                    else:
+                        output = subprocess.run([TSCTP, "-E", str(source_port), "-U", str(sink_port), "-L", "127.0.0.1", "-p", "5001",
+                                                 "-n", str(messages), "-l", "1200", "127.0.0.1"], capture_output=True, timeout=600)
+                        match = re.search(rb"Throughput was ([\d.]+) Byte/sec", output.stdout)
+                        rate = float(match.group(1)) / 1e6 if match else None
+                    if rate:
+                        break
+                    time.sleep(0.1)
+                if not rate:
+                    raise RuntimeError(f"{name} sender failed: {output.stdout.decode(errors='replace')[-300:]}")
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                rates.append(rate)
+                cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+                cpus.append(cpu * 1000 / (messages * 1200 / 1e6))
+            finally:
+                sink.kill()
+                sink.wait()
+        results[name] = (statistics.median(rates), statistics.median(cpus))
+    q, u = results["quiver"], results["usrsctp"]
+    row("SCTP", "send rate to tsctp's sink, 1 200-byte messages (MB/s)", q[0], u[0], True, "MB/s",
+        "UDP encapsulation; the same usrsctp receiver; vs usrsctp's tsctp sender")
+    row("SCTP", "sender CPU per MB (ms)", q[1], u[1], False, "ms",
+        "whole processes (start-up included); tsctp logs every packet, which its sender pays for")
 
 
 def latency(work, cert, key, count):

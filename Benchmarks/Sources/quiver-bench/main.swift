@@ -27,6 +27,9 @@
 //   quiver-bench sctp-sink --port UDPPORT [--sctp-port P] [--timeout S]
 //       Receives one SCTP association over UDP encapsulation (RFC 6951) until the peer's
 //       SHUTDOWN — Quiver's SCTPEndpoint in the place of usrsctp's `tsctp` sink.
+//   quiver-bench sctp-source --port UDPPORT [--messages N] [--size B] [--timeout S]
+//       Sends N messages of B bytes on one SCTP association (UDP encapsulation) to SCTP port 5001
+//       at UDPPORT (tsctp's sink), then the SHUTDOWN — Quiver in the place of tsctp's sender.
 //   quiver-bench handshake-load --port P [--seconds S] [--concurrency C] [--resume]
 //       Keeps C QUIC handshakes (h3 ALPN) in flight from one UDP socket with the sans-I/O
 //       engine for S seconds: each connection waits for the server's session ticket (so the
@@ -146,6 +149,10 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
     case "sctp-sink":
         runSCTPSink(udpPort: port, sctpPort: option("--sctp-port").flatMap(UInt16.init) ?? 5001,
                     timeout: option("--timeout").flatMap(Double.init) ?? 120)
+
+    case "sctp-source":
+        runSCTPSource(remotePort: port, messages: option("--messages").flatMap(Int.init) ?? 200_000,
+                      size: option("--size").flatMap(Int.init) ?? 1200, timeout: option("--timeout").flatMap(Double.init) ?? 300)
 
     case "dtls-load":
         runDTLSLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
