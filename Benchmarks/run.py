@@ -452,6 +452,36 @@ def sctp(messages, runs):
         log("SCTP: skipped (apt-get install libusrsctp-examples)")
         return
     log(f"SCTP: {messages} messages of 1 200 bytes from tsctp, {runs} runs")
+    megabytes = messages * 1200 / 1e6
+
+    def tsctp_sink(sink_port, source_port):
+        # Debian's usrsctp logs every packet on stdout: to /dev/null, not through a pipe this
+        # script would have to read (the logging itself it still pays for).
+        return subprocess.Popen([TSCTP, "-E", str(sink_port), "-U", str(source_port), "-L", "127.0.0.1", "-p", "5001"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def send(name, sink_port, source_port):
+        """One sender's run to the sink on `sink_port`; its rate in MB/s. usrsctp binds its UDP
+        port before its SCTP socket listens: an INIT in between is aborted and the sender
+        exits at once. It is started again (a readiness probe, as the interop tests' connect
+        retry), at most 20 times."""
+        for _ in range(20):
+            if name == "quiver":
+                output = subprocess.run([BENCH, "sctp-source", "--port", str(sink_port), "--messages", str(messages)],
+                                        capture_output=True, timeout=600)
+                match = re.search(rb"seconds=([\d.]+) bytes=(\d+)", output.stdout)
+                if match:
+                    return float(match.group(2)) / float(match.group(1)) / 1e6
+            else:
+                output = subprocess.run([TSCTP, "-E", str(source_port), "-U", str(sink_port), "-L", "127.0.0.1", "-p", "5001",
+                                         "-n", str(messages), "-l", "1200", "127.0.0.1"], capture_output=True, timeout=600)
+                match = re.search(rb"Throughput was ([\d.]+) Byte/sec", output.stdout)
+                if match:
+                    return float(match.group(1)) / 1e6
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} sender failed: {output.stdout.decode(errors='replace')[-300:]}")
+
+    # The receivers compared: tsctp sends to Quiver's sink (quiver-bench sctp-sink) and to its own.
     results = {}
     for name in ("quiver", "usrsctp"):
         rates, cpus = [], []
@@ -460,32 +490,17 @@ def sctp(messages, runs):
             if name == "quiver":
                 sink = Server([BENCH, "sctp-sink", "--port", str(sink_port), "--sctp-port", "5001", "--timeout", "300"], r"listening")
             else:
-                # Debian's usrsctp logs every packet on stdout: to /dev/null, not through a pipe
-                # this script would have to read (the logging itself it still pays for).
-                sink = subprocess.Popen([TSCTP, "-E", str(sink_port), "-U", str(source_port), "-L", "127.0.0.1", "-p", "5001"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                sink = tsctp_sink(sink_port, source_port)
             try:
                 before = cpu_seconds(sink.pid)
-                # usrsctp binds its UDP port before its SCTP socket listens: an INIT in between
-                # is aborted and the sender exits at once. It is started again (a readiness
-                # probe, as the interop tests' connect retry), at most 20 times.
-                for attempt in range(20):
-                    output = subprocess.run([TSCTP, "-E", str(source_port), "-U", str(sink_port), "-L", "127.0.0.1", "-p", "5001",
-                                             "-n", str(messages), "-l", "1200", "127.0.0.1"], capture_output=True, timeout=600)
-                    match = re.search(rb"Throughput was ([\d.]+) Byte/sec", output.stdout)
-                    if match:
-                        break
-                    time.sleep(0.1)
-                if not match:
-                    raise RuntimeError(f"tsctp failed: {output.stdout.decode(errors='replace')[-300:]}")
-                rates.append(float(match.group(1)) / 1e6)
+                rates.append(send("usrsctp", sink_port, source_port))
                 if name == "quiver":
                     sink.process.wait(60)
                     result = re.search(r"cpu=([\d.]+)", "".join(sink.output))
-                    cpus.append(float(result.group(1)) * 1000 / (messages * 1200 / 1e6))
+                    cpus.append(float(result.group(1)) * 1000 / megabytes)
                 else:
                     time.sleep(1)  # the sink answers the SHUTDOWN
-                    cpus.append((cpu_seconds(sink.pid) - before) * 1000 / (messages * 1200 / 1e6))
+                    cpus.append((cpu_seconds(sink.pid) - before) * 1000 / megabytes)
             finally:
                 if name == "quiver":
                     sink.stop()
@@ -504,30 +519,12 @@ def sctp(messages, runs):
         rates, cpus = [], []
         for _ in range(runs):
             sink_port, source_port = free_port(), free_port()
-            sink = subprocess.Popen([TSCTP, "-E", str(sink_port), "-U", str(source_port), "-L", "127.0.0.1", "-p", "5001"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sink = tsctp_sink(sink_port, source_port)
             try:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                for attempt in range(20):  # as above: the sink may not listen yet
-                    if name == "quiver":
-                        output = subprocess.run([BENCH, "sctp-source", "--port", str(sink_port), "--messages", str(messages)],
-                                                capture_output=True, timeout=600)
-                        match = re.search(rb"seconds=([\d.]+) bytes=(\d+)", output.stdout)
-                        rate = float(match.group(2)) / float(match.group(1)) / 1e6 if match else None
-                    else:
-                        output = subprocess.run([TSCTP, "-E", str(source_port), "-U", str(sink_port), "-L", "127.0.0.1", "-p", "5001",
-                                                 "-n", str(messages), "-l", "1200", "127.0.0.1"], capture_output=True, timeout=600)
-                        match = re.search(rb"Throughput was ([\d.]+) Byte/sec", output.stdout)
-                        rate = float(match.group(1)) / 1e6 if match else None
-                    if rate:
-                        break
-                    time.sleep(0.1)
-                if not rate:
-                    raise RuntimeError(f"{name} sender failed: {output.stdout.decode(errors='replace')[-300:]}")
+                rates.append(send(name, sink_port, source_port))
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                rates.append(rate)
-                cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-                cpus.append(cpu * 1000 / (messages * 1200 / 1e6))
+                cpus.append(((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)) * 1000 / megabytes)
             finally:
                 sink.kill()
                 sink.wait()
@@ -536,8 +533,7 @@ def sctp(messages, runs):
     row("SCTP", "send rate to tsctp's sink, 1 200-byte messages (MB/s)", q[0], u[0], True, "MB/s",
         "UDP encapsulation; the same usrsctp receiver; vs usrsctp's tsctp sender")
     row("SCTP", "sender CPU per MB (ms)", q[1], u[1], False, "ms",
-        "whole processes (start-up included); tsctp logs every packet, which its sender pays for")
-
+        "whole processes (start-up included, retries too); tsctp logs every packet, which its sender pays for")
 
 def latency(work, cert, key, count):
     log(f"Latency: {count} echo round trips of 64 bytes")
