@@ -330,15 +330,12 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     /// Counters for ``Listener/statistics``.
     var statistics: Listener.Statistics {
         lock.withLock {
-            var statistics = Listener.Statistics()
+            var statistics = ports.statistics
             if case .server(let endpoint) = engine {
                 statistics.connections = endpoint.connectionCount
                 statistics.pendingConnections = endpoint.pendingConnectionCount
                 statistics.dtls = Listener.Statistics.DTLS(endpoint.statistics)
             }
-            statistics.udpSendFailures = ports.counters.sendFailures
-            statistics.udpPeerErrors = ports.counters.peerErrors
-            statistics.udpReceiveErrors = ports.counters.receiveErrors
             return statistics
         }
     }

@@ -359,15 +359,12 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Counters for ``Listener/statistics``.
     var statistics: Listener.Statistics {
         lock.withLock {
-            var statistics = Listener.Statistics()
+            var statistics = ports.statistics
             if case .server(let endpoint) = engine {
                 statistics.connections = endpoint.connectionCount
                 statistics.pendingConnections = endpoint.pendingConnectionCount
                 statistics.quic = Listener.Statistics.QUIC(endpoint.statistics)
             }
-            statistics.udpSendFailures = ports.counters.sendFailures
-            statistics.udpPeerErrors = ports.counters.peerErrors
-            statistics.udpReceiveErrors = ports.counters.receiveErrors
             return statistics
         }
     }

@@ -18,6 +18,15 @@ final class DatagramAttachments {
     /// What the UDP sockets reported (diagnostics).
     private(set) var counters = (sendFailures: 0, peerErrors: 0, receiveErrors: 0)
 
+    /// Listener statistics with the UDP counters filled in, for a core to add its own to.
+    var statistics: Listener.Statistics {
+        var statistics = Listener.Statistics()
+        statistics.udpSendFailures = counters.sendFailures
+        statistics.udpPeerErrors = counters.peerErrors
+        statistics.udpReceiveErrors = counters.receiveErrors
+        return statistics
+    }
+
     /// Adds `attachment`: a UDP socket is watched by `driver`'s poll (tagged with its index), a
     /// pair calls `arrived(index)` — from any thread — when datagrams arrive, and once now.
     /// - Throws: `.configuration` for a TCP attachment (`transport` names the listener's kind).

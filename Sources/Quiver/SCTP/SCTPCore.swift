@@ -188,14 +188,11 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
 
     var statistics: Listener.Statistics {
         lock.withLock {
-            var statistics = Listener.Statistics()
+            var statistics = ports.statistics
             if let endpoint {
                 statistics.connections = endpoint.associationCount
                 statistics.sctp = Listener.Statistics.SCTP(endpoint.statistics)
             }
-            statistics.udpSendFailures = ports.counters.sendFailures
-            statistics.udpPeerErrors = ports.counters.peerErrors
-            statistics.udpReceiveErrors = ports.counters.receiveErrors
             return statistics
         }
     }
