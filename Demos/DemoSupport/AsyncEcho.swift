@@ -6,13 +6,13 @@ import Synchronization
 public enum AsyncEcho {
     /// Serves `connection` to its end and returns the bytes echoed: each client-opened
     /// bidirectional stream is echoed (on TLS, the one stream; on DTLS, each message as one
-    /// message), its end echoed as its end.
+    /// message; on SCTP, each SCTP stream, message by message), its end echoed as its end.
     /// When the client ends the default stream, ours is finished and the connection closed
     /// after delivery.
     public static func serve(_ connection: Connection) async -> Int {
         let total = Total()
         await withDiscardingTaskGroup { group in
-            if connection.transport == .quic {
+            if connection.transport == .quic || connection.transport.isSCTP {
                 group.addTask {
                     // Until the connection ends (the sequence finishes, or throws).
                     try? await withThrowingDiscardingTaskGroup { streams in

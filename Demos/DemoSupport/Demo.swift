@@ -36,7 +36,9 @@ public struct Demo: Sendable {
     public let log: Logger
 
     /// Parses the command line; prints usage and exits on a mistake.
-    public static func start(name: String, defaultWorkers: Int, defaultListeners: Int, defaultTransport: Transport = .tcp) -> Demo {
+    /// `transportFlags`: the demo's own flags that choose a transport (demo 08's `--plain`).
+    public static func start(name: String, defaultWorkers: Int, defaultListeners: Int, defaultTransport: Transport = .tcp,
+                             transportFlags: [String: Transport] = [:]) -> Demo {
         LoggingSystem.bootstrap { label in DemoLogHandler(label: label) }
         let log = Logger(label: name)
         var positional: [String] = []
@@ -47,7 +49,7 @@ public struct Demo: Sendable {
         var flags: Set<String> = []
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         func usage(_ problem: String) -> Never {
-            FileHandle.standardError.write("\(name): \(problem)\nusage: \(name) [chain.pem privkey.pem] [--port P] [--quic | --dtls | --sctp] [--workers N] [--listeners N]\n")
+            FileHandle.standardError.write("\(name): \(problem)\nusage: \(name) [chain.pem privkey.pem] [--port P] [--quic | --dtls | --sctp\(transportFlags.keys.sorted().map { " | \($0)" }.joined())] [--workers N] [--listeners N]\n")
             exit(2)
         }
         while let argument = arguments.next() {
@@ -65,6 +67,7 @@ public struct Demo: Sendable {
             case "--dtls": transport = .dtls
             case "--sctp": transport = .sctp
             case "--tcp": transport = .tcp
+            case let flag where transportFlags[flag] != nil: transport = transportFlags[flag]!
             case let flag where flag.hasPrefix("--"): flags.insert(flag)
             default: positional.append(argument)
             }
@@ -103,10 +106,10 @@ public struct Demo: Sendable {
             var configuration = Demo.dtlsConfiguration
             configuration.reusePort = reusePort
             return try Listener(.dtls, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
-        case .sctp:
+        case .sctp, .dtlsOverSCTP, .sctpOverDTLS:
             var configuration = Demo.dtlsConfiguration
             configuration.reusePort = reusePort
-            return try Listener(.sctp, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
+            return try Listener(transport, tls: tls, attachments: [.udp(try UDPSocket(bindingTo: address, configuration: configuration))], options: options)
         }
     }
 
@@ -117,6 +120,8 @@ public struct Demo: Sendable {
         case .quic: "QUIC"
         case .dtls: "DTLS"
         case .sctp: "SCTP"
+        case .dtlsOverSCTP: "DTLS over SCTP"
+        case .sctpOverDTLS: "SCTP over DTLS"
         }
     }
 
@@ -181,7 +186,7 @@ public enum Echo {
     public static func serve(_ connection: Connection) -> Int {
         let total = Atomic<Int>(0)
         let streams = DispatchGroup()
-        if connection.transport == .quic {
+        if connection.transport == .quic || connection.transport.isSCTP {
             streams.enter()
             Thread {
                 defer { streams.leave() }

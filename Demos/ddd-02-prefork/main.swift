@@ -103,7 +103,7 @@ do {
         sockets = .dtls(try demo.ports.map {
             try UDPSocket.steeringGroup(bindingTo: demo.bindAddress(port: $0), count: demo.workers, configuration: Demo.dtlsConfiguration, dtls: true)
         }, cookieSecret: RandomSource.system.bytes(32))
-    case .sctp:
+    case .sctp, .dtlsOverSCTP, .sctpOverDTLS:
         // Workers sharing a port need SCTP packets steered by verification tag: not built yet.
         log.error("prefork over SCTP is not built yet: run ddd-03-mt or ddd-04-async with --sctp")
         exit(2)

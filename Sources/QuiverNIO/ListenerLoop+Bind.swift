@@ -27,7 +27,7 @@ extension ListenerLoop {
                      routing: DatagramBridge.Routing = DatagramBridge.Routing()) -> EventLoopFuture<any Channel> {
         let reusePortOption = ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT))
         switch listener.transport {
-        case .quic, .dtls, .sctp:
+        case .quic, .dtls, .sctp, .dtlsOverSCTP, .sctpOverDTLS:
             return DatagramBootstrap(group: eventLoop)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(reusePortOption, value: reusePort ? 1 : 0)

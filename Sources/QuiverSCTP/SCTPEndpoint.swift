@@ -64,6 +64,9 @@ public final class SCTPEndpoint {
     /// Associations open or still sending their last packets.
     public var associationCount: Int { all.count }
 
+    /// The associations open or still sending their last packets, in creation order.
+    public var associations: [SCTPAssociation] { all }
+
     /// Starts an association with the SCTP endpoint on `port` at `address` (the INIT goes out
     /// with the next datagrams).
     public func connect(to address: SocketAddress, port: UInt16, now: Instant) -> SCTPAssociation {
@@ -343,5 +346,41 @@ public final class SCTPEndpoint {
                 active[ObjectIdentifier(association)] = association
             }
         }
+    }
+}
+
+/// What carries SCTP associations over datagrams for a driver: ``SCTPEndpoint`` itself (SCTP
+/// packets as datagrams), or ``SCTPOverDTLSEndpoint`` (each packet in a DTLS record). A driver
+/// feeds every datagram in, sends every datagram out, runs the timer, and takes the
+/// associations peers set up and the ones that changed.
+public protocol SCTPDatagramEndpoint: AnyObject {
+    /// Handles one datagram from `address`.
+    func receive(_ datagram: [UInt8], from address: SocketAddress, now: Instant)
+    /// The next datagram to send now and where to, or `nil` when nothing is due.
+    func nextDatagram(now: Instant) -> (bytes: [UInt8], to: SocketAddress)?
+    /// When ``handleTimeout(now:)`` is next due.
+    var nextDeadline: Instant? { get }
+    /// Runs the expired timers.
+    func handleTimeout(now: Instant)
+    /// The next association a peer set up.
+    func accept() -> SCTPAssociation?
+    /// The associations that received packets or ran timers since the last call.
+    func takeActiveAssociations() -> [SCTPAssociation]
+    /// Associations open or still sending their last packets.
+    var associationCount: Int { get }
+    /// Why datagrams were dropped.
+    var statistics: SCTPEndpoint.Statistics { get }
+}
+
+extension SCTPEndpoint: SCTPDatagramEndpoint {}
+
+extension SCTPEndpoint.Statistics {
+    mutating func add(_ other: Self) {
+        badChecksum += other.badChecksum
+        malformed += other.malformed
+        outOfTheBlue += other.outOfTheBlue
+        invalidCookies += other.invalidCookies
+        staleCookies += other.staleCookies
+        refused += other.refused
     }
 }

@@ -154,13 +154,15 @@ struct Serve: ParsableCommand, Sendable {
         var listeners: [Listener] = []
         for transport in transports {
             // SCTP listeners have one event loop (nothing steers SCTP packets between loops yet).
-            options.eventLoops = transport == .sctp ? 1 : loops
+            options.eventLoops = transport.isSCTP ? 1 : loops
             let listener = try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
             let name = switch transport {
             case .quic: "QUIC echo on udp"
             case .dtls: config.minimumVersion == .tls13 ? "DTLS 1.3 echo on udp" : "DTLS 1.3/1.2 echo on udp"
             case .tcp: config.minimumVersion == .tls13 ? "TLS 1.3 echo on tcp" : "TLS 1.3/1.2 echo on tcp"
             case .sctp: "SCTP echo (SCTP port 7) over udp"
+            case .dtlsOverSCTP: "DTLS over SCTP echo (SCTP port 7) over udp"
+            case .sctpOverDTLS: "SCTP over DTLS echo (SCTP port 7) on udp"
             }
             log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", ")) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: options.eventLoops)))")
             listeners.append(listener)

@@ -205,7 +205,7 @@ public final class Connection: Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) } }
             return try connectTLS(carrier: .socket(fd), peer: SocketAddress(storage: storage), tls: tls, serverName: name, options: options)
-        case .quic, .dtls, .sctp:
+        case .quic, .dtls, .sctp, .dtlsOverSCTP, .sctpOverDTLS:
             guard let remote = SocketAddress(host: host, port: port) ?? resolve(host, port) else {
                 throw QuiverError(.io, "cannot resolve \(host)")
             }
@@ -213,9 +213,9 @@ public final class Connection: Sendable {
             if transport == .quic {
                 return try connectQUIC(over: .udp(try UDPSocket(bindingTo: local)), remote: remote, tls: tls, serverName: name, options: options)
             }
-            if transport == .sctp {
-                return try connectSCTP(over: .udp(try UDPSocket(bindingTo: local, configuration: Listener.dtlsSocketConfiguration)),
-                                       remote: remote, options: options)
+            if transport.isSCTP {
+                return try connectSCTP(transport, over: .udp(try UDPSocket(bindingTo: local, configuration: Listener.dtlsSocketConfiguration)),
+                                       remote: remote, tls: tls, serverName: name, options: options)
             }
             let socket = try UDPSocket(bindingTo: local, configuration: Listener.dtlsSocketConfiguration)
             return try connectDTLS(over: .udp(socket), remote: remote, tls: tls, serverName: name, options: options)
@@ -238,10 +238,13 @@ public final class Connection: Sendable {
         switch (transport, attachment.kind) {
         case (.tcp, .stream(let end, let peer)):
             return try connectTLS(carrier: .pair(end), peer: peer ?? remote, tls: tls, serverName: serverName, options: options)
-        case (.quic, .udp), (.quic, .datagrams), (.dtls, .udp), (.dtls, .datagrams), (.sctp, .udp), (.sctp, .datagrams):
+        case (.quic, .udp), (.quic, .datagrams), (.dtls, .udp), (.dtls, .datagrams), (.sctp, .udp), (.sctp, .datagrams),
+             (.dtlsOverSCTP, .udp), (.dtlsOverSCTP, .datagrams), (.sctpOverDTLS, .udp), (.sctpOverDTLS, .datagrams):
             let destination = attachment.isAddressed ? remote : Attachment.syntheticAddress(0)
             guard let destination else { throw QuiverError(.configuration, "an addressed attachment needs the server's address") }
-            if transport == .sctp { return try connectSCTP(over: attachment, remote: destination, options: options) }
+            if transport.isSCTP {
+                return try connectSCTP(transport, over: attachment, remote: destination, tls: tls, serverName: serverName, options: options)
+            }
             if transport == .dtls {
                 return try connectDTLS(over: attachment, remote: destination, tls: tls, serverName: serverName, options: options)
             }
@@ -284,15 +287,30 @@ public final class Connection: Sendable {
         return connection
     }
 
-    /// An SCTP association with the server's SCTP port ``ClientOptions/sctpPort`` at `remote`.
-    private static func connectSCTP(over attachment: Attachment, remote: SocketAddress, options: ClientOptions) throws(QuiverError) -> Connection {
+    /// An SCTP association with the server's SCTP port ``ClientOptions/sctpPort`` at `remote`,
+    /// with DTLS on it (DTLS over SCTP) or under it (SCTP over DTLS) as `transport` says.
+    private static func connectSCTP(_ transport: Transport, over attachment: Attachment, remote: SocketAddress, tls: TLSConfiguration,
+                                    serverName: String?, options: ClientOptions) throws(QuiverError) -> Connection {
         let driver = try Driver(threadAssisted: options.driver == .threadAssisted)
-        var configuration = SCTPEndpoint.Configuration(port: options.sctpPort)
+        var configuration = SCTPEndpoint.Configuration.quiver(transport, port: options.sctpPort, sendBufferSize: options.sendBufferLimit)
         configuration.acceptsAssociations = false
-        configuration.association.sendBufferSize = options.sendBufferLimit
-        let core = SCTPCore(driver: driver, acceptQueue: nil, endpoint: SCTPEndpoint(configuration: configuration))
+        let core: SCTPCore
+        let session: SCTPSession
+        if transport == .sctpOverDTLS {
+            let dtls = DTLSConnection(client: tls, serverName: serverName)
+            dtls.localConnectionID = nil  // SCTP over DTLS follows no address change
+            dtls.mtu = options.dtlsMaxDatagramSize
+            do throws(TLSError) { try dtls.start(now: .now()) } catch { throw QuiverError(.configuration, "\(error)") }
+            let endpoint = SCTPOverDTLSEndpoint(client: dtls, peer: remote, sctp: configuration)
+            core = SCTPCore(driver: driver, acceptQueue: nil, transport: transport, endpoint: endpoint, handshakeTimeout: options.handshakeTimeout)
+            session = core.connect(endpoint.connect(port: options.sctpPort, now: .now())!)
+        } else {
+            let endpoint = SCTPEndpoint(configuration: configuration)
+            core = SCTPCore(driver: driver, acceptQueue: nil, transport: transport, endpoint: endpoint, handshakeTimeout: options.handshakeTimeout)
+            let association = endpoint.connect(to: remote, port: options.sctpPort, now: .now())
+            session = core.connect(association, dtls: transport == .dtlsOverSCTP ? DTLSConnection(client: tls.dtlsOverSCTP, serverName: serverName) : nil)
+        }
         try core.addAttachment(attachment)
-        let session = core.connect(to: remote, port: options.sctpPort)
         try driver.start(core)
         driver.wake()
         let connection = Connection(session: session, owner: core)

@@ -249,12 +249,24 @@ enum QUICDefaults {
     static let connection = endpoint.connection
 }
 
-extension Listener.Options {
-    /// The SCTP endpoint's settings from the options.
-    var sctpEndpointConfiguration: SCTPEndpoint.Configuration {
-        var configuration = SCTPEndpoint.Configuration(port: sctpPort)
-        configuration.maxAssociations = maxConnections
-        configuration.association.sendBufferSize = sendBufferLimit
+extension SCTPEndpoint.Configuration {
+    /// The SCTP endpoint of a listener or client of `transport` (one of the SCTP ones) on SCTP
+    /// `port`. DTLS over SCTP authenticates DATA with SCTP-AUTH (RFC 6083 §4.4).
+    static func quiver(_ transport: Transport, port: UInt16, maxAssociations: Int = 4096, sendBufferSize: Int) -> Self {
+        var configuration = SCTPEndpoint.Configuration(port: port)
+        configuration.maxAssociations = maxAssociations
+        configuration.association.sendBufferSize = sendBufferSize
+        if transport == .dtlsOverSCTP { configuration.association.authentication = SCTPAuthentication(chunks: [SCTPChunkType.data]) }
+        if transport == .sctpOverDTLS { configuration.association.maxPacketSize = SCTPOverDTLS.defaultMaxPacketSize }
+        return configuration
+    }
+}
+
+extension TLSConfiguration {
+    /// The DTLS settings of DTLS over SCTP: DTLS 1.2, the only version ``DTLSOverSCTP`` runs.
+    var dtlsOverSCTP: TLSConfiguration {
+        var configuration = self
+        configuration.maximumVersion = .tls12
         return configuration
     }
 }

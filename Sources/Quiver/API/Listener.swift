@@ -22,6 +22,18 @@ public enum Transport: Sendable, Hashable {
     /// a read returns one message, a write sends one; finishing a stream resets it (RFC 6525).
     /// The SCTP port is ``Listener/Options/sctpPort`` (``ClientOptions/sctpPort``).
     case sctp
+    /// DTLS 1.2 over SCTP (RFC 6083, OpenSSL's DTLS/SCTP), SCTP carried as ``sctp`` is: one DTLS
+    /// connection on each association, each DTLS record one SCTP message, SCTP-AUTH on DATA
+    /// keyed from the DTLS exporter. Streams and messages are ``sctp``'s; a message is at most
+    /// 16 KiB (one record). The connection is ready once the DTLS handshake completed.
+    case dtlsOverSCTP
+    /// SCTP over DTLS (RFC 8261, what WebRTC data channels run): one DTLS connection per peer
+    /// over UDP (or ``DatagramPair``s), each SCTP packet in one DTLS record, its associations as
+    /// ``sctp``'s. A DTLS connection that carries no association closes.
+    case sctpOverDTLS
+
+    /// Whether the transport is one of the SCTP ones (SCTP streams of messages).
+    public var isSCTP: Bool { self == .sctp || self == .dtlsOverSCTP || self == .sctpOverDTLS }
 }
 
 /// Who runs a listener's (or client connection's) I/O.
@@ -90,7 +102,7 @@ public final class Listener: Sendable {
             guard attachments.count == loops else {
                 throw QuiverError(.configuration, "\(loops) event loops need one attachment each, not \(attachments.count)")
             }
-            guard transport != .sctp else {
+            guard !transport.isSCTP else {
                 throw QuiverError(.configuration, "an SCTP listener has one event loop (steering SCTP packets between loops is not built yet)")
             }
             guard options.workerID == nil || transport != .quic else {
@@ -130,8 +142,18 @@ public final class Listener: Sendable {
                 if loops > 1 { configuration.workerID = UInt16(loop) }  // the loop's socket in a DTLS steering group
                 dtls.setServer(DTLSEndpoint(configuration: configuration))
                 core = dtls
-            case .sctp:
-                core = SCTPCore(driver: driver, acceptQueue: acceptQueue, endpoint: SCTPEndpoint(configuration: options.sctpEndpointConfiguration))
+            case .sctp, .dtlsOverSCTP:
+                let sctp = SCTPEndpoint.Configuration.quiver(transport, port: options.sctpPort, maxAssociations: options.maxConnections,
+                                                             sendBufferSize: options.sendBufferLimit)
+                core = SCTPCore(driver: driver, acceptQueue: acceptQueue, transport: transport, endpoint: SCTPEndpoint(configuration: sctp),
+                                security: transport == .dtlsOverSCTP ? tls.dtlsOverSCTP : nil, handshakeTimeout: options.handshakeTimeout)
+            case .sctpOverDTLS:
+                let sctp = SCTPEndpoint.Configuration.quiver(transport, port: options.sctpPort, maxAssociations: options.maxConnections,
+                                                             sendBufferSize: options.sendBufferLimit)
+                let endpoint = SCTPOverDTLSEndpoint(server: try options.dtlsEndpointConfiguration(tls: tls), sctp: sctp)
+                endpoint.idleDTLSTimeout = options.handshakeTimeout
+                core = SCTPCore(driver: driver, acceptQueue: acceptQueue, transport: transport, endpoint: endpoint,
+                                handshakeTimeout: options.handshakeTimeout)
             }
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
             for attachment in attachments { try core.attachLocked(attachment) }
@@ -167,7 +189,7 @@ public final class Listener: Sendable {
                 bound = socket.localAddress ?? bound  // port 0: the rest join the port the first one got
                 attachments.append(.tcpListener(socket))
             }
-        case .dtls where loops == 1, .sctp:
+        case .dtls where loops == 1, .sctp, .dtlsOverSCTP, .sctpOverDTLS:
             attachments = [.udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.dtlsSocketConfiguration))]
         case .dtls:
             attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.dtlsSocketConfiguration, dtls: true)

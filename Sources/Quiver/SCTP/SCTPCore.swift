@@ -3,13 +3,16 @@ import Glibc
 #endif
 import QuiverCore
 import QuiverSCTP
+import QuiverTLS
 import QuiverUDP
 import Synchronization
 
-/// The I/O side of an SCTP listener or client (``Transport/sctp``): one ``SCTPEndpoint`` on its
-/// attachments (SCTP packets as UDP payloads — UDP encapsulation, RFC 6951 — or on datagram
-/// pairs), its sessions and the accept queue, under one lock that the loop holds while it
-/// handles events, as ``DTLSCore``. A round: the inbox (commands, pair arrivals) → every
+/// The I/O side of an SCTP listener or client: one ``SCTPDatagramEndpoint`` on its attachments,
+/// its sessions and the accept queue, under one lock that the loop holds while it handles
+/// events, as ``DTLSCore``. The endpoint is an ``SCTPEndpoint`` (SCTP packets as UDP payloads —
+/// UDP encapsulation, RFC 6951 — or on datagram pairs) for ``Transport/sctp`` and
+/// ``Transport/dtlsOverSCTP`` (whose sessions run DTLS on their association), or an
+/// ``SCTPOverDTLSEndpoint`` for ``Transport/sctpOverDTLS``. A round: the inbox (commands, pair arrivals) → every
 /// datagram to the endpoint → its timers → associations set up by a COOKIE ECHO become
 /// sessions for accept → the associations that were active absorb their events into their
 /// sessions, and closed ones are forgotten → the endpoint's packets to the attachments, until
@@ -27,8 +30,15 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
 
     let driver: Driver
     let lock = Monitor()
+    let transport: Transport
+    /// DTLS over SCTP: the TLS settings of every session's DTLS (`nil` for the other transports).
+    let security: TLSConfiguration?
+    /// A DTLS handshake (DTLS over SCTP, SCTP over DTLS) must be done within this.
+    let handshakeTimeout: Duration
     private let acceptQueue: AcceptQueue?
-    private var endpoint: SCTPEndpoint?
+    private var endpoint: (any SCTPDatagramEndpoint)?
+    /// DTLS over SCTP: sessions whose DTLS handshake runs, with when they must run next.
+    private var securing: [ObjectIdentifier: (session: SCTPSession, deadline: Instant)] = [:]
     var handshakeLog: HandshakeFailureLog?
     private let ports = DatagramAttachments()
     private var sessions: [ObjectIdentifier: SCTPSession] = [:]
@@ -44,15 +54,21 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     private(set) var isClosed = false
     private var isLingering = false
 
-    init(driver: Driver, acceptQueue: AcceptQueue?, endpoint: SCTPEndpoint) {
+    init(driver: Driver, acceptQueue: AcceptQueue?, transport: Transport, endpoint: any SCTPDatagramEndpoint,
+         security: TLSConfiguration? = nil, handshakeTimeout: Duration = .seconds(10)) {
         self.driver = driver
         self.acceptQueue = acceptQueue
+        self.transport = transport
         self.endpoint = endpoint
+        self.security = security
+        self.handshakeTimeout = handshakeTimeout
     }
 
-    /// A client's association with `port` at `remote` (before the driver starts).
-    func connect(to remote: SocketAddress, port: UInt16) -> SCTPSession {
-        let session = SCTPSession(engine: endpoint!.connect(to: remote, port: port, now: .now()), core: self)
+    /// A client's association, made by the endpoint (before the driver starts); `dtls`: the
+    /// client connection of DTLS over SCTP.
+    func connect(_ association: SCTPAssociation, dtls: DTLSConnection? = nil) -> SCTPSession {
+        let carrier = (endpoint as? SCTPOverDTLSEndpoint)?.dtlsConnection(for: association.peerAddress)
+        let session = SCTPSession(engine: association, core: self, security: dtls, carrier: carrier)
         client = session
         sessions[ObjectIdentifier(session.engineForCore())] = session
         inbox.withLock { $0.sessions.append(session) }
@@ -82,7 +98,7 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     var nextDeadline: Instant? {
         lock.withLock {
             guard !isClosed, let endpoint else { return nil }
-            return [endpoint.nextDeadline, heapTrimmer.deadline].compactMap { $0 }.min()
+            return ([endpoint.nextDeadline, heapTrimmer.deadline] + securing.values.map { Optional($0.deadline) }).compactMap { $0 }.min()
         }
     }
 
@@ -106,8 +122,15 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             endpoint.handleTimeout(now: now)
             roundProgressed = true
         }
+        if let overDTLS = endpoint as? SCTPOverDTLSEndpoint {
+            while let failure = overDTLS.nextFailedHandshake() {
+                handshakeLog?.record(transport, peer: failure.peer, reason: "\(failure.error)", at: now)
+            }
+        }
+        for (id, entry) in securing where entry.deadline <= now { touched[id] = entry.session }
         while let association = endpoint.accept() {
-            let session = SCTPSession(engine: association, core: self)
+            let carrier = (endpoint as? SCTPOverDTLSEndpoint)?.dtlsConnection(for: association.peerAddress)
+            let session = SCTPSession(engine: association, core: self, security: security.map { DTLSConnection(server: $0) }, carrier: carrier)
             sessions[ObjectIdentifier(association)] = session
             touched[ObjectIdentifier(session)] = session
         }
@@ -136,7 +159,13 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             let queue = !session.isQueuedForAccept && session.isReadyLocked && acceptQueue != nil
             if queue { session.isQueuedForAccept = true }
             let finished = session.isFinishedLocked
+            let deadline = session.securityDeadlineLocked
             session.monitor.unlock()
+            if let deadline {
+                securing[ObjectIdentifier(session)] = (session, deadline)
+            } else {
+                securing[ObjectIdentifier(session)] = nil
+            }
             if queue { acceptQueue?.append(session) }
             if finished, session !== client {
                 sessions[ObjectIdentifier(session.engineForCore())] = nil
@@ -149,7 +178,7 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     // MARK: - Output
 
     /// The endpoint's packets to the attachments, until a UDP socket is full.
-    private func transmit(_ endpoint: SCTPEndpoint, at now: Instant) {
+    private func transmit(_ endpoint: any SCTPDatagramEndpoint, at now: Instant) {
         if let index = stalledAttachment {
             guard ports.resume(index, driver: driver, peerErrors: handlePeerErrors) else { return }
             stalledAttachment = nil
@@ -167,6 +196,11 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
         for association in endpoint.takeActiveAssociations() {
             if let session = sessions[ObjectIdentifier(association)] { touched[ObjectIdentifier(session)] = session }
         }
+    }
+
+    /// A DTLS handshake that failed (a session's, on the loop with the lock held).
+    func handshakeFailed(peer: SocketAddress?, reason: String, at now: Instant) {
+        handshakeLog?.record(transport, peer: peer, reason: reason, at: now)
     }
 
     /// ICMP reports (counted already): a client whose server is unreachable before the
@@ -192,6 +226,9 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             if let endpoint {
                 statistics.connections = endpoint.associationCount
                 statistics.sctp = Listener.Statistics.SCTP(endpoint.statistics)
+                if let overDTLS = endpoint as? SCTPOverDTLSEndpoint, let dtls = overDTLS.dtlsStatistics {
+                    statistics.dtls = Listener.Statistics.DTLS(dtls)
+                }
             }
             return statistics
         }
@@ -226,6 +263,7 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             settleTouched(at: .now())
             isClosed = true
             sessions.removeAll()
+            securing.removeAll()
             client = nil
             self.endpoint = nil
         }

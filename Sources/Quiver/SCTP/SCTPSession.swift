@@ -22,6 +22,11 @@ import X509
 /// neither side sends new messages), finishing another stream only stops our sends on it. Resetting a stream finishes it (SCTP has no abortive stream end).
 /// A close with code 0 is a SHUTDOWN (everything queued is delivered first), any other code an
 /// ABORT with a User-Initiated Abort cause carrying the reason.
+///
+/// **DTLS over SCTP** (``Transport/dtlsOverSCTP``, RFC 6083): a ``DTLSOverSCTP`` sits on the
+/// association. The connection is established when its DTLS handshake is (within the core's
+/// handshake timeout); each message is one DTLS record on its stream, at most 16 KiB; a close
+/// with code 0 sends `close_notify` before the SHUTDOWN.
 final class SCTPSession: Session, @unchecked Sendable {
     // @unchecked: the engine belongs to the driver's owner; everything else mutable is guarded
     // by `monitor`.
@@ -29,6 +34,13 @@ final class SCTPSession: Session, @unchecked Sendable {
     let driver: Driver
     let pollLinks = PollLinks()
     private let association: SCTPAssociation
+    /// DTLS over SCTP's layer (the loop's, as the engine).
+    private let secure: DTLSOverSCTP?
+    private var secureStarted = false
+    /// The DTLS connection on or under the association, if any (read on the loop).
+    private let dtls: DTLSConnection?
+    /// The DTLS handshake must be done by then.
+    private var handshakeDeadline: Instant?
     /// The engine, for its owner only (checked in debug builds).
     private var engine: SCTPAssociation {
         assert(driver.isOwnerHere, "an SCTP engine touched off its loop")
@@ -72,18 +84,25 @@ final class SCTPSession: Session, @unchecked Sendable {
     var isQueuedForAccept = false
 
     var quic: QUICSession? { nil }
-    var transport: Transport { .sctp }
-    var alpn: String? { nil }
-    var tlsVersion: TLSVersion? { nil }
-    var serverName: String? { nil }
-    var peerCertificates: [Certificate] { [] }
+    var transport: Transport { core.transport }
+    var alpn: String? { dtls.flatMap { dtls in withEngine { dtls.handshake.negotiatedALPN } } }
+    var tlsVersion: TLSVersion? { dtls.flatMap { dtls in withEngine { dtls.handshake.negotiatedVersion } } }
+    var serverName: String? { dtls.flatMap { dtls in withEngine { dtls.handshake.serverName } } }
+    var peerCertificates: [Certificate] { dtls.map { dtls in withEngine { dtls.handshake.peerCertificates } } ?? [] }
 
-    init(engine: SCTPAssociation, core: SCTPCore) {
+    /// `security`: the DTLS connection of DTLS over SCTP (a client's not started yet);
+    /// `carrier`: the DTLS connection under SCTP over DTLS (for its ALPN, version and
+    /// certificates); both `nil` for plain SCTP.
+    init(engine: SCTPAssociation, core: SCTPCore, security: DTLSConnection? = nil, carrier: DTLSConnection? = nil) {
         association = engine
+        secure = security.map { DTLSOverSCTP(association: engine, dtls: $0) }
+        dtls = security ?? carrier
         self.core = core
         driver = core.driver
         peer = Mutex(engine.peerAddress)
         queueLimit = engine.configuration.receiveBufferSize
+        // A server's association is up when it is accepted: its DTLS starts at once.
+        if secure != nil, engine.state == .established { startSecurity(now: .now()) }
     }
 
     // MARK: - I/O side (the core, on the loop)
@@ -93,11 +112,11 @@ final class SCTPSession: Session, @unchecked Sendable {
 
     /// Takes in the engine's messages and events, and wakes whoever waits (lock held).
     func absorbEventsLocked() {
-        var changed = takeMessagesLocked()
+        var changed = secure == nil && takeMessagesLocked()
         while let event = engine.nextEvent() {
             switch event {
             case .established:
-                established = true
+                if secure == nil { established = true } else { startSecurity(now: .now()) }
             case .readable:
                 continue
             case .incomingStreamsReset(let ended):
@@ -113,9 +132,13 @@ final class SCTPSession: Session, @unchecked Sendable {
             }
             changed = true
         }
+        if secure != nil {
+            if runSecurityLocked() { changed = true }
+            if takeMessagesLocked() { changed = true }
+        }
         let address = engine.peerAddress
         if address != peerAddress { peer.withLock { $0 = address } }
-        if roomWaiter, engine.writableBytes > 0 || closeInfo != nil {
+        if roomWaiter, engine.writableBytes > 0 && established || closeInfo != nil {
             roomWaiter = false
             monitor.broadcastRoom()
             changed = true
@@ -123,10 +146,69 @@ final class SCTPSession: Session, @unchecked Sendable {
         if changed { changedLocked() } else { progressedLocked() }
     }
 
+    // MARK: - DTLS over SCTP
+
+    /// Starts the DTLS handshake on the established association (a client's ClientHello).
+    private func startSecurity(now: Instant) {
+        guard let secure, !secureStarted else { return }
+        secureStarted = true
+        handshakeDeadline = now + core.handshakeTimeout
+        do throws(DTLSOverSCTP.Refusal) { try secure.start(now: now) } catch {
+            failSecurity("\(error)", now: now)
+        }
+    }
+
+    /// Runs DTLS: the handshake, its timers and deadline. Returns whether the connection
+    /// became established or failed.
+    private func runSecurityLocked() -> Bool {
+        guard let secure, secureStarted, closeInfo == nil else { return false }
+        let now = Instant.now()
+        do throws(TLSError) { try secure.process(now: now) } catch {
+            failSecurity("DTLS: \(error)", now: now)
+            return true
+        }
+        if !established, secure.isEstablished {
+            established = true
+            handshakeDeadline = nil
+            return true
+        }
+        if !established, let deadline = handshakeDeadline, deadline <= now {
+            failSecurity("the DTLS handshake was not done within \(core.handshakeTimeout)", now: now)
+            return true
+        }
+        return false
+    }
+
+    /// When the loop must run this session's DTLS (timers, handshake deadline): `nil` once
+    /// established, or without DTLS.
+    var securityDeadlineLocked: Instant? {
+        guard let secure, secureStarted, !established, closeInfo == nil else { return nil }
+        return [secure.nextDeadline, handshakeDeadline].compactMap { $0 }.min()
+    }
+
+    /// The DTLS layer failed: the association is aborted, and a handshake failure logged.
+    private func failSecurity(_ reason: String, now: Instant) {
+        guard closeInfo == nil else { return }
+        if !established { core.handshakeFailed(peer: peerAddress, reason: reason, at: now) }
+        engine.abort(reason: reason, now: now)
+        closeInfo = CloseInfo(origin: .transport, code: 0, isApplicationCode: false, reason: reason)
+        serviceRequested = true
+    }
+
+    /// The next message from the engine, through DTLS for DTLS over SCTP.
+    private func nextMessageLocked() -> SCTPMessage? {
+        guard let secure else { return engine.read() }
+        guard established, closeInfo == nil else { return nil }
+        do throws(TLSError) { return try secure.read(now: .now()) } catch {
+            failSecurity("DTLS: \(error)", now: .now())
+            return nil
+        }
+    }
+
     /// Moves messages from the engine while under ``queueLimit``; returns whether any came.
     private func takeMessagesLocked() -> Bool {
         var took = false
-        while queuedBytes < queueLimit, let message = engine.read() {
+        while queuedBytes < queueLimit, let message = nextMessageLocked() {
             if message.stream != 0, streams[message.stream] == nil, !known.contains(message.stream) {
                 acceptable.append(message.stream)
             }
@@ -185,7 +267,15 @@ final class SCTPSession: Session, @unchecked Sendable {
         guard streams[stream]?.localFinished != true else { throw QuiverError(.closed, "the stream was finished") }
         guard !bytes.isEmpty else { return 0 }
         do throws(SCTPError) {
-            try engine.send(Array(bytes), stream: stream)
+            if let secure {
+                guard established else {
+                    if blocking { roomWaiter = true }
+                    return 0
+                }
+                try secure.write(Array(bytes), stream: stream)
+            } else {
+                try engine.send(Array(bytes), stream: stream)
+            }
         } catch {
             switch error {
             case .wouldBlock:
@@ -254,6 +344,7 @@ final class SCTPSession: Session, @unchecked Sendable {
         guard closeInfo == nil else { return }
         if code == 0 {
             closedLocally = true
+            if established { secure?.close() }
             engine.shutdown(now: .now())
         } else {
             engine.abort(reason: reason.isEmpty ? "code \(code)" : reason, now: .now())

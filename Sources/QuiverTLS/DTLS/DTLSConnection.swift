@@ -111,6 +111,11 @@ public final class DTLSConnection {
     /// §5.5: AES-GCM's confidentiality limit is 2^24.5 full-size records; the same for all).
     var keyUpdateInterval: UInt64 = 1 << 23
 
+    /// Whether DTLS 1.2 records already seen are dropped (RFC 6347 §4.1.2.6). Set it to
+    /// `false` on a reliable carrier that may reorder records across its streams — DTLS over
+    /// SCTP, whose RFC 6083 §3.3 forbids replay detection — before records arrive.
+    public var replayDetection = true
+
     /// `true` once the peer's `close_notify` arrived.
     public private(set) var isPeerClosed = false
     /// `true` once we queued our `close_notify`.
@@ -664,7 +669,7 @@ public final class DTLSConnection {
             guard type == 22 || type == 20 || type == 21 && readEpoch == 0 && readEpochs13.isEmpty || type == 26 else { return }
             content = Array(body)
         } else if epoch == readEpoch, let key = readKey {
-            guard !replay.isReplay(sequence), !expectsConnectionID else { return }
+            guard !(replayDetection && replay.isReplay(sequence)), !expectsConnectionID else { return }
             let version = UInt16(bytes[h + 1]) << 8 | UInt16(bytes[h + 2])
             guard let opened = key.openFragment(type: type, version: version, body, sequence: UInt64(epoch) << 48 | sequence),
                   opened.count <= 1 << 14

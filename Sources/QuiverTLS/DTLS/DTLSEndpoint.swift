@@ -77,6 +77,11 @@ public final class DTLSEndpoint {
     public struct FailedHandshake: Sendable {
         public var peer: SocketAddress
         public var error: TLSError
+
+        public init(peer: SocketAddress, error: TLSError) {
+            self.peer = peer
+            self.error = error
+        }
     }
 
     private struct Entry {

@@ -164,7 +164,7 @@ struct NIOBridgeTests {
                 #expect(peer?.host == "127.0.0.1", "\(String(describing: peer))")
             case (.tcp, false):
                 #expect(peer == nil)
-            case (.quic, false), (.dtls, false), (.sctp, false):
+            case (_, false):
                 // The synthetic address naming the pair: fd71:7569:7665:7200::<index>, port 0.
                 #expect(peer?.addressBytes.prefix(8).elementsEqual([0xfd, 0x71, 0x75, 0x69, 0x76, 0x65, 0x72, 0]) == true, "\(String(describing: peer))")
                 #expect(peer?.port == 0)
