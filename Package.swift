@@ -119,6 +119,7 @@ let package = Package(
         .executableTarget(name: "ddd-04-async", dependencies: ["DemoSupport", "Quiver", "QuiverCore"], path: "Demos/ddd-04-async", swiftSettings: strict),
         .executableTarget(name: "ddd-04b-async-await", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-04b-async-await", swiftSettings: strict),
         .executableTarget(name: "ddd-07-dtls", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-07-dtls", swiftSettings: strict),
+        .executableTarget(name: "ddd-08-sctp", dependencies: ["DemoSupport", "Quiver"], path: "Demos/ddd-08-sctp", swiftSettings: strict),
         .executableTarget(
             name: "ddd-05-async-nonpollable",
             dependencies: ["DemoSupport", "Quiver", "QuiverCore", "QuiverNIO",

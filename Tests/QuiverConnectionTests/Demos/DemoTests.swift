@@ -422,6 +422,104 @@ struct DemoTests {
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
     }
 
+    /// Demo 08's modes: its flags, the transport our clients use, the independent client.
+    static let sctpDemo08Modes: [(flags: [String], transport: Transport, independent: String?)] = [
+        ([], .dtlsOverSCTP, nil),  // no independent DTLS over SCTP runs here (OpenSSL's needs kernel SCTP)
+        (["--over-dtls"], .sctpOverDTLS, "pionsctp"),
+        (["--plain"], .sctp, "usrsctp"),
+    ]
+
+    @Test("ddd-08-sctp: 12 concurrent clients, three streams each echoed on itself with its end, and independent clients; SIGINT",
+          arguments: sctpDemo08Modes.indices)
+    func sctpDemo08(_ which: Int) throws {
+        let mode = Self.sctpDemo08Modes[which]
+        let demoPath = try #require(Self.executable("ddd-08-sctp"), "build the demos (swift build)")
+        let independent: String? = switch mode.independent {
+        case "pionsctp": Peer.pionsctp.path
+        case "usrsctp": Peer.usrsctpClient.path
+        default: nil
+        }
+        try #require(mode.independent == nil || independent != nil || !AioquicPeer.required, "\(mode.independent ?? "") is needed (.ci/run installs it)")
+        let directory = try TemporaryDirectory()
+        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
+        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
+        let port = try Self.freePorts(1)
+        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(port)"] + mode.flags)
+        defer { demo.kill() }
+        try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
+
+        let failures = Mutex<[String]>([])
+        let clients = DispatchGroup()
+        let independentClients = independent == nil ? 0 : 2
+        for index in 0..<(12 + independentClients) {
+            clients.enter()
+            Thread {
+                defer { clients.leave() }
+                do {
+                    if index >= 12, let independent {
+                        let text = "client \(index) of ddd-08"
+                        if mode.independent == "pionsctp" {
+                            // pion (DTLS and SCTP as WebRTC runs them): a message on stream 1, its echo.
+                            let client = try PeerProcess(independent, ["-mode", "client", "-over", "dtls", "-raddr", "127.0.0.1:\(port)", "-msg", text])
+                            defer { client.kill() }
+                            try client.waitForStdout(containing: "\"\(text)\"", timeout: 20)
+                        } else {
+                            let client = try ChildProcess(independent, ["127.0.0.1", "5000", "0", "\(try QuiverToolInteropTests.freePort())", "\(port)"])
+                            defer { client.kill() }
+                            client.write(Array((text + "\n").utf8))
+                            if client.waitForLine(startingWith: text, timeout: 20) == nil { throw QuiverError(.io, "usrsctp: no echo: \(client.transcript)") }
+                        }
+                        return
+                    }
+                    let connection = try Connection.connect(mode.transport, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+                    let streams = [connection.defaultStream] + (try (0..<2).map { _ in try connection.openStream() })
+                    let perStream = Mutex<[String]>([])
+                    let group = DispatchGroup()
+                    for (number, stream) in streams.enumerated() {
+                        group.enter()
+                        Thread {
+                            defer { group.leave() }
+                            var rng = SplitMix64(seed: UInt64(index * 10 + number))
+                            do {
+                                for message in 0..<15 {
+                                    let size = 1 + Int(rng.next() % 16_384)
+                                    let data = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                                    try stream.write(data)
+                                    let echoed = try stream.read(maxBytes: 1 << 16)
+                                    if echoed != data { perStream.withLock { $0.append("stream \(number) message \(message): \(echoed.count) of \(size) bytes, or different") } }
+                                }
+                                if number > 0 {
+                                    try stream.finish()
+                                    if try stream.read() != [] { perStream.withLock { $0.append("stream \(number): more than the echo") } }
+                                }
+                            } catch {
+                                perStream.withLock { $0.append("stream \(number): \(error)") }
+                            }
+                        }.start()
+                    }
+                    group.wait()
+                    try connection.finish()
+                    if try connection.read() != [] { perStream.withLock { $0.append("more than the echo on stream 0") } }
+                    try connection.shutdown()
+                    if connection.closeInfo?.isClean != true { perStream.withLock { $0.append("\(String(describing: connection.closeInfo))") } }
+                    let problems = perStream.withLock { $0 }
+                    if !problems.isEmpty { failures.withLock { $0.append("client \(index): \(problems.joined(separator: "; "))") } }
+                } catch {
+                    failures.withLock { $0.append("client \(index): \(error)") }
+                }
+            }.start()
+        }
+        #expect(clients.wait(timeout: .now() + 120) == .success, "clients did not finish")
+        let problems = failures.withLock { $0 }
+        #expect(problems.isEmpty, "\(problems.prefix(3).joined(separator: "\n"))\n\(demo.transcript)")
+        let log = demo.standardErrorText
+        #expect(log.components(separatedBy: ": association with ").count - 1 == 12 + independentClients, "\(log)")
+        if mode.transport == .dtlsOverSCTP { #expect(log.contains("(TLS 1.2)"), "\(log)") }
+        demo.send(signal: SIGINT)
+        #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
+        #expect(demo.standardErrorText.contains("stopped"), "\(demo.transcript)")
+    }
+
     @Test("ddd-02-prefork --sctp says prefork over SCTP is not built yet, and exits")
     func sctpPreforkRefused() throws {
         let demoPath = try #require(Self.executable("ddd-02-prefork"), "build the demos (swift build)")
