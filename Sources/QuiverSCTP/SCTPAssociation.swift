@@ -29,6 +29,8 @@ public enum SCTPCloseReason: Error, Hashable, Sendable, CustomStringConvertible 
     case timedOut
     /// The peer answered our INIT or COOKIE ECHO with something unusable.
     case handshakeFailed(String)
+    /// The layer that carried the packets (a DTLS connection) failed or closed.
+    case carrierClosed(String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,7 @@ public enum SCTPCloseReason: Error, Hashable, Sendable, CustomStringConvertible 
         case .aborted(let cause): "aborted (\(cause))"
         case .timedOut: "the peer stopped answering"
         case .handshakeFailed(let reason): "association setup failed: \(reason)"
+        case .carrierClosed(let reason): "its carrier closed: \(reason)"
         }
     }
 }
@@ -465,6 +468,13 @@ public final class SCTPAssociation {
         guard state != .closed else { return }
         let cause = SCTPErrorCause(code: SCTPErrorCause.userInitiatedAbort, info: Array(reason.utf8.prefix(256)))
         sendAbort(cause)
+    }
+
+    /// Closes at once and sends nothing: the layer carrying the packets (the DTLS connection of
+    /// SCTP over DTLS) failed or closed, so nothing reaches the peer any more.
+    public func carrierClosed(_ reason: String) {
+        control.removeAll()
+        close(.carrierClosed(reason))
     }
 
     private var window: Int { max(0, configuration.receiveBufferSize - heldBytes) }

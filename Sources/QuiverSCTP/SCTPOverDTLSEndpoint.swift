@@ -10,7 +10,8 @@ public import QuiverTLS
 /// **Lifetimes.** A DTLS connection that set up no association within
 /// ``idleDTLSTimeout`` of its handshake is closed, and so is one whose associations all
 /// ended (its `close_notify` goes out). A DTLS connection that fails or that the peer closes
-/// takes its associations with it (aborted locally: nothing carries an ABORT any more); so
+/// takes its associations with it (closed locally, ``SCTPCloseReason/carrierClosed(_:)``:
+/// nothing carries an ABORT any more); so
 /// does a client restarting on the same address (the DTLS endpoint replaces the connection).
 /// DTLS Connection IDs are not offered: SCTP over DTLS follows no address change.
 public final class SCTPOverDTLSEndpoint: SCTPDatagramEndpoint {
@@ -210,8 +211,8 @@ public final class SCTPOverDTLSEndpoint: SCTPDatagramEndpoint {
         end(peer, reason: "DTLS: \(error)", now: now, release: true)
     }
 
-    /// Ends the carrier of `peer`: its associations are aborted locally (their ABORT goes
-    /// nowhere once DTLS closed), its DTLS connection closed and released.
+    /// Ends the carrier of `peer`: its associations are closed locally (nothing carries their
+    /// packets once DTLS closed), its DTLS connection closed and released.
     private func end(_ peer: SocketAddress, reason: String, now: Instant, release: Bool) {
         guard let carrier = carriers.removeValue(forKey: peer) else { return }
         if let index = order.firstIndex(of: peer) {
@@ -226,10 +227,9 @@ public final class SCTPOverDTLSEndpoint: SCTPDatagramEndpoint {
             for datagram in stack.dtls.takeDatagrams() { outgoing.append((datagram, peer)) }
         }
         for association in stack.sctp.associations where association.state != .closed {
-            association.abort(reason: reason.isEmpty ? "DTLS closed" : reason, now: now)
+            association.carrierClosed(reason.isEmpty ? "DTLS closed" : reason)
             active[ObjectIdentifier(association)] = association
         }
-        while stack.sctp.nextDatagram(now: now) != nil {}
         retiredStatistics.add(stack.sctp.statistics)
         if release, let server {
             server.release(peer)

@@ -403,7 +403,7 @@ extension CloseInfo {
             self.init(origin: .local, code: UInt64(cause.code), isApplicationCode: false, reason: cause.description)
         case .timedOut:
             self.init(origin: .timeout, code: 0, isApplicationCode: false, reason: "the peer stopped answering")
-        case .handshakeFailed(let why):
+        case .handshakeFailed(let why), .carrierClosed(let why):
             self.init(origin: .transport, code: 0, isApplicationCode: false, reason: why)
         }
     }
