@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
     ],
     targets: [
         .target(name: "QuiverCore", swiftSettings: strict),
@@ -85,7 +86,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "QuiverHTTP3", dependencies: ["Quiver", "QuiverCore"], swiftSettings: strict),
+        .target(
+            name: "QuiverHTTP3",
+            dependencies: ["Quiver", "QuiverCore", .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict),
         // The bridge between SwiftNIO channels (which own the sockets) and listeners on memory pairs.
         .target(
             name: "QuiverNIO",

@@ -1,3 +1,4 @@
+public import HTTPTypes
 public import Quiver
 public import QuiverCore
 
@@ -22,34 +23,38 @@ public final class HTTP3Client: Sendable {
     /// The connection.
     public var connection: Connection { session.connection }
 
-    /// Sends `request` and waits for the response. With `onBody`, the body is handed over in
-    /// pieces as it arrives (and not kept in the response); otherwise it is collected.
+    /// Sends `request` with `body` and waits for the response. With `onBody`, the response
+    /// body is handed over in pieces as it arrives (and not kept in the response); otherwise it
+    /// is collected. Informational (1xx) responses are skipped.
     ///
     /// - Throws: ``HTTP3Error`` for a malformed response (the stream is reset; a connection
     ///   error also closes the connection) or a request refused by GOAWAY, ``QuiverError`` when
     ///   the stream or connection fails.
-    public func send(_ request: HTTP3Request, onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
+    public func send(_ request: HTTPRequest, body: [UInt8] = [], onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
         if let goaway = session.goaway { throw HTTP3Error(.requestRejected, "the server sent GOAWAY(\(goaway))") }
         let stream = try await connection.openStream()
-        var head = HTTP3Frame.headers(QPACK.encode(request.fields)).encoded
-        if !request.body.isEmpty { head += HTTP3Frame.data(request.body).encoded }
+        var head = HTTP3Frame.headers(QPACK.encode(FieldRules.lines(request))).encoded
+        if !body.isEmpty { head += HTTP3Frame.data(body).encoded }
         try await stream.write(head)
         try stream.finish()
         var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
         do throws(MessageReader.Failure) {
-            var response: HTTP3Response
+            var head: HTTPResponse
             repeat {  // informational (1xx) responses precede the final one (RFC 9114 §4.1)
                 guard let fields = try await reader.fieldSection() else {
                     throw .stream(HTTP3Error(.requestIncomplete, "the response stream ended without a response"))
                 }
-                do throws(HTTP3Error) { response = try FieldRules.response(fields) } catch { throw .stream(error) }
-            } while (100..<200).contains(response.status)
-            var body: [UInt8] = []
-            response.trailers = try await reader.body { (bytes: [UInt8]) throws(MessageReader.Failure) in
-                if let onBody { await onBody(bytes) } else { body += bytes }
+                do throws(HTTP3Error) { head = try FieldRules.response(fields) } catch { throw .stream(error) }
+            } while head.status.kind == .informational
+            var collected: [UInt8] = []
+            while let bytes = try await reader.nextData() {
+                if let onBody { await onBody(bytes) } else { collected += bytes }
             }
-            response.body = body
-            return response
+            var trailers = HTTPFields()
+            if let lines = reader.trailers {
+                do throws(HTTP3Error) { trailers = try FieldRules.trailers(lines) } catch { throw .stream(error) }
+            }
+            return HTTP3Response(head: head, body: collected, trailers: trailers)
         } catch {
             switch error {
             case .connection(let failure):
@@ -67,9 +72,9 @@ public final class HTTP3Client: Sendable {
         }
     }
 
-    /// A GET for `path` on `authority`.
+    /// A GET for `path` on `authority` (scheme `https`).
     public func get(_ path: String, authority: String, onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
-        try await send(HTTP3Request(authority: authority, path: path), onBody: onBody)
+        try await send(HTTPRequest(method: .get, scheme: "https", authority: authority, path: path), onBody: onBody)
     }
 
     /// Closes the connection with H3_NO_ERROR after a GOAWAY; the task reading the server's

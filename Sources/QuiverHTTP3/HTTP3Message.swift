@@ -1,48 +1,25 @@
+public import HTTPTypes
 import Quiver
 import QuiverCore
 
-/// An HTTP request as HTTP/3 carries it.
-public struct HTTP3Request: Sendable {
-    public var method: String
-    public var scheme: String
-    public var authority: String
-    public var path: String
-    /// Regular header fields (no pseudo-headers).
-    public var headers: [HTTPField]
-    public var body: [UInt8]
-
-    public init(method: String = "GET", scheme: String = "https", authority: String, path: String,
-                headers: [HTTPField] = [], body: [UInt8] = []) {
-        self.method = method
-        self.scheme = scheme
-        self.authority = authority
-        self.path = path
-        self.headers = headers
-        self.body = body
-    }
-
-    /// The field section: pseudo-headers first (RFC 9114 §4.3.1).
-    var fields: [HTTPField] {
-        [HTTPField(":method", method), HTTPField(":scheme", scheme), HTTPField(":authority", authority), HTTPField(":path", path)] + headers
-    }
-}
-
-/// An HTTP response.
+/// A response as ``HTTP3Client`` returns it: the final head, the body (unless it was handed
+/// over in pieces) and the trailers.
 public struct HTTP3Response: Sendable {
-    public var status: Int
-    /// Regular header fields.
-    public var headers: [HTTPField]
+    /// The status and header fields of the final response (informational ones are skipped).
+    public var head: HTTPResponse
     /// The body, unless the client asked to receive it in pieces.
     public var body: [UInt8]
     /// Trailer fields, if any.
-    public var trailers: [HTTPField]
+    public var trailers: HTTPFields
 
-    public init(status: Int, headers: [HTTPField] = [], body: [UInt8] = [], trailers: [HTTPField] = []) {
-        self.status = status
-        self.headers = headers
+    public init(head: HTTPResponse, body: [UInt8] = [], trailers: HTTPFields = [:]) {
+        self.head = head
         self.body = body
         self.trailers = trailers
     }
+
+    /// The final status.
+    public var status: HTTPResponse.Status { head.status }
 }
 
 /// Reads one HTTP message (request or response) from a stream: HEADERS, DATA…, optional
@@ -94,14 +71,11 @@ struct MessageReader {
     }
 
     /// Reads a field section (skipping unknown frames); `nil` at the end of the stream.
-    mutating func fieldSection() async throws(Failure) -> [HTTPField]? {
+    mutating func fieldSection() async throws(Failure) -> [FieldLine]? {
         while let frame = try await nextFrame() {
             switch frame {
             case .headers(let section):
-                do throws(HTTP3Error) { return try QPACK.decode(section, maxSize: maxFieldSectionSize) } catch {
-                    // A field section too large is a stream error; malformed QPACK is a connection error.
-                    throw error.code == .excessiveLoad ? .stream(HTTP3Error(.messageError, error.reason)) : .connection(error)
-                }
+                return try decode(section)
             case .unknown:
                 continue
             case .data:
@@ -113,27 +87,34 @@ struct MessageReader {
         return nil
     }
 
-    /// Reads the body to the end of the stream, handing each piece to `body`; returns the
-    /// trailers (empty if none).
-    mutating func body(_ body: ([UInt8]) async throws(Failure) -> Void) async throws(Failure) -> [HTTPField] {
-        var trailers: [HTTPField]?
+    /// The trailers, once ``nextData()`` returned `nil` after a trailing HEADERS frame.
+    private(set) var trailers: [FieldLine]?
+
+    /// The next piece of the body (a DATA frame's payload, never empty); `nil` at the end of
+    /// the stream, with the ``trailers`` read if any.
+    mutating func nextData() async throws(Failure) -> [UInt8]? {
         while let frame = try await nextFrame() {
             switch frame {
             case .data(let bytes):
                 guard trailers == nil else { throw .connection(HTTP3Error(.frameUnexpected, "DATA after trailers")) }
-                if !bytes.isEmpty { try await body(bytes) }
+                if !bytes.isEmpty { return bytes }
             case .headers(let section):
                 guard trailers == nil else { throw .connection(HTTP3Error(.frameUnexpected, "HEADERS after trailers")) }
-                do throws(HTTP3Error) { trailers = try QPACK.decode(section, maxSize: maxFieldSectionSize) } catch {
-                    throw error.code == .excessiveLoad ? .stream(HTTP3Error(.messageError, error.reason)) : .connection(error)
-                }
+                trailers = try decode(section)
             case .unknown:
                 continue
             default:
                 throw .connection(HTTP3Error(.frameUnexpected, "\(frame) on a request stream"))
             }
         }
-        return trailers ?? []
+        return nil
+    }
+
+    private func decode(_ section: [UInt8]) throws(Failure) -> [FieldLine] {
+        do throws(HTTP3Error) { return try QPACK.decode(section, maxSize: maxFieldSectionSize) } catch {
+            // A field section too large is a stream error; malformed QPACK is a connection error.
+            throw error.code == .excessiveLoad ? .stream(HTTP3Error(.messageError, error.reason)) : .connection(error)
+        }
     }
 }
 
@@ -143,10 +124,10 @@ enum FieldRules {
 
     /// Splits `fields` into pseudo-headers and regular fields, checking the rules every message
     /// follows: lowercase names, pseudo-headers first and not repeated, only `allowed` ones,
-    /// no connection-specific fields.
-    static func split(_ fields: [HTTPField], allowed: Set<String>) throws(HTTP3Error) -> (pseudo: [String: String], regular: [HTTPField]) {
+    /// no connection-specific fields, names and values HTTP allows.
+    static func split(_ fields: [FieldLine], allowed: Set<String>) throws(HTTP3Error) -> (pseudo: [String: String], regular: HTTPFields) {
         var pseudo: [String: String] = [:]
-        var regular: [HTTPField] = []
+        var regular = HTTPFields()
         for field in fields {
             guard !field.name.isEmpty, !field.name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5a }) else {
                 throw HTTP3Error(.messageError, "field name \(field.name) is empty or not lowercase")
@@ -161,32 +142,67 @@ enum FieldRules {
                 guard !connectionSpecific.contains(field.name), field.name != "te" || field.value == "trailers" else {
                     throw HTTP3Error(.messageError, "connection-specific field \(field.name)")
                 }
-                regular.append(field)
+                regular.append(try httpField(field))
             }
         }
         return (pseudo, regular)
     }
 
+    /// Trailer fields: no pseudo-headers (RFC 9114 §4.3).
+    static func trailers(_ fields: [FieldLine]) throws(HTTP3Error) -> HTTPFields {
+        try split(fields, allowed: []).regular
+    }
+
+    /// A field of a message: a token for the name, a value without CR, LF, NUL or surrounding
+    /// whitespace (RFC 9114 §4.2, RFC 9110 §5.5), else the message is malformed.
+    private static func httpField(_ line: FieldLine) throws(HTTP3Error) -> HTTPField {
+        guard let name = HTTPField.Name(line.name) else { throw HTTP3Error(.messageError, "field name \(line.name) is not a token") }
+        guard HTTPField.isValidValue(line.value) else { throw HTTP3Error(.messageError, "the value of \(line.name) has characters HTTP does not allow") }
+        var field = HTTPField(name: name, value: line.value)
+        if line.neverIndexed { field.indexingStrategy = .disallow }
+        return field
+    }
+
     /// A request from its field section.
-    static func request(_ fields: [HTTPField]) throws(HTTP3Error) -> HTTP3Request {
+    static func request(_ fields: [FieldLine]) throws(HTTP3Error) -> HTTPRequest {
         let (pseudo, regular) = try split(fields, allowed: [":method", ":scheme", ":authority", ":path", ":protocol"])
-        guard let method = pseudo[":method"] else { throw HTTP3Error(.messageError, "no :method") }
-        let authority = pseudo[":authority"] ?? regular.first { $0.name == "host" }?.value ?? ""
-        if method == "CONNECT" {
+        guard let text = pseudo[":method"] else { throw HTTP3Error(.messageError, "no :method") }
+        guard let method = HTTPRequest.Method(text) else { throw HTTP3Error(.messageError, ":method \(text) is not a token") }
+        if method == .connect || pseudo[":protocol"] != nil {
             throw HTTP3Error(.requestRejected, "CONNECT is not supported")
         }
         guard let scheme = pseudo[":scheme"], let path = pseudo[":path"], !path.isEmpty else {
             throw HTTP3Error(.messageError, "request without :scheme or :path")
         }
-        return HTTP3Request(method: method, scheme: scheme, authority: authority, path: path, headers: regular)
+        let authority = pseudo[":authority"] ?? regular[HTTPField.Name("host")!]
+        return HTTPRequest(method: method, scheme: scheme, authority: authority, path: path, headerFields: regular)
     }
 
     /// A response head from its field section.
-    static func response(_ fields: [HTTPField]) throws(HTTP3Error) -> HTTP3Response {
+    static func response(_ fields: [FieldLine]) throws(HTTP3Error) -> HTTPResponse {
         let (pseudo, regular) = try split(fields, allowed: [":status"])
         guard let text = pseudo[":status"], text.utf8.count == 3, let status = Int(text), (100...999).contains(status) else {
             throw HTTP3Error(.messageError, "response without a valid :status")
         }
-        return HTTP3Response(status: status, headers: regular)
+        return HTTPResponse(status: HTTPResponse.Status(code: status), headerFields: regular)
+    }
+
+    /// A request's field section: pseudo-headers first (RFC 9114 §4.3.1).
+    static func lines(_ request: HTTPRequest) -> [FieldLine] {
+        var lines = [FieldLine(":method", request.method.rawValue)]
+        if let scheme = request.scheme { lines.append(FieldLine(":scheme", scheme)) }
+        if let authority = request.authority { lines.append(FieldLine(":authority", authority)) }
+        if let path = request.path { lines.append(FieldLine(":path", path)) }
+        return lines + self.lines(request.headerFields)
+    }
+
+    /// A response head's field section.
+    static func lines(_ response: HTTPResponse) -> [FieldLine] {
+        [FieldLine(":status", String(response.status.code))] + lines(response.headerFields)
+    }
+
+    /// Regular fields as field lines, names lowercase.
+    static func lines(_ fields: HTTPFields) -> [FieldLine] {
+        fields.map { FieldLine($0.name.canonicalName, $0.value, neverIndexed: $0.indexingStrategy == .disallow) }
     }
 }

@@ -1,8 +1,10 @@
+public import HTTPTypes
 public import Quiver
 import QuiverCore
 
-/// Writes one HTTP/3 response on a request stream: HEADERS, DATA frames, the end. Writes
-/// suspend while the stream's send buffer is full (backpressure).
+/// Writes one HTTP/3 response on a request stream: HEADERS (informational ones first, if
+/// any), DATA frames, the end. Writes suspend while the stream's send buffer is full
+/// (backpressure).
 public final class HTTP3ResponseWriter {
     private let stream: Quiver.Stream
     private(set) var headWritten = false
@@ -10,16 +12,17 @@ public final class HTTP3ResponseWriter {
 
     init(stream: Quiver.Stream) { self.stream = stream }
 
-    /// Sends the status and header fields (once, before any body).
-    public func writeHead(status: Int, headers: [HTTPField] = []) async throws {
-        precondition(!headWritten, "the response head was written already")
-        headWritten = true
-        try await stream.write(HTTP3Frame.headers(QPACK.encode([HTTPField(":status", String(status))] + headers)).encoded)
+    /// Sends a response head: informational (1xx) ones any number of times, then the final one
+    /// once, before any body.
+    public func writeHead(_ head: HTTPResponse) async throws {
+        precondition(!headWritten, "the final response head was written already")
+        if head.status.kind != .informational { headWritten = true }
+        try await stream.write(HTTP3Frame.headers(QPACK.encode(FieldRules.lines(head))).encoded)
     }
 
-    /// Sends body bytes as one DATA frame.
+    /// Sends body bytes as one DATA frame (after an empty `200 OK` head if none was written).
     public func write(_ bytes: [UInt8]) async throws {
-        if !headWritten { try await writeHead(status: 200) }
+        if !headWritten { try await writeHead(HTTPResponse(status: .ok)) }
         guard !bytes.isEmpty else { return }
         // The frame header and the body go as two writes: joining them would copy the body.
         try await stream.write(HTTP3Frame.header(HTTP3Frame.Kind.data, bytes.count))
@@ -27,12 +30,87 @@ public final class HTTP3ResponseWriter {
     }
 
     /// Ends the response, with trailer fields if any.
-    public func finish(trailers: [HTTPField] = []) async throws {
+    public func finish(trailers: HTTPFields = [:]) async throws {
         guard !finished else { return }
-        if !headWritten { try await writeHead(status: 200) }
+        if !headWritten { try await writeHead(HTTPResponse(status: .ok)) }
         finished = true
-        if !trailers.isEmpty { try await stream.write(HTTP3Frame.headers(QPACK.encode(trailers)).encoded) }
+        if !trailers.isEmpty { try await stream.write(HTTP3Frame.headers(QPACK.encode(FieldRules.lines(trailers))).encoded) }
         try stream.finish()
+    }
+}
+
+/// A request's body as it arrives: the payloads of its DATA frames in order, read from the
+/// stream only as they are asked for — until then QUIC's flow control holds the client back —
+/// and the ``trailers`` after the last piece.
+///
+/// Iterating throws ``HTTP3Error`` for a malformed body (the server then resets the stream, or
+/// closes the connection for a connection error) or one over the server's `maxRequestBody`
+/// (`H3_EXCESSIVE_LOAD`), and ``QuiverError`` when the stream fails. A handler that answers
+/// without reading the whole body is allowed (RFC 9114 §4.1.1): the server then asks the client
+/// to stop sending it (`STOP_SENDING` with `H3_NO_ERROR`).
+public final class HTTP3RequestBody: AsyncSequence {
+    public typealias Element = [UInt8]
+
+    private var reader: MessageReader
+    private let limit: Int
+    private var received = 0
+    /// The body was read to its end.
+    private(set) var isFinished = false
+    /// Why reading failed, for the server to answer.
+    private(set) var failure: MessageReader.Failure?
+    /// The trailer fields, once the body was read to its end.
+    public private(set) var trailers: HTTPFields = [:]
+
+    init(reader: MessageReader, limit: Int) {
+        self.reader = reader
+        self.limit = limit
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        fileprivate let body: HTTP3RequestBody
+        public mutating func next() async throws -> [UInt8]? { try await body.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
+
+    /// Reads the rest of the body whole.
+    /// - Throws: ``HTTP3Error`` `H3_EXCESSIVE_LOAD` over `limit` bytes (the rest is not read), or
+    ///   what iterating throws.
+    public func collect(upTo limit: Int = .max) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await piece in self {
+            guard bytes.count + piece.count <= limit else { throw HTTP3Error(.excessiveLoad, "request body over \(limit) bytes") }
+            bytes += piece
+        }
+        return bytes
+    }
+
+    private func next() async throws -> [UInt8]? {
+        if let failure { throw Self.error(failure) }
+        guard !isFinished else { return nil }
+        do throws(MessageReader.Failure) {
+            if let bytes = try await reader.nextData() {
+                received += bytes.count
+                guard received <= limit else { throw .stream(HTTP3Error(.excessiveLoad, "request body over \(limit) bytes")) }
+                return bytes
+            }
+            if let lines = reader.trailers {
+                do throws(HTTP3Error) { trailers = try FieldRules.trailers(lines) } catch { throw .stream(error) }
+            }
+            isFinished = true
+            return nil
+        } catch {
+            failure = error
+            throw Self.error(error)
+        }
+    }
+
+    private static func error(_ failure: MessageReader.Failure) -> any Error {
+        switch failure {
+        case .connection(let error), .stream(let error): error
+        case .transport(let error): error
+        case .cancelled: CancellationError()
+        }
     }
 }
 
@@ -40,16 +118,17 @@ public final class HTTP3ResponseWriter {
 /// handler in a child task of ``serve(_:maxRequestBody:handler:)``'s task — no thread per
 /// request or per connection.
 public enum HTTP3Server {
-    /// Answers a request: write the response with the writer (a handler that writes nothing
-    /// sends an empty 200; one that throws resets the stream with H3_INTERNAL_ERROR).
-    public typealias Handler = @Sendable (HTTP3Request, HTTP3ResponseWriter) async throws -> Void
+    /// Answers a request: read its body (as much as needed) and write the response with the
+    /// writer. A handler that writes nothing sends an empty 200; one that throws resets the
+    /// stream with H3_INTERNAL_ERROR (or answers the body's own error, see ``HTTP3RequestBody``).
+    public typealias Handler = @Sendable (HTTPRequest, HTTP3RequestBody, HTTP3ResponseWriter) async throws -> Void
 
-    /// Settings of ``serve(_:maxRequestBody:handler:)``.
+    /// The largest request body read by default (16 MiB).
     public static let defaultMaxRequestBody = 16 << 20
 
-    /// Serves `connection` (ALPN `h3`) until it ends. Each request's body is read whole (at
-    /// most `maxRequestBody` bytes, else the stream is reset with H3_EXCESSIVE_LOAD) before the
-    /// handler runs. Cancelling the calling task cancels the requests in progress (their
+    /// Serves `connection` (ALPN `h3`) until it ends. Each request's handler runs once its head
+    /// arrived; its body streams as the handler reads it (at most `maxRequestBody` bytes, else
+    /// the stream is reset with H3_EXCESSIVE_LOAD). Cancelling the calling task cancels the requests in progress (their
     /// streams are reset with H3_REQUEST_CANCELLED).
     public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) async {
         guard let session = start(connection) else { return }
@@ -75,36 +154,37 @@ public enum HTTP3Server {
 
     private static func respond(on stream: Quiver.Stream, session: HTTP3Session, maxRequestBody: Int, handler: Handler) async {
         var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
+        let request: HTTPRequest
         do throws(MessageReader.Failure) {
             guard let fields = try await reader.fieldSection() else {
                 return resetStream(stream, HTTP3Error(.requestIncomplete, "the request stream ended without a request"))
             }
-            var request: HTTP3Request
             do throws(HTTP3Error) { request = try FieldRules.request(fields) } catch { throw .stream(error) }
-            var body: [UInt8] = []
-            _ = try await reader.body { (bytes: [UInt8]) throws(MessageReader.Failure) in
-                guard body.count + bytes.count <= maxRequestBody else {
-                    throw .stream(HTTP3Error(.excessiveLoad, "request body over \(maxRequestBody) bytes"))
-                }
-                body += bytes
-            }
-            request.body = body
-            let writer = HTTP3ResponseWriter(stream: stream)
-            do {
-                try await handler(request, writer)
-                try await writer.finish()
-            } catch is CancellationError {
-                resetStream(stream, HTTP3Error(.requestCancelled, "cancelled"))
-            } catch {
-                resetStream(stream, HTTP3Error(.internalError, "\(error)"))
-            }
         } catch {
-            switch error {
-            case .connection(let failure): session.fail(failure)
-            case .stream(let failure): resetStream(stream, failure)
-            case .cancelled: resetStream(stream, HTTP3Error(.requestCancelled, "cancelled"))
-            case .transport: break  // the stream or connection is gone
-            }
+            return answer(error, on: stream, session: session)
+        }
+        let body = HTTP3RequestBody(reader: reader, limit: maxRequestBody)
+        let writer = HTTP3ResponseWriter(stream: stream)
+        do {
+            try await handler(request, body, writer)
+            if let failure = body.failure { return answer(failure, on: stream, session: session) }
+            try await writer.finish()
+            // Answered before the body ended: the client may stop sending it (RFC 9114 §4.1.1).
+            if !body.isFinished { try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue) }
+        } catch {
+            if let failure = body.failure { return answer(failure, on: stream, session: session) }
+            resetStream(stream, error is CancellationError ? HTTP3Error(.requestCancelled, "cancelled") : HTTP3Error(.internalError, "\(error)"))
+        }
+    }
+
+    /// Answers a failure to read a request: a connection error closes the connection, a
+    /// stream error resets the stream.
+    private static func answer(_ failure: MessageReader.Failure, on stream: Quiver.Stream, session: HTTP3Session) {
+        switch failure {
+        case .connection(let error): session.fail(error)
+        case .stream(let error): resetStream(stream, error)
+        case .cancelled: resetStream(stream, HTTP3Error(.requestCancelled, "cancelled"))
+        case .transport: break  // the stream or connection is gone
         }
     }
 

@@ -1,38 +1,44 @@
-/// One header or trailer field.
-public struct HTTPField: Hashable, Sendable, CustomStringConvertible {
-    /// The name, lowercase (HTTP/3 requires it, RFC 9114 §4.2).
-    public var name: String
-    public var value: String
+/// One field line of a field section as QPACK carries it (RFC 9204 §4.5): a name and a value,
+/// pseudo-headers included. The public API speaks `HTTPTypes`; this is the wire's view.
+struct FieldLine: Hashable, Sendable, CustomStringConvertible {
+    /// The name, lowercase on the wire (HTTP/3 requires it, RFC 9114 §4.2).
+    var name: String
+    var value: String
+    /// Never to be put in a dynamic table (RFC 9204 §7.1.3), as the `N` bit says.
+    var neverIndexed = false
 
-    public init(_ name: String, _ value: String) {
+    init(_ name: String, _ value: String, neverIndexed: Bool = false) {
         self.name = name
         self.value = value
+        self.neverIndexed = neverIndexed
     }
 
-    public var description: String { "\(name): \(value)" }
+    var description: String { "\(name): \(value)" }
 }
 
 /// QPACK (RFC 9204) with a dynamic table of capacity 0: field sections are encoded with the
 /// static table and literals only, and any reference to the dynamic table is an error. This is
 /// what a peer must accept when we announce SETTINGS_QPACK_MAX_TABLE_CAPACITY = 0 (the
 /// default), and it never blocks a stream.
-public enum QPACK {
+enum QPACK {
     // MARK: - Field sections (RFC 9204 §4.5)
 
     /// Encodes `fields` as a field section: the prefix (Required Insert Count 0, Delta Base 0),
     /// then each field as an indexed static entry, a literal with a static name reference, or
     /// a literal with a literal name. Strings are Huffman-coded when that is shorter.
-    public static func encode(_ fields: [HTTPField]) -> [UInt8] {
+    static func encode(_ fields: [FieldLine]) -> [UInt8] {
         var output: [UInt8] = [0, 0]
         for field in fields {
             let name = Array(field.name.utf8), value = Array(field.value.utf8)
-            if let index = staticIndex[StaticKey(name: field.name, value: field.value)] {
+            if !field.neverIndexed, let index = staticIndex[StaticKey(name: field.name, value: field.value)] {
                 encodeInteger(index, prefixBits: 6, flags: 0b1100_0000, into: &output)  // indexed, static (T = 1)
             } else if let index = staticNameIndex[field.name] {
-                encodeInteger(index, prefixBits: 4, flags: 0b0101_0000, into: &output)  // literal, static name ref (N = 0, T = 1)
+                // Literal with a static name reference (01NT): T = 1, N as the field asks.
+                encodeInteger(index, prefixBits: 4, flags: 0b0101_0000 | (field.neverIndexed ? 0b0010_0000 : 0), into: &output)
                 encodeString(value, prefixBits: 7, flags: 0, into: &output)
             } else {
-                encodeString(name, prefixBits: 3, flags: 0b0010_0000, into: &output)  // literal name (N = 0)
+                // Literal with a literal name (001N).
+                encodeString(name, prefixBits: 3, flags: 0b0010_0000 | (field.neverIndexed ? 0b0001_0000 : 0), into: &output)
                 encodeString(value, prefixBits: 7, flags: 0, into: &output)
             }
         }
@@ -44,26 +50,28 @@ public enum QPACK {
     ///
     /// - Throws: ``HTTP3Error`` `QPACK_DECOMPRESSION_FAILED` for malformed input or any
     ///   reference to the dynamic table (its capacity is 0), `H3_EXCESSIVE_LOAD` beyond `maxSize`.
-    public static func decode(_ bytes: [UInt8], maxSize: Int = 1 << 16) throws(HTTP3Error) -> [HTTPField] {
+    static func decode(_ bytes: [UInt8], maxSize: Int = 1 << 16) throws(HTTP3Error) -> [FieldLine] {
         var position = 0
         let requiredInsertCount = try decodeInteger(bytes, at: &position, prefixBits: 8)
         guard requiredInsertCount == 0 else { throw failed("Required Insert Count \(requiredInsertCount), but the dynamic table has capacity 0") }
         _ = try decodeInteger(bytes, at: &position, prefixBits: 7)  // sign and Delta Base: meaningless without a dynamic table
-        var fields: [HTTPField] = []
+        var fields: [FieldLine] = []
         var size = 0
         while position < bytes.count {
             let first = bytes[position]
-            let field: HTTPField
+            let field: FieldLine
             if first & 0x80 != 0 {  // indexed field line
                 guard first & 0x40 != 0 else { throw failed("indexed field line refers to the dynamic table") }
                 field = try staticEntry(try decodeInteger(bytes, at: &position, prefixBits: 6))
             } else if first & 0x40 != 0 {  // literal with name reference
                 guard first & 0x10 != 0 else { throw failed("literal field line refers to a dynamic table name") }
+                let neverIndexed = first & 0x20 != 0
                 let name = try staticEntry(try decodeInteger(bytes, at: &position, prefixBits: 4)).name
-                field = HTTPField(name, try decodeString(bytes, at: &position, prefixBits: 7))
+                field = FieldLine(name, try decodeString(bytes, at: &position, prefixBits: 7), neverIndexed: neverIndexed)
             } else if first & 0x20 != 0 {  // literal with literal name
+                let neverIndexed = first & 0x10 != 0
                 let name = try decodeString(bytes, at: &position, prefixBits: 3)
-                field = HTTPField(name, try decodeString(bytes, at: &position, prefixBits: 7))
+                field = FieldLine(name, try decodeString(bytes, at: &position, prefixBits: 7), neverIndexed: neverIndexed)
             } else {  // post-base forms (0001xxxx, 0000xxxx) exist only with a dynamic table
                 throw failed("post-base field line refers to the dynamic table")
             }
@@ -80,7 +88,7 @@ public enum QPACK {
     /// only valid one is Set Dynamic Table Capacity 0; returns how many bytes were complete
     /// instructions (the rest waits for more data).
     /// - Throws: `QPACK_ENCODER_STREAM_ERROR` for anything else.
-    public static func checkEncoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) -> Int {
+    static func checkEncoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) -> Int {
         var position = 0
         while position < bytes.count {
             guard bytes[position] & 0xe0 == 0x20 else {
@@ -100,7 +108,7 @@ public enum QPACK {
     /// so there is nothing to acknowledge): Section Acknowledgment and Insert Count Increment
     /// refer to state we never created; Stream Cancellation is fine. Returns the bytes consumed.
     /// - Throws: `QPACK_DECODER_STREAM_ERROR` for acknowledgements of what we never sent.
-    public static func checkDecoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) -> Int {
+    static func checkDecoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) -> Int {
         var position = 0
         while position < bytes.count {
             let first = bytes[position]
@@ -195,9 +203,9 @@ public enum QPACK {
 
     private static func failed(_ reason: String) -> HTTP3Error { HTTP3Error(.qpackDecompressionFailed, reason) }
 
-    private static func staticEntry(_ index: Int) throws(HTTP3Error) -> HTTPField {
+    private static func staticEntry(_ index: Int) throws(HTTP3Error) -> FieldLine {
         guard index < staticTable.count else { throw failed("static table index \(index) out of range") }
-        return HTTPField(staticTable[index].name, staticTable[index].value)
+        return FieldLine(staticTable[index].name, staticTable[index].value)
     }
 
     private struct StaticKey: Hashable {

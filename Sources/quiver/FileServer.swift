@@ -62,15 +62,18 @@ enum FileServer {
     }
 
     private static func h3Handler(root: String, who: String, log: Logger) -> HTTP3Server.Handler {
-        { request, response in
-            guard request.method == "GET" || request.method == "HEAD", let body = ResponseBody.file(root: root, path: request.path) else {
-                log.info("\(who): \(request.method) \(request.path) → 404")
-                try await response.writeHead(status: request.method == "GET" || request.method == "HEAD" ? 404 : 405)
+        { request, _, response in
+            let path = request.path ?? "/"
+            let readable = request.method == .get || request.method == .head
+            guard readable, let body = ResponseBody.file(root: root, path: path) else {
+                let status: HTTPResponse.Status = readable ? .notFound : .methodNotAllowed
+                log.info("\(who): \(request.method) \(path) → \(status.code)")
+                try await response.writeHead(HTTPResponse(status: status))
                 return
             }
-            log.info("\(who): \(request.method) \(request.path) → 200, \(body.count) bytes")
-            try await response.writeHead(status: 200, headers: [HTTPField("content-length", "\(body.count)")])
-            if request.method == "GET" {
+            log.info("\(who): \(request.method) \(path) → 200, \(body.count) bytes")
+            try await response.writeHead(HTTPResponse(status: .ok, headerFields: [.contentLength: "\(body.count)"]))
+            if request.method == .get {
                 try await body.write { piece in try await response.write(piece) }
             }
         }

@@ -75,7 +75,7 @@ struct Get: ParsableCommand, Sendable {
                 do {
                     if let client {
                         let response = try await client.get(url.path, authority: url.authority) { sink.write($0) }
-                        guard response.status == 200 else { throw HTTPStatusError(status: response.status) }
+                        guard response.status == .ok else { throw HTTPStatusError(status: response.status) }
                     } else {
                         try await HQInterop.get(url.path, on: connection) { sink.write($0) }
                     }
@@ -135,11 +135,12 @@ struct Get: ParsableCommand, Sendable {
 
 /// A response whose status is not 200: the fetch failed, and this says how.
 struct HTTPStatusError: Error, CustomStringConvertible {
-    let status: Int
+    let status: HTTPResponse.Status
     var description: String {
-        let reason = [400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-                      500: "Internal Server Error", 503: "Service Unavailable"][status]
-        return "HTTP status \(status)\(reason.map { " (\($0))" } ?? "")"
+        // HTTP/3 carries no reason phrase: the common ones are named here.
+        let known: [HTTPResponse.Status] = [.badRequest, .forbidden, .notFound, .methodNotAllowed, .internalServerError, .serviceUnavailable]
+        let reason = known.first { $0.code == status.code }?.reasonPhrase
+        return "HTTP status \(status.code)\(reason.map { " (\($0))" } ?? "")"
     }
 }
 

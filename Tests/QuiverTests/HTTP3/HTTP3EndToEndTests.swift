@@ -28,19 +28,31 @@ struct HTTP3EndToEndTests {
             await HQInterop.serve(connection) { ResponseBody.file(root: "/nonexistent", path: $0) }
             return
         }
-        await HTTP3Server.serve(connection) { request, response in
+        await HTTP3Server.serve(connection, maxRequestBody: 1 << 20) { request, body, response in
             if request.path == "/echo" {
-                try await response.writeHead(status: 200, headers: [HTTPField("x-method", request.method)])
-                try await response.write(request.body)
-                try await response.finish(trailers: [HTTPField("x-length", "\(request.body.count)")])
-            } else if let body = ResponseBody.file(root: "/nonexistent", path: request.path) {
-                try await response.writeHead(status: 200, headers: [HTTPField("content-length", "\(body.count)")])
-                try await body.write { piece in try await response.write(piece) }
+                // Streamed: each piece echoed as it arrives, the count in a trailer.
+                try await response.writeHead(HTTPResponse(status: .ok, headerFields: [Self.method: request.method.rawValue]))
+                var count = 0
+                for try await piece in body {
+                    count += piece.count
+                    try await response.write(piece)
+                }
+                try await response.finish(trailers: [Self.length: "\(count)", Self.clientTrailer: body.trailers[Self.clientTrailer] ?? "none"])
+            } else if request.path == "/early" {
+                // Answered before the body is read: the rest is refused with STOP_SENDING(H3_NO_ERROR).
+                try await response.writeHead(HTTPResponse(status: .accepted))
+            } else if let file = ResponseBody.file(root: "/nonexistent", path: request.path ?? "/") {
+                try await response.writeHead(HTTPResponse(status: .ok, headerFields: [.contentLength: "\(file.count)"]))
+                try await file.write { piece in try await response.write(piece) }
             } else {
-                try await response.writeHead(status: 404)
+                try await response.writeHead(HTTPResponse(status: .notFound))
             }
         }
     }
+
+    static let method = HTTPField.Name("x-method")!
+    static let length = HTTPField.Name("x-length")!
+    static let clientTrailer = HTTPField.Name("x-client-trailer")!
 
     private func client(_ port: UInt16, alpn: String) throws -> Connection {
         try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: Identity.client(alpn: [alpn]), serverName: "localhost")
@@ -58,17 +70,22 @@ struct HTTP3EndToEndTests {
                     group.addTask {
                         let size = index * 1021
                         let response = try await h3.get("/\(size)", authority: "localhost")
-                        #expect(response.status == 200 && response.body == ResponseBody.generatedBytes(0..<size), "request \(index)")
-                        #expect(response.headers.contains(HTTPField("content-length", "\(size)")), "request \(index)")
+                        #expect(response.status == .ok && response.body == ResponseBody.generatedBytes(0..<size), "request \(index)")
+                        #expect(response.head.headerFields[.contentLength] == "\(size)", "request \(index)")
                     }
                 }
                 try await group.waitForAll()
             }
             let upload = payload(seed: 3, count: 300_000)
-            let echoed = try await h3.send(HTTP3Request(method: "POST", authority: "localhost", path: "/echo", body: upload))
-            #expect(echoed.status == 200 && echoed.body == upload)
-            #expect(echoed.headers == [HTTPField("x-method", "POST")] && echoed.trailers == [HTTPField("x-length", "300000")])
-            #expect(try await h3.get("/missing", authority: "localhost").status == 404)
+            let post = HTTPRequest(method: .post, scheme: "https", authority: "localhost", path: "/echo")
+            let echoed = try await h3.send(post, body: upload)
+            #expect(echoed.status == .ok && echoed.body == upload)
+            #expect(echoed.head.headerFields == [Self.method: "POST"] && echoed.trailers == [Self.length: "300000", Self.clientTrailer: "none"])
+            #expect(try await h3.get("/missing", authority: "localhost").status == .notFound)
+            let early = try await h3.send(HTTPRequest(method: .post, scheme: "https", authority: "localhost", path: "/early"), body: upload)
+            #expect(early.status == .accepted)
+            // Over the server's limit: the stream is reset with H3_EXCESSIVE_LOAD.
+            await #expect(throws: (any Error).self) { _ = try await h3.send(post, body: payload(seed: 4, count: (1 << 20) + 1)) }
             h3.close()
             await connection.waitUntilClosed()
             #expect(connection.closeInfo?.code == HTTP3Error.Code.noError.rawValue)

@@ -55,10 +55,10 @@ struct QPACKTests {
 
     @Test("Field sections: RFC 9204 Appendix B.1 decodes; ours round-trip through static, name-reference and literal forms")
     func fieldSections() throws {
-        #expect(try QPACK.decode(hex("0000 510b 2f69 6e64 6578 2e68 746d 6c")) == [HTTPField(":path", "/index.html")])
-        let fields = [HTTPField(":method", "GET"), HTTPField(":scheme", "https"), HTTPField(":authority", "example.com"),
-                      HTTPField(":path", "/a/b?c=d"), HTTPField("user-agent", "quiver"), HTTPField("x-custom", "Value With Spaces"),
-                      HTTPField("accept", "*/*"), HTTPField("content-type", "text/plain;charset=utf-8"), HTTPField("x-empty", "")]
+        #expect(try QPACK.decode(hex("0000 510b 2f69 6e64 6578 2e68 746d 6c")) == [FieldLine(":path", "/index.html")])
+        let fields = [FieldLine(":method", "GET"), FieldLine(":scheme", "https"), FieldLine(":authority", "example.com"),
+                      FieldLine(":path", "/a/b?c=d"), FieldLine("user-agent", "quiver"), FieldLine("x-custom", "Value With Spaces"),
+                      FieldLine("accept", "*/*"), FieldLine("content-type", "text/plain;charset=utf-8"), FieldLine("x-empty", "")]
         let encoded = QPACK.encode(fields)
         #expect(encoded.starts(with: [0, 0]))
         #expect(encoded[2] == 0xc0 | 17, ":method GET is static entry 17")
@@ -81,7 +81,7 @@ struct QPACKTests {
         for bytes in failures {
             #expect(throws: HTTP3Error.self, "\(bytes)") { try QPACK.decode(bytes) }
         }
-        let big = QPACK.encode([HTTPField("x-big", String(repeating: "a", count: 5000))])
+        let big = QPACK.encode([FieldLine("x-big", String(repeating: "a", count: 5000))])
         #expect(throws: HTTP3Error(.excessiveLoad, "")) { try QPACK.decode(big, maxSize: 1000) }
         var rng = SplitMix64(seed: 7)
         for _ in 0..<2000 {  // random input never crashes
