@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
     ],
     targets: [
         .target(name: "QuiverCore", swiftSettings: strict),
@@ -83,12 +84,17 @@ let package = Package(
                 "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverSCTP", "CQuiverPoll",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "QuiverHTTP3",
-            dependencies: ["Quiver", "QuiverCore", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: [
+                "Quiver", "QuiverCore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
         // The bridge between SwiftNIO channels (which own the sockets) and listeners on memory pairs.
         .target(
@@ -106,6 +112,7 @@ let package = Package(
                 "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverHTTP3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -153,7 +160,8 @@ let package = Package(
         .testTarget(
             name: "QuiverTests",
             dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverHTTP3",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),

@@ -1,6 +1,7 @@
 public import HTTPTypes
 public import Quiver
 import QuiverCore
+public import ServiceLifecycle
 
 /// Writes one HTTP/3 response on a request stream: HEADERS (informational ones first, if
 /// any), DATA frames, the end. Writes suspend while the stream's send buffer is full
@@ -128,12 +129,26 @@ public enum HTTP3Server {
 
     /// Serves `connection` (ALPN `h3`) until it ends. Each request's handler runs once its head
     /// arrived; its body streams as the handler reads it (at most `maxRequestBody` bytes, else
-    /// the stream is reset with H3_EXCESSIVE_LOAD). Cancelling the calling task cancels the requests in progress (their
-    /// streams are reset with H3_REQUEST_CANCELLED).
+    /// the stream is reset with H3_EXCESSIVE_LOAD).
+    ///
+    /// **Ending.** In a `ServiceGroup` (swift-service-lifecycle), its graceful shutdown drains the
+    /// connection (RFC 9114 §5.2): a GOAWAY names the first request not taken — later ones are
+    /// refused with H3_REQUEST_REJECTED, so the client retries them elsewhere — the requests in
+    /// progress finish, and the connection closes with H3_NO_ERROR once their responses were
+    /// delivered. Cancelling the calling task (the group's deadline) cancels the requests in
+    /// progress (their streams reset with H3_REQUEST_CANCELLED) and closes the connection.
     public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) async {
         guard let session = start(connection) else { return }
-        await session.acceptStreams { stream in
-            await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await session.acceptStreams { stream in
+                    await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
+                }
+            } onGracefulShutdown: {
+                session.drain()
+            }
+        } onCancel: {
+            session.close()
         }
     }
 
@@ -192,5 +207,49 @@ public enum HTTP3Server {
     static func resetStream(_ stream: Quiver.Stream, _ error: HTTP3Error) {
         try? stream.stopSending(code: error.code.rawValue)
         try? stream.reset(code: error.code.rawValue)
+    }
+}
+
+/// An HTTP/3 server on a QUIC listener as a `Service` (swift-service-lifecycle): each
+/// connection is served by ``HTTP3Server/serve(_:maxRequestBody:handler:)`` in a task on its
+/// event loop.
+///
+/// ```swift
+/// let listener = try Listener(.quic, tls: .server(chain: chain, key: key, alpn: ["h3"]), bind: "[::]:4433")
+/// let server = HTTP3Service(listener: listener) { request, body, response in
+///     try await response.writeHead(HTTPResponse(status: .ok))
+///     try await response.write(Array("Hello, HTTP/3".utf8))
+/// }
+/// try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+///
+/// At the group's graceful shutdown it stops taking connections and drains the ones it has
+/// (GOAWAY; the requests in progress finish; see ``HTTP3Server/serve(_:maxRequestBody:handler:)``),
+/// then closes the listener (connections that completed a handshake meanwhile are closed
+/// unserved) and returns. The group's deadline (`maximumGracefulShutdownDuration`) cancels
+/// what is left.
+public struct HTTP3Service: Service {
+    public let listener: Listener
+    private let maxRequestBody: Int
+    private let handler: HTTP3Server.Handler
+
+    public init(listener: Listener, maxRequestBody: Int = HTTP3Server.defaultMaxRequestBody, handler: @escaping HTTP3Server.Handler) {
+        self.listener = listener
+        self.maxRequestBody = maxRequestBody
+        self.handler = handler
+    }
+
+    public func run() async throws {
+        let (maxRequestBody, handler) = (maxRequestBody, handler)
+        await withDiscardingTaskGroup { group in
+            do {
+                for try await connection in listener.connections.cancelOnGracefulShutdown() {
+                    group.addTask(executorPreference: connection.taskExecutor) {
+                        await HTTP3Server.serve(connection, maxRequestBody: maxRequestBody, handler: handler)
+                    }
+                }
+            } catch {}  // the listener closed
+        }
+        listener.close()
     }
 }

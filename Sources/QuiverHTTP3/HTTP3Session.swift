@@ -20,6 +20,12 @@ final class HTTP3Session: Sendable {
         var peerSettings: [HTTP3Setting]?
         var goaway: UInt64?
         var failed = false
+        /// Requests handed to the server's handler and not finished.
+        var requestsInFlight = 0
+        /// The highest request stream handed to the handler.
+        var lastRequestID: UInt64?
+        /// Server draining: the GOAWAY identifier sent; requests from it on are refused.
+        var drainingFrom: UInt64?
     }
 
     let connection: Connection
@@ -48,10 +54,7 @@ final class HTTP3Session: Sendable {
 
     /// Closes the connection with `error` (once).
     func fail(_ error: HTTP3Error) {
-        guard !state.withLock({ state in
-            defer { state.failed = true }
-            return state.failed
-        }) else { return }
+        guard markClosing() else { return }
         try? connection.shutdown(.rapid(code: error.code.rawValue, reason: error.reason))
     }
 
@@ -59,11 +62,61 @@ final class HTTP3Session: Sendable {
     /// CONNECTION_CLOSE with H3_NO_ERROR.
     func close(lastStreamID: UInt64 = 0) {
         _ = try? control.write(HTTP3Frame.goaway(lastStreamID).encoded)
-        guard !state.withLock({ state in
+        guard markClosing() else { return }
+        try? connection.shutdown(.rapid(code: HTTP3Error.Code.noError.rawValue, reason: ""))
+    }
+
+    /// Marks the connection as closing; `false` when it already was.
+    private func markClosing() -> Bool {
+        !state.withLock { state in
             defer { state.failed = true }
             return state.failed
-        }) else { return }
-        try? connection.shutdown(.rapid(code: HTTP3Error.Code.noError.rawValue, reason: ""))
+        }
+    }
+
+    // MARK: - Draining (server)
+
+    /// Whether a request stream is taken: not once a GOAWAY told the client it would not be.
+    private func admit(_ stream: Quiver.Stream) -> Bool {
+        let id = stream.id ?? 0
+        return state.withLock { state in
+            if let from = state.drainingFrom, id >= from { return false }
+            state.requestsInFlight += 1
+            state.lastRequestID = max(state.lastRequestID ?? 0, id)
+            return true
+        }
+    }
+
+    private func requestEnded() {
+        let drained = state.withLock { state in
+            state.requestsInFlight -= 1
+            return state.requestsInFlight == 0 ? state.drainingFrom : nil
+        }
+        if drained != nil { closeDrained() }
+    }
+
+    /// A server's graceful shutdown (RFC 9114 §5.2): GOAWAY with the first request stream not
+    /// taken, so the client retries later requests elsewhere; the requests in progress finish,
+    /// then the connection closes with H3_NO_ERROR (at once when none is in progress).
+    func drain() {
+        guard isServer else { return close() }
+        let started = state.withLock { state -> (from: UInt64, idle: Bool)? in
+            guard state.drainingFrom == nil, !state.failed else { return nil }
+            let from = state.lastRequestID.map { $0 + 4 } ?? 0
+            state.drainingFrom = from
+            return (from, state.requestsInFlight == 0)
+        }
+        guard let started else { return }
+        _ = try? control.write(HTTP3Frame.goaway(started.from).encoded)
+        if started.idle { closeDrained() }
+    }
+
+    /// The last request of a draining connection ended: the connection closes with H3_NO_ERROR
+    /// once everything written was delivered (the last responses included).
+    private func closeDrained() {
+        guard markClosing() else { return }
+        let connection = connection
+        Task { try? await connection.shutdown(.flushThenClose(code: HTTP3Error.Code.noError.rawValue, reason: "")) }
     }
 
     /// Accepts the peer's streams until the connection ends: unidirectional ones are read here,
@@ -86,7 +139,16 @@ final class HTTP3Session: Sendable {
                 if (stream.id ?? 0) & 0x2 != 0 {
                     group.addTask { await self.readPeerStream(stream) }
                 } else if let request {
-                    group.addTask { await request(stream) }
+                    guard admit(stream) else {
+                        // At or after our GOAWAY: not processed, so the client may retry it (RFC 9114 §5.2).
+                        HTTP3Server.resetStream(stream, HTTP3Error(.requestRejected, "the server is going away"))
+                        next = try? await connection.acceptStream()
+                        continue
+                    }
+                    group.addTask {
+                        await request(stream)
+                        self.requestEnded()
+                    }
                 } else {
                     fail(HTTP3Error(.streamCreationError, "server-initiated bidirectional stream \(stream.id ?? 0)"))
                 }

@@ -142,9 +142,9 @@ extension Connection {
         return Stream(connection: self, key: id)
     }
 
-    /// Ends the connection; `.flush` suspends until everything written was delivered.
+    /// Ends the connection; a flushing mode suspends until everything written was delivered.
     public func shutdown(_ mode: ShutdownMode = .flush) async throws {
-        if case .flush = mode {
+        if mode.waitsForDelivery {
             _ = try? session.once { () throws(QuiverError) in try session.finishLocked(nil) }
             _ = try await session.awaiting { () -> Bool? in isFlushedOrClosedLocked }
         }

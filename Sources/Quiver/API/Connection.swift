@@ -121,10 +121,10 @@ public final class Connection: Sendable {
     // MARK: - Shutdown
 
     /// Ends the connection. `.flush` (the default) finishes the default stream, waits until
-    /// everything written was delivered and then closes with code 0; `.rapid` closes at once.
-    /// Returns when the close has been handed to the transport.
+    /// everything written was delivered and then closes with code 0 (`.flushThenClose` with its
+    /// own code); `.rapid` closes at once. Returns when the close has been handed to the transport.
     public func shutdown(_ mode: ShutdownMode = .flush) throws(QuiverError) {
-        if case .flush = mode {
+        if mode.waitsForDelivery {
             _ = try? session.once { () throws(QuiverError) in try session.finishLocked(nil) }
             _ = try session.blocking { () -> Bool? in isFlushedOrClosedLocked }
         }
@@ -138,10 +138,8 @@ public final class Connection: Sendable {
     /// The end of ``shutdown(_:)`` once a `.flush` has waited for delivery: closes the
     /// connection, and a client's own I/O core after its closing period.
     func close(_ mode: ShutdownMode) {
-        switch mode {
-        case .flush: session.withEngine { session.closeLocked(code: 0, reason: "") }
-        case .rapid(let code, let reason): session.withEngine { session.closeLocked(code: code, reason: reason) }
-        }
+        let (code, reason) = mode.close
+        session.withEngine { session.closeLocked(code: code, reason: reason) }
         owner?.lingerThenClose()
     }
 
@@ -164,17 +162,17 @@ public final class Connection: Sendable {
         _ = try? session.blocking { () -> Bool? in session.isCloseSentLocked ? true : nil }
     }
 
-    /// Non-blocking shutdown: returns `false` while a `.flush` still waits for delivery (call
-    /// again later), `true` once the close was issued.
+    /// Non-blocking shutdown: returns `false` while a flushing mode still waits for delivery
+    /// (call again later), `true` once the close was issued.
     public func tryShutdown(_ mode: ShutdownMode = .flush) -> Bool {
-        if case .flush = mode {
+        if mode.waitsForDelivery {
             let flushed = session.withEngine { () -> Bool in
                 try? session.finishLocked(nil)
                 return session.closeInfoLocked != nil || session.isFlushedLocked
             }
             guard flushed else { return false }
         }
-        try? shutdown(mode == .flush ? .rapid(code: 0, reason: "") : mode)
+        try? shutdown(.rapid(code: mode.close.code, reason: mode.close.reason))
         return true
     }
 

@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import Quiver
+import QuiverCore
+import QuiverHTTP3
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// `HTTP3Service` and `Listener` in a `ServiceGroup`: the graceful shutdown drains HTTP/3
+/// (RFC 9114 §5.2) and closes listeners.
+@Suite("HTTP/3 and listeners as swift-service-lifecycle services")
+struct HTTP3ServiceTests {
+    /// Lets a handler wait until the test releases it.
+    final class Gate: Sendable {
+        private let waiting = Mutex<[CheckedContinuation<Void, Never>]>([])
+        private let entered = Mutex(0)
+        var arrivals: Int { entered.withLock { $0 } }
+        func wait() async {
+            entered.withLock { $0 += 1 }
+            await withCheckedContinuation { continuation in waiting.withLock { $0.append(continuation) } }
+        }
+        func open() { for continuation in waiting.withLock({ $0 }) { continuation.resume() } }
+    }
+
+    @Test("graceful shutdown: GOAWAY, the request in progress completes, a new one is refused, H3_NO_ERROR, the service returns")
+    func gracefulDrain() async throws {
+        try await onDedicatedThreads {
+            let listener = try Listener(.quic, tls: Identity.server(alpn: ["h3"]), bind: "127.0.0.1:0")
+            let gate = Gate()
+            let service = HTTP3Service(listener: listener) { request, _, response in
+                if request.path == "/slow" { await gate.wait() }
+                try await response.writeHead(HTTPResponse(status: .ok))
+                try await response.write(Array((request.path ?? "").utf8))
+            }
+            let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            let connection = try await Connection.connect(.quic, to: "127.0.0.1", port: listener.localAddresses[0].port,
+                                                          tls: Identity.client(alpn: ["h3"]), serverName: "localhost")
+            let client = try HTTP3Client(connection)
+            #expect(try await client.get("/fast", authority: "localhost").body == Array("/fast".utf8))
+            let slow = Task { try await client.get("/slow", authority: "localhost") }
+            while gate.arrivals == 0 { await Task.yield() }
+            await group.triggerGracefulShutdown()
+            // The GOAWAY arrives; a request after it is refused, by the client or by the server.
+            var refused = false
+            for _ in 0..<200 where !refused {
+                do { _ = try await client.get("/late", authority: "localhost") } catch { refused = true }
+            }
+            #expect(refused)
+            gate.open()
+            let answer = try await slow.value
+            #expect(answer.status == .ok && answer.body == Array("/slow".utf8))
+            await connection.waitUntilClosed()
+            #expect(connection.closeInfo?.code == HTTP3Error.Code.noError.rawValue, "\(String(describing: connection.closeInfo))")
+            try await running.value  // the service returned: the group ended
+        }
+    }
+
+    @Test("a listener in a group closes at the graceful shutdown, ending an accept loop")
+    func listenerService() async throws {
+        try await onDedicatedThreads {
+            let listener = try Listener(.tcp, tls: Identity.server(), bind: "127.0.0.1:0")
+            let group = ServiceGroup(services: [listener], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            let accepting = Task { () -> Int in
+                var count = 0
+                do { for try await _ in listener.connections { count += 1 } } catch {}
+                return count
+            }
+            await group.triggerGracefulShutdown()
+            try await running.value
+            #expect(await accepting.value == 0)
+        }
+    }
+}
