@@ -35,8 +35,14 @@ public final class HTTP3Client: Sendable {
         let stream = try await connection.openStream()
         var head = HTTP3Frame.headers(QPACK.encode(FieldRules.lines(request))).encoded
         if !body.isEmpty { head += HTTP3Frame.data(body).encoded }
-        try await stream.write(head)
-        try stream.finish()
+        do {
+            try await stream.write(head)
+            try stream.finish()
+        } catch let error as QuiverError {
+            // A server that needs no more of the request asks us to stop sending it and answers
+            // anyway (RFC 9114 §4.1.1): the response is read as usual.
+            guard case .stoppedByPeer = stream.state.sending else { throw error }
+        }
         var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
         do throws(MessageReader.Failure) {
             var head: HTTPResponse

@@ -185,11 +185,23 @@ public enum HTTP3Server {
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             try await writer.finish()
             // Answered before the body ended: the client may stop sending it (RFC 9114 §4.1.1).
-            if !body.isFinished { try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue) }
+            if !body.isFinished, !Self.requestEnded(stream) { try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue) }
         } catch {
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             resetStream(stream, error is CancellationError ? HTTP3Error(.requestCancelled, "cancelled") : HTTP3Error(.internalError, "\(error)"))
         }
+    }
+
+    /// Whether the rest of a request the handler did not read already arrived, to its end (a GET's
+    /// FIN): then asking the client to stop sending would only make it see an error. What is
+    /// buffered is discarded; reading stops at the first read that would wait, or after 16
+    /// (a client still sending).
+    private static func requestEnded(_ stream: Quiver.Stream) -> Bool {
+        for _ in 0..<16 {
+            guard let bytes = try? stream.tryRead() else { return false }
+            if bytes.isEmpty { return true }
+        }
+        return false
     }
 
     /// Answers a failure to read a request: a connection error closes the connection, a
