@@ -28,11 +28,15 @@ public final class HTTP3Client: Sendable {
     /// is collected. Informational (1xx) responses are skipped.
     ///
     /// - Throws: ``HTTP3Error`` for a malformed response (the stream is reset; a connection
-    ///   error also closes the connection) or a request refused by GOAWAY, ``QuiverError`` when
-    ///   the stream or connection fails.
+    ///   error also closes the connection), `H3_REQUEST_REJECTED` for a request the server did
+    ///   not process (after its GOAWAY: it may be sent again), ``QuiverError`` when the stream or
+    ///   connection fails.
     public func send(_ request: HTTPRequest, body: [UInt8] = [], onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
         if let goaway = session.goaway { throw HTTP3Error(.requestRejected, "the server sent GOAWAY(\(goaway))") }
-        let stream = try await connection.openStream()
+        let stream: Quiver.Stream
+        do { stream = try await connection.openStream() } catch let error as QuiverError {
+            throw notProcessed(error, stream: nil)
+        }
         var head = HTTP3Frame.headers(QPACK.encode(FieldRules.lines(request))).encoded
         if !body.isEmpty { head += HTTP3Frame.data(body).encoded }
         do {
@@ -41,7 +45,7 @@ public final class HTTP3Client: Sendable {
         } catch let error as QuiverError {
             // A server that needs no more of the request asks us to stop sending it and answers
             // anyway (RFC 9114 §4.1.1): the response is read as usual.
-            guard case .stoppedByPeer = stream.state.sending else { throw error }
+            guard case .stoppedByPeer = stream.state.sending else { throw notProcessed(error, stream: stream) }
         }
         var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
         do throws(MessageReader.Failure) {
@@ -70,12 +74,26 @@ public final class HTTP3Client: Sendable {
                 HTTP3Server.resetStream(stream, failure)
                 throw failure
             case .transport(let failure):
-                throw failure
+                throw notProcessed(failure, stream: stream)
             case .cancelled:
                 HTTP3Server.resetStream(stream, HTTP3Error(.requestCancelled, "cancelled"))
                 throw CancellationError()
             }
         }
+    }
+
+    /// `error` as H3_REQUEST_REJECTED when it says the server did not process the request, so
+    /// that it may be sent again (RFC 9114 §5.2): the server refused the stream with that code,
+    /// or the connection ended after a GOAWAY that the stream was not below (or before it was
+    /// opened at all).
+    private func notProcessed(_ error: QuiverError, stream: Quiver.Stream?) -> any Error {
+        if error.code == .streamReset, error.applicationErrorCode == HTTP3Error.Code.requestRejected.rawValue {
+            return HTTP3Error(.requestRejected, "the server refused the request (H3_REQUEST_REJECTED): it is going away")
+        }
+        if error.code == .closed, let goaway = session.goaway, (stream?.id).map({ $0 >= goaway }) ?? true {
+            return HTTP3Error(.requestRejected, "the connection closed after GOAWAY(\(goaway)), before this request")
+        }
+        return error
     }
 
     /// A GET for `path` on `authority` (scheme `https`).

@@ -2,6 +2,7 @@ public import HTTPTypes
 public import Quiver
 import QuiverCore
 public import ServiceLifecycle
+import Synchronization
 
 /// Writes one HTTP/3 response on a request stream: HEADERS (informational ones first, if
 /// any), DATA frames, the end. Writes suspend while the stream's send buffer is full
@@ -49,18 +50,34 @@ public final class HTTP3ResponseWriter {
 /// (`H3_EXCESSIVE_LOAD`), and ``QuiverError`` when the stream fails. A handler that answers
 /// without reading the whole body is allowed (RFC 9114 §4.1.1): the server then asks the client
 /// to stop sending it (`STOP_SENDING` with `H3_NO_ERROR`).
-public final class HTTP3RequestBody: AsyncSequence {
+///
+/// One task reads it at a time (it may be handed to another, as a framework's body type does):
+/// a read while another is in progress throws ``HTTP3Error`` `H3_INTERNAL_ERROR` and changes
+/// nothing.
+public final class HTTP3RequestBody: AsyncSequence, @unchecked Sendable {
+    // @unchecked: `reader` and `received` are touched only by the one read holding `reading`;
+    // what others may look at is in the `outcome` mutex.
     public typealias Element = [UInt8]
+
+    private let reading = Atomic<Bool>(false)
 
     private var reader: MessageReader
     private let limit: Int
     private var received = 0
+    private struct Outcome {
+        var finished = false
+        var failure: MessageReader.Failure?
+        var trailers: HTTPFields = [:]
+    }
+    /// What reading found so far, readable from any task.
+    private let outcome = Mutex(Outcome())
+
     /// The body was read to its end.
-    private(set) var isFinished = false
+    var isFinished: Bool { outcome.withLock { $0.finished } }
     /// Why reading failed, for the server to answer.
-    private(set) var failure: MessageReader.Failure?
-    /// The trailer fields, once the body was read to its end.
-    public private(set) var trailers: HTTPFields = [:]
+    var failure: MessageReader.Failure? { outcome.withLock { $0.failure } }
+    /// The trailer fields, once the body was read to its end (empty before, or without any).
+    public var trailers: HTTPFields { outcome.withLock { $0.trailers } }
 
     init(reader: MessageReader, limit: Int) {
         self.reader = reader
@@ -87,21 +104,30 @@ public final class HTTP3RequestBody: AsyncSequence {
     }
 
     private func next() async throws -> [UInt8]? {
+        guard reading.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            throw HTTP3Error(.internalError, "a request body read while another read of it is in progress")
+        }
+        defer { reading.store(false, ordering: .releasing) }
+        let (finished, failure) = outcome.withLock { ($0.finished, $0.failure) }
         if let failure { throw Self.error(failure) }
-        guard !isFinished else { return nil }
+        guard !finished else { return nil }
         do throws(MessageReader.Failure) {
             if let bytes = try await reader.nextData() {
                 received += bytes.count
                 guard received <= limit else { throw .stream(HTTP3Error(.excessiveLoad, "request body over \(limit) bytes")) }
                 return bytes
             }
+            var trailers = HTTPFields()
             if let lines = reader.trailers {
                 do throws(HTTP3Error) { trailers = try FieldRules.trailers(lines) } catch { throw .stream(error) }
             }
-            isFinished = true
+            outcome.withLock {
+                $0.trailers = trailers
+                $0.finished = true
+            }
             return nil
         } catch {
-            failure = error
+            outcome.withLock { $0.failure = error }
             throw Self.error(error)
         }
     }
@@ -145,10 +171,12 @@ public enum HTTP3Server {
                     await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
                 }
             } onGracefulShutdown: {
-                session.drain()
+                // Handlers run under the shutdown's own lock, which a request task finishing
+                // takes too: they must not wait for the connection's loop. A task does the work.
+                Task { await session.drain() }
             }
         } onCancel: {
-            session.close()
+            Task { session.close() }  // likewise: a cancellation handler must not block
         }
     }
 
@@ -243,21 +271,29 @@ public enum HTTP3Server {
 public struct HTTP3Service: Service {
     public let listener: Listener
     private let maxRequestBody: Int
-    private let handler: HTTP3Server.Handler
+    private let handlerFor: @Sendable (Connection) -> HTTP3Server.Handler
 
+    /// Serves every request of every connection with `handler`.
     public init(listener: Listener, maxRequestBody: Int = HTTP3Server.defaultMaxRequestBody, handler: @escaping HTTP3Server.Handler) {
+        self.init(listener: listener, maxRequestBody: maxRequestBody) { _ in handler }
+    }
+
+    /// Serves each connection's requests with the handler `handlerFor` makes for it (when the
+    /// handler needs the connection: its peer, certificates, a framework's request context).
+    public init(listener: Listener, maxRequestBody: Int = HTTP3Server.defaultMaxRequestBody,
+                handlerFor: @escaping @Sendable (Connection) -> HTTP3Server.Handler) {
         self.listener = listener
         self.maxRequestBody = maxRequestBody
-        self.handler = handler
+        self.handlerFor = handlerFor
     }
 
     public func run() async throws {
-        let (maxRequestBody, handler) = (maxRequestBody, handler)
+        let (maxRequestBody, handlerFor) = (maxRequestBody, handlerFor)
         await withDiscardingTaskGroup { group in
             do {
                 for try await connection in listener.connections.cancelOnGracefulShutdown() {
                     group.addTask(executorPreference: connection.taskExecutor) {
-                        await HTTP3Server.serve(connection, maxRequestBody: maxRequestBody, handler: handler)
+                        await HTTP3Server.serve(connection, maxRequestBody: maxRequestBody, handler: handlerFor(connection))
                     }
                 }
             } catch {}  // the listener closed

@@ -98,7 +98,7 @@ final class HTTP3Session: Sendable {
     /// A server's graceful shutdown (RFC 9114 §5.2): GOAWAY with the first request stream not
     /// taken, so the client retries later requests elsewhere; the requests in progress finish,
     /// then the connection closes with H3_NO_ERROR (at once when none is in progress).
-    func drain() {
+    func drain() async {
         guard isServer else { return close() }
         let started = state.withLock { state -> (from: UInt64, idle: Bool)? in
             guard state.drainingFrom == nil, !state.failed else { return nil }
@@ -107,7 +107,7 @@ final class HTTP3Session: Sendable {
             return (from, state.requestsInFlight == 0)
         }
         guard let started else { return }
-        _ = try? control.write(HTTP3Frame.goaway(started.from).encoded)
+        _ = try? await control.write(HTTP3Frame.goaway(started.from).encoded)
         if started.idle { closeDrained() }
     }
 
