@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Quiver", targets: ["Quiver"]),
         .library(name: "QuiverHTTP3", targets: ["QuiverHTTP3"]),
         .library(name: "QuiverNIO", targets: ["QuiverNIO"]),
+        .library(name: "QuiverHummingbird", targets: ["QuiverHummingbird"]),
         .executable(name: "quiver", targets: ["quiver"]),
     ],
     dependencies: [
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
     ],
     targets: [
         .target(name: "QuiverCore", swiftSettings: strict),
@@ -96,6 +98,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // HTTP/3 for Hummingbird 2: a router or any responder served by QuiverHTTP3.
+        .target(
+            name: "QuiverHummingbird",
+            dependencies: [
+                "Quiver", "QuiverHTTP3",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         // The bridge between SwiftNIO channels (which own the sockets) and listeners on memory pairs.
         .target(
             name: "QuiverNIO",
@@ -150,12 +163,14 @@ let package = Package(
             name: "QuiverConnectionTests",
             dependencies: [
                 "Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverNetSim", "QuiverQUICSim", "QuiverUDP", "QuiverTestSupport",
-                "QuiverNIO", "CQuiverAllocationCounter",
+                "QuiverNIO", "QuiverHTTP3", "CQuiverAllocationCounter",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            exclude: ["Interop/aioquic_peer.py", "Interop/aioquic_h3_peer.py"],  // run by the aioquic interop tests, not built
+            // Run by the aioquic interop tests and the example's test, not built.
+            exclude: ["Interop/aioquic_peer.py", "Interop/aioquic_h3_peer.py", "Examples/aioquic_h3_request.py"],
             swiftSettings: strict),
         .testTarget(
             name: "QuiverTests",
