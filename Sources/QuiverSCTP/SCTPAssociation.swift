@@ -17,6 +17,36 @@ public struct SCTPMessage: Hashable, Sendable {
     }
 }
 
+/// How hard SCTP tries to deliver one message: partial reliability (PR-SCTP, RFC 3758).
+///
+/// A limited message is abandoned — never delivered, and skipped by the peer after a FORWARD
+/// TSN — once its limit is reached; the messages after it on its stream are delivered without
+/// it. Limits apply only when the peer supports PR-SCTP
+/// (``SCTPAssociation/peerSupportsPartialReliability``); otherwise every message is reliable.
+/// WebRTC data channels use the two limits here (`maxPacketLifeTime`, `maxRetransmits`).
+public struct SCTPSendPolicy: Hashable, Sendable {
+    /// Timed reliability (RFC 3758 §4.1): abandoned if not delivered within this time of being
+    /// sent. `nil`: no limit.
+    public var lifetime: Duration?
+    /// Abandoned rather than retransmitted more than this many times (0: sent once). `nil`: no
+    /// limit.
+    public var maxRetransmissions: Int?
+
+    public init(lifetime: Duration? = nil, maxRetransmissions: Int? = nil) {
+        self.lifetime = lifetime
+        self.maxRetransmissions = maxRetransmissions
+    }
+
+    /// Delivered whatever it takes (the default).
+    public static let reliable = SCTPSendPolicy()
+    /// Abandoned if not delivered within `lifetime`.
+    public static func lifetime(_ lifetime: Duration) -> SCTPSendPolicy { SCTPSendPolicy(lifetime: lifetime) }
+    /// Abandoned rather than retransmitted more than `count` times.
+    public static func maxRetransmissions(_ count: Int) -> SCTPSendPolicy { SCTPSendPolicy(maxRetransmissions: count) }
+
+    var isReliable: Bool { lifetime == nil && maxRetransmissions == nil }
+}
+
 /// How an association ended.
 public enum SCTPCloseReason: Error, Hashable, Sendable, CustomStringConvertible {
     /// The SHUTDOWN sequence completed: everything sent was delivered.
@@ -96,9 +126,9 @@ public enum SCTPEvent: Hashable, Sendable {
 /// Built: the four-way handshake with a stateless cookie, DATA/SACK with gap blocks and
 /// duplicate reports, ordered and unordered delivery on many streams, fragmentation and
 /// bounded reassembly, RTO and T3 retransmission, fast retransmit and fast recovery, §7's
-/// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR. Not
-/// built yet: PR-SCTP (RFC 3758), stream reset (RFC 6525), I-DATA (RFC 8260), SCTP-AUTH
-/// (RFC 4895), multi-homing (one peer address, the latest one a valid packet came from),
+/// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR; stream
+/// reset (RFC 6525), SCTP-AUTH (RFC 4895) and partial reliability (PR-SCTP, RFC 3758). Not
+/// built yet: I-DATA (RFC 8260), multi-homing (one peer address, the latest one a valid packet came from),
 /// the §5.2 collision cases other than a repeated COOKIE ECHO.
 public final class SCTPAssociation {
     /// RFC 9260 §4's states.
@@ -128,12 +158,22 @@ public final class SCTPAssociation {
 
     private struct Fragment {
         var stream: UInt16
-        var ssn: UInt16
+        /// Given when the fragment gets its TSN (RFC 3758 §4.1 TR3: a message abandoned
+        /// before then takes neither a TSN nor an SSN).
+        var ssn: UInt16 = 0
         var ppid: UInt32
         var unordered: Bool
         var beginning: Bool
         var ending: Bool
         var payload: ArraySlice<UInt8>
+        /// Which message it belongs to: the fragments of one are abandoned together (RFC 3758
+        /// §3.5 A3). They are adjacent in `pending` and, once sent, in `outstanding`.
+        var message: UInt32
+        /// The message's ``SCTPSendPolicy``: when it expires (`lifetime` until the association
+        /// learns the time the message was sent), how many retransmissions it may have.
+        var lifetime: Duration?
+        var deadline: Instant?
+        var maxRetransmissions: Int?
     }
 
     private struct Outstanding {
@@ -145,6 +185,9 @@ public final class SCTPAssociation {
         var gapAcked = false
         var missIndications = 0
         var retransmit = false
+        /// Given up (RFC 3758 §3.5 A2): finally acknowledged for us, its payload released;
+        /// kept until the peer's cumulative TSN passes it after our FORWARD TSN.
+        var abandoned = false
     }
 
     /// Fragments not yet given a TSN, in send order.
@@ -156,8 +199,12 @@ public final class SCTPAssociation {
     /// The peer's Cumulative TSN Ack: every TSN up to it arrived.
     private var ackedTSN: UInt32
     private var nextSSN: [UInt16]
-    /// User bytes pending or outstanding (bounded by the send buffer).
+    /// User bytes pending or outstanding (bounded by the send buffer); abandoned data no longer.
     private var bufferedBytes = 0
+    /// Numbers the messages sent, for ``Fragment/message``.
+    private var nextMessage: UInt32 = 0
+    /// Pending fragments whose lifetime starts at the next ``nextPacket(now:)``.
+    private var lifetimesUnstamped = false
     private var flightSize = 0
     private var peerWindow: Int
     private var cwnd: Int
@@ -242,6 +289,31 @@ public final class SCTPAssociation {
     /// The peer's reset waiting for the data before it (§5.2.2 E2).
     private var deferredReset: (seq: UInt32, lastTSN: UInt32, streams: [UInt16])?
 
+    // MARK: Partial reliability (RFC 3758)
+
+    /// Both sides offered PR-SCTP (RFC 3758 §3.3): messages with a limited ``SCTPSendPolicy``
+    /// may be abandoned, and the peer's FORWARD TSN chunks are followed.
+    public private(set) var peerSupportsPartialReliability = false
+    /// A FORWARD TSN goes in the next packet.
+    private var forwardTSNOwed = false
+    /// The latest FORWARD TSN sent: a SACK short of it repeats it once a round trip passed
+    /// (§3.5 F2's implementation note), not at every SACK.
+    private var lastForwardTSN: (point: UInt32, sentAt: Instant)?
+    /// Messages abandoned, for tests and statistics.
+    public private(set) var abandonedMessages = 0
+    /// Fragments and out-of-order messages of the peer's held, for tests.
+    var heldForTests: (fragments: Int, waiting: Int) { (fragments.count, waiting.count) }
+    /// User bytes held by the sender, for tests.
+    var bufferedBytesForTests: Int { bufferedBytes }
+
+    static func offersPartialReliability(_ parameters: [SCTPParameter]) -> Bool {
+        // §3.3.2 names the parameter; pion lists FORWARD TSN in Supported Extensions only.
+        parameters.contains {
+            $0.type == SCTPParameter.forwardTSNSupported
+                || ($0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.forwardTSN))
+        }
+    }
+
     // MARK: SCTP-AUTH (RFC 4895)
 
     /// What we sent in INIT or INIT ACK, when AUTH is configured.
@@ -275,12 +347,14 @@ public final class SCTPAssociation {
         SCTPAuthParameters(random: random.bytes(32), chunks: settings.chunks, hmacs: settings.hmacs)
     }
 
-    /// Supported Extensions (RE-CONFIG, AUTH) and the AUTH parameters of our INIT or INIT ACK.
+    /// Supported Extensions (RE-CONFIG, FORWARD TSN, AUTH), Forward-TSN-Supported and the AUTH parameters of our INIT or INIT ACK.
     static func initParameters(_ configuration: SCTPConfiguration, auth: SCTPAuthParameters?) -> [SCTPParameter] {
         var extensions: [UInt8] = []
         if configuration.streamReset { extensions.append(SCTPChunkType.reconfig) }
+        if configuration.partialReliability { extensions.append(SCTPChunkType.forwardTSN) }
         if auth != nil { extensions.append(SCTPChunkType.auth) }
         var parameters = extensions.isEmpty ? [] : [SCTPParameter(type: SCTPParameter.supportedExtensions, value: extensions)]
+        if configuration.partialReliability { parameters.append(SCTPParameter(type: SCTPParameter.forwardTSNSupported, value: [])) }
         parameters += auth?.parameters ?? []
         return parameters
     }
@@ -343,6 +417,7 @@ public final class SCTPAssociation {
         nextRequestSeq = cookie.localInitialTSN
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
+        peerSupportsPartialReliability = cookie.partialReliability
         if let settings = configuration.authentication, cookie.localRandom.count == 32, let peer = SCTPAuthParameters.decode(cookie.peerAuth) {
             localAuth = SCTPAuthParameters(random: cookie.localRandom, chunks: settings.chunks, hmacs: settings.hmacs)
             auth = SCTPAuthState(local: localAuth!, peer: peer)
@@ -377,7 +452,14 @@ public final class SCTPAssociation {
     // MARK: Application
 
     /// Queues a message. Returns at once; the message is sent as the windows allow.
-    public func send(_ bytes: [UInt8], stream: UInt16, ppid: UInt32 = 0, unordered: Bool = false) throws(SCTPError) {
+    ///
+    /// - Parameters:
+    ///   - policy: when the message may be abandoned (PR-SCTP); reliable by default, and
+    ///     always when the peer does not support PR-SCTP.
+    ///   - now: when the message was sent, from which its ``SCTPSendPolicy/lifetime`` counts;
+    ///     without it, from the next time the association is asked for a packet.
+    public func send(_ bytes: [UInt8], stream: UInt16, ppid: UInt32 = 0, unordered: Bool = false,
+                     policy: SCTPSendPolicy = .reliable, now: Instant? = nil) throws(SCTPError) {
         switch state {
         case .cookieWait, .cookieEchoed, .established: break
         default: throw .notWritable
@@ -390,25 +472,24 @@ public final class SCTPAssociation {
         guard !resetting.contains(stream) else { throw .streamResetting(stream) }
         guard bufferedBytes == 0 || bufferedBytes + bytes.count <= configuration.sendBufferSize else { throw .wouldBlock }
         bufferedBytes += bytes.count
-        // Before the handshake the SSNs are assigned when it completes (the stream count may shrink).
-        var ssn: UInt16 = 0
-        if !unordered, Int(stream) < nextSSN.count {
-            ssn = nextSSN[Int(stream)]
-            nextSSN[Int(stream)] &+= 1
-        }
+        let message = nextMessage
+        nextMessage &+= 1
+        let deadline = policy.lifetime.flatMap { lifetime in now.map { $0 + lifetime } }
+        if policy.lifetime != nil, deadline == nil { lifetimesUnstamped = true }
         // Room for an AUTH chunk when AUTH may be used (the peer's answer is not known yet).
         let size = configuration.maxChunkPayload - (configuration.authentication == nil ? 0 : Self.authChunkSize)
         var start = 0
         while start < bytes.count {
             let end = min(start + size, bytes.count)
             pending.append(Fragment(
-                stream: stream, ssn: ssn, ppid: ppid, unordered: unordered,
-                beginning: start == 0, ending: end == bytes.count, payload: bytes[start..<end]))
+                stream: stream, ppid: ppid, unordered: unordered, beginning: start == 0, ending: end == bytes.count,
+                payload: bytes[start..<end], message: message, lifetime: policy.lifetime, deadline: deadline,
+                maxRetransmissions: policy.maxRetransmissions))
             start = end
         }
     }
 
-    /// Bytes ``send(_:stream:ppid:unordered:)`` accepts now.
+    /// Bytes ``send(_:stream:ppid:unordered:policy:now:)`` accepts now.
     public var writableBytes: Int {
         switch state {
         case .cookieWait, .cookieEchoed, .established: max(0, configuration.sendBufferSize - bufferedBytes)
@@ -545,6 +626,10 @@ public final class SCTPAssociation {
             case .reconfig(let parameters):
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
                 handleReconfig(parameters, now: now)
+            case .forwardTSN(let cumulative, let streams) where peerSupportsPartialReliability:
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                receiveForwardTSN(cumulative, streams: streams)
+                receivedData = true  // §3.6: SACKed as if DATA arrived
             case .heartbeatAck(let info):
                 handleHeartbeatAck(info, now: now)
             case .shutdown(let cumulative):
@@ -569,8 +654,10 @@ public final class SCTPAssociation {
                     restartHandshake(now: now)
                     return
                 }
-            case .unrecognized(let type, _, _):
-                // §3.2: the two high bits of the type say what to do.
+            case .unrecognized, .forwardTSN:
+                // §3.2: the two high bits of the type say what to do (a FORWARD TSN from a peer
+                // that did not offer PR-SCTP is unrecognized, RFC 3758 §3.3.3).
+                let type = chunk.type
                 if type & 0x40 != 0 {
                     var writer = ByteWriter()
                     chunk.encode(into: &writer)
@@ -618,6 +705,7 @@ public final class SCTPAssociation {
             case SCTPParameter.stateCookie: cookie = parameter.value
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter,
                  SCTPParameter.supportedExtensions, SCTPParameter.random, SCTPParameter.chunkList, SCTPParameter.hmacAlgorithms: break
+            case SCTPParameter.forwardTSNSupported where configuration.partialReliability: break
             default:
                 // §3.2.1; what is reported is bounded by the packet we send it in.
                 let action = parameter.unrecognizedAction
@@ -648,6 +736,7 @@ public final class SCTPAssociation {
         receivedTSN = ack.initialTSN &- 1
         peerRequestSeq = ack.initialTSN
         peerSupportsStreamReset = configuration.streamReset && Self.listsStreamReset(ack.parameters)
+        peerSupportsPartialReliability = configuration.partialReliability && Self.offersPartialReliability(ack.parameters)
         peerWindow = Int(ack.advertisedWindow)
         ssthresh = Int(ack.advertisedWindow)
         state = .cookieEchoed
@@ -682,6 +771,7 @@ public final class SCTPAssociation {
         receivedTSN = cookie.peerInitialTSN &- 1
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
+        peerSupportsPartialReliability = cookie.partialReliability
         if let localAuth, let peer = SCTPAuthParameters.decode(cookie.peerAuth) { auth = SCTPAuthState(local: localAuth, peer: peer) }
         peerWindow = Int(cookie.peerWindow)
         ssthresh = Int(cookie.peerWindow)
@@ -695,17 +785,13 @@ public final class SCTPAssociation {
         if nextSSN.count != Int(outboundStreams) { nextSSN = Array(repeating: 0, count: Int(outboundStreams)) }
         events.append(.established)
         scheduleHeartbeat(now: now)
-        // Messages queued before the handshake: SSNs now, and those on streams the peer
-        // does not accept are dropped (the stream count is known only now).
+        // Messages queued before the handshake on streams the peer does not accept are dropped
+        // (the stream count is known only now).
         var kept: [Fragment] = []
-        for var fragment in pending[pendingHead...] {
+        for fragment in pending[pendingHead...] {
             guard fragment.stream < outboundStreams else {
                 bufferedBytes -= fragment.payload.count
                 continue
-            }
-            if !fragment.unordered {
-                fragment.ssn = nextSSN[Int(fragment.stream)]
-                if fragment.ending { nextSSN[Int(fragment.stream)] &+= 1 }
             }
             kept.append(fragment)
         }
@@ -789,6 +875,70 @@ public final class SCTPAssociation {
         } else {
             receivedAbove.insert((tsn, tsn), at: index)
         }
+    }
+
+    /// A FORWARD TSN (RFC 3758 §3.6): every TSN up to `cumulative` counts as received, the
+    /// messages they were part of are dropped, and the listed ordered streams go on after the
+    /// SSNs skipped.
+    ///
+    /// A distant `cumulative` (even one the peer cannot have sent) costs no more than a near
+    /// one: only the ranges and fragments held are touched, never the TSNs in between.
+    private func receiveForwardTSN(_ cumulative: UInt32, streams: [SCTPForwardTSNStream]) {
+        sackOwed = true  // the sender frees its buffer on our SACK: at once
+        let offset = cumulative &- receivedTSN
+        // Behind or at our cumulative TSN: out of date (§3.6), only SACKed.
+        guard offset != 0, offset < 0x8000_0000 else { return }
+        receivedTSN = cumulative
+        // §3.6: then advanced locally over what arrived beyond it.
+        while let first = receivedAbove.first, Serial.lessOrEqual(first.first, receivedTSN &+ 1) {
+            if Serial.less(receivedTSN, first.last) { receivedTSN = first.last }
+            receivedAbove.removeFirst()
+        }
+        dropSkippedFragments()
+        for entry in streams where entry.stream < inboundStreams {
+            // §3.6: the messages held for SSNs up to the one listed are delivered, then those
+            // after it in order. An SSN behind the stream's is from an older FORWARD TSN.
+            let stream = Int(entry.stream)
+            let expected = expectedSSN[stream]
+            let skipped = entry.ssn &- expected
+            guard skipped < 0x8000 else { continue }
+            if let held = waiting[entry.stream] {
+                for ssn in held.keys.sorted(by: { $0 &- expected < $1 &- expected }) where ssn &- expected <= skipped {
+                    readable.append(waiting[entry.stream]!.removeValue(forKey: ssn)!)
+                }
+            }
+            expectedSSN[stream] = entry.ssn &+ 1
+            while let next = waiting[entry.stream]?.removeValue(forKey: expectedSSN[stream]) {
+                readable.append(next)
+                expectedSSN[stream] &+= 1
+            }
+            if waiting[entry.stream]?.isEmpty == true { waiting[entry.stream] = nil }
+        }
+        if readable.count > readableHead, events.last != .readable { events.append(.readable) }
+    }
+
+    /// §3.6: removes the partial messages missing a TSN at or below the cumulative TSN. Only
+    /// one can still complete: the one holding that TSN, if every fragment from its first to
+    /// there is here (any other has a fragment at or below it that will not come).
+    private func dropSkippedFragments() {
+        var keepFrom = receivedTSN &+ 1
+        var tsn = receivedTSN
+        if var fragment = fragments[tsn], !fragment.ending {
+            while true {
+                if fragment.beginning {
+                    keepFrom = tsn
+                    break
+                }
+                guard let previous = fragments[tsn &- 1], !previous.ending, previous.stream == fragment.stream,
+                      previous.unordered == fragment.unordered, fragment.unordered || previous.ssn == fragment.ssn
+                else { break }
+                tsn &-= 1
+                fragment = previous
+            }
+        }
+        let receivedTSN = receivedTSN
+        let dropped = fragments.keys.filter { Serial.lessOrEqual($0, receivedTSN) && Serial.less($0, keepFrom) }
+        for tsn in dropped { heldBytes -= fragments.removeValue(forKey: tsn)!.payload.count }
     }
 
     /// Finds the whole message `data` belongs to, if all its fragments are here: consecutive
@@ -896,7 +1046,8 @@ public final class SCTPAssociation {
         var removed = 0
         while removed < outstanding.count, Serial.lessOrEqual(outstanding[removed].tsn, cumulative) {
             let chunk = outstanding[removed]
-            if !chunk.gapAcked {
+            // Abandoned chunks (their payload released) credit nothing (RFC 3758 §3.5 A2).
+            if !chunk.gapAcked, !chunk.abandoned {
                 bytesAcked += chunk.fragment.payload.count
                 highestNewlyAcked = chunk.tsn
                 sampleRTT(chunk, now: now)
@@ -909,7 +1060,7 @@ public final class SCTPAssociation {
         var highestGapAcked = cumulative
         if !sack.gapBlocks.isEmpty {
             var block = 0
-            for index in outstanding.indices {
+            for index in outstanding.indices where !outstanding[index].abandoned {
                 let offset = outstanding[index].tsn &- cumulative
                 while block < sack.gapBlocks.count, UInt32(sack.gapBlocks[block].upperBound) < offset { block += 1 }
                 let acked = block < sack.gapBlocks.count && UInt32(sack.gapBlocks[block].lowerBound) <= offset
@@ -939,10 +1090,12 @@ public final class SCTPAssociation {
             let limit = fastRecoveryExit == nil ? highestGapAcked : highestNewlyAcked
             for index in outstanding.indices {
                 guard Serial.less(outstanding[index].tsn, limit) else { break }
-                guard !outstanding[index].gapAcked, !outstanding[index].retransmit else { continue }
+                guard !outstanding[index].gapAcked, !outstanding[index].retransmit, !outstanding[index].abandoned else { continue }
                 outstanding[index].missIndications += 1
                 if outstanding[index].missIndications == 3 {
-                    markForRetransmit(index)
+                    // Abandoned instead when its policy says so; the congestion response is
+                    // the same (RFC 3758 §3.5 F5).
+                    markForRetransmit(index, now: now)
                     newlyMarked = true
                 }
             }
@@ -971,6 +1124,8 @@ public final class SCTPAssociation {
         if flightSize == 0 { partialBytesAcked = 0 }
         peerWindow = max(0, Int(sack.advertisedWindow) - flightSize)
         if cumulativeAdvanced { errorCount = 0 }
+        // RFC 3758 §3.5 C1–C3.
+        scheduleForwardTSN(now: now, repeating: false)
         if outstanding.allSatisfy({ $0.gapAcked }) {
             t3 = nil
         } else if cumulativeAdvanced {
@@ -979,7 +1134,10 @@ public final class SCTPAssociation {
         return true
     }
 
-    private func markForRetransmit(_ index: Int) {
+    private func markForRetransmit(_ index: Int, now: Instant) {
+        if mayAbandon(outstanding[index].fragment, transmissions: outstanding[index].transmissions, now: now) {
+            return abandonMessage(at: index, now: now)
+        }
         outstanding[index].retransmit = true
         if outstanding[index].inFlight {
             outstanding[index].inFlight = false
@@ -1251,7 +1409,7 @@ public final class SCTPAssociation {
     var mayHaveOutput: Bool {
         if !control.isEmpty || sackOwed { return true }
         guard state != .closed, state != .cookieWait, state != .cookieEchoed else { return false }
-        return canSendNew || hasRetransmission
+        return canSendNew || hasRetransmission || forwardTSNOwed
     }
 
     /// Runs the timers that expired.
@@ -1286,7 +1444,11 @@ public final class SCTPAssociation {
             fastRecoveryExit = nil
             fastRetransmitOwed = false
             rttProbe = nil
-            for index in outstanding.indices where !outstanding[index].gapAcked { markForRetransmit(index) }
+            for index in outstanding.indices where !outstanding[index].gapAcked && !outstanding[index].abandoned {
+                markForRetransmit(index, now: now)
+            }
+            // RFC 3758 §3.5 A5: the FORWARD TSN again, moved as far as it now goes.
+            scheduleForwardTSN(now: now, repeating: true)
         }
         if let deadline = delayedAck, deadline <= now {
             delayedAck = nil
@@ -1332,6 +1494,7 @@ public final class SCTPAssociation {
 
     /// The next packet to send now, or `nil` when windows, timers or an empty queue say wait.
     func nextPacket(now: Instant) -> [UInt8]? {
+        if lifetimesUnstamped { stampLifetimes(now: now) }
         guard mayHaveOutput else { return nil }
         let limit = configuration.maxPacketSize - (auth == nil ? 0 : Self.authChunkSize)
         var writer = ByteWriter(capacity: configuration.maxPacketSize)
@@ -1367,6 +1530,10 @@ public final class SCTPAssociation {
             chunks += 1
         }
         if sendsData {
+            // Lifetimes are checked before the FORWARD TSN is written (RFC 3758 §4.1 TR4), so
+            // it covers what they abandon.
+            abandonExpiredRetransmissions(now: now)
+            chunks += writeForwardTSN(into: &writer, limit: limit, now: now)
             chunks += writeRetransmissions(into: &writer, limit: limit, now: now)
             chunks += writeNewData(into: &writer, limit: limit, now: now)
         }
@@ -1432,9 +1599,36 @@ public final class SCTPAssociation {
 
     private func writeNewData(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         var written = 0
-        while canSendNew {
-            let fragment = pending[pendingHead]
+        var dropped = false
+        while pendingHead < pending.count {
+            var fragment = pending[pendingHead]
+            if let deadline = fragment.deadline, deadline <= now, peerSupportsPartialReliability {
+                // RFC 3758 §4.1 TR3: expired before its TSN: dropped, no FORWARD TSN needed. A
+                // message partly sent is abandoned whole (TR4, §3.5 A3), unless all that was
+                // sent of it is acknowledged: the peer holds its start, so it is finished.
+                if fragment.beginning {
+                    dropPendingMessage(fragment.message)
+                    dropped = true
+                    continue
+                }
+                if let last = outstanding.indices.last, outstanding[last].fragment.message == fragment.message {
+                    abandonMessage(at: last, now: now)
+                    dropped = true
+                    continue
+                }
+            }
+            guard canSendNew else { break }
             guard writer.count + SCTPDataChunk.headerSize + fragment.payload.count <= limit else { break }
+            // The SSN now (TR3): a message's fragments get consecutive TSNs, so its later ones
+            // take the SSN its first took.
+            if !fragment.unordered {
+                if fragment.beginning {
+                    fragment.ssn = nextSSN[Int(fragment.stream)]
+                    nextSSN[Int(fragment.stream)] &+= 1
+                } else {
+                    fragment.ssn = nextSSN[Int(fragment.stream)] &- 1
+                }
+            }
             let tsn = nextTSN
             nextTSN &+= 1
             pendingHead += 1
@@ -1453,11 +1647,139 @@ public final class SCTPAssociation {
             pending.removeFirst(pendingHead)
             pendingHead = 0
         }
-        if written > 0 {
-            scheduleHeartbeat(now: now)
-            if !resetQueue.isEmpty { startReconfigIfReady(now: now) }
-        }
+        if written > 0 { scheduleHeartbeat(now: now) }
+        if written > 0 || dropped, !resetQueue.isEmpty { startReconfigIfReady(now: now) }
         return written
+    }
+
+    // MARK: Abandoning (RFC 3758 §3.5, §4.1)
+
+    /// Gives the lifetime of messages sent without a time its start.
+    private func stampLifetimes(now: Instant) {
+        lifetimesUnstamped = false
+        for index in pending.indices[pendingHead...] where pending[index].deadline == nil {
+            if let lifetime = pending[index].lifetime { pending[index].deadline = now + lifetime }
+        }
+    }
+
+    /// Whether a sent chunk's message is to be abandoned rather than sent again: its lifetime
+    /// is over or it has had its retransmissions. Never when the peer lacks PR-SCTP.
+    private func mayAbandon(_ fragment: Fragment, transmissions: Int, now: Instant) -> Bool {
+        guard peerSupportsPartialReliability else { return false }
+        if let deadline = fragment.deadline, deadline <= now { return true }
+        if let limit = fragment.maxRetransmissions, transmissions > limit { return true }
+        return false
+    }
+
+    /// TR4: a chunk to retransmit whose lifetime is over is abandoned instead.
+    private func abandonExpiredRetransmissions(now: Instant) {
+        guard peerSupportsPartialReliability else { return }
+        for index in outstanding.indices where outstanding[index].retransmit {
+            if let deadline = outstanding[index].fragment.deadline, deadline <= now { abandonMessage(at: index, now: now) }
+        }
+    }
+
+    /// Drops the fragments of a message not yet given TSNs, at the head of `pending`.
+    private func dropPendingMessage(_ message: UInt32) {
+        while pendingHead < pending.count, pending[pendingHead].message == message {
+            bufferedBytes -= pending[pendingHead].payload.count
+            pendingHead += 1
+        }
+        abandonedMessages += 1
+    }
+
+    /// §3.5 A2, A3: the message of `outstanding[index]` is abandoned whole: its chunks count
+    /// as acknowledged for us (out of the flight and the send buffer, their payload released),
+    /// and a FORWARD TSN will skip them.
+    private func abandonMessage(at index: Int, now: Instant) {
+        let message = outstanding[index].fragment.message
+        var first = index
+        while first > 0, outstanding[first - 1].fragment.message == message { first -= 1 }
+        var last = index
+        while last + 1 < outstanding.count, outstanding[last + 1].fragment.message == message { last += 1 }
+        for chunk in first...last where !outstanding[chunk].abandoned {
+            let size = outstanding[chunk].fragment.payload.count
+            if outstanding[chunk].inFlight { flightSize -= size }
+            bufferedBytes -= size
+            outstanding[chunk].inFlight = false
+            outstanding[chunk].retransmit = false
+            outstanding[chunk].abandoned = true
+            outstanding[chunk].fragment.payload = []
+            if rttProbe?.tsn == outstanding[chunk].tsn { rttProbe = nil }
+        }
+        if last == outstanding.count - 1 {
+            // Its fragments not sent yet take their TSNs now, abandoned unsent: the peer may
+            // hold every fragment sent, and only a cumulative TSN it cannot reach without our
+            // FORWARD TSN makes it drop them (and skip the SSN).
+            while pendingHead < pending.count, pending[pendingHead].message == message {
+                var fragment = pending[pendingHead]
+                pendingHead += 1
+                bufferedBytes -= fragment.payload.count
+                fragment.payload = []
+                if !fragment.unordered { fragment.ssn = nextSSN[Int(fragment.stream)] &- 1 }
+                outstanding.append(Outstanding(tsn: nextTSN, fragment: fragment, sentAt: now, transmissions: 0, inFlight: false, abandoned: true))
+                nextTSN &+= 1
+            }
+        }
+        abandonedMessages += 1
+        scheduleForwardTSN(now: now, repeating: false)
+    }
+
+    /// §3.5 C1–C3: owes a FORWARD TSN when the Advanced.Peer.Ack.Point is ahead of the peer's
+    /// cumulative TSN: at once if it moved, again after a round trip (or when `repeating`, on
+    /// T3) if it did not.
+    ///
+    /// The ack point (A1) is not stored: it is the peer's cumulative TSN (C1) moved over the
+    /// abandoned chunks after it (C2), computed by ``forwardTSN()``.
+    private func scheduleForwardTSN(now: Instant, repeating: Bool) {
+        guard peerSupportsPartialReliability else { return }
+        let point = forwardTSN().newCumulativeTSN
+        guard Serial.less(ackedTSN, point) else { return }
+        if repeating { forwardTSNOwed = true }
+        guard let last = lastForwardTSN, last.point == point else {
+            forwardTSNOwed = true
+            return
+        }
+        if now - last.sentAt >= .nanoseconds(srtt ?? rto) { forwardTSNOwed = true }
+    }
+
+    /// The FORWARD TSN for the abandoned chunks after the peer's cumulative TSN (C2, C4): the
+    /// highest SSN skipped on each ordered stream; fewer chunks when the streams would not fit
+    /// a packet.
+    private func forwardTSN() -> (newCumulativeTSN: UInt32, streams: [SCTPForwardTSNStream]) {
+        let maxStreams = (configuration.maxPacketSize - SCTPPacket.headerSize - Self.authChunkSize - 8) / 4
+        var skipped: [UInt16: UInt16] = [:]
+        var point = ackedTSN
+        for chunk in outstanding {
+            guard chunk.abandoned else { break }
+            if !chunk.fragment.unordered {
+                if skipped[chunk.fragment.stream] == nil, skipped.count == maxStreams { break }
+                skipped[chunk.fragment.stream] = chunk.fragment.ssn  // ascending on each stream
+            }
+            point = chunk.tsn
+        }
+        let streams = skipped.map { SCTPForwardTSNStream(stream: $0.key, ssn: $0.value) }.sorted { $0.stream < $1.stream }
+        return (point, streams)
+    }
+
+    /// The owed FORWARD TSN, if it fits; C5: T3 runs while one is out.
+    private func writeForwardTSN(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
+        guard forwardTSNOwed else { return 0 }
+        let (point, streams) = forwardTSN()
+        guard Serial.less(ackedTSN, point) else {
+            forwardTSNOwed = false
+            return 0
+        }
+        let start = writer.count
+        SCTPChunk.forwardTSN(newCumulativeTSN: point, streams: streams).encode(into: &writer)
+        guard writer.count <= limit else {
+            writer.bytes.removeSubrange(start...)
+            return 0
+        }
+        forwardTSNOwed = false
+        lastForwardTSN = (point, now)
+        if t3 == nil { t3 = now + .nanoseconds(rto) }
+        return 1
     }
 
     private func writeData(_ tsn: UInt32, _ fragment: Fragment, into writer: inout ByteWriter) {
@@ -1494,6 +1816,7 @@ public final class SCTPAssociation {
         reconfigTimer = nil
         reconfigInFlight = nil
         deferredReset = nil
+        forwardTSNOwed = false
         pending.removeAll()
         pendingHead = 0
         outstanding.removeAll()

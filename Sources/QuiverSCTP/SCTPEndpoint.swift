@@ -182,6 +182,8 @@ public final class SCTPEndpoint {
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.cookiePreservative,
                  SCTPParameter.supportedAddressTypes, SCTPParameter.supportedExtensions:
                 continue
+            case SCTPParameter.forwardTSNSupported where association.partialReliability:
+                continue
             case let type where association.authentication != nil
                 && [SCTPParameter.random, SCTPParameter.chunkList, SCTPParameter.hmacAlgorithms].contains(type):
                 continue
@@ -218,6 +220,7 @@ public final class SCTPEndpoint {
             localInboundStreams: min(association.inboundStreams, initiation.outboundStreams),
             localPort: configuration.port, peerPort: packet.sourcePort, created: now.nanoseconds,
             streamReset: association.streamReset && SCTPAssociation.listsStreamReset(initiation.parameters),
+            partialReliability: association.partialReliability && SCTPAssociation.offersPartialReliability(initiation.parameters),
             localRandom: peerAuth == nil ? [] : localAuth?.random ?? [], peerAuth: localAuth == nil ? [] : peerAuth?.keyVector ?? []))
         var parameters = [SCTPParameter(type: SCTPParameter.stateCookie, value: cookie)]
         parameters += SCTPAssociation.initParameters(association, auth: localAuth)

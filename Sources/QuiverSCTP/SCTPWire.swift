@@ -33,6 +33,8 @@ public enum SCTPChunkType {
     public static let auth: UInt8 = 15
     /// RE-CONFIG (RFC 6525 §3.1).
     public static let reconfig: UInt8 = 130
+    /// FORWARD TSN (RFC 3758 §3.2).
+    public static let forwardTSN: UInt8 = 192
 }
 
 /// A TLV parameter of INIT and INIT ACK (RFC 9260 §3.2.1), or of HEARTBEAT.
@@ -53,6 +55,8 @@ public struct SCTPParameter: Hashable, Sendable {
     public static let supportedAddressTypes: UInt16 = 12
     /// Supported Extensions (RFC 5061 §4.2.7): the chunk types of extensions the sender speaks.
     public static let supportedExtensions: UInt16 = 0x8008
+    /// Forward-TSN-Supported (RFC 3758 §3.1): the sender speaks PR-SCTP. No value.
+    public static let forwardTSNSupported: UInt16 = 0xC000
     /// SCTP-AUTH's parameters (RFC 4895 §3).
     public static let random: UInt16 = 0x8002
     public static let chunkList: UInt16 = 0x8003
@@ -188,6 +192,17 @@ public struct SCTPSackChunk: Hashable, Sendable {
     }
 }
 
+/// A stream of a FORWARD TSN (RFC 3758 §3.2): the highest SSN of the ordered messages
+/// skipped on it.
+public struct SCTPForwardTSNStream: Hashable, Sendable {
+    public var stream: UInt16
+    public var ssn: UInt16
+    public init(stream: UInt16, ssn: UInt16) {
+        self.stream = stream
+        self.ssn = ssn
+    }
+}
+
 /// One chunk of an SCTP packet.
 public enum SCTPChunk: Hashable, Sendable {
     case data(SCTPDataChunk)
@@ -207,6 +222,9 @@ public enum SCTPChunk: Hashable, Sendable {
     case shutdownComplete(tagReflected: Bool)
     /// RE-CONFIG (RFC 6525): one or two request or response parameters.
     case reconfig(parameters: [SCTPParameter])
+    /// FORWARD TSN (RFC 3758 §3.2): the receiver takes every TSN up to `newCumulativeTSN` as
+    /// received, and the ordered `streams` as past the SSNs listed.
+    case forwardTSN(newCumulativeTSN: UInt32, streams: [SCTPForwardTSNStream])
     /// AUTH (RFC 4895): the chunks after it in the packet are covered by `hmac`.
     case auth(keyID: UInt16, hmacID: UInt16, hmac: [UInt8])
     /// A chunk type this module does not implement, kept whole for the §3.2 rules.
@@ -228,6 +246,7 @@ public enum SCTPChunk: Hashable, Sendable {
         case .cookieAck: SCTPChunkType.cookieAck
         case .shutdownComplete: SCTPChunkType.shutdownComplete
         case .reconfig: SCTPChunkType.reconfig
+        case .forwardTSN: SCTPChunkType.forwardTSN
         case .auth: SCTPChunkType.auth
         case .unrecognized(let type, _, _): type
         }
@@ -282,6 +301,12 @@ public enum SCTPChunk: Hashable, Sendable {
             flags = reflected ? 1 : 0
         case .reconfig(let parameters):
             for parameter in parameters { lastPadding = Self.writeTLV(parameter.type, parameter.value, into: &writer) }
+        case .forwardTSN(let cumulative, let streams):
+            writer.writeUInt32(cumulative)
+            for entry in streams {
+                writer.writeUInt16(entry.stream)
+                writer.writeUInt16(entry.ssn)
+            }
         case .auth(let keyID, let hmacID, let hmac):
             writer.writeUInt16(keyID)
             writer.writeUInt16(hmacID)
@@ -463,6 +488,13 @@ public struct SCTPPacket: Hashable, Sendable {
             return .shutdownComplete(tagReflected: flags & 1 != 0)
         case SCTPChunkType.reconfig:
             return .reconfig(parameters: try parseTLVs(&reader).map { SCTPParameter(type: $0, value: $1) })
+        case SCTPChunkType.forwardTSN:
+            let cumulative = try reader.readUInt32()
+            // Bytes after the last whole stream entry are ignored, as after other fixed fields.
+            var streams: [SCTPForwardTSNStream] = []
+            streams.reserveCapacity(reader.remaining / 4)
+            while reader.remaining >= 4 { streams.append(SCTPForwardTSNStream(stream: try reader.readUInt16(), ssn: try reader.readUInt16())) }
+            return .forwardTSN(newCumulativeTSN: cumulative, streams: streams)
         case SCTPChunkType.auth:
             return .auth(keyID: try reader.readUInt16(), hmacID: try reader.readUInt16(), hmac: try reader.readBytes(reader.remaining))
         default:

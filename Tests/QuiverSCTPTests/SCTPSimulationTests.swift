@@ -10,6 +10,9 @@ final class SCTPNode: SimulatedNode {
     let address: SocketAddress
     /// Every datagram it sent, parsed (for tests that look at the wire).
     var sent: [SCTPPacket] = []
+    /// Chunks the network loses on the way out (on every transmission): removed from the
+    /// packet, which is resealed, or dropped when nothing is left.
+    var losesChunk: ((SCTPChunk) -> Bool)?
 
     init(_ address: String, port: UInt16 = 5000, configure: (inout SCTPEndpoint.Configuration) -> Void = { _ in }) {
         self.address = SocketAddress(host: address, port: 9899)!
@@ -32,8 +35,15 @@ final class SCTPNode: SimulatedNode {
     var addresses: [SocketAddress] { [address] }
     func receive(_ datagram: SimulatedDatagram, at now: Instant) { endpoint.receive(datagram.bytes, from: datagram.source, now: now) }
     func nextTransmit(at now: Instant) -> SimulatedDatagram? {
-        guard let (bytes, destination) = endpoint.nextDatagram(now: now) else { return nil }
-        if let packet = try? SCTPPacket.parse(bytes) { sent.append(packet) }
+        guard case (var bytes, let destination)? = endpoint.nextDatagram(now: now) else { return nil }
+        if var packet = try? SCTPPacket.parse(bytes) {
+            sent.append(packet)
+            if let losesChunk, packet.chunks.contains(where: losesChunk) {
+                packet.chunks.removeAll(where: losesChunk)
+                // An empty packet stands for the lost one (the network delivers it, we ignore it).
+                bytes = packet.chunks.isEmpty ? [] : packet.encoded()
+            }
+        }
         return SimulatedDatagram(bytes: bytes, source: address, destination: destination)
     }
     var nextDeadline: Instant? { endpoint.nextDeadline }
