@@ -127,8 +127,8 @@ public enum SCTPEvent: Hashable, Sendable {
 /// duplicate reports, ordered and unordered delivery on many streams, fragmentation and
 /// bounded reassembly, RTO and T3 retransmission, fast retransmit and fast recovery, §7's
 /// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR; stream
-/// reset (RFC 6525), SCTP-AUTH (RFC 4895) and partial reliability (PR-SCTP, RFC 3758). Not
-/// built yet: I-DATA (RFC 8260), multi-homing (one peer address, the latest one a valid packet came from),
+/// reset (RFC 6525), SCTP-AUTH (RFC 4895), partial reliability (PR-SCTP, RFC 3758) and user
+/// message interleaving (I-DATA, RFC 8260). Not built yet: multi-homing (one peer address, the latest one a valid packet came from),
 /// the §5.2 collision cases other than a repeated COOKIE ECHO.
 public final class SCTPAssociation {
     /// RFC 9260 §4's states.
@@ -156,25 +156,7 @@ public final class SCTPAssociation {
 
     // MARK: Sending
 
-    private struct Fragment {
-        var stream: UInt16
-        /// Given when the fragment gets its TSN (RFC 3758 §4.1 TR3: a message abandoned
-        /// before then takes neither a TSN nor an SSN).
-        var ssn: UInt16 = 0
-        var ppid: UInt32
-        var unordered: Bool
-        var beginning: Bool
-        var ending: Bool
-        var payload: ArraySlice<UInt8>
-        /// Which message it belongs to: the fragments of one are abandoned together (RFC 3758
-        /// §3.5 A3). They are adjacent in `pending` and, once sent, in `outstanding`.
-        var message: UInt32
-        /// The message's ``SCTPSendPolicy``: when it expires (`lifetime` until the association
-        /// learns the time the message was sent), how many retransmissions it may have.
-        var lifetime: Duration?
-        var deadline: Instant?
-        var maxRetransmissions: Int?
-    }
+    private typealias Fragment = SCTPOutboundFragment
 
     private struct Outstanding {
         var tsn: UInt32
@@ -190,15 +172,17 @@ public final class SCTPAssociation {
         var abandoned = false
     }
 
-    /// Fragments not yet given a TSN, in send order.
-    private var pending: [Fragment] = []
-    private var pendingHead = 0
+    /// Fragments not yet given a TSN.
+    private var queue = SCTPSendQueue()
     /// Chunks with a TSN not yet cumulatively acknowledged, TSN ascending.
     private var outstanding: [Outstanding] = []
     private var nextTSN: UInt32
     /// The peer's Cumulative TSN Ack: every TSN up to it arrived.
     private var ackedTSN: UInt32
-    private var nextSSN: [UInt16]
+    /// The next SSN (DATA) or ordered Message Identifier (I-DATA) of each stream, and with
+    /// I-DATA the unordered one (RFC 8260 §2.1: two counters per stream).
+    private var nextSequence: [UInt32]
+    private var nextUnorderedMID: [UInt32] = []
     /// User bytes pending or outstanding (bounded by the send buffer); abandoned data no longer.
     private var bufferedBytes = 0
     /// Numbers the messages sent, for ``Fragment/message``.
@@ -234,9 +218,29 @@ public final class SCTPAssociation {
     private var duplicates: [UInt32] = []
     /// Fragments of messages not yet whole, by TSN.
     private var fragments: [UInt32: SCTPDataChunk] = [:]
-    /// Whole ordered messages waiting for an earlier one of their stream, by stream and SSN.
-    private var waiting: [UInt16: [UInt16: SCTPMessage]] = [:]
-    private var expectedSSN: [UInt16]
+    /// Whole ordered messages waiting for an earlier one of their stream, by stream and SSN
+    /// (DATA) or Message Identifier (I-DATA).
+    private var waiting: [UInt16: [UInt32: SCTPMessage]] = [:]
+    private var expectedSequence: [UInt32]
+    /// I-DATA's messages not yet whole, by stream, U bit and Message Identifier (RFC 8260
+    /// §2.2.3: reassembled by FSN, whatever their TSNs).
+    private var partials: [PartialKey: Partial] = [:]
+    /// The highest unordered Message Identifier an I-FORWARD-TSN skipped, by stream.
+    private var skippedUnordered: [UInt16: UInt32] = [:]
+
+    private struct PartialKey: Hashable {
+        var stream: UInt16
+        var unordered: Bool
+        var messageID: UInt32
+    }
+
+    private struct Partial {
+        var parts: [UInt32: ArraySlice<UInt8>] = [:]
+        var ppid: UInt32 = 0
+        var hasFirst = false
+        var lastFSN: UInt32?
+        var size = 0
+    }
     private var readable: [SCTPMessage] = []
     private var readableHead = 0
     /// User bytes held in `fragments`, `waiting` and `readable`.
@@ -302,7 +306,7 @@ public final class SCTPAssociation {
     /// Messages abandoned, for tests and statistics.
     public private(set) var abandonedMessages = 0
     /// Fragments and out-of-order messages of the peer's held, for tests.
-    var heldForTests: (fragments: Int, waiting: Int) { (fragments.count, waiting.count) }
+    var heldForTests: (fragments: Int, waiting: Int) { (fragments.count + partials.count, waiting.count) }
     /// User bytes held by the sender, for tests.
     var bufferedBytesForTests: Int { bufferedBytes }
 
@@ -313,6 +317,31 @@ public final class SCTPAssociation {
                 || ($0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.forwardTSN))
         }
     }
+
+    // MARK: Message interleaving (RFC 8260)
+
+    /// Both sides listed I-DATA (RFC 8260 §2.2.1): messages are sent in I-DATA chunks, and
+    /// those of different streams interleave; with PR-SCTP, I-FORWARD-TSN replaces FORWARD TSN.
+    public private(set) var peerSupportsMessageInterleaving = false
+
+    /// Whether we offer I-DATA: when configured, unless SCTP-AUTH is to cover DATA and does not
+    /// list I-DATA (user data would then go unauthenticated).
+    static func offersMessageInterleaving(_ configuration: SCTPConfiguration, auth: SCTPAuthentication?) -> Bool {
+        guard configuration.messageInterleaving else { return false }
+        guard let auth else { return true }
+        return !auth.chunks.contains(SCTPChunkType.data) || auth.chunks.contains(SCTPChunkType.iData)
+    }
+
+    static func listsMessageInterleaving(_ parameters: [SCTPParameter]) -> Bool {
+        parameters.contains { $0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.iData) }
+    }
+
+    static func listsIForwardTSN(_ parameters: [SCTPParameter]) -> Bool {
+        parameters.contains { $0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.iForwardTSN) }
+    }
+
+    /// The DATA or I-DATA header.
+    private var dataHeaderSize: Int { peerSupportsMessageInterleaving ? SCTPIDataChunk.headerSize : SCTPDataChunk.headerSize }
 
     // MARK: SCTP-AUTH (RFC 4895)
 
@@ -330,7 +359,8 @@ public final class SCTPAssociation {
     /// Whether both require each other's DATA authenticated (RFC 6083 §4.4).
     public var authenticatesData: Bool {
         guard let auth else { return false }
-        return auth.weRequire(SCTPChunkType.data) && auth.peerRequires(SCTPChunkType.data)
+        let type = peerSupportsMessageInterleaving ? SCTPChunkType.iData : SCTPChunkType.data
+        return auth.weRequire(type) && auth.peerRequires(type)
     }
 
     /// Sets endpoint pair shared key `id` (RFC 4895 §6.1; RFC 6083 derives them from the DTLS
@@ -347,12 +377,17 @@ public final class SCTPAssociation {
         SCTPAuthParameters(random: random.bytes(32), chunks: settings.chunks, hmacs: settings.hmacs)
     }
 
-    /// Supported Extensions (RE-CONFIG, FORWARD TSN, AUTH), Forward-TSN-Supported and the AUTH parameters of our INIT or INIT ACK.
+    /// Supported Extensions (RE-CONFIG, FORWARD TSN, AUTH, I-DATA, I-FORWARD-TSN),
+    /// Forward-TSN-Supported and the AUTH parameters of our INIT or INIT ACK.
     static func initParameters(_ configuration: SCTPConfiguration, auth: SCTPAuthParameters?) -> [SCTPParameter] {
         var extensions: [UInt8] = []
         if configuration.streamReset { extensions.append(SCTPChunkType.reconfig) }
         if configuration.partialReliability { extensions.append(SCTPChunkType.forwardTSN) }
         if auth != nil { extensions.append(SCTPChunkType.auth) }
+        if offersMessageInterleaving(configuration, auth: configuration.authentication) {
+            extensions.append(SCTPChunkType.iData)
+            if configuration.partialReliability { extensions.append(SCTPChunkType.iForwardTSN) }
+        }
         var parameters = extensions.isEmpty ? [] : [SCTPParameter(type: SCTPParameter.supportedExtensions, value: extensions)]
         if configuration.partialReliability { parameters.append(SCTPParameter(type: SCTPParameter.forwardTSNSupported, value: [])) }
         parameters += auth?.parameters ?? []
@@ -384,8 +419,8 @@ public final class SCTPAssociation {
         nextTSN = initialTSN
         ackedTSN = initialTSN &- 1
         nextRequestSeq = initialTSN
-        nextSSN = []
-        expectedSSN = []
+        nextSequence = []
+        expectedSequence = []
         receivedTSN = 0
         rto = configuration.rtoInitial.nanosecondsClamped
         advertisedWindow = configuration.receiveBufferSize
@@ -418,12 +453,17 @@ public final class SCTPAssociation {
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
         peerSupportsPartialReliability = cookie.partialReliability
+        peerSupportsMessageInterleaving = cookie.messageInterleaving
         if let settings = configuration.authentication, cookie.localRandom.count == 32, let peer = SCTPAuthParameters.decode(cookie.peerAuth) {
             localAuth = SCTPAuthParameters(random: cookie.localRandom, chunks: settings.chunks, hmacs: settings.hmacs)
             auth = SCTPAuthState(local: localAuth!, peer: peer)
         }
-        nextSSN = Array(repeating: 0, count: Int(outboundStreams))
-        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        nextSequence = Array(repeating: 0, count: Int(outboundStreams))
+        expectedSequence = Array(repeating: 0, count: Int(inboundStreams))
+        if peerSupportsMessageInterleaving {
+            nextUnorderedMID = Array(repeating: 0, count: Int(outboundStreams))
+            queue.startInterleaving()
+        }
         receivedTSN = cookie.peerInitialTSN &- 1
         rto = configuration.rtoInitial.nanosecondsClamped
         advertisedWindow = configuration.receiveBufferSize
@@ -476,16 +516,22 @@ public final class SCTPAssociation {
         nextMessage &+= 1
         let deadline = policy.lifetime.flatMap { lifetime in now.map { $0 + lifetime } }
         if policy.lifetime != nil, deadline == nil { lifetimesUnstamped = true }
-        // Room for an AUTH chunk when AUTH may be used (the peer's answer is not known yet).
+        // Room for an AUTH chunk when AUTH may be used, and for I-DATA's header when it may be
+        // (the peer's answer is not known yet).
+        let interleaving = state == .established ? peerSupportsMessageInterleaving
+            : Self.offersMessageInterleaving(configuration, auth: configuration.authentication)
         let size = configuration.maxChunkPayload - (configuration.authentication == nil ? 0 : Self.authChunkSize)
+            - (interleaving ? SCTPIDataChunk.headerSize - SCTPDataChunk.headerSize : 0)
         var start = 0
+        var fsn: UInt32 = 0
         while start < bytes.count {
             let end = min(start + size, bytes.count)
-            pending.append(Fragment(
-                stream: stream, ppid: ppid, unordered: unordered, beginning: start == 0, ending: end == bytes.count,
+            queue.append(Fragment(
+                stream: stream, fsn: fsn, ppid: ppid, unordered: unordered, beginning: start == 0, ending: end == bytes.count,
                 payload: bytes[start..<end], message: message, lifetime: policy.lifetime, deadline: deadline,
                 maxRetransmissions: policy.maxRetransmissions))
             start = end
+            fsn &+= 1
         }
     }
 
@@ -498,7 +544,7 @@ public final class SCTPAssociation {
     }
 
     /// Whether everything sent was acknowledged.
-    public var isIdle: Bool { pendingHead == pending.count && outstanding.isEmpty }
+    public var isIdle: Bool { queue.isEmpty && outstanding.isEmpty }
 
     /// Whether a stream reset of ours waits for a request or an answer.
     public var isResettingStreams: Bool { reconfigInFlight != nil || !resetQueue.isEmpty }
@@ -612,12 +658,24 @@ public final class SCTPAssociation {
                 if state == .cookieEchoed { establish(now: now) }
             case .data(let data):
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                // RFC 8260 §2.2.3: DATA once I-DATA was negotiated (and I-DATA when it was not)
+                // ends the association.
+                if peerSupportsMessageInterleaving { return violation("DATA on an association that uses I-DATA") }
                 if data.payload.isEmpty {
                     sendAbort(SCTPErrorCause(code: SCTPErrorCause.noUserData, info: Self.word(data.tsn)))
                     return
                 }
                 receivedData = true
                 receiveData(data, causes: &errorCauses)
+            case .iData(let data):
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                if !peerSupportsMessageInterleaving { return violation("I-DATA on an association that uses DATA") }
+                if data.payload.isEmpty {
+                    sendAbort(SCTPErrorCause(code: SCTPErrorCause.noUserData, info: Self.word(data.tsn)))
+                    return
+                }
+                receivedData = true
+                receiveIData(data, causes: &errorCauses)
             case .sack(let sack):
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
                 if !handleSack(sack, now: now) { return }
@@ -628,8 +686,19 @@ public final class SCTPAssociation {
                 handleReconfig(parameters, now: now)
             case .forwardTSN(let cumulative, let streams) where peerSupportsPartialReliability:
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
-                receiveForwardTSN(cumulative, streams: streams)
+                // RFC 8260 §2.3.1: with I-DATA only I-FORWARD-TSN, and the other way round.
+                if peerSupportsMessageInterleaving { return violation("FORWARD TSN on an association that uses I-DATA") }
+                if moveCumulativeTSN(to: cumulative) {
+                    dropSkippedFragments()
+                    for entry in streams { skipOrdered(stream: entry.stream, through: UInt32(entry.ssn)) }
+                    if readable.count > readableHead, events.last != .readable { events.append(.readable) }
+                }
                 receivedData = true  // §3.6: SACKed as if DATA arrived
+            case .iForwardTSN(let cumulative, let streams) where peerSupportsPartialReliability:
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                if !peerSupportsMessageInterleaving { return violation("I-FORWARD-TSN on an association that uses DATA") }
+                if moveCumulativeTSN(to: cumulative) { skipMessages(streams) }
+                receivedData = true
             case .heartbeatAck(let info):
                 handleHeartbeatAck(info, now: now)
             case .shutdown(let cumulative):
@@ -654,7 +723,7 @@ public final class SCTPAssociation {
                     restartHandshake(now: now)
                     return
                 }
-            case .unrecognized, .forwardTSN:
+            case .unrecognized, .forwardTSN, .iForwardTSN:
                 // §3.2: the two high bits of the type say what to do (a FORWARD TSN from a peer
                 // that did not offer PR-SCTP is unrecognized, RFC 3758 §3.3.3).
                 let type = chunk.type
@@ -723,8 +792,8 @@ public final class SCTPAssociation {
         }
         outboundStreams = min(configuration.outboundStreams, ack.inboundStreams)
         inboundStreams = min(configuration.inboundStreams, ack.outboundStreams)
-        nextSSN = Array(repeating: 0, count: Int(outboundStreams))
-        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        nextSequence = Array(repeating: 0, count: Int(outboundStreams))
+        expectedSequence = Array(repeating: 0, count: Int(inboundStreams))
         if let localAuth {
             do throws(SCTPCloseReason) {
                 if let peer = try SCTPAuthParameters.from(ack.parameters) { auth = SCTPAuthState(local: localAuth, peer: peer) }
@@ -736,7 +805,10 @@ public final class SCTPAssociation {
         receivedTSN = ack.initialTSN &- 1
         peerRequestSeq = ack.initialTSN
         peerSupportsStreamReset = configuration.streamReset && Self.listsStreamReset(ack.parameters)
+        peerSupportsMessageInterleaving = Self.offersMessageInterleaving(configuration, auth: configuration.authentication)
+            && Self.listsMessageInterleaving(ack.parameters)
         peerSupportsPartialReliability = configuration.partialReliability && Self.offersPartialReliability(ack.parameters)
+            && (!peerSupportsMessageInterleaving || Self.listsIForwardTSN(ack.parameters))
         peerWindow = Int(ack.advertisedWindow)
         ssthresh = Int(ack.advertisedWindow)
         state = .cookieEchoed
@@ -767,11 +839,12 @@ public final class SCTPAssociation {
         peerTag = cookie.peerTag
         outboundStreams = cookie.localOutboundStreams
         inboundStreams = cookie.localInboundStreams
-        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        expectedSequence = Array(repeating: 0, count: Int(inboundStreams))
         receivedTSN = cookie.peerInitialTSN &- 1
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
         peerSupportsPartialReliability = cookie.partialReliability
+        peerSupportsMessageInterleaving = cookie.messageInterleaving
         if let localAuth, let peer = SCTPAuthParameters.decode(cookie.peerAuth) { auth = SCTPAuthState(local: localAuth, peer: peer) }
         peerWindow = Int(cookie.peerWindow)
         ssthresh = Int(cookie.peerWindow)
@@ -782,21 +855,14 @@ public final class SCTPAssociation {
         state = .established
         t1 = nil
         handshakeChunk = nil
-        if nextSSN.count != Int(outboundStreams) { nextSSN = Array(repeating: 0, count: Int(outboundStreams)) }
+        if nextSequence.count != Int(outboundStreams) { nextSequence = Array(repeating: 0, count: Int(outboundStreams)) }
+        if peerSupportsMessageInterleaving { nextUnorderedMID = Array(repeating: 0, count: Int(outboundStreams)) }
         events.append(.established)
         scheduleHeartbeat(now: now)
         // Messages queued before the handshake on streams the peer does not accept are dropped
         // (the stream count is known only now).
-        var kept: [Fragment] = []
-        for fragment in pending[pendingHead...] {
-            guard fragment.stream < outboundStreams else {
-                bufferedBytes -= fragment.payload.count
-                continue
-            }
-            kept.append(fragment)
-        }
-        pending = kept
-        pendingHead = 0
+        bufferedBytes -= queue.removeStreams(from: outboundStreams)
+        if peerSupportsMessageInterleaving { queue.startInterleaving() }
     }
 
     private func restartHandshake(now: Instant) {
@@ -818,34 +884,114 @@ public final class SCTPAssociation {
     // MARK: DATA
 
     private func receiveData(_ data: SCTPDataChunk, causes: inout [SCTPErrorCause]) {
-        if data.immediate { sackOwed = true }
-        let offset = data.tsn &- receivedTSN
-        if offset == 0 || offset > 0x8000_0000 || isReceived(data.tsn) {
-            if duplicates.count < 16 { duplicates.append(data.tsn) }
-            sackOwed = true  // §6.2: a duplicate is acknowledged at once
-            return
-        }
-        // A TSN beyond any window the peer could have, or data we have no room for: dropped
-        // unacknowledged (§6.2: the peer retransmits it).
-        guard offset <= 0xFFFF, heldBytes + data.payload.count <= configuration.receiveBufferSize,
-              receivedAbove.count < 256 || offset == 1
-        else { return }
-        guard data.stream < inboundStreams else {
-            // §6.5: acknowledged, reported, discarded.
-            markReceived(data.tsn)
-            causes.append(SCTPErrorCause(
-                code: SCTPErrorCause.invalidStreamIdentifier, info: [UInt8(data.stream >> 8), UInt8(data.stream & 0xFF), 0, 0]))
-            return
-        }
-        markReceived(data.tsn)
-        if offset != 1 || !receivedAbove.isEmpty { sackOwed = true }  // a gap: report it at once
+        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes) else { return }
         heldBytes += data.payload.count
         if data.beginning && data.ending {
-            deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)), ssn: data.ssn)
+            deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)),
+                    sequence: UInt32(data.ssn))
         } else {
             fragments[data.tsn] = data
             reassemble(around: data)
         }
+    }
+
+    /// The TSN rules DATA and I-DATA share (§6.2, §6.5); true if the payload is to be kept.
+    private func acceptTSN(_ tsn: UInt32, stream: UInt16, size: Int, immediate: Bool, causes: inout [SCTPErrorCause]) -> Bool {
+        if immediate { sackOwed = true }
+        let offset = tsn &- receivedTSN
+        if offset == 0 || offset > 0x8000_0000 || isReceived(tsn) {
+            if duplicates.count < 16 { duplicates.append(tsn) }
+            sackOwed = true  // §6.2: a duplicate is acknowledged at once
+            return false
+        }
+        // A TSN beyond any window the peer could have, or data we have no room for: dropped
+        // unacknowledged (§6.2: the peer retransmits it).
+        guard offset <= 0xFFFF, heldBytes + size <= configuration.receiveBufferSize,
+              receivedAbove.count < 256 || offset == 1
+        else { return false }
+        guard stream < inboundStreams else {
+            // §6.5: acknowledged, reported, discarded.
+            markReceived(tsn)
+            causes.append(SCTPErrorCause(
+                code: SCTPErrorCause.invalidStreamIdentifier, info: [UInt8(stream >> 8), UInt8(stream & 0xFF), 0, 0]))
+            return false
+        }
+        markReceived(tsn)
+        if offset != 1 || !receivedAbove.isEmpty { sackOwed = true }  // a gap: report it at once
+        return true
+    }
+
+    /// RFC 8260 §2.2.3: a message of I-DATA chunks is found by stream, U bit and Message
+    /// Identifier and put together by FSN; the TSNs say nothing about it.
+    private func receiveIData(_ data: SCTPIDataChunk, causes: inout [SCTPErrorCause]) {
+        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes) else { return }
+        heldBytes += data.payload.count
+        if data.beginning && data.ending {
+            return deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)),
+                           sequence: data.messageID)
+        }
+        // A fragment of a message an I-FORWARD-TSN skipped, come late under a TSN above it (with
+        // I-DATA the skipped message's TSNs need not be below it): it would wait for ever.
+        if isSkipped(data) { return heldBytes -= data.payload.count }
+        let key = PartialKey(stream: data.stream, unordered: data.unordered, messageID: data.messageID)
+        var partial = partials.removeValue(forKey: key) ?? Partial()
+        guard partial.parts[data.fsn] == nil, partial.lastFSN.map({ data.fsn <= $0 }) ?? true,
+              !data.ending || partial.parts.keys.allSatisfy({ $0 <= data.fsn })
+        else {
+            // A second copy of a fragment under another TSN, or one past the last: not ours to
+            // guess which is right.
+            return violation("I-DATA fragments of message \(data.messageID) on stream \(data.stream) disagree")
+        }
+        partial.parts[data.fsn] = data.payload
+        partial.size += data.payload.count
+        if data.beginning {
+            partial.hasFirst = true
+            partial.ppid = data.ppid
+        }
+        if data.ending { partial.lastFSN = data.fsn }
+        guard partial.size <= configuration.maxMessageSize else { return abortOversized() }
+        guard partial.hasFirst, let last = partial.lastFSN, partial.parts.count == Int(last) + 1 else {
+            partials[key] = partial
+            return
+        }
+        // Every FSN from 0 to the last is here (no key is past it, none repeats).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(partial.size)
+        for fsn in 0...last { bytes.append(contentsOf: partial.parts[fsn]!) }
+        deliver(SCTPMessage(stream: data.stream, ppid: partial.ppid, unordered: data.unordered, bytes: bytes), sequence: data.messageID)
+    }
+
+    /// Whether an I-DATA fragment belongs to a message already skipped: ordered, behind its
+    /// stream; unordered, at or below the highest MID an I-FORWARD-TSN skipped on its stream.
+    private func isSkipped(_ data: SCTPIDataChunk) -> Bool {
+        if data.unordered {
+            guard let through = skippedUnordered[data.stream] else { return false }
+            return Serial.lessOrEqual(data.messageID, through)
+        }
+        return data.messageID &- expectedSequence[Int(data.stream)] >= 0x8000_0000
+    }
+
+    /// I-FORWARD-TSN (RFC 8260 §2.3.1): the partial messages of each stream and kind up to the
+    /// Message Identifier listed are dropped; ordered streams go on after it.
+    private func skipMessages(_ streams: [SCTPIForwardTSNStream]) {
+        var skipped: [PartialKey: UInt32] = [:]  // the message ID zeroed: stream and kind
+        for entry in streams where entry.stream < inboundStreams {
+            skipped[PartialKey(stream: entry.stream, unordered: entry.unordered, messageID: 0)] = entry.messageID
+            if entry.unordered, skippedUnordered[entry.stream].map({ Serial.less($0, entry.messageID) }) ?? true {
+                skippedUnordered[entry.stream] = entry.messageID
+            }
+        }
+        if !partials.isEmpty, !skipped.isEmpty {
+            for (key, partial) in partials {
+                guard let through = skipped[PartialKey(stream: key.stream, unordered: key.unordered, messageID: 0)],
+                      Serial.lessOrEqual(key.messageID, through)
+                else { continue }
+                heldBytes -= partial.size
+                partials[key] = nil
+            }
+        }
+        for entry in streams where !entry.unordered { skipOrdered(stream: entry.stream, through: entry.messageID) }
+        if readable.count > readableHead, events.last != .readable { events.append(.readable) }
     }
 
     private func isReceived(_ tsn: UInt32) -> Bool {
@@ -877,44 +1023,54 @@ public final class SCTPAssociation {
         }
     }
 
-    /// A FORWARD TSN (RFC 3758 §3.6): every TSN up to `cumulative` counts as received, the
-    /// messages they were part of are dropped, and the listed ordered streams go on after the
-    /// SSNs skipped.
+    private func violation(_ reason: String) {
+        sendAbort(SCTPErrorCause(code: SCTPErrorCause.protocolViolation, info: Array(reason.utf8)))
+    }
+
+    /// FORWARD TSN and I-FORWARD-TSN (RFC 3758 §3.6): every TSN up to `cumulative` counts as
+    /// received, then the cumulative TSN moves on over what arrived beyond it. False if it is
+    /// out of date (behind or at ours): then it is only SACKed.
     ///
     /// A distant `cumulative` (even one the peer cannot have sent) costs no more than a near
-    /// one: only the ranges and fragments held are touched, never the TSNs in between.
-    private func receiveForwardTSN(_ cumulative: UInt32, streams: [SCTPForwardTSNStream]) {
+    /// one: only the ranges held are touched, never the TSNs in between.
+    private func moveCumulativeTSN(to cumulative: UInt32) -> Bool {
         sackOwed = true  // the sender frees its buffer on our SACK: at once
         let offset = cumulative &- receivedTSN
-        // Behind or at our cumulative TSN: out of date (§3.6), only SACKed.
-        guard offset != 0, offset < 0x8000_0000 else { return }
+        guard offset != 0, offset < 0x8000_0000 else { return false }
         receivedTSN = cumulative
-        // §3.6: then advanced locally over what arrived beyond it.
         while let first = receivedAbove.first, Serial.lessOrEqual(first.first, receivedTSN &+ 1) {
             if Serial.less(receivedTSN, first.last) { receivedTSN = first.last }
             receivedAbove.removeFirst()
         }
-        dropSkippedFragments()
-        for entry in streams where entry.stream < inboundStreams {
-            // §3.6: the messages held for SSNs up to the one listed are delivered, then those
-            // after it in order. An SSN behind the stream's is from an older FORWARD TSN.
-            let stream = Int(entry.stream)
-            let expected = expectedSSN[stream]
-            let skipped = entry.ssn &- expected
-            guard skipped < 0x8000 else { continue }
-            if let held = waiting[entry.stream] {
-                for ssn in held.keys.sorted(by: { $0 &- expected < $1 &- expected }) where ssn &- expected <= skipped {
-                    readable.append(waiting[entry.stream]!.removeValue(forKey: ssn)!)
-                }
+        return true
+    }
+
+    /// §3.6: the messages held for sequence numbers up to `sequence` (an SSN, or with I-DATA a
+    /// Message Identifier) on an ordered stream are delivered, then those after it in order. A
+    /// number behind the stream's is from an older FORWARD TSN.
+    private func skipOrdered(stream: UInt16, through sequence: UInt32) {
+        guard stream < inboundStreams else { return }
+        let (mask, half) = sequenceSpace
+        let index = Int(stream)
+        let expected = expectedSequence[index]
+        let skipped = (sequence &- expected) & mask
+        guard skipped < half else { return }
+        if let held = waiting[stream] {
+            for key in held.keys.sorted(by: { ($0 &- expected) & mask < ($1 &- expected) & mask }) where (key &- expected) & mask <= skipped {
+                readable.append(waiting[stream]!.removeValue(forKey: key)!)
             }
-            expectedSSN[stream] = entry.ssn &+ 1
-            while let next = waiting[entry.stream]?.removeValue(forKey: expectedSSN[stream]) {
-                readable.append(next)
-                expectedSSN[stream] &+= 1
-            }
-            if waiting[entry.stream]?.isEmpty == true { waiting[entry.stream] = nil }
         }
-        if readable.count > readableHead, events.last != .readable { events.append(.readable) }
+        expectedSequence[index] = (sequence &+ 1) & mask
+        while let next = waiting[stream]?.removeValue(forKey: expectedSequence[index]) {
+            readable.append(next)
+            expectedSequence[index] = (expectedSequence[index] &+ 1) & mask
+        }
+        if waiting[stream]?.isEmpty == true { waiting[stream] = nil }
+    }
+
+    /// SSNs are 16 bits, Message Identifiers 32 (serial arithmetic on either, RFC 1982).
+    private var sequenceSpace: (mask: UInt32, half: UInt32) {
+        peerSupportsMessageInterleaving ? (0xFFFF_FFFF, 0x8000_0000) : (0xFFFF, 0x8000)
     }
 
     /// §3.6: removes the partial messages missing a TSN at or below the cumulative TSN. Only
@@ -970,28 +1126,33 @@ public final class SCTPAssociation {
             if tsn == last { break }
             tsn &+= 1
         }
-        deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes), ssn: data.ssn)
+        deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes), sequence: UInt32(data.ssn))
     }
 
     private func abortOversized() {
         sendAbort(SCTPErrorCause(code: SCTPErrorCause.outOfResource))
     }
 
-    private func deliver(_ message: SCTPMessage, ssn: UInt16) {
+    private func deliver(_ message: SCTPMessage, sequence: UInt32) {
         if message.unordered {
             readable.append(message)
         } else {
             let stream = Int(message.stream)
-            if ssn == expectedSSN[stream] {
+            let (mask, half) = sequenceSpace
+            if sequence == expectedSequence[stream] {
                 readable.append(message)
-                expectedSSN[stream] &+= 1
-                while let next = waiting[message.stream]?.removeValue(forKey: expectedSSN[stream]) {
+                expectedSequence[stream] = (expectedSequence[stream] &+ 1) & mask
+                while let next = waiting[message.stream]?.removeValue(forKey: expectedSequence[stream]) {
                     readable.append(next)
-                    expectedSSN[stream] &+= 1
+                    expectedSequence[stream] = (expectedSequence[stream] &+ 1) & mask
                 }
                 if waiting[message.stream]?.isEmpty == true { waiting[message.stream] = nil }
+            } else if (sequence &- expectedSequence[stream]) & mask >= half {
+                // Behind the stream: a message a FORWARD TSN skipped came after all. It cannot
+                // be placed; holding it would hold it for ever.
+                heldBytes -= message.bytes.count
             } else {
-                waiting[message.stream, default: [:]][ssn] = message
+                waiting[message.stream, default: [:]][sequence] = message
             }
         }
         if readable.count > readableHead, events.last != .readable { events.append(.readable) }
@@ -1196,8 +1357,7 @@ public final class SCTPAssociation {
     /// Sends the request for the queued streams whose data all have TSNs, if none is in flight.
     private func startReconfigIfReady(now: Instant) {
         guard reconfigInFlight == nil, !resetQueue.isEmpty, state == .established else { return }
-        let waiting = Set(pending[pendingHead...].map(\.stream))
-        let ready = resetQueue.filter { !waiting.contains($0) }
+        let ready = resetQueue.filter { !queue.hasFragments(on: $0) }
         guard !ready.isEmpty else { return }
         resetQueue.removeAll { ready.contains($0) }
         var value = ByteWriter(capacity: 12 + 2 * ready.count)
@@ -1296,7 +1456,7 @@ public final class SCTPAssociation {
     private func resetIncoming(_ requested: [UInt16]) {
         let streams = requested.isEmpty ? Array(0..<inboundStreams) : requested.filter { $0 < inboundStreams }
         for stream in streams {
-            expectedSSN[Int(stream)] = 0
+            expectedSequence[Int(stream)] = 0
             // Messages waiting for an earlier SSN came after the sender's last TSN, which A1
             // forbids: they cannot be placed in the new sequence.
             if let dropped = waiting.removeValue(forKey: stream) { heldBytes -= dropped.values.reduce(0) { $0 + $1.bytes.count } }
@@ -1313,7 +1473,11 @@ public final class SCTPAssociation {
             reconfigTimer = now + .nanoseconds(rto)
             return
         case 0, ReconfigResult.performed:
-            for stream in request.streams { nextSSN[Int(stream)] = 0 }
+            // RFC 8260 §2.3.2: both Message Identifier counters too.
+            for stream in request.streams {
+                nextSequence[Int(stream)] = 0
+                if peerSupportsMessageInterleaving { nextUnorderedMID[Int(stream)] = 0 }
+            }
             events.append(.outgoingStreamsReset(request.streams))
         default:
             events.append(.streamResetRefused(request.streams))
@@ -1569,16 +1733,16 @@ public final class SCTPAssociation {
     private var hasRetransmission: Bool { !outstanding.isEmpty && outstanding.contains { $0.retransmit } }
 
     private var canSendNew: Bool {
-        guard pendingHead < pending.count else { return false }
+        guard let next = queue.first else { return false }
         // §6.1 A (the zero-window probe: one chunk when nothing is in flight) and B.
-        return flightSize == 0 || (flightSize < cwnd && peerWindow >= pending[pendingHead].payload.count)
+        return flightSize == 0 || (flightSize < cwnd && peerWindow >= next.payload.count)
     }
 
     private func writeRetransmissions(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         var written = 0
         for index in outstanding.indices where outstanding[index].retransmit {
             guard fastRetransmitOwed || flightSize < cwnd || flightSize == 0 else { break }
-            let size = SCTPDataChunk.headerSize + outstanding[index].fragment.payload.count
+            let size = dataHeaderSize + outstanding[index].fragment.payload.count
             guard writer.count + size <= limit else { break }
             writeData(outstanding[index].tsn, outstanding[index].fragment, into: &writer)
             outstanding[index].retransmit = false
@@ -1600,38 +1764,28 @@ public final class SCTPAssociation {
     private func writeNewData(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         var written = 0
         var dropped = false
-        while pendingHead < pending.count {
-            var fragment = pending[pendingHead]
-            if let deadline = fragment.deadline, deadline <= now, peerSupportsPartialReliability {
+        while let next = queue.first {
+            if let deadline = next.deadline, deadline <= now, peerSupportsPartialReliability {
                 // RFC 3758 §4.1 TR3: expired before its TSN: dropped, no FORWARD TSN needed. A
                 // message partly sent is abandoned whole (TR4, §3.5 A3), unless all that was
                 // sent of it is acknowledged: the peer holds its start, so it is finished.
-                if fragment.beginning {
-                    dropPendingMessage(fragment.message)
+                if next.beginning {
+                    dropQueuedMessage(next)
                     dropped = true
                     continue
                 }
-                if let last = outstanding.indices.last, outstanding[last].fragment.message == fragment.message {
-                    abandonMessage(at: last, now: now)
+                if let sent = outstanding.lastIndex(where: { $0.fragment.message == next.message }) {
+                    abandonMessage(at: sent, now: now)
                     dropped = true
                     continue
                 }
             }
             guard canSendNew else { break }
-            guard writer.count + SCTPDataChunk.headerSize + fragment.payload.count <= limit else { break }
-            // The SSN now (TR3): a message's fragments get consecutive TSNs, so its later ones
-            // take the SSN its first took.
-            if !fragment.unordered {
-                if fragment.beginning {
-                    fragment.ssn = nextSSN[Int(fragment.stream)]
-                    nextSSN[Int(fragment.stream)] &+= 1
-                } else {
-                    fragment.ssn = nextSSN[Int(fragment.stream)] &- 1
-                }
-            }
+            guard writer.count + dataHeaderSize + next.payload.count <= limit else { break }
+            var fragment = queue.removeFirst()
+            assignSequence(&fragment)
             let tsn = nextTSN
             nextTSN &+= 1
-            pendingHead += 1
             writeData(tsn, fragment, into: &writer)
             outstanding.append(Outstanding(tsn: tsn, fragment: fragment, sentAt: now, transmissions: 1, inFlight: true))
             flightSize += fragment.payload.count
@@ -1640,16 +1794,26 @@ public final class SCTPAssociation {
             if t3 == nil { t3 = now + .nanoseconds(rto) }
             written += 1
         }
-        if pendingHead == pending.count {
-            pending.removeAll(keepingCapacity: pending.count < 256)
-            pendingHead = 0
-        } else if pendingHead > 1024 {
-            pending.removeFirst(pendingHead)
-            pendingHead = 0
+        if written > 0 {
+            queue.packetDone()
+            scheduleHeartbeat(now: now)
         }
-        if written > 0 { scheduleHeartbeat(now: now) }
         if written > 0 || dropped, !resetQueue.isEmpty { startReconfigIfReady(now: now) }
         return written
+    }
+
+    /// The SSN or Message Identifier, when the fragment gets its TSN (TR3). A stream has one
+    /// message in progress at a time (DATA: one in all), so a message's later fragments take
+    /// the number its first took.
+    private func assignSequence(_ fragment: inout Fragment) {
+        let stream = Int(fragment.stream)
+        if peerSupportsMessageInterleaving && fragment.unordered {
+            if fragment.beginning { nextUnorderedMID[stream] &+= 1 }
+            fragment.sequence = nextUnorderedMID[stream] &- 1
+        } else if !fragment.unordered {
+            if fragment.beginning { nextSequence[stream] &+= 1 }
+            fragment.sequence = nextSequence[stream] &- 1
+        }
     }
 
     // MARK: Abandoning (RFC 3758 §3.5, §4.1)
@@ -1657,8 +1821,8 @@ public final class SCTPAssociation {
     /// Gives the lifetime of messages sent without a time its start.
     private func stampLifetimes(now: Instant) {
         lifetimesUnstamped = false
-        for index in pending.indices[pendingHead...] where pending[index].deadline == nil {
-            if let lifetime = pending[index].lifetime { pending[index].deadline = now + lifetime }
+        queue.updateAll { fragment in
+            if fragment.deadline == nil, let lifetime = fragment.lifetime { fragment.deadline = now + lifetime }
         }
     }
 
@@ -1679,25 +1843,19 @@ public final class SCTPAssociation {
         }
     }
 
-    /// Drops the fragments of a message not yet given TSNs, at the head of `pending`.
-    private func dropPendingMessage(_ message: UInt32) {
-        while pendingHead < pending.count, pending[pendingHead].message == message {
-            bufferedBytes -= pending[pendingHead].payload.count
-            pendingHead += 1
-        }
+    /// Drops a message none of which has a TSN.
+    private func dropQueuedMessage(_ first: Fragment) {
+        for fragment in queue.removeMessage(first.message, stream: first.stream) { bufferedBytes -= fragment.payload.count }
         abandonedMessages += 1
     }
 
     /// §3.5 A2, A3: the message of `outstanding[index]` is abandoned whole: its chunks count
     /// as acknowledged for us (out of the flight and the send buffer, their payload released),
-    /// and a FORWARD TSN will skip them.
+    /// and a FORWARD TSN will skip them. (With I-DATA its chunks need not be adjacent.)
     private func abandonMessage(at index: Int, now: Instant) {
         let message = outstanding[index].fragment.message
-        var first = index
-        while first > 0, outstanding[first - 1].fragment.message == message { first -= 1 }
-        var last = index
-        while last + 1 < outstanding.count, outstanding[last + 1].fragment.message == message { last += 1 }
-        for chunk in first...last where !outstanding[chunk].abandoned {
+        let stream = outstanding[index].fragment.stream
+        for chunk in outstanding.indices where outstanding[chunk].fragment.message == message && !outstanding[chunk].abandoned {
             let size = outstanding[chunk].fragment.payload.count
             if outstanding[chunk].inFlight { flightSize -= size }
             bufferedBytes -= size
@@ -1707,19 +1865,15 @@ public final class SCTPAssociation {
             outstanding[chunk].fragment.payload = []
             if rttProbe?.tsn == outstanding[chunk].tsn { rttProbe = nil }
         }
-        if last == outstanding.count - 1 {
-            // Its fragments not sent yet take their TSNs now, abandoned unsent: the peer may
-            // hold every fragment sent, and only a cumulative TSN it cannot reach without our
-            // FORWARD TSN makes it drop them (and skip the SSN).
-            while pendingHead < pending.count, pending[pendingHead].message == message {
-                var fragment = pending[pendingHead]
-                pendingHead += 1
-                bufferedBytes -= fragment.payload.count
-                fragment.payload = []
-                if !fragment.unordered { fragment.ssn = nextSSN[Int(fragment.stream)] &- 1 }
-                outstanding.append(Outstanding(tsn: nextTSN, fragment: fragment, sentAt: now, transmissions: 0, inFlight: false, abandoned: true))
-                nextTSN &+= 1
-            }
+        // Its fragments not sent yet take their TSNs now, abandoned unsent: the peer may hold
+        // every fragment sent, and only a cumulative TSN it cannot reach without our FORWARD
+        // TSN makes it drop them (and skip the SSN).
+        for var fragment in queue.removeMessage(message, stream: stream) {
+            bufferedBytes -= fragment.payload.count
+            fragment.payload = []
+            assignSequence(&fragment)
+            outstanding.append(Outstanding(tsn: nextTSN, fragment: fragment, sentAt: now, transmissions: 0, inFlight: false, abandoned: true))
+            nextTSN &+= 1
         }
         abandonedMessages += 1
         scheduleForwardTSN(now: now, repeating: false)
@@ -1744,34 +1898,42 @@ public final class SCTPAssociation {
     }
 
     /// The FORWARD TSN for the abandoned chunks after the peer's cumulative TSN (C2, C4): the
-    /// highest SSN skipped on each ordered stream; fewer chunks when the streams would not fit
-    /// a packet.
-    private func forwardTSN() -> (newCumulativeTSN: UInt32, streams: [SCTPForwardTSNStream]) {
-        let maxStreams = (configuration.maxPacketSize - SCTPPacket.headerSize - Self.authChunkSize - 8) / 4
-        var skipped: [UInt16: UInt16] = [:]
+    /// highest SSN skipped on each ordered stream — with I-DATA an I-FORWARD-TSN with the
+    /// highest Message Identifier skipped of each stream's ordered and unordered messages (RFC
+    /// 8260 §2.3.1); fewer chunks when the streams would not fit a packet.
+    private func forwardTSN() -> (newCumulativeTSN: UInt32, chunk: SCTPChunk) {
+        let interleaving = peerSupportsMessageInterleaving
+        let maxStreams = (configuration.maxPacketSize - SCTPPacket.headerSize - Self.authChunkSize - 8) / (interleaving ? 8 : 4)
+        var skipped: [PartialKey: UInt32] = [:]  // stream and kind; the message ID zeroed
         var point = ackedTSN
         for chunk in outstanding {
             guard chunk.abandoned else { break }
-            if !chunk.fragment.unordered {
-                if skipped[chunk.fragment.stream] == nil, skipped.count == maxStreams { break }
-                skipped[chunk.fragment.stream] = chunk.fragment.ssn  // ascending on each stream
+            if interleaving || !chunk.fragment.unordered {
+                let key = PartialKey(stream: chunk.fragment.stream, unordered: chunk.fragment.unordered, messageID: 0)
+                if skipped[key] == nil, skipped.count == maxStreams { break }
+                skipped[key] = chunk.fragment.sequence  // ascending for each key
             }
             point = chunk.tsn
         }
-        let streams = skipped.map { SCTPForwardTSNStream(stream: $0.key, ssn: $0.value) }.sorted { $0.stream < $1.stream }
-        return (point, streams)
+        let keys = skipped.keys.sorted { ($0.stream, $0.unordered ? 1 : 0) < ($1.stream, $1.unordered ? 1 : 0) }
+        if interleaving {
+            let streams = keys.map { SCTPIForwardTSNStream(stream: $0.stream, unordered: $0.unordered, messageID: skipped[$0]!) }
+            return (point, .iForwardTSN(newCumulativeTSN: point, streams: streams))
+        }
+        let streams = keys.map { SCTPForwardTSNStream(stream: $0.stream, ssn: UInt16(truncatingIfNeeded: skipped[$0]!)) }
+        return (point, .forwardTSN(newCumulativeTSN: point, streams: streams))
     }
 
     /// The owed FORWARD TSN, if it fits; C5: T3 runs while one is out.
     private func writeForwardTSN(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         guard forwardTSNOwed else { return 0 }
-        let (point, streams) = forwardTSN()
+        let (point, chunk) = forwardTSN()
         guard Serial.less(ackedTSN, point) else {
             forwardTSNOwed = false
             return 0
         }
         let start = writer.count
-        SCTPChunk.forwardTSN(newCumulativeTSN: point, streams: streams).encode(into: &writer)
+        chunk.encode(into: &writer)
         guard writer.count <= limit else {
             writer.bytes.removeSubrange(start...)
             return 0
@@ -1782,15 +1944,24 @@ public final class SCTPAssociation {
         return 1
     }
 
+    /// A DATA chunk, or with I-DATA negotiated an I-DATA chunk (RFC 8260 §2.1: the first
+    /// fragment carries the PPID, the others their FSN).
     private func writeData(_ tsn: UInt32, _ fragment: Fragment, into writer: inout ByteWriter) {
-        let length = SCTPDataChunk.headerSize + fragment.payload.count
-        writer.writeUInt8(SCTPChunkType.data)
+        let interleaving = peerSupportsMessageInterleaving
+        let length = dataHeaderSize + fragment.payload.count
+        writer.writeUInt8(interleaving ? SCTPChunkType.iData : SCTPChunkType.data)
         writer.writeUInt8((fragment.unordered ? 4 : 0) | (fragment.beginning ? 2 : 0) | (fragment.ending ? 1 : 0))
         writer.writeUInt16(UInt16(length))
         writer.writeUInt32(tsn)
         writer.writeUInt16(fragment.stream)
-        writer.writeUInt16(fragment.ssn)
-        writer.writeUInt32(fragment.ppid)
+        if interleaving {
+            writer.writeUInt16(0)
+            writer.writeUInt32(fragment.sequence)
+            writer.writeUInt32(fragment.beginning ? fragment.ppid : fragment.fsn)
+        } else {
+            writer.writeUInt16(UInt16(truncatingIfNeeded: fragment.sequence))
+            writer.writeUInt32(fragment.ppid)
+        }
         writer.writeBytes(fragment.payload)
         writer.writeZeros((4 - length % 4) % 4)
     }
@@ -1817,10 +1988,10 @@ public final class SCTPAssociation {
         reconfigInFlight = nil
         deferredReset = nil
         forwardTSNOwed = false
-        pending.removeAll()
-        pendingHead = 0
+        queue.removeAll()
         outstanding.removeAll()
         fragments.removeAll()
+        partials.removeAll()
         waiting.removeAll()
         bufferedBytes = 0
         flightSize = 0

@@ -3,16 +3,34 @@ import QuiverNetSim
 @testable import QuiverSCTP
 import Testing
 
+/// Hands `chunks` to the server's association from the client, as one packet; returns the
+/// server's answer.
+func deliver(_ chunks: [SCTPChunk], to pair: SCTPPair, _ server: SCTPAssociation) throws -> [SCTPChunk] {
+    let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: server.localTag, chunks: chunks)
+    pair.server.endpoint.receive(packet.encoded(), from: pair.client.address, now: pair.network.now)
+    var replies: [SCTPChunk] = []
+    while let (bytes, _) = pair.server.endpoint.nextDatagram(now: pair.network.now) { replies += try SCTPPacket.parse(bytes).chunks }
+    return replies
+}
+
+func sackCumulative(_ chunks: [SCTPChunk]) -> UInt32? {
+    for chunk in chunks { if case .sack(let sack) = chunk { return sack.cumulativeTSN } }
+    return nil
+}
+
 /// Partial reliability (PR-SCTP, RFC 3758): messages abandoned by their ``SCTPSendPolicy``,
 /// the FORWARD TSN that makes the peer skip them, and the peer's side of it.
 @Suite struct SCTPPartialReliabilityTests {
-    /// A DATA chunk of the message with this PPID.
-    private static func isData(_ chunk: SCTPChunk, ppid: UInt32, middleOnly: Bool = false) -> Bool {
-        guard case .data(let data) = chunk, data.ppid == ppid else { return false }
-        return !middleOnly || (!data.beginning && !data.ending)
+    /// A DATA chunk of the message with this PPID (of I-DATA, its first: the others carry no PPID).
+    private static func isData(_ chunk: SCTPChunk, ppid: UInt32) -> Bool {
+        switch chunk {
+        case .data(let data): data.ppid == ppid
+        case .iData(let data): data.beginning && data.ppid == ppid
+        default: false
+        }
     }
 
-    private static func bytes(_ count: Int, seed: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ seed) } }
+    static func bytes(_ count: Int, seed: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ seed) } }
 
     @Test func bothSidesNegotiateItByDefault() throws {
         let pair = SCTPPair()
@@ -34,20 +52,31 @@ import Testing
         #expect(!client.peerSupportsPartialReliability && !server.peerSupportsPartialReliability)
     }
 
-    /// The message with PPID 99 loses its middle fragment on every transmission; its policy
-    /// abandons it. The peer skips it after our FORWARD TSN: the messages after it on its
-    /// stream arrive, nothing is left held on either side, and the reliable messages on the
-    /// other stream (through 10 % loss) arrive byte-exact.
+    /// The message with PPID 99 (the second on stream 1) loses its middle fragment on every
+    /// transmission; its policy abandons it. The peer skips it after our FORWARD TSN (with
+    /// I-DATA, I-FORWARD-TSN): the messages after it on its stream arrive, nothing is left held
+    /// on either side, and the reliable messages on the other stream (through 10 % loss)
+    /// arrive byte-exact.
     @Test(arguments: [
-        (SCTPSendPolicy.maxRetransmissions(0), false), (.maxRetransmissions(2), false),
-        (.lifetime(.milliseconds(300)), false), (.maxRetransmissions(0), true),
+        (SCTPSendPolicy.maxRetransmissions(0), false, false), (.maxRetransmissions(2), false, false),
+        (.lifetime(.milliseconds(300)), false, false), (.maxRetransmissions(0), true, false),
+        (.maxRetransmissions(0), false, true), (.lifetime(.milliseconds(300)), false, true), (.maxRetransmissions(1), true, true),
     ])
-    func anAbandonedMessageIsSkipped(policy: SCTPSendPolicy, unordered: Bool) throws {
+    func anAbandonedMessageIsSkipped(policy: SCTPSendPolicy, unordered: Bool, interleaving: Bool) throws {
         var link = LinkConfiguration()
         link.lossRate = 0.1
-        let pair = SCTPPair(seed: 5, link: link)
+        let pair = SCTPPair(seed: 5, link: link) { $0.association.messageInterleaving = interleaving }
         let (client, server) = try pair.connect()
-        pair.client.losesChunk = { Self.isData($0, ppid: 99, middleOnly: true) }
+        #expect(client.peerSupportsMessageInterleaving == interleaving)
+        pair.client.losesChunk = { chunk in
+            switch chunk {
+            case .data(let data): data.ppid == 99 && !data.beginning && !data.ending
+            // I-DATA names the PPID in the first fragment only: the message by its MID.
+            case .iData(let data): data.stream == 1 && data.unordered == unordered && data.messageID == (unordered ? 0 : 1)
+                && !data.beginning && !data.ending
+            default: false
+            }
+        }
         let lost = Self.bytes(4000, seed: 99)
         try client.send(Self.bytes(500, seed: 1), stream: 1, ppid: 1)
         try client.send(lost, stream: 1, ppid: 99, unordered: unordered, policy: policy, now: pair.network.now)
@@ -68,12 +97,25 @@ import Testing
         #expect(client.abandonedMessages == 1)
         #expect(client.bufferedBytesForTests == 0 && client.writableBytes == client.configuration.sendBufferSize)
         #expect(server.heldForTests.fragments == 0 && server.heldForTests.waiting == 0)
-        // The FORWARD TSN named stream 1 (ordered) or no stream (unordered).
-        let forwards = pair.client.sent.flatMap(\.chunks).compactMap { chunk -> [SCTPForwardTSNStream]? in
-            if case .forwardTSN(_, let streams) = chunk { streams } else { nil }
+        // The FORWARD TSN named stream 1 (ordered) or no stream (unordered); the I-FORWARD-TSN
+        // names the kind and the message.
+        let forwards = pair.client.sent.flatMap(\.chunks).compactMap { chunk -> [SCTPIForwardTSNStream]? in
+            switch chunk {
+            case .forwardTSN(_, let streams): streams.map { SCTPIForwardTSNStream(stream: $0.stream, unordered: false, messageID: UInt32($0.ssn)) }
+            case .iForwardTSN(_, let streams): streams
+            default: nil
+            }
         }
         #expect(!forwards.isEmpty)
-        #expect(forwards.allSatisfy { unordered ? $0.isEmpty : $0.map(\.stream) == [1] })
+        let skipped = SCTPIForwardTSNStream(stream: 1, unordered: unordered, messageID: unordered ? 0 : 1)
+        #expect(forwards.allSatisfy { unordered && !interleaving ? $0.isEmpty : $0 == [skipped] })
+        #expect(pair.client.sent.flatMap(\.chunks).allSatisfy { chunk in
+            switch chunk {
+            case .data, .forwardTSN: !interleaving
+            case .iData, .iForwardTSN: interleaving
+            default: true
+            }
+        })
     }
 
     /// TR3: a message whose lifetime is over before it gets a TSN is dropped without one (and
@@ -120,14 +162,14 @@ import Testing
     /// Loss, reordering and duplication with a mix of policies: every reliable message arrives
     /// byte-exact, a limited one byte-exact or not at all, ordered streams in order, and
     /// nothing is left held when all is done.
-    @Test(arguments: [0.1, 0.3])
-    func mixedPoliciesUnderLoss(loss: Double) throws {
+    @Test(arguments: [0.1, 0.3], [false, true])
+    func mixedPoliciesUnderLoss(loss: Double, interleaving: Bool) throws {
         var link = LinkConfiguration()
         link.lossRate = loss
         link.reorderRate = 0.1
         link.duplicateRate = 0.05
         link.bandwidth = 20_000_000
-        let pair = SCTPPair(seed: 9, link: link)
+        let pair = SCTPPair(seed: 9, link: link) { $0.association.messageInterleaving = interleaving }
         let (client, server) = try pair.connect()
         var sent: [(message: SCTPMessage, policy: SCTPSendPolicy)] = []
         var generator = SplitMix64(seed: 17)
@@ -180,24 +222,11 @@ import Testing
 
     // MARK: The receiver
 
-    private func deliver(_ chunks: [SCTPChunk], to pair: SCTPPair, _ server: SCTPAssociation) throws -> [SCTPChunk] {
-        let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: server.localTag, chunks: chunks)
-        pair.server.endpoint.receive(packet.encoded(), from: pair.client.address, now: pair.network.now)
-        var replies: [SCTPChunk] = []
-        while let (bytes, _) = pair.server.endpoint.nextDatagram(now: pair.network.now) { replies += try SCTPPacket.parse(bytes).chunks }
-        return replies
-    }
-
-    private func sackCumulative(_ chunks: [SCTPChunk]) -> UInt32? {
-        for chunk in chunks { if case .sack(let sack) = chunk { return sack.cumulativeTSN } }
-        return nil
-    }
-
     /// §3.6 by hand: fragments at or below the new cumulative TSN are dropped, what arrived
     /// beyond it moves the cumulative TSN on, and the ordered stream listed delivers what
     /// waited behind the skipped SSN.
     @Test func aForwardTSNSkipsAndDeliversWhatWaited() throws {
-        let pair = SCTPPair()
+        let pair = SCTPPair { $0.association.messageInterleaving = false }
         let (_, server) = try pair.connect()
         pair.network.runToIdle(timeLimit: .seconds(1))
         let base = server.receivedTSNForTests
@@ -222,7 +251,7 @@ import Testing
     /// A hostile FORWARD TSN: a cumulative TSN 2³¹ − 16 ahead and a packet full of streams,
     /// most of them not open. It costs what the state held costs, not the distance.
     @Test func aFarForwardTSNIsCheap() throws {
-        let pair = SCTPPair()
+        let pair = SCTPPair { $0.association.messageInterleaving = false }
         let (_, server) = try pair.connect()
         pair.network.runToIdle(timeLimit: .seconds(1))
         let far = server.receivedTSNForTests &+ 0x7FFF_FFF0

@@ -260,20 +260,24 @@ func readAll(_ association: SCTPAssociation) -> [SCTPMessage] {
     }
 
     /// The fault matrix: loss up to 30 %, reordering, duplication and corruption; every
-    /// message on every stream arrives exactly once, ordered streams in order.
+    /// message on every stream arrives exactly once, ordered streams in order; with DATA and
+    /// with I-DATA.
     @Test(arguments: [
         (0.0, 0.0, 0.0, 0.0), (0.05, 0.0, 0.0, 0.0), (0.3, 0.0, 0.0, 0.0), (0.0, 0.3, 0.0, 0.0),
         (0.0, 0.0, 0.2, 0.0), (0.0, 0.0, 0.0, 0.1), (0.1, 0.1, 0.1, 0.05),
-    ])
-    func faultMatrix(loss: Double, reorder: Double, duplicate: Double, corrupt: Double) throws {
+    ], [false, true])
+    func faultMatrix(faults: (loss: Double, reorder: Double, duplicate: Double, corrupt: Double), interleaving: Bool) throws {
+        let (loss, reorder, duplicate, corrupt) = faults
         var link = LinkConfiguration()
         link.lossRate = loss
         link.reorderRate = reorder
         link.duplicateRate = duplicate
         link.corruptRate = corrupt
         link.bandwidth = 20_000_000
-        let pair = SCTPPair(seed: 7, link: link)
+        // DATA, and I-DATA (RFC 8260) when both offer it.
+        let pair = SCTPPair(seed: 7, link: link) { $0.association.messageInterleaving = interleaving }
         let (client, server) = try pair.connect()
+        #expect(client.peerSupportsMessageInterleaving == interleaving)
         // 4 ordered streams and unordered messages, sizes from 1 byte to 5 fragments.
         var sent: [SCTPMessage] = []
         var generator = SplitMix64(seed: 42)

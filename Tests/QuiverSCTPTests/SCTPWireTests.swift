@@ -19,6 +19,10 @@ import Testing
         .unrecognized(type: 0xC1, flags: 0x5A, value: [1, 2]),
         .forwardTSN(newCumulativeTSN: 0x8000_0001, streams: [SCTPForwardTSNStream(stream: 2, ssn: 0xFFFF), SCTPForwardTSNStream(stream: 9, ssn: 4)]),
         .forwardTSN(newCumulativeTSN: 7, streams: []),
+        .iData(SCTPIDataChunk(tsn: 9, stream: 2, messageID: 0xFFFF_FFFE, ppid: 51, unordered: true, ending: false, payload: [1, 2, 3])),
+        .iData(SCTPIDataChunk(tsn: 10, stream: 2, messageID: 0xFFFF_FFFE, fsn: 1, beginning: false, immediate: true, payload: [4])),
+        .iForwardTSN(newCumulativeTSN: 11, streams: [SCTPIForwardTSNStream(stream: 2, unordered: true, messageID: 0xFFFF_FFFE),
+                                                     SCTPIForwardTSNStream(stream: 3, unordered: false, messageID: 5)]),
     ]
 
     @Test func everyChunkRoundTrips() throws {
