@@ -44,7 +44,6 @@ public struct SCTPSendPolicy: Hashable, Sendable {
     /// Abandoned rather than retransmitted more than `count` times.
     public static func maxRetransmissions(_ count: Int) -> SCTPSendPolicy { SCTPSendPolicy(maxRetransmissions: count) }
 
-    var isReliable: Bool { lifetime == nil && maxRetransmissions == nil }
 }
 
 /// How an association ended.
@@ -128,8 +127,8 @@ public enum SCTPEvent: Hashable, Sendable {
 /// bounded reassembly, RTO and T3 retransmission, fast retransmit and fast recovery, §7's
 /// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR; stream
 /// reset (RFC 6525), SCTP-AUTH (RFC 4895), partial reliability (PR-SCTP, RFC 3758) and user
-/// message interleaving (I-DATA, RFC 8260). Not built yet: multi-homing (one peer address, the latest one a valid packet came from),
-/// the §5.2 collision cases other than a repeated COOKIE ECHO.
+/// message interleaving (I-DATA, RFC 8260). Not built yet: multi-homing (one peer address,
+/// the latest one a valid packet came from), the §5.2 collision cases other than a repeated COOKIE ECHO.
 public final class SCTPAssociation {
     /// RFC 9260 §4's states.
     public enum State: Hashable, Sendable {
@@ -185,9 +184,9 @@ public final class SCTPAssociation {
     private var nextUnorderedMID: [UInt32] = []
     /// User bytes pending or outstanding (bounded by the send buffer); abandoned data no longer.
     private var bufferedBytes = 0
-    /// Numbers the messages sent, for ``Fragment/message``.
+    /// Numbers the messages sent, for ``SCTPOutboundFragment/message``.
     private var nextMessage: UInt32 = 0
-    /// Pending fragments whose lifetime starts at the next ``nextPacket(now:)``.
+    /// Queued fragments whose lifetime starts at the next ``nextPacket(now:)``.
     private var lifetimesUnstamped = false
     private var flightSize = 0
     private var peerWindow: Int
@@ -884,7 +883,8 @@ public final class SCTPAssociation {
     // MARK: DATA
 
     private func receiveData(_ data: SCTPDataChunk, causes: inout [SCTPErrorCause]) {
-        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes) else { return }
+        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes)
+        else { return }
         heldBytes += data.payload.count
         if data.beginning && data.ending {
             deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)),
@@ -924,7 +924,8 @@ public final class SCTPAssociation {
     /// RFC 8260 §2.2.3: a message of I-DATA chunks is found by stream, U bit and Message
     /// Identifier and put together by FSN; the TSNs say nothing about it.
     private func receiveIData(_ data: SCTPIDataChunk, causes: inout [SCTPErrorCause]) {
-        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes) else { return }
+        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes)
+        else { return }
         heldBytes += data.payload.count
         if data.beginning && data.ending {
             return deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)),
@@ -958,7 +959,8 @@ public final class SCTPAssociation {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(partial.size)
         for fsn in 0...last { bytes.append(contentsOf: partial.parts[fsn]!) }
-        deliver(SCTPMessage(stream: data.stream, ppid: partial.ppid, unordered: data.unordered, bytes: bytes), sequence: data.messageID)
+        let message = SCTPMessage(stream: data.stream, ppid: partial.ppid, unordered: data.unordered, bytes: bytes)
+        deliver(message, sequence: data.messageID)
     }
 
     /// Whether an I-DATA fragment belongs to a message already skipped: ordered, behind its
@@ -1056,7 +1058,8 @@ public final class SCTPAssociation {
         let skipped = (sequence &- expected) & mask
         guard skipped < half else { return }
         if let held = waiting[stream] {
-            for key in held.keys.sorted(by: { ($0 &- expected) & mask < ($1 &- expected) & mask }) where (key &- expected) & mask <= skipped {
+            let distance = { (key: UInt32) in (key &- expected) & mask }
+            for key in held.keys.sorted(by: { distance($0) < distance($1) }) where distance(key) <= skipped {
                 readable.append(waiting[stream]!.removeValue(forKey: key)!)
             }
         }
@@ -1126,7 +1129,8 @@ public final class SCTPAssociation {
             if tsn == last { break }
             tsn &+= 1
         }
-        deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes), sequence: UInt32(data.ssn))
+        let message = SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes)
+        deliver(message, sequence: UInt32(data.ssn))
     }
 
     private func abortOversized() {
@@ -1872,7 +1876,8 @@ public final class SCTPAssociation {
             bufferedBytes -= fragment.payload.count
             fragment.payload = []
             assignSequence(&fragment)
-            outstanding.append(Outstanding(tsn: nextTSN, fragment: fragment, sentAt: now, transmissions: 0, inFlight: false, abandoned: true))
+            outstanding.append(Outstanding(
+                tsn: nextTSN, fragment: fragment, sentAt: now, transmissions: 0, inFlight: false, abandoned: true))
             nextTSN &+= 1
         }
         abandonedMessages += 1

@@ -566,7 +566,9 @@ public struct SCTPPacket: Hashable, Sendable {
             // Bytes after the last whole stream entry are ignored, as after other fixed fields.
             var streams: [SCTPForwardTSNStream] = []
             streams.reserveCapacity(reader.remaining / 4)
-            while reader.remaining >= 4 { streams.append(SCTPForwardTSNStream(stream: try reader.readUInt16(), ssn: try reader.readUInt16())) }
+            while reader.remaining >= 4 {
+                streams.append(SCTPForwardTSNStream(stream: try reader.readUInt16(), ssn: try reader.readUInt16()))
+            }
             return .forwardTSN(newCumulativeTSN: cumulative, streams: streams)
         case SCTPChunkType.iData:
             let tsn = try reader.readUInt32()
