@@ -1698,9 +1698,6 @@ public final class SCTPAssociation {
             chunks += 1
         }
         if sendsData {
-            // Lifetimes are checked before the FORWARD TSN is written (RFC 3758 §4.1 TR4), so
-            // it covers what they abandon.
-            abandonExpiredRetransmissions(now: now)
             chunks += writeForwardTSN(into: &writer, limit: limit, now: now)
             chunks += writeRetransmissions(into: &writer, limit: limit, now: now)
             chunks += writeNewData(into: &writer, limit: limit, now: now)
@@ -1745,6 +1742,12 @@ public final class SCTPAssociation {
     private func writeRetransmissions(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         var written = 0
         for index in outstanding.indices where outstanding[index].retransmit {
+            // RFC 3758 §4.1 TR4: one whose lifetime is over is abandoned instead (its FORWARD
+            // TSN goes in the next packet).
+            if peerSupportsPartialReliability, let deadline = outstanding[index].fragment.deadline, deadline <= now {
+                abandonMessage(at: index, now: now)
+                continue
+            }
             guard fastRetransmitOwed || flightSize < cwnd || flightSize == 0 else { break }
             let size = dataHeaderSize + outstanding[index].fragment.payload.count
             guard writer.count + size <= limit else { break }
@@ -1837,14 +1840,6 @@ public final class SCTPAssociation {
         if let deadline = fragment.deadline, deadline <= now { return true }
         if let limit = fragment.maxRetransmissions, transmissions > limit { return true }
         return false
-    }
-
-    /// TR4: a chunk to retransmit whose lifetime is over is abandoned instead.
-    private func abandonExpiredRetransmissions(now: Instant) {
-        guard peerSupportsPartialReliability else { return }
-        for index in outstanding.indices where outstanding[index].retransmit {
-            if let deadline = outstanding[index].fragment.deadline, deadline <= now { abandonMessage(at: index, now: now) }
-        }
     }
 
     /// Drops a message none of which has a TSN.

@@ -95,6 +95,9 @@ func sackCumulative(_ chunks: [SCTPChunk]) -> UInt32? {
         #expect(received.filter { $0.stream == 1 }.map(\.bytes) == [Self.bytes(500, seed: 1), Self.bytes(700, seed: 2), Self.bytes(3000, seed: 3)])
         #expect(received.filter { $0.stream == 2 }.map(\.bytes) == reliable)
         #expect(client.abandonedMessages == 1)
+        // Idle: the peer's cumulative TSN passed every TSN, the abandoned ones too (the FORWARD
+        // TSN moved it), and nothing is left in the send buffer.
+        #expect(client.isIdle)
         #expect(client.bufferedBytesForTests == 0 && client.writableBytes == client.configuration.sendBufferSize)
         #expect(server.heldForTests.fragments == 0 && server.heldForTests.waiting == 0)
         // The FORWARD TSN named stream 1 (ordered) or no stream (unordered); the I-FORWARD-TSN
