@@ -1361,7 +1361,8 @@ public final class SCTPAssociation {
     /// Sends the request for the queued streams whose data all have TSNs, if none is in flight.
     private func startReconfigIfReady(now: Instant) {
         guard reconfigInFlight == nil, !resetQueue.isEmpty, state == .established else { return }
-        let ready = resetQueue.filter { !queue.hasFragments(on: $0) }
+        let waiting = queue.streamsWaiting
+        let ready = resetQueue.filter { !waiting.contains($0) }
         guard !ready.isEmpty else { return }
         resetQueue.removeAll { ready.contains($0) }
         var value = ByteWriter(capacity: 12 + 2 * ready.count)

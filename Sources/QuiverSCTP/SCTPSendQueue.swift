@@ -87,10 +87,8 @@ struct SCTPSendQueue {
         current = (current + 1) % order.count
     }
 
-    /// Whether fragments of `stream` wait.
-    func hasFragments(on stream: UInt16) -> Bool {
-        interleaving ? !(streams[stream]?.isEmpty ?? true) : fifo.items[fifo.head...].contains { $0.stream == stream }
-    }
+    /// The streams with fragments waiting.
+    var streamsWaiting: Set<UInt16> { interleaving ? Set(order) : Set(fifo.items[fifo.head...].map(\.stream)) }
 
     /// Removes the fragments of `message` at the head of its stream's queue (or of the queue):
     /// the rest of a message in progress, or all of one not started.
