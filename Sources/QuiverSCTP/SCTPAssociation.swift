@@ -17,6 +17,35 @@ public struct SCTPMessage: Hashable, Sendable {
     }
 }
 
+/// How hard SCTP tries to deliver one message: partial reliability (PR-SCTP, RFC 3758).
+///
+/// A limited message is abandoned — never delivered, and skipped by the peer after a FORWARD
+/// TSN — once its limit is reached; the messages after it on its stream are delivered without
+/// it. Limits apply only when the peer supports PR-SCTP
+/// (``SCTPAssociation/peerSupportsPartialReliability``); otherwise every message is reliable.
+/// WebRTC data channels use the two limits here (`maxPacketLifeTime`, `maxRetransmits`).
+public struct SCTPSendPolicy: Hashable, Sendable {
+    /// Timed reliability (RFC 3758 §4.1): abandoned if not delivered within this time of being
+    /// sent. `nil`: no limit.
+    public var lifetime: Duration?
+    /// Abandoned rather than retransmitted more than this many times (0: sent once). `nil`: no
+    /// limit.
+    public var maxRetransmissions: Int?
+
+    public init(lifetime: Duration? = nil, maxRetransmissions: Int? = nil) {
+        self.lifetime = lifetime
+        self.maxRetransmissions = maxRetransmissions
+    }
+
+    /// Delivered whatever it takes (the default).
+    public static let reliable = SCTPSendPolicy()
+    /// Abandoned if not delivered within `lifetime`.
+    public static func lifetime(_ lifetime: Duration) -> SCTPSendPolicy { SCTPSendPolicy(lifetime: lifetime) }
+    /// Abandoned rather than retransmitted more than `count` times.
+    public static func maxRetransmissions(_ count: Int) -> SCTPSendPolicy { SCTPSendPolicy(maxRetransmissions: count) }
+
+}
+
 /// How an association ended.
 public enum SCTPCloseReason: Error, Hashable, Sendable, CustomStringConvertible {
     /// The SHUTDOWN sequence completed: everything sent was delivered.
@@ -99,10 +128,10 @@ public enum SCTPEvent: Hashable, Sendable {
 /// Built: the four-way handshake with a stateless cookie, DATA/SACK with gap blocks and
 /// duplicate reports, ordered and unordered delivery on many streams, fragmentation and
 /// bounded reassembly, RTO and T3 retransmission, fast retransmit and fast recovery, §7's
-/// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR. Not
-/// built yet: PR-SCTP (RFC 3758), stream reset (RFC 6525), I-DATA (RFC 8260), SCTP-AUTH
-/// (RFC 4895), multi-homing (one peer address, the latest one a valid packet came from),
-/// the §5.2 collision cases other than a repeated COOKIE ECHO.
+/// congestion control and the receiver window, HEARTBEAT, SHUTDOWN, ABORT and ERROR; stream
+/// reset (RFC 6525), SCTP-AUTH (RFC 4895), partial reliability (PR-SCTP, RFC 3758) and user
+/// message interleaving (I-DATA, RFC 8260). Not built yet: multi-homing (one peer address,
+/// the latest one a valid packet came from), the §5.2 collision cases other than a repeated COOKIE ECHO.
 public final class SCTPAssociation {
     /// RFC 9260 §4's states.
     public enum State: Hashable, Sendable {
@@ -129,15 +158,7 @@ public final class SCTPAssociation {
 
     // MARK: Sending
 
-    private struct Fragment {
-        var stream: UInt16
-        var ssn: UInt16
-        var ppid: UInt32
-        var unordered: Bool
-        var beginning: Bool
-        var ending: Bool
-        var payload: ArraySlice<UInt8>
-    }
+    private typealias Fragment = SCTPOutboundFragment
 
     private struct Outstanding {
         var tsn: UInt32
@@ -148,19 +169,28 @@ public final class SCTPAssociation {
         var gapAcked = false
         var missIndications = 0
         var retransmit = false
+        /// Given up (RFC 3758 §3.5 A2): finally acknowledged for us, its payload released;
+        /// kept until the peer's cumulative TSN passes it after our FORWARD TSN.
+        var abandoned = false
     }
 
-    /// Fragments not yet given a TSN, in send order.
-    private var pending: [Fragment] = []
-    private var pendingHead = 0
+    /// Fragments not yet given a TSN.
+    private var queue = SCTPSendQueue()
     /// Chunks with a TSN not yet cumulatively acknowledged, TSN ascending.
     private var outstanding: [Outstanding] = []
     private var nextTSN: UInt32
     /// The peer's Cumulative TSN Ack: every TSN up to it arrived.
     private var ackedTSN: UInt32
-    private var nextSSN: [UInt16]
-    /// User bytes pending or outstanding (bounded by the send buffer).
+    /// The next SSN (DATA) or ordered Message Identifier (I-DATA) of each stream, and with
+    /// I-DATA the unordered one (RFC 8260 §2.1: two counters per stream).
+    private var nextSequence: [UInt32]
+    private var nextUnorderedMID: [UInt32] = []
+    /// User bytes pending or outstanding (bounded by the send buffer); abandoned data no longer.
     private var bufferedBytes = 0
+    /// Numbers the messages sent, for ``SCTPOutboundFragment/message``.
+    private var nextMessage: UInt32 = 0
+    /// Queued fragments whose lifetime starts at the next ``nextPacket(now:)``.
+    private var lifetimesUnstamped = false
     private var flightSize = 0
     private var peerWindow: Int
     private var cwnd: Int
@@ -190,9 +220,29 @@ public final class SCTPAssociation {
     private var duplicates: [UInt32] = []
     /// Fragments of messages not yet whole, by TSN.
     private var fragments: [UInt32: SCTPDataChunk] = [:]
-    /// Whole ordered messages waiting for an earlier one of their stream, by stream and SSN.
-    private var waiting: [UInt16: [UInt16: SCTPMessage]] = [:]
-    private var expectedSSN: [UInt16]
+    /// Whole ordered messages waiting for an earlier one of their stream, by stream and SSN
+    /// (DATA) or Message Identifier (I-DATA).
+    private var waiting: [UInt16: [UInt32: SCTPMessage]] = [:]
+    private var expectedSequence: [UInt32]
+    /// I-DATA's messages not yet whole, by stream, U bit and Message Identifier (RFC 8260
+    /// §2.2.3: reassembled by FSN, whatever their TSNs).
+    private var partials: [PartialKey: Partial] = [:]
+    /// The highest unordered Message Identifier an I-FORWARD-TSN skipped, by stream.
+    private var skippedUnordered: [UInt16: UInt32] = [:]
+
+    private struct PartialKey: Hashable {
+        var stream: UInt16
+        var unordered: Bool
+        var messageID: UInt32
+    }
+
+    private struct Partial {
+        var parts: [UInt32: ArraySlice<UInt8>] = [:]
+        var ppid: UInt32 = 0
+        var hasFirst = false
+        var lastFSN: UInt32?
+        var size = 0
+    }
     private var readable: [SCTPMessage] = []
     private var readableHead = 0
     /// User bytes held in `fragments`, `waiting` and `readable`.
@@ -245,6 +295,56 @@ public final class SCTPAssociation {
     /// The peer's reset waiting for the data before it (§5.2.2 E2).
     private var deferredReset: (seq: UInt32, lastTSN: UInt32, streams: [UInt16])?
 
+    // MARK: Partial reliability (RFC 3758)
+
+    /// Both sides offered PR-SCTP (RFC 3758 §3.3): messages with a limited ``SCTPSendPolicy``
+    /// may be abandoned, and the peer's FORWARD TSN chunks are followed.
+    public private(set) var peerSupportsPartialReliability = false
+    /// A FORWARD TSN goes in the next packet.
+    private var forwardTSNOwed = false
+    /// The latest FORWARD TSN sent: a SACK short of it repeats it once a round trip passed
+    /// (§3.5 F2's implementation note), not at every SACK.
+    private var lastForwardTSN: (point: UInt32, sentAt: Instant)?
+    /// Messages abandoned, for tests and statistics.
+    public private(set) var abandonedMessages = 0
+    /// Fragments and out-of-order messages of the peer's held, for tests.
+    var heldForTests: (fragments: Int, waiting: Int) { (fragments.count + partials.count, waiting.count) }
+    /// User bytes held by the sender, for tests.
+    var bufferedBytesForTests: Int { bufferedBytes }
+
+    static func offersPartialReliability(_ parameters: [SCTPParameter]) -> Bool {
+        // §3.3.2 names the parameter; pion lists FORWARD TSN in Supported Extensions only.
+        parameters.contains {
+            $0.type == SCTPParameter.forwardTSNSupported
+                || ($0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.forwardTSN))
+        }
+    }
+
+    // MARK: Message interleaving (RFC 8260)
+
+    /// Both sides listed I-DATA (RFC 8260 §2.2.1): messages are sent in I-DATA chunks, and
+    /// those of different streams interleave; with PR-SCTP, I-FORWARD-TSN replaces FORWARD TSN.
+    public private(set) var peerSupportsMessageInterleaving = false
+
+    /// Whether we offer I-DATA: when configured, unless SCTP-AUTH is to cover DATA and does not
+    /// list I-DATA (user data would then go unauthenticated).
+    static func offersMessageInterleaving(_ configuration: SCTPConfiguration, auth: SCTPAuthentication?) -> Bool {
+        guard configuration.messageInterleaving else { return false }
+        guard let auth else { return true }
+        return !auth.chunks.contains(SCTPChunkType.data) || auth.chunks.contains(SCTPChunkType.iData)
+    }
+
+    static func listsMessageInterleaving(_ parameters: [SCTPParameter]) -> Bool {
+        parameters.contains { $0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.iData) }
+    }
+
+    static func listsIForwardTSN(_ parameters: [SCTPParameter]) -> Bool {
+        parameters.contains { $0.type == SCTPParameter.supportedExtensions && $0.value.contains(SCTPChunkType.iForwardTSN) }
+    }
+
+    /// The DATA or I-DATA header.
+    private var dataHeaderSize: Int { peerSupportsMessageInterleaving ? SCTPIDataChunk.headerSize : SCTPDataChunk.headerSize }
+
     // MARK: SCTP-AUTH (RFC 4895)
 
     /// What we sent in INIT or INIT ACK, when AUTH is configured.
@@ -261,7 +361,8 @@ public final class SCTPAssociation {
     /// Whether both require each other's DATA authenticated (RFC 6083 §4.4).
     public var authenticatesData: Bool {
         guard let auth else { return false }
-        return auth.weRequire(SCTPChunkType.data) && auth.peerRequires(SCTPChunkType.data)
+        let type = peerSupportsMessageInterleaving ? SCTPChunkType.iData : SCTPChunkType.data
+        return auth.weRequire(type) && auth.peerRequires(type)
     }
 
     /// Sets endpoint pair shared key `id` (RFC 4895 §6.1; RFC 6083 derives them from the DTLS
@@ -278,12 +379,19 @@ public final class SCTPAssociation {
         SCTPAuthParameters(random: random.bytes(32), chunks: settings.chunks, hmacs: settings.hmacs)
     }
 
-    /// Supported Extensions (RE-CONFIG, AUTH) and the AUTH parameters of our INIT or INIT ACK.
+    /// Supported Extensions (RE-CONFIG, FORWARD TSN, AUTH, I-DATA, I-FORWARD-TSN),
+    /// Forward-TSN-Supported and the AUTH parameters of our INIT or INIT ACK.
     static func initParameters(_ configuration: SCTPConfiguration, auth: SCTPAuthParameters?) -> [SCTPParameter] {
         var extensions: [UInt8] = []
         if configuration.streamReset { extensions.append(SCTPChunkType.reconfig) }
+        if configuration.partialReliability { extensions.append(SCTPChunkType.forwardTSN) }
         if auth != nil { extensions.append(SCTPChunkType.auth) }
+        if offersMessageInterleaving(configuration, auth: configuration.authentication) {
+            extensions.append(SCTPChunkType.iData)
+            if configuration.partialReliability { extensions.append(SCTPChunkType.iForwardTSN) }
+        }
         var parameters = extensions.isEmpty ? [] : [SCTPParameter(type: SCTPParameter.supportedExtensions, value: extensions)]
+        if configuration.partialReliability { parameters.append(SCTPParameter(type: SCTPParameter.forwardTSNSupported, value: [])) }
         parameters += auth?.parameters ?? []
         return parameters
     }
@@ -313,8 +421,8 @@ public final class SCTPAssociation {
         nextTSN = initialTSN
         ackedTSN = initialTSN &- 1
         nextRequestSeq = initialTSN
-        nextSSN = []
-        expectedSSN = []
+        nextSequence = []
+        expectedSequence = []
         receivedTSN = 0
         rto = configuration.rtoInitial.nanosecondsClamped
         advertisedWindow = configuration.receiveBufferSize
@@ -346,12 +454,18 @@ public final class SCTPAssociation {
         nextRequestSeq = cookie.localInitialTSN
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
+        peerSupportsPartialReliability = cookie.partialReliability
+        peerSupportsMessageInterleaving = cookie.messageInterleaving
         if let settings = configuration.authentication, cookie.localRandom.count == 32, let peer = SCTPAuthParameters.decode(cookie.peerAuth) {
             localAuth = SCTPAuthParameters(random: cookie.localRandom, chunks: settings.chunks, hmacs: settings.hmacs)
             auth = SCTPAuthState(local: localAuth!, peer: peer)
         }
-        nextSSN = Array(repeating: 0, count: Int(outboundStreams))
-        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        nextSequence = Array(repeating: 0, count: Int(outboundStreams))
+        expectedSequence = Array(repeating: 0, count: Int(inboundStreams))
+        if peerSupportsMessageInterleaving {
+            nextUnorderedMID = Array(repeating: 0, count: Int(outboundStreams))
+            queue.startInterleaving()
+        }
         receivedTSN = cookie.peerInitialTSN &- 1
         rto = configuration.rtoInitial.nanosecondsClamped
         advertisedWindow = configuration.receiveBufferSize
@@ -380,7 +494,14 @@ public final class SCTPAssociation {
     // MARK: Application
 
     /// Queues a message. Returns at once; the message is sent as the windows allow.
-    public func send(_ bytes: [UInt8], stream: UInt16, ppid: UInt32 = 0, unordered: Bool = false) throws(SCTPError) {
+    ///
+    /// - Parameters:
+    ///   - policy: when the message may be abandoned (PR-SCTP); reliable by default, and
+    ///     always when the peer does not support PR-SCTP.
+    ///   - now: when the message was sent, from which its ``SCTPSendPolicy/lifetime`` counts;
+    ///     without it, from the next time the association is asked for a packet.
+    public func send(_ bytes: [UInt8], stream: UInt16, ppid: UInt32 = 0, unordered: Bool = false,
+                     policy: SCTPSendPolicy = .reliable, now: Instant? = nil) throws(SCTPError) {
         switch state {
         case .cookieWait, .cookieEchoed, .established: break
         default: throw .notWritable
@@ -393,25 +514,30 @@ public final class SCTPAssociation {
         guard !resetting.contains(stream) else { throw .streamResetting(stream) }
         guard bufferedBytes == 0 || bufferedBytes + bytes.count <= configuration.sendBufferSize else { throw .wouldBlock }
         bufferedBytes += bytes.count
-        // Before the handshake the SSNs are assigned when it completes (the stream count may shrink).
-        var ssn: UInt16 = 0
-        if !unordered, Int(stream) < nextSSN.count {
-            ssn = nextSSN[Int(stream)]
-            nextSSN[Int(stream)] &+= 1
-        }
-        // Room for an AUTH chunk when AUTH may be used (the peer's answer is not known yet).
+        let message = nextMessage
+        nextMessage &+= 1
+        let deadline = policy.lifetime.flatMap { lifetime in now.map { $0 + lifetime } }
+        if policy.lifetime != nil, deadline == nil { lifetimesUnstamped = true }
+        // Room for an AUTH chunk when AUTH may be used, and for I-DATA's header when it may be
+        // (the peer's answer is not known yet).
+        let interleaving = state == .established ? peerSupportsMessageInterleaving
+            : Self.offersMessageInterleaving(configuration, auth: configuration.authentication)
         let size = configuration.maxChunkPayload - (configuration.authentication == nil ? 0 : Self.authChunkSize)
+            - (interleaving ? SCTPIDataChunk.headerSize - SCTPDataChunk.headerSize : 0)
         var start = 0
+        var fsn: UInt32 = 0
         while start < bytes.count {
             let end = min(start + size, bytes.count)
-            pending.append(Fragment(
-                stream: stream, ssn: ssn, ppid: ppid, unordered: unordered,
-                beginning: start == 0, ending: end == bytes.count, payload: bytes[start..<end]))
+            queue.append(Fragment(
+                stream: stream, fsn: fsn, ppid: ppid, unordered: unordered, beginning: start == 0, ending: end == bytes.count,
+                payload: bytes[start..<end], message: message, lifetime: policy.lifetime, deadline: deadline,
+                maxRetransmissions: policy.maxRetransmissions))
             start = end
+            fsn &+= 1
         }
     }
 
-    /// Bytes ``send(_:stream:ppid:unordered:)`` accepts now.
+    /// Bytes ``send(_:stream:ppid:unordered:policy:now:)`` accepts now.
     public var writableBytes: Int {
         switch state {
         case .cookieWait, .cookieEchoed, .established: max(0, configuration.sendBufferSize - bufferedBytes)
@@ -420,7 +546,7 @@ public final class SCTPAssociation {
     }
 
     /// Whether everything sent was acknowledged.
-    public var isIdle: Bool { pendingHead == pending.count && outstanding.isEmpty }
+    public var isIdle: Bool { queue.isEmpty && outstanding.isEmpty }
 
     /// Whether a stream reset of ours waits for a request or an answer.
     public var isResettingStreams: Bool { reconfigInFlight != nil || !resetQueue.isEmpty }
@@ -541,12 +667,24 @@ public final class SCTPAssociation {
                 if state == .cookieEchoed { establish(now: now) }
             case .data(let data):
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                // RFC 8260 §2.2.3: DATA once I-DATA was negotiated (and I-DATA when it was not)
+                // ends the association.
+                if peerSupportsMessageInterleaving { return violation("DATA on an association that uses I-DATA") }
                 if data.payload.isEmpty {
                     sendAbort(SCTPErrorCause(code: SCTPErrorCause.noUserData, info: Self.word(data.tsn)))
                     return
                 }
                 receivedData = true
                 receiveData(data, causes: &errorCauses)
+            case .iData(let data):
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                if !peerSupportsMessageInterleaving { return violation("I-DATA on an association that uses DATA") }
+                if data.payload.isEmpty {
+                    sendAbort(SCTPErrorCause(code: SCTPErrorCause.noUserData, info: Self.word(data.tsn)))
+                    return
+                }
+                receivedData = true
+                receiveIData(data, causes: &errorCauses)
             case .sack(let sack):
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
                 if !handleSack(sack, now: now) { return }
@@ -555,6 +693,21 @@ public final class SCTPAssociation {
             case .reconfig(let parameters):
                 guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
                 handleReconfig(parameters, now: now)
+            case .forwardTSN(let cumulative, let streams) where peerSupportsPartialReliability:
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                // RFC 8260 §2.3.1: with I-DATA only I-FORWARD-TSN, and the other way round.
+                if peerSupportsMessageInterleaving { return violation("FORWARD TSN on an association that uses I-DATA") }
+                if moveCumulativeTSN(to: cumulative) {
+                    dropSkippedFragments()
+                    for entry in streams { skipOrdered(stream: entry.stream, through: UInt32(entry.ssn)) }
+                    if readable.count > readableHead, events.last != .readable { events.append(.readable) }
+                }
+                receivedData = true  // §3.6: SACKed as if DATA arrived
+            case .iForwardTSN(let cumulative, let streams) where peerSupportsPartialReliability:
+                guard state != .cookieWait, state != .cookieEchoed else { continue chunks }
+                if !peerSupportsMessageInterleaving { return violation("I-FORWARD-TSN on an association that uses DATA") }
+                if moveCumulativeTSN(to: cumulative) { skipMessages(streams) }
+                receivedData = true
             case .heartbeatAck(let info):
                 handleHeartbeatAck(info, now: now)
             case .shutdown(let cumulative):
@@ -579,8 +732,10 @@ public final class SCTPAssociation {
                     restartHandshake(now: now)
                     return
                 }
-            case .unrecognized(let type, _, _):
-                // §3.2: the two high bits of the type say what to do.
+            case .unrecognized, .forwardTSN, .iForwardTSN:
+                // §3.2: the two high bits of the type say what to do (a FORWARD TSN from a peer
+                // that did not offer PR-SCTP is unrecognized, RFC 3758 §3.3.3).
+                let type = chunk.type
                 if type & 0x40 != 0 {
                     var writer = ByteWriter()
                     chunk.encode(into: &writer)
@@ -628,6 +783,7 @@ public final class SCTPAssociation {
             case SCTPParameter.stateCookie: cookie = parameter.value
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.unrecognizedParameter,
                  SCTPParameter.supportedExtensions, SCTPParameter.random, SCTPParameter.chunkList, SCTPParameter.hmacAlgorithms: break
+            case SCTPParameter.forwardTSNSupported where configuration.partialReliability: break
             default:
                 // §3.2.1; what is reported is bounded by the packet we send it in.
                 let action = parameter.unrecognizedAction
@@ -645,8 +801,8 @@ public final class SCTPAssociation {
         }
         outboundStreams = min(configuration.outboundStreams, ack.inboundStreams)
         inboundStreams = min(configuration.inboundStreams, ack.outboundStreams)
-        nextSSN = Array(repeating: 0, count: Int(outboundStreams))
-        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        nextSequence = Array(repeating: 0, count: Int(outboundStreams))
+        expectedSequence = Array(repeating: 0, count: Int(inboundStreams))
         if let localAuth {
             do throws(SCTPCloseReason) {
                 if let peer = try SCTPAuthParameters.from(ack.parameters) { auth = SCTPAuthState(local: localAuth, peer: peer) }
@@ -658,6 +814,10 @@ public final class SCTPAssociation {
         receivedTSN = ack.initialTSN &- 1
         peerRequestSeq = ack.initialTSN
         peerSupportsStreamReset = configuration.streamReset && Self.listsStreamReset(ack.parameters)
+        peerSupportsMessageInterleaving = Self.offersMessageInterleaving(configuration, auth: configuration.authentication)
+            && Self.listsMessageInterleaving(ack.parameters)
+        peerSupportsPartialReliability = configuration.partialReliability && Self.offersPartialReliability(ack.parameters)
+            && (!peerSupportsMessageInterleaving || Self.listsIForwardTSN(ack.parameters))
         peerWindow = Int(ack.advertisedWindow)
         ssthresh = Int(ack.advertisedWindow)
         state = .cookieEchoed
@@ -688,10 +848,12 @@ public final class SCTPAssociation {
         peerTag = cookie.peerTag
         outboundStreams = cookie.localOutboundStreams
         inboundStreams = cookie.localInboundStreams
-        expectedSSN = Array(repeating: 0, count: Int(inboundStreams))
+        expectedSequence = Array(repeating: 0, count: Int(inboundStreams))
         receivedTSN = cookie.peerInitialTSN &- 1
         peerRequestSeq = cookie.peerInitialTSN
         peerSupportsStreamReset = cookie.streamReset
+        peerSupportsPartialReliability = cookie.partialReliability
+        peerSupportsMessageInterleaving = cookie.messageInterleaving
         if let localAuth, let peer = SCTPAuthParameters.decode(cookie.peerAuth) { auth = SCTPAuthState(local: localAuth, peer: peer) }
         peerWindow = Int(cookie.peerWindow)
         ssthresh = Int(cookie.peerWindow)
@@ -702,25 +864,14 @@ public final class SCTPAssociation {
         state = .established
         t1 = nil
         handshakeChunk = nil
-        if nextSSN.count != Int(outboundStreams) { nextSSN = Array(repeating: 0, count: Int(outboundStreams)) }
+        if nextSequence.count != Int(outboundStreams) { nextSequence = Array(repeating: 0, count: Int(outboundStreams)) }
+        if peerSupportsMessageInterleaving { nextUnorderedMID = Array(repeating: 0, count: Int(outboundStreams)) }
         events.append(.established)
         scheduleHeartbeat(now: now)
-        // Messages queued before the handshake: SSNs now, and those on streams the peer
-        // does not accept are dropped (the stream count is known only now).
-        var kept: [Fragment] = []
-        for var fragment in pending[pendingHead...] {
-            guard fragment.stream < outboundStreams else {
-                bufferedBytes -= fragment.payload.count
-                continue
-            }
-            if !fragment.unordered {
-                fragment.ssn = nextSSN[Int(fragment.stream)]
-                if fragment.ending { nextSSN[Int(fragment.stream)] &+= 1 }
-            }
-            kept.append(fragment)
-        }
-        pending = kept
-        pendingHead = 0
+        // Messages queued before the handshake on streams the peer does not accept are dropped
+        // (the stream count is known only now).
+        bufferedBytes -= queue.removeStreams(from: outboundStreams)
+        if peerSupportsMessageInterleaving { queue.startInterleaving() }
     }
 
     private func restartHandshake(now: Instant) {
@@ -742,34 +893,117 @@ public final class SCTPAssociation {
     // MARK: DATA
 
     private func receiveData(_ data: SCTPDataChunk, causes: inout [SCTPErrorCause]) {
-        if data.immediate { sackOwed = true }
-        let offset = data.tsn &- receivedTSN
-        if offset == 0 || offset > 0x8000_0000 || isReceived(data.tsn) {
-            if duplicates.count < 16 { duplicates.append(data.tsn) }
-            sackOwed = true  // §6.2: a duplicate is acknowledged at once
-            return
-        }
-        // A TSN beyond any window the peer could have, or data we have no room for: dropped
-        // unacknowledged (§6.2: the peer retransmits it).
-        guard offset <= 0xFFFF, heldBytes + data.payload.count <= configuration.receiveBufferSize,
-              receivedAbove.count < 256 || offset == 1
+        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes)
         else { return }
-        guard data.stream < inboundStreams else {
-            // §6.5: acknowledged, reported, discarded.
-            markReceived(data.tsn)
-            causes.append(SCTPErrorCause(
-                code: SCTPErrorCause.invalidStreamIdentifier, info: [UInt8(data.stream >> 8), UInt8(data.stream & 0xFF), 0, 0]))
-            return
-        }
-        markReceived(data.tsn)
-        if offset != 1 || !receivedAbove.isEmpty { sackOwed = true }  // a gap: report it at once
         heldBytes += data.payload.count
         if data.beginning && data.ending {
-            deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)), ssn: data.ssn)
+            deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)),
+                    sequence: UInt32(data.ssn))
         } else {
             fragments[data.tsn] = data
             reassemble(around: data)
         }
+    }
+
+    /// The TSN rules DATA and I-DATA share (§6.2, §6.5); true if the payload is to be kept.
+    private func acceptTSN(_ tsn: UInt32, stream: UInt16, size: Int, immediate: Bool, causes: inout [SCTPErrorCause]) -> Bool {
+        if immediate { sackOwed = true }
+        let offset = tsn &- receivedTSN
+        if offset == 0 || offset > 0x8000_0000 || isReceived(tsn) {
+            if duplicates.count < 16 { duplicates.append(tsn) }
+            sackOwed = true  // §6.2: a duplicate is acknowledged at once
+            return false
+        }
+        // A TSN beyond any window the peer could have, or data we have no room for: dropped
+        // unacknowledged (§6.2: the peer retransmits it).
+        guard offset <= 0xFFFF, heldBytes + size <= configuration.receiveBufferSize,
+              receivedAbove.count < 256 || offset == 1
+        else { return false }
+        guard stream < inboundStreams else {
+            // §6.5: acknowledged, reported, discarded.
+            markReceived(tsn)
+            causes.append(SCTPErrorCause(
+                code: SCTPErrorCause.invalidStreamIdentifier, info: [UInt8(stream >> 8), UInt8(stream & 0xFF), 0, 0]))
+            return false
+        }
+        markReceived(tsn)
+        if offset != 1 || !receivedAbove.isEmpty { sackOwed = true }  // a gap: report it at once
+        return true
+    }
+
+    /// RFC 8260 §2.2.3: a message of I-DATA chunks is found by stream, U bit and Message
+    /// Identifier and put together by FSN; the TSNs say nothing about it.
+    private func receiveIData(_ data: SCTPIDataChunk, causes: inout [SCTPErrorCause]) {
+        guard acceptTSN(data.tsn, stream: data.stream, size: data.payload.count, immediate: data.immediate, causes: &causes)
+        else { return }
+        heldBytes += data.payload.count
+        if data.beginning && data.ending {
+            return deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: Array(data.payload)),
+                           sequence: data.messageID)
+        }
+        // A fragment of a message an I-FORWARD-TSN skipped, come late under a TSN above it (with
+        // I-DATA the skipped message's TSNs need not be below it): it would wait for ever.
+        if isSkipped(data) { return heldBytes -= data.payload.count }
+        let key = PartialKey(stream: data.stream, unordered: data.unordered, messageID: data.messageID)
+        var partial = partials.removeValue(forKey: key) ?? Partial()
+        guard partial.parts[data.fsn] == nil, partial.lastFSN.map({ data.fsn <= $0 }) ?? true,
+              !data.ending || partial.parts.keys.allSatisfy({ $0 <= data.fsn })
+        else {
+            // A second copy of a fragment under another TSN, or one past the last: not ours to
+            // guess which is right.
+            return violation("I-DATA fragments of message \(data.messageID) on stream \(data.stream) disagree")
+        }
+        partial.parts[data.fsn] = data.payload
+        partial.size += data.payload.count
+        if data.beginning {
+            partial.hasFirst = true
+            partial.ppid = data.ppid
+        }
+        if data.ending { partial.lastFSN = data.fsn }
+        guard partial.size <= configuration.maxMessageSize else { return abortOversized() }
+        guard partial.hasFirst, let last = partial.lastFSN, partial.parts.count == Int(last) + 1 else {
+            partials[key] = partial
+            return
+        }
+        // Every FSN from 0 to the last is here (no key is past it, none repeats).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(partial.size)
+        for fsn in 0...last { bytes.append(contentsOf: partial.parts[fsn]!) }
+        let message = SCTPMessage(stream: data.stream, ppid: partial.ppid, unordered: data.unordered, bytes: bytes)
+        deliver(message, sequence: data.messageID)
+    }
+
+    /// Whether an I-DATA fragment belongs to a message already skipped: ordered, behind its
+    /// stream; unordered, at or below the highest MID an I-FORWARD-TSN skipped on its stream.
+    private func isSkipped(_ data: SCTPIDataChunk) -> Bool {
+        if data.unordered {
+            guard let through = skippedUnordered[data.stream] else { return false }
+            return Serial.lessOrEqual(data.messageID, through)
+        }
+        return data.messageID &- expectedSequence[Int(data.stream)] >= 0x8000_0000
+    }
+
+    /// I-FORWARD-TSN (RFC 8260 §2.3.1): the partial messages of each stream and kind up to the
+    /// Message Identifier listed are dropped; ordered streams go on after it.
+    private func skipMessages(_ streams: [SCTPIForwardTSNStream]) {
+        var skipped: [PartialKey: UInt32] = [:]  // the message ID zeroed: stream and kind
+        for entry in streams where entry.stream < inboundStreams {
+            skipped[PartialKey(stream: entry.stream, unordered: entry.unordered, messageID: 0)] = entry.messageID
+            if entry.unordered, skippedUnordered[entry.stream].map({ Serial.less($0, entry.messageID) }) ?? true {
+                skippedUnordered[entry.stream] = entry.messageID
+            }
+        }
+        if !partials.isEmpty, !skipped.isEmpty {
+            for (key, partial) in partials {
+                guard let through = skipped[PartialKey(stream: key.stream, unordered: key.unordered, messageID: 0)],
+                      Serial.lessOrEqual(key.messageID, through)
+                else { continue }
+                heldBytes -= partial.size
+                partials[key] = nil
+            }
+        }
+        for entry in streams where !entry.unordered { skipOrdered(stream: entry.stream, through: entry.messageID) }
+        if readable.count > readableHead, events.last != .readable { events.append(.readable) }
     }
 
     private func isReceived(_ tsn: UInt32) -> Bool {
@@ -801,6 +1035,81 @@ public final class SCTPAssociation {
         }
     }
 
+    private func violation(_ reason: String) {
+        sendAbort(SCTPErrorCause(code: SCTPErrorCause.protocolViolation, info: Array(reason.utf8)))
+    }
+
+    /// FORWARD TSN and I-FORWARD-TSN (RFC 3758 §3.6): every TSN up to `cumulative` counts as
+    /// received, then the cumulative TSN moves on over what arrived beyond it. False if it is
+    /// out of date (behind or at ours): then it is only SACKed.
+    ///
+    /// A distant `cumulative` (even one the peer cannot have sent) costs no more than a near
+    /// one: only the ranges held are touched, never the TSNs in between.
+    private func moveCumulativeTSN(to cumulative: UInt32) -> Bool {
+        sackOwed = true  // the sender frees its buffer on our SACK: at once
+        let offset = cumulative &- receivedTSN
+        guard offset != 0, offset < 0x8000_0000 else { return false }
+        receivedTSN = cumulative
+        while let first = receivedAbove.first, Serial.lessOrEqual(first.first, receivedTSN &+ 1) {
+            if Serial.less(receivedTSN, first.last) { receivedTSN = first.last }
+            receivedAbove.removeFirst()
+        }
+        return true
+    }
+
+    /// §3.6: the messages held for sequence numbers up to `sequence` (an SSN, or with I-DATA a
+    /// Message Identifier) on an ordered stream are delivered, then those after it in order. A
+    /// number behind the stream's is from an older FORWARD TSN.
+    private func skipOrdered(stream: UInt16, through sequence: UInt32) {
+        guard stream < inboundStreams else { return }
+        let (mask, half) = sequenceSpace
+        let index = Int(stream)
+        let expected = expectedSequence[index]
+        let skipped = (sequence &- expected) & mask
+        guard skipped < half else { return }
+        if let held = waiting[stream] {
+            let distance = { (key: UInt32) in (key &- expected) & mask }
+            for key in held.keys.sorted(by: { distance($0) < distance($1) }) where distance(key) <= skipped {
+                readable.append(waiting[stream]!.removeValue(forKey: key)!)
+            }
+        }
+        expectedSequence[index] = (sequence &+ 1) & mask
+        while let next = waiting[stream]?.removeValue(forKey: expectedSequence[index]) {
+            readable.append(next)
+            expectedSequence[index] = (expectedSequence[index] &+ 1) & mask
+        }
+        if waiting[stream]?.isEmpty == true { waiting[stream] = nil }
+    }
+
+    /// SSNs are 16 bits, Message Identifiers 32 (serial arithmetic on either, RFC 1982).
+    private var sequenceSpace: (mask: UInt32, half: UInt32) {
+        peerSupportsMessageInterleaving ? (0xFFFF_FFFF, 0x8000_0000) : (0xFFFF, 0x8000)
+    }
+
+    /// §3.6: removes the partial messages missing a TSN at or below the cumulative TSN. Only
+    /// one can still complete: the one holding that TSN, if every fragment from its first to
+    /// there is here (any other has a fragment at or below it that will not come).
+    private func dropSkippedFragments() {
+        var keepFrom = receivedTSN &+ 1
+        var tsn = receivedTSN
+        if var fragment = fragments[tsn], !fragment.ending {
+            while true {
+                if fragment.beginning {
+                    keepFrom = tsn
+                    break
+                }
+                guard let previous = fragments[tsn &- 1], !previous.ending, previous.stream == fragment.stream,
+                      previous.unordered == fragment.unordered, fragment.unordered || previous.ssn == fragment.ssn
+                else { break }
+                tsn &-= 1
+                fragment = previous
+            }
+        }
+        let receivedTSN = receivedTSN
+        let dropped = fragments.keys.filter { Serial.lessOrEqual($0, receivedTSN) && Serial.less($0, keepFrom) }
+        for tsn in dropped { heldBytes -= fragments.removeValue(forKey: tsn)!.payload.count }
+    }
+
     /// Finds the whole message `data` belongs to, if all its fragments are here: consecutive
     /// TSNs of one stream from a B to an E fragment (and one SSN when ordered).
     private func reassemble(around data: SCTPDataChunk) {
@@ -830,28 +1139,34 @@ public final class SCTPAssociation {
             if tsn == last { break }
             tsn &+= 1
         }
-        deliver(SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes), ssn: data.ssn)
+        let message = SCTPMessage(stream: data.stream, ppid: data.ppid, unordered: data.unordered, bytes: bytes)
+        deliver(message, sequence: UInt32(data.ssn))
     }
 
     private func abortOversized() {
         sendAbort(SCTPErrorCause(code: SCTPErrorCause.outOfResource))
     }
 
-    private func deliver(_ message: SCTPMessage, ssn: UInt16) {
+    private func deliver(_ message: SCTPMessage, sequence: UInt32) {
         if message.unordered {
             readable.append(message)
         } else {
             let stream = Int(message.stream)
-            if ssn == expectedSSN[stream] {
+            let (mask, half) = sequenceSpace
+            if sequence == expectedSequence[stream] {
                 readable.append(message)
-                expectedSSN[stream] &+= 1
-                while let next = waiting[message.stream]?.removeValue(forKey: expectedSSN[stream]) {
+                expectedSequence[stream] = (expectedSequence[stream] &+ 1) & mask
+                while let next = waiting[message.stream]?.removeValue(forKey: expectedSequence[stream]) {
                     readable.append(next)
-                    expectedSSN[stream] &+= 1
+                    expectedSequence[stream] = (expectedSequence[stream] &+ 1) & mask
                 }
                 if waiting[message.stream]?.isEmpty == true { waiting[message.stream] = nil }
+            } else if (sequence &- expectedSequence[stream]) & mask >= half {
+                // Behind the stream: a message a FORWARD TSN skipped came after all. It cannot
+                // be placed; holding it would hold it for ever.
+                heldBytes -= message.bytes.count
             } else {
-                waiting[message.stream, default: [:]][ssn] = message
+                waiting[message.stream, default: [:]][sequence] = message
             }
         }
         if readable.count > readableHead, events.last != .readable { events.append(.readable) }
@@ -906,7 +1221,8 @@ public final class SCTPAssociation {
         var removed = 0
         while removed < outstanding.count, Serial.lessOrEqual(outstanding[removed].tsn, cumulative) {
             let chunk = outstanding[removed]
-            if !chunk.gapAcked {
+            // Abandoned chunks (their payload released) credit nothing (RFC 3758 §3.5 A2).
+            if !chunk.gapAcked, !chunk.abandoned {
                 bytesAcked += chunk.fragment.payload.count
                 highestNewlyAcked = chunk.tsn
                 sampleRTT(chunk, now: now)
@@ -919,7 +1235,7 @@ public final class SCTPAssociation {
         var highestGapAcked = cumulative
         if !sack.gapBlocks.isEmpty {
             var block = 0
-            for index in outstanding.indices {
+            for index in outstanding.indices where !outstanding[index].abandoned {
                 let offset = outstanding[index].tsn &- cumulative
                 while block < sack.gapBlocks.count, UInt32(sack.gapBlocks[block].upperBound) < offset { block += 1 }
                 let acked = block < sack.gapBlocks.count && UInt32(sack.gapBlocks[block].lowerBound) <= offset
@@ -949,10 +1265,12 @@ public final class SCTPAssociation {
             let limit = fastRecoveryExit == nil ? highestGapAcked : highestNewlyAcked
             for index in outstanding.indices {
                 guard Serial.less(outstanding[index].tsn, limit) else { break }
-                guard !outstanding[index].gapAcked, !outstanding[index].retransmit else { continue }
+                guard !outstanding[index].gapAcked, !outstanding[index].retransmit, !outstanding[index].abandoned else { continue }
                 outstanding[index].missIndications += 1
                 if outstanding[index].missIndications == 3 {
-                    markForRetransmit(index)
+                    // Abandoned instead when its policy says so; the congestion response is
+                    // the same (RFC 3758 §3.5 F5).
+                    markForRetransmit(index, now: now)
                     newlyMarked = true
                 }
             }
@@ -981,6 +1299,8 @@ public final class SCTPAssociation {
         if flightSize == 0 { partialBytesAcked = 0 }
         peerWindow = max(0, Int(sack.advertisedWindow) - flightSize)
         if cumulativeAdvanced { errorCount = 0 }
+        // RFC 3758 §3.5 C1–C3.
+        scheduleForwardTSN(now: now, repeating: false)
         if outstanding.allSatisfy({ $0.gapAcked }) {
             t3 = nil
         } else if cumulativeAdvanced {
@@ -989,7 +1309,10 @@ public final class SCTPAssociation {
         return true
     }
 
-    private func markForRetransmit(_ index: Int) {
+    private func markForRetransmit(_ index: Int, now: Instant) {
+        if mayAbandon(outstanding[index].fragment, transmissions: outstanding[index].transmissions, now: now) {
+            return abandonMessage(at: index, now: now)
+        }
         outstanding[index].retransmit = true
         if outstanding[index].inFlight {
             outstanding[index].inFlight = false
@@ -1048,7 +1371,7 @@ public final class SCTPAssociation {
     /// Sends the request for the queued streams whose data all have TSNs, if none is in flight.
     private func startReconfigIfReady(now: Instant) {
         guard reconfigInFlight == nil, !resetQueue.isEmpty, state == .established else { return }
-        let waiting = Set(pending[pendingHead...].map(\.stream))
+        let waiting = queue.streamsWaiting
         let ready = resetQueue.filter { !waiting.contains($0) }
         guard !ready.isEmpty else { return }
         resetQueue.removeAll { ready.contains($0) }
@@ -1148,7 +1471,7 @@ public final class SCTPAssociation {
     private func resetIncoming(_ requested: [UInt16]) {
         let streams = requested.isEmpty ? Array(0..<inboundStreams) : requested.filter { $0 < inboundStreams }
         for stream in streams {
-            expectedSSN[Int(stream)] = 0
+            expectedSequence[Int(stream)] = 0
             // Messages waiting for an earlier SSN came after the sender's last TSN, which A1
             // forbids: they cannot be placed in the new sequence.
             if let dropped = waiting.removeValue(forKey: stream) { heldBytes -= dropped.values.reduce(0) { $0 + $1.bytes.count } }
@@ -1165,7 +1488,11 @@ public final class SCTPAssociation {
             reconfigTimer = now + .nanoseconds(rto)
             return
         case 0, ReconfigResult.performed:
-            for stream in request.streams { nextSSN[Int(stream)] = 0 }
+            // RFC 8260 §2.3.2: both Message Identifier counters too.
+            for stream in request.streams {
+                nextSequence[Int(stream)] = 0
+                if peerSupportsMessageInterleaving { nextUnorderedMID[Int(stream)] = 0 }
+            }
             events.append(.outgoingStreamsReset(request.streams))
         default:
             events.append(.streamResetRefused(request.streams))
@@ -1261,7 +1588,7 @@ public final class SCTPAssociation {
     var mayHaveOutput: Bool {
         if !control.isEmpty || sackOwed { return true }
         guard state != .closed, state != .cookieWait, state != .cookieEchoed else { return false }
-        return canSendNew || hasRetransmission
+        return canSendNew || hasRetransmission || forwardTSNOwed
     }
 
     /// Runs the timers that expired.
@@ -1296,7 +1623,11 @@ public final class SCTPAssociation {
             fastRecoveryExit = nil
             fastRetransmitOwed = false
             rttProbe = nil
-            for index in outstanding.indices where !outstanding[index].gapAcked { markForRetransmit(index) }
+            for index in outstanding.indices where !outstanding[index].gapAcked && !outstanding[index].abandoned {
+                markForRetransmit(index, now: now)
+            }
+            // RFC 3758 §3.5 A5: the FORWARD TSN again, moved as far as it now goes.
+            scheduleForwardTSN(now: now, repeating: true)
         }
         if let deadline = delayedAck, deadline <= now {
             delayedAck = nil
@@ -1342,6 +1673,7 @@ public final class SCTPAssociation {
 
     /// The next packet to send now, or `nil` when windows, timers or an empty queue say wait.
     func nextPacket(now: Instant) -> [UInt8]? {
+        if lifetimesUnstamped { stampLifetimes(now: now) }
         guard mayHaveOutput else { return nil }
         let limit = configuration.maxPacketSize - (auth == nil ? 0 : Self.authChunkSize)
         var writer = ByteWriter(capacity: configuration.maxPacketSize)
@@ -1377,6 +1709,7 @@ public final class SCTPAssociation {
             chunks += 1
         }
         if sendsData {
+            chunks += writeForwardTSN(into: &writer, limit: limit, now: now)
             chunks += writeRetransmissions(into: &writer, limit: limit, now: now)
             chunks += writeNewData(into: &writer, limit: limit, now: now)
         }
@@ -1412,16 +1745,22 @@ public final class SCTPAssociation {
     private var hasRetransmission: Bool { !outstanding.isEmpty && outstanding.contains { $0.retransmit } }
 
     private var canSendNew: Bool {
-        guard pendingHead < pending.count else { return false }
+        guard let next = queue.first else { return false }
         // §6.1 A (the zero-window probe: one chunk when nothing is in flight) and B.
-        return flightSize == 0 || (flightSize < cwnd && peerWindow >= pending[pendingHead].payload.count)
+        return flightSize == 0 || (flightSize < cwnd && peerWindow >= next.payload.count)
     }
 
     private func writeRetransmissions(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         var written = 0
         for index in outstanding.indices where outstanding[index].retransmit {
+            // RFC 3758 §4.1 TR4: one whose lifetime is over is abandoned instead (its FORWARD
+            // TSN goes in the next packet).
+            if peerSupportsPartialReliability, let deadline = outstanding[index].fragment.deadline, deadline <= now {
+                abandonMessage(at: index, now: now)
+                continue
+            }
             guard fastRetransmitOwed || flightSize < cwnd || flightSize == 0 else { break }
-            let size = SCTPDataChunk.headerSize + outstanding[index].fragment.payload.count
+            let size = dataHeaderSize + outstanding[index].fragment.payload.count
             guard writer.count + size <= limit else { break }
             writeData(outstanding[index].tsn, outstanding[index].fragment, into: &writer)
             outstanding[index].retransmit = false
@@ -1442,12 +1781,29 @@ public final class SCTPAssociation {
 
     private func writeNewData(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
         var written = 0
-        while canSendNew {
-            let fragment = pending[pendingHead]
-            guard writer.count + SCTPDataChunk.headerSize + fragment.payload.count <= limit else { break }
+        var dropped = false
+        while let next = queue.first {
+            if let deadline = next.deadline, deadline <= now, peerSupportsPartialReliability {
+                // RFC 3758 §4.1 TR3: expired before its TSN: dropped, no FORWARD TSN needed. A
+                // message partly sent is abandoned whole (TR4, §3.5 A3), unless all that was
+                // sent of it is acknowledged: the peer holds its start, so it is finished.
+                if next.beginning {
+                    dropQueuedMessage(next)
+                    dropped = true
+                    continue
+                }
+                if let sent = outstanding.lastIndex(where: { $0.fragment.message == next.message }) {
+                    abandonMessage(at: sent, now: now)
+                    dropped = true
+                    continue
+                }
+            }
+            guard canSendNew else { break }
+            guard writer.count + dataHeaderSize + next.payload.count <= limit else { break }
+            var fragment = queue.removeFirst()
+            assignSequence(&fragment)
             let tsn = nextTSN
             nextTSN &+= 1
-            pendingHead += 1
             writeData(tsn, fragment, into: &writer)
             outstanding.append(Outstanding(tsn: tsn, fragment: fragment, sentAt: now, transmissions: 1, inFlight: true))
             flightSize += fragment.payload.count
@@ -1456,29 +1812,167 @@ public final class SCTPAssociation {
             if t3 == nil { t3 = now + .nanoseconds(rto) }
             written += 1
         }
-        if pendingHead == pending.count {
-            pending.removeAll(keepingCapacity: pending.count < 256)
-            pendingHead = 0
-        } else if pendingHead > 1024 {
-            pending.removeFirst(pendingHead)
-            pendingHead = 0
-        }
         if written > 0 {
+            queue.packetDone()
             scheduleHeartbeat(now: now)
-            if !resetQueue.isEmpty { startReconfigIfReady(now: now) }
         }
+        if written > 0 || dropped, !resetQueue.isEmpty { startReconfigIfReady(now: now) }
         return written
     }
 
+    /// The SSN or Message Identifier, when the fragment gets its TSN (TR3). A stream has one
+    /// message in progress at a time (DATA: one in all), so a message's later fragments take
+    /// the number its first took.
+    private func assignSequence(_ fragment: inout Fragment) {
+        let stream = Int(fragment.stream)
+        if peerSupportsMessageInterleaving && fragment.unordered {
+            if fragment.beginning { nextUnorderedMID[stream] &+= 1 }
+            fragment.sequence = nextUnorderedMID[stream] &- 1
+        } else if !fragment.unordered {
+            if fragment.beginning { nextSequence[stream] &+= 1 }
+            fragment.sequence = nextSequence[stream] &- 1
+        }
+    }
+
+    // MARK: Abandoning (RFC 3758 §3.5, §4.1)
+
+    /// Gives the lifetime of messages sent without a time its start.
+    private func stampLifetimes(now: Instant) {
+        lifetimesUnstamped = false
+        queue.updateAll { fragment in
+            if fragment.deadline == nil, let lifetime = fragment.lifetime { fragment.deadline = now + lifetime }
+        }
+    }
+
+    /// Whether a sent chunk's message is to be abandoned rather than sent again: its lifetime
+    /// is over or it has had its retransmissions. Never when the peer lacks PR-SCTP.
+    private func mayAbandon(_ fragment: Fragment, transmissions: Int, now: Instant) -> Bool {
+        guard peerSupportsPartialReliability else { return false }
+        if let deadline = fragment.deadline, deadline <= now { return true }
+        if let limit = fragment.maxRetransmissions, transmissions > limit { return true }
+        return false
+    }
+
+    /// Drops a message none of which has a TSN.
+    private func dropQueuedMessage(_ first: Fragment) {
+        for fragment in queue.removeMessage(first.message, stream: first.stream) { bufferedBytes -= fragment.payload.count }
+        abandonedMessages += 1
+    }
+
+    /// §3.5 A2, A3: the message of `outstanding[index]` is abandoned whole: its chunks count
+    /// as acknowledged for us (out of the flight and the send buffer, their payload released),
+    /// and a FORWARD TSN will skip them. (With I-DATA its chunks need not be adjacent.)
+    private func abandonMessage(at index: Int, now: Instant) {
+        let message = outstanding[index].fragment.message
+        let stream = outstanding[index].fragment.stream
+        for chunk in outstanding.indices where outstanding[chunk].fragment.message == message && !outstanding[chunk].abandoned {
+            let size = outstanding[chunk].fragment.payload.count
+            if outstanding[chunk].inFlight { flightSize -= size }
+            bufferedBytes -= size
+            outstanding[chunk].inFlight = false
+            outstanding[chunk].retransmit = false
+            outstanding[chunk].abandoned = true
+            outstanding[chunk].fragment.payload = []
+            if rttProbe?.tsn == outstanding[chunk].tsn { rttProbe = nil }
+        }
+        // Its fragments not sent yet take their TSNs now, abandoned unsent: the peer may hold
+        // every fragment sent, and only a cumulative TSN it cannot reach without our FORWARD
+        // TSN makes it drop them (and skip the SSN).
+        for var fragment in queue.removeMessage(message, stream: stream) {
+            bufferedBytes -= fragment.payload.count
+            fragment.payload = []
+            assignSequence(&fragment)
+            outstanding.append(Outstanding(
+                tsn: nextTSN, fragment: fragment, sentAt: now, transmissions: 0, inFlight: false, abandoned: true))
+            nextTSN &+= 1
+        }
+        abandonedMessages += 1
+        scheduleForwardTSN(now: now, repeating: false)
+    }
+
+    /// §3.5 C1–C3: owes a FORWARD TSN when the Advanced.Peer.Ack.Point is ahead of the peer's
+    /// cumulative TSN: at once if it moved, again after a round trip (or when `repeating`, on
+    /// T3) if it did not.
+    ///
+    /// The ack point (A1) is not stored: it is the peer's cumulative TSN (C1) moved over the
+    /// abandoned chunks after it (C2), computed by ``forwardTSN()``.
+    private func scheduleForwardTSN(now: Instant, repeating: Bool) {
+        guard peerSupportsPartialReliability else { return }
+        let point = forwardTSN().newCumulativeTSN
+        guard Serial.less(ackedTSN, point) else { return }
+        if repeating { forwardTSNOwed = true }
+        guard let last = lastForwardTSN, last.point == point else {
+            forwardTSNOwed = true
+            return
+        }
+        if now - last.sentAt >= .nanoseconds(srtt ?? rto) { forwardTSNOwed = true }
+    }
+
+    /// The FORWARD TSN for the abandoned chunks after the peer's cumulative TSN (C2, C4): the
+    /// highest SSN skipped on each ordered stream — with I-DATA an I-FORWARD-TSN with the
+    /// highest Message Identifier skipped of each stream's ordered and unordered messages (RFC
+    /// 8260 §2.3.1); fewer chunks when the streams would not fit a packet.
+    private func forwardTSN() -> (newCumulativeTSN: UInt32, chunk: SCTPChunk) {
+        let interleaving = peerSupportsMessageInterleaving
+        let maxStreams = (configuration.maxPacketSize - SCTPPacket.headerSize - Self.authChunkSize - 8) / (interleaving ? 8 : 4)
+        var skipped: [PartialKey: UInt32] = [:]  // stream and kind; the message ID zeroed
+        var point = ackedTSN
+        for chunk in outstanding {
+            guard chunk.abandoned else { break }
+            if interleaving || !chunk.fragment.unordered {
+                let key = PartialKey(stream: chunk.fragment.stream, unordered: chunk.fragment.unordered, messageID: 0)
+                if skipped[key] == nil, skipped.count == maxStreams { break }
+                skipped[key] = chunk.fragment.sequence  // ascending for each key
+            }
+            point = chunk.tsn
+        }
+        let keys = skipped.keys.sorted { ($0.stream, $0.unordered ? 1 : 0) < ($1.stream, $1.unordered ? 1 : 0) }
+        if interleaving {
+            let streams = keys.map { SCTPIForwardTSNStream(stream: $0.stream, unordered: $0.unordered, messageID: skipped[$0]!) }
+            return (point, .iForwardTSN(newCumulativeTSN: point, streams: streams))
+        }
+        let streams = keys.map { SCTPForwardTSNStream(stream: $0.stream, ssn: UInt16(truncatingIfNeeded: skipped[$0]!)) }
+        return (point, .forwardTSN(newCumulativeTSN: point, streams: streams))
+    }
+
+    /// The owed FORWARD TSN, if it fits; C5: T3 runs while one is out.
+    private func writeForwardTSN(into writer: inout ByteWriter, limit: Int, now: Instant) -> Int {
+        guard forwardTSNOwed else { return 0 }
+        let (point, chunk) = forwardTSN()
+        guard Serial.less(ackedTSN, point) else {
+            forwardTSNOwed = false
+            return 0
+        }
+        let start = writer.count
+        chunk.encode(into: &writer)
+        guard writer.count <= limit else {
+            writer.bytes.removeSubrange(start...)
+            return 0
+        }
+        forwardTSNOwed = false
+        lastForwardTSN = (point, now)
+        if t3 == nil { t3 = now + .nanoseconds(rto) }
+        return 1
+    }
+
+    /// A DATA chunk, or with I-DATA negotiated an I-DATA chunk (RFC 8260 §2.1: the first
+    /// fragment carries the PPID, the others their FSN).
     private func writeData(_ tsn: UInt32, _ fragment: Fragment, into writer: inout ByteWriter) {
-        let length = SCTPDataChunk.headerSize + fragment.payload.count
-        writer.writeUInt8(SCTPChunkType.data)
+        let interleaving = peerSupportsMessageInterleaving
+        let length = dataHeaderSize + fragment.payload.count
+        writer.writeUInt8(interleaving ? SCTPChunkType.iData : SCTPChunkType.data)
         writer.writeUInt8((fragment.unordered ? 4 : 0) | (fragment.beginning ? 2 : 0) | (fragment.ending ? 1 : 0))
         writer.writeUInt16(UInt16(length))
         writer.writeUInt32(tsn)
         writer.writeUInt16(fragment.stream)
-        writer.writeUInt16(fragment.ssn)
-        writer.writeUInt32(fragment.ppid)
+        if interleaving {
+            writer.writeUInt16(0)
+            writer.writeUInt32(fragment.sequence)
+            writer.writeUInt32(fragment.beginning ? fragment.ppid : fragment.fsn)
+        } else {
+            writer.writeUInt16(UInt16(truncatingIfNeeded: fragment.sequence))
+            writer.writeUInt32(fragment.ppid)
+        }
         writer.writeBytes(fragment.payload)
         writer.writeZeros((4 - length % 4) % 4)
     }
@@ -1504,10 +1998,11 @@ public final class SCTPAssociation {
         reconfigTimer = nil
         reconfigInFlight = nil
         deferredReset = nil
-        pending.removeAll()
-        pendingHead = 0
+        forwardTSNOwed = false
+        queue.removeAll()
         outstanding.removeAll()
         fragments.removeAll()
+        partials.removeAll()
         waiting.removeAll()
         bufferedBytes = 0
         flightSize = 0

@@ -32,6 +32,16 @@ public struct SCTPConfiguration: Sendable {
     /// Whether to offer stream reconfiguration (RFC 6525): RE-CONFIG in Supported Extensions,
     /// answering the peer's requests, and ``SCTPAssociation/resetOutgoingStreams(_:now:)``.
     public var streamReset = true
+    /// Whether to offer partial reliability (PR-SCTP, RFC 3758): the Forward-TSN-Supported
+    /// parameter and FORWARD TSN in Supported Extensions. When both sides offer it, messages
+    /// sent with an ``SCTPSendPolicy`` that allows it may be abandoned, and the peer's
+    /// FORWARD TSN chunks are followed.
+    public var partialReliability = true
+    /// Whether to offer user message interleaving (I-DATA, RFC 8260): when both sides list
+    /// I-DATA, messages of different streams interleave, so a large message on one stream
+    /// does not hold up the others. Messages are still delivered whole. Not offered when
+    /// ``authentication`` requires DATA authenticated and does not list I-DATA.
+    public var messageInterleaving = true
     /// SCTP-AUTH (RFC 4895): offered when set, and used when the peer offers it too. `nil`
     /// (the default): not offered.
     public var authentication: SCTPAuthentication?

@@ -19,6 +19,10 @@ struct SCTPCookieState: Hashable, Sendable {
     var created: UInt64
     /// Both sides listed RE-CONFIG in Supported Extensions (RFC 6525 §5.1.1).
     var streamReset: Bool
+    /// Both sides offered PR-SCTP (RFC 3758 §3.3.2; with I-DATA, I-FORWARD-TSN too).
+    var partialReliability = false
+    /// Both sides listed I-DATA (RFC 8260 §2.2.1).
+    var messageInterleaving = false
     /// SCTP-AUTH (RFC 4895): our RANDOM in the INIT ACK and the peer's key vector from its
     /// INIT, when both offered it (empty otherwise). Never an endpoint pair shared key (§6.3).
     var localRandom: [UInt8] = []
@@ -36,7 +40,8 @@ public struct SCTPCookieJar: Sendable {
     public var lifetime: Duration
 
     static let macSize = 32
-    private static let format: UInt8 = 2
+    /// 3: the byte after `created` holds flags (bit 0 stream reset, bit 1 PR-SCTP, bit 2 I-DATA).
+    private static let format: UInt8 = 3
 
     /// A jar with a fresh random secret, or with `secret` (32 bytes) to share cookies.
     public init(secret: [UInt8]? = nil, lifetime: Duration = .seconds(60), random: RandomSource = .system) {
@@ -57,7 +62,7 @@ public struct SCTPCookieJar: Sendable {
         writer.writeUInt16(state.localPort)
         writer.writeUInt16(state.peerPort)
         writer.writeUInt64(state.created)
-        writer.writeUInt8(state.streamReset ? 1 : 0)
+        writer.writeUInt8((state.streamReset ? 1 : 0) | (state.partialReliability ? 2 : 0) | (state.messageInterleaving ? 4 : 0))
         writer.writeLengthPrefixedBytes(1, state.localRandom)
         writer.writeLengthPrefixedBytes(2, state.peerAuth)
         writer.writeBytes(HMAC<SHA256>.authenticationCode(for: writer.bytes, using: key))
@@ -85,9 +90,13 @@ public struct SCTPCookieJar: Sendable {
             peerInitialTSN: reader.readUInt32(), peerWindow: reader.readUInt32(),
             localOutboundStreams: reader.readUInt16(), localInboundStreams: reader.readUInt16(),
             localPort: reader.readUInt16(), peerPort: reader.readUInt16(), created: reader.readUInt64(),
-            streamReset: reader.readUInt8() == 1),
+            streamReset: false),
+            let flags = try? reader.readUInt8(),
             let localRandom = try? reader.readLengthPrefixedBytes(1), let peerAuth = try? reader.readLengthPrefixedBytes(2)
         else { throw .invalid }
+        state.streamReset = flags & 1 != 0
+        state.partialReliability = flags & 2 != 0
+        state.messageInterleaving = flags & 4 != 0
         state.localRandom = localRandom
         state.peerAuth = peerAuth
         let age = Int64(clamping: now.nanoseconds &- state.created)

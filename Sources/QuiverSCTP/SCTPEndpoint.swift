@@ -185,6 +185,8 @@ public final class SCTPEndpoint {
             case SCTPParameter.ipv4Address, SCTPParameter.ipv6Address, SCTPParameter.cookiePreservative,
                  SCTPParameter.supportedAddressTypes, SCTPParameter.supportedExtensions:
                 continue
+            case SCTPParameter.forwardTSNSupported where association.partialReliability:
+                continue
             case let type where association.authentication != nil
                 && [SCTPParameter.random, SCTPParameter.chunkList, SCTPParameter.hmacAlgorithms].contains(type):
                 continue
@@ -214,6 +216,8 @@ public final class SCTPEndpoint {
             }
             localAuth = colliding?.auth ?? SCTPAssociation.authParameters(settings, random: association.random)
         }
+        let interleaving = SCTPAssociation.offersMessageInterleaving(association, auth: association.authentication)
+            && SCTPAssociation.listsMessageInterleaving(initiation.parameters)
         let cookie = configuration.cookies.make(SCTPCookieState(
             localTag: localTag, peerTag: initiation.initiateTag, localInitialTSN: initialTSN,
             peerInitialTSN: initiation.initialTSN, peerWindow: initiation.advertisedWindow,
@@ -221,6 +225,9 @@ public final class SCTPEndpoint {
             localInboundStreams: min(association.inboundStreams, initiation.outboundStreams),
             localPort: configuration.port, peerPort: packet.sourcePort, created: now.nanoseconds,
             streamReset: association.streamReset && SCTPAssociation.listsStreamReset(initiation.parameters),
+            partialReliability: association.partialReliability && SCTPAssociation.offersPartialReliability(initiation.parameters)
+                && (!interleaving || SCTPAssociation.listsIForwardTSN(initiation.parameters)),
+            messageInterleaving: interleaving,
             localRandom: peerAuth == nil ? [] : localAuth?.random ?? [], peerAuth: localAuth == nil ? [] : peerAuth?.keyVector ?? []))
         var parameters = [SCTPParameter(type: SCTPParameter.stateCookie, value: cookie)]
         parameters += SCTPAssociation.initParameters(association, auth: localAuth)

@@ -33,6 +33,11 @@ public enum SCTPChunkType {
     public static let auth: UInt8 = 15
     /// RE-CONFIG (RFC 6525 §3.1).
     public static let reconfig: UInt8 = 130
+    /// FORWARD TSN (RFC 3758 §3.2).
+    public static let forwardTSN: UInt8 = 192
+    /// I-DATA and I-FORWARD-TSN (RFC 8260 §2.1, §2.3.1).
+    public static let iData: UInt8 = 64
+    public static let iForwardTSN: UInt8 = 194
 }
 
 /// A TLV parameter of INIT and INIT ACK (RFC 9260 §3.2.1), or of HEARTBEAT.
@@ -53,6 +58,8 @@ public struct SCTPParameter: Hashable, Sendable {
     public static let supportedAddressTypes: UInt16 = 12
     /// Supported Extensions (RFC 5061 §4.2.7): the chunk types of extensions the sender speaks.
     public static let supportedExtensions: UInt16 = 0x8008
+    /// Forward-TSN-Supported (RFC 3758 §3.1): the sender speaks PR-SCTP. No value.
+    public static let forwardTSNSupported: UInt16 = 0xC000
     /// SCTP-AUTH's parameters (RFC 4895 §3).
     public static let random: UInt16 = 0x8002
     public static let chunkList: UInt16 = 0x8003
@@ -152,6 +159,55 @@ public struct SCTPDataChunk: Hashable, Sendable {
     }
 }
 
+/// An I-DATA chunk (RFC 8260 §2.1): DATA with a Message Identifier and a Fragment Sequence
+/// Number instead of the SSN, so messages of different streams may interleave. On the wire the
+/// first fragment carries the PPID and the others their FSN in the same field: `ppid` is 0
+/// unless `beginning`, `fsn` 0 when it is.
+public struct SCTPIDataChunk: Hashable, Sendable {
+    public var tsn: UInt32
+    public var stream: UInt16
+    public var messageID: UInt32
+    public var ppid: UInt32
+    public var fsn: UInt32
+    public var unordered: Bool
+    public var beginning: Bool
+    public var ending: Bool
+    public var immediate: Bool
+    public var payload: ArraySlice<UInt8>
+
+    public init(tsn: UInt32, stream: UInt16, messageID: UInt32, ppid: UInt32 = 0, fsn: UInt32 = 0, unordered: Bool = false,
+                beginning: Bool = true, ending: Bool = true, immediate: Bool = false, payload: ArraySlice<UInt8>) {
+        self.tsn = tsn
+        self.stream = stream
+        self.messageID = messageID
+        self.ppid = beginning ? ppid : 0
+        self.fsn = beginning ? 0 : fsn
+        self.unordered = unordered
+        self.beginning = beginning
+        self.ending = ending
+        self.immediate = immediate
+        self.payload = payload
+    }
+
+    static let headerSize = 20
+    var flags: UInt8 {
+        (immediate ? 8 : 0) | (unordered ? 4 : 0) | (beginning ? 2 : 0) | (ending ? 1 : 0)
+    }
+}
+
+/// A stream of an I-FORWARD-TSN (RFC 8260 §2.3.1): the highest Message Identifier skipped on
+/// it, of its ordered or its unordered messages.
+public struct SCTPIForwardTSNStream: Hashable, Sendable {
+    public var stream: UInt16
+    public var unordered: Bool
+    public var messageID: UInt32
+    public init(stream: UInt16, unordered: Bool, messageID: UInt32) {
+        self.stream = stream
+        self.unordered = unordered
+        self.messageID = messageID
+    }
+}
+
 /// INIT and INIT ACK (RFC 9260 §3.3.2, §3.3.3).
 public struct SCTPInitChunk: Hashable, Sendable {
     public var initiateTag: UInt32
@@ -188,6 +244,17 @@ public struct SCTPSackChunk: Hashable, Sendable {
     }
 }
 
+/// A stream of a FORWARD TSN (RFC 3758 §3.2): the highest SSN of the ordered messages
+/// skipped on it.
+public struct SCTPForwardTSNStream: Hashable, Sendable {
+    public var stream: UInt16
+    public var ssn: UInt16
+    public init(stream: UInt16, ssn: UInt16) {
+        self.stream = stream
+        self.ssn = ssn
+    }
+}
+
 /// One chunk of an SCTP packet.
 public enum SCTPChunk: Hashable, Sendable {
     case data(SCTPDataChunk)
@@ -207,6 +274,13 @@ public enum SCTPChunk: Hashable, Sendable {
     case shutdownComplete(tagReflected: Bool)
     /// RE-CONFIG (RFC 6525): one or two request or response parameters.
     case reconfig(parameters: [SCTPParameter])
+    /// FORWARD TSN (RFC 3758 §3.2): the receiver takes every TSN up to `newCumulativeTSN` as
+    /// received, and the ordered `streams` as past the SSNs listed.
+    case forwardTSN(newCumulativeTSN: UInt32, streams: [SCTPForwardTSNStream])
+    /// I-DATA (RFC 8260).
+    case iData(SCTPIDataChunk)
+    /// I-FORWARD-TSN (RFC 8260 §2.3.1): FORWARD TSN for associations that use I-DATA.
+    case iForwardTSN(newCumulativeTSN: UInt32, streams: [SCTPIForwardTSNStream])
     /// AUTH (RFC 4895): the chunks after it in the packet are covered by `hmac`.
     case auth(keyID: UInt16, hmacID: UInt16, hmac: [UInt8])
     /// A chunk type this module does not implement, kept whole for the §3.2 rules.
@@ -228,6 +302,9 @@ public enum SCTPChunk: Hashable, Sendable {
         case .cookieAck: SCTPChunkType.cookieAck
         case .shutdownComplete: SCTPChunkType.shutdownComplete
         case .reconfig: SCTPChunkType.reconfig
+        case .forwardTSN: SCTPChunkType.forwardTSN
+        case .iData: SCTPChunkType.iData
+        case .iForwardTSN: SCTPChunkType.iForwardTSN
         case .auth: SCTPChunkType.auth
         case .unrecognized(let type, _, _): type
         }
@@ -282,6 +359,27 @@ public enum SCTPChunk: Hashable, Sendable {
             flags = reflected ? 1 : 0
         case .reconfig(let parameters):
             for parameter in parameters { lastPadding = Self.writeTLV(parameter.type, parameter.value, into: &writer) }
+        case .forwardTSN(let cumulative, let streams):
+            writer.writeUInt32(cumulative)
+            for entry in streams {
+                writer.writeUInt16(entry.stream)
+                writer.writeUInt16(entry.ssn)
+            }
+        case .iData(let chunk):
+            flags = chunk.flags
+            writer.writeUInt32(chunk.tsn)
+            writer.writeUInt16(chunk.stream)
+            writer.writeUInt16(0)
+            writer.writeUInt32(chunk.messageID)
+            writer.writeUInt32(chunk.beginning ? chunk.ppid : chunk.fsn)
+            writer.writeBytes(chunk.payload)
+        case .iForwardTSN(let cumulative, let streams):
+            writer.writeUInt32(cumulative)
+            for entry in streams {
+                writer.writeUInt16(entry.stream)
+                writer.writeUInt16(entry.unordered ? 1 : 0)
+                writer.writeUInt32(entry.messageID)
+            }
         case .auth(let keyID, let hmacID, let hmac):
             writer.writeUInt16(keyID)
             writer.writeUInt16(hmacID)
@@ -463,6 +561,35 @@ public struct SCTPPacket: Hashable, Sendable {
             return .shutdownComplete(tagReflected: flags & 1 != 0)
         case SCTPChunkType.reconfig:
             return .reconfig(parameters: try parseTLVs(&reader).map { SCTPParameter(type: $0, value: $1) })
+        case SCTPChunkType.forwardTSN:
+            let cumulative = try reader.readUInt32()
+            // Bytes after the last whole stream entry are ignored, as after other fixed fields.
+            var streams: [SCTPForwardTSNStream] = []
+            streams.reserveCapacity(reader.remaining / 4)
+            while reader.remaining >= 4 {
+                streams.append(SCTPForwardTSNStream(stream: try reader.readUInt16(), ssn: try reader.readUInt16()))
+            }
+            return .forwardTSN(newCumulativeTSN: cumulative, streams: streams)
+        case SCTPChunkType.iData:
+            let tsn = try reader.readUInt32()
+            let stream = try reader.readUInt16()
+            _ = try reader.readUInt16()
+            let messageID = try reader.readUInt32()
+            let field = try reader.readUInt32()
+            return .iData(SCTPIDataChunk(
+                tsn: tsn, stream: stream, messageID: messageID, ppid: field, fsn: field, unordered: flags & 4 != 0,
+                beginning: flags & 2 != 0, ending: flags & 1 != 0, immediate: flags & 8 != 0,
+                payload: try reader.readSlice(reader.remaining)))
+        case SCTPChunkType.iForwardTSN:
+            let cumulative = try reader.readUInt32()
+            var streams: [SCTPIForwardTSNStream] = []
+            streams.reserveCapacity(reader.remaining / 8)
+            while reader.remaining >= 8 {
+                let stream = try reader.readUInt16()
+                let unordered = try reader.readUInt16() & 1 != 0
+                streams.append(SCTPIForwardTSNStream(stream: stream, unordered: unordered, messageID: try reader.readUInt32()))
+            }
+            return .iForwardTSN(newCumulativeTSN: cumulative, streams: streams)
         case SCTPChunkType.auth:
             return .auth(keyID: try reader.readUInt16(), hmacID: try reader.readUInt16(), hmac: try reader.readBytes(reader.remaining))
         default:

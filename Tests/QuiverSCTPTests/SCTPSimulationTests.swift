@@ -10,6 +10,9 @@ final class SCTPNode: SimulatedNode {
     let address: SocketAddress
     /// Every datagram it sent, parsed (for tests that look at the wire).
     var sent: [SCTPPacket] = []
+    /// Chunks the network loses on the way out (on every transmission): removed from the
+    /// packet, which is resealed, or dropped when nothing is left.
+    var losesChunk: ((SCTPChunk) -> Bool)?
 
     init(_ address: String, port: UInt16 = 5000, configure: (inout SCTPEndpoint.Configuration) -> Void = { _ in }) {
         self.address = SocketAddress(host: address, port: 9899)!
@@ -32,8 +35,15 @@ final class SCTPNode: SimulatedNode {
     var addresses: [SocketAddress] { [address] }
     func receive(_ datagram: SimulatedDatagram, at now: Instant) { endpoint.receive(datagram.bytes, from: datagram.source, now: now) }
     func nextTransmit(at now: Instant) -> SimulatedDatagram? {
-        guard let (bytes, destination) = endpoint.nextDatagram(now: now) else { return nil }
-        if let packet = try? SCTPPacket.parse(bytes) { sent.append(packet) }
+        guard case (var bytes, let destination)? = endpoint.nextDatagram(now: now) else { return nil }
+        if var packet = try? SCTPPacket.parse(bytes) {
+            sent.append(packet)
+            if let losesChunk, packet.chunks.contains(where: losesChunk) {
+                packet.chunks.removeAll(where: losesChunk)
+                // An empty packet stands for the lost one (the network delivers it, we ignore it).
+                bytes = packet.chunks.isEmpty ? [] : packet.encoded()
+            }
+        }
         return SimulatedDatagram(bytes: bytes, source: address, destination: destination)
     }
     var nextDeadline: Instant? { endpoint.nextDeadline }
@@ -250,20 +260,24 @@ func readAll(_ association: SCTPAssociation) -> [SCTPMessage] {
     }
 
     /// The fault matrix: loss up to 30 %, reordering, duplication and corruption; every
-    /// message on every stream arrives exactly once, ordered streams in order.
+    /// message on every stream arrives exactly once, ordered streams in order; with DATA and
+    /// with I-DATA.
     @Test(arguments: [
         (0.0, 0.0, 0.0, 0.0), (0.05, 0.0, 0.0, 0.0), (0.3, 0.0, 0.0, 0.0), (0.0, 0.3, 0.0, 0.0),
         (0.0, 0.0, 0.2, 0.0), (0.0, 0.0, 0.0, 0.1), (0.1, 0.1, 0.1, 0.05),
-    ])
-    func faultMatrix(loss: Double, reorder: Double, duplicate: Double, corrupt: Double) throws {
+    ], [false, true])
+    func faultMatrix(faults: (loss: Double, reorder: Double, duplicate: Double, corrupt: Double), interleaving: Bool) throws {
+        let (loss, reorder, duplicate, corrupt) = faults
         var link = LinkConfiguration()
         link.lossRate = loss
         link.reorderRate = reorder
         link.duplicateRate = duplicate
         link.corruptRate = corrupt
         link.bandwidth = 20_000_000
-        let pair = SCTPPair(seed: 7, link: link)
+        // DATA, and I-DATA (RFC 8260) when both offer it.
+        let pair = SCTPPair(seed: 7, link: link) { $0.association.messageInterleaving = interleaving }
         let (client, server) = try pair.connect()
+        #expect(client.peerSupportsMessageInterleaving == interleaving)
         // 4 ordered streams and unordered messages, sizes from 1 byte to 5 fragments.
         var sent: [SCTPMessage] = []
         var generator = SplitMix64(seed: 42)

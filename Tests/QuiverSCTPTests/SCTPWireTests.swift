@@ -17,6 +17,12 @@ import Testing
         .error(causes: [SCTPErrorCause(code: 1, info: [0, 5, 0, 0]), SCTPErrorCause(code: 3, info: [0, 0, 1, 0])]),
         .cookieEcho(cookie: [7, 7, 7, 7, 7, 7]), .cookieAck, .shutdownComplete(tagReflected: false),
         .unrecognized(type: 0xC1, flags: 0x5A, value: [1, 2]),
+        .forwardTSN(newCumulativeTSN: 0x8000_0001, streams: [SCTPForwardTSNStream(stream: 2, ssn: 0xFFFF), SCTPForwardTSNStream(stream: 9, ssn: 4)]),
+        .forwardTSN(newCumulativeTSN: 7, streams: []),
+        .iData(SCTPIDataChunk(tsn: 9, stream: 2, messageID: 0xFFFF_FFFE, ppid: 51, unordered: true, ending: false, payload: [1, 2, 3])),
+        .iData(SCTPIDataChunk(tsn: 10, stream: 2, messageID: 0xFFFF_FFFE, fsn: 1, beginning: false, immediate: true, payload: [4])),
+        .iForwardTSN(newCumulativeTSN: 11, streams: [SCTPIForwardTSNStream(stream: 2, unordered: true, messageID: 0xFFFF_FFFE),
+                                                     SCTPIForwardTSNStream(stream: 3, unordered: false, messageID: 5)]),
     ]
 
     @Test func everyChunkRoundTrips() throws {
@@ -28,6 +34,17 @@ import Testing
         var corrupted = bytes
         corrupted[20] ^= 0x10
         #expect(!SCTPPacket.checksumIsValid(corrupted))
+    }
+
+    /// RFC 3758 §3.2: the FORWARD TSN's layout; bytes after the last whole stream entry are
+    /// ignored.
+    @Test func forwardTSNLayout() throws {
+        var writer = ByteWriter()
+        SCTPChunk.forwardTSN(newCumulativeTSN: 0x0102_0304, streams: [SCTPForwardTSNStream(stream: 5, ssn: 6)]).encode(into: &writer)
+        #expect(writer.bytes == [192, 0, 0, 12, 1, 2, 3, 4, 0, 5, 0, 6])
+        var bytes: [UInt8] = [0x13, 0x88, 0x13, 0x89, 0, 0, 0, 1, 0, 0, 0, 0, 192, 0, 0, 14, 1, 2, 3, 4, 0, 5, 0, 6, 9, 9, 0, 0]
+        SCTPPacket.seal(&bytes)
+        #expect(try SCTPPacket.parse(bytes).chunks == [.forwardTSN(newCumulativeTSN: 0x0102_0304, streams: [SCTPForwardTSNStream(stream: 5, ssn: 6)])])
     }
 
     /// RFC 9260 §3.2: a chunk's length excludes its final padding; the next chunk starts at a
@@ -87,7 +104,7 @@ import Testing
 
     @Test func anInitFullOfParametersToReportGetsABoundedInitAck() throws {
         let endpoint = SCTPEndpoint(configuration: .init(port: 5000))
-        let parameters = Array(repeating: SCTPParameter(type: 0xC000, value: []), count: 8180)
+        let parameters = Array(repeating: SCTPParameter(type: 0xC0FF, value: []), count: 8180)
         let initiation = SCTPInitChunk(initiateTag: 7, advertisedWindow: 65536, outboundStreams: 10, inboundStreams: 10,
                                        initialTSN: 1, parameters: parameters)
         let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: 0, chunks: [.initiation(initiation)])
@@ -121,7 +138,7 @@ import Testing
         let pair = SCTPPair()
         let (client, server) = try pair.connect()
         _ = client
-        let unknown = Array(repeating: SCTPChunk.unrecognized(type: 0xC0, flags: 0, value: []), count: 8192)
+        let unknown = Array(repeating: SCTPChunk.unrecognized(type: 0xC1, flags: 0, value: []), count: 8192)
         let packet = SCTPPacket(sourcePort: 5001, destinationPort: 5000, verificationTag: server.localTag, chunks: unknown)
         pair.server.endpoint.receive(packet.encoded(), from: pair.client.address, now: pair.network.now)
         let reply = try #require(pair.server.endpoint.nextDatagram(now: pair.network.now))

@@ -23,9 +23,13 @@
 // After the input, the endpoint's timers fire up to eight times, and its datagrams are
 // drained after every step.
 //
-// Every input runs against two or three such setups:
+// Every input runs against three or four such setups:
 //
-//   without AUTH: neither endpoint has `authentication` (the setup before SCTP-AUTH);
+//   without AUTH: neither endpoint has `authentication` (the setup before SCTP-AUTH), nor
+//     `messageInterleaving`: the association uses DATA;
+//   without AUTH, with I-DATA: both offer I-DATA (RFC 8260), so the association uses I-DATA
+//     and I-FORWARD-TSN (checked), its 2 200 bytes outstanding too; DATA and FORWARD TSN in
+//     the input abort it;
 //   with AUTH, the input as is: both offer SCTP-AUTH (RFC 4895), so both associations have
 //     `isAuthenticating` (checked). The endpoint wants DATA and SACK authenticated and prefers
 //     HMAC-SHA-256; the peer wants DATA, SACK and HEARTBEAT ACK, SHA-1 first. After the
@@ -75,6 +79,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     roundTrip(input)
     guard input.count >= 12 else { return 0 }  // the endpoint drops it before any parsing
     feed(input, setup: .plain)
+    feed(input, setup: .interleaved)
     feed(input, setup: .authenticated)
     if hasSealableAuth(input) { feed(input, setup: .sealed) }
     return 0
@@ -96,13 +101,14 @@ private func roundTrip(_ bytes: [UInt8]) {
 
 /// What the input is fed to (see the header comment).
 private enum Setup: CustomStringConvertible {
-    case plain, authenticated, sealed
+    case plain, interleaved, authenticated, sealed
 
-    var authenticates: Bool { self != .plain }
+    var authenticates: Bool { self == .authenticated || self == .sealed }
 
     var description: String {
         switch self {
         case .plain: "without AUTH"
+        case .interleaved: "without AUTH, with I-DATA"
         case .authenticated: "with AUTH, input as is"
         case .sealed: "with AUTH, input's HMACs sealed"
         }
@@ -135,9 +141,9 @@ private func feed(_ input: [UInt8], setup: Setup) {
     var now = start
     var output = 0
     let endpoint = makeEndpoint(port: destinationPort, firstWord: 0xE000_0001, randomWord: 0xE100_0001,
-                                authentication: setup.authenticates ? endpointAuthentication : nil)
+                                authentication: setup.authenticates ? endpointAuthentication : nil, interleaving: setup == .interleaved)
     let peer = makeEndpoint(port: sourcePort, firstWord: 0x5000_0001, randomWord: 0x5100_0001,
-                            authentication: setup.authenticates ? peerAuthentication : nil)
+                            authentication: setup.authenticates ? peerAuthentication : nil, interleaving: setup == .interleaved)
     let other = endpoint.connect(to: otherAddress, port: sourcePort, now: now)
     let peerAssociation = peer.connect(to: endpointAddress, port: destinationPort, now: now)
     // The peer's INIT and the endpoint's INIT ACK, for the tag and the AUTH key vectors.
@@ -168,6 +174,8 @@ private func feed(_ input: [UInt8], setup: Setup) {
     }
     require(association.isAuthenticating == setup.authenticates && peerAssociation.isAuthenticating == setup.authenticates,
             "\(setup): isAuthenticating is \(association.isAuthenticating) (peer: \(peerAssociation.isAuthenticating))")
+    require(association.peerSupportsMessageInterleaving == (setup == .interleaved),
+            "\(setup): peerSupportsMessageInterleaving is \(association.peerSupportsMessageInterleaving)")
     var check: AuthCheck?
     if setup.authenticates {
         association.setSharedKey(sharedKey1, id: 1)
@@ -233,10 +241,14 @@ private func drain(_ endpoint: SCTPEndpoint, now: Instant, output: inout Int, ch
     }
 }
 
-private func makeEndpoint(port: UInt16, firstWord: UInt32, randomWord: UInt32, authentication: SCTPAuthentication?) -> SCTPEndpoint {
+private func makeEndpoint(port: UInt16, firstWord: UInt32, randomWord: UInt32, authentication: SCTPAuthentication?,
+                          interleaving: Bool) -> SCTPEndpoint {
     var configuration = SCTPEndpoint.Configuration(port: port)
     configuration.association.random = counting(from: firstWord, random: randomWord)
     configuration.association.authentication = authentication
+    // I-DATA (RFC 8260) only in its own setup: with it DATA aborts the association, and most
+    // seeds are DATA.
+    configuration.association.messageInterleaving = interleaving
     configuration.cookies = SCTPCookieJar(secret: cookieSecret)
     return SCTPEndpoint(configuration: configuration)
 }

@@ -19,6 +19,17 @@ final class UDPEndpointDriver {
 
     var udpPort: UInt16 { socket.localAddress.port }
 
+    /// Chunks lost on the way out (on every transmission): removed from their packet, which is
+    /// resealed, or not sent when nothing is left.
+    var losesChunk: ((SCTPChunk) -> Bool)?
+
+    /// `bytes` without the chunks ``losesChunk`` takes; `nil` when none is left.
+    private func surviving(_ bytes: [UInt8]) -> [UInt8]? {
+        guard let losesChunk, var packet = try? SCTPPacket.parse(bytes), packet.chunks.contains(where: losesChunk) else { return bytes }
+        packet.chunks.removeAll(where: losesChunk)
+        return packet.chunks.isEmpty ? nil : packet.encoded()
+    }
+
     struct Timeout: Error, CustomStringConvertible {
         var description: String
     }
@@ -45,7 +56,8 @@ final class UDPEndpointDriver {
             var now = Instant.now()
             guard now < deadline else { throw Timeout(description: "\(what): not done after \(timeout)") }
             endpoint.handleTimeout(now: now)
-            while let (bytes, destination) = endpoint.nextDatagram(now: now) {
+            while let (sent, destination) = endpoint.nextDatagram(now: now) {
+                guard let bytes = surviving(sent) else { continue }
                 if !socket.enqueue(bytes, to: destination) {
                     _ = try socket.flush()
                     socket.enqueue(bytes, to: destination)

@@ -43,6 +43,7 @@ func echoEverything(_ endpoint: SCTPEndpoint, into associations: inout [SCTPAsso
         defer { server.kill() }
         let association = try driver.connect(to: SocketAddress(host: "127.0.0.1", port: serverPort)!, port: 7)
         #expect(association.state == .established)
+        #expect(association.peerSupportsPartialReliability)  // RFC 3758: usrsctp offers it
         // echo_server answers on the stream it received on; sizes up to several fragments.
         var sent: [SCTPMessage] = []
         for index in 0..<20 {
@@ -78,6 +79,18 @@ func echoEverything(_ endpoint: SCTPEndpoint, into associations: inout [SCTPAsso
             return !after.isEmpty
         }
         #expect(after.map(\.bytes) == [Array("after".utf8)], "reset outcome: \(String(describing: outcome))")
+        // PR-SCTP (RFC 3758): a message with no retransmissions is lost on the way and
+        // abandoned; after our FORWARD TSN usrsctp skips its SSN and echoes the next one.
+        driver.losesChunk = { if case .data(let data) = $0 { data.ppid == 99 } else { false } }
+        try association.send(Array("lost".utf8), stream: 1, ppid: 99, policy: .maxRetransmissions(0), now: .now())
+        try association.send(Array("skipped to".utf8), stream: 1)
+        var skippedTo: [SCTPMessage] = []
+        try driver.run("an echo after an abandoned message") {
+            while let message = association.read() { skippedTo.append(message) }
+            return !skippedTo.isEmpty
+        }
+        #expect(skippedTo.map(\.bytes) == [Array("skipped to".utf8)])
+        #expect(association.abandonedMessages == 1)
         association.shutdown(now: .now())
         try driver.run("shutdown") { association.state == .closed }
         #expect(association.closeReason == .shutdown)
