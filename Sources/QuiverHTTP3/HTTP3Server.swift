@@ -7,17 +7,21 @@ import QuiverCore
 /// (backpressure).
 public final class HTTP3ResponseWriter {
     private let stream: Quiver.Stream
+    private let session: HTTP3Session
     private(set) var headWritten = false
     private(set) var finished = false
 
-    init(stream: Quiver.Stream) { self.stream = stream }
+    init(stream: Quiver.Stream, session: HTTP3Session) {
+        self.stream = stream
+        self.session = session
+    }
 
     /// Sends a response head: informational (1xx) ones any number of times, then the final one
     /// once, before any body.
     public func writeHead(_ head: HTTPResponse) async throws {
         precondition(!headWritten, "the final response head was written already")
         if head.status.kind != .informational { headWritten = true }
-        try await stream.write(HTTP3Frame.headers(QPACK.encode(FieldRules.lines(head))).encoded)
+        try await stream.write(HTTP3Frame.headers(await session.encode(FieldRules.lines(head), on: stream)).encoded)
     }
 
     /// Sends body bytes as one DATA frame (after an empty `200 OK` head if none was written).
@@ -34,7 +38,7 @@ public final class HTTP3ResponseWriter {
         guard !finished else { return }
         if !headWritten { try await writeHead(HTTPResponse(status: .ok)) }
         finished = true
-        if !trailers.isEmpty { try await stream.write(HTTP3Frame.headers(QPACK.encode(FieldRules.lines(trailers))).encoded) }
+        if !trailers.isEmpty { try await stream.write(HTTP3Frame.headers(await session.encode(FieldRules.lines(trailers), on: stream)).encoded) }
         try stream.finish()
     }
 }
@@ -72,6 +76,9 @@ public final class HTTP3RequestBody: AsyncSequence {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
+
+    /// The rest of the body will not be read (the handler answered first).
+    func abandon() { reader.abandon() }
 
     /// Reads the rest of the body whole.
     /// - Throws: ``HTTP3Error`` `H3_EXCESSIVE_LOAD` over `limit` bytes (the rest is not read), or
@@ -129,9 +136,11 @@ public enum HTTP3Server {
     /// Serves `connection` (ALPN `h3`) until it ends. Each request's handler runs once its head
     /// arrived; its body streams as the handler reads it (at most `maxRequestBody` bytes, else
     /// the stream is reset with H3_EXCESSIVE_LOAD). Cancelling the calling task cancels the requests in progress (their
-    /// streams are reset with H3_REQUEST_CANCELLED).
-    public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) async {
-        guard let session = start(connection) else { return }
+    /// streams are reset with H3_REQUEST_CANCELLED). `qpack` sets the limits of our QPACK
+    /// decoder (and caps the table our encoder uses in the client).
+    public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, qpack: QPACKSettings = QPACKSettings(),
+                             handler: @escaping Handler) async {
+        guard let session = start(connection, qpack: qpack) else { return }
         await session.acceptStreams { stream in
             await respond(on: stream, session: session, maxRequestBody: maxRequestBody, handler: handler)
         }
@@ -140,20 +149,20 @@ public enum HTTP3Server {
     /// The connection's HTTP/3 session, our control and QPACK streams opened; `nil` when the
     /// connection is not QUIC or already ended. (Synchronous: its temporaries stay out of the
     /// frame an idle connection's task keeps.)
-    private static func start(_ connection: Connection) -> HTTP3Session? {
+    private static func start(_ connection: Connection, qpack: QPACKSettings) -> HTTP3Session? {
         do throws(QuiverError) {
             // Every request stream, the first one included, comes from acceptStream: an idle
             // connection keeps no task waiting on a stream 0 that may never come.
             guard let quic = connection.quic else { return nil }
             try quic.disableDefaultStream()
-            return try HTTP3Session(connection: connection, isServer: true)
+            return try HTTP3Session(connection: connection, isServer: true, qpack: qpack)
         } catch {
             return nil
         }
     }
 
     private static func respond(on stream: Quiver.Stream, session: HTTP3Session, maxRequestBody: Int, handler: Handler) async {
-        var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
+        var reader = MessageReader(stream: stream, session: session)
         let request: HTTPRequest
         do throws(MessageReader.Failure) {
             guard let fields = try await reader.fieldSection() else {
@@ -164,13 +173,16 @@ public enum HTTP3Server {
             return answer(error, on: stream, session: session)
         }
         let body = HTTP3RequestBody(reader: reader, limit: maxRequestBody)
-        let writer = HTTP3ResponseWriter(stream: stream)
+        let writer = HTTP3ResponseWriter(stream: stream, session: session)
         do {
             try await handler(request, body, writer)
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             try await writer.finish()
             // Answered before the body ended: the client may stop sending it (RFC 9114 §4.1.1).
-            if !body.isFinished { try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue) }
+            if !body.isFinished {
+                try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue)
+                body.abandon()
+            }
         } catch {
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             resetStream(stream, error is CancellationError ? HTTP3Error(.requestCancelled, "cancelled") : HTTP3Error(.internalError, "\(error)"))
