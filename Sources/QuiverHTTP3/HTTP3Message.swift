@@ -53,6 +53,13 @@ struct MessageReader {
         if !ended { session.abandon(stream) }
     }
 
+    /// Whether the stream's end already arrived with no frame left unread (a request without
+    /// a body whose FIN was not read yet); checked without waiting.
+    mutating func reachedEnd() -> Bool {
+        if !ended, frames.isAtFrameBoundary, let bytes = try? stream.tryRead(), bytes.isEmpty { ended = true }
+        return ended && frames.isAtFrameBoundary
+    }
+
     /// The next frame; `nil` at the end of the stream. Suspends while the stream has no data.
     mutating func nextFrame() async throws(Failure) -> HTTP3Frame? {
         while true {

@@ -77,8 +77,14 @@ public final class HTTP3RequestBody: AsyncSequence {
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
 
-    /// The rest of the body will not be read (the handler answered first).
-    func abandon() { reader.abandon() }
+    /// The handler answered before the body ended: unless the stream's end already arrived,
+    /// the client is asked to stop sending it (STOP_SENDING with H3_NO_ERROR, RFC 9114
+    /// §4.1.1) and our QPACK decoder abandons the stream.
+    func stopReading(_ stream: Quiver.Stream) {
+        guard !isFinished, !reader.reachedEnd() else { return }
+        try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue)
+        reader.abandon()
+    }
 
     /// Reads the rest of the body whole.
     /// - Throws: ``HTTP3Error`` `H3_EXCESSIVE_LOAD` over `limit` bytes (the rest is not read), or
@@ -178,11 +184,7 @@ public enum HTTP3Server {
             try await handler(request, body, writer)
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             try await writer.finish()
-            // Answered before the body ended: the client may stop sending it (RFC 9114 §4.1.1).
-            if !body.isFinished {
-                try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue)
-                body.abandon()
-            }
+            body.stopReading(stream)
         } catch {
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             resetStream(stream, error is CancellationError ? HTTP3Error(.requestCancelled, "cancelled") : HTTP3Error(.internalError, "\(error)"))
