@@ -10,9 +10,10 @@ public final class HTTP3Client: Sendable {
     private let peerStreams: Task<Void, Never>
 
     /// Starts HTTP/3 on `connection`: opens the control and QPACK streams and reads the
-    /// server's in a task.
-    public init(_ connection: Connection) throws(QuiverError) {
-        session = try HTTP3Session(connection: connection, isServer: false)
+    /// server's in a task. `qpack` sets the limits of our QPACK decoder (and caps the table
+    /// our encoder uses in the server).
+    public init(_ connection: Connection, qpack: QPACKSettings = QPACKSettings()) throws(QuiverError) {
+        session = try HTTP3Session(connection: connection, isServer: false, qpack: qpack)
         let session = session
         // On the connection's event loop, like the requests of a client that prefers it.
         peerStreams = Task(executorPreference: connection.taskExecutor) { await session.acceptStreams(request: nil) }
@@ -22,6 +23,9 @@ public final class HTTP3Client: Sendable {
 
     /// The connection.
     public var connection: Connection { session.connection }
+
+    /// What QPACK's dynamic tables did on this connection so far, both ways.
+    public var qpackStatistics: QPACKStatistics { session.statistics }
 
     /// Sends `request` with `body` and waits for the response. With `onBody`, the response
     /// body is handed over in pieces as it arrives (and not kept in the response); otherwise it
@@ -37,7 +41,7 @@ public final class HTTP3Client: Sendable {
         do { stream = try await connection.openStream() } catch let error as QuiverError {
             throw notProcessed(error, stream: nil)
         }
-        var head = HTTP3Frame.headers(QPACK.encode(FieldRules.lines(request))).encoded
+        var head = HTTP3Frame.headers(await session.encode(FieldRules.lines(request), on: stream)).encoded
         if !body.isEmpty { head += HTTP3Frame.data(body).encoded }
         do {
             try await stream.write(head)
@@ -47,7 +51,7 @@ public final class HTTP3Client: Sendable {
             // anyway (RFC 9114 §4.1.1): the response is read as usual.
             guard case .stoppedByPeer = stream.state.sending else { throw notProcessed(error, stream: stream) }
         }
-        var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
+        var reader = MessageReader(stream: stream, session: session)
         do throws(MessageReader.Failure) {
             var head: HTTPResponse
             repeat {  // informational (1xx) responses precede the final one (RFC 9114 §4.1)

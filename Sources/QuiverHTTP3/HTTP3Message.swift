@@ -37,13 +37,27 @@ struct MessageReader {
     }
 
     let stream: Quiver.Stream
-    let maxFieldSectionSize: Int
+    /// Decodes field sections (its QPACK decoder), told when we stop reading early.
+    let session: HTTP3Session
     private var frames = HTTP3FrameReader()
     private var ended = false
 
-    init(stream: Quiver.Stream, maxFieldSectionSize: Int = 1 << 16) {
+    init(stream: Quiver.Stream, session: HTTP3Session) {
         self.stream = stream
-        self.maxFieldSectionSize = maxFieldSectionSize
+        self.session = session
+    }
+
+    /// Stops reading before the end of the stream: the peer's encoder may forget its
+    /// references there (a no-op once the stream was read to its end).
+    func abandon() {
+        if !ended { session.abandon(stream) }
+    }
+
+    /// Whether the stream's end already arrived with no frame left unread (a request without
+    /// a body whose FIN was not read yet); checked without waiting.
+    mutating func reachedEnd() -> Bool {
+        if !ended, frames.isAtFrameBoundary, let bytes = try? stream.tryRead(), bytes.isEmpty { ended = true }
+        return ended && frames.isAtFrameBoundary
     }
 
     /// The next frame; `nil` at the end of the stream. Suspends while the stream has no data.
@@ -62,8 +76,10 @@ struct MessageReader {
             do {
                 bytes = try await stream.read()
             } catch let error as QuiverError {
+                abandon()  // reset by the peer, or the connection ended
                 throw .transport(error)
             } catch {
+                abandon()
                 throw .cancelled
             }
             if bytes.isEmpty { ended = true } else { frames.append(bytes) }
@@ -75,7 +91,7 @@ struct MessageReader {
         while let frame = try await nextFrame() {
             switch frame {
             case .headers(let section):
-                return try decode(section)
+                return try await session.decode(section, on: stream)
             case .unknown:
                 continue
             case .data:
@@ -100,7 +116,7 @@ struct MessageReader {
                 if !bytes.isEmpty { return bytes }
             case .headers(let section):
                 guard trailers == nil else { throw .connection(HTTP3Error(.frameUnexpected, "HEADERS after trailers")) }
-                trailers = try decode(section)
+                trailers = try await session.decode(section, on: stream)
             case .unknown:
                 continue
             default:
@@ -108,13 +124,6 @@ struct MessageReader {
             }
         }
         return nil
-    }
-
-    private func decode(_ section: [UInt8]) throws(Failure) -> [FieldLine] {
-        do throws(HTTP3Error) { return try QPACK.decode(section, maxSize: maxFieldSectionSize) } catch {
-            // A field section too large is a stream error; malformed QPACK is a connection error.
-            throw error.code == .excessiveLoad ? .stream(HTTP3Error(.messageError, error.reason)) : .connection(error)
-        }
     }
 }
 

@@ -9,17 +9,21 @@ import Synchronization
 /// (backpressure).
 public final class HTTP3ResponseWriter {
     private let stream: Quiver.Stream
+    private let session: HTTP3Session
     private(set) var headWritten = false
     private(set) var finished = false
 
-    init(stream: Quiver.Stream) { self.stream = stream }
+    init(stream: Quiver.Stream, session: HTTP3Session) {
+        self.stream = stream
+        self.session = session
+    }
 
     /// Sends a response head: informational (1xx) ones any number of times, then the final one
     /// once, before any body.
     public func writeHead(_ head: HTTPResponse) async throws {
         precondition(!headWritten, "the final response head was written already")
         if head.status.kind != .informational { headWritten = true }
-        try await stream.write(HTTP3Frame.headers(QPACK.encode(FieldRules.lines(head))).encoded)
+        try await stream.write(HTTP3Frame.headers(await session.encode(FieldRules.lines(head), on: stream)).encoded)
     }
 
     /// Sends body bytes as one DATA frame (after an empty `200 OK` head if none was written).
@@ -36,7 +40,7 @@ public final class HTTP3ResponseWriter {
         guard !finished else { return }
         if !headWritten { try await writeHead(HTTPResponse(status: .ok)) }
         finished = true
-        if !trailers.isEmpty { try await stream.write(HTTP3Frame.headers(QPACK.encode(FieldRules.lines(trailers))).encoded) }
+        if !trailers.isEmpty { try await stream.write(HTTP3Frame.headers(await session.encode(FieldRules.lines(trailers), on: stream)).encoded) }
         try stream.finish()
     }
 }
@@ -90,6 +94,19 @@ public final class HTTP3RequestBody: AsyncSequence, @unchecked Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
+
+    /// The handler answered before the body ended: unless the stream's end already arrived,
+    /// the client is asked to stop sending it (STOP_SENDING with H3_NO_ERROR, RFC 9114
+    /// §4.1.1) and our QPACK decoder abandons the stream.
+    /// Skipped while a read is in progress elsewhere (a body handed to a task that outlived the
+    /// handler): that read owns the reader.
+    func stopReading(_ stream: Quiver.Stream) {
+        guard reading.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        defer { reading.store(false, ordering: .releasing) }
+        guard !isFinished, !reader.reachedEnd() else { return }
+        try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue)
+        reader.abandon()
+    }
 
     /// Reads the rest of the body whole.
     /// - Throws: ``HTTP3Error`` `H3_EXCESSIVE_LOAD` over `limit` bytes (the rest is not read), or
@@ -155,7 +172,8 @@ public enum HTTP3Server {
 
     /// Serves `connection` (ALPN `h3`) until it ends. Each request's handler runs once its head
     /// arrived; its body streams as the handler reads it (at most `maxRequestBody` bytes, else
-    /// the stream is reset with H3_EXCESSIVE_LOAD).
+    /// the stream is reset with H3_EXCESSIVE_LOAD). `qpack` sets the limits of our QPACK
+    /// decoder (and caps the table our encoder uses in the client).
     ///
     /// **Ending.** In a `ServiceGroup` (swift-service-lifecycle), its graceful shutdown drains the
     /// connection (RFC 9114 §5.2): a GOAWAY names the first request not taken — later ones are
@@ -163,8 +181,9 @@ public enum HTTP3Server {
     /// progress finish, and the connection closes with H3_NO_ERROR once their responses were
     /// delivered. Cancelling the calling task (the group's deadline) cancels the requests in
     /// progress (their streams reset with H3_REQUEST_CANCELLED) and closes the connection.
-    public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, handler: @escaping Handler) async {
-        guard let session = start(connection) else { return }
+    public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, qpack: QPACKSettings = QPACKSettings(),
+                             handler: @escaping Handler) async {
+        guard let session = start(connection, qpack: qpack) else { return }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await session.acceptStreams { stream in
@@ -172,31 +191,33 @@ public enum HTTP3Server {
                 }
             } onGracefulShutdown: {
                 // Handlers run under the shutdown's own lock, which a request task finishing
-                // takes too: they must not wait for the connection's loop. A task does the work.
-                Task { await session.drain() }
+                // takes too: they must not wait for the connection's loop. A task on that loop
+                // does the work (not the global pool, which a busy process may keep waiting).
+                Task(executorPreference: connection.taskExecutor) { await session.drain() }
             }
         } onCancel: {
-            Task { session.close() }  // likewise: a cancellation handler must not block
+            // Likewise: a cancellation handler must not block.
+            Task(executorPreference: connection.taskExecutor) { session.close() }
         }
     }
 
     /// The connection's HTTP/3 session, our control and QPACK streams opened; `nil` when the
     /// connection is not QUIC or already ended. (Synchronous: its temporaries stay out of the
     /// frame an idle connection's task keeps.)
-    private static func start(_ connection: Connection) -> HTTP3Session? {
+    private static func start(_ connection: Connection, qpack: QPACKSettings) -> HTTP3Session? {
         do throws(QuiverError) {
             // Every request stream, the first one included, comes from acceptStream: an idle
             // connection keeps no task waiting on a stream 0 that may never come.
             guard let quic = connection.quic else { return nil }
             try quic.disableDefaultStream()
-            return try HTTP3Session(connection: connection, isServer: true)
+            return try HTTP3Session(connection: connection, isServer: true, qpack: qpack)
         } catch {
             return nil
         }
     }
 
     private static func respond(on stream: Quiver.Stream, session: HTTP3Session, maxRequestBody: Int, handler: Handler) async {
-        var reader = MessageReader(stream: stream, maxFieldSectionSize: session.maxFieldSectionSize)
+        var reader = MessageReader(stream: stream, session: session)
         let request: HTTPRequest
         do throws(MessageReader.Failure) {
             guard let fields = try await reader.fieldSection() else {
@@ -207,29 +228,16 @@ public enum HTTP3Server {
             return answer(error, on: stream, session: session)
         }
         let body = HTTP3RequestBody(reader: reader, limit: maxRequestBody)
-        let writer = HTTP3ResponseWriter(stream: stream)
+        let writer = HTTP3ResponseWriter(stream: stream, session: session)
         do {
             try await handler(request, body, writer)
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             try await writer.finish()
-            // Answered before the body ended: the client may stop sending it (RFC 9114 §4.1.1).
-            if !body.isFinished, !Self.requestEnded(stream) { try? stream.stopSending(code: HTTP3Error.Code.noError.rawValue) }
+            body.stopReading(stream)
         } catch {
             if let failure = body.failure { return answer(failure, on: stream, session: session) }
             resetStream(stream, error is CancellationError ? HTTP3Error(.requestCancelled, "cancelled") : HTTP3Error(.internalError, "\(error)"))
         }
-    }
-
-    /// Whether the rest of a request the handler did not read already arrived, to its end (a GET's
-    /// FIN): then asking the client to stop sending would only make it see an error. What is
-    /// buffered is discarded; reading stops at the first read that would wait, or after 16
-    /// (a client still sending).
-    private static func requestEnded(_ stream: Quiver.Stream) -> Bool {
-        for _ in 0..<16 {
-            guard let bytes = try? stream.tryRead() else { return false }
-            if bytes.isEmpty { return true }
-        }
-        return false
     }
 
     /// Answers a failure to read a request: a connection error closes the connection, a

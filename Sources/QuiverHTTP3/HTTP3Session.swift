@@ -2,6 +2,21 @@ import Quiver
 import QuiverCore
 import Synchronization
 
+/// The limits of our QPACK decoder (RFC 9204 §5), announced in SETTINGS; our encoder uses at
+/// most ``maxTableCapacity`` of the peer's table too.
+public struct QPACKSettings: Sendable, Hashable {
+    /// SETTINGS_QPACK_MAX_TABLE_CAPACITY: the largest dynamic table the peer may build in us,
+    /// in bytes as RFC 9204 §3.2.1 counts them. 0 turns the dynamic table off.
+    public var maxTableCapacity: Int
+    /// SETTINGS_QPACK_BLOCKED_STREAMS: how many streams may wait for inserts at once.
+    public var blockedStreams: Int
+
+    public init(maxTableCapacity: Int = 4096, blockedStreams: Int = 16) {
+        self.maxTableCapacity = maxTableCapacity
+        self.blockedStreams = blockedStreams
+    }
+}
+
 /// What both roles of an HTTP/3 connection share (RFC 9114 §6.2): our control stream (with
 /// SETTINGS), our QPACK encoder and decoder streams, and the reading of the peer's
 /// unidirectional streams, each in a task of its own (suspended, not holding a thread, while
@@ -20,6 +35,14 @@ final class HTTP3Session: Sendable {
         var peerSettings: [HTTP3Setting]?
         var goaway: UInt64?
         var failed = false
+        /// Our QPACK encoder (the peer's table) and decoder (our table).
+        var encoder: QPACKEncoder
+        var decoder: QPACKDecoder
+        /// Streams whose field section waits for inserts (§2.1.2 of RFC 9204): the Required
+        /// Insert Count it needs and the task to resume.
+        var blocked: [UInt64: (requiredInsertCount: Int, resume: CheckedContinuation<Unblocked, Never>)] = [:]
+        /// Set once the session ended: blocked sections resume at once.
+        var ended = false
         /// Requests handed to the server's handler and not finished.
         var requestsInFlight = 0
         /// The highest request stream handed to the handler.
@@ -28,34 +51,64 @@ final class HTTP3Session: Sendable {
         var drainingFrom: UInt64?
     }
 
+    /// How a blocked field section's wait ended.
+    enum Unblocked {
+        case ready, cancelled, ended
+    }
+
     let connection: Connection
     let isServer: Bool
     /// The largest field section we accept (announced as SETTINGS_MAX_FIELD_SECTION_SIZE).
     let maxFieldSectionSize: Int
+    /// Our decoder's limits, announced in SETTINGS.
+    let qpack: QPACKSettings
     private let control: Quiver.Stream
-    private let state = Mutex(State())
+    /// Our encoder and decoder streams, written in order by tasks of their own.
+    private let encoderStream: InstructionWriter
+    private let decoderStream: InstructionWriter
+    private let state: Mutex<State>
 
-    /// Opens our control stream with SETTINGS and our QPACK streams.
-    init(connection: Connection, isServer: Bool, maxFieldSectionSize: Int = 1 << 16) throws(QuiverError) {
+    /// Opens our control stream with SETTINGS (our QPACK decoder's limits included) and our
+    /// QPACK streams.
+    init(connection: Connection, isServer: Bool, maxFieldSectionSize: Int = 1 << 16, qpack: QPACKSettings = QPACKSettings()) throws(QuiverError) {
         self.connection = connection
         self.isServer = isServer
         self.maxFieldSectionSize = maxFieldSectionSize
+        self.qpack = qpack
+        state = Mutex(State(encoder: QPACKEncoder(capacityLimit: qpack.maxTableCapacity),
+                            decoder: QPACKDecoder(maxTableCapacity: qpack.maxTableCapacity, maxBlockedStreams: qpack.blockedStreams)))
         control = try connection.openStream(bidirectional: false)
-        // QPACK_MAX_TABLE_CAPACITY and QPACK_BLOCKED_STREAMS stay at their default, 0.
-        let settings = HTTP3Frame.settings([HTTP3Setting(HTTP3Setting.maxFieldSectionSize, UInt64(maxFieldSectionSize))])
+        let settings = HTTP3Frame.settings([HTTP3Setting(HTTP3Setting.maxFieldSectionSize, UInt64(maxFieldSectionSize)),
+                                            HTTP3Setting(HTTP3Setting.qpackMaxTableCapacity, UInt64(qpack.maxTableCapacity)),
+                                            HTTP3Setting(HTTP3Setting.qpackBlockedStreams, UInt64(qpack.blockedStreams))])
         try control.write([UInt8(StreamType.control)] + settings.encoded)
-        for type in [StreamType.encoder, StreamType.decoder] {
-            try connection.openStream(bidirectional: false).write([UInt8(type)])
-        }
+        let encoder = try connection.openStream(bidirectional: false)
+        try encoder.write([UInt8(StreamType.encoder)])
+        let decoder = try connection.openStream(bidirectional: false)
+        try decoder.write([UInt8(StreamType.decoder)])
+        encoderStream = InstructionWriter(encoder)
+        decoderStream = InstructionWriter(decoder)
     }
 
     /// The peer's GOAWAY identifier, once received.
     var goaway: UInt64? { state.withLock { $0.goaway } }
 
+    /// What the QPACK encoder and decoder counted so far.
+    var statistics: QPACKStatistics {
+        state.withLock { state in
+            var statistics = state.encoder.statistics
+            statistics.insertsReceived = state.decoder.statistics.insertsReceived
+            statistics.sectionsDecodedWithTable = state.decoder.statistics.sectionsDecodedWithTable
+            statistics.sectionsBlocked = state.decoder.statistics.sectionsBlocked
+            return statistics
+        }
+    }
+
     /// Closes the connection with `error` (once).
     func fail(_ error: HTTP3Error) {
         guard markClosing() else { return }
         try? connection.shutdown(.rapid(code: error.code.rawValue, reason: error.reason))
+        end()
     }
 
     /// Ends the connection cleanly: GOAWAY (server: no request beyond those seen), then
@@ -64,6 +117,7 @@ final class HTTP3Session: Sendable {
         _ = try? control.write(HTTP3Frame.goaway(lastStreamID).encoded)
         guard markClosing() else { return }
         try? connection.shutdown(.rapid(code: HTTP3Error.Code.noError.rawValue, reason: ""))
+        end()
     }
 
     /// Marks the connection as closing; `false` when it already was.
@@ -72,6 +126,18 @@ final class HTTP3Session: Sendable {
             defer { state.failed = true }
             return state.failed
         }
+    }
+
+    /// The connection ended: blocked field sections give up, the QPACK writers stop.
+    private func end() {
+        let blocked = state.withLock { state in
+            state.ended = true
+            defer { state.blocked = [:] }
+            return state.blocked.values.map(\.resume)
+        }
+        for task in blocked { task.resume(returning: .ended) }
+        encoderStream.finish()
+        decoderStream.finish()
     }
 
     // MARK: - Draining (server)
@@ -115,8 +181,92 @@ final class HTTP3Session: Sendable {
     /// once everything written was delivered (the last responses included).
     private func closeDrained() {
         guard markClosing() else { return }
-        let connection = connection
-        Task { try? await connection.shutdown(.flushThenClose(code: HTTP3Error.Code.noError.rawValue, reason: "")) }
+        Task(executorPreference: connection.taskExecutor) { [self] in
+            try? await connection.shutdown(.flushThenClose(code: HTTP3Error.Code.noError.rawValue, reason: ""))
+            end()
+        }
+    }
+
+    // MARK: - QPACK
+
+    /// Encodes a field section for `stream` with the peer's dynamic table when its SETTINGS
+    /// allow one; returns once the encoder instructions it depends on were written to our
+    /// encoder stream (so they go out before the section).
+    func encode(_ fields: [FieldLine], on stream: Quiver.Stream) async -> [UInt8] {
+        let (section, written) = state.withLock { state in
+            let section = state.encoder.encode(fields, streamID: stream.id ?? 0)
+            // Queued under the lock: the encoder stream carries instructions in the order
+            // the encoder's state changed, whichever task encodes.
+            return (section, encoderStream.enqueue(state.encoder.takeInstructions()))
+        }
+        if let written { await encoderStream.flushed(through: written) }
+        return section
+    }
+
+    /// Decodes a field section received on `stream`, waiting (suspended) while it refers to
+    /// inserts that have not arrived (RFC 9204 §2.2.1).
+    /// - Throws: a connection error for malformed QPACK, a stream error (H3_MESSAGE_ERROR)
+    ///   for a section over SETTINGS_MAX_FIELD_SECTION_SIZE, `.cancelled` when the task is
+    ///   cancelled while blocked (the encoder is told: Stream Cancellation), `.transport`
+    ///   when the connection ended first.
+    func decode(_ section: [UInt8], on stream: Quiver.Stream) async throws(MessageReader.Failure) -> [FieldLine] {
+        let streamID = stream.id ?? 0
+        while true {
+            let result: QPACKDecoder.Section
+            let written: Int?
+            do throws(HTTP3Error) {
+                (result, written) = try state.withLock { state throws(HTTP3Error) in
+                    let result = try state.decoder.decode(section, streamID: streamID, maxSize: maxFieldSectionSize)
+                    return (result, decoderStream.enqueue(state.decoder.takeInstructions()))
+                }
+            } catch {
+                // A field section too large is a stream error; malformed QPACK is a connection error.
+                throw error.code == .excessiveLoad ? .stream(HTTP3Error(.messageError, error.reason)) : .connection(error)
+            }
+            guard case .blocked(let required) = result else {
+                guard case .decoded(let fields) = result else { preconditionFailure("unreachable") }
+                // The Section Acknowledgment goes out before whatever answers this section.
+                if let written { await decoderStream.flushed(through: written) }
+                return fields
+            }
+            switch await waitForInserts(required, streamID: streamID) {
+            case .ready: continue
+            case .cancelled:
+                abandon(stream)
+                throw .cancelled
+            case .ended: throw .transport(QuiverError(.closed, "the connection ended while a field section waited for inserts"))
+            }
+        }
+    }
+
+    /// Suspends until the decoder's Insert Count reaches `required`, the task is cancelled or
+    /// the session ends.
+    private func waitForInserts(_ required: Int, streamID: UInt64) async -> Unblocked {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (task: CheckedContinuation<Unblocked, Never>) in
+                let now: Unblocked? = state.withLock { state in
+                    if state.ended { return .ended }
+                    if Task.isCancelled { return .cancelled }
+                    if state.decoder.insertCount >= required { return .ready }
+                    state.blocked[streamID] = (required, task)
+                    return nil
+                }
+                if let now { task.resume(returning: now) }
+            }
+        } onCancel: {
+            state.withLock { $0.blocked.removeValue(forKey: streamID) }?.resume.resume(returning: .cancelled)
+        }
+    }
+
+    /// We stop reading `stream` before its end (reset by the peer, cancelled, answered early):
+    /// the peer's encoder may forget its references there (Stream Cancellation, §4.4.2).
+    func abandon(_ stream: Quiver.Stream) {
+        guard let id = stream.id else { return }
+        state.withLock { state in
+            state.blocked.removeValue(forKey: id)?.resume.resume(returning: .cancelled)
+            state.decoder.cancelStream(id)
+            _ = decoderStream.enqueue(state.decoder.takeInstructions())
+        }
     }
 
     /// Accepts the peer's streams until the connection ends: unidirectional ones are read here,
@@ -154,6 +304,8 @@ final class HTTP3Session: Sendable {
                 }
                 next = try? await connection.acceptStream()
             }
+            // Blocked sections of the request tasks give up before the group waits for them.
+            end()
         }
     }
 
@@ -204,7 +356,13 @@ final class HTTP3Session: Sendable {
                     switch frame {
                     case .settings(let settings):
                         guard first else { throw HTTP3Error(.frameUnexpected, "a second SETTINGS frame") }
-                        state.withLock { $0.peerSettings = settings }
+                        let value = { (id: UInt64) in settings.first { $0.identifier == id }?.value ?? 0 }
+                        state.withLock { state in
+                            state.peerSettings = settings
+                            state.encoder.applyPeerSettings(maxTableCapacity: value(HTTP3Setting.qpackMaxTableCapacity),
+                                                            blockedStreams: value(HTTP3Setting.qpackBlockedStreams))
+                            _ = encoderStream.enqueue(state.encoder.takeInstructions())
+                        }
                     case .goaway(let id):
                         if !isServer, id % 4 != 0 { throw HTTP3Error(.idError, "GOAWAY with stream ID \(id)") }
                         let previous = state.withLock { state in
@@ -230,19 +388,106 @@ final class HTTP3Session: Sendable {
         }
     }
 
+    /// Reads the peer's encoder stream (into our decoder, unblocking sections) or decoder
+    /// stream (into our encoder) until the connection ends.
     private func readQPACK(_ stream: Quiver.Stream, _ initial: [UInt8], encoder: Bool) async {
-        var pending = initial
+        var bytes = initial
         while true {
             do throws(HTTP3Error) {
-                let used = encoder ? try QPACK.checkEncoderInstructions(pending) : try QPACK.checkDecoderInstructions(pending)
-                pending.removeFirst(used)
+                if encoder { try receiveEncoderInstructions(bytes) } else {
+                    try state.withLock { state throws(HTTP3Error) in try state.encoder.receiveDecoderInstructions(bytes) }
+                }
             } catch {
                 return fail(error)
             }
-            guard pending.count < 64 else { return fail(HTTP3Error(.excessiveLoad, "an unfinished QPACK instruction")) }
-            guard let bytes = try? await stream.read() else { return }
-            if bytes.isEmpty { return fail(HTTP3Error(.closedCriticalStream, "the peer closed a QPACK stream")) }
-            pending += bytes
+            guard let next = try? await stream.read() else { return }
+            if next.isEmpty { return fail(HTTP3Error(.closedCriticalStream, "the peer closed a QPACK stream")) }
+            bytes = next
         }
+    }
+
+    /// Applies the peer's encoder instructions and resumes the sections they unblock.
+    private func receiveEncoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) {
+        guard !bytes.isEmpty else { return }
+        let ready = try state.withLock { state throws(HTTP3Error) in
+            try state.decoder.receiveEncoderInstructions(bytes)
+            let insertCount = state.decoder.insertCount
+            let ready = state.blocked.filter { $0.value.requiredInsertCount <= insertCount }
+            for id in ready.keys { state.blocked[id] = nil }
+            _ = decoderStream.enqueue(state.decoder.takeInstructions())
+            return ready.values.map(\.resume)
+        }
+        for task in ready { task.resume(returning: .ready) }
+    }
+}
+
+/// Writes QPACK instructions to our encoder or decoder stream in the order they were queued,
+/// from a task of its own: no stream write under a lock, and a request task that is cancelled
+/// cannot cut an instruction in half.
+final class InstructionWriter: Sendable {
+    private struct State {
+        var queued = 0
+        var written = 0
+        var ended = false
+        var waiting: [(through: Int, resume: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+    private let input: AsyncStream<[UInt8]>.Continuation
+
+    init(_ stream: Quiver.Stream) {
+        let (bytes, input) = AsyncStream<[UInt8]>.makeStream()
+        self.input = input
+        // The task holds the writer until the stream ends or ``finish()``.
+        Task(executorPreference: stream.connection.taskExecutor) {
+            for await piece in bytes {
+                do { try await stream.write(piece) } catch { break }
+                let done = self.state.withLock { state in
+                    state.written += piece.count
+                    let written = state.written
+                    defer { state.waiting.removeAll { $0.through <= written } }
+                    return state.waiting.filter { $0.through <= written }.map(\.resume)
+                }
+                for task in done { task.resume() }
+            }
+            self.end()
+        }
+    }
+
+    /// Queues `bytes`; returns the stream offset that marks them written, `nil` when empty.
+    func enqueue(_ bytes: [UInt8]) -> Int? {
+        guard !bytes.isEmpty else { return nil }
+        return state.withLock { state in
+            state.queued += bytes.count
+            input.yield(bytes)  // under the lock: offsets and order agree
+            return state.queued
+        }
+    }
+
+    /// Returns once the bytes up to `offset` were written (or the stream ended).
+    func flushed(through offset: Int) async {
+        await withCheckedContinuation { (task: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                if state.ended || state.written >= offset { return true }
+                state.waiting.append((offset, task))
+                return false
+            }
+            if now { task.resume() }
+        }
+    }
+
+    /// No more instructions: the writing task ends, waiters resume.
+    func finish() {
+        input.finish()
+        end()
+    }
+
+    private func end() {
+        let waiting = state.withLock { state in
+            state.ended = true
+            defer { state.waiting = [] }
+            return state.waiting.map(\.resume)
+        }
+        for task in waiting { task.resume() }
     }
 }

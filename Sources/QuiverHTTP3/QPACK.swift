@@ -16,113 +16,109 @@ struct FieldLine: Hashable, Sendable, CustomStringConvertible {
     var description: String { "\(name): \(value)" }
 }
 
-/// QPACK (RFC 9204) with a dynamic table of capacity 0: field sections are encoded with the
-/// static table and literals only, and any reference to the dynamic table is an error. This is
-/// what a peer must accept when we announce SETTINGS_QPACK_MAX_TABLE_CAPACITY = 0 (the
-/// default), and it never blocks a stream.
+/// QPACK (RFC 9204): the wire primitives, the static table's indexes and the field-line
+/// representations both coders share. The dynamic tables live in ``QPACKEncoder`` and
+/// ``QPACKDecoder``; ``encode(_:)`` and ``decode(_:maxSize:)`` are the stateless forms (static
+/// table and literals only), which never block and need no encoder or decoder stream.
 enum QPACK {
-    // MARK: - Field sections (RFC 9204 §4.5)
+    // MARK: - Field sections without a dynamic table
 
-    /// Encodes `fields` as a field section: the prefix (Required Insert Count 0, Delta Base 0),
-    /// then each field as an indexed static entry, a literal with a static name reference, or
-    /// a literal with a literal name. Strings are Huffman-coded when that is shorter.
+    /// Encodes `fields` as a field section without the dynamic table: the prefix (Required
+    /// Insert Count 0, Delta Base 0), then each field as an indexed static entry, a literal
+    /// with a static name reference, or a literal with a literal name. Strings are
+    /// Huffman-coded when that is shorter.
     static func encode(_ fields: [FieldLine]) -> [UInt8] {
         var output: [UInt8] = [0, 0]
-        for field in fields {
-            let name = Array(field.name.utf8), value = Array(field.value.utf8)
-            if !field.neverIndexed, let index = staticIndex[StaticKey(name: field.name, value: field.value)] {
-                encodeInteger(index, prefixBits: 6, flags: 0b1100_0000, into: &output)  // indexed, static (T = 1)
-            } else if let index = staticNameIndex[field.name] {
-                // Literal with a static name reference (01NT): T = 1, N as the field asks.
-                encodeInteger(index, prefixBits: 4, flags: 0b0101_0000 | (field.neverIndexed ? 0b0010_0000 : 0), into: &output)
-                encodeString(value, prefixBits: 7, flags: 0, into: &output)
-            } else {
-                // Literal with a literal name (001N).
-                encodeString(name, prefixBits: 3, flags: 0b0010_0000 | (field.neverIndexed ? 0b0001_0000 : 0), into: &output)
-                encodeString(value, prefixBits: 7, flags: 0, into: &output)
-            }
-        }
+        for field in fields { encodeWithoutTable(field, into: &output) }
         return output
     }
 
-    /// Decodes a field section; `maxSize` bounds the decoded size as RFC 9114 §4.2.2 counts it
-    /// (name + value + 32 per field).
+    /// Decodes a field section that may not refer to a dynamic table; `maxSize` bounds the
+    /// decoded size as RFC 9114 §4.2.2 counts it (name + value + 32 per field).
     ///
     /// - Throws: ``HTTP3Error`` `QPACK_DECOMPRESSION_FAILED` for malformed input or any
-    ///   reference to the dynamic table (its capacity is 0), `H3_EXCESSIVE_LOAD` beyond `maxSize`.
+    ///   reference to the dynamic table, `H3_EXCESSIVE_LOAD` beyond `maxSize`.
     static func decode(_ bytes: [UInt8], maxSize: Int = 1 << 16) throws(HTTP3Error) -> [FieldLine] {
-        var position = 0
-        let requiredInsertCount = try decodeInteger(bytes, at: &position, prefixBits: 8)
-        guard requiredInsertCount == 0 else { throw failed("Required Insert Count \(requiredInsertCount), but the dynamic table has capacity 0") }
-        _ = try decodeInteger(bytes, at: &position, prefixBits: 7)  // sign and Delta Base: meaningless without a dynamic table
+        var decoder = QPACKDecoder(maxTableCapacity: 0, maxBlockedStreams: 0)
+        guard case .decoded(let fields) = try decoder.decode(bytes, streamID: 0, maxSize: maxSize) else {
+            throw failed("a field section refers to a dynamic table of capacity 0")
+        }
+        return fields
+    }
+
+    /// Appends `field` as a static indexed line, a literal with a static name reference or a
+    /// literal with a literal name (the `N` bit as the field asks).
+    static func encodeWithoutTable(_ field: FieldLine, into output: inout [UInt8]) {
+        if !field.neverIndexed, let index = staticIndex[StaticKey(name: field.name, value: field.value)] {
+            encodeInteger(index, prefixBits: 6, flags: 0b1100_0000, into: &output)  // indexed, static (T = 1)
+        } else if let index = staticNameIndex[field.name] {
+            // Literal with a static name reference (01NT): T = 1, N as the field asks.
+            encodeInteger(index, prefixBits: 4, flags: 0b0101_0000 | (field.neverIndexed ? 0b0010_0000 : 0), into: &output)
+            encodeString(Array(field.value.utf8), prefixBits: 7, flags: 0, into: &output)
+        } else {
+            // Literal with a literal name (001N).
+            encodeString(Array(field.name.utf8), prefixBits: 3, flags: 0b0010_0000 | (field.neverIndexed ? 0b0001_0000 : 0), into: &output)
+            encodeString(Array(field.value.utf8), prefixBits: 7, flags: 0, into: &output)
+        }
+    }
+
+    /// Decodes the field lines of a section after its prefix (RFC 9204 §4.5.2–§4.5.6).
+    /// `dynamicEntry` gives a dynamic table entry (name and value bytes) by absolute index,
+    /// `nil` when it was evicted; any index at or above `requiredInsertCount` is refused
+    /// without asking (§2.2.3).
+    static func decodeFieldLines(_ bytes: [UInt8], from start: Int, requiredInsertCount: Int, base: Int, maxSize: Int,
+                                 dynamicEntry: (Int) -> (name: [UInt8], value: [UInt8])?) throws(HTTP3Error) -> [FieldLine] {
+        func dynamic(_ absolute: Int?) throws(HTTP3Error) -> (name: [UInt8], value: [UInt8]) {
+            guard let absolute, absolute >= 0, absolute < requiredInsertCount else {
+                throw failed("reference to a dynamic entry at or beyond the Required Insert Count \(requiredInsertCount)")
+            }
+            guard let entry = dynamicEntry(absolute) else { throw failed("reference to evicted dynamic entry \(absolute)") }
+            return entry
+        }
+        /// Base − 1 − index (relative) or Base + index (post-base), `nil` when out of range.
+        func relative(_ index: Int) -> Int? { index < base ? base - 1 - index : nil }
+        func postBase(_ index: Int) -> Int? {
+            let (absolute, overflow) = base.addingReportingOverflow(index)
+            return overflow ? nil : absolute
+        }
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+        var position = start
         var fields: [FieldLine] = []
         var size = 0
         while position < bytes.count {
             let first = bytes[position]
             let field: FieldLine
-            if first & 0x80 != 0 {  // indexed field line
-                guard first & 0x40 != 0 else { throw failed("indexed field line refers to the dynamic table") }
-                field = try staticEntry(try decodeInteger(bytes, at: &position, prefixBits: 6))
-            } else if first & 0x40 != 0 {  // literal with name reference
-                guard first & 0x10 != 0 else { throw failed("literal field line refers to a dynamic table name") }
+            if first & 0x80 != 0 {  // indexed field line (1T)
+                let index = try decodeInteger(bytes, at: &position, prefixBits: 6)
+                if first & 0x40 != 0 {
+                    field = try staticEntry(index)
+                } else {
+                    let entry = try dynamic(relative(index))
+                    field = FieldLine(text(entry.name), text(entry.value))
+                }
+            } else if first & 0x40 != 0 {  // literal with name reference (01NT)
                 let neverIndexed = first & 0x20 != 0
-                let name = try staticEntry(try decodeInteger(bytes, at: &position, prefixBits: 4)).name
+                let index = try decodeInteger(bytes, at: &position, prefixBits: 4)
+                let name = first & 0x10 != 0 ? try staticEntry(index).name : text(try dynamic(relative(index)).name)
                 field = FieldLine(name, try decodeString(bytes, at: &position, prefixBits: 7), neverIndexed: neverIndexed)
-            } else if first & 0x20 != 0 {  // literal with literal name
+            } else if first & 0x20 != 0 {  // literal with literal name (001N)
                 let neverIndexed = first & 0x10 != 0
                 let name = try decodeString(bytes, at: &position, prefixBits: 3)
                 field = FieldLine(name, try decodeString(bytes, at: &position, prefixBits: 7), neverIndexed: neverIndexed)
-            } else {  // post-base forms (0001xxxx, 0000xxxx) exist only with a dynamic table
-                throw failed("post-base field line refers to the dynamic table")
+            } else if first & 0x10 != 0 {  // indexed field line with post-base index (0001)
+                let entry = try dynamic(postBase(try decodeInteger(bytes, at: &position, prefixBits: 4)))
+                field = FieldLine(text(entry.name), text(entry.value))
+            } else {  // literal with post-base name reference (0000N)
+                let neverIndexed = first & 0x08 != 0
+                let entry = try dynamic(postBase(try decodeInteger(bytes, at: &position, prefixBits: 3)))
+                field = FieldLine(text(entry.name), try decodeString(bytes, at: &position, prefixBits: 7), neverIndexed: neverIndexed)
             }
             size += field.name.utf8.count + field.value.utf8.count + 32
             guard size <= maxSize else { throw HTTP3Error(.excessiveLoad, "field section larger than \(maxSize) bytes") }
             fields.append(field)
         }
         return fields
-    }
-
-    // MARK: - Encoder and decoder streams (RFC 9204 §4.3, §4.4)
-
-    /// Checks instructions a peer sent on its encoder stream. With a table capacity of 0 the
-    /// only valid one is Set Dynamic Table Capacity 0; returns how many bytes were complete
-    /// instructions (the rest waits for more data).
-    /// - Throws: `QPACK_ENCODER_STREAM_ERROR` for anything else.
-    static func checkEncoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) -> Int {
-        var position = 0
-        while position < bytes.count {
-            guard bytes[position] & 0xe0 == 0x20 else {
-                throw HTTP3Error(.qpackEncoderStreamError, "insertion into a dynamic table of capacity 0")
-            }
-            guard integerIsComplete(bytes, at: position, prefixBits: 5) else { return position }  // wait for more
-            let capacity: Int
-            do throws(HTTP3Error) { capacity = try decodeInteger(bytes, at: &position, prefixBits: 5) } catch {
-                throw HTTP3Error(.qpackEncoderStreamError, error.reason)
-            }
-            guard capacity == 0 else { throw HTTP3Error(.qpackEncoderStreamError, "dynamic table capacity \(capacity) exceeds 0") }
-        }
-        return position
-    }
-
-    /// Checks instructions a peer sent on its decoder stream (we never use the dynamic table,
-    /// so there is nothing to acknowledge): Section Acknowledgment and Insert Count Increment
-    /// refer to state we never created; Stream Cancellation is fine. Returns the bytes consumed.
-    /// - Throws: `QPACK_DECODER_STREAM_ERROR` for acknowledgements of what we never sent.
-    static func checkDecoderInstructions(_ bytes: [UInt8]) throws(HTTP3Error) -> Int {
-        var position = 0
-        while position < bytes.count {
-            let first = bytes[position]
-            if first & 0x80 != 0 {
-                throw HTTP3Error(.qpackDecoderStreamError, "Section Acknowledgment, but no section used the dynamic table")
-            } else if first & 0x40 == 0 {
-                throw HTTP3Error(.qpackDecoderStreamError, "Insert Count Increment, but nothing was inserted")
-            }
-            guard integerIsComplete(bytes, at: position, prefixBits: 6) else { return position }  // wait for more
-            do throws(HTTP3Error) { _ = try decodeInteger(bytes, at: &position, prefixBits: 6) } catch {  // Stream Cancellation
-                throw HTTP3Error(.qpackDecoderStreamError, error.reason)
-            }
-        }
-        return position
     }
 
     // MARK: - Primitives (RFC 9204 §4.1, RFC 7541 §5.1)
@@ -201,19 +197,19 @@ enum QPACK {
         return String(decoding: raw, as: UTF8.self)
     }
 
-    private static func failed(_ reason: String) -> HTTP3Error { HTTP3Error(.qpackDecompressionFailed, reason) }
+    static func failed(_ reason: String) -> HTTP3Error { HTTP3Error(.qpackDecompressionFailed, reason) }
 
-    private static func staticEntry(_ index: Int) throws(HTTP3Error) -> FieldLine {
+    static func staticEntry(_ index: Int) throws(HTTP3Error) -> FieldLine {
         guard index < staticTable.count else { throw failed("static table index \(index) out of range") }
         return FieldLine(staticTable[index].name, staticTable[index].value)
     }
 
-    private struct StaticKey: Hashable {
+    struct StaticKey: Hashable {
         let name: String
         let value: String
     }
 
-    private static let staticIndex: [StaticKey: Int] = {
+    static let staticIndex: [StaticKey: Int] = {
         var index: [StaticKey: Int] = [:]
         for (position, entry) in staticTable.enumerated() where index[StaticKey(name: entry.name, value: entry.value)] == nil {
             index[StaticKey(name: entry.name, value: entry.value)] = position
@@ -221,7 +217,7 @@ enum QPACK {
         return index
     }()
 
-    private static let staticNameIndex: [String: Int] = {
+    static let staticNameIndex: [String: Int] = {
         var index: [String: Int] = [:]
         for (position, entry) in staticTable.enumerated() where index[entry.name] == nil { index[entry.name] = position }
         return index

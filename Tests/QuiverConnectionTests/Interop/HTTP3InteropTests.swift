@@ -202,6 +202,25 @@ struct HTTP3InteropTests {
         return Unsupported(evidence: "ngtcp2 0.12.1 (Debian 12) knows QUIC v1 and the v2 draft (0x709a50c4) only: its --help names \"v1\" and \"v2draft\", not RFC 9369 v2 (0x6b3343cf)")
     }
 
+    /// aioquic's QPACK counts (`qpack=a/b/c/d` on its RESULT or CLOSED line, bytes of
+    /// instructions: its encoder stream sent, its decoder stream received, its encoder stream
+    /// received, its decoder stream sent) as evidence that the dynamic tables were used:
+    /// aioquic inserted into Quiver's table and Quiver's decoder acknowledged (the transfers
+    /// themselves prove the references decoded), and with `quiverInserts` Quiver inserted into
+    /// aioquic's (Quiver's requests repeat `:authority`; the file server's responses repeat
+    /// nothing worth an entry).
+    private static func dynamicTableEvidence(_ line: String?, quiverInserts: Bool) throws -> String {
+        guard let line, let field = line.split(separator: " ").first(where: { $0.hasPrefix("qpack=") }) else {
+            throw InteropCellFailure("no QPACK counts from aioquic: \(line ?? "no line")")
+        }
+        let counts = field.dropFirst("qpack=".count).split(separator: "/").compactMap { Int($0) }
+        guard counts.count == 4, counts[0] > 0, counts[1] > 0, !quiverInserts || counts[2] > 3 else {
+            throw InteropCellFailure("a QPACK dynamic table went unused: \(field) (aioquic's encoder sent/decoder received/encoder received/decoder sent)")
+        }
+        return "QPACK: aioquic's encoder stream \(counts[0]) bytes into Quiver's table (Quiver's decoder stream \(counts[1]) bytes), "
+            + "Quiver's encoder stream \(counts[2]) bytes into aioquic's (aioquic's decoder stream \(counts[3]) bytes)"
+    }
+
     // MARK: - Processes
 
     private static var quiverPath: String {
@@ -319,9 +338,13 @@ struct HTTP3InteropTests {
             return "1 MiB + 5 MiB files, identical (SHA-256) on one connection"
         case .multiplexing:
             let paths = try fixture.makeFiles((0..<200).map { 1000 + $0 * 17 })
-            try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture), peer, paths, fixture)
+            // aioquic's requests wait for Quiver's SETTINGS, so they may use its QPACK table.
+            let client = try runPeerClient(peer, port: port, paths: paths, fixture: fixture, flags: peer == .aioquic ? ["--await-settings"] : [])
+            try expectDownloads(client, peer, paths, fixture)
             guard connections().count == 1 else { throw InteropCellFailure("expected one connection: \(connections())") }
-            return "200 files on one connection (more than the 100 concurrent streams allowed: MAX_STREAMS credit)"
+            let tables = peer == .aioquic
+                ? "; " + (try Self.dynamicTableEvidence(client.waitForLine(startingWith: "RESULT", timeout: 1), quiverInserts: false)) : ""
+            return "200 files on one connection (more than the 100 concurrent streams allowed: MAX_STREAMS credit)" + tables
         case .chacha20:
             let paths = try fixture.makeFiles([100_000])
             let flags = peer == .ngtcp2 ? ["--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305"] : ["--chacha20"]
@@ -460,7 +483,9 @@ struct HTTP3InteropTests {
         case .multiplexing:
             let paths = try fixture.makeFiles((0..<200).map { 1000 + $0 * 17 })
             try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture), paths, fixture, server: server)
-            return "200 files requested concurrently on one connection"
+            let tables = peer == .aioquic
+                ? "; " + (try Self.dynamicTableEvidence(server.waitForLine(startingWith: "CLOSED", timeout: 10), quiverInserts: true)) : ""
+            return "200 files requested concurrently on one connection" + tables
         case .chacha20:
             let paths = try fixture.makeFiles([100_000])
             let summary = try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture, flags: ["--chacha20"]), paths, fixture, server: server)

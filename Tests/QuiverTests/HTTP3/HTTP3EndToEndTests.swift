@@ -1,7 +1,7 @@
 import Foundation
 import Quiver
 import QuiverCore
-import QuiverHTTP3
+@testable import QuiverHTTP3
 import QuiverTLS
 import Synchronization
 import Testing
@@ -29,7 +29,12 @@ struct HTTP3EndToEndTests {
             return
         }
         await HTTP3Server.serve(connection, maxRequestBody: 1 << 20) { request, body, response in
-            if request.path == "/echo" {
+            if request.path == "/repeat" {
+                // The same response fields every time, and the client's session echoed: worth a table entry.
+                try await response.writeHead(HTTPResponse(status: .ok, headerFields: [.contentType: "text/plain; charset=utf-8", .server: "quiver-e2e",
+                                                                                       Self.session: request.headerFields[Self.session] ?? "none"]))
+                try await response.write(Array((request.headerFields[Self.session] ?? "").utf8))
+            } else if request.path == "/echo" {
                 // Streamed: each piece echoed as it arrives, the count in a trailer.
                 try await response.writeHead(HTTPResponse(status: .ok, headerFields: [Self.method: request.method.rawValue]))
                 var count = 0
@@ -53,6 +58,7 @@ struct HTTP3EndToEndTests {
     static let method = HTTPField.Name("x-method")!
     static let length = HTTPField.Name("x-length")!
     static let clientTrailer = HTTPField.Name("x-client-trailer")!
+    static let session = HTTPField.Name("x-session")!
 
     private func client(_ port: UInt16, alpn: String) throws -> Connection {
         try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: Identity.client(alpn: [alpn]), serverName: "localhost")
@@ -89,6 +95,105 @@ struct HTTP3EndToEndTests {
             h3.close()
             await connection.waitUntilClosed()
             #expect(connection.closeInfo?.code == HTTP3Error.Code.noError.rawValue)
+        }
+    }
+
+    @Test("QPACK's dynamic table is used both ways between Quiver ends: 50 concurrent requests with repeated fields")
+    func dynamicTable() async throws {
+        try await onDedicatedThreads {
+            let (listener, port) = try startServer()
+            defer { listener.close() }
+            let connection = try client(port, alpn: "h3")
+            let h3 = try HTTP3Client(connection)
+            // One request first: the server's SETTINGS are in before the burst.
+            var request = HTTPRequest(method: .get, scheme: "https", authority: "localhost", path: "/repeat")
+            request.headerFields = [.userAgent: "quiver-e2e/1.0", Self.session: "session-4f2a9c", .accept: "text/plain"]
+            #expect(try await h3.send(request).body == Array("session-4f2a9c".utf8))
+            let repeated = request
+            try await withThrowingTaskGroup { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        var request = repeated
+                        request.headerFields[.authorization] = "Bearer \(index)"  // never inserted
+                        let response = try await h3.send(request)
+                        #expect(response.status == .ok && response.body == Array("session-4f2a9c".utf8), "request \(index)")
+                        #expect(response.head.headerFields[.contentType] == "text/plain; charset=utf-8" && response.head.headerFields[.server] == "quiver-e2e")
+                        #expect(response.head.headerFields[Self.session] == "session-4f2a9c")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // Whenever the acknowledgments arrive, at least the 16 sections that may block (both
+            // ends announce 16) use the table each way. (The first request may precede the
+            // server's SETTINGS, so it may not.)
+            let statistics = h3.qpackStatistics
+            #expect(statistics.insertsSent >= 3 && statistics.sectionsEncodedWithTable >= 16, "\(statistics)")
+            #expect(statistics.insertsReceived >= 2 && statistics.sectionsDecodedWithTable >= 16, "\(statistics)")
+            h3.close()
+            await connection.waitUntilClosed()
+            #expect(connection.closeInfo?.code == HTTP3Error.Code.noError.rawValue)
+        }
+    }
+
+    /// A raw HTTP/3 client's streams: control (empty SETTINGS: the server encodes without a
+    /// table) and encoder.
+    private func rawClient(_ port: UInt16) throws -> (Connection, encoder: Quiver.Stream) {
+        let connection = try client(port, alpn: "h3")
+        try connection.openStream(bidirectional: false).write([0x00] + HTTP3Frame.settings([]).encoded)
+        let encoder = try connection.openStream(bidirectional: false)
+        try encoder.write([0x02, 0x3f, 0xe1, 0x1f])  // Set Dynamic Table Capacity 4096
+        return (connection, encoder)
+    }
+
+    /// GET /5 whose :authority is the dynamic entry 0 (post-base): Required Insert Count 1
+    /// (encoded 2), Base 0.
+    private static let requestReferencingInsert0: [UInt8] = HTTP3Frame.headers([0x02, 0x80, 0xd1, 0xd7, 0x51, 0x02, 0x2f, 0x35, 0x10]).encoded
+
+    @Test("Over the wire: a request whose insert comes later is answered once it arrives; the 17th blocked stream closes the connection")
+    func blockedRequests() throws {
+        let (listener, port) = try startServer()
+        defer { listener.close() }
+        // The insert follows the request that needs it.
+        let (connection, encoder) = try rawClient(port)
+        let request = try connection.openStream()
+        try request.write(Self.requestReferencingInsert0)
+        try request.finish()
+        try encoder.write([0xc0, 0x09] + Array("localhost".utf8))  // Insert With Name Reference, static 0 (:authority)
+        var frames = HTTP3FrameReader()
+        var head: [FieldLine]?
+        while head == nil {
+            let bytes = try request.read()
+            #expect(!bytes.isEmpty, "the stream ended before the response head")
+            if bytes.isEmpty { break }
+            frames.append(bytes)
+            while let frame = try frames.next() { if case .headers(let section) = frame { head = try QPACK.decode(section) } }
+        }
+        #expect(head?.first == FieldLine(":status", "200"))
+        try connection.shutdown(.rapid(code: 0x100, reason: ""))
+
+        // 17 requests wait for an insert that never comes: one more than the 16 announced.
+        let (blocking, _) = try rawClient(port)
+        for _ in 0..<17 {
+            let stream = try blocking.openStream()
+            try stream.write(Self.requestReferencingInsert0)
+        }
+        blocking.waitUntilClosed()
+        #expect(blocking.closeInfo?.origin == .peer && blocking.closeInfo?.code == HTTP3Error.Code.qpackDecompressionFailed.rawValue,
+                "\(String(describing: blocking.closeInfo))")
+    }
+
+    @Test("A hostile encoder stream closes the connection with QPACK_ENCODER_STREAM_ERROR")
+    func hostileEncoderStream() throws {
+        let (listener, port) = try startServer()
+        defer { listener.close() }
+        var oversized: [UInt8] = [0x02, 0x3f, 0xe1, 0x1f, 0x40 | 0x01, 0x61]  // capacity 4096, a literal name "a" …
+        QPACK.encodeInteger(100_000, prefixBits: 7, flags: 0, into: &oversized)  // … and a value far beyond it
+        for bytes in [[0x02, 0x3f, 0xe2, 0x1f], oversized, [0x02, 0x3f, 0xe1, 0x1f, 0x80, 0x00]] {
+            let connection = try client(port, alpn: "h3")
+            try connection.openStream(bidirectional: false).write(bytes)
+            connection.waitUntilClosed()
+            #expect(connection.closeInfo?.origin == .peer && connection.closeInfo?.code == HTTP3Error.Code.qpackEncoderStreamError.rawValue,
+                    "\(String(describing: connection.closeInfo))")
         }
     }
 

@@ -90,15 +90,20 @@ struct QPACKTests {
         }
     }
 
-    @Test("Encoder and decoder stream instructions under a dynamic table of capacity 0")
-    func instructions() throws {
-        #expect(try QPACK.checkEncoderInstructions([0x20, 0x20]) == 2, "Set Dynamic Table Capacity 0, twice")
-        #expect(throws: HTTP3Error.self) { try QPACK.checkEncoderInstructions([0x3f, 0xe1, 0x1f]) }  // capacity 4096
-        #expect(throws: HTTP3Error.self) { try QPACK.checkEncoderInstructions([0xc0]) }  // insert
-        #expect(try QPACK.checkEncoderInstructions([0x3f]) == 0, "incomplete: waits")
-        #expect(try QPACK.checkDecoderInstructions([0x44, 0x7f]) == 1, "Stream Cancellation, then an incomplete one")
-        #expect(throws: HTTP3Error.self) { try QPACK.checkDecoderInstructions([0x81]) }  // Section Acknowledgment
-        #expect(throws: HTTP3Error.self) { try QPACK.checkDecoderInstructions([0x01]) }  // Insert Count Increment
+    @Test("Encoder-stream instructions for a decoder that announced capacity 0")
+    func instructionsWithoutTable() throws {
+        var decoder = QPACKDecoder(maxTableCapacity: 0, maxBlockedStreams: 0)
+        try decoder.receiveEncoderInstructions([0x20, 0x20])  // Set Dynamic Table Capacity 0, twice
+        try decoder.receiveEncoderInstructions([0x3f])  // incomplete: waits
+        #expect(throws: HTTP3Error(.qpackEncoderStreamError, "")) { try decoder.receiveEncoderInstructions([0xe1, 0x1f]) }  // capacity 4096
+        decoder = QPACKDecoder(maxTableCapacity: 0, maxBlockedStreams: 0)
+        #expect(throws: HTTP3Error(.qpackEncoderStreamError, "")) { try decoder.receiveEncoderInstructions([0xc0, 0x00]) }  // insert
+        decoder.cancelStream(4)
+        #expect(decoder.takeInstructions().isEmpty, "no Stream Cancellation without a table (§2.2.2.2)")
+        var encoder = QPACKEncoder()
+        #expect(encoder.encode([FieldLine(":authority", "example.com")], streamID: 0) == QPACK.encode([FieldLine(":authority", "example.com")]))
+        #expect(encoder.takeInstructions().isEmpty, "no table before the peer's SETTINGS")
+        #expect(throws: HTTP3Error(.qpackDecoderStreamError, "")) { try encoder.receiveDecoderInstructions([0x81]) }
     }
 }
 
