@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
     ],
     targets: [
         .target(name: "QuiverCore", swiftSettings: strict),
@@ -83,6 +84,7 @@ let package = Package(
                 "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverSCTP", "CQuiverPoll",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -153,7 +155,9 @@ let package = Package(
         .testTarget(
             name: "QuiverTests",
             dependencies: ["Quiver", "QuiverCore", "QuiverTLS", "QuiverQUIC", "QuiverUDP", "QuiverTLSSocket", "QuiverHTTP3",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: strict),
         .testTarget(name: "QuiverNetSimTests", dependencies: ["QuiverCore", "QuiverNetSim"], swiftSettings: strict),
         .testTarget(name: "QuiverUDPTests", dependencies: ["QuiverCore", "QuiverUDP"], swiftSettings: strict),
