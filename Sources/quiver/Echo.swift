@@ -11,8 +11,9 @@ import Synchronization
 /// closes it (unlike the demos' echo, which closes after the default stream).
 enum EchoServer {
     /// Accepts on `listener` until it closes (or `limit` connections were served), serving each
-    /// connection in a child task; returns when they have all ended.
-    static func run(_ listener: Listener, log: Logger, limit: Int?) async {
+    /// connection in a child task; returns when they have all ended. Each connection's lines go
+    /// to its ``Connection/logger`` (the listener's logger with the connection's metadata).
+    static func run(_ listener: Listener, limit: Int?) async {
         var served = 0
         await withDiscardingTaskGroup { group in
             while limit.map({ served < $0 }) ?? true {
@@ -20,7 +21,7 @@ enum EchoServer {
                 served += 1
                 // On the connection's own event loop (child tasks inherit it): its I/O, engine
                 // and code share one thread.
-                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection, log: log) }
+                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection) }
             }
         }
     }
@@ -31,8 +32,8 @@ enum EchoServer {
     /// An idle connection's task keeps every async frame of its waiting call chain, so the
     /// logging is done by synchronous helpers and TLS, which has one stream, needs no task
     /// group: a few hundred bytes less per idle connection.
-    static func serve(_ connection: Connection, log: Logger) async {
-        logStart(connection, log: log)
+    static func serve(_ connection: Connection) async {
+        logStart(connection)
         let echoed: Int
         if connection.quic != nil || connection.transport == .sctp {
             // Until the client ends the connection (QUIC's CONNECTION_CLOSE, SCTP's SHUTDOWN).
@@ -41,7 +42,7 @@ enum EchoServer {
             echoed = await echo(connection.defaultStream)
             try? await connection.shutdown()  // TLS and DTLS have no other stream
         }
-        logEnd(connection, echoed: echoed, log: log)
+        logEnd(connection, echoed: echoed)
     }
 
     /// QUIC and SCTP: the default stream here, every other stream (and QUIC's DATAGRAMs) in
@@ -69,16 +70,14 @@ enum EchoServer {
         return echoed.value
     }
 
-    private static func logStart(_ connection: Connection, log: Logger) {
+    private static func logStart(_ connection: Connection) {
         let transport = connection.quic.map { "\($0.version)" } ?? (connection.transport == .dtls ? "DTLS" : connection.transport == .sctp ? "SCTP" : "TLS")
-        log.info("\(peer(connection)): \(transport) handshake complete: \(connection.tlsVersion.map { "\($0)" } ?? "-") alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
+        connection.logger.info("\(transport) handshake complete: \(connection.tlsVersion.map { "\($0)" } ?? "-") alpn=\(connection.alpn ?? "-") sni=\(connection.serverName ?? "-")")
     }
 
-    private static func logEnd(_ connection: Connection, echoed: Int, log: Logger) {
-        log.info("\(peer(connection)): \(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(echoed) bytes")
+    private static func logEnd(_ connection: Connection, echoed: Int) {
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(echoed) bytes")
     }
-
-    private static func peer(_ connection: Connection) -> String { connection.peerAddress.map { "\($0)" } ?? "?" }
 
     /// Echoes one stream until its end (or the connection's); returns the bytes echoed.
     private static func echo(_ stream: Quiver.Stream) async -> Int {

@@ -22,7 +22,7 @@ enum FileServer {
         await withDiscardingTaskGroup { group in
             while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
                 served += 1
-                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection, root: root, log: log) }
+                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection, root: root) }
             }
         }
         listener.close()
@@ -31,47 +31,47 @@ enum FileServer {
     /// Serves one connection. A connection's task keeps the frames of its waiting call chain
     /// while it is idle, so this async function holds only what it needs across the wait;
     /// the log lines and the request handlers are built by synchronous helpers.
-    static func serve(_ connection: Connection, root: String, log: Logger) async {
-        let who = connected(connection, log: log)
+    static func serve(_ connection: Connection, root: String) async {
+        connected(connection)
         if connection.alpn == "hq-interop" {
-            await HQInterop.serve(connection, body: hqHandler(root: root, who: who, log: log))
+            await HQInterop.serve(connection, body: hqHandler(root: root, log: connection.logger))
         } else {
-            await HTTP3Server.serve(connection, handler: h3Handler(root: root, who: who, log: log))
+            await HTTP3Server.serve(connection, handler: h3Handler(root: root, log: connection.logger))
         }
-        closed(connection, who: who, log: log)
+        closed(connection)
     }
 
-    /// Logs the new connection; returns the peer's address for later lines.
-    private static func connected(_ connection: Connection, log: Logger) -> String {
-        let who = connection.peerAddress.map { "\($0)" } ?? "?"
+    /// Logs the new connection (the peer and connection ID are the logger's metadata).
+    private static func connected(_ connection: Connection) {
         let quic = connection.quic
-        log.info("\(who): connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
-        return who
+        connection.logger.info("connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
     }
 
-    private static func closed(_ connection: Connection, who: String, log: Logger) {
-        log.info("\(who): \(connection.closeInfo.map { "\($0)" } ?? "closed")")
+    private static func closed(_ connection: Connection) {
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")")
     }
 
-    private static func hqHandler(root: String, who: String, log: Logger) -> @Sendable (String) -> ResponseBody? {
+    /// `log`: the connection's logger.
+    private static func hqHandler(root: String, log: Logger) -> @Sendable (String) -> ResponseBody? {
         { path in
             let body = ResponseBody.file(root: root, path: path)
-            log.info("\(who): GET \(path) → \(body.map { "\($0.count) bytes" } ?? "not found")")
+            log.info("GET \(path) → \(body.map { "\($0.count) bytes" } ?? "not found")")
             return body
         }
     }
 
-    private static func h3Handler(root: String, who: String, log: Logger) -> HTTP3Server.Handler {
+    /// `log`: the connection's logger.
+    private static func h3Handler(root: String, log: Logger) -> HTTP3Server.Handler {
         { request, _, response in
             let path = request.path ?? "/"
             let readable = request.method == .get || request.method == .head
             guard readable, let body = ResponseBody.file(root: root, path: path) else {
                 let status: HTTPResponse.Status = readable ? .notFound : .methodNotAllowed
-                log.info("\(who): \(request.method) \(path) → \(status.code)")
+                log.info("\(request.method) \(path) → \(status.code)")
                 try await response.writeHead(HTTPResponse(status: status))
                 return
             }
-            log.info("\(who): \(request.method) \(path) → 200, \(body.count) bytes")
+            log.info("\(request.method) \(path) → 200, \(body.count) bytes")
             try await response.writeHead(HTTPResponse(status: .ok, headerFields: [.contentLength: "\(body.count)"]))
             if request.method == .get {
                 try await body.write { piece in try await response.write(piece) }

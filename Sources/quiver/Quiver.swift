@@ -1,6 +1,8 @@
 public import ArgumentParser
+import CoreMetrics
 import Foundation
 public import Logging
+import Prometheus
 import QuiverCore
 import Quiver
 import QuiverTLS
@@ -83,6 +85,8 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
+    @Option(help: "Serve Prometheus metrics (handshakes, open connections, bytes, QUIC losses and RTT) at http://ADDRESS:PORT/metrics over plain HTTP/1.1 (0: any free port).") var metricsPort: String?
+    @Option(help: "With --metrics-port: the address the metrics endpoint listens on (numeric; default 127.0.0.1, this host only).") var metricsAddress = "127.0.0.1"
 
     func run() throws {
         try AsyncCommand.run { try await serve() }
@@ -108,6 +112,48 @@ struct Serve: ParsableCommand, Sendable {
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
         let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
         let log = Log.make("quiver", level: logLevel)
+        // Before any listener: a listener takes the metrics backend bootstrapped when it is made.
+        let metrics = try await startMetrics(log: log)
+        do {
+            try await serveListeners(host: host, port: port, loops: loops, minimumVersion: minimumVersion, log: log)
+        } catch {
+            await metrics?.stop()
+            throw error
+        }
+        await metrics?.stop()
+    }
+
+    /// Starts the Prometheus endpoint of `--metrics-port`, with swift-prometheus bootstrapped as
+    /// the process's metrics backend (`nil` without the option: no backend, no metrics).
+    private func startMetrics(log: Logger) async throws -> MetricsServer? {
+        guard let metricsPort else { return nil }
+        let port = try Addresses.port(metricsPort, allowZero: true, what: "--metrics-port")
+        guard SocketAddress(host: metricsAddress, port: port) != nil else {
+            throw CommandError("--metrics-address '\(metricsAddress)' is not a numeric IP address (for example 127.0.0.1 or ::1)")
+        }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // RTTs are milliseconds on most paths, microseconds on loopback: finer buckets than
+        // the default ones (5 ms to 10 s).
+        factory.durationHistogramBuckets["quiver_quic_smoothed_rtt_seconds"] =
+            [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1)]
+        MetricsSystem.bootstrap(factory)
+        let server: MetricsServer
+        do {
+            server = try await MetricsServer.start(registry: registry, host: metricsAddress, port: Int(port))
+        } catch {
+            throw CommandError("--metrics-port \(port): cannot listen on \(metricsAddress): \(error)")
+        }
+        let bound = server.localAddress?.port ?? Int(port)
+        let host = metricsAddress.contains(":") ? "[\(metricsAddress)]" : metricsAddress
+        log.notice("Prometheus metrics at http://\(host):\(bound)/metrics")
+        return server
+    }
+
+    /// Makes the TLS configuration and runs the listeners (the echo service, or the file
+    /// server of `--http3`) until they end.
+    private func serveListeners(host: String, port: UInt16, loops: Int, minimumVersion: TLSVersion, log: Logger) async throws {
         let certifiedKey: CertifiedKey
         if let cert, let key {
             // Throws when the key is not the certificate's (the error names both files).
@@ -171,7 +217,7 @@ struct Serve: ParsableCommand, Sendable {
         await withDiscardingTaskGroup { group in
             for listener in listeners {
                 // Each connection is served on its own event loop (EchoServer.run).
-                group.addTask { await EchoServer.run(listener, log: log, limit: limit) }
+                group.addTask { await EchoServer.run(listener, limit: limit) }
             }
         }
         for listener in listeners { listener.close() }

@@ -36,7 +36,8 @@ final class CapturingLog: Sendable {
         }
 
         func log(event: LogEvent) {
-            let flattened = (event.metadata ?? [:]).mapValues { "\($0)" }
+            // The logger's own metadata (`logger[metadataKey:]`) under the line's, as swift-log's handlers merge them.
+            let flattened = metadata.merging(event.metadata ?? [:]) { $1 }.mapValues { "\($0)" }
             sink.lines.withLock { $0.append(Line(level: event.level, message: "\(event.message)", metadata: flattened)) }
             sink.arrived.signal()
         }

@@ -1,6 +1,7 @@
 // The engine's configuration type appears only in the `@_spi(QUICEngine)` member: ordinary
 // users of the client API neither see nor import it.
 @_spiOnly public import QuiverQUIC
+public import Logging
 import QuiverTLS
 
 /// Settings of a client ``Connection``.
@@ -14,6 +15,9 @@ public struct ClientOptions: Sendable {
     public var incomingStreams: IncomingStreamPolicy = .accept
     /// Bytes buffered per stream for sending before writes would block.
     public var sendBufferLimit = 1 << 20
+    /// The logger behind ``Connection/logger`` (which adds the connection's metadata). The
+    /// default logs nothing.
+    public var logger = Logger(label: "quiver.connection", factory: { _ in SwiftLogNoOpLogHandler() })
     /// TLS and DTLS: how long the handshake may take.
     public var handshakeTimeout: Duration = .seconds(10)
     /// DTLS: the largest datagram of a handshake flight (its messages are fragmented to fit;

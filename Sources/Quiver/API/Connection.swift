@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+public import Logging
 public import QuiverCore
 import QuiverQUIC
 import QuiverSCTP
@@ -32,9 +33,13 @@ public final class Connection: Sendable {
     /// A client connection owns its I/O core (a listener owns its connections' cores).
     private let owner: (any TransportCore)?
 
-    init(session: any Session, owner: (any TransportCore)?) {
+    /// The listener's (or client's) logger, without this connection's metadata.
+    private let baseLogger: Logger
+
+    init(session: any Session, owner: (any TransportCore)?, logger: Logger) {
         self.session = session
         self.owner = owner
+        self.baseLogger = logger
     }
 
     deinit {
@@ -61,6 +66,41 @@ public final class Connection: Sendable {
     public var closeInfo: CloseInfo? { session.monitor.withLock { session.closeInfoLocked } }
     /// The default stream as a ``Stream``.
     public var defaultStream: Stream { Stream(connection: self, key: nil) }
+
+    // MARK: - Logging
+
+    /// A logger for lines about this connection: its listener's ``Listener/Options/logger`` (a
+    /// client's ``ClientOptions/logger``) carrying ``loggerMetadata``, so every line names the
+    /// connection without putting it in the message.
+    ///
+    /// ```swift
+    /// connection.logger.info("request served")   // transport=quic peer=192.0.2.1:50000 quic.connection_id=…
+    /// ```
+    ///
+    /// Made on each call (keep it for many lines).
+    public var logger: Logger {
+        var logger = baseLogger
+        for (key, value) in loggerMetadata { logger[metadataKey: key] = value }
+        return logger
+    }
+
+    /// The metadata that names this connection in log lines — the listener's failed-handshake
+    /// lines carry the same keys:
+    /// - `transport`: the transport (`tcp`, `quic`, `dtls` …);
+    /// - `peer`: the peer's address;
+    /// - `quic.connection_id` (QUIC only): the first Destination Connection ID the client chose
+    ///   (RFC 9000 §7.3), in hex — fixed for the connection's life, as qlog names connections.
+    public var loggerMetadata: Logger.Metadata {
+        Self.loggerMetadata(transport: transport, peer: peerAddress, connectionID: session.quic?.originalDestinationConnectionID)
+    }
+
+    /// ``loggerMetadata`` from its parts (also for handshakes that failed, which have no
+    /// ``Connection``).
+    static func loggerMetadata(transport: Transport, peer: SocketAddress?, connectionID: ConnectionID?) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["transport": "\(transport)", "peer": "\(peer.map { "\($0)" } ?? "unknown")"]
+        if let connectionID { metadata["quic.connection_id"] = "\(connectionID)" }
+        return metadata
+    }
 
     /// Waits until the handshake completes (accepted connections have completed it already).
     /// - Throws: `.closed` when it failed.
@@ -261,7 +301,7 @@ public final class Connection: Sendable {
                            bufferLimit: options.sendBufferLimit, budget: ConnectionBudget(limit: 1))
         let session = try core.addSession(carrier: carrier, peer: peer, client: .some(serverName))
         try driver.start(core)
-        let connection = Connection(session: session, owner: core)
+        let connection = Connection(session: session, owner: core, logger: options.logger)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection
     }
@@ -280,7 +320,7 @@ public final class Connection: Sendable {
         let session = core.setClient(engine, peer: remote)
         try driver.start(core)
         driver.wake()
-        let connection = Connection(session: session, owner: core)
+        let connection = Connection(session: session, owner: core, logger: options.logger)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection
     }
@@ -311,7 +351,7 @@ public final class Connection: Sendable {
         try core.addAttachment(attachment)
         try driver.start(core)
         driver.wake()
-        let connection = Connection(session: session, owner: core)
+        let connection = Connection(session: session, owner: core, logger: options.logger)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection
     }
@@ -331,7 +371,7 @@ public final class Connection: Sendable {
         let session = core.setClient(engine)
         try driver.start(core)
         driver.wake()
-        let connection = Connection(session: session, owner: core)
+        let connection = Connection(session: session, owner: core, logger: options.logger)
         if options.waitForHandshake { try connection.waitForHandshake() }
         return connection
     }

@@ -1,4 +1,5 @@
 import QuiverSCTP
+public import CoreMetrics
 public import Logging
 // The engine's configuration types appear only in `@_spi(QUICEngine)` members: ordinary users
 // of the listener API neither see nor import them.
@@ -44,6 +45,35 @@ extension Listener {
         /// and the reason, rate-limited). The default logs nothing; pass your application's
         /// logger to see them.
         public var logger = Logger(label: "quiver.listener", factory: { _ in SwiftLogNoOpLogHandler() })
+
+        // MARK: Metrics
+
+        /// Where the listener's metrics go (swift-metrics). `nil` (the default) takes
+        /// `MetricsSystem.factory` as it is when the listener is created — the no-op factory
+        /// unless the application bootstrapped a backend first. With the no-op factory the
+        /// listener makes no metric handles and updates nothing.
+        ///
+        /// The metrics, each with a `transport` dimension (`tcp`, `quic`, `dtls`, `sctp`,
+        /// `dtls_over_sctp`, `sctp_over_dtls`) and ``metricsDimensions``:
+        /// - `quiver_handshakes_total` (counter) with `outcome` `success` or `failure` and
+        ///   `reason`: `none` for a success, else one of `timeout`, `certificate`, `alpn`,
+        ///   `version`, `negotiation`, `protocol`, `closed`, `other` (a fixed set: never a
+        ///   peer address or an error text).
+        /// - `quiver_connections_open` (gauge, a swift-metrics `Meter`; TLS over TCP and QUIC):
+        ///   connections whose handshake completed and which have not ended yet.
+        /// - `quiver_bytes_received_total`, `quiver_bytes_sent_total` (counters; TLS over TCP and
+        ///   QUIC): bytes on the transport — TCP bytes, UDP payloads.
+        /// - `quiver_quic_packets_lost_total` (counter) and `quiver_quic_smoothed_rtt_seconds`
+        ///   (timer: each established connection's smoothed RTT when it ends).
+        ///
+        /// DTLS listeners count handshakes only; SCTP listeners update no metric yet.
+        /// Nothing is updated per packet: handshakes as they complete or fail, byte and loss
+        /// counts at most every 5 seconds while the listener runs and when a connection ends.
+        /// Tests pass their own factory here instead of bootstrapping the process-wide one.
+        public var metricsFactory: (any MetricsFactory)?
+        /// Dimensions added to every metric of this listener, such as `[("listener", "public")]`,
+        /// to tell several listeners apart. Keep their values few and fixed.
+        public var metricsDimensions: [(String, String)] = []
 
         // MARK: DTLS
 

@@ -117,6 +117,8 @@ public final class Listener: Sendable {
         var dtlsConfiguration = transport == .dtls ? try options.dtlsEndpointConfiguration(tls: tls) : nil
         dtlsConfiguration?.connectionBudget = budget
         if loops > 1 { dtlsConfiguration?.maxPendingConnections = Listener.share(of: options.maxPendingDTLSHandshakes, loops: loops) }
+        // Made once for every loop: no metric handles at all without a backend.
+        let metrics = ListenerMetrics.make(transport: transport, factory: options.metricsFactory, dimensions: options.metricsDimensions)
         var cores: [any TransportCore] = []
         defer {
             // A failure part-way: stop the loops already running.
@@ -156,6 +158,7 @@ public final class Listener: Sendable {
                                 handshakeTimeout: options.handshakeTimeout)
             }
             core.handshakeLog = HandshakeFailureLog(logger: options.logger)
+            core.metrics = metrics
             for attachment in attachments { try core.attachLocked(attachment) }
             try driver.start(core)
             cores.append(core)
@@ -256,7 +259,7 @@ public final class Listener: Sendable {
 
     func acceptLocked() throws(QuiverError) -> Connection? {
         if acceptQueue.isClosedLocked { throw QuiverError(.closed, "the listener is closed") }
-        return acceptQueue.nextLocked().map { Connection(session: $0, owner: nil) }
+        return acceptQueue.nextLocked().map { Connection(session: $0, owner: nil, logger: options.logger) }
     }
 
     /// The next connection whose handshake completed; waits for one.
@@ -348,14 +351,14 @@ public final class Listener: Sendable {
 
     /// After a fork, in the child: starts the I/O of the handed-off connection's own core — or,
     /// when no thread can start, returns the connection closed — and wakes it.
-    static func startInChild(_ session: any Session, core: any TransportCore) -> ForkResult {
+    static func startInChild(_ session: any Session, core: any TransportCore, logger: Logger?) -> ForkResult {
         do throws(QuiverError) {
             try session.driver.start(core)
         } catch {
             session.withEngine { session.closeLocked(code: 0, reason: "could not start an I/O thread: \(error)") }
         }
         session.driver.wake()
-        return .child(Connection(session: session, owner: core))
+        return .child(Connection(session: session, owner: core, logger: logger ?? ClientOptions().logger))
     }
 
     // MARK: - Application-driven I/O

@@ -46,6 +46,9 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     private var engine: Engine?
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
+    /// A listener's metrics (set before the driver starts; `nil` without a backend): DTLS
+    /// counts handshakes only.
+    var metrics: ListenerMetrics?
     /// The UDP sockets and datagram pairs.
     private let ports = DatagramAttachments()
     /// A server's sessions by peer address (a client's one session is ``engine``'s).
@@ -160,6 +163,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 roundProgressed = true
             }
             while let failure = endpoint.nextFailedHandshake() {
+                metrics?.handshakeFailed(HandshakeFailureReason(CloseInfo(failure.error), transport: .dtls))
                 handshakeLog?.record(.dtls, peer: failure.peer, reason: "\(failure.error)", at: now)
             }
             while let accepted = endpoint.accept() {
@@ -206,7 +210,10 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             let queue = !session.isQueuedForAccept && ready && (session.closeInfoLocked == nil || session.isEstablishedLocked)
             if queue { session.isQueuedForAccept = true }
             session.monitor.unlock()
-            if queue { acceptQueue?.append(session) }
+            if queue {
+                acceptQueue?.append(session)
+                metrics?.handshakeSucceeded()
+            }
             if case .server(let endpoint) = engine, let peer = session.peerAddress, sessions[peer] === session {
                 if finished {
                     sessions[peer] = nil
@@ -404,7 +411,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         isChild = true
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        return Listener.startInChild(childSession, core: childCore)
+        return Listener.startInChild(childSession, core: childCore, logger: handshakeLog?.logger)
     }
 
     /// Drops everything without sending anything and closes this process's copies of the

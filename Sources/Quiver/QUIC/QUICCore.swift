@@ -34,6 +34,13 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var engine: Engine?
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
+    /// A listener's metrics (set before the driver starts; `nil` without a backend).
+    var metrics: ListenerMetrics?
+    /// The endpoint's failed handshakes already counted in ``metrics`` (its queue of failures
+    /// is bounded: the rest are counted as `other`).
+    private var failuresCounted = 0
+    /// When the byte and loss counters next take in what live connections did.
+    private var nextMetricsRefresh: Instant?
     /// The UDP sockets and datagram pairs.
     private let ports = DatagramAttachments()
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
@@ -77,8 +84,13 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private func absorbActivity(_ endpoint: QUICEndpoint) {
         endpoint.takeActivity(into: &activity)
         for connection in activity {
-            session(for: connection).absorbEvents()
-            if connection.state == .closed { closedSessions.append(ObjectIdentifier(connection)) }
+            let session = session(for: connection)
+            if connection.state == .closed {
+                closedSessions.append(ObjectIdentifier(connection))
+                // Before its waiters wake: whoever saw the connection end sees it counted.
+                if let metrics { connectionEnded(session, metrics) }
+            }
+            session.absorbEvents()
         }
         activity.removeAll(keepingCapacity: true)
     }
@@ -174,11 +186,21 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
             for session in work.sessions { endpoint.connectionDidChange(session.engineForCore(), at: now) }
             absorbActivity(endpoint)
+            var failures = 0
             while let failure = endpoint.nextFailedHandshake() {
-                handshakeLog?.record(.quic, peer: failure.remote, reason: "\(failure.closeInfo)", at: now)
+                failures += 1
+                metrics?.handshakeFailed(HandshakeFailureReason(CloseInfo(failure.closeInfo), transport: .quic))
+                handshakeLog?.record(.quic, peer: failure.remote, connectionID: failure.originalDestinationConnectionID,
+                                     reason: "\(failure.closeInfo)", at: now)
             }
+            if let metrics { countUnqueuedFailures(endpoint, drained: failures, metrics) }
             while let connection = endpoint.accept() {
                 let session = session(for: connection)
+                if let metrics {
+                    metrics.handshakeSucceeded()
+                    metrics.connectionOpened()
+                    session.isCountedOpen = true
+                }
                 acceptQueue?.append(session)
             }
         case .single(let session):
@@ -200,6 +222,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             heapTrimmer.connectionsRemaining(sessions.count, at: now)
         }
         heapTrimmer.trimIfDue(at: now) { ports.removeSpareBuffers() }
+        if let metrics { refreshMetrics(metrics, at: now) }
         if isLingering, case .single(let session) = engine {
             if session.engineForCore().state == .closed {
                 isClosed = true
@@ -207,6 +230,39 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 self.engine = nil  // the session holds this core: break the cycle
                 driver.stop()
             }
+        }
+    }
+
+    // MARK: - Metrics
+
+    /// Counts as `other` the failed handshakes the endpoint only counted (beyond its bounded
+    /// queue), so the metric agrees with ``Listener/Statistics/QUIC/handshakesFailed``.
+    private func countUnqueuedFailures(_ endpoint: QUICEndpoint, drained: Int, _ metrics: ListenerMetrics) {
+        let total = endpoint.statistics.handshakesFailed
+        metrics.handshakeFailed(.other, count: total - failuresCounted - drained)
+        failuresCounted = total
+    }
+
+    /// A session the core forgets: the rest of its counts, and its end if it was open.
+    private func connectionEnded(_ session: QUICSession, _ metrics: ListenerMetrics) {
+        let connection = session.engineForCore()
+        let statistics = connection.statistics
+        metrics.add(bytesReceived: statistics.bytesReceived, bytesSent: statistics.bytesSent, packetsLost: statistics.packetsLost,
+                    since: &session.metricsReported)
+        if session.isCountedOpen {
+            session.isCountedOpen = false
+            metrics.connectionClosed(smoothedRTT: connection.smoothedRTT)
+        }
+    }
+
+    /// Every ``ListenerMetrics/refreshInterval``: what live connections sent, received and lost.
+    private func refreshMetrics(_ metrics: ListenerMetrics, at now: Instant) {
+        if let next = nextMetricsRefresh, now < next { return }
+        nextMetricsRefresh = now + ListenerMetrics.refreshInterval
+        for session in sessions.values {
+            let statistics = session.engineForCore().statistics
+            metrics.add(bytesReceived: statistics.bytesReceived, bytesSent: statistics.bytesSent, packetsLost: statistics.packetsLost,
+                        since: &session.metricsReported)
         }
     }
 
@@ -431,6 +487,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             childCore.discard()  // the child's: close this process's copies of its descriptors
             endpoint.release(connection, at: .now())
             sessions[ObjectIdentifier(connection)] = nil
+            if let metrics { connectionEnded(session, metrics) }  // this process serves it no more
             acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
@@ -440,7 +497,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         isChild = true
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        return Listener.startInChild(childSession, core: childCore)
+        return Listener.startInChild(childSession, core: childCore, logger: handshakeLog?.logger)
     }
 
     /// Drops everything without sending anything and closes this process's copies of the
@@ -479,6 +536,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
             transmitAll(engine)
             isClosed = true
+            if let metrics { for session in sessions.values { connectionEnded(session, metrics) } }
             all = Array(sessions.values)
             sessions.removeAll()
             if case .single = engine { self.engine = nil }  // the session holds this core: break the cycle

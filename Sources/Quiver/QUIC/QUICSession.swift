@@ -46,6 +46,13 @@ final class QUICSession: Session, @unchecked Sendable {
     private var serviceRequested = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
+    /// Whether the listener's metrics count this connection as open (its core's, lock held).
+    var isCountedOpen = false
+    /// What of the engine's counters the listener's metrics have (its core's, lock held).
+    var metricsReported = ListenerMetrics.Reported()
+    /// The first Destination Connection ID the client chose (RFC 9000 §7.3), which names the
+    /// connection in logs (as in qlog) whatever connection IDs it uses later.
+    let originalDestinationConnectionID: ConnectionID
     /// Client: the newest ticket for resuming a later connection.
     @OutOfLine private(set) var resumptionTicketLocked: QUICResumptionTicket?
     /// Why this object no longer serves the connection: it was handed to a forked child (see
@@ -71,6 +78,7 @@ final class QUICSession: Session, @unchecked Sendable {
         self.policy = policy
         self.sendBufferLimit = sendBufferLimit
         peerAddress = engine.remoteAddress
+        originalDestinationConnectionID = engine.originalDestinationConnectionID
     }
 
     /// A copy of `other` (locked by the caller) for another core: a forked child's. Both share

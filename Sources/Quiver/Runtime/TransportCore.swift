@@ -11,6 +11,8 @@ protocol TransportCore: DriverCore {
     var driver: Driver { get }
     /// Where failed handshakes are logged (set before the driver starts).
     var handshakeLog: HandshakeFailureLog? { get set }
+    /// A listener's metrics (set before the driver starts; `nil` without a metrics backend).
+    var metrics: ListenerMetrics? { get set }
     /// The local addresses of the socket attachments.
     var localAddresses: [SocketAddress] { get }
 

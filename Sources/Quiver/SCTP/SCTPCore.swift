@@ -40,6 +40,8 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     /// DTLS over SCTP: sessions whose DTLS handshake runs, with when they must run next.
     private var securing: [ObjectIdentifier: (session: SCTPSession, deadline: Instant)] = [:]
     var handshakeLog: HandshakeFailureLog?
+    /// A listener's metrics (set before the driver starts): not updated by SCTP yet.
+    var metrics: ListenerMetrics?
     private let ports = DatagramAttachments()
     private var sessions: [ObjectIdentifier: SCTPSession] = [:]
     /// A client's one session.

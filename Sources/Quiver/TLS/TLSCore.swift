@@ -19,6 +19,10 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     private let handshakeTimeout: Duration
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
+    /// A listener's metrics (set before the driver starts; `nil` without a backend).
+    var metrics: ListenerMetrics?
+    /// When the byte counters next take in what live connections did.
+    private var nextMetricsRefresh: Instant?
     private let bufferLimit: Int
     private var listeners: [TCPSocket] = []
     private var sessions: [UInt64: TLSSession] = [:]
@@ -165,6 +169,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             nextIdleSweep = sessions.isEmpty ? nil : now + idleTimeout / 4
         }
         heapTrimmer.trimIfDue(at: now)
+        if let metrics { refreshMetrics(metrics, at: now) }
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if progressed, !driver.isThreadAssisted { driver.wake() }
@@ -177,10 +182,16 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             handshaking[session.tag] = nil
             if !session.handshakeComplete, let info = session.monitor.withLock({ session.closeInfoLocked }) {
                 counters.handshakesFailed += 1
+                metrics?.handshakeFailed(HandshakeFailureReason(info, transport: .tcp))
                 handshakeLog?.record(.tcp, peer: session.peerAddress, reason: "\(info)", at: .now())
             }
             if session.handshakeComplete, !session.isQueuedForAccept {
                 session.isQueuedForAccept = true
+                if let metrics {
+                    metrics.handshakeSucceeded()
+                    metrics.connectionOpened()
+                    session.isCountedOpen = true
+                }
                 acceptQueue?.append(session)
             }
         }
@@ -189,12 +200,34 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     }
 
     private func forget(_ session: TLSSession) {
+        if let metrics { connectionEnded(session, metrics, bytes: session.monitor.withLock { session.transportBytesLocked }) }
         if let fd = session.descriptor { driver.poll.remove(fd) }
         sessions[session.tag] = nil
         handshaking[session.tag] = nil
         budget.giveBack()
         session.releaseTransport()
         heapTrimmer.connectionsRemaining(sessions.count, at: .now())
+    }
+
+    // MARK: - Metrics
+
+    /// A session the core forgets: the rest of its byte counts, and its end if it was open.
+    private func connectionEnded(_ session: TLSSession, _ metrics: ListenerMetrics, bytes: (received: Int, sent: Int)) {
+        metrics.add(bytesReceived: bytes.received, bytesSent: bytes.sent, since: &session.metricsReported)
+        if session.isCountedOpen {
+            session.isCountedOpen = false
+            metrics.connectionClosed()
+        }
+    }
+
+    /// Every ``ListenerMetrics/refreshInterval``: what live connections sent and received.
+    private func refreshMetrics(_ metrics: ListenerMetrics, at now: Instant) {
+        if let next = nextMetricsRefresh, now < next { return }
+        nextMetricsRefresh = now + ListenerMetrics.refreshInterval
+        for session in sessions.values {
+            let bytes = session.monitor.withLock { session.transportBytesLocked }
+            metrics.add(bytesReceived: bytes.received, bytesSent: bytes.sent, since: &session.metricsReported)
+        }
     }
 
     private func acceptTCP(on index: Int) {
@@ -273,6 +306,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             sessions[session.tag] = nil
             handshaking[session.tag] = nil
             budget.giveBack()
+            if let metrics { connectionEnded(session, metrics, bytes: session.transportBytesLocked) }  // this process serves it no more
             acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
@@ -282,7 +316,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         isChild = true
         session.handOffLocked("handed off to this process's copy", wakeWaiters: false)
         discard()
-        return Listener.startInChild(childSession, core: childCore)
+        return Listener.startInChild(childSession, core: childCore, logger: handshakeLog?.logger)
     }
 
     /// Takes over `other` (locked by the caller), a connection of another core, on `fd`.
@@ -327,6 +361,11 @@ final class TLSCore: DriverCore, @unchecked Sendable {
                 guard !isClosed else { return [] }
                 isClosed = true
                 closing = true
+                if let metrics {
+                    for session in sessions.values {
+                        connectionEnded(session, metrics, bytes: session.monitor.withLock { session.transportBytesLocked })
+                    }
+                }
                 defer {
                     sessions.removeAll()
                     handshaking.removeAll()

@@ -41,6 +41,12 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Set by commands the core must look at (see ``takeServiceRequestLocked()``).
     private var serviceRequested = false
     var isQueuedForAccept = false
+    /// Whether the listener's metrics count this connection as open (its core's, lock held).
+    var isCountedOpen = false
+    /// What of ``transportBytesLocked`` the listener's metrics have (its core's, lock held).
+    var metricsReported = ListenerMetrics.Reported()
+    /// Bytes read from and written to the transport (TCP bytes: TLS records).
+    private(set) var transportBytesLocked = (received: 0, sent: 0)
     /// Why this object no longer serves the connection: it was handed to a forked child (see
     /// ``handOffLocked(_:wakeWaiters:)``). Application calls then fail.
     private var handedOff: String?
@@ -142,6 +148,7 @@ final class TLSSession: Session, @unchecked Sendable {
             guard let bytes = readTransport() else { break }
             progressed = true
             lastActivity = .now()
+            transportBytesLocked.received += bytes.count
             if bytes.isEmpty {
                 transportClosed = true
                 run { () throws(TLSError) in try stream.receiveEOF() }
@@ -210,6 +217,7 @@ final class TLSSession: Session, @unchecked Sendable {
                 written = end.write(outgoing)
             }
             guard written > 0 else { break }
+            transportBytesLocked.sent += written
             outgoing.removeFirst(written)
             lastActivity = .now()
         }

@@ -121,7 +121,7 @@ public final class QUICConnection {
     let localParameters: TransportParameters
 
     /// The first Destination Connection ID the client chose (RFC 9000 §7.3).
-    @exclusivity(unchecked) var originalDestinationConnectionID: ConnectionID
+    @exclusivity(unchecked) public internal(set) var originalDestinationConnectionID: ConnectionID
     /// The connection ID the Initial keys derive from: the original one, or the Retry's.
     @exclusivity(unchecked) var initialSecretConnectionID: ConnectionID
     /// The Source Connection ID of the peer's first Initial packet (checked against its

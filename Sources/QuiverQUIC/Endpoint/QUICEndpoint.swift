@@ -88,6 +88,8 @@ public final class QUICEndpoint {
         /// How the connection ended (``ConnectionCloseInfo/Origin/idleTimeout`` for a client
         /// that went silent).
         public var closeInfo: ConnectionCloseInfo
+        /// The first Destination Connection ID the client chose: the connection's name in logs.
+        public var originalDestinationConnectionID: ConnectionID
     }
 
     /// At most this many failed handshakes wait for ``nextFailedHandshake()``; more are only
@@ -564,7 +566,8 @@ public final class QUICEndpoint {
     private func recordFailedHandshake(_ connection: QUICConnection) {
         statistics.handshakesFailed += 1
         if failedHandshakes.count < Self.failedHandshakeQueueLimit, let info = connection.closeInfo {
-            failedHandshakes.append(FailedHandshake(remote: connection.remoteAddress, closeInfo: info))
+            failedHandshakes.append(FailedHandshake(remote: connection.remoteAddress, closeInfo: info,
+                                                    originalDestinationConnectionID: connection.originalDestinationConnectionID))
         }
     }
 
