@@ -273,8 +273,8 @@ public enum HTTP3Server {
 ///
 /// At the group's graceful shutdown it stops taking connections and drains the ones it has
 /// (GOAWAY; the requests in progress finish; see ``HTTP3Server/serve(_:maxRequestBody:handler:)``),
-/// waits out their closing periods (so a lost CONNECTION_CLOSE is repeated), then closes the
-/// listener (connections that completed a handshake meanwhile are closed unserved) and returns. The group's deadline (`maximumGracefulShutdownDuration`) cancels
+/// waits out their closing periods, then closes the listener (connections that completed a
+/// handshake meanwhile are closed unserved) and returns: `Listener.serve(maxConnections:_:)`. The group's deadline (`maximumGracefulShutdownDuration`) cancels
 /// what is left.
 public struct HTTP3Service: Service {
     public let listener: Listener
@@ -297,18 +297,8 @@ public struct HTTP3Service: Service {
 
     public func run() async throws {
         let (maxRequestBody, handlerFor) = (maxRequestBody, handlerFor)
-        await withDiscardingTaskGroup { group in
-            do {
-                for try await connection in listener.connections.cancelOnGracefulShutdown() {
-                    group.addTask(executorPreference: connection.taskExecutor) {
-                        await HTTP3Server.serve(connection, maxRequestBody: maxRequestBody, handler: handlerFor(connection))
-                        // The closing period (RFC 9000 §10.2) runs on the listener's socket: a
-                        // CONNECTION_CLOSE that was lost is sent again only while it is open.
-                        await connection.waitUntilClosed()
-                    }
-                }
-            } catch {}  // the listener closed
+        await listener.serve { connection in
+            await HTTP3Server.serve(connection, maxRequestBody: maxRequestBody, handler: handlerFor(connection))
         }
-        listener.close()
     }
 }

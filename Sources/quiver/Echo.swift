@@ -10,23 +10,9 @@ import Synchronization
 /// closes after its stream ends; a QUIC connection stays open for more streams until the client
 /// closes it (unlike the demos' echo, which closes after the default stream).
 enum EchoServer {
-    /// Accepts on `listener` until it closes (or `limit` connections were served), serving each
-    /// connection in a child task; returns when they have all ended. Each connection's lines go
-    /// to its ``Connection/logger`` (the listener's logger with the connection's metadata).
-    static func run(_ listener: Listener, limit: Int?) async {
-        var served = 0
-        await withDiscardingTaskGroup { group in
-            while limit.map({ served < $0 }) ?? true {
-                guard let connection = try? await listener.accept() else { return }
-                served += 1
-                // On the connection's own event loop (child tasks inherit it): its I/O, engine
-                // and code share one thread.
-                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection) }
-            }
-        }
-    }
-
-    /// Serves `connection` until it ends: the default stream in this task; on QUIC, each stream
+    /// Serves `connection` until it ends (each connection's lines go to its
+    /// ``Connection/logger``, the listener's logger with the connection's metadata): the default
+    /// stream in this task; on QUIC, each stream
     /// the client opens and the DATAGRAMs in child tasks, which end with the connection.
     ///
     /// An idle connection's task keeps every async frame of its waiting call chain, so the

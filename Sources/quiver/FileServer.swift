@@ -9,7 +9,7 @@ import QuiverTLS
 /// connection and per request.
 enum FileServer {
     static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, loops: Int, limit: Int?,
-                    log: Logger) async throws {
+                    drainTimeout: Double, log: Logger) async throws {
         var options = Listener.Options()
         options.eventLoops = loops
         if retry { options.retryPolicy = .always }
@@ -18,14 +18,8 @@ enum FileServer {
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : ""), \(Serve.describe(loops: loops))")
         // Each connection's tasks run on its event loop: no thread hand-off per read, write or
         // wake-up.
-        var served = 0
-        await withDiscardingTaskGroup { group in
-            while limit.map({ served < $0 }) ?? true, let connection = try? await listener.accept() {
-                served += 1
-                group.addTask(executorPreference: connection.taskExecutor) { await serve(connection, root: root) }
-            }
-        }
-        listener.close()
+        let handler: @Sendable (Connection) async -> Void = { await serve($0, root: root) }
+        try await Serve.run([(listener, handler)], limit: limit, drainTimeout: drainTimeout, log: log)
     }
 
     /// Serves one connection. A connection's task keeps the frames of its waiting call chain

@@ -7,6 +7,7 @@ import QuiverCore
 import Quiver
 import QuiverTLS
 import QuiverTLSSocket
+import ServiceLifecycle
 
 @main
 struct QuiverCommand: ParsableCommand {
@@ -85,6 +86,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
+    @Option(help: "Seconds that SIGTERM or SIGINT gives connections to end before closing them: the listeners stop accepting at once, HTTP/3 connections drain (GOAWAY, requests in progress finish).") var drainTimeout: Double = 10
     @Option(help: "Serve Prometheus metrics (handshakes, open connections, bytes, QUIC losses and RTT) at http://ADDRESS:PORT/metrics over plain HTTP/1.1 (0: any free port).") var metricsPort: String?
     @Option(help: "With --metrics-port: the address the metrics endpoint listens on (numeric; default 127.0.0.1, this host only).") var metricsAddress = "127.0.0.1"
 
@@ -185,7 +187,7 @@ struct Serve: ParsableCommand, Sendable {
 
         if http3 {
             return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
-                                            retry: retry, loops: loops, limit: maxConnections, log: log)
+                                            retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
@@ -213,18 +215,28 @@ struct Serve: ParsableCommand, Sendable {
             log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", ")) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: options.eventLoops)))")
             listeners.append(listener)
         }
-        let limit = maxConnections
-        await withDiscardingTaskGroup { group in
-            for listener in listeners {
-                // Each connection is served on its own event loop (EchoServer.run).
-                group.addTask { await EchoServer.run(listener, limit: limit) }
-            }
-        }
-        for listener in listeners { listener.close() }
+        // Each connection is served on its own event loop.
+        try await Self.run(listeners.map { ($0, EchoServer.serve) }, limit: maxConnections, drainTimeout: drainTimeout, log: log)
     }
 }
 
 extension Serve {
+    /// Serves the listeners in one `ServiceGroup` until SIGTERM or SIGINT (or, with `limit`,
+    /// until each served that many connections): the signal stops the accepting, HTTP/3
+    /// connections drain (GOAWAY, the requests in progress finish), other connections run on
+    /// until they end or `drainTimeout` seconds passed, when the listeners close.
+    static func run(_ servers: [(Listener, @Sendable (Connection) async -> Void)], limit: Int?, drainTimeout: Double, log: Logger) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: servers.map { listener, handler in
+                // A listener done with its `limit` does not end the others.
+                .init(service: ClosureService { await listener.serve(maxConnections: limit, handler) }, successTerminationBehavior: .ignore)
+            },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: log)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(drainTimeout * 1000))
+        try await ServiceGroup(configuration: configuration).run()
+    }
+
     /// "1 event loop", "2 event loops".
     static func describe(loops: Int) -> String { loops == 1 ? "1 event loop" : "\(loops) event loops" }
 

@@ -338,11 +338,13 @@ final class QUICSession: Session, @unchecked Sendable {
         serviceRequested = true
     }
 
+    /// Everything written was delivered: the default stream's FIN when it was finished, and
+    /// every stream's data (an HTTP/3 response on its own stream, before the close).
     var isFlushedLocked: Bool {
         guard closeInfo == nil else { return true }
         if defaultFinishPending { return false }
-        guard let defaultStream else { return true }
-        return engine.isSendComplete(on: defaultStream)
+        if let defaultStream, !engine.isSendComplete(on: defaultStream) { return false }
+        return engine.isAllStreamDataDelivered
     }
 
     var closeInfoLocked: CloseInfo? { closeInfo }

@@ -509,6 +509,10 @@ public final class QUICConnection {
         }
     }
 
+    /// Whether everything written on every stream was acknowledged by the peer: what a
+    /// flushing close waits for.
+    public var isAllStreamDataDelivered: Bool { streams.isAllSentDataAcknowledged }
+
     /// The sending part of a stream as it is now (`nil` when there is none, or the stream is
     /// closed and forgotten).
     package func sendStream(_ id: StreamID) -> SendStream? { streams.sendStream(id) }

@@ -238,6 +238,17 @@ package struct StreamManager: Sendable {
     /// Whether `id` is open (not yet closed and forgotten).
     public func contains(_ id: StreamID) -> Bool { sends.contains(id) || receives.contains(id) }
 
+    /// Whether everything written on every stream was acknowledged (the FIN too, where one was
+    /// written); a reset stream has nothing left to deliver.
+    public var isAllSentDataAcknowledged: Bool {
+        sends.allSatisfy { stream in
+            switch stream.state {
+            case .resetSent, .resetRecvd, .dataRecvd: true
+            case .ready, .send, .dataSent: stream.buffer.isAllDataAcknowledged && (!stream.buffer.isFinished || stream.buffer.isFinAcknowledged)
+            }
+        }
+    }
+
     /// The sending part of `id`, if it has one and is open.
     public func sendStream(_ id: StreamID) -> SendStream? { sends[id] }
 

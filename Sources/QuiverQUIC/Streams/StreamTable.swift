@@ -36,6 +36,12 @@ struct StreamTable<Value> {
     /// The stream IDs in the table, in no particular order.
     var keys: [StreamID] { entries.map { StreamID(rawValue: $0.id) } }
 
+    /// Whether every value in the table satisfies `predicate` (read in place, no copy).
+    func allSatisfy(_ predicate: (borrowing Value) -> Bool) -> Bool {
+        for entry in entries where !predicate(entry.value) { return false }
+        return true
+    }
+
     /// Whether a stream `id` is in the table.
     func contains(_ id: StreamID) -> Bool { position(of: id.rawValue) != nil }
 

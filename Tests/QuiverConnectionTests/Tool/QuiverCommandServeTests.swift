@@ -154,3 +154,40 @@ extension QuiverCommandTests {
         #expect(client.waitForLine(startingWith: line, timeout: 15) != nil, "\(client.transcript)\n\(server.transcript)")
     }
 }
+
+extension QuiverCommandTests {
+    // MARK: - Graceful shutdown (issue 21): quiver serve runs in a ServiceGroup
+
+    @Test("serve: SIGTERM stops accepting, gives an open TLS connection --drain-timeout, then closes it and exits 0")
+    func sigtermClosesAfterDrainTimeout() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--tls", "--drain-timeout", "0.5"], fixture: fixture)
+        defer { server.kill() }
+        let client = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        try client.write(Array("before\n".utf8))
+        #expect(try client.read() == Array("before\n".utf8))
+        server.send(signal: SIGTERM)
+        #expect(server.waitForExit(timeout: 10) == 0, "\(server.transcript)")
+        // The connection was closed by the server, not left to time out.
+        let end = try? client.read()
+        #expect(end == nil || end == [], "\(String(describing: end))")
+    }
+
+    @Test("serve --http3: SIGTERM during a 30 MB download lets it finish byte-exact, then exits 0")
+    func sigtermDrainsHTTP3() throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--http3", "--root", fixture.root, "--drain-timeout", "120"], fixture: fixture)
+        defer { server.kill() }
+        let size = 30_000_000
+        let get = try ChildProcess(try Self.quiver, ["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out,
+                                                     "https://127.0.0.1:\(port)/\(size)"])
+        defer { get.kill() }
+        // The response has begun (the server logs each request as it answers it).
+        #expect(server.waitForErrorLine(containing: "/\(size) → 200", timeout: 30) != nil, "\(server.transcript)")
+        server.send(signal: SIGTERM)
+        #expect(get.waitForExit(timeout: 120) == 0, "\(get.transcript)\n\(server.transcript)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: fixture.out + "/\(size)")
+        #expect((attributes[.size] as? Int) == size)
+        #expect(server.waitForExit(timeout: 15) == 0, "\(server.transcript)")
+    }
+}
