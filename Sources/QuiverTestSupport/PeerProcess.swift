@@ -45,6 +45,7 @@ public struct Peer: Sendable, CustomStringConvertible {
     public static let usrsctpTsctp = Peer(name: "tsctp", directories: ["/usr/lib/usrsctp"])
     /// usrsctp's ekr_client: SCTP packets directly in UDP payloads (its AF_CONN style).
     public static let usrsctpEkrClient = Peer(name: "ekr_client", directories: ["/usr/lib/usrsctp"])
+    public static let usrsctpEkrServer = Peer(name: "ekr_server", directories: ["/usr/lib/usrsctp"])
 
     public var description: String { name }
 

@@ -195,6 +195,23 @@ func echoEverything(_ endpoint: SCTPEndpoint, into associations: inout [SCTPAsso
         #expect(messages == 2000 && bytes == 2000 * 1200)
     }
 
+    @Test("Quiver → usrsctp ekr_server over plain UDP (SCTP packets as UDP payloads): messages acknowledged, SHUTDOWN",
+          Peer.requires(.usrsctpEkrServer))
+    func quiverToEkrServer() throws {
+        let driver = try UDPEndpointDriver(sctpPort: 5001) { $0.acceptsAssociations = false }
+        let serverPort = try freeUDPPort()
+        let server = try PeerProcess(try Peer.usrsctpEkrServer.executable(), ["127.0.0.1", "\(serverPort)", "127.0.0.1", "\(driver.udpPort)"])
+        defer { server.kill() }
+        let association = try driver.connect(to: SocketAddress(host: "127.0.0.1", port: serverPort)!, port: 5001)
+        #expect(association.state == .established)
+        // Its stdout is a pipe (buffered until it exits): the SACKs say what it received.
+        for index in 0..<3 { try association.send([UInt8](repeating: 0x42, count: 1000 + index * 700), stream: 0, ppid: 39) }
+        try driver.run(timeout: .seconds(15), "ekr_server acknowledging the messages\n\(server.transcript)") { association.isIdle }
+        association.shutdown(now: .now())
+        try driver.run("the SHUTDOWN\n\(server.transcript)") { association.state == .closed }
+        #expect(association.closeReason == .shutdown)
+    }
+
     @Test("usrsctp ekr_client → Quiver over plain UDP (SCTP packets as UDP payloads)", Peer.requires(.usrsctpEkrClient))
     func ekrClientToQuiver() throws {
         let driver = try UDPEndpointDriver(sctpPort: 5001)

@@ -11,16 +11,40 @@ import Testing
 /// (RFC 9114 §5.2) and closes listeners.
 @Suite("HTTP/3 and listeners as swift-service-lifecycle services")
 struct HTTP3ServiceTests {
-    /// Lets a handler wait until the test releases it.
+    /// Lets a handler wait until the test releases it. A handler counts as arrived only once
+    /// its continuation is registered, under the same lock `open` takes: an `open` between the
+    /// two would otherwise resume nobody and leave the request waiting for ever (which the
+    /// parallel test run hit: the server drained for a request that never ended, and the
+    /// client idled out).
     final class Gate: Sendable {
-        private let waiting = Mutex<[CheckedContinuation<Void, Never>]>([])
-        private let entered = Mutex(0)
-        var arrivals: Int { entered.withLock { $0 } }
-        func wait() async {
-            entered.withLock { $0 += 1 }
-            await withCheckedContinuation { continuation in waiting.withLock { $0.append(continuation) } }
+        private struct State {
+            var waiting: [CheckedContinuation<Void, Never>] = []
+            var arrivals = 0
+            var opened = false
         }
-        func open() { for continuation in waiting.withLock({ $0 }) { continuation.resume() } }
+        private let state = Mutex(State())
+        var arrivals: Int { state.withLock { $0.arrivals } }
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    state.arrivals += 1
+                    if state.opened { return true }
+                    state.waiting.append(continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+
+        func open() {
+            let waiting = state.withLock { state in
+                state.opened = true
+                defer { state.waiting = [] }
+                return state.waiting
+            }
+            for continuation in waiting { continuation.resume() }
+        }
     }
 
     @Test("graceful shutdown: GOAWAY, the request in progress completes, a new one is refused, H3_NO_ERROR, the service returns")
