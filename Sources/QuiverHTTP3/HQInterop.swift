@@ -55,7 +55,7 @@ public enum HQInterop {
 
     /// Fetches `path`: sends the request on a new stream and reads the response to its end,
     /// handing it over in pieces.
-    /// - Throws: ``QuiverError`` (`.streamReset` when the server refused the request).
+    /// - Throws: `QuiverError` (`.streamReset` when the server refused the request).
     public static func get(_ path: String, on connection: Connection, onBody: ([UInt8]) async -> Void) async throws {
         let stream = try await connection.openStream()
         try await stream.write(Array("GET \(path)\r\n".utf8))

@@ -2,7 +2,7 @@ public import HTTPTypes
 public import Quiver
 public import QuiverCore
 
-/// An HTTP/3 client over one QUIC ``Connection`` (ALPN `h3`): any number of tasks may send
+/// An HTTP/3 client over one QUIC `Connection` (ALPN `h3`): any number of tasks may send
 /// requests at once, each on its own stream.
 public final class HTTP3Client: Sendable {
     private let session: HTTP3Session
@@ -33,7 +33,7 @@ public final class HTTP3Client: Sendable {
     ///
     /// - Throws: ``HTTP3Error`` for a malformed response (the stream is reset; a connection
     ///   error also closes the connection), `H3_REQUEST_REJECTED` for a request the server did
-    ///   not process (after its GOAWAY: it may be sent again), ``QuiverError`` when the stream or
+    ///   not process (after its GOAWAY: it may be sent again), `QuiverError` when the stream or
     ///   connection fails.
     public func send(_ request: HTTPRequest, body: [UInt8] = [], onBody: (([UInt8]) async -> Void)? = nil) async throws -> HTTP3Response {
         if let goaway = session.goaway { throw HTTP3Error(.requestRejected, "the server sent GOAWAY(\(goaway))") }

@@ -51,7 +51,7 @@ public final class HTTP3ResponseWriter {
 ///
 /// Iterating throws ``HTTP3Error`` for a malformed body (the server then resets the stream, or
 /// closes the connection for a connection error) or one over the server's `maxRequestBody`
-/// (`H3_EXCESSIVE_LOAD`), and ``QuiverError`` when the stream fails. A handler that answers
+/// (`H3_EXCESSIVE_LOAD`), and `QuiverError` when the stream fails. A handler that answers
 /// without reading the whole body is allowed (RFC 9114 §4.1.1): the server then asks the client
 /// to stop sending it (`STOP_SENDING` with `H3_NO_ERROR`).
 ///
@@ -159,7 +159,7 @@ public final class HTTP3RequestBody: AsyncSequence, @unchecked Sendable {
 }
 
 /// An HTTP/3 server for one connection (RFC 9114): each request is read and answered by the
-/// handler in a child task of ``serve(_:maxRequestBody:handler:)``'s task — no thread per
+/// handler in a child task of ``serve(_:maxRequestBody:qpack:handler:)``'s task — no thread per
 /// request or per connection.
 public enum HTTP3Server {
     /// Answers a request: read its body (as much as needed) and write the response with the
@@ -259,7 +259,7 @@ public enum HTTP3Server {
 }
 
 /// An HTTP/3 server on a QUIC listener as a `Service` (swift-service-lifecycle): each
-/// connection is served by ``HTTP3Server/serve(_:maxRequestBody:handler:)`` in a task on its
+/// connection is served by ``HTTP3Server/serve(_:maxRequestBody:qpack:handler:)`` in a task on its
 /// event loop.
 ///
 /// ```swift
@@ -272,7 +272,7 @@ public enum HTTP3Server {
 /// ```
 ///
 /// At the group's graceful shutdown it stops taking connections and drains the ones it has
-/// (GOAWAY; the requests in progress finish; see ``HTTP3Server/serve(_:maxRequestBody:handler:)``),
+/// (GOAWAY; the requests in progress finish; see ``HTTP3Server/serve(_:maxRequestBody:qpack:handler:)``),
 /// waits out their closing periods, then closes the listener (connections that completed a
 /// handshake meanwhile are closed unserved) and returns: `Listener.serve(maxConnections:_:)`. The group's deadline (`maximumGracefulShutdownDuration`) cancels
 /// what is left.

@@ -28,7 +28,7 @@ public struct ResponseBody: Sendable {
     /// Writes the body in pieces of at most `chunk` bytes: exactly ``count`` bytes. `sink`
     /// may suspend (a stream's backpressure); file pieces are read as they are needed.
     ///
-    /// - Throws: what `sink` throws, or ``QuiverError`` `.io` when a file cannot be read or
+    /// - Throws: what `sink` throws, or `QuiverError` `.io` when a file cannot be read or
     ///   became shorter than ``count`` since it was opened (a file that grew is cut at ``count``).
     public func write(chunk: Int = 1 << 16, _ sink: ([UInt8]) async throws -> Void) async throws {
         switch source {

@@ -15,7 +15,7 @@ public import QuiverTLS
 
 extension Listener {
     /// The next connection whose handshake completed; suspends until one arrives.
-    /// - Throws: ``QuiverError`` `.closed` once the listener is closed; `CancellationError`.
+    /// - Throws: `QuiverError` `.closed` once the listener is closed; `CancellationError`.
     public func accept() async throws -> Connection {
         guard driver.isThreadAssisted else {
             throw QuiverError(.configuration, "async calls need the thread-assisted driver; an application-driven listener is driven by its caller's try… calls")

@@ -8,8 +8,8 @@ import QuiverTLS
 public struct ClientOptions: Sendable {
     /// Who runs the I/O (default: a background thread).
     public var driver: DriverMode = .threadAssisted
-    /// Whether ``Connection/connect(_:to:port:tls:serverName:options:)`` returns only after
-    /// the handshake (default), or at once (then use ``Connection/waitForHandshake()``).
+    /// Whether ``Connection/connect(_:to:port:tls:serverName:options:)-447sq`` returns only after
+    /// the handshake (default), or at once (then use ``Connection/waitForHandshake()-81yan``).
     public var waitForHandshake = true
     /// What the connection does with streams the server opens (QUIC).
     public var incomingStreams: IncomingStreamPolicy = .accept

@@ -2,7 +2,7 @@
 public struct CloseInfo: Sendable, Hashable, CustomStringConvertible {
     /// Who or what ended the connection.
     public enum Origin: Sendable, Hashable {
-        /// This side closed it (``Connection/shutdown(_:)`` or a protocol error we detected).
+        /// This side closed it (``Connection/shutdown(_:)-rjtt`` or a protocol error we detected).
         case local
         /// The peer closed it (QUIC CONNECTION_CLOSE, TLS close_notify or a fatal alert).
         case peer

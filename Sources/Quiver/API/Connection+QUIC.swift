@@ -23,9 +23,9 @@ extension Connection {
 
         /// Makes every stream an ordinary one, for protocols that have no default stream
         /// (HTTP/3, hq-interop): a server's peer-opened stream 0 is offered to
-        /// ``Connection/acceptStream()`` like the others (at once, if it has arrived already),
-        /// a client opens all its streams with ``Connection/openStream(bidirectional:)``, and
-        /// the default stream's calls (``Connection/read(maxBytes:)``, ``Connection/write(_:)``,
+        /// ``Connection/acceptStream()-pn1a`` like the others (at once, if it has arrived already),
+        /// a client opens all its streams with ``Connection/openStream(bidirectional:)-23t6a``, and
+        /// the default stream's calls (``Connection/read(maxBytes:)-1wftc``, ``Connection/write(_:)-f5w0``,
         /// ``Connection/defaultStream`` …) throw `.configuration`. A server that waits for
         /// requests this way needs no task parked on a stream the client may never open. Call
         /// it before using the default stream.

@@ -11,12 +11,12 @@ import QuiverUDP
 public import X509
 
 /// One secure connection — TLS over TCP, QUIC or DTLS — as accepted from a ``Listener`` or made by
-/// ``connect(_:to:tls:serverName:options:)``.
+/// ``connect(_:to:port:tls:serverName:options:)-447sq``.
 ///
 /// Every connection has a **default stream**, so TLS-style code (read, write, finish) runs
 /// unchanged on QUIC: on a server it is the client's first bidirectional stream, on a client
 /// the first bidirectional stream, opened on first use. QUIC connections have more streams:
-/// ``acceptStream()`` / ``openStream(bidirectional:)``; QUIC-only features — DATAGRAMs, the
+/// ``acceptStream()-pn1a`` / ``openStream(bidirectional:)-23t6a``; QUIC-only features — DATAGRAMs, the
 /// version, resumption, 0-RTT, key updates — are on the ``quic`` view. A DTLS connection's
 /// default stream carries messages: a read returns one record's payload (cut to `maxBytes`, as
 /// UDP's `recv` cuts a datagram), a write sends one record of at most 16 KiB (larger is a
@@ -24,7 +24,7 @@ public import X509
 ///
 /// Every operation has a blocking form and a `try…` form that returns `nil` (or 0 bytes
 /// written) instead of blocking; neither throws for "would block". Errors are
-/// ``QuiverError``s: `.closed` (with the ``closeInfo``), `.streamReset`, TLS alerts.
+/// `QuiverError`s: `.closed` (with the ``closeInfo``), `.streamReset`, TLS alerts.
 ///
 /// **Thread safety.** A connection has its own lock: calls from any thread are safe, and calls
 /// on different connections never contend. One thread may read while another writes.
@@ -183,7 +183,7 @@ public final class Connection: Sendable {
         owner?.lingerThenClose()
     }
 
-    /// Waits until the connection has ended completely — after ``shutdown(_:)``, a close by the
+    /// Waits until the connection has ended completely — after ``shutdown(_:)-rjtt``, a close by the
     /// peer or a failure: QUIC's closing or draining period is over (RFC 9000 §10.2: our
     /// CONNECTION_CLOSE was sent, and sent again to a peer that kept sending), TLS's socket is
     /// closed. A process about to exit after its last connection (a forked child) calls it so
@@ -193,8 +193,8 @@ public final class Connection: Sendable {
     }
 
     /// Waits until our close has been handed to the transport — QUIC: the CONNECTION_CLOSE
-    /// left in a datagram; TLS: as ``waitUntilClosed()`` — or the connection ended otherwise.
-    /// Unlike ``waitUntilClosed()`` it does not wait out QUIC's closing period (three probe
+    /// left in a datagram; TLS: as ``waitUntilClosed()-25c2o`` — or the connection ended otherwise.
+    /// Unlike ``waitUntilClosed()-25c2o`` it does not wait out QUIC's closing period (three probe
     /// timeouts, RFC 9000 §10.2), in which a close lost on the way is sent again to a peer
     /// that keeps sending: for a process that exits right after and accepts that risk, as a
     /// command-line client does. It does not close the connection itself.
@@ -221,7 +221,7 @@ public final class Connection: Sendable {
     /// Connects to `host:port` (a name or numeric address) and completes the handshake.
     ///
     /// The connection gets its own UDP (QUIC, DTLS) or TCP socket and its own driver
-    /// (thread-assisted by default); it is closed by ``shutdown(_:)`` or when the last
+    /// (thread-assisted by default); it is closed by ``shutdown(_:)-rjtt`` or when the last
     /// reference goes away.
     public static func connect(_ transport: Transport, to host: String, port: UInt16, tls: TLSConfiguration,
                                serverName: String? = nil, options: ClientOptions = ClientOptions()) throws(QuiverError) -> Connection {

@@ -88,7 +88,7 @@ public final class Listener: Sendable {
     /// *i*'s (for QUIC sockets, make them with `UDPSocket.steeringGroup` so that datagrams
     /// reach the loop of their connection).
     ///
-    /// - Throws: ``QuiverError`` `.configuration` for attachments the transport does not take,
+    /// - Throws: `QuiverError` `.configuration` for attachments the transport does not take,
     ///   several loops with the application-driven driver, with ``Options/workerID``, or with
     ///   a number of attachments other than the number of loops.
     public init(_ transport: Transport, tls: TLSConfiguration, attachments: [Attachment], options: Options = Options()) throws(QuiverError) {
@@ -263,7 +263,7 @@ public final class Listener: Sendable {
     }
 
     /// The next connection whose handshake completed; waits for one.
-    /// - Throws: ``QuiverError`` `.closed` once the listener is closed.
+    /// - Throws: `QuiverError` `.closed` once the listener is closed.
     public func accept() throws(QuiverError) -> Connection {
         while true {
             lock.lock()
@@ -318,7 +318,7 @@ public final class Listener: Sendable {
     ///   the connected socket, which the child owns. The parent's endpoint forgets the
     ///   connection and silently drops datagrams still arriving for its connection IDs for one
     ///   idle timeout. The listener's UDP socket must have `SO_REUSEPORT`
-    ///   (``QuiverUDP/UDPSocket/Configuration/reusePort``), and the connection must have
+    ///   (`UDPSocket.Configuration.reusePort`), and the connection must have
     ///   arrived on a UDP socket, not an in-memory pair. A client that migrates to a new
     ///   address is not followed (the child's socket is connected to the old one): announce
     ///   `disable_active_migration` (``Options/disableActiveMigration``).
@@ -335,7 +335,7 @@ public final class Listener: Sendable {
     /// included, when it first uses a generic type) leaves that lock held in the child. A
     /// fork-per-connection server has none busy: it accepts and forks.
     ///
-    /// - Throws: ``QuiverError`` in the parent, before anything changed: `.configuration` for a
+    /// - Throws: `QuiverError` in the parent, before anything changed: `.configuration` for a
     ///   connection that is not this listener's or cannot move, `.closed` for a closed one,
     ///   `.io` when the socket cannot be made or `fork` fails. In the child nothing is thrown;
     ///   if its I/O thread cannot start, the connection is returned closed.

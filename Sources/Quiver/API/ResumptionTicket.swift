@@ -18,7 +18,7 @@ public struct ResumptionTicket: Sendable {
     }
 
     /// Restores a ticket from its ``serialized`` form.
-    /// - Throws: ``QuiverError`` `.configuration` when `bytes` are not a ticket.
+    /// - Throws: `QuiverError` `.configuration` when `bytes` are not a ticket.
     public init(serialized bytes: [UInt8]) throws(QuiverError) {
         do throws(QUICError) {
             engine = try QUICResumptionTicket(serialized: bytes)

@@ -1,4 +1,4 @@
-/// How ``Connection/shutdown(_:)`` ends a connection.
+/// How ``Connection/shutdown(_:)-rjtt`` ends a connection.
 public enum ShutdownMode: Sendable, Hashable {
     /// Finish the default stream, wait until everything written was delivered (QUIC: acknowledged;
     /// TLS: handed to the kernel after close_notify), then close with code 0.
