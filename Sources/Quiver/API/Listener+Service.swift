@@ -33,16 +33,25 @@ extension Listener: Service {
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
                 var accepted = 0
-                do {
-                    for try await connection in connections.cancelOnGracefulShutdown() {
-                        accepted += 1
-                        group.addTask(executorPreference: connection.taskExecutor) {
-                            await handler(connection)
-                            await connection.waitUntilClosed()
+                // Not `cancelOnGracefulShutdown()`: its merge waits for connections in an
+                // unstructured task of its own, which does not inherit the executor preference
+                // (SE-0417) and so runs on the global pool, a hop per connection that a busy
+                // pool delays. The shutdown handler ends the accepting instead: it takes the
+                // accept queue's lock only, never a loop's.
+                await withGracefulShutdownHandler {
+                    do {
+                        for try await connection in connections {
+                            accepted += 1
+                            group.addTask(executorPreference: connection.taskExecutor) {
+                                await handler(connection)
+                                await connection.waitUntilClosed()
+                            }
+                            if let maxConnections, accepted >= maxConnections { break }
                         }
-                        if let maxConnections, accepted >= maxConnections { break }
-                    }
-                } catch {}  // the listener closed
+                    } catch {}  // the listener closed, or stopped accepting
+                } onGracefulShutdown: {
+                    self.acceptQueue.stopAccepting()
+                }
             }
         } onCancel: {
             // A cancellation handler must not block on the loops: a task closes the listener.

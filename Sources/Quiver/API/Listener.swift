@@ -259,6 +259,7 @@ public final class Listener: Sendable {
 
     func acceptLocked() throws(QuiverError) -> Connection? {
         if acceptQueue.isClosedLocked { throw QuiverError(.closed, "the listener is closed") }
+        if acceptQueue.isStoppedLocked { throw QuiverError(.closed, "the listener stopped accepting") }
         return acceptQueue.nextLocked().map { Connection(session: $0, owner: nil, logger: options.logger) }
     }
 

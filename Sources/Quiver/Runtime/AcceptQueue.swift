@@ -15,6 +15,8 @@ final class AcceptQueue: @unchecked Sendable {
     private var sessions: [any Session] = []
     private var head = 0
     private(set) var isClosedLocked = false
+    /// Accepting stopped (a graceful shutdown): the queue still fills, nothing is taken out.
+    private(set) var isStoppedLocked = false
 
     /// Queues `session` and wakes the waiters.
     func append(_ session: any Session) {
@@ -55,6 +57,16 @@ final class AcceptQueue: @unchecked Sendable {
         head = 0
         monitor.broadcast()
         links.signal()
+    }
+
+    /// Stops accepting: waiters are woken, and every later attempt to accept throws `.closed`;
+    /// the connections that complete their handshakes stay queued until the listener closes.
+    func stopAccepting() {
+        monitor.withLock {
+            isStoppedLocked = true
+            monitor.broadcast()
+            links.signal()
+        }
     }
 
     /// ``closeLocked()`` under the lock.
