@@ -223,11 +223,14 @@ final class HTTP3Session: Sendable {
                 // A field section too large is a stream error; malformed QPACK is a connection error.
                 throw error.code == .excessiveLoad ? .stream(HTTP3Error(.messageError, error.reason)) : .connection(error)
             }
-            guard case .blocked(let required) = result else {
-                guard case .decoded(let fields) = result else { preconditionFailure("unreachable") }
+            let required: Int
+            switch result {
+            case .decoded(let fields):
                 // The Section Acknowledgment goes out before whatever answers this section.
                 if let written { await decoderStream.flushed(through: written) }
                 return fields
+            case .blocked(let count):
+                required = count
             }
             switch await waitForInserts(required, streamID: streamID) {
             case .ready: continue
