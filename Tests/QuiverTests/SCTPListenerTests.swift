@@ -30,6 +30,23 @@ struct SCTPListenerTests {
         }
     }
 
+    /// Echoes `count` streams the client opens, each on a thread of its own with its end, then
+    /// the default stream.
+    static func serveStreams(_ count: Int, _ connection: Connection) throws {
+        let group = DispatchGroup()
+        for _ in 0..<count {
+            let stream = try connection.acceptStream()
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                while let bytes = try? stream.read(), !bytes.isEmpty { try? stream.write(bytes) }
+                try? stream.finish()
+            }.start()
+        }
+        group.wait()
+        try serveEcho(connection)
+    }
+
     @Test("echo over UDP keeps message boundaries; finish, the server's end, and the SHUTDOWN")
     func echoOverUDP() throws {
         let (listener, port) = try Self.udpListener()
@@ -62,20 +79,7 @@ struct SCTPListenerTests {
 
     @Test("streams beyond the default one: opened by the client, accepted by the server, each echoed and ended on its own")
     func manyStreams() throws {
-        let (listener, port) = try Self.udpListener { connection in
-            let group = DispatchGroup()
-            for _ in 0..<3 {
-                let stream = try connection.acceptStream()
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    while let bytes = try? stream.read(), !bytes.isEmpty { try? stream.write(bytes) }
-                    try? stream.finish()
-                }.start()
-            }
-            group.wait()
-            try serveEcho(connection)
-        }
+        let (listener, port) = try Self.udpListener { try Self.serveStreams(3, $0) }
         defer { listener.close() }
         let connection = try Self.connect(port: port)
         let streams = try (0..<3).map { _ in try connection.openStream() }

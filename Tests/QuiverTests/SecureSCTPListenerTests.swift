@@ -53,20 +53,7 @@ struct SecureSCTPListenerTests {
 
     @Test("streams: each carries its own protected messages and its own end", arguments: transports)
     func manyStreams(_ transport: Transport) throws {
-        let (listener, port) = try udpListener(transport) { connection in
-            let group = DispatchGroup()
-            for _ in 0..<3 {
-                let stream = try connection.acceptStream()
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    while let bytes = try? stream.read(), !bytes.isEmpty { try? stream.write(bytes) }
-                    try? stream.finish()
-                }.start()
-            }
-            group.wait()
-            try serveEcho(connection)
-        }
+        let (listener, port) = try udpListener(transport) { try SCTPListenerTests.serveStreams(3, $0) }
         defer { listener.close() }
         let connection = try Self.connect(transport, port: port)
         let streams = try (0..<3).map { _ in try connection.openStream() }

@@ -174,3 +174,9 @@ final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
 func onDedicatedThreads<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
     try await withTaskExecutorPreference(DedicatedExecutor.shared, operation: body)
 }
+
+/// The bytes written as hexadecimal digits in `text` (spaces ignored): the RFCs' test vectors.
+func hex(_ text: String) -> [UInt8] {
+    let digits = Array(text.filter { !$0.isWhitespace })
+    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
+}

@@ -4,11 +4,6 @@ import Testing
 
 @Suite("QPACK dynamic table (RFC 9204): Appendix B, encoder ⇄ decoder, blocking, hostile input")
 struct QPACKDynamicTableTests {
-    private func hex(_ text: String) -> [UInt8] {
-        let digits = Array(text.filter { !$0.isWhitespace })
-        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
-    }
-
     private func fields(_ section: QPACKDecoder.Section) -> [FieldLine]? {
         if case .decoded(let fields) = section { return fields }
         return nil

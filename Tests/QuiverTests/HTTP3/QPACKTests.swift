@@ -4,11 +4,6 @@ import Testing
 
 @Suite("QPACK and the Huffman code (RFC 9204, RFC 7541 vectors)")
 struct QPACKTests {
-    private func hex(_ text: String) -> [UInt8] {
-        let digits = Array(text.filter { !$0.isWhitespace })
-        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
-    }
-
     @Test("Huffman: RFC 7541 Appendix C.4 strings encode and decode")
     func huffmanVectors() {
         let vectors = [("www.example.com", "f1e3 c2e5 f23a 6ba0 ab90 f4ff"), ("no-cache", "a8eb 1064 9cbf"),
