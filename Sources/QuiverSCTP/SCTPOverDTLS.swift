@@ -64,33 +64,27 @@ public final class SCTPOverDTLS {
         [dtls.nextTimeout, sctp.nextDeadline].compactMap { $0 }.min()
     }
 
-    /// The datagrams to send now: DTLS's handshake flights and SCTP's packets in records.
-    public func takeDatagrams(now: Instant) throws(TLSError) -> [[UInt8]] {
-        while let (packet, _) = sctp.nextDatagram(now: now) { waiting.append(packet) }
-        try flushWaiting()
-        defer { outgoing = [] }
-        return outgoing + dtls.takeDatagrams()
-    }
-
     /// The next datagram to send now, or `nil`: DTLS's own first, then one SCTP packet in a
     /// record. A failed or closed DTLS connection carries no more packets (they are dropped).
     public func nextDatagram(now: Instant) -> [UInt8]? {
-        if !waiting.isEmpty { try? flushWaiting() }
+        if !waiting.isEmpty { flushWaiting() }
         if outgoing.isEmpty { outgoing = dtls.takeDatagrams() }
         while outgoing.isEmpty, let (packet, _) = sctp.nextDatagram(now: now) {
             waiting.append(packet)
-            try? flushWaiting()
+            flushWaiting()
             outgoing = dtls.takeDatagrams()
         }
         return outgoing.isEmpty ? nil : outgoing.removeFirst()
     }
 
-    private func flushWaiting() throws(TLSError) {
+    /// Hands the waiting packets to DTLS once its handshake is complete (a packet DTLS refuses —
+    /// the connection failed meanwhile — is dropped, as is everything once it closed).
+    private func flushWaiting() {
         if dtls.isLocallyClosed || dtls.error != nil {
             waiting.removeAll()  // nothing carries them any more
         } else if dtls.isHandshakeComplete {
             defer { waiting.removeAll() }
-            for packet in waiting { try dtls.write(packet) }
+            for packet in waiting { try? dtls.write(packet) }
         }
     }
 }

@@ -16,7 +16,7 @@ func driveSCTPOverDTLS(_ stack: SCTPOverDTLS, socket: TestUDPSocket, peerPort: i
     while Date() < end {
         let now = Instant.now()
         try stack.handleTimeout(now: now)
-        if let port = peerPort { for datagram in try stack.takeDatagrams(now: now) { socket.send(datagram, to: port) } }
+        if let port = peerPort { while let datagram = stack.nextDatagram(now: now) { socket.send(datagram, to: port) } }
         if try done() { return }
         if let error = stack.dtls.error { throw InteropError("\(what): \(error)\n\(transcript())") }
         var wait = 20
