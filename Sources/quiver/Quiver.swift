@@ -112,6 +112,7 @@ struct Serve: ParsableCommand, Sendable {
         }
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
+        guard drainTimeout >= 0, drainTimeout.isFinite else { throw CommandError("--drain-timeout must be 0 or more seconds") }
         let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
         let log = Log.make("quiver", level: logLevel)
         // Before any listener: a listener takes the metrics backend bootstrapped when it is made.

@@ -99,6 +99,7 @@ extension QuiverCommandTests {
             #expect(client.standardOutput == line, "\(client.transcript)")
         }
         expectOneLineError(try run(["serve", "--loops", "0", "--port", "0"]), containing: "--loops")
+        expectOneLineError(try run(["serve", "--drain-timeout=-1", "--port", "0"]), containing: "--drain-timeout")
     }
 }
 
