@@ -130,6 +130,17 @@ public final class DTLSOverSCTP {
         sendWaiting()
     }
 
+    /// After ``process(now:)``, ``read(now:)`` or ``start(now:)`` failed: queues the fatal alert
+    /// DTLS made for the failure, if it made one (on stream 0, as all alerts). Returns whether it
+    /// did: the association should then end with a SHUTDOWN, which delivers the alert first,
+    /// rather than an ABORT, which would discard it, so the peer learns why.
+    public func sendFailureAlert() -> Bool {
+        let datagrams = dtls.takeDatagrams()
+        for datagram in datagrams { waiting += Self.records(datagram) }
+        sendWaiting()
+        return !datagrams.isEmpty && association.state == .established
+    }
+
     /// When ``process(now:)`` must run for the DTLS timers.
     public var nextDeadline: Instant? { dtls.nextTimeout }
 

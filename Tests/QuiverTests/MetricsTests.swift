@@ -138,6 +138,49 @@ struct MetricsTests {
         #expect(metrics.recorded.counters(label: Self.handshakes).map(\.totalValue).reduce(0, +) == 2)  // nothing else counted
     }
 
+    @Test("DTLS and the SCTP transports count handshakes, open connections and their datagrams' bytes; a refused certificate is a failure with reason certificate",
+          arguments: [Transport.dtls, .sctp, .dtlsOverSCTP, .sctpOverDTLS])
+    func datagramListenerMetrics(transport: Transport) throws {
+        let metrics = ObservedMetrics()
+        var options = Listener.Options()
+        options.metricsFactory = metrics
+        let (listener, port) = try udpListener(transport, options: options)
+        defer { listener.close() }
+        let labels = [("transport", transport.metricsLabel)]
+        let success = labels + [("outcome", "success"), ("reason", "none")]
+        let received = { metrics.counter("quiver_bytes_received_total", labels) }
+        let sent = { metrics.counter("quiver_bytes_sent_total", labels) }
+
+        let client = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
+        // Counted as the server queues it for accept, which may follow the client's end of the
+        // handshake.
+        #expect(metrics.wait { metrics.meter(Self.open, labels) == 1 })
+        #expect(metrics.counter(Self.handshakes, success) == 1)
+        let sizes = [100, 1200, 5000]
+        try SCTPListenerTests.lockstep(client, sizes: sizes)
+        try client.finish()
+        #expect(try client.read() == [])
+        try client.shutdown()
+        #expect(metrics.wait { metrics.meter(Self.open, labels) == 0 }, "open: \(metrics.meter(Self.open, labels) ?? -1)")
+        // Every datagram both ways: the messages, their headers, the handshake.
+        let messages = Int64(sizes.reduce(0, +))
+        #expect(metrics.wait { received() > messages && sent() > messages }, "received \(received()), sent \(sent())")
+        #expect(metrics.recorded.timers.isEmpty)
+        #expect(metrics.recorded.counters(label: "quiver_quic_packets_lost_total").isEmpty)
+        guard transport != .sctp else { return }  // no certificate to refuse
+
+        let (other, _) = try SelfSignedCertificate.generate(names: ["localhost"])
+        let distrusting = TLSConfiguration.client(alpn: ["echo"], verifier: CertificateVerifier(trustRoots: other.certificates))
+        #expect(throws: QuiverError.self) {
+            _ = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: distrusting, serverName: "localhost")
+        }
+        let refused = labels + [("outcome", "failure"), ("reason", "certificate")]
+        #expect(metrics.wait { metrics.counter(Self.handshakes, refused) == 1 }, "\(metrics.recorded.counters.map { "\($0.dimensions) \($0.totalValue)" })")
+        #expect(metrics.counter(Self.handshakes, success) == 1)
+        #expect(metrics.meter(Self.open, labels) == 0)
+        #expect(metrics.recorded.counters(label: Self.handshakes).map(\.totalValue).reduce(0, +) == 2)  // nothing else counted
+    }
+
     @Test("a connection still open when the listener closes is counted as ended")
     func openAtClose() throws {
         let metrics = ObservedMetrics()

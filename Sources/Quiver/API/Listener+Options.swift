@@ -59,14 +59,17 @@ extension Listener {
         ///   `reason`: `none` for a success, else one of `timeout`, `certificate`, `alpn`,
         ///   `version`, `negotiation`, `protocol`, `closed`, `other` (a fixed set: never a
         ///   peer address or an error text).
-        /// - `quiver_connections_open` (gauge, a swift-metrics `Meter`; TLS over TCP and QUIC):
-        ///   connections whose handshake completed and which have not ended yet.
-        /// - `quiver_bytes_received_total`, `quiver_bytes_sent_total` (counters; TLS over TCP and
-        ///   QUIC): bytes on the transport — TCP bytes, UDP payloads.
+        /// - `quiver_connections_open` (gauge, a swift-metrics `Meter`): connections whose
+        ///   handshake completed (an SCTP association: once it is ready for accept) and which
+        ///   have not ended yet.
+        /// - `quiver_bytes_received_total`, `quiver_bytes_sent_total` (counters): bytes on the
+        ///   transport — TCP bytes of TLS connections, UDP payloads of QUIC connections, and for
+        ///   DTLS and the SCTP transports every datagram the listener's attachments moved.
         /// - `quiver_quic_packets_lost_total` (counter) and `quiver_quic_smoothed_rtt_seconds`
         ///   (timer: each established connection's smoothed RTT when it ends).
         ///
-        /// DTLS listeners count handshakes only; SCTP listeners update no metric yet.
+        /// Handshake failures of the SCTP transports are their DTLS handshakes' (plain SCTP's
+        /// refused cookies are in ``Listener/Statistics/SCTP``).
         /// Nothing is updated per packet: handshakes as they complete or fail, byte and loss
         /// counts at most every 5 seconds while the listener runs and when a connection ends.
         /// Tests pass their own factory here instead of bootstrapping the process-wide one.

@@ -46,9 +46,13 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     private var engine: Engine?
     /// A listener's log of failed handshakes (set before the driver starts).
     var handshakeLog: HandshakeFailureLog?
-    /// A listener's metrics (set before the driver starts; `nil` without a backend): DTLS
-    /// counts handshakes only.
+    /// A listener's metrics (set before the driver starts; `nil` without a backend).
     var metrics: ListenerMetrics?
+    /// The endpoint's failed handshakes already counted in ``metrics`` (its queue of failures
+    /// is bounded: the rest are counted as `other`).
+    private var failuresCounted = 0
+    /// Bytes the attachments moved since the metrics last took them in (once a round).
+    private var transportBytes = (received: 0, sent: 0)
     /// The UDP sockets and datagram pairs.
     private let ports = DatagramAttachments()
     /// A server's sessions by peer address (a client's one session is ``engine``'s).
@@ -162,10 +166,13 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 endpoint.handleTimeout(at: now)
                 roundProgressed = true
             }
+            var failures = 0
             while let failure = endpoint.nextFailedHandshake() {
+                failures += 1
                 metrics?.handshakeFailed(HandshakeFailureReason(CloseInfo(failure.error), transport: .dtls))
                 handshakeLog?.record(.dtls, peer: failure.peer, reason: "\(failure.error)", at: now)
             }
+            metrics?.handshakesFailedBeyondQueue(total: endpoint.statistics.handshakesFailed, drained: failures, counted: &failuresCounted)
             while let accepted = endpoint.accept() {
                 let session = DTLSSession(engine: accepted.connection, peer: accepted.peer, core: self, sendBufferLimit: sendBufferLimit)
                 sessions[accepted.peer] = session
@@ -187,6 +194,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         sweepIdle(at: now)
         settleTouched(engine, at: now)
         transmit(at: now)
+        metrics?.add(transportBytes: &transportBytes)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if roundProgressed || acceptQueue?.isEmpty == false, !driver.isThreadAssisted { driver.wake() }
@@ -211,11 +219,12 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             if queue { session.isQueuedForAccept = true }
             session.monitor.unlock()
             if queue {
+                metrics?.opened(&session.metricsAccount)
                 acceptQueue?.append(session)
-                metrics?.handshakeSucceeded()
             }
             if case .server(let endpoint) = engine, let peer = session.peerAddress, sessions[peer] === session {
                 if finished {
+                    metrics?.ended(&session.metricsAccount)
                     sessions[peer] = nil
                     endpoint.release(peer)
                     heapTrimmer.connectionsRemaining(sessions.count, at: now)
@@ -261,6 +270,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
     private func receiveAll(_ engine: Engine, arrivals: Set<Int>, now: Instant) {
         ports.receive(arrivals: arrivals, driver: driver, routes: 4 * sessions.count, again: arrived(on:),
                       peerErrors: handlePeerErrors) { bytes, source, _, index in
+            transportBytes.received += bytes.count
             deliver(bytes, from: source, attachment: index, engine: engine, now: now)
         }
     }
@@ -281,6 +291,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 // RFC 6347 §4.2.8: the client proved its address with a new handshake; the old
                 // association is gone.
                 sessions[source] = nil
+                metrics?.ended(&session.metricsAccount)
                 session.monitor.withLock { session.endLocked(origin: .peer, reason: "the client started a new association from the same address") }
                 return
             }
@@ -310,6 +321,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
                 return
             }
             outboxHead += 1
+            transportBytes.sent += next.bytes.count
             if let session = next.session { session.monitor.withLock { session.sentLocked(next.bytes.count, at: now) } }
         }
         outbox.removeAll(keepingCapacity: true)
@@ -404,6 +416,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             _ = session.engineForCore().takeDatagrams()  // the child sends from now on
             endpoint.release(peer)
             sessions[peer] = nil
+            metrics?.ended(&session.metricsAccount)  // this process serves it no more
             acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
@@ -450,6 +463,8 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
             }
             settleTouched(engine, at: .now())
             transmit(at: .now())
+            metrics?.add(transportBytes: &transportBytes)
+            if let metrics { for session in sessions.values { metrics.ended(&session.metricsAccount) } }
             isClosed = true
             sessions.removeAll()
             outbox.removeAll()

@@ -57,6 +57,8 @@ final class DTLSSession: Session, @unchecked Sendable {
     private var serviceRequested = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
+    /// The connection in the listener's metrics (its core's, lock held).
+    var metricsAccount = ListenerMetrics.Account()
     /// Why this object no longer serves the connection: it was handed to a forked child.
     private var handedOff: String?
 

@@ -40,7 +40,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// is bounded: the rest are counted as `other`).
     private var failuresCounted = 0
     /// When the byte and loss counters next take in what live connections did.
-    private var nextMetricsRefresh: Instant?
+    private var metricsRefresh = ListenerMetrics.RefreshSchedule()
     /// The UDP sockets and datagram pairs.
     private let ports = DatagramAttachments()
     private var sessions: [ObjectIdentifier: QUICSession] = [:]
@@ -88,7 +88,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             if connection.state == .closed {
                 closedSessions.append(ObjectIdentifier(connection))
                 // Before its waiters wake: whoever saw the connection end sees it counted.
-                if let metrics { connectionEnded(session, metrics) }
+                metrics?.ended(session)
             }
             session.absorbEvents()
         }
@@ -193,14 +193,10 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 handshakeLog?.record(.quic, peer: failure.remote, connectionID: failure.originalDestinationConnectionID,
                                      reason: "\(failure.closeInfo)", at: now)
             }
-            if let metrics { countUnqueuedFailures(endpoint, drained: failures, metrics) }
+            metrics?.handshakesFailedBeyondQueue(total: endpoint.statistics.handshakesFailed, drained: failures, counted: &failuresCounted)
             while let connection = endpoint.accept() {
                 let session = session(for: connection)
-                if let metrics {
-                    metrics.handshakeSucceeded()
-                    metrics.connectionOpened()
-                    session.isCountedOpen = true
-                }
+                metrics?.opened(&session.metricsAccount)
                 acceptQueue?.append(session)
             }
         case .single(let session):
@@ -222,7 +218,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             heapTrimmer.connectionsRemaining(sessions.count, at: now)
         }
         heapTrimmer.trimIfDue(at: now) { ports.removeSpareBuffers() }
-        if let metrics { refreshMetrics(metrics, at: now) }
+        metrics?.refresh(sessions.values, at: now, schedule: &metricsRefresh)
         if isLingering, case .single(let session) = engine {
             if session.engineForCore().state == .closed {
                 isClosed = true
@@ -230,39 +226,6 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 self.engine = nil  // the session holds this core: break the cycle
                 driver.stop()
             }
-        }
-    }
-
-    // MARK: - Metrics
-
-    /// Counts as `other` the failed handshakes the endpoint only counted (beyond its bounded
-    /// queue), so the metric agrees with ``Listener/Statistics/QUIC/handshakesFailed``.
-    private func countUnqueuedFailures(_ endpoint: QUICEndpoint, drained: Int, _ metrics: ListenerMetrics) {
-        let total = endpoint.statistics.handshakesFailed
-        metrics.handshakeFailed(.other, count: total - failuresCounted - drained)
-        failuresCounted = total
-    }
-
-    /// A session the core forgets: the rest of its counts, and its end if it was open.
-    private func connectionEnded(_ session: QUICSession, _ metrics: ListenerMetrics) {
-        let connection = session.engineForCore()
-        let statistics = connection.statistics
-        metrics.add(bytesReceived: statistics.bytesReceived, bytesSent: statistics.bytesSent, packetsLost: statistics.packetsLost,
-                    since: &session.metricsReported)
-        if session.isCountedOpen {
-            session.isCountedOpen = false
-            metrics.connectionClosed(smoothedRTT: connection.smoothedRTT)
-        }
-    }
-
-    /// Every ``ListenerMetrics/refreshInterval``: what live connections sent, received and lost.
-    private func refreshMetrics(_ metrics: ListenerMetrics, at now: Instant) {
-        if let next = nextMetricsRefresh, now < next { return }
-        nextMetricsRefresh = now + ListenerMetrics.refreshInterval
-        for session in sessions.values {
-            let statistics = session.engineForCore().statistics
-            metrics.add(bytesReceived: statistics.bytesReceived, bytesSent: statistics.bytesSent, packetsLost: statistics.packetsLost,
-                        since: &session.metricsReported)
         }
     }
 
@@ -487,7 +450,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             childCore.discard()  // the child's: close this process's copies of its descriptors
             endpoint.release(connection, at: .now())
             sessions[ObjectIdentifier(connection)] = nil
-            if let metrics { connectionEnded(session, metrics) }  // this process serves it no more
+            metrics?.ended(session)  // this process serves it no more
             acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
@@ -536,7 +499,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
             transmitAll(engine)
             isClosed = true
-            if let metrics { for session in sessions.values { connectionEnded(session, metrics) } }
+            if let metrics { for session in sessions.values { metrics.ended(session) } }
             all = Array(sessions.values)
             sessions.removeAll()
             if case .single = engine { self.engine = nil }  // the session holds this core: break the cycle

@@ -5,7 +5,7 @@ import X509
 /// One QUIC connection of a listener or client: the engine, which only its loop touches
 /// (``Driver/perform(_:)``), and what the application has not consumed yet, under the
 /// connection's own lock (``monitor``), where callers on other threads wait.
-final class QUICSession: Session, @unchecked Sendable {
+final class QUICSession: Session, MeteredSession, @unchecked Sendable {
     // @unchecked: the engine belongs to the driver's owner; everything else mutable is guarded
     // by `monitor`.
     let monitor = Monitor()
@@ -46,10 +46,8 @@ final class QUICSession: Session, @unchecked Sendable {
     private var serviceRequested = false
     /// Whether the accept queue already has this session.
     var isQueuedForAccept = false
-    /// Whether the listener's metrics count this connection as open (its core's, lock held).
-    var isCountedOpen = false
-    /// What of the engine's counters the listener's metrics have (its core's, lock held).
-    var metricsReported = ListenerMetrics.Reported()
+    /// The connection in the listener's metrics (its core's, lock held).
+    var metricsAccount = ListenerMetrics.Account()
     /// The first Destination Connection ID the client chose (RFC 9000 §7.3), which names the
     /// connection in logs (as in qlog) whatever connection IDs it uses later.
     let originalDestinationConnectionID: ConnectionID
@@ -69,6 +67,12 @@ final class QUICSession: Session, @unchecked Sendable {
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }
     var transport: Transport { .quic }
+    var metricsSample: ListenerMetrics.Sample {
+        let connection = engineForCore()
+        let statistics = connection.statistics
+        return ListenerMetrics.Sample(bytesReceived: statistics.bytesReceived, bytesSent: statistics.bytesSent,
+                                      packetsLost: statistics.packetsLost, smoothedRTT: connection.smoothedRTT)
+    }
     var isClient: Bool { engine.role == .client }
 
     init(engine: QUICConnection, core: QUICCore, policy: IncomingStreamPolicy, sendBufferLimit: Int) {

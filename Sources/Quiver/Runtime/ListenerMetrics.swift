@@ -11,7 +11,7 @@ import QuiverCore
 ///
 /// Updates never happen per packet: a handshake's outcome when the core learns it, a
 /// connection's end when the core forgets it, and the byte and loss counters as the difference
-/// from what was last added (``Reported``), at a connection's end and at most every
+/// from what was last added (``Account``), at a connection's end and at most every
 /// ``refreshInterval`` while the loop runs rounds — so long-lived connections show up too.
 final class ListenerMetrics: Sendable {
     /// Counter: handshakes by `transport`, `outcome` (`success`, `failure`) and `reason`
@@ -20,7 +20,8 @@ final class ListenerMetrics: Sendable {
     /// Gauge (a swift-metrics `Meter`): connections whose handshake completed and that the
     /// listener has not forgotten yet, by `transport`.
     static let connectionsOpen = "quiver_connections_open"
-    /// Counter: bytes received on the transport (UDP payloads for QUIC, TCP bytes for TLS).
+    /// Counter: bytes received on the transport: TCP bytes for TLS, UDP payloads for QUIC (a
+    /// connection's), DTLS and SCTP (every datagram of the listener's attachments).
     static let bytesReceived = "quiver_bytes_received_total"
     /// Counter: bytes sent on the transport.
     static let bytesSent = "quiver_bytes_sent_total"
@@ -34,21 +35,40 @@ final class ListenerMetrics: Sendable {
     /// rounds check it; a connection's end adds the rest at once).
     static let refreshInterval: Duration = .seconds(5)
 
-    /// What a connection's counters stood at when last added to the metrics (one per session,
-    /// touched by its core only).
-    struct Reported {
+    /// What a connection did, as its core reads it for the metrics: transport bytes both ways,
+    /// and for QUIC the packets lost and the smoothed RTT.
+    struct Sample {
         var bytesReceived = 0
         var bytesSent = 0
         var packetsLost = 0
+        var smoothedRTT: Duration?
+    }
+
+    /// One connection's standing in the metrics: whether the gauge counts it open, and what of
+    /// its ``Sample`` the counters have. Kept by its session, touched by its core only.
+    struct Account {
+        fileprivate(set) var isOpen = false
+        fileprivate var reported = Sample()
+    }
+
+    /// When a core next adds what its live connections did (every ``refreshInterval``).
+    struct RefreshSchedule {
+        private var next: Instant?
+
+        /// Whether a refresh is due at `now`; if so, the next is scheduled.
+        mutating func isDue(at now: Instant) -> Bool {
+            if let next, now < next { return false }
+            next = now + ListenerMetrics.refreshInterval
+            return true
+        }
     }
 
     private let succeeded: Counter
     private let failed: [HandshakeFailureReason: Counter]
-    /// The connection and byte metrics, made for the transports that update them (TLS over TCP,
-    /// QUIC): DTLS and SCTP listeners count handshakes only (DTLS) or nothing yet (SCTP).
-    private let open: Meter?
-    private let received: Counter?
-    private let sent: Counter?
+    private let open: Meter
+    private let received: Counter
+    private let sent: Counter
+    /// QUIC's only.
     private let lost: Counter?
     private let rtt: Timer?
 
@@ -67,10 +87,9 @@ final class ListenerMetrics: Sendable {
         }
         succeeded = handshakes("success", "none")
         failed = Dictionary(uniqueKeysWithValues: HandshakeFailureReason.allCases.map { ($0, handshakes("failure", $0.rawValue)) })
-        let connections = transport == .tcp || transport == .quic
-        open = connections ? Meter(label: Self.connectionsOpen, dimensions: base, factory: factory) : nil
-        received = connections ? Counter(label: Self.bytesReceived, dimensions: base, factory: factory) : nil
-        sent = connections ? Counter(label: Self.bytesSent, dimensions: base, factory: factory) : nil
+        open = Meter(label: Self.connectionsOpen, dimensions: base, factory: factory)
+        received = Counter(label: Self.bytesReceived, dimensions: base, factory: factory)
+        sent = Counter(label: Self.bytesSent, dimensions: base, factory: factory)
         if transport == .quic {
             lost = Counter(label: Self.packetsLost, dimensions: base, factory: factory)
             rtt = Timer(label: Self.smoothedRTT, dimensions: base, factory: factory)
@@ -80,14 +99,12 @@ final class ListenerMetrics: Sendable {
         }
     }
 
-    /// A handshake completed.
-    func handshakeSucceeded() {
+    /// A connection's handshake completed: from now on it counts as open, until ``ended(_:_:)``.
+    func opened(_ account: inout Account) {
         succeeded.increment()
-    }
-
-    /// A connection counts as open from now on (until ``connectionClosed(smoothedRTT:)``).
-    func connectionOpened() {
-        open?.increment()
+        guard !account.isOpen else { return }
+        account.isOpen = true
+        open.increment()
     }
 
     /// `count` handshakes failed for `reason`.
@@ -96,20 +113,62 @@ final class ListenerMetrics: Sendable {
         failed[reason]?.increment(by: count)
     }
 
-    /// An open connection (one ``connectionOpened()`` counted) ended; `smoothedRTT` for QUIC.
-    /// The gauge moves last, so whoever sees it drop sees the connection's other metrics.
-    func connectionClosed(smoothedRTT: Duration? = nil) {
-        if let rtt, let smoothedRTT { rtt.recordNanoseconds(smoothedRTT.nanosecondsClamped) }
-        open?.decrement()
+    /// Counts as `other` the failed handshakes an engine only counted, beyond its bounded queue of
+    /// failures, so the metric agrees with the engine's statistics: `total` is the engine's
+    /// count now, `drained` the failures taken from its queue (and counted) since the last call,
+    /// `counted` the engine's count at the last call.
+    func handshakesFailedBeyondQueue(total: Int, drained: Int, counted: inout Int) {
+        handshakeFailed(.other, count: total - counted - drained)
+        counted = total
     }
 
-    /// Adds what a connection's counters gained since `reported`, and moves `reported` on.
-    func add(bytesReceived: Int, bytesSent: Int, packetsLost: Int = 0, since reported: inout Reported) {
-        if bytesReceived > reported.bytesReceived { received?.increment(by: bytesReceived - reported.bytesReceived) }
-        if bytesSent > reported.bytesSent { sent?.increment(by: bytesSent - reported.bytesSent) }
-        if let lost, packetsLost > reported.packetsLost { lost.increment(by: packetsLost - reported.packetsLost) }
-        reported = Reported(bytesReceived: bytesReceived, bytesSent: bytesSent, packetsLost: packetsLost)
+    /// Adds the bytes a listener's attachments moved, counted by its core since the last call,
+    /// and zeroes them (DTLS and SCTP count at the attachments: every datagram, handshakes and
+    /// refusals included).
+    func add(transportBytes: inout (received: Int, sent: Int)) {
+        if transportBytes.received > 0 { received.increment(by: transportBytes.received) }
+        if transportBytes.sent > 0 { sent.increment(by: transportBytes.sent) }
+        transportBytes = (0, 0)
     }
+
+    /// Adds what a connection's counters gained since they were last added.
+    func add(_ sample: Sample, to account: inout Account) {
+        let reported = account.reported
+        if sample.bytesReceived > reported.bytesReceived { received.increment(by: sample.bytesReceived - reported.bytesReceived) }
+        if sample.bytesSent > reported.bytesSent { sent.increment(by: sample.bytesSent - reported.bytesSent) }
+        if let lost, sample.packetsLost > reported.packetsLost { lost.increment(by: sample.packetsLost - reported.packetsLost) }
+        account.reported = sample
+    }
+
+    /// A connection its core forgets (it ended, was handed to a forked child, or the listener
+    /// closed): the rest of its counts, its smoothed RTT (QUIC), and its end if it was open. The
+    /// gauge moves last, so whoever sees it drop sees the connection's other metrics.
+    func ended(_ account: inout Account, _ sample: Sample = Sample()) {
+        add(sample, to: &account)
+        guard account.isOpen else { return }
+        account.isOpen = false
+        if let rtt, let smoothedRTT = sample.smoothedRTT { rtt.recordNanoseconds(smoothedRTT.nanosecondsClamped) }
+        open.decrement()
+    }
+
+    /// ``ended(_:_:)`` for a session, sampled by its core.
+    func ended(_ session: some MeteredSession) {
+        ended(&session.metricsAccount, session.metricsSample)
+    }
+
+    /// Adds what `sessions` did since the last refresh, when `schedule` says one is due.
+    func refresh(_ sessions: some Sequence<some MeteredSession>, at now: Instant, schedule: inout RefreshSchedule) {
+        guard schedule.isDue(at: now) else { return }
+        for session in sessions { add(session.metricsSample, to: &session.metricsAccount) }
+    }
+}
+
+/// A listener's connection, as its core accounts for it in the ``ListenerMetrics``: both
+/// members are the core's, used on its loop with its lock held.
+protocol MeteredSession: AnyObject {
+    var metricsAccount: ListenerMetrics.Account { get set }
+    /// What the connection did so far (the session's own lock is taken if it needs one).
+    var metricsSample: ListenerMetrics.Sample { get }
 }
 
 /// Why a handshake failed, as the `reason` label of `quiver_handshakes_total`: a small, fixed

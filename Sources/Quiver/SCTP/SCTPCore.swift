@@ -12,11 +12,13 @@ import Synchronization
 /// events, as ``DTLSCore``. The endpoint is an ``SCTPEndpoint`` (SCTP packets as UDP payloads —
 /// UDP encapsulation, RFC 6951 — or on datagram pairs) for ``Transport/sctp`` and
 /// ``Transport/dtlsOverSCTP`` (whose sessions run DTLS on their association), or an
-/// ``SCTPOverDTLSEndpoint`` for ``Transport/sctpOverDTLS``. A round: the inbox (commands, pair arrivals) → every
-/// datagram to the endpoint → its timers → associations set up by a COOKIE ECHO become
-/// sessions for accept → the associations that were active absorb their events into their
-/// sessions, and closed ones are forgotten → the endpoint's packets to the attachments, until
-/// a UDP socket is full (the packet in hand waits and output readiness is watched).
+/// ``SCTPOverDTLSEndpoint`` for ``Transport/sctpOverDTLS``. A round: the inbox (commands, pair
+/// arrivals) → every datagram to the endpoint → its timers → associations set up by a COOKIE
+/// ECHO become sessions → the endpoint's packets to the attachments, until a UDP socket is full
+/// (the packet in hand waits and output readiness is watched) → the associations that were
+/// active absorb their events into their sessions (DTLS over SCTP runs its DTLS there), new
+/// ones are filed for accept and closed ones forgotten → once more, what that made is sent and
+/// absorbed.
 ///
 /// Not built yet: several event loops (a steering program by verification tag), the fork
 /// hand-off, the idle timeout (SCTP's HEARTBEAT finds a peer that vanished).
@@ -40,8 +42,14 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     /// DTLS over SCTP: sessions whose DTLS handshake runs, with when they must run next.
     private var securing: [ObjectIdentifier: (session: SCTPSession, deadline: Instant)] = [:]
     var handshakeLog: HandshakeFailureLog?
-    /// A listener's metrics (set before the driver starts): not updated by SCTP yet.
+    /// A listener's metrics (set before the driver starts; `nil` without a backend). An
+    /// association counts as a handshake that succeeded once it is ready for accept (for DTLS
+    /// over SCTP, once its DTLS handshake completed); failures are DTLS's.
     var metrics: ListenerMetrics?
+    /// SCTP over DTLS: the DTLS endpoint's failed handshakes already counted in ``metrics``.
+    private var failuresCounted = 0
+    /// Bytes the attachments moved since the metrics last took them in (once a round).
+    private var transportBytes = (received: 0, sent: 0)
     private let ports = DatagramAttachments()
     private var sessions: [ObjectIdentifier: SCTPSession] = [:]
     /// A client's one session.
@@ -118,6 +126,7 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
         ports.receive(arrivals: work.arrivals, driver: driver, routes: 4 * sessions.count + 4, again: arrived(on:),
                       peerErrors: handlePeerErrors) { bytes, source, _, _ in
             roundProgressed = true
+            transportBytes.received += bytes.count
             endpoint.receive(bytes, from: source, now: now)
         }
         if let deadline = endpoint.nextDeadline, deadline <= now {
@@ -125,8 +134,14 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             roundProgressed = true
         }
         if let overDTLS = endpoint as? SCTPOverDTLSEndpoint {
+            var failures = 0
             while let failure = overDTLS.nextFailedHandshake() {
+                failures += 1
+                metrics?.handshakeFailed(HandshakeFailureReason(CloseInfo(failure.error), transport: .dtls))
                 handshakeLog?.record(transport, peer: failure.peer, reason: "\(failure.error)", at: now)
+            }
+            if let total = overDTLS.dtlsStatistics?.handshakesFailed {
+                metrics?.handshakesFailedBeyondQueue(total: total, drained: failures, counted: &failuresCounted)
             }
         }
         for (id, entry) in securing where entry.deadline <= now { touched[id] = entry.session }
@@ -141,6 +156,11 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
         }
         transmit(endpoint, at: now)
         settleTouched(at: now)
+        // What the sessions made as they settled (DTLS over SCTP's handshake flights, a failed
+        // handshake's alert) leaves in this round, before a waiter woken by it can close the core.
+        transmit(endpoint, at: now)
+        settleTouched(at: now)
+        metrics?.add(transportBytes: &transportBytes)
         if isLingering, let client, client.monitor.withLock({ client.isFinishedLocked }) {
             isClosed = true
             sessions.removeAll()
@@ -158,7 +178,8 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
         for session in touched.values {
             session.monitor.lock()
             session.absorbEventsLocked()
-            let queue = !session.isQueuedForAccept && session.isReadyLocked && acceptQueue != nil
+            // Only associations that came up: one whose DTLS handshake failed is not handed out.
+            let queue = !session.isQueuedForAccept && session.isEstablishedLocked && acceptQueue != nil
             if queue { session.isQueuedForAccept = true }
             let finished = session.isFinishedLocked
             let deadline = session.securityDeadlineLocked
@@ -168,8 +189,12 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             } else {
                 securing[ObjectIdentifier(session)] = nil
             }
-            if queue { acceptQueue?.append(session) }
+            if queue {
+                metrics?.opened(&session.metricsAccount)
+                acceptQueue?.append(session)
+            }
             if finished, session !== client {
+                metrics?.ended(&session.metricsAccount)
                 sessions[ObjectIdentifier(session.engineForCore())] = nil
                 heapTrimmer.connectionsRemaining(sessions.count, at: now)
             }
@@ -192,6 +217,7 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
                 stalledAttachment = full
                 return
             }
+            transportBytes.sent += next.bytes.count
         }
         ports.flushAll(peerErrors: handlePeerErrors)
         // Sessions whose associations just sent (a SHUTDOWN's end among them) look again.
@@ -201,7 +227,8 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
     }
 
     /// A DTLS handshake that failed (a session's, on the loop with the lock held).
-    func handshakeFailed(peer: SocketAddress?, reason: String, at now: Instant) {
+    func handshakeFailed(peer: SocketAddress?, reason: String, cause: HandshakeFailureReason, at now: Instant) {
+        metrics?.handshakeFailed(cause)
         handshakeLog?.record(transport, peer: peer, reason: reason, at: now)
     }
 
@@ -263,6 +290,8 @@ final class SCTPCore: DriverCore, @unchecked Sendable {
             }
             transmit(endpoint, at: .now())
             settleTouched(at: .now())
+            metrics?.add(transportBytes: &transportBytes)
+            if let metrics { for session in sessions.values { metrics.ended(&session.metricsAccount) } }
             isClosed = true
             sessions.removeAll()
             securing.removeAll()

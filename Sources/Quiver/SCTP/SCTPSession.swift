@@ -82,6 +82,8 @@ final class SCTPSession: Session, @unchecked Sendable {
     private var roomWaiter = false
     private var serviceRequested = false
     var isQueuedForAccept = false
+    /// The connection in the listener's metrics (its core's, lock held).
+    var metricsAccount = ListenerMetrics.Account()
 
     var quic: QUICSession? { nil }
     var transport: Transport { core.transport }
@@ -128,7 +130,16 @@ final class SCTPSession: Session, @unchecked Sendable {
                 // The peer cannot be told the end of the default stream otherwise.
                 if settled.contains(0) { engine.shutdown(now: .now()) }
             case .closed(let reason):
-                if closeInfo == nil { closeInfo = CloseInfo(reason, local: closedLocally) }
+                // DTLS over SCTP: records that came before the end (a peer's alert before its
+                // ABORT) still settle the handshake.
+                if secure != nil, !established { _ = runSecurityLocked() }
+                guard closeInfo == nil else { break }
+                let info = CloseInfo(reason, local: closedLocally)
+                closeInfo = info
+                if secureStarted, !established, !closedLocally {
+                    core.handshakeFailed(peer: peerAddress, reason: "the association ended during the DTLS handshake: \(info)",
+                                         cause: info.origin == .timeout ? .timeout : .closed, at: .now())
+                }
             }
             changed = true
         }
@@ -154,7 +165,7 @@ final class SCTPSession: Session, @unchecked Sendable {
         secureStarted = true
         handshakeDeadline = now + core.handshakeTimeout
         do throws(DTLSOverSCTP.Refusal) { try secure.start(now: now) } catch {
-            failSecurity("\(error)", now: now)
+            failSecurity("\(error)", cause: .negotiation, now: now)
         }
     }
 
@@ -164,7 +175,7 @@ final class SCTPSession: Session, @unchecked Sendable {
         guard let secure, secureStarted, closeInfo == nil else { return false }
         let now = Instant.now()
         do throws(TLSError) { try secure.process(now: now) } catch {
-            failSecurity("DTLS: \(error)", now: now)
+            failSecurity("DTLS: \(error)", cause: HandshakeFailureReason(CloseInfo(error), transport: .dtls), now: now)
             return true
         }
         if !established, secure.isEstablished {
@@ -173,7 +184,7 @@ final class SCTPSession: Session, @unchecked Sendable {
             return true
         }
         if !established, let deadline = handshakeDeadline, deadline <= now {
-            failSecurity("the DTLS handshake was not done within \(core.handshakeTimeout)", now: now)
+            failSecurity("the DTLS handshake was not done within \(core.handshakeTimeout)", cause: .timeout, now: now)
             return true
         }
         return false
@@ -187,10 +198,14 @@ final class SCTPSession: Session, @unchecked Sendable {
     }
 
     /// The DTLS layer failed: the association is aborted, and a handshake failure logged.
-    private func failSecurity(_ reason: String, now: Instant) {
+    private func failSecurity(_ reason: String, cause: HandshakeFailureReason, now: Instant) {
         guard closeInfo == nil else { return }
-        if !established { core.handshakeFailed(peer: peerAddress, reason: reason, at: now) }
-        engine.abort(reason: reason, now: now)
+        if !established { core.handshakeFailed(peer: peerAddress, reason: reason, cause: cause, at: now) }
+        if secure?.sendFailureAlert() == true {
+            engine.shutdown(now: now)
+        } else {
+            engine.abort(reason: reason, now: now)
+        }
         closeInfo = CloseInfo(origin: .transport, code: 0, isApplicationCode: false, reason: reason)
         serviceRequested = true
     }
@@ -200,7 +215,7 @@ final class SCTPSession: Session, @unchecked Sendable {
         guard let secure else { return engine.read() }
         guard established, closeInfo == nil else { return nil }
         do throws(TLSError) { return try secure.read(now: .now()) } catch {
-            failSecurity("DTLS: \(error)", now: .now())
+            failSecurity("DTLS: \(error)", cause: HandshakeFailureReason(CloseInfo(error), transport: .dtls), now: .now())
             return nil
         }
     }
@@ -357,6 +372,9 @@ final class SCTPSession: Session, @unchecked Sendable {
     var isFlushedLocked: Bool { engine.isIdle && !engine.isResettingStreams }
     var closeInfoLocked: CloseInfo? { closeInfo }
     var isReadyLocked: Bool { established || closeInfo != nil }
+    /// Whether the association came up (DTLS over SCTP: and its DTLS handshake completed); it
+    /// stays set after the connection ends.
+    var isEstablishedLocked: Bool { established }
     var isTerminatedLocked: Bool { closeInfo != nil && isFinishedLocked || driver.isStopped }
     var isCloseSentLocked: Bool { isTerminatedLocked }
 

@@ -22,7 +22,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     /// A listener's metrics (set before the driver starts; `nil` without a backend).
     var metrics: ListenerMetrics?
     /// When the byte counters next take in what live connections did.
-    private var nextMetricsRefresh: Instant?
+    private var metricsRefresh = ListenerMetrics.RefreshSchedule()
     private let bufferLimit: Int
     private var listeners: [TCPSocket] = []
     private var sessions: [UInt64: TLSSession] = [:]
@@ -169,7 +169,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             nextIdleSweep = sessions.isEmpty ? nil : now + idleTimeout / 4
         }
         heapTrimmer.trimIfDue(at: now)
-        if let metrics { refreshMetrics(metrics, at: now) }
+        metrics?.refresh(sessions.values, at: now, schedule: &metricsRefresh)
         // An application-driven loop learns of new input only through the descriptor: input
         // taken in now (perhaps in its last call of a round) must make it readable again.
         if progressed, !driver.isThreadAssisted { driver.wake() }
@@ -187,11 +187,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             }
             if session.handshakeComplete, !session.isQueuedForAccept {
                 session.isQueuedForAccept = true
-                if let metrics {
-                    metrics.handshakeSucceeded()
-                    metrics.connectionOpened()
-                    session.isCountedOpen = true
-                }
+                metrics?.opened(&session.metricsAccount)
                 acceptQueue?.append(session)
             }
         }
@@ -200,34 +196,13 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     }
 
     private func forget(_ session: TLSSession) {
-        if let metrics { connectionEnded(session, metrics, bytes: session.monitor.withLock { session.transportBytesLocked }) }
+        metrics?.ended(session)
         if let fd = session.descriptor { driver.poll.remove(fd) }
         sessions[session.tag] = nil
         handshaking[session.tag] = nil
         budget.giveBack()
         session.releaseTransport()
         heapTrimmer.connectionsRemaining(sessions.count, at: .now())
-    }
-
-    // MARK: - Metrics
-
-    /// A session the core forgets: the rest of its byte counts, and its end if it was open.
-    private func connectionEnded(_ session: TLSSession, _ metrics: ListenerMetrics, bytes: (received: Int, sent: Int)) {
-        metrics.add(bytesReceived: bytes.received, bytesSent: bytes.sent, since: &session.metricsReported)
-        if session.isCountedOpen {
-            session.isCountedOpen = false
-            metrics.connectionClosed()
-        }
-    }
-
-    /// Every ``ListenerMetrics/refreshInterval``: what live connections sent and received.
-    private func refreshMetrics(_ metrics: ListenerMetrics, at now: Instant) {
-        if let next = nextMetricsRefresh, now < next { return }
-        nextMetricsRefresh = now + ListenerMetrics.refreshInterval
-        for session in sessions.values {
-            let bytes = session.monitor.withLock { session.transportBytesLocked }
-            metrics.add(bytesReceived: bytes.received, bytesSent: bytes.sent, since: &session.metricsReported)
-        }
     }
 
     private func acceptTCP(on index: Int) {
@@ -306,7 +281,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
             sessions[session.tag] = nil
             handshaking[session.tag] = nil
             budget.giveBack()
-            if let metrics { connectionEnded(session, metrics, bytes: session.transportBytesLocked) }  // this process serves it no more
+            metrics?.ended(&session.metricsAccount, session.metricsSampleLocked)  // this process serves it no more
             acceptQueue?.removeLocked(session)
             session.handOffLocked("handed off to process \(pid)", wakeWaiters: true)
             return .parent(child: pid)
@@ -361,11 +336,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
                 guard !isClosed else { return [] }
                 isClosed = true
                 closing = true
-                if let metrics {
-                    for session in sessions.values {
-                        connectionEnded(session, metrics, bytes: session.monitor.withLock { session.transportBytesLocked })
-                    }
-                }
+                if let metrics { for session in sessions.values { metrics.ended(session) } }
                 defer {
                     sessions.removeAll()
                     handshaking.removeAll()

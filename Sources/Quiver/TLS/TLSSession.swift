@@ -7,7 +7,7 @@ import X509
 
 /// One TLS-over-TCP (or over a ``StreamPair``) connection: the sans-I/O TLS stream, its
 /// transport and the encrypted bytes not yet written, under the connection's own lock.
-final class TLSSession: Session, @unchecked Sendable {
+final class TLSSession: Session, MeteredSession, @unchecked Sendable {
     // @unchecked: everything mutable is guarded by `monitor`.
     /// What carries the TLS bytes.
     enum Carrier {
@@ -41,10 +41,8 @@ final class TLSSession: Session, @unchecked Sendable {
     /// Set by commands the core must look at (see ``takeServiceRequestLocked()``).
     private var serviceRequested = false
     var isQueuedForAccept = false
-    /// Whether the listener's metrics count this connection as open (its core's, lock held).
-    var isCountedOpen = false
-    /// What of ``transportBytesLocked`` the listener's metrics have (its core's, lock held).
-    var metricsReported = ListenerMetrics.Reported()
+    /// The connection in the listener's metrics (its core's, lock held).
+    var metricsAccount = ListenerMetrics.Account()
     /// Bytes read from and written to the transport (TCP bytes: TLS records).
     private(set) var transportBytesLocked = (received: 0, sent: 0)
     /// Why this object no longer serves the connection: it was handed to a forked child (see
@@ -53,6 +51,10 @@ final class TLSSession: Session, @unchecked Sendable {
 
     var quic: QUICSession? { nil }
     var transport: Transport { .tcp }
+    var metricsSample: ListenerMetrics.Sample { monitor.withLock { metricsSampleLocked } }
+    var metricsSampleLocked: ListenerMetrics.Sample {
+        ListenerMetrics.Sample(bytesReceived: transportBytesLocked.received, bytesSent: transportBytesLocked.sent)
+    }
     var alpn: String? { withEngine { stream.handshake.negotiatedALPN } }
     var tlsVersion: TLSVersion? { withEngine { stream.handshake.negotiatedVersion } }
     var serverName: String? { withEngine { stream.handshake.serverName } }
