@@ -213,6 +213,27 @@ struct BehaviourTests {
         #expect(done.wait(timeout: .now() + 10) == .success)
     }
 
+    @Test("a read blocked on a stream ends when another thread stops reading it", arguments: [Transport.quic, .tcp, .dtls, .sctp])
+    func stopSendingWakesReader(transport: Transport) throws {
+        let (listener, port) = try udpListener(transport)
+        defer { listener.close() }
+        let client = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
+        let stream = transport == .quic ? try client.openStream() : client.defaultStream
+        let ended = DispatchSemaphore(value: 0)
+        final class Outcome: @unchecked Sendable { var read: [UInt8]?? }  // written before the signal, read after it
+        let outcome = Outcome()
+        Thread {
+            outcome.read = .some(try? stream.read())
+            ended.signal()
+        }.start()
+        // Not synchronisation (the outcome is the same either way): a read still to start when
+        // the stop comes would prove less.
+        usleep(50_000)
+        try stream.stopSending(code: 3)
+        #expect(ended.wait(timeout: .now() + 10) == .success, "the blocked read did not end")
+        #expect(outcome.read == .some([]))
+    }
+
     @Test("QUIC streams: more streams, reset and STOP_SENDING carry their codes, states follow")
     func streamCodes() throws {
         let listener = try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0")

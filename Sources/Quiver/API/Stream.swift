@@ -111,6 +111,10 @@ public final class Stream: Sendable {
     }
 
     /// Asks the peer to stop sending, with an application error code (QUIC STOP_SENDING).
+    /// Reads return the end of the stream from then on — a read blocked at the time too — and
+    /// what arrived unread is dropped. Where the transport has no such message, the bytes stop
+    /// instead: TLS over TCP no longer reads the socket (TCP's window holds the peer back), DTLS
+    /// and SCTP drop the stream's later messages.
     public func stopSending(code: UInt64) throws(QuiverError) {
         try session.once { () throws(QuiverError) in try session.stopSendingLocked(key, code: code) }
     }

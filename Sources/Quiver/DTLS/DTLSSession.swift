@@ -271,6 +271,7 @@ final class DTLSSession: Session, @unchecked Sendable {
         readStopped = true
         while engine.read() != nil {}
         knownMessages = 0
+        changedLocked()  // a blocked read returns the end
     }
 
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {

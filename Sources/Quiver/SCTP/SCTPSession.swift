@@ -333,6 +333,7 @@ final class SCTPSession: Session, @unchecked Sendable {
         streams[stream]!.messages.removeAll()
         streams[stream]!.head = 0
         if takeMessagesLocked() { serviceRequested = true }
+        changedLocked()  // a blocked read returns the end
     }
 
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {

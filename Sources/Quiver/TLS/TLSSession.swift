@@ -36,6 +36,9 @@ final class TLSSession: Session, MeteredSession, @unchecked Sendable {
     private var closeInfo: CloseInfo?
     private var transportClosed = false
     private var readPaused = false
+    /// The code of the application's ``Stream/stopSending(code:)``: reads return the end from
+    /// then on and the socket is no longer read (TCP's window holds the peer back).
+    private var readStopCode: UInt64?
     private var wantsOutput = false
     private(set) var handshakeComplete = false
     /// Set by commands the core must look at (see ``takeServiceRequestLocked()``).
@@ -78,6 +81,7 @@ final class TLSSession: Session, MeteredSession, @unchecked Sendable {
         closeInfo = other.closeInfo
         transportClosed = other.transportClosed
         readPaused = other.readPaused
+        readStopCode = other.readStopCode
         handshakeComplete = other.handshakeComplete
         isQueuedForAccept = other.isQueuedForAccept
     }
@@ -297,6 +301,7 @@ final class TLSSession: Session, MeteredSession, @unchecked Sendable {
     func readLocked(_ key: StreamKey, maxBytes: Int) throws(QuiverError) -> [UInt8]? {
         try checkHandedOff()
         guard key == nil || key == 0 else { throw QuiverError(.configuration, "a TLS connection has only its default stream") }
+        if readStopCode != nil { return [] }
         if stream.readableBytes > 0 {
             let bytes = stream.read(maxBytes: maxBytes)
             if readPaused, stream.readableBytes < bufferLimit / 2 {
@@ -339,7 +344,14 @@ final class TLSSession: Session, MeteredSession, @unchecked Sendable {
     }
 
     func resetLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { closeLocked(code: code, reason: "reset") }
-    func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) { pauseReading(true) }
+    func stopSendingLocked(_ key: StreamKey, code: UInt64) throws(QuiverError) {
+        try checkHandedOff()
+        guard readStopCode == nil else { return }
+        readStopCode = code
+        _ = stream.read(maxBytes: stream.readableBytes)  // what arrived is dropped, as QUIC drops it
+        pauseReading(true)
+        changedLocked()  // a blocked read returns the end
+    }
     func acceptStreamLocked() throws(QuiverError) -> UInt64? {
         try checkHandedOff()
         if closeInfo != nil { throw closedError() }
@@ -393,7 +405,9 @@ final class TLSSession: Session, MeteredSession, @unchecked Sendable {
         if handedOff != nil { return Stream.State(sending: .closed, receiving: .closed) }
         let failed = closeInfo.map { !$0.isClean } ?? false
         let sending: Stream.State.Sending = failed ? .closed : stream.isLocallyClosed ? (outgoing.isEmpty ? .delivered : .finished) : .open
-        let receiving: Stream.State.Receiving = stream.isPeerClosed ? .finished : failed || transportClosed ? .closed : .open
+        let receiving: Stream.State.Receiving = if let readStopCode { .stopped(code: readStopCode) } else {
+            stream.isPeerClosed ? .finished : failed || transportClosed ? .closed : .open
+        }
         return Stream.State(sending: sending, receiving: receiving)
     }
 }
