@@ -247,7 +247,9 @@ public enum HTTP3Server {
         case .connection(let error): session.fail(error)
         case .stream(let error): resetStream(stream, error)
         case .cancelled: resetStream(stream, HTTP3Error(.requestCancelled, "cancelled"))
-        case .transport: break  // the stream or connection is gone
+        // The client reset the request (H3_REQUEST_CANCELLED, RFC 9114 §4.1.1): its response is
+        // abandoned too. (On a connection that is gone this sends nothing.)
+        case .transport: resetStream(stream, HTTP3Error(.requestCancelled, "the request stream failed"))
         }
     }
 

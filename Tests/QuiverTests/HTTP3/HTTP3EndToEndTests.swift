@@ -98,6 +98,69 @@ struct HTTP3EndToEndTests {
         }
     }
 
+    /// A request body of `pieces` that waits, before piece `waitBefore`, until `gate` yields,
+    /// and throws ``Failed`` instead of yielding piece `failAt`.
+    struct GatedBody: AsyncSequence, Sendable {
+        struct Failed: Error {}
+        var pieces: [[UInt8]]
+        var waitBefore: Int?
+        var gate: AsyncStream<Void>
+        var failAt: Int?
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let body: GatedBody
+            var gate: AsyncStream<Void>.Iterator
+            var index = 0
+
+            mutating func next() async throws -> [UInt8]? {
+                guard index < body.pieces.count else { return nil }
+                if index == body.failAt { throw Failed() }
+                if index == body.waitBefore, await gate.next() == nil { return nil }  // cancelled
+                defer { index += 1 }
+                return body.pieces[index]
+            }
+        }
+
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self, gate: gate.makeAsyncIterator()) }
+    }
+
+    @Test("A streamed request body is echoed while it is sent (its second half waits for the first echo); an early answer and a failing body end it")
+    func streamedRequestBody() async throws {
+        try await onDedicatedThreads {
+            let (listener, port) = try startServer()
+            defer { listener.close() }
+            let connection = try client(port, alpn: "h3")
+            let h3 = try HTTP3Client(connection)
+            let post = HTTPRequest(method: .post, scheme: "https", authority: "localhost", path: "/echo")
+            // 800 kB, over the stream's flow-control window: only a client that reads the
+            // response while it sends gets past piece 4, which waits for the first echoed bytes.
+            let pieces = (0..<8).map { payload(seed: UInt64(10 + $0), count: 100_000) }
+            let (gate, opener) = AsyncStream<Void>.makeStream()
+            var echoed: [UInt8] = []
+            let response = try await h3.send(post, streaming: GatedBody(pieces: pieces, waitBefore: 4, gate: gate)) { bytes in
+                echoed += bytes
+                opener.yield()
+            }
+            #expect(response.status == .ok && response.body.isEmpty)
+            #expect(echoed == pieces.flatMap { $0 })
+            #expect(response.trailers[Self.length] == "800000")
+
+            // Answered at once: the body, stuck before its second piece, is not waited for.
+            let (never, _) = AsyncStream<Void>.makeStream()
+            let early = HTTPRequest(method: .post, scheme: "https", authority: "localhost", path: "/early")
+            #expect(try await h3.send(early, streaming: GatedBody(pieces: pieces, waitBefore: 1, gate: never)).status == .accepted)
+
+            // The body fails part-way: the request is cancelled and its error thrown.
+            await #expect(throws: GatedBody.Failed.self) {
+                _ = try await h3.send(post, streaming: GatedBody(pieces: pieces, gate: never, failAt: 3))
+            }
+            // The connection serves on.
+            #expect(try await h3.get("/10", authority: "localhost").body == ResponseBody.generatedBytes(0..<10))
+            h3.close()
+            await connection.waitUntilClosed()
+        }
+    }
+
     @Test("QPACK's dynamic table is used both ways between Quiver ends: 50 concurrent requests with repeated fields")
     func dynamicTable() async throws {
         try await onDedicatedThreads {
