@@ -181,9 +181,13 @@ public enum HTTP3Server {
     /// progress finish, and the connection closes with H3_NO_ERROR once their responses were
     /// delivered. Cancelling the calling task (the group's deadline) cancels the requests in
     /// progress (their streams reset with H3_REQUEST_CANCELLED) and closes the connection.
+    ///
+    /// - Returns: what QPACK's dynamic tables did on the connection, both ways (for a log line
+    ///   or metrics at its end).
+    @discardableResult
     public static func serve(_ connection: Connection, maxRequestBody: Int = defaultMaxRequestBody, qpack: QPACKSettings = QPACKSettings(),
-                             handler: @escaping Handler) async {
-        guard let session = start(connection, qpack: qpack) else { return }
+                             handler: @escaping Handler) async -> QPACKStatistics {
+        guard let session = start(connection, qpack: qpack) else { return QPACKStatistics() }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await session.acceptStreams { stream in
@@ -199,6 +203,7 @@ public enum HTTP3Server {
             // Likewise: a cancellation handler must not block.
             Task(executorPreference: connection.taskExecutor) { session.close() }
         }
+        return session.statistics
     }
 
     /// The connection's HTTP/3 session, our control and QPACK streams opened; `nil` when the

@@ -54,7 +54,7 @@ struct QPACKInstructionReader {
 }
 
 /// What both ends count of a dynamic table in use, for tests and diagnostics.
-public struct QPACKStatistics: Sendable, Hashable {
+public struct QPACKStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Entries we inserted into the peer's table (Insert and Duplicate instructions sent).
     public var insertsSent = 0
     /// Entries the peer inserted into our table (its Insert and Duplicate instructions).
@@ -67,6 +67,11 @@ public struct QPACKStatistics: Sendable, Hashable {
     public var sectionsBlocked = 0
 
     public init() {}
+
+    /// One line for a log: `QPACK inserts received 3 sent 1, sections decoded with the table 28 encoded 30`.
+    public var description: String {
+        "QPACK inserts received \(insertsReceived) sent \(insertsSent), sections decoded with the table \(sectionsDecodedWithTable) encoded \(sectionsEncodedWithTable)"
+    }
 }
 
 /// The decoding half of QPACK (RFC 9204 §2.2) with a dynamic table, sans I/O: the peer's

@@ -29,10 +29,10 @@ enum FileServer {
         connected(connection)
         if connection.alpn == "hq-interop" {
             await HQInterop.serve(connection, body: hqHandler(root: root, log: connection.logger))
+            closed(connection)
         } else {
-            await HTTP3Server.serve(connection, handler: h3Handler(root: root, log: connection.logger))
+            closed(connection, qpack: await HTTP3Server.serve(connection, handler: h3Handler(root: root, log: connection.logger)))
         }
-        closed(connection)
     }
 
     /// Logs the new connection (the peer and connection ID are the logger's metadata).
@@ -41,8 +41,9 @@ enum FileServer {
         connection.logger.info("connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
     }
 
-    private static func closed(_ connection: Connection) {
-        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")")
+    /// Logs the connection's end; for HTTP/3, with what QPACK's dynamic tables did.
+    private static func closed(_ connection: Connection, qpack: QPACKStatistics? = nil) {
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(qpack.map { ", \($0)" } ?? "")")
     }
 
     /// `log`: the connection's logger.

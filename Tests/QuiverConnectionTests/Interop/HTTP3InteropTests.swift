@@ -221,6 +221,26 @@ struct HTTP3InteropTests {
             + "Quiver's encoder stream \(counts[2]) bytes into aioquic's (aioquic's decoder stream \(counts[3]) bytes)"
     }
 
+    /// Quiver's own QPACK counts, from the summary of `quiver get` or the close line of `quiver
+    /// serve` (`QPACK inserts received A sent B, sections decoded with the table C encoded D`),
+    /// as evidence that ngtcp2 and Quiver used a dynamic table: ngtcp2's encoder inserted into
+    /// Quiver's table and Quiver decoded sections with it, or the other way round (the
+    /// transfers prove the sections decoded right). Which side inserts depends on the fields
+    /// (each encoder indexes what repeats: `:authority`, or a `content-length` shared by files
+    /// of one size) and on when SETTINGS arrive, so either direction counts.
+    private static func quiverTableEvidence(_ line: String?) throws -> String {
+        let pattern = /QPACK inserts received (\d+) sent (\d+), sections decoded with the table (\d+) encoded (\d+)/
+        guard let line, let match = line.firstMatch(of: pattern),
+              let received = Int(match.1), let sent = Int(match.2), let decoded = Int(match.3), let encoded = Int(match.4) else {
+            throw InteropCellFailure("no QPACK counts from Quiver: \(line ?? "no line")")
+        }
+        guard received > 0 && decoded > 0 || sent > 0 && encoded > 0 else {
+            throw InteropCellFailure("no QPACK dynamic table was used: \(match.0)")
+        }
+        return "QPACK: ngtcp2 inserted \(received) entries into Quiver's table, used by \(decoded) field sections; "
+            + "Quiver inserted \(sent) into ngtcp2's, used by \(encoded)"
+    }
+
     // MARK: - Processes
 
     private static var quiverPath: String {
@@ -343,8 +363,9 @@ struct HTTP3InteropTests {
             try expectDownloads(client, peer, paths, fixture)
             guard connections().count == 1 else { throw InteropCellFailure("expected one connection: \(connections())") }
             let tables = peer == .aioquic
-                ? "; " + (try Self.dynamicTableEvidence(client.waitForLine(startingWith: "RESULT", timeout: 1), quiverInserts: false)) : ""
-            return "200 files on one connection (more than the 100 concurrent streams allowed: MAX_STREAMS credit)" + tables
+                ? try Self.dynamicTableEvidence(client.waitForLine(startingWith: "RESULT", timeout: 1), quiverInserts: false)
+                : try Self.quiverTableEvidence(server.waitForErrorLine(containing: "QPACK inserts", timeout: 10))
+            return "200 files on one connection (more than the 100 concurrent streams allowed: MAX_STREAMS credit); " + tables
         case .chacha20:
             let paths = try fixture.makeFiles([100_000])
             let flags = peer == .ngtcp2 ? ["--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305"] : ["--chacha20"]
@@ -482,10 +503,11 @@ struct HTTP3InteropTests {
             return "1 MiB + 5 MiB files, identical (SHA-256) on one connection"
         case .multiplexing:
             let paths = try fixture.makeFiles((0..<200).map { 1000 + $0 * 17 })
-            try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture), paths, fixture, server: server)
+            let summary = try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture), paths, fixture, server: server)
             let tables = peer == .aioquic
-                ? "; " + (try Self.dynamicTableEvidence(server.waitForLine(startingWith: "CLOSED", timeout: 10), quiverInserts: true)) : ""
-            return "200 files requested concurrently on one connection" + tables
+                ? try Self.dynamicTableEvidence(server.waitForLine(startingWith: "CLOSED", timeout: 10), quiverInserts: true)
+                : try Self.quiverTableEvidence(summary)
+            return "200 files requested concurrently on one connection; " + tables
         case .chacha20:
             let paths = try fixture.makeFiles([100_000])
             let summary = try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture, flags: ["--chacha20"]), paths, fixture, server: server)
