@@ -28,6 +28,8 @@ extern int CCryptoBoringSSL_EVP_AEAD_CTX_open_gather(
     const uint8_t *ad, size_t ad_len);
 extern int CCryptoBoringSSL_AES_set_encrypt_key(const uint8_t *key, unsigned bits, struct quiver_aes_block *aeskey);
 extern void CCryptoBoringSSL_AES_encrypt(const uint8_t *in, uint8_t *out, const struct quiver_aes_block *key);
+extern int CCryptoBoringSSL_AES_set_decrypt_key(const uint8_t *key, unsigned bits, struct quiver_aes_block *aeskey);
+extern void CCryptoBoringSSL_AES_decrypt(const uint8_t *in, uint8_t *out, const struct quiver_aes_block *key);
 extern void CCryptoBoringSSL_CRYPTO_chacha_20(uint8_t *out, const uint8_t *in, size_t in_len,
                                               const uint8_t key[32], const uint8_t nonce[12], uint32_t counter);
 extern void CCryptoBoringSSL_ERR_clear_error(void);
@@ -88,6 +90,21 @@ quiver_aes_block *quiver_aes_block_new(const uint8_t *key, size_t key_length) {
         return NULL;
     }
     return block;
+}
+
+quiver_aes_block *quiver_aes_block_new_decrypting(const uint8_t *key, size_t key_length) {
+    if (key_length != 16 && key_length != 32) return NULL;
+    quiver_aes_block *block = malloc(sizeof(quiver_aes_block));
+    if (block == NULL) return NULL;
+    if (CCryptoBoringSSL_AES_set_decrypt_key(key, (unsigned)(key_length * 8), block) != 0) {
+        free(block);
+        return NULL;
+    }
+    return block;
+}
+
+void quiver_aes_block_decrypt(const quiver_aes_block *key, const uint8_t *input, uint8_t *output) {
+    CCryptoBoringSSL_AES_decrypt(input, output, key);
 }
 
 void quiver_aes_block_free(quiver_aes_block *key) {

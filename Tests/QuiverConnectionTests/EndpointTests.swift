@@ -357,7 +357,7 @@ struct EndpointTests {
 
 @Suite("Worker connection IDs")
 struct WorkerConnectionIDTests {
-    @Test("Every connection ID a server issues carries its worker id")
+    @Test("Every connection ID a server issues carries its worker id, as a plaintext QUIC-LB server ID")
     func workerIDs() throws {
         let scenario = EndpointScenario(seed: 58) {
             $0.connection.connectionIDGenerator = WorkerConnectionIDs(workerID: 0x0102).generator()
@@ -367,6 +367,9 @@ struct WorkerConnectionIDTests {
         let server = try #require(scenario.server.accepted.first)
         #expect(server.localConnectionIDs.count > 1)
         #expect(server.localConnectionIDs.allSatisfy { WorkerConnectionIDs.workerID(in: $0.bytes) == 0x0102 && $0.count == 8 })
+        // The same IDs are QUIC-LB's (config 0, plaintext): a QUIC-LB balancer reads the worker id.
+        let quicLB = QUICLBConnectionIDs(WorkerConnectionIDs(workerID: 0x0102).quicLB)
+        #expect(server.localConnectionIDs.allSatisfy { quicLB.serverID(in: $0.bytes) == [0x01, 0x02] })
     }
 }
 

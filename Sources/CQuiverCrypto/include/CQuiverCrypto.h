@@ -49,6 +49,11 @@ quiver_aes_block *_Nullable quiver_aes_block_new(const uint8_t *_Nonnull key, si
 void quiver_aes_block_free(quiver_aes_block *_Nullable key);
 /// Encrypts one 16-byte block (`input` and `output` may be equal).
 void quiver_aes_block_encrypt(const quiver_aes_block *_Nonnull key, const uint8_t *_Nonnull input, uint8_t *_Nonnull output);
+/// Expands a 16- or 32-byte key for decryption (QUIC-LB's single-pass connection IDs); NULL on
+/// a wrong length.
+quiver_aes_block *_Nullable quiver_aes_block_new_decrypting(const uint8_t *_Nonnull key, size_t key_length);
+/// Decrypts one 16-byte block with a key from `quiver_aes_block_new_decrypting`.
+void quiver_aes_block_decrypt(const quiver_aes_block *_Nonnull key, const uint8_t *_Nonnull input, uint8_t *_Nonnull output);
 
 /// ChaCha20 keystream XOR (RFC 8439) with a 32-bit block counter: QUIC's ChaCha20 header
 /// protection (RFC 9001 §5.4.4) takes the counter and nonce from the sample.

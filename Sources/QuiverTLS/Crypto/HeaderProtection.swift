@@ -46,18 +46,38 @@ public struct HeaderProtectionKey: Sendable {
     }
 }
 
-/// One expanded AES key for single-block encryption; read-only after creation.
-final class AESBlockKey: @unchecked Sendable {
+/// One expanded AES key for single-block (ECB) encryption or decryption — QUIC header
+/// protection, QUIC-LB connection IDs; read-only after creation.
+package final class AESBlockKey: @unchecked Sendable {
     let pointer: OpaquePointer
+    private let decrypting: Bool
 
-    init(_ key: [UInt8]) {
-        guard let pointer = quiver_aes_block_new(key, key.count) else {
-            preconditionFailure("AES key of \(key.count) bytes")
-        }
+    /// - Precondition: `key` has 16 or 32 bytes.
+    package init(_ key: [UInt8], decrypting: Bool = false) {
+        let made = decrypting ? quiver_aes_block_new_decrypting(key, key.count) : quiver_aes_block_new(key, key.count)
+        guard let pointer = made else { preconditionFailure("AES key of \(key.count) bytes") }
         self.pointer = pointer
+        self.decrypting = decrypting
     }
 
     deinit { quiver_aes_block_free(pointer) }
+
+    /// Encrypts (or, for a decrypting key, decrypts) one block.
+    /// - Precondition: `block` has 16 bytes.
+    package func apply(_ block: [UInt8]) -> [UInt8] {
+        precondition(block.count == 16, "AES blocks have 16 bytes")
+        var output = [UInt8](repeating: 0, count: 16)
+        block.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { out in
+                if decrypting {
+                    quiver_aes_block_decrypt(pointer, input.baseAddress!, out.baseAddress!)
+                } else {
+                    quiver_aes_block_encrypt(pointer, input.baseAddress!, out.baseAddress!)
+                }
+            }
+        }
+        return output
+    }
 }
 
 /// Five mask bytes: the first masks the header's low bits, the rest the packet number.
