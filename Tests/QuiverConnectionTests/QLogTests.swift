@@ -3,6 +3,7 @@ import QuiverCore
 import QuiverNetSim
 @_spi(Wire) @testable import QuiverQUIC
 import QuiverTestSupport
+import Synchronization
 import Testing
 
 /// qlog (draft-ietf-quic-qlog-main-schema, draft-ietf-quic-qlog-quic-events): connections on
@@ -147,10 +148,32 @@ struct QLogTests {
         var configuration = QUICConfiguration(tls: TestIdentity.clientTLS())
         var connection = try QUICConnection(client: configuration, serverName: "localhost", remoteAddress: Addresses.server, now: Instant(nanoseconds: 0))
         #expect(connection.qlog == nil)
-        configuration.qlog = .custom { _ in nil }
+        let asked = Mutex(0)
+        configuration.qlog = .custom { _ in
+            asked.withLock { $0 += 1 }
+            return nil
+        }
         connection = try QUICConnection(client: configuration, serverName: "localhost", remoteAddress: Addresses.server, now: Instant(nanoseconds: 0))
-        #expect(connection.qlog == nil)
         _ = connection.transmit(at: Instant(nanoseconds: 0))
+        connection.close()
+        _ = connection.transmit(at: Instant(nanoseconds: 0))
+        #expect(asked.withLock { $0 } == 1)  // asked once, at the first batch; never again
+    }
+
+    @Test("a server connection whose first datagram does not decrypt leaves no trace")
+    func failedServerConnection() throws {
+        let sinks = QLogSinks()
+        var configuration = QUICConfiguration(tls: TestIdentity.serverTLS())
+        configuration.qlog = sinks.destination
+        var client = QUICConfiguration(tls: TestIdentity.clientTLS())
+        client.qlog = sinks.destination
+        let connection = try QUICConnection(client: client, serverName: "localhost", remoteAddress: Addresses.server, now: Instant(nanoseconds: 0))
+        var datagram = try #require(connection.transmit(at: Instant(nanoseconds: 0))).bytes
+        datagram[datagram.count - 1] ^= 0xff  // the AEAD tag no longer matches
+        #expect(throws: QUICError.self) {
+            _ = try QUICConnection(server: configuration, datagram: datagram, remoteAddress: Addresses.client, now: Instant(nanoseconds: 0))
+        }
+        #expect(sinks.sinks(.server).isEmpty)
     }
 
     @Test("records are batched: one write per 64 KiB or per second of I/O rounds, not one per event")

@@ -255,7 +255,7 @@ extension QUICConnection {
         }
         let nonProbing = try processPayload(datagram, payload: payload(of: range, after: unmasked), header: unmasked, packetType: .oneRTT,
                                             space: .applicationData, ecn: ecn, destination: header.destinationConnectionID)
-        if isNewest, nonProbing != nil, spin.received(header.spinBit, as: role) { qlog?.spinBitUpdated(spin.sentValue) }
+        if isNewest, nonProbing != nil, state == .established, spin.received(header.spinBit, as: role) { qlog?.spinBitUpdated(spin.sentValue) }
         return nonProbing.map { $0 && isNewest }
     }
 

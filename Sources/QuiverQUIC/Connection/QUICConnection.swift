@@ -431,6 +431,7 @@ public final class QUICConnection {
         emit(.connectionIDIssued(scid, resetToken: issued.resetToken))
         receive(datagram, from: remoteAddress, at: now)
         guard hasReceivedPacket else {
+            qlog?.discard()
             throw QUICError(.protocolViolation, "the datagram holds no Initial packet that decrypts")
         }
     }

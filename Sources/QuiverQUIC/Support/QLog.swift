@@ -19,7 +19,8 @@ public enum QLogDestination: Sendable {
     /// (main schema §12.1, QUIC events §1.1). The directory is the one `QLOGDIR` names in
     /// the convention of ngtcp2, quiche and aioquic. Files are readable by their owner only.
     case directory(String)
-    /// A sink made for each connection; returning `nil` leaves that connection unlogged.
+    /// A sink made for each connection when its first records are handed over; returning
+    /// `nil` leaves that connection unlogged.
     case custom(@Sendable (QLogTrace) -> (any QLogSink)?)
 
     /// The destination the `QLOGDIR` environment variable names, or `nil` when it is unset or
@@ -30,7 +31,8 @@ public enum QLogDestination: Sendable {
     }
 
     /// The sink for one connection's trace, or `nil` when none can be made (a directory that
-    /// cannot take the file: logging is then off for that connection).
+    /// cannot take the file: logging is then off for that connection). Made at the trace's
+    /// first batch, so a server connection whose first datagram does not decrypt leaves no file.
     func makeSink(for trace: QLogTrace) -> (any QLogSink)? {
         switch self {
         case .directory(let path):

@@ -23,7 +23,13 @@ final class QLogWriter {
     static let flushInterval: Duration = .seconds(1)
 
     private unowned let connection: QUICConnection
-    private let sink: any QLogSink
+    /// Where the trace goes: made at the first flush, so a connection that never gets that
+    /// far (a server connection whose first datagram does not decrypt) leaves no file.
+    private var sink: (any QLogSink)?
+    private let destination: QLogDestination
+    private let trace: QLogTrace
+    /// Set when the trace is abandoned: nothing more is written.
+    private var isDiscarded = false
     private var buffer: [UInt8] = []
     private let start: Instant
     private var lastFlush: Instant
@@ -67,13 +73,12 @@ final class QLogWriter {
     }
 
     /// Starts the trace of `connection`: the header record, connection_started,
-    /// version_information and our transport parameters. `nil` when `destination` gives no
-    /// sink.
-    init?(destination: QLogDestination, connection: QUICConnection) {
+    /// version_information and our transport parameters.
+    init(destination: QLogDestination, connection: QUICConnection) {
         let trace = QLogTrace(role: connection.role, originalDestinationConnectionID: connection.originalDestinationConnectionID)
-        guard let sink = destination.makeSink(for: trace) else { return nil }
         self.connection = connection
-        self.sink = sink
+        self.destination = destination
+        self.trace = trace
         start = connection.now
         lastFlush = connection.now
         loggedVersion = connection.version
@@ -86,13 +91,21 @@ final class QLogWriter {
 
     deinit {
         flush()
-        sink.close()
+        sink?.close()
+    }
+
+    /// Abandons the trace: what gathered is dropped and no sink is made (a server connection
+    /// whose first datagram did not decrypt is no connection).
+    func discard() {
+        isDiscarded = true
+        buffer = []
     }
 
     // MARK: - Records
 
     /// Appends one JSON-SEQ record: 0x1E, the JSON text, a newline (RFC 7464 §2.2).
     private func record(_ body: (inout QLogJSON) -> Void) {
+        guard !isDiscarded else { return }
         var json = QLogJSON(into: buffer)
         buffer = []  // the writer owns the storage while it writes (no copy on write)
         json.bytes.append(0x1E)
@@ -116,7 +129,12 @@ final class QLogWriter {
     /// Hands what has gathered to the sink. (It reads nothing of the connection: it runs when
     /// the connection is released too.)
     func flush() {
-        guard !buffer.isEmpty else { return }
+        guard !buffer.isEmpty, !isDiscarded else { return }
+        if sink == nil { sink = destination.makeSink(for: trace) }
+        guard let sink else {
+            discard()  // no sink to be had (a directory that cannot take the file): logging is off
+            return
+        }
         sink.write(buffer)
         buffer.removeAll(keepingCapacity: buffer.capacity <= Self.flushThreshold * 2)
     }
