@@ -76,6 +76,10 @@ struct QLogTests {
             let opened = trace.events("quic:stream_state_updated").filter { $0.data["new"] as? String == "open" }
             #expect(opened.count == 4)  // two streams, two sides each
             #expect(opened.allSatisfy { $0.data["trigger"] as? String == (role == .client ? "local" : "remote") })
+            // Both were done with (data sent, acknowledged and read both ways) and forgotten.
+            let closedStreams = trace.events("quic:stream_state_updated").filter { $0.data["new"] as? String == "closed" }
+            #expect(Set(closedStreams.compactMap { QLogTraceFile.integer($0.data["stream_id"]) }) == [0, 4], "\(role)")
+            #expect(closedStreams.count == 4, "\(role)")
             // Frames summarized: stream data both ways, ACKs, the handshake's CRYPTO frames.
             let sentFrames = trace.events("quic:packet_sent").flatMap { $0.data["frames"] as? [[String: Any]] ?? [] }
             let receivedFrames = trace.events("quic:packet_received").flatMap { $0.data["frames"] as? [[String: Any]] ?? [] }

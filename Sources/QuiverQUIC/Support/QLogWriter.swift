@@ -83,6 +83,7 @@ final class QLogWriter {
         lastFlush = connection.now
         loggedVersion = connection.version
         buffer.reserveCapacity(4096)
+        connection.streams.closedStreams = []
         writeHeader(trace)
         connectionStarted()
         versionInformation()
@@ -347,14 +348,19 @@ final class QLogWriter {
 
     /// stream_state_updated (QUIC events §5.13): a stream was opened, by us or the peer.
     func streamOpened(_ id: StreamID, locally: Bool) {
+        streamStateUpdated(id, to: "open", trigger: locally ? "local" : "remote")
+    }
+
+    /// stream_state_updated for each part of stream `id` (sending, receiving).
+    private func streamStateUpdated(_ id: StreamID, to state: StaticString, trigger: StaticString?) {
         let role = connection.role
         for (side, present) in [("sending" as StaticString, id.canSend(as: role)), ("receiving", id.canReceive(as: role))] where present {
             event("quic:stream_state_updated") { json in
                 json.field("stream_id", id.rawValue)
                 json.field("stream_type", id.direction == .bidirectional ? "bidirectional" : "unidirectional")
-                json.field("new", "open")
+                json.field("new", state)
                 json.field("stream_side", side)
-                json.field("trigger", locally ? "local" : "remote")
+                if let trigger { json.field("trigger", trigger) }
             }
         }
     }
@@ -421,6 +427,11 @@ final class QLogWriter {
     func checkpoint() {
         let connection = connection
         if connection.version != loggedVersion { versionInformation() }
+        if connection.streams.closedStreams?.isEmpty == false {
+            // Streams whose parts all reached a terminal state, forgotten by the stream layer.
+            for id in connection.streams.closedStreams ?? [] { streamStateUpdated(id, to: "closed", trigger: nil) }
+            connection.streams.closedStreams?.removeAll(keepingCapacity: true)
+        }
         metricsUpdated()
         congestionStateUpdated()
         let state: ConnectionState? = switch connection.state {
