@@ -89,6 +89,10 @@ struct QLogTests {
             }
             #expect(receivedFrames.contains { $0["frame_type"] as? String == "connection_close" } == (role == .server))
             #expect(sentFrames.contains { $0["frame_type"] as? String == "connection_close" } == (role == .client))
+            // The Initial and Handshake keys were discarded, each direction's.
+            let discarded = trace.events("quic:key_discarded").compactMap { $0.data["key_type"] as? String }
+            #expect(Set(discarded) == ["client_initial_secret", "server_initial_secret", "client_handshake_secret", "server_handshake_secret"])
+            #expect(discarded.count == 4)
         }
     }
 
@@ -121,6 +125,24 @@ struct QLogTests {
         let congestion = trace.events("quic:congestion_state_updated").compactMap { $0.data["new"] as? String }
         #expect(congestion.contains("recovery"), "\(congestion)")
         #expect(trace.events("quic:recovery_metrics_updated").contains { $0.data["ssthresh"] != nil })
+    }
+
+    @Test("key updates: key_updated for each direction's 1-RTT secret with the key phase")
+    func keyUpdates() throws {
+        let sinks = QLogSinks()
+        var (clientConfig, serverConfig) = Self.configurations(sinks)
+        clientConfig.keyUpdateInterval = 100
+        let client = TransferClient(mode: .echo, sizes: [400_000])
+        let scenario = try Scenario(seed: 4, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run(timeLimit: .seconds(30))
+        #expect(client.allCorrect)
+        let updates = scenario.clientConnection.keyUpdateCount
+        #expect(updates >= 2)
+        try Self.finish(scenario)
+        let trace = QLogTraceFile(try #require(sinks.sinks(.client).first).bytes)
+        #expect(trace.problems.isEmpty)
+        let phases = trace.events("quic:key_updated").compactMap { QLogTraceFile.integer($0.data["key_phase"]) }
+        #expect(phases == (1...UInt64(updates)).flatMap { [$0, $0] })
     }
 
     @Test("a directory destination: one file per connection, <odcid>_<role>.sqlog, parsing as the memory sink's")

@@ -43,6 +43,10 @@ final class QLogWriter {
     private var recoveryWindow: Int?
     /// The version version_information named last (compatible version negotiation may change it).
     private var loggedVersion: QUICVersion
+    /// The 1-RTT key updates logged so far, and the packet number spaces whose keys were
+    /// logged as discarded.
+    private var keyUpdates = 0
+    private var discardedSpaces: [Bool] = [false, false]
     /// The connection state as last logged.
     private var connectionState: ConnectionState?
 
@@ -427,6 +431,7 @@ final class QLogWriter {
     func checkpoint() {
         let connection = connection
         if connection.version != loggedVersion { versionInformation() }
+        keyEvents()
         if connection.streams.closedStreams?.isEmpty == false {
             // Streams whose parts all reached a terminal state, forgotten by the stream layer.
             for id in connection.streams.closedStreams ?? [] { streamStateUpdated(id, to: "closed", trigger: nil) }
@@ -452,6 +457,34 @@ final class QLogWriter {
         if connection.state == .closed || connection.now - lastFlush >= Self.flushInterval {
             lastFlush = connection.now
             flush()
+        }
+    }
+
+    /// key_updated for 1-RTT key updates (QUIC events §6.1; no key material) and
+    /// key_discarded for the Initial and Handshake keys (§6.2).
+    private func keyEvents() {
+        let connection = connection
+        for index in discardedSpaces.indices where !discardedSpaces[index] && connection.spaces[index].isDiscarded {
+            discardedSpaces[index] = true
+            let names: [(StaticString, StaticString)] = index == 0
+                ? [("client_initial_secret", "server_initial_secret")] : [("client_handshake_secret", "server_handshake_secret")]
+            for name in [names[0].0, names[0].1] {
+                event("quic:key_discarded") { json in
+                    json.field("key_type", name)
+                    json.field("trigger", "tls")
+                }
+            }
+        }
+        let updates = connection.keyUpdateCount
+        while keyUpdates < updates {
+            keyUpdates += 1
+            let phase = UInt64(keyUpdates)
+            for name in ["client_1rtt_secret", "server_1rtt_secret"] as [StaticString] {
+                event("quic:key_updated") { json in
+                    json.field("key_type", name)
+                    json.field("key_phase", phase)
+                }
+            }
         }
     }
 
