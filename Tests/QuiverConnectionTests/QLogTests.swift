@@ -217,6 +217,11 @@ struct QLogTests {
         let trace = QLogTraceFile(sink.bytes)
         #expect(trace.problems.isEmpty)
         #expect(trace.events.count > 1000)
+        // Path MTU discovery on the 1500-byte link: from 1200 bytes to the configured 1452.
+        let mtu = trace.events("quic:mtu_updated")
+        #expect(mtu.first.flatMap { QLogTraceFile.integer($0.data["old"]) } == 1200, "\(mtu.map(\.data))")
+        #expect(mtu.last.flatMap { QLogTraceFile.integer($0.data["new"]) } == 1452, "\(mtu.map(\.data))")
+        #expect(mtu.last?.data["done"] as? Bool == true)
         let elapsed = (trace.events.last?.time ?? 0) / 1000
         #expect(sink.writes <= sink.bytes.count / (64 << 10) + Int(elapsed.rounded(.up)) + 3, "\(sink.writes) writes of \(sink.bytes.count) bytes in \(elapsed) s")
     }

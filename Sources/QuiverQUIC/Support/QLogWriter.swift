@@ -47,6 +47,8 @@ final class QLogWriter {
     /// logged as discarded.
     private var keyUpdates = 0
     private var discardedSpaces: [Bool] = [false, false]
+    /// The datagram size mtu_updated named last.
+    private var loggedMTU: Int
     /// The connection state as last logged.
     private var connectionState: ConnectionState?
 
@@ -86,6 +88,7 @@ final class QLogWriter {
         start = connection.now
         lastFlush = connection.now
         loggedVersion = connection.version
+        loggedMTU = connection.datagramSizeLimit
         buffer.reserveCapacity(4096)
         connection.streams.closedStreams = []
         writeHeader(trace)
@@ -432,6 +435,19 @@ final class QLogWriter {
         let connection = connection
         if connection.version != loggedVersion { versionInformation() }
         keyEvents()
+        if connection.datagramSizeLimit != loggedMTU {
+            // mtu_updated (QUIC events §4.8): path MTU discovery proved a size (or a new path
+            // starts over).
+            let old = loggedMTU
+            let new = connection.datagramSizeLimit
+            loggedMTU = new
+            let done = connection.path.nextMTUProbe(ceiling: connection.datagramSizeCeiling) == nil
+            event("quic:mtu_updated") { json in
+                json.field("old", old)
+                json.field("new", new)
+                if done { json.field("done", true) }
+            }
+        }
         if connection.streams.closedStreams?.isEmpty == false {
             // Streams whose parts all reached a terminal state, forgotten by the stream layer.
             for id in connection.streams.closedStreams ?? [] { streamStateUpdated(id, to: "closed", trigger: nil) }

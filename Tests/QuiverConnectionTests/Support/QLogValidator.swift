@@ -142,6 +142,8 @@ struct QLogTraceFile {
             expect(Self.integer(data["stream_id"]) != nil, "\(at): stream_id")
             expect(data["new"] is String, "\(at): new")
             expect(["sending", "receiving"].contains(data["stream_side"] as? String ?? ""), "\(at): stream_side")
+        case "quic:mtu_updated":
+            expect(Self.integer(data["new"]) != nil, "\(at): new")
         case "quic:spin_bit_updated":
             expect(Self.isBoolean(data["state"]), "\(at): state")
         case "quic:datagram_data_moved":
