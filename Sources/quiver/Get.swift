@@ -30,6 +30,7 @@ struct Get: ParsableCommand, Sendable {
     @Flag(help: "With --resume: send the requests as 0-RTT data.") var zeroRTT = false
     @Flag(help: "Update the keys once the handshake is confirmed, before fetching.") var keyUpdate = false
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
+    @Option(help: "Write a qlog trace (JSON-SEQ) of the connection into this directory, created if missing, as <original destination connection ID>_client.sqlog (default: $QLOGDIR).") var qlog: String?
 
     func run() throws {
         try AsyncCommand.run { try await fetch() }
@@ -50,6 +51,7 @@ struct Get: ParsableCommand, Sendable {
         if chacha20 { tls.cipherSuites = [.chacha20Poly1305SHA256] }
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
+        options.qlogDirectory = try QLogDirectory.resolve(qlog)
         if let resume, let data = FileManager.default.contents(atPath: resume) {
             options.resumption = try ResumptionTicket(serialized: Array(data))
             if zeroRTT {

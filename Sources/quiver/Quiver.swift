@@ -84,6 +84,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "Accept up to this many bytes of 0-RTT data; 0 disables 0-RTT. Default: 0 (off) for echo, on for --http3. Over QUIC any value above 0 turns 0-RTT on (the limit is QUIC's flow control, RFC 9001 §4.6.1).") var maxEarlyData: UInt32?
     @Option(help: "Append TLS secrets in NSS key-log format (also via SSLKEYLOGFILE).") var keylog: String?
     @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
+    @Option(help: "QUIC: write a qlog trace (JSON-SEQ) of each connection into this directory, created if missing, as <original destination connection ID>_server.sqlog (default: $QLOGDIR).") var qlog: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "Seconds that SIGTERM or SIGINT gives connections to end before closing them: the listeners stop accepting at once, HTTP/3 connections drain (GOAWAY, requests in progress finish).") var drainTimeout: Double = 10
@@ -114,11 +115,12 @@ struct Serve: ParsableCommand, Sendable {
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
         guard drainTimeout >= 0, drainTimeout.isFinite else { throw CommandError("--drain-timeout must be 0 or more seconds") }
         let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
+        let qlogDirectory = try QLogDirectory.resolve(qlog)
         let log = Log.make("quiver", level: logLevel)
         // Before any listener: a listener takes the metrics backend bootstrapped when it is made.
         let metrics = try await startMetrics(log: log)
         do {
-            try await serveListeners(host: host, port: port, loops: loops, minimumVersion: minimumVersion, log: log)
+            try await serveListeners(host: host, port: port, loops: loops, minimumVersion: minimumVersion, qlogDirectory: qlogDirectory, log: log)
         } catch {
             await metrics?.stop()
             throw error
@@ -156,7 +158,8 @@ struct Serve: ParsableCommand, Sendable {
 
     /// Makes the TLS configuration and runs the listeners (the echo service, or the file
     /// server of `--http3`) until they end.
-    private func serveListeners(host: String, port: UInt16, loops: Int, minimumVersion: TLSVersion, log: Logger) async throws {
+    private func serveListeners(host: String, port: UInt16, loops: Int, minimumVersion: TLSVersion, qlogDirectory: String?,
+                                log: Logger) async throws {
         let certifiedKey: CertifiedKey
         if let cert, let key {
             // Throws when the key is not the certificate's (the error names both files).
@@ -188,7 +191,8 @@ struct Serve: ParsableCommand, Sendable {
 
         if http3 {
             return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
-                                            retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout, log: log)
+                                            retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout,
+                                            qlogDirectory: qlogDirectory, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
@@ -199,6 +203,7 @@ struct Serve: ParsableCommand, Sendable {
         var options = Listener.Options()
         options.maxDatagramFrameSize = 1200
         options.quicVersions = QUICVersions.server
+        options.qlogDirectory = qlogDirectory
         options.sctpPort = 7
         var listeners: [Listener] = []
         for transport in transports {
@@ -301,6 +306,7 @@ struct Connect: ParsableCommand {
     @Option(help: "Client certificate chain (PEM).") var cert: String?
     @Option(help: "Client private key (PEM).") var key: String?
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
+    @Option(help: "With --quic: write a qlog trace (JSON-SEQ) of the connection into this directory, created if missing, as <original destination connection ID>_client.sqlog (default: $QLOGDIR).") var qlog: String?
 
     func run() throws {
         let (host, port) = try Addresses.hostPort(target)
@@ -331,6 +337,9 @@ struct Connect: ParsableCommand {
         if quic {
             if config.alpn.isEmpty { config.alpn = ["echo"] }
             options.quicVersions = v2 ? [.v2] : [.v1, .v2]
+            options.qlogDirectory = try QLogDirectory.resolve(qlog)
+        } else if qlog != nil {
+            throw CommandError("--qlog goes with --quic")
         }
         options.sctpPort = sctpPort
         let transport: Transport = quic ? .quic : dtls ? .dtls : sctp ? .sctp : .tcp

@@ -40,6 +40,13 @@ public struct ClientOptions: Sendable {
     /// RFC 9221 §3); `nil` (the default) does not offer DATAGRAM frames. Sending them needs the
     /// server's offer (``Listener/Options/maxDatagramFrameSize``), not this.
     public var maxDatagramFrameSize: Int?
+    /// QUIC: write a qlog trace of the connection into this directory, which must exist
+    /// (JSON-SEQ, `<original destination connection ID>_client.sqlog`,
+    /// draft-ietf-quic-qlog-main-schema and -quic-events); `nil` (the default) logs nothing.
+    public var qlogDirectory: String?
+    /// QUIC: whether the latency spin bit may be used (RFC 9000 §17.4; default on). Even when
+    /// allowed, a random one in eight paths goes without, as the RFC requires.
+    public var spinBit = QUICDefaults.connection.spinBit
 
     /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the options
     /// above were applied. Not API: the engine's types change with the engine.
@@ -60,6 +67,8 @@ extension ClientOptions {
             configuration.supportedVersions = quicVersions
         }
         configuration.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
+        configuration.qlog = qlogDirectory.map { .directory($0) }
+        configuration.spinBit = spinBit
         configureQUIC(&configuration)
         return configuration
     }

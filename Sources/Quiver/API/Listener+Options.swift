@@ -145,6 +145,15 @@ extension Listener {
         /// a connection no process knows any more is told at once. `nil` (the default): a random
         /// key per listener.
         public var statelessResetKey: [UInt8]?
+        /// QUIC: write a qlog trace of every connection into this directory, which must exist
+        /// (one JSON-SEQ file per connection, `<original destination connection ID>_server.sqlog`,
+        /// draft-ietf-quic-qlog-main-schema and -quic-events); `nil` (the default) logs nothing.
+        /// Events are buffered per connection and written in batches. The `quiver` command
+        /// takes it from `--qlog` or the `QLOGDIR` environment variable.
+        public var qlogDirectory: String?
+        /// QUIC: whether the latency spin bit may be used (RFC 9000 §17.4; default on). Even
+        /// when allowed, a random one in eight paths goes without, as the RFC requires.
+        public var spinBit = QUICDefaults.connection.spinBit
 
         /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the
         /// options above were applied. Not API: the engine's types change with the engine.
@@ -224,6 +233,8 @@ extension Listener.Options {
         connection.maxIncomingUnidirectionalStreams = UInt64(max(0, maxIncomingUnidirectionalStreams))
         connection.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
         connection.disableActiveMigration = disableActiveMigration
+        connection.qlog = qlogDirectory.map { .directory($0) }
+        connection.spinBit = spinBit
         if let workerID { connection.useWorkerConnectionIDs(workerID) }
         if let statelessResetKey { connection.statelessResetKey = statelessResetKey }
         var configuration = QUICEndpoint.Configuration(connection: connection)

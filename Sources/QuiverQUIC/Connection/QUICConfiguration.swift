@@ -80,6 +80,14 @@ public struct QUICConfiguration: Sendable {
     public var statelessResetKey: [UInt8]
     /// Where connection IDs and PATH_CHALLENGE data come from.
     public var random: RandomSource = .system
+    /// Whether the latency spin bit may be used (RFC 9000 §17.4). Even when allowed it is off
+    /// on a random one in eight paths, as §17.4 requires of every endpoint (at least one in
+    /// sixteen); `false` turns it off for every connection made with this configuration. Off,
+    /// 1-RTT packets carry a random value per connection ID.
+    public var spinBit = true
+    /// Where each connection writes its qlog trace; `nil` (the default) logs nothing and costs
+    /// a `nil` check per event site. ``QLogDestination/environment`` reads `QLOGDIR`.
+    public var qlog: QLogDestination?
 
     /// A configuration with default transport settings and a random stateless-reset key.
     public init(tls: TLSConfiguration) {

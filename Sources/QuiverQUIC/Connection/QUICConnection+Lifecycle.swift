@@ -186,6 +186,7 @@ extension QUICConnection {
 
     private func applyPeerTransportParameters(_ parameters: TransportParameters) {
         peerTransportParameters = parameters
+        qlog?.parametersSet(parameters, initiator: "remote")
         streams.updatePeerParameters(parameters)
         let local = configuration.idleTimeout > .zero ? configuration.idleTimeout : nil
         let peer = parameters.maxIdleTimeout > 0 ? Duration.milliseconds(Int64(min(parameters.maxIdleTimeout, 1 << 40))) : nil
@@ -310,6 +311,7 @@ extension QUICConnection {
         newPath.challengeDeadline = now + max(recovery.probeTimeout(for: .applicationData) * 3, .milliseconds(6 * Int64(configuration.initialRTT.nanosecondsClamped / 1_000_000)))
         if path.isValidated { previousPath = path }
         path = newPath
+        spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)  // a new path decides anew
         if !portOnly {
             // A new network: congestion and RTT state start over (RFC 9000 §9.4).
             congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
@@ -408,6 +410,7 @@ extension QUICConnection {
     /// closing or draining period, key discards. ACK deadlines are served by ``transmit(at:)``.
     public func handleTimeout(at now: Instant) {
         advanceClock(now)
+        defer { qlog?.checkpoint() }
         switch state {
         case .closed:
             return

@@ -37,6 +37,7 @@ extension QUICConnection {
     /// route the datagram: it is not parsed again.
     func receive(_ datagram: inout [UInt8], firstHeader: PacketHeader?, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
         advanceClock(now)
+        defer { qlog?.checkpoint() }
         switch state {
         case .closed, .draining:
             return
@@ -254,6 +255,7 @@ extension QUICConnection {
         }
         let nonProbing = try processPayload(datagram, payload: payload(of: range, after: unmasked), header: unmasked, packetType: .oneRTT,
                                             space: .applicationData, ecn: ecn, destination: header.destinationConnectionID)
+        if isNewest, nonProbing != nil, state == .established, spin.received(header.spinBit, as: role) { qlog?.spinBitUpdated(spin.sentValue) }
         return nonProbing.map { $0 && isNewest }
     }
 
@@ -276,6 +278,7 @@ extension QUICConnection {
         guard !payload.isEmpty else { throw QUICError(.protocolViolation, "packet contains no frames") }
         statistics.packetsReceived += 1
         hasReceivedPacket = true
+        qlog?.packetReceived(datagram, payload: payload, header: header, packetType: packetType)
 
         // Each frame is handled as it is decoded, straight from the decrypted datagram.
         var reader = ByteReader(datagram, in: payload)
@@ -480,6 +483,7 @@ extension QUICConnection {
     func onPacketsLost(_ loss: LossEvent) {
         guard !loss.isEmpty else { return }
         statistics.packetsLost += loss.packets.count
+        qlog?.packetsLost(loss)
         var congestive = loss
         if loss.packets.contains(where: \.isPMTUProbe) { congestive.packets.removeAll(where: \.isPMTUProbe) }  // RFC 9000 §14.4
         if let sent = congestive.newestLostSentTime, congestive.packets.contains(where: \.inFlight) {

@@ -48,7 +48,8 @@ extension QUICConnection {
         let start = train.writer.count
         let pnOffset: Int
         if type == .oneRTT {
-            pnOffset = ShortHeader(destinationConnectionID: cids.activePeer)
+            let spinBit = spin.value(forConnectionID: cids.activePeerSequence, random: configuration.random)
+            pnOffset = ShortHeader(destinationConnectionID: cids.activePeer, spinBit: spinBit)
                 .encode(into: &train.writer, packetNumber: number, packetNumberLength: pnLength, keyPhase: appKeys?.phase ?? false)
         } else {
             // The Length field is written with 2 bytes (room for any packet that fits a UDP
@@ -101,7 +102,9 @@ extension QUICConnection {
             switch writeDatagram(at: now, into: &train) {
             case .written: continue
             case .noRoom: return true
-            case .nothing: return false
+            case .nothing:
+                qlog?.checkpoint()
+                return false
             }
         }
     }
@@ -113,7 +116,10 @@ extension QUICConnection {
     /// without allocating per datagram.
     public func transmit(at now: Instant) -> OutgoingDatagram? {
         var train = DatagramTrain(maxDatagrams: 1)
-        guard writeDatagram(at: now, into: &train) == .written, let destination = train.destination else { return nil }
+        guard writeDatagram(at: now, into: &train) == .written, let destination = train.destination else {
+            qlog?.checkpoint()
+            return nil
+        }
         return OutgoingDatagram(bytes: train.bytes, destination: destination, ecn: train.ecn)
     }
 
@@ -415,6 +421,7 @@ extension QUICConnection {
             appKeys?.noteSent(plan.packetNumber)
         }
         let inFlight = plan.ackEliciting || plan.padded
+        qlog?.packetSent(type: plan.type, packetNumber: plan.packetNumber, size: plan.size, frames: train.plannedFrames[index])
         if let traceHandler {
             traceHandler("\(now) \(role) sent \(plan.type) pn=\(plan.packetNumber) size=\(plan.size) \(Array(train.plannedFrames[index]))")
         }

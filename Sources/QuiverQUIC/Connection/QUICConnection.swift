@@ -84,6 +84,11 @@ public final class QUICConnection {
 
     /// Counters for tests and diagnostics.
     @exclusivity(unchecked) public internal(set) var statistics = Statistics()
+    /// The qlog trace, when ``QUICConfiguration/qlog`` is set: each event site is one `nil`
+    /// check of this.
+    @exclusivity(unchecked) var qlog: QLogWriter?
+    /// The latency spin bit of the current path.
+    @exclusivity(unchecked) var spin: SpinBit
 
     /// What a connection has done so far.
     public struct Statistics: Sendable, Hashable {
@@ -313,6 +318,7 @@ public final class QUICConnection {
             parameters.versionInformation = .init(chosenVersion: startVersion.rawValue, availableVersions: available.map(\.rawValue))
         }
         localParameters = parameters
+        spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)
         // 0-RTT is limited by the parameters the server sent last time (RFC 9000 §7.4.1).
         let remembered = resumption?.transportParameters ?? TransportParameters()
         streams = StreamManager(role: .client, localParameters: parameters,
@@ -320,6 +326,7 @@ public final class QUICConnection {
                                 configuration: configuration.streamWindows)
         tls = TLSHandshake(client: configuration.tls, serverName: serverName, quicTransportParameters: parameters.encode(),
                            resumption: resumption?.ticket, attemptEarlyData: attemptEarlyData)
+        if let destination = configuration.qlog { qlog = QLogWriter(destination: destination, connection: self) }
         installInitialKeys(version: version)
         do {
             try tls.start()
@@ -402,6 +409,7 @@ public final class QUICConnection {
         parameters.retrySourceConnectionID = retrySourceConnectionID
         parameters.statelessResetToken = issued.resetToken
         localParameters = parameters
+        spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)
         streams = StreamManager(role: .server, localParameters: parameters, peerParameters: TransportParameters(),
                                 configuration: configuration.streamWindows)
         tls = TLSHandshake(server: configuration.tls, quicTransportParameters: parameters.encode())
@@ -418,10 +426,12 @@ public final class QUICConnection {
                 throw TLSError(.illegalParameter, error.reason)
             }
         }
+        if let destination = configuration.qlog { qlog = QLogWriter(destination: destination, connection: self) }
         installInitialKeys(version: version)
         emit(.connectionIDIssued(scid, resetToken: issued.resetToken))
         receive(datagram, from: remoteAddress, at: now)
         guard hasReceivedPacket else {
+            qlog?.discard()
             throw QUICError(.protocolViolation, "the datagram holds no Initial packet that decrypts")
         }
     }
@@ -441,15 +451,19 @@ public final class QUICConnection {
         return events[eventIndex]
     }
 
-    func emit(_ event: QUICConnectionEvent) { events.append(event) }
+    func emit(_ event: QUICConnectionEvent) {
+        events.append(event)
+        qlog?.connectionEvent(event)
+    }
 
     // MARK: - Streams
 
     /// Opens a stream; `nil` when the peer's stream limit is reached (a STREAMS_BLOCKED frame
     /// is then sent) or the connection is closing.
     public func openStream(_ direction: StreamID.Direction = .bidirectional) -> StreamID? {
-        guard state == .handshaking || state == .established else { return nil }
-        return streams.openStream(direction)
+        guard state == .handshaking || state == .established, let id = streams.openStream(direction) else { return nil }
+        qlog?.streamOpened(id, locally: true)
+        return id
     }
 
     /// Queues bytes on a stream. The stream keeps `bytes` (sharing their storage) until they
@@ -542,6 +556,7 @@ public final class QUICConnection {
         guard bytes.count <= max else { throw QUICError(.protocolViolation, "datagram of \(bytes.count) bytes exceeds \(max)") }
         if pendingDatagrams.count >= 64 { pendingDatagrams.removeFirst() }
         pendingDatagrams.append(bytes)
+        qlog?.datagramMoved(length: bytes.count, toApplication: false)
     }
 
     // MARK: - Commands

@@ -155,6 +155,9 @@ package struct StreamManager: Sendable {
     /// The smoothed round-trip time used for window auto-tuning; the connection keeps it
     /// current (RFC 9002 §5.3). Starts at the initial RTT of RFC 9002 §6.2.2.
     public var roundTripTime: Duration = .milliseconds(333)
+    /// The streams forgotten (all parts terminal) since the connection last took them, for qlog's
+    /// stream_state_updated; `nil` (without qlog) records nothing.
+    var closedStreams: [StreamID]?
 
     /// The initial stream windows of our transport parameters and of the peer's: all that
     /// streams opened later need of them (not the whole parameters, a few hundred bytes each).
@@ -765,6 +768,7 @@ package struct StreamManager: Sendable {
         guard contains(id), withSendStream(id, { $0.isTerminal }) ?? true, withReceiveStream(id, { $0.isTerminal }) ?? true else { return }
         sends[id] = nil
         receives[id] = nil
+        closedStreams?.append(id)
         if id.initiator != role {
             incoming[id.direction].closed += 1
             if incoming[id.direction].target > incoming[id.direction].advertised {

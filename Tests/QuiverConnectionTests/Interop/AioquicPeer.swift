@@ -93,10 +93,12 @@ final class ChildProcess: @unchecked Sendable {
     private var state = State()
     let commandLine: String
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable` with `arguments`, in this process's environment plus `environment`.
+    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
         commandLine = ([executable] + arguments).joined(separator: " ")
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let output = Pipe()
         let errors = Pipe()
         process.standardInput = input
