@@ -310,6 +310,7 @@ extension QUICConnection {
         newPath.challengeDeadline = now + max(recovery.probeTimeout(for: .applicationData) * 3, .milliseconds(6 * Int64(configuration.initialRTT.nanosecondsClamped / 1_000_000)))
         if path.isValidated { previousPath = path }
         path = newPath
+        restartECNValidation()
         if !portOnly {
             // A new network: congestion and RTT state start over (RFC 9000 §9.4).
             congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
@@ -445,6 +446,7 @@ extension QUICConnection {
             if let previous = previousPath {
                 path = previous
                 previousPath = nil
+                restartECNValidation()
                 datagramSizeChanged()
             } else {
                 let info = ConnectionCloseInfo(origin: .local, frame: .transport(.noViablePath, reason: "path validation failed"))
