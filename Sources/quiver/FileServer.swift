@@ -41,8 +41,9 @@ enum FileServer {
         connection.logger.info("connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
     }
 
+    /// Logs the end of a connection, with what ECN did on it (RFC 9000 §13.4).
     private static func closed(_ connection: Connection) {
-        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")")
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(connection.quic.map { "; \($0.ecn)" } ?? "")")
     }
 
     /// `log`: the connection's logger.
