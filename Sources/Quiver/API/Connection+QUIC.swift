@@ -78,7 +78,7 @@ extension Connection {
         /// ECN-capable (the peer's acknowledgments counted the ECT(0) marks on our packets),
         /// how many packets were marked, and the marks our peer's datagrams arrived with. Marks
         /// need an attachment that carries them: a UDP socket where the kernel allows
-        /// (``UDPSocket/supportsECN``), or a ``DatagramPair`` whose application passes them on.
+        /// (`UDPSocket.supportsECN`), or a ``DatagramPair`` whose application passes them on.
         public var ecn: ECNStatistics { session.ecnStatistics }
 
         /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
