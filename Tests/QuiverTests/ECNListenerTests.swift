@@ -73,19 +73,30 @@ struct ECNListenerTests {
         #expect(client.datagramsReceivedECT0 == 0 && server.datagramsReceivedECT0 == 0)
     }
 
+    static let hasIPv6: Bool = (try? UDPSocket(host: "::1", port: 0)) != nil
+
+    /// Where the listener binds and where the client connects: IPv4, IPv6 (`IPV6_TCLASS`), and
+    /// a dual-stack listener with an IPv4 client (the IPv6 socket marks with `IP_TOS` for an
+    /// IPv4-mapped peer, and reads its marks with `IP_RECVTOS`).
+    static let loopbacks: [(bind: String, connect: String)] = [("127.0.0.1:0", "127.0.0.1")]
+        + (hasIPv6 ? [("[::1]:0", "::1"), ("[::]:0", "127.0.0.1")] : [])
+
     @Test("Over UDP on loopback the kernel carries our ECT(0) marks: both sides read them and validate",
-          .enabled(if: kernelSupportsECN, "the kernel refused IP_RECVTOS"))
-    func loopbackSockets() throws {
+          .enabled(if: kernelSupportsECN, "the kernel refused IP_RECVTOS"), arguments: loopbacks)
+    func loopbackSockets(bind: String, connect: String) throws {
+        let listener = try Listener(.quic, tls: Identity.server(), bind: bind)
+        defer { listener.close() }
         let served = Mutex<ECNStatistics?>(nil)
         let done = DispatchSemaphore(value: 0)
-        let (listener, port) = try udpListener(.quic) { connection in
+        Thread {
             defer { done.signal() }
-            while case let bytes = try connection.read(maxBytes: 1 << 16), !bytes.isEmpty { try connection.write(bytes) }
+            guard let connection = try? listener.accept() else { return }
+            while let bytes = try? connection.read(maxBytes: 1 << 16), !bytes.isEmpty { try? connection.write(bytes) }
             served.withLock { $0 = connection.quic?.ecn }
-            try connection.shutdown(.flush)
-        }
-        defer { listener.close() }
-        let connection = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: Identity.client(), serverName: "localhost")
+            try? connection.shutdown(.flush)
+        }.start()
+        let connection = try Connection.connect(.quic, to: connect, port: listener.localAddresses[0].port, tls: Identity.client(),
+                                                serverName: "localhost")
         let data = payload(seed: 6, count: 300_000)
         #expect(try echoRoundTrip(connection, data) == data)
         done.wait()
