@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 CASES = ["handshake", "transfer", "multiplexing", "chacha20", "retry", "resumption", "zerortt",
-         "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "hqinterop"]
+         "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "ecn", "hqinterop"]
 COLUMNS = [("server", "ngtcp2"), ("server", "aioquic"), ("client", "ngtcp2"), ("client", "aioquic")]
 MARK = {"passed": "✅", "unsupported": "➖ unsupported by peer", "not applicable": "n/a", "failed": "❌"}
 
@@ -40,7 +40,10 @@ def main():
            f"aioquic {version(['python3', '-c', 'import aioquic; print(aioquic.__version__)'])} "
            "(`aioquic_h3_peer.py`). Quiver runs as `quiver serve --http3` and `quiver get`. "
            "Cases follow the QUIC interop runner; loss and Retry are observed by a UDP relay in the "
-           f"test. Machine: {platform.system()} {platform.release()}, {platform.machine()}.", "",
+           "test; ECN (RFC 9000 §13.4) by Quiver's own statistics over loopback, where the kernel keeps "
+           "the marks: the validation state (the peer's ACK frames counted Quiver's ECT(0) packets) and "
+           "the codepoints of the peer's datagrams, as `quiver get`'s summary and `quiver serve`'s close "
+           f"line print them. Machine: {platform.system()} {platform.release()}, {platform.machine()}.", "",
            "| Case | Quiver server ⇄ ngtcp2 client | Quiver server ⇄ aioquic client "
            "| Quiver client ⇄ ngtcp2 server | Quiver client ⇄ aioquic server |",
            "|---|---|---|---|---|"]

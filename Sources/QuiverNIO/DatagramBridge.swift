@@ -42,6 +42,13 @@ import Synchronization
 /// the channel should be on the loop's event loop. For the destination address of received
 /// datagrams set `ChannelOptions.receivePacketInfo` on the channel; without it the channel's
 /// local address is used.
+///
+/// **ECN.** Datagrams carry their ECN codepoint both ways (RFC 9000 §13.4): what the listener
+/// marks goes out in the envelope's metadata, and what arrives is handed on as the channel
+/// reports it — set `ChannelOptions.explicitCongestionNotification` on the channel, or every
+/// datagram arrives as not-ECT and QUIC finds the path not ECN-capable (it stops marking and
+/// goes on). NIO marks an IPv4 peer of a dual-stack IPv6 channel with `IPV6_TCLASS`, which
+/// Linux applies to IPv6 packets only: bind an IPv4 channel for IPv4 peers to mark them.
 public final class DatagramBridge: ChannelInboundHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
     public typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -177,6 +184,7 @@ public final class DatagramBridge: ChannelInboundHandler {
         }
         var buffer = envelope.data
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        let ecn = ECNCodepoint(envelope.metadata?.ecnState)
         let accepted: Bool
         switch addressing {
         case .addressed:
@@ -185,13 +193,13 @@ public final class DatagramBridge: ChannelInboundHandler {
             if let info = envelope.metadata?.packetInfo, let address = QuiverCore.SocketAddress(info.destinationAddress) {
                 destination = address.withPort(localAddress?.port ?? address.port)
             }
-            accepted = pair.second.send(bytes, from: source, to: destination)
+            accepted = pair.second.send(bytes, from: source, to: destination, ecn: ecn)
         case .unaddressed(let routing):
             guard let slot = slot(for: source, routing: routing) else {
                 statistics.datagramsDropped += 1
                 return
             }
-            accepted = slots[slot].pair.second.send(bytes)
+            accepted = slots[slot].pair.second.send(bytes, ecn: ecn)
         }
         if accepted {
             statistics.datagramsReceived += 1
@@ -277,7 +285,7 @@ public final class DatagramBridge: ChannelInboundHandler {
                         statistics.datagramsDropped += 1
                         continue
                     }
-                    write(datagram.bytes, to: destination, context: context)
+                    write(datagram.bytes, to: destination, ecn: datagram.ecn, context: context)
                     wrote = true
                 }
                 if pair.second.pendingCount > 0 { pending.insert(slot) }
@@ -290,7 +298,7 @@ public final class DatagramBridge: ChannelInboundHandler {
                 }
                 var sent = false
                 while context.channel.isWritable, let datagram = end.receive() {
-                    write(datagram.bytes, to: remote, context: context)
+                    write(datagram.bytes, to: remote, ecn: datagram.ecn, context: context)
                     sent = true
                 }
                 if sent {
@@ -303,9 +311,11 @@ public final class DatagramBridge: ChannelInboundHandler {
         if wrote { context.flush() }
     }
 
-    private func write(_ bytes: [UInt8], to destination: QuiverCore.SocketAddress, context: ChannelHandlerContext) {
+    private func write(_ bytes: [UInt8], to destination: QuiverCore.SocketAddress, ecn: ECNCodepoint, context: ChannelHandlerContext) {
         let buffer = context.channel.allocator.buffer(bytes: bytes)
-        let envelope = AddressedEnvelope(remoteAddress: destination.nioAddress(mappedToIPv6: mapsToIPv6), data: buffer)
+        // No metadata for an unmarked datagram: NIO would add a control message for it.
+        let metadata = ecn == .notECT ? nil : AddressedEnvelope<ByteBuffer>.Metadata(ecnState: ecn.nioState)
+        let envelope = AddressedEnvelope(remoteAddress: destination.nioAddress(mappedToIPv6: mapsToIPv6), data: buffer, metadata: metadata)
         context.write(wrapOutboundOut(envelope), promise: nil)
         statistics.datagramsSent += 1
     }

@@ -11,8 +11,8 @@ extension ListenerLoop {
     /// Binds a NIO channel on the loop's event loop that feeds the listener, chosen by its
     /// transport — so that serving TLS, QUIC or DTLS from NIO is the same call:
     ///
-    /// - QUIC and DTLS: a UDP datagram channel (receive buffer 4 MiB, packet info on, reads of up to 64 KiB)
-    ///   with a ``DatagramBridge``.
+    /// - QUIC and DTLS: a UDP datagram channel (receive buffer 4 MiB, packet info and ECN
+    ///   reports on, reads of up to 64 KiB) with a ``DatagramBridge``.
     /// - TLS: a TCP server channel whose accepted channels, on the same event loop, each get a
     ///   ``StreamBridge`` (no Nagle delay).
     ///
@@ -34,6 +34,7 @@ extension ListenerLoop {
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                 .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
                 .channelOption(.receivePacketInfo, value: true)
+                .channelOption(.explicitCongestionNotification, value: true)
                 .channelOption(.maxMessagesPerRead, value: 64)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
                 .channelInitializer { [self] channel in

@@ -49,3 +49,28 @@ extension QuiverCore.SocketAddress {
         }
     }
 }
+
+/// Conversions between NIO's ECN states and Quiver's codepoints (the ECN field of the IP
+/// header, RFC 3168 §5).
+extension ECNCodepoint {
+    /// The Quiver form of a NIO ECN state; `.notECT` when a datagram came without metadata
+    /// (the channel does not report ECN: `ChannelOptions.explicitCongestionNotification`).
+    public init(_ state: NIOExplicitCongestionNotificationState?) {
+        switch state {
+        case .transportCapableFlag0?: self = .ect0
+        case .transportCapableFlag1?: self = .ect1
+        case .congestionExperienced?: self = .ce
+        case .transportNotCapable?, nil: self = .notECT
+        }
+    }
+
+    /// The NIO form of this codepoint.
+    public var nioState: NIOExplicitCongestionNotificationState {
+        switch self {
+        case .notECT: .transportNotCapable
+        case .ect0: .transportCapableFlag0
+        case .ect1: .transportCapableFlag1
+        case .ce: .congestionExperienced
+        }
+    }
+}

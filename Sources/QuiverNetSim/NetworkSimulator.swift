@@ -56,6 +56,16 @@ public struct LinkConfiguration: Sendable {
     public var corruptRate: Double = 0
     /// Periods during which everything is dropped (virtual time).
     public var blackholes: [Range<Instant>] = []
+    /// Probability that an ECN-capable datagram (ECT(0) or ECT(1)) arrives marked ECN-CE
+    /// instead (RFC 3168): a router signalling congestion without dropping.
+    public var ceMarkRate: Double = 0
+    /// With a ``bandwidth``: ECN-capable datagrams that find at least this many bytes queued
+    /// at the bottleneck are marked ECN-CE (an AQM's step marking, as L4S and DCTCP use).
+    public var ceMarkQueueThreshold: Int?
+    /// Clears the ECN field of every datagram (a middlebox that bleaches it).
+    public var bleachECN = false
+    /// Drops every datagram whose ECN field is not not-ECT (a faulty middlebox, RFC 9000 §13.4.2).
+    public var dropECNCapable = false
 
     public init() {}
 }
@@ -68,11 +78,18 @@ public enum NetworkEvent: Sendable, Hashable {
     case duplicated
     case corrupted
     case reordered
+    /// The datagram's ECN field was set to ECN-CE (``LinkConfiguration/ceMarkRate``,
+    /// ``LinkConfiguration/ceMarkQueueThreshold``).
+    case markedCE
+    /// The datagram's ECN field was cleared (``LinkConfiguration/bleachECN``).
+    case bleached
 }
 
 /// Why the network dropped a datagram.
 public enum DropReason: Sendable, Hashable {
     case loss, burstLoss, blackhole, queueFull, tooLarge, noRoute
+    /// The datagram was ECN-capable (``LinkConfiguration/dropECNCapable``).
+    case ecnCapable
 }
 
 /// A deterministic discrete-event network with a virtual clock.
@@ -147,6 +164,7 @@ public final class NetworkSimulator {
         let c = link.configuration
         if c.blackholes.contains(where: { $0.contains(now) }) { return record(datagram, .dropped(.blackhole)) }
         if datagram.bytes.count > c.mtu { return record(datagram, .dropped(.tooLarge)) }
+        if c.dropECNCapable, datagram.ecn != .notECT { return record(datagram, .dropped(.ecnCapable)) }
         if let burst = c.burstLoss {
             link.burstLossState = link.burstLossState ? rng.nextDouble() >= burst.exit : rng.nextDouble() < burst.enter
             if link.burstLossState { return record(datagram, .dropped(.burstLoss)) }
@@ -155,8 +173,10 @@ public final class NetworkSimulator {
         // Bottleneck: serialisation and a byte-limited queue.
         link.inQueue.removeAll { $0.departure <= now }
         var departure = now
+        var congested = false
         if let bandwidth = c.bandwidth, bandwidth > 0 {
             let queued = link.inQueue.reduce(0) { $0 + $1.bytes }
+            if let threshold = c.ceMarkQueueThreshold, queued >= threshold { congested = true }
             if queued + datagram.bytes.count > c.queueLimit { return record(datagram, .dropped(.queueFull)) }
             let serialization = Duration.nanoseconds(Int64(datagram.bytes.count) * 8 * 1_000_000_000 / Int64(bandwidth))
             departure = max(now, link.busyUntil) + serialization
@@ -165,6 +185,14 @@ public final class NetworkSimulator {
         }
         var arrival = departure + c.latency
         var delivered = datagram
+        if c.bleachECN, delivered.ecn != .notECT {
+            delivered.ecn = .notECT
+            record(datagram, .bleached)
+        }
+        if delivered.ecn == .ect0 || delivered.ecn == .ect1, congested || (c.ceMarkRate > 0 && rng.nextDouble() < c.ceMarkRate) {
+            delivered.ecn = .ce
+            record(datagram, .markedCE)
+        }
         if c.reorderRate > 0 && rng.nextDouble() < c.reorderRate {
             arrival = arrival + c.reorderDelay
             record(datagram, .reordered)

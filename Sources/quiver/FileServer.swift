@@ -42,9 +42,10 @@ enum FileServer {
         connection.logger.info("connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
     }
 
-    /// Logs the connection's end; for HTTP/3, with what QPACK's dynamic tables did.
+    /// Logs the connection's end, with what ECN did on it (RFC 9000 §13.4) and, for HTTP/3,
+    /// what QPACK's dynamic tables did.
     private static func closed(_ connection: Connection, qpack: QPACKStatistics? = nil) {
-        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(qpack.map { ", \($0)" } ?? "")")
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(connection.quic.map { "; \($0.ecn)" } ?? "")\(qpack.map { ", \($0)" } ?? "")")
     }
 
     /// `log`: the connection's logger.

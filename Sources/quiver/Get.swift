@@ -115,7 +115,7 @@ struct Get: ParsableCommand, Sendable {
                 FileHandle.standardError.write(Data("quiver: no session ticket arrived to save in \(resume)\n".utf8))
             }
         }
-        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\(client.map { ", \($0.qpackStatistics)" } ?? "")\n".utf8))
+        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : ""), \(quic.ecn)\(client.map { ", \($0.qpackStatistics)" } ?? "")\n".utf8))
         if let client { client.close() } else { try? await connection.shutdown(.rapid(code: 0, reason: "")) }
         // The process exits next: once the close has left, not after the closing period (3 PTO,
         // 80 ms on loopback, far more on long paths), as curl and ngtcp2's client do.

@@ -8,12 +8,17 @@ final class ProbeNode: SimulatedNode {
     var addresses: [SocketAddress] { [address] }
     var outbox: [SimulatedDatagram] = []
     var received: [(bytes: [UInt8], at: Instant)] = []
+    /// The ECN codepoint of each datagram in ``received``.
+    var receivedECN: [ECNCodepoint] = []
     var timers: [Instant] = []
     var fired: [Instant] = []
 
     init(_ text: String) { address = SocketAddress(text)! }
 
-    func receive(_ datagram: SimulatedDatagram, at now: Instant) { received.append((datagram.bytes, now)) }
+    func receive(_ datagram: SimulatedDatagram, at now: Instant) {
+        received.append((datagram.bytes, now))
+        receivedECN.append(datagram.ecn)
+    }
     func nextTransmit(at now: Instant) -> SimulatedDatagram? { outbox.isEmpty ? nil : outbox.removeFirst() }
     var nextDeadline: Instant? { timers.min() }
     func handleTimeout(at now: Instant) {
@@ -21,12 +26,12 @@ final class ProbeNode: SimulatedNode {
         timers.removeAll { $0 <= now }
     }
 
-    func send(_ count: Int, size: Int = 1000, to peer: ProbeNode) {
+    func send(_ count: Int, size: Int = 1000, to peer: ProbeNode, ecn: ECNCodepoint = .notECT) {
         for i in 0..<count {
             var bytes = [UInt8](repeating: 0, count: size)
             bytes[0] = UInt8(truncatingIfNeeded: i)
             bytes[1] = UInt8(truncatingIfNeeded: i >> 8)
-            outbox.append(SimulatedDatagram(bytes: bytes, source: address, destination: peer.address))
+            outbox.append(SimulatedDatagram(bytes: bytes, source: address, destination: peer.address, ecn: ecn))
         }
     }
 }
@@ -112,6 +117,46 @@ struct NetworkSimulatorTests {
         let dropped = net.counts[.dropped(.burstLoss)] ?? 0
         #expect(dropped > 200 && dropped < 1500)
         #expect(b.received.count == 5000 - dropped)
+    }
+
+    @Test("ECN: CE marking at random and above a queue threshold, bleaching, dropping marked datagrams")
+    func ecnImpairments() {
+        var random = LinkConfiguration()
+        random.ceMarkRate = 0.5
+        var (net, a, b) = Self.pair(random, seed: 3)
+        a.send(200, size: 100, to: b, ecn: .ect0)
+        a.send(100, size: 100, to: b)
+        net.runToIdle()
+        let marked = b.receivedECN.prefix(200).filter { $0 == .ce }.count
+        #expect(marked > 60 && marked < 140)
+        #expect(b.receivedECN.prefix(200).allSatisfy { $0 == .ce || $0 == .ect0 })
+        #expect(b.receivedECN.suffix(100).allSatisfy { $0 == .notECT })  // only ECN-capable datagrams are marked
+        #expect(net.counts[.markedCE] == marked)
+
+        var aqm = LinkConfiguration()
+        aqm.bandwidth = 8_000_000
+        aqm.ceMarkQueueThreshold = 3000
+        (net, a, b) = Self.pair(aqm)
+        a.send(10, size: 1000, to: b, ecn: .ect0)
+        net.runToIdle()
+        #expect(b.receivedECN == Array(repeating: .ect0, count: 3) + Array(repeating: .ce, count: 7))
+
+        var bleaching = LinkConfiguration()
+        bleaching.bleachECN = true
+        (net, a, b) = Self.pair(bleaching)
+        a.send(5, size: 100, to: b, ecn: .ect0)
+        net.runToIdle()
+        #expect(b.receivedECN == Array(repeating: .notECT, count: 5))
+        #expect(net.counts[.bleached] == 5)
+
+        var dropping = LinkConfiguration()
+        dropping.dropECNCapable = true
+        (net, a, b) = Self.pair(dropping)
+        a.send(5, size: 100, to: b, ecn: .ect0)
+        a.send(2, size: 100, to: b)
+        net.runToIdle()
+        #expect(b.receivedECN == [.notECT, .notECT])
+        #expect(net.counts[.dropped(.ecnCapable)] == 5)
     }
 
     @Test("the same seed replays the same run; timers fire at their deadlines")

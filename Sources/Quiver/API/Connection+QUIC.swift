@@ -74,6 +74,13 @@ extension Connection {
         /// sent again after the handshake: nothing is lost.
         public var earlyDataAccepted: Bool? { session.isEarlyDataAccepted }
 
+        /// Explicit Congestion Notification so far (RFC 9000 §13.4): whether the path proved
+        /// ECN-capable (the peer's acknowledgments counted the ECT(0) marks on our packets),
+        /// how many packets were marked, and the marks our peer's datagrams arrived with. Marks
+        /// need an attachment that carries them: a UDP socket where the kernel allows
+        /// (`UDPSocket.supportsECN`), or a ``DatagramPair`` whose application passes them on.
+        public var ecn: ECNStatistics { session.ecnStatistics }
+
         /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
         /// the handshake is confirmed or while the previous update is unacknowledged.
         /// - Throws: `.closed` once the connection ended.

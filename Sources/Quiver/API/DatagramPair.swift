@@ -16,17 +16,28 @@ import Synchronization
 /// - **Bounded**: each direction holds at most `capacity` datagrams; sending into a full
 ///   direction drops the datagram, returns `false` and counts it in ``End/droppedCount``
 ///   (UDP semantics: QUIC recovers losses).
+/// - **ECN**: each datagram carries the ECN codepoint of its IP header, addressed or not —
+///   what a listener sent it with, or what the application's socket received it with — so that
+///   QUIC can mark, validate and count (RFC 9000 §13.4). An application whose socket cannot
+///   read or set the field passes `.notECT`; QUIC then finds the path not ECN-capable.
 public final class DatagramPair: Sendable {
-    /// One datagram with its addresses (`nil` on an unaddressed pair).
+    /// One datagram with its addresses (`nil` on an unaddressed pair) and ECN codepoint.
     public struct Datagram: Sendable {
+        /// The UDP payload.
         public var bytes: [UInt8]
+        /// Where it comes from (addressed pairs).
         public var source: SocketAddress?
+        /// Where it goes (addressed pairs).
         public var destination: SocketAddress?
+        /// The ECN field of its IP header: the mark to send it with, or the one it arrived with.
+        public var ecn: ECNCodepoint
 
-        public init(bytes: [UInt8], source: SocketAddress? = nil, destination: SocketAddress? = nil) {
+        /// Creates a datagram.
+        public init(bytes: [UInt8], source: SocketAddress? = nil, destination: SocketAddress? = nil, ecn: ECNCodepoint = .notECT) {
             self.bytes = bytes
             self.source = source
             self.destination = destination
+            self.ecn = ecn
         }
     }
 
@@ -47,9 +58,17 @@ public final class DatagramPair: Sendable {
 
         /// Sends a datagram to the other end. Returns `false` (and the other end counts a drop)
         /// when the other end's queue is full. Addresses are ignored on an unaddressed pair.
+        ///
+        /// - Parameters:
+        ///   - bytes: The UDP payload.
+        ///   - source: Where it comes from (addressed pairs only).
+        ///   - destination: Where it goes (addressed pairs only).
+        ///   - ecn: The ECN codepoint of its IP header.
         @discardableResult
-        public func send(_ bytes: [UInt8], from source: SocketAddress? = nil, to destination: SocketAddress? = nil) -> Bool {
-            let datagram = isAddressed ? Datagram(bytes: bytes, source: source, destination: destination) : Datagram(bytes: bytes)
+        public func send(_ bytes: [UInt8], from source: SocketAddress? = nil, to destination: SocketAddress? = nil,
+                         ecn: ECNCodepoint = .notECT) -> Bool {
+            let datagram = isAddressed ? Datagram(bytes: bytes, source: source, destination: destination, ecn: ecn)
+                : Datagram(bytes: bytes, ecn: ecn)
             return outbound.push(datagram)
         }
 

@@ -341,9 +341,9 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             for i in trainNext..<train.count {
                 let bytes = Array(train.datagram(i))
                 if synthetic {
-                    end.send(bytes)
+                    end.send(bytes, ecn: train.ecn)
                 } else {
-                    end.send(bytes, from: ports.list[index].localAddress, to: destination)
+                    end.send(bytes, from: ports.list[index].localAddress, to: destination, ecn: train.ecn)
                 }
             }
             trainNext = train.count

@@ -63,6 +63,7 @@ final class QUICSession: Session, MeteredSession, @unchecked Sendable {
     var isResumed: Bool { withEngine { engine.isResumed } }
     var version: QUICVersion { withEngine { engine.version } }
     var isEarlyDataAccepted: Bool? { withEngine { engine.isEarlyDataAccepted } }
+    var ecnStatistics: ECNStatistics { withEngine { engine.statistics.ecn } }
     var serverName: String? { withEngine { engine.serverName } }
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }

@@ -66,7 +66,7 @@ final class DatagramAttachments {
                     let source = received.source ?? Attachment.syntheticAddress(index)
                     note(source, on: index, routes: routes)
                     datagram = received.bytes
-                    deliver(&datagram, source, .notECT, index)
+                    deliver(&datagram, source, received.ecn, index)
                     count += 1
                     if count == 1024 {  // fairness: come back for the rest
                         again(index)

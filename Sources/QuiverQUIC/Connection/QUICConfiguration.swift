@@ -60,6 +60,13 @@ public struct QUICConfiguration: Sendable {
     public var congestionAlgorithm: CongestionAlgorithm = .cubic
     /// Whether sending is paced (RFC 9002 §7.7).
     public var pacing = true
+    /// Explicit Congestion Notification (RFC 9000 §13.4, RFC 9002 §7.1): mark packets ECT(0),
+    /// validate each path from the peer's ACK frame counts (stopping where the counts go
+    /// missing or disagree, or the marked packets are lost) and take ECN-CE counts as
+    /// congestion. `false` sends unmarked packets; the marks received are reported in ACK
+    /// frames either way (§13.4.1). Marks reach the wire only through an attachment that
+    /// carries them (a UDP socket with ECN support, a datagram pair).
+    public var ecn = true
     /// The ACK delay we allow ourselves (max_ack_delay).
     public var maxAckDelay: Duration = .milliseconds(25)
     /// ack_delay_exponent.

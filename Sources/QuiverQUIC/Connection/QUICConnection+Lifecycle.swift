@@ -312,6 +312,7 @@ extension QUICConnection {
         if path.isValidated { previousPath = path }
         path = newPath
         spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)  // a new path decides anew
+        restartECNValidation()
         if !portOnly {
             // A new network: congestion and RTT state start over (RFC 9000 §9.4).
             congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
@@ -448,6 +449,7 @@ extension QUICConnection {
             if let previous = previousPath {
                 path = previous
                 previousPath = nil
+                restartECNValidation()
                 datagramSizeChanged()
             } else {
                 let info = ConnectionCloseInfo(origin: .local, frame: .transport(.noViablePath, reason: "path validation failed"))

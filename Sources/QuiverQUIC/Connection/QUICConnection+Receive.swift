@@ -106,6 +106,7 @@ extension QUICConnection {
             if state != .handshaking && state != .established { return }
         }
         if processedAny {
+            statistics.ecn.noteReceived(ecn)
             idleDeadlineBase = now
             ackElicitingSentSinceReceive = false
             if nonProbingFromNewPath { migrate(to: remote, datagramSize: size) }
@@ -433,20 +434,25 @@ extension QUICConnection {
     private func handleAck(_ ack: AckFrame, space: PacketNumberSpace) throws(QUICError) {
         let exponent = peerTransportParameters?.ackDelayExponent ?? TransportParameters.defaultAckDelayExponent
         let maxAckDelay = Duration.milliseconds(Int64(peerTransportParameters?.maxAckDelay ?? TransportParameters.defaultMaxAckDelay))
+        let previousLargest = recovery.largestAcked(in: space)
         let outcome = try recovery.onAckReceived(ack, ackDelayExponent: exponent, space: space, now: now,
                                                  handshakeConfirmed: isHandshakeConfirmed, maxAckDelay: maxAckDelay)
         // Each record borrowed where it lies: a `for` loop, or an array subscript, copies each one
         // (its frame list retained and released).
+        var newlyAckedMarked = 0
         outcome.newlyAcked.withUnsafeBufferPointer { packets in
-            for index in packets.indices { onPacketAcked(packets[index], space: space) }
+            for index in packets.indices {
+                onPacketAcked(packets[index], space: space)
+                if packets[index].ecn != .notECT { newlyAckedMarked += 1 }
+            }
         }
         if outcome.newlyAcked.contains(where: \.inFlight) {
             congestion.onPacketsAcknowledged(outcome.ackedInFlight, now: now, rtt: recovery.rtt.snapshot,
                                              bytesInFlight: recovery.bytesInFlight, isAppLimited: isApplicationLimited)
         }
-        if outcome.ecnCEIncrease > 0, let sent = outcome.largestNewlyAckedSentTime {
-            congestion.onECNCongestion(sentTime: sent, now: now)
-        }
+        processECN(ack.ecn, space: space, newlyAckedMarked: newlyAckedMarked,
+                   largestAckedIncreased: previousLargest.map { ack.largestAcknowledged > $0 } ?? true,
+                   largestNewlyAckedSentTime: outcome.largestNewlyAckedSentTime)
         onPacketsLost(outcome.loss)
         streams.roundTripTime = recovery.rtt.smoothedRTT
         recovery.recycle(consume outcome)
@@ -484,6 +490,7 @@ extension QUICConnection {
         guard !loss.isEmpty else { return }
         statistics.packetsLost += loss.packets.count
         qlog?.packetsLost(loss)
+        onMarkedPacketsLost(loss)
         var congestive = loss
         if loss.packets.contains(where: \.isPMTUProbe) { congestive.packets.removeAll(where: \.isPMTUProbe) }  // RFC 9000 §14.4
         if let sent = congestive.newestLostSentTime, congestive.packets.contains(where: \.inFlight) {

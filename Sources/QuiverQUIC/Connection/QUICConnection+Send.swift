@@ -143,7 +143,9 @@ extension QUICConnection {
         }
 
         let limit = datagramSizeLimit
-        guard let room = train.room(for: path.remote, ecn: .notECT, limit: limit) else { return .noRoom }
+        // One codepoint per datagram, and per train: a train ends where marking changes.
+        let mark = ecnCodepoint()
+        guard let room = train.room(for: path.remote, ecn: mark, limit: limit) else { return .noRoom }
         let budget = min(room, path.amplificationBudget)
         guard budget >= 64 else {
             recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
@@ -166,8 +168,8 @@ extension QUICConnection {
 
         if allowData, hasDataToSend, let probe = pathMTUProbeDue() {
             // A probe is larger than the path's datagrams: it starts a train of its own.
-            guard train.room(for: path.remote, ecn: .notECT, limit: probe) == probe else { return .noRoom }
-            if writePathMTUProbe(size: probe, into: &train) { return .written }
+            guard train.room(for: path.remote, ecn: mark, limit: probe) == probe else { return .noRoom }
+            if writePathMTUProbe(size: probe, ecn: mark, into: &train) { return .written }
         }
 
         // The datagram's packets, one per space at most, are written one after the other.
@@ -179,7 +181,7 @@ extension QUICConnection {
         var sentAckEliciting = false
         var sentHandshake = false
         func sealPlanned(_ plan: PacketPlan) {
-            seal(plan, in: &train)
+            seal(plan, in: &train, ecn: mark)
             sentAckEliciting = sentAckEliciting || plan.ackEliciting
             sentHandshake = sentHandshake || plan.type == .handshake
         }
@@ -221,7 +223,7 @@ extension QUICConnection {
         }
         // A client discards Initial keys when it first sends a Handshake packet (RFC 9001 §4.9.1).
         if role == .client, sentHandshake { discardSpace(.initial) }
-        train.commit(length: used, room: room, destination: path.remote, ecn: .notECT)
+        train.commit(length: used, room: room, destination: path.remote, ecn: mark)
         return .written
     }
 
@@ -381,8 +383,8 @@ extension QUICConnection {
     }
 
     /// Seals `plan`'s packet where it lies in `train`'s buffer (the long header's Length field,
-    /// encryption and header protection) and records it as sent.
-    private func seal(_ plan: PacketPlan, in train: inout DatagramTrain) {
+    /// encryption and header protection) and records it as sent in a datagram marked `ecn`.
+    private func seal(_ plan: PacketPlan, in train: inout DatagramTrain, ecn codepoint: ECNCodepoint) {
         let index = plan.space.rawValue
         train.writer.bytes.withUnsafeMutableBytes { bytes in
             let packet = UnsafeMutableRawBufferPointer(rebasing: bytes[plan.start..<(plan.start + plan.size)])
@@ -428,7 +430,8 @@ extension QUICConnection {
         var frames = SentFrameInfos()
         swap(&frames, &train.plannedFrames[index])  // moved into the record, not copied
         recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
-                                         inFlight: inFlight, frames: frames), space: plan.space, now: now)
+                                         inFlight: inFlight, frames: frames, ecn: codepoint), space: plan.space, now: now)
+        if codepoint != .notECT { onMarkedPacketSent(space: plan.space) }
         if inFlight {
             congestion.onPacketSent(bytes: plan.size, now: now, bytesInFlight: recovery.bytesInFlight)
             pacer.onSent(bytes: plan.size, now: now)
@@ -437,10 +440,10 @@ extension QUICConnection {
     }
 
     /// Writes a datagram of one packet in the 1-RTT space holding `frame` (recorded as `info`),
-    /// padded with PADDING frames to `size` bytes when given: `false`, with nothing written,
-    /// when it does not fit `room` or 1-RTT keys are missing.
+    /// padded with PADDING frames to `size` bytes when given, marked `ecn`: `false`, with
+    /// nothing written, when it does not fit `room` or 1-RTT keys are missing.
     private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int,
-                                   to destination: SocketAddress, into train: inout DatagramTrain) -> Bool {
+                                   to destination: SocketAddress, ecn codepoint: ECNCodepoint, into train: inout DatagramTrain) -> Bool {
         guard sendPacketType(for: .applicationData) == .oneRTT else { return false }
         var plan = makePlan(space: .applicationData, type: .oneRTT, into: &train)
         frame.encode(into: &train.writer)
@@ -456,10 +459,10 @@ extension QUICConnection {
             discard(plan, in: &train)
             return false
         }
-        seal(plan, in: &train)
+        seal(plan, in: &train, ecn: codepoint)
         statistics.datagramsSent += 1
         statistics.bytesSent += plan.size
-        train.commit(length: plan.size, room: room, destination: destination, ecn: .notECT)
+        train.commit(length: plan.size, room: room, destination: destination, ecn: codepoint)
         return true
     }
 
@@ -469,7 +472,7 @@ extension QUICConnection {
                                    into train: inout DatagramTrain) -> Bool {
         let target = min(1200, response.budget, room)
         return writeSinglePacket(.pathResponse(response.data), .pathResponse, paddedTo: target, room: min(room, max(target, 64)),
-                                 to: response.to, into: &train)
+                                 to: response.to, ecn: .notECT, into: &train)
     }
 
     // MARK: - Path MTU discovery
@@ -485,9 +488,10 @@ extension QUICConnection {
     }
 
     /// A datagram of exactly `size` bytes holding one 1-RTT packet with PING and PADDING
-    /// (RFC 9000 §14.4).
-    private func writePathMTUProbe(size: Int, into train: inout DatagramTrain) -> Bool {
-        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: path.remote, into: &train) else { return false }
+    /// (RFC 9000 §14.4), marked `ecn` like the path's other datagrams.
+    private func writePathMTUProbe(size: Int, ecn: ECNCodepoint, into train: inout DatagramTrain) -> Bool {
+        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: path.remote, ecn: ecn, into: &train)
+        else { return false }
         path.mtuProbe = size
         path.bytesSent += size
         lastAckElicitingSent = now
@@ -523,7 +527,7 @@ extension QUICConnection {
                 discard(plan, in: &train)
                 break
             }
-            seal(plan, in: &train)
+            seal(plan, in: &train, ecn: .notECT)
         }
         let length = train.writer.count - datagramStart
         guard length > 0 else { return .nothing }

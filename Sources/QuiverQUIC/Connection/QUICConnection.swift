@@ -102,6 +102,9 @@ public final class QUICConnection {
         /// Packets dropped undecryptable, duplicated or for another connection.
         public var packetsDropped = 0
         public var ptoCount = 0
+        /// Explicit Congestion Notification: the path's validation state, the packets marked
+        /// and the marks received (RFC 9000 §13.4).
+        public var ecn = ECNStatistics(state: .testing)
     }
 
     // MARK: - Internal state
@@ -122,6 +125,8 @@ public final class QUICConnection {
     @exclusivity(unchecked) var streams: StreamManager
     @exclusivity(unchecked) var cids = ConnectionIDs()
     @exclusivity(unchecked) var path: Path
+    /// ECN validation of the current path (`QUICConnection+ECN`).
+    @exclusivity(unchecked) var ecn: ECNValidation
     let localConnectionIDLength: Int
     let localParameters: TransportParameters
 
@@ -304,6 +309,7 @@ public final class QUICConnection {
         recovery = LossDetection(role: .client, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
         pacer = Pacer(maxDatagramSize: configuration.initialDatagramSize)
+        ecn = ECNValidation(enabled: configuration.ecn)
         idleDeadlineBase = now
         lastAckElicitingSent = now
         keyUpdateThreshold = 0
@@ -328,6 +334,7 @@ public final class QUICConnection {
                            resumption: resumption?.ticket, attemptEarlyData: attemptEarlyData)
         if let destination = configuration.qlog { qlog = QLogWriter(destination: destination, connection: self) }
         installInitialKeys(version: version)
+        statistics.ecn.state = ecn.state
         do {
             try tls.start()
             try pumpTLS()
@@ -352,6 +359,7 @@ public final class QUICConnection {
     ///   - configuration: settings; its TLS configuration needs a certificate and key.
     ///   - datagram: the datagram with the client's Initial.
     ///   - remoteAddress: where it came from.
+    ///   - ecn: the ECN codepoint of its IP packet.
     ///   - originalDestinationConnectionID: after a Retry, the DCID of the client's very first
     ///     Initial, recovered from the token; otherwise `nil` (this Initial's DCID is the original).
     ///   - retrySourceConnectionID: after a Retry, the SCID of our Retry packet (this Initial's DCID).
@@ -360,16 +368,17 @@ public final class QUICConnection {
     /// - Throws: ``QUICError`` when the datagram does not start with a usable Initial packet;
     ///   drop the datagram then.
     public convenience init(server configuration: QUICConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
+                            ecn: ECNCodepoint = .notECT,
                             originalDestinationConnectionID: ConnectionID? = nil, retrySourceConnectionID: ConnectionID? = nil,
                             addressValidated: Bool = false, now: Instant) throws(QUICError) {
-        try self.init(server: SharedConfiguration(configuration), datagram: datagram, remoteAddress: remoteAddress,
+        try self.init(server: SharedConfiguration(configuration), datagram: datagram, remoteAddress: remoteAddress, ecn: ecn,
                       originalDestinationConnectionID: originalDestinationConnectionID, retrySourceConnectionID: retrySourceConnectionID,
                       addressValidated: addressValidated, now: now)
     }
 
-    /// ``init(server:datagram:remoteAddress:originalDestinationConnectionID:retrySourceConnectionID:addressValidated:now:)``
+    /// ``init(server:datagram:remoteAddress:ecn:originalDestinationConnectionID:retrySourceConnectionID:addressValidated:now:)``
     /// with a configuration its endpoint shares among its connections.
-    init(server settings: SharedConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
+    init(server settings: SharedConfiguration, datagram: [UInt8], remoteAddress: SocketAddress, ecn codepoint: ECNCodepoint,
          originalDestinationConnectionID: ConnectionID?, retrySourceConnectionID: ConnectionID?,
          addressValidated: Bool, now: Instant) throws(QUICError) {
         let configuration = settings.value
@@ -396,6 +405,7 @@ public final class QUICConnection {
         recovery = LossDetection(role: .server, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
         pacer = Pacer(maxDatagramSize: configuration.initialDatagramSize)
+        ecn = ECNValidation(enabled: configuration.ecn)
         idleDeadlineBase = now
         lastAckElicitingSent = now
         keyUpdateThreshold = 0
@@ -428,8 +438,9 @@ public final class QUICConnection {
         }
         if let destination = configuration.qlog { qlog = QLogWriter(destination: destination, connection: self) }
         installInitialKeys(version: version)
+        statistics.ecn.state = ecn.state
         emit(.connectionIDIssued(scid, resetToken: issued.resetToken))
-        receive(datagram, from: remoteAddress, at: now)
+        receive(datagram, from: remoteAddress, ecn: codepoint, at: now)
         guard hasReceivedPacket else {
             qlog?.discard()
             throw QUICError(.protocolViolation, "the datagram holds no Initial packet that decrypts")

@@ -230,7 +230,7 @@ public final class QUICEndpoint {
             enqueueStateless(vn.encoded(unusedBits: unused), to: remote)
             statistics.versionNegotiationsSent += 1
         case .long(let long) where long.type == .initial:
-            acceptInitial(datagram, header: long, from: remote, at: now)
+            acceptInitial(datagram, header: long, from: remote, ecn: ecn, at: now)
         case .long(let long) where long.type == .zeroRTT:
             bufferEarly(datagram, header: long, from: remote, ecn: ecn, at: now)
         case .short(let short):
@@ -273,7 +273,7 @@ public final class QUICEndpoint {
         for connection in connections { connection.isListedAsActivity = false }
     }
 
-    private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, at now: Instant) {
+    private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
         // RFC 9000 §14.1: a client's first datagram has at least 1200 bytes.
         guard datagram.count >= 1200, supportedVersions.contains(header.version) else {
             statistics.initialsDropped += 1
@@ -317,7 +317,7 @@ public final class QUICEndpoint {
         }
         guard budget.take() else { return refuse(header, from: remote) }  // another loop took the last place
         guard let connection = try? QUICConnection(
-            server: connectionSettings, datagram: datagram, remoteAddress: remote,
+            server: connectionSettings, datagram: datagram, remoteAddress: remote, ecn: ecn,
             originalDestinationConnectionID: original, retrySourceConnectionID: retrySource,
             addressValidated: validated, now: now)
         else {

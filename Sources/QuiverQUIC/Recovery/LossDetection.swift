@@ -58,11 +58,8 @@ package struct AckOutcome: Hashable, Sendable {
     public var ackedLate: [AckedPacketInfo]
     /// The RTT sample taken from this ACK (`latest_rtt`, RFC 9002 §5.1), if one was.
     public var rttSample: Duration?
-    /// How much the peer's ECN-CE count for this space increased (RFC 9002 §7.1, Appendix
-    /// B.7); non-zero means a congestion event.
-    public var ecnCEIncrease: UInt64
     /// The send time of the largest newly acknowledged packet: the `sentTime` for an ECN
-    /// congestion event (RFC 9002 Appendix B.7).
+    /// congestion event (RFC 9002 Appendix B.7; the counts are ``ECNValidation``'s to judge).
     public var largestNewlyAckedSentTime: Instant? { newlyAcked.last?.timeSent }
 
     /// Creates an empty outcome for `space`.
@@ -71,7 +68,6 @@ package struct AckOutcome: Hashable, Sendable {
         loss = LossEvent(space: space)
         ackedLate = []
         rttSample = nil
-        ecnCEIncrease = 0
     }
 
     /// Whether an RTT sample was taken.
@@ -132,7 +128,7 @@ package enum TimeoutOutcome: Hashable, Sendable {
 ///   number never sent (RFC 9000 §13.1). Feed the ``AckOutcome`` to the congestion controller:
 ///   `onPacketsAcknowledged` with ``AckOutcome/ackedInFlight``, `onCongestionEvent` for a
 ///   non-empty ``LossEvent``, `onPersistentCongestion` if established, `onECNCongestion` for an
-///   ECN-CE increase; re-frame the lost packets' frames;
+///   ECN-CE increase that ``ECNValidation`` found valid; re-frame the lost packets' frames;
 /// - ``lossDetectionTimer`` after every input, and ``onLossDetectionTimeout(now:)`` once its
 ///   deadline has passed;
 /// - ``discard(space:)`` when Initial or Handshake keys are discarded (RFC 9002 §6.4);
@@ -223,8 +219,6 @@ package struct LossDetection: Sendable {
     private var initialLog = SentPacketLog()
     private var handshakeLog = SentPacketLog()
     private var applicationLog = SentPacketLog()
-    /// The peer's last reported ECN-CE count per space.
-    private var peerECNCE: (UInt64, UInt64, UInt64) = (0, 0, 0)
     /// The last time the pseudocode would have called `SetLossDetectionTimer()`: the start of
     /// the client's anti-deadlock PTO.
     private var timerAnchor: Instant?
@@ -319,7 +313,7 @@ package struct LossDetection: Sendable {
     ///
     /// Newly acknowledged packets leave the log; if the largest acknowledged is among them and
     /// one of them is ack-eliciting, an RTT sample is taken (§5.1), with the ACK delay ignored
-    /// in the Initial space (§5.3); ECN-CE increases are reported (§7.1); earlier packets are
+    /// in the Initial space (§5.3); earlier packets are
     /// declared lost by the packet and time thresholds (§6.1) and checked for persistent
     /// congestion (§7.6.2, using this space's packets only, as §7.6.2 allows); `pto_count`
     /// is reset unless a client is unsure the server validated its address (§6.2.1).
@@ -373,17 +367,6 @@ package struct LossDetection: Sendable {
                 latestRTT: latest, ackDelay: ackDelay, handshakeConfirmed: self.handshakeConfirmed,
                 maxAckDelay: self.maxAckDelay, now: now)
             outcome.rttSample = rtt.latestRTT
-        }
-
-        // ECN (Appendix B.7): a larger ECN-CE count is a congestion event.
-        if let ecn = ack.ecn {
-            let previous: UInt64
-            switch space {
-            case .initial: previous = peerECNCE.0; peerECNCE.0 = max(previous, ecn.ce)
-            case .handshake: previous = peerECNCE.1; peerECNCE.1 = max(previous, ecn.ce)
-            case .applicationData: previous = peerECNCE.2; peerECNCE.2 = max(previous, ecn.ce)
-            }
-            if ecn.ce > previous { outcome.ecnCEIncrease = ecn.ce - previous }
         }
 
         outcome.loss = detectLostPackets(in: space, now: now)

@@ -139,6 +139,9 @@ package struct SentPacket: Hashable, Sendable {
     /// Whether the packet counts toward bytes in flight, `in_flight`: it is ack-eliciting or
     /// contains PADDING (RFC 9002 §2).
     public var inFlight: Bool
+    /// The ECN codepoint of the datagram that carried it (RFC 9000 §13.4.2: validation counts
+    /// the marked packets acknowledged and lost).
+    public var ecn: ECNCodepoint
     /// What the packet carried, for re-framing on loss and for acting on its acknowledgment.
     public var frames: SentFrameInfos
 
@@ -157,12 +160,13 @@ package struct SentPacket: Hashable, Sendable {
     ///   - inFlight: Whether the packet counts toward bytes in flight; defaults to
     ///     `ackEliciting`.
     ///   - frames: What the packet carried.
+    ///   - ecn: The ECN codepoint its datagram was sent with.
     ///   - timeSent: The send time; ``LossDetection/onPacketSent(_:space:now:)`` sets it to
     ///     its `now`, so only direct users of ``SentPacketLog`` need to pass it.
     /// - Precondition: `size >= 0`, and an ack-eliciting packet is in flight (RFC 9002 §2).
     public init(
         packetNumber: UInt64, size: Int, ackEliciting: Bool, inFlight: Bool? = nil,
-        frames: SentFrameInfos = [], timeSent: Instant = Instant(nanoseconds: 0)
+        frames: SentFrameInfos = [], ecn: ECNCodepoint = .notECT, timeSent: Instant = Instant(nanoseconds: 0)
     ) {
         let inFlight = inFlight ?? ackEliciting
         precondition(size >= 0, "a packet's size cannot be negative")
@@ -173,6 +177,7 @@ package struct SentPacket: Hashable, Sendable {
         self.ackEliciting = ackEliciting
         self.inFlight = inFlight
         self.frames = frames
+        self.ecn = ecn
     }
 
     /// The packet as the congestion controller sees it (RFC 9002 Appendix B.5).

@@ -124,8 +124,10 @@ struct NIOBridgeTests {
         }
     }
 
-    /// Connects a Quiver client and checks the exact echo of `size` bytes.
-    static func echo(_ transport: Transport, port: UInt16, size: Int, seed: UInt64) throws {
+    /// Connects a Quiver client and checks the exact echo of `size` bytes; returns what ECN
+    /// did on a QUIC connection.
+    @discardableResult
+    static func echo(_ transport: Transport, port: UInt16, size: Int, seed: UInt64) throws -> ECNStatistics? {
         let connection = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
         var rng = SplitMix64(seed: seed)
         let data = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -146,7 +148,9 @@ struct NIOBridgeTests {
         while case let bytes = try connection.read(), !bytes.isEmpty { echoed += bytes }
         #expect(echoed.count == data.count)
         #expect(echoed == data)
+        let ecn = connection.quic?.ecn
         try connection.shutdown()
+        return ecn
     }
 
     @Test("a Quiver client's 300 KiB echo through the bridge: TLS and QUIC, addressed and unaddressed",
@@ -177,6 +181,20 @@ struct NIOBridgeTests {
                 #expect(statistics.routes == 2 && statistics.pairs == 2, "\(statistics)")  // two client sockets
             }
         }
+    }
+
+    /// The client's path validates only if the bridge handed its marks to the listener (which
+    /// counted them in its ACK frames), and it reads ECT(0) only if the bridge wrote the
+    /// listener's marks into the envelopes' metadata.
+    @Test("QUIC through the bridge carries ECN both ways: the client's path validates and the server's marks arrive",
+          .enabled(if: (try? UDPSocket(host: "127.0.0.1", port: 0))?.supportsECN ?? false, "the kernel refused IP_RECVTOS"),
+          arguments: [true, false])
+    func ecnThroughBridge(addressed: Bool) throws {
+        let server = try Server(.quic, addressed: addressed)
+        defer { try? server.stop() }
+        let ecn = try #require(try Self.echo(.quic, port: server.port, size: 200 << 10, seed: 9))
+        #expect(ecn.state == .capable, "\(ecn)")
+        #expect(ecn.datagramsReceivedECT0 > 0, "\(ecn)")
     }
 
     @Test("unaddressed QUIC: a Retry round trip validates through the route (the token names the pair)")

@@ -17,7 +17,7 @@ import Testing
 /// The interop runner's test cases (https://github.com/quic-interop/quic-interop-runner).
 enum InteropCase: String, CaseIterable, Sendable {
     case handshake, transfer, multiplexing, chacha20, retry, resumption, zerortt, keyupdate, v2
-    case transferloss, handshakeloss, amplificationlimit
+    case transferloss, handshakeloss, amplificationlimit, ecn
     /// Not a runner case name: the runner's transfer (1 MiB + 5 MiB) over hq-interop, which the
     /// runner itself uses for most cases.
     case hqinterop
@@ -200,6 +200,36 @@ struct HTTP3InteropTests {
             throw InteropCellFailure("\(program) may know RFC 9369 v2 now: run the case\n\(text.prefix(2000))")
         }
         return Unsupported(evidence: "ngtcp2 0.12.1 (Debian 12) knows QUIC v1 and the v2 draft (0x709a50c4) only: its --help names \"v1\" and \"v2draft\", not RFC 9369 v2 (0x6b3343cf)")
+    }
+
+    /// The ECN statistics Quiver printed (`ecn <state>, sent ECT(0) N, received ECT(0) M …`,
+    /// on `quiver get`'s summary or `quiver serve`'s close line) as the `ecn` case's evidence:
+    /// with ngtcp2, Quiver's path validated (the peer counted our ECT(0) marks in its ACK
+    /// frames) and the peer's own packets arrived marked; aioquic has no ECN, so there Quiver
+    /// must have found the path not ECN-capable and gone on unmarked.
+    private static func ecnEvidence(_ line: String, peer: H3Peer) throws -> String {
+        guard let start = line.range(of: "ecn ") else { throw InteropCellFailure("no ECN statistics in: \(line)") }
+        let ecn = String(line[start.lowerBound...])
+        func count(after label: String) -> Int? {
+            guard let range = ecn.range(of: label) else { return nil }
+            return Int(ecn[range.upperBound...].prefix { $0.isNumber })
+        }
+        let state = ecn.dropFirst(4).prefix { $0.isLetter }
+        guard let sent = count(after: "sent ECT(0) "), let received = count(after: "received ECT(0) ") else {
+            throw InteropCellFailure("unreadable ECN statistics: \(ecn)")
+        }
+        switch peer {
+        case .ngtcp2:
+            guard state == "capable", sent > 0, received > 0 else {
+                throw InteropCellFailure("ECN not validated both ways with ngtcp2: \(ecn)")
+            }
+            return "Quiver validated ECN (ngtcp2's ACK frames counted its ECT(0) packets) and ngtcp2's datagrams arrived ECT(0): \(ecn)"
+        case .aioquic:
+            guard state == "failed", received == 0 else { throw InteropCellFailure("aioquic may do ECN now: run the case\n\(ecn)") }
+            throw Unsupported(evidence: "aioquic 1.7.2 has no ECN: its QuicConnection.receive_datagram(data, addr, now) takes no codepoint, "
+                + "its ACK frames carry no ECN counts (push_ack_frame writes type 0x02; a peer's ACK_ECN counts are read and discarded) "
+                + "and its asyncio transport sets no IP_TOS. Quiver's fallback held: \(ecn), the 1 MiB transfer intact")
+        }
     }
 
     /// aioquic's QPACK counts (`qpack=a/b/c/d` on its RESULT or CLOSED line, bytes of
@@ -443,6 +473,14 @@ struct HTTP3InteropTests {
             try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture, flags: ["--hq"]), peer, paths, fixture)
             guard connections().first?.contains("alpn hq-interop") == true else { throw InteropCellFailure("not hq-interop: \(connections())") }
             return "1 MiB + 5 MiB files over hq-interop, identical (SHA-256)"
+        case .ecn:
+            let paths = try fixture.makeFiles([1 << 20])
+            try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture), peer, paths, fixture)
+            // The connection's close line carries its ECN statistics.
+            guard let line = server.waitForErrorLine(containing: "; ecn ", timeout: 15) else {
+                throw InteropCellFailure("no close line with ECN statistics\n\(server.transcript)")
+            }
+            return try Self.ecnEvidence(line, peer: peer)
         case .amplificationlimit:
             // The client's datagrams after its first are held back: until then the server may
             // send at most three times what it received (RFC 9000 §8.1).
@@ -562,6 +600,10 @@ struct HTTP3InteropTests {
             }
             try expectQuiverDownloads(get, paths, fixture, server: server)
             return "1 MiB + 5 MiB files over hq-interop, identical (SHA-256)"
+        case .ecn:
+            let paths = try fixture.makeFiles([1 << 20])
+            return try Self.ecnEvidence(try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture), paths, fixture, server: server),
+                                        peer: peer)
         case .amplificationlimit:
             preconditionFailure("handled above")
         }
