@@ -41,8 +41,8 @@ package struct ECNValidation: Sendable {
     private var testingDeadline: Instant?
     /// Per packet number space: ECT(0) packets sent (all paths), and the counts of the last
     /// ACK frame that validated.
-    private var sentECT0: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    private var validatedCounts = (ECNCounts.zero, ECNCounts.zero, ECNCounts.zero)
+    private var sentECT0 = PerSpace<UInt64>(0)
+    private var validatedCounts = PerSpace(ECNCounts.zero)
 
     /// Starts testing (or, with `enabled` false, never marks).
     package init(enabled: Bool) {
@@ -71,7 +71,7 @@ package struct ECNValidation: Sendable {
     /// - Parameter testingPeriod: Three PTOs: asked for at the first marked packet of a
     ///   testing period, whose end it sets.
     package mutating func onPacketSent(space: PacketNumberSpace, now: Instant, testingPeriod: @autoclosure () -> Duration) {
-        modifySent(space) { $0 += 1 }
+        sentECT0[space] += 1
         markedSent += 1
         guard state == .testing else { return }
         if testingDeadline == nil { testingDeadline = now + testingPeriod() }
@@ -103,8 +103,8 @@ package struct ECNValidation: Sendable {
             if newlyAckedMarked > 0 { state = .failed }
             return 0
         }
-        let previous = read(space)
-        let sent = readSent(space)
+        let previous = validatedCounts[space]
+        let sent = sentECT0[space]
         guard counts.ect0 >= previous.ect0, counts.ect1 >= previous.ect1, counts.ce >= previous.ce,  // no decrease
               counts.ect1 == 0,  // never sent
               (counts.ect0 - previous.ect0) + (counts.ce - previous.ce) >= UInt64(newlyAckedMarked),  // all marked ones counted
@@ -113,7 +113,7 @@ package struct ECNValidation: Sendable {
             state = .failed
             return 0
         }
-        modify(space) { $0 = counts }
+        validatedCounts[space] = counts
         if newlyAckedMarked > 0, state == .testing || state == .unknown { state = .capable }
         return counts.ce - previous.ce
     }
@@ -147,36 +147,32 @@ package struct ECNValidation: Sendable {
     private mutating func failIfAllLost() {
         if state == .unknown, markedAcknowledged == 0, markedSent > 0, markedLost >= markedSent { state = .failed }
     }
+}
 
-    private func read(_ space: PacketNumberSpace) -> ECNCounts {
-        switch space {
-        case .initial: validatedCounts.0
-        case .handshake: validatedCounts.1
-        case .applicationData: validatedCounts.2
-        }
+/// One value per packet number space, held inline (no array to allocate).
+struct PerSpace<Value: Sendable>: Sendable {
+    private var initial: Value
+    private var handshake: Value
+    private var applicationData: Value
+
+    init(_ value: Value) {
+        (initial, handshake, applicationData) = (value, value, value)
     }
 
-    private mutating func modify(_ space: PacketNumberSpace, _ body: (inout ECNCounts) -> Void) {
-        switch space {
-        case .initial: body(&validatedCounts.0)
-        case .handshake: body(&validatedCounts.1)
-        case .applicationData: body(&validatedCounts.2)
+    subscript(space: PacketNumberSpace) -> Value {
+        get {
+            switch space {
+            case .initial: initial
+            case .handshake: handshake
+            case .applicationData: applicationData
+            }
         }
-    }
-
-    private func readSent(_ space: PacketNumberSpace) -> UInt64 {
-        switch space {
-        case .initial: sentECT0.0
-        case .handshake: sentECT0.1
-        case .applicationData: sentECT0.2
-        }
-    }
-
-    private mutating func modifySent(_ space: PacketNumberSpace, _ body: (inout UInt64) -> Void) {
-        switch space {
-        case .initial: body(&sentECT0.0)
-        case .handshake: body(&sentECT0.1)
-        case .applicationData: body(&sentECT0.2)
+        set {
+            switch space {
+            case .initial: initial = newValue
+            case .handshake: handshake = newValue
+            case .applicationData: applicationData = newValue
+            }
         }
     }
 }

@@ -23,27 +23,16 @@ extension QLogWriter {
             case .ack:
                 json.field("frame_type", "ack")
             case .maxData(let maximum):
-                json.field("frame_type", "max_data")
-                json.field("maximum", maximum)
+                flowControl("max_data", "maximum", maximum, into: &json)
             case .maxStreamData(let id, let maximum):
-                json.field("frame_type", "max_stream_data")
-                json.field("stream_id", id.rawValue)
-                json.field("maximum", maximum)
+                flowControl("max_stream_data", stream: id, "maximum", maximum, into: &json)
             case .maxStreams(let bidirectional, let maximum):
-                json.field("frame_type", "max_streams")
-                json.field("stream_type", bidirectional ? "bidirectional" : "unidirectional")
-                json.field("maximum", maximum)
+                flowControl("max_streams", bidirectional: bidirectional, "maximum", maximum, into: &json)
             case .resetStream(let id, let code, let finalSize):
-                json.field("frame_type", "reset_stream")
-                json.field("stream_id", id.rawValue)
-                json.field("error", "unknown")
-                json.field("error_code", code)
+                streamError("reset_stream", id, code: code, into: &json)
                 json.field("final_size", finalSize)
             case .stopSending(let id, let code):
-                json.field("frame_type", "stop_sending")
-                json.field("stream_id", id.rawValue)
-                json.field("error", "unknown")
-                json.field("error_code", code)
+                streamError("stop_sending", id, code: code, into: &json)
             case .newConnectionID(let sequence):
                 json.field("frame_type", "new_connection_id")
                 json.field("sequence_number", sequence)
@@ -70,16 +59,11 @@ extension QLogWriter {
             case .pathResponse:
                 json.field("frame_type", "path_response")
             case .dataBlocked(let limit):
-                json.field("frame_type", "data_blocked")
-                json.field("limit", limit)
+                flowControl("data_blocked", "limit", limit, into: &json)
             case .streamDataBlocked(let id, let limit):
-                json.field("frame_type", "stream_data_blocked")
-                json.field("stream_id", id.rawValue)
-                json.field("limit", limit)
+                flowControl("stream_data_blocked", stream: id, "limit", limit, into: &json)
             case .streamsBlocked(let bidirectional, let limit):
-                json.field("frame_type", "streams_blocked")
-                json.field("stream_type", bidirectional ? "bidirectional" : "unidirectional")
-                json.field("limit", limit)
+                flowControl("streams_blocked", bidirectional: bidirectional, "limit", limit, into: &json)
             }
         }
     }
@@ -120,16 +104,10 @@ extension QLogWriter {
                     json.field("ce", ecn.ce)
                 }
             case .resetStream(let id, let code, let finalSize):
-                json.field("frame_type", "reset_stream")
-                json.field("stream_id", id.rawValue)
-                json.field("error", "unknown")
-                json.field("error_code", code)
+                streamError("reset_stream", id, code: code, into: &json)
                 json.field("final_size", finalSize)
             case .stopSending(let id, let code):
-                json.field("frame_type", "stop_sending")
-                json.field("stream_id", id.rawValue)
-                json.field("error", "unknown")
-                json.field("error_code", code)
+                streamError("stop_sending", id, code: code, into: &json)
             case .crypto(let offset, let data):
                 json.field("frame_type", "crypto")
                 json.field("offset", offset)
@@ -147,27 +125,17 @@ extension QLogWriter {
                 if fin { json.field("fin", true) }
                 json.field("raw", object: { $0.field("payload_length", data.count) })
             case .maxData(let maximum):
-                json.field("frame_type", "max_data")
-                json.field("maximum", maximum)
+                flowControl("max_data", "maximum", maximum, into: &json)
             case .maxStreamData(let id, let maximum):
-                json.field("frame_type", "max_stream_data")
-                json.field("stream_id", id.rawValue)
-                json.field("maximum", maximum)
+                flowControl("max_stream_data", stream: id, "maximum", maximum, into: &json)
             case .maxStreams(let bidirectional, let maximum):
-                json.field("frame_type", "max_streams")
-                json.field("stream_type", bidirectional ? "bidirectional" : "unidirectional")
-                json.field("maximum", maximum)
+                flowControl("max_streams", bidirectional: bidirectional, "maximum", maximum, into: &json)
             case .dataBlocked(let limit):
-                json.field("frame_type", "data_blocked")
-                json.field("limit", limit)
+                flowControl("data_blocked", "limit", limit, into: &json)
             case .streamDataBlocked(let id, let limit):
-                json.field("frame_type", "stream_data_blocked")
-                json.field("stream_id", id.rawValue)
-                json.field("limit", limit)
+                flowControl("stream_data_blocked", stream: id, "limit", limit, into: &json)
             case .streamsBlocked(let bidirectional, let limit):
-                json.field("frame_type", "streams_blocked")
-                json.field("stream_type", bidirectional ? "bidirectional" : "unidirectional")
-                json.field("limit", limit)
+                flowControl("streams_blocked", bidirectional: bidirectional, "limit", limit, into: &json)
             case .newConnectionID(let sequence, let retirePriorTo, let id, let token):
                 json.field("frame_type", "new_connection_id")
                 json.field("sequence_number", sequence)
@@ -193,6 +161,25 @@ extension QLogWriter {
                 break  // written above
             }
         }
+    }
+
+    /// A flow-control frame: MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS and their BLOCKED
+    /// counterparts — the type, the stream or stream type if any, and the limit under `key`.
+    private static func flowControl(_ type: StaticString, stream: StreamID? = nil, bidirectional: Bool? = nil, _ key: StaticString, _ value: UInt64,
+                                    into json: inout QLogJSON) {
+        json.field("frame_type", type)
+        if let stream { json.field("stream_id", stream.rawValue) }
+        if let bidirectional { json.field("stream_type", bidirectional ? "bidirectional" : "unidirectional") }
+        json.field(key, value)
+    }
+
+    /// RESET_STREAM and STOP_SENDING's common members (an application error code, which qlog
+    /// names `unknown` with the code beside it).
+    private static func streamError(_ type: StaticString, _ stream: StreamID, code: UInt64, into json: inout QLogJSON) {
+        json.field("frame_type", type)
+        json.field("stream_id", stream.rawValue)
+        json.field("error", "unknown")
+        json.field("error_code", code)
     }
 
     /// A CONNECTION_CLOSE frame's members (QUIC events §8.13.20).
