@@ -96,6 +96,23 @@ struct QLogTests {
         }
     }
 
+    @Test("ECN: each side logs its validation from testing to capable")
+    func ecnStates() throws {
+        let sinks = QLogSinks()
+        let (clientConfig, serverConfig) = Self.configurations(sinks)
+        let client = TransferClient(mode: .echo, sizes: [60_000])
+        let scenario = try Scenario(seed: 13, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run(timeLimit: .seconds(30))
+        #expect(client.allCorrect)
+        try Self.finish(scenario)
+        for role in [Role.client, .server] {
+            let trace = QLogTraceFile(try #require(sinks.sinks(role).first).bytes)
+            #expect(trace.problems.isEmpty, "\(role): \(trace.problems.prefix(10))")
+            let states = trace.events("quic:ecn_state_updated").map { "\($0.data["old"] as? String ?? "-")→\($0.data["new"] as? String ?? "?")" }
+            #expect(states == ["testing→unknown", "unknown→capable"] || states == ["testing→capable"], "\(role): \(states)")
+        }
+    }
+
     @Test("a lossy download: the server logs each lost packet, its recovery and its metrics")
     func lossTrace() throws {
         let sinks = QLogSinks()

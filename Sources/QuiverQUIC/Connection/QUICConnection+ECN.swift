@@ -10,7 +10,7 @@ extension QUICConnection {
     /// The codepoint for the next datagram on the current path.
     func ecnCodepoint() -> ECNCodepoint {
         let codepoint = ecn.codepoint(at: now)
-        statistics.ecn.state = ecn.state
+        noteECNState()
         return codepoint
     }
 
@@ -18,7 +18,7 @@ extension QUICConnection {
     func onMarkedPacketSent(space: PacketNumberSpace) {
         statistics.ecn.packetsSentECT0 += 1
         ecn.onPacketSent(space: space, now: now, testingPeriod: recovery.probeTimeout(for: .applicationData) * 3)
-        statistics.ecn.state = ecn.state
+        noteECNState()
     }
 
     /// Validates an ACK frame's ECN counts (or their absence) and, when they hold, reacts to an
@@ -28,7 +28,7 @@ extension QUICConnection {
         guard counts != nil || newlyAckedMarked > 0 else { return }
         let ceIncrease = ecn.onAckReceived(space: space, counts: counts, newlyAckedMarked: newlyAckedMarked,
                                            largestAckedIncreased: largestAckedIncreased)
-        statistics.ecn.state = ecn.state
+        noteECNState()
         if ceIncrease > 0, let sent = largestNewlyAckedSentTime {
             statistics.ecn.congestionEvents += 1
             congestion.onECNCongestion(sentTime: sent, now: now)
@@ -44,12 +44,21 @@ extension QUICConnection {
         }
         guard marked > 0 else { return }
         ecn.onMarkedPacketsLost(marked)
+        noteECNState()
+    }
+
+    /// Takes in the validation's state: into the statistics, and into qlog's
+    /// `ecn_state_updated` when it changed.
+    private func noteECNState() {
+        let old = statistics.ecn.state
+        guard ecn.state != old else { return }
         statistics.ecn.state = ecn.state
+        qlog?.ecnStateUpdated(old: old, new: ecn.state)
     }
 
     /// A new path (or the return to an old one) is validated afresh (RFC 9000 §13.4.2).
     func restartECNValidation() {
         ecn.restart()
-        statistics.ecn.state = ecn.state
+        noteECNState()
     }
 }

@@ -386,6 +386,16 @@ final class QLogWriter {
         event("quic:spin_bit_updated") { $0.field("state", state) }
     }
 
+    /// ECN validation moved on (RFC 9000 Appendix A.4; QUIC events §7.6). `disabled` (ECN off
+    /// by configuration) is not one of qlog's states and is left out.
+    func ecnStateUpdated(old: ECNValidationState, new: ECNValidationState) {
+        guard new != .disabled else { return }
+        event("quic:ecn_state_updated") { json in
+            if old != .disabled { json.field("old", string: old.rawValue) }
+            json.field("new", string: new.rawValue)
+        }
+    }
+
     /// An application event the connection queued: the ones qlog has words for are logged.
     func connectionEvent(_ event: QUICConnectionEvent) {
         switch event {
