@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 CASES = ["handshake", "transfer", "multiplexing", "chacha20", "retry", "resumption", "zerortt",
-         "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "ecn", "hqinterop"]
+         "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "ecn",
+         "rebind-port", "rebind-addr", "ipv6", "blackhole", "longrtt", "hqinterop"]
 COLUMNS = [("server", "ngtcp2"), ("server", "aioquic"), ("client", "ngtcp2"), ("client", "aioquic")]
 MARK = {"passed": "✅", "unsupported": "➖ unsupported by peer", "not applicable": "n/a", "failed": "❌"}
 

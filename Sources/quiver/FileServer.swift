@@ -42,10 +42,12 @@ enum FileServer {
         connection.logger.info("connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
     }
 
-    /// Logs the connection's end, with what ECN did on it (RFC 9000 §13.4) and, for HTTP/3,
-    /// what QPACK's dynamic tables did.
+    /// Logs the connection's end, with what ECN did on it (RFC 9000 §13.4), the peer's moves to
+    /// new addresses if any (§9) and, for HTTP/3, what QPACK's dynamic tables did.
     private static func closed(_ connection: Connection, qpack: QPACKStatistics? = nil) {
-        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(connection.quic.map { "; \($0.ecn)" } ?? "")\(qpack.map { ", \($0)" } ?? "")")
+        let quic = connection.quic
+        let paths = quic.map { $0.peerMigrations > 0 ? "; the peer moved \($0.peerMigrations) time(s), paths validated \($0.pathsValidated)" : "" } ?? ""
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(quic.map { "; \($0.ecn)" } ?? "")\(paths)\(qpack.map { ", \($0)" } ?? "")")
     }
 
     /// `log`: the connection's logger.

@@ -81,6 +81,14 @@ extension Connection {
         /// (`UDPSocket.supportsECN`), or a ``DatagramPair`` whose application passes them on.
         public var ecn: ECNStatistics { session.ecnStatistics }
 
+        /// How often the peer's packets came from a new address — a NAT rebinding, a
+        /// migration — and the connection moved to that path (RFC 9000 §9.3; a server follows,
+        /// a client only sees its own rebindings as nothing).
+        public var peerMigrations: Int { session.pathStatistics.migrations }
+
+        /// New paths the peer proved by answering our PATH_CHALLENGE (RFC 9000 §8.2).
+        public var pathsValidated: Int { session.pathStatistics.validated }
+
         /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
         /// the handshake is confirmed or while the previous update is unacknowledged.
         /// - Throws: `.closed` once the connection ended.

@@ -64,6 +64,9 @@ final class QUICSession: Session, MeteredSession, @unchecked Sendable {
     var version: QUICVersion { withEngine { engine.version } }
     var isEarlyDataAccepted: Bool? { withEngine { engine.isEarlyDataAccepted } }
     var ecnStatistics: ECNStatistics { withEngine { engine.statistics.ecn } }
+    var pathStatistics: (migrations: Int, validated: Int) {
+        withEngine { (engine.statistics.peerMigrations, engine.statistics.pathsValidated) }
+    }
     var serverName: String? { withEngine { engine.serverName } }
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }

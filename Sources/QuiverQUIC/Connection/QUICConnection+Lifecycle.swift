@@ -302,6 +302,7 @@ extension QUICConnection {
     /// the amplification limit there until it answers.
     func migrate(to remote: SocketAddress, datagramSize: Int) {
         guard role == .server, isHandshakeConfirmed else { return }
+        statistics.peerMigrations += 1
         let portOnly = remote.addressBytes == path.remote.addressBytes
         var newPath = Path(remote: remote, isValidated: false, bytesReceived: datagramSize)
         var challenge = configuration.random.bytes(Frame.pathDataLength)

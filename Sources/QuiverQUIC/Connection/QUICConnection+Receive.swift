@@ -362,6 +362,7 @@ extension QUICConnection {
             }
         case .pathResponse(let data):
             if let challenge = path.challenge, challenge == data {
+                statistics.pathsValidated += 1
                 path.isValidated = true
                 path.challenge = nil
                 path.challengePending = false

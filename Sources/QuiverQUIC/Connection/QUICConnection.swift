@@ -105,6 +105,11 @@ public final class QUICConnection {
         /// Explicit Congestion Notification: the path's validation state, the packets marked
         /// and the marks received (RFC 9000 §13.4).
         public var ecn = ECNStatistics(state: .testing)
+        /// Times the peer's packets came from a new address (a NAT rebinding, a migration) and
+        /// the connection moved to that path (RFC 9000 §9.3).
+        public var peerMigrations = 0
+        /// New paths the peer proved by answering our PATH_CHALLENGE (RFC 9000 §8.2).
+        public var pathsValidated = 0
     }
 
     // MARK: - Internal state

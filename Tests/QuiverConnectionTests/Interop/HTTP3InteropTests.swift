@@ -17,7 +17,8 @@ import Testing
 /// The interop runner's test cases (https://github.com/quic-interop/quic-interop-runner).
 enum InteropCase: String, CaseIterable, Sendable {
     case handshake, transfer, multiplexing, chacha20, retry, resumption, zerortt, keyupdate, v2
-    case transferloss, handshakeloss, amplificationlimit, ecn
+    case transferloss, handshakeloss, amplificationlimit
+    case rebindport = "rebind-port", rebindaddr = "rebind-addr", ipv6, blackhole, longrtt, ecn
     /// Not a runner case name: the runner's transfer (1 MiB + 5 MiB) over hq-interop, which the
     /// runner itself uses for most cases.
     case hqinterop
@@ -277,10 +278,10 @@ struct HTTP3InteropTests {
         get throws { try #require(DemoTests.executable("quiver"), "build the quiver command (swift build)") }
     }
 
-    /// Starts `quiver serve --http3` on a free port.
-    private func startQuiverServer(_ fixture: InteropFixture, retry: Bool = false) throws -> (ChildProcess, UInt16) {
+    /// Starts `quiver serve --http3` on a free port of `host`.
+    private func startQuiverServer(_ fixture: InteropFixture, retry: Bool = false, host: String = "127.0.0.1") throws -> (ChildProcess, UInt16) {
         let port = try DemoTests.freePorts(1)
-        let server = try ChildProcess(try Self.quiverPath, ["serve", "--http3", "--host", "127.0.0.1", "--port", "\(port)", "--root", fixture.root,
+        let server = try ChildProcess(try Self.quiverPath, ["serve", "--http3", "--host", host, "--port", "\(port)", "--root", fixture.root,
                                                           "--cert", fixture.cert, "--key", fixture.key] + (retry ? ["--retry"] : []))
         guard server.waitForErrorLine(containing: "serving", timeout: 30) != nil else {
             throw InteropCellFailure("quiver serve did not start\n\(server.transcript)")
@@ -291,16 +292,16 @@ struct HTTP3InteropTests {
     /// Runs a peer client against `port` fetching `paths` into the fixture's `out`; returns its
     /// process after it exited (status checked by the caller's evidence).
     private func runPeerClient(_ peer: H3Peer, port: UInt16, paths: [String], fixture: InteropFixture, flags: [String] = [],
-                               timeout: Double = 60) throws -> ChildProcess {
+                               timeout: Double = 60, host: String = "127.0.0.1") throws -> ChildProcess {
         let client: ChildProcess
         switch peer {
         case .ngtcp2:
             let urls = paths.map { "https://localhost:\(port)\($0)" }
             client = try ChildProcess(try NgtcpPeer.paths().client,
                                       ["--exit-on-all-streams-close", "--no-quic-dump", "--no-http-dump", "--timeout=15s",
-                                       "--download", fixture.out] + flags + ["127.0.0.1", "\(port)"] + urls)
+                                       "--download", fixture.out] + flags + [host, "\(port)"] + urls)
         case .aioquic:
-            client = try AioquicPeer.startH3(["client", "--port", "\(port)", "--ca", fixture.cert, "--out", fixture.out,
+            client = try AioquicPeer.startH3(["client", "--address", host, "--port", "\(port)", "--ca", fixture.cert, "--out", fixture.out,
                                               "--timeout", "\(Int(timeout) - 5)"] + flags + paths)
         }
         guard client.waitForExit(timeout: timeout) != nil else {
@@ -322,18 +323,19 @@ struct HTTP3InteropTests {
     }
 
     /// Starts a peer server on the fixture's root; returns it and its port.
-    private func startPeerServer(_ peer: H3Peer, _ fixture: InteropFixture, flags: [String] = []) throws -> (ChildProcess, UInt16) {
+    private func startPeerServer(_ peer: H3Peer, _ fixture: InteropFixture, flags: [String] = [], host: String = "127.0.0.1") throws -> (ChildProcess, UInt16) {
         switch peer {
         case .ngtcp2:
             let port = try DemoTests.freePorts(1)
             let server = try ChildProcess(try NgtcpPeer.paths().server, ["-d", fixture.root, "--no-quic-dump", "--no-http-dump"] + flags
-                                          + ["127.0.0.1", "\(port)", fixture.key, fixture.cert])
+                                          + [host, "\(port)", fixture.key, fixture.cert])
             guard server.waitForErrorLine(containing: "Using document root", timeout: 20) != nil else {
                 throw InteropCellFailure("gtlsserver did not start\n\(server.transcript)")
             }
             return (server, port)
         case .aioquic:
-            let server = try AioquicPeer.startH3(["server", "--port", "0", "--cert", fixture.cert, "--key", fixture.key, "--root", fixture.root] + flags)
+            let server = try AioquicPeer.startH3(["server", "--address", host, "--port", "0", "--cert", fixture.cert, "--key", fixture.key,
+                                                  "--root", fixture.root] + flags)
             guard let ready = server.waitForLine(startingWith: "READY", timeout: 20), let port = UInt16(ready.split(separator: " ").last ?? "") else {
                 throw InteropCellFailure("the aioquic server did not start\n\(server.transcript)")
             }
@@ -342,9 +344,11 @@ struct HTTP3InteropTests {
     }
 
     /// Runs `quiver get` against `port`; returns it after it exited.
-    private func runQuiverGet(port: UInt16, paths: [String], fixture: InteropFixture, flags: [String] = [], timeout: Double = 60) throws -> ChildProcess {
+    private func runQuiverGet(port: UInt16, paths: [String], fixture: InteropFixture, flags: [String] = [], timeout: Double = 60,
+                              host: String = "127.0.0.1") throws -> ChildProcess {
+        let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let get = try ChildProcess(try Self.quiverPath, ["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out] + flags
-                                   + paths.map { "https://127.0.0.1:\(port)\($0)" })
+                                   + paths.map { "https://\(authority)\($0)" })
         guard get.waitForExit(timeout: timeout) != nil else {
             get.kill()
             throw InteropCellFailure("quiver get did not finish in \(timeout) s\n\(get.transcript)")
@@ -372,7 +376,7 @@ struct HTTP3InteropTests {
 
     private func serverRole(_ peer: H3Peer, _ testCase: InteropCase) throws -> String {
         let fixture = try InteropFixture(largeCertificate: testCase == .amplificationlimit)
-        let (server, port) = try startQuiverServer(fixture, retry: testCase == .retry)
+        let (server, port) = try startQuiverServer(fixture, retry: testCase == .retry, host: testCase == .ipv6 ? "::1" : "127.0.0.1")
         defer { server.kill() }
         /// The server's log lines for accepted connections (the peer is metadata, before the message).
         func connections() -> [String] { server.standardErrorText.split(separator: "\n").filter { $0.contains(" connected, ") }.map(String.init) }
@@ -473,6 +477,36 @@ struct HTTP3InteropTests {
             try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture, flags: ["--hq"]), peer, paths, fixture)
             guard connections().first?.contains("alpn hq-interop") == true else { throw InteropCellFailure("not hq-interop: \(connections())") }
             return "1 MiB + 5 MiB files over hq-interop, identical (SHA-256)"
+        case .rebindport, .rebindaddr:
+            // The runner's NAT rebinding: the client's datagrams reach the server from a new
+            // port (or address) during the transfer; the server validates the new path and
+            // moves there (RFC 9000 §9.3), with its congestion state reset for a new address.
+            let relay = try relayed(port, UDPRelay.Configuration(rebindAfterClientDatagrams: 40, rebindAddress: testCase == .rebindaddr))
+            let paths = try fixture.makeFiles([2 << 20])
+            try expectDownloads(try runPeerClient(peer, port: relay.port, paths: paths, fixture: fixture), peer, paths, fixture)
+            guard relay.reboundDatagrams > 0 else { throw InteropCellFailure("the relay never rebound: \(relay.counts)") }
+            guard let line = server.waitForErrorLine(containing: "the peer moved", timeout: 15),
+                  let moved = line.firstMatch(of: /the peer moved (\d+) time\(s\), paths validated (\d+)/), Int(moved.2) ?? 0 >= 1 else {
+                throw InteropCellFailure("quiver serve did not validate the client's new path\n\(server.transcript)")
+            }
+            return "2 MiB; the client's datagrams came from a new \(testCase == .rebindaddr ? "address (127.0.0.2)" : "port") after 40: "
+                + "\(relay.reboundDatagrams) datagrams on the new path; server: \(moved.0)"
+        case .ipv6:
+            let paths = try fixture.makeFiles([1 << 20])
+            try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture, host: "::1"), peer, paths, fixture)
+            guard let line = connections().first, line.contains("peer=[::1]:") else { throw InteropCellFailure("not over IPv6: \(connections())") }
+            return "1 MiB over [::1]; server log: peer=\(line.firstMatch(of: /peer=(\S+)/)?.1 ?? "?")"
+        case .blackhole:
+            let relay = try relayed(port, UDPRelay.Configuration(blackhole: (afterClientDatagrams: 40, duration: .seconds(2))))
+            let paths = try fixture.makeFiles([2 << 20])
+            try expectDownloads(try runPeerClient(peer, port: relay.port, paths: paths, fixture: fixture, timeout: 90), peer, paths, fixture)
+            guard relay.counts.blackholed > 0 else { throw InteropCellFailure("the blackhole dropped nothing: \(relay.counts)") }
+            return "2 MiB through a 2 s blackhole both ways mid-transfer (\(relay.counts.blackholed) datagrams dropped)"
+        case .longrtt:
+            let relay = try relayed(port, UDPRelay.Configuration(oneWayDelay: .milliseconds(500)))
+            let paths = try fixture.makeFiles([200_000])
+            try expectDownloads(try runPeerClient(peer, port: relay.port, paths: paths, fixture: fixture, timeout: 90), peer, paths, fixture)
+            return "200 kB with a 1 s round trip (the handshake's RTT is three times the initial estimate)"
         case .ecn:
             let paths = try fixture.makeFiles([1 << 20])
             try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture), peer, paths, fixture)
@@ -528,7 +562,7 @@ struct HTTP3InteropTests {
             throw Unsupported(evidence: "the anti-amplification limit binds servers; the server-role cell tests Quiver's", applies: false)
         default: break
         }
-        let (server, port) = try startPeerServer(peer, fixture, flags: serverFlags)
+        let (server, port) = try startPeerServer(peer, fixture, flags: serverFlags, host: testCase == .ipv6 ? "::1" : "127.0.0.1")
         defer { server.kill() }
 
         switch testCase {
@@ -600,6 +634,30 @@ struct HTTP3InteropTests {
             }
             try expectQuiverDownloads(get, paths, fixture, server: server)
             return "1 MiB + 5 MiB files over hq-interop, identical (SHA-256)"
+        case .rebindport, .rebindaddr:
+            // The NAT rebinding of Quiver's datagrams: the peer validates the new path, Quiver
+            // answers its PATH_CHALLENGE and the transfer goes on.
+            let relay = try relayed(port, UDPRelay.Configuration(rebindAfterClientDatagrams: 40, rebindAddress: testCase == .rebindaddr))
+            let paths = try fixture.makeFiles([2 << 20])
+            try expectQuiverDownloads(try runQuiverGet(port: relay.port, paths: paths, fixture: fixture), paths, fixture, server: server)
+            guard relay.reboundDatagrams > 0 else { throw InteropCellFailure("the relay never rebound: \(relay.counts)") }
+            return "2 MiB; Quiver's datagrams reached the \(peer) server from a new \(testCase == .rebindaddr ? "address (127.0.0.2)" : "port") "
+                + "after 40 (\(relay.reboundDatagrams) on the new path), and the transfer completed"
+        case .ipv6:
+            let paths = try fixture.makeFiles([1 << 20])
+            return "1 MiB from [::1]: " + (try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture, host: "::1"),
+                                                                     paths, fixture, server: server))
+        case .blackhole:
+            let relay = try relayed(port, UDPRelay.Configuration(blackhole: (afterClientDatagrams: 40, duration: .seconds(2))))
+            let paths = try fixture.makeFiles([2 << 20])
+            try expectQuiverDownloads(try runQuiverGet(port: relay.port, paths: paths, fixture: fixture, timeout: 90), paths, fixture, server: server)
+            guard relay.counts.blackholed > 0 else { throw InteropCellFailure("the blackhole dropped nothing: \(relay.counts)") }
+            return "2 MiB through a 2 s blackhole both ways mid-transfer (\(relay.counts.blackholed) datagrams dropped)"
+        case .longrtt:
+            let relay = try relayed(port, UDPRelay.Configuration(oneWayDelay: .milliseconds(500)))
+            let paths = try fixture.makeFiles([200_000])
+            try expectQuiverDownloads(try runQuiverGet(port: relay.port, paths: paths, fixture: fixture, timeout: 90), paths, fixture, server: server)
+            return "200 kB with a 1 s round trip (the handshake's RTT is three times the initial estimate)"
         case .ecn:
             let paths = try fixture.makeFiles([1 << 20])
             return try Self.ecnEvidence(try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture), paths, fixture, server: server),

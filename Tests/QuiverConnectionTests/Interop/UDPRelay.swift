@@ -9,8 +9,10 @@ import Synchronization
 
 /// A UDP relay between one client at a time and a server, standing for the network: it can
 /// lose datagrams at random (seeded), hold back the client's datagrams after the first few
-/// (to watch a server's anti-amplification limit), switch its server-side source port like a
-/// NAT rebinding, and it counts what passes, including Retry packets the server sends.
+/// (to watch a server's anti-amplification limit), switch its server-side source port or
+/// address like a NAT rebinding, drop everything for a while (a blackhole), delay every
+/// datagram (a long round trip), and it counts what passes, including Retry packets the
+/// server sends.
 ///
 /// The client talks to ``port``; the server sees the relay's back sockets.
 final class UDPRelay: @unchecked Sendable {
@@ -24,6 +26,16 @@ final class UDPRelay: @unchecked Sendable {
         /// Drop the server's first datagrams that begin with an Initial packet (v1 or v2).
         var serverInitialsToDrop = 0
         var seed: UInt64 = 1
+        /// Rebind (``rebind()``) by itself once this many client datagrams were forwarded.
+        var rebindAfterClientDatagrams: Int?
+        /// A rebinding changes the source address (127.0.0.2), not only the port.
+        var rebindAddress = false
+        /// Drop every datagram both ways for `duration`, from when this many client datagrams
+        /// were forwarded.
+        var blackhole: (afterClientDatagrams: Int, duration: Duration)?
+        /// Each datagram is forwarded this long after it arrived, both ways (half the round trip
+        /// the relay adds).
+        var oneWayDelay: Duration = .zero
     }
 
     private let front: UDPSocket
@@ -49,6 +61,8 @@ final class UDPRelay: @unchecked Sendable {
         var retries = 0
         /// Server datagrams dropped for ``Configuration/serverInitialsToDrop``.
         var serverInitialsDropped = 0
+        /// Datagrams dropped by the blackhole.
+        var blackholed = 0
     }
 
     init(server: SocketAddress, configuration: Configuration = Configuration()) throws {
@@ -58,7 +72,8 @@ final class UDPRelay: @unchecked Sendable {
         socketConfiguration.gro = false  // datagrams are forwarded one by one, as they came
         let local = SocketAddress("127.0.0.1:0")!
         front = try UDPSocket(bindingTo: local, configuration: socketConfiguration)
-        back = [try UDPSocket(bindingTo: local, configuration: socketConfiguration), try UDPSocket(bindingTo: local, configuration: socketConfiguration)]
+        let rebound = configuration.rebindAddress ? SocketAddress("127.0.0.2:0")! : local
+        back = [try UDPSocket(bindingTo: local, configuration: socketConfiguration), try UDPSocket(bindingTo: rebound, configuration: socketConfiguration)]
         port = front.localAddress.port
         Thread { [self] in run() }.start()
     }
@@ -77,6 +92,14 @@ final class UDPRelay: @unchecked Sendable {
         done.wait()
     }
 
+    /// A datagram waiting out ``Configuration/oneWayDelay``: to the server through back socket
+    /// `back`, or to the client (`back` nil).
+    private struct Delayed {
+        var due: ContinuousClock.Instant
+        var bytes: [UInt8]
+        var back: Int?
+    }
+
     private func run() {
         defer { done.signal() }
         var client: SocketAddress?
@@ -85,9 +108,40 @@ final class UDPRelay: @unchecked Sendable {
             probability > 0 && Double(rng.next() >> 11) / Double(1 << 53) < probability
         }
         var fromClient = 0
+        var forwardedFromClient = 0
+        var blackholeEnds: ContinuousClock.Instant?
+        var delayed: [Delayed] = []  // in arrival order: one delay for all, so due times ascend
+        var delayedHead = 0
+        let clock = ContinuousClock()
+        func inBlackhole() -> Bool {
+            guard let ends = blackholeEnds, clock.now < ends else { return false }
+            counters.withLock {
+                $0.blackholed += 1
+                $0.dropped += 1
+            }
+            return true
+        }
+        func send(_ bytes: [UInt8], back index: Int?) {
+            if let index {
+                back[index].enqueue(bytes, to: server)
+                _ = try? back[index].flush()
+            } else if let client {
+                front.enqueue(bytes, to: client)
+                _ = try? front.flush()
+            }
+        }
+        func forward(_ bytes: [UInt8], back index: Int?) {
+            guard configuration.oneWayDelay > .zero else { return send(bytes, back: index) }
+            delayed.append(Delayed(due: clock.now + configuration.oneWayDelay, bytes: bytes, back: index))
+        }
         while !stopping.load(ordering: .acquiring) {
             var fds = ([front] + back).map { pollfd(fd: $0.pollDescriptor, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), 20)
+            var timeout: Int32 = 20
+            if delayedHead < delayed.count {
+                let wait = delayed[delayedHead].due - clock.now
+                timeout = max(0, min(timeout, Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)))
+            }
+            _ = poll(&fds, nfds_t(fds.count), timeout)
             while (try? front.receive()) ?? 0 > 0 {
                 for index in 0..<front.receivedCount {
                     client = front.received(index).source
@@ -97,24 +151,29 @@ final class UDPRelay: @unchecked Sendable {
                         counters.withLock { $0.dropped += 1 }
                         continue
                     }
+                    if inBlackhole() { continue }
                     if lose(configuration.lossToServer) {
                         counters.withLock { $0.dropped += 1 }
                         continue
                     }
-                    let out = back[rebound.load(ordering: .acquiring) ? 1 : 0]
-                    if rebound.load(ordering: .acquiring) { reboundCount.add(1, ordering: .relaxed) }
+                    forwardedFromClient += 1
+                    if let after = configuration.rebindAfterClientDatagrams, forwardedFromClient > after { rebind() }
+                    if let blackhole = configuration.blackhole, forwardedFromClient == blackhole.afterClientDatagrams {
+                        blackholeEnds = clock.now + blackhole.duration
+                    }
+                    let isRebound = rebound.load(ordering: .acquiring)
+                    if isRebound { reboundCount.add(1, ordering: .relaxed) }
                     counters.withLock {
                         $0.bytesToServer += bytes.count
                         $0.datagramsToServer += 1
                     }
-                    out.enqueue(bytes, to: server)
-                    _ = try? out.flush()
+                    forward(bytes, back: isRebound ? 1 : 0)
                 }
             }
             for socket in back {
                 while (try? socket.receive()) ?? 0 > 0 {
                     for index in 0..<socket.receivedCount {
-                        guard let client else { continue }
+                        guard client != nil else { continue }
                         let bytes = socket.withReceivedBytes(index) { Array($0) }
                         if bytes.count > 5, bytes[0] & 0x80 != 0 {
                             let version = bytes[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
@@ -129,6 +188,7 @@ final class UDPRelay: @unchecked Sendable {
                                 continue
                             }
                         }
+                        if inBlackhole() { continue }
                         if lose(configuration.lossToClient) {
                             counters.withLock { $0.dropped += 1 }
                             continue
@@ -137,10 +197,17 @@ final class UDPRelay: @unchecked Sendable {
                             $0.bytesToClient += bytes.count
                             $0.datagramsToClient += 1
                         }
-                        front.enqueue(bytes, to: client)
+                        forward(bytes, back: nil)
                     }
-                    _ = try? front.flush()
                 }
+            }
+            while delayedHead < delayed.count, delayed[delayedHead].due <= clock.now {
+                send(delayed[delayedHead].bytes, back: delayed[delayedHead].back)
+                delayedHead += 1
+            }
+            if delayedHead == delayed.count {
+                delayed.removeAll(keepingCapacity: true)
+                delayedHead = 0
             }
         }
     }

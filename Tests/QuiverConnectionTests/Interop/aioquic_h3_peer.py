@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """aioquic HTTP/3 and hq-interop peer for Quiver's HTTP/3 interop tests.
 
-127.0.0.1 only. ALPN "h3" (HTTP/3) and "hq-interop" (HTTP/0.9 over QUIC: "GET /path\\r\\n" on
+127.0.0.1 unless --address (the runner's ipv6 case: ::1). ALPN "h3" (HTTP/3) and "hq-interop" (HTTP/0.9 over QUIC: "GET /path\\r\\n" on
 a client bidirectional stream, answered with the bytes and FIN).
 
 server: serves the files under --root. GET /path gives 200 and the file DIR/path (with
@@ -19,7 +19,7 @@ server: serves the files under --root. GET /path gives 200 and the file DIR/path
                                                           peer's CONNECTION_CLOSE, else on idle timeout
   and runs until it is killed, its stdin is closed (its parent died) or --timeout passes.
 
-client: one connection to 127.0.0.1:--port (SNI --host-name), every URL path requested at
+client: one connection to --address:--port (SNI --host-name), every URL path requested at
   once (HTTP/3, or hq-interop with --hq); bodies are written to --out DIR/<last component>
   or only counted. --session-file F resumes with the ticket saved in F and saves the newest
   ticket received to F (without --zero-rtt the ticket's early data is not offered);
@@ -273,7 +273,7 @@ async def run_server(args: argparse.Namespace) -> int:
     def fetch_ticket(label: bytes) -> SessionTicket | None:
         return tickets.pop(label, None)
 
-    server = await serve("127.0.0.1", args.port, configuration=configuration, create_protocol=FileServerProtocol,
+    server = await serve(args.address, args.port, configuration=configuration, create_protocol=FileServerProtocol,
                          session_ticket_handler=store_ticket, session_ticket_fetcher=fetch_ticket,
                          retry=args.retry)
     # serve() does not return the socket: the bound port is on the server's datagram transport.
@@ -472,7 +472,7 @@ async def run_client(args: argparse.Namespace) -> int:
     summary = ""
     total = 0
     try:
-        async with connect("127.0.0.1", args.port, configuration=configuration, create_protocol=FileClientProtocol,
+        async with connect(args.address, args.port, configuration=configuration, create_protocol=FileClientProtocol,
                            session_ticket_handler=save_ticket, wait_connected=False) as client:
             client.authority = f"{args.host_name}:{args.port}"
             client.out = args.out
@@ -538,6 +538,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="mode", required=True)
     for name in ("server", "client"):
         mode = sub.add_parser(name)
+        mode.add_argument("--address", default="127.0.0.1", help="the address to bind (server) or connect to (client)")
         mode.add_argument("--port", type=int, required=True)
         mode.add_argument("--chacha20", action="store_true", help="offer/accept only TLS_CHACHA20_POLY1305_SHA256")
         mode.add_argument("--v2", action="store_true", help="prefer QUIC v2 (RFC 9369)")
