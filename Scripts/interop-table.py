@@ -40,8 +40,10 @@ def main():
            "Peers: ngtcp2 0.12.1 with GnuTLS (Debian's `gtlsclient`/`gtlsserver`, HTTP/3 via nghttp3), "
            f"aioquic {version(['python3', '-c', 'import aioquic; print(aioquic.__version__)'])} "
            "(`aioquic_h3_peer.py`). Quiver runs as `quiver serve --http3` and `quiver get`. "
-           "Cases follow the QUIC interop runner; loss and Retry are observed by a UDP relay in the "
-           "test; ECN (RFC 9000 §13.4) by Quiver's own statistics over loopback, where the kernel keeps "
+           "Cases follow the QUIC interop runner; a UDP relay in the test stands for the network where a "
+           "case needs one: it loses datagrams, sees Retry packets, rebinds the client's port or address "
+           "(rebind-port, rebind-addr), drops everything for 2 s (blackhole) and delays every datagram "
+           "(longrtt: a 1 s round trip); ECN (RFC 9000 §13.4) by Quiver's own statistics over loopback, where the kernel keeps "
            "the marks: the validation state (the peer's ACK frames counted Quiver's ECT(0) packets) and "
            "the codepoints of the peer's datagrams, as `quiver get`'s summary and `quiver serve`'s close "
            f"line print them. Machine: {platform.system()} {platform.release()}, {platform.machine()}.", "",
