@@ -54,7 +54,9 @@ public final class HTTP3Client: Sendable {
     /// the rest of the body is not sent (the stream is reset with H3_REQUEST_CANCELLED) and the
     /// response is returned. If `body` throws, the request's sending part is reset with
     /// H3_REQUEST_CANCELLED, and once the server abandons the response in turn (or ends it),
-    /// `send` throws that error.
+    /// `send` throws that error. `body` is read in a child task, cancelled when the response
+    /// ends first: a body that waits must end (or throw) when its task is cancelled, as
+    /// `AsyncStream` does.
     ///
     /// - Throws: what ``send(_:body:onBody:)`` throws, or the error of `body`.
     public func send<Body: AsyncSequence & Sendable>(_ request: HTTPRequest, streaming body: Body,
