@@ -9,10 +9,11 @@ import QuiverTLS
 /// connection and per request.
 enum FileServer {
     static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, loops: Int, limit: Int?,
-                    drainTimeout: Double, qlogDirectory: String?, log: Logger) async throws {
+                    drainTimeout: Double, qlogDirectory: String?, secrets: SharedSecrets?, log: Logger) async throws {
         var options = Listener.Options()
         options.eventLoops = loops
         options.qlogDirectory = qlogDirectory
+        secrets?.apply(to: &options)
         if retry { options.retryPolicy = .always }
         options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)

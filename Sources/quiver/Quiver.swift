@@ -18,7 +18,7 @@ struct QuiverCommand: ParsableCommand {
         commandName: "quiver",
         abstract: "Quiver: a pure-Swift TLS 1.3/1.2 and QUIC server stack.",
         version: version,
-        subcommands: [Serve.self, Connect.self, Get.self, Cert.self])
+        subcommands: [Serve.self, Connect.self, Get.self, Cert.self, Secrets.self])
 }
 
 /// The QUIC versions of `quiver serve`, echo and `--http3` alike: v2 first, so a client that
@@ -85,6 +85,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "Append TLS secrets in NSS key-log format (also via SSLKEYLOGFILE).") var keylog: String?
     @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
     @Option(help: "QUIC: write a qlog trace (JSON-SEQ) of each connection into this directory, created if missing, as <original destination connection ID>_server.sqlog (default: $QLOGDIR).") var qlog: String?
+    @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "Seconds that SIGTERM or SIGINT gives connections to end before closing them: the listeners stop accepting at once, HTTP/3 connections drain (GOAWAY, requests in progress finish).") var drainTimeout: Double = 10
@@ -160,6 +161,7 @@ struct Serve: ParsableCommand, Sendable {
     /// server of `--http3`) until they end.
     private func serveListeners(host: String, port: UInt16, loops: Int, minimumVersion: TLSVersion, qlogDirectory: String?,
                                 log: Logger) async throws {
+        let shared = try secrets.map(SharedSecrets.load)
         let certifiedKey: CertifiedKey
         if let cert, let key {
             // Throws when the key is not the certificate's (the error names both files).
@@ -188,11 +190,12 @@ struct Serve: ParsableCommand, Sendable {
             config.antiReplay = AntiReplay()
         }
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
+        shared?.apply(to: &config)
 
         if http3 {
             return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
                                             retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout,
-                                            qlogDirectory: qlogDirectory, log: log)
+                                            qlogDirectory: qlogDirectory, secrets: shared, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
@@ -205,6 +208,7 @@ struct Serve: ParsableCommand, Sendable {
         options.quicVersions = QUICVersions.server
         options.qlogDirectory = qlogDirectory
         options.sctpPort = 7
+        shared?.apply(to: &options)
         var listeners: [Listener] = []
         for transport in transports {
             // SCTP listeners have one event loop (nothing steers SCTP packets between loops yet).
@@ -364,6 +368,19 @@ struct Cert: ParsableCommand {
         try chain.pemRepresentation.write(toFile: out + "/cert.pem", atomically: true, encoding: .utf8)
         try PrivateFile.write(Array(key.pemRepresentation.utf8), to: out + "/key.pem")
         FileHandle.standardError.write(Data("wrote \(out)/cert.pem and \(out)/key.pem for \(name)\n".utf8))
+    }
+}
+
+struct Secrets: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a file of new random keys for quiver serve --secrets, readable by its owner only.",
+        discussion: "Give every server of one service (the hosts behind a load balancer, a restarted server) the same file: tokens, TLS session tickets and DTLS cookies one of them issued are accepted by the others, and a server that never knew a connection sends its client a stateless reset it recognizes.")
+
+    @Option(help: "The file to write (mode 0600).") var out: String
+
+    func run() throws {
+        try PrivateFile.write(SharedSecrets.generate(), to: out)
+        FileHandle.standardError.write(Data("wrote \(out): \(SharedSecrets.names.joined(separator: ", "))\n".utf8))
     }
 }
 

@@ -98,6 +98,47 @@ struct EndpointBehaviourTests {
         second.close()
     }
 
+    @Test("a Retry token one listener issued validates at another given the same token secret")
+    func sharedTokenSecret() throws {
+        let serverAddress = SocketAddress("192.0.2.1:443")!, clientAddress = SocketAddress("198.51.100.7:5000")!
+        var options = Listener.Options()
+        options.retryPolicy = .always
+        options.tokenSecret = [UInt8](repeating: 9, count: 32)
+        let issuing = DatagramPair(addressed: true), validating = DatagramPair(addressed: true), client = DatagramPair(addressed: true)
+        let first = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(issuing.first, localAddress: serverAddress)], options: options)
+        let second = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(validating.first, localAddress: serverAddress)],
+                                  options: options)
+        defer {
+            first.close()
+            second.close()
+        }
+        // The network (a balancer that moved the client): its first datagram reaches the first
+        // listener, which answers with a Retry; everything after, the token-bearing Initial
+        // included, reaches the second, which must accept the token or Retry again (a second
+        // Retry the client would discard, RFC 9000 §17.2.5.2).
+        let forwarded = Atomic<Int>(0)
+        let clientSide = client.second, issuingSide = issuing.second, validatingSide = validating.second
+        clientSide.setArrivalHandler {
+            while let d = clientSide.receive() {
+                let target = forwarded.add(1, ordering: .relaxed).oldValue == 0 ? issuingSide : validatingSide
+                target.send(d.bytes, from: d.source, to: d.destination)
+            }
+        }
+        for side in [issuingSide, validatingSide] {
+            side.setArrivalHandler {
+                while let d = side.receive() { clientSide.send(d.bytes, from: d.source, to: d.destination) }
+            }
+        }
+        let connection = try Connection.connect(over: .datagrams(client.first, localAddress: clientAddress), remote: serverAddress,
+                                                tls: Identity.client(), serverName: "localhost")
+        try connection.write([1])
+        let served = try second.accept()
+        #expect(try served.read(maxBytes: 1) == [1])
+        #expect(first.statistics.quic?.retriesSent == 1)
+        #expect(second.statistics.quic?.retriesSent == 0)
+        try connection.shutdown(.rapid(code: 0, reason: ""))
+    }
+
     @Test("an Initial flood beyond the pending-connection cap is dropped; memory stays bounded")
     func initialFlood() throws {
         var options = Listener.Options()

@@ -145,6 +145,11 @@ extension Listener {
         /// a connection no process knows any more is told at once. `nil` (the default): a random
         /// key per listener.
         public var statelessResetKey: [UInt8]?
+        /// QUIC: the secret Retry and NEW_TOKEN tokens are sealed under (AES-256-GCM, a key
+        /// derived from it). Give the hosts of one service — and a restarted server — the same
+        /// secret, so that a token one of them issued validates at any other. `nil` (the
+        /// default): a random secret per listener.
+        public var tokenSecret: [UInt8]?
         /// QUIC: write a qlog trace of every connection into this directory, which must exist
         /// (one JSON-SEQ file per connection, `<original destination connection ID>_server.sqlog`,
         /// draft-ietf-quic-qlog-main-schema and -quic-events); `nil` (the default) logs nothing.
@@ -240,6 +245,7 @@ extension Listener.Options {
         var configuration = QUICEndpoint.Configuration(connection: connection)
         configuration.retryPolicy = retryPolicy.engine
         configuration.issueNewTokens = issueNewTokens
+        if let tokenSecret { configuration.tokenSecret = tokenSecret }
         configuration.maxConnections = maxConnections
         configureQUIC(&configuration)
         return configuration
