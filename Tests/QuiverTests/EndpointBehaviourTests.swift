@@ -59,6 +59,24 @@ struct EndpointBehaviourTests {
         listener.close()
     }
 
+    /// The network between a client's pair and two servers' pairs (their far ends): each of the
+    /// client's datagrams goes to the first server while `toFirst()` says so, else to the
+    /// second; the second's datagrams always reach the client, the first's while
+    /// `firstHeard()` says so.
+    private static func route(client: DatagramPair, first: DatagramPair, second: DatagramPair, toFirst: @escaping @Sendable () -> Bool,
+                              firstHeard: @escaping @Sendable () -> Bool = { true }) {
+        let clientSide = client.second, firstSide = first.second, secondSide = second.second
+        clientSide.setArrivalHandler {
+            while let d = clientSide.receive() { (toFirst() ? firstSide : secondSide).send(d.bytes, from: d.source, to: d.destination) }
+        }
+        firstSide.setArrivalHandler {
+            while let d = firstSide.receive() { if firstHeard() { clientSide.send(d.bytes, from: d.source, to: d.destination) } }
+        }
+        secondSide.setArrivalHandler {
+            while let d = secondSide.receive() { clientSide.send(d.bytes, from: d.source, to: d.destination) }
+        }
+    }
+
     @Test("after a server restart (same stateless-reset key) the client gets a stateless reset")
     func statelessResetAfterRestart() throws {
         let serverAddress = SocketAddress("192.0.2.1:443")!, clientAddress = SocketAddress("198.51.100.7:5000")!
@@ -70,20 +88,8 @@ struct EndpointBehaviourTests {
         let second = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(after.first, localAddress: serverAddress)], options: options)
         // The network: the client's datagrams go to the first server until it "restarts".
         let restarted = Atomic<Bool>(false)
-        let clientSide = client.second, beforeSide = before.second, afterSide = after.second
-        clientSide.setArrivalHandler {
-            while let d = clientSide.receive() {
-                (restarted.load(ordering: .acquiring) ? afterSide : beforeSide).send(d.bytes, from: d.source, to: d.destination)
-            }
-        }
-        beforeSide.setArrivalHandler {
-            while let d = beforeSide.receive() {
-                if !restarted.load(ordering: .acquiring) { clientSide.send(d.bytes, from: d.source, to: d.destination) }
-            }
-        }
-        afterSide.setArrivalHandler {
-            while let d = afterSide.receive() { clientSide.send(d.bytes, from: d.source, to: d.destination) }
-        }
+        Self.route(client: client, first: before, second: after, toFirst: { !restarted.load(ordering: .acquiring) },
+                   firstHeard: { !restarted.load(ordering: .acquiring) })
         let connection = try Connection.connect(over: .datagrams(client.first, localAddress: clientAddress), remote: serverAddress,
                                                 tls: Identity.client(), serverName: "localhost")
         try connection.write([1])
@@ -117,18 +123,7 @@ struct EndpointBehaviourTests {
         // included, reaches the second, which must accept the token or Retry again (a second
         // Retry the client would discard, RFC 9000 §17.2.5.2).
         let forwarded = Atomic<Int>(0)
-        let clientSide = client.second, issuingSide = issuing.second, validatingSide = validating.second
-        clientSide.setArrivalHandler {
-            while let d = clientSide.receive() {
-                let target = forwarded.add(1, ordering: .relaxed).oldValue == 0 ? issuingSide : validatingSide
-                target.send(d.bytes, from: d.source, to: d.destination)
-            }
-        }
-        for side in [issuingSide, validatingSide] {
-            side.setArrivalHandler {
-                while let d = side.receive() { clientSide.send(d.bytes, from: d.source, to: d.destination) }
-            }
-        }
+        Self.route(client: client, first: issuing, second: validating, toFirst: { forwarded.add(1, ordering: .relaxed).oldValue == 0 })
         let connection = try Connection.connect(over: .datagrams(client.first, localAddress: clientAddress), remote: serverAddress,
                                                 tls: Identity.client(), serverName: "localhost")
         try connection.write([1])
