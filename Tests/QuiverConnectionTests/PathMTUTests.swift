@@ -28,15 +28,57 @@ struct PathMTUTests {
         return (scenario, client, sent)
     }
 
-    @Test("A 1500-byte MTU: the server proves 1452 bytes and sends full-sized datagrams")
+    @Test("A 1500-byte MTU: the server proves 1452 bytes, tries a jumbo frame three times, and stays at 1452")
     func standardMTU() throws {
         let (scenario, client, sent) = try Self.download(mtu: 1500, seed: 61)
         #expect(client.allCorrect)
         let server = try #require(scenario.serverConnection)
         #expect(server.datagramSizeLimit == 1452)
-        #expect(server.path.mtuFailed == nil)
+        #expect(server.path.mtuFailed == 8952)
+        #expect(server.path.nextMTUProbe(ceiling: server.datagramSizeCeiling) == nil)  // the search is over
         #expect(sent.filter { $0 == 1452 }.count > 500)  // most of 1 MB went in 1452-byte datagrams
-        #expect(sent.allSatisfy { $0 <= 1452 })
+        #expect(sent.filter { $0 > 1452 } == [8952, 8952, 8952])  // the jumbo probes, and nothing else larger
+        // Only the probes were lost, and they were not taken as congestion.
+        #expect(server.statistics.packetsLost == 0)
+        #expect(server.statistics.mtuProbesLost == 3)
+        #expect(server.congestion.congestionWindow > 10 * 1452)
+    }
+
+    @Test("A 9000-byte jumbo-frame MTU: the server climbs 1452, 8952 and stops below the 16 383-byte ceiling")
+    func jumboMTU() throws {
+        let (scenario, client, sent) = try Self.download(mtu: 9000, seed: 64)
+        #expect(client.allCorrect)
+        let server = try #require(scenario.serverConnection)
+        #expect(server.datagramSizeLimit == 8952)
+        #expect(server.path.mtuFailed == 16_383)
+        #expect(sent.filter { $0 == 8952 }.count > 50)
+        #expect(sent.filter { $0 > 8952 }.count == 3)
+    }
+
+    @Test("A link as wide as loopback's: the server reaches the 16 383-byte ceiling, or a lower configured one")
+    func loopbackMTU() throws {
+        let (scenario, client, sent) = try Self.download(mtu: 65_536, seed: 65)
+        #expect(client.allCorrect)
+        let server = try #require(scenario.serverConnection)
+        #expect(server.datagramSizeLimit == 16_383)
+        #expect(server.path.mtuFailed == nil)
+        #expect(server.statistics.packetsLost == 0)
+        #expect(sent.filter { $0 == 16_383 }.count > 30)
+        // A smaller maxDatagramSize caps the search: our own, and the one the peer announces.
+        let (capped, cappedClient, cappedSent) = try Self.download(mtu: 65_536, seed: 66) { $0.maxDatagramSize = 4000 }
+        #expect(cappedClient.allCorrect)
+        #expect(capped.serverConnection?.datagramSizeLimit == 4000)
+        #expect(cappedSent.allSatisfy { $0 <= 4000 })
+    }
+
+    @Test("A ceiling below Ethernet's size is probed directly, in one probe")
+    func lowCeiling() throws {
+        let (scenario, client, sent) = try Self.download(mtu: 1500, seed: 67) { $0.maxDatagramSize = 1350 }
+        #expect(client.allCorrect)
+        let server = try #require(scenario.serverConnection)
+        #expect(server.datagramSizeLimit == 1350)
+        #expect(server.path.mtuFailed == nil)
+        #expect(sent.allSatisfy { $0 <= 1350 })
         #expect(server.statistics.packetsLost == 0)
     }
 
@@ -50,7 +92,8 @@ struct PathMTUTests {
         #expect(server.path.mtuFailed.map { $0 > 1300 } == true)
         #expect(sent.filter { $0 > 1300 }.count >= 3)  // the probes that failed
         // Only probes were lost, and they did not cut the window to its minimum.
-        #expect(server.statistics.packetsLost == sent.filter { $0 > 1300 }.count)
+        #expect(server.statistics.packetsLost == 0)
+        #expect(server.statistics.mtuProbesLost == sent.filter { $0 > 1300 }.count)
         #expect(server.congestion.congestionWindow > 2 * 1452)
     }
 

@@ -109,13 +109,14 @@ extension Listener {
         /// client's address: turn them off where addresses are synthetic (unaddressed pairs).
         public var issueNewTokens = QUICDefaults.endpoint.issueNewTokens
         /// QUIC: the largest UDP payload sent, also announced as max_udp_payload_size (at least
-        /// 1200, RFC 9000 §14; default 1452, which fits a 1500-byte MTU under IPv6 and IPv4).
-        /// With ``pathMTUDiscovery`` a connection starts at 1200 bytes and grows only to sizes
-        /// a probe proved; without it, it sends this size from the start.
+        /// 1200, RFC 9000 §14; default 16 383). With ``pathMTUDiscovery`` it is the ceiling of
+        /// the search: a connection starts at 1200 bytes and grows only to sizes a probe proved
+        /// (1452 on Ethernet, 8952 on jumbo frames, the ceiling on loopback); without it, it
+        /// sends this size from the start, so set it to what the path carries.
         public var maxDatagramSize = QUICDefaults.connection.maxDatagramSize
         /// QUIC: datagram packetization layer path MTU discovery (RFC 9000 §14.3, RFC 8899;
         /// default on): probes search for the largest datagram, up to ``maxDatagramSize``, that
-        /// the path carries.
+        /// the path carries, trying the common sizes first.
         public var pathMTUDiscovery = QUICDefaults.connection.pathMTUDiscovery
         /// QUIC: the congestion controller (default CUBIC, RFC 9438).
         public var congestionControl = CongestionControl(QUICDefaults.connection.congestionAlgorithm)

@@ -41,17 +41,21 @@ public struct QUICConfiguration: Sendable {
     /// of ``connectionIDLength``. An endpoint can embed a worker id here (QUIC-LB style).
     public var connectionIDGenerator: (@Sendable () -> ConnectionID)?
     /// The largest UDP payload we send (at least 1200, RFC 9000 §14), capped by the peer's
-    /// max_udp_payload_size; also the max_udp_payload_size we announce. With
-    /// ``pathMTUDiscovery`` a connection starts at 1200 bytes and grows only to sizes a probe
-    /// proved; without it, it sends this size from the start (right only where the path MTU is
-    /// known to allow it). The default, 1452, fits a 1500-byte MTU under IPv6 and IPv4.
-    public var maxDatagramSize = 1452
+    /// max_udp_payload_size and by 16 383 (a 2-octet packet Length); also the
+    /// max_udp_payload_size we announce.
+    ///
+    /// With ``pathMTUDiscovery`` (the default) this is only the ceiling of the search: a
+    /// connection starts at 1200 bytes and grows to sizes a probe proved — 1452 on an Ethernet
+    /// path, 8952 over jumbo frames, the ceiling over loopback. Without it, this size is sent
+    /// from the start, so set it to what the path carries (1452 for a 1500-byte MTU).
+    public var maxDatagramSize = 16_383
     /// Datagram packetization layer path MTU discovery (RFC 9000 §14.3, RFC 8899): once the
-    /// handshake is confirmed and the connection has data to send, PING+PADDING probes search
-    /// (binary, from ``maxDatagramSize`` down) for the largest datagram the path carries; a
-    /// size counts as failed after 3 lost probes, and lost probes are not taken as congestion.
-    /// The search starts again on a new path. Sockets must not fragment (Quiver's UDP sockets
-    /// set `IP_PMTUDISC_PROBE`), or a probe proves nothing.
+    /// handshake is confirmed and the connection has data to send, PING+PADDING probes try the
+    /// common sizes up to ``maxDatagramSize`` (1452, 8952, then the ceiling itself) and, on a
+    /// path narrower than Ethernet's, binary-search below 1452. A size counts as failed after
+    /// 3 lost probes, and lost probes are not taken as congestion. The search starts again on
+    /// a new path. Sockets must not fragment (Quiver's UDP sockets set `IP_PMTUDISC_PROBE`), or
+    /// a probe proves nothing.
     public var pathMTUDiscovery = true
 
     /// The datagram size a new path starts with.

@@ -489,11 +489,12 @@ extension QUICConnection {
     /// Re-frames what lost packets carried (RFC 9000 §13.3) and informs congestion control.
     func onPacketsLost(_ loss: LossEvent) {
         guard !loss.isEmpty else { return }
-        statistics.packetsLost += loss.packets.count
         qlog?.packetsLost(loss)
         onMarkedPacketsLost(loss)
         var congestive = loss
         if loss.packets.contains(where: \.isPMTUProbe) { congestive.packets.removeAll(where: \.isPMTUProbe) }  // RFC 9000 §14.4
+        statistics.packetsLost += congestive.packets.count
+        statistics.mtuProbesLost += loss.packets.count - congestive.packets.count
         if let sent = congestive.newestLostSentTime, congestive.packets.contains(where: \.inFlight) {
             congestion.onCongestionEvent(sentTime: sent, now: now, lostBytes: congestive.lostBytes)
         }

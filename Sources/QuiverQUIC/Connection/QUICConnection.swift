@@ -98,7 +98,12 @@ public final class QUICConnection {
         public var bytesReceived = 0
         public var packetsSent = 0
         public var packetsReceived = 0
+        /// Packets declared lost (RFC 9002 §6), path MTU probes apart.
         public var packetsLost = 0
+        /// Path MTU probes declared lost: three per size a path does not carry (RFC 8899
+        /// §5.1.2); on an Ethernet path, the jumbo-frame probes. Not congestion, nor counted
+        /// in ``packetsLost``.
+        public var mtuProbesLost = 0
         /// Packets dropped undecryptable, duplicated or for another connection.
         public var packetsDropped = 0
         public var ptoCount = 0
@@ -226,7 +231,7 @@ public final class QUICConnection {
         var challengePending = false
         var challengeDeadline: Instant?
 
-        /// Path MTU discovery (RFC 8899 §5.3, a binary search down from the ceiling): the
+        /// Path MTU discovery (RFC 8899 §5.3; the search is ``nextMTUProbe(ceiling:)``): the
         /// largest datagram size proved on this path, the size of the probe in flight, the lost
         /// probes of that size so far, and the smallest size found not to pass.
         var mtu = 1200
@@ -238,12 +243,30 @@ public final class QUICConnection {
         /// times what we received).
         var amplificationBudget: Int { isValidated ? Int.max : max(0, 3 * bytesReceived - bytesSent) }
 
-        /// The size to probe next below `ceiling`, or `nil` when the search is over: the
-        /// ceiling itself first, then halfway between the proved and the failed size until
-        /// they are within 32 bytes.
+        /// The sizes probed first, in ascending order: the UDP payload of a 1500-byte Ethernet
+        /// MTU and of a 9000-byte jumbo frame, each after an IPv6 header (so also under IPv4).
+        /// RFC 8899 §5.3.2 leaves the probe sizes to the implementation; common sizes first
+        /// means a 1500-byte path settles with one probe, and a larger one climbs in few.
+        static let commonMTUs = [1452, 8952]
+
+        /// The size to probe next below `ceiling`, or `nil` when the search is over.
+        ///
+        /// The common sizes (``commonMTUs``) and then `ceiling` itself, ascending, each only
+        /// while every size so far passed: once one fails above the first common size, the
+        /// path keeps the larger size it proved (a path wider than Ethernet's but narrower
+        /// than a jumbo frame is rare, and not worth the lost probes of a search). When the
+        /// first common size fails, the path is narrower than Ethernet's (a tunnel, PPPoE):
+        /// binary search between the proved and the failed size until they are within 32 bytes.
         func nextMTUProbe(ceiling: Int) -> Int? {
-            guard let failed = mtuFailed else { return ceiling > mtu ? ceiling : nil }
-            let upper = min(failed, ceiling + 1)
+            guard mtu < ceiling else { return nil }
+            let upper = min(mtuFailed ?? .max, ceiling + 1)
+            var next = ceiling
+            for size in Self.commonMTUs where size > mtu && size < ceiling {
+                next = size
+                break
+            }
+            if next < upper { return next }
+            guard mtu < Self.commonMTUs[0] else { return nil }
             return upper - mtu > 32 ? (mtu + upper) / 2 : nil
         }
 

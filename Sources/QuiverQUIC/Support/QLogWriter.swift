@@ -47,8 +47,9 @@ final class QLogWriter {
     /// logged as discarded.
     private var keyUpdates = 0
     private var discardedSpaces: [Bool] = [false, false]
-    /// The datagram size mtu_updated named last.
+    /// The datagram size mtu_updated named last, and whether it said the search was done.
     private var loggedMTU: Int
+    private var loggedMTUSearchDone = false
     /// The connection state as last logged.
     private var connectionState: ConnectionState?
 
@@ -445,13 +446,16 @@ final class QLogWriter {
         let connection = connection
         if connection.version != loggedVersion { versionInformation() }
         keyEvents()
-        if connection.datagramSizeLimit != loggedMTU {
-            // mtu_updated (QUIC events §4.8): path MTU discovery proved a size (or a new path
-            // starts over).
+        let mtuSearchDone = connection.path.mtuProbe == nil
+            && connection.path.nextMTUProbe(ceiling: connection.datagramSizeCeiling) == nil
+        if connection.datagramSizeLimit != loggedMTU || mtuSearchDone != loggedMTUSearchDone {
+            // mtu_updated (QUIC events §4.8): path MTU discovery proved a size, or ended (a
+            // larger size failed), or a new path starts over.
             let old = loggedMTU
             let new = connection.datagramSizeLimit
             loggedMTU = new
-            let done = connection.path.nextMTUProbe(ceiling: connection.datagramSizeCeiling) == nil
+            loggedMTUSearchDone = mtuSearchDone
+            let done = mtuSearchDone
             event("quic:mtu_updated") { json in
                 json.field("old", old)
                 json.field("new", new)

@@ -12,7 +12,7 @@ import Synchronization
 /// (to watch a server's anti-amplification limit), switch its server-side source port or
 /// address like a NAT rebinding, drop everything for a while (a blackhole), delay every
 /// datagram (a long round trip), and it counts what passes, including Retry packets the
-/// server sends.
+/// server sends. Like a 1500-byte link it carries no datagram over 1472 bytes.
 ///
 /// The client talks to ``port``; the server sees the relay's back sockets.
 final class UDPRelay: @unchecked Sendable {
@@ -36,6 +36,11 @@ final class UDPRelay: @unchecked Sendable {
         /// Each datagram is forwarded this long after it arrived, both ways (half the round trip
         /// the relay adds).
         var oneWayDelay: Duration = .zero
+        /// Datagrams larger than this are dropped, both ways (counted in
+        /// ``Counters/oversized``, not ``Counters/dropped``). The default is the UDP payload of
+        /// a 1500-byte IPv4 MTU, as on the QUIC interop runner's simulated links: path MTU
+        /// discovery settles at an Ethernet size here, and not at loopback's.
+        var maxDatagramSize = 1472
     }
 
     private let front: UDPSocket
@@ -63,6 +68,8 @@ final class UDPRelay: @unchecked Sendable {
         var serverInitialsDropped = 0
         /// Datagrams dropped by the blackhole.
         var blackholed = 0
+        /// Datagrams dropped for being over ``Configuration/maxDatagramSize`` (path MTU probes).
+        var oversized = 0
     }
 
     init(server: SocketAddress, configuration: Configuration = Configuration()) throws {
@@ -130,6 +137,11 @@ final class UDPRelay: @unchecked Sendable {
                 _ = try? front.flush()
             }
         }
+        func oversized(_ bytes: [UInt8]) -> Bool {
+            guard bytes.count > configuration.maxDatagramSize else { return false }
+            counters.withLock { $0.oversized += 1 }
+            return true
+        }
         func forward(_ bytes: [UInt8], back index: Int?) {
             guard configuration.oneWayDelay > .zero else { return send(bytes, back: index) }
             delayed.append(Delayed(due: clock.now + configuration.oneWayDelay, bytes: bytes, back: index))
@@ -146,6 +158,7 @@ final class UDPRelay: @unchecked Sendable {
                 for index in 0..<front.receivedCount {
                     client = front.received(index).source
                     let bytes = front.withReceivedBytes(index) { Array($0) }
+                    if oversized(bytes) { continue }
                     fromClient += 1
                     if let limit = configuration.clientDatagramsBeforeHold, fromClient > limit, held.load(ordering: .acquiring) {
                         counters.withLock { $0.dropped += 1 }
@@ -175,6 +188,7 @@ final class UDPRelay: @unchecked Sendable {
                     for index in 0..<socket.receivedCount {
                         guard client != nil else { continue }
                         let bytes = socket.withReceivedBytes(index) { Array($0) }
+                        if oversized(bytes) { continue }
                         if bytes.count > 5, bytes[0] & 0x80 != 0 {
                             let version = bytes[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
                             let type = (bytes[0] >> 4) & 0x3
