@@ -8,12 +8,12 @@ import QuiverTLS
 /// `quiver serve --http3`: files over HTTP/3 (ALPN `h3`) and hq-interop, a task per
 /// connection and per request.
 enum FileServer {
+    /// Serves `root` on a QUIC listener with `options` (those of the command line) until the
+    /// listener ends.
     static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, loops: Int, limit: Int?,
-                    drainTimeout: Double, qlogDirectory: String?, secrets: SharedSecrets?, log: Logger) async throws {
-        var options = Listener.Options()
+                    drainTimeout: Double, options: Listener.Options, log: Logger) async throws {
+        var options = options
         options.eventLoops = loops
-        options.qlogDirectory = qlogDirectory
-        secrets?.apply(to: &options)
         if retry { options.retryPolicy = .always }
         options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
         let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
@@ -43,12 +43,13 @@ enum FileServer {
         connection.logger.info("connected, \(quic.map { "\($0.version)" } ?? "-"), alpn \(connection.alpn ?? "-"), resumed \(quic?.isResumed ?? false), 0-RTT \(quic?.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "none")")
     }
 
-    /// Logs the connection's end, with what ECN did on it (RFC 9000 §13.4), the peer's moves to
-    /// new addresses if any (§9) and, for HTTP/3, what QPACK's dynamic tables did.
+    /// Logs the connection's end, with the datagram size path MTU discovery reached, what ECN
+    /// did on it (RFC 9000 §13.4), the peer's moves to new addresses if any (§9) and, for
+    /// HTTP/3, what QPACK's dynamic tables did.
     private static func closed(_ connection: Connection, qpack: QPACKStatistics? = nil) {
         let quic = connection.quic
         let paths = quic.map { $0.peerMigrations > 0 ? "; the peer moved \($0.peerMigrations) time(s), paths validated \($0.pathsValidated)" : "" } ?? ""
-        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(quic.map { "; \($0.ecn)" } ?? "")\(paths)\(qpack.map { ", \($0)" } ?? "")")
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(quic.map { "; sent datagrams of up to \($0.datagramSize) bytes; \($0.ecn)" } ?? "")\(paths)\(qpack.map { ", \($0)" } ?? "")")
     }
 
     /// `log`: the connection's logger.

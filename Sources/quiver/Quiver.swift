@@ -85,6 +85,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "Append TLS secrets in NSS key-log format (also via SSLKEYLOGFILE).") var keylog: String?
     @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
     @Option(help: "QUIC: write a qlog trace (JSON-SEQ) of each connection into this directory, created if missing, as <original destination connection ID>_server.sqlog (default: $QLOGDIR).") var qlog: String?
+    @Option(help: "QUIC: the largest UDP payload to send, 1200 to 16383 (default 16383). Path MTU discovery finds what each path carries up to it: 1452 on Ethernet, 8952 on jumbo frames, 16383 on loopback. 1452 keeps every path to Ethernet's size.") var maxDatagramSize: Int?
     @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
@@ -117,6 +118,9 @@ struct Serve: ParsableCommand, Sendable {
         guard drainTimeout >= 0, drainTimeout.isFinite else { throw CommandError("--drain-timeout must be 0 or more seconds") }
         let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
         let qlogDirectory = try QLogDirectory.resolve(qlog)
+        if let maxDatagramSize, !(1200...16_383).contains(maxDatagramSize) {
+            throw CommandError("--max-datagram-size must be 1200 to 16383 bytes (QUIC's minimum to a 2-octet packet length)")
+        }
         let log = Log.make("quiver", level: logLevel)
         // Before any listener: a listener takes the metrics backend bootstrapped when it is made.
         let metrics = try await startMetrics(log: log)
@@ -191,11 +195,16 @@ struct Serve: ParsableCommand, Sendable {
         }
         config.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         shared?.apply(to: &config)
+        // What every listener takes from the command line.
+        var options = Listener.Options()
+        options.qlogDirectory = qlogDirectory
+        if let maxDatagramSize { options.maxDatagramSize = maxDatagramSize }
+        shared?.apply(to: &options)
 
         if http3 {
             return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
                                             retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout,
-                                            qlogDirectory: qlogDirectory, secrets: shared, log: log)
+                                            options: options, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
@@ -203,12 +212,9 @@ struct Serve: ParsableCommand, Sendable {
         if dtls { transports.append(.dtls) }
         if sctp { transports.append(.sctp) }
         if config.alpn.isEmpty, transports.contains(.quic) { config.alpn = ["echo"] }  // QUIC needs ALPN
-        var options = Listener.Options()
         options.maxDatagramFrameSize = 1200
         options.quicVersions = QUICVersions.server
-        options.qlogDirectory = qlogDirectory
         options.sctpPort = 7
-        shared?.apply(to: &options)
         var listeners: [Listener] = []
         for transport in transports {
             // SCTP listeners have one event loop (nothing steers SCTP packets between loops yet).

@@ -89,6 +89,12 @@ extension Connection {
         /// New paths the peer proved by answering our PATH_CHALLENGE (RFC 9000 §8.2).
         public var pathsValidated: Int { session.pathStatistics.validated }
 
+        /// The largest datagram the connection sends now, in bytes: what path MTU discovery
+        /// proved on the current path (1200 until a probe passes; 1452 on Ethernet, 16 383 on
+        /// loopback), within ``Listener/Options/maxDatagramSize`` and the peer's
+        /// max_udp_payload_size.
+        public var datagramSize: Int { session.datagramSize }
+
         /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
         /// the handshake is confirmed or while the previous update is unacknowledged.
         /// - Throws: `.closed` once the connection ended.

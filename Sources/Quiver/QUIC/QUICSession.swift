@@ -67,6 +67,7 @@ final class QUICSession: Session, MeteredSession, @unchecked Sendable {
     var pathStatistics: (migrations: Int, validated: Int) {
         withEngine { (engine.statistics.peerMigrations, engine.statistics.pathsValidated) }
     }
+    var datagramSize: Int { withEngine { engine.datagramSizeLimit } }
     var serverName: String? { withEngine { engine.serverName } }
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }

@@ -214,7 +214,7 @@ extension QUICConnection {
 
     /// The largest datagram we send now: what path MTU discovery proved, within
     /// ``datagramSizeCeiling``.
-    var datagramSizeLimit: Int {
+    package var datagramSizeLimit: Int {
         configuration.pathMTUDiscovery ? min(path.mtu, datagramSizeCeiling) : datagramSizeCeiling
     }
 

@@ -57,6 +57,26 @@ extension QuiverCommandTests {
         #expect(String(decoding: help.standardOutput, as: UTF8.self).contains("upgraded"), "\(help.transcript)")
     }
 
+    // MARK: - Datagram size (issue 16)
+
+    @Test("serve --http3: path MTU discovery reaches 16 383-byte datagrams on loopback, --max-datagram-size 1452 holds them to Ethernet's size",
+          arguments: [nil, 1452])
+    func datagramSize(limit: Int?) throws {
+        let fixture = try InteropFixture()
+        let (server, port) = try serve(["--http3", "--root", fixture.root] + (limit.map { ["--max-datagram-size", "\($0)"] } ?? []),
+                                       fixture: fixture)
+        defer { server.kill() }
+        let get = try run(["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out, "https://127.0.0.1:\(port)/2000000"])
+        #expect(get.waitForExit(timeout: 5) == 0, "\(get.transcript)")
+        let closed = server.waitForErrorLine(containing: "sent datagrams of up to", timeout: 5) ?? server.transcript
+        #expect(closed.contains("sent datagrams of up to \(limit ?? 16_383) bytes"), "\(closed)")
+        if limit == nil {
+            for bad in ["1199", "16384"] {
+                expectOneLineError(try run(["serve", "--max-datagram-size", bad, "--port", "0"]), containing: "--max-datagram-size")
+            }
+        }
+    }
+
     // MARK: - DTLS (issue 18)
 
     @Test("serve --dtls echoes each message whole to quiver connect --dtls (40 KB of stdin; DTLS 1.3, and 1.2 with --dtls-version) and to openssl s_client -dtls1_2")
