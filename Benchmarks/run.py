@@ -740,12 +740,13 @@ def efficiency(work, cert, key, megabytes, valgrind_mb):
     # Valgrind 3.19 cannot read the DWARF 5 debug information of Swift 6 binaries: use a stripped copy.
     stripped = os.path.join(work, "quiver-stripped")
     subprocess.run(["strip", "-o", stripped, QUIVER], check=True)
-    for name in ("quiver", "ngtcp2"):
+    for name in ("quiver", "quiver-1452", "ngtcp2"):
         totals = []
         for path in (None, "/vbulk"):
             port = free_port()
             command = ([stripped, "serve", "--http3", "--host", "127.0.0.1", "--port", str(port), "--root", work, "--cert", cert,
-                        "--key", key, "--log-level", "notice"] if name == "quiver"
+                        "--key", key, "--log-level", "notice"] + (["--max-datagram-size", "1452"] if name == "quiver-1452" else [])
+                       if name.startswith("quiver")
                        else ["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert])
             server = Server(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + command, r"serving|Using document root")
             paths = ["/tiny"] + ([path] if path else [])
@@ -766,6 +767,8 @@ def efficiency(work, cert, key, megabytes, valgrind_mb):
             instructions[name] = (totals[1] - totals[0]) / (valgrind_mb * 1_000_000)
     row("Efficiency", f"server instructions per byte ({valgrind_mb} MB download, callgrind)", instructions.get("quiver"),
         instructions.get("ngtcp2"), False, "instr/B", "valgrind: run minus an idle run")
+    row("Efficiency", f"server instructions per byte, both at 1452-byte datagrams ({valgrind_mb} MB download, callgrind)",
+        instructions.get("quiver-1452"), instructions.get("ngtcp2"), False, "instr/B", "quiver serve --max-datagram-size 1452")
 
 
 # MARK: - Output
