@@ -117,6 +117,34 @@ struct QLogTests {
         }
     }
 
+    @Test("a link that duplicates and corrupts: each dropped packet is logged with its trigger, as many as the statistics count")
+    func droppedPackets() throws {
+        let sinks = QLogSinks()
+        let (clientConfig, serverConfig) = Self.configurations(sinks)
+        var link = LinkConfiguration()
+        link.duplicateRate = 0.05
+        link.corruptRate = 0.03
+        let client = TransferClient(mode: .echo, sizes: [300_000])
+        let scenario = try Scenario(seed: 17, link: link, clientConfiguration: clientConfig, serverConfiguration: serverConfig, app: client)
+        try scenario.run(timeLimit: .seconds(60))
+        #expect(client.allCorrect)
+        let server = try #require(scenario.serverConnection)
+        try Self.finish(scenario)
+        for (role, connection) in [(Role.client, scenario.clientConnection), (.server, server)] {
+            let trace = QLogTraceFile(try #require(sinks.sinks(role).first).bytes)
+            #expect(trace.problems.isEmpty, "\(role): \(trace.problems.prefix(10))")
+            let dropped = trace.events("quic:packet_dropped")
+            #expect(dropped.count == connection.statistics.packetsDropped, "\(role)")
+            let triggers = Set(dropped.compactMap { $0.data["trigger"] as? String })
+            // Duplicates are dropped after decryption; a flipped bit fails it (or, in the
+            // header, names a connection ID that is not ours).
+            #expect(triggers.isSuperset(of: ["duplicate", "decryption_failure"]), "\(role): \(triggers)")
+            #expect(triggers.isSubset(of: ["duplicate", "decryption_failure", "connection_unknown", "key_unavailable", "unsupported"]),
+                    "\(role): \(triggers)")
+            #expect(dropped.allSatisfy { QLogTraceFile.integer(($0.data["raw"] as? [String: Any])?["length"]).map { $0 > 0 } == true })
+        }
+    }
+
     @Test("a lossy download: the server logs each lost packet, its recovery and its metrics")
     func lossTrace() throws {
         let sinks = QLogSinks()

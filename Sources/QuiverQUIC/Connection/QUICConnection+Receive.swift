@@ -55,7 +55,7 @@ extension QUICConnection {
         let fromCurrentPath = remote == path.remote
         if fromCurrentPath { path.bytesReceived += size }
         if role == .client && !fromCurrentPath {
-            statistics.packetsDropped += 1
+            dropPacket(nil, size: size, .rejected)  // not from the server's address
             return
         }
 
@@ -87,7 +87,7 @@ extension QUICConnection {
                 case .retry(let retry):
                     handleRetry(retry, packet: Array(datagram[range]))
                 case .unsupportedVersion:
-                    statistics.packetsDropped += 1
+                    dropPacket(nil, size: range.count, .unsupported)
                 case .long(let long):
                     if let result = try processLongPacket(&datagram, range, header: long, ecn: ecn, datagramSize: size) {
                         processedAny = true
@@ -145,7 +145,7 @@ extension QUICConnection {
             || (role == .server && (header.type == .initial || header.type == .zeroRTT)
                 && (dcid == initialSecretConnectionID || dcid == originalDestinationConnectionID))
         guard acceptable else {
-            statistics.packetsDropped += 1
+            dropPacket(header.type, size: range.count, .connectionUnknown)
             return nil
         }
         // Compatible version negotiation (RFC 9368 §2.3): the server may answer in another
@@ -159,23 +159,23 @@ extension QUICConnection {
                configuration.supportedVersions.contains(header.version), localParameters.versionInformation != nil {
                 switchesVersion = true
             } else if !(role == .server && header.version == originalVersion && (header.type == .initial || header.type == .zeroRTT)) {
-                statistics.packetsDropped += 1
+                dropPacket(header.type, size: range.count, .unsupported)
                 return nil
             }
         }
         // RFC 9000 §17.2.2: a server's Initial carries no token.
         if role == .client, header.type == .initial, !header.token.isEmpty {
-            statistics.packetsDropped += 1
+            dropPacket(header.type, size: range.count, .invalid)
             return nil
         }
         // A server discards Initial packets in datagrams smaller than 1200 bytes (§14.1).
         if role == .server, header.type == .initial, datagramSize < 1200 {
-            statistics.packetsDropped += 1
+            dropPacket(header.type, size: range.count, .invalid)
             return nil
         }
         // After the server's first packet its Source Connection ID is fixed (RFC 9000 §7.2).
         if role == .client, hasReceivedPacket, header.type != .zeroRTT, header.sourceConnectionID != peerInitialSourceConnectionID {
-            statistics.packetsDropped += 1
+            dropPacket(header.type, size: range.count, .invalid)
             return nil
         }
         let key: PacketKey?
@@ -188,11 +188,15 @@ extension QUICConnection {
         default: key = nil
         }
         let largest = spaces[space.rawValue].ack.largestReceived
-        guard let key, let opened = datagram.withUnsafeMutableBytes({
+        guard let key else {
+            dropPacket(header.type, size: range.count, .keyUnavailable)
+            return nil
+        }
+        guard let opened = datagram.withUnsafeMutableBytes({
             key.unprotect(inPlace: UnsafeMutableRawBufferPointer(rebasing: $0[range]), packetNumberOffset: header.packetNumberOffset,
                           largestReceived: largest)
         }) else {
-            statistics.packetsDropped += 1
+            dropPacket(header.type, size: range.count, .decryptionFailure)
             return nil
         }
         // Only an authenticated packet may change the connection's version or peer ID.
@@ -218,8 +222,12 @@ extension QUICConnection {
 
     private func processShortPacket(_ datagram: inout [UInt8], _ range: Range<Int>, header: ShortHeader, ecn: ECNCodepoint) throws(QUICError) -> Bool? {
         // The keys are used where they are stored: a copy of them is 300 bytes with references.
-        guard appKeys.isInstalled(), cids.isLocal(header.destinationConnectionID) else {
-            statistics.packetsDropped += 1
+        guard appKeys.isInstalled() else {
+            dropPacket(.oneRTT, size: range.count, .keyUnavailable)
+            return nil
+        }
+        guard cids.isLocal(header.destinationConnectionID) else {
+            dropPacket(.oneRTT, size: range.count, .connectionUnknown)
             return nil
         }
         let largest = spaces[PacketNumberSpace.applicationData.rawValue].ack.largestReceived
@@ -239,7 +247,7 @@ extension QUICConnection {
             return nil
         }
         guard let unmasked = opened else {
-            statistics.packetsDropped += 1
+            dropPacket(.oneRTT, size: range.count, .decryptionFailure)
             let limit: UInt64 = appKeys!.read.secret.suite == .chacha20Poly1305SHA256 ? 1 << 36 : 1 << 52
             if authenticationFailures >= limit { throw QUICError(.aeadLimitReached, "too many packets failed authentication") }
             return nil
@@ -269,7 +277,7 @@ extension QUICConnection {
                                 space: PacketNumberSpace, ecn: ECNCodepoint, destination: ConnectionID) throws(QUICError) -> Bool? {
         let index = space.rawValue
         guard !spaces[index].ack.isDuplicate(header.packetNumber) else {
-            statistics.packetsDropped += 1
+            dropPacket(packetType, size: header.length + payload.count + AEADKey.tagLength, .duplicate)
             return nil
         }
         guard header.reservedBits == 0 else {
@@ -486,6 +494,12 @@ extension QUICConnection {
         if space == .applicationData { appKeys?.noteAcknowledged(packet.packetNumber) }
     }
 
+    /// Counts a packet dropped unprocessed, and logs why (qlog's packet_dropped).
+    private func dropPacket(_ type: PacketType?, size: Int, _ trigger: PacketDropTrigger) {
+        statistics.packetsDropped += 1
+        qlog?.packetDropped(type, size: size, trigger: trigger)
+    }
+
     /// Re-frames what lost packets carried (RFC 9000 §13.3) and informs congestion control.
     func onPacketsLost(_ loss: LossEvent) {
         guard !loss.isEmpty else { return }
@@ -540,7 +554,7 @@ extension QUICConnection {
               RetryIntegrity.isValid(retryPacket: packet, originalDestinationConnectionID: originalDestinationConnectionID.bytes,
                                      version: retry.version)
         else {
-            statistics.packetsDropped += 1
+            dropPacket(.retry, size: packet.count, .invalid)
             return
         }
         // RFC 9000 §17.2.5.2: new DCID and token; Initial keys from the new DCID; everything

@@ -420,6 +420,16 @@ final class QLogWriter {
         }
     }
 
+    /// packet_dropped (QUIC events §5.7): a packet of this connection's datagrams that was not
+    /// processed, with its type where the header told it.
+    func packetDropped(_ type: PacketType?, size: Int, trigger: PacketDropTrigger) {
+        event("quic:packet_dropped") { json in
+            if let type { json.field("header", object: { $0.field("packet_type", type.qlogName) }) }
+            json.field("raw", object: { $0.field("length", size) })
+            json.field("trigger", trigger.qlogName)
+        }
+    }
+
     // MARK: - Recovery
 
     /// packet_lost (QUIC events §7.4), one per packet.
@@ -598,6 +608,35 @@ extension PacketType {
         case .retry: "retry"
         case .oneRTT: "1RTT"
         case .versionNegotiation: "version_negotiation"
+        }
+    }
+}
+
+/// Why a packet was dropped: the triggers of qlog's packet_dropped (QUIC events §5.7).
+enum PacketDropTrigger {
+    /// Not for us to take: a client's datagram from an address other than the server's.
+    case rejected
+    /// An unknown version.
+    case unsupported
+    /// Against the protocol: a server Initial with a token, a client Initial in a datagram
+    /// under 1200 bytes, a changed source connection ID, a Retry that does not verify.
+    case invalid
+    case duplicate
+    /// A destination connection ID that is not ours.
+    case connectionUnknown
+    case decryptionFailure
+    /// The packet's keys are not installed yet, or were discarded.
+    case keyUnavailable
+
+    var qlogName: StaticString {
+        switch self {
+        case .rejected: "rejected"
+        case .unsupported: "unsupported"
+        case .invalid: "invalid"
+        case .duplicate: "duplicate"
+        case .connectionUnknown: "connection_unknown"
+        case .decryptionFailure: "decryption_failure"
+        case .keyUnavailable: "key_unavailable"
         }
     }
 }

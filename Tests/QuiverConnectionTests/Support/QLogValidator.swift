@@ -33,6 +33,12 @@ struct QLogTraceFile {
         "packet_lost", "marked_for_retransmit", "ecn_state_updated",
     ].reduce(into: []) { $0.insert("quic:" + $1) }
 
+    /// packet_dropped's triggers (§5.7).
+    static let dropTriggers: Set<String> = [
+        "internal_error", "rejected", "unsupported", "invalid", "duplicate", "connection_unknown", "decryption_failure",
+        "key_unavailable", "general",
+    ]
+
     /// `$PacketType` (§8.6).
     static let packetTypes: Set<String> = ["initial", "handshake", "0RTT", "1RTT", "retry", "version_negotiation", "stateless_reset", "unknown"]
 
@@ -148,6 +154,10 @@ struct QLogTraceFile {
             expect(Self.isBoolean(data["state"]), "\(at): state")
         case "quic:datagram_data_moved":
             if let raw = data["raw"] as? [String: Any] { expect(Self.integer(raw["length"]) != nil, "\(at): raw.length") }
+        case "quic:packet_dropped":
+            if let header = data["header"] as? [String: Any] { expect(Self.packetTypes.contains(header["packet_type"] as? String ?? ""), "\(at): packet_type") }
+            if let raw = data["raw"] as? [String: Any] { expect(Self.integer(raw["length"]) != nil, "\(at): raw.length") }
+            if let trigger = data["trigger"] { expect(Self.dropTriggers.contains(trigger as? String ?? ""), "\(at): trigger") }
         default:
             break
         }
