@@ -495,6 +495,9 @@ extension QUICConnection {
         var congestive = loss
         if loss.packets.contains(where: \.isPMTUProbe) { congestive.packets.removeAll(where: \.isPMTUProbe) }  // RFC 9000 §14.4
         if let sent = congestive.newestLostSentTime, congestive.packets.contains(where: \.inFlight) {
+            if congestion.algorithm == .bbr {  // BBR adapts its model to each lost packet (draft-ietf-ccwg-bbr §5.2.4)
+                congestion.onPacketsLost(AckedInFlight(packets: congestive.packets), now: now, bytesInFlight: recovery.bytesInFlight)
+            }
             congestion.onCongestionEvent(sentTime: sent, now: now, lostBytes: congestive.lostBytes)
         }
         if loss.persistentCongestion { congestion.onPersistentCongestion() }
