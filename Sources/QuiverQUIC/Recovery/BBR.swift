@@ -310,7 +310,7 @@ package struct BBR: CongestionController, Hashable {
         guard rs.hasData, rs.priorDelivered >= nextRoundDelivered else { return }
         startRound()
         roundCount &+= 1
-        roundsSinceProbeUp = min(roundsSinceProbeUp + 1, Self.infinite - 1)
+        if roundsSinceProbeUp < .max { roundsSinceProbeUp += 1 }
         roundStart = true
         isCwndLimited = cwndLimitedInRound
         cwndLimitedInRound = false

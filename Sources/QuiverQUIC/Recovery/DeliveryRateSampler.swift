@@ -26,8 +26,6 @@ package struct RateSample: Hashable, Sendable {
     public var rtt: Int64 = -1
     /// `RS.last_acked_packet_id`: the newest acknowledged packet's number.
     public var lastAckedPacket: UInt64 = 0
-    /// The send time of the newest acknowledged packet.
-    public var lastAckedSendTime = Instant(nanoseconds: 0)
 
     /// An empty sample (`InitRateSample()`).
     public init() {}
@@ -94,7 +92,6 @@ package struct DeliveryRateSampler: Hashable, Sendable {
         rs.txInFlight = packet.delivery.txInFlight
         rs.lost = max(lost - packet.delivery.lost, 0)
         rs.lastAckedPacket = packet.packetNumber
-        rs.lastAckedSendTime = packet.sentTime
         rs.rtt = now > packet.sentTime ? Int64(clamping: now.nanoseconds - packet.sentTime.nanoseconds) : 0
         sendElapsed = Self.nanoseconds(from: packet.delivery.firstSendTime(sentAt: packet.sentTime), to: packet.sentTime)
         ackElapsed = Self.nanoseconds(from: priorTime, to: now)
