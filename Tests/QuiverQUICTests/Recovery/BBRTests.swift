@@ -247,6 +247,27 @@ struct BBRTests {
         #expect(lossy.delivered > 1_250_000 * 4 / 2)
     }
 
+    @Test("ECN-CE is congestion (§3.7): CE marks while cruising lower the short-term model like losses")
+    func ecnIsCongestion() {
+        // A deep queue (4 BDP): Startup's overshoot loses nothing, so only CE marks are signals.
+        var path = BottleneckPath(rate: 1_250_000, rtt: .milliseconds(20), queueLimit: 100_000)
+        path.run(for: .seconds(3))
+        #expect(path.bbr.inflightShortterm == BBR.infinite && path.bbr.bandwidthShortterm == BBR.infinite)
+        #expect(path.bbr.sampler.lost == 0)
+        var acks = 0
+        var window = Int.max
+        path.run(for: .seconds(1)) { path in
+            acks += 1
+            if acks % 10 == 0 {
+                let now = Instant(nanoseconds: path.now)
+                path.bbr.onECNCongestion(sentTime: now, now: now)
+            }
+            if path.bbr.inflightShortterm != BBR.infinite { window = min(window, path.bbr.congestionWindow) }
+        }
+        #expect(path.bbr.inflightShortterm != BBR.infinite || path.bbr.state == .probeBWRefill || path.bbr.state == .probeBWUp)
+        #expect(window <= max(path.bdp, 4 * 1200), "CE marks must bring the window to the BDP or below")
+    }
+
     @Test("application-limited samples do not lower the bandwidth estimate (§5.5.4)")
     func appLimitedSamples() {
         var path = BottleneckPath(rate: 1_250_000, rtt: .milliseconds(20))
