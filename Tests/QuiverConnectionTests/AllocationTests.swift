@@ -25,12 +25,17 @@ struct AllocationTests {
         /// The client receives each datagram in one reused buffer, as the runtime does.
         var received: [UInt8] = []
 
-        init() throws {
+        /// The congestion controller of both sides.
+        let algorithm: CongestionAlgorithm
+
+        init(algorithm: CongestionAlgorithm = .cubic) throws {
+            self.algorithm = algorithm
             // Memory carries any size; the client announces an Ethernet path's 1452 bytes as
             // its max_udp_payload_size, so that the server's packets are counted at the size
             // most paths carry (larger ones cost less per byte).
             var configuration = QUICConfiguration(tls: TestIdentity.clientTLS())
             configuration.maxDatagramSize = 1452
+            configuration.congestionAlgorithm = algorithm
             client = try QUICConnection(client: configuration, serverName: "localhost", remoteAddress: Addresses.server, now: now)
         }
 
@@ -65,7 +70,9 @@ struct AllocationTests {
                 if let server {
                     measured { server.receive(datagram.bytes, from: Addresses.client, ecn: datagram.ecn, at: now) }
                 } else {
-                    server = try QUICConnection(server: QUICConfiguration(tls: TestIdentity.serverTLS()), datagram: datagram.bytes,
+                    var configuration = QUICConfiguration(tls: TestIdentity.serverTLS())
+                    configuration.congestionAlgorithm = algorithm
+                    server = try QUICConnection(server: configuration, datagram: datagram.bytes,
                                                 remoteAddress: Addresses.client, ecn: datagram.ecn, now: now)
                 }
             }
@@ -92,9 +99,10 @@ struct AllocationTests {
         }
     }
 
-    @Test("a bulk download: the server's allocations per packet sent and the client's per packet received stay under the thresholds")
-    func bulkDownload() throws {
-        let pair = try Pair()
+    @Test("a bulk download: the server's allocations per packet sent and the client's per packet received stay under the thresholds",
+          arguments: [CongestionAlgorithm.cubic, .bbr])  // BBR: delivery rate sampling and its own pacing rate, per packet
+    func bulkDownload(algorithm: CongestionAlgorithm) throws {
+        let pair = try Pair(algorithm: algorithm)
         for _ in 0..<50 where pair.server?.state != .established { try pair.round() }
         let server = try #require(pair.server)
         #expect(server.state == .established)

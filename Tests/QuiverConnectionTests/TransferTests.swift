@@ -38,4 +38,27 @@ struct TransferTests {
             #expect(client.allCorrect)
         }
     }
+
+    @Test("Downloads with BBR selected complete, byte for byte, over lossy and clean bottlenecks",
+          arguments: [(0.0, 100), (0.01, 50), (0.05, 20), (0.15, 10)])
+    func bbrDownload(lossRate: Double, megabitsPerSecond: UInt64) throws {
+        var configuration = QUICConfiguration(tls: TestIdentity.serverTLS())
+        configuration.congestionAlgorithm = .bbr
+        var clientConfiguration = QUICConfiguration(tls: TestIdentity.clientTLS())
+        clientConfiguration.congestionAlgorithm = .bbr
+        let client = TransferClient(mode: .download, sizes: [2_000_000, 300_000])
+        var link = LinkConfiguration()
+        link.latency = .milliseconds(20)
+        link.bandwidth = megabitsPerSecond * 1_000_000
+        link.queueLimit = Int(megabitsPerSecond * 1_000_000 / 8 * 40 / 1000)  // one BDP
+        link.lossRate = lossRate
+        let scenario = try Scenario(seed: 20, link: link, clientConfiguration: clientConfiguration,
+                                    serverConfiguration: configuration, app: client, server: SourceServer())
+        try scenario.run(timeLimit: .seconds(300))
+        #expect(client.errors.isEmpty)
+        #expect(client.allCorrect)
+        let server = try #require(scenario.serverConnection)
+        #expect(server.configuration.congestionAlgorithm == .bbr)
+        if lossRate > 0 { #expect(server.statistics.packetsLost > 0) }
+    }
 }

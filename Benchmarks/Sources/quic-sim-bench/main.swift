@@ -3,6 +3,9 @@
 // in one process, reported in MB of application data per CPU-second.
 //
 // Run: swift run -c release --package-path Benchmarks quic-sim-bench [megabytes] [streams]
+//
+// `quic-sim-bench cc-matrix [algorithm]` instead measures goodput of the congestion
+// controllers over the simulator (issue 20): see CongestionMatrix.swift.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,11 +15,15 @@ import QuiverNetSim
 import QuiverQUICSim
 import QuiverTLS
 
-/// Serves, on each stream the client opens, the number of bytes it asks for (8-byte request).
+/// Serves, on each stream the client opens, the number of bytes it asks for (8-byte request),
+/// keeping up to `bufferLimit` bytes written but not yet acknowledged on each.
 final class Source: ConnectionApp {
     private var remaining: [StreamID: UInt64] = [:]
     private var request: [StreamID: [UInt8]] = [:]
     private let chunk = [UInt8](repeating: 0x5a, count: 64 << 10)
+    private let bufferLimit: Int
+
+    init(bufferLimit: Int = 1 << 20) { self.bufferLimit = bufferLimit }
 
     func pump(_ connection: QUICConnection) {
         while let event = connection.nextEvent() {
@@ -28,7 +35,7 @@ final class Source: ConnectionApp {
         }
         for (id, left) in remaining where left > 0 {
             var left = left
-            while left > 0, connection.bufferedBytes(on: id) < 1 << 20 {
+            while left > 0, connection.bufferedBytes(on: id) < bufferLimit {
                 let n = Int(min(left, UInt64(chunk.count)))
                 try? connection.write(n == chunk.count ? chunk : Array(chunk.prefix(n)), to: id)
                 left -= UInt64(n)
@@ -71,10 +78,29 @@ final class Sink: ConnectionApp {
     }
 }
 
+/// Connects a client (with `sink`) to a server (with a ``Source``) on `net`, both attached:
+/// the download starts as the simulation runs. Returns the client's connection.
+func startDownload(on net: NetworkSimulator, client clientConfig: QUICConfiguration, server serverConfig: QUICConfiguration,
+                   sink: Sink, source: Source = Source()) throws -> QUICConnection {
+    let clientAddress = SocketAddress("10.0.0.1:5000")!
+    let serverAddress = SocketAddress("10.0.0.2:4433")!
+    let client = try QUICConnection(client: clientConfig, serverName: "localhost", remoteAddress: serverAddress, now: net.now)
+    net.attach(SimulatedQUICNode(client: client, address: clientAddress, app: sink))
+    net.attach(SimulatedQUICNode(serverAt: serverAddress, app: source) { _, datagram, now in
+        try? QUICConnection(server: serverConfig, datagram: datagram.bytes, remoteAddress: datagram.source, now: now)
+    })
+    return client
+}
+
 func cpuSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+if CommandLine.arguments.dropFirst().first == "cc-matrix" {
+    try congestionMatrix(filter: CommandLine.arguments.dropFirst(2).first)
+    exit(0)
 }
 
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
@@ -89,17 +115,9 @@ let net = NetworkSimulator(seed: 1)
 net.defaultLink.latency = .milliseconds(5)
 net.defaultLink.bandwidth = 1_000_000_000
 net.defaultLink.queueLimit = 1 << 20
-let clientAddress = SocketAddress("10.0.0.1:5000")!
-let serverAddress = SocketAddress("10.0.0.2:4433")!
 let sink = Sink(size: total / UInt64(streamCount), streams: streamCount)
 let start = cpuSeconds()
-let client = try QUICConnection(client: clientConfig, serverName: "localhost", remoteAddress: serverAddress, now: net.now)
-let clientNode = SimulatedQUICNode(client: client, address: clientAddress, app: sink)
-let serverNode = SimulatedQUICNode(serverAt: serverAddress, app: Source()) { _, datagram, now in
-    try? QUICConnection(server: serverConfig, datagram: datagram.bytes, remoteAddress: datagram.source, now: now)
-}
-net.attach(clientNode)
-net.attach(serverNode)
+let client = try startDownload(on: net, client: clientConfig, server: serverConfig, sink: sink)
 let virtualStart = net.now
 try net.run(until: { sink.finished == streamCount }, timeLimit: .seconds(3600))
 let cpu = cpuSeconds() - start

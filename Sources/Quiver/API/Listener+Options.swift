@@ -189,6 +189,9 @@ extension Listener {
         case newReno
         /// CUBIC (RFC 9438).
         case cubic
+        /// BBR version 3 (draft-ietf-ccwg-bbr), experimental: paces at its estimate of the
+        /// bottleneck bandwidth instead of backing off on every loss.
+        case bbr
     }
 }
 
@@ -197,6 +200,7 @@ extension Listener.CongestionControl {
         switch algorithm {
         case .newReno: self = .newReno
         case .cubic: self = .cubic
+        case .bbr: self = .bbr
         }
     }
 
@@ -204,6 +208,7 @@ extension Listener.CongestionControl {
         switch self {
         case .newReno: .newReno
         case .cubic: .cubic
+        case .bbr: .bbr
         }
     }
 }

@@ -510,6 +510,9 @@ extension QUICConnection {
         statistics.packetsLost += congestive.packets.count
         statistics.mtuProbesLost += loss.packets.count - congestive.packets.count
         if let sent = congestive.newestLostSentTime, congestive.packets.contains(where: \.inFlight) {
+            if congestion.algorithm == .bbr {  // BBR adapts its model to each lost packet (draft-ietf-ccwg-bbr §5.2.4)
+                congestion.onPacketsLost(AckedInFlight(packets: congestive.packets), now: now, bytesInFlight: recovery.bytesInFlight)
+            }
             congestion.onCongestionEvent(sentTime: sent, now: now, lostBytes: congestive.lostBytes)
         }
         if loss.persistentCongestion { congestion.onPersistentCongestion() }

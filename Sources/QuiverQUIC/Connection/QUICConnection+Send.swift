@@ -157,8 +157,12 @@ extension QUICConnection {
         let probing = (firstSpace..<spaces.count).contains { spaces[$0].probesDue > 0 }  // by index: no copy of a space's state
         var allowData = probing || recovery.bytesInFlight + limit <= congestion.congestionWindow
         if allowData, !probing, configuration.pacing, hasDataToSend {
-            if let wait = pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTTNanoseconds: recovery.rtt.smoothedRTTNanoseconds),
-               wait > now {
+            let wait = if let rate = congestion.pacingRate {
+                pacer.delay(until: now, bytes: limit, rate: rate)  // BBR's own rate (draft-ietf-ccwg-bbr §5.6.2)
+            } else {
+                pacer.delay(until: now, bytes: limit, cwnd: congestion.congestionWindow, smoothedRTTNanoseconds: recovery.rtt.smoothedRTTNanoseconds)
+            }
+            if let wait, wait > now {
                 pacingDeadline = wait
                 allowData = false
             } else {
@@ -429,8 +433,10 @@ extension QUICConnection {
         }
         var frames = SentFrameInfos()
         swap(&frames, &train.plannedFrames[index])  // moved into the record, not copied
+        let delivery = inFlight
+            ? congestion.deliveryState(sending: plan.size, now: now, bytesInFlight: recovery.bytesInFlight + plan.size) : DeliveryState()
         recovery.onPacketSent(SentPacket(packetNumber: plan.packetNumber, size: plan.size, ackEliciting: plan.ackEliciting,
-                                         inFlight: inFlight, frames: frames, ecn: codepoint), space: plan.space, now: now)
+                                         inFlight: inFlight, frames: frames, ecn: codepoint, delivery: delivery), space: plan.space, now: now)
         if codepoint != .notECT { onMarkedPacketSent(space: plan.space) }
         if inFlight {
             congestion.onPacketSent(bytes: plan.size, now: now, bytesInFlight: recovery.bytesInFlight)

@@ -105,12 +105,15 @@ package struct AckedPacketInfo: Hashable, Sendable {
     public var sentTime: Instant
     /// The packet's size in bytes (`sent_bytes`).
     public var bytes: Int
+    /// The delivery-rate sampling state recorded when it was sent (draft-ietf-ccwg-bbr §4.1.2.2).
+    public var delivery: DeliveryState
 
-    /// Creates the description of an acknowledged packet.
-    public init(packetNumber: UInt64, sentTime: Instant, bytes: Int) {
+    /// Creates the description of an acknowledged (or lost) packet.
+    public init(packetNumber: UInt64, sentTime: Instant, bytes: Int, delivery: DeliveryState = DeliveryState()) {
         self.packetNumber = packetNumber
         self.sentTime = sentTime
         self.bytes = bytes
+        self.delivery = delivery
     }
 }
 

@@ -8,6 +8,10 @@ package import QuiverCore
 /// 256 datagrams. Arithmetic is integral (bytes and nanoseconds), so a schedule is exactly
 /// reproducible.
 ///
+/// A controller that computes its own pacing rate (BBR, draft-ietf-ccwg-bbr §5.6.2) uses
+/// ``delay(until:bytes:rate:)`` instead: the bucket then fills at that rate, with a burst
+/// capacity of `rate * 2 ms` under the same bounds.
+///
 /// Use: before sending a paced packet call ``delay(until:bytes:cwnd:smoothedRTT:)``; if it
 /// returns an instant, arm a timer for it and try again then; otherwise send and call
 /// ``onSent(bytes:now:)``. Packets carrying only ACK frames should not be paced (§7.7).
@@ -29,10 +33,13 @@ package struct Pacer: Hashable, Sendable {
     public private(set) var tokens: Int
     /// When the bucket was last refilled; `nil` before the first use.
     private var lastRefill: Instant?
-    /// The window of the current rate, in bytes.
-    private var congestionWindow = 0
-    /// The smoothed RTT of the current rate, in nanoseconds.
-    private var smoothedRTTNanoseconds: Int64 = 0
+    /// The current rate is `rateBytes` per `rateInterval` nanoseconds: `N * cwnd` per
+    /// `smoothed_rtt`, or an explicit rate per second. Pacing is off while either is 0.
+    private var rateBytes = 0
+    private var rateInterval: Int64 = 0
+    /// Whether the rate is an explicit one (``delay(until:bytes:rate:)``) rather than `N * cwnd`
+    /// per `smoothed_rtt`.
+    private var explicitRate = false
 
     /// Creates a pacer with a full bucket of one initial window (RFC 9002 §7.2).
     ///
@@ -66,7 +73,7 @@ package struct Pacer: Hashable, Sendable {
     /// Changes the maximum datagram size (after path MTU discovery).
     public mutating func setMaxDatagramSize(_ size: Int) {
         maxDatagramSize = CongestionControl.clampedDatagramSize(size)
-        updateRate(congestionWindow: congestionWindow, smoothedRTTNanoseconds: smoothedRTTNanoseconds, force: true)
+        updateRate(bytes: rateBytes, interval: rateInterval, explicit: explicitRate, force: true)
     }
 
     /// When a packet of `bytes` may be sent (RFC 9002 §7.7).
@@ -87,8 +94,29 @@ package struct Pacer: Hashable, Sendable {
     /// ``delay(until:bytes:cwnd:smoothedRTT:)`` with the smoothed RTT in nanoseconds
     /// (``RTTEstimator/smoothedRTTNanoseconds``), as the connection calls it for every packet.
     public mutating func delay(until now: Instant, bytes: Int, cwnd: Int, smoothedRTTNanoseconds: Int64) -> Instant? {
-        updateRate(congestionWindow: cwnd, smoothedRTTNanoseconds: smoothedRTTNanoseconds)
-        guard congestionWindow > 0, smoothedRTTNanoseconds > 0 else {
+        // N * cwnd per smoothed_rtt, as bytes per nanoseconds (cwnd <= 2^48 keeps 5 * cwnd exact).
+        let window = CongestionControl.clampedBytes(cwnd)
+        let rtt = min(max(smoothedRTTNanoseconds, 0), Int64.max / Int64(Self.rateDenominator))
+        updateRate(bytes: window * Self.rateNumerator, interval: rtt * Int64(Self.rateDenominator), explicit: false)
+        return delay(until: now, bytes: bytes)
+    }
+
+    /// When a packet of `bytes` may be sent at an explicit pacing rate (a controller's own,
+    /// such as BBR's `C.pacing_rate`, draft-ietf-ccwg-bbr §5.6.2).
+    ///
+    /// - Parameters:
+    ///   - now: The current time.
+    ///   - bytes: The size of the next packet; at most ``capacity`` bytes are waited for.
+    ///   - rate: The rate in bytes per second; pacing is off while it is not positive.
+    /// - Returns: `nil` if the packet may be sent now, otherwise the earliest instant it may.
+    public mutating func delay(until now: Instant, bytes: Int, rate: Int) -> Instant? {
+        let rate = CongestionControl.clampedBytes(rate)
+        updateRate(bytes: rate, interval: 1_000_000_000, explicit: true)
+        return delay(until: now, bytes: bytes)
+    }
+
+    private mutating func delay(until now: Instant, bytes: Int) -> Instant? {
+        guard rateBytes > 0, rateInterval > 0 else {
             lastRefill = now
             tokens = capacity
             return nil
@@ -96,28 +124,31 @@ package struct Pacer: Hashable, Sendable {
         refill(now: now)
         let needed = min(max(bytes, 0), capacity)
         if tokens >= needed { return nil }
-        // interval = smoothed_rtt * deficit / (N * cwnd), rounded up so the bucket holds
-        // `needed` bytes at the returned instant.
-        let numerator = Int128(needed - tokens) * Int128(Self.rateDenominator) * Int128(smoothedRTTNanoseconds)
-        let denominator = Int128(Self.rateNumerator) * Int128(congestionWindow)
+        // wait = deficit * interval / bytes, rounded up so the bucket holds `needed` bytes at
+        // the returned instant.
+        let numerator = Int128(needed - tokens) * Int128(rateInterval)
+        let denominator = Int128(rateBytes)
         let wait = (numerator + denominator - 1) / denominator
         return now + .nanoseconds(Int64(min(wait, Int128(Int64.max))))
     }
 
     /// Takes `bytes` from the bucket for a packet sent at `now`.
     public mutating func onSent(bytes: Int, now: Instant) {
-        if congestionWindow > 0, smoothedRTTNanoseconds > 0 { refill(now: now) }
+        if rateBytes > 0, rateInterval > 0 { refill(now: now) }
         tokens = max(tokens - min(max(bytes, 0), tokens), 0)
     }
 
-    private mutating func updateRate(congestionWindow cwnd: Int, smoothedRTTNanoseconds rtt: Int64, force: Bool = false) {
-        let window = CongestionControl.clampedBytes(cwnd)
-        let rtt = max(rtt, 0)
-        guard force || window != congestionWindow || rtt != smoothedRTTNanoseconds else { return }
-        congestionWindow = window
-        smoothedRTTNanoseconds = rtt
-        capacity = Self.capacity(
-            congestionWindow: window, smoothedRTT: .nanoseconds(smoothedRTTNanoseconds), maxDatagramSize: maxDatagramSize)
+    /// Sets the rate to `bytes` per `interval` nanoseconds, and the burst capacity to
+    /// ``burstInterval`` at the base rate — without `N` for a window-derived rate (`cwnd` per
+    /// `smoothed_rtt`) — within the capacity's bounds.
+    private mutating func updateRate(bytes: Int, interval: Int64, explicit: Bool, force: Bool = false) {
+        guard force || bytes != rateBytes || interval != rateInterval || explicit != explicitRate else { return }
+        rateBytes = bytes
+        rateInterval = interval
+        explicitRate = explicit
+        let base = explicit ? bytes : bytes / Self.rateNumerator  // exact: bytes = N numerator * cwnd
+        let baseInterval = explicit ? interval : interval / Int64(Self.rateDenominator)
+        capacity = Self.capacity(congestionWindow: base, smoothedRTT: .nanoseconds(baseInterval), maxDatagramSize: maxDatagramSize)
         tokens = min(tokens, capacity)
     }
 
@@ -128,8 +159,7 @@ package struct Pacer: Hashable, Sendable {
         }
         guard now > last else { return }
         let elapsed = (now - last).nanosecondsClamped
-        let added = Int128(elapsed) * Int128(congestionWindow) * Int128(Self.rateNumerator)
-            / (Int128(Self.rateDenominator) * Int128(smoothedRTTNanoseconds))
+        let added = Int128(elapsed) * Int128(rateBytes) / Int128(rateInterval)
         tokens = Int(min(Int128(tokens) + added, Int128(capacity)))
         lastRefill = now
     }

@@ -144,6 +144,9 @@ package struct SentPacket: Hashable, Sendable {
     public var ecn: ECNCodepoint
     /// What the packet carried, for re-framing on loss and for acting on its acknowledgment.
     public var frames: SentFrameInfos
+    /// The delivery-rate sampling state recorded when it was sent (draft-ietf-ccwg-bbr
+    /// §4.1.2.2); all zero unless the congestion controller samples delivery rates (BBR).
+    public var delivery: DeliveryState
 
     /// Whether this is a path MTU probe (its loss says nothing about congestion).
     public var isPMTUProbe: Bool {
@@ -163,10 +166,12 @@ package struct SentPacket: Hashable, Sendable {
     ///   - ecn: The ECN codepoint its datagram was sent with.
     ///   - timeSent: The send time; ``LossDetection/onPacketSent(_:space:now:)`` sets it to
     ///     its `now`, so only direct users of ``SentPacketLog`` need to pass it.
+    ///   - delivery: The delivery-rate sampling state at the send (``Congestion/deliveryState(sending:now:bytesInFlight:)``).
     /// - Precondition: `size >= 0`, and an ack-eliciting packet is in flight (RFC 9002 §2).
     public init(
         packetNumber: UInt64, size: Int, ackEliciting: Bool, inFlight: Bool? = nil,
-        frames: SentFrameInfos = [], ecn: ECNCodepoint = .notECT, timeSent: Instant = Instant(nanoseconds: 0)
+        frames: SentFrameInfos = [], ecn: ECNCodepoint = .notECT, timeSent: Instant = Instant(nanoseconds: 0),
+        delivery: DeliveryState = DeliveryState()
     ) {
         let inFlight = inFlight ?? ackEliciting
         precondition(size >= 0, "a packet's size cannot be negative")
@@ -178,10 +183,77 @@ package struct SentPacket: Hashable, Sendable {
         self.inFlight = inFlight
         self.frames = frames
         self.ecn = ecn
+        self.delivery = delivery
     }
 
     /// The packet as the congestion controller sees it (RFC 9002 Appendix B.5).
     public var ackedInfo: AckedPacketInfo {
-        AckedPacketInfo(packetNumber: packetNumber, sentTime: timeSent, bytes: size)
+        AckedPacketInfo(packetNumber: packetNumber, sentTime: timeSent, bytes: size, delivery: delivery)
+    }
+}
+
+/// What a sent packet records of the connection's delivery process, so that its acknowledgment
+/// yields a delivery rate sample (draft-ietf-ccwg-bbr §4.1.2.1.2, "Per-packet (P) state").
+///
+/// Inline values only, 32 bytes: recording a packet allocates nothing. The two instants are
+/// kept as microseconds before the send (the packet's own `time_sent`), saturating at about
+/// 71 minutes.
+package struct DeliveryState: Hashable, Sendable {
+    /// `P.delivered`: bytes delivered over the connection when the packet was sent.
+    public var delivered: Int
+    /// `P.lost`: bytes declared lost over the connection when the packet was sent.
+    public var lost: Int
+    /// `P.tx_in_flight`, saturating at `UInt32.max`: bytes in flight just after the packet
+    /// was sent, itself included.
+    private var inFlight: UInt32
+    /// `P.delivered_time` and `P.first_send_time`, in microseconds before the send.
+    private var deliveredTimeOffset: UInt32
+    private var firstSendTimeOffset: UInt32
+    /// `P.is_app_limited`: whether the sender was application-limited at the send.
+    public var isAppLimited: Bool
+
+    /// A state of zeros: nothing delivered, nothing lost, both instants at the send.
+    public init() {
+        delivered = 0
+        lost = 0
+        inFlight = 0
+        deliveredTimeOffset = 0
+        firstSendTimeOffset = 0
+        isAppLimited = false
+    }
+
+    /// The state of a packet sent at `sendTime`.
+    ///
+    /// - Parameters:
+    ///   - delivered: `C.delivered` at the send.
+    ///   - deliveredTime: `C.delivered_time` at the send (not after it).
+    ///   - firstSendTime: `C.first_send_time` at the send (not after it).
+    ///   - sendTime: The send time.
+    ///   - lost: `C.lost` at the send.
+    ///   - txInFlight: Bytes in flight with the packet counted.
+    ///   - isAppLimited: Whether the sender is application-limited.
+    public init(
+        delivered: Int = 0, deliveredTime: Instant? = nil, firstSendTime: Instant? = nil, sendTime: Instant = Instant(nanoseconds: 0),
+        lost: Int = 0, txInFlight: Int = 0, isAppLimited: Bool = false
+    ) {
+        self.delivered = delivered
+        self.lost = lost
+        inFlight = UInt32(clamping: txInFlight)
+        deliveredTimeOffset = Self.offset(of: deliveredTime ?? sendTime, before: sendTime)
+        firstSendTimeOffset = Self.offset(of: firstSendTime ?? sendTime, before: sendTime)
+        self.isAppLimited = isAppLimited
+    }
+
+    /// `P.tx_in_flight` in bytes.
+    public var txInFlight: Int { Int(inFlight) }
+
+    /// `P.delivered_time`, for a packet sent at `sendTime`.
+    public func deliveredTime(sentAt sendTime: Instant) -> Instant { sendTime + .microseconds(-Int64(deliveredTimeOffset)) }
+
+    /// `P.first_send_time`, for a packet sent at `sendTime`.
+    public func firstSendTime(sentAt sendTime: Instant) -> Instant { sendTime + .microseconds(-Int64(firstSendTimeOffset)) }
+
+    private static func offset(of time: Instant, before sendTime: Instant) -> UInt32 {
+        sendTime > time ? UInt32(clamping: (sendTime.nanoseconds - time.nanoseconds) / 1000) : 0
     }
 }

@@ -373,7 +373,9 @@ extension RecoveryTests {
             // Two frame records inline (a bulk packet's STREAM frame and an ACK): recording a
             // packet allocates nothing, where a 48-byte record used to point at a heap array.
             #expect(MemoryLayout<SentFrameInfos>.stride <= 80)
-            #expect(MemoryLayout<SentPacket>.stride <= 112)
+            // 32 bytes more for BBR's delivery rate sampling state (draft-ietf-ccwg-bbr §4.1.2.1.2).
+            #expect(MemoryLayout<DeliveryState>.stride <= 32)
+            #expect(MemoryLayout<SentPacket>.stride <= 144)
         }
 
         @Test("100 000 packets with periodic loss are processed quickly")
