@@ -45,6 +45,12 @@ struct QUICLBListenerTests {
         options.quicLB = try Listener.QUICLB(configID: 0, serverID: [1, 2], nonceLength: 5)
         let short = #expect(throws: QuiverError.self) { try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options) }
         #expect(short?.reason.contains("nonce of at least 6 octets") == true)
+        // A prefork worker (workerID) is one of several, even on one loop.
+        var prefork = Listener.Options()
+        prefork.workerID = 1
+        prefork.quicLB = try Listener.QUICLB(configID: 0, serverID: [1, 2], nonceLength: 8, key: [UInt8](repeating: 7, count: 16))
+        let worker = #expect(throws: QuiverError.self) { try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: prefork) }
+        #expect(worker?.reason.contains("with a key") == true)
         // One loop takes both.
         options.eventLoops = 1
         try Listener(.quic, tls: Identity.server(), bind: "127.0.0.1:0", options: options).close()
