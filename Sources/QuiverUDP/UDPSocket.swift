@@ -349,9 +349,14 @@ public final class UDPSocket {
     /// other datagrams — handshakes, records without an ID — go by the kernel's 4-tuple hash, so
     /// a client's handshake stays on one socket, whose worker's IDs then keep it there wherever
     /// the client's address moves.
+    ///
+    /// `workerIDOffset` moves the QUIC worker id further into the DCID: behind a QUIC-LB load
+    /// balancer the ID's octets 1… hold the host's server ID, and the worker id follows it
+    /// (`QUICLBServer.workerIDOffset`).
     public static func steeringGroup(bindingTo address: SocketAddress, count: Int, configuration: Configuration = Configuration(),
-                                     dtls: Bool = false) throws(QuiverError) -> [UDPSocket] {
+                                     dtls: Bool = false, workerIDOffset: Int = 1) throws(QuiverError) -> [UDPSocket] {
         precondition(count > 0 && count <= 0xffff, "1…65535 sockets")
+        precondition((1...18).contains(workerIDOffset), "a worker id at DCID octets 1…19")
         var configuration = configuration
         configuration.reusePort = true
         var sockets: [UDPSocket] = []
@@ -361,10 +366,11 @@ public final class UDPSocket {
             bound = socket.localAddress  // port 0: the rest join the port the first one got
             sockets.append(socket)
         }
-        // Long header: flags (1) + version (4) + DCID length (1), then the DCID.
+        // Short header: flags (1), then the DCID. Long header: flags (1) + version (4) + DCID
+        // length (1), then the DCID.
         let attached = dtls
             ? quiver_attach_dtls_cid_steering(sockets[0].fileDescriptor, UInt32(count))
-            : quiver_attach_cid_steering(sockets[0].fileDescriptor, 2, 7, UInt32(count))
+            : quiver_attach_cid_steering(sockets[0].fileDescriptor, UInt32(1 + workerIDOffset), UInt32(6 + workerIDOffset), UInt32(count))
         guard attached == 0 else {
             throw QuiverError(.configuration, "SO_ATTACH_REUSEPORT_CBPF refused: \(String(cString: strerror(errno)))")
         }

@@ -29,6 +29,7 @@ struct Get: ParsableCommand, Sendable {
     @Option(help: "Resume with the ticket in this file if it exists, and save the newest ticket to it.") var resume: String?
     @Flag(help: "With --resume: send the requests as 0-RTT data.") var zeroRTT = false
     @Flag(help: "Update the keys once the handshake is confirmed, before fetching.") var keyUpdate = false
+    @Option(help: "Send a PING after this many seconds without sending anything the server must acknowledge (default: none), so that a fetch learns at once that its server is gone: behind a load balancer another host answers with a stateless reset.") var keepAlive: Double?
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
     @Option(help: "Write a qlog trace (JSON-SEQ) of the connection into this directory, created if missing, as <original destination connection ID>_client.sqlog (default: $QLOGDIR).") var qlog: String?
 
@@ -52,6 +53,10 @@ struct Get: ParsableCommand, Sendable {
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
         options.qlogDirectory = try QLogDirectory.resolve(qlog)
+        if let keepAlive {
+            guard keepAlive > 0, keepAlive.isFinite else { throw CommandError("--keep-alive must be more than 0 seconds") }
+            options.keepAliveInterval = .milliseconds(Int64(keepAlive * 1000))
+        }
         if let resume, let data = FileManager.default.contents(atPath: resume) {
             options.resumption = try ResumptionTicket(serialized: Array(data))
             if zeroRTT {

@@ -87,6 +87,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "QUIC: write a qlog trace (JSON-SEQ) of each connection into this directory, created if missing, as <original destination connection ID>_server.sqlog (default: $QLOGDIR).") var qlog: String?
     @Option(help: "QUIC: the largest UDP payload to send, 1200 to 16383 (default 16383). Path MTU discovery finds what each path carries up to it: 1452 on Ethernet, 8952 on jumbo frames, 16383 on loopback. 1452 keeps every path to Ethernet's size.") var maxDatagramSize: Int?
     @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
+    @Option(help: "With a --secrets file that has a QUIC-LB configuration (\"quicLB\"): this host's server ID in it, in hex, which every connection ID it issues carries so that a load balancer routes the connection's packets here (docs/DEPLOYMENT.md).") var serverID: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "Seconds that SIGTERM or SIGINT gives connections to end before closing them: the listeners stop accepting at once, HTTP/3 connections drain (GOAWAY, requests in progress finish).") var drainTimeout: Double = 10
@@ -165,7 +166,12 @@ struct Serve: ParsableCommand, Sendable {
     /// server of `--http3`) until they end.
     private func serveListeners(host: String, port: UInt16, loops: Int, minimumVersion: TLSVersion, qlogDirectory: String?,
                                 log: Logger) async throws {
-        let shared = try secrets.map(SharedSecrets.load)
+        var shared = try secrets.map(SharedSecrets.load)
+        if shared == nil, serverID != nil { throw CommandError("--server-id names this host in the QUIC-LB configuration of a --secrets file: give one") }
+        try shared?.serverID(serverID, loops: loops, path: secrets ?? "")
+        if let quicLB = shared?.listenerQUICLB {
+            log.notice("QUIC-LB config \(quicLB.configID), server ID \(quicLB.serverID.map { String(format: "%02x", $0) }.joined()), \(quicLB.connectionIDLength)-byte connection IDs, \(quicLB.isEncrypted ? "encrypted" : "plaintext")")
+        }
         let certifiedKey: CertifiedKey
         if let cert, let key {
             // Throws when the key is not the certificate's (the error names both files).

@@ -107,3 +107,37 @@ struct QUICLBConnectionIDTests {
         #expect(Set(ids.map { $0[0] & 0x1f }).count > 1)  // random low bits, not the length
     }
 }
+
+/// One host of a QUIC-LB deployment with several workers: the server ID names the host, the
+/// worker id opens the nonce.
+@Suite("QUIC-LB server with workers")
+struct QUICLBServerTests {
+    @Test("a worker's IDs carry the host's server ID for the balancer and the worker id after it, then 4 random octets")
+    func workerIDs() throws {
+        let configuration = try QUICLBConfiguration(configID: 1, serverIDLength: 1, nonceLength: 6)
+        let server = try QUICLBServer(configuration: configuration, serverID: [0x2a])
+        #expect(server.workerIDOffset == 2)
+        let decoder = QUICLBConnectionIDs(configuration)
+        let ids = (0..<100).map { _ in server.generator(worker: 0x0103)().bytes }
+        #expect(ids.allSatisfy { $0.count == 8 && $0[0] == 1 << 5 | 7 && decoder.serverID(in: $0) == [0x2a] })
+        #expect(ids.allSatisfy { $0[server.workerIDOffset] == 0x01 && $0[server.workerIDOffset + 1] == 0x03 })
+        #expect(Set(ids.map { $0.suffix(4) }).count == 100)
+        // Without a worker: the configuration's own generator, random nonce.
+        let single = (0..<50).map { _ in server.generator()().bytes }
+        #expect(single.allSatisfy { decoder.serverID(in: $0) == [0x2a] })
+        #expect(Set(single.map { $0.suffix(6) }).count == 50)
+    }
+
+    @Test("a server ID of another length, and workers under a key or with a nonce too short for the worker id, are refused")
+    func refusals() throws {
+        let plain = try QUICLBConfiguration(configID: 0, serverIDLength: 2, nonceLength: 5)
+        #expect(throws: QUICLBConfigurationError.self) { try QUICLBServer(configuration: plain, serverID: [1]) }
+        let short = try QUICLBServer(configuration: plain, serverID: [1, 2])
+        #expect(short.refusal(workers: 1) == nil)
+        #expect(short.refusal(workers: 2)?.description.contains("nonce of at least 6 octets") == true)
+        let keyed = try QUICLBServer(configuration: try QUICLBConfiguration(configID: 0, serverIDLength: 2, nonceLength: 8,
+                                                                             key: QUICLBConnectionIDTests.key), serverID: [1, 2])
+        #expect(keyed.refusal(workers: 1) == nil)
+        #expect(keyed.refusal(workers: 3)?.description.contains("with a key") == true)
+    }
+}

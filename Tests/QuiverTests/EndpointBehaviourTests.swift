@@ -99,9 +99,38 @@ struct EndpointBehaviourTests {
         try connection.write([2])
         #expect(throws: QuiverError.self) { _ = try connection.read() }
         #expect(connection.closeInfo?.origin == .transport, "\(String(describing: connection.closeInfo))")
+        #expect(connection.closeInfo?.reason == "stateless reset")
         #expect(second.statistics.quic?.statelessResetsSent ?? 0 >= 1)
         first.close()
         second.close()
+    }
+
+    @Test("a client with a keep-alive learns of its server's restart by a stateless reset without writing anything")
+    func keepAliveMeetsStatelessReset() throws {
+        let serverAddress = SocketAddress("192.0.2.1:443")!, clientAddress = SocketAddress("198.51.100.7:5000")!
+        var options = Listener.Options()
+        options.statelessResetKey = [UInt8](repeating: 9, count: 32)
+        let before = DatagramPair(addressed: true), after = DatagramPair(addressed: true), client = DatagramPair(addressed: true)
+        let first = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(before.first, localAddress: serverAddress)], options: options)
+        defer { first.close() }
+        let second = try Listener(.quic, tls: Identity.server(), attachments: [.datagrams(after.first, localAddress: serverAddress)], options: options)
+        defer { second.close() }
+        let restarted = Atomic<Bool>(false)
+        Self.route(client: client, first: before, second: after, toFirst: { !restarted.load(ordering: .acquiring) },
+                   firstHeard: { !restarted.load(ordering: .acquiring) })
+        var clientOptions = ClientOptions()
+        clientOptions.keepAliveInterval = .milliseconds(100)
+        let connection = try Connection.connect(over: .datagrams(client.first, localAddress: clientAddress), remote: serverAddress,
+                                                tls: Identity.client(), serverName: "localhost", options: clientOptions)
+        try connection.write([1])
+        let served = try first.accept()
+        #expect(try served.read(maxBytes: 1) == [1])
+        restarted.store(true, ordering: .releasing)
+        // The client only waits: its next keep-alive PING reaches the second server.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while connection.closeInfo == nil, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(connection.closeInfo?.origin == .transport, "\(String(describing: connection.closeInfo))")
+        #expect(connection.closeInfo?.reason == "stateless reset")
     }
 
     @Test("a Retry token one listener issued validates at another given the same token secret")

@@ -42,4 +42,17 @@ struct SteeringTests {
             #expect(try receiver(of: initial, group: group, from: client) == expected)
         }
     }
+
+    @Test("behind a QUIC-LB balancer the worker id follows the host's server ID: the program reads it at the offset given")
+    func steeringAfterServerID() throws {
+        let group = try UDPSocket.steeringGroup(bindingTo: SocketAddress("127.0.0.1:0")!, count: 2, workerIDOffset: 2)
+        let client = try UDPSocket(bindingTo: SocketAddress("127.0.0.1:0")!)
+        for worker in [UInt8(1), 0, 1] {
+            // Short header, then the DCID: first octet, server ID 0x2a, worker id, random nonce.
+            let datagram: [UInt8] = [0x41, 0x27, 0x2a, 0x00, worker, 9, 9, 9, 9] + [UInt8](repeating: 0, count: 30)
+            #expect(try receiver(of: datagram, group: group, from: client) == Int(worker))
+            let handshake: [UInt8] = [0xe3, 0, 0, 0, 1, 8, 0x27, 0x2a, 0x00, worker, 4, 5, 6, 7] + [UInt8](repeating: 0, count: 60)
+            #expect(try receiver(of: handshake, group: group, from: client) == Int(worker))
+        }
+    }
 }

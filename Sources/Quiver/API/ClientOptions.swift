@@ -47,6 +47,13 @@ public struct ClientOptions: Sendable {
     /// QUIC: whether the latency spin bit may be used (RFC 9000 §17.4; default on). Even when
     /// allowed, a random one in eight paths goes without, as the RFC requires.
     public var spinBit = QUICDefaults.connection.spinBit
+    /// QUIC: send a PING after this long without sending anything the server must
+    /// acknowledge; `nil` (the default) sends none. Keeps NAT bindings alive, and lets a
+    /// client that only receives learn at once that its server is gone: behind a load
+    /// balancer its next packet reaches another host of the service, which answers with a
+    /// stateless reset (``CloseInfo/Origin/transport``, reason "stateless reset"). Use a
+    /// value well below the idle timeout.
+    public var keepAliveInterval: Duration?
 
     /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the options
     /// above were applied. Not API: the engine's types change with the engine.
@@ -69,6 +76,7 @@ extension ClientOptions {
         configuration.maxDatagramFrameSize = maxDatagramFrameSize.map { UInt64(max(0, $0)) }
         configuration.qlog = qlogDirectory.map { .directory($0) }
         configuration.spinBit = spinBit
+        configuration.keepAliveInterval = keepAliveInterval
         configureQUIC(&configuration)
         return configuration
     }

@@ -8,8 +8,9 @@ public struct CloseInfo: Sendable, Hashable, CustomStringConvertible {
         case peer
         /// Nothing was heard for the idle timeout (QUIC) or the handshake timed out.
         case timeout
-        /// The transport went away: a QUIC stateless reset, a TCP reset or end of stream
-        /// without close_notify (truncation).
+        /// The transport went away: a QUIC stateless reset or Version Negotiation (the
+        /// ``CloseInfo/reason`` says which), a TCP reset or end of stream without close_notify
+        /// (truncation).
         case transport
         /// The peer could not be reached: QUIC's equivalent of a refused TCP connection (an
         /// ICMP port or host unreachable before the server answered); ``CloseInfo/reason``

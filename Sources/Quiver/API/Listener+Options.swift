@@ -141,6 +141,14 @@ extension Listener {
         /// prefork servers, one worker per SO_REUSEPORT socket. `nil` (the default): random
         /// connection IDs.
         public var workerID: UInt16?
+        /// QUIC: this server's place in a QUIC-LB deployment (draft-ietf-quic-load-balancers):
+        /// every connection ID issued carries its server ID, by which a load balancer in front
+        /// of several hosts routes each packet to this one, whatever the client's address. With
+        /// several ``eventLoops`` (or a prefork ``workerID``) the loop's worker id opens the
+        /// nonce and the steering group reads it there (``Listener/QUICLB/workerIDOffset``);
+        /// that takes a plaintext configuration with a nonce of 6 octets or more, else the
+        /// listener refuses it. `nil` (the default): no QUIC-LB server ID.
+        public var quicLB: QUICLB?
         /// QUIC: the key stateless reset tokens are derived from (RFC 9000 §10.3.2). Give the
         /// processes of one server — and a restarted server — the same key, so that a client of
         /// a connection no process knows any more is told at once. `nil` (the default): a random
@@ -246,7 +254,12 @@ extension Listener.Options {
         connection.disableActiveMigration = disableActiveMigration
         connection.qlog = qlogDirectory.map { .directory($0) }
         connection.spinBit = spinBit
-        if let workerID { connection.useWorkerConnectionIDs(workerID) }
+        if let quicLB {
+            connection.connectionIDLength = quicLB.connectionIDLength
+            connection.connectionIDGenerator = quicLB.server.generator(worker: workerID, random: connection.random)
+        } else if let workerID {
+            connection.useWorkerConnectionIDs(workerID)
+        }
         if let statelessResetKey { connection.statelessResetKey = statelessResetKey }
         var configuration = QUICEndpoint.Configuration(connection: connection)
         configuration.retryPolicy = retryPolicy.engine
@@ -290,8 +303,13 @@ extension QUICEndpoint.Configuration {
     /// the Retry threshold — are divided among the loops (``maxConnections`` is one count
     /// shared by all, ``connectionBudget``). The secrets — tokens, stateless resets, session
     /// tickets — stay shared, so a token or ticket from one loop is good at every other.
-    mutating func divide(among loops: Int, loop: Int) {
-        connection.useWorkerConnectionIDs(UInt16(loop))
+    /// Behind a QUIC-LB balancer (`quicLB`) the IDs carry the server ID, then the loop.
+    mutating func divide(among loops: Int, loop: Int, quicLB: Listener.QUICLB?) {
+        if let quicLB {
+            connection.connectionIDGenerator = quicLB.server.generator(worker: UInt16(loop), random: connection.random)
+        } else {
+            connection.useWorkerConnectionIDs(UInt16(loop))
+        }
         maxPendingConnections = Listener.share(of: maxPendingConnections, loops: loops)
         if case .whenPendingExceeds(let count) = retryPolicy { retryPolicy = .whenPendingExceeds(Listener.share(of: count, loops: loops)) }
     }

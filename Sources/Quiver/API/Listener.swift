@@ -90,6 +90,7 @@ public final class Listener: Sendable {
     ///
     /// - Throws: `QuiverError` `.configuration` for attachments the transport does not take,
     ///   several loops with the application-driven driver, with ``Options/workerID``, or with
+    ///   an ``Options/quicLB`` that cannot name them (``QUICLB/refusal(workers:)``), or with
     ///   a number of attachments other than the number of loops.
     public init(_ transport: Transport, tls: TLSConfiguration, attachments: [Attachment], options: Options = Options()) throws(QuiverError) {
         self.transport = transport
@@ -108,6 +109,9 @@ public final class Listener: Sendable {
             guard options.workerID == nil || transport != .quic else {
                 throw QuiverError(.configuration, "workerID names one prefork worker's connection IDs; a listener with several event loops names its loops in them")
             }
+        }
+        if transport == .quic, let quicLB = options.quicLB, let refusal = quicLB.refusal(workers: options.workerID != nil ? 2 : loops) {
+            throw QuiverError(.configuration, refusal)
         }
         let perLoopAttachments = loops == 1 ? [attachments] : attachments.map { [$0] }
         // One count of connections for every loop: maxConnections holds for the listener.
@@ -131,7 +135,7 @@ public final class Listener: Sendable {
             case .quic:
                 let quic = QUICCore(driver: driver, acceptQueue: acceptQueue, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
                 var configuration = endpointConfiguration!
-                if loops > 1 { configuration.divide(among: loops, loop: loop) }
+                if loops > 1 { configuration.divide(among: loops, loop: loop, quicLB: options.quicLB) }
                 quic.setServer(QUICEndpoint(configuration: configuration))
                 core = quic
             case .tcp:
@@ -183,7 +187,8 @@ public final class Listener: Sendable {
         case .quic where loops == 1:
             attachments = [.udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.serverSocketConfiguration))]
         case .quic:
-            attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.serverSocketConfiguration)
+            attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.serverSocketConfiguration,
+                                                      workerIDOffset: options.quicLB?.workerIDOffset ?? 1)
                 .map { .udp($0) }
         case .tcp:
             var bound = socketAddress

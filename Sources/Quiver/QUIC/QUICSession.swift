@@ -463,6 +463,12 @@ extension CloseInfo {
         case .statelessReset, .versionNegotiation: .transport
         case .unreachable: .unreachable
         }
-        self.init(origin: origin, code: info.frame.errorCode, isApplicationCode: info.frame.isApplication, reason: info.reason)
+        // The engine's resets and version negotiations carry no reason: say which it was.
+        let reason = switch info.origin {
+        case .statelessReset where info.reason.isEmpty: "stateless reset"
+        case .versionNegotiation where info.reason.isEmpty: "version negotiation"
+        default: info.reason
+        }
+        self.init(origin: origin, code: info.frame.errorCode, isApplicationCode: info.frame.isApplication, reason: reason)
     }
 }

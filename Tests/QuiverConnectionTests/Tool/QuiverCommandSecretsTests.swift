@@ -54,4 +54,54 @@ extension QuiverCommandTests {
         try refused("{\"sessionTicket\": \"\(String(repeating: "zz", count: 32))\"}", "\"sessionTicket\" must be 32 bytes in hex")
         expectOneLineError(try run(["serve", "--quic", "--port", "0", "--secrets", path + ".missing"]), containing: "No such file")
     }
+
+    @Test("serve --secrets with a QUIC-LB configuration and --server-id: two loops behind the host's server ID serve HTTP/3")
+    func quicLBServerID() throws {
+        let fixture = try InteropFixture()
+        let secrets = fixture.directory.path + "/secrets.json"
+        try PrivateFileForTests.write("{\"quicLB\": {\"configID\": 1, \"serverIDLength\": 1, \"nonceLength\": 6}}", to: secrets)
+        let (server, port) = try serve(["--http3", "--root", fixture.root, "--secrets", secrets, "--server-id", "2a", "--loops", "2"],
+                                       fixture: fixture)
+        defer { server.kill() }
+        #expect(server.standardErrorText.contains("QUIC-LB config 1, server ID 2a, 8-byte connection IDs, plaintext"), "\(server.transcript)")
+        for _ in 0..<4 {
+            let get = try run(["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out, "https://127.0.0.1:\(port)/5000"])
+            #expect(get.waitForExit(timeout: 1) == 0, "\(get.transcript)")
+        }
+    }
+
+    @Test("serve refuses, in one line, a QUIC-LB configuration the draft forbids and a --server-id that does not fit it")
+    func quicLBRefused() throws {
+        let fixture = try InteropFixture()
+        let path = fixture.directory.path + "/secrets.json"
+        func refused(_ quicLB: String, _ arguments: [String], _ text: String) throws {
+            try PrivateFileForTests.write("{\"quicLB\": \(quicLB)}", to: path)
+            expectOneLineError(try run(["serve", "--quic", "--port", "0", "--secrets", path] + arguments), containing: text)
+        }
+        let plain = "{\"configID\": 0, \"serverIDLength\": 2, \"nonceLength\": 6}"
+        try refused("{\"configID\": 7, \"serverIDLength\": 1, \"nonceLength\": 6}", ["--server-id", "01"], "\"configID\" must be 0 to 6")
+        try refused("{\"configID\": 0, \"serverIDLength\": 10, \"nonceLength\": 10}", ["--server-id", "01"], "sum to at most 19 octets")
+        try refused("{\"configID\": 0, \"serverIDLength\": 1, \"nonceLength\": 3}", ["--server-id", "01"], "at least 4 octets")
+        try refused("{\"configID\": 0, \"serverIDLength\": 1, \"nonceLength\": 6, \"key\": \"abcd\"}", ["--server-id", "01"],
+                    "\"key\" must be 16 bytes in hex")
+        try refused("{\"configID\": 0, \"serverIDLength\": 1, \"nonceLenght\": 6}", ["--server-id", "01"], "unknown key \"nonceLenght\"")
+        try refused(plain, [], "give this host's --server-id (2 byte(s) in hex)")
+        try refused(plain, ["--server-id", "01"], "--server-id 01: 1 byte(s), but the QUIC-LB configuration")
+        try refused(plain, ["--server-id", "0x01"], "--server-id 0x01: not hex")
+        try refused("{\"configID\": 0, \"serverIDLength\": 2, \"nonceLength\": 8, \"key\": \"\(String(repeating: "5a", count: 16))\"}",
+                    ["--server-id", "0102", "--loops", "2"], "--loops 2: a QUIC-LB configuration with a key")
+        try refused(plain.replacingOccurrences(of: "6}", with: "5}"), ["--server-id", "0102", "--loops", "2"], "nonce of at least 6 octets")
+        try PrivateFileForTests.write("{}", to: path)
+        expectOneLineError(try run(["serve", "--quic", "--port", "0", "--secrets", path, "--server-id", "01"]), containing: "add \"quicLB\"")
+        expectOneLineError(try run(["serve", "--quic", "--port", "0", "--server-id", "01"]), containing: "--server-id names this host")
+    }
 }
+
+/// Writes test files readable by their owner only, as `--secrets` requires.
+enum PrivateFileForTests {
+    static func write(_ contents: String, to path: String) throws {
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+}
+
