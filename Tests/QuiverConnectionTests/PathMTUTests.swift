@@ -97,6 +97,26 @@ struct PathMTUTests {
         #expect(server.congestion.congestionWindow > 2 * 1452)
     }
 
+    @Test("Only the probe in flight on the path counts: a late acknowledgment of another (from before a migration) proves nothing")
+    func lateProbeAcknowledgment() {
+        var path = QUICConnection.Path(remote: Addresses.client, isValidated: true)
+        path.mtuProbe = 1452
+        path.mtuProbeAcknowledged(8952)  // sent on the previous path
+        #expect(path.mtu == 1200 && path.mtuProbe == 1452)
+        path.mtuProbeAcknowledged(1452)
+        #expect(path.mtu == 1452 && path.mtuProbe == nil)
+        #expect(path.nextMTUProbe(ceiling: 16_383) == 8952)
+    }
+
+    @Test("Without discovery and without a configured size, datagrams keep Ethernet's 1452 bytes")
+    func disabledDefault() throws {
+        let (scenario, client, sent) = try Self.download(mtu: 1500, seed: 68) { $0.pathMTUDiscovery = false }
+        #expect(client.allCorrect)
+        #expect(scenario.serverConnection?.datagramSizeLimit == 1452)
+        #expect(sent.allSatisfy { $0 <= 1452 })
+        #expect(scenario.serverConnection?.statistics.packetsLost == 0)
+    }
+
     @Test("Without discovery, datagrams keep the configured size")
     func disabled() throws {
         let (scenario, client, sent) = try Self.download(mtu: 1500, seed: 63) {

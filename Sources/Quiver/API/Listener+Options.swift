@@ -109,10 +109,11 @@ extension Listener {
         /// client's address: turn them off where addresses are synthetic (unaddressed pairs).
         public var issueNewTokens = QUICDefaults.endpoint.issueNewTokens
         /// QUIC: the largest UDP payload sent, also announced as max_udp_payload_size (at least
-        /// 1200, RFC 9000 §14; default 16 383). With ``pathMTUDiscovery`` it is the ceiling of
-        /// the search: a connection starts at 1200 bytes and grows only to sizes a probe proved
-        /// (1452 on Ethernet, 8952 on jumbo frames, the ceiling on loopback); without it, it
-        /// sends this size from the start, so set it to what the path carries.
+        /// 1200, RFC 9000 §14; `nil`, the default: 16 383 with ``pathMTUDiscovery``, 1452
+        /// without). With discovery it is the ceiling of the search: a connection starts at
+        /// 1200 bytes and grows only to sizes a probe proved (1452 on Ethernet, 8952 on jumbo
+        /// frames, the ceiling on loopback); without it, it sends this size from the start, so
+        /// it must be what the path carries.
         public var maxDatagramSize = QUICDefaults.connection.maxDatagramSize
         /// QUIC: datagram packetization layer path MTU discovery (RFC 9000 §14.3, RFC 8899;
         /// default on): probes search for the largest datagram, up to ``maxDatagramSize``, that

@@ -42,13 +42,14 @@ public struct QUICConfiguration: Sendable {
     public var connectionIDGenerator: (@Sendable () -> ConnectionID)?
     /// The largest UDP payload we send (at least 1200, RFC 9000 §14), capped by the peer's
     /// max_udp_payload_size and by 16 383 (a 2-octet packet Length); also the
-    /// max_udp_payload_size we announce.
+    /// max_udp_payload_size we announce. `nil` (the default): 16 383 with
+    /// ``pathMTUDiscovery``, 1452 without.
     ///
-    /// With ``pathMTUDiscovery`` (the default) this is only the ceiling of the search: a
-    /// connection starts at 1200 bytes and grows to sizes a probe proved — 1452 on an Ethernet
-    /// path, 8952 over jumbo frames, the ceiling over loopback. Without it, this size is sent
-    /// from the start, so set it to what the path carries (1452 for a 1500-byte MTU).
-    public var maxDatagramSize = 16_383
+    /// With ``pathMTUDiscovery`` this is only the ceiling of the search: a connection starts
+    /// at 1200 bytes and grows to sizes a probe proved — 1452 on an Ethernet path, 8952 over
+    /// jumbo frames, the ceiling over loopback. Without it, this size is sent from the start,
+    /// so it must be what the path carries (1452 fits a 1500-byte MTU under IPv6 and IPv4).
+    public var maxDatagramSize: Int?
     /// Datagram packetization layer path MTU discovery (RFC 9000 §14.3, RFC 8899): once the
     /// handshake is confirmed and the connection has data to send, PING+PADDING probes try the
     /// common sizes up to ``maxDatagramSize`` (1452, 8952, then the ceiling itself) and, on a
@@ -59,7 +60,9 @@ public struct QUICConfiguration: Sendable {
     public var pathMTUDiscovery = true
 
     /// The datagram size a new path starts with.
-    var initialDatagramSize: Int { pathMTUDiscovery ? 1200 : max(1200, maxDatagramSize) }
+    var initialDatagramSize: Int { pathMTUDiscovery ? 1200 : datagramSizeMaximum }
+    /// ``maxDatagramSize``, or its default for the discovery setting, at least 1200.
+    var datagramSizeMaximum: Int { max(1200, maxDatagramSize ?? (pathMTUDiscovery ? 16_383 : 1452)) }
     /// The congestion controller.
     public var congestionAlgorithm: CongestionAlgorithm = .cubic
     /// Whether sending is paced (RFC 9002 §7.7).
@@ -111,7 +114,7 @@ public struct QUICConfiguration: Sendable {
     var baseTransportParameters: TransportParameters {
         var p = TransportParameters()
         p.maxIdleTimeout = UInt64(max(idleTimeout, .zero).nanosecondsClamped / 1_000_000)
-        p.maxUDPPayloadSize = UInt64(max(maxDatagramSize, 1200))
+        p.maxUDPPayloadSize = UInt64(datagramSizeMaximum)
         p.initialMaxData = initialMaxData
         p.initialMaxStreamDataBidiLocal = initialMaxStreamData
         p.initialMaxStreamDataBidiRemote = initialMaxStreamData

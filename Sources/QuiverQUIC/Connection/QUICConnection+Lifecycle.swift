@@ -222,7 +222,7 @@ extension QUICConnection {
     /// within the peer's max_udp_payload_size.
     var datagramSizeCeiling: Int {
         // Long headers use a 2-byte Length field (RFC 9000 §16: up to 16383).
-        max(1200, min(configuration.maxDatagramSize, peerMaxUDPPayloadSize, 16383))
+        max(1200, min(configuration.datagramSizeMaximum, peerMaxUDPPayloadSize, 16383))
     }
 
     // MARK: - Handshake progress

@@ -270,13 +270,15 @@ public final class QUICConnection {
             return upper - mtu > 32 ? (mtu + upper) / 2 : nil
         }
 
-        /// A probe of `size` was acknowledged: the path carries it.
+        /// A probe of `size` was acknowledged: the path carries it — if it is the probe in
+        /// flight on this path. A probe sent on the path before a migration, or one declared
+        /// lost and acknowledged late, proves nothing here: the first could raise a new,
+        /// narrower path to a jumbo size, and the search sends the second size again.
         mutating func mtuProbeAcknowledged(_ size: Int) {
+            guard mtuProbe == size else { return }
             mtu = max(mtu, size)
-            if mtuProbe == size {
-                mtuProbe = nil
-                mtuProbeLosses = 0
-            }
+            mtuProbe = nil
+            mtuProbeLosses = 0
         }
 
         /// A probe of `size` was lost; three losses of one size fail it (MAX_PROBES, RFC 8899 §5.1.2).
