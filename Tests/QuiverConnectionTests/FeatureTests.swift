@@ -319,6 +319,52 @@ struct FeatureTests {
         #expect(scenario.serverConnection?.path.isValidated == true)
     }
 
+    @Test("Client active migration mid-transfer: new connection IDs both ways, the new path validated both ways (RFC 9000 §9.2, §9.5)")
+    func activeMigration() throws {
+        let app = TransferClient(mode: .download, sizes: [3_000_000])
+        var link = LinkConfiguration()
+        link.bandwidth = 20_000_000
+        let scenario = try Scenario(seed: 28, link: link, app: app, server: SourceServer())
+        let start = scenario.net.now
+        try scenario.net.run(until: { scenario.net.now > start + .milliseconds(300) }, timeLimit: .seconds(5))
+        #expect(!app.isDone)
+        let client = scenario.clientConnection
+        let server = try #require(scenario.serverConnection)
+        let (clientUsed, serverUsed) = (client.cids.activePeer, server.cids.activePeer)
+        let newAddress = SocketAddress("10.0.0.2:7000")!
+        scenario.clientNode.rebind(to: newAddress)
+        try client.migrateLocalAddress(newAddress: true)
+        #expect(client.cids.activePeer != clientUsed)
+        #expect(client.smoothedRTT == QUICConfiguration(tls: TestIdentity.clientTLS()).initialRTT)  // a new network: RTT anew
+        try scenario.run()
+        #expect(app.allCorrect)
+        #expect(server.remoteAddress == newAddress && server.path.isValidated)
+        #expect(server.statistics.peerMigrations == 1 && server.statistics.pathsValidated == 1)
+        #expect(server.cids.activePeer != serverUsed)  // the server does not use one ID towards two addresses either
+        #expect(client.statistics.localMigrations == 1 && client.statistics.pathsValidated == 1)
+    }
+
+    @Test("Client migration is refused before the handshake is confirmed, by a server, after disable_active_migration, and without a spare connection ID")
+    func migrationRefusals() throws {
+        let early = try Scenario(seed: 29, app: TransferClient(mode: .echo, sizes: [10]))
+        #expect(throws: MigrationRefusal.handshakeNotConfirmed) { try early.clientConnection.migrateLocalAddress(newAddress: false) }
+        try early.run()
+        let server = try #require(early.serverConnection)
+        #expect(throws: MigrationRefusal.notClient) { try server.migrateLocalAddress(newAddress: false) }
+        // The server gave three spare IDs (our active_connection_id_limit is 4): moving at once
+        // again and again, the fourth move finds none (the retired ones' successors have not come).
+        var moves = 0
+        while moves < 10, (try? early.clientConnection.migrateLocalAddress(newAddress: false)) != nil { moves += 1 }
+        #expect(moves == 3)
+        #expect(throws: MigrationRefusal.noSpareConnectionID) { try early.clientConnection.migrateLocalAddress(newAddress: false) }
+
+        let (clientConfig, serverConfig) = Self.configurations { $0.disableActiveMigration = true }
+        let pinned = try Scenario(seed: 30, clientConfiguration: clientConfig, serverConfiguration: serverConfig,
+                                  app: TransferClient(mode: .echo, sizes: [10]))
+        try pinned.run()
+        #expect(throws: MigrationRefusal.disabledByPeer) { try pinned.clientConnection.migrateLocalAddress(newAddress: false) }
+    }
+
     @Test("DATAGRAM frames both ways (RFC 9221)")
     func datagrams() throws {
         let (clientConfig, serverConfig) = Self.configurations { $0.maxDatagramFrameSize = 1200 }

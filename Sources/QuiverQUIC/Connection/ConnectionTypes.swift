@@ -258,3 +258,26 @@ public enum QUICConnectionState: Sendable, Hashable {
     /// Nothing more will happen; the connection can be discarded.
     case closed
 }
+
+/// Why a client may not move to a new local address now
+/// (``QUICConnection/migrateLocalAddress(newAddress:)``).
+public enum MigrationRefusal: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Only clients migrate (RFC 9000 §9: a server's address is fixed; preferred_address aside).
+    case notClient
+    /// Not before the handshake is confirmed (RFC 9000 §9), nor once the connection closes.
+    case handshakeNotConfirmed
+    /// The server sent disable_active_migration (RFC 9000 §18.2).
+    case disabledByPeer
+    /// The server has given no connection ID beyond the one in use, and one must not be used
+    /// from two addresses (RFC 9000 §9.5).
+    case noSpareConnectionID
+
+    public var description: String {
+        switch self {
+        case .notClient: "only a client moves to a new local address"
+        case .handshakeNotConfirmed: "not before the handshake is confirmed, nor after the connection ended (RFC 9000 §9)"
+        case .disabledByPeer: "the server sent disable_active_migration (RFC 9000 §18.2)"
+        case .noSpareConnectionID: "the server has issued no spare connection ID (RFC 9000 §9.5)"
+        }
+    }
+}

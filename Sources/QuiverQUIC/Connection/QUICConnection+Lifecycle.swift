@@ -299,10 +299,13 @@ extension QUICConnection {
 
     /// A non-probing packet arrived from a new address (RFC 9000 §9.3): the peer migrated or
     /// its NAT rebound. We follow it, validate the new path with PATH_CHALLENGE and respect
-    /// the amplification limit there until it answers.
+    /// the amplification limit there until it answers. We also move to another of the peer's
+    /// connection IDs where it gave us one: a connection ID is not used towards two
+    /// addresses (§9.5), so that the two paths cannot be linked.
     func migrate(to remote: SocketAddress, datagramSize: Int) {
         guard role == .server, isHandshakeConfirmed else { return }
         statistics.peerMigrations += 1
+        if cids.activePeer.count > 0 { _ = cids.rotatePeer() }
         let portOnly = remote.addressBytes == path.remote.addressBytes
         var newPath = Path(remote: remote, isValidated: false, bytesReceived: datagramSize)
         var challenge = configuration.random.bytes(Frame.pathDataLength)

@@ -115,6 +115,9 @@ public final class QUICConnection {
         public var peerMigrations = 0
         /// New paths the peer proved by answering our PATH_CHALLENGE (RFC 9000 §8.2).
         public var pathsValidated = 0
+        /// Times this client moved to a new local address
+        /// (``QUICConnection/migrateLocalAddress(newAddress:)``, RFC 9000 §9.2).
+        public var localMigrations = 0
     }
 
     // MARK: - Internal state
@@ -607,6 +610,39 @@ public final class QUICConnection {
     public func sendNewToken(_ token: [UInt8]) {
         guard role == .server, !token.isEmpty else { return }
         pendingNewToken = token
+    }
+
+    /// Client: the connection's datagrams leave from a new local address from now on — the
+    /// application moved it (active migration, RFC 9000 §9.2). The connection switches to a
+    /// connection ID of the server's it has not used (§9.5), so that an observer cannot link
+    /// the two paths, and checks the new path with PATH_CHALLENGE (§8.2); on a new address
+    /// (not just a new port) congestion control and the RTT estimate start over (§9.4). Path
+    /// MTU discovery, ECN validation and the spin bit start over on the new path either way.
+    ///
+    /// - Parameter newAddress: Whether the local IP address changed, not only the port.
+    /// - Throws: ``MigrationRefusal`` when the protocol forbids migrating now; the connection
+    ///   is unchanged and the application should keep the old address.
+    public func migrateLocalAddress(newAddress: Bool) throws(MigrationRefusal) {
+        guard role == .client else { throw .notClient }
+        guard state == .established, isHandshakeConfirmed else { throw .handshakeNotConfirmed }  // §9
+        guard peerTransportParameters?.disableActiveMigration != true else { throw .disabledByPeer }  // §18.2
+        if cids.activePeer.count > 0 {
+            guard cids.rotatePeer() else { throw .noSpareConnectionID }  // §9.5
+        }
+        var challenge = configuration.random.bytes(Frame.pathDataLength)
+        if challenge.allSatisfy({ $0 == 0 }) { challenge[0] = 1 }
+        // The server's address was validated by the handshake (and a client has no
+        // amplification limit): the challenge only confirms the new path works.
+        path = Path(remote: path.remote, isValidated: true, challenge: challenge, challengePending: true)
+        previousPath = nil
+        spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)
+        restartECNValidation()
+        if newAddress {
+            congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
+            recovery.resetRTT(initialRTT: configuration.initialRTT)
+        }
+        datagramSizeChanged()
+        statistics.localMigrations += 1
     }
 
     /// Initiates a key update now if the rules allow it (RFC 9001 §6.1): handshake confirmed
