@@ -11,7 +11,7 @@ import sys
 
 CASES = ["handshake", "transfer", "multiplexing", "chacha20", "retry", "resumption", "zerortt",
          "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "ecn",
-         "rebind-port", "rebind-addr", "ipv6", "blackhole", "longrtt", "hqinterop"]
+         "rebind-port", "rebind-addr", "migration", "ipv6", "blackhole", "longrtt", "hqinterop"]
 COLUMNS = [("server", "ngtcp2"), ("server", "aioquic"), ("client", "ngtcp2"), ("client", "aioquic")]
 MARK = {"passed": "✅", "unsupported": "➖ unsupported by peer", "not applicable": "n/a", "failed": "❌"}
 
@@ -43,7 +43,11 @@ def main():
            "Cases follow the QUIC interop runner; a UDP relay in the test stands for the network where a "
            "case needs one: it loses datagrams, sees Retry packets, rebinds the client's port or address "
            "(rebind-port, rebind-addr), drops everything for 2 s (blackhole) and delays every datagram "
-           "(longrtt: a 1 s round trip); ECN (RFC 9000 §13.4) by Quiver's own statistics over loopback, where the kernel keeps "
+           "(longrtt: a 1 s round trip), and like a 1500-byte link carries no datagram over 1472 bytes. "
+           "migration (not a runner case name) is a client moving itself to a new local port mid-transfer "
+           "(active migration, RFC 9000 §9.2: `gtlsclient --change-local-addr`, aioquic on a new socket, "
+           "`quiver get --migrate`), the evidence being the server's validation of the new path. "
+           "ECN (RFC 9000 §13.4) by Quiver's own statistics over loopback, where the kernel keeps "
            "the marks: the validation state (the peer's ACK frames counted Quiver's ECT(0) packets) and "
            "the codepoints of the peer's datagrams, as `quiver get`'s summary and `quiver serve`'s close "
            f"line print them. Machine: {platform.system()} {platform.release()}, {platform.machine()}.", "",

@@ -30,6 +30,8 @@ struct Get: ParsableCommand, Sendable {
     @Flag(help: "With --resume: send the requests as 0-RTT data.") var zeroRTT = false
     @Flag(help: "Update the keys once the handshake is confirmed, before fetching.") var keyUpdate = false
     @Option(help: "Send a PING after this many seconds without sending anything the server must acknowledge (default: none), so that a fetch learns at once that its server is gone: behind a load balancer another host answers with a stateless reset.") var keepAlive: Double?
+    @Flag(help: "Move the connection to a new local port once the first body bytes arrive (active migration, RFC 9000 §9.2); the summary says whether the server proved the new path.") var migrate = false
+    @Option(help: "Like --migrate, to this local address (numeric, e.g. 127.0.0.2: another interface's).") var migrateAddress: String?
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
     @Option(help: "Write a qlog trace (JSON-SEQ) of the connection into this directory, created if missing, as <original destination connection ID>_client.sqlog (default: $QLOGDIR).") var qlog: String?
 
@@ -70,9 +72,17 @@ struct Get: ParsableCommand, Sendable {
         // in that version (RFC 9369 §5), and a server that moved us to v2 gave a v2 ticket.
         let version: QUICVersion = v2 ? .v2 : options.resumption?.quicVersion ?? .v1
         options.quicVersions = version == .v1 ? [.v1, .v2] : [version]
+        var moveTo: SocketAddress?
+        if let migrateAddress {
+            guard let address = SocketAddress(host: migrateAddress, port: 0) else {
+                throw CommandError("--migrate-address '\(migrateAddress)' is not a numeric IP address")
+            }
+            moveTo = address
+        }
         let connection = try await Connection.connect(.quic, to: host, port: port, tls: tls, serverName: serverName ?? host, options: options)
         guard let quic = connection.quic else { throw QuiverError(.configuration, "not a QUIC connection") }
         if keyUpdate { try await updateKeys(quic) }
+        let mover = migrate || moveTo != nil ? Mover(quic, to: moveTo) : nil
         let client = hq ? nil : try HTTP3Client(connection)
         let failures = Mutex<[String]>([])
         let fetched = Atomic<Int>(0)
@@ -80,11 +90,15 @@ struct Get: ParsableCommand, Sendable {
             do {
                 let sink = try BodySink(out: out, path: url.path)
                 do {
+                    let write: ([UInt8]) -> Void = { bytes in
+                        sink.write(bytes)
+                        mover?.bodyArrived()
+                    }
                     if let client {
-                        let response = try await client.get(url.path, authority: url.authority) { sink.write($0) }
+                        let response = try await client.get(url.path, authority: url.authority, onBody: write)
                         guard response.status == .ok else { throw HTTPStatusError(status: response.status) }
                     } else {
-                        try await HQInterop.get(url.path, on: connection) { sink.write($0) }
+                        try await HQInterop.get(url.path, on: connection, onBody: write)
                     }
                     try sink.finish()
                 } catch {
@@ -120,7 +134,11 @@ struct Get: ParsableCommand, Sendable {
                 FileHandle.standardError.write(Data("quiver: no session ticket arrived to save in \(resume)\n".utf8))
             }
         }
-        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : ""), \(quic.ecn)\(client.map { ", \($0.qpackStatistics)" } ?? "")\n".utf8))
+        if let mover, let failure = mover.failure {
+            failures.withLock { $0.append(failure) }
+            FileHandle.standardError.write(Data("quiver: \(failure)\n".utf8))
+        }
+        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\(mover?.summary ?? ""), \(quic.ecn)\(client.map { ", \($0.qpackStatistics)" } ?? "")\n".utf8))
         if let client { client.close() } else { try? await connection.shutdown(.rapid(code: 0, reason: "")) }
         // The process exits next: once the close has left, not after the closing period (3 PTO,
         // 80 ms on loopback, far more on long paths), as curl and ngtcp2's client do.
@@ -213,5 +231,41 @@ final class BodySink {
         descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if descriptor < 0 { failure = CommandError("cannot create \(path): \(String(cString: strerror(errno)))") }
         return descriptor >= 0
+    }
+}
+
+/// `quiver get --migrate`: moves the connection to a new local address once body bytes have
+/// arrived (by then the handshake is normally confirmed; a move refused for now is tried again
+/// at the next bytes).
+private final class Mover: Sendable {
+    private let quic: Connection.QUIC
+    private let local: SocketAddress?
+    /// The new local address once moved, else the last refusal.
+    private let state = Mutex<(moved: SocketAddress?, refusal: String?)>((nil, nil))
+
+    init(_ quic: Connection.QUIC, to local: SocketAddress?) {
+        self.quic = quic
+        self.local = local
+    }
+
+    func bodyArrived() {
+        guard state.withLock({ $0.moved == nil }) else { return }
+        do {
+            let address = try quic.migrate(to: local)
+            state.withLock { $0.moved = address }
+        } catch {
+            state.withLock { $0.refusal = "\(error)" }
+        }
+    }
+
+    /// Why the connection did not move, if it did not.
+    var failure: String? {
+        state.withLock { $0.moved == nil ? "did not move to a new local address: \($0.refusal ?? "no body bytes arrived")" : nil }
+    }
+
+    /// For the summary line: where it moved, and whether the server proved the new path.
+    var summary: String {
+        guard let moved = state.withLock({ $0.moved }) else { return ", not moved" }
+        return ", moved to \(moved) (\(quic.pathsValidated > 0 ? "the server proved the new path" : "the new path unproved"))"
     }
 }

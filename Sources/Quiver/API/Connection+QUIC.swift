@@ -95,6 +95,27 @@ extension Connection {
         /// max_udp_payload_size.
         public var datagramSize: Int { session.datagramSize }
 
+        /// Client: moves the connection to a new local address, as a device does when it changes
+        /// networks (active migration, RFC 9000 §9.2): its datagrams leave from a new UDP
+        /// socket, bound to `local` or, by default, to a new port, and the old socket is
+        /// closed. The connection uses a new connection ID there, checks the new path with
+        /// PATH_CHALLENGE, and the server follows (``pathsValidated`` counts the path proved).
+        ///
+        /// - Parameter local: The address to bind (its port 0 for any), e.g. another
+        ///   interface's; `nil` for a new port on the same one, like a NAT rebinding would give.
+        /// - Returns: The new socket's local address.
+        /// - Throws: `.configuration` when the protocol does not allow a move now — before the
+        ///   handshake is confirmed, after the server's disable_active_migration, without a
+        ///   spare connection ID of the server's (a moment after a move, it sends new ones) —
+        ///   and for a server's connection or one not on its own UDP socket (the connection is
+        ///   then unchanged); `.io` when the socket cannot be bound; `.closed` once it ended.
+        public func migrate(to local: SocketAddress? = nil) throws(QuiverError) -> SocketAddress {
+            try session.once { () throws(QuiverError) in try session.migrateLocked(to: local) }
+        }
+
+        /// Times this client moved to a new local address (``migrate(to:)``).
+        public var localMigrations: Int { session.localMigrations }
+
         /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
         /// the handshake is confirmed or while the previous update is unacknowledged.
         /// - Throws: `.closed` once the connection ended.

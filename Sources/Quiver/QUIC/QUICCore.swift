@@ -141,6 +141,29 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         lock.withLock { ports.localAddresses }
     }
 
+    /// Client: moves the connection to a new UDP socket bound to `local` — by default a new
+    /// port of the old socket's family — once `migrate` (the engine's side, told whether the
+    /// IP address changed) accepted the move; returns the new local address. Run as the
+    /// engine's owner.
+    /// - Throws: `.configuration` for a connection not alone on its own UDP socket, or as
+    ///   `migrate` refuses; `.io` when the socket cannot be made.
+    func moveClient(to local: SocketAddress?, migrate: (_ newAddress: Bool) throws(QuiverError) -> Void) throws(QuiverError) -> SocketAddress {
+        guard case .single? = engine, ports.list.count == 1, case .udp(let old) = ports.list[0].kind else {
+            throw QuiverError(.configuration, "only a client connection on its own UDP socket moves to a new local address")
+        }
+        let wildcard = SocketAddress(host: old.localAddress.addressBytes.count == 4 ? "0.0.0.0" : "::", port: 0)!
+        let socket = try UDPSocket(bindingTo: local ?? wildcard)
+        do throws(QuiverError) {
+            try migrate(local.map { $0.addressBytes != old.localAddress.addressBytes } ?? false)
+            try ports.replaceSocket(at: 0, with: socket, driver: driver)
+        } catch {
+            socket.close()
+            throw error
+        }
+        stalledAttachment = nil
+        return socket.localAddress
+    }
+
     // MARK: - Application side
 
     /// Called by sessions after an application command (without their lock).

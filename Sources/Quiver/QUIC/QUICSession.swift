@@ -68,6 +68,7 @@ final class QUICSession: Session, MeteredSession, @unchecked Sendable {
         withEngine { (engine.statistics.peerMigrations, engine.statistics.pathsValidated) }
     }
     var datagramSize: Int { withEngine { engine.datagramSizeLimit } }
+    var localMigrations: Int { withEngine { engine.statistics.localMigrations } }
     var serverName: String? { withEngine { engine.serverName } }
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }
@@ -429,6 +430,19 @@ final class QUICSession: Session, MeteredSession, @unchecked Sendable {
             throw QuiverError(.protocolViolation, "\(error)")
         }
         serviceRequested = true
+    }
+
+    /// Client: moves to a new UDP socket bound to `local` (``Connection/QUIC-swift.struct/migrate(to:)``).
+    func migrateLocked(to local: SocketAddress?) throws(QuiverError) -> SocketAddress {
+        try checkHandedOff()
+        guard closeInfo == nil else { throw closedError() }
+        let address = try core.moveClient(to: local) { (newAddress: Bool) throws(QuiverError) in
+            do throws(MigrationRefusal) { try engine.migrateLocalAddress(newAddress: newAddress) } catch {
+                throw QuiverError(.configuration, "cannot move to a new local address: \(error)")
+            }
+        }
+        serviceRequested = true
+        return address
     }
 
     /// Starts a key update (RFC 9001 §6); `false` while the previous one is unconfirmed.

@@ -46,6 +46,18 @@ final class DatagramAttachments {
 
     var localAddresses: [SocketAddress] { list.compactMap(\.localAddress) }
 
+    /// Puts `socket` in place of the UDP socket at `index` (a client moving to a new local
+    /// address): `driver` watches the new one instead, and the old one is closed — datagrams
+    /// still on their way to it are lost, as on any move, and sent again by the protocol.
+    func replaceSocket(at index: Int, with socket: UDPSocket, driver: Driver) throws(QuiverError) {
+        guard case .udp(let old) = list[index].kind else { throw QuiverError(.configuration, "attachment \(index) is not a UDP socket") }
+        try driver.poll.add(socket.pollDescriptor, tag: UInt64(index))
+        driver.poll.remove(old.pollDescriptor)
+        old.close()
+        list[index] = .udp(socket)
+        routeByAddress.removeAll()
+    }
+
     /// Receives what waits: from every UDP socket (at most 16 batches each, then `driver` is woken
     /// to come back after timers and sends), from the pairs listed in `arrivals` (at most 1 024
     /// each, then `again(index)`). Each datagram goes to `deliver(bytes, source, ecn, index)`,

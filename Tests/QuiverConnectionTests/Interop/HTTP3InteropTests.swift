@@ -19,6 +19,10 @@ enum InteropCase: String, CaseIterable, Sendable {
     case handshake, transfer, multiplexing, chacha20, retry, resumption, zerortt, keyupdate, v2
     case transferloss, handshakeloss, amplificationlimit
     case rebindport = "rebind-port", rebindaddr = "rebind-addr", ipv6, blackhole, longrtt, ecn
+    /// Not a runner case name: the client moves to a new local port mid-transfer by itself
+    /// (active migration, RFC 9000 §9.2), with a new connection ID — what the runner's
+    /// connectionmigration case does towards the server's preferred_address.
+    case migration
     /// Not a runner case name: the runner's transfer (1 MiB + 5 MiB) over hq-interop, which the
     /// runner itself uses for most cases.
     case hqinterop
@@ -491,6 +495,19 @@ struct HTTP3InteropTests {
             }
             return "2 MiB; the client's datagrams came from a new \(testCase == .rebindaddr ? "address (127.0.0.2)" : "port") after 40: "
                 + "\(relay.reboundDatagrams) datagrams on the new path; server: \(moved.0)"
+        case .migration:
+            // The peer's client moves to a new local port mid-transfer (gtlsclient: 1 ms after
+            // the handshake, with PATH_CHALLENGE of its own; aioquic: after 100 kB, without):
+            // the server follows to the new path once it has validated it.
+            let paths = try fixture.makeFiles([4 << 20])
+            let client = try runPeerClient(peer, port: port, paths: paths, fixture: fixture,
+                                           flags: peer == .ngtcp2 ? ["--change-local-addr=1ms"] : ["--migrate"])
+            try expectDownloads(client, peer, paths, fixture)
+            guard let line = server.waitForErrorLine(containing: "the peer moved", timeout: 15),
+                  let moved = line.firstMatch(of: /the peer moved (\d+) time\(s\), paths validated (\d+)/), Int(moved.2) ?? 0 >= 1 else {
+                throw InteropCellFailure("quiver serve did not follow the client to its new address\n\(server.transcript)")
+            }
+            return "4 MiB; the \(peer) client moved to a new port mid-transfer; server: \(moved.0)"
         case .ipv6:
             let paths = try fixture.makeFiles([1 << 20])
             try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture, host: "::1"), peer, paths, fixture)
@@ -643,6 +660,14 @@ struct HTTP3InteropTests {
             guard relay.reboundDatagrams > 0 else { throw InteropCellFailure("the relay never rebound: \(relay.counts)") }
             return "2 MiB; Quiver's datagrams reached the \(peer) server from a new \(testCase == .rebindaddr ? "address (127.0.0.2)" : "port") "
                 + "after 40 (\(relay.reboundDatagrams) on the new path), and the transfer completed"
+        case .migration:
+            let paths = try fixture.makeFiles([4 << 20])
+            let summary = try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture, flags: ["--migrate"]),
+                                                    paths, fixture, server: server)
+            guard let moved = summary.firstMatch(of: /moved to \S+ \(the server proved the new path\)/) else {
+                throw InteropCellFailure("quiver get did not move, or the \(peer) server did not answer on the new path: \(summary)")
+            }
+            return "4 MiB; quiver get moved to a new port after its first body bytes (new connection ID, PATH_CHALLENGE): \(moved.0)"
         case .ipv6:
             let paths = try fixture.makeFiles([1 << 20])
             return "1 MiB from [::1]: " + (try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture, host: "::1"),

@@ -26,7 +26,10 @@ client: one connection to --address:--port (SNI --host-name), every URL path req
   --zero-rtt sends the requests as 0-RTT when a ticket was loaded (else as usual);
   --key-update updates the keys once the handshake is confirmed, before the requests, and
   has a PING acknowledged under the new keys; --await-settings sends the requests only once
-  the server's SETTINGS arrived (so they may use its QPACK dynamic table). Prints one line and exits 0 only on success:
+  the server's SETTINGS arrived (so they may use its QPACK dynamic table); --migrate moves
+  the connection to a new local port once 100 kB of bodies arrived (active migration, RFC
+  9000 §9.2: a new UDP socket and a new connection ID; summary migrated=<port>). Prints one
+  line and exits 0 only on success:
     RESULT PASS requests=<n> bytes=<n> version=<hex> cipher=<name> alpn=<alpn> resumed=<0|1> early_data=<0|1> [qpack=<counts>]
     RESULT FAIL <what went wrong>
   The connection is closed with H3_NO_ERROR (0x100) for HTTP/3, NO_ERROR (0) for hq-interop.
@@ -349,6 +352,8 @@ class FileClientProtocol(QuicConnectionProtocol):
         self.handshake = self._loop.create_future()
         self.settings = self._loop.create_future()  # the server's SETTINGS arrived (HTTP/3)
         self.close_event: events.ConnectionTerminated | None = None
+        self.migrate_after: int | None = None  # --migrate: body bytes before moving
+        self.migrated: asyncio.Task | None = None
 
     def start(self, hq: bool) -> None:
         """Sets up HTTP/3 (its control and QPACK streams) unless `hq`; call right after connect."""
@@ -395,6 +400,7 @@ class FileClientProtocol(QuicConnectionProtocol):
         elif isinstance(event, events.StreamDataReceived) and event.stream_id in self._fetches:
             fetch = self._fetches[event.stream_id]
             fetch.data(event.data)
+            self.body_received()
             if event.end_stream:
                 fetch.finish()
 
@@ -416,11 +422,30 @@ class FileClientProtocol(QuicConnectionProtocol):
                     fetch.status = None  # interim response
         elif isinstance(event, h3_events.DataReceived):
             fetch.data(event.data)
+            self.body_received()
         if getattr(event, "stream_ended", False):
             if fetch.status is None:
                 fetch.finish("stream ended without a response")
             else:
                 fetch.finish()
+
+    def body_received(self) -> None:
+        """Starts the move of --migrate once enough body bytes arrived."""
+        if self.migrate_after is None or self.migrated is not None:
+            return
+        if sum(fetch.received for fetch in self._fetches.values()) >= self.migrate_after:
+            self.migrated = self._loop.create_task(self.migrate())
+
+    async def migrate(self) -> int:
+        """Moves to a new UDP socket on the same address (a new port) and a new connection ID
+        of the server's; aioquic sends no PATH_CHALLENGE, the server validates the new path.
+        The old socket stays open (a straggler there is still taken)."""
+        host = self._transport.get_extra_info("sockname")[0]
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: self, local_addr=(host, 0))
+        self.change_connection_id()  # also transmits, through the new transport
+        port = transport.get_extra_info("sockname")[1]
+        log.info("migrated to local port %d", port)
+        return port
 
     async def update_keys(self) -> None:
         """Updates the 1-RTT keys once the handshake is confirmed and has a PING acknowledged
@@ -476,6 +501,7 @@ async def run_client(args: argparse.Namespace) -> int:
                            session_ticket_handler=save_ticket, wait_connected=False) as client:
             client.authority = f"{args.host_name}:{args.port}"
             client.out = args.out
+            client.migrate_after = 100_000 if args.migrate else None
             client.start(args.hq)
             try:
                 fetches: list[asyncio.Future] = []
@@ -498,6 +524,10 @@ async def run_client(args: argparse.Namespace) -> int:
                     raise ConnectionError(f"{len(failures)} of {len(results)} requests failed: {shown}")
                 total = sum(fetch.received for fetch in client._fetches.values())
                 summary = f"{describe(client._quic)} {resumption(client._quic)}{qpack_counts(client._h3)}"
+                if args.migrate:
+                    if client.migrated is None:
+                        raise ConnectionError("--migrate: the bodies ended before 100 kB arrived")
+                    summary += f" migrated={await client.migrated}"
                 if args.session_file and not ticket_saved.done():
                     # The server's NewSessionTicket may trail the responses of small requests.
                     try:
@@ -562,6 +592,7 @@ def main() -> int:
             mode.add_argument("--await-settings", action="store_true",
                               help="send the requests once the server's SETTINGS arrived (QPACK's dynamic table allowed)")
             mode.add_argument("--out", metavar="DIR", help="write bodies to DIR/<last path component>")
+            mode.add_argument("--migrate", action="store_true", help="move to a new local port after 100 kB of bodies")
             mode.add_argument("paths", nargs="+", metavar="URL_PATH", help="paths such as /1MB or /5000")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,

@@ -29,6 +29,29 @@ extension QuiverCommandTests {
         #expect(FileManager.default.contents(atPath: fixture.out + "/3000").map(Array.init) == ResponseBodyPattern.bytes(0..<3000))
     }
 
+    // MARK: - Active migration (issue 20)
+
+    @Test("get --migrate moves to a new port, --migrate-address to another address, mid-download: the server follows and proves the path",
+          arguments: [["--migrate"], ["--migrate-address", "127.0.0.2"]])
+    func getMigrates(_ flags: [String]) throws {
+        let fixture = try InteropFixture()
+        let paths = try fixture.makeFiles([3_000_000])
+        let (server, port) = try serve(["--http3", "--root", fixture.root], fixture: fixture)
+        defer { server.kill() }
+        let get = try run(["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out] + flags
+                          + ["https://127.0.0.1:\(port)\(paths[0])"])
+        #expect(get.waitForExit(timeout: 10) == 0, "\(get.transcript)")
+        #expect(fixture.corruptDownloads(paths).isEmpty, "\(get.transcript)")
+        let summary = get.waitForErrorLine(containing: "fetched", timeout: 1) ?? get.transcript
+        let expected = flags.count == 2 ? "moved to 127.0.0.2:" : "moved to 0.0.0.0:"
+        #expect(summary.contains(expected) && summary.contains("(the server proved the new path)"), "\(summary)")
+        let closed = server.waitForErrorLine(containing: "the peer moved", timeout: 5) ?? server.transcript
+        #expect(closed.contains("the peer moved 1 time(s), paths validated 1"), "\(closed)")
+        if flags.count == 2 {
+            expectOneLineError(try run(["get", "--migrate-address", "nowhere", "https://127.0.0.1:\(port)/1"]), containing: "--migrate-address")
+        }
+    }
+
     // MARK: - Item 22: get streams bodies
 
     @Test("get without --out: the bodies on stdout one after another, in the order of the URLs")
