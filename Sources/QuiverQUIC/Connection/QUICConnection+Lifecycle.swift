@@ -319,7 +319,7 @@ extension QUICConnection {
         restartECNValidation()
         if !portOnly {
             // A new network: congestion and RTT state start over (RFC 9000 §9.4).
-            congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
+            congestion = congestion.startingOver(at: now)
             recovery.resetRTT(initialRTT: configuration.initialRTT)
         }
         datagramSizeChanged()  // the new path's MTU is not known yet

@@ -638,7 +638,7 @@ public final class QUICConnection {
         spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)
         restartECNValidation()
         if newAddress {
-            congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: congestion.maxDatagramSize)
+            congestion = congestion.startingOver(at: now)
             recovery.resetRTT(initialRTT: configuration.initialRTT)
         }
         datagramSizeChanged()

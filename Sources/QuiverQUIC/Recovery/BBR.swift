@@ -196,6 +196,16 @@ package struct BBR: CongestionController, Hashable {
         sendQuantum = 2 * self.maxDatagramSize
     }
 
+    /// A controller in Startup for a new path (RFC 9000 §9.4: congestion state starts over),
+    /// whose delivery rate sampler goes on from this one's (``DeliveryRateSampler/startOver(at:)``):
+    /// packets still in flight from the old path keep consistent samples.
+    public func startingOver(at now: Instant) -> BBR {
+        var fresh = BBR(maxDatagramSize: maxDatagramSize, seed: random)
+        fresh.sampler = sampler
+        fresh.sampler.startOver(at: now)
+        return fresh
+    }
+
     /// `2 * maxDatagramSize` (RFC 9002 §7.2).
     public var minimumWindow: Int { CongestionControl.minimumWindow(maxDatagramSize: maxDatagramSize) }
     /// `BBR.MinPipeCwnd`: `4 * C.SMSS` (§2.8).
@@ -257,17 +267,20 @@ package struct BBR: CongestionController, Hashable {
         if isAppLimited { sampler.markAppLimited(bytesInFlight: inflight) }
         sampler.generate(&rs, minRTT: max(rtt.minRTT.nanosecondsClamped, 0))
         latestSample = rs
+        if pacingRateFromInitialWindow, rtt.smoothedRTT > .zero, maxBandwidth == 0 {
+            initPacingRate(srttNanoseconds: rtt.smoothedRTTNanoseconds)
+        }
+        // The model first, while the recovery period this ACK ends is still known: Startup's
+        // high-loss exit looks at it (§5.3.1.3), and the ACK that ends recovery is usually
+        // the one that ends its loss round.
+        updateModelAndState(rs, now: now)
         if endsRecovery {
             // Leaving recovery restores the last known good window (§5.6.4.4); the model's
-            // bounds then apply at the end of this ACK.
+            // bounds then apply below.
             recoveryStartTime = nil
             recoveryRound = nil
             restoreCwnd()
         }
-        if pacingRateFromInitialWindow, rtt.smoothedRTT > .zero, maxBandwidth == 0 {
-            initPacingRate(srttNanoseconds: rtt.smoothedRTTNanoseconds)
-        }
-        updateModelAndState(rs, now: now)
         updateControlParameters(rs)
     }
 
@@ -743,10 +756,13 @@ package struct BBR: CongestionController, Hashable {
 
     /// `OnEnterFastRecovery()`, once per recovery period (RFC 9002 §7.3.2): BBR cuts no window
     /// here; ``onPacketLost(_:now:bytesInFlight:)`` adapted the model.
+    ///
+    /// The model's state was saved for an undo at the round's first loss (`noteLoss`), before
+    /// ``onPacketLost(_:now:bytesInFlight:)`` may have reacted to it: saving it again here
+    /// would save the reaction instead (§5.5.11.2).
     public mutating func onCongestionEvent(sentTime: Instant, now: Instant, lostBytes: Int) {
         if let start = recoveryStartTime, sentTime <= start { return }
         saveCwnd()
-        saveStateUponLoss()
         recoveryStartTime = now
         recoveryRound = roundCount
     }

@@ -38,7 +38,9 @@ package struct Congestion: CongestionController, Hashable {
 
     /// BBR's state, boxed; `nil` unless the algorithm is BBR.
     private final class BBRBox: Hashable, @unchecked Sendable {  // mutated only when uniquely referenced
-        var state: BBR
+        /// No dynamic exclusivity check: reached twice per packet sent, and only ever through
+        /// ``modifyBBR(_:)`` on a uniquely referenced box or read.
+        @exclusivity(unchecked) var state: BBR
         init(_ state: BBR) { self.state = state }
         static func == (a: BBRBox, b: BBRBox) -> Bool { a.state == b.state }
         func hash(into hasher: inout Hasher) { hasher.combine(state) }
@@ -73,6 +75,19 @@ package struct Congestion: CongestionController, Hashable {
         case .cubic(let c): note(c)
         case .bbr: note(bbrBox!.state)
         }
+    }
+
+    /// A controller of the same algorithm and datagram size for a new path (RFC 9000 §9.4:
+    /// congestion state starts over); BBR's delivery rate sampling goes on from this one
+    /// (``BBR/startingOver(at:)``), so that the old path's packets still in flight give
+    /// consistent samples.
+    public func startingOver(at now: Instant) -> Congestion {
+        var fresh = Congestion(algorithm: algorithm, maxDatagramSize: maxDatagramSize)
+        if let box = bbrBox {
+            fresh.bbrBox = BBRBox(box.state.startingOver(at: now))
+            fresh.note(fresh.bbrBox!.state)
+        }
+        return fresh
     }
 
     /// Runs `body` on BBR's state in place, copying the box first if it is shared.

@@ -38,7 +38,10 @@ package struct RateSample: Hashable, Sendable {
 /// sent packet with a ``DeliveryState`` and turns the acknowledged packets of an ACK into a
 /// ``RateSample``.
 ///
-/// A sans-I/O value of integers: every input carries its instant, arithmetic saturates.
+/// A sans-I/O value of integers: every input carries its instant. The byte counters only
+/// grow, with wrapping additions that never trap: a 64-bit count wraps after 9.2 × 10^18
+/// bytes, 23 years at 100 Gbit/s (capping them, as the window arithmetic does, would freeze
+/// them after 2^48 bytes — hours at such rates — and every sample after it would be 0).
 package struct DeliveryRateSampler: Hashable, Sendable {
     /// `C.delivered`: bytes delivered (acknowledged) so far.
     public private(set) var delivered = 0
@@ -78,7 +81,7 @@ package struct DeliveryRateSampler: Hashable, Sendable {
     /// of an ACK, then ``generate(_:minRTT:)``.
     public mutating func onPacketAcknowledged(_ packet: AckedPacketInfo, now: Instant, into rs: inout RateSample) {
         let bytes = CongestionControl.clampedBytes(packet.bytes)
-        delivered = CongestionControl.add(delivered, bytes)
+        delivered &+= bytes
         deliveredTime = now
         rs.newlyAcked = CongestionControl.add(rs.newlyAcked, bytes)
         // IsNewestPacket(P): the sample is taken from the most recently sent packet acknowledged.
@@ -116,12 +119,21 @@ package struct DeliveryRateSampler: Hashable, Sendable {
     /// `MarkConnectionAppLimited()` (§4.1.2.4): packets sent from now on are application-limited
     /// until everything in flight now has been delivered.
     public mutating func markAppLimited(bytesInFlight: Int) {
-        appLimited = max(CongestionControl.add(delivered, bytesInFlight), 1)
+        appLimited = max(delivered &+ max(bytesInFlight, 0), 1)
+    }
+
+    /// The sampler on a new path (its controller starts over, RFC 9000 §9.4): the counters go
+    /// on — packets sent on the old path are still acknowledged or lost, with their
+    /// `P.delivered` and `P.lost` taken from them — and the sampling interval starts now.
+    public mutating func startOver(at now: Instant) {
+        deliveredTime = now
+        firstSendTime = now
+        appLimited = 0
     }
 
     /// Counts bytes declared lost (`C.lost`).
     public mutating func onPacketLost(bytes: Int) {
-        lost = CongestionControl.add(lost, bytes)
+        lost &+= max(bytes, 0)
     }
 
     /// `RS.send_elapsed` and `RS.ack_elapsed` of the sample being built, in nanoseconds.

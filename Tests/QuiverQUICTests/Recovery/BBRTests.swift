@@ -314,6 +314,90 @@ struct BBRTests {
         #expect(last.isAppLimited && !sampler.isAppLimited)
     }
 
+    @Test("the sampler's byte counters go on past 2^48 bytes (the window arithmetic's cap): samples after it stay right")
+    func samplerPastWindowCap() {
+        var sampler = DeliveryRateSampler()
+        let t0 = Instant(nanoseconds: 1_000_000_000)
+        // Two acknowledgments of the largest size the arithmetic takes (2^48 bytes each).
+        for i in 0..<2 {
+            let state = sampler.onPacketSent(bytes: 1 << 48, now: t0, bytesInFlight: 1 << 48)
+            var rs = RateSample()
+            sampler.onPacketAcknowledged(AckedPacketInfo(packetNumber: UInt64(i), sentTime: t0, bytes: 1 << 48, delivery: state),
+                                         now: t0 + .milliseconds(1), into: &rs)
+            sampler.generate(&rs, minRTT: 0)
+        }
+        #expect(sampler.delivered == 1 << 49)
+        var sent: [AckedPacketInfo] = []
+        for i in 0..<10 {  // ten packets 1 ms apart, acknowledged together 100 ms after the first
+            let time = t0 + .milliseconds(10 + i)
+            let state = sampler.onPacketSent(bytes: 1000, now: time, bytesInFlight: (i + 1) * 1000)
+            sent.append(AckedPacketInfo(packetNumber: UInt64(2 + i), sentTime: time, bytes: 1000, delivery: state))
+        }
+        var rs = RateSample()
+        for packet in sent { sampler.onPacketAcknowledged(packet, now: t0 + .milliseconds(110), into: &rs) }
+        sampler.generate(&rs, minRTT: 90_000_000)
+        #expect(rs.delivered == 10_000 && rs.deliveryRate == 100_000)
+    }
+
+    @Test("Startup ends on high loss (§5.3.1.3) also when the ACK that ends the loss round is the one that ends recovery")
+    func startupHighLoss() {
+        var bbr = BBR()
+        let t0 = Instant(nanoseconds: 1_000_000_000)
+        let rtt = RTTSnapshot(smoothedRTT: .milliseconds(20), minRTT: .milliseconds(20), latestRTT: .milliseconds(20))
+        var inflight = 0
+        var sent: [AckedPacketInfo] = []
+        func send(_ count: Int, at time: Instant) {
+            for _ in 0..<count {
+                inflight += 1200
+                let delivery = bbr.deliveryState(sending: 1200, now: time, bytesInFlight: inflight)
+                bbr.onPacketSent(bytes: 1200, now: time, bytesInFlight: inflight)
+                sent.append(AckedPacketInfo(packetNumber: UInt64(sent.count), sentTime: time, bytes: 1200, delivery: delivery))
+            }
+        }
+        func ack(_ numbers: [Int], at time: Instant) {
+            inflight -= 1200 * numbers.count
+            bbr.onPacketsAcknowledged(numbers.map { sent[$0] }, now: time, rtt: rtt, bytesInFlight: inflight, isAppLimited: false)
+        }
+        send(10, at: t0)
+        ack(Array(0..<10), at: t0 + .milliseconds(20))  // a round
+        send(30, at: t0 + .milliseconds(20))
+        // The ACK of the others, then six separate packets of the thirty declared lost (20 %),
+        // as the connection reports them: the ACK's packets, then its losses, then the event.
+        let lossTime = t0 + .milliseconds(40)
+        ack([10, 12, 13, 15, 16, 18, 19, 21, 22, 24, 25, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39], at: lossTime)
+        for number in [11, 14, 17, 20, 23, 26] {
+            inflight -= 1200
+            bbr.onPacketLost(sent[number], now: lossTime, bytesInFlight: inflight)
+        }
+        bbr.onCongestionEvent(sentTime: sent[26].sentTime, now: lossTime, lostBytes: 6 * 1200)
+        #expect(bbr.state == .startup && bbr.recoveryStartTime == lossTime)
+        // A packet sent after the recovery began: its ACK ends recovery and the loss round at once.
+        send(1, at: lossTime + .milliseconds(1))
+        ack([40], at: lossTime + .milliseconds(21))
+        #expect(bbr.recoveryStartTime == nil)
+        #expect(bbr.state != .startup, "Startup did not end on 20 % loss in six ranges")
+        #expect(bbr.inflightLongterm != BBR.infinite)  // set by the loss exit
+    }
+
+    @Test("a new path: BBR starts over in Startup, its delivery sampling going on, so the old path's packets give sane samples")
+    func startingOver() {
+        var path = BottleneckPath(rate: 1_250_000, rtt: .milliseconds(20))
+        path.run(for: .seconds(2))
+        let old = path.bbr
+        let now = Instant(nanoseconds: path.now)
+        var fresh = old.startingOver(at: now)
+        #expect(fresh.state == .startup && fresh.sampler.delivered == old.sampler.delivered && fresh.sampler.lost == old.sampler.lost)
+        // A packet sent on the old path before the move, acknowledged after it.
+        let before = DeliveryState(delivered: old.sampler.delivered - 12_000, deliveredTime: now + .milliseconds(-30),
+                                   firstSendTime: now + .milliseconds(-30), sendTime: now + .milliseconds(-25), txInFlight: 12_000)
+        let rtt = RTTSnapshot(smoothedRTT: .milliseconds(20), minRTT: .milliseconds(20), latestRTT: .milliseconds(20))
+        fresh.onPacketsAcknowledged([AckedPacketInfo(packetNumber: 1 << 20, sentTime: now + .milliseconds(-25), bytes: 1200, delivery: before)],
+                                    now: now + .milliseconds(5), rtt: rtt, bytesInFlight: 0, isAppLimited: false)
+        let sample = fresh.latestSample
+        #expect(sample.delivered == 13_200 && sample.deliveryRate < 1_250_000 * 2, "\(sample)")
+        #expect(fresh.state == .startup)
+    }
+
     @Test("a spurious loss restores the window and the model saved before it (§5.5.11)")
     func spuriousLoss() {
         var path = BottleneckPath(rate: 1_250_000, rtt: .milliseconds(20))
@@ -322,6 +406,9 @@ struct BBRTests {
         let window = bbr.congestionWindow
         let (bandwidth, inflight, longterm) = (bbr.bandwidthShortterm, bbr.inflightShortterm, bbr.inflightLongterm)
         let now = Instant(nanoseconds: path.now)
+        // In the connection's order: the lost packet, then the congestion event.
+        let lost = DeliveryState(delivered: bbr.sampler.delivered, lost: bbr.sampler.lost, txInFlight: 12_000)
+        bbr.onPacketLost(AckedPacketInfo(packetNumber: 1_000_000, sentTime: now, bytes: 1200, delivery: lost), now: now, bytesInFlight: 0)
         bbr.onCongestionEvent(sentTime: now, now: now, lostBytes: 1200)
         #expect(bbr.recoveryStartTime == now)
         bbr.onSpuriousCongestion()
@@ -334,11 +421,12 @@ struct BBRTests {
             guard !undone, path.bbr.state == .probeBWUp else { return }
             var copy = path.bbr
             let time = Instant(nanoseconds: path.now)
-            // A loss in this probe of more than 2 % of what was in flight when the packet was sent.
-            copy.onCongestionEvent(sentTime: time, now: time, lostBytes: 0)
+            // A loss in this probe of more than 2 % of what was in flight when the packet was
+            // sent, in the connection's order: the lost packet, then the congestion event.
             let delivery = DeliveryState(delivered: copy.sampler.delivered, lost: copy.sampler.lost, txInFlight: 12_000)
             copy.onPacketLost(AckedPacketInfo(packetNumber: 1_000_000, sentTime: time, bytes: 1200, delivery: delivery),
                               now: time, bytesInFlight: path.inflight)
+            copy.onCongestionEvent(sentTime: time, now: time, lostBytes: 1200)
             #expect(copy.inflightLongterm != BBR.infinite)
             guard copy.state == .probeBWDown else { return }
             copy.onSpuriousCongestion()
