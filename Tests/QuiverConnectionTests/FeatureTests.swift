@@ -302,15 +302,21 @@ struct FeatureTests {
         #expect(info?.frame.transportErrorCode == .applicationError || info?.frame.errorCode == 7)
     }
 
-    @Test("NAT rebinding in the middle of a transfer")
-    func natRebinding() throws {
-        let client = TransferClient(mode: .download, sizes: [3_000_000])
+    /// A 3 MB download over a 20 Mbit/s link, run for its first 300 ms.
+    static func downloadUnderWay(seed: UInt64) throws -> (scenario: Scenario, app: TransferClient) {
+        let app = TransferClient(mode: .download, sizes: [3_000_000])
         var link = LinkConfiguration()
         link.bandwidth = 20_000_000
-        let scenario = try Scenario(seed: 24, link: link, app: client, server: SourceServer())
+        let scenario = try Scenario(seed: seed, link: link, app: app, server: SourceServer())
         let start = scenario.net.now
         try scenario.net.run(until: { scenario.net.now > start + .milliseconds(300) }, timeLimit: .seconds(5))
-        #expect(!client.isDone)
+        #expect(!app.isDone)
+        return (scenario, app)
+    }
+
+    @Test("NAT rebinding in the middle of a transfer")
+    func natRebinding() throws {
+        let (scenario, client) = try Self.downloadUnderWay(seed: 24)
         let newAddress = SocketAddress("10.0.0.1:6000")!
         scenario.clientNode.rebind(to: newAddress)
         try scenario.run()
@@ -321,13 +327,7 @@ struct FeatureTests {
 
     @Test("Client active migration mid-transfer: new connection IDs both ways, the new path validated both ways (RFC 9000 §9.2, §9.5)")
     func activeMigration() throws {
-        let app = TransferClient(mode: .download, sizes: [3_000_000])
-        var link = LinkConfiguration()
-        link.bandwidth = 20_000_000
-        let scenario = try Scenario(seed: 28, link: link, app: app, server: SourceServer())
-        let start = scenario.net.now
-        try scenario.net.run(until: { scenario.net.now > start + .milliseconds(300) }, timeLimit: .seconds(5))
-        #expect(!app.isDone)
+        let (scenario, app) = try Self.downloadUnderWay(seed: 28)
         let client = scenario.clientConnection
         let server = try #require(scenario.serverConnection)
         let (clientUsed, serverUsed) = (client.cids.activePeer, server.cids.activePeer)
