@@ -389,10 +389,26 @@ struct Secrets: ParsableCommand {
         discussion: "Give every server of one service (the hosts behind a load balancer, a restarted server) the same file: tokens, TLS session tickets and DTLS cookies one of them issued are accepted by the others, and a server that never knew a connection sends its client a stateless reset it recognizes.")
 
     @Option(help: "The file to write (mode 0600).") var out: String
+    @Option(help: "Add a QUIC-LB configuration (\"quicLB\") with server IDs of this many octets, for hosts behind a load balancer that routes by connection ID; each host then takes its own quiver serve --server-id (docs/DEPLOYMENT.md).") var quicLBServerIDLength: Int?
+    @Option(help: "With --quic-lb-server-id-length: the config rotation codepoint, 0 to 6.") var quicLBConfigID = 0
+    @Option(help: "With --quic-lb-server-id-length: the nonce's octets (at least 4; 6 or more for several event loops per host).") var quicLBNonceLength = 6
+    @Flag(help: "With --quic-lb-server-id-length: a random 16-byte key, so that connection IDs are encrypted (only a balancer with the key routes them; one event loop per host).") var quicLBEncrypted = false
 
     func run() throws {
-        try PrivateFile.write(SharedSecrets.generate(), to: out)
-        FileHandle.standardError.write(Data("wrote \(out): \(SharedSecrets.names.joined(separator: ", "))\n".utf8))
+        var quicLB: SharedSecrets.QUICLBSettings?
+        if let quicLBServerIDLength {
+            guard (0...6).contains(quicLBConfigID) else { throw CommandError("--quic-lb-config-id must be 0 to 6") }
+            let settings = SharedSecrets.QUICLBSettings(configID: UInt8(quicLBConfigID), serverIDLength: quicLBServerIDLength,
+                                                        nonceLength: quicLBNonceLength, key: quicLBEncrypted ? RandomSource.system.bytes(16) : nil,
+                                                        encodesLength: true)
+            try settings.validate(prefix: "--quic-lb-server-id-length \(quicLBServerIDLength) --quic-lb-nonce-length \(quicLBNonceLength)")
+            quicLB = settings
+        } else if quicLBConfigID != 0 || quicLBNonceLength != 6 || quicLBEncrypted {
+            throw CommandError("--quic-lb-config-id, --quic-lb-nonce-length and --quic-lb-encrypted go with --quic-lb-server-id-length")
+        }
+        try PrivateFile.write(SharedSecrets.generate(quicLB: quicLB), to: out)
+        let names = SharedSecrets.names + (quicLB == nil ? [] : ["quicLB"])
+        FileHandle.standardError.write(Data("wrote \(out): \(names.joined(separator: ", "))\n".utf8))
     }
 }
 

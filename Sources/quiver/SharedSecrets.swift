@@ -68,14 +68,27 @@ struct SharedSecrets: Sendable {
             }
             let settings = QUICLBSettings(configID: UInt8(configID), serverIDLength: try integer("serverIDLength"),
                                           nonceLength: try integer("nonceLength"), key: key, encodesLength: encodesLength)
-            // The lengths: checked now, with a stand-in server ID of the configured length.
-            if settings.serverIDLength < 1 { throw CommandError("\(prefix): a server ID has at least 1 octet") }
+            try settings.validate(prefix: prefix)
+            return settings
+        }
+
+        /// Checks the lengths now, with a stand-in server ID of the configured length; `prefix`
+        /// begins the one-line error.
+        func validate(prefix: String) throws(CommandError) {
+            if serverIDLength < 1 { throw CommandError("\(prefix): a server ID has at least 1 octet") }
             do {
-                _ = try settings.listener(serverID: [UInt8](repeating: 0, count: settings.serverIDLength))
+                _ = try listener(serverID: [UInt8](repeating: 0, count: serverIDLength))
             } catch {
                 throw CommandError("\(prefix): \(error.reason)")
             }
-            return settings
+        }
+
+        /// The `"quicLB"` entry of a file, as ``parse(_:path:)`` reads it.
+        var json: String {
+            var fields = ["\"configID\": \(configID)", "\"serverIDLength\": \(serverIDLength)", "\"nonceLength\": \(nonceLength)"]
+            if let key { fields.append("\"key\": \"\(key.map { String(format: "%02x", $0) }.joined())\"") }
+            if !encodesLength { fields.append("\"encodesLength\": false") }
+            return "{" + fields.joined(separator: ", ") + "}"
         }
 
         func listener(serverID: [UInt8]) throws(QuiverError) -> Listener.QUICLB {
@@ -140,9 +153,10 @@ struct SharedSecrets: Sendable {
         return secrets
     }
 
-    /// A new file's contents: every key, random.
-    static func generate(random: RandomSource = .system) -> [UInt8] {
-        let fields = names.map { "  \"\($0)\": \"\(random.bytes(keyLength).map { String(format: "%02x", $0) }.joined())\"" }
+    /// A new file's contents: every key, random, and the QUIC-LB configuration if given.
+    static func generate(quicLB: QUICLBSettings? = nil, random: RandomSource = .system) -> [UInt8] {
+        var fields = names.map { "  \"\($0)\": \"\(random.bytes(keyLength).map { String(format: "%02x", $0) }.joined())\"" }
+        if let quicLB { fields.append("  \"quicLB\": \(quicLB.json)") }
         return Array(("{\n" + fields.joined(separator: ",\n") + "\n}\n").utf8)
     }
 

@@ -70,6 +70,28 @@ extension QuiverCommandTests {
         }
     }
 
+    @Test("secrets --quic-lb-server-id-length writes a QUIC-LB configuration that serve --server-id takes; bad lengths are one-line errors")
+    func secretsWritesQUICLB() throws {
+        let fixture = try InteropFixture()
+        let secrets = fixture.directory.path + "/secrets.json"
+        let written = try run(["secrets", "--out", secrets, "--quic-lb-server-id-length", "2", "--quic-lb-config-id", "3", "--quic-lb-encrypted"])
+        #expect(written.waitForExit(timeout: 5) == 0, "\(written.transcript)")
+        #expect(written.standardErrorText.contains("quicLB"), "\(written.transcript)")
+        let (server, port) = try serve(["--http3", "--root", fixture.root, "--secrets", secrets, "--server-id", "0a0b", "--loops", "1"],
+                                       fixture: fixture)
+        defer { server.kill() }
+        #expect(server.standardErrorText.contains("QUIC-LB config 3, server ID 0a0b"), "\(server.transcript)")
+        #expect(server.standardErrorText.contains("encrypted"), "\(server.transcript)")
+        let get = try run(["get", "--ca", fixture.cert, "--server-name", "localhost", "--out", fixture.out, "https://127.0.0.1:\(port)/5000"])
+        #expect(get.waitForExit(timeout: 5) == 0, "\(get.transcript)")
+        let other = fixture.directory.path + "/other.json"
+        expectOneLineError(try run(["secrets", "--out", other, "--quic-lb-server-id-length", "10", "--quic-lb-nonce-length", "10"]),
+                           containing: "sum to at most 19 octets")
+        expectOneLineError(try run(["secrets", "--out", other, "--quic-lb-encrypted"]), containing: "go with --quic-lb-server-id-length")
+        expectOneLineError(try run(["secrets", "--out", other, "--quic-lb-server-id-length", "1", "--quic-lb-config-id", "7"]),
+                           containing: "--quic-lb-config-id must be 0 to 6")
+    }
+
     @Test("serve refuses, in one line, a QUIC-LB configuration the draft forbids and a --server-id that does not fit it")
     func quicLBRefused() throws {
         let fixture = try InteropFixture()
