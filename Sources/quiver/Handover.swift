@@ -31,6 +31,8 @@ import QuiverUDP
 /// | new | `ready` | it serves and steers new connections to itself |
 /// | old | `leaving` | its connections ended: steer nothing more to it |
 /// | new | `steered` | done; the old process exits once it served what arrived |
+/// | old | `staying` | a handshake began meanwhile: steer its packets here again |
+/// | new | `steered` | done; the old process serves it, then says `leaving` again |
 final class Handover: @unchecked Sendable {
     // @unchecked: the mutable state is behind `lock`.
     /// This process's generation: 0 or 1, the half of the group it serves.
@@ -46,9 +48,8 @@ final class Handover: @unchecked Sendable {
     private let lock = NSLock()
     /// The unix connection to the previous process while it lives (-1 then).
     private var predecessor: Int32
-    /// The unix socket a next process connects to (-1 before ``listen(listener:drainTimeout:)`` and after a handover).
+    /// The unix socket a next process connects to (-1 before ``start(listener:drainTimeout:)`` and after a handover).
     private var server: Int32 = -1
-    private var handedOver = false
 
     private init(generation: Int, loops: Int, workerIDOffset: Int, path: String, group: [Int32], predecessor: Int32, log: Logger) {
         self.generation = generation
@@ -117,13 +118,15 @@ final class Handover: @unchecked Sendable {
         Thread.detachNewThread { self.acceptNext(server: server, listener: listener, drainTimeout: drainTimeout) }
     }
 
-    /// In a new process: answers the predecessor's `leaving` by steering nothing more to it,
-    /// and notes its end.
+    /// In a new process: answers the predecessor's `leaving` by steering nothing more to it
+    /// (`staying`: its handshakes' packets to it again), and notes its end.
     private func watchPredecessor(_ connection: Int32, listener: Listener) {
         while let message = try? DescriptorPassing.receive(on: connection).bytes, !message.isEmpty {
-            guard String(decoding: message, as: UTF8.self) == "leaving" else { continue }
+            let text = String(decoding: message, as: UTF8.self)
+            guard text == "leaving" || text == "staying" else { continue }
             do {
-                try UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: false, workerIDOffset: workerIDOffset)
+                try UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: text == "staying",
+                                               workerIDOffset: workerIDOffset)
                 try DescriptorPassing.send(Array("steered".utf8), on: connection)
             } catch {
                 log.error("--handover: could not steer the previous process's datagrams away: \(error)")
@@ -178,7 +181,6 @@ final class Handover: @unchecked Sendable {
             return false
         }
         lock.withLock {
-            handedOver = true
             _ = Glibc.close(server)
             server = -1
         }
@@ -201,15 +203,29 @@ final class Handover: @unchecked Sendable {
             }
             return true
         }
+        func tell(_ message: String) -> Bool {
+            guard (try? DescriptorPassing.send(Array(message.utf8), on: successor)) != nil else { return false }
+            return (try? DescriptorPassing.receive(on: successor).bytes).map { String(decoding: $0, as: UTF8.self) } == "steered"
+        }
         // New clients whose random DCID names one of our workers (loops in 65 536) still come
         // here until the successor steers; they are served like the others.
-        var ended = wait { listener.statistics.connections == 0 }
-        try? DescriptorPassing.send(Array("leaving".utf8), on: successor)
-        let steered = (try? DescriptorPassing.receive(on: successor).bytes).map { String(decoding: $0, as: UTF8.self) } == "steered"
-        if !steered { log.warning("--handover: the new process did not confirm; leaving anyway") }
-        // Nothing new arrives now: serve what did (a queued datagram is read, and under the
-        // loop's lock handled, before the statistics read the count).
-        ended = ended && wait { !ours.contains(where: UDPSocket.hasPendingDatagram) && listener.statistics.connections == 0 }
+        var ended = false
+        while wait(until: { listener.statistics.connections == 0 }) {
+            guard tell("leaving") else {
+                log.warning("--handover: the new process did not confirm; leaving")
+                break
+            }
+            // Nothing new arrives now: serve what did (a queued datagram is read, and under
+            // the loop's lock handled, before the statistics read the count).
+            guard wait(until: { !ours.contains(where: UDPSocket.hasPendingDatagram) }) else { break }
+            if listener.statistics.connections == 0 {
+                ended = true
+                break
+            }
+            // A client's first Initial came in just before the successor steered: the rest of
+            // its handshake (long headers naming our worker) must come here too.
+            guard tell("staying") else { break }
+        }
         let statistics = listener.statistics
         log.notice(ended ? "connections ended: leaving (\(Self.describe(statistics)))"
                          : "drain timeout: closing \(statistics.connections) connection(s) (\(Self.describe(statistics)))")
