@@ -126,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "quiver",
             dependencies: [
-                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverHTTP3",
+                "Quiver", "QuiverCore", "QuiverTLS", "QuiverTLSSocket", "QuiverHTTP3", "QuiverUDP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

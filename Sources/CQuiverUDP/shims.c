@@ -74,3 +74,76 @@ int quiver_attach_dtls_cid_steering(int fd, unsigned int count) {
     struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program);
 }
+
+int quiver_attach_generation_steering(int fd, unsigned int short_offset, unsigned int long_offset, unsigned int count,
+                                      unsigned int new_base, unsigned int old_base) {
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                   // A = first byte
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 3, 0),        // long header? skip to 5
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, short_offset),        // A = worker id in the DCID
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 2 * count),          // both generations' sockets
+        BPF_STMT(BPF_RET | BPF_A, 0),
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, long_offset),         // 5: the same DCID bytes of a long header
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, old_base, 0, 2),     // below the old range? skip to 9
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, old_base + count, 1, 0), // past it? skip to 9
+        BPF_STMT(BPF_RET | BPF_A, 0),                            // the old generation's worker
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count),              // 9: a worker of the new generation
+        BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, new_base),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program);
+}
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+int quiver_pending_datagram_bytes(int fd) {
+    int bytes = 0;
+    return ioctl(fd, FIONREAD, &bytes) == 0 ? bytes : -1;
+}
+
+#define QUIVER_MAX_PASSED_DESCRIPTORS 64
+
+long quiver_send_descriptors(int fd, const void *bytes, size_t length, const int *descriptors, int count) {
+    if (count < 0 || count > QUIVER_MAX_PASSED_DESCRIPTORS || length == 0) { errno = EINVAL; return -1; }
+    char control[CMSG_SPACE(sizeof(int) * QUIVER_MAX_PASSED_DESCRIPTORS)];
+    memset(control, 0, sizeof control);
+    struct iovec vector = { .iov_base = (void *)bytes, .iov_len = length };
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1 };
+    if (count > 0) {
+        message.msg_control = control;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * count);
+        memcpy(CMSG_DATA(header), descriptors, sizeof(int) * count);
+    }
+    long sent;
+    do { sent = sendmsg(fd, &message, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+long quiver_receive_descriptors(int fd, void *bytes, size_t capacity, int *descriptors, int max_descriptors, int *received) {
+    *received = 0;
+    if (max_descriptors < 0 || max_descriptors > QUIVER_MAX_PASSED_DESCRIPTORS) { errno = EINVAL; return -1; }
+    char control[CMSG_SPACE(sizeof(int) * QUIVER_MAX_PASSED_DESCRIPTORS)];
+    struct iovec vector = { .iov_base = bytes, .iov_len = capacity };
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    long length;
+    do { length = recvmsg(fd, &message, MSG_CMSG_CLOEXEC); } while (length < 0 && errno == EINTR);
+    if (length < 0) return -1;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *passed = (int *)CMSG_DATA(header);
+        for (int i = 0; i < count; i++) {
+            if (*received < max_descriptors) descriptors[(*received)++] = passed[i];
+            else close(passed[i]);   // more than asked for: not ours to keep
+        }
+    }
+    return length;
+}

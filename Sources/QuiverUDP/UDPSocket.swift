@@ -170,27 +170,64 @@ public final class UDPSocket {
     /// - Throws: ``QuiverError`` `.configuration` for an unusable configuration or a
     ///   refused `SO_REUSEPORT`/`IPV6_V6ONLY`, `.io` when `socket` or `bind` fails (for example
     ///   "Address already in use").
-    public init(bindingTo address: SocketAddress, configuration: Configuration = Configuration()) throws(QuiverError) {
+    public convenience init(bindingTo address: SocketAddress, configuration: Configuration = Configuration()) throws(QuiverError) {
+        try self.init(address: address, adopting: nil, configuration: configuration)
+    }
+
+    /// Takes over `descriptor`, a UDP socket already bound — one another process passed over a
+    /// unix socket (`DescriptorPassing`), for a restart without dropped connections. The
+    /// socket's binding, `SO_REUSEPORT` and `IPV6_V6ONLY` stay as they are; the other options
+    /// of `configuration` are set again (packet info, ECN, GSO, GRO, buffers), and the socket's
+    /// reuseport group, with its steering program, is unchanged. The descriptor is the
+    /// socket's from now on, closed by ``close()`` — or at once when this throws.
+    ///
+    /// - Throws: ``QuiverError`` `.io` when `descriptor` is not a bound socket,
+    ///   `.configuration` as ``init(bindingTo:configuration:)``.
+    public convenience init(adopting descriptor: Int32, configuration: Configuration = Configuration()) throws(QuiverError) {
+        var type: Int32 = 0
+        var typeLength = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &typeLength) == 0, type == Int32(SOCK_DGRAM.rawValue),
+              let local = Self.localAddress(of: descriptor) else {
+            let code = errno == 0 ? ENOTSOCK : errno
+            _ = Glibc.close(descriptor)
+            throw QuiverError.udp("getsockname", errno: code)
+        }
+        try self.init(address: local, adopting: descriptor, configuration: configuration)
+    }
+
+    private init(address: SocketAddress, adopting: Int32?, configuration: Configuration) throws(QuiverError) {
         guard (1...1024).contains(configuration.batchSize) else {
+            if let adopting { _ = Glibc.close(adopting) }
             throw QuiverError(.configuration, "UDP batch size \(configuration.batchSize) is outside 1…1024")
         }
         guard configuration.receiveMessageCapacity > 0, configuration.sendQueueCapacity > 0 else {
+            if let adopting { _ = Glibc.close(adopting) }
             throw QuiverError(.configuration, "UDP receive message capacity and send queue capacity must be positive")
         }
         let packed = PackedAddress(address)
         let family = packed.isIPv4 ? AF_INET : AF_INET6
-        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = adopting ?? socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw QuiverError.udp("socket", errno: errno) }
         var keepDescriptor = false
         defer { if !keepDescriptor { _ = Glibc.close(fd) } }
 
         let ipv4 = family == AF_INET
-        let dualStack = !ipv4 && !configuration.ipv6Only
-        if configuration.reusePort, !Self.set(fd, SOL_SOCKET, SO_REUSEPORT, 1) {
-            throw QuiverError(.configuration, "SO_REUSEPORT refused: \(String(cString: strerror(errno)))")
-        }
-        if !ipv4, !Self.set(fd, SOL_IPV6, IPV6_V6ONLY, configuration.ipv6Only ? 1 : 0) {
-            throw QuiverError(.configuration, "IPV6_V6ONLY refused: \(String(cString: strerror(errno)))")
+        let dualStack: Bool
+        if adopting != nil {
+            // Bound already: its binding options are the ones it has; it must not block.
+            var v6Only: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            dualStack = !ipv4 && getsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &v6Only, &length) == 0 && v6Only == 0
+            let flags = fcntl(fd, F_GETFL)
+            guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw QuiverError.udp("fcntl", errno: errno) }
+        } else {
+            dualStack = !ipv4 && !configuration.ipv6Only
+            if configuration.reusePort, !Self.set(fd, SOL_SOCKET, SO_REUSEPORT, 1) {
+                throw QuiverError(.configuration, "SO_REUSEPORT refused: \(String(cString: strerror(errno)))")
+            }
+            if !ipv4, !Self.set(fd, SOL_IPV6, IPV6_V6ONLY, configuration.ipv6Only ? 1 : 0) {
+                throw QuiverError(.configuration, "IPV6_V6ONLY refused: \(String(cString: strerror(errno)))")
+            }
         }
         // IPv4 options apply to the IPv4 datagrams of a dual-stack socket too.
         let v4Options = ipv4 || dualStack
@@ -211,10 +248,12 @@ public final class UDPSocket {
         var segmentLength = socklen_t(MemoryLayout<Int32>.size)
         supportsGSO = configuration.gso && getsockopt(fd, QUIVER_SOL_UDP, QUIVER_UDP_SEGMENT, &segment, &segmentLength) == 0
 
-        var storage = sockaddr_storage()
-        let length = withUnsafeMutablePointer(to: &storage) { packed.write(to: UnsafeMutableRawPointer($0), socketFamily: family) }
-        let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw QuiverError.udp("bind \(address)", errno: errno) }
+        if adopting == nil {
+            var storage = sockaddr_storage()
+            let length = withUnsafeMutablePointer(to: &storage) { packed.write(to: UnsafeMutableRawPointer($0), socketFamily: family) }
+            let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+            guard bound == 0 else { throw QuiverError.udp("bind \(address)", errno: errno) }
+        }
         guard let local = Self.localAddress(of: fd) else { throw QuiverError.udp("getsockname", errno: errno) }
 
         keepDescriptor = true

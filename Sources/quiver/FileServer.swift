@@ -11,12 +11,12 @@ enum FileServer {
     /// Serves `root` on a QUIC listener with `options` (those of the command line) until the
     /// listener ends.
     static func run(tls: TLSConfiguration, host: String, port: UInt16, root: String, retry: Bool, loops: Int, limit: Int?,
-                    drainTimeout: Double, options: Listener.Options, log: Logger) async throws {
+                    drainTimeout: Double, handover: String?, options: Listener.Options, log: Logger) async throws {
         var options = options
         options.eventLoops = loops
         if retry { options.retryPolicy = .always }
         options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
-        let listener = try Serve.listen(.quic, tls: tls, host: host, port: port, options: options, log: log)
+        let listener = try Serve.listenQUIC(tls: tls, host: host, port: port, options: options, handover: handover, drainTimeout: drainTimeout, log: log)
         log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : ""), \(Serve.describe(loops: loops))")
         // Each connection's tasks run on its event loop: no thread hand-off per read, write or
         // wake-up.

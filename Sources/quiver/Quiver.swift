@@ -7,6 +7,7 @@ import QuiverCore
 import Quiver
 import QuiverTLS
 import QuiverTLSSocket
+import QuiverUDP
 import ServiceLifecycle
 
 @main
@@ -88,6 +89,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "QUIC: the largest UDP payload to send, 1200 to 16383 (default 16383). Path MTU discovery finds what each path carries up to it: 1452 on Ethernet, 8952 on jumbo frames, 16383 on loopback. 1452 keeps every path to Ethernet's size.") var maxDatagramSize: Int?
     @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
     @Option(help: "With a --secrets file that has a QUIC-LB configuration (\"quicLB\"): this host's server ID in it, in hex, which every connection ID it issues carries so that a load balancer routes the connection's packets here (docs/DEPLOYMENT.md).") var serverID: String?
+    @Option(help: "QUIC (--quic or --http3): restart without dropping connections. The first process listens on the unix socket PATH; a new quiver serve with the same --handover PATH, port and --loops takes its UDP sockets over and serves every new connection, while the old one serves its own until they end (or --drain-timeout passes) and exits (docs/DEPLOYMENT.md).") var handover: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "Seconds that SIGTERM or SIGINT gives connections to end before closing them: the listeners stop accepting at once, HTTP/3 connections drain (GOAWAY, requests in progress finish).") var drainTimeout: Double = 10
@@ -113,6 +115,9 @@ struct Serve: ParsableCommand, Sendable {
             if let root { try Self.checkRoot(root) }
         } else if root != nil || retry {
             throw ValidationError("--root and --retry go with --http3")
+        }
+        if handover != nil, !http3, !quic || tls {
+            throw CommandError("--handover restarts QUIC listeners: serve --quic (without --tls) or --http3")
         }
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
@@ -210,7 +215,7 @@ struct Serve: ParsableCommand, Sendable {
         if http3 {
             return try await FileServer.run(tls: config, host: host, port: port, root: root ?? FileManager.default.currentDirectoryPath,
                                             retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout,
-                                            options: options, log: log)
+                                            handover: handover, options: options, log: log)
         }
         var transports: [Transport] = []
         if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
@@ -225,7 +230,9 @@ struct Serve: ParsableCommand, Sendable {
         for transport in transports {
             // SCTP listeners have one event loop (nothing steers SCTP packets between loops yet).
             options.eventLoops = transport.isSCTP ? 1 : loops
-            let listener = try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
+            let listener = transport == .quic
+                ? try Self.listenQUIC(tls: config, host: host, port: port, options: options, handover: handover, drainTimeout: drainTimeout, log: log)
+                : try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
             let name = switch transport {
             case .quic: "QUIC echo on udp"
             case .dtls: config.minimumVersion == .tls13 ? "DTLS 1.3 echo on udp" : "DTLS 1.3/1.2 echo on udp"
@@ -289,6 +296,34 @@ extension Serve {
     }
 
     private struct IPv6Unavailable: Error {}
+
+    /// The QUIC listener: as ``listen(_:tls:host:port:options:log:)``, or with `--handover`
+    /// (`handover`, the unix socket's path) on this generation's half of a
+    /// `UDPSocket.generationGroup`, made anew or taken over from the process serving the path
+    /// (``Handover``).
+    static func listenQUIC(tls: TLSConfiguration, host: String, port: UInt16, options: Listener.Options, handover path: String?,
+                           drainTimeout: Double, log: Logger) throws -> Listener {
+        guard let path else { return try listen(.quic, tls: tls, host: host, port: port, options: options, log: log) }
+        guard let address = SocketAddress(host: host, port: port) else { throw CommandError("--host '\(host)' is not a numeric IP address") }
+        // A listener's own sockets' settings (Listener.serverSocketConfiguration): buffers for bursts from many peers.
+        var socketConfiguration = UDPSocket.Configuration()
+        socketConfiguration.receiveBufferSize = 4 << 20
+        socketConfiguration.sendBufferSize = 4 << 20
+        let loops = max(1, options.eventLoops)
+        let (handover, sockets) = try Handover.open(path: path, address: address, loops: loops, workerIDOffset: options.quicLB?.workerIDOffset ?? 1,
+                                                    configuration: socketConfiguration, log: log)
+        var options = options
+        options.logger = log
+        options.workerID = handover.firstWorkerID
+        let listener = try Listener(.quic, tls: tls, attachments: sockets.map { .udp($0) }, options: options)
+        do {
+            try handover.start(listener: listener, drainTimeout: drainTimeout)
+        } catch {
+            listener.close()
+            throw error
+        }
+        return listener
+    }
 
     /// Refuses a `--root` that is not an existing directory.
     static func checkRoot(_ root: String) throws(CommandError) {

@@ -70,5 +70,26 @@ unsigned char *quiver_cmsg_data(struct cmsghdr *header);
 /// to one socket. Returns 0, or -1 with errno set.
 int quiver_attach_cid_steering(int fd, unsigned int short_offset, unsigned int long_offset, unsigned int count);
 int quiver_attach_dtls_cid_steering(int fd, unsigned int count);
+/// Attaches the steering program of a group of `2 * count` sockets shared by two generations of
+/// a server across a restart: socket *i* serves worker id *i*; generation 0 owns sockets and
+/// worker ids 0..<count, generation 1 count..<2*count. Short headers go to the socket of their
+/// worker id (the 16-bit value at `short_offset`, modulo `2 * count`). A long header whose worker
+/// id (at `long_offset`) lies in `[old_base, old_base + count)` goes to that socket — the
+/// previous generation's handshakes in progress, and the rare client-chosen DCID that falls
+/// there; `old_base` 0x10000 (no previous generation) makes the range empty. Every other long
+/// header — clients' first Initials above all — goes to `new_base + worker id % count`.
+/// Returns 0, or -1 with errno set.
+int quiver_attach_generation_steering(int fd, unsigned int short_offset, unsigned int long_offset, unsigned int count,
+                                      unsigned int new_base, unsigned int old_base);
+/// The size of the next datagram waiting in `fd`'s receive queue (FIONREAD), 0 when none, -1
+/// with errno set.
+int quiver_pending_datagram_bytes(int fd);
+/// Sends `length` bytes (at least 1) with `count` descriptors attached (SCM_RIGHTS) on the unix
+/// stream socket `fd`. Returns the bytes sent, or -1 with errno set.
+long quiver_send_descriptors(int fd, const void *bytes, size_t length, const int *descriptors, int count);
+/// Receives up to `capacity` bytes on the unix stream socket `fd` and up to `max_descriptors`
+/// descriptors passed with them (SCM_RIGHTS, made close-on-exec), stored in `descriptors` and
+/// counted in `*received`. Returns the bytes received (0 at end of stream), or -1 with errno set.
+long quiver_receive_descriptors(int fd, void *bytes, size_t capacity, int *descriptors, int max_descriptors, int *received);
 
 #endif

@@ -139,8 +139,10 @@ extension Listener {
         /// layout of the engine's `WorkerConnectionIDs`; DTLS: of the Connection IDs given to
         /// clients that offer them), so that the BPF program of a `UDPSocket.steeringGroup`
         /// (`dtls: true` for DTLS) sends each connection's datagrams to its worker's socket —
-        /// prefork servers, one worker per SO_REUSEPORT socket. `nil` (the default): random
-        /// connection IDs.
+        /// prefork servers, one worker per SO_REUSEPORT socket. With several QUIC
+        /// ``eventLoops``, loop *i* is worker `workerID + i` (a restarted server's generation of
+        /// a `UDPSocket.generationGroup`); `nil` there means 0. `nil` (the default, one loop):
+        /// random connection IDs.
         public var workerID: UInt16?
         /// QUIC: this server's place in a QUIC-LB deployment (draft-ietf-quic-load-balancers):
         /// every connection ID issued carries its server ID, by which a load balancer in front
@@ -304,12 +306,14 @@ extension QUICEndpoint.Configuration {
     /// the Retry threshold — are divided among the loops (``maxConnections`` is one count
     /// shared by all, ``connectionBudget``). The secrets — tokens, stateless resets, session
     /// tickets — stay shared, so a token or ticket from one loop is good at every other.
-    /// Behind a QUIC-LB balancer (`quicLB`) the IDs carry the server ID, then the loop.
-    mutating func divide(among loops: Int, loop: Int, quicLB: Listener.QUICLB?) {
+    /// Behind a QUIC-LB balancer (`quicLB`) the IDs carry the server ID, then the loop. The
+    /// loops' worker ids start at `firstWorkerID` (``Listener/Options/workerID``).
+    mutating func divide(among loops: Int, loop: Int, firstWorkerID: UInt16, quicLB: Listener.QUICLB?) {
+        let worker = firstWorkerID + UInt16(loop)
         if let quicLB {
-            connection.connectionIDGenerator = quicLB.server.generator(worker: UInt16(loop), random: connection.random)
+            connection.connectionIDGenerator = quicLB.server.generator(worker: worker, random: connection.random)
         } else {
-            connection.useWorkerConnectionIDs(UInt16(loop))
+            connection.useWorkerConnectionIDs(worker)
         }
         maxPendingConnections = Listener.share(of: maxPendingConnections, loops: loops)
         if case .whenPendingExceeds(let count) = retryPolicy { retryPolicy = .whenPendingExceeds(Listener.share(of: count, loops: loops)) }

@@ -89,7 +89,7 @@ public final class Listener: Sendable {
     /// reach the loop of their connection).
     ///
     /// - Throws: `QuiverError` `.configuration` for attachments the transport does not take,
-    ///   several loops with the application-driven driver, with ``Options/workerID``, or with
+    ///   several loops with the application-driven driver, or with
     ///   an ``Options/quicLB`` that cannot name them (``QUICLB/refusal(workers:)``), or with
     ///   a number of attachments other than the number of loops.
     public init(_ transport: Transport, tls: TLSConfiguration, attachments: [Attachment], options: Options = Options()) throws(QuiverError) {
@@ -106,11 +106,9 @@ public final class Listener: Sendable {
             guard !transport.isSCTP else {
                 throw QuiverError(.configuration, "an SCTP listener has one event loop (steering SCTP packets between loops is not built yet)")
             }
-            guard options.workerID == nil || transport != .quic else {
-                throw QuiverError(.configuration, "workerID names one prefork worker's connection IDs; a listener with several event loops names its loops in them")
-            }
         }
-        if transport == .quic, let quicLB = options.quicLB, let refusal = quicLB.refusal(workers: options.workerID != nil ? 2 : loops) {
+        if transport == .quic, let quicLB = options.quicLB,
+           let refusal = quicLB.refusal(workers: options.workerID.map { max(2, Int($0) + loops) } ?? loops) {
             throw QuiverError(.configuration, refusal)
         }
         let perLoopAttachments = loops == 1 ? [attachments] : attachments.map { [$0] }
@@ -135,7 +133,7 @@ public final class Listener: Sendable {
             case .quic:
                 let quic = QUICCore(driver: driver, acceptQueue: acceptQueue, policy: options.incomingStreams, sendBufferLimit: options.sendBufferLimit)
                 var configuration = endpointConfiguration!
-                if loops > 1 { configuration.divide(among: loops, loop: loop, quicLB: options.quicLB) }
+                if loops > 1 { configuration.divide(among: loops, loop: loop, firstWorkerID: options.workerID ?? 0, quicLB: options.quicLB) }
                 quic.setServer(QUICEndpoint(configuration: configuration))
                 core = quic
             case .tcp:
@@ -182,6 +180,9 @@ public final class Listener: Sendable {
     public convenience init(_ transport: Transport, tls: TLSConfiguration, bind address: String, options: Options = Options()) throws(QuiverError) {
         guard let socketAddress = SocketAddress(address) else { throw QuiverError(.configuration, "not an address: \(address)") }
         let loops = max(1, options.eventLoops)
+        guard options.workerID == nil || loops == 1 || transport != .quic else {
+            throw QuiverError(.configuration, "the listener's own steering group names its loops 0..<eventLoops: workerID with several loops needs the sockets of a UDPSocket.generationGroup")
+        }
         var attachments: [Attachment] = []
         switch transport {
         case .quic where loops == 1:

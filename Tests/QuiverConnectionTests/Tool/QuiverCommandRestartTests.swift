@@ -1,0 +1,177 @@
+// quiver serve --handover: restarting without dropped connections (issue 22, last item).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Quiver
+import QuiverTestSupport
+import Synchronization
+import Testing
+
+extension QuiverCommandTests {
+    @Test("serve --quic --handover: two restarts under a steady load of handshakes — none fails, a connection open across both echoes 2 MB byte for byte, each old process exits by itself once its connections ended")
+    func restartWithoutDroppedConnections() throws {
+        let fixture = try InteropFixture()
+        let path = fixture.directory.path + "/handover"
+        let port = try DemoTests.freePorts(1)
+        let arguments = ["serve", "--quic", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
+                         "--loops", "2", "--handover", path, "--drain-timeout", "60"]
+        let first = try ChildProcess(try Self.quiver, arguments)
+        defer { first.kill() }
+        #expect(first.waitForErrorLine(containing: "serving QUIC echo", timeout: 30) != nil, "\(first.transcript)")
+
+        // Two clients making handshakes back to back, each checking its echo, and one
+        // connection open across both restarts.
+        let load = HandshakeLoad(port: port, clients: 2)
+        defer { load.stop() }
+        #expect(load.wait(forHandshakes: 20, timeout: 30), "\(load.report)\n\(first.transcript)")
+        let long = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        let data = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        var echoed: [UInt8] = []
+        // In pieces of 50 000 bytes, each read back before the next is written: the echo
+        // never waits on flow control.
+        func echo(_ range: Range<Int>) throws {
+            for start in stride(from: range.lowerBound, to: range.upperBound, by: 50_000) {
+                let end = min(start + 50_000, range.upperBound)
+                try long.write(data[start..<end])
+                while echoed.count < end {
+                    let bytes = try long.read()
+                    guard !bytes.isEmpty else { return }
+                    echoed += bytes
+                }
+            }
+        }
+        try echo(0..<700_000)
+
+        // Restart 1: generation 1 takes over from generation 0.
+        let before = load.handshakes
+        let second = try ChildProcess(try Self.quiver, arguments)
+        defer { second.kill() }
+        #expect(second.waitForErrorLine(containing: "took over udp port \(port)", timeout: 30)?.contains("generation 1") == true,
+                "\(second.transcript)")
+        #expect(first.waitForErrorLine(containing: "handed the sockets over", timeout: 10) != nil, "\(first.transcript)")
+        // New connections reach the new process while the old one still serves this one.
+        #expect(load.wait(forHandshakes: load.handshakes + 50, timeout: 30), "\(load.report)\n\(second.transcript)")
+        try echo(700_000..<1_400_000)
+        #expect(first.waitForExit(timeout: 0.5) == nil, "the old process left while a connection was open\n\(first.transcript)")
+
+        // Restart 2: generation 0 again, in a third process, from the second.
+        let third = try ChildProcess(try Self.quiver, arguments)
+        defer { third.kill() }
+        // The second may not hand over while the first still serves: the third is refused.
+        let refused = third.waitForExit(timeout: 30)
+        #expect(refused != nil && refused != 0, "\(third.transcript)")
+        #expect(third.standardErrorText.contains("one restart at a time"), "\(third.transcript)")
+
+        try echo(1_400_000..<data.count)
+        try long.shutdown()
+        #expect(echoed == data, "\(echoed.count) of \(data.count) bytes echoed, equal so far: \(echoed[...] == data.prefix(echoed.count))")
+        // The old process leaves by itself once its last connection ended, long before the
+        // 60-second drain timeout.
+        #expect(first.waitForExit(timeout: 10) == 0, "\(first.transcript)")
+        #expect(second.waitForErrorLine(containing: "ready for the next handover", timeout: 10) != nil, "\(second.transcript)")
+
+        let fourth = try ChildProcess(try Self.quiver, arguments)
+        defer { fourth.kill() }
+        #expect(fourth.waitForErrorLine(containing: "took over udp port \(port)", timeout: 30)?.contains("generation 0") == true,
+                "\(fourth.transcript)")
+        #expect(load.wait(forHandshakes: load.handshakes + 50, timeout: 30), "\(load.report)\n\(fourth.transcript)")
+        #expect(second.waitForExit(timeout: 10) == 0, "\(second.transcript)")
+        #expect(load.wait(forHandshakes: load.handshakes + 20, timeout: 30), "\(load.report)\n\(fourth.transcript)")
+        load.stop()
+        let during = load.handshakes - before
+        print("restart test: \(during) handshakes from the first restart to the end, \(load.handshakes) in all, \(load.failures.count) failed; a 2 MB echo across both restarts")
+        #expect(load.failures.isEmpty, "\(load.report)")
+        // Nothing reached a process that did not know its connection: neither old process
+        // sent a stateless reset or failed a handshake.
+        for old in [first, second] {
+            let leaving = old.waitForErrorLine(containing: "connections ended: leaving", timeout: 1) ?? old.transcript
+            #expect(leaving.contains("handshakes failed 0, stateless resets sent 0"), "\(leaving)")
+        }
+        for new in [second, fourth] {
+            let left = new.waitForErrorLine(containing: "the previous process has left", timeout: 5) ?? new.transcript
+            #expect(left.contains("handshakes failed 0, stateless resets sent 0"), "\(left)")
+        }
+        print(first.waitForErrorLine(containing: "connections ended", timeout: 1) ?? "", second.waitForErrorLine(containing: "connections ended", timeout: 1) ?? "")
+    }
+}
+
+/// Clients on threads of their own, each making QUIC handshakes to the echo server back to
+/// back and checking the echo of a few bytes, until ``stop()``.
+final class HandshakeLoad: Sendable {
+    private struct State {
+        var handshakes = 0
+        var failures: [String] = []
+        var stopped = false
+        var running = 0
+    }
+
+    private let state = Mutex(State())
+    private let condition = NSCondition()
+
+    init(port: UInt16, clients: Int) {
+        state.withLock { $0.running = clients }
+        for client in 0..<clients {
+            Thread.detachNewThread { [self] in
+                var round = 0
+                while !state.withLock({ $0.stopped }) {
+                    round += 1
+                    let message = Array("client \(client) round \(round)".utf8)
+                    do {
+                        let connection = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+                        try connection.write(message)
+                        var echoed: [UInt8] = []
+                        while echoed.count < message.count {
+                            let bytes = try connection.read()
+                            guard !bytes.isEmpty else { break }
+                            echoed += bytes
+                        }
+                        try connection.shutdown()
+                        guard echoed == message else { throw EchoMismatch(echoed: echoed.count, sent: message.count) }
+                        state.withLock { $0.handshakes += 1 }
+                    } catch {
+                        state.withLock { $0.failures.append("client \(client) round \(round): \(error)") }
+                    }
+                    wake()
+                }
+                state.withLock { $0.running -= 1 }
+                wake()
+            }
+        }
+    }
+
+    private struct EchoMismatch: Error {
+        let echoed: Int
+        let sent: Int
+    }
+
+    private func wake() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var handshakes: Int { state.withLock { $0.handshakes } }
+    var failures: [String] { state.withLock { $0.failures } }
+    var report: String { state.withLock { "\($0.handshakes) handshakes, \($0.failures.count) failed: \($0.failures.prefix(5))" } }
+
+    /// Waits until `count` handshakes succeeded in all, or `timeout` seconds passed.
+    func wait(forHandshakes count: Int, timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while handshakes < count {
+            if !condition.wait(until: deadline) { return handshakes >= count }
+        }
+        return true
+    }
+
+    /// Stops the clients and waits until each finished its round.
+    func stop() {
+        state.withLock { $0.stopped = true }
+        let deadline = Date(timeIntervalSinceNow: 30)
+        condition.lock()
+        defer { condition.unlock() }
+        while state.withLock({ $0.running }) > 0, condition.wait(until: deadline) {}
+    }
+}
