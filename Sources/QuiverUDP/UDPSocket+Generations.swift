@@ -66,9 +66,12 @@ public enum DescriptorPassing {
     /// Sends `bytes` (at least one) with `descriptors` attached on the unix stream socket
     /// `socket`. The descriptors stay open here too.
     ///
-    /// - Throws: ``QuiverError`` `.io` when `sendmsg` fails or sends less than `bytes`.
+    /// - Throws: ``QuiverError`` `.configuration` for empty `bytes` or more than
+    ///   ``maxDescriptors`` descriptors; `.io` when `sendmsg` fails or sends less than `bytes`.
     public static func send(_ bytes: [UInt8], descriptors: [Int32] = [], on socket: Int32) throws(QuiverError) {
-        precondition(!bytes.isEmpty && descriptors.count <= maxDescriptors, "1 byte or more, at most 64 descriptors")
+        guard !bytes.isEmpty, descriptors.count <= maxDescriptors else {
+            throw QuiverError(.configuration, "a message of 1 byte or more with at most \(maxDescriptors) descriptors, not \(bytes.count) bytes and \(descriptors.count)")
+        }
         let sent = bytes.withUnsafeBytes { raw in
             descriptors.withUnsafeBufferPointer { quiver_send_descriptors(socket, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
         }

@@ -105,16 +105,18 @@ final class Handover: @unchecked Sendable {
     /// connections after handing over before it closes them.
     func start(listener: Listener, drainTimeout: Double) throws {
         let predecessor = lock.withLock { self.predecessor }
+        // Bound under another name and renamed over the path: a process connecting meanwhile
+        // reaches the old process (which refuses it), never nothing. Before `ready`: once the
+        // old process has its answer it closes its own listener, and the path must not then
+        // lead nowhere (a process finding nothing there would start a group of its own).
+        let server = try UnixSocket.listen(path)
+        lock.withLock { self.server = server }
         if predecessor >= 0 {
             try UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: true, workerIDOffset: workerIDOffset)
             try DescriptorPassing.send(Array("ready".utf8), on: predecessor)
             log.notice("took over udp port \(listener.localAddresses.first?.port ?? 0) from the previous process (generation \(generation) of \(path))")
             Thread.detachNewThread { self.watchPredecessor(predecessor, listener: listener) }
         }
-        // Bound under another name and renamed over the path: a process connecting meanwhile
-        // reaches the old process (which refuses it), never nothing.
-        let server = try UnixSocket.listen(path)
-        lock.withLock { self.server = server }
         Thread.detachNewThread { self.acceptNext(server: server, listener: listener, drainTimeout: drainTimeout) }
     }
 
@@ -131,6 +133,13 @@ final class Handover: @unchecked Sendable {
             } catch {
                 log.error("--handover: could not steer the previous process's datagrams away: \(error)")
             }
+        }
+        // However the previous process ended — it said `leaving`, its drain timed out, it
+        // crashed — nothing reads its half any more: steer nothing there.
+        do {
+            try UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: false, workerIDOffset: workerIDOffset)
+        } catch {
+            log.error("--handover: could not steer the previous process's datagrams away: \(error)")
         }
         lock.withLock { predecessor = -1 }
         _ = Glibc.close(connection)
@@ -204,6 +213,10 @@ final class Handover: @unchecked Sendable {
             return true
         }
         func tell(_ message: String) -> Bool {
+            // An answer within the drain's time left (at least a second): a successor that
+            // does not answer does not hold this process past its deadline.
+            var timeout = timeval(tv_sec: max(1, Int(deadline.timeIntervalSinceNow.rounded(.up))), tv_usec: 0)
+            _ = setsockopt(successor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             guard (try? DescriptorPassing.send(Array(message.utf8), on: successor)) != nil else { return false }
             return (try? DescriptorPassing.receive(on: successor).bytes).map { String(decoding: $0, as: UTF8.self) } == "steered"
         }

@@ -121,6 +121,17 @@ struct Serve: ParsableCommand, Sendable {
         }
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
+        if let handover {
+            // One message passes the group's 2 × loops sockets (DescriptorPassing.maxDescriptors).
+            guard 2 * loops <= DescriptorPassing.maxDescriptors else {
+                throw CommandError("--handover passes 2 × --loops sockets in one message, at most \(DescriptorPassing.maxDescriptors): give --loops \(DescriptorPassing.maxDescriptors / 2) or fewer")
+            }
+            // Retry tokens, session tickets and stateless resets of one generation must be good
+            // at the next, or handshakes under way at the switch fail.
+            guard secrets != nil else {
+                throw CommandError("--handover \(handover) needs --secrets FILE, the same for every generation (quiver secrets --out FILE)")
+            }
+        }
         guard drainTimeout >= 0, drainTimeout.isFinite else { throw CommandError("--drain-timeout must be 0 or more seconds") }
         let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
         let qlogDirectory = try QLogDirectory.resolve(qlog)

@@ -13,9 +13,11 @@ extension QuiverCommandTests {
     func restartWithoutDroppedConnections() throws {
         let fixture = try InteropFixture()
         let path = fixture.directory.path + "/handover"
+        let secrets = fixture.directory.path + "/secrets.json"
+        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
         let port = try DemoTests.freePorts(1)
         let arguments = ["serve", "--quic", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
-                         "--loops", "2", "--handover", path, "--drain-timeout", "60"]
+                         "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
         let first = try ChildProcess(try Self.quiver, arguments)
         defer { first.kill() }
         #expect(first.waitForErrorLine(containing: "serving QUIC echo", timeout: 30) != nil, "\(first.transcript)")
@@ -93,6 +95,17 @@ extension QuiverCommandTests {
             #expect(left.contains("handshakes failed 0, stateless resets sent 0"), "\(left)")
         }
         print(first.waitForErrorLine(containing: "connections ended", timeout: 1) ?? "", second.waitForErrorLine(containing: "connections ended", timeout: 1) ?? "")
+    }
+
+    @Test("serve --handover refuses, in one line, a serve without --secrets and more loops than one message passes sockets for")
+    func handoverRefusals() throws {
+        let fixture = try InteropFixture()
+        let path = fixture.directory.path + "/handover"
+        expectOneLineError(try run(["serve", "--quic", "--port", "0", "--handover", path]), containing: "needs --secrets FILE")
+        let secrets = fixture.directory.path + "/secrets.json"
+        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
+        expectOneLineError(try run(["serve", "--quic", "--port", "0", "--handover", path, "--secrets", secrets, "--loops", "33"]),
+                           containing: "give --loops 32 or fewer")
     }
 }
 
