@@ -11,7 +11,7 @@ import sys
 
 CASES = ["handshake", "transfer", "multiplexing", "chacha20", "retry", "resumption", "zerortt",
          "keyupdate", "v2", "transferloss", "handshakeloss", "amplificationlimit", "ecn",
-         "rebind-port", "rebind-addr", "migration", "ipv6", "blackhole", "longrtt", "hqinterop"]
+         "rebind-port", "rebind-addr", "connectionmigration", "migration", "ipv6", "blackhole", "longrtt", "hqinterop"]
 COLUMNS = [("server", "ngtcp2"), ("server", "aioquic"), ("client", "ngtcp2"), ("client", "aioquic")]
 MARK = {"passed": "✅", "unsupported": "➖ unsupported by peer", "not applicable": "n/a", "failed": "❌"}
 
@@ -44,6 +44,10 @@ def main():
            "case needs one: it loses datagrams, sees Retry packets, rebinds the client's port or address "
            "(rebind-port, rebind-addr), drops everything for 2 s (blackhole) and delays every datagram "
            "(longrtt: a 1 s round trip), and like a 1500-byte link carries no datagram over 1472 bytes. "
+           "connectionmigration: the server offers a preferred address (RFC 9000 §9.6) on 127.0.0.2 "
+           "(`quiver serve --preferred-address`, `gtlsserver --preferred-ipv4-addr`) and the client moves "
+           "there once the handshake is confirmed; the evidence is the side that Quiver plays saying so "
+           "after the download. "
            "migration (not a runner case name) is a client moving itself to a new local port mid-transfer "
            "(active migration, RFC 9000 §9.2: `gtlsclient --change-local-addr`, aioquic on a new socket, "
            "`quiver get --migrate`), the evidence being the server's validation of the new path. "

@@ -15,6 +15,10 @@ public final class SimulatedQUICNode: SimulatedNode {
     /// The node's current address: datagrams leave from it.
     public private(set) var address: SocketAddress
     private var previousAddresses: [SocketAddress] = []
+    /// More addresses the node receives at, as a server receives at its preferred addresses
+    /// (RFC 9000 §9.6). With any, the connection is told which address each datagram came to
+    /// (``localAddress(of:)``) and its datagrams leave from the address it chose.
+    public var extraAddresses: [SocketAddress] = []
     /// The connection, once there is one.
     public private(set) var connection: QUICConnection?
     /// The application.
@@ -52,7 +56,13 @@ public final class SimulatedQUICNode: SimulatedNode {
         address = newAddress
     }
 
-    public var addresses: [SocketAddress] { [address] + previousAddresses }
+    public var addresses: [SocketAddress] { [address] + previousAddresses + extraAddresses }
+
+    /// The address of ours `datagram` came to, for the connection: `nil` for a node with one
+    /// address (the connection need not know it then).
+    public func localAddress(of datagram: SimulatedDatagram) -> SocketAddress? {
+        extraAddresses.isEmpty ? nil : datagram.destination
+    }
 
     public func receive(_ datagram: SimulatedDatagram, at now: Instant) {
         var datagram = datagram
@@ -62,7 +72,7 @@ public final class SimulatedQUICNode: SimulatedNode {
         }
         onReceive?(datagram)
         if let connection {
-            connection.receive(datagram.bytes, from: datagram.source, ecn: datagram.ecn, at: now)
+            connection.receive(datagram.bytes, from: datagram.source, to: localAddress(of: datagram), ecn: datagram.ecn, at: now)
         } else if let makeServer, let created = makeServer(self, datagram, now) {
             connection = created
         }
@@ -72,7 +82,7 @@ public final class SimulatedQUICNode: SimulatedNode {
     public func nextTransmit(at now: Instant) -> SimulatedDatagram? {
         if !outbox.isEmpty { return outbox.removeFirst() }
         guard let connection, let out = connection.transmit(at: now) else { return nil }
-        return SimulatedDatagram(bytes: out.bytes, source: address, destination: out.destination, ecn: out.ecn)
+        return SimulatedDatagram(bytes: out.bytes, source: out.source ?? address, destination: out.destination, ecn: out.ecn)
     }
 
     public var nextDeadline: Instant? { connection?.nextDeadline }

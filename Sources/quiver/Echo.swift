@@ -62,7 +62,7 @@ enum EchoServer {
     }
 
     private static func logEnd(_ connection: Connection, echoed: Int) {
-        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(echoed) bytes")
+        connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed") after echoing \(echoed) bytes\(connection.quic?.movesDescription ?? "")")
     }
 
     /// Echoes one stream until its end (or the connection's); returns the bytes echoed.

@@ -17,7 +17,7 @@ enum FileServer {
         if retry { options.retryPolicy = .always }
         options.quicVersions = QUICVersions.server  // the interop runner's "v2" case: a client offering v2 is moved to it
         let listener = try Serve.listenQUIC(tls: tls, host: host, port: port, options: options, handover: handover, drainTimeout: drainTimeout, log: log)
-        log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(retry ? " (Retry for every client)" : ""), \(Serve.describe(loops: loops))")
+        log.notice("serving \(root) over HTTP/3 and hq-interop on udp \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(Serve.describe(preferred: listener.preferredAddresses))\(retry ? " (Retry for every client)" : ""), \(Serve.describe(loops: loops))")
         // Each connection's tasks run on its event loop: no thread hand-off per read, write or
         // wake-up.
         let handler: @Sendable (Connection) async -> Void = { await serve($0, root: root) }
@@ -48,7 +48,7 @@ enum FileServer {
     /// HTTP/3, what QPACK's dynamic tables did.
     private static func closed(_ connection: Connection, qpack: QPACKStatistics? = nil) {
         let quic = connection.quic
-        let paths = quic.map { $0.peerMigrations > 0 ? "; the peer moved \($0.peerMigrations) time(s), paths validated \($0.pathsValidated)" : "" } ?? ""
+        let paths = quic?.movesDescription ?? ""
         connection.logger.info("\(connection.closeInfo.map { "\($0)" } ?? "closed")\(quic.map { "; sent datagrams of up to \($0.datagramSize) bytes; \($0.ecn)" } ?? "")\(paths)\(qpack.map { ", \($0)" } ?? "")")
     }
 
@@ -78,5 +78,15 @@ enum FileServer {
                 try await body.write { piece in try await response.write(piece) }
             }
         }
+    }
+}
+
+extension Connection.QUIC {
+    /// "; the peer moved 1 time(s), paths validated 1; moved to the preferred address
+    /// 127.0.0.1:4434" — the parts that happened (RFC 9000 §9, §9.6), for a close line.
+    var movesDescription: String {
+        var text = peerMigrations > 0 ? "; the peer moved \(peerMigrations) time(s), paths validated \(pathsValidated)" : ""
+        if preferredAddressMigrations > 0 { text += "; moved to the preferred address \(serverAddress.map { "\($0)" } ?? "-")" }
+        return text
     }
 }

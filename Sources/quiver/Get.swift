@@ -32,6 +32,7 @@ struct Get: ParsableCommand, Sendable {
     @Option(help: "Send a PING after this many seconds without sending anything the server must acknowledge (default: none), so that a fetch learns at once that its server is gone: behind a load balancer another host answers with a stateless reset.") var keepAlive: Double?
     @Flag(help: "Move the connection to a new local port once the first body bytes arrive (active migration, RFC 9000 §9.2); the summary says whether the server proved the new path.") var migrate = false
     @Option(help: "Like --migrate, to this local address (numeric, e.g. 127.0.0.2: another interface's).") var migrateAddress: String?
+    @Flag(help: "Stay on the server's first address: do not move to a preferred address it offers (RFC 9000 §9.6; by default the connection moves there once the handshake is confirmed, and the summary says so).") var noPreferredAddress = false
     @Option(help: "Append TLS secrets in NSS key-log format.") var keylog: String?
     @Option(help: "Write a qlog trace (JSON-SEQ) of the connection into this directory, created if missing, as <original destination connection ID>_client.sqlog (default: $QLOGDIR).") var qlog: String?
 
@@ -55,6 +56,7 @@ struct Get: ParsableCommand, Sendable {
         tls.keyLog = keylog.flatMap { KeyLogFile.callback(path: $0) } ?? KeyLogFile.fromEnvironment()
         var options = ClientOptions()
         options.qlogDirectory = try QLogDirectory.resolve(qlog)
+        options.followsPreferredAddress = !noPreferredAddress
         if let keepAlive {
             guard keepAlive > 0, keepAlive.isFinite else { throw CommandError("--keep-alive must be more than 0 seconds") }
             options.keepAliveInterval = .milliseconds(Int64(keepAlive * 1000))
@@ -138,12 +140,17 @@ struct Get: ParsableCommand, Sendable {
             failures.withLock { $0.append(failure) }
             FileHandle.standardError.write(Data("quiver: \(failure)\n".utf8))
         }
-        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\(mover?.summary ?? ""), \(quic.ecn)\(client.map { ", \($0.qpackStatistics)" } ?? "")\n".utf8))
+        FileHandle.standardError.write(Data("quiver: \(fetched.load(ordering: .relaxed)) of \(parsed.count) fetched, \(quic.version), alpn \(connection.alpn ?? "-"), resumed \(quic.isResumed), 0-RTT \(quic.earlyDataAccepted.map { $0 ? "accepted" : "refused" } ?? "not attempted")\(keyUpdate ? ", keys updated" : "")\(mover?.summary ?? "")\(Self.preferredSummary(quic)), \(quic.ecn)\(client.map { ", \($0.qpackStatistics)" } ?? "")\n".utf8))
         if let client { client.close() } else { try? await connection.shutdown(.rapid(code: 0, reason: "")) }
         // The process exits next: once the close has left, not after the closing period (3 PTO,
         // 80 ms on loopback, far more on long paths), as curl and ngtcp2's client do.
         await connection.waitUntilCloseSent()
         if !failures.withLock({ $0.isEmpty }) { throw ExitCode(1) }
+    }
+
+    /// ", moved to the server's preferred address 127.0.0.1:4434" once the server answered there.
+    private static func preferredSummary(_ quic: Connection.QUIC) -> String {
+        quic.preferredAddressMigrations > 0 ? ", moved to the server's preferred address \(quic.serverAddress.map { "\($0)" } ?? "-")" : ""
     }
 
     /// Starts a key update as soon as the handshake is confirmed (HANDSHAKE_DONE), waiting at

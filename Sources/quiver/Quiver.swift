@@ -87,6 +87,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "Event loops (I/O threads) per listener, each serving its share of the connections (default: one per core).") var loops: Int?
     @Option(help: "QUIC: write a qlog trace (JSON-SEQ) of each connection into this directory, created if missing, as <original destination connection ID>_server.sqlog (default: $QLOGDIR).") var qlog: String?
     @Option(help: "QUIC: the largest UDP payload to send, 1200 to 16383 (default 16383). Path MTU discovery finds what each path carries up to it: 1452 on Ethernet, 8952 on jumbo frames, 16383 on loopback. 1452 keeps every path to Ethernet's size.") var maxDatagramSize: Int?
+    @Option(help: "QUIC (--quic or --http3): announce this preferred address (RFC 9000 §9.6), a numeric IP:port ([v6]:port), one per address family; port 0 takes any free port. The server listens there too; clients that follow move there once the handshake is confirmed, and the server then answers from there.") var preferredAddress: [String] = []
     @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
     @Option(help: "With a --secrets file that has a QUIC-LB configuration (\"quicLB\"): this host's server ID in it, in hex, which every connection ID it issues carries so that a load balancer routes the connection's packets here (docs/DEPLOYMENT.md).") var serverID: String?
     @Option(help: "QUIC (--quic or --http3): restart without dropping connections. The first process listens on the unix socket PATH; a new quiver serve with the same --handover PATH, port and --loops takes its UDP sockets over and serves every new connection, while the old one serves its own until they end (or --drain-timeout passes) and exits (docs/DEPLOYMENT.md).") var handover: String?
@@ -119,6 +120,16 @@ struct Serve: ParsableCommand, Sendable {
         if handover != nil, !http3, !quic || tls {
             throw CommandError("--handover restarts QUIC listeners: serve --quic (without --tls) or --http3")
         }
+        let preferredAddresses = try preferredAddress.map { text in
+            guard let address = SocketAddress(text), address.addressBytes.contains(where: { $0 != 0 }) else {
+                throw CommandError("--preferred-address '\(text)' is not a specific numeric IP address with a port (for example 127.0.0.1:4434 or [::1]:4434)")
+            }
+            return address
+        }
+        if !preferredAddresses.isEmpty {
+            if !http3, !quic { throw CommandError("--preferred-address is QUIC's: serve --quic or --http3") }
+            if handover != nil { throw CommandError("--preferred-address with --handover is not supported: a restart hands over the first address's sockets only") }
+        }
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
         if let handover {
@@ -142,7 +153,8 @@ struct Serve: ParsableCommand, Sendable {
         // Before any listener: a listener takes the metrics backend bootstrapped when it is made.
         let metrics = try await startMetrics(log: log)
         do {
-            try await serveListeners(host: host, port: port, loops: loops, minimumVersion: minimumVersion, qlogDirectory: qlogDirectory, log: log)
+            try await serveListeners(host: host, port: port, loops: loops, preferredAddresses: preferredAddresses, minimumVersion: minimumVersion,
+                                     qlogDirectory: qlogDirectory, log: log)
         } catch {
             await metrics?.stop()
             throw error
@@ -180,8 +192,8 @@ struct Serve: ParsableCommand, Sendable {
 
     /// Makes the TLS configuration and runs the listeners (the echo service, or the file
     /// server of `--http3`) until they end.
-    private func serveListeners(host: String, port: UInt16, loops: Int, minimumVersion: TLSVersion, qlogDirectory: String?,
-                                log: Logger) async throws {
+    private func serveListeners(host: String, port: UInt16, loops: Int, preferredAddresses: [SocketAddress], minimumVersion: TLSVersion,
+                                qlogDirectory: String?, log: Logger) async throws {
         var shared = try secrets.map(SharedSecrets.load)
         if shared == nil, serverID != nil { throw CommandError("--server-id names this host in the QUIC-LB configuration of a --secrets file: give one") }
         try shared?.serverID(serverID, loops: loops, path: secrets ?? "")
@@ -221,6 +233,7 @@ struct Serve: ParsableCommand, Sendable {
         var options = Listener.Options()
         options.qlogDirectory = qlogDirectory
         if let maxDatagramSize { options.maxDatagramSize = maxDatagramSize }
+        options.preferredAddresses = preferredAddresses
         shared?.apply(to: &options)
 
         if http3 {
@@ -252,7 +265,7 @@ struct Serve: ParsableCommand, Sendable {
             case .dtlsOverSCTP: "DTLS over SCTP echo (SCTP port 7) over udp"
             case .sctpOverDTLS: "SCTP over DTLS echo (SCTP port 7) on udp"
             }
-            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", ")) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: options.eventLoops)))")
+            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(Serve.describe(preferred: listener.preferredAddresses)) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: options.eventLoops)))")
             listeners.append(listener)
         }
         // Each connection is served on its own event loop.
@@ -275,6 +288,11 @@ extension Serve {
             logger: log)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(drainTimeout * 1000))
         try await ServiceGroup(configuration: configuration).run()
+    }
+
+    /// ", preferred address 127.0.0.1:4434" (empty without one).
+    static func describe(preferred: [SocketAddress]) -> String {
+        preferred.isEmpty ? "" : ", preferred address \(preferred.map { "\($0)" }.joined(separator: " and "))"
     }
 
     /// "1 event loop", "2 event loops".

@@ -153,7 +153,7 @@ struct AllocationTests {
         let memory = spares[0].withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
         var train = DatagramTrain()
         train.removeAll(continuingIn: spares.removeLast())
-        #expect(train.room(for: Addresses.client, ecn: .notECT, limit: 1452) == 1452)  // needs no more room
+        #expect(train.room(for: Addresses.client, from: nil, ecn: .notECT, limit: 1452) == 1452)  // needs no more room
         // The same storage, not a copy of it: emptying a second reference would allocate anew.
         #expect(train.writer.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == memory)
     }

@@ -56,23 +56,28 @@ struct DatagramTrainTests {
         }
     }
 
-    @Test("a train takes one destination, ends at a short datagram, and offers an empty train any size")
+    @Test("a train takes one destination from one source, ends at a short datagram, and offers an empty train any size")
     func trainRules() {
         let first = SocketAddress("10.0.0.1:1")!
         let second = SocketAddress("10.0.0.1:2")!
+        let preferred = SocketAddress("10.0.0.2:443")!
         var train = DatagramTrain(maxDatagrams: 3, maxBytes: 4_000)
-        #expect(train.room(for: first, ecn: .notECT, limit: 1_400) == 1_400)
+        #expect(train.room(for: first, from: nil, ecn: .notECT, limit: 1_400) == 1_400)
         train.writer.writeZeros(1_400)
-        train.commit(length: 1_400, room: 1_400, destination: first, ecn: .notECT)
-        #expect(train.room(for: second, ecn: .notECT, limit: 1_400) == nil)
-        #expect(train.room(for: first, ecn: .ce, limit: 1_400) == nil)
-        #expect(train.room(for: first, ecn: .notECT, limit: 1_500) == 1_400)
+        train.commit(length: 1_400, room: 1_400, destination: first, source: nil, ecn: .notECT)
+        #expect(train.room(for: second, from: nil, ecn: .notECT, limit: 1_400) == nil)
+        #expect(train.room(for: first, from: nil, ecn: .ce, limit: 1_400) == nil)
+        #expect(train.room(for: first, from: preferred, ecn: .notECT, limit: 1_400) == nil)  // another local address
+        #expect(train.room(for: first, from: nil, ecn: .notECT, limit: 1_500) == 1_400)
         train.writer.writeZeros(600)
-        train.commit(length: 600, room: 1_400, destination: first, ecn: .notECT)
-        #expect(train.room(for: first, ecn: .notECT, limit: 1_400) == nil)  // the short one was the last
+        train.commit(length: 600, room: 1_400, destination: first, source: nil, ecn: .notECT)
+        #expect(train.room(for: first, from: nil, ecn: .notECT, limit: 1_400) == nil)  // the short one was the last
         #expect(train.count == 2 && train.datagram(1).count == 600)
         train.removeAll()
-        #expect(train.isEmpty && train.destination == nil)
-        #expect(train.room(for: second, ecn: .notECT, limit: 1_200) == 1_200)
+        #expect(train.isEmpty && train.destination == nil && train.source == nil)
+        #expect(train.room(for: second, from: preferred, ecn: .notECT, limit: 1_200) == 1_200)
+        train.writer.writeZeros(1_200)
+        train.commit(length: 1_200, room: 1_200, destination: second, source: preferred, ecn: .notECT)
+        #expect(train.source == preferred)
     }
 }

@@ -54,6 +54,12 @@ public struct ClientOptions: Sendable {
     /// stateless reset (``CloseInfo/Origin/transport``, reason "stateless reset"). Use a
     /// value well below the idle timeout.
     public var keepAliveInterval: Duration?
+    /// QUIC: move to the server's preferred address (RFC 9000 §9.6) of the address family in
+    /// use once the handshake is confirmed, when the server offers one (default on, as the
+    /// RFC says a client should). The new path is checked with PATH_CHALLENGE; without an
+    /// answer the connection goes back to the server's first address.
+    /// ``Connection/QUIC/preferredAddressMigrations`` tells whether it moved.
+    public var followsPreferredAddress = QUICDefaults.connection.followsPreferredAddress
 
     /// QUIC, for tests and benchmarks: adjusts the full engine configuration after the options
     /// above were applied. Not API: the engine's types change with the engine.
@@ -77,6 +83,7 @@ extension ClientOptions {
         configuration.qlog = qlogDirectory.map { .directory($0) }
         configuration.spinBit = spinBit
         configuration.keepAliveInterval = keepAliveInterval
+        configuration.followsPreferredAddress = followsPreferredAddress
         configureQUIC(&configuration)
         return configuration
     }

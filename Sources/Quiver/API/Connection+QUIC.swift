@@ -116,6 +116,18 @@ extension Connection {
         /// Times this client moved to a new local address (``migrate(to:)``).
         public var localMigrations: Int { session.localMigrations }
 
+        /// Moves to the server's preferred address (RFC 9000 §9.6,
+        /// ``Listener/Options/preferredAddresses``). A client moves once the handshake is
+        /// confirmed (``ClientOptions/followsPreferredAddress``) and counts the move when the
+        /// server answered its PATH_CHALLENGE there; a server counts it when it starts sending
+        /// from there, once the client answered its own challenge from there.
+        public var preferredAddressMigrations: Int { session.preferredAddressMigrations }
+
+        /// The server's address the connection uses now: for a client, where it sends (the
+        /// preferred address after a move); for a server, its own address on the connection's
+        /// path (`nil` when the listener has one address and did not say).
+        public var serverAddress: SocketAddress? { session.serverAddress }
+
         /// Starts a key update (RFC 9001 §6). Returns `false` when one cannot start yet: before
         /// the handshake is confirmed or while the previous update is unacknowledged.
         /// - Throws: `.closed` once the connection ended.

@@ -135,6 +135,16 @@ extension Listener {
         /// a new address. A forked child's socket is connected to the client's address
         /// (``Listener/fork(handingOff:)``), so fork-per-connection servers set it.
         public var disableActiveMigration = QUICDefaults.connection.disableActiveMigration
+        /// QUIC: the server's preferred addresses (RFC 9000 §9.6), at most one IPv4 and one
+        /// IPv6 address, each a specific IP address. Clients that follow the preferred_address
+        /// transport parameter move there once the handshake is confirmed; the server checks
+        /// the path from there and then answers from there only (§9.6.2). The listener must
+        /// receive there: ``Listener/init(_:tls:bind:options:)`` binds them (port 0 takes a
+        /// free port, and that port is announced); a listener made from attachments needs one
+        /// bound to each (per loop, after the loops' attachments for the first address). Empty
+        /// (the default): none. A forked child (``Listener/fork(handingOff:)``) keeps the
+        /// address its connection was on.
+        public var preferredAddresses: [SocketAddress] = []
         /// QUIC and DTLS: put this worker id in every connection ID issued (bytes 1–2, the
         /// layout of the engine's `WorkerConnectionIDs`; DTLS: of the Connection IDs given to
         /// clients that offer them), so that the BPF program of a `UDPSocket.steeringGroup`
@@ -257,6 +267,7 @@ extension Listener.Options {
         connection.disableActiveMigration = disableActiveMigration
         connection.qlog = qlogDirectory.map { .directory($0) }
         connection.spinBit = spinBit
+        connection.preferredAddresses = preferredAddresses
         if let quicLB {
             connection.connectionIDLength = quicLB.connectionIDLength
             connection.connectionIDGenerator = quicLB.server.generator(worker: workerID, random: connection.random)

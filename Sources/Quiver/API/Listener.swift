@@ -84,14 +84,17 @@ public final class Listener: Sendable {
     private let nextAttachmentLoop = Atomic<Int>(0)
 
     /// Creates a listener on attachments (at least one; more may be attached later). With
-    /// several ``Options/eventLoops``, give one attachment per loop: attachment *i* is loop
-    /// *i*'s (for QUIC sockets, make them with `UDPSocket.steeringGroup` so that datagrams
-    /// reach the loop of their connection).
+    /// several ``Options/eventLoops``, give one attachment per loop, or one per loop and
+    /// address: attachment *i* is loop *i* mod *loops*'s (for QUIC sockets, make each
+    /// address's with `UDPSocket.steeringGroup` so that datagrams reach the loop of their
+    /// connection).
     ///
     /// - Throws: `QuiverError` `.configuration` for attachments the transport does not take,
     ///   several loops with the application-driven driver, or with
     ///   an ``Options/quicLB`` that cannot name them (``QUICLB/refusal(workers:)``), or with
-    ///   a number of attachments other than the number of loops.
+    ///   a number of attachments that is not a multiple of the number of loops; QUIC
+    ///   ``Options/preferredAddresses`` that are not specific addresses, two of one family, or
+    ///   without an attachment bound there.
     public init(_ transport: Transport, tls: TLSConfiguration, attachments: [Attachment], options: Options = Options()) throws(QuiverError) {
         self.transport = transport
         self.options = options
@@ -100,8 +103,8 @@ public final class Listener: Sendable {
             guard loops > 1, options.driver == .threadAssisted else {
                 throw QuiverError(.configuration, "eventLoops must be 1 or more, and several loops need the thread-assisted driver")
             }
-            guard attachments.count == loops else {
-                throw QuiverError(.configuration, "\(loops) event loops need one attachment each, not \(attachments.count)")
+            guard !attachments.isEmpty, attachments.count % loops == 0 else {
+                throw QuiverError(.configuration, "\(loops) event loops need one attachment each (per address), not \(attachments.count)")
             }
             guard !transport.isSCTP else {
                 throw QuiverError(.configuration, "an SCTP listener has one event loop (steering SCTP packets between loops is not built yet)")
@@ -111,7 +114,9 @@ public final class Listener: Sendable {
            let refusal = quicLB.refusal(workers: options.workerID.map { max(2, Int($0) + loops) } ?? loops) {
             throw QuiverError(.configuration, refusal)
         }
-        let perLoopAttachments = loops == 1 ? [attachments] : attachments.map { [$0] }
+        if transport == .quic { try Listener.checkPreferredAddresses(options.preferredAddresses, attachments: attachments) }
+        let perLoopAttachments = loops == 1 ? [attachments]
+            : (0..<loops).map { loop in stride(from: loop, to: attachments.count, by: loops).map { attachments[$0] } }
         // One count of connections for every loop: maxConnections holds for the listener.
         let budget = ConnectionBudget(limit: options.maxConnections)
         var endpointConfiguration = transport == .quic ? options.endpointConfiguration(tls: tls) : nil
@@ -184,13 +189,21 @@ public final class Listener: Sendable {
             throw QuiverError(.configuration, "the listener's own steering group names its loops 0..<eventLoops: workerID with several loops needs the sockets of a UDPSocket.generationGroup")
         }
         var attachments: [Attachment] = []
+        var options = options
         switch transport {
-        case .quic where loops == 1:
-            attachments = [.udp(try UDPSocket(bindingTo: socketAddress, configuration: Listener.serverSocketConfiguration))]
         case .quic:
-            attachments = try UDPSocket.steeringGroup(bindingTo: socketAddress, count: loops, configuration: Listener.serverSocketConfiguration,
-                                                      workerIDOffset: options.quicLB?.workerIDOffset ?? 1)
-                .map { .udp($0) }
+            // The first address's sockets (one per loop), then each preferred address's.
+            func bind(_ address: SocketAddress) throws(QuiverError) -> [UDPSocket] {
+                guard loops > 1 else { return [try UDPSocket(bindingTo: address, configuration: Listener.serverSocketConfiguration)] }
+                return try UDPSocket.steeringGroup(bindingTo: address, count: loops, configuration: Listener.serverSocketConfiguration,
+                                                   workerIDOffset: options.quicLB?.workerIDOffset ?? 1)
+            }
+            attachments = try bind(socketAddress).map { .udp($0) }
+            for (index, preferred) in options.preferredAddresses.enumerated() {
+                let sockets = try bind(preferred)
+                options.preferredAddresses[index] = sockets[0].localAddress  // port 0: the port it got
+                attachments += sockets.map { .udp($0) }
+            }
         case .tcp:
             var bound = socketAddress
             for _ in 0..<loops {
@@ -208,6 +221,28 @@ public final class Listener: Sendable {
     }
 
     deinit { close() }
+
+    /// Refuses preferred addresses (``Options/preferredAddresses``) a client could not use:
+    /// an unspecified address or port 0, two of one family, or one that no attachment
+    /// receives at (bound there, or to the unspecified address of its family with its port).
+    static func checkPreferredAddresses(_ addresses: [SocketAddress], attachments: [Attachment]) throws(QuiverError) {
+        for (index, address) in addresses.enumerated() {
+            guard address.port != 0, address.addressBytes.contains(where: { $0 != 0 }) else {
+                throw QuiverError(.configuration, "a preferred address needs a specific IP address and port, not \(address)")
+            }
+            guard !addresses[..<index].contains(where: { $0.addressBytes.count == address.addressBytes.count }) else {
+                throw QuiverError(.configuration, "one preferred address per address family (RFC 9000 §18.2)")
+            }
+            let received = attachments.contains { attachment in
+                guard let local = attachment.localAddress, local.port == address.port,
+                      local.addressBytes.count == address.addressBytes.count else { return false }
+                return local == address || local.addressBytes.allSatisfy { $0 == 0 }
+            }
+            guard received else {
+                throw QuiverError(.configuration, "no attachment receives at the preferred address \(address)")
+            }
+        }
+    }
 
     /// Each loop's part of a listener-wide limit: the limit divided among `loops`, rounded up.
     static func share(of limit: Int, loops: Int) -> Int { (limit + loops - 1) / loops }
@@ -248,6 +283,10 @@ public final class Listener: Sendable {
         if let failure { throw failure }
         core.driver.wake()
     }
+
+    /// The preferred addresses QUIC clients are told of (``Options/preferredAddresses``, with
+    /// the port each got when it asked for port 0).
+    public var preferredAddresses: [SocketAddress] { transport == .quic ? options.preferredAddresses : [] }
 
     /// The local addresses of the socket attachments (each once, though every loop has its
     /// own socket).

@@ -381,7 +381,7 @@ final class DTLSCore: DriverCore, @unchecked Sendable {
         guard let peer = session.peerAddress, sessions[peer] === session else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        let socket = try ports.handOffSocket(to: peer, configuration: Listener.dtlsSocketConfiguration)
+        let socket = try ports.handOffSocket(to: peer, from: nil, configuration: Listener.dtlsSocketConfiguration)
         // The peer's datagrams go to the child's socket from now on; those that reached the
         // listener's socket before it existed (its first messages, sent as the handshake ended)
         // are taken in now, into the connection the child gets. After the fork the parent would

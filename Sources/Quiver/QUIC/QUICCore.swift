@@ -268,13 +268,16 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private func receiveAll(_ engine: Engine, arrivals: Set<Int>) {
         let now = Instant.now()
         ports.receive(arrivals: arrivals, driver: driver, routes: 4 * sessions.count, again: arrived(on:),
-                      peerErrors: { handlePeerErrors($0, now: now) }) { bytes, source, ecn, _ in
+                      peerErrors: { handlePeerErrors($0, now: now) }) { bytes, source, ecn, index in
             roundProgressed = true
+            // The address it came to names the path with `source` (a server may have several:
+            // its preferred address); a client's engine ignores it.
+            let local = ports.list[index].localAddress
             switch engine {
             case .server(let endpoint):
-                endpoint.receive(&bytes, from: source, ecn: ecn, at: now)
+                endpoint.receive(&bytes, from: source, to: local, ecn: ecn, at: now)
             case .single(let session):
-                session.engineForCore().receive(&bytes, from: source, ecn: ecn, at: now)
+                session.engineForCore().receive(&bytes, from: source, to: local, ecn: ecn, at: now)
             }
         }
     }
@@ -320,7 +323,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// stays in ``train`` and the socket's output readiness is watched.
     private func sendTrain() -> Bool {
         guard let destination = train.destination else { return true }
-        let index = ports.attachment(for: destination)
+        let index = ports.attachment(for: destination, from: train.source)
         switch ports.list[index].kind {
         case .udp(let socket):
             let size = train.segmentSize
@@ -453,7 +456,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         guard sessions[ObjectIdentifier(connection)] === session, let peer = session.peerAddress else {
             throw QuiverError(.configuration, "the connection is not this listener's, or was handed off already")
         }
-        let socket = try ports.handOffSocket(to: peer, configuration: Listener.serverSocketConfiguration)
+        let socket = try ports.handOffSocket(to: peer, from: connection.localAddress, configuration: Listener.serverSocketConfiguration)
         let childCore = QUICCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil, policy: policy,
                                  sendBufferLimit: sendBufferLimit)
         try childCore.addAttachment(.udp(socket))

@@ -69,6 +69,8 @@ final class QUICSession: Session, MeteredSession, @unchecked Sendable {
     }
     var datagramSize: Int { withEngine { engine.datagramSizeLimit } }
     var localMigrations: Int { withEngine { engine.statistics.localMigrations } }
+    var preferredAddressMigrations: Int { withEngine { engine.statistics.preferredAddressMigrations } }
+    var serverAddress: SocketAddress? { withEngine { engine.role == .client ? engine.remoteAddress : engine.localAddress } }
     var serverName: String? { withEngine { engine.serverName } }
     var peerCertificates: [Certificate] { withEngine { engine.peerCertificates } }
     var quic: QUICSession? { self }

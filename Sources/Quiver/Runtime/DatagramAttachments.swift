@@ -141,6 +141,14 @@ final class DatagramAttachments {
         return routeByAddress[destination] ?? list.firstIndex(where: \.isAddressed) ?? 0
     }
 
+    /// The attachment to send to `destination` from the local address `source`: the one bound
+    /// there (a QUIC server answering on its preferred address), else as
+    /// ``attachment(for:)`` chooses.
+    func attachment(for destination: SocketAddress, from source: SocketAddress?) -> Int {
+        if let source, list.count > 1, let index = list.firstIndex(where: { $0.localAddress == source }) { return index }
+        return attachment(for: destination)
+    }
+
     /// Sends one datagram through the attachment for `destination`: handed to a pair end, or
     /// queued on a UDP socket (flushed when full). Returns the index of a UDP socket too full to
     /// take it — its output readiness is watched from then on, and the caller keeps the
@@ -211,12 +219,13 @@ final class DatagramAttachments {
     }
 
     /// A fork hand-off's socket for the child (``Listener/fork(handingOff:)``): bound with
-    /// SO_REUSEPORT to the address of the socket `peer` arrived on and connected to `peer`, so
-    /// the kernel delivers the peer's datagrams to it from now on.
+    /// SO_REUSEPORT to the address of the socket the connection's path uses (`local`, else the
+    /// one `peer` arrived on) and connected to `peer`, so the kernel delivers the peer's
+    /// datagrams to it from now on.
     /// - Throws: `.configuration` when the peer came on a pair (memory cannot move to another
     ///   process) or the listener's socket lacks SO_REUSEPORT; `.io` when binding fails.
-    func handOffSocket(to peer: SocketAddress, configuration: UDPSocket.Configuration) throws(QuiverError) -> UDPSocket {
-        guard case .udp(let listening) = list[attachment(for: peer)].kind else {
+    func handOffSocket(to peer: SocketAddress, from local: SocketAddress?, configuration: UDPSocket.Configuration) throws(QuiverError) -> UDPSocket {
+        guard case .udp(let listening) = list[attachment(for: peer, from: local)].kind else {
             throw QuiverError(.configuration, "a hand-off needs a UDP socket attachment (an in-memory pair cannot move to another process)")
         }
         guard listening.reusesPort else {

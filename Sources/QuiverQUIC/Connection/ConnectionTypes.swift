@@ -7,17 +7,23 @@ public struct OutgoingDatagram: Sendable, Hashable {
     public var bytes: [UInt8]
     /// Where to send it.
     public var destination: SocketAddress
+    /// The local address to send it from: the address the peer's datagrams on this path came
+    /// to (``QUICConnection/receive(_:from:to:ecn:at:)``), which differs from the first one
+    /// once a client moved to the server's preferred address (RFC 9000 §9.6); `nil` when the
+    /// engine was not told (any local address of the caller's).
+    public var source: SocketAddress?
     /// The ECN codepoint to mark it with.
     public var ecn: ECNCodepoint
 
-    public init(bytes: [UInt8], destination: SocketAddress, ecn: ECNCodepoint = .notECT) {
+    public init(bytes: [UInt8], destination: SocketAddress, source: SocketAddress? = nil, ecn: ECNCodepoint = .notECT) {
         self.bytes = bytes
         self.destination = destination
+        self.source = source
         self.ecn = ecn
     }
 }
 
-/// Datagrams for one destination written back to back into one buffer, every one of
+/// Datagrams for one destination (from one local address) written back to back into one buffer, every one of
 /// ``segmentSize`` bytes but the last, which may be shorter: what one `sendmsg` with UDP GSO
 /// sends as a train (or one `sendmsg` per datagram without GSO).
 ///
@@ -29,6 +35,8 @@ public struct DatagramTrain: Sendable {
     public var bytes: [UInt8] { writer.bytes }
     /// Where the datagrams go; `nil` while the train is empty.
     public private(set) var destination: SocketAddress?
+    /// The local address they leave from (``OutgoingDatagram/source``); `nil` when any will do.
+    public private(set) var source: SocketAddress?
     /// The ECN codepoint to mark them with.
     public private(set) var ecn: ECNCodepoint = .notECT
     /// The size of every datagram but the last: the first datagram's size (0 while empty).
@@ -87,31 +95,33 @@ public struct DatagramTrain: Sendable {
 
     private mutating func clearDatagrams() {
         destination = nil
+        source = nil
         ecn = .notECT
         segmentSize = 0
         count = 0
         ended = false
     }
 
-    /// The most bytes the next datagram to `destination` may have, or `nil` when it cannot
-    /// join the train (another destination, or the train is full or ended).
-    mutating func room(for destination: SocketAddress, ecn: ECNCodepoint, limit: Int) -> Int? {
+    /// The most bytes the next datagram to `destination` from `source` may have, or `nil` when
+    /// it cannot join the train (another destination or source, or the train is full or ended).
+    mutating func room(for destination: SocketAddress, from source: SocketAddress?, ecn: ECNCodepoint, limit: Int) -> Int? {
         guard count > 0 else {
             let wanted = min(maxBytes, limit * maxDatagrams)
             if writer.bytes.capacity < wanted { writer.bytes.reserveCapacity(wanted) }
             return min(limit, maxBytes)
         }
-        guard !ended, count < maxDatagrams, destination == self.destination, ecn == self.ecn,
+        guard !ended, count < maxDatagrams, destination == self.destination, source == self.source, ecn == self.ecn,
               writer.count + segmentSize <= maxBytes else { return nil }
         return min(limit, segmentSize)
     }
 
     /// Records the datagram of `length` bytes just written at the end of ``writer``, given
-    /// `room` bytes (``room(for:ecn:limit:)``).
-    mutating func commit(length: Int, room: Int, destination: SocketAddress, ecn: ECNCodepoint) {
+    /// `room` bytes (``room(for:from:ecn:limit:)``).
+    mutating func commit(length: Int, room: Int, destination: SocketAddress, source: SocketAddress?, ecn: ECNCodepoint) {
         precondition(length > 0 && length <= room && writer.count == count * segmentSize + length, "datagram not at the end of the train")
         if count == 0 {
             self.destination = destination
+            self.source = source
             self.ecn = ecn
             segmentSize = length
         }
@@ -126,6 +136,7 @@ public struct DatagramTrain: Sendable {
         ended = true
         count = 1
         destination = datagram.destination
+        source = datagram.source
         ecn = datagram.ecn
         segmentSize = datagram.bytes.count
     }

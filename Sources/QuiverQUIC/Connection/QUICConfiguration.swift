@@ -58,6 +58,20 @@ public struct QUICConfiguration: Sendable {
     /// a new path. Sockets must not fragment (Quiver's UDP sockets set `IP_PMTUDISC_PROBE`), or
     /// a probe proves nothing.
     public var pathMTUDiscovery = true
+    /// Server: the addresses announced in the preferred_address transport parameter (RFC 9000
+    /// §9.6) — at most one IPv4 and one IPv6 address (the first of each family counts), each
+    /// with a specific IP address and port. The server must receive there too and tell the
+    /// connection which address a datagram came to (``QUICConnection/receive(_:from:to:ecn:at:)``);
+    /// `Listener.Options.preferredAddresses` binds them. A client that follows sends there once
+    /// the handshake is confirmed, and the server moves there once it checked the path
+    /// (§9.6.2). Empty (the default): none announced. Not offered with zero-length connection
+    /// IDs (§18.2).
+    public var preferredAddresses: [SocketAddress] = []
+    /// Client: whether to move to the server's preferred address of the current address
+    /// family once the handshake is confirmed (RFC 9000 §9.6.1 says a client SHOULD). The move
+    /// is checked with PATH_CHALLENGE; without an answer within three PTOs the connection goes
+    /// back to the original address.
+    public var followsPreferredAddress = true
 
     /// The datagram size a new path starts with.
     var initialDatagramSize: Int { pathMTUDiscovery ? 1200 : datagramSizeMaximum }

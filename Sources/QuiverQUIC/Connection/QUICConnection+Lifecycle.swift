@@ -141,7 +141,36 @@ extension QUICConnection {
                                             availableVersions: configuration.supportedVersions.map(\.rawValue))
         }
         applyPeerTransportParameters(parameters)
+        ours.preferredAddress = offerPreferredAddress()
         return ours.encode()
+    }
+
+    /// Server: the preferred_address transport parameter (RFC 9000 §9.6.1, §18.2) for the
+    /// configured ``QUICConfiguration/preferredAddresses``, with a new connection ID — sequence
+    /// number 1 (§5.1.1), routed to this connection like the others — and its reset token;
+    /// `nil` without addresses, or with zero-length connection IDs (which §18.2 forbids).
+    private func offerPreferredAddress() -> TransportParameters.PreferredAddress? {
+        let addresses = configuration.preferredAddresses
+        guard !addresses.isEmpty, localConnectionIDLength > 0, cids.local.count == 1 else { return nil }
+        var id = configuration.makeConnectionID()
+        var attempts = 0
+        while cids.isLocal(id) {
+            attempts += 1
+            guard attempts < 32 else { return nil }
+            id = configuration.makeConnectionID()
+        }
+        let issued = cids.issueLocal(id, resetKey: configuration.statelessResetKey, announce: false)
+        emit(.connectionIDIssued(id, resetToken: issued.resetToken))
+        var preferred = TransportParameters.PreferredAddress(connectionID: id, statelessResetToken: issued.resetToken)
+        if let v4 = addresses.first(where: { $0.addressBytes.count == 4 }) {
+            preferred.ipv4Address = v4.addressBytes
+            preferred.ipv4Port = v4.port
+        }
+        if let v6 = addresses.first(where: { $0.addressBytes.count == 16 }) {
+            preferred.ipv6Address = v6.addressBytes
+            preferred.ipv6Port = v6.port
+        }
+        return preferred
     }
 
     /// Client: validates the server's transport parameters (RFC 9000 §7.3, RFC 9368 §4).
@@ -177,6 +206,15 @@ extension QUICConnection {
             else { throw QUICError(.protocolViolation, "0-RTT accepted with smaller limits than remembered") }
         }
         if let token = parameters.statelessResetToken { cids.setPeerResetToken(token) }
+        if let preferred = parameters.preferredAddress {
+            // Its connection ID has sequence number 1 (RFC 9000 §5.1.1) and may be used on any path.
+            do throws(QUICError) {
+                try cids.addPeer(sequence: 1, retirePriorTo: 0, id: preferred.connectionID.bytes,
+                                 resetToken: preferred.statelessResetToken, limit: localParameters.activeConnectionIDLimit)
+            } catch {
+                throw QUICError(.transportParameterError, "preferred_address: \(error.reason)")
+            }
+        }
         if zeroRTTWrite != nil {
             deferredPeerParameters = parameters
         } else {
@@ -253,6 +291,7 @@ extension QUICConnection {
         discardSpace(.initial)
         discardSpace(.handshake)
         issueConnectionIDs()
+        if role == .client { moveToPreferredAddress() }
     }
 
     func discardSpace(_ space: PacketNumberSpace) {
@@ -297,32 +336,111 @@ extension QUICConnection {
 
     // MARK: - Paths
 
-    /// A non-probing packet arrived from a new address (RFC 9000 §9.3): the peer migrated or
-    /// its NAT rebound. We follow it, validate the new path with PATH_CHALLENGE and respect
-    /// the amplification limit there until it answers. We also move to another of the peer's
-    /// connection IDs where it gave us one: a connection ID is not used towards two
-    /// addresses (§9.5), so that the two paths cannot be linked.
-    func migrate(to remote: SocketAddress, datagramSize: Int) {
-        guard role == .server, isHandshakeConfirmed else { return }
-        statistics.peerMigrations += 1
-        if cids.activePeer.count > 0 { _ = cids.rotatePeer() }
-        let portOnly = remote.addressBytes == path.remote.addressBytes
-        var newPath = Path(remote: remote, isValidated: false, bytesReceived: datagramSize)
+    /// PATH_CHALLENGE data: 8 random bytes, not all zero.
+    func newChallenge() -> [UInt8] {
         var challenge = configuration.random.bytes(Frame.pathDataLength)
         if challenge.allSatisfy({ $0 == 0 }) { challenge[0] = 1 }
-        newPath.challenge = challenge
-        newPath.challengePending = true
-        newPath.challengeDeadline = now + max(recovery.probeTimeout(for: .applicationData) * 3, .milliseconds(6 * Int64(configuration.initialRTT.nanosecondsClamped / 1_000_000)))
-        if path.isValidated { previousPath = path }
-        path = newPath
+        return challenge
+    }
+
+    /// How long a new path has to answer PATH_CHALLENGE: three PTOs, and at least six times
+    /// the initial RTT (RFC 9000 §8.2.4).
+    private var pathValidationTimeout: Duration {
+        max(recovery.probeTimeout(for: .applicationData) * 3, .milliseconds(6 * Int64(configuration.initialRTT.nanosecondsClamped / 1_000_000)))
+    }
+
+    /// Client, once the handshake is confirmed: moves to the server's preferred address of the
+    /// current address family (RFC 9000 §9.6.1), with the connection ID that came with it
+    /// (sequence 1, or the next unused one), checking the new path with PATH_CHALLENGE. The
+    /// original path is kept: packets from there are still taken (``originalServerAddress``),
+    /// and if the server does not answer at the new one within ``pathValidationTimeout`` the
+    /// connection goes back there. The addresses are this connection's only (§9.6.2);
+    /// disable_active_migration does not forbid this move (§18.2).
+    private func moveToPreferredAddress() {
+        guard configuration.followsPreferredAddress, state == .established,
+              let preferred = peerTransportParameters?.preferredAddress,
+              let remote = preferred.address(family: path.remote), remote != path.remote,
+              cids.rotatePeer()
+        else { return }
+        previousPath = path
+        originalServerAddress = path.remote
+        // The server's address needs no amplification limit (only a server has one).
+        path = Path(remote: remote, isValidated: true, challenge: newChallenge(), challengePending: true)
+        path.challengeDeadline = now + pathValidationTimeout
+        startingOnNewPath(newNetwork: true)
+    }
+
+    /// A path's per-path state starts over on a new one: the spin bit, ECN validation, path
+    /// MTU discovery (the path's MTU is not known yet), and on a new network (another IP
+    /// address at either end) congestion control and the RTT estimate too (RFC 9000 §9.4).
+    func startingOnNewPath(newNetwork: Bool) {
         spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)  // a new path decides anew
         restartECNValidation()
-        if !portOnly {
-            // A new network: congestion and RTT state start over (RFC 9000 §9.4).
+        if newNetwork {
             congestion = congestion.startingOver(at: now)
             recovery.resetRTT(initialRTT: configuration.initialRTT)
         }
-        datagramSizeChanged()  // the new path's MTU is not known yet
+        datagramSizeChanged()
+    }
+
+    /// Server: the client proved the path to it from our preferred address (RFC 9000 §9.6.2)
+    /// and already sends non-probing packets there: from now on we send from there only, and
+    /// packets still arriving at the original address never move us back.
+    func probeValidated() {
+        guard var probe = probePath.take() else { return }
+        statistics.pathsValidated += 1
+        statistics.preferredAddressMigrations += 1
+        probe.challenge = nil
+        probe.challengePending = false
+        probe.challengeDeadline = nil
+        let newNetwork = probe.local?.addressBytes != path.local?.addressBytes
+        path = probe
+        previousPath = nil
+        movedLocalAddress = true
+        if cids.activePeer.count > 0 { _ = cids.rotatePeer() }  // a connection ID is not used on two paths (§9.5)
+        startingOnNewPath(newNetwork: newNetwork)
+    }
+
+    /// A non-probing packet arrived on a new path (RFC 9000 §9.3): from a new address — the
+    /// peer migrated or its NAT rebound — or at another address of ours.
+    ///
+    /// From a new address, we follow it, validate the new path with PATH_CHALLENGE and respect
+    /// the amplification limit there until it answers. We also move to another of the peer's
+    /// connection IDs where it gave us one: a connection ID is not used towards two addresses
+    /// (§9.5), so that the two paths cannot be linked.
+    ///
+    /// From the client's address at another address of ours — it moved to our preferred
+    /// address — we check the path from there first and keep sending non-probing packets from
+    /// the original address until it answers (§9.6.2: ``probePath``). Once we moved, packets
+    /// at the original address do not move us back.
+    func migrate(to remote: SocketAddress, local: SocketAddress?, datagramSize: Int) {
+        // The datagram's own PATH_RESPONSE may have moved us to its path already (``probeValidated()``).
+        guard role == .server, isHandshakeConfirmed, remote != path.remote || local != path.local else { return }
+        if local != path.local {
+            if movedLocalAddress { return }  // late packets to the original address (§9.6.2)
+            if remote == path.remote {
+                if probePath.map({ $0.remote == remote && $0.local == local }) != true {
+                    probePath = Path(remote: remote, local: local, isValidated: true, bytesReceived: datagramSize,
+                                     challenge: newChallenge(), challengePending: true, challengeDeadline: now + pathValidationTimeout)
+                }
+                return
+            }
+            // The client moved to our preferred address from a new address too (§9.6.3): a
+            // migration like any other, checked from the preferred address.
+            movedLocalAddress = true
+            statistics.preferredAddressMigrations += 1
+            probePath = nil
+        }
+        statistics.peerMigrations += 1
+        if cids.activePeer.count > 0 { _ = cids.rotatePeer() }
+        let portOnly = remote.addressBytes == path.remote.addressBytes && local?.addressBytes == path.local?.addressBytes
+        var newPath = Path(remote: remote, local: local, isValidated: false, bytesReceived: datagramSize)
+        newPath.challenge = newChallenge()
+        newPath.challengePending = true
+        newPath.challengeDeadline = now + pathValidationTimeout
+        if path.isValidated { previousPath = path }
+        path = newPath
+        startingOnNewPath(newNetwork: !portOnly)
     }
 
     // MARK: - Closing
@@ -387,6 +505,7 @@ extension QUICConnection {
         consider(zeroRTTReadExpiry)
         consider(pacingDeadline)
         consider(path.challengeDeadline)
+        consider(probePath?.challengeDeadline)
         consider(keepAliveDeadline)
         return deadline
     }
@@ -447,9 +566,13 @@ extension QUICConnection {
             spaces[index].probesDue = max(spaces[index].probesDue, 1)
             lastAckElicitingSent = now
         }
-        if let deadline = path.challengeDeadline, deadline <= now, !path.isValidated {
-            // The new path did not answer (RFC 9000 §9.3.2): return to the last validated one,
-            // or, without one, end silently (nothing may be sent to an unvalidated address).
+        if let deadline = probePath?.challengeDeadline, deadline <= now {
+            probePath = nil  // the preferred address's path did not answer: stay where we are
+        }
+        if let deadline = path.challengeDeadline, deadline <= now, path.challenge != nil {
+            // The new path did not answer (RFC 9000 §9.3.2, a client's move to the preferred
+            // address §9.6.1): return to the last validated one, or, without one, end silently
+            // (nothing may be sent to an unvalidated address).
             if let previous = previousPath {
                 path = previous
                 previousPath = nil

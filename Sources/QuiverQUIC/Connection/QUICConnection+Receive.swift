@@ -13,11 +13,18 @@ extension QUICConnection {
     /// - Parameters:
     ///   - datagram: the UDP payload.
     ///   - remote: the address it came from.
+    ///   - local: a server's: the address of ours it came to, when it has several — the one the
+    ///     client connected to and the preferred address it announced
+    ///     (``QUICConfiguration/preferredAddresses``). Together with `remote` it names the
+    ///     path (RFC 9000 §9), and the connection's datagrams on that path leave from it
+    ///     (``OutgoingDatagram/source``). A client's local address is its own business
+    ///     (``migrateLocalAddress(newAddress:)``): clients ignore it.
     ///   - ecn: the ECN codepoint of its IP packet.
     ///   - now: the current time.
-    public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+    public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, to local: SocketAddress? = nil,
+                        ecn: ECNCodepoint = .notECT, at now: Instant) {
         var datagram = datagram
-        receive(&datagram, firstHeader: nil, from: remote, ecn: ecn, at: now)
+        receive(&datagram, firstHeader: nil, from: remote, to: local, ecn: ecn, at: now)
     }
 
     /// Processes a received UDP datagram held in a buffer the caller reuses: its packets are
@@ -27,15 +34,18 @@ extension QUICConnection {
     /// - Parameters:
     ///   - datagram: the UDP payload; decrypted in place.
     ///   - remote: the address it came from.
+    ///   - local: a server's address it came to (see ``receive(_:from:to:ecn:at:)``).
     ///   - ecn: the ECN codepoint of its IP packet.
     ///   - now: the current time.
-    public func receive(_ datagram: inout [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
-        receive(&datagram, firstHeader: nil, from: remote, ecn: ecn, at: now)
+    public func receive(_ datagram: inout [UInt8], from remote: SocketAddress, to local: SocketAddress? = nil,
+                        ecn: ECNCodepoint = .notECT, at now: Instant) {
+        receive(&datagram, firstHeader: nil, from: remote, to: local, ecn: ecn, at: now)
     }
 
-    /// ``receive(_:from:ecn:at:)`` for the endpoint, which parsed the first packet's header to
+    /// ``receive(_:from:to:ecn:at:)`` for the endpoint, which parsed the first packet's header to
     /// route the datagram: it is not parsed again.
-    func receive(_ datagram: inout [UInt8], firstHeader: PacketHeader?, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
+    func receive(_ datagram: inout [UInt8], firstHeader: PacketHeader?, from remote: SocketAddress, to local: SocketAddress?,
+                 ecn: ECNCodepoint, at now: Instant) {
         advanceClock(now)
         defer { qlog?.checkpoint() }
         switch state {
@@ -52,14 +62,21 @@ extension QUICConnection {
         let size = datagram.count
         statistics.datagramsReceived += 1
         statistics.bytesReceived += size
-        let fromCurrentPath = remote == path.remote
-        if fromCurrentPath { path.bytesReceived += size }
-        if role == .client && !fromCurrentPath {
+        let local = role == .server ? local : nil
+        let fromCurrentPath = remote == path.remote && local == path.local
+        if fromCurrentPath {
+            path.bytesReceived += size
+        } else if probePath.map({ remote == $0.remote && local == $0.local }) == true {
+            probePath!.bytesReceived += size
+        }
+        // A client takes packets from the server's address, and from its original one once it
+        // moved to the preferred address (``originalServerAddress``).
+        if role == .client && !fromCurrentPath && remote != originalServerAddress {
             dropPacket(nil, size: size, .rejected)  // not from the server's address
             return
         }
 
-        currentDatagram = (remote, size)
+        currentDatagram = (remote, local, size)
         defer { currentDatagram = nil }
         var processedAny = false
         var parsedAny = false
@@ -109,7 +126,7 @@ extension QUICConnection {
             statistics.ecn.noteReceived(ecn)
             idleDeadlineBase = now
             ackElicitingSentSinceReceive = false
-            if nonProbingFromNewPath { migrate(to: remote, datagramSize: size) }
+            if nonProbingFromNewPath { migrate(to: remote, local: local, datagramSize: size) }
         } else if !parsedAny || isShortHeader(datagram) {
             // Decryption failed in place, but only the payload before the last 16 bytes and
             // the header's protected bits changed: the token at the end is intact.
@@ -365,8 +382,8 @@ extension QUICConnection {
                 issueConnectionIDs()
             }
         case .pathChallenge(let data):
-            if pendingPathResponses.count < 4, let source = currentDatagram {
-                pendingPathResponses.append((data, source.source, 3 * source.size))
+            if pendingPathResponses.count < 4, let datagram = currentDatagram {
+                pendingPathResponses.append(PathResponse(data: data, to: datagram.source, from: datagram.local, budget: 3 * datagram.size))
             }
         case .pathResponse(let data):
             if let challenge = path.challenge, challenge == data {
@@ -375,7 +392,13 @@ extension QUICConnection {
                 path.challenge = nil
                 path.challengePending = false
                 path.challengeDeadline = nil
+                // A client keeps an earlier path only while it moves to the preferred address.
+                if role == .client, previousPath != nil { statistics.preferredAddressMigrations += 1 }
                 previousPath = nil
+            } else if let probe = probePath, probe.challenge == data {
+                // The client answered our challenge from the preferred address: the path is
+                // proved, and the client already sends non-probing packets there.
+                probeValidated()
             }
         case .connectionClose(let close):
             enterDraining(close)
@@ -540,6 +563,7 @@ extension QUICConnection {
                 if pendingNewToken == nil, let token = lastNewToken { pendingNewToken = token }
             case .pathChallenge:
                 if path.challenge != nil { path.challengePending = true }
+                if probePath?.challenge != nil { probePath!.challengePending = true }
             case .pmtuProbe(let size):
                 path.mtuProbeLost(size)
             default:

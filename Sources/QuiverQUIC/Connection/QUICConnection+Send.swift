@@ -89,7 +89,7 @@ extension QUICConnection {
     /// train takes any datagram, a train for this connection's path the next ones that fit its
     /// segment size. Packets are encoded and sealed in the train's buffer.
     ///
-    /// Call it after every ``receive(_:from:ecn:at:)``, ``handleTimeout(at:)`` and application
+    /// Call it after every ``receive(_:from:to:ecn:at:)``, ``handleTimeout(at:)`` and application
     /// command until it returns `false`, sending the train (and offering it again, emptied)
     /// each time it returns `true`.
     ///
@@ -111,7 +111,7 @@ extension QUICConnection {
 
     /// The next datagram to send, or `nil` when nothing is due (flow, congestion, pacing or
     /// the amplification limit may hold data back; ``nextDeadline`` says when to try again).
-    /// Call it until it returns `nil` after every ``receive(_:from:ecn:at:)``,
+    /// Call it until it returns `nil` after every ``receive(_:from:to:ecn:at:)``,
     /// ``handleTimeout(at:)`` and application command. ``transmit(at:into:)`` does the same
     /// without allocating per datagram.
     public func transmit(at now: Instant) -> OutgoingDatagram? {
@@ -120,7 +120,7 @@ extension QUICConnection {
             qlog?.checkpoint()
             return nil
         }
-        return OutgoingDatagram(bytes: train.bytes, destination: destination, ecn: train.ecn)
+        return OutgoingDatagram(bytes: train.bytes, destination: destination, source: train.source, ecn: train.ecn)
     }
 
     /// Writes the next datagram at the end of `train`'s buffer, if one is due and fits.
@@ -136,16 +136,26 @@ extension QUICConnection {
         }
         if appKeys?.hasSent(atLeast: keyUpdateThreshold) == true { _ = initiateKeyUpdate() }
         if !earlyStreamReplay.isEmpty, case .some = peerTransportParameters { replayEarlyStreams() }
-        if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote }) {
-            guard let room = train.room(for: pendingPathResponses[index].to, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
-            let response = pendingPathResponses.remove(at: index)
+        if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote || $0.from != path.local }) {
+            let response = pendingPathResponses[index]
+            guard let room = train.room(for: response.to, from: response.from, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
+            pendingPathResponses.remove(at: index)
             if writePathResponse(response, room: room, into: &train) { return .written }
+        }
+        if let probe = probePath, probe.challengePending, let challenge = probe.challenge {
+            guard let room = train.room(for: probe.remote, from: probe.local, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
+            // The client's address is validated: the challenge is padded to 1200 bytes (§8.2.1).
+            if writeSinglePacket(.pathChallenge(challenge), .pathChallenge, paddedTo: min(1200, room), room: room,
+                                 to: probe.remote, from: probe.local, ecn: .notECT, into: &train) {
+                probePath!.challengePending = false
+                return .written
+            }
         }
 
         let limit = datagramSizeLimit
         // One codepoint per datagram, and per train: a train ends where marking changes.
         let mark = ecnCodepoint()
-        guard let room = train.room(for: path.remote, ecn: mark, limit: limit) else { return .noRoom }
+        guard let room = train.room(for: path.remote, from: path.local, ecn: mark, limit: limit) else { return .noRoom }
         let budget = min(room, path.amplificationBudget)
         guard budget >= 64 else {
             recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
@@ -172,7 +182,7 @@ extension QUICConnection {
 
         if allowData, hasDataToSend, let probe = pathMTUProbeDue() {
             // A probe is larger than the path's datagrams: it starts a train of its own.
-            guard train.room(for: path.remote, ecn: mark, limit: probe) == probe else { return .noRoom }
+            guard train.room(for: path.remote, from: path.local, ecn: mark, limit: probe) == probe else { return .noRoom }
             if writePathMTUProbe(size: probe, ecn: mark, into: &train) { return .written }
         }
 
@@ -227,7 +237,7 @@ extension QUICConnection {
         }
         // A client discards Initial keys when it first sends a Handshake packet (RFC 9001 §4.9.1).
         if role == .client, sentHandshake { discardSpace(.initial) }
-        train.commit(length: used, room: room, destination: path.remote, ecn: mark)
+        train.commit(length: used, room: room, destination: path.remote, source: path.local, ecn: mark)
         return .written
     }
 
@@ -355,7 +365,7 @@ extension QUICConnection {
             return true
         }
         if handshakeDonePending, add(.handshakeDone, .handshakeDone) { handshakeDonePending = false }
-        while let index = pendingPathResponses.firstIndex(where: { $0.to == path.remote }),
+        while let index = pendingPathResponses.firstIndex(where: { $0.to == path.remote && $0.from == path.local }),
               add(.pathResponse(pendingPathResponses[index].data), .pathResponse) {
             pendingPathResponses.remove(at: index)
             plan.pathFrames = true
@@ -448,8 +458,8 @@ extension QUICConnection {
     /// Writes a datagram of one packet in the 1-RTT space holding `frame` (recorded as `info`),
     /// padded with PADDING frames to `size` bytes when given, marked `ecn`: `false`, with
     /// nothing written, when it does not fit `room` or 1-RTT keys are missing.
-    private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int,
-                                   to destination: SocketAddress, ecn codepoint: ECNCodepoint, into train: inout DatagramTrain) -> Bool {
+    private func writeSinglePacket(_ frame: Frame, _ info: SentFrameInfo, paddedTo size: Int?, room: Int, to destination: SocketAddress,
+                                   from source: SocketAddress?, ecn codepoint: ECNCodepoint, into train: inout DatagramTrain) -> Bool {
         guard sendPacketType(for: .applicationData) == .oneRTT else { return false }
         var plan = makePlan(space: .applicationData, type: .oneRTT, into: &train)
         frame.encode(into: &train.writer)
@@ -468,17 +478,16 @@ extension QUICConnection {
         seal(plan, in: &train, ecn: codepoint)
         statistics.datagramsSent += 1
         statistics.bytesSent += plan.size
-        train.commit(length: plan.size, room: room, destination: destination, ecn: codepoint)
+        train.commit(length: plan.size, room: room, destination: destination, source: source, ecn: codepoint)
         return true
     }
 
-    /// A PATH_RESPONSE to an address other than the current path's, where the challenge came
-    /// from (RFC 9000 §8.2.2), padded to 1200 bytes if the 3× budget there allows.
-    private func writePathResponse(_ response: (data: [UInt8], to: SocketAddress, budget: Int), room: Int,
-                                   into train: inout DatagramTrain) -> Bool {
+    /// A PATH_RESPONSE on a path other than the current one, where the challenge came from
+    /// (RFC 9000 §8.2.2), padded to 1200 bytes if the 3× budget there allows.
+    private func writePathResponse(_ response: PathResponse, room: Int, into train: inout DatagramTrain) -> Bool {
         let target = min(1200, response.budget, room)
         return writeSinglePacket(.pathResponse(response.data), .pathResponse, paddedTo: target, room: min(room, max(target, 64)),
-                                 to: response.to, ecn: .notECT, into: &train)
+                                 to: response.to, from: response.from, ecn: .notECT, into: &train)
     }
 
     // MARK: - Path MTU discovery
@@ -496,7 +505,8 @@ extension QUICConnection {
     /// A datagram of exactly `size` bytes holding one 1-RTT packet with PING and PADDING
     /// (RFC 9000 §14.4), marked `ecn` like the path's other datagrams.
     private func writePathMTUProbe(size: Int, ecn: ECNCodepoint, into train: inout DatagramTrain) -> Bool {
-        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: path.remote, ecn: ecn, into: &train)
+        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: path.remote, from: path.local, ecn: ecn,
+                                into: &train)
         else { return false }
         path.mtuProbe = size
         path.bytesSent += size
@@ -510,7 +520,7 @@ extension QUICConnection {
     /// close becomes APPLICATION_ERROR without a reason in Initial and Handshake packets.
     private func writeClose(into train: inout DatagramTrain) -> DatagramOutcome {
         guard closeSendsPending > 0, let close = closeFrame else { return .nothing }
-        guard let room = train.room(for: path.remote, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
+        guard let room = train.room(for: path.remote, from: path.local, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
         closeSendsPending -= 1
         let budget = min(room, path.amplificationBudget)
         let datagramStart = train.writer.count
@@ -540,7 +550,7 @@ extension QUICConnection {
         statistics.datagramsSent += 1
         statistics.bytesSent += length
         path.bytesSent += length
-        train.commit(length: length, room: room, destination: path.remote, ecn: .notECT)
+        train.commit(length: length, room: room, destination: path.remote, source: path.local, ecn: .notECT)
         return .written
     }
 }

@@ -5,7 +5,7 @@ public import X509
 /// One QUIC connection, client or server (RFC 9000, 9001, 9002), as a sans-I/O state machine.
 ///
 /// The connection owns no socket, thread or clock. Its driver (an endpoint, a test, the
-/// network simulator) feeds it datagrams with ``receive(_:from:ecn:at:)``, collects datagrams
+/// network simulator) feeds it datagrams with ``receive(_:from:to:ecn:at:)``, collects datagrams
 /// to send with ``transmit(at:)`` until it returns `nil`, calls ``handleTimeout(at:)`` once
 /// ``nextDeadline`` passes, and takes application events from ``nextEvent()``. Every input
 /// carries the current time, which must never go backwards.
@@ -57,6 +57,10 @@ public final class QUICConnection {
     @exclusivity(unchecked) var isListedAsActivity = false
     /// The peer's address on the current path.
     public var remoteAddress: SocketAddress { path.remote }
+    /// A server's: the address of ours the connection's current path uses — where the client's
+    /// datagrams came to (``receive(_:from:to:ecn:at:)``), its preferred address once the
+    /// client moved there; `nil` when not told, and for a client.
+    public var localAddress: SocketAddress? { path.local }
 
     /// The negotiated application protocol.
     public var alpn: String? { tls.negotiatedALPN }
@@ -118,6 +122,12 @@ public final class QUICConnection {
         /// Times this client moved to a new local address
         /// (``QUICConnection/migrateLocalAddress(newAddress:)``, RFC 9000 §9.2).
         public var localMigrations = 0
+        /// Moves to the server's preferred address (RFC 9000 §9.6). A client counts one once
+        /// the server answered its PATH_CHALLENGE there (until then it may go back); a server
+        /// counts one when it starts sending from there — after the client answered its own
+        /// challenge from there (§9.6.2), or at once when the client arrived there from a new
+        /// address too (§9.6.3, validated like any migration).
+        public var preferredAddressMigrations = 0
     }
 
     // MARK: - Internal state
@@ -162,13 +172,27 @@ public final class QUICConnection {
     @exclusivity(unchecked) var pendingNewToken: [UInt8]?
     @exclusivity(unchecked) var lastNewToken: [UInt8]?
     @exclusivity(unchecked) var pendingControl: [Frame] = []
-    /// PATH_RESPONSE data owed, with where the challenge came from (the response goes there,
-    /// RFC 9000 §8.2.2) and what we may send there before it is validated (3× received).
-    @exclusivity(unchecked) var pendingPathResponses: [(data: [UInt8], to: SocketAddress, budget: Int)] = []
-    /// The datagram being processed: its source and size.
-    @exclusivity(unchecked) var currentDatagram: (source: SocketAddress, size: Int)?
+    /// PATH_RESPONSE data owed, with where the challenge came from and the local address it
+    /// came to (the response goes back on that path, RFC 9000 §8.2.2), and what we may send
+    /// there before it is validated (3× received).
+    @exclusivity(unchecked) var pendingPathResponses: [PathResponse] = []
+    /// The datagram being processed: its source, the local address it came to, and its size.
+    @exclusivity(unchecked) var currentDatagram: (source: SocketAddress, local: SocketAddress?, size: Int)?
     /// The last validated path, to return to if validating a new one fails (RFC 9000 §9.3.2).
+    /// A client moving to the server's preferred address keeps the original one here, and
+    /// takes packets from both, until the server answers from the new one.
     @OutOfLine var previousPath: Path?
+    /// Server: the path to the client from another of our addresses — the preferred address
+    /// the client moved to — which we check with PATH_CHALLENGE before sending non-probing
+    /// packets from it (RFC 9000 §9.6.2); meanwhile ``path`` stays the original one.
+    @OutOfLine var probePath: Path?
+    /// Client: the server's address before we moved to its preferred address. Its packets
+    /// from there are still taken — all of them until the server answered at the new one
+    /// (it sends from there until then, RFC 9000 §9.6.2), late ones afterwards.
+    @OutOfLine var originalServerAddress: SocketAddress?
+    /// Server: we moved to another local address (the preferred one): packets that still come
+    /// to the original address are processed but never move the path back (RFC 9000 §9.6.2).
+    @exclusivity(unchecked) var movedLocalAddress = false
     /// 1-RTT packets that failed authentication (RFC 9001 §6.6 integrity limit).
     @exclusivity(unchecked) var authenticationFailures: UInt64 = 0
     @exclusivity(unchecked) var pendingDatagrams: [[UInt8]] = []
@@ -223,9 +247,20 @@ public final class QUICConnection {
     /// Packets we may send in one key phase before updating keys (RFC 9001 §6.6).
     @exclusivity(unchecked) var keyUpdateThreshold: UInt64
 
-    /// A network path (RFC 9000 §9): the peer's address and its validation state.
+    /// A PATH_RESPONSE owed: the challenge's data, the path it came on, and what we may send
+    /// there before the address is validated.
+    struct PathResponse {
+        var data: [UInt8]
+        var to: SocketAddress
+        var from: SocketAddress?
+        var budget: Int
+    }
+
+    /// A network path (RFC 9000 §9): the peer's address, ours (a server's, as its listener
+    /// reported it; `nil` for a client, or when not told), and the path's validation state.
     struct Path {
         var remote: SocketAddress
+        var local: SocketAddress? = nil
         var isValidated: Bool
         var bytesReceived = 0
         var bytesSent = 0
@@ -392,6 +427,8 @@ public final class QUICConnection {
     ///   - configuration: settings; its TLS configuration needs a certificate and key.
     ///   - datagram: the datagram with the client's Initial.
     ///   - remoteAddress: where it came from.
+    ///   - localAddress: the address of ours it came to, which the connection sends from (see
+    ///     ``receive(_:from:to:ecn:at:)``); `nil` when the caller has one address.
     ///   - ecn: the ECN codepoint of its IP packet.
     ///   - originalDestinationConnectionID: after a Retry, the DCID of the client's very first
     ///     Initial, recovered from the token; otherwise `nil` (this Initial's DCID is the original).
@@ -401,17 +438,19 @@ public final class QUICConnection {
     /// - Throws: ``QUICError`` when the datagram does not start with a usable Initial packet;
     ///   drop the datagram then.
     public convenience init(server configuration: QUICConfiguration, datagram: [UInt8], remoteAddress: SocketAddress,
-                            ecn: ECNCodepoint = .notECT,
+                            localAddress: SocketAddress? = nil, ecn: ECNCodepoint = .notECT,
                             originalDestinationConnectionID: ConnectionID? = nil, retrySourceConnectionID: ConnectionID? = nil,
                             addressValidated: Bool = false, now: Instant) throws(QUICError) {
-        try self.init(server: SharedConfiguration(configuration), datagram: datagram, remoteAddress: remoteAddress, ecn: ecn,
+        try self.init(server: SharedConfiguration(configuration), datagram: datagram, remoteAddress: remoteAddress,
+                      localAddress: localAddress, ecn: ecn,
                       originalDestinationConnectionID: originalDestinationConnectionID, retrySourceConnectionID: retrySourceConnectionID,
                       addressValidated: addressValidated, now: now)
     }
 
-    /// ``init(server:datagram:remoteAddress:ecn:originalDestinationConnectionID:retrySourceConnectionID:addressValidated:now:)``
+    /// ``init(server:datagram:remoteAddress:localAddress:ecn:originalDestinationConnectionID:retrySourceConnectionID:addressValidated:now:)``
     /// with a configuration its endpoint shares among its connections.
-    init(server settings: SharedConfiguration, datagram: [UInt8], remoteAddress: SocketAddress, ecn codepoint: ECNCodepoint,
+    init(server settings: SharedConfiguration, datagram: [UInt8], remoteAddress: SocketAddress, localAddress: SocketAddress?,
+         ecn codepoint: ECNCodepoint,
          originalDestinationConnectionID: ConnectionID?, retrySourceConnectionID: ConnectionID?,
          addressValidated: Bool, now: Instant) throws(QUICError) {
         let configuration = settings.value
@@ -433,7 +472,7 @@ public final class QUICConnection {
         self.retrySourceConnectionID = retrySourceConnectionID
         peerInitialSourceConnectionID = initial.sourceConnectionID
         initialToken = []
-        path = Path(remote: remoteAddress, isValidated: addressValidated)
+        path = Path(remote: remoteAddress, local: localAddress, isValidated: addressValidated)
         spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .server, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
@@ -473,7 +512,7 @@ public final class QUICConnection {
         installInitialKeys(version: version)
         statistics.ecn.state = ecn.state
         emit(.connectionIDIssued(scid, resetToken: issued.resetToken))
-        receive(datagram, from: remoteAddress, ecn: codepoint, at: now)
+        receive(datagram, from: remoteAddress, to: localAddress, ecn: codepoint, at: now)
         guard hasReceivedPacket else {
             qlog?.discard()
             throw QUICError(.protocolViolation, "the datagram holds no Initial packet that decrypts")
@@ -629,19 +668,11 @@ public final class QUICConnection {
         if cids.activePeer.count > 0 {
             guard cids.rotatePeer() else { throw .noSpareConnectionID }  // §9.5
         }
-        var challenge = configuration.random.bytes(Frame.pathDataLength)
-        if challenge.allSatisfy({ $0 == 0 }) { challenge[0] = 1 }
         // The server's address was validated by the handshake (and a client has no
         // amplification limit): the challenge only confirms the new path works.
-        path = Path(remote: path.remote, isValidated: true, challenge: challenge, challengePending: true)
+        path = Path(remote: path.remote, isValidated: true, challenge: newChallenge(), challengePending: true)
         previousPath = nil
-        spin = SpinBit(allowed: configuration.spinBit, random: configuration.random)
-        restartECNValidation()
-        if newAddress {
-            congestion = congestion.startingOver(at: now)
-            recovery.resetRTT(initialRTT: configuration.initialRTT)
-        }
-        datagramSizeChanged()
+        startingOnNewPath(newNetwork: newAddress)
         statistics.localMigrations += 1
     }
 

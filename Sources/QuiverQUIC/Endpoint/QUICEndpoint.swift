@@ -6,7 +6,7 @@ import QuiverTLS
 /// statelessly — Version Negotiation, Retry, stateless reset — when no connection applies
 /// (RFC 9000 §5.2, §6, §8.1, §10.3).
 ///
-/// Driving it is the same loop as for one connection: ``receive(_:from:ecn:at:)``,
+/// Driving it is the same loop as for one connection: ``receive(_:from:to:ecn:at:)``,
 /// ``handleTimeout(at:)`` when ``nextDeadline`` passes, ``transmit(at:)`` until `nil`, and
 /// ``accept()`` for connections whose handshake completed. The application reads each
 /// connection's events itself.
@@ -153,7 +153,7 @@ public final class QUICEndpoint {
     @exclusivity(unchecked) private var failedHandshakes: [FailedHandshake] = []
     /// 0-RTT datagrams that arrived before their connection's Initial (reordering), by DCID:
     /// at most 256 in all, kept for one second.
-    @exclusivity(unchecked) private var earlyDatagrams: [ConnectionID: [(bytes: [UInt8], source: SocketAddress, ecn: ECNCodepoint, arrived: Instant)]] = [:]
+    @exclusivity(unchecked) private var earlyDatagrams: [ConnectionID: [(bytes: [UInt8], source: SocketAddress, local: SocketAddress?, ecn: ECNCodepoint, arrived: Instant)]] = [:]
     @exclusivity(unchecked) private var earlyDatagramCount = 0
     /// Connection IDs of connections handed over to another endpoint (``release(_:at:)``),
     /// with when to forget them: datagrams for them are dropped, not answered with a stateless
@@ -193,17 +193,23 @@ public final class QUICEndpoint {
 
     // MARK: - Input
 
-    /// Processes a datagram from `remote`. A connection's packets are decrypted where they lie
-    /// (``QUICConnection/receive(_:from:ecn:at:)``): pass a datagram nothing else holds.
-    public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+    /// Processes a datagram from `remote` that came to our address `local` — pass it when the
+    /// endpoint receives on several addresses, such as the preferred ones
+    /// (``QUICConfiguration/preferredAddresses``): replies leave from where the datagram came
+    /// (``OutgoingDatagram/source``). A connection's packets are decrypted where they lie
+    /// (``QUICConnection/receive(_:from:to:ecn:at:)``): pass a datagram nothing else holds.
+    public func receive(_ datagram: consuming [UInt8], from remote: SocketAddress, to local: SocketAddress? = nil,
+                        ecn: ECNCodepoint = .notECT, at now: Instant) {
         var datagram = datagram
-        receive(&datagram, from: remote, ecn: ecn, at: now)
+        receive(&datagram, from: remote, to: local, ecn: ecn, at: now)
     }
 
-    /// Processes a datagram from `remote` held in a buffer the caller reuses: a connection's
+    /// Processes a datagram from `remote` (to our address `local`, see
+    /// ``receive(_:from:to:ecn:at:)``) held in a buffer the caller reuses: a connection's
     /// packets are decrypted in it (afterwards its contents are unspecified), and the endpoint
     /// keeps a copy only of what it must hold (early 0-RTT datagrams).
-    public func receive(_ datagram: inout [UInt8], from remote: SocketAddress, ecn: ECNCodepoint = .notECT, at now: Instant) {
+    public func receive(_ datagram: inout [UInt8], from remote: SocketAddress, to local: SocketAddress? = nil,
+                        ecn: ECNCodepoint = .notECT, at now: Instant) {
         guard let header = try? PacketHeader.parse(datagram, shortHeaderConnectionIDLength: connectionIDLength) else {
             statistics.datagramsDropped += 1
             return
@@ -213,7 +219,7 @@ public final class QUICEndpoint {
         if let route, let connection = routes[route] {
             listAsActivity(connection)
             // Its header is not parsed again.
-            connection.receive(&datagram, firstHeader: header, from: remote, ecn: ecn, at: now)
+            connection.receive(&datagram, firstHeader: header, from: remote, to: local, ecn: ecn, at: now)
             synchronizeWithAccess(connection)
             return
         }
@@ -227,14 +233,14 @@ public final class QUICEndpoint {
             guard datagram.count >= 1200, let vn = VersionNegotiationPacket.response(to: header, supportedVersions: supportedVersions)
             else { return drop() }
             let unused = configuration.connection.random.bytes(1)[0] & 0x7f
-            enqueueStateless(vn.encoded(unusedBits: unused), to: remote)
+            enqueueStateless(vn.encoded(unusedBits: unused), to: remote, from: local)
             statistics.versionNegotiationsSent += 1
         case .long(let long) where long.type == .initial:
-            acceptInitial(datagram, header: long, from: remote, ecn: ecn, at: now)
+            acceptInitial(datagram, header: long, from: remote, to: local, ecn: ecn, at: now)
         case .long(let long) where long.type == .zeroRTT:
-            bufferEarly(datagram, header: long, from: remote, ecn: ecn, at: now)
+            bufferEarly(datagram, header: long, from: remote, to: local, ecn: ecn, at: now)
         case .short(let short):
-            sendStatelessReset(for: short.destinationConnectionID, triggeredBy: datagram.count, to: remote)
+            sendStatelessReset(for: short.destinationConnectionID, triggeredBy: datagram.count, to: remote, from: local)
         default:
             drop()
         }
@@ -273,13 +279,14 @@ public final class QUICEndpoint {
         for connection in connections { connection.isListedAsActivity = false }
     }
 
-    private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
+    private func acceptInitial(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, to local: SocketAddress?,
+                               ecn: ECNCodepoint, at now: Instant) {
         // RFC 9000 §14.1: a client's first datagram has at least 1200 bytes.
         guard datagram.count >= 1200, supportedVersions.contains(header.version) else {
             statistics.initialsDropped += 1
             return
         }
-        guard budget.hasRoom else { return refuse(header, from: remote) }
+        guard budget.hasRoom else { return refuse(header, from: remote, to: local) }
         var validated = false
         var original: ConnectionID?
         var retrySource: ConnectionID?
@@ -307,7 +314,7 @@ public final class QUICEndpoint {
             let retry = RetryPacket.make(version: header.version, destinationConnectionID: header.sourceConnectionID,
                                          sourceConnectionID: scid, token: token,
                                          originalDestinationConnectionID: header.destinationConnectionID.bytes)
-            enqueueStateless(retry, to: remote)
+            enqueueStateless(retry, to: remote, from: local)
             statistics.retriesSent += 1
             return
         }
@@ -315,9 +322,9 @@ public final class QUICEndpoint {
             statistics.initialsDropped += 1
             return
         }
-        guard budget.take() else { return refuse(header, from: remote) }  // another loop took the last place
+        guard budget.take() else { return refuse(header, from: remote, to: local) }  // another loop took the last place
         guard let connection = try? QUICConnection(
-            server: connectionSettings, datagram: datagram, remoteAddress: remote, ecn: ecn,
+            server: connectionSettings, datagram: datagram, remoteAddress: remote, localAddress: local, ecn: ecn,
             originalDestinationConnectionID: original, retrySourceConnectionID: retrySource,
             addressValidated: validated, now: now)
         else {
@@ -332,15 +339,17 @@ public final class QUICEndpoint {
         if let early = earlyDatagrams.removeValue(forKey: header.destinationConnectionID) {
             earlyDatagramCount -= early.count
             access(connection) { connection in
-                for item in early where item.source == remote { connection.receive(item.bytes, from: item.source, ecn: item.ecn, at: now) }
+                for item in early where item.source == remote && item.local == local {
+                    connection.receive(item.bytes, from: item.source, to: item.local, ecn: item.ecn, at: now)
+                }
             }
         }
         synchronize(connection, now: now)
     }
 
     /// Answers a client's Initial at the connection limit with a refusal, keeping no state.
-    private func refuse(_ header: LongHeader, from remote: SocketAddress) {
-        enqueueStateless(Self.refusal(answering: header, sourceConnectionID: configuration.connection.makeConnectionID()), to: remote)
+    private func refuse(_ header: LongHeader, from remote: SocketAddress, to local: SocketAddress?) {
+        enqueueStateless(Self.refusal(answering: header, sourceConnectionID: configuration.connection.makeConnectionID()), to: remote, from: local)
         statistics.connectionsRefused += 1
     }
 
@@ -366,7 +375,8 @@ public final class QUICEndpoint {
 
     /// Keeps a 0-RTT datagram that overtook its Initial (RFC 9001 §4.6.1 allows servers to
     /// buffer them), within a small global budget.
-    private func bufferEarly(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, ecn: ECNCodepoint, at now: Instant) {
+    private func bufferEarly(_ datagram: [UInt8], header: LongHeader, from remote: SocketAddress, to local: SocketAddress?,
+                             ecn: ECNCodepoint, at now: Instant) {
         let key = header.destinationConnectionID
         for (id, items) in earlyDatagrams {
             let kept = items.filter { now - $0.arrived < .seconds(1) }
@@ -374,7 +384,7 @@ public final class QUICEndpoint {
             earlyDatagrams[id] = kept.isEmpty ? nil : kept
         }
         guard earlyDatagramCount < 256, earlyDatagrams[key, default: []].count < 16 else { return drop() }
-        earlyDatagrams[key, default: []].append((datagram, remote, ecn, now))
+        earlyDatagrams[key, default: []].append((datagram, remote, local, ecn, now))
         earlyDatagramCount += 1
     }
 
@@ -388,17 +398,17 @@ public final class QUICEndpoint {
 
     /// RFC 9000 §10.3: a short-header packet for no connection gets a stateless reset, smaller
     /// than the packet (so two endpoints cannot loop) and at least 21 bytes.
-    private func sendStatelessReset(for id: ConnectionID, triggeredBy size: Int, to remote: SocketAddress) {
+    private func sendStatelessReset(for id: ConnectionID, triggeredBy size: Int, to remote: SocketAddress, from local: SocketAddress?) {
         guard size > 21, id.count > 0 else { return drop() }
         let token = StatelessReset.token(key: configuration.connection.statelessResetKey, connectionID: id.bytes)
         let length = min(size - 1, 43)
-        enqueueStateless(StatelessReset.packet(token: token, length: length, random: configuration.connection.random), to: remote)
+        enqueueStateless(StatelessReset.packet(token: token, length: length, random: configuration.connection.random), to: remote, from: local)
         statistics.statelessResetsSent += 1
     }
 
-    private func enqueueStateless(_ bytes: [UInt8], to remote: SocketAddress) {
+    private func enqueueStateless(_ bytes: [UInt8], to remote: SocketAddress, from local: SocketAddress?) {
         guard statelessQueue.count < 256 else { return drop() }
-        statelessQueue.append(OutgoingDatagram(bytes: bytes, destination: remote))
+        statelessQueue.append(OutgoingDatagram(bytes: bytes, destination: remote, source: local))
     }
 
     // MARK: - Bookkeeping
@@ -502,7 +512,7 @@ public final class QUICEndpoint {
         var train = DatagramTrain(maxDatagrams: 1)
         transmit(at: now, into: &train)
         guard let destination = train.destination else { return nil }
-        return OutgoingDatagram(bytes: train.bytes, destination: destination, ecn: train.ecn)
+        return OutgoingDatagram(bytes: train.bytes, destination: destination, source: train.source, ecn: train.ecn)
     }
 
     /// Fills the empty `train` with the next datagrams to send, for one destination:

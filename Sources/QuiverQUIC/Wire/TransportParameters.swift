@@ -1,4 +1,4 @@
-import QuiverCore
+public import QuiverCore
 
 /// QUIC transport parameters (RFC 9000 §7.4, §18), carried in the TLS
 /// `quic_transport_parameters` extension, plus the extension parameters Quiver understands:
@@ -45,6 +45,19 @@ public struct TransportParameters: Hashable, Sendable {
             self.ipv6Port = ipv6Port
             self.connectionID = connectionID
             self.statelessResetToken = statelessResetToken
+        }
+
+        /// The offered address of `other`'s family (IPv4 or IPv6), or `nil` when the server
+        /// offers none of that family (an all-zero address, or port 0).
+        public func address(family other: SocketAddress) -> SocketAddress? {
+            switch other {
+            case .v4:
+                guard ipv4Port != 0, ipv4Address.count == 4, ipv4Address.contains(where: { $0 != 0 }) else { return nil }
+                return .v4(address: (ipv4Address[0], ipv4Address[1], ipv4Address[2], ipv4Address[3]), port: ipv4Port)
+            case .v6:
+                guard ipv6Port != 0, ipv6Address.count == 16, ipv6Address.contains(where: { $0 != 0 }) else { return nil }
+                return .v6(address: ipv6Address, port: ipv6Port, scopeID: 0)
+            }
         }
     }
 

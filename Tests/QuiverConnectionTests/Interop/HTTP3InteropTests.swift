@@ -19,9 +19,11 @@ enum InteropCase: String, CaseIterable, Sendable {
     case handshake, transfer, multiplexing, chacha20, retry, resumption, zerortt, keyupdate, v2
     case transferloss, handshakeloss, amplificationlimit
     case rebindport = "rebind-port", rebindaddr = "rebind-addr", ipv6, blackhole, longrtt, ecn
+    /// The server offers a preferred address (RFC 9000 §9.6, on 127.0.0.2 with a port of its
+    /// own); the client moves there once the handshake is confirmed and downloads from there.
+    case connectionmigration
     /// Not a runner case name: the client moves to a new local port mid-transfer by itself
-    /// (active migration, RFC 9000 §9.2), with a new connection ID — what the runner's
-    /// connectionmigration case does towards the server's preferred_address.
+    /// (active migration, RFC 9000 §9.2), with a new connection ID.
     case migration
     /// Not a runner case name: the runner's transfer (1 MiB + 5 MiB) over hq-interop, which the
     /// runner itself uses for most cases.
@@ -283,10 +285,10 @@ struct HTTP3InteropTests {
     }
 
     /// Starts `quiver serve --http3` on a free port of `host`.
-    private func startQuiverServer(_ fixture: InteropFixture, retry: Bool = false, host: String = "127.0.0.1") throws -> (ChildProcess, UInt16) {
+    private func startQuiverServer(_ fixture: InteropFixture, flags: [String], host: String = "127.0.0.1") throws -> (ChildProcess, UInt16) {
         let port = try DemoTests.freePorts(1)
         let server = try ChildProcess(try Self.quiverPath, ["serve", "--http3", "--host", host, "--port", "\(port)", "--root", fixture.root,
-                                                          "--cert", fixture.cert, "--key", fixture.key] + (retry ? ["--retry"] : []))
+                                                          "--cert", fixture.cert, "--key", fixture.key] + flags)
         guard server.waitForErrorLine(containing: "serving", timeout: 30) != nil else {
             throw InteropCellFailure("quiver serve did not start\n\(server.transcript)")
         }
@@ -380,7 +382,12 @@ struct HTTP3InteropTests {
 
     private func serverRole(_ peer: H3Peer, _ testCase: InteropCase) throws -> String {
         let fixture = try InteropFixture(largeCertificate: testCase == .amplificationlimit)
-        let (server, port) = try startQuiverServer(fixture, retry: testCase == .retry, host: testCase == .ipv6 ? "::1" : "127.0.0.1")
+        let flags = switch testCase {
+        case .retry: ["--retry"]
+        case .connectionmigration: ["--preferred-address", "127.0.0.2:0"]
+        default: [String]()
+        }
+        let (server, port) = try startQuiverServer(fixture, flags: flags, host: testCase == .ipv6 ? "::1" : "127.0.0.1")
         defer { server.kill() }
         /// The server's log lines for accepted connections (the peer is metadata, before the message).
         func connections() -> [String] { server.standardErrorText.split(separator: "\n").filter { $0.contains(" connected, ") }.map(String.init) }
@@ -495,6 +502,17 @@ struct HTTP3InteropTests {
             }
             return "2 MiB; the client's datagrams came from a new \(testCase == .rebindaddr ? "address (127.0.0.2)" : "port") after 40: "
                 + "\(relay.reboundDatagrams) datagrams on the new path; server: \(moved.0)"
+        case .connectionmigration:
+            // Both clients follow a preferred address by default (gtlsclient unless
+            // --no-preferred-addr; aioquic probes it once the handshake is confirmed and moves
+            // when the server answered there).
+            let paths = try fixture.makeFiles([4 << 20])
+            try expectDownloads(try runPeerClient(peer, port: port, paths: paths, fixture: fixture), peer, paths, fixture)
+            guard let line = server.waitForErrorLine(containing: "moved to the preferred address", timeout: 15),
+                  let moved = line.firstMatch(of: /moved to the preferred address 127\.0\.0\.2:\d+/) else {
+                throw InteropCellFailure("the \(peer) client did not move to the preferred address\n\(server.transcript)")
+            }
+            return "4 MiB; quiver serve offered 127.0.0.2 as its preferred address, checked the path from there and answered from there: \(moved.0)"
         case .migration:
             // The peer's client moves to a new local port mid-transfer (gtlsclient: 1 ms after
             // the handshake, with PATH_CHALLENGE of its own; aioquic: after 100 kB, without):
@@ -577,6 +595,10 @@ struct HTTP3InteropTests {
         case (.v2, .aioquic): serverFlags = ["--v2"]
         case (.amplificationlimit, _):
             throw Unsupported(evidence: "the anti-amplification limit binds servers; the server-role cell tests Quiver's", applies: false)
+        case (.connectionmigration, .ngtcp2): serverFlags = ["--preferred-ipv4-addr=127.0.0.2:\(try DemoTests.freePorts(1))"]
+        case (.connectionmigration, .aioquic):
+            throw Unsupported(evidence: "aioquic 1.7.2's server never offers a preferred address: QuicConfiguration has no setting for one, "
+                + "and QuicConnection._serialize_transport_parameters leaves preferred_address unset (its client does follow one: the server-role cell)")
         default: break
         }
         let (server, port) = try startPeerServer(peer, fixture, flags: serverFlags, host: testCase == .ipv6 ? "::1" : "127.0.0.1")
@@ -660,6 +682,14 @@ struct HTTP3InteropTests {
             guard relay.reboundDatagrams > 0 else { throw InteropCellFailure("the relay never rebound: \(relay.counts)") }
             return "2 MiB; Quiver's datagrams reached the \(peer) server from a new \(testCase == .rebindaddr ? "address (127.0.0.2)" : "port") "
                 + "after 40 (\(relay.reboundDatagrams) on the new path), and the transfer completed"
+        case .connectionmigration:
+            let paths = try fixture.makeFiles([4 << 20])
+            let summary = try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture), paths, fixture, server: server)
+            guard let moved = summary.firstMatch(of: /moved to the server's preferred address 127\.0\.0\.2:\d+/) else {
+                throw InteropCellFailure("quiver get did not move to the \(peer) server's preferred address: \(summary)\n\(server.transcript)")
+            }
+            return "4 MiB; quiver get moved to the preferred address gtlsserver offered once the handshake was confirmed, "
+                + "with the connection ID that came with it, and the server answered there: \(moved.0)"
         case .migration:
             let paths = try fixture.makeFiles([4 << 20])
             let summary = try expectQuiverDownloads(try runQuiverGet(port: port, paths: paths, fixture: fixture, flags: ["--migrate"]),

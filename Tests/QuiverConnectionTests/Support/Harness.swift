@@ -233,7 +233,8 @@ final class Scenario {
         serverNode = SimulatedQUICNode(serverAt: Addresses.server, app: serverApp) { node, datagram, now in
             if let serverFactory { return serverFactory(serverConfig, node, datagram, now) }
             guard datagram.bytes.count >= 1200 else { return nil }
-            return try? QUICConnection(server: serverConfig, datagram: datagram.bytes, remoteAddress: datagram.source, ecn: datagram.ecn, now: now)
+            return try? QUICConnection(server: serverConfig, datagram: datagram.bytes, remoteAddress: datagram.source,
+                                       localAddress: node.localAddress(of: datagram), ecn: datagram.ecn, now: now)
         }
         net.attach(clientNode)
         net.attach(serverNode)
