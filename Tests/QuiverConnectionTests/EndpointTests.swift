@@ -112,7 +112,7 @@ struct EndpointTests {
         try scenario.run()
         #expect(scenario.clients.allSatisfy { $0.app.allCorrect })
         #expect(scenario.server.endpoint.statistics.retriesSent == 5)
-        #expect(scenario.server.accepted.allSatisfy { $0.path.isValidated })
+        #expect(scenario.server.accepted.allSatisfy { $0.paths.current.isValidated })
     }
 
     @Test("A NEW_TOKEN token skips the Retry of the next connection")

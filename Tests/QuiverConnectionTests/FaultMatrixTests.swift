@@ -58,7 +58,7 @@ struct FaultMatrixTests {
                     dropsSince[direction] = 0
                 }
                 if datagram.destination == Addresses.server, event == .delivered { received += datagram.bytes.count }
-                guard let server = serverNode.connection, !server.path.isValidated else { return }
+                guard let server = serverNode.connection, !server.paths.current.isValidated else { return }
                 if datagram.source == Addresses.server, event == .sent {
                     sent += datagram.bytes.count
                     if sent > 3 * received { failures.append("seed \(seed): amplification \(sent) > 3 × \(received)") }

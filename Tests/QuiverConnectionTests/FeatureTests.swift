@@ -322,7 +322,7 @@ struct FeatureTests {
         try scenario.run()
         #expect(client.allCorrect)
         #expect(scenario.serverConnection?.remoteAddress == newAddress)
-        #expect(scenario.serverConnection?.path.isValidated == true)
+        #expect(scenario.serverConnection?.paths.current.isValidated == true)
     }
 
     @Test("Client active migration mid-transfer: new connection IDs both ways, the new path validated both ways (RFC 9000 §9.2, §9.5)")
@@ -338,7 +338,7 @@ struct FeatureTests {
         #expect(client.smoothedRTT == QUICConfiguration(tls: TestIdentity.clientTLS()).initialRTT)  // a new network: RTT anew
         try scenario.run()
         #expect(app.allCorrect)
-        #expect(server.remoteAddress == newAddress && server.path.isValidated)
+        #expect(server.remoteAddress == newAddress && server.paths.current.isValidated)
         #expect(server.statistics.peerMigrations == 1 && server.statistics.pathsValidated == 1)
         #expect(server.cids.activePeer != serverUsed)  // the server does not use one ID towards two addresses either
         #expect(client.statistics.localMigrations == 1 && client.statistics.pathsValidated == 1)

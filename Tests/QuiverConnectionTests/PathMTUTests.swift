@@ -34,8 +34,8 @@ struct PathMTUTests {
         #expect(client.allCorrect)
         let server = try #require(scenario.serverConnection)
         #expect(server.datagramSizeLimit == 1452)
-        #expect(server.path.mtuFailed == 8952)
-        #expect(server.path.nextMTUProbe(ceiling: server.datagramSizeCeiling) == nil)  // the search is over
+        #expect(server.paths.current.mtuFailed == 8952)
+        #expect(server.paths.current.nextMTUProbe(ceiling: server.datagramSizeCeiling) == nil)  // the search is over
         #expect(sent.filter { $0 == 1452 }.count > 500)  // most of 1 MB went in 1452-byte datagrams
         #expect(sent.filter { $0 > 1452 } == [8952, 8952, 8952])  // the jumbo probes, and nothing else larger
         // Only the probes were lost, and they were not taken as congestion.
@@ -50,7 +50,7 @@ struct PathMTUTests {
         #expect(client.allCorrect)
         let server = try #require(scenario.serverConnection)
         #expect(server.datagramSizeLimit == 8952)
-        #expect(server.path.mtuFailed == 16_383)
+        #expect(server.paths.current.mtuFailed == 16_383)
         #expect(sent.filter { $0 == 8952 }.count > 50)
         #expect(sent.filter { $0 > 8952 }.count == 3)
     }
@@ -61,7 +61,7 @@ struct PathMTUTests {
         #expect(client.allCorrect)
         let server = try #require(scenario.serverConnection)
         #expect(server.datagramSizeLimit == 16_383)
-        #expect(server.path.mtuFailed == nil)
+        #expect(server.paths.current.mtuFailed == nil)
         #expect(server.statistics.packetsLost == 0)
         #expect(sent.filter { $0 == 16_383 }.count > 30)
         // A smaller maxDatagramSize caps the search: our own, and the one the peer announces.
@@ -77,7 +77,7 @@ struct PathMTUTests {
         #expect(client.allCorrect)
         let server = try #require(scenario.serverConnection)
         #expect(server.datagramSizeLimit == 1350)
-        #expect(server.path.mtuFailed == nil)
+        #expect(server.paths.current.mtuFailed == nil)
         #expect(sent.allSatisfy { $0 <= 1350 })
         #expect(server.statistics.packetsLost == 0)
     }
@@ -89,7 +89,7 @@ struct PathMTUTests {
         let server = try #require(scenario.serverConnection)
         let limit = server.datagramSizeLimit
         #expect(limit <= 1300 && limit > 1300 - 40, "settled at \(limit)")
-        #expect(server.path.mtuFailed.map { $0 > 1300 } == true)
+        #expect(server.paths.current.mtuFailed.map { $0 > 1300 } == true)
         #expect(sent.filter { $0 > 1300 }.count >= 3)  // the probes that failed
         // Only probes were lost, and they did not cut the window to its minimum.
         #expect(server.statistics.packetsLost == 0)

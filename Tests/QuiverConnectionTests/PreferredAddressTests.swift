@@ -135,7 +135,7 @@ struct PreferredAddressTests {
         let server = try #require(scenario.serverConnection)
         #expect(scenario.client.allCorrect)
         #expect(server.localAddress == Self.preferred && server.remoteAddress == rebound)
-        #expect(server.path.isValidated)
+        #expect(server.paths.current.isValidated)
         #expect(server.statistics.preferredAddressMigrations == 1 && server.statistics.peerMigrations == 1)
         #expect(scenario.clientConnection.statistics.preferredAddressMigrations == 1)
     }

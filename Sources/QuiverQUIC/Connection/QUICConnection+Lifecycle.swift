@@ -21,7 +21,7 @@ extension QUICConnection {
             case .installReadSecret(let level, let secret):
                 switch level {
                 case .initial: break
-                case .earlyData: zeroRTTRead = PacketKey(secret: secret, version: originalVersion)
+                case .earlyData: early.read = PacketKey(secret: secret, version: originalVersion)
                 case .handshake: spaces[1].readKey = PacketKey(secret: secret, version: version)
                 case .application:
                     appReadSecret = secret
@@ -30,7 +30,7 @@ extension QUICConnection {
             case .installWriteSecret(let level, let secret):
                 switch level {
                 case .initial: break
-                case .earlyData: zeroRTTWrite = PacketKey(secret: secret, version: originalVersion)
+                case .earlyData: early.write = PacketKey(secret: secret, version: originalVersion)
                 case .handshake:
                     spaces[1].writeKey = PacketKey(secret: secret, version: version)
                     recovery.hasHandshakeKeys = true
@@ -60,8 +60,8 @@ extension QUICConnection {
             serverParametersValidated = true
             try acceptServerTransportParameters(bytes)
         }
-        if let parameters = deferredPeerParameters, zeroRTTWrite == nil {
-            deferredPeerParameters = nil
+        if let parameters = early.deferredPeerParameters, early.write == nil {
+            early.deferredPeerParameters = nil
             applyPeerTransportParameters(parameters)
         }
     }
@@ -91,12 +91,12 @@ extension QUICConnection {
     /// with their data, once the server's new parameters allow; a stream beyond the new stream
     /// limit waits for MAX_STREAMS.
     private func rejectEarlyData() {
-        earlyDataRejected = true
-        zeroRTTWrite = nil
+        early.rejected = true
+        early.write = nil
         recovery.discard(space: .applicationData)
         for id in streams.streamIDs where id.initiator == .client {
             guard let send = streams.sendStream(id)?.buffer else { continue }
-            earlyStreamReplay.append((id, send.retainedBytes.bytes, send.isFinished))
+            early.streamReplay.append((id, send.retainedBytes.bytes, send.isFinished))
         }
         streams = StreamManager(role: .client, localParameters: localParameters, peerParameters: TransportParameters(),
                                 configuration: configuration.streamWindows)
@@ -105,8 +105,8 @@ extension QUICConnection {
 
     /// Opens again, with the same IDs, the streams refused 0-RTT carried.
     func replayEarlyStreams() {
-        while let first = earlyStreamReplay.first, let id = streams.openStream(first.id.direction) {
-            earlyStreamReplay.removeFirst()
+        while let first = early.streamReplay.first, let id = streams.openStream(first.id.direction) {
+            early.streamReplay.removeFirst()
             assert(id == first.id, "replayed streams keep their IDs")
             try? streams.write(first.bytes, to: id)
             if first.fin { try? streams.finish(id) }
@@ -215,8 +215,8 @@ extension QUICConnection {
                 throw QUICError(.transportParameterError, "preferred_address: \(error.reason)")
             }
         }
-        if zeroRTTWrite != nil {
-            deferredPeerParameters = parameters
+        if early.write != nil {
+            early.deferredPeerParameters = parameters
         } else {
             applyPeerTransportParameters(parameters)
         }
@@ -253,7 +253,7 @@ extension QUICConnection {
     /// The largest datagram we send now: what path MTU discovery proved, within
     /// ``datagramSizeCeiling``.
     package var datagramSizeLimit: Int {
-        configuration.pathMTUDiscovery ? min(path.mtu, datagramSizeCeiling) : datagramSizeCeiling
+        configuration.pathMTUDiscovery ? min(paths.current.mtu, datagramSizeCeiling) : datagramSizeCeiling
     }
 
     /// The largest datagram we may ever send on this connection: our configured maximum
@@ -270,7 +270,7 @@ extension QUICConnection {
         handshakeCompleteReported = true
         state = .established
         if role == .client {
-            zeroRTTWrite = nil
+            early.write = nil
             guard peerTransportParameters != nil || tls.peerTransportParameters != nil else {
                 throw QUICError(.transportParameterError, "no transport parameters from the server")
             }
@@ -352,21 +352,21 @@ extension QUICConnection {
     /// Client, once the handshake is confirmed: moves to the server's preferred address of the
     /// current address family (RFC 9000 §9.6.1), with the connection ID that came with it
     /// (sequence 1, or the next unused one), checking the new path with PATH_CHALLENGE. The
-    /// original path is kept: packets from there are still taken (``originalServerAddress``),
+    /// original path is kept: packets from there are still taken (``Paths/originalServerAddress``),
     /// and if the server does not answer at the new one within ``pathValidationTimeout`` the
     /// connection goes back there. The addresses are this connection's only (§9.6.2);
     /// disable_active_migration does not forbid this move (§18.2).
     private func moveToPreferredAddress() {
         guard configuration.followsPreferredAddress, state == .established,
               let preferred = peerTransportParameters?.preferredAddress,
-              let remote = preferred.address(family: path.remote), remote != path.remote,
+              let remote = preferred.address(family: paths.current.remote), remote != paths.current.remote,
               cids.rotatePeer()
         else { return }
-        previousPath = path
-        originalServerAddress = path.remote
+        paths.previous = paths.current
+        paths.originalServerAddress = paths.current.remote
         // The server's address needs no amplification limit (only a server has one).
-        path = Path(remote: remote, isValidated: true, challenge: newChallenge(), challengePending: true)
-        path.challengeDeadline = now + pathValidationTimeout
+        paths.current = Path(remote: remote, isValidated: true, challenge: newChallenge(), challengePending: true)
+        paths.current.challengeDeadline = now + pathValidationTimeout
         startingOnNewPath(newNetwork: true)
     }
 
@@ -387,16 +387,16 @@ extension QUICConnection {
     /// and already sends non-probing packets there: from now on we send from there only, and
     /// packets still arriving at the original address never move us back.
     func probeValidated() {
-        guard var probe = probePath.take() else { return }
+        guard var probe = paths.probe.take() else { return }
         statistics.pathsValidated += 1
         statistics.preferredAddressMigrations += 1
         probe.challenge = nil
         probe.challengePending = false
         probe.challengeDeadline = nil
-        let newNetwork = probe.local?.addressBytes != path.local?.addressBytes
-        path = probe
-        previousPath = nil
-        movedLocalAddress = true
+        let newNetwork = probe.local?.addressBytes != paths.current.local?.addressBytes
+        paths.current = probe
+        paths.previous = nil
+        paths.movedLocalAddress = true
         if cids.activePeer.count > 0 { _ = cids.rotatePeer() }  // a connection ID is not used on two paths (§9.5)
         startingOnNewPath(newNetwork: newNetwork)
     }
@@ -411,35 +411,35 @@ extension QUICConnection {
     ///
     /// From the client's address at another address of ours — it moved to our preferred
     /// address — we check the path from there first and keep sending non-probing packets from
-    /// the original address until it answers (§9.6.2: ``probePath``). Once we moved, packets
+    /// the original address until it answers (§9.6.2: ``Paths/probe``). Once we moved, packets
     /// at the original address do not move us back.
     func migrate(to remote: SocketAddress, local: SocketAddress?, datagramSize: Int) {
         // The datagram's own PATH_RESPONSE may have moved us to its path already (``probeValidated()``).
-        guard role == .server, isHandshakeConfirmed, remote != path.remote || local != path.local else { return }
-        if local != path.local {
-            if movedLocalAddress { return }  // late packets to the original address (§9.6.2)
-            if remote == path.remote {
-                if probePath.map({ $0.remote == remote && $0.local == local }) != true {
-                    probePath = Path(remote: remote, local: local, isValidated: true, bytesReceived: datagramSize,
+        guard role == .server, isHandshakeConfirmed, remote != paths.current.remote || local != paths.current.local else { return }
+        if local != paths.current.local {
+            if paths.movedLocalAddress { return }  // late packets to the original address (§9.6.2)
+            if remote == paths.current.remote {
+                if paths.probe.map({ $0.remote == remote && $0.local == local }) != true {
+                    paths.probe = Path(remote: remote, local: local, isValidated: true, bytesReceived: datagramSize,
                                      challenge: newChallenge(), challengePending: true, challengeDeadline: now + pathValidationTimeout)
                 }
                 return
             }
             // The client moved to our preferred address from a new address too (§9.6.3): a
             // migration like any other, checked from the preferred address.
-            movedLocalAddress = true
+            paths.movedLocalAddress = true
             statistics.preferredAddressMigrations += 1
-            probePath = nil
+            paths.probe = nil
         }
         statistics.peerMigrations += 1
         if cids.activePeer.count > 0 { _ = cids.rotatePeer() }
-        let portOnly = remote.addressBytes == path.remote.addressBytes && local?.addressBytes == path.local?.addressBytes
+        let portOnly = remote.addressBytes == paths.current.remote.addressBytes && local?.addressBytes == paths.current.local?.addressBytes
         var newPath = Path(remote: remote, local: local, isValidated: false, bytesReceived: datagramSize)
         newPath.challenge = newChallenge()
         newPath.challengePending = true
         newPath.challengeDeadline = now + pathValidationTimeout
-        if path.isValidated { previousPath = path }
-        path = newPath
+        if paths.current.isValidated { paths.previous = paths.current }
+        paths.current = newPath
         startingOnNewPath(newNetwork: !portOnly)
     }
 
@@ -454,10 +454,10 @@ extension QUICConnection {
         guard state == .handshaking || state == .established else { return }
         let info = ConnectionCloseInfo(origin: origin, frame: frame)
         closeInfo = info
-        closeFrame = frame
+        closing.frame = frame
         state = .closing
-        closeSendsPending = 1
-        closeDeadline = now + recovery.probeTimeout(for: .applicationData) * 3
+        closing.sendsPending = 1
+        closing.deadline = now + recovery.probeTimeout(for: .applicationData) * 3
         emit(.closed(info))
     }
 
@@ -466,7 +466,7 @@ extension QUICConnection {
         let info = ConnectionCloseInfo(origin: .peer, frame: frame)
         closeInfo = info
         state = .draining
-        closeDeadline = now + recovery.probeTimeout(for: .applicationData) * 3
+        closing.deadline = now + recovery.probeTimeout(for: .applicationData) * 3
         emit(.closed(info))
     }
 
@@ -486,7 +486,7 @@ extension QUICConnection {
         case .closed:
             return nil
         case .closing, .draining:
-            return closeDeadline
+            return closing.deadline
         case .handshaking, .established:
             break
         }
@@ -496,16 +496,16 @@ extension QUICConnection {
         // acknowledged in 1-RTT packets, which a server sends once it has both 1-RTT keys.
         // Nothing at all can be sent with less than 64 bytes of amplification budget: the
         // next datagram from the peer, not a timer, unblocks us.
-        if path.amplificationBudget >= 64 {
+        if paths.current.amplificationBudget >= 64 {
             // By index: iterating `spaces` would copy each space's state.
             for index in spaces.indices where spaces[index].canSend { consider(spaces[index].ack.ackDeadline) }
             if appKeys.isInstalled() { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
         }
         consider(appKeys?.previousReadExpiry)
-        consider(zeroRTTReadExpiry)
+        consider(early.readExpiry)
         consider(pacingDeadline)
-        consider(path.challengeDeadline)
-        consider(probePath?.challengeDeadline)
+        consider(paths.current.challengeDeadline)
+        consider(paths.probe?.challengeDeadline)
         consider(keepAliveDeadline)
         return deadline
     }
@@ -539,7 +539,7 @@ extension QUICConnection {
         case .closed:
             return
         case .closing, .draining:
-            if let deadline = closeDeadline, deadline <= now { state = .closed }
+            if let deadline = closing.deadline, deadline <= now { state = .closed }
             return
         case .handshaking, .established:
             break
@@ -555,9 +555,9 @@ extension QUICConnection {
             appKeys?.previousRead = nil
             appKeys?.previousReadExpiry = nil
         }
-        if let expiry = zeroRTTReadExpiry, expiry <= now {
-            zeroRTTRead = nil
-            zeroRTTReadExpiry = nil
+        if let expiry = early.readExpiry, expiry <= now {
+            early.read = nil
+            early.readExpiry = nil
         }
         if let deadline = pacingDeadline, deadline <= now { pacingDeadline = nil }
         if let deadline = keepAliveDeadline, deadline <= now {
@@ -566,16 +566,16 @@ extension QUICConnection {
             spaces[index].probesDue = max(spaces[index].probesDue, 1)
             lastAckElicitingSent = now
         }
-        if let deadline = probePath?.challengeDeadline, deadline <= now {
-            probePath = nil  // the preferred address's path did not answer: stay where we are
+        if let deadline = paths.probe?.challengeDeadline, deadline <= now {
+            paths.probe = nil  // the preferred address's path did not answer: stay where we are
         }
-        if let deadline = path.challengeDeadline, deadline <= now, path.challenge != nil {
+        if let deadline = paths.current.challengeDeadline, deadline <= now, paths.current.challenge != nil {
             // The new path did not answer (RFC 9000 §9.3.2, a client's move to the preferred
             // address §9.6.1): return to the last validated one, or, without one, end silently
             // (nothing may be sent to an unvalidated address).
-            if let previous = previousPath {
-                path = previous
-                previousPath = nil
+            if let previous = paths.previous {
+                paths.current = previous
+                paths.previous = nil
                 restartECNValidation()
                 datagramSizeChanged()
             } else {

@@ -53,8 +53,8 @@ extension QUICConnection {
             return
         case .closing:
             // Answer with CONNECTION_CLOSE, less and less often (RFC 9000 §10.2.1).
-            closeReceivedDatagrams += 1
-            if closeReceivedDatagrams & (closeReceivedDatagrams - 1) == 0 { closeSendsPending = 1 }
+            closing.receivedDatagrams += 1
+            if closing.receivedDatagrams & (closing.receivedDatagrams - 1) == 0 { closing.sendsPending = 1 }
             return
         case .handshaking, .established:
             break
@@ -63,15 +63,15 @@ extension QUICConnection {
         statistics.datagramsReceived += 1
         statistics.bytesReceived += size
         let local = role == .server ? local : nil
-        let fromCurrentPath = remote == path.remote && local == path.local
+        let fromCurrentPath = remote == paths.current.remote && local == paths.current.local
         if fromCurrentPath {
-            path.bytesReceived += size
-        } else if probePath.map({ remote == $0.remote && local == $0.local }) == true {
-            probePath!.bytesReceived += size
+            paths.current.bytesReceived += size
+        } else if paths.probe.map({ remote == $0.remote && local == $0.local }) == true {
+            paths.probe!.bytesReceived += size
         }
         // A client takes packets from the server's address, and from its original one once it
-        // moved to the preferred address (``originalServerAddress``).
-        if role == .client && !fromCurrentPath && remote != originalServerAddress {
+        // moved to the preferred address (``Paths/originalServerAddress``).
+        if role == .client && !fromCurrentPath && remote != paths.originalServerAddress {
             dropPacket(nil, size: size, .rejected)  // not from the server's address
             return
         }
@@ -133,7 +133,7 @@ extension QUICConnection {
             checkStatelessReset(datagram)
         }
         // A server that was blocked by the amplification limit may send again (RFC 9002 A.6).
-        recovery.isAtAntiAmplificationLimit = path.amplificationBudget == 0
+        recovery.isAtAntiAmplificationLimit = paths.current.amplificationBudget == 0
     }
 
     private func isShortHeader(_ datagram: [UInt8]) -> Bool { datagram.first.map { $0 & 0x80 == 0 } ?? false }
@@ -201,7 +201,7 @@ extension QUICConnection {
             key = PacketKey.initial(version: header.version, destinationConnectionID: initialSecretConnectionID.bytes).server
         case .initial: key = spaces[0].isDiscarded ? nil : initialKeys[header.version]?.read
         case .handshake: key = spaces[1].readKey
-        case .zeroRTT: key = role == .server ? zeroRTTRead : nil
+        case .zeroRTT: key = role == .server ? early.read : nil
         default: key = nil
         }
         let largest = spaces[space.rawValue].ack.largestReceived
@@ -333,12 +333,12 @@ extension QUICConnection {
         // A server validates the client's address on its first Handshake packet and then
         // discards the Initial keys (RFC 9000 §8.1, RFC 9001 §4.9.1).
         if role == .server, packetType == .handshake {
-            path.isValidated = true
+            paths.current.isValidated = true
             recovery.isAtAntiAmplificationLimit = false
             discardSpace(.initial)
         }
-        if role == .server, packetType == .oneRTT, zeroRTTRead != nil, zeroRTTReadExpiry == nil {
-            zeroRTTReadExpiry = now + recovery.probeTimeout(for: .applicationData) * 3
+        if role == .server, packetType == .oneRTT, early.read != nil, early.readExpiry == nil {
+            early.readExpiry = now + recovery.probeTimeout(for: .applicationData) * 3
         }
         return nonProbing
     }
@@ -382,20 +382,20 @@ extension QUICConnection {
                 issueConnectionIDs()
             }
         case .pathChallenge(let data):
-            if pendingPathResponses.count < 4, let datagram = currentDatagram {
-                pendingPathResponses.append(PathResponse(data: data, to: datagram.source, from: datagram.local, budget: 3 * datagram.size))
+            if paths.pendingResponses.count < 4, let datagram = currentDatagram {
+                paths.pendingResponses.append(PathResponse(data: data, to: datagram.source, from: datagram.local, budget: 3 * datagram.size))
             }
         case .pathResponse(let data):
-            if let challenge = path.challenge, challenge == data {
+            if let challenge = paths.current.challenge, challenge == data {
                 statistics.pathsValidated += 1
-                path.isValidated = true
-                path.challenge = nil
-                path.challengePending = false
-                path.challengeDeadline = nil
+                paths.current.isValidated = true
+                paths.current.challenge = nil
+                paths.current.challengePending = false
+                paths.current.challengeDeadline = nil
                 // A client keeps an earlier path only while it moves to the preferred address.
-                if role == .client, previousPath != nil { statistics.preferredAddressMigrations += 1 }
-                previousPath = nil
-            } else if let probe = probePath, probe.challenge == data {
+                if role == .client, paths.previous != nil { statistics.preferredAddressMigrations += 1 }
+                paths.previous = nil
+            } else if let probe = paths.probe, probe.challenge == data {
                 // The client answered our challenge from the preferred address: the path is
                 // proved, and the client already sends non-probing packets there.
                 probeValidated()
@@ -508,7 +508,7 @@ extension QUICConnection {
             case .ack(let largest):
                 spaces[index].ack.onAckOfAck(largest: largest)
             case .pmtuProbe(let size):
-                path.mtuProbeAcknowledged(size)
+                paths.current.mtuProbeAcknowledged(size)
                 datagramSizeChanged()
             default:
                 if let frame = info.streamControlFrame { streams.onFrameAcked(frame) }
@@ -562,10 +562,10 @@ extension QUICConnection {
             case .newToken:
                 if pendingNewToken == nil, let token = lastNewToken { pendingNewToken = token }
             case .pathChallenge:
-                if path.challenge != nil { path.challengePending = true }
-                if probePath?.challenge != nil { probePath!.challengePending = true }
+                if paths.current.challenge != nil { paths.current.challengePending = true }
+                if paths.probe?.challenge != nil { paths.probe!.challengePending = true }
             case .pmtuProbe(let size):
-                path.mtuProbeLost(size)
+                paths.current.mtuProbeLost(size)
             default:
                 if let frame = info.streamControlFrame { streams.onFrameLost(frame) }
             }

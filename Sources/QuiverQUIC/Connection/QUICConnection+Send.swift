@@ -135,19 +135,19 @@ extension QUICConnection {
             break
         }
         if appKeys?.hasSent(atLeast: keyUpdateThreshold) == true { _ = initiateKeyUpdate() }
-        if !earlyStreamReplay.isEmpty, case .some = peerTransportParameters { replayEarlyStreams() }
-        if let index = pendingPathResponses.firstIndex(where: { $0.to != path.remote || $0.from != path.local }) {
-            let response = pendingPathResponses[index]
+        if !early.streamReplay.isEmpty, case .some = peerTransportParameters { replayEarlyStreams() }
+        if let index = paths.pendingResponses.firstIndex(where: { $0.to != paths.current.remote || $0.from != paths.current.local }) {
+            let response = paths.pendingResponses[index]
             guard let room = train.room(for: response.to, from: response.from, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
-            pendingPathResponses.remove(at: index)
+            paths.pendingResponses.remove(at: index)
             if writePathResponse(response, room: room, into: &train) { return .written }
         }
-        if let probe = probePath, probe.challengePending, let challenge = probe.challenge {
+        if let probe = paths.probe, probe.challengePending, let challenge = probe.challenge {
             guard let room = train.room(for: probe.remote, from: probe.local, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
             // The client's address is validated: the challenge is padded to 1200 bytes (§8.2.1).
             if writeSinglePacket(.pathChallenge(challenge), .pathChallenge, paddedTo: min(1200, room), room: room,
                                  to: probe.remote, from: probe.local, ecn: .notECT, into: &train) {
-                probePath!.challengePending = false
+                paths.probe!.challengePending = false
                 return .written
             }
         }
@@ -155,10 +155,10 @@ extension QUICConnection {
         let limit = datagramSizeLimit
         // One codepoint per datagram, and per train: a train ends where marking changes.
         let mark = ecnCodepoint()
-        guard let room = train.room(for: path.remote, from: path.local, ecn: mark, limit: limit) else { return .noRoom }
-        let budget = min(room, path.amplificationBudget)
+        guard let room = train.room(for: paths.current.remote, from: paths.current.local, ecn: mark, limit: limit) else { return .noRoom }
+        let budget = min(room, paths.current.amplificationBudget)
         guard budget >= 64 else {
-            recovery.isAtAntiAmplificationLimit = role == .server && !path.isValidated
+            recovery.isAtAntiAmplificationLimit = role == .server && !paths.current.isValidated
             return .nothing
         }
         // Once both handshake spaces are discarded (for the rest of the connection) only
@@ -182,7 +182,7 @@ extension QUICConnection {
 
         if allowData, hasDataToSend, let probe = pathMTUProbeDue() {
             // A probe is larger than the path's datagrams: it starts a train of its own.
-            guard train.room(for: path.remote, from: path.local, ecn: mark, limit: probe) == probe else { return .noRoom }
+            guard train.room(for: paths.current.remote, from: paths.current.local, ecn: mark, limit: probe) == probe else { return .noRoom }
             if writePathMTUProbe(size: probe, ecn: mark, into: &train) { return .written }
         }
 
@@ -228,8 +228,8 @@ extension QUICConnection {
         assert(train.writer.count - datagramStart == used, "datagram of \(train.writer.count - datagramStart) bytes, \(used) planned")
         statistics.datagramsSent += 1
         statistics.bytesSent += used
-        path.bytesSent += used
-        if role == .server, !path.isValidated { recovery.isAtAntiAmplificationLimit = path.amplificationBudget == 0 }
+        paths.current.bytesSent += used
+        if role == .server, !paths.current.isValidated { recovery.isAtAntiAmplificationLimit = paths.current.amplificationBudget == 0 }
         if sentAckEliciting { lastAckElicitingSent = now }
         if sentAckEliciting, !ackElicitingSentSinceReceive {
             idleDeadlineBase = now
@@ -237,7 +237,7 @@ extension QUICConnection {
         }
         // A client discards Initial keys when it first sends a Handshake packet (RFC 9001 §4.9.1).
         if role == .client, sentHandshake { discardSpace(.initial) }
-        train.commit(length: used, room: room, destination: path.remote, source: path.local, ecn: mark)
+        train.commit(length: used, room: room, destination: paths.current.remote, source: paths.current.local, ecn: mark)
         return .written
     }
 
@@ -254,7 +254,7 @@ extension QUICConnection {
         case .handshake: return spaces[1].isDiscarded || spaces[1].writeKey == nil ? nil : .handshake
         case .applicationData:
             if appKeys.isInstalled() { return .oneRTT }
-            return role == .client && zeroRTTWrite != nil ? .zeroRTT : nil
+            return role == .client && early.write != nil ? .zeroRTT : nil
         }
     }
 
@@ -365,13 +365,13 @@ extension QUICConnection {
             return true
         }
         if handshakeDonePending, add(.handshakeDone, .handshakeDone) { handshakeDonePending = false }
-        while let index = pendingPathResponses.firstIndex(where: { $0.to == path.remote && $0.from == path.local }),
-              add(.pathResponse(pendingPathResponses[index].data), .pathResponse) {
-            pendingPathResponses.remove(at: index)
+        while let index = paths.pendingResponses.firstIndex(where: { $0.to == paths.current.remote && $0.from == paths.current.local }),
+              add(.pathResponse(paths.pendingResponses[index].data), .pathResponse) {
+            paths.pendingResponses.remove(at: index)
             plan.pathFrames = true
         }
-        if path.challengePending, let data = path.challenge, add(.pathChallenge(data), .pathChallenge) {
-            path.challengePending = false
+        if paths.current.challengePending, let data = paths.current.challenge, add(.pathChallenge(data), .pathChallenge) {
+            paths.current.challengePending = false
             plan.pathFrames = true
         }
         while let sequence = cids.pendingNewConnectionIDs.first {
@@ -419,7 +419,7 @@ extension QUICConnection {
             case .applicationData where appKeys.isInstalled():
                 appKeys!.write.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
             case .applicationData:
-                zeroRTTWrite!.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
+                early.write!.protectInPlace(sealing: packet, packetNumberOffset: plan.packetNumberOffset, packetNumber: plan.packetNumber)
             }
         }
 
@@ -495,8 +495,8 @@ extension QUICConnection {
     /// The size of the path MTU probe to send now, if one is due (RFC 9000 §14.3): after the
     /// handshake is confirmed, on a validated path, one probe at a time, within the window.
     private func pathMTUProbeDue() -> Int? {
-        guard configuration.pathMTUDiscovery, isHandshakeConfirmed, appKeys.isInstalled(), path.isValidated, path.mtuProbe == nil,
-              let size = path.nextMTUProbe(ceiling: datagramSizeCeiling),
+        guard configuration.pathMTUDiscovery, isHandshakeConfirmed, appKeys.isInstalled(), paths.current.isValidated, paths.current.mtuProbe == nil,
+              let size = paths.current.nextMTUProbe(ceiling: datagramSizeCeiling),
               recovery.bytesInFlight + size <= congestion.congestionWindow
         else { return nil }
         return size
@@ -505,11 +505,11 @@ extension QUICConnection {
     /// A datagram of exactly `size` bytes holding one 1-RTT packet with PING and PADDING
     /// (RFC 9000 §14.4), marked `ecn` like the path's other datagrams.
     private func writePathMTUProbe(size: Int, ecn: ECNCodepoint, into train: inout DatagramTrain) -> Bool {
-        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: path.remote, from: path.local, ecn: ecn,
+        guard writeSinglePacket(.ping, .pmtuProbe(size: size), paddedTo: size, room: size, to: paths.current.remote, from: paths.current.local, ecn: ecn,
                                 into: &train)
         else { return false }
-        path.mtuProbe = size
-        path.bytesSent += size
+        paths.current.mtuProbe = size
+        paths.current.bytesSent += size
         lastAckElicitingSent = now
         return true
     }
@@ -519,10 +519,10 @@ extension QUICConnection {
     /// CONNECTION_CLOSE in every space we can send in (RFC 9000 §10.2.3): an application
     /// close becomes APPLICATION_ERROR without a reason in Initial and Handshake packets.
     private func writeClose(into train: inout DatagramTrain) -> DatagramOutcome {
-        guard closeSendsPending > 0, let close = closeFrame else { return .nothing }
-        guard let room = train.room(for: path.remote, from: path.local, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
-        closeSendsPending -= 1
-        let budget = min(room, path.amplificationBudget)
+        guard closing.sendsPending > 0, let close = closing.frame else { return .nothing }
+        guard let room = train.room(for: paths.current.remote, from: paths.current.local, ecn: .notECT, limit: datagramSizeLimit) else { return .noRoom }
+        closing.sendsPending -= 1
+        let budget = min(room, paths.current.amplificationBudget)
         let datagramStart = train.writer.count
         for space in PacketNumberSpace.allCases {
             guard let type = sendPacketType(for: space), type != .zeroRTT else { continue }
@@ -549,8 +549,8 @@ extension QUICConnection {
         guard length > 0 else { return .nothing }
         statistics.datagramsSent += 1
         statistics.bytesSent += length
-        path.bytesSent += length
-        train.commit(length: length, room: room, destination: path.remote, source: path.local, ecn: .notECT)
+        paths.current.bytesSent += length
+        train.commit(length: length, room: room, destination: paths.current.remote, source: paths.current.local, ecn: .notECT)
         return .written
     }
 }

@@ -56,11 +56,11 @@ public final class QUICConnection {
     /// (``QUICEndpoint/takeActivity(into:)``).
     @exclusivity(unchecked) var isListedAsActivity = false
     /// The peer's address on the current path.
-    public var remoteAddress: SocketAddress { path.remote }
+    public var remoteAddress: SocketAddress { paths.current.remote }
     /// A server's: the address of ours the connection's current path uses — where the client's
     /// datagrams came to (``receive(_:from:to:ecn:at:)``), its preferred address once the
     /// client moved there; `nil` when not told, and for a client.
-    public var localAddress: SocketAddress? { path.local }
+    public var localAddress: SocketAddress? { paths.current.local }
 
     /// The negotiated application protocol.
     public var alpn: String? { tls.negotiatedALPN }
@@ -137,8 +137,6 @@ public final class QUICConnection {
     @exclusivity(unchecked) var appKeys: ApplicationKeys?
     @exclusivity(unchecked) var appReadSecret: TrafficSecret?
     @exclusivity(unchecked) var appWriteSecret: TrafficSecret?
-    @OutOfLine var zeroRTTWrite: PacketKey?
-    @OutOfLine var zeroRTTRead: PacketKey?
     /// Initial keys per version (a server keeps the client's original version's keys after
     /// switching by compatible version negotiation, RFC 9368 §6).
     @exclusivity(unchecked) var initialKeys: [QUICVersion: (read: PacketKey, write: PacketKey)] = [:]
@@ -147,7 +145,12 @@ public final class QUICConnection {
     @exclusivity(unchecked) var pacer: Pacer
     @exclusivity(unchecked) var streams: StreamManager
     @exclusivity(unchecked) var cids = ConnectionIDs()
-    @exclusivity(unchecked) var path: Path
+    /// The paths: the current one, and those being checked or kept to return to (`Paths`).
+    @exclusivity(unchecked) var paths: Paths
+    /// 0-RTT's keys and what a client keeps while its early data may yet be refused.
+    @exclusivity(unchecked) var early = EarlyData()
+    /// The closing and draining periods (RFC 9000 §10.2).
+    @exclusivity(unchecked) var closing = Closing()
     /// ECN validation of the current path (`QUICConnection+ECN`).
     @exclusivity(unchecked) var ecn: ECNValidation
     let localConnectionIDLength: Int
@@ -172,40 +175,14 @@ public final class QUICConnection {
     @exclusivity(unchecked) var pendingNewToken: [UInt8]?
     @exclusivity(unchecked) var lastNewToken: [UInt8]?
     @exclusivity(unchecked) var pendingControl: [Frame] = []
-    /// PATH_RESPONSE data owed, with where the challenge came from and the local address it
-    /// came to (the response goes back on that path, RFC 9000 §8.2.2), and what we may send
-    /// there before it is validated (3× received).
-    @exclusivity(unchecked) var pendingPathResponses: [PathResponse] = []
     /// The datagram being processed: its source, the local address it came to, and its size.
     @exclusivity(unchecked) var currentDatagram: (source: SocketAddress, local: SocketAddress?, size: Int)?
-    /// The last validated path, to return to if validating a new one fails (RFC 9000 §9.3.2).
-    /// A client moving to the server's preferred address keeps the original one here, and
-    /// takes packets from both, until the server answers from the new one.
-    @OutOfLine var previousPath: Path?
-    /// Server: the path to the client from another of our addresses — the preferred address
-    /// the client moved to — which we check with PATH_CHALLENGE before sending non-probing
-    /// packets from it (RFC 9000 §9.6.2); meanwhile ``path`` stays the original one.
-    @OutOfLine var probePath: Path?
-    /// Client: the server's address before we moved to its preferred address. Its packets
-    /// from there are still taken — all of them until the server answered at the new one
-    /// (it sends from there until then, RFC 9000 §9.6.2), late ones afterwards.
-    @OutOfLine var originalServerAddress: SocketAddress?
-    /// Server: we moved to another local address (the preferred one): packets that still come
-    /// to the original address are processed but never move the path back (RFC 9000 §9.6.2).
-    @exclusivity(unchecked) var movedLocalAddress = false
     /// 1-RTT packets that failed authentication (RFC 9001 §6.6 integrity limit).
     @exclusivity(unchecked) var authenticationFailures: UInt64 = 0
     @exclusivity(unchecked) var pendingDatagrams: [[UInt8]] = []
     @exclusivity(unchecked) var readableNotified: Set<StreamID> = []
     @exclusivity(unchecked) var transportParameterError: QUICError?
     @OutOfLine var resumption: QUICResumptionTicket?
-    @exclusivity(unchecked) var earlyDataRejected = false
-    /// Client: streams written in refused 0-RTT, to open and write again under the server's
-    /// new limits (RFC 9001 §4.6.2 resets all stream state).
-    @exclusivity(unchecked) var earlyStreamReplay: [(id: StreamID, bytes: [UInt8], fin: Bool)] = []
-    /// Client: the server's validated parameters, applied once 0-RTT is over (RFC 9000
-    /// §7.4.1: 0-RTT keeps the remembered limits).
-    @OutOfLine var deferredPeerParameters: TransportParameters?
     /// Client: the server's transport parameters were received and validated.
     @exclusivity(unchecked) var serverParametersValidated = false
 
@@ -226,9 +203,6 @@ public final class QUICConnection {
     @exclusivity(unchecked) var ackElicitingSentSinceReceive = false
     /// When we last sent an ack-eliciting packet (for keep-alive PINGs).
     @exclusivity(unchecked) var lastAckElicitingSent: Instant
-    @exclusivity(unchecked) var closeFrame: ConnectionClose?
-    @exclusivity(unchecked) var closeDeadline: Instant?
-    @exclusivity(unchecked) var closeSendsPending = 0
 
     /// Whether the connection is closing and its CONNECTION_CLOSE has been written into a
     /// datagram (``transmit(at:into:)``), or it is draining or closed: nothing it still has to
@@ -236,100 +210,14 @@ public final class QUICConnection {
     /// (RFC 9000 §10.2.1) until the closing period ends.
     package var isCloseSent: Bool {
         switch state {
-        case .closing: closeSendsPending == 0
+        case .closing: closing.sendsPending == 0
         case .draining, .closed: true
         case .handshaking, .established: false
         }
     }
-    @exclusivity(unchecked) var closeReceivedDatagrams = 0
     @exclusivity(unchecked) var pacingDeadline: Instant?
-    @exclusivity(unchecked) var zeroRTTReadExpiry: Instant?
     /// Packets we may send in one key phase before updating keys (RFC 9001 §6.6).
     @exclusivity(unchecked) var keyUpdateThreshold: UInt64
-
-    /// A PATH_RESPONSE owed: the challenge's data, the path it came on, and what we may send
-    /// there before the address is validated.
-    struct PathResponse {
-        var data: [UInt8]
-        var to: SocketAddress
-        var from: SocketAddress?
-        var budget: Int
-    }
-
-    /// A network path (RFC 9000 §9): the peer's address, ours (a server's, as its listener
-    /// reported it; `nil` for a client, or when not told), and the path's validation state.
-    struct Path {
-        var remote: SocketAddress
-        var local: SocketAddress? = nil
-        var isValidated: Bool
-        var bytesReceived = 0
-        var bytesSent = 0
-        /// PATH_CHALLENGE data awaiting a response.
-        var challenge: [UInt8]?
-        var challengePending = false
-        var challengeDeadline: Instant?
-
-        /// Path MTU discovery (RFC 8899 §5.3; the search is ``nextMTUProbe(ceiling:)``): the
-        /// largest datagram size proved on this path, the size of the probe in flight, the lost
-        /// probes of that size so far, and the smallest size found not to pass.
-        var mtu = 1200
-        var mtuProbe: Int?
-        var mtuProbeLosses = 0
-        var mtuFailed: Int?
-
-        /// Bytes we may still send before the address is validated (RFC 9000 §8.1: three
-        /// times what we received).
-        var amplificationBudget: Int { isValidated ? Int.max : max(0, 3 * bytesReceived - bytesSent) }
-
-        /// The sizes probed first, in ascending order: the UDP payload of a 1500-byte Ethernet
-        /// MTU and of a 9000-byte jumbo frame, each after an IPv6 header (so also under IPv4).
-        /// RFC 8899 §5.3.2 leaves the probe sizes to the implementation; common sizes first
-        /// means a 1500-byte path settles with one probe, and a larger one climbs in few.
-        static let commonMTUs = [1452, 8952]
-
-        /// The size to probe next below `ceiling`, or `nil` when the search is over.
-        ///
-        /// The common sizes (``commonMTUs``) and then `ceiling` itself, ascending, each only
-        /// while every size so far passed: once one fails above the first common size, the
-        /// path keeps the larger size it proved (a path wider than Ethernet's but narrower
-        /// than a jumbo frame is rare, and not worth the lost probes of a search). When the
-        /// first common size fails, the path is narrower than Ethernet's (a tunnel, PPPoE):
-        /// binary search between the proved and the failed size until they are within 32 bytes.
-        func nextMTUProbe(ceiling: Int) -> Int? {
-            guard mtu < ceiling else { return nil }
-            let upper = min(mtuFailed ?? .max, ceiling + 1)
-            var next = ceiling
-            for size in Self.commonMTUs where size > mtu && size < ceiling {
-                next = size
-                break
-            }
-            if next < upper { return next }
-            guard mtu < Self.commonMTUs[0] else { return nil }
-            return upper - mtu > 32 ? (mtu + upper) / 2 : nil
-        }
-
-        /// A probe of `size` was acknowledged: the path carries it — if it is the probe in
-        /// flight on this path. A probe sent on the path before a migration, or one declared
-        /// lost and acknowledged late, proves nothing here: the first could raise a new,
-        /// narrower path to a jumbo size, and the search sends the second size again.
-        mutating func mtuProbeAcknowledged(_ size: Int) {
-            guard mtuProbe == size else { return }
-            mtu = max(mtu, size)
-            mtuProbe = nil
-            mtuProbeLosses = 0
-        }
-
-        /// A probe of `size` was lost; three losses of one size fail it (MAX_PROBES, RFC 8899 §5.1.2).
-        mutating func mtuProbeLost(_ size: Int) {
-            guard mtuProbe == size else { return }
-            mtuProbe = nil
-            mtuProbeLosses += 1
-            if mtuProbeLosses >= 3 {
-                mtuFailed = min(mtuFailed ?? .max, size)
-                mtuProbeLosses = 0
-            }
-        }
-    }
 
     // MARK: - Creation
 
@@ -372,7 +260,7 @@ public final class QUICConnection {
         // A token that would not fit an Initial packet is ignored (no server issues those).
         initialToken = token.count <= 512 ? token : []
         self.resumption = resumption
-        path = Path(remote: remoteAddress, isValidated: true)
+        paths = Paths(current: Path(remote: remoteAddress, isValidated: true))
         spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .client, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
@@ -406,7 +294,7 @@ public final class QUICConnection {
         do {
             try tls.start()
             try pumpTLS()
-            if zeroRTTWrite == nil, attemptEarlyData {
+            if early.write == nil, attemptEarlyData {
                 // TLS did not offer early data (the ticket does not allow it): no remembered limits.
                 streams = StreamManager(role: .client, localParameters: parameters, peerParameters: TransportParameters(),
                                         configuration: configuration.streamWindows)
@@ -472,7 +360,7 @@ public final class QUICConnection {
         self.retrySourceConnectionID = retrySourceConnectionID
         peerInitialSourceConnectionID = initial.sourceConnectionID
         initialToken = []
-        path = Path(remote: remoteAddress, local: localAddress, isValidated: addressValidated)
+        paths = Paths(current: Path(remote: remoteAddress, local: localAddress, isValidated: addressValidated))
         spaces = PacketNumberSpace.allCases.map { PacketSpaceState(space: $0, maxAckDelay: configuration.maxAckDelay) }
         recovery = LossDetection(role: .server, configuration: .init(initialRTT: configuration.initialRTT))
         congestion = Congestion(algorithm: configuration.congestionAlgorithm, maxDatagramSize: configuration.initialDatagramSize)
@@ -670,8 +558,8 @@ public final class QUICConnection {
         }
         // The server's address was validated by the handshake (and a client has no
         // amplification limit): the challenge only confirms the new path works.
-        path = Path(remote: path.remote, isValidated: true, challenge: newChallenge(), challengePending: true)
-        previousPath = nil
+        paths.current = Path(remote: paths.current.remote, isValidated: true, challenge: newChallenge(), challengePending: true)
+        paths.previous = nil
         startingOnNewPath(newNetwork: newAddress)
         statistics.localMigrations += 1
     }
@@ -695,7 +583,7 @@ public final class QUICConnection {
     @discardableResult
     public func peerUnreachable(_ address: SocketAddress, reason: String, at now: Instant) -> Bool {
         advanceClock(now)
-        guard role == .client, state == .handshaking, !hasReceivedPacket, address == path.remote else { return false }
+        guard role == .client, state == .handshaking, !hasReceivedPacket, address == paths.current.remote else { return false }
         let info = ConnectionCloseInfo(origin: .unreachable, frame: .transport(.noError, reason: reason))
         closeInfo = info
         state = .closed

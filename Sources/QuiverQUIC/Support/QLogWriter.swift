@@ -317,7 +317,7 @@ final class QLogWriter {
                     if case .pmtuProbe = frames[index] { isProbe = true }
                     Self.sentFrame(frames[index], into: &json, connection: connection)
                 }
-                if connection.state == .closing, var close = connection.closeFrame {
+                if connection.state == .closing, var close = connection.closing.frame {
                     if type != .oneRTT, close.isApplication { close = .transport(.applicationError) }
                     json.element { Self.connectionClose(close, into: &$0) }
                 }
@@ -456,8 +456,8 @@ final class QLogWriter {
         let connection = connection
         if connection.version != loggedVersion { versionInformation() }
         keyEvents()
-        let mtuSearchDone = connection.path.mtuProbe == nil
-            && connection.path.nextMTUProbe(ceiling: connection.datagramSizeCeiling) == nil
+        let mtuSearchDone = connection.paths.current.mtuProbe == nil
+            && connection.paths.current.nextMTUProbe(ceiling: connection.datagramSizeCeiling) == nil
         if connection.datagramSizeLimit != loggedMTU || mtuSearchDone != loggedMTUSearchDone {
             // mtu_updated (QUIC events §4.8): path MTU discovery proved a size, or ended (a
             // larger size failed), or a new path starts over.
