@@ -1,4 +1,4 @@
-public import QuiverCore
+import QuiverCore
 import QuiverTLS
 
 extension QUICConnection {
@@ -470,142 +470,13 @@ extension QUICConnection {
         emit(.closed(info))
     }
 
-    // MARK: - Time
-
-    func advanceClock(_ time: Instant) {
-        if time > now { now = time }
-    }
-
-    /// When ``handleTimeout(at:)`` is next due; `nil` once the connection is closed.
-    public var nextDeadline: Instant? {
-        var deadline: Instant?
-        func consider(_ time: Instant?) {
-            if let time, deadline.map({ time < $0 }) ?? true { deadline = time }
-        }
-        switch state {
-        case .closed:
-            return nil
-        case .closing, .draining:
-            return closing.deadline
-        case .handshaking, .established:
-            break
-        }
-        consider(recovery.lossDetectionDeadline())
-        consider(idleDeadline)
-        // ACK deadlines count only where an ACK can be sent now: 0-RTT packets are
-        // acknowledged in 1-RTT packets, which a server sends once it has both 1-RTT keys.
-        // Nothing at all can be sent with less than 64 bytes of amplification budget: the
-        // next datagram from the peer, not a timer, unblocks us.
-        if paths.current.amplificationBudget >= 64 {
-            // By index: iterating `spaces` would copy each space's state.
-            for index in spaces.indices where spaces[index].canSend { consider(spaces[index].ack.ackDeadline) }
-            if appKeys.isInstalled() { consider(spaces[PacketNumberSpace.applicationData.rawValue].ack.ackDeadline) }
-        }
-        consider(appKeys?.previousReadExpiry)
-        consider(early.readExpiry)
-        consider(pacingDeadline)
-        consider(paths.current.challengeDeadline)
-        consider(paths.probe?.challengeDeadline)
-        consider(keepAliveDeadline)
-        return deadline
-    }
-
-    /// When a keep-alive PING is due (established connections only).
-    var keepAliveDeadline: Instant? {
-        guard let interval = configuration.keepAliveInterval, state == .established, interval > .zero else { return nil }
-        return lastAckElicitingSent + interval
-    }
-
-    /// When the connection idles out: the negotiated idle timeout after the last packet
-    /// received (or the first ack-eliciting one sent since), but at least three current PTOs
-    /// (RFC 9000 §10.1). The PTO here is the period without backoff: with the backoff, every
-    /// unanswered probe would move the deadline further out than it had waited, and a peer
-    /// that vanished would never be declared gone (quinn and ngtcp2 count it the same way).
-    var idleDeadline: Instant? {
-        guard let idleTimeout else {
-            // Before the peer's parameters, our own timeout bounds the handshake.
-            return configuration.idleTimeout > .zero ? idleDeadlineBase + configuration.idleTimeout : nil
-        }
-        let probePeriod = recovery.rtt.probeTimeout(maxAckDelay: recovery.maxAckDelay)
-        return idleDeadlineBase + max(idleTimeout, probePeriod.scaled(by: 3))
-    }
-
-    /// Handles the timers due at `now`: loss detection and PTO, idle timeout, the end of the
-    /// closing or draining period, key discards. ACK deadlines are served by ``transmit(at:)``.
-    public func handleTimeout(at now: Instant) {
-        advanceClock(now)
-        defer { qlog?.checkpoint() }
-        switch state {
-        case .closed:
-            return
-        case .closing, .draining:
-            if let deadline = closing.deadline, deadline <= now { state = .closed }
-            return
-        case .handshaking, .established:
-            break
-        }
-        if let deadline = idleDeadline, deadline <= now {
-            let info = ConnectionCloseInfo(origin: .idleTimeout, frame: .transport(.noError, reason: "idle timeout"))
-            closeInfo = info
-            state = .closed
-            emit(.closed(info))
-            return
-        }
-        if let expiry = appKeys?.previousReadExpiry, expiry <= now {
-            appKeys?.previousRead = nil
-            appKeys?.previousReadExpiry = nil
-        }
-        if let expiry = early.readExpiry, expiry <= now {
-            early.read = nil
-            early.readExpiry = nil
-        }
-        if let deadline = pacingDeadline, deadline <= now { pacingDeadline = nil }
-        if let deadline = keepAliveDeadline, deadline <= now {
-            // A PING (RFC 9000 §10.1.2); the probe machinery sends it even when the window is full.
-            let index = PacketNumberSpace.applicationData.rawValue
-            spaces[index].probesDue = max(spaces[index].probesDue, 1)
-            lastAckElicitingSent = now
-        }
-        if let deadline = paths.probe?.challengeDeadline, deadline <= now {
-            paths.probe = nil  // the preferred address's path did not answer: stay where we are
-        }
-        if let deadline = paths.current.challengeDeadline, deadline <= now, paths.current.challenge != nil {
-            // The new path did not answer (RFC 9000 §9.3.2, a client's move to the preferred
-            // address §9.6.1): return to the last validated one, or, without one, end silently
-            // (nothing may be sent to an unvalidated address).
-            if let previous = paths.previous {
-                paths.current = previous
-                paths.previous = nil
-                restartECNValidation()
-                datagramSizeChanged()
-            } else {
-                let info = ConnectionCloseInfo(origin: .local, frame: .transport(.noViablePath, reason: "path validation failed"))
-                closeInfo = info
-                state = .closed
-                emit(.closed(info))
-                return
-            }
-        }
-        if let (deadline, _) = recovery.lossDetectionTimer, deadline <= now {
-            switch recovery.onLossDetectionTimeout(now: now) {
-            case .none:
-                break
-            case .lost(let loss):
-                onPacketsLost(loss)
-            case .probe(let space, let count, let antiDeadlock):
-                statistics.ptoCount += 1
-                onProbeTimeout(space: space, count: count, antiDeadlock: antiDeadlock)
-            }
-        }
-    }
-
     /// A PTO fired (RFC 9002 §6.2.4): send probes. In the handshake spaces the unacknowledged
     /// CRYPTO data is sent again in them, which recovers a lost flight in one round trip; in
     /// the Application Data space everything outstanding is queued again (§6.2.4: "retransmit
     /// previously sent data"), lowest offsets first, so that probes repair the oldest hole even
     /// when the peer's acknowledgments are being lost; acknowledgments that arrive later cancel
     /// the rest.
-    private func onProbeTimeout(space: PacketNumberSpace, count: Int, antiDeadlock: Bool) {
+    func onProbeTimeout(space: PacketNumberSpace, count: Int, antiDeadlock: Bool) {
         var target = space
         if antiDeadlock, role == .client {
             // RFC 9002 §6.2.2.1: a Handshake probe once we have Handshake keys, else Initial.
