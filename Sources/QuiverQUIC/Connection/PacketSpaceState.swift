@@ -76,10 +76,17 @@ struct ApplicationKeys {
     var packetsSentInPhase: UInt64 = 0
     /// The number of key updates so far.
     var updates = 0
+    /// Packets we may send in one phase before updating keys: the configured interval, within
+    /// the AEAD's confidentiality limit (RFC 9001 §6.6).
+    let updateThreshold: UInt64
+    /// Packets that failed authentication, in every phase: past the AEAD's integrity limit,
+    /// forgeries could succeed, and the connection ends (RFC 9001 §6.6).
+    var authenticationFailures: UInt64 = 0
 
-    init(read: PacketKey, write: PacketKey) {
+    init(read: PacketKey, write: PacketKey, updateThreshold: UInt64) {
         self.read = read
         self.write = write
+        self.updateThreshold = updateThreshold
         nextRead = read.nextPhase()
     }
 
@@ -102,8 +109,9 @@ struct ApplicationKeys {
         if let first = firstSentInPhase, packetNumber >= first { isCurrentPhaseAcknowledged = true }
     }
 
-    /// Whether this phase has sent `threshold` packets or more.
-    mutating func hasSent(atLeast threshold: UInt64) -> Bool { packetsSentInPhase >= threshold }
+    /// Whether this phase has sent ``updateThreshold`` packets or more: time for a key update.
+    /// (Mutating only so that the optional stored property is read in place, not copied.)
+    mutating func isUpdateDue() -> Bool { packetsSentInPhase >= updateThreshold }
 
     mutating func advance() {
         previousRead = read

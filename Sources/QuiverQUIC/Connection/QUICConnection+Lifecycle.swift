@@ -76,10 +76,10 @@ extension QUICConnection {
 
     private func makeApplicationKeys() {
         guard appKeys == nil, let read = appReadSecret, let write = appWriteSecret else { return }
-        appKeys = ApplicationKeys(read: PacketKey(secret: read, version: version), write: PacketKey(secret: write, version: version))
         // RFC 9001 §6.6: AES-GCM's confidentiality limit is 2^23 packets per key; update well before.
         let limit: UInt64 = read.suite == .chacha20Poly1305SHA256 ? 1 << 40 : 1 << 22
-        keyUpdateThreshold = min(configuration.keyUpdateInterval ?? limit, limit)
+        appKeys = ApplicationKeys(read: PacketKey(secret: read, version: version), write: PacketKey(secret: write, version: version),
+                                  updateThreshold: min(configuration.keyUpdateInterval ?? limit, limit))
         appReadSecret = nil
         appWriteSecret = nil
     }

@@ -260,13 +260,13 @@ extension QUICConnection {
                 return unmasked
             }
             // RFC 9001 §6.6: past the AEAD's integrity limit, forgeries could succeed.
-            authenticationFailures += 1
+            appKeys!.authenticationFailures += 1
             return nil
         }
         guard let unmasked = opened else {
             dropPacket(.oneRTT, size: range.count, .decryptionFailure)
             let limit: UInt64 = appKeys!.read.secret.suite == .chacha20Poly1305SHA256 ? 1 << 36 : 1 << 52
-            if authenticationFailures >= limit { throw QUICError(.aeadLimitReached, "too many packets failed authentication") }
+            if appKeys!.authenticationFailures >= limit { throw QUICError(.aeadLimitReached, "too many packets failed authentication") }
             return nil
         }
         // Only the highest-numbered non-probing packet moves the path (RFC 9000 §9.3).

@@ -134,7 +134,7 @@ extension QUICConnection {
         case .handshaking, .established:
             break
         }
-        if appKeys?.hasSent(atLeast: keyUpdateThreshold) == true { _ = initiateKeyUpdate() }
+        if appKeys?.isUpdateDue() == true { _ = initiateKeyUpdate() }
         if !early.streamReplay.isEmpty, case .some = peerTransportParameters { replayEarlyStreams() }
         if let index = paths.pendingResponses.firstIndex(where: { $0.to != paths.current.remote || $0.from != paths.current.local }) {
             let response = paths.pendingResponses[index]

@@ -177,8 +177,6 @@ public final class QUICConnection {
     @exclusivity(unchecked) var pendingControl: [Frame] = []
     /// The datagram being processed: its source, the local address it came to, and its size.
     @exclusivity(unchecked) var currentDatagram: (source: SocketAddress, local: SocketAddress?, size: Int)?
-    /// 1-RTT packets that failed authentication (RFC 9001 §6.6 integrity limit).
-    @exclusivity(unchecked) var authenticationFailures: UInt64 = 0
     @exclusivity(unchecked) var pendingDatagrams: [[UInt8]] = []
     @exclusivity(unchecked) var readableNotified: Set<StreamID> = []
     @exclusivity(unchecked) var transportParameterError: QUICError?
@@ -216,8 +214,6 @@ public final class QUICConnection {
         }
     }
     @exclusivity(unchecked) var pacingDeadline: Instant?
-    /// Packets we may send in one key phase before updating keys (RFC 9001 §6.6).
-    @exclusivity(unchecked) var keyUpdateThreshold: UInt64
 
     // MARK: - Creation
 
@@ -268,7 +264,6 @@ public final class QUICConnection {
         ecn = ECNValidation(enabled: configuration.ecn)
         idleDeadlineBase = now
         lastAckElicitingSent = now
-        keyUpdateThreshold = 0
 
         let scid = configuration.makeConnectionID()
         cids.issueLocal(scid, resetKey: configuration.statelessResetKey, announce: false)
@@ -368,7 +363,6 @@ public final class QUICConnection {
         ecn = ECNValidation(enabled: configuration.ecn)
         idleDeadlineBase = now
         lastAckElicitingSent = now
-        keyUpdateThreshold = 0
 
         let scid = configuration.makeConnectionID()
         let issued = cids.issueLocal(scid, resetKey: configuration.statelessResetKey, announce: false)
