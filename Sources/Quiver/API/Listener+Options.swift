@@ -132,8 +132,8 @@ extension Listener {
         /// fails (``Connection/QUIC/sendDatagram(_:)``).
         public var maxDatagramFrameSize: Int?
         /// QUIC: announce disable_active_migration (RFC 9000 §18.2): clients must not move to
-        /// a new address. A forked child's socket is connected to the client's address
-        /// (``Listener/fork(handingOff:)``), so fork-per-connection servers set it.
+        /// a new address. (Fork-per-connection servers need not: a forked child follows its
+        /// client to a new address through its parent, ``Listener/fork(handingOff:)``.)
         public var disableActiveMigration = QUICDefaults.connection.disableActiveMigration
         /// QUIC and DTLS: put this worker id in every connection ID issued (bytes 1–2, the
         /// layout of the engine's `WorkerConnectionIDs`; DTLS: of the Connection IDs given to
