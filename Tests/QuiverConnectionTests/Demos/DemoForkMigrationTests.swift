@@ -22,6 +22,50 @@ extension DemoTests {
     @Test("ddd-01-fork over QUIC: a client that moves mid-transfer is followed by its child through the parent — the echo is byte for byte, the parent forwarded datagrams, the channel closes when the connection ends",
           arguments: [ForkedClientMove.activeMigration, .natRebinding])
     func forkFollowsMovingClient(move: ForkedClientMove) throws {
+        try withForkDemo { port, _ in
+            var rng = SplitMix64(seed: move == .activeMigration ? 101 : 202)
+            let data = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let echoed: [UInt8]
+            switch move {
+            case .natRebinding:
+                let relay = try UDPRelay(server: SocketAddress(host: "127.0.0.1", port: port)!)
+                let connection = try Connection.connect(.quic, to: "127.0.0.1", port: relay.port, tls: TestIdentity.clientTLS(),
+                                                        serverName: "localhost")
+                echoed = try relay.echoRebindingOnce(data, over: connection)
+                try connection.shutdown()
+                relay.stop()
+                #expect(relay.reboundDatagrams > 0, "the rebinding happened")
+            case .activeMigration:
+                let connection = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(),
+                                                        serverName: "localhost")
+                let quic = try #require(connection.quic)
+                var moved: SocketAddress?
+                echoed = try Self.echo(data, over: connection) { moved = try quic.migrate() }
+                #expect(moved != nil, "the client moved")
+                #expect(quic.pathsValidated >= 1, "the new path was proved")
+                try connection.shutdown()
+            }
+            #expect(echoed.count == data.count && echoed == data, "\(echoed.count) of \(data.count) bytes echoed")
+        }
+    }
+
+    @Test("ddd-01-fork over QUIC with aioquic as the client: it moves to a new port and connection ID mid-transfer, leaving the path validation to the server; the child follows through the parent",
+          AioquicPeer.requirement)
+    func forkFollowsAioquicMigration() throws {
+        try withForkDemo { port, cert in
+            let client = try AioquicPeer.start(["client", "--port", "\(port)", "--ca", cert, "--sizes", "\(1 << 20)",
+                                                "--migrate-after", "\(1 << 18)", "--timeout", "60"])
+            defer { client.kill() }
+            let result = client.waitForLine(startingWith: "RESULT", timeout: 70)
+            #expect(result?.hasPrefix("RESULT PASS") == true && result?.contains("migrated-to-port=") == true, "\(client.transcript)")
+            #expect(client.waitForExit(timeout: 10) == 0, "\(client.transcript)")
+        }
+    }
+
+    /// Runs `ddd-01-fork --quic` around `body` (given its port and certificate file), then
+    /// checks that the one child's channel closed with datagrams forwarded to it — the client
+    /// moved, its datagrams reached the parent — and that SIGINT ends the demo.
+    private func withForkDemo(_ body: (_ port: UInt16, _ certificate: String) throws -> Void) throws {
         let demoPath = try #require(Self.executable("ddd-01-fork"), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
@@ -33,30 +77,7 @@ extension DemoTests {
             for child in Self.servingChildren(demo) { _ = Glibc.kill(child, SIGKILL) }
         }
         try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
-
-        var rng = SplitMix64(seed: move == .activeMigration ? 101 : 202)
-        let data = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let echoed: [UInt8]
-        switch move {
-        case .natRebinding:
-            let relay = try UDPRelay(server: SocketAddress(host: "127.0.0.1", port: port)!)
-            let connection = try Connection.connect(.quic, to: "127.0.0.1", port: relay.port, tls: TestIdentity.clientTLS(),
-                                                    serverName: "localhost")
-            echoed = try relay.echoRebindingOnce(data, over: connection)
-            try connection.shutdown()
-            relay.stop()
-            #expect(relay.reboundDatagrams > 0, "the rebinding happened")
-        case .activeMigration:
-            let connection = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
-            let quic = try #require(connection.quic)
-            var moved: SocketAddress?
-            echoed = try Self.echo(data, over: connection) { moved = try quic.migrate() }
-            #expect(moved != nil, "the client moved")
-            #expect(quic.pathsValidated >= 1, "the new path was proved")
-            try connection.shutdown()
-        }
-        #expect(echoed.count == data.count && echoed == data, "\(echoed.count) of \(data.count) bytes echoed\n\(demo.transcript)")
-
+        try body(port, cert)
         // The child closes its end of the channel once its connection ended (at the latest, as
         // it exits); the parent sees the channel end and drops it with its routes.
         let line = try #require(demo.waitForErrorLine(containing: "datagrams forwarded to it: ", timeout: 15), "\(demo.transcript)")
