@@ -59,7 +59,8 @@ final class ForkChannel {
 
     enum SendResult: Equatable {
         case sent
-        /// The other process has not read what is queued: the record was dropped.
+        /// The other process has not read what is queued (or the record is larger than the
+        /// channel carries): the record was dropped.
         case full
         /// The other end is closed (or this one is).
         case closed
@@ -72,7 +73,7 @@ final class ForkChannel {
         case .v4(let a, let port):
             header += [4, a.0, a.1, a.2, a.3, UInt8(port >> 8), UInt8(port & 0xff)]
         case .v6(let a, let port, let scope):
-            guard a.count == 16 else { return .sent }  // no such address is made; nothing to deliver
+            guard a.count == 16 else { return .full }  // no such address is made: dropped
             header.append(6)
             header += a
             header += [UInt8(port >> 8), UInt8(port & 0xff),
@@ -112,8 +113,8 @@ final class ForkChannel {
     private func result(of rc: Int) -> SendResult {
         if rc >= 0 { return .sent }
         switch errno {
-        case EAGAIN, EWOULDBLOCK, ENOBUFS, EINTR: return .full
-        case EMSGSIZE: return .sent  // larger than the channel carries: dropped, as an oversized datagram
+        // EMSGSIZE: larger than the channel's buffer carries; dropped, as an oversized datagram.
+        case EAGAIN, EWOULDBLOCK, ENOBUFS, EINTR, EMSGSIZE: return .full
         default: return .closed
         }
     }
