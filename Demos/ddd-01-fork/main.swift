@@ -84,6 +84,9 @@ takeSignals(handledSignals) { number in
     if number == SIGCHLD { return reap() }
     guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
     log.notice("signal \(number): shutting down")
+    if let quic = listener.statistics.quic {  // what the parent passed on to children whose clients moved
+        log.notice("\(quic.datagramsForwarded) datagrams forwarded to children, \(quic.forkChannels) channels and \(quic.forkRoutes) connection IDs still routed to them")
+    }
     listener.close()  // wakes accept
     for child in children.withLock({ $0 }) { kill(child, SIGTERM) }  // each closes its connection and exits
 }

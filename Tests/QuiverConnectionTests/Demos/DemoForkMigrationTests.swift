@@ -64,7 +64,9 @@ extension DemoTests {
 
     /// Runs `ddd-01-fork --quic` around `body` (given its port and certificate file), then
     /// checks that the one child's channel closed with datagrams forwarded to it — the client
-    /// moved, its datagrams reached the parent — and that SIGINT ends the demo.
+    /// moved, its datagrams reached the parent — that SIGINT ends the demo, and that the
+    /// listener's statistics (logged at SIGINT) count those datagrams and no channel or route
+    /// left.
     private func withForkDemo(_ body: (_ port: UInt16, _ certificate: String) throws -> Void) throws {
         let demoPath = try #require(Self.executable("ddd-01-fork"), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
@@ -87,6 +89,10 @@ extension DemoTests {
         #expect(children.count == 1 && line.contains("process \(children.first ?? -1)'s channel"), "\(demo.transcript)")
         demo.send(signal: SIGINT)
         #expect(demo.waitForExit(timeout: 5) == 0, "\(demo.transcript)")
+        // The listener's statistics, read before it closed: the same count, nothing left routed.
+        let totals = demo.standardErrorText.split(separator: "\n").first { $0.contains("datagrams forwarded to children") }
+        #expect(totals?.hasSuffix(": \(forwarded ?? -1) datagrams forwarded to children, 0 channels and 0 connection IDs still routed to them") == true,
+                "\(demo.transcript)")
     }
 
     /// Echoes `data` over `connection`, writing on a thread of its own while reading, and calls
