@@ -74,6 +74,12 @@ final class ForkForwarder {
         self.logger = logger
     }
 
+    /// A forwarder dropped without ``close()`` (its core was released unclosed) closes its
+    /// epoll set; the channels close themselves.
+    deinit {
+        if channelPoll >= 0 { Glibc.close(channelPoll) }
+    }
+
     /// Whether no channel is open (then nothing is forwarded).
     var isEmpty: Bool { children.isEmpty }
     /// The open channels.
