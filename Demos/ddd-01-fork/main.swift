@@ -3,8 +3,9 @@
 // `Listener.fork(handingOff:)` does the moving, the same call for both transports: for TLS the
 // child takes the TCP socket; for QUIC the connection is re-homed on the child's own UDP socket,
 // bound to the listener's port with SO_REUSEPORT and connected to the client, and the parent's
-// endpoint forgets it. TLS → QUIC: `--quic` only changes `demo.transport` (the listener socket has
-// SO_REUSEPORT and QUIC announces disable_active_migration for both, harmless for TLS).
+// endpoint forgets it — but passes on to the child what reaches it for the connection when the
+// client moves to another address (NAT rebinding, migration), so clients may migrate. TLS → QUIC:
+// `--quic` only changes `demo.transport` (the listener socket has SO_REUSEPORT for both).
 //
 // No Dispatch here: libdispatch's threads do not survive fork, so signals are taken by a
 // sigwait thread, and children block signals until their own sigwait thread runs.
@@ -59,7 +60,7 @@ func serveChild(_ connection: Connection) -> Never {
 let listener: Listener
 do {
     var options = Listener.Options()
-    options.disableActiveMigration = true  // the child's socket is connected
+    options.logger = log  // failed handshakes, and each child's channel as it closes
     listener = try demo.listener(port: demo.port, reusePort: true, options: options)
 } catch {
     log.error("cannot listen: \(error)")
@@ -83,6 +84,9 @@ takeSignals(handledSignals) { number in
     if number == SIGCHLD { return reap() }
     guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
     log.notice("signal \(number): shutting down")
+    if let quic = listener.statistics.quic {  // what the parent passed on to children whose clients moved
+        log.notice("\(quic.datagramsForwarded) datagrams forwarded to children, \(quic.forkChannels) channels and \(quic.forkRoutes) connection IDs still routed to them")
+    }
     listener.close()  // wakes accept
     for child in children.withLock({ $0 }) { kill(child, SIGTERM) }  // each closes its connection and exits
 }

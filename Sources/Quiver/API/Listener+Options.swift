@@ -132,8 +132,8 @@ extension Listener {
         /// fails (``Connection/QUIC/sendDatagram(_:)``).
         public var maxDatagramFrameSize: Int?
         /// QUIC: announce disable_active_migration (RFC 9000 §18.2): clients must not move to
-        /// a new address. A forked child's socket is connected to the client's address
-        /// (``Listener/fork(handingOff:)``), so fork-per-connection servers set it.
+        /// a new address. (Fork-per-connection servers need not: a forked child follows its
+        /// client to a new address through its parent, ``Listener/fork(handingOff:)``.)
         public var disableActiveMigration = QUICDefaults.connection.disableActiveMigration
         /// QUIC: the server's preferred addresses (RFC 9000 §9.6), at most one IPv4 and one
         /// IPv6 address, each a specific IP address. Clients that follow the preferred_address

@@ -362,12 +362,17 @@ public final class Listener: Sendable {
     /// - QUIC: before fork, a UDP socket is bound to the listener's address with
     ///   `SO_REUSEPORT` and connected to the peer; the kernel delivers the peer's datagrams to
     ///   the connected socket, which the child owns. The parent's endpoint forgets the
-    ///   connection and silently drops datagrams still arriving for its connection IDs for one
-    ///   idle timeout. The listener's UDP socket must have `SO_REUSEPORT`
-    ///   (`UDPSocket.Configuration.reusePort`), and the connection must have
-    ///   arrived on a UDP socket, not an in-memory pair. A client that migrates to a new
-    ///   address is not followed (the child's socket is connected to the old one): announce
-    ///   `disable_active_migration` (``Options/disableActiveMigration``).
+    ///   connection, but keeps a channel to the child (a `SOCK_SEQPACKET` socket pair) and
+    ///   routes the connection's IDs to it: a client that moves to another address (a NAT
+    ///   rebinding, an active migration) reaches the parent's socket, which passes its
+    ///   datagrams on to the child with their source address; the child's connection validates
+    ///   the new path, and the child connects its socket to the new address. The child
+    ///   announces the connection IDs it issues later on the same channel. The channel and its
+    ///   routes go when the child's connection ends or the child exits
+    ///   (`statistics.quic?.forkChannels`, `datagramsForwarded`); after that, datagrams for
+    ///   the connection's first IDs are dropped silently for one idle timeout. The listener's UDP socket must have `SO_REUSEPORT`
+    ///   (`UDPSocket.Configuration.reusePort`), and the connection must have arrived on a UDP
+    ///   socket, not an in-memory pair. The parent forwards only while its listener is open.
     /// - DTLS: as QUIC, a socket connected to the peer for the child; the parent's endpoint
     ///   forgets the association without sending anything. A client that restarts from the
     ///   same address and port reaches the child's socket, which ignores its new handshake.
@@ -482,6 +487,20 @@ public final class Listener: Sendable {
             public var datagramsDropped = 0
             /// Connections that closed before their handshake completed.
             public var handshakesFailed = 0
+            /// Datagrams for connections handed to forked children (``Listener/fork(handingOff:)``)
+            /// that reached this process — the client had moved to another address — and were
+            /// passed on to the child.
+            public var datagramsForwarded = 0
+            /// Such datagrams dropped because the child's channel was full (or had closed).
+            public var forwardsDropped = 0
+            /// Records from children's channels that were malformed or claimed connection IDs
+            /// not theirs, ignored.
+            public var forkRecordsRejected = 0
+            /// Channels to forked children open now (one per handed-off connection whose child
+            /// has not ended).
+            public var forkChannels = 0
+            /// Connection IDs routed to forked children now.
+            public var forkRoutes = 0
 
             mutating func add(_ other: QUIC) {
                 connectionsCreated += other.connectionsCreated
@@ -492,6 +511,11 @@ public final class Listener: Sendable {
                 connectionsRefused += other.connectionsRefused
                 datagramsDropped += other.datagramsDropped
                 handshakesFailed += other.handshakesFailed
+                datagramsForwarded += other.datagramsForwarded
+                forwardsDropped += other.forwardsDropped
+                forkRecordsRejected += other.forkRecordsRejected
+                forkChannels += other.forkChannels
+                forkRoutes += other.forkRoutes
             }
         }
 

@@ -65,6 +65,11 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     private var stalledAttachment: Int?
     let policy: IncomingStreamPolicy
     let sendBufferLimit: Int
+    /// A listener that handed connections to forked children: their channels, and the routes
+    /// by which datagrams that reach this process for those connections are passed on.
+    private var forkForwarder: ForkForwarder?
+    /// A forked child: its channel to the parent's listener.
+    private var forkLink: ForkLink?
 
     init(driver: Driver, acceptQueue: AcceptQueue?, policy: IncomingStreamPolicy, sendBufferLimit: Int) {
         self.driver = driver
@@ -197,7 +202,10 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             return work
         }
         roundProgressed = false
+        // A child's announced connection IDs route before the datagrams of this round.
+        if let forkForwarder, forkForwarder.isReported(in: ready) { forkForwarder.serviceChannels() }
         receiveAll(engine, arrivals: work.arrivals)
+        if let forkLink, forkLink.isReported(in: ready) { receiveForwarded(forkLink, engine: engine) }
         // Waiters are woken once per round of input, not once per datagram.
         absorbActivity(engine)
         let now = Instant.now()
@@ -229,6 +237,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 roundProgressed = true
             }
             session.absorbEvents()
+            forkLink?.follow(connection, socket: ports.firstUDPSocket)
         }
         transmitAll(engine)
         absorbActivity(engine)
@@ -245,6 +254,7 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         if isLingering, case .single(let session) = engine {
             if session.engineForCore().state == .closed {
                 isClosed = true
+                forkLink?.close(poll: driver.poll)
                 sessions.removeAll()
                 self.engine = nil  // the session holds this core: break the cycle
                 driver.stop()
@@ -275,10 +285,25 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             let local = ports.list[index].localAddress
             switch engine {
             case .server(let endpoint):
+                if let forkForwarder, !forkForwarder.isEmpty,
+                   forkForwarder.forward(bytes, from: source, ecn: ecn, isLocal: endpoint.hasConnection(for:)) { return }
                 endpoint.receive(&bytes, from: source, to: local, ecn: ecn, at: now)
             case .single(let session):
                 session.engineForCore().receive(&bytes, from: source, to: local, ecn: ecn, at: now)
             }
+        }
+    }
+
+    /// A forked child: the datagrams its parent passed on (the client moved, ``ForkLink``).
+    private func receiveForwarded(_ link: ForkLink, engine: Engine) {
+        guard case .single(let session) = engine else { return }
+        let now = Instant.now()
+        // The child has one socket, bound to the address of the connection's path: datagrams
+        // its parent received, at any of its addresses, count as received there.
+        let local = ports.list.first?.localAddress
+        link.receive(poll: driver.poll) { bytes, source, ecn in
+            roundProgressed = true
+            session.engineForCore().receive(&bytes, from: source, to: local, ecn: ecn, at: now)
         }
     }
 
@@ -409,6 +434,13 @@ final class QUICCore: DriverCore, @unchecked Sendable {
                 statistics.connections = endpoint.connectionCount
                 statistics.pendingConnections = endpoint.pendingConnectionCount
                 statistics.quic = Listener.Statistics.QUIC(endpoint.statistics)
+                if let forkForwarder {
+                    statistics.quic?.datagramsForwarded = forkForwarder.statistics.datagramsForwarded
+                    statistics.quic?.forwardsDropped = forkForwarder.statistics.datagramsDropped
+                    statistics.quic?.forkRecordsRejected = forkForwarder.statistics.badRecords
+                    statistics.quic?.forkChannels = forkForwarder.channelCount
+                    statistics.quic?.forkRoutes = forkForwarder.routeCount
+                }
             }
             return statistics
         }
@@ -441,9 +473,12 @@ final class QUICCore: DriverCore, @unchecked Sendable {
     /// Before fork, with the loop parked (``Driver/parkLoop()``) and this core's lock and the
     /// connection's lock held: a UDP socket is bound to the listener's address with
     /// SO_REUSEPORT and connected to the peer — the kernel prefers a connected socket, so from
-    /// then on the peer's datagrams reach it — and the child's core and copy of the session
-    /// are made. The parent then closes that socket and releases the connection from its
-    /// endpoint; the child abandons its copy of this listener and runs the connection alone.
+    /// then on the peer's datagrams reach it — a ``ForkChannel`` is opened, its routes set to
+    /// the connection's IDs (``ForkForwarder``), and the child's core (with the socket and the
+    /// channel's other end, ``ForkLink``) and copy of the session are made. The parent then
+    /// closes its copies of the child's descriptors and releases the connection from its
+    /// endpoint, passing on what still reaches it for the connection; the child abandons its
+    /// copy of this listener and runs the connection alone.
     func fork(handingOff session: QUICSession) throws(QuiverError) -> Listener.ForkResult {
         // The loop's thread waits between two rounds while this one forks (Driver.parkLoop()).
         let park = driver.parkLoop()
@@ -460,6 +495,22 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         let childCore = QUICCore(driver: try Driver(threadAssisted: driver.isThreadAssisted), acceptQueue: nil, policy: policy,
                                  sendBufferLimit: sendBufferLimit)
         try childCore.addAttachment(.udp(socket))
+        let channel = try ForkChannel.pair()
+        let connectionIDs = connection.localConnectionIDs
+        let link = ForkLink(channel: channel.child, connectionIDs: connectionIDs, peer: peer)
+        try link.register(with: childCore.driver.poll)
+        childCore.forkLink = link
+        let forwarder: ForkForwarder
+        if let existing = forkForwarder {
+            forwarder = existing
+        } else {
+            forwarder = try ForkForwarder(poll: driver.poll, shortHeaderConnectionIDLength: endpoint.configuration.connection.localConnectionIDLength,
+                                          logger: handshakeLog?.logger)
+            forkForwarder = forwarder
+        }
+        let route = try forwarder.add(channel.parent, connectionIDs: connectionIDs)
+        var routed = false
+        defer { if !routed, !isChild { forwarder.remove(route) } }
         acceptQueue?.monitor.lock()
         defer { acceptQueue?.monitor.unlock() }
         session.monitor.lock()
@@ -474,6 +525,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         if pid > 0 {
             childCore.discard()  // the child's: close this process's copies of its descriptors
+            routed = true
+            forwarder.setProcess(pid, for: route)
             endpoint.release(connection, at: .now())
             sessions[ObjectIdentifier(connection)] = nil
             metrics?.ended(session)  // this process serves it no more
@@ -497,6 +550,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         isClosed = true
         driver.abandonAfterFork()
         ports.discard()
+        forkForwarder?.discardAfterFork()  // the parent's ends of every channel, this one's too
+        forkLink?.discardAfterFork()
         engine = nil
         sessions.removeAll()
         acceptQueue?.closeLocked()
@@ -525,6 +580,8 @@ final class QUICCore: DriverCore, @unchecked Sendable {
             }
             transmitAll(engine)
             isClosed = true
+            forkForwarder?.close()  // the children go on; new addresses no longer reach them
+            forkLink?.close(poll: driver.poll)
             if let metrics { for session in sessions.values { metrics.ended(session) } }
             all = Array(sessions.values)
             sessions.removeAll()

@@ -46,6 +46,12 @@ final class DatagramAttachments {
 
     var localAddresses: [SocketAddress] { list.compactMap(\.localAddress) }
 
+    /// The first UDP socket (a forked child's one socket, ``ForkLink``).
+    var firstUDPSocket: UDPSocket? {
+        for attachment in list { if case .udp(let socket) = attachment.kind { return socket } }
+        return nil
+    }
+
     /// Puts `socket` in place of the UDP socket at `index` (a client moving to a new local
     /// address): `driver` watches the new one instead, and the old one is closed — datagrams
     /// still on their way to it are lost, as on any move, and sent again by the protocol.

@@ -587,8 +587,10 @@ public final class QUICEndpoint {
     /// than answered with a stateless reset. Returns `false` for a connection it does not hold.
     ///
     /// Connection IDs the new home issues later are unknown here: a peer that migrates to an
-    /// address whose packets reach this endpoint would get a stateless reset, so servers that
-    /// hand connections over should announce `disable_active_migration`.
+    /// address whose packets reach this endpoint would get a stateless reset, unless the caller
+    /// routes them to the new home before they reach ``receive(_:from:ecn:at:)`` (the listener's
+    /// fork hand-off does, see ``hasConnection(for:)``), or the server announces
+    /// `disable_active_migration`.
     @discardableResult
     public func release(_ connection: QUICConnection, at now: Instant) -> Bool {
         let key = ObjectIdentifier(connection)
@@ -608,6 +610,11 @@ public final class QUICEndpoint {
         }
         return true  // its timer and active-queue entries are skipped from now on
     }
+
+    /// Whether a datagram whose Destination Connection ID is `id` reaches one of this
+    /// endpoint's connections: for a caller that routes some connection IDs elsewhere and must
+    /// not let the endpoint answer theirs with a stateless reset.
+    public func hasConnection(for id: ConnectionID) -> Bool { routes[id] != nil }
 
     /// Call after the application issued commands on a connection (writes, close…), so that
     /// the endpoint notices state changes (closing) promptly.

@@ -115,6 +115,18 @@ class EchoClientProtocol(QuicConnectionProtocol):
         self._received: dict[int, bytearray] = {}
         self._finished: dict[int, asyncio.Future] = {}
         self.close_event: events.ConnectionTerminated | None = None
+        # --migrate-after: once this many echoed bytes arrived, move to a new local port.
+        self.migrate_after: int | None = None
+        self.migrated: asyncio.Task | None = None
+
+    async def migrate(self) -> int:
+        """Moves to a new UDP socket on the same address (a new port) and a new connection ID
+        of the server's (active migration, RFC 9000 §9.2); aioquic sends no PATH_CHALLENGE, the
+        server validates the new path. The old socket stays open (a straggler is still taken)."""
+        host = self._transport.get_extra_info("sockname")[0]
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: self, local_addr=(host, 0))
+        self.change_connection_id()  # also transmits, through the new transport
+        return transport.get_extra_info("sockname")[1]
 
     async def echo(self, payload: bytes) -> bytes:
         """Sends `payload` on a new stream, ends it, and returns everything echoed until FIN."""
@@ -129,6 +141,9 @@ class EchoClientProtocol(QuicConnectionProtocol):
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived) and event.stream_id in self._received:
             self._received[event.stream_id] += event.data
+            if self.migrate_after is not None and self.migrated is None \
+                    and sum(map(len, self._received.values())) >= self.migrate_after:
+                self.migrated = self._loop.create_task(self.migrate())
             if event.end_stream and not self._finished[event.stream_id].done():
                 self._finished[event.stream_id].set_result(None)
         elif isinstance(event, events.StreamReset) and event.stream_id in self._finished:
@@ -154,7 +169,10 @@ async def run_client(args: argparse.Namespace) -> int:
         async with connect("127.0.0.1", args.port, configuration=configuration,
                            create_protocol=EchoClientProtocol) as client:
             summary = describe(client._quic)
+            client.migrate_after = args.migrate_after
             echoes = await asyncio.gather(*(client.echo(payload) for payload in payloads))
+            if client.migrated is not None:
+                summary += f" migrated-to-port={await client.migrated}"
     except Exception as error:  # the summary line must say what failed, whatever it was
         say(f"RESULT FAIL {type(error).__name__}: {error}")
         return 1
@@ -193,6 +211,8 @@ def main() -> int:
             mode.add_argument("--sizes", type=int, nargs="+", default=[0, 1024, 1 << 20])
             mode.add_argument("--ca", help="trust this certificate (PEM)")
             mode.add_argument("--insecure", action="store_true", help="do not verify the server's certificate")
+            mode.add_argument("--migrate-after", type=int, metavar="BYTES",
+                              help="move to a new local port and connection ID once BYTES were echoed")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
