@@ -46,6 +46,11 @@ import QuiverUDP
 /// QUIC's messages are those of the first release of `--handover` (no KIND), so that a
 /// process of that release hands over to this one; it refuses a KIND as not a takeover request.
 /// Either side talks only to a process of its own user (or root), `SO_PEERCRED`.
+///
+/// If the new process ends after `ready` while the old one still serves — it crashed, or was
+/// stopped — the old process takes the port back: it steers new connections to its own half
+/// again, accepts on its copies of the TCP listening sockets, listens on PATH again and serves
+/// as before its handover.
 final class Handover: @unchecked Sendable {
     // @unchecked: the mutable state is behind `lock`.
 
@@ -92,7 +97,8 @@ final class Handover: @unchecked Sendable {
     var firstWorkerID: UInt16 { UInt16(generation * loops) }
     /// Duplicates of all the UDP group's sockets, index order: kept open for the next process.
     private let group: [Int32]
-    /// Duplicates of the TCP listening sockets: kept open for the next process.
+    /// Duplicates of the TCP listening sockets: kept open for the next process, and to take
+    /// the port back should it end early.
     private let tcpGroup: [Int32]
     private let lock = NSLock()
     /// The unix connection to the previous process while it lives (-1 then).
@@ -257,17 +263,35 @@ final class Handover: @unchecked Sendable {
                 return  // closed
             }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            if handOver(on: connection, listeners: listeners, drainTimeout: drainTimeout) { return }
-            _ = Glibc.close(connection)
+            switch handOver(on: connection, listeners: listeners, drainTimeout: drainTimeout) {
+            case .refused:
+                _ = Glibc.close(connection)
+            case .handedOver:
+                return
+            case .tookBack:
+                // The successor ended early: this process serves the path again (the next
+                // process connects to the new server socket; this one is closed).
+                return
+            }
         }
     }
 
-    /// One takeover attempt; `true` when the sockets went over (this process now drains).
-    private func handOver(on connection: Int32, listeners: [Listener], drainTimeout: Double) -> Bool {
-        func refuse(_ reason: String) -> Bool {
+    private enum Outcome {
+        /// No handover: this process serves on.
+        case refused
+        /// The sockets went over; this process drained and closed its listeners.
+        case handedOver
+        /// The sockets went over, but the successor ended before this process left: it serves
+        /// again.
+        case tookBack
+    }
+
+    /// One takeover attempt.
+    private func handOver(on connection: Int32, listeners: [Listener], drainTimeout: Double) -> Outcome {
+        func refuse(_ reason: String) -> Outcome {
             log.warning("--handover: refused a takeover: \(reason)")
             try? DescriptorPassing.send(Array("refused: \(reason)".utf8), on: connection)
-            return false
+            return .refused
         }
         let uid = DescriptorPassing.peerUserID(of: connection)
         guard uid == getuid() || uid == 0 else {
@@ -281,11 +305,11 @@ final class Handover: @unchecked Sendable {
             request = try DescriptorPassing.receive(on: connection).bytes
         } catch {
             log.warning("--handover: a process connected but sent no request: \(error)")
-            return false
+            return .refused
         }
         guard !request.isEmpty else {
             log.warning("--handover: a process connected and left without a request")
-            return false
+            return .refused
         }
         let text = String(decoding: request, as: UTF8.self)
         let words = text.split(separator: " ", omittingEmptySubsequences: false)
@@ -311,7 +335,7 @@ final class Handover: @unchecked Sendable {
             try DescriptorPassing.send(Array(answer.utf8), descriptors: group + tcpGroup, on: connection)
         } catch {
             log.error("--handover: could not pass the sockets: \(error)")
-            return false
+            return .refused
         }
         // No bound on this wait: the new process makes its listeners now, and until it says
         // `ready` (or leaves) this one serves everything as before.
@@ -323,7 +347,7 @@ final class Handover: @unchecked Sendable {
                 try? UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: false, workerIDOffset: workerIDOffset)
             }
             log.warning("--handover: the new process left before serving; serving on")
-            return false
+            return .refused
         }
         lock.withLock {
             _ = Glibc.close(server)
@@ -331,21 +355,29 @@ final class Handover: @unchecked Sendable {
         }
         // The new process accepts on the same listening sockets now: stop accepting here.
         for listener in listeners where listener.transport == .tcp { listener.closeListeningSockets() }
-        drain(listeners: listeners, successor: connection, deadline: Date(timeIntervalSinceNow: drainTimeout))
-        return true
+        if drain(listeners: listeners, successor: connection, deadline: Date(timeIntervalSinceNow: drainTimeout)) {
+            return .handedOver
+        }
+        return takeBack(listeners: listeners, drainTimeout: drainTimeout) ? .tookBack : .handedOver
     }
 
     /// After the handover: serves the connections until they ended or `deadline` passed, has the
     /// successor steer nothing more here, serves what had already arrived, and closes the
-    /// listeners (which ends `quiver serve`).
-    private func drain(listeners: [Listener], successor: Int32, deadline: Date) {
+    /// listeners (which ends `quiver serve`). Returns `false`, without closing anything, when
+    /// the successor ended first: then nothing else serves the port.
+    private func drain(listeners: [Listener], successor: Int32, deadline: Date) -> Bool {
         let ours = kind.servesQUIC ? Array(group[(generation * loops)..<(generation * loops + loops)]) : []
         func connections() -> Int { listeners.reduce(0) { $0 + $1.statistics.connections } }
         log.notice("handed the sockets over; serving \(connections()) connection(s) until they end (at most \(Int(deadline.timeIntervalSinceNow.rounded())) s)")
+        var successorGone = false
         // Polled: a listener has no "last connection ended" event, and a few milliseconds
-        // late costs nothing here.
+        // late costs nothing here. `false` at the deadline, or when the successor ended.
         func wait(until done: () -> Bool) -> Bool {
             while !done() {
+                if UnixSocket.peerHasClosed(successor) {
+                    successorGone = true
+                    return false
+                }
                 if Date() >= deadline { return false }
                 usleep(20_000)
             }
@@ -364,7 +396,7 @@ final class Handover: @unchecked Sendable {
             // here until the successor steers; they are served like the others.
             while wait(until: { connections() == 0 }) {
                 guard tell("leaving") else {
-                    log.warning("--handover: the new process did not confirm; leaving")
+                    if !UnixSocket.peerHasClosed(successor) { log.warning("--handover: the new process did not confirm; leaving") }
                     break
                 }
                 // Nothing new arrives now: serve what did (a queued datagram is read, and under
@@ -382,10 +414,42 @@ final class Handover: @unchecked Sendable {
             // No new connection reaches this process (it closed its listening sockets).
             ended = wait(until: { connections() == 0 })
         }
+        // The successor ended before this process left (checked once more at the end: it may
+        // have ended while this one was told `steered`): the port is this process's again.
+        if successorGone || UnixSocket.peerHasClosed(successor) {
+            _ = Glibc.close(successor)
+            return false
+        }
         log.notice(ended ? "connections ended: leaving (\(Self.describe(listeners)))"
                          : "drain timeout: closing \(connections()) connection(s) (\(Self.describe(listeners)))")
         for listener in listeners { listener.close(code: 0, reason: "restarted") }
         _ = Glibc.close(successor)
+        return true
+    }
+
+    /// The successor ended after it took over and before this process left: new connections
+    /// come here again — the steering program gives this generation every new connection, the
+    /// listeners accept on this process's copies of the TCP listening sockets (connections the
+    /// kernel queued in them meanwhile included) — and this process listens on the path for
+    /// the next one. `false` (after closing the listeners) when it cannot.
+    private func takeBack(listeners: [Listener], drainTimeout: Double) -> Bool {
+        do {
+            if kind.servesQUIC {
+                try UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: false, workerIDOffset: workerIDOffset)
+            }
+            if let tcp = listeners.first(where: { $0.transport == .tcp }) {
+                for descriptor in tcpGroup { try tcp.attach(.tcpListener(try TCPSocket(adopting: try UnixSocket.duplicate(descriptor)))) }
+            }
+            let server = try UnixSocket.listen(path)
+            lock.withLock { self.server = server }
+            log.warning("--handover: the new process ended after taking over; took the port back and serve new connections again (\(Self.describe(listeners)))")
+            Thread.detachNewThread { self.acceptNext(server: server, listeners: listeners, drainTimeout: drainTimeout) }
+            return true
+        } catch {
+            log.error("--handover: the new process ended after taking over, and the port cannot be taken back (\(error)); closing")
+            for listener in listeners { listener.close(code: 0, reason: "restarted") }
+            return false
+        }
     }
 }
 
@@ -469,6 +533,16 @@ enum UnixSocket {
             }
             throw CommandError("--handover \(path): no answer from \(peer): \(error)")
         }
+    }
+
+    /// Whether the process at the other end of `connection` closed it (it ended): readable
+    /// with nothing to read. Does not wait, and reads nothing.
+    static func peerHasClosed(_ connection: Int32) -> Bool {
+        var descriptor = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) > 0 else { return false }
+        if descriptor.revents & (Int16(POLLHUP) | Int16(POLLERR)) != 0 { return true }
+        var byte: UInt8 = 0
+        return recv(connection, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) == 0
     }
 
     /// A peer's text for a one-line message: at most 80 characters, control characters as `?`.

@@ -1,5 +1,5 @@
 // quiver serve --tls --handover: restarting TLS over TCP without dropped connections (issue 22),
-// and the refusals of the hand-over protocol.
+// the refusals of the hand-over protocol, and a successor that dies after taking over.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -145,6 +145,59 @@ extension QuiverCommandTests {
         }
         // --dtls has nothing to hand over.
         expectOneLineError(try run(serve(["--dtls"], path: fixture.directory.path + "/dtls")), containing: "not --dtls or --sctp")
+    }
+
+    @Test("serve --handover: a new process killed (SIGKILL) right after taking over — the old one takes the port back, serves new TLS and QUIC clients again and hands over to the next process")
+    func successorKilledAfterTakeover() throws {
+        let fixture = try InteropFixture()
+        let path = fixture.directory.path + "/handover"
+        let secrets = fixture.directory.path + "/secrets.json"
+        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
+        let port = try DemoTests.freePorts(1)
+        // TLS and QUIC on the same port number (the default).
+        let arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
+                         "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
+        let first = try ChildProcess(try Self.quiver, arguments)
+        defer { first.kill() }
+        #expect(first.waitForErrorLine(containing: "serving QUIC echo", timeout: 30) != nil, "\(first.transcript)")
+        let tlsLoad = HandshakeLoad(port: port, clients: 1, transport: .tcp)
+        defer { tlsLoad.stop() }
+        // Two QUIC clients: one whose connection was at the killed process waits for its idle
+        // timeout (its packets go to that process's sockets, which nothing reads).
+        let quicLoad = HandshakeLoad(port: port, clients: 2, transport: .quic)
+        defer { quicLoad.stop() }
+        #expect(tlsLoad.wait(forHandshakes: 10, timeout: 30) && quicLoad.wait(forHandshakes: 10, timeout: 30),
+                "\(tlsLoad.report)\n\(quicLoad.report)\n\(first.transcript)")
+        let long = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        try long.write(Array("before".utf8))
+        #expect(try long.read() == Array("before".utf8))
+
+        let second = try ChildProcess(try Self.quiver, arguments)
+        defer { second.kill() }
+        #expect(second.waitForErrorLine(containing: "took over tcp port \(port) and udp port \(port)", timeout: 30) != nil, "\(second.transcript)")
+        second.send(signal: SIGKILL)
+        #expect(second.waitForExit(timeout: 10) != nil)
+        #expect(first.waitForErrorLine(containing: "took the port back", timeout: 10) != nil, "\(first.transcript)")
+        // Connections at the killed process fail; every attempt from now on reaches the old one.
+        let tookBack = Date()
+        #expect(tlsLoad.wait(forHandshakes: tlsLoad.handshakes + 20, timeout: 60) && quicLoad.wait(forHandshakes: quicLoad.handshakes + 20, timeout: 60),
+                "\(tlsLoad.report)\n\(quicLoad.report)\n\(first.transcript)")
+        try long.write(Array("after".utf8))
+        #expect(try long.read() == Array("after".utf8))
+
+        // The old process serves the path again: a third process takes over from it.
+        let third = try ChildProcess(try Self.quiver, arguments)
+        defer { third.kill() }
+        #expect(third.waitForErrorLine(containing: "took over tcp port \(port) and udp port \(port)", timeout: 30) != nil, "\(third.transcript)")
+        #expect(tlsLoad.wait(forHandshakes: tlsLoad.handshakes + 20, timeout: 30) && quicLoad.wait(forHandshakes: quicLoad.handshakes + 20, timeout: 30),
+                "\(tlsLoad.report)\n\(quicLoad.report)\n\(third.transcript)")
+        try long.shutdown()
+        #expect(first.waitForExit(timeout: 10) == 0, "\(first.transcript)")
+        tlsLoad.stop()
+        quicLoad.stop()
+        let after = tlsLoad.failures(startedAfter: tookBack) + quicLoad.failures(startedAfter: tookBack)
+        print("successor killed: \(tlsLoad.handshakes) TLS and \(quicLoad.handshakes) QUIC handshakes; \(tlsLoad.failures.count + quicLoad.failures.count - after.count) failed at the killed process, \(after.count) after the port was taken back")
+        #expect(after.isEmpty, "\(after.prefix(5))\n\(tlsLoad.report)\n\(quicLoad.report)")
     }
 
     /// Runs `openssl s_client` (TLS 1.3) against the echo server on `port`, exchanges a line,
