@@ -404,7 +404,7 @@ public final class Listener: Sendable {
 
     /// TLS over TCP: stops taking new connections and closes the listener's descriptors of its
     /// listening sockets, without touching the connections it has — handshakes in progress
-    /// complete, accepted connections and those waiting for ``accept()`` run on until they
+    /// complete, accepted connections and those waiting to be accepted run on until they
     /// end or ``close(code:reason:)``. For a restart without dropped connections: once another
     /// process serves the same listening sockets (passed with `DescriptorPassing` and taken
     /// over as `.tcpListener(TCPSocket(adopting:))`), the sockets stay open and listening
