@@ -96,6 +96,35 @@ extension QuiverCommandTests {
         #expect(left.contains("handshakes failed 0"), "\(left)")
     }
 
+    @Test("serve --tls --handover: a connection still open at --drain-timeout is closed (close_notify) and the old process exits 0; the new one serves on")
+    func tlsDrainTimeout() throws {
+        let fixture = try InteropFixture()
+        let path = fixture.directory.path + "/handover"
+        let secrets = fixture.directory.path + "/secrets.json"
+        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
+        let port = try DemoTests.freePorts(1)
+        let arguments = ["serve", "--tls", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
+                         "--loops", "1", "--handover", path, "--drain-timeout", "1", "--secrets", secrets]
+        let first = try ChildProcess(try Self.quiver, arguments)
+        defer { first.kill() }
+        #expect(first.waitForErrorLine(containing: "serving TLS", timeout: 30) != nil, "\(first.transcript)")
+        let open = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        try open.write(Array("open".utf8))
+        #expect(try open.read() == Array("open".utf8))
+        let second = try ChildProcess(try Self.quiver, arguments)
+        defer { second.kill() }
+        #expect(second.waitForErrorLine(containing: "took over tcp port \(port)", timeout: 30) != nil, "\(second.transcript)")
+        #expect(first.waitForErrorLine(containing: "drain timeout: closing 1 connection(s)", timeout: 10) != nil, "\(first.transcript)")
+        #expect(first.waitForExit(timeout: 10) == 0, "\(first.transcript)")
+        // Closed by the server, not left to time out.
+        let end = try? open.read()
+        #expect(end == nil || end == [], "\(String(describing: end))")
+        let next = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        try next.write(Array("next".utf8))
+        #expect(try next.read() == Array("next".utf8))
+        try next.shutdown()
+    }
+
     @Test("serve --handover refuses, in one line, a takeover between a TLS and a QUIC server (either way), a peer's malformed request, truncated answer or early close; the server serves on")
     func handoverProtocolRefusals() throws {
         let fixture = try InteropFixture()
@@ -145,6 +174,37 @@ extension QuiverCommandTests {
         }
         // --dtls has nothing to hand over.
         expectOneLineError(try run(serve(["--dtls"], path: fixture.directory.path + "/dtls")), containing: "not --dtls or --sctp")
+    }
+
+    @Test("serve --handover refuses, in one line, the sockets of a process of another user (SO_PEERCRED)",
+          .enabled(if: getuid() == 0, "needs root, to run a peer as another user"))
+    func handoverRefusesAnotherUser() throws {
+        let fixture = try InteropFixture()
+        let secrets = fixture.directory.path + "/secrets.json"
+        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
+        // A directory the other user may bind in.
+        let directory = NSTemporaryDirectory() + "quiver-handover-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/handover"
+        // A process of uid 65534 (nobody) listening at the path, as a serving process would.
+        let script = """
+            import os, socket, sys
+            os.setuid(65534)
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(sys.argv[1])
+            server.listen(1)
+            print("listening", flush=True)
+            connection, _ = server.accept()
+            connection.recv(100)
+            """
+        let peer = try ChildProcess("/usr/bin/python3", ["-c", script, path])
+        defer { peer.kill() }
+        #expect(peer.waitForLine(startingWith: "listening", timeout: 10) != nil, "\(peer.transcript)")
+        let port = try DemoTests.freePorts(1)
+        expectOneLineError(try run(["serve", "--tls", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
+                                    "--loops", "1", "--handover", path, "--secrets", secrets]),
+                           containing: "the serving process runs as uid 65534, this one as uid 0")
     }
 
     @Test("serve --handover: a new process killed (SIGKILL) right after taking over — the old one takes the port back, serves new TLS and QUIC clients again and hands over to the next process")
