@@ -147,3 +147,10 @@ long quiver_receive_descriptors(int fd, void *bytes, size_t capacity, int *descr
     }
     return length;
 }
+
+long quiver_peer_user_id(int fd) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    return (long)credentials.uid;
+}

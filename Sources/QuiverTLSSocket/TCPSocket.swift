@@ -42,6 +42,33 @@ public final class TCPSocket: @unchecked Sendable {
         return s
     }
 
+    /// Takes over `descriptor`, a TCP socket already bound and listening — one another process
+    /// passed over a unix socket (`DescriptorPassing`), for a restart without dropped
+    /// connections; the TCP counterpart of `UDPSocket.init(adopting:configuration:)`. Its
+    /// binding, backlog, `SO_REUSEPORT` group and the connections waiting in its accept queue
+    /// stay as they are: whichever process holding the socket calls `accept` first gets each.
+    /// The descriptor is the socket's from now on (made close-on-exec), closed by ``close()``
+    /// — or at once when this throws. Give it to a listener as `Attachment.tcpListener(_:)`.
+    ///
+    /// - Throws: `QuiverError` `.io` when `descriptor` is not a listening IPv4 or IPv6 TCP socket.
+    public convenience init(adopting descriptor: Int32) throws(QuiverError) {
+        func option(_ name: Int32) -> Int32? {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(descriptor, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
+        }
+        errno = 0
+        let domain = option(SO_DOMAIN)
+        guard option(SO_TYPE) == Int32(SOCK_STREAM.rawValue), domain == AF_INET || domain == AF_INET6,
+              option(SO_PROTOCOL) == Int32(IPPROTO_TCP), option(SO_ACCEPTCONN) == 1 else {
+            let code = errno
+            _ = Glibc.close(descriptor)
+            throw QuiverError(.io, "descriptor \(descriptor) is not a listening TCP socket\(code == 0 ? "" : ": \(String(cString: strerror(code)))")")
+        }
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        self.init(descriptor: descriptor)
+    }
+
     /// Connects to `address`.
     public static func connect(to address: SocketAddress) throws(QuiverError) -> TCPSocket {
         let family = { if case .v4 = address { return AF_INET } else { return AF_INET6 } }()

@@ -90,7 +90,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "QUIC (--quic or --http3): announce this preferred address (RFC 9000 §9.6), a numeric IP:port ([v6]:port), one per address family; port 0 takes any free port. The server listens there too; clients that follow move there once the handshake is confirmed, and the server then answers from there.") var preferredAddress: [String] = []
     @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
     @Option(help: "With a --secrets file that has a QUIC-LB configuration (\"quicLB\"): this host's server ID in it, in hex, which every connection ID it issues carries so that a load balancer routes the connection's packets here (docs/DEPLOYMENT.md).") var serverID: String?
-    @Option(help: "QUIC (--quic or --http3): restart without dropping connections. The first process listens on the unix socket PATH; a new quiver serve with the same --handover PATH, port and --loops takes its UDP sockets over and serves every new connection, while the old one serves its own until they end (or --drain-timeout passes) and exits (docs/DEPLOYMENT.md).") var handover: String?
+    @Option(help: "TLS over TCP, QUIC (--quic or --http3) or both (the default): restart without dropping connections. The first process listens on the unix socket PATH; a new quiver serve with the same transports, --handover PATH, port, --loops and --secrets takes its listening sockets (TCP and UDP) over and serves every new connection, while the old one serves its own until they end (or --drain-timeout passes) and exits; should the new one end first, the old one takes the port back (docs/DEPLOYMENT.md).") var handover: String?
     @Option(help: "Exit after serving this many connections (for tests).") var maxConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "Seconds that SIGTERM or SIGINT gives connections to end before closing them: the listeners stop accepting at once, HTTP/3 connections drain (GOAWAY, requests in progress finish).") var drainTimeout: Double = 10
@@ -117,8 +117,8 @@ struct Serve: ParsableCommand, Sendable {
         } else if root != nil || retry {
             throw ValidationError("--root and --retry go with --http3")
         }
-        if handover != nil, !http3, !quic || tls {
-            throw CommandError("--handover restarts QUIC listeners: serve --quic (without --tls) or --http3")
+        if handover != nil, dtls || sctp {
+            throw CommandError("--handover restarts TLS-over-TCP and QUIC listeners: serve --tls, --quic, --http3 or both TLS and QUIC (the default), not --dtls or --sctp")
         }
         let preferredAddresses = try preferredAddress.map { text in
             guard let address = SocketAddress(text), address.addressBytes.contains(where: { $0 != 0 }) else {
@@ -133,12 +133,16 @@ struct Serve: ParsableCommand, Sendable {
         let loops = self.loops ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 else { throw CommandError("--loops must be 1 or more") }
         if let handover {
-            // One message passes the group's 2 × loops sockets (DescriptorPassing.maxDescriptors).
-            guard 2 * loops <= DescriptorPassing.maxDescriptors else {
-                throw CommandError("--handover passes 2 × --loops sockets in one message, at most \(DescriptorPassing.maxDescriptors): give --loops \(DescriptorPassing.maxDescriptors / 2) or fewer")
+            // One message passes every socket (DescriptorPassing.maxDescriptors): per loop two
+            // of the QUIC generation group, one TCP listening socket.
+            let kind = Handover.Kind(http3 ? [.quic] : serveTransports)
+            guard kind.socketsPerLoop * loops <= DescriptorPassing.maxDescriptors else {
+                let most = DescriptorPassing.maxDescriptors / kind.socketsPerLoop
+                throw CommandError("--handover passes \(kind.socketsPerLoop) × --loops sockets in one message, at most \(DescriptorPassing.maxDescriptors): give --loops \(most) or fewer")
             }
-            // Retry tokens, session tickets and stateless resets of one generation must be good
-            // at the next, or handshakes under way at the switch fail.
+            // Retry tokens, session tickets (QUIC's and TLS's: a client resumes at the new
+            // process) and stateless resets of one generation must be good at the next, or
+            // handshakes under way at the switch fail.
             guard secrets != nil else {
                 throw CommandError("--handover \(handover) needs --secrets FILE, the same for every generation (quiver secrets --out FILE)")
             }
@@ -241,22 +245,25 @@ struct Serve: ParsableCommand, Sendable {
                                             retry: retry, loops: loops, limit: maxConnections, drainTimeout: drainTimeout,
                                             handover: handover, options: options, log: log)
         }
-        var transports: [Transport] = []
-        if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
-        if quic || !tls && !dtls && !sctp { transports.append(.quic) }
-        if dtls { transports.append(.dtls) }
-        if sctp { transports.append(.sctp) }
+        let transports = serveTransports
         if config.alpn.isEmpty, transports.contains(.quic) { config.alpn = ["echo"] }  // QUIC needs ALPN
         options.maxDatagramFrameSize = 1200
         options.quicVersions = QUICVersions.server
         options.sctpPort = 7
         var listeners: [Listener] = []
-        for transport in transports {
-            // SCTP listeners have one event loop (nothing steers SCTP packets between loops yet).
-            options.eventLoops = transport.isSCTP ? 1 : loops
-            let listener = transport == .quic
-                ? try Self.listenQUIC(tls: config, host: host, port: port, options: options, handover: handover, drainTimeout: drainTimeout, log: log)
-                : try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log)
+        if let handover {
+            options.eventLoops = loops
+            listeners = try Self.listen(transports, tls: config, host: host, port: port, options: options, handover: handover,
+                                        drainTimeout: drainTimeout, log: log)
+        } else {
+            for transport in transports {
+                // SCTP listeners have one event loop (nothing steers SCTP packets between loops yet).
+                options.eventLoops = transport.isSCTP ? 1 : loops
+                listeners.append(try Self.listen(transport, tls: config, host: host, port: port, options: options, log: log))
+            }
+        }
+        for listener in listeners {
+            let transport = listener.transport
             let name = switch transport {
             case .quic: "QUIC echo on udp"
             case .dtls: config.minimumVersion == .tls13 ? "DTLS 1.3 echo on udp" : "DTLS 1.3/1.2 echo on udp"
@@ -265,8 +272,7 @@ struct Serve: ParsableCommand, Sendable {
             case .dtlsOverSCTP: "DTLS over SCTP echo (SCTP port 7) over udp"
             case .sctpOverDTLS: "SCTP over DTLS echo (SCTP port 7) on udp"
             }
-            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(Serve.describe(preferred: listener.preferredAddresses)) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: options.eventLoops)))")
-            listeners.append(listener)
+            log.notice("serving \(name) \(listener.localAddresses.map { "\($0)" }.joined(separator: ", "))\(Serve.describe(preferred: listener.preferredAddresses)) (ALPN \(config.alpn)\(transport == .quic ? ", QUIC v1 and v2" : "")\(earlyData > 0 ? ", 0-RTT" : ""), \(Serve.describe(loops: listener.eventLoopCount)))")
         }
         // Each connection is served on its own event loop.
         try await Self.run(listeners.map { ($0, EchoServer.serve) }, limit: maxConnections, drainTimeout: drainTimeout, log: log)
@@ -274,6 +280,17 @@ struct Serve: ParsableCommand, Sendable {
 }
 
 extension Serve {
+    /// The transports served: those named (--tls, --quic, --dtls, --sctp), or with none of
+    /// them TLS and QUIC (--http3 makes its own QUIC listener).
+    var serveTransports: [Transport] {
+        var transports: [Transport] = []
+        if tls || !quic && !dtls && !sctp { transports.append(.tcp) }
+        if quic || !tls && !dtls && !sctp { transports.append(.quic) }
+        if dtls { transports.append(.dtls) }
+        if sctp { transports.append(.sctp) }
+        return transports
+    }
+
     /// Serves the listeners in one `ServiceGroup` until SIGTERM or SIGINT (or, with `limit`,
     /// until each served that many connections): the signal stops the accepting, HTTP/3
     /// connections drain (GOAWAY, the requests in progress finish), other connections run on
@@ -327,31 +344,45 @@ extension Serve {
     private struct IPv6Unavailable: Error {}
 
     /// The QUIC listener: as ``listen(_:tls:host:port:options:log:)``, or with `--handover`
-    /// (`handover`, the unix socket's path) on this generation's half of a
-    /// `UDPSocket.generationGroup`, made anew or taken over from the process serving the path
-    /// (``Handover``).
+    /// (`handover`, the unix socket's path) as ``listen(_:tls:host:port:options:handover:drainTimeout:log:)``.
     static func listenQUIC(tls: TLSConfiguration, host: String, port: UInt16, options: Listener.Options, handover path: String?,
                            drainTimeout: Double, log: Logger) throws -> Listener {
         guard let path else { return try listen(.quic, tls: tls, host: host, port: port, options: options, log: log) }
+        return try listen([.quic], tls: tls, host: host, port: port, options: options, handover: path, drainTimeout: drainTimeout, log: log)[0]
+    }
+
+    /// With `--handover` (`path`, the unix socket's): a listener for each of `transports`
+    /// (`.tcp`, `.quic` or both), in that order, on sockets made anew — QUIC's the first half
+    /// of a `UDPSocket.generationGroup` — or taken over from the process serving the path,
+    /// QUIC's on this generation's half (``Handover``). Every listener has
+    /// `options.eventLoops` loops.
+    static func listen(_ transports: [Transport], tls: TLSConfiguration, host: String, port: UInt16, options: Listener.Options,
+                       handover path: String, drainTimeout: Double, log: Logger) throws -> [Listener] {
         guard let address = SocketAddress(host: host, port: port) else { throw CommandError("--host '\(host)' is not a numeric IP address") }
         // A listener's own sockets' settings (Listener.serverSocketConfiguration): buffers for bursts from many peers.
         var socketConfiguration = UDPSocket.Configuration()
         socketConfiguration.receiveBufferSize = 4 << 20
         socketConfiguration.sendBufferSize = 4 << 20
         let loops = max(1, options.eventLoops)
-        let (handover, sockets) = try Handover.open(path: path, address: address, loops: loops, workerIDOffset: options.quicLB?.workerIDOffset ?? 1,
-                                                    configuration: socketConfiguration, log: log)
+        let (handover, sockets) = try Handover.open(path: path, kind: Handover.Kind(transports), address: address, loops: loops,
+                                                    workerIDOffset: options.quicLB?.workerIDOffset ?? 1, configuration: socketConfiguration, log: log)
         var options = options
         options.logger = log
-        options.workerID = handover.firstWorkerID
-        let listener = try Listener(.quic, tls: tls, attachments: sockets.map { .udp($0) }, options: options)
+        var listeners: [Listener] = []
         do {
-            try handover.start(listener: listener, drainTimeout: drainTimeout)
+            if !sockets.tcp.isEmpty {
+                listeners.append(try Listener(.tcp, tls: tls, attachments: sockets.tcp.map { .tcpListener($0) }, options: options))
+            }
+            if !sockets.udp.isEmpty {
+                options.workerID = handover.firstWorkerID
+                listeners.append(try Listener(.quic, tls: tls, attachments: sockets.udp.map { .udp($0) }, options: options))
+            }
+            try handover.start(listeners: listeners, drainTimeout: drainTimeout)
         } catch {
-            listener.close()
+            for listener in listeners { listener.close() }
             throw error
         }
-        return listener
+        return listeners
     }
 
     /// Refuses a `--root` that is not an existing directory.

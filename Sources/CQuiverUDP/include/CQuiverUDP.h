@@ -91,5 +91,8 @@ long quiver_send_descriptors(int fd, const void *bytes, size_t length, const int
 /// descriptors passed with them (SCM_RIGHTS, made close-on-exec), stored in `descriptors` and
 /// counted in `*received`. Returns the bytes received (0 at end of stream), or -1 with errno set.
 long quiver_receive_descriptors(int fd, void *bytes, size_t capacity, int *descriptors, int max_descriptors, int *received);
+/// The user id of the process at the other end of the unix socket `fd` (SO_PEERCRED: its
+/// credentials when it connected or listened), or -1 with errno set.
+long quiver_peer_user_id(int fd);
 
 #endif

@@ -25,7 +25,10 @@ public struct Attachment: @unchecked Sendable, CustomStringConvertible {
     /// A UDP socket (pollable, addressed; batched I/O, GSO/GRO and ECN where the kernel has them).
     public static func udp(_ socket: UDPSocket) -> Attachment { Attachment(kind: .udp(socket)) }
 
-    /// A listening TCP socket: every accepted TCP connection becomes a TLS connection.
+    /// A listening TCP socket: every accepted TCP connection becomes a TLS connection. Made by
+    /// `TCPSocket.listen(on:backlog:reusePort:)`, or taken over from another process with
+    /// `TCPSocket(adopting:)` (a restart without dropped connections: see
+    /// ``Listener/closeListeningSockets()`` for the process handing it over).
     public static func tcpListener(_ socket: TCPSocket) -> Attachment { Attachment(kind: .tcpListener(socket)) }
 
     /// One end of an in-memory datagram pair (not pollable). On an addressed pair the

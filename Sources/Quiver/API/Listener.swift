@@ -446,6 +446,23 @@ public final class Listener: Sendable {
         for core in cores { core.close(code: code, reason: reason) }
     }
 
+    /// TLS over TCP: stops taking new connections and closes the listener's descriptors of its
+    /// listening sockets, without touching the connections it has — handshakes in progress
+    /// complete, accepted connections and those waiting to be accepted run on until they
+    /// end or ``close(code:reason:)``. For a restart without dropped connections: once another
+    /// process serves the same listening sockets (passed with `DescriptorPassing` and taken
+    /// over as `.tcpListener(TCPSocket(adopting:))`), the sockets stay open and listening
+    /// through its descriptors, and the connections the kernel queued for `accept` — now and
+    /// later — go to that process; no connection attempt is refused meanwhile. Without
+    /// another descriptor the sockets close, and connections still queued in them are reset.
+    ///
+    /// QUIC, DTLS and SCTP listeners receive their connections' datagrams on their sockets:
+    /// for them this does nothing (a QUIC restart steers new connections away instead,
+    /// `UDPSocket.steerGenerations`). More sockets may be attached later (``attach(_:)``).
+    public func closeListeningSockets() {
+        for core in cores { core.closeListeningSockets() }
+    }
+
     /// What a listener counts.
     public struct Statistics: Sendable, Hashable {
         /// Connections alive (handshaking, established or closing).

@@ -29,10 +29,18 @@ protocol TransportCore: DriverCore {
     func fork(handingOff session: any Session) throws(QuiverError) -> Listener.ForkResult
     /// Closes every connection (with `code`), wakes every waiter and stops the driver.
     func close(code: UInt64, reason: String)
+    /// Stops accepting connections on listening sockets and closes this core's descriptors of
+    /// them, its connections untouched (``Listener/closeListeningSockets()``).
+    func closeListeningSockets()
     /// A client's shutdown: the core closes once its connection's closing period is over
     /// (QUIC, thread-assisted), or at once.
     func lingerThenClose()
     /// A client connection object went away: the core closes, unless it lingers after a
     /// shutdown already.
     func closeUnlessLingering()
+}
+
+extension TransportCore {
+    /// The datagram transports' sockets carry their connections too: nothing to close.
+    func closeListeningSockets() {}
 }

@@ -24,7 +24,9 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     /// When the byte counters next take in what live connections did.
     private var metricsRefresh = ListenerMetrics.RefreshSchedule()
     private let bufferLimit: Int
-    private var listeners: [TCPSocket] = []
+    /// The listening sockets, indexed by their poll tag; `nil` once ``closeListeningSockets()``
+    /// closed one (tags are never reused).
+    private var listeners: [TCPSocket?] = []
     private var sessions: [UInt64: TLSSession] = [:]
     private var handshaking: [UInt64: TLSSession] = [:]
     private var nextTag: UInt64 = 1 << 32
@@ -67,7 +69,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
     }
 
-    var localAddresses: [SocketAddress] { lock.withLock { listeners.compactMap(\.localAddress) } }
+    var localAddresses: [SocketAddress] { lock.withLock { listeners.compactMap { $0?.localAddress } } }
 
     /// Creates a session on `carrier`: a server one, or a client one when `client` names the
     /// server. Lock held by the caller (or before the driver starts).
@@ -206,7 +208,8 @@ final class TLSCore: DriverCore, @unchecked Sendable {
     }
 
     private func acceptTCP(on index: Int) {
-        let listener = listeners[index]
+        // An event collected before closeListeningSockets() ran: nothing to accept here now.
+        guard index < listeners.count, let listener = listeners[index] else { return }
         for _ in 0..<64 {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -317,7 +320,7 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         isClosed = true
         driver.abandonAfterFork()
         for session in sessions.values { session.closeDescriptorAfterFork() }
-        for listener in listeners { listener.close() }
+        for listener in listeners { listener?.close() }
         sessions.removeAll()
         handshaking.removeAll()
         acceptQueue?.closeLocked()
@@ -350,6 +353,26 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
         guard closing else { return }
         driver.stop()
-        for listener in listeners { listener.close() }
+        for listener in lock.withLock({ listeners }) { listener?.close() }
+    }
+
+    /// Stops accepting TCP connections and closes this core's descriptors of its listening
+    /// sockets, leaving handshakes in progress and established connections as they are
+    /// (``Listener/closeListeningSockets()``). Runs on the loop, between two rounds: no
+    /// accept is under way, and an event already collected for a listening socket finds
+    /// none (``acceptTCP(on:)``). Removed from the poll before closing: epoll watches the
+    /// open socket, not the descriptor, and another descriptor of it (another process's)
+    /// keeps it open.
+    func closeListeningSockets() {
+        driver.perform(locksCore: false) {
+            lock.withLock {
+                for (index, listener) in listeners.enumerated() {
+                    guard let listener else { continue }
+                    driver.poll.remove(listener.descriptor)
+                    listener.close()
+                    listeners[index] = nil
+                }
+            }
+        }
     }
 }

@@ -109,12 +109,13 @@ extension QuiverCommandTests {
     }
 }
 
-/// Clients on threads of their own, each making QUIC handshakes to the echo server back to
-/// back and checking the echo of a few bytes, until ``stop()``.
+/// Clients on threads of their own, each making handshakes to the echo server back to back
+/// (QUIC, or TLS over TCP) and checking the echo of a few bytes, until ``stop()``.
 final class HandshakeLoad: Sendable {
     private struct State {
         var handshakes = 0
-        var failures: [String] = []
+        /// Each failed attempt, with when it started.
+        var failures: [(started: Date, text: String)] = []
         var stopped = false
         var running = 0
     }
@@ -122,7 +123,7 @@ final class HandshakeLoad: Sendable {
     private let state = Mutex(State())
     private let condition = NSCondition()
 
-    init(port: UInt16, clients: Int) {
+    init(port: UInt16, clients: Int, transport: Transport = .quic) {
         state.withLock { $0.running = clients }
         for client in 0..<clients {
             Thread.detachNewThread { [self] in
@@ -130,8 +131,9 @@ final class HandshakeLoad: Sendable {
                 while !state.withLock({ $0.stopped }) {
                     round += 1
                     let message = Array("client \(client) round \(round)".utf8)
+                    let started = Date()
                     do {
-                        let connection = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+                        let connection = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
                         try connection.write(message)
                         var echoed: [UInt8] = []
                         while echoed.count < message.count {
@@ -143,7 +145,7 @@ final class HandshakeLoad: Sendable {
                         guard echoed == message else { throw EchoMismatch(echoed: echoed.count, sent: message.count) }
                         state.withLock { $0.handshakes += 1 }
                     } catch {
-                        state.withLock { $0.failures.append("client \(client) round \(round): \(error)") }
+                        state.withLock { $0.failures.append((started, "\(transport) client \(client) round \(round): \(error)")) }
                     }
                     wake()
                 }
@@ -165,8 +167,10 @@ final class HandshakeLoad: Sendable {
     }
 
     var handshakes: Int { state.withLock { $0.handshakes } }
-    var failures: [String] { state.withLock { $0.failures } }
-    var report: String { state.withLock { "\($0.handshakes) handshakes, \($0.failures.count) failed: \($0.failures.prefix(5))" } }
+    var failures: [String] { state.withLock { $0.failures.map(\.text) } }
+    /// The failed attempts that started at `date` or later.
+    func failures(startedAfter date: Date) -> [String] { state.withLock { $0.failures.filter { $0.started >= date }.map(\.text) } }
+    var report: String { state.withLock { "\($0.handshakes) handshakes, \($0.failures.count) failed: \($0.failures.prefix(5).map(\.text))" } }
 
     /// Waits until `count` handshakes succeeded in all, or `timeout` seconds passed.
     func wait(forHandshakes count: Int, timeout: Double) -> Bool {
