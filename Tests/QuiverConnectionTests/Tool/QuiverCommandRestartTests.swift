@@ -9,25 +9,33 @@ import Synchronization
 import Testing
 
 extension QuiverCommandTests {
-    @Test("serve --quic --handover: two restarts under a steady load of handshakes — none fails, a connection open across both echoes 2 MB byte for byte, each old process exits by itself once its connections ended")
-    func restartWithoutDroppedConnections() throws {
+    @Test("serve --handover: two restarts under a steady load of handshakes — none fails, a connection open across both echoes 2 MB byte for byte, each old process exits by itself once its connections ended; over TLS a session resumes at the new process",
+          arguments: [Transport.quic, .tcp])
+    func restartWithoutDroppedConnections(_ transport: Transport) throws {
+        let quic = transport == .quic
         let fixture = try InteropFixture()
         let path = fixture.directory.path + "/handover"
         let secrets = fixture.directory.path + "/secrets.json"
         #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
         let port = try DemoTests.freePorts(1)
-        let arguments = ["serve", "--quic", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
-                         "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
+        let arguments = ["serve", quic ? "--quic" : "--tls", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert,
+                         "--key", fixture.key, "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
         let first = try ChildProcess(try Self.quiver, arguments)
         defer { first.kill() }
-        #expect(first.waitForErrorLine(containing: "serving QUIC echo", timeout: 30) != nil, "\(first.transcript)")
+        #expect(first.waitForErrorLine(containing: quic ? "serving QUIC echo" : "serving TLS 1.3/1.2 echo on tcp", timeout: 30) != nil,
+                "\(first.transcript)")
+        /// `quiver serve`'s line for a takeover: QUIC names the generation of the socket group.
+        func tookOver(_ process: ChildProcess, generation: Int) -> Bool {
+            let line = process.waitForErrorLine(containing: "took over \(quic ? "udp" : "tcp") port \(port)", timeout: 30)
+            return line.map { !quic || $0.contains("generation \(generation)") } ?? false
+        }
 
         // Two clients making handshakes back to back, each checking its echo, and one
         // connection open across both restarts.
-        let load = HandshakeLoad(port: port, clients: 2)
+        let load = HandshakeLoad(port: port, clients: 2, transport: transport)
         defer { load.stop() }
         #expect(load.wait(forHandshakes: 20, timeout: 30), "\(load.report)\n\(first.transcript)")
-        let long = try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        let long = try Connection.connect(transport, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
         let data = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
         var echoed: [UInt8] = []
         // In pieces of 50 000 bytes, each read back before the next is written: the echo
@@ -44,23 +52,30 @@ extension QuiverCommandTests {
             }
         }
         try echo(0..<700_000)
+        // TLS: a TLS 1.3 session ticket from the first process (the --secrets file's key).
+        let session = fixture.directory.path + "/session.pem"
+        if !quic {
+            #expect(try Self.openSSLSession(port: port, fixture: fixture, arguments: ["-sess_out", session]).contains("New, TLSv1.3"))
+        }
 
-        // Restart 1: generation 1 takes over from generation 0.
+        // Restart 1 (QUIC: generation 1 takes over from generation 0).
         let before = load.handshakes
         let second = try ChildProcess(try Self.quiver, arguments)
         defer { second.kill() }
-        #expect(second.waitForErrorLine(containing: "took over udp port \(port)", timeout: 30)?.contains("generation 1") == true,
-                "\(second.transcript)")
+        #expect(tookOver(second, generation: 1), "\(second.transcript)")
         #expect(first.waitForErrorLine(containing: "handed the sockets over", timeout: 10) != nil, "\(first.transcript)")
         // New connections reach the new process while the old one still serves this one.
         #expect(load.wait(forHandshakes: load.handshakes + 50, timeout: 30), "\(load.report)\n\(second.transcript)")
+        if !quic {
+            // The ticket of the first process resumes the session at the second.
+            #expect(try Self.openSSLSession(port: port, fixture: fixture, arguments: ["-sess_in", session]).contains("Reused, TLSv1.3"))
+        }
         try echo(700_000..<1_400_000)
         #expect(first.waitForExit(timeout: 0.5) == nil, "the old process left while a connection was open\n\(first.transcript)")
 
-        // Restart 2: generation 0 again, in a third process, from the second.
+        // Restart 2 is refused while the first process still drains.
         let third = try ChildProcess(try Self.quiver, arguments)
         defer { third.kill() }
-        // The second may not hand over while the first still serves: the third is refused.
         let refused = third.waitForExit(timeout: 30)
         #expect(refused != nil && refused != 0, "\(third.transcript)")
         #expect(third.standardErrorText.contains("one restart at a time"), "\(third.transcript)")
@@ -73,28 +88,28 @@ extension QuiverCommandTests {
         #expect(first.waitForExit(timeout: 10) == 0, "\(first.transcript)")
         #expect(second.waitForErrorLine(containing: "ready for the next handover", timeout: 10) != nil, "\(second.transcript)")
 
+        // Restart 2, from the second process to a fourth (QUIC: generation 0 again).
         let fourth = try ChildProcess(try Self.quiver, arguments)
         defer { fourth.kill() }
-        #expect(fourth.waitForErrorLine(containing: "took over udp port \(port)", timeout: 30)?.contains("generation 0") == true,
-                "\(fourth.transcript)")
+        #expect(tookOver(fourth, generation: 0), "\(fourth.transcript)")
         #expect(load.wait(forHandshakes: load.handshakes + 50, timeout: 30), "\(load.report)\n\(fourth.transcript)")
         #expect(second.waitForExit(timeout: 10) == 0, "\(second.transcript)")
         #expect(load.wait(forHandshakes: load.handshakes + 20, timeout: 30), "\(load.report)\n\(fourth.transcript)")
         load.stop()
         let during = load.handshakes - before
-        print("restart test: \(during) handshakes from the first restart to the end, \(load.handshakes) in all, \(load.failures.count) failed; a 2 MB echo across both restarts")
+        print("\(transport) restart test: \(during) handshakes from the first restart to the end, \(load.handshakes) in all, \(load.failures.count) failed; a 2 MB echo across both restarts")
         #expect(load.failures.isEmpty, "\(load.report)")
-        // Nothing reached a process that did not know its connection: neither old process
-        // sent a stateless reset or failed a handshake.
+        // No process failed a handshake, and (QUIC) nothing reached a process that did not
+        // know its connection: none sent a stateless reset.
+        let clean = quic ? "handshakes failed 0, stateless resets sent 0" : "handshakes failed 0"
         for old in [first, second] {
             let leaving = old.waitForErrorLine(containing: "connections ended: leaving", timeout: 1) ?? old.transcript
-            #expect(leaving.contains("handshakes failed 0, stateless resets sent 0"), "\(leaving)")
+            #expect(leaving.contains(clean), "\(leaving)")
         }
         for new in [second, fourth] {
             let left = new.waitForErrorLine(containing: "the previous process has left", timeout: 5) ?? new.transcript
-            #expect(left.contains("handshakes failed 0, stateless resets sent 0"), "\(left)")
+            #expect(left.contains(clean), "\(left)")
         }
-        print(first.waitForErrorLine(containing: "connections ended", timeout: 1) ?? "", second.waitForErrorLine(containing: "connections ended", timeout: 1) ?? "")
     }
 
     @Test("serve --handover refuses, in one line, a serve without --secrets and more loops than one message passes sockets for")

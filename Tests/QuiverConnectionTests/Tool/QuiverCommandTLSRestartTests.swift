@@ -1,5 +1,6 @@
-// quiver serve --tls --handover: restarting TLS over TCP without dropped connections (issue 22),
-// the refusals of the hand-over protocol, and a successor that dies after taking over.
+// quiver serve --tls --handover (the restart under load itself is QuiverCommandRestartTests'):
+// the drain timeout, the refusals of the hand-over protocol, and a successor that dies after
+// taking over.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,93 +10,6 @@ import QuiverTestSupport
 import Testing
 
 extension QuiverCommandTests {
-    @Test("serve --tls --handover: two restarts under a steady load of TLS handshakes — none fails, a connection open across both echoes 2 MB byte for byte, a session resumes at the new process, each old process exits by itself once its connections ended")
-    func tlsRestartWithoutDroppedConnections() throws {
-        let fixture = try InteropFixture()
-        let path = fixture.directory.path + "/handover"
-        let secrets = fixture.directory.path + "/secrets.json"
-        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
-        let port = try DemoTests.freePorts(1)
-        let arguments = ["serve", "--tls", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
-                         "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
-        let first = try ChildProcess(try Self.quiver, arguments)
-        defer { first.kill() }
-        #expect(first.waitForErrorLine(containing: "serving TLS 1.3/1.2 echo on tcp", timeout: 30) != nil, "\(first.transcript)")
-
-        // Two clients making TLS handshakes back to back, each checking its echo, and one
-        // connection open across both restarts.
-        let load = HandshakeLoad(port: port, clients: 2, transport: .tcp)
-        defer { load.stop() }
-        #expect(load.wait(forHandshakes: 20, timeout: 30), "\(load.report)\n\(first.transcript)")
-        let long = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
-        let data = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
-        var echoed: [UInt8] = []
-        // In pieces of 50 000 bytes, each read back before the next is written.
-        func echo(_ range: Range<Int>) throws {
-            for start in stride(from: range.lowerBound, to: range.upperBound, by: 50_000) {
-                let end = min(start + 50_000, range.upperBound)
-                try long.write(data[start..<end])
-                while echoed.count < end {
-                    let bytes = try long.read()
-                    guard !bytes.isEmpty else { return }
-                    echoed += bytes
-                }
-            }
-        }
-        try echo(0..<700_000)
-        // A TLS 1.3 session ticket from the first process (the --secrets file's key).
-        let session = fixture.directory.path + "/session.pem"
-        #expect(try Self.openSSLSession(port: port, fixture: fixture, arguments: ["-sess_out", session]).contains("New, TLSv1.3"))
-
-        // Restart 1.
-        let before = load.handshakes
-        let second = try ChildProcess(try Self.quiver, arguments)
-        defer { second.kill() }
-        #expect(second.waitForErrorLine(containing: "took over tcp port \(port)", timeout: 30) != nil, "\(second.transcript)")
-        #expect(first.waitForErrorLine(containing: "handed the sockets over", timeout: 10) != nil, "\(first.transcript)")
-        // New connections reach the new process (the old one accepts none: its count of
-        // accepted connections stops) while the old one still serves this one.
-        #expect(load.wait(forHandshakes: load.handshakes + 50, timeout: 30), "\(load.report)\n\(second.transcript)")
-        // The ticket of the first process resumes the session at the second.
-        #expect(try Self.openSSLSession(port: port, fixture: fixture, arguments: ["-sess_in", session]).contains("Reused, TLSv1.3"))
-        try echo(700_000..<1_400_000)
-        #expect(first.waitForExit(timeout: 0.5) == nil, "the old process left while a connection was open\n\(first.transcript)")
-
-        // Restart 2 is refused while the first process still drains.
-        let third = try ChildProcess(try Self.quiver, arguments)
-        defer { third.kill() }
-        let refused = third.waitForExit(timeout: 30)
-        #expect(refused != nil && refused != 0, "\(third.transcript)")
-        #expect(third.standardErrorText.contains("one restart at a time"), "\(third.transcript)")
-
-        try echo(1_400_000..<data.count)
-        try long.shutdown()
-        #expect(echoed == data, "\(echoed.count) of \(data.count) bytes echoed, equal so far: \(echoed[...] == data.prefix(echoed.count))")
-        // The old process leaves by itself once its last connection ended, long before the
-        // 60-second drain timeout.
-        #expect(first.waitForExit(timeout: 10) == 0, "\(first.transcript)")
-        #expect(second.waitForErrorLine(containing: "ready for the next handover", timeout: 10) != nil, "\(second.transcript)")
-
-        // Restart 2, from the second process to a fourth.
-        let fourth = try ChildProcess(try Self.quiver, arguments)
-        defer { fourth.kill() }
-        #expect(fourth.waitForErrorLine(containing: "took over tcp port \(port)", timeout: 30) != nil, "\(fourth.transcript)")
-        #expect(load.wait(forHandshakes: load.handshakes + 50, timeout: 30), "\(load.report)\n\(fourth.transcript)")
-        #expect(second.waitForExit(timeout: 10) == 0, "\(second.transcript)")
-        #expect(load.wait(forHandshakes: load.handshakes + 20, timeout: 30), "\(load.report)\n\(fourth.transcript)")
-        load.stop()
-        let during = load.handshakes - before
-        print("TLS restart test: \(during) handshakes from the first restart to the end, \(load.handshakes) in all, \(load.failures.count) failed; a 2 MB echo across both restarts")
-        #expect(load.failures.isEmpty, "\(load.report)")
-        // No process failed a handshake.
-        for old in [first, second] {
-            let leaving = old.waitForErrorLine(containing: "connections ended: leaving", timeout: 1) ?? old.transcript
-            #expect(leaving.contains("handshakes failed 0"), "\(leaving)")
-        }
-        let left = fourth.waitForErrorLine(containing: "the previous process has left", timeout: 5) ?? fourth.transcript
-        #expect(left.contains("handshakes failed 0"), "\(left)")
-    }
-
     @Test("serve --tls --handover: a connection still open at --drain-timeout is closed (close_notify) and the old process exits 0; the new one serves on")
     func tlsDrainTimeout() throws {
         let fixture = try InteropFixture()
