@@ -233,22 +233,6 @@ extension UDPRelay {
     /// once a third has come back; returns what came back. A connection whose datagrams stop
     /// reaching its server stalls rather than fails, so after 60 s it is closed.
     func echoRebindingOnce(_ data: [UInt8], over connection: Connection) throws -> [UInt8] {
-        let writer = Thread {
-            var offset = 0
-            while offset < data.count {
-                let end = min(data.count, offset + 16_384)
-                try? connection.write(data[offset..<end])
-                offset = end
-            }
-            try? connection.finish()
-        }
-        writer.start()
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { try? connection.shutdown(.rapid(code: 1, reason: "test timeout")) }
-        var echoed: [UInt8] = []
-        while case let bytes = try connection.read(), !bytes.isEmpty {
-            echoed += bytes
-            if echoed.count > data.count / 3 { rebind() }
-        }
-        return echoed
+        try DemoTests.echo(data, over: connection, movingOnce: rebind)
     }
 }
