@@ -15,6 +15,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CMallocCounter"),
+        .target(name: "CPrecisePoll"),
         .executableTarget(
             name: "quic-packet-bench",
             dependencies: [
@@ -57,6 +58,7 @@ let package = Package(
         .executableTarget(
             name: "quiver-bench",
             dependencies: [
+                "CPrecisePoll",
                 .product(name: "Quiver", package: "Quiver"),
                 .product(name: "QuiverQUIC", package: "Quiver"),
                 .product(name: "QuiverTLS", package: "Quiver"),

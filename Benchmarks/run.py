@@ -24,6 +24,12 @@ writes a bar chart of the ratios (SVG) and, with --write-docs, docs/PERFORMANCE.
                  SCTPEndpoint (`quiver-bench sctp-sink`) and to tsctp's own sink: the rate and
                  the receiver's CPU per MB; then Quiver (`quiver-bench sctp-source`) and tsctp
                  send to tsctp's sink: the rate and the sender's CPU per MB.
+  Lossy path     (opt-in: --only lossy; about 3 minutes with 3 runs) gtlsclient downloads through
+                 `quiver-bench relay`, a UDP relay standing for a path with 1 % random loss each
+                 way, 50 ms of round trip and a --lossy-rate-mbit bottleneck (drop-tail queue of one
+                 bandwidth-delay product, 1500-byte MTU): `quiver serve --http3` with CUBIC and
+                 with BBR against gtlsserver with `--cc=cubic`, `bbr` and `bbr2`, the same seed
+                 for every server in a run; goodput and server CPU per MB.
   Latency        echo round trips of 64-byte messages with Quiver's client: Quiver's echo
                  server vs aioquic's (QUIC) and `openssl s_server -rev` (TLS); p50 and p99.
   Memory         server RSS per idle QUIC connection with --connections open (quiver-bench
@@ -109,7 +115,8 @@ class Server:
                     self.output.append(line)
                 if pattern.search(line):
                     self.ready.set()
-        threading.Thread(target=collect, daemon=True).start()
+        self.reader = threading.Thread(target=collect, daemon=True)
+        self.reader.start()
         if not self.ready.wait(60):
             self.stop()
             raise RuntimeError(f"{command[0]} did not start:\n{''.join(self.output[-20:])}")
@@ -126,6 +133,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.reader.join(5)  # what it printed last (a summary at exit) is in `output` once stop returns
 
 
 def quiver_http3(work, cert, key, port, env=None, extra=()):
@@ -134,14 +142,16 @@ def quiver_http3(work, cert, key, port, env=None, extra=()):
                    "--cert", cert, "--key", key, "--log-level", "notice", *extra], r"serving", env=env)
 
 
-def http3_server(name, work, cert, key, port, env=None):
+def http3_server(name, work, cert, key, port, env=None, cc=None):
     """The HTTP/3 file server `name` on `port`: "quiver", "quiver-1452" (datagrams kept to
-    Ethernet's size, near gtlsserver's 1444 bytes) or "ngtcp2" (gtlsserver)."""
-    if name == "quiver":
-        return quiver_http3(work, cert, key, port, env=env)
-    if name == "quiver-1452":
-        return quiver_http3(work, cert, key, port, env=env, extra=("--max-datagram-size", "1452"))
-    return Server(["gtlsserver", "-q", "-d", work, "127.0.0.1", str(port), key, cert], r"Using document root", env=env)
+    Ethernet's size, near gtlsserver's 1444 bytes) or "ngtcp2" (gtlsserver); with `cc`, the
+    congestion controller (`quiver serve --congestion-control`: cubic, newreno, bbr;
+    gtlsserver `--cc`: cubic, reno, bbr, bbr2), else the server's default (CUBIC for both)."""
+    if name.startswith("quiver"):
+        extra = (("--max-datagram-size", "1452") if name == "quiver-1452" else ()) + (("--congestion-control", cc) if cc else ())
+        return quiver_http3(work, cert, key, port, env=env, extra=extra)
+    return Server(["gtlsserver", "-q", "-d", work] + ([f"--cc={cc}"] if cc else []) + ["127.0.0.1", str(port), key, cert],
+                  r"Using document root", env=env)
 
 
 def run(command, timeout=600, stdin=None, cwd=None):
@@ -179,9 +189,9 @@ def fmt(value):
 # MARK: - Sections
 
 
-def bulk_file(work, megabytes):
-    """The file the bulk sections download (`work`/bulk, `megabytes` MB of random bytes), made once."""
-    path = os.path.join(work, "bulk")
+def bulk_file(work, megabytes, name="bulk"):
+    """A file the download sections fetch (`work`/`name`, `megabytes` MB of random bytes), made once."""
+    path = os.path.join(work, name)
     if not os.path.exists(path) or os.path.getsize(path) != megabytes * 1_000_000:
         with open(path, "wb") as f:
             f.write(os.urandom(megabytes * 1_000_000))
@@ -264,6 +274,139 @@ def quic_client_bulk(work, cert, key, megabytes, runs):
                 for name, samples in results.items()}
     finally:
         server.stop()
+
+
+# The lossy path of issue 20: 1 % random loss each way and 50 ms of round trip.
+LOSSY_LOSS, LOSSY_RTT_MS = 0.01, 50
+# (server, congestion controller, the Quiver row it is the peer of); loss-based and BBR rows download files of their own sizes.
+LOSSY_SERVERS = [("quiver", "cubic", None), ("ngtcp2", "cubic", "cubic"),
+                 ("quiver", "bbr", None), ("ngtcp2", "bbr", "bbr"), ("ngtcp2", "bbr2", "bbr")]
+
+
+def udp_socket_drops(pid):
+    """Datagrams the kernel dropped at the UDP sockets of process `pid` (full receive buffers:
+    the drops column of /proc/net/udp and udp6), summed; 0 once it has exited."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return 0
+    drops = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table) as f:
+            next(f)
+            drops += sum(int(fields[12]) for fields in map(str.split, f) if fields[9] in inodes)
+    return drops
+
+
+def realtime_priority():
+    """`chrt -f 10` where it is allowed (root), else nothing: for the relay, which stands for the
+    network, and the client, the measuring end, which the machine's other load must delay
+    neither. With builds running beside, at normal priority the relay was late by up to 120 ms,
+    and gtlsclient's socket (the default 208 KiB receive buffer, 17 ms at 100 Mbit/s) overflowed:
+    up to 1 018 datagrams lost in a 100 MB download on top of the relay's 1 %."""
+    if shutil.which("chrt") and subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0:
+        return ["chrt", "-f", "10"]
+    return []
+
+
+def lossy_download(work, cert, key, server_name, cc, path, seed, rate_mbit):
+    """One download of `path` by gtlsclient through a `quiver-bench relay` (seeded `seed`) in front
+    of `server_name` with congestion controller `cc`: (seconds, server CPU seconds, relay CPU
+    seconds, the relay's counters per direction, and the datagrams the kernel dropped at the
+    client's, server's and relay's sockets — losses the relay did not choose)."""
+    port, relay_port = free_port(), free_port()
+    server = http3_server(server_name, work, cert, key, port, cc=cc)
+    try:
+        relay = Server(realtime_priority() + [BENCH, "relay", "--listen", f"127.0.0.1:{relay_port}", "--to", f"127.0.0.1:{port}",
+                        "--loss", str(LOSSY_LOSS), "--delay-ms", str(LOSSY_RTT_MS / 2), "--rate-mbit", str(rate_mbit),
+                        "--seed", str(seed)], r"READY relay")
+        try:
+            server_drops, relay_drops = udp_socket_drops(server.pid), udp_socket_drops(relay.pid)
+            before, relay_before = cpu_seconds(server.pid), cpu_seconds(relay.pid)
+            errors = tempfile.TemporaryFile()
+            started = time.monotonic()
+            client = subprocess.Popen(realtime_priority() + ["gtlsclient", "-q", "--exit-on-all-streams-close", "--no-http-dump", "--max-data=64M",
+                                       "--max-stream-data-bidi-local=64M", "127.0.0.1", str(relay_port),
+                                       f"https://localhost:{relay_port}/{path}"], stdout=subprocess.DEVNULL, stderr=errors)
+            client_drops = [0]
+
+            def watch():  # the client socket's drops, read while it lives
+                while client.poll() is None:
+                    client_drops[0] = max(client_drops[0], udp_socket_drops(client.pid))
+                    time.sleep(0.1)
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            try:
+                status = client.wait(600)
+            except subprocess.TimeoutExpired:
+                client.kill()
+                raise
+            wall = time.monotonic() - started
+            watcher.join()
+            if status != 0:
+                raise RuntimeError(f"gtlsclient failed ({status}): {(errors.seek(0), errors.read())[1].decode(errors='replace')[-800:]}")
+            cpu, relay_cpu = cpu_seconds(server.pid) - before, cpu_seconds(relay.pid) - relay_before
+            drops = {"client": client_drops[0], "server": udp_socket_drops(server.pid) - server_drops,
+                     "relay": udp_socket_drops(relay.pid) - relay_drops}
+        finally:
+            relay.stop()
+        counters = {}
+        for line in relay.output:
+            if match := re.match(r"RESULT relay (\w+) (.*)", line):
+                counters[match.group(1)] = {k: int(v) for k, v in (pair.split("=") for pair in match.group(2).split())}
+        return wall, cpu, relay_cpu, counters, drops
+    finally:
+        server.stop()
+
+
+def lossy(work, cert, key, runs, rate_mbit, loss_based_mb, bbr_mb):
+    """Downloads over the lossy path (LOSSY_LOSS, LOSSY_RTT_MS, a `rate_mbit` bottleneck): every
+    server of LOSSY_SERVERS once per run, alternated, each run with its own relay seed shared
+    by all servers (so each sees the same loss pattern, datagram by datagram, as far as the
+    flows send alike). `loss_based_mb` for CUBIC, `bbr_mb` for BBR: about 10–20 s each at the
+    rates they reach (Mathis: CUBIC ≈ 2.5–3 Mbit/s here)."""
+    log(f"Lossy path: {LOSSY_LOSS:.0%} loss each way, {LOSSY_RTT_MS} ms RTT, {rate_mbit} Mbit/s bottleneck; "
+        f"{loss_based_mb} MB with CUBIC, {bbr_mb} MB with BBR; {runs} runs")
+    sizes = {"cubic": loss_based_mb, "bbr": bbr_mb, "bbr2": bbr_mb}
+    for cc, megabytes in sizes.items():
+        bulk_file(work, megabytes, f"lossy-{megabytes}")
+    samples = {}
+    for seed in range(1, runs + 1):
+        for server_name, cc, _ in LOSSY_SERVERS:
+            sample = lossy_download(work, cert, key, server_name, cc, f"lossy-{sizes[cc]}", seed, rate_mbit)
+            samples.setdefault((server_name, cc), []).append(sample)
+            wall, cpu, relay_cpu, counters, drops = sample
+            down, up = counters.get("to_client", {}), counters.get("to_server", {})
+            log(f"  seed {seed}, {server_name} {cc}: {sizes[cc] * 8 / wall:.2f} Mbit/s in {wall:.1f} s, server CPU "
+                f"{cpu * 1000 / sizes[cc]:.1f} ms/MB, relay CPU {relay_cpu * 1000 / sizes[cc]:.1f} ms/MB; relay to client: "
+                f"{down.get('forwarded', 0)} datagrams of {down.get('bytes', 0) / max(1, down.get('forwarded', 1)):.0f} bytes on "
+                f"average, lost {down.get('dropped_loss', 0)}, queue-dropped {down.get('dropped_queue', 0)}, oversized "
+                f"{down.get('dropped_size', 0)}, late by {down.get('late_us_mean', 0)} µs on average ({down.get('late_us_max', 0)} at most); "
+                f"to server: {up.get('forwarded', 0)} forwarded, lost {up.get('dropped_loss', 0)}; dropped by the kernel at the "
+                f"sockets of the client {drops['client']}, server {drops['server']}, relay {drops['relay']}")
+    medians = {}
+    for (server_name, cc), runs_of in samples.items():
+        megabytes = sizes[cc]
+        medians[(server_name, cc)] = (megabytes / statistics.median(s[0] for s in runs_of),
+                                      statistics.median(s[1] for s in runs_of) * 1000 / megabytes,
+                                      statistics.median(s[2] for s in runs_of) * 1000 / megabytes)
+    names = {"cubic": "CUBIC", "bbr": "BBR", "bbr2": "BBRv2"}
+    for server_name, cc, quiver_cc in LOSSY_SERVERS:
+        if server_name != "ngtcp2":
+            continue
+        q, n = medians[("quiver", quiver_cc)], medians[("ngtcp2", cc)]
+        against = "" if cc == quiver_cc else f", against gtlsserver --cc={cc}"
+        row("Lossy path", f"{names[quiver_cc]}{against}: goodput, {sizes[cc]} MB download (Mbit/s)", q[0] * 8, n[0] * 8, True, "Mbit/s",
+            f"{LOSSY_LOSS:.0%} loss, {LOSSY_RTT_MS} ms RTT, {rate_mbit} Mbit/s (quiver-bench relay); MB/s: Quiver {q[0]:.3g}, "
+            f"gtlsserver --cc={cc} {n[0]:.3g}; relay CPU {q[2]:.2g} / {n[2]:.2g} ms/MB")
+        row("Lossy path", f"{names[quiver_cc]}{against}: server CPU per MB (ms)", q[1], n[1], False, "ms/MB")
 
 
 def tls_bulk(work, cert, key, megabytes, runs):
@@ -827,8 +970,12 @@ def main():
     parser.add_argument("--flood-wait", type=int, default=60, help="seconds after the flood closed before RSS is read")
     parser.add_argument("--latency-count", type=int, default=5000)
     parser.add_argument("--valgrind-mb", type=int, default=8)
+    parser.add_argument("--lossy-rate-mbit", type=float, default=100, help="the lossy path's bottleneck rate")
+    parser.add_argument("--lossy-mb", type=int, default=5, help="the lossy path's download with CUBIC (about 15 s at Mathis' rate)")
+    parser.add_argument("--lossy-bbr-mb", type=int, default=100, help="the lossy path's download with BBR")
     parser.add_argument("--no-build", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,dtls,sctp,latency,memory,flood,efficiency")
+    parser.add_argument("--only", default="", help="comma-separated sections to run: bulk,tls,handshakes,dtls,sctp,latency,memory,flood,"
+                        "efficiency, and lossy, which only runs when named (about 3 minutes with 3 runs)")
     parser.add_argument("--write-docs", action="store_true", help="write docs/PERFORMANCE.md and docs/performance.svg")
     args = parser.parse_args()
     if args.only and args.write_docs:
@@ -836,6 +983,7 @@ def main():
     if args.quick:
         args.bulk_mb, args.runs, args.seconds, args.connections, args.latency_count, args.valgrind_mb = 20, 1, 3, 500, 500, 2
         args.flood, args.flood_wait = 500, 5
+        args.lossy_mb, args.lossy_bbr_mb = 2, 20
     for tool in ("gtlsclient", "gtlsserver", "openssl"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found (apt-get install ngtcp2-client ngtcp2-server openssl)")
@@ -858,12 +1006,14 @@ def main():
             ("memory", lambda: memory(work, cert, key, args.connections)),
             ("flood", lambda: flood_memory(work, cert, key, args.flood, args.flood_wait)),
             ("efficiency", lambda: efficiency(work, cert, key, max(1, args.bulk_mb // 4), args.valgrind_mb)),
+            ("lossy", lambda: lossy(work, cert, key, args.runs, args.lossy_rate_mbit, args.lossy_mb, args.lossy_bbr_mb)),
         ]
+        opt_in = {"lossy"}  # too long for the default set: named in --only or not run
         chosen = set(filter(None, args.only.split(",")))
         if unknown := chosen - {name for name, _ in sections}:
             sys.exit(f"unknown sections: {', '.join(sorted(unknown))}")
         for name, section in sections:
-            if not chosen or name in chosen:
+            if name in chosen or not chosen and name not in opt_in:
                 section()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,6 +42,19 @@ enum Log {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+/// The congestion controllers `quiver serve --congestion-control` names (``Listener/CongestionControl``).
+enum CongestionControlName: String, ExpressibleByArgument, CaseIterable {
+    case cubic, newreno, bbr
+
+    var listener: Listener.CongestionControl {
+        switch self {
+        case .cubic: .cubic
+        case .newreno: .newReno
+        case .bbr: .bbr
+        }
+    }
+}
+
 enum KeyAlgorithm: String, ExpressibleByArgument, CaseIterable {
     case p256, p384, rsa2048, rsa3072, rsa4096, ed25519
 
@@ -88,6 +101,7 @@ struct Serve: ParsableCommand, Sendable {
     @Option(help: "QUIC: write a qlog trace (JSON-SEQ) of each connection into this directory, created if missing, as <original destination connection ID>_server.sqlog (default: $QLOGDIR).") var qlog: String?
     @Option(help: "QUIC: the largest UDP payload to send, 1200 to 16383 (default 16383). Path MTU discovery finds what each path carries up to it: 1452 on Ethernet, 8952 on jumbo frames, 16383 on loopback. 1452 keeps every path to Ethernet's size.") var maxDatagramSize: Int?
     @Option(help: "QUIC (--quic or --http3): announce this preferred address (RFC 9000 §9.6), a numeric IP:port ([v6]:port), one per address family; port 0 takes any free port. The server listens there too; clients that follow move there once the handshake is confirmed, and the server then answers from there.") var preferredAddress: [String] = []
+    @Option(help: "QUIC: the congestion controller of every connection: cubic (the default, RFC 9438), newreno (RFC 9002) or bbr (BBRv3, draft-ietf-ccwg-bbr; experimental).") var congestionControl: CongestionControlName?
     @Option(help: "A JSON file of the keys the servers of one service share (tokens, stateless resets, TLS session tickets, DTLS cookies), so that any of them accepts what another issued; readable by its owner only. quiver secrets --out FILE writes one.") var secrets: String?
     @Option(help: "With a --secrets file that has a QUIC-LB configuration (\"quicLB\"): this host's server ID in it, in hex, which every connection ID it issues carries so that a load balancer routes the connection's packets here (docs/DEPLOYMENT.md).") var serverID: String?
     @Option(help: "TLS over TCP, QUIC (--quic or --http3) or both (the default): restart without dropping connections. The first process listens on the unix socket PATH; a new quiver serve with the same transports, --handover PATH, port, --loops and --secrets takes its listening sockets (TCP and UDP) over and serves every new connection, while the old one serves its own until they end (or --drain-timeout passes) and exits; should the new one end first, the old one takes the port back (docs/DEPLOYMENT.md).") var handover: String?
@@ -238,6 +252,7 @@ struct Serve: ParsableCommand, Sendable {
         options.qlogDirectory = qlogDirectory
         if let maxDatagramSize { options.maxDatagramSize = maxDatagramSize }
         options.preferredAddresses = preferredAddresses
+        if let congestionControl { options.congestionControl = congestionControl.listener }
         shared?.apply(to: &options)
 
         if http3 {

@@ -36,6 +36,14 @@
 //       server has finished its side), closes with code 0 and is replaced. With --resume every
 //       connection after the first resumes with the newest ticket (no 0-RTT). The same load for
 //       any server, so server CPU per handshake compares the servers, not process start-up.
+//   quiver-bench relay --listen ADDR:PORT --to ADDR:PORT [--loss P] [--delay-ms D] [--rate-mbit R]
+//                      [--queue-bytes B] [--max-datagram-size S] [--seed N]
+//       A UDP relay standing for a path (this kernel has no netem): the client that last sent to
+//       --listen talks to the server at --to. Each direction on its own: datagrams over S bytes
+//       (default 1472, a 1500-byte link) dropped, then each lost with probability P (seeded),
+//       then a drop-tail queue of B bytes (default one bandwidth-delay product, R × 2D) in front
+//       of an R Mbit/s bottleneck (none by default), then D ms of delay (so 2D of round trip).
+//       Prints READY, and at SIGTERM/SIGINT one RESULT line of counters per direction.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -159,6 +167,29 @@ let insecure = CertificateVerifier.insecureNoVerification(.iUnderstandThisDisabl
                     concurrency: option("--concurrency").flatMap(Int.init) ?? 1,
                     messages: option("--messages").flatMap(Int.init) ?? 0, size: option("--size").flatMap(Int.init) ?? 1200,
                     dtls13: flag("--dtls13"), samePort: flag("--same-port"))
+
+    case "relay":
+        guard let listen = option("--listen").flatMap(SocketAddress.init), let server = option("--to").flatMap(SocketAddress.init) else {
+            fail("relay needs --listen ADDR:PORT --to ADDR:PORT")
+        }
+        var link = RelayLink.Configuration()
+        link.lossRate = option("--loss").flatMap(Double.init) ?? 0
+        guard (0...1).contains(link.lossRate) else { fail("--loss is a probability, 0 to 1") }
+        let delay = option("--delay-ms").flatMap(Double.init) ?? 0
+        guard delay >= 0, delay < 60_000 else { fail("--delay-ms must be 0 to 60000") }
+        link.oneWayDelay = UInt64(delay * 1e6)
+        if let rate = option("--rate-mbit").flatMap(Double.init) {
+            guard rate > 0, rate <= 100_000 else { fail("--rate-mbit must be above 0 (and at most 100000)") }
+            link.bitsPerSecond = UInt64(rate * 1e6)
+            // One bandwidth-delay product of the round trip, at least 8 full-size datagrams.
+            link.queueLimit = max(Int(rate * 1e6 * 2 * delay / 1000 / 8), 8 * 1500)
+        }
+        if let bytes = option("--queue-bytes").flatMap(Int.init) {
+            guard bytes > 0 else { fail("--queue-bytes must be above 0") }
+            link.queueLimit = bytes
+        }
+        link.maxDatagramSize = option("--max-datagram-size").flatMap(Int.init) ?? 1472
+        runRelay(listen: listen, server: server, link: link, seed: option("--seed").flatMap(UInt64.init) ?? 1)
 
     case "handshake-load":
         runHandshakeLoad(port: port, seconds: option("--seconds").flatMap(Double.init) ?? 10,
