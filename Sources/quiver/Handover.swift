@@ -226,7 +226,7 @@ final class Handover: @unchecked Sendable {
     /// In a new process: answers the predecessor's `leaving` by steering nothing more to it
     /// (`staying`: its handshakes' packets to it again), and notes its end.
     private func watchPredecessor(_ connection: Int32, listeners: [Listener]) {
-        while let message = try? DescriptorPassing.receive(on: connection).bytes, !message.isEmpty {
+        while let message = try? UnixSocket.receiveMessage(on: connection), !message.isEmpty {
             let text = String(decoding: message, as: UTF8.self)
             guard text == "leaving" || text == "staying" else { continue }
             do {
@@ -281,8 +281,8 @@ final class Handover: @unchecked Sendable {
         case refused
         /// The sockets went over; this process drained and closed its listeners.
         case handedOver
-        /// The sockets went over, but the successor ended before this process left: it serves
-        /// again.
+        /// The sockets went over, but the successor ended before it served or before this
+        /// process left: this one serves again, and listens at the path on a new socket.
         case tookBack
     }
 
@@ -302,7 +302,7 @@ final class Handover: @unchecked Sendable {
         UnixSocket.setReceiveTimeout(connection, seconds: Self.answerTimeout)
         let request: [UInt8]
         do {
-            request = try DescriptorPassing.receive(on: connection).bytes
+            request = try UnixSocket.receiveMessage(on: connection)
         } catch {
             log.warning("--handover: a process connected but sent no request: \(error)")
             return .refused
@@ -340,14 +340,23 @@ final class Handover: @unchecked Sendable {
         // No bound on this wait: the new process makes its listeners now, and until it says
         // `ready` (or leaves) this one serves everything as before.
         UnixSocket.setReceiveTimeout(connection, seconds: 0)
-        let ready = (try? DescriptorPassing.receive(on: connection).bytes).map { String(decoding: $0, as: UTF8.self) }
+        let ready = (try? UnixSocket.receiveMessage(on: connection)).map { String(decoding: $0, as: UTF8.self) }
         guard ready == "ready" else {
-            // The new process failed before serving: new connections are ours again.
+            // The new process failed before serving: new connections are ours again. It may
+            // have put its own socket at the path already: listen there again, or the next
+            // restart would find nobody and start a group of its own beside this one.
             if kind.servesQUIC {
                 try? UDPSocket.steerGenerations(group[0], loops: loops, generation: generation, previousAlive: false, workerIDOffset: workerIDOffset)
             }
+            do {
+                try listenAgain(listeners: listeners, drainTimeout: drainTimeout)
+            } catch {
+                log.error("--handover: the new process left before serving, and \(path) cannot be listened on again (\(error)); serving on without restarts")
+                return .refused
+            }
             log.warning("--handover: the new process left before serving; serving on")
-            return .refused
+            _ = Glibc.close(connection)
+            return .tookBack
         }
         lock.withLock {
             _ = Glibc.close(server)
@@ -388,7 +397,7 @@ final class Handover: @unchecked Sendable {
             // does not answer does not hold this process past its deadline.
             UnixSocket.setReceiveTimeout(successor, seconds: max(1, Int(deadline.timeIntervalSinceNow.rounded(.up))))
             guard (try? DescriptorPassing.send(Array(message.utf8), on: successor)) != nil else { return false }
-            return (try? DescriptorPassing.receive(on: successor).bytes).map { String(decoding: $0, as: UTF8.self) } == "steered"
+            return (try? UnixSocket.receiveMessage(on: successor)).map { String(decoding: $0, as: UTF8.self) } == "steered"
         }
         var ended = false
         if kind.servesQUIC {
@@ -427,6 +436,19 @@ final class Handover: @unchecked Sendable {
         return true
     }
 
+    /// Listens at the path again, for the next restart, on a new socket (the one before is
+    /// closed, and its accepting thread ends).
+    private func listenAgain(listeners: [Listener], drainTimeout: Double) throws {
+        let server = try UnixSocket.listen(path)
+        let old = lock.withLock {
+            let old = self.server
+            self.server = server
+            return old
+        }
+        if old >= 0 { _ = Glibc.close(old) }
+        Thread.detachNewThread { self.acceptNext(server: server, listeners: listeners, drainTimeout: drainTimeout) }
+    }
+
     /// The successor ended after it took over and before this process left: new connections
     /// come here again — the steering program gives this generation every new connection, the
     /// listeners accept on this process's copies of the TCP listening sockets (connections the
@@ -440,10 +462,8 @@ final class Handover: @unchecked Sendable {
             if let tcp = listeners.first(where: { $0.transport == .tcp }) {
                 for descriptor in tcpGroup { try tcp.attach(.tcpListener(try TCPSocket(adopting: try UnixSocket.duplicate(descriptor)))) }
             }
-            let server = try UnixSocket.listen(path)
-            lock.withLock { self.server = server }
+            try listenAgain(listeners: listeners, drainTimeout: drainTimeout)
             log.warning("--handover: the new process ended after taking over; took the port back and serve new connections again (\(Self.describe(listeners)))")
-            Thread.detachNewThread { self.acceptNext(server: server, listeners: listeners, drainTimeout: drainTimeout) }
             return true
         } catch {
             log.error("--handover: the new process ended after taking over, and the port cannot be taken back (\(error)); closing")
@@ -504,6 +524,14 @@ enum UnixSocket {
         guard uid == getuid() || uid == 0 else {
             throw CommandError("--handover \(path): \(role) runs as uid \(uid.map { "\($0)" } ?? "unknown"), this one as uid \(getuid()): only the same user (or root) hands over")
         }
+    }
+
+    /// Receives one message that carries no descriptors. Any passed along anyway are closed: a
+    /// peer must not leave descriptors open in this long-lived process.
+    static func receiveMessage(on connection: Int32) throws(QuiverError) -> [UInt8] {
+        let message = try DescriptorPassing.receive(on: connection)
+        for descriptor in message.descriptors { _ = Glibc.close(descriptor) }
+        return message.bytes
     }
 
     /// Bounds how long a receive on `connection` waits (0: no bound).

@@ -161,7 +161,8 @@ struct Serve: ParsableCommand, Sendable {
                 throw CommandError("--handover \(handover) needs --secrets FILE, the same for every generation (quiver secrets --out FILE)")
             }
         }
-        guard drainTimeout >= 0, drainTimeout.isFinite else { throw CommandError("--drain-timeout must be 0 or more seconds") }
+        // At most a year: the seconds become whole seconds and milliseconds in integers.
+        guard drainTimeout >= 0, drainTimeout <= 31_536_000 else { throw CommandError("--drain-timeout must be 0 to 31536000 seconds (a year)") }
         let minimumVersion = try TLSVersions.parse(tlsMin, option: "--tls-min")
         let qlogDirectory = try QLogDirectory.resolve(qlog)
         if let maxDatagramSize, !(1200...16_383).contains(maxDatagramSize) {

@@ -76,7 +76,7 @@ struct QUICLBConnectionIDTests {
 
     @Test("the nonce counter wraps through every value once from its start, then ends")
     func nonceCounter() {
-        let counter = NonceCounter(start: [0x00, 0xfe])
+        let counter = NonceCounter(start: [0x00, 0xfe]) { [0x00, 0xfe] }
         var seen: [[UInt8]] = []
         while let nonce = counter.next() { seen.append(nonce) }
         #expect(seen.count == 1 << 16)

@@ -99,14 +99,14 @@ struct ForkForwarderTests {
         #expect(try #require(next(child)).1[9] == 0xe3)
 
         #expect(child.sendConnectionIDs([id(2), id(3)]) == .sent)
-        #expect(forwarder.serviceChannels() == 1)
+        #expect(forwarder.serviceChannels(isLocal: unknown) == 1)
         #expect(forwarder.routeCount == 2)
         #expect(!forwarder.forward(shortHeader(id(1)), from: source, ecn: .notECT, isLocal: local), "retired")
         #expect(forwarder.forward(shortHeader(id(3)), from: source, ecn: .notECT, isLocal: local))
         #expect(forwarder.statistics == ForkForwarder.Statistics(datagramsForwarded: 3))
     }
 
-    @Test("a short header for an ID announced but not yet read is not left to the endpoint's stateless reset")
+    @Test("a short header for an ID announced but not yet read is not left to the endpoint's stateless reset, and the channels are read for that once per round")
     func announcementRace() throws {
         let (forwarder, _) = try forwarder()
         let (parentEnd, child) = try ForkChannel.pair()
@@ -117,9 +117,14 @@ struct ForkForwarderTests {
         #expect(!forwarder.forward(shortHeader(id(7)), from: source, ecn: .notECT, isLocal: local), "an ID the endpoint routes")
         #expect(forwarder.forward(shortHeader(id(7)), from: source, ecn: .notECT, isLocal: unknown))
         #expect(forwarder.routeCount == 2)
+        // The channels are read for that once per round: a flood of unknown IDs costs no more.
+        #expect(child.sendConnectionIDs([id(1), id(7), id(8)]) == .sent)
+        #expect(!forwarder.forward(shortHeader(id(8)), from: source, ecn: .notECT, isLocal: unknown), "read once this round already")
+        forwarder.newRound()
+        #expect(forwarder.forward(shortHeader(id(8)), from: source, ecn: .notECT, isLocal: unknown))
     }
 
-    @Test("garbage from a child is counted and ignored, a bounded number per round; its channel and the others go on working")
+    @Test("garbage from a child is counted and ignored, a bounded number per round, and so is a claim on the listener's own connection IDs; its channel and the others go on working")
     func garbage() throws {
         let (forwarder, _) = try forwarder()
         let (parentEnd, child) = try ForkChannel.pair()
@@ -138,15 +143,20 @@ struct ForkForwarderTests {
             [0x02, 2, 8] + id(1).bytes + [8] + id(9).bytes,  // another child's ID
         ]
         for record in garbage { #expect(child.sendRecord(record) == .sent) }
-        #expect(forwarder.serviceChannels() == 0)
+        #expect(forwarder.serviceChannels(isLocal: unknown) == 0)
         #expect(forwarder.statistics.badRecords == min(garbage.count, ForkForwarder.recordsPerRound), "at most one round's worth")
-        #expect(forwarder.serviceChannels() == 0)
+        #expect(forwarder.serviceChannels(isLocal: unknown) == 0)
         #expect(forwarder.statistics.badRecords == garbage.count)
         #expect(forwarder.channelCount == 2 && forwarder.routeCount == 2)
         let source = SocketAddress("198.51.100.9:5002")!
         #expect(forwarder.forward(shortHeader(id(1)), from: source, ecn: .notECT, isLocal: local))
         #expect(forwarder.forward(shortHeader(id(9)), from: source, ecn: .notECT, isLocal: local), "still the other child's")
         #expect(next(child) != nil && next(other) != nil)
+        // A child has a copy of its parent's connection IDs: it may not claim one the listener's
+        // own connections use.
+        #expect(child.sendConnectionIDs([id(1), id(5)]) == .sent)
+        #expect(forwarder.serviceChannels(isLocal: { $0 == id(5) }) == 0)
+        #expect(forwarder.statistics.badRecords == garbage.count + 1 && forwarder.routeCount == 2)
     }
 
     @Test("when a child's end closes, its channel and routes go; a full channel drops without blocking")
@@ -164,7 +174,7 @@ struct ForkForwarderTests {
         #expect(forwarder.statistics.datagramsDropped > 0)
 
         first.close()  // the child exited
-        forwarder.serviceChannels()
+        forwarder.serviceChannels(isLocal: unknown)
         #expect(forwarder.channelCount == 1 && forwarder.routeCount == 1)
         #expect(!forwarder.forward(datagram, from: source, ecn: .notECT, isLocal: local))
         // A send on a channel whose child ended before it was read closes it at once.

@@ -370,7 +370,8 @@ public final class Listener: Sendable {
     ///   announces the connection IDs it issues later on the same channel. The channel and its
     ///   routes go when the child's connection ends or the child exits
     ///   (`statistics.quic?.forkChannels`, `datagramsForwarded`); after that, datagrams for
-    ///   the connection's first IDs are dropped silently for one idle timeout. The listener's UDP socket must have `SO_REUSEPORT`
+    ///   the connection's IDs are dropped silently until one idle timeout after the hand-off,
+    ///   then answered with a stateless reset. The listener's UDP socket must have `SO_REUSEPORT`
     ///   (`UDPSocket.Configuration.reusePort`), and the connection must have arrived on a UDP
     ///   socket, not an in-memory pair. The parent forwards only while its listener is open.
     /// - DTLS: as QUIC, a socket connected to the peer for the child; the parent's endpoint

@@ -55,6 +55,8 @@ final class ForkForwarder {
     private let logger: Logger?
     private var buffer = [UInt8](repeating: 0, count: 2 + ForkChannel.maxConnectionIDs * (1 + ConnectionID.maxLength))
     private(set) var statistics = Statistics()
+    /// ``forward(_:from:ecn:isLocal:)`` read the channels this round for an unknown ID.
+    private var rescuedThisRound = false
 
     /// - Parameters:
     ///   - poll: the driver's poll, which then watches the channels (with ``pollTag``).
@@ -125,11 +127,15 @@ final class ForkForwarder {
     /// announced a moment ago — its child sent the announcement before the packet carrying the
     /// NEW_CONNECTION_ID frame — so the channels are read before giving up on it: otherwise
     /// the endpoint would answer with a stateless reset, which ends the child's connection.
+    /// The channels are read for that at most once per round (``newRound()``): a flood of
+    /// short headers with unknown connection IDs costs one system call per round, not per packet.
     func forward(_ datagram: [UInt8], from source: SocketAddress, ecn: ECNCodepoint, isLocal: (ConnectionID) -> Bool) -> Bool {
         guard let (id, isShort) = destinationConnectionID(of: datagram) else { return false }
         var key = routes[id]
         if key == nil {
-            guard isShort, !isLocal(id), serviceChannels() > 0 else { return false }
+            guard isShort, !rescuedThisRound, !isLocal(id) else { return false }
+            rescuedThisRound = true
+            guard serviceChannels(isLocal: isLocal) > 0 else { return false }
             key = routes[id]
         }
         guard let key, let child = children[key] else { return false }
@@ -166,10 +172,15 @@ final class ForkForwarder {
         ready.contains { $0.tag == Self.pollTag }
     }
 
+    /// A new round of the listener's loop: ``forward(_:from:ecn:isLocal:)`` may read the
+    /// channels once more for an unknown connection ID.
+    func newRound() { rescuedThisRound = false }
+
     /// Reads what the children sent — at most ``recordsPerRound`` records per channel — and
-    /// closes the channels whose child ended. Returns the announcements applied.
+    /// closes the channels whose child ended. Returns the announcements applied. `isLocal`
+    /// names the connection IDs of the listener's own connections, which no child may claim.
     @discardableResult
-    func serviceChannels() -> Int {
+    func serviceChannels(isLocal: (ConnectionID) -> Bool) -> Int {
         guard channelPoll >= 0, !children.isEmpty else { return 0 }
         var keys = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
@@ -186,7 +197,8 @@ final class ForkForwarder {
                     remove(key)
                     break reading
                 case .record(let count, let truncated):
-                    if !truncated, case .connectionIDs(let ids)? = ForkChannel.parse(buffer, count: count), accept(ids, from: key) {
+                    if !truncated, case .connectionIDs(let ids)? = ForkChannel.parse(buffer, count: count),
+                       accept(ids, from: key, isLocal: isLocal) {
                         setRoutes(ids, for: key)
                         applied += 1
                     } else {
@@ -198,10 +210,11 @@ final class ForkForwarder {
         return applied
     }
 
-    /// Whether `ids` may route to child `key`: each fits a short header and no other child
-    /// holds it.
-    private func accept(_ ids: [ConnectionID], from key: UInt64) -> Bool {
-        ids.allSatisfy { id in id.count == shortHeaderConnectionIDLength && (routes[id] ?? key) == key }
+    /// Whether `ids` may route to child `key`: each fits a short header, and neither another
+    /// child nor one of the listener's own connections holds it. A child has a copy of every
+    /// connection ID its parent had when it forked; it must not take the datagrams of those.
+    private func accept(_ ids: [ConnectionID], from key: UInt64, isLocal: (ConnectionID) -> Bool) -> Bool {
+        ids.allSatisfy { id in id.count == shortHeaderConnectionIDLength && (routes[id] ?? key) == key && !isLocal(id) }
     }
 
     private func setRoutes(_ ids: [ConnectionID], for key: UInt64) {

@@ -70,14 +70,17 @@ final class ForkLink {
 
     /// After the round's input and timers, before its sends: announces `connection`'s new
     /// connection IDs (a full channel: again next round), and connects `socket` to the
-    /// connection's address when it moved.
+    /// connection's address when it moved there and the address is validated. Before that the
+    /// address may be spoofed (RFC 9000 §9.3.1): a connected socket wins the kernel's lookup of
+    /// its 4-tuple, so connecting to a victim's address would take the victim's datagrams.
+    /// Meanwhile the new address's datagrams come through the parent, and replies name it.
     func follow(_ connection: QUICConnection, socket: UDPSocket?) {
         if let channel {
             let ids = connection.localConnectionIDs
             if ids != announced, channel.sendConnectionIDs(ids) == .sent { announced = ids }
         }
         let remote = connection.remoteAddress
-        guard remote != connectedPeer, let socket else { return }
+        guard remote != connectedPeer, connection.isPathValidated, let socket else { return }
         // A failure leaves the socket connected to the old address: datagrams from the new one
         // keep arriving through the parent. Not tried again until the address changes again.
         try? socket.connect(to: remote)

@@ -203,7 +203,10 @@ final class QUICCore: DriverCore, @unchecked Sendable {
         }
         roundProgressed = false
         // A child's announced connection IDs route before the datagrams of this round.
-        if let forkForwarder, forkForwarder.isReported(in: ready) { forkForwarder.serviceChannels() }
+        if let forkForwarder, case .server(let endpoint) = engine {
+            forkForwarder.newRound()
+            if forkForwarder.isReported(in: ready) { forkForwarder.serviceChannels(isLocal: endpoint.hasConnection(for:)) }
+        }
         receiveAll(engine, arrivals: work.arrivals)
         if let forkLink, forkLink.isReported(in: ready) { receiveForwarded(forkLink, engine: engine) }
         // Waiters are woken once per round of input, not once per datagram.

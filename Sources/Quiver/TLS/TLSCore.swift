@@ -353,7 +353,13 @@ final class TLSCore: DriverCore, @unchecked Sendable {
         }
         guard closing else { return }
         driver.stop()
-        for listener in lock.withLock({ listeners }) { listener?.close() }
+        // Taken out under the lock, as ``closeListeningSockets()`` does: each listening socket
+        // is closed once, by whichever takes it (a descriptor closed twice could be another's by then).
+        let open = lock.withLock {
+            defer { listeners = listeners.map { _ in nil } }
+            return listeners.compactMap { $0 }
+        }
+        for listener in open { listener.close() }
     }
 
     /// Stops accepting TCP connections and closes this core's descriptors of its listening

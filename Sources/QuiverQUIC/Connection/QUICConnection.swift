@@ -61,6 +61,10 @@ public final class QUICConnection {
     /// datagrams came to (``receive(_:from:to:ecn:at:)``), its preferred address once the
     /// client moved there; `nil` when not told, and for a client.
     public var localAddress: SocketAddress? { paths.current.local }
+    /// Whether the current path's peer address is validated (RFC 9000 §8): by the handshake or
+    /// a token, or — after the peer moved — by its PATH_RESPONSE. Until then the address may be
+    /// a spoofed one (§9.3.1), and nothing but the connection's own replies should follow it.
+    public var isPathValidated: Bool { paths.current.isValidated }
 
     /// The negotiated application protocol.
     public var alpn: String? { tls.negotiatedALPN }

@@ -1,4 +1,7 @@
 public import QuiverCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import QuiverTLS
 import Synchronization
 
@@ -101,7 +104,8 @@ public struct QUICLBConnectionIDs: Sendable {
     /// - Precondition: `serverID` has the configured length.
     public func generator(serverID: [UInt8], random: RandomSource = .system) -> @Sendable () -> ConnectionID {
         precondition(serverID.count == configuration.serverIDLength, "a QUIC-LB server ID of \(configuration.serverIDLength) octets")
-        let counter = configuration.key == nil ? nil : NonceCounter(start: random.bytes(configuration.nonceLength))
+        let nonceLength = configuration.nonceLength
+        let counter = configuration.key == nil ? nil : NonceCounter(start: random.bytes(nonceLength)) { random.bytes(nonceLength) }
         let length = configuration.connectionIDLength
         return { [self] in
             let randomBits = random.bytes(1)[0]
@@ -173,14 +177,25 @@ public struct QUICLBConnectionIDs: Sendable {
 }
 
 /// A big-endian counter over a nonce's octets, from a random start, that ends when it comes
-/// round to that start.
+/// round to that start. A forked process starts over from a new random start: continuing its
+/// parent's sequence would issue the parent's next IDs again (a fork hand-off's child shares
+/// its parent's configuration). The lock is free whenever a process forks: a listener forks
+/// with its one loop parked, and only that loop makes its connection IDs.
 final class NonceCounter: Sendable {
-    private let state: Mutex<(next: [UInt8], start: [UInt8], exhausted: Bool)>
+    private let state: Mutex<(next: [UInt8], start: [UInt8], exhausted: Bool, process: Int32)>
+    private let newStart: @Sendable () -> [UInt8]
 
-    init(start: [UInt8]) { state = Mutex((start, start, false)) }
+    init(start: [UInt8], newStart: @escaping @Sendable () -> [UInt8]) {
+        state = Mutex((start, start, false, getpid()))
+        self.newStart = newStart
+    }
 
     func next() -> [UInt8]? {
         state.withLock { state in
+            if state.process != getpid() {
+                let start = newStart()
+                state = (start, start, false, getpid())
+            }
             guard !state.exhausted else { return nil }
             let nonce = state.next
             var index = state.next.count - 1

@@ -66,6 +66,18 @@ extension QuiverCommandTests {
         #expect(try client.read() == Array("still here".utf8))
         try client.shutdown()
         #expect(tls.waitForExit(timeout: 0.2) == nil, "\(tls.transcript)")
+        // A newcomer that takes the sockets, puts a socket of its own at the path (as a new
+        // process does just before it serves) and ends before saying `ready`: the server serves
+        // on and listens at the path again, so that the next restart reaches it.
+        let stray = try UnixPeer.listen(path + ".stray")
+        defer { _ = Glibc.close(stray) }
+        #expect(try UnixPeer.takeSocketsAndLeave(path, "takeover tls 1 1", replacingPathWith: path + ".stray").hasPrefix("sockets tls"))
+        #expect(tls.waitForErrorLine(containing: "left before serving; serving on", timeout: 5) != nil, "\(tls.transcript)")
+        #expect(try UnixPeer.exchange(path, "hello") == "refused: not a takeover request: “hello”", "the server listens at the path again")
+        let after = try Connection.connect(.tcp, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
+        try after.write(Array("after".utf8))
+        #expect(try after.read() == Array("after".utf8))
+        try after.shutdown()
 
         // The other way round: a QUIC server refuses a TLS newcomer.
         let quicPath = fixture.directory.path + "/quic-handover"
@@ -220,6 +232,26 @@ enum UnixPeer {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let (bytes, descriptors) = try DescriptorPassing.receive(on: fd)
         #expect(descriptors.isEmpty)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Connects to `path`, sends `request`, takes the answer and its descriptors (closed here),
+    /// renames `replacement` over `path` and leaves without another word: a new process that
+    /// failed between taking the sockets and saying `ready`. Returns the answer.
+    static func takeSocketsAndLeave(_ path: String, _ request: String, replacingPathWith replacement: String) throws -> String {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { _ = Glibc.close(fd) }
+        var address = address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0, "connect \(path): \(String(cString: strerror(errno)))")
+        try DescriptorPassing.send(Array(request.utf8), on: fd)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let (bytes, descriptors) = try DescriptorPassing.receive(on: fd)
+        for descriptor in descriptors { _ = Glibc.close(descriptor) }
+        try #require(rename(replacement, path) == 0, "rename: \(String(cString: strerror(errno)))")
         return String(decoding: bytes, as: UTF8.self)
     }
 
