@@ -68,18 +68,15 @@ extension DemoTests {
     /// listener's statistics (logged at SIGINT) count those datagrams and no channel or route
     /// left.
     private func withForkDemo(_ body: (_ port: UInt16, _ certificate: String) throws -> Void) throws {
-        let demoPath = try #require(Self.executable("ddd-01-fork"), "build the demos (swift build)")
-        let directory = try TemporaryDirectory()
-        let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
-        let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
-        let port = try Self.freePorts(1)
-        let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(port)", "--quic"])
-        defer {
-            demo.kill()
-            for child in Self.servingChildren(demo) { _ = Glibc.kill(child, SIGKILL) }
+        try Self.withQUICForkDemo { demo, port, cert in
+            try body(port, cert)
+            try checkFollowed(demo)
         }
-        try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
-        try body(port, cert)
+    }
+
+    /// After the client moved: the child's channel closed with datagrams forwarded to it, SIGINT
+    /// ends the demo, and the listener's statistics agree.
+    private func checkFollowed(_ demo: ChildProcess) throws {
         // The child closes its end of the channel once its connection ended (at the latest, as
         // it exits); the parent sees the channel end and drops it with its routes.
         let line = try #require(demo.waitForErrorLine(containing: "datagrams forwarded to it: ", timeout: 15), "\(demo.transcript)")

@@ -82,18 +82,28 @@ struct DemoTests {
 
     @Test("ddd-01-fork over QUIC: two concurrent clients are served at the same time by two different child processes")
     func forkTwoClients() throws {
-        let demoPath = try #require(Self.executable("ddd-01-fork"), "build the demos (swift build)")
+        try Self.withQUICForkDemo { demo, port, _ in try forkTwoClients(demo: demo, port: port) }
+    }
+
+    /// Runs `ddd-01-fork --quic` on a free port with a fresh certificate around `body` (given
+    /// the demo, its port and the certificate's file), and kills what is left of it after.
+    static func withQUICForkDemo(_ body: (_ demo: ChildProcess, _ port: UInt16, _ certificate: String) throws -> Void) throws {
+        let demoPath = try #require(executable("ddd-01-fork"), "build the demos (swift build)")
         let directory = try TemporaryDirectory()
         let cert = try directory.write("cert.pem", TestIdentity.p256.chain.pemRepresentation)
         let key = try directory.write("key.pem", TestIdentity.p256.key.pemRepresentation)
-        let port = try Self.freePorts(1)
+        let port = try freePorts(1)
         let demo = try ChildProcess(demoPath, [cert, key, "--port", "\(port)", "--quic"])
         defer {
             demo.kill()
             // A child a failure left behind must not outlive the test.
-            for child in Self.servingChildren(demo) { _ = Glibc.kill(child, SIGKILL) }
+            for child in servingChildren(demo) { _ = Glibc.kill(child, SIGKILL) }
         }
         try #require(demo.waitForErrorLine(containing: "listening on", timeout: 30) != nil, "\(demo.transcript)")
+        try body(demo, port, cert)
+    }
+
+    private func forkTwoClients(demo: ChildProcess, port: UInt16) throws {
         let clients = try (0..<2).map { _ in
             try Connection.connect(.quic, to: "127.0.0.1", port: port, tls: TestIdentity.clientTLS(), serverName: "localhost")
         }

@@ -13,11 +13,7 @@ extension QuiverCommandTests {
           arguments: [Transport.quic, .tcp])
     func restartWithoutDroppedConnections(_ transport: Transport) throws {
         let quic = transport == .quic
-        let fixture = try InteropFixture()
-        let path = fixture.directory.path + "/handover"
-        let secrets = fixture.directory.path + "/secrets.json"
-        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
-        let port = try DemoTests.freePorts(1)
+        let (fixture, path, secrets, port) = try handoverSetup()
         let arguments = ["serve", quic ? "--quic" : "--tls", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert,
                          "--key", fixture.key, "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
         let first = try ChildProcess(try Self.quiver, arguments)
@@ -110,6 +106,15 @@ extension QuiverCommandTests {
             let left = new.waitForErrorLine(containing: "the previous process has left", timeout: 5) ?? new.transcript
             #expect(left.contains(clean), "\(left)")
         }
+    }
+
+    /// What a hand-over test needs: a fixture, the unix socket's path, a shared-secrets file
+    /// written by `quiver secrets`, and a free port.
+    func handoverSetup() throws -> (fixture: InteropFixture, path: String, secrets: String, port: UInt16) {
+        let fixture = try InteropFixture()
+        let secrets = fixture.directory.path + "/secrets.json"
+        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
+        return (fixture, fixture.directory.path + "/handover", secrets, try DemoTests.freePorts(1))
     }
 
     @Test("serve --handover refuses, in one line, a serve without --secrets and more loops than one message passes sockets for")

@@ -12,11 +12,7 @@ import Testing
 extension QuiverCommandTests {
     @Test("serve --tls --handover: a connection still open at --drain-timeout is closed (close_notify) and the old process exits 0; the new one serves on")
     func tlsDrainTimeout() throws {
-        let fixture = try InteropFixture()
-        let path = fixture.directory.path + "/handover"
-        let secrets = fixture.directory.path + "/secrets.json"
-        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
-        let port = try DemoTests.freePorts(1)
+        let (fixture, path, secrets, port) = try handoverSetup()
         let arguments = ["serve", "--tls", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
                          "--loops", "1", "--handover", path, "--drain-timeout", "1", "--secrets", secrets]
         let first = try ChildProcess(try Self.quiver, arguments)
@@ -41,11 +37,7 @@ extension QuiverCommandTests {
 
     @Test("serve --handover refuses, in one line, a takeover between a TLS and a QUIC server (either way), a peer's malformed request, truncated answer or early close; the server serves on")
     func handoverProtocolRefusals() throws {
-        let fixture = try InteropFixture()
-        let path = fixture.directory.path + "/handover"
-        let secrets = fixture.directory.path + "/secrets.json"
-        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
-        let port = try DemoTests.freePorts(1)
+        let (fixture, path, secrets, port) = try handoverSetup()
         func serve(_ transport: [String], path: String) -> [String] {
             ["serve"] + transport + ["--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
                                      "--loops", "1", "--handover", path, "--secrets", secrets]
@@ -135,11 +127,7 @@ extension QuiverCommandTests {
 
     @Test("serve --handover: a new process killed (SIGKILL) right after taking over — the old one takes the port back, serves new TLS and QUIC clients again and hands over to the next process")
     func successorKilledAfterTakeover() throws {
-        let fixture = try InteropFixture()
-        let path = fixture.directory.path + "/handover"
-        let secrets = fixture.directory.path + "/secrets.json"
-        #expect(try run(["secrets", "--out", secrets]).waitForExit(timeout: 5) == 0)
-        let port = try DemoTests.freePorts(1)
+        let (fixture, path, secrets, port) = try handoverSetup()
         // TLS and QUIC on the same port number (the default).
         let arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)", "--cert", fixture.cert, "--key", fixture.key,
                          "--loops", "2", "--handover", path, "--drain-timeout", "60", "--secrets", secrets]
