@@ -39,7 +39,7 @@ extension QUICConnection {
         case .keepAlive: keepAliveDeadline
         case .probeValidation: paths.probe?.challengeDeadline
         case .pathValidation: paths.current.challenge != nil ? paths.current.challengeDeadline : nil
-        case .lossDetection: recovery.lossDetectionTimer?.deadline
+        case .lossDetection: recovery.lossDetectionDeadline()  // in place: a plain read copies the state
         case .ack: ackDeadline
         }
     }
