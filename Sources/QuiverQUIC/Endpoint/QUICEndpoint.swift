@@ -588,7 +588,7 @@ public final class QUICEndpoint {
     ///
     /// Connection IDs the new home issues later are unknown here: a peer that migrates to an
     /// address whose packets reach this endpoint would get a stateless reset, unless the caller
-    /// routes them to the new home before they reach ``receive(_:from:ecn:at:)`` (the listener's
+    /// routes them to the new home before they reach ``receive(_:from:to:ecn:at:)`` (the listener's
     /// fork hand-off does, see ``hasConnection(for:)``), or the server announces
     /// `disable_active_migration`.
     @discardableResult

@@ -135,7 +135,7 @@ final class TraceLog {
 ///
 /// Each turn: the application pumps the connection's events, everything ``QUICConnection/transmit(at:)``
 /// returns is sent, then the driver waits for a datagram or the connection's ``QUICConnection/nextDeadline``,
-/// feeds what arrived (``QUICConnection/receive(_:from:ecn:at:)``) and handles a passed deadline
+/// feeds what arrived (``QUICConnection/receive(_:from:to:ecn:at:)``) and handles a passed deadline
 /// (``QUICConnection/handleTimeout(at:)``).
 final class UDPDriver {
     let socket: LoopbackSocket
